@@ -1,0 +1,51 @@
+# Top-level build of the DDNS backend.
+#
+#   make              build everything into build/ (programs in build/bin)
+#   make run          start PostgreSQL, Knot DNS and the gateway locally with a demo device
+#   make test         unit tests, then the integration tests against real servers
+#   make test-unit    C unit tests only
+#   make test-integration  pytest suite only (builds first)
+#   make clean
+#
+# Each part contributes a fragment: common/common.mk, firmware-sdk/sdk.mk,
+# gateway/gateway.mk, provisioning/provisioning.mk, tests/unit/unit.mk.
+
+BUILD    ?= build
+BIN      := $(BUILD)/bin
+CC       ?= cc
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow
+CFLAGS_C11 := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(EXTRA_CFLAGS)
+CFLAGS_C99 := -std=c99 -pedantic $(OPT) $(WARN) -Wconversion -Wsign-conversion $(EXTRA_CFLAGS)
+LDFLAGS  += $(EXTRA_LDFLAGS)
+PKG      := pkg-config
+PYTEST   ?= /usr/bin/python3 -m pytest
+
+.PHONY: all test test-unit test-integration run clean deps
+all:
+
+include common/common.mk
+include firmware-sdk/sdk.mk
+include gateway/gateway.mk
+include provisioning/provisioning.mk
+include tests/unit/unit.mk
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_C11) $(CPPFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+test: test-unit test-integration
+
+test-integration: all
+	$(PYTEST) -q tests/integration
+
+deps:
+	scripts/install-deps
+
+run: all
+	scripts/run-demo
+
+clean:
+	rm -rf $(BUILD)

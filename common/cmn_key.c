@@ -1,0 +1,404 @@
+/* cmn_key: master keys and per-device secrets (see cmn_key.h). */
+#include "cmn_key.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#define CMN_DOMAIN "ddns-device-secret-v1"
+
+struct cmn_keyset {
+    cmn_master_key_t *keys;
+    size_t n;
+};
+
+static void cmn_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void cmn_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void cmn_wipe(void *p, size_t len)
+{
+    OPENSSL_cleanse(p, len);
+}
+
+int cmn_kid_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > CMN_KID_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+void cmn_hex(const uint8_t *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static int cmn_unhex(const char *s, size_t len, uint8_t *out, size_t outlen)
+{
+    if (len != 2 * outlen)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        int v;
+        if (c >= '0' && c <= '9')
+            v = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v = c - 'a' + 10;
+        else
+            return -1;
+        if (i % 2 == 0)
+            out[i / 2] = (uint8_t)(v << 4);
+        else
+            out[i / 2] = (uint8_t)(out[i / 2] | v);
+    }
+    return 0;
+}
+
+int cmn_keyfile_read(const char *path, cmn_master_key_t *out, char *err, size_t errlen)
+{
+    int rc = -1, fd = -1, lineno = 0, have_key = 0;
+    FILE *f = NULL;
+    char line[512];
+    struct stat st;
+
+    memset(out, 0, sizeof *out);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        cmn_err(err, errlen, "%s: cannot open key file: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cmn_err(err, errlen, "%s: not a regular file", path);
+        goto out;
+    }
+    if ((st.st_mode & 077) != 0) {
+        cmn_err(err, errlen, "%s: key file is accessible by group or others (mode %04o); "
+                "refusing to use it: run chmod 600 on it", path, (unsigned)(st.st_mode & 07777));
+        goto out;
+    }
+    f = fdopen(fd, "r");
+    if (f == NULL) {
+        cmn_err(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        size_t n = strlen(line);
+        if (n > 0 && line[n - 1] != '\n' && !feof(f)) {
+            cmn_err(err, errlen, "%s:%d: line too long", path, lineno);
+            goto out;
+        }
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
+            line[--n] = '\0';
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0' || *p == '#')
+            continue;
+        char *eq = strchr(p, '=');
+        if (eq == NULL) {
+            cmn_err(err, errlen, "%s:%d: expected 'name = value'", path, lineno);
+            goto out;
+        }
+        char *name_end = eq;
+        while (name_end > p && (name_end[-1] == ' ' || name_end[-1] == '\t'))
+            name_end--;
+        *name_end = '\0';
+        char *val = eq + 1;
+        while (*val == ' ' || *val == '\t')
+            val++;
+        if (strcmp(p, "kid") == 0) {
+            if (!cmn_kid_valid(val, strlen(val))) {
+                cmn_err(err, errlen, "%s:%d: kid must be 1 to %d characters of [a-z0-9]",
+                        path, lineno, CMN_KID_MAX);
+                goto out;
+            }
+            memcpy(out->kid, val, strlen(val) + 1);
+        } else if (strcmp(p, "created") == 0) {
+            snprintf(out->created, sizeof out->created, "%s", val);
+        } else if (strcmp(p, "key") == 0) {
+            if (cmn_unhex(val, strlen(val), out->key, CMN_KEY_LEN) != 0) {
+                cmn_err(err, errlen, "%s:%d: key must be %d lowercase hex digits",
+                        path, lineno, 2 * CMN_KEY_LEN);
+                goto out;
+            }
+            have_key = 1;
+        } else {
+            cmn_err(err, errlen, "%s:%d: unknown field '%s'", path, lineno, p);
+            goto out;
+        }
+    }
+    if (out->kid[0] == '\0' || !have_key) {
+        cmn_err(err, errlen, "%s: missing %s", path, out->kid[0] == '\0' ? "kid" : "key");
+        goto out;
+    }
+    rc = 0;
+out:
+    cmn_wipe(line, sizeof line);
+    if (f != NULL)
+        fclose(f);
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0)
+        cmn_wipe(out, sizeof *out);
+    return rc;
+}
+
+int cmn_keyfile_write(const char *path, const cmn_master_key_t *key, char *err, size_t errlen)
+{
+    char hex[2 * CMN_KEY_LEN + 1];
+    char buf[256];
+    int rc = -1;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        cmn_err(err, errlen, "%s: cannot create key file: %s", path, strerror(errno));
+        return -1;
+    }
+    cmn_hex(key->key, CMN_KEY_LEN, hex);
+    int n = snprintf(buf, sizeof buf,
+                     "# ddns master key: keep secret, never copy into firmware or a database\n"
+                     "kid = %s\ncreated = %s\nkey = %s\n", key->kid, key->created, hex);
+    if (n < 0 || (size_t)n >= sizeof buf || write(fd, buf, (size_t)n) != (ssize_t)n ||
+        fsync(fd) != 0) {
+        cmn_err(err, errlen, "%s: cannot write key file: %s", path, strerror(errno));
+        unlink(path);
+        goto out;
+    }
+    rc = 0;
+out:
+    cmn_wipe(hex, sizeof hex);
+    cmn_wipe(buf, sizeof buf);
+    close(fd);
+    return rc;
+}
+
+static int cmn_key_cmp(const void *a, const void *b)
+{
+    return strcmp(((const cmn_master_key_t *)a)->kid, ((const cmn_master_key_t *)b)->kid);
+}
+
+cmn_keyset_t *cmn_keyset_load_dir(const char *dir, char *err, size_t errlen)
+{
+    cmn_keyset_t *ks = calloc(1, sizeof *ks);
+    DIR *d = NULL;
+    struct dirent *de;
+    char path[4096];
+
+    if (ks == NULL) {
+        cmn_err(err, errlen, "out of memory");
+        goto fail;
+    }
+    d = opendir(dir);
+    if (d == NULL) {
+        cmn_err(err, errlen, "%s: cannot open key directory: %s", dir, strerror(errno));
+        goto fail;
+    }
+    while ((de = readdir(d)) != NULL) {
+        size_t nl = strlen(de->d_name);
+        if (nl < 5 || strcmp(de->d_name + nl - 4, ".key") != 0 || de->d_name[0] == '.')
+            continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= sizeof path) {
+            cmn_err(err, errlen, "%s/%s: path too long", dir, de->d_name);
+            goto fail;
+        }
+        cmn_master_key_t *grown = realloc(ks->keys, (ks->n + 1) * sizeof *ks->keys);
+        if (grown == NULL) {
+            cmn_err(err, errlen, "out of memory");
+            goto fail;
+        }
+        ks->keys = grown;
+        if (cmn_keyfile_read(path, &ks->keys[ks->n], err, errlen) != 0)
+            goto fail;
+        for (size_t i = 0; i < ks->n; i++) {
+            if (strcmp(ks->keys[i].kid, ks->keys[ks->n].kid) == 0) {
+                cmn_err(err, errlen, "%s: key id '%s' is also defined by another file in %s",
+                        path, ks->keys[i].kid, dir);
+                ks->n++;
+                goto fail;
+            }
+        }
+        ks->n++;
+    }
+    closedir(d);
+    if (ks->n > 1)
+        qsort(ks->keys, ks->n, sizeof *ks->keys, cmn_key_cmp);
+    return ks;
+fail:
+    if (d != NULL)
+        closedir(d);
+    cmn_keyset_free(ks);
+    return NULL;
+}
+
+void cmn_keyset_free(cmn_keyset_t *ks)
+{
+    if (ks == NULL)
+        return;
+    if (ks->keys != NULL) {
+        cmn_wipe(ks->keys, ks->n * sizeof *ks->keys);
+        free(ks->keys);
+    }
+    free(ks);
+}
+
+size_t cmn_keyset_count(const cmn_keyset_t *ks)
+{
+    return ks->n;
+}
+
+const cmn_master_key_t *cmn_keyset_at(const cmn_keyset_t *ks, size_t i)
+{
+    return i < ks->n ? &ks->keys[i] : NULL;
+}
+
+const cmn_master_key_t *cmn_keyset_find(const cmn_keyset_t *ks, const char *kid, size_t kidlen)
+{
+    for (size_t i = 0; i < ks->n; i++)
+        if (strlen(ks->keys[i].kid) == kidlen && memcmp(ks->keys[i].kid, kid, kidlen) == 0)
+            return &ks->keys[i];
+    return NULL;
+}
+
+const cmn_master_key_t *cmn_keyset_newest(const cmn_keyset_t *ks)
+{
+    const cmn_master_key_t *best = NULL;
+    for (size_t i = 0; i < ks->n; i++) {
+        const cmn_master_key_t *k = &ks->keys[i];
+        if (best == NULL || strcmp(k->created, best->created) > 0 ||
+            (strcmp(k->created, best->created) == 0 && strcmp(k->kid, best->kid) > 0))
+            best = k;
+    }
+    return best;
+}
+
+int cmn_derive_secret(const uint8_t master[CMN_KEY_LEN], const char *kid, size_t kidlen,
+                      const char *device_id, size_t idlen, uint8_t out[CMN_SECRET_LEN])
+{
+    uint8_t msg[sizeof CMN_DOMAIN + CMN_KID_MAX + 1 + 64];
+    unsigned int outlen = 0;
+    size_t n = 0;
+    int rc = -1;
+
+    if (kidlen > CMN_KID_MAX || idlen > 64)
+        return -1;
+    memcpy(msg, CMN_DOMAIN, sizeof CMN_DOMAIN); /* includes the 0x00 separator */
+    n = sizeof CMN_DOMAIN;
+    memcpy(msg + n, kid, kidlen);
+    n += kidlen;
+    msg[n++] = 0;
+    memcpy(msg + n, device_id, idlen);
+    n += idlen;
+    if (HMAC(EVP_sha256(), master, CMN_KEY_LEN, msg, n, out, &outlen) != NULL &&
+        outlen == CMN_SECRET_LEN)
+        rc = 0;
+    cmn_wipe(msg, sizeof msg);
+    return rc;
+}
+
+size_t cmn_b64url_encode(const uint8_t *in, size_t len, char *out, size_t outlen)
+{
+    static const char alpha[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t need = (len / 3) * 4 + (len % 3 ? len % 3 + 1 : 0);
+    size_t o = 0;
+    if (outlen < need + 1)
+        return 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[o++] = alpha[(v >> 18) & 63];
+        out[o++] = alpha[(v >> 12) & 63];
+        if (i + 1 < len)
+            out[o++] = alpha[(v >> 6) & 63];
+        if (i + 2 < len)
+            out[o++] = alpha[v & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int cmn_b64val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+int cmn_b64url_decode(const char *in, size_t len, uint8_t *out, size_t outlen)
+{
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    if (len % 4 == 1)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        int v = cmn_b64val(in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= outlen)
+                return -1;
+            out[o++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc != 0) /* non-canonical: leftover bits must be zero */
+        return -1;
+    return (int)o;
+}
+
+int cmn_password_format(const char *kid, const uint8_t secret[CMN_SECRET_LEN],
+                        char *out, size_t outlen)
+{
+    size_t kl = strlen(kid);
+    if (!cmn_kid_valid(kid, kl) || outlen < kl + 1 + CMN_SECRET_B64_LEN + 1)
+        return -1;
+    memcpy(out, kid, kl);
+    out[kl] = '.';
+    if (cmn_b64url_encode(secret, CMN_SECRET_LEN, out + kl + 1, outlen - kl - 1) !=
+        CMN_SECRET_B64_LEN)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,179 @@
+/* Unit tests of common/: MAC canonicalisation and secret derivation against
+ * docs/vectors/protocol-vectors.txt, key files and their permission rule,
+ * base64url. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cmn_key.h"
+#include "cmn_mac.h"
+#include "../../tests/unit/vectors.h"
+
+static vectors_t *vec;
+
+static void test_mac_vectors(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    for (const vectors_rec_t *r = vectors_next(vec, NULL, "mac"); r; r = vectors_next(vec, r, "mac")) {
+        const char *in = vectors_need(r, "input");
+        const char *want = vectors_get(r, "device_id");
+        char out[CMN_DEVICE_ID_LEN + 1];
+        int rc = cmn_mac_canon(in, strlen(in), out);
+        if (want != NULL) {
+            assert_int_equal(rc, CMN_MAC_OK);
+            assert_string_equal(out, want);
+            assert_int_equal(cmn_device_id_check(out, strlen(out)), CMN_MAC_OK);
+        } else {
+            assert_int_not_equal(rc, CMN_MAC_OK);
+            assert_string_equal(cmn_mac_reason(rc), vectors_need(r, "error"));
+        }
+        n++;
+    }
+    assert_true(n >= 10);
+}
+
+static void test_device_id_check(void **state)
+{
+    (void)state;
+    assert_int_equal(cmn_device_id_check("3c5ab4f09a21", 12), CMN_MAC_OK);
+    assert_int_equal(cmn_device_id_check("3C5AB4F09A21", 12), CMN_MAC_SYNTAX);
+    assert_int_equal(cmn_device_id_check("3d5ab4f09a21", 12), CMN_MAC_MULTICAST);
+    assert_int_equal(cmn_device_id_check("000000000000", 12), CMN_MAC_ZERO);
+    assert_int_equal(cmn_device_id_check("3c5ab4f09a2", 11), CMN_MAC_SYNTAX);
+}
+
+static void test_derive_vectors(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    for (const vectors_rec_t *r = vectors_next(vec, NULL, "derive"); r; r = vectors_next(vec, r, "derive")) {
+        size_t klen, slen;
+        unsigned char *mk = vectors_hex(r, "master_key_hex", &klen);
+        unsigned char *want = vectors_hex(r, "secret_hex", &slen);
+        const char *kid = vectors_need(r, "kid"), *dev = vectors_need(r, "device_id");
+        uint8_t secret[CMN_SECRET_LEN];
+        char b64[64], pw[CMN_PASSWORD_MAX + 1];
+        assert_int_equal(klen, CMN_KEY_LEN);
+        assert_int_equal(cmn_derive_secret(mk, kid, strlen(kid), dev, strlen(dev), secret), 0);
+        assert_memory_equal(secret, want, CMN_SECRET_LEN);
+        assert_int_equal(cmn_b64url_encode(secret, sizeof secret, b64, sizeof b64), CMN_SECRET_B64_LEN);
+        assert_string_equal(b64, vectors_need(r, "secret_b64u"));
+        assert_int_equal(cmn_password_format(kid, secret, pw, sizeof pw), 0);
+        assert_string_equal(pw, vectors_need(r, "password"));
+        uint8_t back[CMN_SECRET_LEN];
+        assert_int_equal(cmn_b64url_decode(b64, strlen(b64), back, sizeof back), CMN_SECRET_LEN);
+        assert_memory_equal(back, secret, CMN_SECRET_LEN);
+        free(mk);
+        free(want);
+        n++;
+    }
+    assert_true(n >= 2);
+}
+
+static void test_b64url_rejects(void **state)
+{
+    (void)state;
+    uint8_t out[40];
+    assert_int_equal(cmn_b64url_decode("ab=c", 4, out, sizeof out), -1);
+    assert_int_equal(cmn_b64url_decode("ab+c", 4, out, sizeof out), -1);
+    assert_int_equal(cmn_b64url_decode("a", 1, out, sizeof out), -1);
+    assert_int_equal(cmn_b64url_decode("AB", 2, out, sizeof out), -1); /* non-zero leftover bits */
+    assert_int_equal(cmn_b64url_decode("AA", 2, out, sizeof out), 1);
+    assert_int_equal(cmn_b64url_decode("AAAAAA", 6, out, 3), -1);  /* too long for out */
+    assert_false(cmn_kid_valid("", 0));
+    assert_false(cmn_kid_valid("K1", 2));
+    assert_false(cmn_kid_valid("k.1", 3));
+    assert_false(cmn_kid_valid("abcdefghijklmnopq", 17));
+    assert_true(cmn_kid_valid("abcdefghijklmnop", 16));
+}
+
+static void test_keyfile_roundtrip_and_permissions(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ddns-test-keys-XXXXXX";
+    char path[256], path2[256], err[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/k1.key", dir);
+    snprintf(path2, sizeof path2, "%s/k2.key", dir);
+
+    cmn_master_key_t k = {0}, r;
+    strcpy(k.kid, "k1");
+    strcpy(k.created, "2026-11-21T10:00:00Z");
+    for (int i = 0; i < CMN_KEY_LEN; i++)
+        k.key[i] = (uint8_t)i;
+    assert_int_equal(cmn_keyfile_write(path, &k, err, sizeof err), 0);
+    /* never overwrites */
+    assert_int_equal(cmn_keyfile_write(path, &k, err, sizeof err), -1);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(cmn_keyfile_read(path, &r, err, sizeof err), 0);
+    assert_string_equal(r.kid, "k1");
+    assert_string_equal(r.created, k.created);
+    assert_memory_equal(r.key, k.key, CMN_KEY_LEN);
+
+    /* group-readable: refused, and the message names the file and no key */
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(cmn_keyfile_read(path, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "group or others"));
+    assert_null(strstr(err, "000102"));
+    assert_null(cmn_keyset_load_dir(dir, err, sizeof err));
+    assert_int_equal(chmod(path, 0600), 0);
+
+    /* a second key; the newest by creation time wins */
+    cmn_master_key_t k2 = k;
+    strcpy(k2.kid, "k2");
+    strcpy(k2.created, "2026-11-22T10:00:00Z");
+    assert_int_equal(cmn_keyfile_write(path2, &k2, err, sizeof err), 0);
+    cmn_keyset_t *ks = cmn_keyset_load_dir(dir, err, sizeof err);
+    assert_non_null(ks);
+    assert_int_equal(cmn_keyset_count(ks), 2);
+    assert_string_equal(cmn_keyset_newest(ks)->kid, "k2");
+    assert_non_null(cmn_keyset_find(ks, "k1", 2));
+    assert_null(cmn_keyset_find(ks, "k3", 2));
+    cmn_keyset_free(ks);
+
+    /* a duplicate key id in another file is an error */
+    char path3[256];
+    snprintf(path3, sizeof path3, "%s/copy.key", dir);
+    assert_int_equal(cmn_keyfile_write(path3, &k2, err, sizeof err), 0);
+    assert_null(cmn_keyset_load_dir(dir, err, sizeof err));
+    assert_non_null(strstr(err, "k2"));
+
+    /* malformed files name the line */
+    FILE *f = fopen(path3, "w");
+    fputs("kid = k3\nkey = 12zz\n", f);
+    fclose(f);
+    assert_int_equal(cmn_keyfile_read(path3, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":2:"));
+
+    unlink(path);
+    unlink(path2);
+    unlink(path3);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    vec = vectors_load(NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mac_vectors),
+        cmocka_unit_test(test_device_id_check),
+        cmocka_unit_test(test_derive_vectors),
+        cmocka_unit_test(test_b64url_rejects),
+        cmocka_unit_test(test_keyfile_roundtrip_and_permissions),
+    };
+    int rc = cmocka_run_group_tests_name("common", tests, NULL, NULL);
+    vectors_free(vec);
+    return rc;
+}

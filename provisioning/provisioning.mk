@@ -1,0 +1,17 @@
+# provisioning/: ddns-provision, the factory tool (C11, OpenSSL, libpq, jansson).
+PROV_SRCS := provisioning/src/prov_cred.c provisioning/src/prov_db.c
+PROV_OBJS := $(PROV_SRCS:%.c=$(BUILD)/%.o)
+PROV_LIBS := $(shell $(PKG) --libs libpq jansson libcrypto)
+
+$(BIN)/ddns-provision: $(BUILD)/provisioning/src/prov_main.o $(PROV_OBJS) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PROV_LIBS)
+
+$(BUILD)/tests/test_provision: $(BUILD)/provisioning/tests/test_provision.o $(PROV_OBJS) \
+		$(BUILD)/tests/unit/vectors.o $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PROV_LIBS) $(shell $(PKG) --libs cmocka)
+
+$(BUILD)/provisioning/%.o: CPPFLAGS += -Iprovisioning/src $(shell $(PKG) --cflags libpq jansson)
+UNIT_TESTS += $(BUILD)/tests/test_provision
+all: $(BIN)/ddns-provision

@@ -1,0 +1,134 @@
+/* prov_cred: one device's credentials (see prov_cred.h). */
+#include "prov_cred.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+
+int prov_cred_derive(prov_cred_t *c, const char *mac, const cmn_master_key_t *key,
+                     char *err, size_t errlen)
+{
+    int rc = cmn_mac_canon(mac, strlen(mac), c->device_id);
+    if (rc != CMN_MAC_OK) {
+        snprintf(err, errlen, "MAC '%.40s': %s", mac, cmn_mac_explain(rc));
+        return -1;
+    }
+    snprintf(c->kid, sizeof c->kid, "%s", key->kid);
+    if (cmn_derive_secret(key->key, c->kid, strlen(c->kid), c->device_id,
+                          strlen(c->device_id), c->secret) != 0 ||
+        cmn_b64url_encode(c->secret, CMN_SECRET_LEN, c->secret_b64, sizeof c->secret_b64) !=
+            CMN_SECRET_B64_LEN ||
+        cmn_password_format(c->kid, c->secret, c->password, sizeof c->password) != 0) {
+        snprintf(err, errlen, "secret derivation failed");
+        prov_cred_wipe(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* One DNS label: [a-z0-9-], 1-63, no hyphen at either end; lowercased. */
+static int prov_one_label(const char *in, size_t len, char *out, const char **why)
+{
+    if (len == 0) {
+        *why = "empty label";
+        return -1;
+    }
+    if (len > PROV_LABEL_MAX) {
+        *why = "label longer than 63 characters";
+        return -1;
+    }
+    if (in[0] == '-' || in[len - 1] == '-') {
+        *why = "label starts or ends with '-'";
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (!(isascii(ch) && (isalnum(ch) || ch == '-'))) {
+            *why = "only letters, digits and '-' are allowed";
+            return -1;
+        }
+        out[i] = (char)tolower(ch);
+    }
+    return 0;
+}
+
+int prov_label_check(const char *in, char out[PROV_LABEL_MAX + 1], char *err, size_t errlen)
+{
+    const char *why = NULL;
+    size_t len = strlen(in);
+    if (prov_one_label(in, len, out, &why) != 0) {
+        snprintf(err, errlen, "hostname label '%.70s': %s", in, why);
+        return -1;
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+int prov_zone_check(const char *in, char out[PROV_ZONE_MAX + 1], char *err, size_t errlen)
+{
+    size_t len = strlen(in);
+    const char *why = NULL;
+    if (len > 0 && in[len - 1] == '.')
+        len--;
+    if (len == 0 || len > PROV_ZONE_MAX) {
+        snprintf(err, errlen, "zone '%.70s': must be 1 to 253 characters", in);
+        return -1;
+    }
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || in[i] == '.') {
+            if (prov_one_label(in + start, i - start, out + start, &why) != 0) {
+                snprintf(err, errlen, "zone '%.70s': %s", in, why);
+                return -1;
+            }
+            if (i < len)
+                out[i] = '.';
+            start = i + 1;
+        }
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+int prov_label_random(const char *prefix, char out[PROV_LABEL_MAX + 1])
+{
+    static const char alpha[] = "abcdefghijklmnopqrstuvwxyz234567";
+    unsigned char rnd[13];
+    size_t pl = strlen(prefix);
+    if (pl + sizeof rnd > PROV_LABEL_MAX || RAND_bytes(rnd, sizeof rnd) != 1)
+        return -1;
+    memcpy(out, prefix, pl);
+    for (size_t i = 0; i < sizeof rnd; i++)
+        out[pl + i] = alpha[rnd[i] & 31];
+    out[pl + sizeof rnd] = '\0';
+    return 0;
+}
+
+char *prov_cred_json(const prov_cred_t *c, const char *serial, const char *model)
+{
+    char fqdn[PROV_LABEL_MAX + 1 + PROV_ZONE_MAX + 1];
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "device_id", c->device_id, "kid", c->kid,
+                          "secret", c->secret_b64, "password", c->password);
+    if (o == NULL)
+        return NULL;
+    if (c->label[0] != '\0') {
+        snprintf(fqdn, sizeof fqdn, "%s.%s", c->label, c->zone);
+        json_object_set_new(o, "fqdn", json_string(fqdn));
+    }
+    if (serial != NULL)
+        json_object_set_new(o, "serial", json_string(serial));
+    if (model != NULL)
+        json_object_set_new(o, "model", json_string(model));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return s;
+}
+
+void prov_cred_wipe(prov_cred_t *c)
+{
+    cmn_wipe(c, sizeof *c);
+}

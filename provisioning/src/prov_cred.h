@@ -1,0 +1,54 @@
+/* prov_cred: one device's credentials as the factory flashes them.
+ *
+ * Owns turning (MAC, master key) into the device id, the per-device secret
+ * and its encodings, the hostname label rules (explicit or random), and the
+ * one-line JSON record printed for flashing. The secret lives only in a
+ * prov_cred_t and in that output; prov_cred_wipe() clears it. */
+#ifndef PROV_CRED_H
+#define PROV_CRED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmn_key.h"
+#include "cmn_mac.h"
+
+#define PROV_LABEL_MAX 63
+#define PROV_ZONE_MAX 253
+
+typedef struct prov_cred {
+    char device_id[CMN_DEVICE_ID_LEN + 1];
+    char kid[CMN_KID_MAX + 1];
+    uint8_t secret[CMN_SECRET_LEN];
+    char secret_b64[CMN_SECRET_B64_LEN + 1];
+    char password[CMN_PASSWORD_MAX + 1];
+    char label[PROV_LABEL_MAX + 1];
+    char zone[PROV_ZONE_MAX + 1];
+} prov_cred_t;
+
+/* Fills device_id, kid and the secret forms from a MAC in any accepted input
+ * form. Returns 0, or -1 with a message naming the MAC problem in err. */
+int prov_cred_derive(prov_cred_t *c, const char *mac, const cmn_master_key_t *key,
+                     char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Validates and lowercases an explicit hostname label into out.
+ * Returns 0 or -1 with the reason in err. */
+int prov_label_check(const char *in, char out[PROV_LABEL_MAX + 1], char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Validates and lowercases a zone name (no trailing dot). */
+int prov_zone_check(const char *in, char out[PROV_ZONE_MAX + 1], char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* A random label: prefix followed by 13 characters of [a-z2-7] (65 bits from
+ * the OpenSSL CSPRNG), unrelated to the MAC or serial. */
+int prov_label_random(const char *prefix, char out[PROV_LABEL_MAX + 1])
+    __attribute__((warn_unused_result));
+
+/* The JSON line for flashing (no trailing newline; "fqdn" only when a label
+ * is set); caller frees. */
+char *prov_cred_json(const prov_cred_t *c, const char *serial, const char *model);
+
+void prov_cred_wipe(prov_cred_t *c);
+
+#endif

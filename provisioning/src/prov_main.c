@@ -1,0 +1,342 @@
+/* ddns-provision: the factory line's tool. Command-line front end: parses
+ * options and runs the keygen, issue and show commands. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "cmn_key.h"
+#include "prov_cred.h"
+#include "prov_db.h"
+
+#define PROV_VERSION "0.1.0"
+
+enum { EXIT_USAGE = 2, EXIT_REFUSED = 1 };
+
+static const char prov_usage[] =
+"Usage: ddns-provision COMMAND [OPTIONS]\n"
+"\n"
+"The factory tool of the DDNS backend: creates master keys, derives each\n"
+"device's secret from its MAC address, registers devices in PostgreSQL and\n"
+"prints what the factory flashes into each device.\n"
+"\n"
+"Commands:\n"
+"  keygen   create a new 256-bit master key file (mode 0600)\n"
+"  issue    register one device and print its credentials as one JSON line\n"
+"  show     print one device's credentials again, without the database\n"
+"\n"
+"Common options:\n"
+"  -k, --key-dir DIR   directory of master key files (*.key)\n"
+"                      [env DDNS_KEY_DIR, default ./keys]\n"
+"  -h, --help          this text; 'ddns-provision COMMAND --help' for a command\n"
+"  -V, --version       print the version\n"
+"\n"
+"Exit status: 0 success, 1 refused (bad MAC, conflict, database error),\n"
+"2 usage or key file error.\n"
+"\n"
+"Secrets are printed only on standard output by 'issue' and 'show'; they are\n"
+"never written to the database or to standard error.\n";
+
+static const char prov_usage_keygen[] =
+"Usage: ddns-provision keygen [--kid KID] [--key-dir DIR]\n"
+"\n"
+"Creates DIR/KID.key holding 32 random bytes from the OpenSSL CSPRNG, with\n"
+"file mode 0600. An existing file is never overwritten. New devices are\n"
+"issued under the newest key unless 'issue --kid' says otherwise.\n"
+"\n"
+"  --kid KID           key id, 1 to 16 characters of [a-z0-9]\n"
+"                      [default: k followed by today's date, e.g. k20261121]\n"
+"  -k, --key-dir DIR   where to write the key [env DDNS_KEY_DIR, default ./keys];\n"
+"                      created with mode 0700 if missing\n"
+"\n"
+"Prints the key id, the file and a fingerprint (first 16 hex digits of the\n"
+"SHA-256 of the key), never the key.\n";
+
+static const char prov_usage_issue[] =
+"Usage: ddns-provision issue --mac MAC [--name LABEL] [--zone ZONE] [OPTIONS]\n"
+"\n"
+"Registers one device in PostgreSQL with a hostname LABEL.ZONE and prints its\n"
+"credentials as one JSON line on standard output:\n"
+"  {\"device_id\":\"3c5ab4f09a21\",\"kid\":\"k1\",\"secret\":\"...\",\n"
+"   \"password\":\"k1....\",\"fqdn\":\"dxxxx.ddns.example.com\"}\n"
+"\"secret\" is the 32-byte device secret in base64url; \"password\" is the\n"
+"HTTP Basic password for dyndns2 clients (docs/PROTOCOL.md section 3).\n"
+"Running it again for the same device changes nothing and prints the same\n"
+"credentials; a device registered under another key id or serial, or a name\n"
+"that belongs to another device, is refused.\n"
+"\n"
+"  -m, --mac MAC       the device's MAC: aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff,\n"
+"                      aabb.ccdd.eeff or aabbccddeeff (not zero, broadcast or multicast)\n"
+"  -n, --name LABEL    hostname label [default: random, e.g. dq3x7kd2mv5ab4]\n"
+"  -z, --zone ZONE     DNS zone of the name [env DDNS_ZONE; required]\n"
+"      --kid KID       master key id [default: the newest key in the key directory]\n"
+"      --serial TEXT   the device's serial number (recorded)\n"
+"      --model TEXT    the device's model (recorded)\n"
+"      --label-prefix P  prefix of random labels [default: d]\n"
+"  -d, --db CONNINFO   PostgreSQL connection string [env DDNS_DB, else PG* variables]\n"
+"  -k, --key-dir DIR   master key directory [env DDNS_KEY_DIR, default ./keys]\n";
+
+static const char prov_usage_show[] =
+"Usage: ddns-provision show --mac MAC [--kid KID] [--key-dir DIR]\n"
+"\n"
+"Derives and prints one device's credentials (device_id, kid, secret,\n"
+"password) as one JSON line, without touching the database: the same MAC and\n"
+"key id always give the same secret. For re-flashing a repaired device.\n";
+
+static const char *prov_env(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return (v != NULL && v[0] != '\0') ? v : def;
+}
+
+static int prov_text_ok(const char *what, const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) {
+        fprintf(stderr, "ddns-provision: %s must be 1 to 64 characters\n", what);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < 0x20 || s[i] > 0x7e) {
+            fprintf(stderr, "ddns-provision: %s may contain only printable ASCII\n", what);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int prov_cmd_keygen(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"kid", required_argument, NULL, 'i'},
+        {"key-dir", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = prov_env("DDNS_KEY_DIR", "keys");
+    char kid[CMN_KID_MAX + 1] = "";
+    char err[512], path[4096];
+    int c;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+
+    while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            if (!cmn_kid_valid(optarg, strlen(optarg))) {
+                fprintf(stderr, "ddns-provision keygen: --kid '%s': 1 to %d characters of [a-z0-9]\n",
+                        optarg, CMN_KID_MAX);
+                return EXIT_USAGE;
+            }
+            snprintf(kid, sizeof kid, "%s", optarg);
+            break;
+        case 'k': dir = optarg; break;
+        case 'h': fputs(prov_usage_keygen, stdout); return 0;
+        default: fputs(prov_usage_keygen, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "ddns-provision keygen: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (kid[0] == '\0')
+        strftime(kid, sizeof kid, "k%Y%m%d", &tm);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "ddns-provision keygen: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_USAGE;
+    }
+    snprintf(path, sizeof path, "%s/%s.key", dir, kid);
+
+    cmn_master_key_t key = {0};
+    snprintf(key.kid, sizeof key.kid, "%s", kid);
+    strftime(key.created, sizeof key.created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (RAND_bytes(key.key, CMN_KEY_LEN) != 1) {
+        fprintf(stderr, "ddns-provision keygen: the random generator failed\n");
+        return EXIT_USAGE;
+    }
+    int rc = cmn_keyfile_write(path, &key, err, sizeof err);
+    unsigned char fp[SHA256_DIGEST_LENGTH];
+    char fphex[2 * SHA256_DIGEST_LENGTH + 1];
+    SHA256(key.key, CMN_KEY_LEN, fp);
+    cmn_hex(fp, 8, fphex);
+    cmn_wipe(&key, sizeof key);
+    if (rc != 0) {
+        fprintf(stderr, "ddns-provision keygen: %s%s\n", err,
+                errno == EEXIST ? " (choose another --kid)" : "");
+        return EXIT_USAGE;
+    }
+    printf("created master key '%s' in %s (mode 0600, fingerprint %s)\n", kid, path, fphex);
+    return 0;
+}
+
+/* Loads the key directory and picks the key (given id or newest). */
+static cmn_keyset_t *prov_pick_key(const char *cmd, const char *dir, const char *kid,
+                                   const cmn_master_key_t **out)
+{
+    char err[512];
+    cmn_keyset_t *ks = cmn_keyset_load_dir(dir, err, sizeof err);
+    if (ks == NULL) {
+        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
+        return NULL;
+    }
+    *out = kid ? cmn_keyset_find(ks, kid, strlen(kid)) : cmn_keyset_newest(ks);
+    if (*out == NULL) {
+        if (kid)
+            fprintf(stderr, "ddns-provision %s: no key with id '%s' in %s\n", cmd, kid, dir);
+        else
+            fprintf(stderr, "ddns-provision %s: no master key in %s (run 'ddns-provision keygen')\n",
+                    cmd, dir);
+        cmn_keyset_free(ks);
+        return NULL;
+    }
+    return ks;
+}
+
+static int prov_print_json(const prov_cred_t *cred, const char *serial, const char *model)
+{
+    char *json = prov_cred_json(cred, serial, model);
+    if (json == NULL) {
+        fprintf(stderr, "ddns-provision: out of memory\n");
+        return EXIT_REFUSED;
+    }
+    printf("%s\n", json);
+    cmn_wipe(json, strlen(json));
+    free(json);
+    return fflush(stdout) == 0 ? 0 : EXIT_REFUSED;
+}
+
+static int prov_cmd_issue(int argc, char **argv, int show_only)
+{
+    static const struct option opts[] = {
+        {"mac", required_argument, NULL, 'm'},
+        {"name", required_argument, NULL, 'n'},
+        {"zone", required_argument, NULL, 'z'},
+        {"kid", required_argument, NULL, 'i'},
+        {"serial", required_argument, NULL, 's'},
+        {"model", required_argument, NULL, 'M'},
+        {"label-prefix", required_argument, NULL, 'p'},
+        {"db", required_argument, NULL, 'd'},
+        {"key-dir", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = show_only ? "show" : "issue";
+    const char *usage = show_only ? prov_usage_show : prov_usage_issue;
+    const char *mac = NULL, *name = NULL, *kid = NULL, *serial = NULL, *model = NULL;
+    const char *zone = prov_env("DDNS_ZONE", NULL), *db_info = prov_env("DDNS_DB", NULL);
+    const char *dir = prov_env("DDNS_KEY_DIR", "keys"), *prefix = "d";
+    char err[1024];
+    int c, rc = EXIT_REFUSED;
+    prov_cred_t cred;
+    cmn_keyset_t *ks = NULL;
+    prov_db_t *db = NULL;
+
+    memset(&cred, 0, sizeof cred);
+    while ((c = getopt_long(argc, argv, "m:n:z:d:k:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': mac = optarg; break;
+        case 'n': name = optarg; break;
+        case 'z': zone = optarg; break;
+        case 'i': kid = optarg; break;
+        case 's': serial = optarg; break;
+        case 'M': model = optarg; break;
+        case 'p': prefix = optarg; break;
+        case 'd': db_info = optarg; break;
+        case 'k': dir = optarg; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "ddns-provision %s: unexpected argument '%s'\n", cmd, argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (mac == NULL) {
+        fprintf(stderr, "ddns-provision %s: --mac is required\n", cmd);
+        return EXIT_USAGE;
+    }
+    if (!show_only) {
+        if (zone == NULL) {
+            fprintf(stderr, "ddns-provision issue: --zone (or DDNS_ZONE) is required\n");
+            return EXIT_USAGE;
+        }
+        if (prov_zone_check(zone, cred.zone, err, sizeof err) != 0 ||
+            (name != NULL && prov_label_check(name, cred.label, err, sizeof err) != 0)) {
+            fprintf(stderr, "ddns-provision issue: %s\n", err);
+            return EXIT_USAGE;
+        }
+        if ((serial && !prov_text_ok("--serial", serial)) || (model && !prov_text_ok("--model", model)))
+            return EXIT_USAGE;
+        if (name == NULL && prov_label_random(prefix, cred.label) != 0) {
+            fprintf(stderr, "ddns-provision issue: --label-prefix '%s' is not usable\n", prefix);
+            return EXIT_USAGE;
+        }
+        if (name == NULL && prov_label_check(cred.label, cred.label, err, sizeof err) != 0) {
+            fprintf(stderr, "ddns-provision issue: --label-prefix: %s\n", err);
+            return EXIT_USAGE;
+        }
+    }
+    const cmn_master_key_t *key = NULL;
+    ks = prov_pick_key(cmd, dir, kid, &key);
+    if (ks == NULL)
+        return EXIT_USAGE;
+    if (prov_cred_derive(&cred, mac, key, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
+        goto out;
+    }
+    if (show_only) {
+        rc = prov_print_json(&cred, NULL, NULL); /* no label: no fqdn member */
+        goto out;
+    }
+    db = prov_db_connect(db_info, err, sizeof err);
+    if (db == NULL) {
+        fprintf(stderr, "ddns-provision issue: %s\n", err);
+        goto out;
+    }
+    int reg = prov_db_register(db, &cred, name != NULL, prefix, serial, model, err, sizeof err);
+    if (reg == PROV_REG_ERROR) {
+        fprintf(stderr, "ddns-provision issue: %s\n", err);
+        goto out;
+    }
+    fprintf(stderr, "ddns-provision issue: device %s %s %s.%s (key id %s)%s\n", cred.device_id,
+            reg == PROV_REG_NEW ? "registered as" : "is already registered as", cred.label,
+            cred.zone, cred.kid, reg == PROV_REG_NEW ? "" : "; nothing changed");
+    rc = prov_print_json(&cred, serial, model);
+out:
+    prov_db_close(db);
+    prov_cred_wipe(&cred);
+    cmn_keyset_free(ks);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(prov_usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(prov_usage, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("ddns-provision %s\n", PROV_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "keygen") == 0)
+        return prov_cmd_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "issue") == 0)
+        return prov_cmd_issue(argc - 1, argv + 1, 0);
+    if (strcmp(cmd, "show") == 0)
+        return prov_cmd_issue(argc - 1, argv + 1, 1);
+    fprintf(stderr, "ddns-provision: unknown command '%s' (commands: keygen, issue, show; see --help)\n", cmd);
+    return EXIT_USAGE;
+}

@@ -44,7 +44,10 @@ test-integration: all
 deps:
 	scripts/install-deps
 
-run: all
+# make run installs missing Debian packages first, then builds and starts.
+run:
+	scripts/install-deps
+	$(MAKE) all
 	scripts/run-demo
 
 clean:

@@ -1,0 +1,794 @@
+/* ddns-client: reference Linux device client of the DDNS device protocol.
+ *
+ * Sends one signed update to the gateway over TLS and reports the answer.
+ * The request is built and the answer parsed by the firmware SDK
+ * (libddns_sdk.a); this program adds what a device platform provides: the
+ * credentials store (a JSON file), the clock, the random nonce, TCP and TLS
+ * (OpenSSL). See --help for usage and exit codes. */
+#include "ddns_sdk.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#define PROG "ddns-client"
+#define USER_AGENT PROG "/" DDNS_SDK_VERSION
+
+enum exit_code {
+    EXIT_UPDATED = 0,  /* good or nochg */
+    EXIT_REFUSED = 1,  /* any other valid answer of the gateway */
+    EXIT_USAGE = 2,    /* command line, credentials file or CA file */
+    EXIT_NETWORK = 3,  /* name resolution, TCP, TLS, invalid answer */
+};
+
+#define CRED_FILE_MAX 4096
+#define RESPONSE_MAX 4096
+#define DEFAULT_TIMEOUT 15
+
+struct options {
+    const char *server;
+    const char *ca;
+    const char *credentials;
+    const char *ipv4;
+    const char *ipv6;
+    const char *host_header;
+    const char *request_out;
+    long timeout;
+    bool have_timestamp;
+    uint64_t timestamp;
+    bool verbose;
+};
+
+struct credentials {
+    char device_id[DDNS_DEVICE_ID_LEN + 1];
+    char kid[DDNS_KID_MAX + 1];
+    uint8_t secret[DDNS_SECRET_LEN];
+};
+
+static const char help_text[] =
+"NAME\n"
+"    ddns-client - send one signed dynamic DNS update for this device\n"
+"\n"
+"SYNOPSIS\n"
+"    ddns-client --server HOST:PORT --ca CA_FILE --credentials FILE\n"
+"                [--ipv4 ADDR] [--ipv6 ADDR] [--host-header NAME]\n"
+"                [--timeout SECONDS] [--timestamp SECONDS] [--verbose]\n"
+"    ddns-client --credentials FILE --request-out FILE [--server HOST:PORT]\n"
+"                [--ipv4 ADDR] [--ipv6 ADDR] [--timestamp SECONDS]\n"
+"    ddns-client --help\n"
+"\n"
+"DESCRIPTION\n"
+"    ddns-client is the reference device client of the DDNS device protocol\n"
+"    (docs/PROTOCOL.md). It connects to the gateway over TLS 1.2 or later,\n"
+"    sends one update request signed with the device secret (HMAC-SHA256 over\n"
+"    the request fields, the current time and a random nonce) and prints the\n"
+"    gateway's one-line answer on standard output, for example\n"
+"    \"good 192.0.2.10\". Requests are built and answers parsed by the firmware\n"
+"    SDK, so this program also serves as an example of its use.\n"
+"\n"
+"    Without --ipv4 and --ipv6 the gateway records the address the connection\n"
+"    comes from (A record for an IPv4 connection, AAAA for IPv6).\n"
+"\n"
+"OPTIONS\n"
+"    --server HOST:PORT\n"
+"        Gateway to connect to. HOST is a DNS name, an IPv4 address or an IPv6\n"
+"        address in brackets ([2001:db8::1]:8443). PORT defaults to 443.\n"
+"    --ca CA_FILE\n"
+"        PEM file with the certificate(s) the gateway certificate must chain\n"
+"        to. The system trust store is not used.\n"
+"    --credentials FILE\n"
+"        Credentials file of this device, as printed by the provisioning tool\n"
+"        (see CREDENTIALS FILE).\n"
+"    --ipv4 ADDR\n"
+"        IPv4 address to record (dotted quad), instead of the connection's.\n"
+"    --ipv6 ADDR\n"
+"        IPv6 address to record, instead of the connection's.\n"
+"    --host-header NAME\n"
+"        Name sent in the Host header and checked against the gateway\n"
+"        certificate, when it differs from the HOST of --server (for example\n"
+"        when connecting to an address). A \":port\" suffix is ignored for the\n"
+"        certificate check.\n"
+"    --timeout SECONDS\n"
+"        Limit for connecting and for each send or receive (default 15).\n"
+"    --timestamp SECONDS\n"
+"        Sign with this time (seconds since the epoch) instead of the system\n"
+"        clock: for testing the gateway's clock window and replay rule.\n"
+"    --request-out FILE\n"
+"        Write the signed request, byte for byte, to FILE (mode 0600) and exit\n"
+"        without connecting. --server (for the Host header, default\n"
+"        localhost) and --ca are optional in this mode.\n"
+"    -v, --verbose\n"
+"        Describe each step on standard error (the secret is never shown).\n"
+"    -h, --help\n"
+"        Show this text.\n"
+"\n"
+"CREDENTIALS FILE\n"
+"    One JSON object, as printed by the provisioning tool:\n"
+"        {\"device_id\":\"3c5ab4f09a21\",\"kid\":\"k1\",\"secret\":\"<43 characters>\",\n"
+"         \"password\":\"k1.<secret>\",\"fqdn\":\"cam1.example.net\"}\n"
+"    device_id is required, and either kid and secret (base64url) or password\n"
+"    (kid.secret); when both forms are present they must agree. Other members\n"
+"    are ignored. The file should be readable by its owner only; a warning is\n"
+"    printed otherwise.\n"
+"\n"
+"EXIT STATUS\n"
+"    0   the gateway answered good or nochg: the addresses are recorded.\n"
+"    1   the gateway refused the update (badrequest, badauth, badtime,\n"
+"        disabled, notfound, replay, ratelimit, 911). The token and a short\n"
+"        explanation are printed on standard error; for badtime the offset of\n"
+"        the device clock from the gateway's.\n"
+"    2   usage error, or unreadable or invalid credentials or CA file.\n"
+"    3   network or TLS failure (name resolution, connection, certificate\n"
+"        verification, time-out), or an answer that is not valid protocol.\n"
+"\n"
+"EXAMPLES\n"
+"    ddns-client --server ddns.example.com:443 --ca /etc/ddns/ca.pem \\\n"
+"                --credentials /etc/ddns/device.json\n"
+"    ddns-client --server 127.0.0.1:8443 --host-header ddns.example.test \\\n"
+"                --ca ca.pem --credentials device.json --ipv4 192.0.2.10 -v\n";
+
+static void usage_hint(void)
+{
+    fprintf(stderr, "Try '%s --help' for more information.\n", PROG);
+}
+
+/* Returns 0 to run, 1 when --help was given, -1 on a usage error. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    enum { O_SERVER = 256, O_CA, O_CRED, O_IPV4, O_IPV6, O_HOST, O_TIMEOUT, O_TS, O_REQ_OUT };
+    static const struct option longopts[] = {
+        { "server", required_argument, NULL, O_SERVER },
+        { "ca", required_argument, NULL, O_CA },
+        { "credentials", required_argument, NULL, O_CRED },
+        { "ipv4", required_argument, NULL, O_IPV4 },
+        { "ipv6", required_argument, NULL, O_IPV6 },
+        { "host-header", required_argument, NULL, O_HOST },
+        { "timeout", required_argument, NULL, O_TIMEOUT },
+        { "timestamp", required_argument, NULL, O_TS },
+        { "request-out", required_argument, NULL, O_REQ_OUT },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    memset(o, 0, sizeof *o);
+    o->timeout = DEFAULT_TIMEOUT;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_SERVER: o->server = optarg; break;
+        case O_CA: o->ca = optarg; break;
+        case O_CRED: o->credentials = optarg; break;
+        case O_IPV4: o->ipv4 = optarg; break;
+        case O_IPV6: o->ipv6 = optarg; break;
+        case O_HOST: o->host_header = optarg; break;
+        case O_TIMEOUT: {
+            char *end;
+            errno = 0;
+            o->timeout = strtol(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || o->timeout < 1 || o->timeout > 3600) {
+                fprintf(stderr, "%s: --timeout: expected 1 to 3600 seconds\n", PROG);
+                return -1;
+            }
+            break;
+        }
+        case O_TS: {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || optarg[0] < '0' || optarg[0] > '9' ||
+                v > 999999999999ULL) {
+                fprintf(stderr, "%s: --timestamp: expected seconds since the epoch\n", PROG);
+                return -1;
+            }
+            o->timestamp = (uint64_t)v;
+            o->have_timestamp = true;
+            break;
+        }
+        case O_REQ_OUT: o->request_out = optarg; break;
+        case 'v': o->verbose = true; break;
+        case 'h': return 1;
+        case ':':
+            fprintf(stderr, "%s: option %s needs a value\n", PROG, argv[optind - 1]);
+            return -1;
+        default:
+            fprintf(stderr, "%s: unknown option %s\n", PROG, argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", PROG, argv[optind]);
+        return -1;
+    }
+    if (o->request_out != NULL && o->server == NULL)
+        o->server = "localhost";
+    if (o->request_out != NULL && o->credentials == NULL) {
+        fprintf(stderr, "%s: --request-out needs --credentials\n", PROG);
+        return -1;
+    }
+    if (o->request_out == NULL && (o->server == NULL || o->ca == NULL || o->credentials == NULL)) {
+        fprintf(stderr, "%s: --server, --ca and --credentials are required\n", PROG);
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits "name:port", "[v6]:port", "name" or "[v6]" into host and port
+ * (default 443). Returns false on a syntax error. */
+static bool split_host_port(const char *in, char *host, size_t host_size, char *port,
+                            size_t port_size)
+{
+    const char *h = in, *p = NULL;
+    size_t hlen;
+
+    if (in[0] == '[') {
+        const char *close = strchr(in, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+            return false;
+        h = in + 1;
+        hlen = (size_t)(close - h);
+        if (close[1] == ':')
+            p = close + 2;
+    } else {
+        const char *colon = strchr(in, ':');
+        if (colon != NULL && strchr(colon + 1, ':') != NULL)
+            return false; /* bare IPv6 literal: brackets are required */
+        hlen = colon ? (size_t)(colon - in) : strlen(in);
+        if (colon != NULL)
+            p = colon + 1;
+    }
+    if (hlen == 0 || hlen >= host_size)
+        return false;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    if (p == NULL)
+        p = "443";
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (*p == '\0' || *end != '\0' || v < 1 || v > 65535)
+        return false;
+    snprintf(port, port_size, "%ld", v);
+    return true;
+}
+
+static bool is_ip_literal(const char *s)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* Wipes a JSON string value in place before the object is freed. */
+static void wipe_json_string(json_t *v)
+{
+    if (json_is_string(v))
+        OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+}
+
+static const char *json_text(json_t *root, const char *key, size_t *len)
+{
+    json_t *v = json_object_get(root, key);
+    if (!json_is_string(v))
+        return NULL;
+    *len = json_string_length(v);
+    return json_string_value(v);
+}
+
+/* Reads and checks the credentials file. Returns 0 or EXIT_USAGE. */
+static int load_credentials(const char *path, struct credentials *cred)
+{
+    char *text = NULL;
+    json_t *root = NULL;
+    json_error_t jerr;
+    struct stat st;
+    int fd = -1, rc = EXIT_USAGE;
+    ssize_t n = 0;
+    size_t used = 0, len;
+    const char *s;
+    ddns_err_t err;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fprintf(stderr, "%s: credentials file %s: %s\n", PROG, path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > CRED_FILE_MAX) {
+        fprintf(stderr, "%s: credentials file %s: not a regular file of at most %d bytes\n",
+                PROG, path, CRED_FILE_MAX);
+        goto out;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        fprintf(stderr, "%s: warning: credentials file %s is accessible by group or others\n",
+                PROG, path);
+    text = malloc(CRED_FILE_MAX + 1);
+    if (text == NULL) {
+        fprintf(stderr, "%s: out of memory\n", PROG);
+        goto out;
+    }
+    while (used < CRED_FILE_MAX && (n = read(fd, text + used, CRED_FILE_MAX - used)) > 0)
+        used += (size_t)n;
+    if (n < 0) {
+        fprintf(stderr, "%s: credentials file %s: %s\n", PROG, path, strerror(errno));
+        goto out;
+    }
+    root = json_loadb(text, used, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        fprintf(stderr, "%s: credentials file %s: line %d: %s\n", PROG, path, jerr.line,
+                jerr.text);
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        fprintf(stderr, "%s: credentials file %s: not a JSON object\n", PROG, path);
+        goto out;
+    }
+
+    s = json_text(root, "device_id", &len);
+    if (s == NULL) {
+        fprintf(stderr, "%s: credentials file %s: missing device_id\n", PROG, path);
+        goto out;
+    }
+    if ((err = ddns_device_id_check(ddns_span(s, len))) != DDNS_OK) {
+        fprintf(stderr, "%s: credentials file %s: device_id: %s\n", PROG, path,
+                ddns_strerror(err));
+        goto out;
+    }
+    memcpy(cred->device_id, s, len + 1);
+
+    bool have = false;
+    s = json_text(root, "password", &len);
+    if (s != NULL) {
+        size_t kid_len;
+        err = ddns_password_decode(ddns_span(s, len), cred->kid, &kid_len, cred->secret);
+        if (err != DDNS_OK) {
+            fprintf(stderr, "%s: credentials file %s: password: %s\n", PROG, path,
+                    ddns_strerror(err));
+            goto out;
+        }
+        have = true;
+    }
+    const char *kid = json_text(root, "kid", &len);
+    size_t kid_len = len;
+    s = json_text(root, "secret", &len);
+    if (kid != NULL || s != NULL) {
+        uint8_t secret[DDNS_SECRET_LEN];
+        if (kid == NULL || s == NULL) {
+            fprintf(stderr, "%s: credentials file %s: kid and secret go together\n", PROG, path);
+            goto out;
+        }
+        if ((err = ddns_kid_check(ddns_span(kid, kid_len))) != DDNS_OK ||
+            (err = ddns_secret_decode(ddns_span(s, len), secret)) != DDNS_OK) {
+            fprintf(stderr, "%s: credentials file %s: %s\n", PROG, path, ddns_strerror(err));
+            goto out;
+        }
+        if (have && (strcmp(kid, cred->kid) != 0 ||
+                     CRYPTO_memcmp(secret, cred->secret, sizeof secret) != 0)) {
+            OPENSSL_cleanse(secret, sizeof secret);
+            fprintf(stderr, "%s: credentials file %s: password does not match kid and secret\n",
+                    PROG, path);
+            goto out;
+        }
+        memcpy(cred->kid, kid, kid_len + 1);
+        memcpy(cred->secret, secret, sizeof secret);
+        OPENSSL_cleanse(secret, sizeof secret);
+        have = true;
+    }
+    if (!have) {
+        fprintf(stderr, "%s: credentials file %s: needs kid and secret, or password\n", PROG,
+                path);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (root != NULL) {
+        wipe_json_string(json_object_get(root, "secret"));
+        wipe_json_string(json_object_get(root, "password"));
+        json_decref(root);
+    }
+    if (text != NULL) {
+        OPENSSL_cleanse(text, CRED_FILE_MAX + 1);
+        free(text);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0)
+        OPENSSL_cleanse(cred, sizeof *cred);
+    return rc;
+}
+
+/* Connects to host:port within the time-out. Returns the socket or -1. */
+static int connect_tcp(const char *host, const char *port, long timeout, bool verbose)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    struct timeval tv = { .tv_sec = timeout, .tv_usec = 0 };
+    int fd = -1, gai, saved = 0;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+    gai = getaddrinfo(host, port, &hints, &res);
+    if (gai != 0) {
+        fprintf(stderr, "%s: cannot resolve %s: %s\n", PROG, host, gai_strerror(gai));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        char addr[INET6_ADDRSTRLEN] = "?";
+        getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof addr, NULL, 0, NI_NUMERICHOST);
+        if (verbose)
+            fprintf(stderr, "%s: connecting to %s port %s\n", PROG, addr, port);
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        /* On Linux SO_SNDTIMEO also bounds connect(). */
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        saved = errno;
+        if (verbose)
+            fprintf(stderr, "%s: %s port %s: %s\n", PROG, addr, port, strerror(saved));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        fprintf(stderr, "%s: cannot connect to %s port %s: %s\n", PROG, host, port,
+                saved == EINPROGRESS || saved == EAGAIN ? "connection timed out"
+                                                         : strerror(saved));
+    return fd;
+}
+
+/* Prints the reason of a failed TLS operation (ret: its return value). */
+static void tls_error(SSL *ssl, int ret, const char *what)
+{
+    int kind = SSL_get_error(ssl, ret), saved = errno;
+    unsigned long e = ERR_peek_last_error();
+    long verify = SSL_get_verify_result(ssl);
+    char buf[256];
+
+    if (verify != X509_V_OK) {
+        fprintf(stderr, "%s: %s: certificate verification failed: %s\n", PROG, what,
+                X509_verify_cert_error_string(verify));
+    } else if (kind == SSL_ERROR_WANT_READ || kind == SSL_ERROR_WANT_WRITE ||
+               (kind == SSL_ERROR_SYSCALL && (saved == EAGAIN || saved == EWOULDBLOCK))) {
+        fprintf(stderr, "%s: %s: timed out\n", PROG, what);
+    } else if (kind == SSL_ERROR_ZERO_RETURN ||
+               (kind == SSL_ERROR_SYSCALL && saved == 0 && e == 0) ||
+               ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        fprintf(stderr, "%s: %s: connection closed by the server\n", PROG, what);
+    } else if (kind == SSL_ERROR_SYSCALL && saved != 0) {
+        fprintf(stderr, "%s: %s: %s\n", PROG, what, strerror(saved));
+    } else if (e != 0) {
+        ERR_error_string_n(e, buf, sizeof buf);
+        fprintf(stderr, "%s: %s: %s\n", PROG, what, buf);
+    } else {
+        fprintf(stderr, "%s: %s: TLS error %d\n", PROG, what, kind);
+    }
+    ERR_clear_error();
+}
+
+/* Reads one complete HTTP response into buf. Returns 0 or EXIT_NETWORK. */
+static int read_response(SSL *ssl, uint8_t *buf, size_t size, ddns_http_response_t *http)
+{
+    size_t used = 0;
+    ddns_err_t err = DDNS_E_HTTP_INCOMPLETE;
+
+    while (err == DDNS_E_HTTP_INCOMPLETE) {
+        int n;
+        if (used == size) {
+            fprintf(stderr, "%s: answer larger than %zu bytes\n", PROG, size);
+            return EXIT_NETWORK;
+        }
+        errno = 0;
+        n = SSL_read(ssl, buf + used, (int)(size - used));
+        if (n <= 0) {
+            tls_error(ssl, n, used == 0 ? "waiting for the answer"
+                                        : "answer incomplete");
+            return EXIT_NETWORK;
+        }
+        used += (size_t)n;
+        err = ddns_http_response_parse(ddns_span(buf, used), http);
+    }
+    if (err != DDNS_OK) {
+        fprintf(stderr, "%s: invalid HTTP answer: %s\n", PROG, ddns_strerror(err));
+        return EXIT_NETWORK;
+    }
+    return 0;
+}
+
+/* Explains a refusal on stderr. */
+static void explain(const ddns_response_t *r, uint64_t ts)
+{
+    const char *tok = ddns_result_token(r->result);
+
+    switch (r->result) {
+    case DDNS_RESULT_BADREQUEST:
+        fprintf(stderr, "%s: %s: the gateway found the request malformed (%s); "
+                "this is a software fault, do not retry unchanged\n", PROG, tok, r->detail);
+        break;
+    case DDNS_RESULT_BADAUTH:
+        fprintf(stderr, "%s: %s: signature, key id or device not accepted; "
+                "check the credentials, do not retry\n", PROG, tok);
+        break;
+    case DDNS_RESULT_BADTIME: {
+        long long off = (long long)(r->server_time - ts);
+        fprintf(stderr, "%s: %s: the device clock is %lld s %s the gateway's "
+                "(server time %" PRIu64 "); correct the clock and retry\n", PROG, tok,
+                off < 0 ? -off : off, off < 0 ? "ahead of" : "behind", r->server_time);
+        break;
+    }
+    case DDNS_RESULT_DISABLED:
+        fprintf(stderr, "%s: %s: this device has been revoked; do not retry\n", PROG, tok);
+        break;
+    case DDNS_RESULT_NOTFOUND:
+        fprintf(stderr, "%s: %s: the server has no update endpoint; check --server\n", PROG,
+                tok);
+        break;
+    case DDNS_RESULT_REPLAY:
+        fprintf(stderr, "%s: %s: timestamp not newer than the last accepted update; "
+                "retry later\n", PROG, tok);
+        break;
+    case DDNS_RESULT_RATELIMIT:
+        fprintf(stderr, "%s: %s: too many updates; retry in %" PRIu32 " s\n", PROG, tok,
+                r->retry_after);
+        break;
+    case DDNS_RESULT_SERVERERROR:
+        fprintf(stderr, "%s: %s: server-side failure; retry later with backoff\n", PROG, tok);
+        break;
+    default:
+        fprintf(stderr, "%s: %s\n", PROG, tok);
+        break;
+    }
+}
+
+/* Sets req->ts (--timestamp or the system clock) and a fresh random nonce. */
+static int sign_time_and_nonce(const struct options *o, ddns_request_t *req)
+{
+    time_t now = time(NULL);
+    if (now < 0 || RAND_bytes(req->nonce, (int)sizeof req->nonce) != 1) {
+        fprintf(stderr, "%s: no clock or no random source\n", PROG);
+        return -1;
+    }
+    req->ts = o->have_timestamp ? o->timestamp : (uint64_t)now;
+    return 0;
+}
+
+/* --request-out: signs the request and writes its exact bytes to a file. */
+static int write_request(const struct options *o, ddns_request_t *req,
+                         const struct credentials *cred)
+{
+    uint8_t buf[DDNS_REQUEST_MAX];
+    size_t len;
+    int rc = EXIT_USAGE, fd = -1;
+    ddns_err_t err;
+
+    if (sign_time_and_nonce(o, req) != 0)
+        goto out;
+    err = ddns_request_build(req, cred->secret, buf, sizeof buf, &len);
+    if (err != DDNS_OK) {
+        fprintf(stderr, "%s: cannot build the request: %s\n", PROG, ddns_strerror(err));
+        goto out;
+    }
+    fd = open(o->request_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, buf, len) != (ssize_t)len || close(fd) != 0) {
+        fprintf(stderr, "%s: --request-out %s: %s\n", PROG, o->request_out, strerror(errno));
+        fd = -1;
+        goto out;
+    }
+    fd = -1;
+    rc = EXIT_UPDATED;
+out:
+    if (fd >= 0)
+        close(fd);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return rc;
+}
+
+static const char *request_error_option(ddns_err_t err)
+{
+    switch (err) {
+    case DDNS_E_IPV4: return "--ipv4";
+    case DDNS_E_IPV6: return "--ipv6";
+    case DDNS_E_HOST: return "--host-header/--server";
+    default: return "request";
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt;
+    struct credentials cred;
+    char host[256], port[8], verify_name[256];
+    char host_header[DDNS_HOST_MAX + 1];
+    uint8_t request[DDNS_REQUEST_MAX], response[RESPONSE_MAX];
+    ddns_request_t req;
+    ddns_http_response_t http;
+    ddns_response_t answer;
+    SSL_CTX *ctx = NULL;
+    SSL *ssl = NULL;
+    int fd = -1, rc = EXIT_USAGE, ret;
+    size_t len;
+    ddns_err_t err;
+
+    memset(&cred, 0, sizeof cred);
+    signal(SIGPIPE, SIG_IGN);
+
+    ret = parse_args(argc, argv, &opt);
+    if (ret != 0) {
+        if (ret > 0) {
+            fputs(help_text, stdout);
+            rc = EXIT_UPDATED;
+        } else {
+            usage_hint();
+        }
+        goto out;
+    }
+    if (!split_host_port(opt.server, host, sizeof host, port, sizeof port)) {
+        fprintf(stderr, "%s: --server: expected HOST:PORT, [IPV6]:PORT or HOST\n", PROG);
+        goto out;
+    }
+    /* Host header and certificate name: --host-header, else the server host. */
+    if (opt.host_header != NULL) {
+        char ignored[8];
+        if (strlen(opt.host_header) > DDNS_HOST_MAX ||
+            !split_host_port(opt.host_header, verify_name, sizeof verify_name, ignored,
+                             sizeof ignored)) {
+            fprintf(stderr, "%s: --host-header: expected NAME or NAME:PORT\n", PROG);
+            goto out;
+        }
+        snprintf(host_header, sizeof host_header, "%s", opt.host_header);
+    } else {
+        if (strlen(host) + 2 > DDNS_HOST_MAX) {
+            fprintf(stderr, "%s: --server: host name too long\n", PROG);
+            goto out;
+        }
+        snprintf(verify_name, sizeof verify_name, "%s", host);
+        if (strchr(host, ':') != NULL)
+            snprintf(host_header, sizeof host_header, "[%s]", host);
+        else
+            snprintf(host_header, sizeof host_header, "%s", host);
+    }
+
+    rc = load_credentials(opt.credentials, &cred);
+    if (rc != 0)
+        goto out;
+    rc = EXIT_USAGE;
+
+    memset(&req, 0, sizeof req);
+    req.host = ddns_span(host_header, strlen(host_header));
+    req.device_id = ddns_span(cred.device_id, strlen(cred.device_id));
+    req.kid = ddns_span(cred.kid, strlen(cred.kid));
+    req.user_agent = ddns_span(USER_AGENT, strlen(USER_AGENT));
+    if (opt.ipv4 != NULL)
+        req.ipv4 = ddns_span(opt.ipv4, strlen(opt.ipv4));
+    if (opt.ipv6 != NULL)
+        req.ipv6 = ddns_span(opt.ipv6, strlen(opt.ipv6));
+    if ((opt.ipv4 && !*opt.ipv4) || (opt.ipv6 && !*opt.ipv6)) {
+        fprintf(stderr, "%s: --ipv4/--ipv6 need a non-empty address\n", PROG);
+        goto out;
+    }
+    if ((err = ddns_request_check(&req)) != DDNS_OK) {
+        fprintf(stderr, "%s: %s: %s\n", PROG, request_error_option(err), ddns_strerror(err));
+        goto out;
+    }
+
+    if (opt.request_out != NULL) {
+        rc = write_request(&opt, &req, &cred);
+        goto out;
+    }
+
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
+        fprintf(stderr, "%s: cannot set up TLS\n", PROG);
+        rc = EXIT_NETWORK;
+        goto out;
+    }
+    if (SSL_CTX_load_verify_locations(ctx, opt.ca, NULL) != 1) {
+        const char *why = ERR_reason_error_string(ERR_peek_last_error());
+        fprintf(stderr, "%s: --ca %s: cannot load CA certificates: %s\n", PROG, opt.ca,
+                why != NULL ? why : "unknown error");
+        goto out;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+
+    rc = EXIT_NETWORK;
+    fd = connect_tcp(host, port, opt.timeout, opt.verbose);
+    if (fd < 0)
+        goto out;
+    ssl = SSL_new(ctx);
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+        fprintf(stderr, "%s: cannot set up TLS\n", PROG);
+        goto out;
+    }
+    if (is_ip_literal(verify_name)) {
+        ret = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), verify_name);
+    } else {
+        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ret = SSL_set1_host(ssl, verify_name) && SSL_set_tlsext_host_name(ssl, verify_name);
+    }
+    if (ret != 1) {
+        fprintf(stderr, "%s: cannot set the expected server name %s\n", PROG, verify_name);
+        goto out;
+    }
+    errno = 0;
+    ret = SSL_connect(ssl);
+    if (ret != 1) {
+        tls_error(ssl, ret, "TLS handshake");
+        goto out;
+    }
+    if (opt.verbose)
+        fprintf(stderr, "%s: %s with %s, certificate verified for %s\n", PROG,
+                SSL_get_version(ssl), SSL_get_cipher_name(ssl), verify_name);
+
+    /* Sign just before sending so that ts is fresh. */
+    if (sign_time_and_nonce(&opt, &req) != 0)
+        goto out;
+    err = ddns_request_build(&req, cred.secret, request, sizeof request, &len);
+    if (err != DDNS_OK) {
+        fprintf(stderr, "%s: cannot build the request: %s\n", PROG, ddns_strerror(err));
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (opt.verbose)
+        fprintf(stderr, "%s: sending:\n%.*s\n", PROG, (int)len, (const char *)request);
+    errno = 0;
+    ret = SSL_write(ssl, request, (int)len);
+    if (ret <= 0 || (size_t)ret != len) {
+        tls_error(ssl, ret, "sending the request");
+        goto out;
+    }
+
+    rc = read_response(ssl, response, sizeof response, &http);
+    if (rc != 0)
+        goto out;
+    if (opt.verbose)
+        fprintf(stderr, "%s: HTTP status %u, %zu byte body\n", PROG, http.status,
+                http.content_length);
+    err = ddns_response_parse(http.status, http.body, &answer);
+    if (err != DDNS_OK) {
+        fprintf(stderr, "%s: invalid answer from the gateway (HTTP %u): %s\n", PROG,
+                http.status, ddns_strerror(err));
+        rc = EXIT_NETWORK;
+        goto out;
+    }
+    /* A valid body is one printable line ended by LF. */
+    fwrite(http.body.ptr, 1, http.body.len, stdout);
+    fflush(stdout);
+    if (answer.result == DDNS_RESULT_GOOD || answer.result == DDNS_RESULT_NOCHG) {
+        rc = EXIT_UPDATED;
+    } else {
+        explain(&answer, req.ts);
+        rc = EXIT_REFUSED;
+    }
+    SSL_shutdown(ssl);
+
+out:
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    if (fd >= 0)
+        close(fd);
+    OPENSSL_cleanse(&cred, sizeof cred);
+    OPENSSL_cleanse(request, sizeof request);
+    return rc;
+}

@@ -1,0 +1,1038 @@
+/* test_sdk: unit tests of the firmware SDK (cmocka).
+ *
+ * Known-answer tests for SHA-256 (FIPS 180-4 examples) and HMAC-SHA256
+ * (RFC 4231), the protocol vectors of docs/vectors/protocol-vectors.txt
+ * (sign, derive and response records), and negative tests: short buffers
+ * with a canary, invalid inputs, truncated and random answers. Buffers
+ * handed to the parsers are heap copies of the exact length so that the
+ * address sanitizer catches any read past the end. Run from the repository
+ * root. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ddns_sdk.h"
+#include "vectors.h"
+
+/* ---- Helpers -------------------------------------------------------------- */
+
+static ddns_span_t S(const char *s)
+{
+    return ddns_span(s, strlen(s));
+}
+
+static void to_hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void assert_hex(const uint8_t *p, size_t n, const char *expect)
+{
+    char buf[2 * 256 + 1];
+    assert_true(n <= 256);
+    to_hex(p, n, buf);
+    assert_string_equal(buf, expect);
+}
+
+static void from_hex(const char *hex, uint8_t *out, size_t n)
+{
+    assert_int_equal(strlen(hex), 2 * n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+        out[i] = (uint8_t)v;
+    }
+}
+
+/* Heap copy of exactly n bytes (at least 1 allocated, never readable past n
+ * under ASan when n > 0). */
+static uint8_t *exact_copy(const void *p, size_t n)
+{
+    uint8_t *q = malloc(n ? n : 1);
+    assert_non_null(q);
+    if (n)
+        memcpy(q, p, n);
+    return q;
+}
+
+static const uint8_t test_secret[32] = {
+    0x67, 0xe5, 0x19, 0xad, 0x8c, 0x15, 0x93, 0x95, 0xba, 0x13, 0x8e, 0xf8, 0x1a, 0x5e, 0x7d, 0x7c,
+    0xf5, 0x0f, 0xaf, 0x27, 0xc9, 0x1f, 0xc9, 0xc0, 0x33, 0x7e, 0x0f, 0x54, 0xf3, 0xdb, 0xd7, 0x6d,
+};
+
+static ddns_request_t base_request(void)
+{
+    ddns_request_t r;
+    memset(&r, 0, sizeof r);
+    r.host = S("ddns.example.test");
+    r.device_id = S("3c5ab4f09a21");
+    r.kid = S("k1");
+    r.ts = 1700000000;
+    memcpy(r.nonce, "\x01\x23\x45\x67\x89\xab\xcd\xef", 8);
+    r.ipv4 = S("192.0.2.10");
+    return r;
+}
+
+/* ---- SHA-256 -------------------------------------------------------------- */
+
+static void sha_hex(const void *data, size_t len, const char *expect)
+{
+    uint8_t d[32];
+    ddns_sha256(data, len, d);
+    assert_hex(d, 32, expect);
+}
+
+static void test_sha256_fips(void **state)
+{
+    (void)state;
+    sha_hex("abc", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sha_hex("", 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    sha_hex(NULL, 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha_hex(m448, strlen(m448),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    const char *m896 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
+                       "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+    sha_hex(m896, strlen(m896),
+            "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+
+    /* One million 'a', fed in uneven pieces. */
+    uint8_t chunk[997];
+    memset(chunk, 'a', sizeof chunk);
+    ddns_sha256_t ctx;
+    ddns_sha256_init(&ctx);
+    size_t left = 1000000;
+    while (left > 0) {
+        size_t n = left < sizeof chunk ? left : sizeof chunk;
+        ddns_sha256_update(&ctx, chunk, n);
+        left -= n;
+    }
+    uint8_t d[32];
+    ddns_sha256_final(&ctx, d);
+    assert_hex(d, 32, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+static void test_sha256_incremental(void **state)
+{
+    (void)state;
+    uint8_t msg[300];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)i;
+
+    /* Chain over the digests of every prefix length 0..300 (covers the
+     * padding cases 55, 56, 63, 64, 119, 120, ...); the expected value comes
+     * from Python's hashlib. */
+    ddns_sha256_t chain;
+    ddns_sha256_init(&chain);
+    for (size_t n = 0; n <= sizeof msg; n++) {
+        uint8_t d[32];
+        ddns_sha256(msg, n, d);
+        ddns_sha256_update(&chain, d, sizeof d);
+    }
+    uint8_t c[32];
+    ddns_sha256_final(&chain, c);
+    assert_hex(c, 32, "ddbdb189f5834c274dbe603d6d2874adf7234fd8a075c3d1bfbadc2107a75676");
+
+    /* Every split point across the block boundaries gives the one-shot
+     * digest, as does byte-at-a-time feeding. */
+    uint8_t whole[32];
+    ddns_sha256(msg, 200, whole);
+    for (size_t cut = 0; cut <= 200; cut++) {
+        for (size_t cut2 = cut; cut2 <= 200; cut2 += 37) {
+            ddns_sha256_t ctx;
+            uint8_t d[32];
+            ddns_sha256_init(&ctx);
+            ddns_sha256_update(&ctx, msg, cut);
+            ddns_sha256_update(&ctx, msg + cut, cut2 - cut);
+            ddns_sha256_update(&ctx, NULL, 0);
+            ddns_sha256_update(&ctx, msg + cut2, 200 - cut2);
+            ddns_sha256_final(&ctx, d);
+            assert_memory_equal(d, whole, 32);
+        }
+    }
+    ddns_sha256_t ctx;
+    uint8_t d[32];
+    ddns_sha256_init(&ctx);
+    for (size_t i = 0; i < 200; i++)
+        ddns_sha256_update(&ctx, msg + i, 1);
+    ddns_sha256_final(&ctx, d);
+    assert_memory_equal(d, whole, 32);
+}
+
+/* ---- HMAC-SHA256 (RFC 4231) ----------------------------------------------- */
+
+static void hmac_case(const uint8_t *key, size_t klen, const void *data, size_t dlen,
+                      const char *expect)
+{
+    uint8_t mac[32];
+    size_t n = strlen(expect) / 2;
+    ddns_hmac_sha256(key, klen, data, dlen, mac);
+    assert_hex(mac, n, expect);
+
+    /* Same through the incremental interface, data split in two. */
+    ddns_hmac_sha256_t ctx;
+    uint8_t mac2[32];
+    ddns_hmac_sha256_init(&ctx, key, klen);
+    ddns_hmac_sha256_update(&ctx, data, dlen / 2);
+    ddns_hmac_sha256_update(&ctx, (const uint8_t *)data + dlen / 2, dlen - dlen / 2);
+    ddns_hmac_sha256_final(&ctx, mac2);
+    assert_memory_equal(mac, mac2, 32);
+}
+
+static void test_hmac_rfc4231(void **state)
+{
+    (void)state;
+    uint8_t k[131], d[50];
+
+    memset(k, 0x0b, 20);
+    hmac_case(k, 20, "Hi There", 8,
+              "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    hmac_case((const uint8_t *)"Jefe", 4, "what do ya want for nothing?", 28,
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    memset(k, 0xaa, 20);
+    memset(d, 0xdd, 50);
+    hmac_case(k, 20, d, 50, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+    for (int i = 0; i < 25; i++)
+        k[i] = (uint8_t)(i + 1);
+    memset(d, 0xcd, 50);
+    hmac_case(k, 25, d, 50, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+    memset(k, 0x0c, 20);
+    hmac_case(k, 20, "Test With Truncation", 20, "a3b6167473100ee06e0c796c2955552b");
+    memset(k, 0xaa, 131);
+    const char *t6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    hmac_case(k, 131, t6, strlen(t6),
+              "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    const char *t7 = "This is a test using a larger than block-size key and a larger than "
+                     "block-size data. The key needs to be hashed before being used by the "
+                     "HMAC algorithm.";
+    hmac_case(k, 131, t7, strlen(t7),
+              "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
+/* ---- Protocol vectors ----------------------------------------------------- */
+
+static int setup_vectors(void **state)
+{
+    *state = vectors_load(NULL);
+    return *state == NULL ? -1 : 0;
+}
+
+static int teardown_vectors(void **state)
+{
+    vectors_free(*state);
+    return 0;
+}
+
+/* Fills req from a sign record; body parameters come from the record's
+ * body field. */
+static void request_from_record(const vectors_rec_t *rec, ddns_request_t *req, uint8_t secret[32])
+{
+    memset(req, 0, sizeof *req);
+    req->host = S(vectors_need(rec, "host"));
+    req->device_id = S(vectors_need(rec, "device_id"));
+    req->kid = S(vectors_need(rec, "kid"));
+    req->ts = strtoull(vectors_need(rec, "ts"), NULL, 10);
+    from_hex(vectors_need(rec, "nonce"), req->nonce, 8);
+    from_hex(vectors_need(rec, "secret_hex"), secret, 32);
+
+    const char *body = vectors_need(rec, "body");
+    while (*body != '\0') {
+        const char *amp = strchr(body, '&');
+        size_t n = amp ? (size_t)(amp - body) : strlen(body);
+        if (n > 5 && strncmp(body, "ipv4=", 5) == 0)
+            req->ipv4 = ddns_span(body + 5, n - 5);
+        else if (n > 5 && strncmp(body, "ipv6=", 5) == 0)
+            req->ipv6 = ddns_span(body + 5, n - 5);
+        else
+            fail_msg("unexpected body parameter in sign record: %s", body);
+        body += n + (amp ? 1 : 0);
+    }
+}
+
+static void test_vectors_sign(void **state)
+{
+    const vectors_t *v = *state;
+    size_t count = 0;
+
+    for (const vectors_rec_t *rec = vectors_next(v, NULL, "sign"); rec;
+         rec = vectors_next(v, rec, "sign")) {
+        ddns_request_t req;
+        uint8_t secret[32], mac[32], buf[DDNS_REQUEST_MAX];
+        size_t len, xlen, needed;
+
+        request_from_record(rec, &req, secret);
+        assert_int_equal(ddns_request_check(&req), DDNS_OK);
+
+        /* String to sign. */
+        uint8_t *sts = vectors_hex(rec, "string_to_sign_hex", &xlen);
+        assert_int_equal(ddns_request_string_to_sign(&req, buf, sizeof buf, &len), DDNS_OK);
+        assert_int_equal(len, xlen);
+        assert_memory_equal(buf, sts, len);
+
+        /* Signature, directly and as an external signer would compute it. */
+        assert_int_equal(ddns_request_sign(&req, secret, mac), DDNS_OK);
+        assert_hex(mac, 32, vectors_need(rec, "sig"));
+        uint8_t mac2[32];
+        ddns_hmac_sha256(secret, 32, sts, xlen, mac2);
+        assert_memory_equal(mac, mac2, 32);
+        free(sts);
+
+        /* Complete request. */
+        uint8_t *expect = vectors_hex(rec, "request_hex", &xlen);
+        assert_int_equal(ddns_request_size(&req, &needed), DDNS_OK);
+        assert_int_equal(needed, xlen);
+        assert_int_equal(ddns_request_build(&req, secret, buf, sizeof buf, &len), DDNS_OK);
+        assert_int_equal(len, xlen);
+        assert_memory_equal(buf, expect, len);
+
+        /* Authorization header line inside it. */
+        const char *auth = vectors_need(rec, "authorization");
+        char line[512];
+        snprintf(line, sizeof line, "\r\nAuthorization: %s\r\n", auth);
+        assert_non_null(memmem(buf, len, line, strlen(line)));
+
+        /* Presigned path gives the same bytes. */
+        memset(buf, 0, sizeof buf);
+        assert_int_equal(ddns_request_build_presigned(&req, mac, buf, sizeof buf, &len), DDNS_OK);
+        assert_int_equal(len, xlen);
+        assert_memory_equal(buf, expect, len);
+        free(expect);
+        count++;
+    }
+    assert_int_equal(count, vectors_count(v, "sign"));
+    assert_true(count >= 4);
+}
+
+static void test_vectors_derive(void **state)
+{
+    const vectors_t *v = *state;
+    size_t count = 0;
+
+    for (const vectors_rec_t *rec = vectors_next(v, NULL, "derive"); rec;
+         rec = vectors_next(v, rec, "derive")) {
+        uint8_t secret[32], expect[32];
+        char kid[DDNS_KID_MAX + 1];
+        size_t kid_len = 99;
+
+        from_hex(vectors_need(rec, "secret_hex"), expect, 32);
+        assert_int_equal(ddns_password_decode(S(vectors_need(rec, "password")), kid, &kid_len,
+                                              secret), DDNS_OK);
+        assert_string_equal(kid, vectors_need(rec, "kid"));
+        assert_int_equal(kid_len, strlen(kid));
+        assert_memory_equal(secret, expect, 32);
+
+        memset(secret, 0, sizeof secret);
+        assert_int_equal(ddns_secret_decode(S(vectors_need(rec, "secret_b64u")), secret), DDNS_OK);
+        assert_memory_equal(secret, expect, 32);
+        count++;
+    }
+    assert_true(count >= 6);
+}
+
+static void test_vectors_response(void **state)
+{
+    const vectors_t *v = *state;
+    size_t count = 0, errors = 0;
+
+    for (const vectors_rec_t *rec = vectors_next(v, NULL, "response"); rec;
+         rec = vectors_next(v, rec, "response")) {
+        size_t blen;
+        uint8_t *body = vectors_hex(rec, "body_hex", &blen);
+        uint8_t *exact = exact_copy(body, blen);
+        unsigned status = (unsigned)strtoul(vectors_need(rec, "status"), NULL, 10);
+        const char *result = vectors_need(rec, "result");
+        ddns_response_t r;
+        ddns_err_t err = ddns_response_parse(status, ddns_span(exact, blen), &r);
+
+        if (strcmp(result, "error") == 0) {
+            assert_int_not_equal(err, DDNS_OK);
+            assert_int_equal(r.result, DDNS_RESULT_NONE);
+            errors++;
+        } else {
+            const char *a1 = vectors_get(rec, "addr1"), *a2 = vectors_get(rec, "addr2");
+            const char *st = vectors_get(rec, "server_time");
+            const char *ra = vectors_get(rec, "retry_after");
+            const char *detail = vectors_get(rec, "detail");
+
+            assert_int_equal(err, DDNS_OK);
+            assert_string_equal(ddns_result_token(r.result), result);
+            assert_int_equal(r.naddrs, a2 ? 2 : a1 ? 1 : 0);
+            assert_string_equal(r.addr[0], a1 ? a1 : "");
+            assert_string_equal(r.addr[1], a2 ? a2 : "");
+            assert_true(r.server_time == (st ? strtoull(st, NULL, 10) : 0));
+            assert_int_equal(r.retry_after, ra ? strtoul(ra, NULL, 10) : 0);
+            assert_string_equal(r.detail, detail ? detail : "");
+        }
+        free(exact);
+        free(body);
+        count++;
+    }
+    assert_true(count >= 16);
+    assert_true(errors >= 6);
+}
+
+/* ---- Request: buffers ----------------------------------------------------- */
+
+#define CANARY 0xa5
+
+static void check_short_buffers(const ddns_request_t *req, int which)
+{
+    static const uint8_t mac[32] = { 1, 2, 3 };
+    uint8_t big[DDNS_REQUEST_MAX + 64];
+    size_t needed = 0, len;
+    ddns_err_t err;
+
+    /* Size query with no buffer at all. */
+    switch (which) {
+    case 0: err = ddns_request_build(req, test_secret, NULL, 0, &needed); break;
+    case 1: err = ddns_request_build_presigned(req, mac, NULL, 0, &needed); break;
+    default: err = ddns_request_string_to_sign(req, NULL, 0, &needed); break;
+    }
+    assert_int_equal(err, DDNS_E_BUFFER);
+    assert_true(needed > 0 && needed <= DDNS_REQUEST_MAX);
+
+    for (size_t size = 0; size <= needed; size++) {
+        memset(big, CANARY, sizeof big);
+        len = 12345;
+        switch (which) {
+        case 0: err = ddns_request_build(req, test_secret, big, size, &len); break;
+        case 1: err = ddns_request_build_presigned(req, mac, big, size, &len); break;
+        default: err = ddns_request_string_to_sign(req, big, size, &len); break;
+        }
+        assert_int_equal(len, needed);
+        if (size < needed) {
+            assert_int_equal(err, DDNS_E_BUFFER);
+            for (size_t i = 0; i < sizeof big; i++)
+                assert_int_equal(big[i], CANARY); /* nothing written at all */
+        } else {
+            assert_int_equal(err, DDNS_OK);
+            for (size_t i = needed; i < sizeof big; i++)
+                assert_int_equal(big[i], CANARY);
+        }
+    }
+}
+
+static void test_request_short_buffers(void **state)
+{
+    (void)state;
+    ddns_request_t req = base_request();
+    for (int which = 0; which < 3; which++)
+        check_short_buffers(&req, which);
+
+    req.ipv6 = S("2001:db8::10");
+    req.user_agent = S("camfw/4.1.0 (model X2)");
+    for (int which = 0; which < 3; which++)
+        check_short_buffers(&req, which);
+}
+
+static void test_request_user_agent_and_empty_body(void **state)
+{
+    (void)state;
+    ddns_request_t req = base_request();
+    uint8_t buf[DDNS_REQUEST_MAX];
+    size_t len;
+
+    req.user_agent = S("camfw/4.1");
+    req.ipv4 = ddns_span(NULL, 0);
+    assert_int_equal(ddns_request_build(&req, test_secret, buf, sizeof buf, &len), DDNS_OK);
+    const char *head = "POST /v1/update HTTP/1.1\r\nHost: ddns.example.test\r\n"
+                       "User-Agent: camfw/4.1\r\nAuthorization: DDNS-HMAC-SHA256 id=3c5ab4f09a21,"
+                       "kid=k1,ts=1700000000,nonce=0123456789abcdef,sig=";
+    assert_true(len > strlen(head));
+    assert_memory_equal(buf, head, strlen(head));
+    const char *tail = "\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                       "Content-Length: 0\r\n\r\n";
+    assert_memory_equal(buf + len - strlen(tail), tail, strlen(tail));
+    assert_int_equal(len, strlen(head) + 64 + strlen(tail));
+
+    /* The signature does not cover the User-Agent. */
+    uint8_t mac1[32], mac2[32];
+    assert_int_equal(ddns_request_sign(&req, test_secret, mac1), DDNS_OK);
+    req.user_agent = ddns_span(NULL, 0);
+    assert_int_equal(ddns_request_sign(&req, test_secret, mac2), DDNS_OK);
+    assert_memory_equal(mac1, mac2, 32);
+}
+
+static void test_request_maximum_size(void **state)
+{
+    (void)state;
+    char host[DDNS_HOST_MAX], ua[DDNS_USER_AGENT_MAX];
+    memset(host, 'h', sizeof host);
+    memset(ua, 'u', sizeof ua);
+    ddns_request_t req = base_request();
+    req.host = ddns_span(host, sizeof host);
+    req.user_agent = ddns_span(ua, sizeof ua);
+    req.kid = S("abcdefghij012345");
+    req.ts = DDNS_TS_MAX;
+    req.ipv4 = S("255.255.255.255");
+    req.ipv6 = S("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
+    size_t needed;
+    assert_int_equal(ddns_request_size(&req, &needed), DDNS_OK);
+    assert_true(needed <= DDNS_REQUEST_MAX);
+    uint8_t buf[DDNS_REQUEST_MAX];
+    size_t len;
+    assert_int_equal(ddns_request_build(&req, test_secret, buf, sizeof buf, &len), DDNS_OK);
+    assert_int_equal(len, needed);
+    assert_non_null(memmem(buf, len, ",ts=999999999999,", 17));
+    assert_int_equal(ddns_request_string_to_sign(&req, NULL, 0, &len), DDNS_E_BUFFER);
+    assert_int_equal(len, 33 + 13 + 17 + 13 + 17 + 71); /* bound stated in the README */
+    req.ts = 0;
+    assert_int_equal(ddns_request_build(&req, test_secret, buf, sizeof buf, &len), DDNS_OK);
+    assert_non_null(memmem(buf, len, ",ts=0,", 6));
+}
+
+/* ---- Request: invalid inputs ---------------------------------------------- */
+
+static ddns_err_t check_with(void (*edit)(ddns_request_t *, const char *), const char *value)
+{
+    ddns_request_t req = base_request();
+    uint8_t buf[DDNS_REQUEST_MAX + 1];
+    size_t len = 77, needed = 77;
+    uint8_t mac[32];
+
+    edit(&req, value);
+    ddns_err_t err = ddns_request_check(&req);
+    /* Every entry point reports the same error and no size. */
+    memset(buf, CANARY, sizeof buf);
+    assert_int_equal(ddns_request_build(&req, test_secret, buf, sizeof buf, &len), err);
+    if (err != DDNS_OK) {
+        assert_int_equal(len, 0);
+        assert_int_equal(buf[0], CANARY);
+        assert_int_equal(ddns_request_size(&req, &needed), err);
+        assert_int_equal(ddns_request_string_to_sign(&req, buf, sizeof buf, &len), err);
+        assert_int_equal(ddns_request_sign(&req, test_secret, mac), err);
+        assert_int_equal(ddns_request_build_presigned(&req, test_secret, buf, sizeof buf, &len),
+                         err);
+        assert_int_equal(buf[0], CANARY);
+    }
+    return err;
+}
+
+static void set_host(ddns_request_t *r, const char *v) { r->host = S(v); }
+static void set_ua(ddns_request_t *r, const char *v) { r->user_agent = S(v); }
+static void set_id(ddns_request_t *r, const char *v) { r->device_id = S(v); }
+static void set_kid(ddns_request_t *r, const char *v) { r->kid = S(v); }
+static void set_ipv4(ddns_request_t *r, const char *v) { r->ipv4 = S(v); }
+static void set_ipv6(ddns_request_t *r, const char *v) { r->ipv6 = S(v); }
+
+static void test_request_bad_inputs(void **state)
+{
+    (void)state;
+    char longtext[300];
+
+    assert_int_equal(check_with(set_host, "ddns.example.test:8443"), DDNS_OK);
+    assert_int_equal(check_with(set_host, ""), DDNS_E_HOST);
+    assert_int_equal(check_with(set_host, "a b"), DDNS_E_HOST);
+    assert_int_equal(check_with(set_host, "evil\r\nX-Injected: 1"), DDNS_E_HOST);
+    assert_int_equal(check_with(set_host, "evil\n"), DDNS_E_HOST);
+    assert_int_equal(check_with(set_host, "h\tx"), DDNS_E_HOST);
+    assert_int_equal(check_with(set_host, "caf\xc3\xa9"), DDNS_E_HOST);
+    memset(longtext, 'a', sizeof longtext);
+    longtext[DDNS_HOST_MAX] = '\0';
+    assert_int_equal(check_with(set_host, longtext), DDNS_OK);
+    longtext[DDNS_HOST_MAX] = 'a';
+    longtext[DDNS_HOST_MAX + 1] = '\0';
+    assert_int_equal(check_with(set_host, longtext), DDNS_E_HOST);
+
+    assert_int_equal(check_with(set_ua, ""), DDNS_OK);
+    assert_int_equal(check_with(set_ua, "cam fw/1 (x)"), DDNS_OK);
+    assert_int_equal(check_with(set_ua, "x\r\nEvil: 1"), DDNS_E_USER_AGENT);
+    assert_int_equal(check_with(set_ua, " x"), DDNS_E_USER_AGENT);
+    assert_int_equal(check_with(set_ua, "x "), DDNS_E_USER_AGENT);
+    assert_int_equal(check_with(set_ua, "x\x7f"), DDNS_E_USER_AGENT);
+    longtext[DDNS_USER_AGENT_MAX] = '\0';
+    assert_int_equal(check_with(set_ua, longtext), DDNS_OK);
+    longtext[DDNS_USER_AGENT_MAX] = 'a';
+    longtext[DDNS_USER_AGENT_MAX + 1] = '\0';
+    assert_int_equal(check_with(set_ua, longtext), DDNS_E_USER_AGENT);
+
+    assert_int_equal(check_with(set_id, "020000000001"), DDNS_OK);
+    assert_int_equal(check_with(set_id, "3C5AB4F09A21"), DDNS_E_DEVICE_ID);
+    assert_int_equal(check_with(set_id, "3c5ab4f09a2"), DDNS_E_DEVICE_ID);
+    assert_int_equal(check_with(set_id, "3c5ab4f09a210"), DDNS_E_DEVICE_ID);
+    assert_int_equal(check_with(set_id, "3c:5a:b4:f0:9a:21"), DDNS_E_DEVICE_ID);
+    assert_int_equal(check_with(set_id, "3g5ab4f09a21"), DDNS_E_DEVICE_ID);
+    assert_int_equal(check_with(set_id, ""), DDNS_E_DEVICE_ID);
+    assert_int_equal(check_with(set_id, "000000000000"), DDNS_E_DEVICE_ID_ZERO);
+    assert_int_equal(check_with(set_id, "3d5ab4f09a21"), DDNS_E_DEVICE_ID_MULTICAST);
+    assert_int_equal(check_with(set_id, "01005e000001"), DDNS_E_DEVICE_ID_MULTICAST);
+    assert_int_equal(check_with(set_id, "ffffffffffff"), DDNS_E_DEVICE_ID_MULTICAST);
+
+    assert_int_equal(check_with(set_kid, "k2026b"), DDNS_OK);
+    assert_int_equal(check_with(set_kid, "abcdefghij012345"), DDNS_OK);
+    assert_int_equal(check_with(set_kid, "abcdefghij0123456"), DDNS_E_KID);
+    assert_int_equal(check_with(set_kid, ""), DDNS_E_KID);
+    assert_int_equal(check_with(set_kid, "K1"), DDNS_E_KID);
+    assert_int_equal(check_with(set_kid, "k-1"), DDNS_E_KID);
+    assert_int_equal(check_with(set_kid, "k1,sig=0"), DDNS_E_KID);
+
+    static const char *good4[] = { "0.0.0.0", "192.0.2.10", "255.255.255.255", "10.0.0.1" };
+    static const char *bad4[] = { "192.0.2.300", "192.0.2", "192.0.2.1.5", "01.2.3.4",
+                                  "1.2.3.04", "2001:db8::1", "1.2.3.4 ", " 1.2.3.4", "1..2.3",
+                                  "1.2.3.", ".1.2.3", "1.2.3.4\n", "a.b.c.d", "1234.1.1.1",
+                                  "192.0.2.1%30" };
+    for (size_t i = 0; i < sizeof good4 / sizeof *good4; i++)
+        assert_int_equal(check_with(set_ipv4, good4[i]), DDNS_OK);
+    for (size_t i = 0; i < sizeof bad4 / sizeof *bad4; i++)
+        assert_int_equal(check_with(set_ipv4, bad4[i]), DDNS_E_IPV4);
+
+    static const char *good6[] = { "::", "::1", "1::", "2001:db8::10", "2001:DB8:0:0::10",
+                                   "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8",
+                                   "::ffff:192.0.2.1", "1:2:3:4:5:6:1.2.3.4", "fe80::1:2",
+                                   "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" };
+    static const char *bad6[] = { "192.0.2.10", "2001:db8::g", ":1", "1:", ":", "1::2::3",
+                                  "12345::", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7:1.2.3.4",
+                                  "1:2:3:4:5:6:7", ":::", "1:::2", "::1.2.3", "::1.2.3.256",
+                                  "fe80::1%eth0", "[::1]", "1:2:3:4:5:6:7:8::",
+                                  "::1.2.3.4:1" };
+    for (size_t i = 0; i < sizeof good6 / sizeof *good6; i++)
+        assert_int_equal(check_with(set_ipv6, good6[i]), DDNS_OK);
+    for (size_t i = 0; i < sizeof bad6 / sizeof *bad6; i++)
+        assert_int_equal(check_with(set_ipv6, bad6[i]), DDNS_E_IPV6);
+}
+
+static void test_request_null_and_ts(void **state)
+{
+    (void)state;
+    ddns_request_t req = base_request();
+    uint8_t buf[DDNS_REQUEST_MAX], mac[32];
+    size_t len;
+
+    assert_int_equal(ddns_request_check(NULL), DDNS_E_NULL);
+    assert_int_equal(ddns_request_build(NULL, test_secret, buf, sizeof buf, &len), DDNS_E_NULL);
+    assert_int_equal(ddns_request_build(&req, NULL, buf, sizeof buf, &len), DDNS_E_NULL);
+    assert_int_equal(ddns_request_build(&req, test_secret, buf, sizeof buf, NULL), DDNS_E_NULL);
+    assert_int_equal(ddns_request_build(&req, test_secret, NULL, 10, &len), DDNS_E_NULL);
+    assert_int_equal(ddns_request_build_presigned(&req, NULL, buf, sizeof buf, &len), DDNS_E_NULL);
+    assert_int_equal(ddns_request_sign(&req, test_secret, NULL), DDNS_E_NULL);
+    assert_int_equal(ddns_request_size(&req, NULL), DDNS_E_NULL);
+    assert_int_equal(ddns_request_string_to_sign(&req, NULL, 5, &len), DDNS_E_NULL);
+
+    /* Spans with a length but no pointer. */
+    req.ipv4 = ddns_span(NULL, 4);
+    assert_int_equal(ddns_request_check(&req), DDNS_E_IPV4);
+    req = base_request();
+    req.ipv6 = ddns_span(NULL, 4);
+    assert_int_equal(ddns_request_check(&req), DDNS_E_IPV6);
+    req = base_request();
+    req.host = ddns_span(NULL, 4);
+    assert_int_equal(ddns_request_check(&req), DDNS_E_HOST);
+    req = base_request();
+    req.user_agent = ddns_span(NULL, 4);
+    assert_int_equal(ddns_request_check(&req), DDNS_E_USER_AGENT);
+    req = base_request();
+    req.kid = ddns_span(NULL, 2);
+    assert_int_equal(ddns_request_check(&req), DDNS_E_KID);
+    req = base_request();
+    req.device_id = ddns_span(NULL, 12);
+    assert_int_equal(ddns_request_check(&req), DDNS_E_DEVICE_ID);
+
+    req = base_request();
+    req.ts = DDNS_TS_MAX + 1;
+    assert_int_equal(ddns_request_check(&req), DDNS_E_TS);
+    assert_int_equal(ddns_request_sign(&req, test_secret, mac), DDNS_E_TS);
+    req.ts = UINT64_MAX;
+    assert_int_equal(ddns_request_check(&req), DDNS_E_TS);
+
+    /* Inputs are taken by length only: bytes after the span are ignored. */
+    req = base_request();
+    const char *text = "3c5ab4f09a21XYZ";
+    req.device_id = ddns_span(text, 12);
+    req.kid = ddns_span("k1k1", 2);
+    req.ipv4 = ddns_span("192.0.2.10.99", 10);
+    uint8_t buf2[DDNS_REQUEST_MAX];
+    size_t len2;
+    ddns_request_t ref = base_request();
+    assert_int_equal(ddns_request_build(&req, test_secret, buf, sizeof buf, &len), DDNS_OK);
+    assert_int_equal(ddns_request_build(&ref, test_secret, buf2, sizeof buf2, &len2), DDNS_OK);
+    assert_int_equal(len, len2);
+    assert_memory_equal(buf, buf2, len);
+}
+
+/* ---- Credentials ---------------------------------------------------------- */
+
+static void test_credentials(void **state)
+{
+    (void)state;
+    uint8_t secret[32], keep[32];
+    char kid[DDNS_KID_MAX + 1];
+    size_t kid_len;
+    const char *good = "Z-UZrYwVk5W6E474Gl59fPUPryfJH8nAM34PVPPb120";
+
+    assert_int_equal(ddns_secret_decode(S(good), secret), DDNS_OK);
+    assert_hex(secret, 32, "67e519ad8c159395ba138ef81a5e7d7cf50faf27c91fc9c0337e0f54f3dbd76d");
+
+    /* Rejected forms leave the output untouched. */
+    static const char *bad[] = {
+        "Z-UZrYwVk5W6E474Gl59fPUPryfJH8nAM34PVPPb12",   /* 42 */
+        "Z-UZrYwVk5W6E474Gl59fPUPryfJH8nAM34PVPPb120=", /* padding */
+        "Z-UZrYwVk5W6E474Gl59fPUPryfJH8nAM34PVPPb1200", /* 44 */
+        "Z+UZrYwVk5W6E474Gl59fPUPryfJH8nAM34PVPPb120",  /* standard alphabet */
+        "Z/UZrYwVk5W6E474Gl59fPUPryfJH8nAM34PVPPb120",
+        "Z-UZrYwVk5W6E474Gl59fPUPryfJH8nAM34PVPPb121",  /* non-canonical tail */
+        "Z-UZrYwVk5W6E474Gl59fPUPryfJH8nAM34PVPPb12B",
+        "Z-UZrYwVk5W6E474Gl59fPUPryfJH8nAM34PVPPb12 ",
+        " Z-UZrYwVk5W6E474Gl59fPUPryfJH8nAM34PVPPb12",
+        "",
+    };
+    memset(keep, 0x5a, sizeof keep);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        memcpy(secret, keep, 32);
+        assert_int_equal(ddns_secret_decode(S(bad[i]), secret), DDNS_E_SECRET);
+        assert_memory_equal(secret, keep, 32);
+    }
+    char nul[43];
+    memcpy(nul, good, 43);
+    nul[20] = '\0';
+    assert_int_equal(ddns_secret_decode(ddns_span(nul, 43), secret), DDNS_E_SECRET);
+    assert_int_equal(ddns_secret_decode(ddns_span(NULL, 43), secret), DDNS_E_SECRET);
+    assert_int_equal(ddns_secret_decode(S(good), NULL), DDNS_E_NULL);
+
+    /* Every alphabet character decodes (expected values from Python). */
+    assert_int_equal(ddns_secret_decode(S("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopA"), secret),
+                     DDNS_OK);
+    assert_hex(secret, 32, "00108310518720928b30d38f41149351559761969b71d79f8218a39259a7a290");
+    assert_int_equal(ddns_secret_decode(S("pqrstuvwxyz0123456789-_AAAAAAAAAAAAAAAAAAAA"), secret),
+                     DDNS_OK);
+    assert_hex(secret, 32, "a6aaecb6ebf0c72cf4d76df8e7aefcf7efc00000000000000000000000000000");
+
+    /* Password form. */
+    char pw[80];
+    snprintf(pw, sizeof pw, "k1.%s", good);
+    memset(kid, 0x5a, sizeof kid);
+    assert_int_equal(ddns_password_decode(S(pw), kid, &kid_len, secret), DDNS_OK);
+    assert_string_equal(kid, "k1");
+    assert_int_equal(kid_len, 2);
+    assert_int_equal(ddns_password_decode(S(pw), kid, NULL, secret), DDNS_OK);
+    assert_int_equal(ddns_password_decode(S(good), kid, &kid_len, secret), DDNS_E_PASSWORD);
+    snprintf(pw, sizeof pw, ".%s", good);
+    assert_int_equal(ddns_password_decode(S(pw), kid, &kid_len, secret), DDNS_E_KID);
+    snprintf(pw, sizeof pw, "K1.%s", good);
+    assert_int_equal(ddns_password_decode(S(pw), kid, &kid_len, secret), DDNS_E_KID);
+    snprintf(pw, sizeof pw, "abcdefghij0123456.%s", good);
+    assert_int_equal(ddns_password_decode(S(pw), kid, &kid_len, secret), DDNS_E_KID);
+    snprintf(pw, sizeof pw, "k1.%s.", good);
+    assert_int_equal(ddns_password_decode(S(pw), kid, &kid_len, secret), DDNS_E_SECRET);
+    assert_int_equal(ddns_password_decode(S("k1."), kid, &kid_len, secret), DDNS_E_SECRET);
+    assert_int_equal(ddns_password_decode(S(""), kid, &kid_len, secret), DDNS_E_PASSWORD);
+    assert_int_equal(ddns_password_decode(S(pw), NULL, &kid_len, secret), DDNS_E_NULL);
+
+    /* Device ids. */
+    char id[13];
+    static const uint8_t mac_ok[6] = { 0x3c, 0x5a, 0xb4, 0xf0, 0x9a, 0x21 };
+    static const uint8_t mac_la[6] = { 0x02, 0, 0, 0, 0, 1 };
+    static const uint8_t mac_zero[6] = { 0 };
+    static const uint8_t mac_mc[6] = { 0x01, 0x00, 0x5e, 0, 0, 1 };
+    static const uint8_t mac_bc[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    assert_int_equal(ddns_device_id_from_mac(mac_ok, id), DDNS_OK);
+    assert_string_equal(id, "3c5ab4f09a21");
+    assert_int_equal(ddns_device_id_check(ddns_span(id, 12)), DDNS_OK);
+    assert_int_equal(ddns_device_id_from_mac(mac_la, id), DDNS_OK);
+    assert_string_equal(id, "020000000001");
+    assert_int_equal(ddns_device_id_from_mac(mac_zero, id), DDNS_E_DEVICE_ID_ZERO);
+    assert_int_equal(ddns_device_id_from_mac(mac_mc, id), DDNS_E_DEVICE_ID_MULTICAST);
+    assert_int_equal(ddns_device_id_from_mac(mac_bc, id), DDNS_E_DEVICE_ID_MULTICAST);
+    assert_int_equal(ddns_device_id_from_mac(NULL, id), DDNS_E_NULL);
+}
+
+/* ---- Answers -------------------------------------------------------------- */
+
+static ddns_err_t parse_text(unsigned status, const char *body, ddns_response_t *r)
+{
+    size_t n = strlen(body);
+    uint8_t *exact = exact_copy(body, n);
+    ddns_err_t err = ddns_response_parse(status, ddns_span(exact, n), r);
+    free(exact);
+    if (err != DDNS_OK)
+        assert_int_equal(r->result, DDNS_RESULT_NONE);
+    return err;
+}
+
+static void test_response_cases(void **state)
+{
+    (void)state;
+    ddns_response_t r;
+
+    assert_int_equal(parse_text(404, "notfound\n", &r), DDNS_OK);
+    assert_int_equal(r.result, DDNS_RESULT_NOTFOUND);
+    assert_int_equal(parse_text(503, "911\n", &r), DDNS_OK);
+    assert_int_equal(r.result, DDNS_RESULT_SERVERERROR);
+    assert_string_equal(ddns_result_token(r.result), "911");
+    assert_int_equal(parse_text(200, "nochg 192.0.2.10 2001:db8::10\n", &r), DDNS_OK);
+    assert_int_equal(r.result, DDNS_RESULT_NOCHG);
+    assert_int_equal(r.naddrs, 2);
+    assert_int_equal(parse_text(200, "good ::ffff:192.0.2.1\n", &r), DDNS_OK);
+    assert_int_equal(parse_text(401, "badtime 18446744073709551615\n", &r), DDNS_OK);
+    assert_true(r.server_time == UINT64_MAX);
+    assert_int_equal(parse_text(401, "badtime 18446744073709551616\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(429, "ratelimit 4294967295\n", &r), DDNS_OK);
+    assert_int_equal(r.retry_after, UINT32_MAX);
+    assert_int_equal(parse_text(429, "ratelimit 4294967296\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(429, "ratelimit -1\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(429, "ratelimit\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(400, "badrequest content-length\n", &r), DDNS_OK);
+    assert_string_equal(r.detail, "content-length");
+
+    /* Format errors. */
+    assert_int_equal(parse_text(401, "", &r), DDNS_E_RESP_FORMAT);
+    assert_int_equal(parse_text(401, "\n", &r), DDNS_E_RESP_FORMAT);
+    assert_int_equal(parse_text(401, "badauth", &r), DDNS_E_RESP_FORMAT);
+    assert_int_equal(parse_text(401, "badauth\r\n", &r), DDNS_E_RESP_FORMAT);
+    assert_int_equal(parse_text(401, " badauth\n", &r), DDNS_E_RESP_FORMAT);
+    assert_int_equal(parse_text(401, "badauth \n", &r), DDNS_E_RESP_FORMAT);
+    assert_int_equal(parse_text(200, "good  192.0.2.10\n", &r), DDNS_E_RESP_FORMAT);
+    assert_int_equal(parse_text(200, "good\t192.0.2.10\n", &r), DDNS_E_RESP_FORMAT);
+    assert_int_equal(parse_text(401, "badauth\n\n", &r), DDNS_E_RESP_FORMAT);
+    assert_int_equal(parse_text(401, "badauth\nbadauth\n", &r), DDNS_E_RESP_FORMAT);
+    assert_int_equal(parse_text(200, "good 192.0.2.10\xff\n", &r), DDNS_E_RESP_FORMAT);
+    uint8_t nulbody[] = { 'b', 'a', 'd', 'a', 'u', 't', 'h', 0, '\n' };
+    assert_int_equal(ddns_response_parse(401, ddns_span(nulbody, sizeof nulbody), &r),
+                     DDNS_E_RESP_FORMAT);
+    uint8_t nulbody2[] = { 'b', 'a', 'd', 'a', 'u', 't', 'h', '\n', 0 };
+    assert_int_equal(ddns_response_parse(401, ddns_span(nulbody2, sizeof nulbody2), &r),
+                     DDNS_E_RESP_FORMAT);
+
+    /* Body length limit: 128 bytes accepted, 129 refused. */
+    char body[200];
+    memset(body, 0, sizeof body);
+    strcpy(body, "badrequest ");
+    memset(body + 11, 'x', 116);
+    body[127] = '\n';
+    assert_int_equal(parse_text(400, body, &r), DDNS_OK);
+    assert_int_equal(strlen(r.detail), 116);
+    body[127] = 'x';
+    body[128] = '\n';
+    assert_int_equal(parse_text(400, body, &r), DDNS_E_RESP_FORMAT);
+
+    /* Token, status and data errors. */
+    assert_int_equal(parse_text(200, "GOOD 192.0.2.10\n", &r), DDNS_E_RESP_TOKEN);
+    assert_int_equal(parse_text(200, "goodx 192.0.2.10\n", &r), DDNS_E_RESP_TOKEN);
+    assert_int_equal(parse_text(200, "goo 192.0.2.10\n", &r), DDNS_E_RESP_TOKEN);
+    assert_int_equal(parse_text(200, "badauth\n", &r), DDNS_E_RESP_STATUS);
+    assert_int_equal(parse_text(401, "disabled\n", &r), DDNS_E_RESP_STATUS);
+    assert_int_equal(parse_text(0, "good 192.0.2.10\n", &r), DDNS_E_RESP_STATUS);
+    assert_int_equal(parse_text(401, "badauth extra\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(200, "good 192.0.2.10 2001:db8::1 x\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(200, "good 1 2 3 4 5\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(200, "good 192.0.2.300\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(200, "good 192.0.2.1 192.0.2.2\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(200, "good 2001:db8::1 192.0.2.1\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(200, "good hello\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(400, "badrequest\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(400, "badrequest a b\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(401, "badtime +5\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(ddns_response_parse(200, ddns_span(NULL, 3), &r), DDNS_E_NULL);
+    assert_int_equal(ddns_response_parse(200, S("good 192.0.2.1\n"), NULL), DDNS_E_NULL);
+
+    /* A failed parse clears earlier data. */
+    assert_int_equal(parse_text(200, "good 192.0.2.10\n", &r), DDNS_OK);
+    assert_int_equal(parse_text(200, "good 192.0.2.10 x\n", &r), DDNS_E_RESP_DATA);
+    assert_string_equal(r.addr[0], "");
+    assert_int_equal(r.naddrs, 0);
+
+    assert_string_equal(ddns_result_token(DDNS_RESULT_NONE), "");
+    assert_string_equal(ddns_result_token((ddns_result_t)99), "");
+}
+
+static void test_response_truncated(void **state)
+{
+    (void)state;
+    static const char *full[] = { "good 192.0.2.10 2001:db8::10\n", "badtime 1700000123\n",
+                                  "ratelimit 60\n", "badrequest ipv4\n", "911\n" };
+    static const unsigned status[] = { 200, 401, 429, 400, 503 };
+    ddns_response_t r;
+
+    for (size_t k = 0; k < sizeof full / sizeof *full; k++) {
+        size_t n = strlen(full[k]);
+        for (size_t cut = 0; cut < n; cut++) {
+            uint8_t *exact = exact_copy(full[k], cut);
+            assert_int_not_equal(ddns_response_parse(status[k], ddns_span(exact, cut), &r),
+                                 DDNS_OK);
+            assert_int_equal(r.result, DDNS_RESULT_NONE);
+            free(exact);
+        }
+        assert_int_equal(parse_text(status[k], full[k], &r), DDNS_OK);
+    }
+}
+
+/* Deterministic pseudo-random bytes. */
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+static void test_response_random(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "goodnchbatimesrqul0123456789.: \n\r\0x";
+    uint32_t seed = 12345;
+    ddns_response_t r;
+    ddns_http_response_t h;
+
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t n = lcg(&seed) % 160;
+        uint8_t *buf = malloc(n ? n : 1);
+        assert_non_null(buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (iter & 1) ? (uint8_t)lcg(&seed)
+                                : (uint8_t)alphabet[lcg(&seed) % (sizeof alphabet - 1)];
+        ddns_err_t err = ddns_response_parse(200 + lcg(&seed) % 400, ddns_span(buf, n), &r);
+        if (err == DDNS_OK)
+            assert_int_not_equal(r.result, DDNS_RESULT_NONE);
+        err = ddns_http_response_parse(ddns_span(buf, n), &h);
+        if (err == DDNS_OK)
+            assert_true(h.total_len <= n);
+        free(buf);
+    }
+}
+
+/* ---- HTTP framing --------------------------------------------------------- */
+
+static ddns_err_t http_text(const char *text, size_t n, ddns_http_response_t *h)
+{
+    uint8_t *exact = exact_copy(text, n);
+    ddns_err_t err = ddns_http_response_parse(ddns_span(exact, n), h);
+    if (err == DDNS_OK) {
+        /* The body span lies inside the input. */
+        assert_true(h->body.ptr == exact + h->header_len);
+        assert_true(h->total_len <= n);
+    }
+    free(exact);
+    return err;
+}
+
+#define HTTP(text, h) http_text((text), strlen(text), (h))
+
+static void test_http_parse(void **state)
+{
+    (void)state;
+    ddns_http_response_t h;
+    const char *ok = "HTTP/1.1 200 OK\r\n"
+                     "Content-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: 16\r\n"
+                     "Connection: keep-alive\r\n"
+                     "\r\n"
+                     "good 192.0.2.10\n";
+    size_t n = strlen(ok);
+
+    uint8_t *exact = exact_copy(ok, n);
+    assert_int_equal(ddns_http_response_parse(ddns_span(exact, n), &h), DDNS_OK);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(h.content_length, 16);
+    assert_int_equal(h.total_len, n);
+    assert_int_equal(h.header_len, n - 16);
+    assert_memory_equal(h.body.ptr, "good 192.0.2.10\n", 16);
+    ddns_response_t r;
+    assert_int_equal(ddns_response_parse(h.status, h.body, &r), DDNS_OK);
+    assert_int_equal(r.result, DDNS_RESULT_GOOD);
+    free(exact);
+
+    /* Every proper prefix is incomplete, never an error or a read past it. */
+    for (size_t cut = 0; cut < n; cut++) {
+        assert_int_equal(http_text(ok, cut, &h), DDNS_E_HTTP_INCOMPLETE);
+        if (cut >= n - 16) {
+            assert_int_equal(h.header_len, n - 16);
+            assert_int_equal(h.content_length, 16);
+        }
+    }
+
+    /* Extra bytes after the body (a pipelined answer) are not consumed. */
+    char more[512];
+    snprintf(more, sizeof more, "%sHTTP/1.1 200 OK\r\n", ok);
+    assert_int_equal(HTTP(more, &h), DDNS_OK);
+    assert_int_equal(h.total_len, n);
+
+    assert_int_equal(HTTP("HTTP/1.1 429 Too Many Requests\nRetry-After: 60\n"
+                          "content-length:13\n\nratelimit 60\n", &h), DDNS_OK);
+    assert_int_equal(h.status, 429);
+    assert_int_equal(h.content_length, 13);
+    assert_int_equal(HTTP("HTTP/1.0 401\r\nContent-Length: 0\r\n\r\n", &h), DDNS_OK);
+    assert_int_equal(h.body.len, 0);
+    assert_int_equal(HTTP("HTTP/1.1 503 \r\nCONTENT-LENGTH:  4 \r\nContent-Length: 4\r\n\r\n911\n",
+                          &h), DDNS_OK);
+
+    /* Malformed. */
+    assert_int_equal(HTTP("XTTP", &h), DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("garbage without newline", &h), DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("HTTP/2 200 OK\r\n", &h), DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("HTTP/1.1 20 OK\r\n", &h), DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("HTTP/1.1 2000 OK\r\n", &h), DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("HTTP/1.1 100 Continue\r\n\r\n", &h), DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("HTTP/1.1 600 X\r\n\r\n", &h), DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", &h), DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\nName : x\r\n\r\n", &h), DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\n: x\r\n\r\n", &h), DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n\r\n", &h),
+                     DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n", &h), DDNS_E_HTTP_SYNTAX);
+    static const char with_nul[] = "HTTP/1.1 200 OK\r\nA: \0\r\n\r\n";
+    assert_int_equal(http_text(with_nul, sizeof with_nul - 1, &h), DDNS_E_HTTP_SYNTAX);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\n\r\ngood 192.0.2.10\n", &h), DDNS_E_HTTP_LENGTH);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", &h),
+                     DDNS_E_HTTP_LENGTH);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                          &h), DDNS_E_HTTP_LENGTH);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", &h),
+                     DDNS_E_HTTP_LENGTH);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n", &h),
+                     DDNS_E_HTTP_LENGTH);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", &h), DDNS_E_HTTP_LENGTH);
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n", &h),
+                     DDNS_E_HTTP_LENGTH);
+    /* A large but valid length stays incomplete instead of overflowing. */
+    assert_int_equal(HTTP("HTTP/1.1 200 OK\r\nContent-Length: 999999999999999999\r\n\r\n", &h),
+                     DDNS_E_HTTP_INCOMPLETE);
+    assert_int_equal(ddns_http_response_parse(ddns_span(NULL, 5), &h), DDNS_E_NULL);
+    assert_int_equal(ddns_http_response_parse(ddns_span(NULL, 0), &h), DDNS_E_HTTP_INCOMPLETE);
+    assert_int_equal(ddns_http_response_parse(S(ok), NULL), DDNS_E_NULL);
+}
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    for (int e = DDNS_OK; e <= DDNS_E_HTTP_LENGTH; e++) {
+        const char *s = ddns_strerror((ddns_err_t)e);
+        assert_non_null(s);
+        assert_true(strlen(s) > 3);
+        for (int f = DDNS_OK; f < e; f++)
+            assert_string_not_equal(s, ddns_strerror((ddns_err_t)f));
+    }
+    assert_string_equal(ddns_strerror((ddns_err_t)1000), "unknown error");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_fips),
+        cmocka_unit_test(test_sha256_incremental),
+        cmocka_unit_test(test_hmac_rfc4231),
+        cmocka_unit_test(test_vectors_sign),
+        cmocka_unit_test(test_vectors_derive),
+        cmocka_unit_test(test_vectors_response),
+        cmocka_unit_test(test_request_short_buffers),
+        cmocka_unit_test(test_request_user_agent_and_empty_body),
+        cmocka_unit_test(test_request_maximum_size),
+        cmocka_unit_test(test_request_bad_inputs),
+        cmocka_unit_test(test_request_null_and_ts),
+        cmocka_unit_test(test_credentials),
+        cmocka_unit_test(test_response_cases),
+        cmocka_unit_test(test_response_truncated),
+        cmocka_unit_test(test_response_random),
+        cmocka_unit_test(test_http_parse),
+        cmocka_unit_test(test_strerror),
+    };
+    return cmocka_run_group_tests_name("firmware-sdk", tests, setup_vectors, teardown_vectors);
+}

@@ -1,0 +1,71 @@
+/* gw_auth: verification of a signed update request (docs/PROTOCOL.md 4.1-4.4,
+ * steps 1 to 3).
+ *
+ * Pure functions, no I/O: parse the Authorization header value (strict
+ * field order), parse the body, check the clock window, re-derive the
+ * device secret from the master key named by kid, and compare the
+ * HMAC-SHA256 signature in constant time. An unknown kid costs the same work
+ * as a known one. Secrets and MACs are wiped before returning. */
+#ifndef GW_AUTH_H
+#define GW_AUTH_H
+
+#include <arpa/inet.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmn_key.h"
+#include "cmn_mac.h"
+
+#define GW_AUTH_SCHEME "DDNS-HMAC-SHA256"
+#define GW_AUTH_BODY_MAX 512
+#define GW_AUTH_NONCE_LEN 16
+#define GW_AUTH_SIG_LEN 64
+
+typedef enum gw_verdict {
+    GW_AUTH_OK = 0,
+    GW_AUTH_BADREQUEST,
+    GW_AUTH_BADTIME,
+    GW_AUTH_BADAUTH,
+} gw_verdict_t;
+
+typedef struct gw_auth_result {
+    gw_verdict_t verdict;
+    /* GW_AUTH_BADREQUEST: what is wrong ("authorization", "body", "ipv4",
+     * "ipv6" or the name of another parameter). */
+    char field[40];
+    /* Filled once the Authorization value parsed (also for badtime and
+     * badauth); empty strings before that. */
+    char device_id[CMN_DEVICE_ID_LEN + 1];
+    char kid[CMN_KID_MAX + 1];
+    char nonce[GW_AUTH_NONCE_LEN + 1];
+    int64_t ts;
+    /* Filled once the body parsed: canonical text, "" when absent. */
+    char ipv4[INET_ADDRSTRLEN];
+    char ipv6[INET6_ADDRSTRLEN];
+} gw_auth_result_t;
+
+/* Finds the master key of kid[0..kidlen): copies it into key and returns 0,
+ * or returns -1 when there is no such key. */
+typedef int (*gw_auth_key_lookup_fn)(void *ctx, const char *kid, size_t kidlen,
+                                     uint8_t key[CMN_KEY_LEN]);
+
+/* Lookup over a cmn_keyset_t (ctx). */
+int gw_auth_keyset_lookup(void *ctx, const char *kid, size_t kidlen, uint8_t key[CMN_KEY_LEN]);
+
+/* Decides on one request. authorization may be NULL (header absent). */
+void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_len,
+                    int64_t server_time, int64_t skew, gw_auth_key_lookup_fn lookup,
+                    void *lookup_ctx, gw_auth_result_t *out);
+
+/* Step 1 alone: parses the Authorization value into out (device_id, kid,
+ * ts, nonce) and the raw signature. Returns 0 or -1. */
+int gw_auth_parse_authorization(const char *value, gw_auth_result_t *out,
+                                uint8_t sig[32]);
+
+/* Step 1 alone: parses the body into out->ipv4/ipv6. Returns 0, or -1 with
+ * out->field naming the problem. */
+int gw_auth_parse_body(const uint8_t *body, size_t len, gw_auth_result_t *out);
+
+const char *gw_verdict_name(gw_verdict_t v);
+
+#endif

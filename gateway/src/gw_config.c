@@ -1,0 +1,908 @@
+/* gw_config: configuration file (see gw_config.h). */
+#include "gw_config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "cmn_key.h"
+#include "gw_err.h"
+#include "gw_log.h"
+
+/* Longest line libinih reads in one piece (its INI_MAX_LINE, minus the
+ * line end). */
+#define GW_CONF_LINE_MAX 198
+
+enum gw_ctype {
+    GW_CT_INT,          /* decimal integer within [min, max] */
+    GW_CT_STRING,       /* free text */
+    GW_CT_PATH,         /* file or directory; relative to the config file */
+    GW_CT_LISTEN,       /* comma-separated list of addr:port */
+    GW_CT_LEVEL,        /* log level name */
+    GW_CT_ADDRPORT,     /* one addr[:port], port 53 by default */
+    GW_CT_DNAME,        /* domain name */
+    GW_CT_TSIGALG,      /* TSIG algorithm name */
+    GW_CT_SECRETFILE,   /* file holding one line of base64 */
+};
+
+enum gw_section {
+    GW_SEC_NONE,
+    GW_SEC_GATEWAY,
+    GW_SEC_TLS,
+    GW_SEC_DATABASE,
+    GW_SEC_KEYS,
+    GW_SEC_ZONE,
+    GW_SEC_UNKNOWN,
+};
+
+static const char *const gw_section_names[] = {
+    [GW_SEC_NONE] = "", [GW_SEC_GATEWAY] = "gateway", [GW_SEC_TLS] = "tls",
+    [GW_SEC_DATABASE] = "database", [GW_SEC_KEYS] = "keys", [GW_SEC_ZONE] = "zone",
+    [GW_SEC_UNKNOWN] = "?",
+};
+
+struct gw_param {
+    enum gw_section section;
+    const char *key;
+    enum gw_ctype type;
+    const char *def;    /* default value as text; NULL: required */
+    long min, max;
+    size_t offset;      /* into gw_config_t, or gw_zone_conf_t for GW_SEC_ZONE */
+    const char *help;
+};
+
+#define GOFF(f) offsetof(gw_config_t, f)
+_Static_assert(sizeof ((gw_config_t *)0)->lines / sizeof(int) >= 14, "lines[] too small");
+#define ZOFF(f) offsetof(gw_zone_conf_t, f)
+
+/* The configuration reference: one row per key. */
+static const struct gw_param gw_params[] = {
+    {GW_SEC_GATEWAY, "listen", GW_CT_LISTEN, NULL, 0, 0, GOFF(listen),
+     "HTTPS listeners: one or more addr:port separated by commas, IPv6 in brackets "
+     "(\"127.0.0.1:8443, [::1]:8443\"). Port 0 picks a free port; the log line "
+     "\"listening on ADDR:PORT\" shows the one chosen."},
+    {GW_SEC_GATEWAY, "clock_skew", GW_CT_INT, "300", 1, 86400, GOFF(clock_skew),
+     "Accepted difference in seconds between a request's ts and the gateway clock."},
+    {GW_SEC_GATEWAY, "log_level", GW_CT_LEVEL, "info", 0, 0, GOFF(log_level),
+     "debug, info, warn or error."},
+    {GW_SEC_GATEWAY, "request_timeout", GW_CT_INT, "10", 1, 300, GOFF(request_timeout),
+     "Seconds a connection may take to send a request or to receive the answer, and "
+     "the longest time an update waits for the database before answering 911."},
+    {GW_SEC_TLS, "certificate", GW_CT_PATH, NULL, 0, 0, GOFF(tls_certificate),
+     "PEM file with the server certificate followed by its chain."},
+    {GW_SEC_TLS, "private_key", GW_CT_PATH, NULL, 0, 0, GOFF(tls_private_key),
+     "PEM file with the certificate's private key (unencrypted)."},
+    {GW_SEC_DATABASE, "conninfo", GW_CT_STRING, NULL, 0, 0, GOFF(db_conninfo),
+     "libpq connection string or URI. Use hostaddr= (or a socket directory) so that "
+     "connecting never waits for a name lookup."},
+    {GW_SEC_DATABASE, "pool_size", GW_CT_INT, "4", 1, 256, GOFF(db_pool_size),
+     "Connections used by the update endpoint (the DNS publisher has one more)."},
+    {GW_SEC_KEYS, "directory", GW_CT_PATH, NULL, 0, 0, GOFF(keys_directory),
+     "Directory of master key files: every *.key file is loaded (mode 0600 or "
+     "stricter, docs/PROTOCOL.md section 2)."},
+    {GW_SEC_ZONE, "primary", GW_CT_ADDRPORT, NULL, 0, 0, ZOFF(primary),
+     "Primary DNS server of the zone that accepts RFC 2136 updates: addr[:port], "
+     "port 53 by default."},
+    {GW_SEC_ZONE, "tsig_key_name", GW_CT_DNAME, NULL, 0, 0, ZOFF(tsig_key_name),
+     "Name of the TSIG key, as configured on the primary."},
+    {GW_SEC_ZONE, "tsig_algorithm", GW_CT_TSIGALG, "hmac-sha256", 0, 0, ZOFF(tsig_algorithm),
+     "hmac-sha256 or hmac-sha512."},
+    {GW_SEC_ZONE, "tsig_secret_file", GW_CT_SECRETFILE, NULL, 0, 0, ZOFF(tsig_secret_file),
+     "File holding the TSIG secret as one line of base64 (keep it mode 0600)."},
+    {GW_SEC_ZONE, "default_ttl", GW_CT_INT, "60", 1, 86400, ZOFF(default_ttl),
+     "TTL of published records whose name has no TTL of its own."},
+};
+#define GW_NPARAMS (sizeof gw_params / sizeof gw_params[0])
+
+struct gw_cparse {
+    gw_config_t *cfg;
+    gw_config_msgs_t *msgs;
+    FILE *f;
+    char *buf;                  /* getline buffer */
+    size_t bufcap;
+    int line;                   /* physical line of the last line read */
+    int bad_line;               /* a line the reader already reported */
+    enum gw_section sec;        /* section of the line being parsed */
+    gw_zone_conf_t *zone;       /* current zone section */
+    int sec_lines[GW_SEC_UNKNOWN + 1];  /* first header line per section */
+    unsigned char handler_failed[4096]; /* lines the handler reported (bitmap) */
+};
+
+/* ---- messages ------------------------------------------------------------ */
+
+static void gw_msg_append(char **buf, int *count, const char *fmt, va_list ap)
+{
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t old = *buf ? strlen(*buf) : 0, add = strlen(line);
+    char *grown = realloc(*buf, old + add + 2);
+    if (grown == NULL)
+        return;
+    memcpy(grown + old, line, add);
+    grown[old + add] = '\n';
+    grown[old + add + 1] = '\0';
+    *buf = grown;
+    (*count)++;
+}
+
+static void gw_cerr(gw_config_msgs_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void gw_cerr(gw_config_msgs_t *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gw_msg_append(&m->errors, &m->nerrors, fmt, ap);
+    va_end(ap);
+}
+
+static void gw_cwarn(gw_config_msgs_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void gw_cwarn(gw_config_msgs_t *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gw_msg_append(&m->warnings, &m->nwarnings, fmt, ap);
+    va_end(ap);
+}
+
+void gw_config_msgs_clear(gw_config_msgs_t *msgs)
+{
+    free(msgs->errors);
+    free(msgs->warnings);
+    memset(msgs, 0, sizeof *msgs);
+}
+
+/* ---- value parsers ------------------------------------------------------- */
+
+int gw_parse_addrport(const char *s, int default_port, gw_sockaddr_t *out)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *portp = NULL;
+    size_t hl;
+    long port;
+
+    memset(out, 0, sizeof *out);
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL)
+            return -1;
+        hl = (size_t)(close - s - 1);
+        if (hl == 0 || hl >= sizeof host)
+            return -1;
+        memcpy(host, s + 1, hl);
+        host[hl] = '\0';
+        if (close[1] == ':')
+            portp = close + 2;
+        else if (close[1] != '\0')
+            return -1;
+    } else {
+        const char *colon = strchr(s, ':');
+        if (colon != NULL && strchr(colon + 1, ':') != NULL)
+            return -1;  /* bare IPv6 address: needs brackets */
+        hl = colon ? (size_t)(colon - s) : strlen(s);
+        if (hl == 0 || hl >= sizeof host)
+            return -1;
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+        if (colon != NULL)
+            portp = colon + 1;
+    }
+    if (portp != NULL) {
+        char *end;
+        if (!isdigit((unsigned char)portp[0]) || strlen(portp) > 5)
+            return -1;
+        errno = 0;
+        port = strtol(portp, &end, 10);
+        if (*end != '\0' || port < 0 || port > 65535)
+            return -1;
+    } else if (default_port >= 0) {
+        port = default_port;
+    } else {
+        return -1;
+    }
+    struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+    char canon[INET6_ADDRSTRLEN];
+    if (s[0] != '[' && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        out->len = sizeof *sin;
+        inet_ntop(AF_INET, &sin->sin_addr, canon, sizeof canon);
+        snprintf(out->text, sizeof out->text, "%s:%ld", canon, port);
+        return 0;
+    }
+    if (s[0] == '[' && inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        out->len = sizeof *sin6;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, canon, sizeof canon);
+        snprintf(out->text, sizeof out->text, "[%s]:%ld", canon, port);
+        return 0;
+    }
+    return -1;
+}
+
+/* Domain name: labels of [A-Za-z0-9_-], 1 to 63 characters, at most 253 in
+ * all, one optional trailing dot (removed). lower: fold to lowercase and
+ * refuse '_' and labels starting or ending with '-' (host names). */
+static int gw_parse_dname(const char *s, int lower, char **out)
+{
+    size_t n = strlen(s);
+    if (n > 0 && s[n - 1] == '.')
+        n--;
+    if (n == 0 || n > 253)
+        return -1;
+    char *d = malloc(n + 1);
+    if (d == NULL)
+        return -1;
+    size_t lab = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (lab == 0 || (lower && d[i - 1] == '-'))
+                goto bad;
+            lab = 0;
+            d[i] = c;
+            continue;
+        }
+        if (lower)
+            c = (char)tolower((unsigned char)c);
+        int ok = isalnum((unsigned char)c) || c == '-' || (!lower && c == '_');
+        if (!ok || (lower && c == '-' && lab == 0) || ++lab > 63)
+            goto bad;
+        d[i] = c;
+    }
+    if (lab == 0 || (lower && d[n - 1] == '-'))
+        goto bad;
+    d[n] = '\0';
+    *out = d;
+    return 0;
+bad:
+    free(d);
+    return -1;
+}
+
+static int gw_b64_valid(const char *s, size_t n)
+{
+    size_t pad = 0;
+    if (n == 0 || n % 4 != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad > 0)
+            return 0;
+        if (!(isalnum((unsigned char)c) || c == '+' || c == '/'))
+            return 0;
+    }
+    return pad <= 2 && n - pad >= 2;
+}
+
+static char *gw_resolve_path(const gw_config_t *cfg, const char *v)
+{
+    if (v[0] == '/')
+        return strdup(v);
+    size_t n = strlen(cfg->dir) + 1 + strlen(v) + 1;
+    char *p = malloc(n);
+    if (p != NULL)
+        snprintf(p, n, "%s/%s", cfg->dir, v);
+    return p;
+}
+
+/* Reads the one-line base64 TSIG secret of path into *out. Returns NULL or
+ * a description of the problem (never the file's content). */
+static const char *gw_read_secret_file(const char *path, char **out, int *others_can_read)
+{
+    static __thread char why[300];
+    const char *res = NULL;
+    char buf[1024];
+    int fd = -1;
+    ssize_t n;
+    struct stat st;
+
+    *out = NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, sizeof why, "cannot open %s: %s", path, strerror(errno));
+        return why;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, sizeof why, "%s is not a regular file", path);
+        res = why;
+        goto out;
+    }
+    *others_can_read = (st.st_mode & 007) != 0;
+    n = read(fd, buf, sizeof buf - 1);
+    if (n < 0) {
+        snprintf(why, sizeof why, "cannot read %s: %s", path, strerror(errno));
+        res = why;
+        goto out;
+    }
+    if ((size_t)n == sizeof buf - 1) {
+        snprintf(why, sizeof why, "%s is too large for a TSIG secret", path);
+        res = why;
+        goto out;
+    }
+    buf[n] = '\0';
+    char *p = buf;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    size_t len = strcspn(p, " \t\r\n");
+    for (char *q = p + len; *q; q++)
+        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') {
+            snprintf(why, sizeof why, "%s must hold exactly one line of base64", path);
+            res = why;
+            goto out;
+        }
+    if (!gw_b64_valid(p, len)) {
+        snprintf(why, sizeof why, "%s does not hold a base64 secret", path);
+        res = why;
+        goto out;
+    }
+    *out = strndup(p, len);
+    if (*out == NULL)
+        res = "out of memory";
+out:
+    cmn_wipe(buf, sizeof buf);
+    if (fd >= 0)
+        close(fd);
+    return res;
+}
+
+/* ---- table-driven setter -------------------------------------------------- */
+
+/* Stores value v for param p into base. Returns NULL or a description of
+ * what is wrong with the value. */
+static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p, void *base,
+                                const char *v, gw_config_msgs_t *msgs, const char *where)
+{
+    static __thread char why[400];
+    char *field = (char *)base + p->offset;
+
+    switch (p->type) {
+    case GW_CT_INT: {
+        char *end;
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (v[0] == '\0' || *end != '\0' || errno != 0) {
+            snprintf(why, sizeof why, "'%s' is not a whole number", v);
+            return why;
+        }
+        if (x < p->min || x > p->max) {
+            snprintf(why, sizeof why, "%ld is out of range (%ld to %ld)", x, p->min, p->max);
+            return why;
+        }
+        *(int *)field = (int)x;
+        return NULL;
+    }
+    case GW_CT_STRING:
+    case GW_CT_PATH: {
+        if (v[0] == '\0')
+            return "empty value";
+        char *s = p->type == GW_CT_PATH ? gw_resolve_path(cfg, v) : strdup(v);
+        if (s == NULL)
+            return "out of memory";
+        free(*(char **)field);
+        *(char **)field = s;
+        return NULL;
+    }
+    case GW_CT_LEVEL: {
+        int lvl = gw_log_level_parse(v);
+        if (lvl < 0) {
+            snprintf(why, sizeof why, "'%s' is not one of debug, info, warn, error", v);
+            return why;
+        }
+        *(int *)field = lvl;
+        return NULL;
+    }
+    case GW_CT_LISTEN: {
+        gw_listen_list_t *l = (gw_listen_list_t *)field;
+        char *copy = strdup(v), *save = NULL;
+        if (copy == NULL)
+            return "out of memory";
+        l->n = 0;
+        const char *res = NULL;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ' || *tok == '\t')
+                tok++;
+            size_t tl = strlen(tok);
+            while (tl > 0 && (tok[tl - 1] == ' ' || tok[tl - 1] == '\t'))
+                tok[--tl] = '\0';
+            if (l->n == GW_MAX_LISTEN) {
+                snprintf(why, sizeof why, "more than %d addresses", GW_MAX_LISTEN);
+                res = why;
+                break;
+            }
+            if (gw_parse_addrport(tok, -1, &l->addr[l->n]) != 0) {
+                snprintf(why, sizeof why,
+                         "'%.80s' is not addr:port (numeric address, IPv6 in brackets)", tok);
+                res = why;
+                break;
+            }
+            for (size_t i = 0; i < l->n && res == NULL; i++)
+                if (strcmp(l->addr[i].text, l->addr[l->n].text) == 0) {
+                    snprintf(why, sizeof why, "%s is listed twice", l->addr[i].text);
+                    res = why;
+                }
+            if (res != NULL)
+                break;
+            l->n++;
+        }
+        free(copy);
+        if (res == NULL && l->n == 0)
+            res = "no address given";
+        return res;
+    }
+    case GW_CT_ADDRPORT:
+        if (gw_parse_addrport(v, 53, (gw_sockaddr_t *)field) != 0) {
+            snprintf(why, sizeof why,
+                     "'%.80s' is not addr[:port] (numeric address, IPv6 in brackets)", v);
+            return why;
+        }
+        return NULL;
+    case GW_CT_DNAME: {
+        char *d;
+        if (gw_parse_dname(v, 0, &d) != 0) {
+            snprintf(why, sizeof why, "'%.80s' is not a domain name", v);
+            return why;
+        }
+        free(*(char **)field);
+        *(char **)field = d;
+        return NULL;
+    }
+    case GW_CT_TSIGALG:
+        if (strcmp(v, "hmac-sha256") != 0 && strcmp(v, "hmac-sha512") != 0) {
+            snprintf(why, sizeof why, "'%.40s' is not hmac-sha256 or hmac-sha512", v);
+            return why;
+        }
+        free(*(char **)field);
+        *(char **)field = strdup(v);
+        return *(char **)field ? NULL : "out of memory";
+    case GW_CT_SECRETFILE: {
+        gw_zone_conf_t *z = base;
+        char *path;
+        int others = 0;
+        if (v[0] == '\0')
+            return "empty value";
+        path = gw_resolve_path(cfg, v);
+        if (path == NULL)
+            return "out of memory";
+        char *secret = NULL;
+        const char *bad = gw_read_secret_file(path, &secret, &others);
+        if (bad != NULL) {
+            free(path);
+            snprintf(why, sizeof why, "%s", bad);
+            return why;
+        }
+        if (others)
+            gw_cwarn(msgs, "%s: %s is readable by others; chmod 600 it", where, path);
+        free(z->tsig_secret_file);
+        if (z->tsig_secret) {
+            cmn_wipe(z->tsig_secret, strlen(z->tsig_secret));
+            free(z->tsig_secret);
+        }
+        z->tsig_secret_file = path;
+        z->tsig_secret = secret;
+        return NULL;
+    }
+    }
+    return "internal error: unknown type";
+}
+
+static const struct gw_param *gw_param_find(enum gw_section sec, const char *key, size_t *idx_in_sec)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < GW_NPARAMS; i++) {
+        if (gw_params[i].section != sec)
+            continue;
+        if (strcmp(gw_params[i].key, key) == 0) {
+            if (idx_in_sec)
+                *idx_in_sec = k;
+            return &gw_params[i];
+        }
+        k++;
+    }
+    return NULL;
+}
+
+static size_t gw_param_index(const struct gw_param *p)
+{
+    return (size_t)(p - gw_params);
+}
+
+/* ---- libinih glue --------------------------------------------------------- */
+
+static void gw_zone_conf_clear(gw_zone_conf_t *z)
+{
+    free(z->name);
+    free(z->tsig_key_name);
+    free(z->tsig_algorithm);
+    free(z->tsig_secret_file);
+    if (z->tsig_secret != NULL) {
+        cmn_wipe(z->tsig_secret, strlen(z->tsig_secret));
+        free(z->tsig_secret);
+    }
+    memset(z, 0, sizeof *z);
+}
+
+static gw_zone_conf_t *gw_zone_add(struct gw_cparse *cp, const char *name_text)
+{
+    gw_config_t *cfg = cp->cfg;
+    char *name = NULL;
+    if (gw_parse_dname(name_text, 1, &name) != 0) {
+        gw_cerr(cp->msgs, "%s:%d: [zone %s]: '%s' is not a zone name", cfg->path, cp->line,
+                name_text, name_text);
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->nzones; i++)
+        if (strcmp(cfg->zones[i].name, name) == 0) {
+            gw_cerr(cp->msgs, "%s:%d: [zone %s]: zone defined twice (first at line %d)",
+                    cfg->path, cp->line, name, cfg->zones[i].line);
+            free(name);
+            return NULL;
+        }
+    gw_zone_conf_t *grown = realloc(cfg->zones, (cfg->nzones + 1) * sizeof *grown);
+    if (grown == NULL) {
+        free(name);
+        return NULL;
+    }
+    cfg->zones = grown;
+    gw_zone_conf_t *z = &cfg->zones[cfg->nzones++];
+    memset(z, 0, sizeof *z);
+    z->name = name;
+    z->line = cp->line;
+    for (size_t i = 0; i < GW_NPARAMS; i++) {
+        const struct gw_param *p = &gw_params[i];
+        if (p->section == GW_SEC_ZONE && p->def != NULL)
+            (void)gw_param_set(cfg, p, z, p->def, cp->msgs, "");
+    }
+    return z;
+}
+
+/* Called by the reader for every "[...]" line before libinih sees it. */
+static void gw_section_start(struct gw_cparse *cp, const char *inner, size_t len)
+{
+    char name[256];
+    if (len >= sizeof name)
+        len = sizeof name - 1;
+    memcpy(name, inner, len);
+    name[len] = '\0';
+    cp->zone = NULL;
+    cp->sec = GW_SEC_UNKNOWN;
+    for (int s = GW_SEC_GATEWAY; s <= GW_SEC_KEYS; s++)
+        if (strcmp(name, gw_section_names[s]) == 0)
+            cp->sec = (enum gw_section)s;
+    if (strncmp(name, "zone", 4) == 0 && (name[4] == ' ' || name[4] == '\t')) {
+        char *zn = name + 4;
+        while (*zn == ' ' || *zn == '\t')
+            zn++;
+        size_t zl = strlen(zn);
+        while (zl > 0 && (zn[zl - 1] == ' ' || zn[zl - 1] == '\t'))
+            zn[--zl] = '\0';
+        cp->sec = GW_SEC_ZONE;
+        cp->zone = gw_zone_add(cp, zn);
+        if (cp->zone == NULL)
+            cp->sec = GW_SEC_UNKNOWN;   /* reported; skip its keys */
+        return;
+    }
+    if (cp->sec == GW_SEC_UNKNOWN) {
+        gw_cerr(cp->msgs, "%s:%d: unknown section [%s] (known: [gateway], [tls], [database], "
+                "[keys], [zone NAME])", cp->cfg->path, cp->line, name);
+        return;
+    }
+    if (cp->sec_lines[cp->sec] == 0)
+        cp->sec_lines[cp->sec] = cp->line;
+}
+
+/* fgets-like reader for libinih that counts physical lines, refuses lines
+ * libinih would split, strips leading blanks (so that indented keys are not
+ * taken for continuation lines) and tracks section headers. */
+static char *gw_ini_reader(char *str, int num, void *stream)
+{
+    struct gw_cparse *cp = stream;
+    ssize_t n = getline(&cp->buf, &cp->bufcap, cp->f);
+    if (n < 0)
+        return NULL;
+    cp->line++;
+    while (n > 0 && (cp->buf[n - 1] == '\n' || cp->buf[n - 1] == '\r'))
+        cp->buf[--n] = '\0';
+    char *p = cp->buf;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t len = strlen(p);
+    if ((int)len > num - 2 || len > GW_CONF_LINE_MAX) {
+        gw_cerr(cp->msgs, "%s:%d: line longer than %d characters", cp->cfg->path, cp->line,
+                GW_CONF_LINE_MAX);
+        cp->bad_line = cp->line;
+        str[0] = '\n';
+        str[1] = '\0';
+        return str;
+    }
+    if (p[0] == '[') {
+        const char *close = strchr(p, ']');
+        if (close != NULL)
+            gw_section_start(cp, p + 1, (size_t)(close - p - 1));
+    }
+    memcpy(str, p, len);
+    str[len] = '\n';
+    str[len + 1] = '\0';
+    return str;
+}
+
+static void gw_mark_handler_failed(struct gw_cparse *cp)
+{
+    if (cp->line > 0 && cp->line < (int)(8 * sizeof cp->handler_failed))
+        cp->handler_failed[cp->line / 8] |= (unsigned char)(1u << (cp->line % 8));
+}
+
+static int gw_handler_failed_on(const struct gw_cparse *cp, int line)
+{
+    if (line <= 0 || line >= (int)(8 * sizeof cp->handler_failed))
+        return 0;
+    return (cp->handler_failed[line / 8] >> (line % 8)) & 1;
+}
+
+static int gw_ini_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct gw_cparse *cp = user;
+    gw_config_t *cfg = cp->cfg;
+    char where[400];
+    size_t zidx = 0;
+    (void)section;
+
+    if (cp->sec == GW_SEC_UNKNOWN)
+        return 1;   /* the section header was reported */
+    if (cp->sec == GW_SEC_NONE) {
+        gw_cerr(cp->msgs, "%s:%d: key '%s' outside of any section", cfg->path, cp->line, name);
+        goto fail;
+    }
+    const struct gw_param *p = gw_param_find(cp->sec, name, &zidx);
+    if (cp->sec == GW_SEC_ZONE)
+        snprintf(where, sizeof where, "%s:%d: [zone %s] %s", cfg->path, cp->line,
+                 cp->zone->name, name);
+    else
+        snprintf(where, sizeof where, "%s:%d: [%s] %s", cfg->path, cp->line,
+                 gw_section_names[cp->sec], name);
+    if (p == NULL) {
+        gw_cerr(cp->msgs, "%s: unknown key", where);
+        goto fail;
+    }
+    if (cp->sec == GW_SEC_ZONE) {
+        if (cp->zone->set & (1u << zidx)) {
+            gw_cerr(cp->msgs, "%s: key given twice in this section", where);
+            goto fail;
+        }
+        cp->zone->set |= 1u << zidx;   /* given (even if wrong): not "missing" */
+        const char *bad = gw_param_set(cfg, p, cp->zone, value, cp->msgs, where);
+        if (bad != NULL) {
+            gw_cerr(cp->msgs, "%s: %s", where, bad);
+            goto fail;
+        }
+    } else {
+        size_t gi = gw_param_index(p);
+        if (cfg->lines[gi] != 0) {
+            gw_cerr(cp->msgs, "%s: key given twice (first at line %d)", where, cfg->lines[gi]);
+            goto fail;
+        }
+        cfg->lines[gi] = cp->line;     /* given (even if wrong): not "missing" */
+        const char *bad = gw_param_set(cfg, p, cfg, value, cp->msgs, where);
+        if (bad != NULL) {
+            gw_cerr(cp->msgs, "%s: %s", where, bad);
+            goto fail;
+        }
+    }
+    return 1;
+fail:
+    gw_mark_handler_failed(cp);
+    return 0;
+}
+
+/* ---- public --------------------------------------------------------------- */
+
+void gw_config_key_error(const gw_config_t *cfg, gw_config_msgs_t *msgs, const char *section,
+                         const char *key, const char *fmt, ...)
+{
+    char what[900];
+    va_list ap;
+    int line = 0;
+    for (size_t i = 0; i < GW_NPARAMS; i++)
+        if (gw_params[i].section != GW_SEC_ZONE &&
+            strcmp(gw_section_names[gw_params[i].section], section) == 0 &&
+            strcmp(gw_params[i].key, key) == 0)
+            line = cfg->lines[i];
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        gw_cerr(msgs, "%s:%d: [%s] %s: %s", cfg->path, line, section, key, what);
+    else
+        gw_cerr(msgs, "%s: [%s] %s: %s", cfg->path, section, key, what);
+}
+
+void gw_config_zone_error(const gw_config_t *cfg, gw_config_msgs_t *msgs,
+                          const gw_zone_conf_t *zone, const char *key, const char *fmt, ...)
+{
+    char what[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    gw_cerr(msgs, "%s:%d: [zone %s] %s: %s", cfg->path, zone->line, zone->name, key, what);
+}
+
+static int gw_config_dir(gw_config_t *cfg)
+{
+    char cwd[PATH_MAX];
+    const char *slash = strrchr(cfg->path, '/');
+    if (slash == cfg->path) {
+        cfg->dir = strdup("/");
+    } else if (cfg->path[0] == '/') {
+        cfg->dir = strndup(cfg->path, (size_t)(slash - cfg->path));
+    } else {
+        if (getcwd(cwd, sizeof cwd) == NULL)
+            return -1;
+        size_t n = strlen(cwd) + 1 + (slash ? (size_t)(slash - cfg->path) : 0) + 1;
+        cfg->dir = malloc(n);
+        if (cfg->dir == NULL)
+            return -1;
+        if (slash)
+            snprintf(cfg->dir, n, "%s/%.*s", cwd, (int)(slash - cfg->path), cfg->path);
+        else
+            snprintf(cfg->dir, n, "%s", cwd);
+    }
+    return cfg->dir ? 0 : -1;
+}
+
+int gw_config_load(const char *path, gw_config_t **out, gw_config_msgs_t *msgs)
+{
+    struct gw_cparse cp;
+    gw_config_t *cfg = NULL;
+    int rc = GW_ECONFIG;
+
+    memset(msgs, 0, sizeof *msgs);
+    memset(&cp, 0, sizeof cp);
+    *out = NULL;
+    cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL || (cfg->path = strdup(path)) == NULL || gw_config_dir(cfg) != 0) {
+        gw_cerr(msgs, "%s: out of memory", path);
+        goto out;
+    }
+    for (size_t i = 0; i < GW_NPARAMS; i++) {
+        const struct gw_param *p = &gw_params[i];
+        if (p->section != GW_SEC_ZONE && p->def != NULL)
+            (void)gw_param_set(cfg, p, cfg, p->def, msgs, "");
+    }
+    cp.cfg = cfg;
+    cp.msgs = msgs;
+    cp.f = fopen(path, "re");
+    if (cp.f == NULL) {
+        gw_cerr(msgs, "%s: cannot open configuration file: %s", path, strerror(errno));
+        goto out;
+    }
+    int r = ini_parse_stream(gw_ini_reader, &cp, gw_ini_handler, &cp);
+    if (r > 0 && r != cp.bad_line && !gw_handler_failed_on(&cp, r))
+        gw_cerr(msgs, "%s:%d: syntax error: expected '[section]' or 'key = value'", path, r);
+    else if (r < 0)
+        gw_cerr(msgs, "%s: cannot parse: %s", path, r == -2 ? "out of memory" : "read error");
+
+    /* required keys */
+    for (size_t i = 0; i < GW_NPARAMS; i++) {
+        const struct gw_param *p = &gw_params[i];
+        if (p->section == GW_SEC_ZONE || p->def != NULL || cfg->lines[i] != 0)
+            continue;
+        int sl = cp.sec_lines[p->section];
+        if (sl > 0)
+            gw_cerr(msgs, "%s:%d: [%s] %s: missing required key", path, sl,
+                    gw_section_names[p->section], p->key);
+        else
+            gw_cerr(msgs, "%s: [%s] %s: missing required key (no [%s] section)", path,
+                    gw_section_names[p->section], p->key, gw_section_names[p->section]);
+    }
+    for (size_t z = 0; z < cfg->nzones; z++) {
+        size_t k = 0;
+        for (size_t i = 0; i < GW_NPARAMS; i++) {
+            const struct gw_param *p = &gw_params[i];
+            if (p->section != GW_SEC_ZONE)
+                continue;
+            if (p->def == NULL && !(cfg->zones[z].set & (1u << k)))
+                gw_cerr(msgs, "%s:%d: [zone %s] %s: missing required key", path,
+                        cfg->zones[z].line, cfg->zones[z].name, p->key);
+            k++;
+        }
+    }
+    if (cfg->nzones == 0 && msgs->nerrors == 0)
+        gw_cwarn(msgs, "%s: no [zone NAME] section: DNS changes stay in the outbox", path);
+    rc = msgs->nerrors == 0 ? GW_OK : GW_ECONFIG;
+    *out = cfg;     /* also with errors: the caller may go on checking */
+    cfg = NULL;
+out:
+    if (cp.f != NULL)
+        fclose(cp.f);
+    free(cp.buf);
+    gw_config_free(cfg);
+    return rc;
+}
+
+void gw_config_free(gw_config_t *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < cfg->nzones; i++)
+        gw_zone_conf_clear(&cfg->zones[i]);
+    free(cfg->zones);
+    free(cfg->tls_certificate);
+    free(cfg->tls_private_key);
+    if (cfg->db_conninfo != NULL) {
+        cmn_wipe(cfg->db_conninfo, strlen(cfg->db_conninfo)); /* may hold a password */
+        free(cfg->db_conninfo);
+    }
+    free(cfg->keys_directory);
+    free(cfg->path);
+    free(cfg->dir);
+    free(cfg);
+}
+
+static const char *gw_ctype_name(enum gw_ctype t)
+{
+    switch (t) {
+    case GW_CT_INT: return "integer";
+    case GW_CT_STRING: return "text";
+    case GW_CT_PATH: return "path";
+    case GW_CT_LISTEN: return "addr:port list";
+    case GW_CT_LEVEL: return "level";
+    case GW_CT_ADDRPORT: return "addr[:port]";
+    case GW_CT_DNAME: return "domain name";
+    case GW_CT_TSIGALG: return "algorithm";
+    case GW_CT_SECRETFILE: return "path";
+    }
+    return "?";
+}
+
+void gw_config_print_reference(FILE *f)
+{
+    enum gw_section last = GW_SEC_NONE;
+    for (size_t i = 0; i < GW_NPARAMS; i++) {
+        const struct gw_param *p = &gw_params[i];
+        if (p->section != last) {
+            fprintf(f, "%s  [%s%s]\n", last == GW_SEC_NONE ? "" : "\n",
+                    gw_section_names[p->section], p->section == GW_SEC_ZONE ? " NAME" : "");
+            if (p->section == GW_SEC_ZONE)
+                fprintf(f, "      One section per DNS zone the gateway publishes to; any number.\n");
+            last = p->section;
+        }
+        fprintf(f, "    %s (%s", p->key, gw_ctype_name(p->type));
+        if (p->type == GW_CT_INT)
+            fprintf(f, ", %ld to %ld", p->min, p->max);
+        if (p->def != NULL)
+            fprintf(f, ", default %s)\n", p->def);
+        else
+            fprintf(f, ", required)\n");
+        /* wrap the help text at about 72 columns, indented by 8 */
+        const char *h = p->help;
+        while (*h) {
+            size_t take = strlen(h);
+            if (take > 70) {
+                take = 70;
+                while (take > 0 && h[take] != ' ')
+                    take--;
+                if (take == 0)
+                    take = 70;
+            }
+            fprintf(f, "        %.*s\n", (int)take, h);
+            h += take;
+            while (*h == ' ')
+                h++;
+        }
+    }
+}

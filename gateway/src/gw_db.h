@@ -1,0 +1,51 @@
+/* gw_db: the request path's PostgreSQL connection pool.
+ *
+ * Owns pool_size libpq connections driven entirely by the event loop
+ * (PQconnectStartParams + PQconnectPoll, PQsetnonblocking,
+ * PQsendQueryParams, PQflush, PQconsumeInput/PQisBusy/PQgetResult): no call
+ * here ever blocks the loop. Queries wait in a FIFO while every connection
+ * is busy. A broken connection fails its query (the caller answers 911) and
+ * is re-opened after a backoff of 250 ms doubling to 10 s, with jitter.
+ * Each query is one statement run in autocommit mode. */
+#ifndef GW_DB_H
+#define GW_DB_H
+
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+typedef struct gw_db gw_db_t;
+typedef struct gw_db_job gw_db_job_t;
+
+/* Called exactly once per query that was not cancelled, on the event loop.
+ * err is GW_OK with res (valid only during the call), or GW_EDB (SQL error
+ * or broken connection) / GW_ECLOSED (pool freed) with res NULL. */
+typedef void (*gw_db_cb)(void *arg, int err, const PGresult *res);
+
+gw_db_t *gw_db_new(struct event_base *base, const char *conninfo, int pool_size);
+/* Starts connecting every connection. */
+void gw_db_start(gw_db_t *db);
+/* Fails every pending query with GW_ECLOSED, closes the connections. */
+void gw_db_free(gw_db_t *db);
+
+/* Queues one statement with text parameters (NULL means SQL NULL; values are
+ * copied). Returns GW_OK and, if job is not NULL, a handle valid until the
+ * callback runs; GW_EDB when no connection is up or being opened; GW_EBUSY
+ * when the queue is full; GW_ENOMEM. */
+int gw_db_query(gw_db_t *db, const char *sql, int nparams, const char *const *values,
+                gw_db_cb cb, void *arg, gw_db_job_t **job) __attribute__((warn_unused_result));
+
+/* The callback of job will not be called (the statement may still run). */
+void gw_db_cancel(gw_db_job_t *job);
+
+/* Connections currently open and ready or busy. */
+size_t gw_db_connected(const gw_db_t *db);
+
+/* Builds the keyword/value arrays used to open a connection from a
+ * conninfo string: application_name first (so that the string may override
+ * it), then the string itself expanded as dbname. */
+void gw_db_conn_params(const char *conninfo, const char *application_name,
+                       const char *keywords[3], const char *values[3]);
+
+#endif

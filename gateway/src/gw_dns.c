@@ -1,0 +1,237 @@
+/* gw_dns: RFC 2136 UPDATE with TSIG (see gw_dns.h). */
+#include "gw_dns.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ldns/ldns.h>
+
+#include "gw_err.h"
+
+#define GW_DNS_FUDGE 300
+#define GW_DNS_UDP_MAX 512
+#define GW_DNS_WIRE_MAX 65000
+
+static ldns_rdf *gw_dname(const char *name)
+{
+    char buf[GW_DNAME_MAX + 2];
+    snprintf(buf, sizeof buf, "%s.", name);
+    return ldns_dname_new_frm_str(buf);
+}
+
+/* Builds the UPDATE message for changes[0..n); NULL with err on failure. */
+static ldns_pkt *gw_dns_build(const gw_zone_conf_t *zone, const gw_dns_change_t *changes,
+                              size_t n, char *err, size_t errlen)
+{
+    ldns_rr_list *up = ldns_rr_list_new();
+    ldns_rdf *zname = NULL;
+    ldns_pkt *pkt = NULL;
+
+    if (up == NULL)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        const gw_dns_change_t *c = &changes[i];
+        ldns_rr_type type = c->is_aaaa ? LDNS_RR_TYPE_AAAA : LDNS_RR_TYPE_A;
+        /* delete the RRset: class ANY, ttl 0, no rdata */
+        ldns_rr *del = ldns_rr_new();
+        ldns_rdf *owner = gw_dname(c->fqdn);
+        if (del == NULL || owner == NULL) {
+            ldns_rr_free(del);
+            ldns_rdf_deep_free(owner);
+            goto nomem;
+        }
+        ldns_rr_set_owner(del, owner);
+        ldns_rr_set_type(del, type);
+        ldns_rr_set_class(del, LDNS_RR_CLASS_ANY);
+        ldns_rr_set_ttl(del, 0);
+        if (!ldns_rr_list_push_rr(up, del)) {
+            ldns_rr_free(del);
+            goto nomem;
+        }
+        if (c->address == NULL)
+            continue;
+        /* add the new record */
+        ldns_rr *add = ldns_rr_new();
+        ldns_rdf *owner2 = gw_dname(c->fqdn);
+        ldns_rdf *addr = ldns_rdf_new_frm_str(c->is_aaaa ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A,
+                                              c->address);
+        if (add == NULL || owner2 == NULL || addr == NULL) {
+            ldns_rr_free(add);
+            ldns_rdf_deep_free(owner2);
+            ldns_rdf_deep_free(addr);
+            if (addr == NULL && owner2 != NULL) {
+                snprintf(err, errlen, "outbox row for %s has a bad address", c->fqdn);
+                goto fail;
+            }
+            goto nomem;
+        }
+        ldns_rr_set_owner(add, owner2);
+        ldns_rr_set_type(add, type);
+        ldns_rr_set_class(add, LDNS_RR_CLASS_IN);
+        ldns_rr_set_ttl(add, (uint32_t)(c->ttl > 0 ? c->ttl : zone->default_ttl));
+        ldns_rr_push_rdf(add, addr);
+        if (!ldns_rr_list_push_rr(up, add)) {
+            ldns_rr_free(add);
+            goto nomem;
+        }
+    }
+    zname = gw_dname(zone->name);
+    if (zname == NULL)
+        goto nomem;
+    pkt = ldns_update_pkt_new(zname, LDNS_RR_CLASS_IN, NULL, up, NULL);
+    zname = NULL;   /* owned by pkt (or freed on failure by ldns) */
+    if (pkt == NULL)
+        goto nomem;
+    ldns_pkt_set_rd(pkt, false);
+    ldns_pkt_set_random_id(pkt);
+    ldns_rr_list_deep_free(up);
+    return pkt;
+nomem:
+    snprintf(err, errlen, "out of memory building the UPDATE message");
+fail:
+    ldns_rr_list_deep_free(up);
+    ldns_rdf_deep_free(zname);
+    return NULL;
+}
+
+static int gw_dns_sign(const gw_zone_conf_t *zone, ldns_pkt *pkt, char *err, size_t errlen)
+{
+    ldns_status st = ldns_pkt_tsig_sign(pkt, zone->tsig_key_name, zone->tsig_secret,
+                                        GW_DNS_FUDGE, zone->tsig_algorithm, NULL);
+    if (st != LDNS_STATUS_OK) {
+        snprintf(err, errlen, "cannot sign with TSIG key %s (%s): %s", zone->tsig_key_name,
+                 zone->tsig_algorithm, ldns_get_errorstr_by_id(st));
+        return GW_EDNS;
+    }
+    return GW_OK;
+}
+
+int gw_dns_check_tsig(const gw_zone_conf_t *zone, char *err, size_t errlen)
+{
+    gw_dns_change_t probe = {zone->name, 0, NULL, 0};
+    ldns_pkt *pkt = gw_dns_build(zone, &probe, 1, err, errlen);
+    if (pkt == NULL)
+        return GW_ENOMEM;
+    int rc = gw_dns_sign(zone, pkt, err, errlen);
+    ldns_pkt_free(pkt);
+    return rc;
+}
+
+static ldns_resolver *gw_dns_resolver(const gw_zone_conf_t *zone, int tcp, char *err,
+                                      size_t errlen)
+{
+    ldns_resolver *res = ldns_resolver_new();
+    ldns_rdf *ns = NULL;
+    char ip[INET6_ADDRSTRLEN];
+    uint16_t port;
+
+    if (res == NULL)
+        goto nomem;
+    if (zone->primary.ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&zone->primary.ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+        ns = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_AAAA, ip);
+        port = ntohs(s6->sin6_port);
+    } else {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&zone->primary.ss;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+        ns = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_A, ip);
+        port = ntohs(s4->sin_port);
+    }
+    if (ns == NULL || ldns_resolver_push_nameserver(res, ns) != LDNS_STATUS_OK)
+        goto nomem;
+    ldns_rdf_deep_free(ns);
+    ldns_resolver_set_port(res, port);
+    ldns_resolver_set_recursive(res, false);
+    ldns_resolver_set_dnssec(res, false);
+    ldns_resolver_set_usevc(res, tcp);
+    ldns_resolver_set_fallback(res, false);    /* would resend with EDNS: breaks TSIG */
+    ldns_resolver_set_retry(res, 1);
+    ldns_resolver_set_retrans(res, 0);
+    ldns_resolver_set_timeout(res, (struct timeval){GW_DNS_TIMEOUT_S, 0});
+    /* The keys the answer's TSIG is verified with. */
+    ldns_resolver_set_tsig_keyname(res, zone->tsig_key_name);
+    ldns_resolver_set_tsig_keydata(res, zone->tsig_secret);
+    ldns_resolver_set_tsig_algorithm(res, zone->tsig_algorithm);
+    return res;
+nomem:
+    ldns_rdf_deep_free(ns);
+    if (res != NULL)
+        ldns_resolver_deep_free(res);
+    snprintf(err, errlen, "out of memory preparing the resolver");
+    return NULL;
+}
+
+int gw_dns_send_update(const gw_zone_conf_t *zone, const gw_dns_change_t *changes, size_t *n,
+                       char *err, size_t errlen)
+{
+    ldns_pkt *pkt = NULL, *answer = NULL;
+    ldns_resolver *res = NULL;
+    uint8_t *wire = NULL;
+    size_t wlen = 0, count = *n;
+    int rc = GW_EDNS;
+
+    /* Build, halving the batch until the signed message fits. */
+    for (;;) {
+        pkt = gw_dns_build(zone, changes, count, err, errlen);
+        if (pkt == NULL) {
+            rc = GW_ENOMEM;
+            goto out;
+        }
+        if ((rc = gw_dns_sign(zone, pkt, err, errlen)) != GW_OK)
+            goto out;
+        rc = GW_EDNS;
+        if (ldns_pkt2wire(&wire, pkt, &wlen) != LDNS_STATUS_OK) {
+            snprintf(err, errlen, "cannot encode the UPDATE message");
+            goto out;
+        }
+        free(wire);
+        wire = NULL;
+        if (wlen <= GW_DNS_WIRE_MAX || count == 1)
+            break;
+        ldns_pkt_free(pkt);
+        pkt = NULL;
+        count /= 2;
+    }
+    if (wlen > GW_DNS_WIRE_MAX) {
+        snprintf(err, errlen, "UPDATE message too large");
+        goto out;
+    }
+    res = gw_dns_resolver(zone, wlen > GW_DNS_UDP_MAX, err, errlen);
+    if (res == NULL) {
+        rc = GW_ENOMEM;
+        goto out;
+    }
+    ldns_status st = ldns_resolver_send_pkt(&answer, res, pkt);
+    if (st != LDNS_STATUS_OK || answer == NULL) {
+        snprintf(err, errlen, "no valid answer from %s: %s", zone->primary.text,
+                 st == LDNS_STATUS_CRYPTO_TSIG_BOGUS ? "TSIG of the answer is missing or wrong"
+                 : st != LDNS_STATUS_OK ? ldns_get_errorstr_by_id(st) : "empty answer");
+        goto out;
+    }
+    if (ldns_pkt_id(answer) != ldns_pkt_id(pkt) || ldns_pkt_tsig(answer) == NULL) {
+        snprintf(err, errlen, "answer from %s does not match the UPDATE or is not signed",
+                 zone->primary.text);
+        goto out;
+    }
+    if (ldns_pkt_get_rcode(answer) != LDNS_RCODE_NOERROR) {
+        char *rcode = ldns_pkt_rcode2str(ldns_pkt_get_rcode(answer));
+        snprintf(err, errlen, "%s refused the UPDATE: %s", zone->primary.text,
+                 rcode ? rcode : "error");
+        free(rcode);
+        goto out;
+    }
+    *n = count;
+    rc = GW_OK;
+out:
+    if (answer != NULL)
+        ldns_pkt_free(answer);
+    if (pkt != NULL)
+        ldns_pkt_free(pkt);
+    if (res != NULL)
+        ldns_resolver_deep_free(res);
+    return rc;
+}

@@ -1,0 +1,479 @@
+/* gw_http: HTTPS front end (see gw_http.h). */
+#include "gw_http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/keyvalq_struct.h>
+
+#include "gw_err.h"
+#include "gw_log.h"
+
+#define GW_HTTP_MAX_HEADERS 8192
+#define GW_HTTP_MAX_BODY 4096
+#define GW_HTTP_LISTEN_BACKLOG 1024
+
+struct gw_req {
+    TAILQ_ENTRY(gw_req) next;
+    gw_http_t *h;
+    struct evhttp_request *req;         /* NULL once abandoned */
+    struct evhttp_connection *evcon;    /* NULL once the client went away */
+    int gone;
+    int async;
+    uint64_t id;
+    struct timespec start;
+    struct sockaddr_storage peer;
+    char peer_text[INET6_ADDRSTRLEN + 8];
+    const char *method;
+    char path[128];
+    char device[16];
+};
+TAILQ_HEAD(gw_reqq, gw_req);
+
+struct gw_http {
+    struct event_base *base;
+    const gw_config_t *cfg;
+    SSL_CTX *ssl;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound[GW_MAX_LISTEN];
+    size_t nbound;
+    gw_http_handler_fn update_fn;
+    void *update_arg;
+    struct gw_reqq inflight;
+    size_t ninflight;
+    uint64_t next_id;
+    int stopping;
+    size_t nwriting;            /* answers handed to evhttp, not yet sent */
+    struct event *flush_timer;  /* bounds the wait for nwriting to reach 0 */
+    void (*drained)(void *);
+    void *drained_arg;
+};
+
+/* ---- TLS per connection --------------------------------------------------- */
+
+static struct bufferevent *gw_http_bevcb(struct event_base *base, void *arg)
+{
+    gw_http_t *h = arg;
+    SSL *ssl = SSL_new(h->ssl);
+    if (ssl != NULL) {
+        struct bufferevent *bev = bufferevent_openssl_socket_new(
+            base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+        if (bev != NULL)
+            return bev;
+        SSL_free(ssl);
+    }
+    /* Returning NULL would make evhttp serve this connection in clear.
+     * Hand it one end of a pair whose other end is gone instead: nothing
+     * the client sends is ever read, and the connection ends at the
+     * timeout. */
+    gw_error("cannot create TLS state for a new connection: dropping it");
+    struct bufferevent *pair[2];
+    if (bufferevent_pair_new(base, 0, pair) != 0)
+        abort(); /* cannot refuse the connection safely */
+    bufferevent_free(pair[1]);
+    return pair[0];
+}
+
+/* ---- replies and the access log ------------------------------------------ */
+
+static void gw_http_flush_timeout_cb(evutil_socket_t fd, short what, void *arg);
+
+static const char *gw_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 409: return "Conflict";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+    }
+}
+
+/* While stopping: once no request is in flight and every answer went out
+ * (or the flush timer gave up on them), tell the owner. */
+static void gw_http_check_drained(gw_http_t *h)
+{
+    if (!h->stopping || h->drained == NULL || h->ninflight > 0)
+        return;
+    if (h->nwriting > 0 && h->flush_timer != NULL && evtimer_pending(h->flush_timer, NULL))
+        return;
+    if (h->nwriting > 0 && h->flush_timer == NULL) {
+        h->flush_timer = evtimer_new(h->base, gw_http_flush_timeout_cb, h);
+        if (h->flush_timer != NULL) {
+            struct timeval tv = {1, 0};
+            evtimer_add(h->flush_timer, &tv);
+            return;
+        }
+    }
+    void (*fn)(void *) = h->drained;
+    h->drained = NULL;
+    fn(h->drained_arg);
+}
+
+static void gw_http_flush_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gw_http_check_drained(arg);
+}
+
+static void gw_req_sent_cb(struct evhttp_request *req, void *arg)
+{
+    gw_http_t *h = arg;
+    (void)req;
+    if (h->nwriting > 0)
+        h->nwriting--;
+    if (h->nwriting == 0 && h->flush_timer != NULL)
+        evtimer_del(h->flush_timer);
+    gw_http_check_drained(h);
+}
+
+static void gw_req_free(gw_req_t *rq)
+{
+    gw_http_t *h = rq->h;
+    if (h == NULL) {    /* the front end was freed first */
+        free(rq);
+        return;
+    }
+    TAILQ_REMOVE(&h->inflight, rq, next);
+    h->ninflight--;
+    free(rq);
+    gw_http_check_drained(h);
+}
+
+void gw_req_reply(gw_req_t *rq, int status, const char *line, int retry_after)
+{
+    struct timespec now;
+    char body[192], token[24];
+    int n = snprintf(body, sizeof body, "%s\n", line);
+    if (n < 0 || (size_t)n >= sizeof body)
+        n = snprintf(body, sizeof body, "911\n");
+    size_t tl = strcspn(line, " ");
+    if (tl >= sizeof token)
+        tl = sizeof token - 1;
+    memcpy(token, line, tl);
+    token[tl] = '\0';
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
+                (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6;
+    const char *delivery = rq->req == NULL ? " abandoned" : rq->gone ? " client-gone" : "";
+    gw_info("req=%llu peer=%s method=%s path=%s status=%d result=%s device=%s ms=%.1f%s",
+            (unsigned long long)rq->id, rq->peer_text, rq->method, rq->path, status, token,
+            rq->device[0] ? rq->device : "-", ms, delivery);
+
+    struct evhttp_request *req = rq->req;
+    if (req != NULL && rq->gone) {
+        /* evhttp detached the request from the closed connection and left
+         * it to us. */
+        evhttp_request_free(req);
+    } else if (req != NULL) {
+        char num[32];
+        if (rq->async && rq->evcon != NULL)
+            evhttp_connection_set_closecb(rq->evcon, NULL, NULL);
+        struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+        evhttp_add_header(oh, "Content-Type", "text/plain; charset=utf-8");
+        snprintf(num, sizeof num, "%d", n);
+        evhttp_add_header(oh, "Content-Length", num);
+        evhttp_add_header(oh, "Cache-Control", "no-store");
+        snprintf(num, sizeof num, "%llu", (unsigned long long)rq->id);
+        evhttp_add_header(oh, "X-Request-Id", num);
+        if (retry_after > 0 && (status == 429 || status == 503)) {
+            snprintf(num, sizeof num, "%d", retry_after);
+            evhttp_add_header(oh, "Retry-After", num);
+        }
+        if (rq->h != NULL && rq->h->stopping)
+            evhttp_add_header(oh, "Connection", "close");
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, (size_t)n);
+        if (rq->h != NULL) {
+            rq->h->nwriting++;
+            evhttp_request_set_on_complete_cb(req, gw_req_sent_cb, rq->h);
+        }
+        evhttp_send_reply(req, status, gw_reason(status), NULL);
+    }
+    gw_req_free(rq);
+}
+
+/* ---- per-request accessors ------------------------------------------------ */
+
+struct evhttp_request *gw_req_evreq(gw_req_t *rq)
+{
+    return rq->gone ? NULL : rq->req;
+}
+
+const struct sockaddr *gw_req_peer(const gw_req_t *rq)
+{
+    return (const struct sockaddr *)&rq->peer;
+}
+
+void gw_req_set_device(gw_req_t *rq, const char *device_id)
+{
+    snprintf(rq->device, sizeof rq->device, "%s", device_id);
+}
+
+int gw_req_gone(const gw_req_t *rq)
+{
+    return rq->gone || rq->req == NULL;
+}
+
+static void gw_req_closecb(struct evhttp_connection *evcon, void *arg)
+{
+    gw_req_t *rq = arg;
+    (void)evcon;
+    rq->gone = 1;
+    rq->evcon = NULL;
+}
+
+void gw_req_async_begin(gw_req_t *rq)
+{
+    if (rq->evcon != NULL) {
+        rq->async = 1;
+        evhttp_connection_set_closecb(rq->evcon, gw_req_closecb, rq);
+    }
+}
+
+/* ---- routing -------------------------------------------------------------- */
+
+static void gw_peer_text(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    char a[INET6_ADDRSTRLEN];
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &s->sin_addr, a, sizeof a);
+        snprintf(out, outlen, "%s:%u", a, ntohs(s->sin_port));
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof a);
+        snprintf(out, outlen, "[%s]:%u", a, ntohs(s->sin6_port));
+    } else {
+        snprintf(out, outlen, "-");
+    }
+}
+
+static const char *gw_method_name(enum evhttp_cmd_type t)
+{
+    switch (t) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    default: return "OTHER";
+    }
+}
+
+static void gw_http_gencb(struct evhttp_request *req, void *arg)
+{
+    gw_http_t *h = arg;
+    gw_req_t *rq = calloc(1, sizeof *rq);
+    if (rq == NULL) {
+        gw_error("out of memory for a request");
+        evhttp_send_error(req, 503, NULL);
+        return;
+    }
+    rq->h = h;
+    rq->req = req;
+    rq->id = ++h->next_id;
+    clock_gettime(CLOCK_MONOTONIC, &rq->start);
+    TAILQ_INSERT_TAIL(&h->inflight, rq, next);
+    h->ninflight++;
+
+    rq->evcon = evhttp_request_get_connection(req);
+    if (rq->evcon != NULL) {
+        const struct sockaddr *sa = evhttp_connection_get_addr(rq->evcon);
+        if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
+            memcpy(&rq->peer, sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                           : sizeof(struct sockaddr_in6));
+        /* TLS writes headers and body as separate records: no Nagle. */
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(rq->evcon);
+        evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+        if (fd >= 0) {
+            int one = 1;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+    }
+    gw_peer_text((const struct sockaddr *)&rq->peer, rq->peer_text, sizeof rq->peer_text);
+
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    rq->method = gw_method_name(cmd);
+    const char *uri = evhttp_request_get_uri(req);
+    if (uri == NULL)
+        uri = "";
+    size_t pl = strcspn(uri, "?#");
+    snprintf(rq->path, sizeof rq->path, "%.*s", (int)(pl < 100 ? pl : 100), uri);
+    for (char *c = rq->path; *c; c++)
+        if (*c == ' ' || (unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
+            *c = '?';
+
+    if (pl == 8 && strncmp(uri, "/healthz", 8) == 0) {
+        if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
+            gw_req_reply(rq, 200, "ok", 0);
+        else
+            gw_req_reply(rq, 400, "badrequest method", 0);
+        return;
+    }
+    if (pl == 10 && strncmp(uri, "/v1/update", 10) == 0) {
+        if (cmd != EVHTTP_REQ_POST)
+            gw_req_reply(rq, 400, "badrequest method", 0);
+        else if (uri[pl] != '\0' || h->update_fn == NULL)
+            gw_req_reply(rq, 400, "badrequest path", 0);
+        else
+            h->update_fn(h->update_arg, rq);
+        return;
+    }
+    gw_req_reply(rq, 404, "notfound", 0);
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+gw_http_t *gw_http_new(struct event_base *base, const gw_config_t *cfg, SSL_CTX *ssl)
+{
+    gw_http_t *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->base = base;
+    h->cfg = cfg;
+    h->ssl = ssl;
+    TAILQ_INIT(&h->inflight);
+    h->http = evhttp_new(base);
+    if (h->http == NULL) {
+        free(h);
+        return NULL;
+    }
+    evhttp_set_bevcb(h->http, gw_http_bevcb, h);
+    evhttp_set_gencb(h->http, gw_http_gencb, h);
+    evhttp_set_max_headers_size(h->http, GW_HTTP_MAX_HEADERS);
+    evhttp_set_max_body_size(h->http, GW_HTTP_MAX_BODY);
+    evhttp_set_timeout(h->http, cfg->request_timeout);
+    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+    evhttp_set_default_content_type(h->http, "text/plain; charset=utf-8");
+    return h;
+}
+
+void gw_http_set_update_handler(gw_http_t *h, gw_http_handler_fn fn, void *arg)
+{
+    h->update_fn = fn;
+    h->update_arg = arg;
+}
+
+static int gw_http_bind_one(const gw_sockaddr_t *a, char *text, size_t textlen)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+        goto fail;
+    if (a->ss.ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
+        goto fail;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 ||
+        listen(fd, GW_HTTP_LISTEN_BACKLOG) != 0)
+        goto fail;
+    /* report the port actually bound (port 0 picks one) */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char ip[INET6_ADDRSTRLEN];
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+        snprintf(text, textlen, "[%s]:%u", ip, ntohs(s6->sin6_port));
+    } else if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+        snprintf(text, textlen, "%s:%u", ip, ntohs(s4->sin_port));
+    } else {
+        snprintf(text, textlen, "%s", a->text);
+    }
+    return fd;
+fail:
+    {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return -1;
+}
+
+int gw_http_listen(gw_http_t *h)
+{
+    for (size_t i = 0; i < h->cfg->listen.n; i++) {
+        const gw_sockaddr_t *a = &h->cfg->listen.addr[i];
+        char text[80];
+        int fd = gw_http_bind_one(a, text, sizeof text);
+        if (fd < 0) {
+            gw_error("cannot listen on %s: %s", a->text, strerror(errno));
+            return GW_EIO;
+        }
+        h->bound[h->nbound] = evhttp_accept_socket_with_handle(h->http, fd);
+        if (h->bound[h->nbound] == NULL) {
+            close(fd);
+            gw_error("cannot accept on %s", a->text);
+            return GW_EIO;
+        }
+        h->nbound++;
+        gw_info("listening on %s", text);
+    }
+    return GW_OK;
+}
+
+void gw_http_stop_accepting(gw_http_t *h, void (*drained)(void *), void *arg)
+{
+    for (size_t i = 0; i < h->nbound; i++)
+        evhttp_del_accept_socket(h->http, h->bound[i]);
+    h->nbound = 0;
+    h->stopping = 1;
+    h->drained = drained;
+    h->drained_arg = arg;
+    gw_http_check_drained(h);
+}
+
+size_t gw_http_inflight(const gw_http_t *h)
+{
+    return h->ninflight;
+}
+
+void gw_http_free(gw_http_t *h)
+{
+    if (h == NULL)
+        return;
+    h->drained = NULL;
+    /* Abandon what is still in flight: evhttp_free() frees the requests. */
+    gw_req_t *rq;
+    TAILQ_FOREACH(rq, &h->inflight, next) {
+        if (rq->async && rq->evcon != NULL && !rq->gone)
+            evhttp_connection_set_closecb(rq->evcon, NULL, NULL);
+        if (rq->gone && rq->req != NULL)
+            evhttp_request_free(rq->req);   /* detached: ours to free */
+        rq->req = NULL;
+        rq->evcon = NULL;
+    }
+    evhttp_free(h->http);
+    h->http = NULL;
+    if (h->flush_timer != NULL)
+        event_free(h->flush_timer);
+    /* The handlers still own their gw_req_t; they reply (log only) when
+     * their query ends, which the caller guarantees happens before or right
+     * after this (gw_db_free fails pending queries). Detach them from h. */
+    while ((rq = TAILQ_FIRST(&h->inflight)) != NULL) {
+        TAILQ_REMOVE(&h->inflight, rq, next);
+        h->ninflight--;
+        rq->h = NULL;
+    }
+    free(h);
+}

@@ -1,0 +1,62 @@
+/* gw_http: the HTTPS front end.
+ *
+ * Owns the listening sockets, evhttp over TLS (one bufferevent_openssl per
+ * connection; a connection whose SSL object cannot be made is dropped, never
+ * served in clear), the HTTP limits (8 KiB of headers, 4 KiB of body,
+ * request_timeout, GET/POST/HEAD only), routing in one generic callback
+ * (POST /v1/update, GET /healthz, everything else 404 notfound), the
+ * response format of docs/PROTOCOL.md section 6 (one text line, always
+ * Content-Length, Retry-After on 429/503), the per-request context and the
+ * one access-log line per request, and the graceful stop (stop accepting,
+ * let in-flight requests finish). */
+#ifndef GW_HTTP_H
+#define GW_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/ssl.h>
+
+#include "gw_config.h"
+
+typedef struct gw_http gw_http_t;
+typedef struct gw_req gw_req_t;
+
+/* Handler of POST /v1/update. It must end, now or later, with exactly one
+ * gw_req_reply(). */
+typedef void (*gw_http_handler_fn)(void *arg, gw_req_t *rq);
+
+gw_http_t *gw_http_new(struct event_base *base, const gw_config_t *cfg, SSL_CTX *ssl);
+void gw_http_set_update_handler(gw_http_t *h, gw_http_handler_fn fn, void *arg);
+/* Binds every configured listener and logs "listening on ADDR:PORT" for
+ * each. Returns GW_OK or GW_EIO (logged). */
+int gw_http_listen(gw_http_t *h) __attribute__((warn_unused_result));
+/* Closes the listeners; answers from now on carry "Connection: close".
+ * drained(arg) runs once no request is in flight any more. */
+void gw_http_stop_accepting(gw_http_t *h, void (*drained)(void *), void *arg);
+size_t gw_http_inflight(const gw_http_t *h);
+/* Frees everything; requests still in flight are abandoned without an
+ * answer (their handlers' later gw_req_reply() only logs). */
+void gw_http_free(gw_http_t *h);
+
+/* ---- per request -------------------------------------------------------- */
+
+/* The libevent request, or NULL once the request was abandoned. */
+struct evhttp_request *gw_req_evreq(gw_req_t *rq);
+/* The peer's address. */
+const struct sockaddr *gw_req_peer(const gw_req_t *rq);
+/* Records the device id for the access log. */
+void gw_req_set_device(gw_req_t *rq, const char *device_id);
+/* Before going asynchronous: watch for the client going away. */
+void gw_req_async_begin(gw_req_t *rq);
+/* 1 when the client went away (the answer will not be delivered). */
+int gw_req_gone(const gw_req_t *rq);
+/* Sends status with body line + LF (line is one token and its data words),
+ * adds Retry-After when retry_after > 0, writes the access-log line and
+ * frees rq. */
+void gw_req_reply(gw_req_t *rq, int status, const char *line, int retry_after);
+
+#endif

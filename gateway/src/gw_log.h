@@ -1,0 +1,36 @@
+/* gw_log: the gateway's log.
+ *
+ * Owns the log level and the line format. Every event is one line on
+ * stderr: "<UTC time> <level> <message>". Lines are written with a single
+ * write(2) each, so the request thread and the publisher thread never
+ * interleave within a line. Control characters in a message are replaced
+ * by '?'. Callers must never pass a secret, a signature or an Authorization
+ * header to these functions. */
+#ifndef GW_LOG_H
+#define GW_LOG_H
+
+enum gw_log_level {
+    GW_LOG_DEBUG = 0,
+    GW_LOG_INFO = 1,
+    GW_LOG_WARN = 2,
+    GW_LOG_ERROR = 3,
+};
+
+/* Parses "debug", "info", "warn" or "error"; returns the level or -1. */
+int gw_log_level_parse(const char *s);
+const char *gw_log_level_name(int level);
+
+void gw_log_set_level(int level);
+int gw_log_enabled(int level);
+
+void gw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define gw_debug(...) gw_log(GW_LOG_DEBUG, __VA_ARGS__)
+#define gw_info(...) gw_log(GW_LOG_INFO, __VA_ARGS__)
+#define gw_warn(...) gw_log(GW_LOG_WARN, __VA_ARGS__)
+#define gw_error(...) gw_log(GW_LOG_ERROR, __VA_ARGS__)
+
+/* Routes libevent's internal warnings into this log. */
+void gw_log_hook_libevent(void);
+
+#endif

@@ -1,0 +1,323 @@
+/* gw_main: the ddns-gateway program.
+ *
+ * Owns the command line, loading and checking everything the configuration
+ * names (key directory, TLS files, TSIG secrets), the event loop, signal
+ * handling through the loop (SIGINT/SIGTERM: graceful stop; SIGHUP: logged
+ * and ignored; SIGPIPE ignored), start-up and shut-down order, and the exit
+ * codes. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "cmn_key.h"
+#include "gw_config.h"
+#include "gw_db.h"
+#include "gw_dns.h"
+#include "gw_err.h"
+#include "gw_http.h"
+#include "gw_log.h"
+#include "gw_publish.h"
+#include "gw_tls.h"
+#include "gw_update.h"
+
+#define GW_VERSION "0.1.0"
+#define GW_DEFAULT_CONFIG "/etc/ddns/gateway.conf"
+
+enum gw_exit {
+    GW_EXIT_OK = 0,         /* clean stop, or --check-config found no problem */
+    GW_EXIT_CONFIG = 1,     /* configuration, key, TLS or TSIG problem */
+    GW_EXIT_USAGE = 2,      /* bad command line */
+    GW_EXIT_RUNTIME = 3,    /* cannot listen, cannot start, or failed while running */
+};
+
+struct gw_app {
+    gw_config_t *cfg;
+    cmn_keyset_t *keys;
+    SSL_CTX *ssl;
+    struct event_base *base;
+    gw_db_t *db;
+    gw_http_t *http;
+    gw_update_t *upd;
+    gw_publish_t *pub;
+    struct event *sig[3];
+    struct event *deadline;
+    int stopping;
+};
+
+static void gw_usage(FILE *f)
+{
+    fprintf(f,
+"NAME\n"
+"    ddns-gateway - device-authenticated dynamic DNS gateway\n"
+"\n"
+"SYNOPSIS\n"
+"    ddns-gateway [-c FILE | --config FILE] [--check-config]\n"
+"    ddns-gateway --help | --version\n"
+"\n"
+"DESCRIPTION\n"
+"    Serves the signed device update protocol (docs/PROTOCOL.md) over HTTPS,\n"
+"    records accepted updates in PostgreSQL (ddns_apply_update) and publishes\n"
+"    the resulting DNS changes from the dns_outbox table to each zone's\n"
+"    primary server with RFC 2136 UPDATE messages signed by TSIG.\n"
+"\n"
+"    Endpoints:\n"
+"      POST /v1/update   signed update; answers one text line: good, nochg,\n"
+"                        badrequest FIELD, badauth, badtime SERVER_TIME,\n"
+"                        disabled, replay, 911 (with Retry-After)\n"
+"      GET  /healthz     200 \"ok\" while the gateway runs\n"
+"      anything else     404 \"notfound\"; a known path with another method\n"
+"                        answers 400 \"badrequest method\"\n"
+"\n"
+"OPTIONS\n"
+"    -c FILE, --config FILE\n"
+"        Configuration file (default " GW_DEFAULT_CONFIG "). Relative paths in\n"
+"        it are relative to the file's directory.\n"
+"    --check-config\n"
+"        Load the configuration, the master keys of the key directory, the\n"
+"        TLS certificate and key and every zone's TSIG secret; print each\n"
+"        problem as FILE:LINE: [section] key: reason; exit 0 when there is\n"
+"        none. Nothing is started and the database is not contacted.\n"
+"    -h, --help\n"
+"        Print this text.\n"
+"    -V, --version\n"
+"        Print the version.\n"
+"\n"
+"CONFIGURATION FILE\n"
+"    INI format: [section] headers, key = value lines, comments start with\n"
+"    ';' or '#' at the beginning of a line, or with ' ;' after a value.\n"
+"    Unknown sections and keys are errors. Lines are at most 198 characters.\n"
+"\n");
+    gw_config_print_reference(f);
+    fprintf(f,
+"\n"
+"LOGGING\n"
+"    One line per event on standard error: UTC time, level, message. Each\n"
+"    HTTP request logs one line: req (request id, also sent as X-Request-Id),\n"
+"    peer, method, path, status, result token, device id (once parsed) and\n"
+"    duration in ms. Each published DNS batch logs zone, changes and ms.\n"
+"    Secrets, signatures and Authorization headers are never logged.\n"
+"\n"
+"SIGNALS\n"
+"    SIGINT, SIGTERM  stop accepting connections, let the requests in flight\n"
+"                     finish (at most request_timeout + 2 s), stop the\n"
+"                     publisher after its current batch, exit 0. A second\n"
+"                     signal stops at once.\n"
+"    SIGHUP           logged and ignored (restart to reload).\n"
+"    SIGPIPE          ignored.\n"
+"\n"
+"EXIT STATUS\n"
+"    0  clean stop, or --check-config found no problem\n"
+"    1  configuration problem (file, key directory, TLS files, TSIG secrets)\n"
+"    2  bad command line\n"
+"    3  start-up or run-time failure (for example cannot listen)\n");
+}
+
+/* Loads the configuration and everything it names. */
+static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *msgs)
+{
+    char err[1024];
+    int bad_key = 0;
+
+    if (gw_config_load(path, &app->cfg, msgs) != GW_OK && app->cfg == NULL)
+        return GW_ECONFIG;
+    gw_config_t *cfg = app->cfg;
+    if (cfg == NULL)
+        return GW_ECONFIG;
+    /* Check what the file names even when it had errors, so that one run
+     * of --check-config reports everything it can. */
+    if (cfg->keys_directory != NULL) {
+        app->keys = cmn_keyset_load_dir(cfg->keys_directory, err, sizeof err);
+        if (app->keys == NULL)
+            gw_config_key_error(cfg, msgs, "keys", "directory", "%s", err);
+        else if (cmn_keyset_count(app->keys) == 0)
+            gw_config_key_error(cfg, msgs, "keys", "directory", "no *.key file in %s",
+                                cfg->keys_directory);
+    }
+    if (cfg->tls_certificate != NULL && cfg->tls_private_key != NULL) {
+        app->ssl = gw_tls_ctx_new(cfg->tls_certificate, cfg->tls_private_key, err, sizeof err,
+                                  &bad_key);
+        if (app->ssl == NULL)
+            gw_config_key_error(cfg, msgs, "tls", bad_key ? "private_key" : "certificate", "%s",
+                                err);
+    }
+    for (size_t i = 0; i < cfg->nzones; i++) {
+        const gw_zone_conf_t *z = &cfg->zones[i];
+        if (z->tsig_secret == NULL || z->tsig_key_name == NULL || z->tsig_algorithm == NULL)
+            continue;
+        if (gw_dns_check_tsig(z, err, sizeof err) != GW_OK)
+            gw_config_zone_error(cfg, msgs, z, "tsig_secret_file", "%s", err);
+    }
+    return msgs->nerrors ? GW_ECONFIG : GW_OK;
+}
+
+static void gw_app_free(struct gw_app *app)
+{
+    gw_publish_stop(app->pub);
+    /* Fails queries still pending: their requests get 911 while the front
+     * end still exists. */
+    gw_db_free(app->db);
+    gw_http_free(app->http);
+    gw_update_free(app->upd);
+    for (int i = 0; i < 3; i++)
+        if (app->sig[i] != NULL)
+            event_free(app->sig[i]);
+    if (app->deadline != NULL)
+        event_free(app->deadline);
+    if (app->base != NULL)
+        event_base_free(app->base);
+    SSL_CTX_free(app->ssl);
+    cmn_keyset_free(app->keys);
+    gw_config_free(app->cfg);
+}
+
+static void gw_drained(void *arg)
+{
+    struct gw_app *app = arg;
+    gw_info("no request in flight: stopping");
+    event_base_loopexit(app->base, NULL);
+}
+
+static void gw_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_app *app = arg;
+    (void)fd;
+    (void)what;
+    gw_warn("%zu request(s) still in flight after the grace period: stopping anyway",
+            gw_http_inflight(app->http));
+    event_base_loopbreak(app->base);
+}
+
+static void gw_signal_cb(evutil_socket_t signo, short what, void *arg)
+{
+    struct gw_app *app = arg;
+    (void)what;
+    if (signo == SIGHUP) {
+        gw_info("received SIGHUP: ignored (restart the gateway to reload its configuration)");
+        return;
+    }
+    if (app->stopping) {
+        gw_warn("received %s again: stopping now", signo == SIGINT ? "SIGINT" : "SIGTERM");
+        event_base_loopbreak(app->base);
+        return;
+    }
+    app->stopping = 1;
+    gw_info("received %s: stopping (%zu request(s) in flight)",
+            signo == SIGINT ? "SIGINT" : "SIGTERM", gw_http_inflight(app->http));
+    struct timeval tv = {app->cfg->request_timeout + 2, 0};
+    app->deadline = evtimer_new(app->base, gw_deadline_cb, app);
+    if (app->deadline != NULL)
+        evtimer_add(app->deadline, &tv);
+    gw_http_stop_accepting(app->http, gw_drained, app);
+}
+
+static int gw_run(struct gw_app *app)
+{
+    const gw_config_t *cfg = app->cfg;
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+
+    app->base = event_base_new();
+    if (app->base == NULL) {
+        gw_error("cannot create the event loop");
+        return GW_EXIT_RUNTIME;
+    }
+    app->db = gw_db_new(app->base, cfg->db_conninfo, cfg->db_pool_size);
+    app->upd = app->db ? gw_update_new(app->base, cfg, app->keys, app->db) : NULL;
+    app->http = app->upd ? gw_http_new(app->base, cfg, app->ssl) : NULL;
+    if (app->http == NULL) {
+        gw_error("out of memory at start-up");
+        return GW_EXIT_RUNTIME;
+    }
+    gw_http_set_update_handler(app->http, gw_update_handle, app->upd);
+    for (int i = 0; i < 3; i++) {
+        app->sig[i] = evsignal_new(app->base, sigs[i], gw_signal_cb, app);
+        if (app->sig[i] == NULL || evsignal_add(app->sig[i], NULL) != 0) {
+            gw_error("cannot install signal handlers");
+            return GW_EXIT_RUNTIME;
+        }
+    }
+    if (gw_http_listen(app->http) != GW_OK)
+        return GW_EXIT_RUNTIME;
+    gw_db_start(app->db);
+    if (gw_publish_start(cfg, &app->pub) != GW_OK)
+        return GW_EXIT_RUNTIME;
+    gw_info("ddns-gateway %s running: %zu master key(s), %zu zone(s), database pool of %d, "
+            "clock skew %d s", GW_VERSION, cmn_keyset_count(app->keys), cfg->nzones,
+            cfg->db_pool_size, cfg->clock_skew);
+    if (event_base_dispatch(app->base) < 0) {
+        gw_error("event loop failed");
+        return GW_EXIT_RUNTIME;
+    }
+    return GW_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = GW_DEFAULT_CONFIG;
+    int check_only = 0, opt, code;
+    struct gw_app app;
+    gw_config_msgs_t msgs;
+
+    memset(&app, 0, sizeof app);
+    memset(&msgs, 0, sizeof msgs);
+    while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': path = optarg; break;
+        case 'C': check_only = 1; break;
+        case 'h': gw_usage(stdout); return GW_EXIT_OK;
+        case 'V': printf("ddns-gateway %s\n", GW_VERSION); return GW_EXIT_OK;
+        default:
+            fprintf(stderr, "Try 'ddns-gateway --help'.\n");
+            return GW_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ddns-gateway: unexpected argument '%s'\nTry 'ddns-gateway --help'.\n",
+                argv[optind]);
+        return GW_EXIT_USAGE;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    int rc = gw_load_all(path, &app, &msgs);
+    if (msgs.warnings != NULL) {
+        for (char *l = msgs.warnings, *e; *l; l = e + 1) {
+            e = strchr(l, '\n');
+            if (check_only)
+                fprintf(stderr, "warning: %.*s\n", (int)(e - l), l);
+            else
+                gw_warn("%.*s", (int)(e - l), l);
+        }
+    }
+    if (rc != GW_OK) {
+        fputs(msgs.errors ? msgs.errors : "configuration error\n", stderr);
+        fprintf(stderr, "ddns-gateway: %s: %d problem(s) found\n", path, msgs.nerrors);
+        code = GW_EXIT_CONFIG;
+        goto out;
+    }
+    if (check_only) {
+        printf("ddns-gateway: %s is valid: %zu listener(s), %zu master key(s), %zu zone(s)\n",
+               path, app.cfg->listen.n, cmn_keyset_count(app.keys), app.cfg->nzones);
+        code = GW_EXIT_OK;
+        goto out;
+    }
+    gw_log_set_level(app.cfg->log_level);
+    gw_log_hook_libevent();
+    code = gw_run(&app);
+out:
+    gw_app_free(&app);
+    gw_config_msgs_clear(&msgs);
+    if (code == GW_EXIT_OK && !check_only)
+        gw_info("stopped");
+    return code;
+}

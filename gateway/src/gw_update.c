@@ -1,0 +1,237 @@
+/* gw_update: POST /v1/update (see gw_update.h). */
+#include "gw_update.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "gw_auth.h"
+#include "gw_err.h"
+#include "gw_log.h"
+
+#define GW_UPDATE_SQL "SELECT result, host(ipv4), host(ipv6) FROM ddns_apply_update($1, $2, $3, $4, $5)"
+
+struct gw_update {
+    struct event_base *base;
+    const gw_config_t *cfg;
+    const cmn_keyset_t *keys;
+    gw_db_t *db;
+};
+
+/* One update waiting for the database. */
+struct gw_upd_job {
+    gw_update_t *u;
+    gw_req_t *rq;
+    gw_db_job_t *job;
+    struct event *timer;
+    char ipv4[INET_ADDRSTRLEN];
+    char ipv6[INET6_ADDRSTRLEN];
+};
+
+gw_update_t *gw_update_new(struct event_base *base, const gw_config_t *cfg,
+                           const cmn_keyset_t *keys, gw_db_t *db)
+{
+    gw_update_t *u = calloc(1, sizeof *u);
+    if (u == NULL)
+        return NULL;
+    u->base = base;
+    u->cfg = cfg;
+    u->keys = keys;
+    u->db = db;
+    return u;
+}
+
+void gw_update_free(gw_update_t *u)
+{
+    free(u);
+}
+
+static void gw_upd_job_free(struct gw_upd_job *j)
+{
+    if (j->timer != NULL)
+        event_free(j->timer);
+    free(j);
+}
+
+static void gw_reply_911(gw_req_t *rq)
+{
+    gw_req_reply(rq, 503, "911", GW_UPDATE_RETRY_AFTER);
+}
+
+static void gw_reply_addrs(gw_req_t *rq, const char *token, const char *v4, const char *v6)
+{
+    char line[128];
+    snprintf(line, sizeof line, "%s%s%s%s%s", token, v4[0] ? " " : "", v4, v6[0] ? " " : "", v6);
+    gw_req_reply(rq, 200, line, 0);
+}
+
+static void gw_update_db_cb(void *arg, int err, const PGresult *res)
+{
+    struct gw_upd_job *j = arg;
+    gw_req_t *rq = j->rq;
+
+    j->job = NULL;
+    if (err != GW_OK) {
+        gw_reply_911(rq);
+        goto out;
+    }
+    if (PQntuples(res) != 1 || PQnfields(res) != 3 || PQgetisnull(res, 0, 0)) {
+        gw_error("ddns_apply_update returned %d rows", PQntuples(res));
+        gw_reply_911(rq);
+        goto out;
+    }
+    const char *result = PQgetvalue(res, 0, 0);
+    if (strcmp(result, "good") == 0 || strcmp(result, "nochg") == 0)
+        gw_reply_addrs(rq, result, j->ipv4, j->ipv6);
+    else if (strcmp(result, "unknown") == 0)
+        gw_req_reply(rq, 401, "badauth", 0);
+    else if (strcmp(result, "disabled") == 0)
+        gw_req_reply(rq, 403, "disabled", 0);
+    else if (strcmp(result, "replay") == 0)
+        gw_req_reply(rq, 409, "replay", 0);
+    else {
+        gw_error("ddns_apply_update returned unexpected result '%.20s'", result);
+        gw_reply_911(rq);
+    }
+out:
+    gw_upd_job_free(j);
+}
+
+static void gw_update_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_upd_job *j = arg;
+    (void)fd;
+    (void)what;
+    gw_warn("database did not answer an update within %d s", j->u->cfg->request_timeout);
+    if (j->job != NULL)
+        gw_db_cancel(j->job);
+    gw_reply_911(j->rq);
+    gw_upd_job_free(j);
+}
+
+/* The peer's address as text; IPv4-mapped IPv6 addresses become IPv4.
+ * Returns AF_INET, AF_INET6 or 0. */
+static int gw_peer_addr(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+        return inet_ntop(AF_INET, &s->sin_addr, out, (socklen_t)outlen) ? AF_INET : 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr))
+            return inet_ntop(AF_INET, &s->sin6_addr.s6_addr[12], out, (socklen_t)outlen) ? AF_INET : 0;
+        return inet_ntop(AF_INET6, &s->sin6_addr, out, (socklen_t)outlen) ? AF_INET6 : 0;
+    }
+    return 0;
+}
+
+void gw_update_handle(void *arg, gw_req_t *rq)
+{
+    gw_update_t *u = arg;
+    struct evhttp_request *req = gw_req_evreq(rq);
+    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
+    struct evkeyval *kv;
+    const char *auth = NULL;
+    int nauth = 0, have_length = 0;
+    gw_auth_result_t ar;
+    char line[96], source[INET6_ADDRSTRLEN], tsbuf[24];
+
+    TAILQ_FOREACH(kv, hdrs, next) {
+        if (strcasecmp(kv->key, "Authorization") == 0) {
+            auth = kv->value;
+            nauth++;
+        } else if (strcasecmp(kv->key, "Content-Length") == 0 ||
+                   (strcasecmp(kv->key, "Transfer-Encoding") == 0 &&
+                    strcasecmp(kv->value, "chunked") == 0)) {
+            have_length = 1;
+        }
+    }
+    if (nauth != 1) {
+        gw_req_reply(rq, 400, "badrequest authorization", 0);
+        return;
+    }
+    if (!have_length) {
+        gw_req_reply(rq, 400, "badrequest content-length", 0);
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t blen = evbuffer_get_length(in);
+    if (blen > GW_AUTH_BODY_MAX) {
+        gw_req_reply(rq, 400, "badrequest body", 0);
+        return;
+    }
+    const uint8_t *body = blen ? evbuffer_pullup(in, -1) : (const uint8_t *)"";
+    int64_t now = (int64_t)time(NULL);
+    gw_auth_verify(auth, body, blen, now, u->cfg->clock_skew, gw_auth_keyset_lookup,
+                   (void *)u->keys, &ar);
+    if (ar.device_id[0])
+        gw_req_set_device(rq, ar.device_id);
+    switch (ar.verdict) {
+    case GW_AUTH_BADREQUEST:
+        snprintf(line, sizeof line, "badrequest %s", ar.field);
+        gw_req_reply(rq, 400, line, 0);
+        return;
+    case GW_AUTH_BADTIME:
+        snprintf(line, sizeof line, "badtime %" PRId64, now);
+        gw_req_reply(rq, 401, line, 0);
+        return;
+    case GW_AUTH_BADAUTH:
+        gw_req_reply(rq, 401, "badauth", 0);
+        return;
+    case GW_AUTH_OK:
+        break;
+    }
+
+    int fam = gw_peer_addr(gw_req_peer(rq), source, sizeof source);
+    if (fam == 0) {
+        gw_error("request without a peer address");
+        gw_reply_911(rq);
+        return;
+    }
+    struct gw_upd_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        gw_reply_911(rq);
+        return;
+    }
+    j->u = u;
+    j->rq = rq;
+    memcpy(j->ipv4, ar.ipv4, sizeof j->ipv4);
+    memcpy(j->ipv6, ar.ipv6, sizeof j->ipv6);
+    if (!j->ipv4[0] && !j->ipv6[0]) {
+        size_t sl = strlen(source);
+        if (fam == AF_INET && sl < sizeof j->ipv4)
+            memcpy(j->ipv4, source, sl + 1);
+        else if (fam == AF_INET6 && sl < sizeof j->ipv6)
+            memcpy(j->ipv6, source, sl + 1);
+    }
+    j->timer = evtimer_new(u->base, gw_update_timeout_cb, j);
+    struct timeval tv = {u->cfg->request_timeout, 0};
+    if (j->timer == NULL || evtimer_add(j->timer, &tv) != 0) {
+        gw_upd_job_free(j);
+        gw_reply_911(rq);
+        return;
+    }
+    snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar.ts);
+    const char *params[5] = {ar.device_id, tsbuf, j->ipv4[0] ? j->ipv4 : NULL,
+                             j->ipv6[0] ? j->ipv6 : NULL, source};
+    gw_req_async_begin(rq);
+    /* From here on the callback may run at any time (even before
+     * gw_db_query returns) and frees j and rq. */
+    int rc = gw_db_query(u->db, GW_UPDATE_SQL, 5, params, gw_update_db_cb, j, &j->job);
+    if (rc != GW_OK) {
+        gw_warn("update not queued: %s", gw_strerror(rc));
+        gw_upd_job_free(j);
+        gw_reply_911(rq);
+    }
+}

@@ -1,0 +1,442 @@
+/* Unit tests of the gateway: request verification (gw_auth) against every
+ * verify and sign record of docs/vectors/protocol-vectors.txt, and the
+ * configuration parser (gw_config). Run from the repository root. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../tests/unit/vectors.h"
+#include "cmn_key.h"
+#include "gw_auth.h"
+#include "gw_config.h"
+
+static vectors_t *vec;
+
+/* A one-key lookup: the master key of the vectors. */
+struct test_key {
+    const char *kid;
+    uint8_t key[CMN_KEY_LEN];
+};
+
+static int test_lookup(void *ctx, const char *kid, size_t kidlen, uint8_t key[CMN_KEY_LEN])
+{
+    const struct test_key *k = ctx;
+    if (strlen(k->kid) != kidlen || memcmp(k->kid, kid, kidlen) != 0)
+        return -1;
+    memcpy(key, k->key, CMN_KEY_LEN);
+    return 0;
+}
+
+static void test_key_from(const vectors_rec_t *r, struct test_key *k)
+{
+    size_t len;
+    unsigned char *mk = vectors_hex(r, "master_key_hex", &len);
+    assert_int_equal(len, CMN_KEY_LEN);
+    memcpy(k->key, mk, CMN_KEY_LEN);
+    free(mk);
+    k->kid = vectors_need(r, "kid");
+}
+
+static const vectors_rec_t *find_derive_k1(void)
+{
+    for (const vectors_rec_t *r = vectors_next(vec, NULL, "derive"); r; r = vectors_next(vec, r, "derive"))
+        if (strcmp(vectors_need(r, "kid"), "k1") == 0)
+            return r;
+    fail_msg("no derive record with kid k1");
+    return NULL;
+}
+
+static void test_verify_vectors(void **state)
+{
+    (void)state;
+    struct test_key k1;
+    size_t n = 0;
+    test_key_from(find_derive_k1(), &k1);
+    for (const vectors_rec_t *r = vectors_next(vec, NULL, "verify"); r; r = vectors_next(vec, r, "verify")) {
+        const char *name = vectors_need(r, "name");
+        const char *body = vectors_need(r, "body");
+        int64_t now = strtoll(vectors_need(r, "server_time"), NULL, 10);
+        int64_t skew = strtoll(vectors_need(r, "skew"), NULL, 10);
+        const char *expect = vectors_need(r, "expect");
+        gw_auth_result_t ar;
+
+        gw_auth_verify(vectors_need(r, "authorization"), (const uint8_t *)body, strlen(body), now,
+                       skew, test_lookup, &k1, &ar);
+        if (strcmp(gw_verdict_name(ar.verdict), expect) != 0)
+            fail_msg("verify record '%s': got %s (field '%s'), expected %s", name,
+                     gw_verdict_name(ar.verdict), ar.field, expect);
+        const char *field = vectors_get(r, "field");
+        if (field != NULL)
+            assert_string_equal(ar.field, field);
+        if (ar.verdict == GW_AUTH_OK) {
+            const char *v4 = vectors_get(r, "ipv4"), *v6 = vectors_get(r, "ipv6");
+            assert_string_equal(ar.ipv4, v4 ? v4 : "");
+            assert_string_equal(ar.ipv6, v6 ? v6 : "");
+            assert_string_equal(ar.device_id, vectors_need(r, "device_id"));
+            assert_string_equal(ar.kid, vectors_need(r, "kid"));
+        }
+        n++;
+    }
+    assert_true(n >= 20);
+}
+
+static void test_sign_vectors_verify(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    for (const vectors_rec_t *r = vectors_next(vec, NULL, "sign"); r; r = vectors_next(vec, r, "sign")) {
+        struct test_key k;
+        gw_auth_result_t ar;
+        const char *body = vectors_need(r, "body");
+        int64_t ts = strtoll(vectors_need(r, "ts"), NULL, 10);
+
+        test_key_from(r, &k);
+        gw_auth_verify(vectors_need(r, "authorization"), (const uint8_t *)body, strlen(body), ts,
+                       300, test_lookup, &k, &ar);
+        assert_int_equal(ar.verdict, GW_AUTH_OK);
+        assert_string_equal(ar.device_id, vectors_need(r, "device_id"));
+        assert_string_equal(ar.kid, vectors_need(r, "kid"));
+        assert_string_equal(ar.nonce, vectors_need(r, "nonce"));
+        assert_int_equal(ar.ts, ts);
+        /* a one-byte change of the body breaks the signature */
+        if (body[0] != '\0') {
+            char *tampered = strdup(body);
+            tampered[strlen(tampered) - 1] ^= 1;
+            gw_auth_verify(vectors_need(r, "authorization"), (const uint8_t *)tampered,
+                           strlen(tampered), ts, 300, test_lookup, &k, &ar);
+            assert_int_not_equal(ar.verdict, GW_AUTH_OK);
+            free(tampered);
+        }
+        n++;
+    }
+    assert_true(n >= 3);
+}
+
+static void test_auth_edge_cases(void **state)
+{
+    (void)state;
+    struct test_key k1;
+    gw_auth_result_t ar;
+    char big[GW_AUTH_BODY_MAX + 2];
+    const char *auth = "DDNS-HMAC-SHA256 id=3c5ab4f09a21,kid=k1,ts=1700000000,"
+                       "nonce=0123456789abcdef,sig=814c23cf8e837f564b31a9b0b0a20eb46806ab70c7831052b50a8069d412635c";
+    test_key_from(find_derive_k1(), &k1);
+
+    gw_auth_verify(NULL, (const uint8_t *)"", 0, 1700000000, 300, test_lookup, &k1, &ar);
+    assert_int_equal(ar.verdict, GW_AUTH_BADREQUEST);
+    assert_string_equal(ar.field, "authorization");
+
+    memset(big, 'a', sizeof big);
+    memcpy(big, "fw=", 3);
+    gw_auth_verify(auth, (const uint8_t *)big, GW_AUTH_BODY_MAX + 1, 1700000000, 300,
+                   test_lookup, &k1, &ar);
+    assert_int_equal(ar.verdict, GW_AUTH_BADREQUEST);
+    assert_string_equal(ar.field, "body");
+
+    struct { const char *body, *field; } bad[] = {
+        {"ipv4=192.0.2.10&", "body"},
+        {"&ipv4=192.0.2.10", "body"},
+        {"=1", "body"},
+        {"ipv6=::ffff:192.0.2.1", "ipv6"},
+        {"ipv4=192.0.2.010", "ipv4"},
+        {"fw=1.0&fw=1.1", "fw"},
+        {"fw=1-0", "fw"},
+        {"ipv4=192.0.2.1\n", "ipv4"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gw_auth_verify(auth, (const uint8_t *)bad[i].body, strlen(bad[i].body), 1700000000, 300,
+                       test_lookup, &k1, &ar);
+        if (ar.verdict != GW_AUTH_BADREQUEST || strcmp(ar.field, bad[i].field) != 0)
+            fail_msg("body '%s': got %s '%s', expected badrequest %s", bad[i].body,
+                     gw_verdict_name(ar.verdict), ar.field, bad[i].field);
+    }
+
+    /* syntax is judged before the clock, the clock before the signature */
+    gw_auth_verify(auth, (const uint8_t *)"ipv4=1", 6, 1, 300, test_lookup, &k1, &ar);
+    assert_int_equal(ar.verdict, GW_AUTH_BADREQUEST);
+    gw_auth_verify(auth, (const uint8_t *)"ipv4=192.0.2.66", 15, 1, 300, test_lookup, &k1, &ar);
+    assert_int_equal(ar.verdict, GW_AUTH_BADTIME);
+    assert_string_equal(ar.device_id, "3c5ab4f09a21");
+
+    /* an extra field, a blank, a trailing comma */
+    const char *malformed[] = {
+        "DDNS-HMAC-SHA256  id=3c5ab4f09a21,kid=k1,ts=1700000000,nonce=0123456789abcdef,sig=814c23cf8e837f564b31a9b0b0a20eb46806ab70c7831052b50a8069d412635c",
+        "DDNS-HMAC-SHA256 id=3c5ab4f09a21,kid=k1,ts=1700000000,nonce=0123456789abcdef,sig=814c23cf8e837f564b31a9b0b0a20eb46806ab70c7831052b50a8069d412635c,",
+        "DDNS-HMAC-SHA256 id=3c5ab4f09a21,kid=k1,ts=1700000000,nonce=0123456789abcdef,sig=814c23cf8e837f564b31a9b0b0a20eb46806ab70c7831052b50a8069d412635c,x=1",
+        "DDNS-HMAC-SHA256 id=3c5ab4f09a21, kid=k1,ts=1700000000,nonce=0123456789abcdef,sig=814c23cf8e837f564b31a9b0b0a20eb46806ab70c7831052b50a8069d412635c",
+        "DDNS-HMAC-SHA256 id=3c5ab4f09a21,kid=,ts=1700000000,nonce=0123456789abcdef,sig=814c23cf8e837f564b31a9b0b0a20eb46806ab70c7831052b50a8069d412635c",
+        "DDNS-HMAC-SHA256 id=3c5ab4f09a21,kid=k1,ts=1234567890123,nonce=0123456789abcdef,sig=814c23cf8e837f564b31a9b0b0a20eb46806ab70c7831052b50a8069d412635c",
+        "DDNS-HMAC-SHA256 id=ffffffffffff,kid=k1,ts=1700000000,nonce=0123456789abcdef,sig=814c23cf8e837f564b31a9b0b0a20eb46806ab70c7831052b50a8069d412635c",
+        "",
+    };
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        gw_auth_verify(malformed[i], (const uint8_t *)"ipv4=192.0.2.10", 15, 1700000000, 300,
+                       test_lookup, &k1, &ar);
+        assert_int_equal(ar.verdict, GW_AUTH_BADREQUEST);
+        assert_string_equal(ar.field, "authorization");
+        assert_string_equal(ar.device_id, "");
+    }
+}
+
+/* ---- configuration --------------------------------------------------------- */
+
+static char tmpdir[] = "/tmp/ddns-gw-test-XXXXXX";
+
+static void write_file(const char *name, const char *text, mode_t mode)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static int load(const char *name, gw_config_t **cfg, gw_config_msgs_t *msgs)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    return gw_config_load(path, cfg, msgs);
+}
+
+static void assert_error_has(const gw_config_msgs_t *m, const char *needle)
+{
+    if (m->errors == NULL || strstr(m->errors, needle) == NULL)
+        fail_msg("expected an error containing '%s', got:\n%s", needle,
+                 m->errors ? m->errors : "(none)");
+}
+
+static const char good_conf[] =
+    "# gateway test configuration\n"
+    "[gateway]\n"
+    "listen = 127.0.0.1:8443, [::1]:0   ; two listeners\n"
+    "clock_skew = 120\n"
+    "log_level = debug\n"
+    "\n"
+    "[tls]\n"
+    "certificate = server.crt\n"
+    "private_key = /etc/ssl/server.key\n"
+    "[database]\n"
+    "conninfo = host=127.0.0.1 port=5432 dbname=ddns user=ddns\n"
+    "[keys]\n"
+    "directory = keys\n"
+    "[zone DDNS.Example.Test.]\n"
+    "  primary = 127.0.0.1:5353\n"
+    "  tsig_key_name = ddns-update\n"
+    "  tsig_secret_file = tsig.secret\n"
+    "[zone other.example.test]\n"
+    "primary = [2001:db8::53]\n"
+    "tsig_key_name = other\n"
+    "tsig_algorithm = hmac-sha512\n"
+    "tsig_secret_file = tsig.secret\n"
+    "default_ttl = 300\n";
+
+static void test_config_good(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = NULL;
+    gw_config_msgs_t m;
+    char want[600];
+
+    write_file("good.conf", good_conf, 0644);
+    if (load("good.conf", &cfg, &m) != 0)
+        fail_msg("good.conf refused:\n%s", m.errors);
+    assert_null(m.errors);
+    assert_int_equal(cfg->listen.n, 2);
+    assert_string_equal(cfg->listen.addr[0].text, "127.0.0.1:8443");
+    assert_string_equal(cfg->listen.addr[1].text, "[::1]:0");
+    assert_int_equal(cfg->clock_skew, 120);
+    assert_int_equal(cfg->log_level, 0);
+    assert_int_equal(cfg->request_timeout, 10);      /* default */
+    assert_int_equal(cfg->db_pool_size, 4);          /* default */
+    snprintf(want, sizeof want, "%s/server.crt", tmpdir);
+    assert_string_equal(cfg->tls_certificate, want); /* relative to the file */
+    assert_string_equal(cfg->tls_private_key, "/etc/ssl/server.key");
+    assert_string_equal(cfg->db_conninfo, "host=127.0.0.1 port=5432 dbname=ddns user=ddns");
+    snprintf(want, sizeof want, "%s/keys", tmpdir);
+    assert_string_equal(cfg->keys_directory, want);
+    assert_int_equal(cfg->nzones, 2);
+    assert_string_equal(cfg->zones[0].name, "ddns.example.test");
+    assert_string_equal(cfg->zones[0].primary.text, "127.0.0.1:5353");
+    assert_string_equal(cfg->zones[0].tsig_key_name, "ddns-update");
+    assert_string_equal(cfg->zones[0].tsig_algorithm, "hmac-sha256");
+    assert_string_equal(cfg->zones[0].tsig_secret, "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0");
+    assert_int_equal(cfg->zones[0].default_ttl, 60);
+    assert_int_equal(cfg->zones[0].line, 14);
+    assert_string_equal(cfg->zones[1].primary.text, "[2001:db8::53]:53");
+    assert_string_equal(cfg->zones[1].tsig_algorithm, "hmac-sha512");
+    assert_int_equal(cfg->zones[1].default_ttl, 300);
+    gw_config_free(cfg);
+    gw_config_msgs_clear(&m);
+}
+
+static const char *conf_with(const char *gateway_lines, const char *zone_lines)
+{
+    static char buf[2048];
+    snprintf(buf, sizeof buf,
+             "[gateway]\n%s"
+             "[tls]\ncertificate = a.crt\nprivate_key = a.key\n"
+             "[database]\nconninfo = dbname=ddns\n"
+             "[keys]\ndirectory = keys\n"
+             "[zone example.test]\n%s",
+             gateway_lines, zone_lines);
+    return buf;
+}
+
+static const char zone_ok[] = "primary = 127.0.0.1\ntsig_key_name = k\ntsig_secret_file = tsig.secret\n";
+
+static void test_config_unknown_key(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = NULL;
+    gw_config_msgs_t m;
+    char want[600];
+
+    write_file("unknown.conf", conf_with("listen = 127.0.0.1:8443\nbogus = 1\n", zone_ok), 0644);
+    assert_int_not_equal(load("unknown.conf", &cfg, &m), 0);
+    gw_config_free(cfg);
+    snprintf(want, sizeof want, "%s/unknown.conf:3: [gateway] bogus: unknown key", tmpdir);
+    assert_error_has(&m, want);
+    assert_int_equal(m.nerrors, 1);
+    gw_config_msgs_clear(&m);
+
+    write_file("unknown2.conf", conf_with("listen = 127.0.0.1:8443\n",
+                                          "primary = 127.0.0.1\nttl = 5\ntsig_key_name = k\n"
+                                          "tsig_secret_file = tsig.secret\n[extra]\n"), 0644);
+    assert_int_not_equal(load("unknown2.conf", &cfg, &m), 0);
+    gw_config_free(cfg);
+    assert_error_has(&m, "unknown2.conf:12: [zone example.test] ttl: unknown key");
+    assert_error_has(&m, "unknown2.conf:15: unknown section [extra]");
+    gw_config_msgs_clear(&m);
+
+    write_file("dup.conf", conf_with("listen = 127.0.0.1:8443\nlisten = 127.0.0.1:8444\n", zone_ok), 0644);
+    assert_int_not_equal(load("dup.conf", &cfg, &m), 0);
+    gw_config_free(cfg);
+    assert_error_has(&m, "dup.conf:3: [gateway] listen: key given twice (first at line 2)");
+    gw_config_msgs_clear(&m);
+
+    write_file("syntax.conf", conf_with("listen = 127.0.0.1:8443\njust words\n", zone_ok), 0644);
+    assert_int_not_equal(load("syntax.conf", &cfg, &m), 0);
+    gw_config_free(cfg);
+    assert_error_has(&m, "syntax.conf:3: syntax error");
+    gw_config_msgs_clear(&m);
+}
+
+static void test_config_bad_values(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = NULL;
+    gw_config_msgs_t m;
+    struct { const char *gw, *zone, *needle; } cases[] = {
+        {"listen = 127.0.0.1\n", zone_ok, ":2: [gateway] listen: '127.0.0.1' is not addr:port"},
+        {"listen = ::1:8443\n", zone_ok, ":2: [gateway] listen: '::1:8443' is not addr:port"},
+        {"listen = localhost:8443\n", zone_ok, ":2: [gateway] listen: 'localhost:8443'"},
+        {"listen = 127.0.0.1:70000\n", zone_ok, ":2: [gateway] listen:"},
+        {"listen = 127.0.0.1:1, 127.0.0.1:1\n", zone_ok, "listed twice"},
+        {"listen = 127.0.0.1:1\nclock_skew = 0\n", zone_ok, ":3: [gateway] clock_skew: 0 is out of range (1 to 86400)"},
+        {"listen = 127.0.0.1:1\nrequest_timeout = ten\n", zone_ok, ":3: [gateway] request_timeout: 'ten' is not a whole number"},
+        {"listen = 127.0.0.1:1\nlog_level = loud\n", zone_ok, ":3: [gateway] log_level:"},
+        {"listen = 127.0.0.1:1\n", "primary = 127.0.0.1\ntsig_key_name = k\ntsig_algorithm = hmac-md5\ntsig_secret_file = tsig.secret\n",
+         "[zone example.test] tsig_algorithm: 'hmac-md5' is not hmac-sha256 or hmac-sha512"},
+        {"listen = 127.0.0.1:1\n", "primary = 127.0.0.1\ntsig_key_name = k\ntsig_secret_file = missing.secret\n",
+         "[zone example.test] tsig_secret_file: cannot open"},
+        {"listen = 127.0.0.1:1\n", "primary = 127.0.0.1\ntsig_key_name = k\ntsig_secret_file = notb64.secret\n",
+         "does not hold a base64 secret"},
+    };
+    write_file("notb64.secret", "not-base64!\n", 0600);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_file("bad.conf", conf_with(cases[i].gw, cases[i].zone), 0644);
+        assert_int_not_equal(load("bad.conf", &cfg, &m), 0);
+        gw_config_free(cfg);
+        assert_error_has(&m, cases[i].needle);
+        assert_int_equal(m.nerrors, 1);
+        gw_config_msgs_clear(&m);
+    }
+}
+
+static void test_config_missing_required(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = NULL;
+    gw_config_msgs_t m;
+
+    write_file("missing.conf",
+               "[gateway]\nlisten = 127.0.0.1:8443\n"
+               "[tls]\nprivate_key = a.key\n"
+               "[keys]\ndirectory = keys\n"
+               "[zone example.test]\nprimary = 127.0.0.1\n", 0644);
+    assert_int_not_equal(load("missing.conf", &cfg, &m), 0);
+    gw_config_free(cfg);
+    assert_error_has(&m, "missing.conf:3: [tls] certificate: missing required key");
+    assert_error_has(&m, "[database] conninfo: missing required key (no [database] section)");
+    assert_error_has(&m, "missing.conf:7: [zone example.test] tsig_key_name: missing required key");
+    assert_error_has(&m, "missing.conf:7: [zone example.test] tsig_secret_file: missing required key");
+    assert_int_equal(m.nerrors, 4);
+    gw_config_msgs_clear(&m);
+
+    assert_int_not_equal(load("does-not-exist.conf", &cfg, &m), 0);
+    assert_null(cfg);
+    assert_error_has(&m, "cannot open configuration file");
+    gw_config_msgs_clear(&m);
+}
+
+static void test_parse_addrport(void **state)
+{
+    (void)state;
+    gw_sockaddr_t a;
+    assert_int_equal(gw_parse_addrport("192.0.2.1:53", -1, &a), 0);
+    assert_string_equal(a.text, "192.0.2.1:53");
+    assert_int_equal(gw_parse_addrport("[2001:DB8::1]:8443", -1, &a), 0);
+    assert_string_equal(a.text, "[2001:db8::1]:8443");
+    assert_int_equal(gw_parse_addrport("192.0.2.1", 53, &a), 0);
+    assert_string_equal(a.text, "192.0.2.1:53");
+    assert_int_equal(gw_parse_addrport("192.0.2.1", -1, &a), -1);
+    assert_int_equal(gw_parse_addrport("[192.0.2.1]:53", -1, &a), -1);
+    assert_int_equal(gw_parse_addrport("2001:db8::1", 53, &a), -1);
+    assert_int_equal(gw_parse_addrport("192.0.2.1:", -1, &a), -1);
+    assert_int_equal(gw_parse_addrport("192.0.2.1:+53", -1, &a), -1);
+    assert_int_equal(gw_parse_addrport("[::1]x", 53, &a), -1);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    vec = vectors_load(NULL);
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    write_file("tsig.secret", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\n", 0600);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[600];
+    vectors_free(vec);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_verify_vectors),
+        cmocka_unit_test(test_sign_vectors_verify),
+        cmocka_unit_test(test_auth_edge_cases),
+        cmocka_unit_test(test_config_good),
+        cmocka_unit_test(test_config_unknown_key),
+        cmocka_unit_test(test_config_bad_values),
+        cmocka_unit_test(test_config_missing_required),
+        cmocka_unit_test(test_parse_addrport),
+    };
+    return cmocka_run_group_tests_name("gateway", tests, setup, teardown);
+}

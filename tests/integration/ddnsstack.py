@@ -176,8 +176,8 @@ template:
   - id: default
     storage: "{d}"
     zonefile-sync: -1
-    zonefile-load: difference-no-serial
-    journal-content: all
+    zonefile-load: whole
+    journal-content: changes
 zone:
   - domain: {zone}
     file: "{zone}.zone"
@@ -402,6 +402,9 @@ def demo(args):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    # Ctrl-C stops the demo even when started from a shell that ignores SIGINT
+    # for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         stack.start()
         creds = stack.provision(args.mac, name=args.name)

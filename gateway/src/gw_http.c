@@ -272,6 +272,12 @@ static const char *gw_method_name(enum evhttp_cmd_type t)
     case EVHTTP_REQ_GET: return "GET";
     case EVHTTP_REQ_POST: return "POST";
     case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
     default: return "OTHER";
     }
 }
@@ -359,7 +365,12 @@ gw_http_t *gw_http_new(struct event_base *base, const gw_config_t *cfg, SSL_CTX 
     evhttp_set_max_headers_size(h->http, GW_HTTP_MAX_HEADERS);
     evhttp_set_max_body_size(h->http, GW_HTTP_MAX_BODY);
     evhttp_set_timeout(h->http, cfg->request_timeout);
-    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+    /* Every method libevent can parse reaches our router, which answers
+     * "badrequest method" itself (one line) instead of libevent's HTML 501. */
+    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_default_content_type(h->http, "text/plain; charset=utf-8");
     return h;
 }

@@ -189,6 +189,14 @@ def test_malformed_requests_are_refused_with_field(stack, device, tmp_path):
     assert (status, body) == (404, b"notfound\n")
     status, body = stack.https_request(b"GET /v1/update HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (status, body) == (400, b"badrequest method\n")
+    for method in (b"PUT", b"DELETE", b"TRACE"):
+        status, body = stack.https_request(method + b" /v1/update HTTP/1.1\r\nHost: x\r\n"
+                                           b"Content-Length: 0\r\n\r\n")
+        assert (status, body) == (400, b"badrequest method\n")
+    query = raw.replace(b"POST /v1/update ", b"POST /v1/update?ipv4=192.0.2.91 ", 1)
+    assert stack.https_request(query) == (400, b"badrequest path\n")
+    bad_body = raw.replace(b"ipv4=192.0.2.90", b"ipv4=192.0.2.9x")
+    assert stack.https_request(bad_body) == (400, b"badrequest ipv4\n")
 
 
 def test_outbox_keeps_changes_while_dns_is_down(stack, device):

@@ -5,6 +5,9 @@
 #   make test         unit tests, then the integration tests against real servers
 #   make test-unit    C unit tests only
 #   make test-integration  pytest suite only (builds first)
+#   make test-asan    the same unit and integration tests with every program
+#                     built with AddressSanitizer + UndefinedBehaviorSanitizer
+#                     (into build/asan)
 #   make clean
 #
 # Each part contributes a fragment: common/common.mk, firmware-sdk/sdk.mk,
@@ -21,7 +24,7 @@ LDFLAGS  += $(EXTRA_LDFLAGS)
 PKG      := pkg-config
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-.PHONY: all test test-unit test-integration run clean deps
+.PHONY: all test test-unit test-integration test-asan run clean deps
 all:
 
 include common/common.mk
@@ -40,6 +43,12 @@ test: test-unit test-integration
 
 test-integration: all
 	$(PYTEST) -q tests/integration
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+test-asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" EXTRA_CFLAGS="$(SAN_FLAGS)" \
+	    EXTRA_LDFLAGS="$(SAN_FLAGS)" all test-unit
+	DDNS_BIN=$(CURDIR)/build/asan/bin DDNS_SANITIZED=1 $(PYTEST) -q tests/integration
 
 deps:
 	scripts/install-deps

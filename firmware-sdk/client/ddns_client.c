@@ -663,11 +663,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: --server: host name too long\n", PROG);
             goto out;
         }
+        size_t hl = strlen(host);
         snprintf(verify_name, sizeof verify_name, "%s", host);
-        if (strchr(host, ':') != NULL)
-            snprintf(host_header, sizeof host_header, "[%s]", host);
-        else
-            snprintf(host_header, sizeof host_header, "%s", host);
+        if (strchr(host, ':') != NULL) {   /* IPv6 literal: brackets */
+            host_header[0] = '[';
+            memcpy(host_header + 1, host, hl);
+            host_header[hl + 1] = ']';
+            host_header[hl + 2] = '\0';
+        } else {
+            memcpy(host_header, host, hl + 1);
+        }
     }
 
     rc = load_credentials(opt.credentials, &cred);

@@ -22,7 +22,13 @@ def stack():
         s.stop()
         raise
     yield s
-    s.stop()
+    rc = s.stop()
+    log = s.gateway_log()
+    # A clean SIGTERM shutdown exits 0; under test-asan a sanitizer report
+    # (leak, overflow, undefined behaviour) makes this fail.
+    assert rc == 0, "ddns-gateway exited with %r; log:\n%s" % (rc, log[-4000:])
+    for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        assert marker not in log, "sanitizer report in the gateway log:\n" + log[-4000:]
     if os.environ.get("DDNS_KEEP_TMP"):
         print("kept %s" % base)
     else:

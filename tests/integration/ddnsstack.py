@@ -365,9 +365,12 @@ default_ttl = 60
         self.start_gateway()
 
     def stop_process(self, name, timeout=10):
+        """Stops a process with SIGTERM; returns its exit status (None if not running)."""
         p = self.procs.pop(name, None)
-        if p is None or p.poll() is not None:
+        if p is None:
             return None
+        if p.poll() is not None:
+            return p.returncode
         p.send_signal(signal.SIGTERM)
         try:
             return p.wait(timeout=timeout)
@@ -376,13 +379,15 @@ default_ttl = 60
             return p.wait()
 
     def stop(self):
-        for name in ("gateway", "knotd"):
-            self.stop_process(name)
+        """Stops everything; returns the gateway's exit status."""
+        gateway_rc = self.stop_process("gateway")
+        self.stop_process("knotd")
         if self.pg_started:
             subprocess.run(self._as_pg([os.path.join(pg_bindir(), "pg_ctl"), "-D", self.pg_data,
                                         "-m", "fast", "-w", "stop"]),
                            capture_output=True, cwd=os.path.dirname(self.pg_data))
             self.pg_started = False
+        return gateway_rc
 
 
 def demo(args):

@@ -228,3 +228,31 @@ def test_gateway_log_has_no_secrets(stack, device, tmp_path):
     assert creds["device_id"] in log, "the request line should name the device"
     for secret in (creds["secret"], creds["password"], sig):
         assert secret not in log
+
+
+def test_database_holds_no_secret(stack, device):
+    creds, path = device
+    assert stack.client(path, "--ipv4", "192.0.2.120").returncode == 0
+    dump = ddnsstack.run(["pg_dump", "--data-only", stack.conninfo]).stdout
+    assert creds["device_id"] in dump
+    assert creds["secret"] not in dump
+    assert creds["password"] not in dump
+    raw_hex = __import__("base64").urlsafe_b64decode(creds["secret"] + "=").hex()
+    assert raw_hex not in dump
+
+
+def test_migrate_is_idempotent_and_refuses_newer_schema(stack):
+    stack.psql("DROP DATABASE IF EXISTS ddns_migrate_test")
+    stack.psql("CREATE DATABASE ddns_migrate_test")
+    conninfo = stack.conninfo.replace("dbname=ddns", "dbname=ddns_migrate_test")
+    migrate = os.path.join(ddnsstack.ROOT, "db", "migrate")
+    first = ddnsstack.run([migrate, conninfo])
+    assert "schema version 1" in first.stdout
+    again = ddnsstack.run([migrate, conninfo])
+    assert "0 migration(s) applied, schema version 1" in again.stdout
+    ddnsstack.run(["psql", "-X", "-q", conninfo, "-c",
+                   "INSERT INTO schema_version (version, name) VALUES (99, '0099_future')"])
+    newer = ddnsstack.run([migrate, conninfo], check=False)
+    assert newer.returncode == 1
+    assert "newer than the newest migration here" in newer.stderr
+    stack.psql("DROP DATABASE ddns_migrate_test")

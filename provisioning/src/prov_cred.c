@@ -94,6 +94,57 @@ int prov_zone_check(const char *in, char out[PROV_ZONE_MAX + 1], char *err, size
     return 0;
 }
 
+int prov_serial_check(const char *in, char *err, size_t errlen)
+{
+    size_t len = strlen(in);
+    if (len == 0 || len > PROV_SERIAL_MAX) {
+        snprintf(err, errlen, "serial '%.70s': must be 1 to %d characters", in, PROV_SERIAL_MAX);
+        return -1;
+    }
+    if (!isascii((unsigned char)in[0]) || !isalnum((unsigned char)in[0])) {
+        snprintf(err, errlen, "serial '%.70s': must start with a letter or digit", in);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (!(isascii(ch) && (isalnum(ch) || (ch != 0 && strchr("._:/+#-", ch) != NULL)))) {
+            if (ch == ' ')
+                snprintf(err, errlen, "serial '%.70s': character %zu is a blank; serials use "
+                         "letters, digits and . _ : / + # -", in, i + 1);
+            else if (ch < 0x20 || ch > 0x7e)
+                snprintf(err, errlen, "serial '%.70s': character %zu is not printable ASCII; "
+                         "serials use letters, digits and . _ : / + # -", in, i + 1);
+            else
+                snprintf(err, errlen, "serial '%.70s': character %zu ('%c') is not allowed; "
+                         "serials use letters, digits and . _ : / + # -", in, i + 1, ch);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int prov_model_check(const char *in, char *err, size_t errlen)
+{
+    size_t len = strlen(in);
+    if (len == 0 || len > PROV_MODEL_MAX) {
+        snprintf(err, errlen, "model '%.70s': must be 1 to %d characters", in, PROV_MODEL_MAX);
+        return -1;
+    }
+    if (in[0] == ' ' || in[len - 1] == ' ') {
+        snprintf(err, errlen, "model '%.70s': starts or ends with a blank", in);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\') {
+            snprintf(err, errlen, "model '%.70s': character %zu is not allowed (printable "
+                     "ASCII other than '\"' and '\\')", in, i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int prov_label_random(const char *prefix, char out[PROV_LABEL_MAX + 1])
 {
     static const char alpha[] = "abcdefghijklmnopqrstuvwxyz234567";

@@ -40,6 +40,16 @@ int prov_label_check(const char *in, char out[PROV_LABEL_MAX + 1], char *err, si
 int prov_zone_check(const char *in, char out[PROV_ZONE_MAX + 1], char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* A serial number: 1 to 64 characters of [A-Za-z0-9._:/+#-], starting with
+ * a letter or digit. Returns 0 or -1 with the reason in err. */
+#define PROV_SERIAL_MAX 64
+int prov_serial_check(const char *in, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* A model name: 1 to 64 printable ASCII characters other than '"' and '\\',
+ * no blank at either end. Returns 0 or -1 with the reason in err. */
+#define PROV_MODEL_MAX 64
+int prov_model_check(const char *in, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* A random label: prefix followed by 13 characters of [a-z2-7] (65 bits from
  * the OpenSSL CSPRNG), unrelated to the MAC or serial. */
 int prov_label_random(const char *prefix, char out[PROV_LABEL_MAX + 1])

@@ -1,5 +1,6 @@
 /* ddns-provision: the factory line's tool. Command-line front end: parses
- * options and runs the keygen, issue and show commands. */
+ * options, runs keygen, issue and show, and hands batch and keys to their
+ * modules. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -9,15 +10,15 @@
 #include <time.h>
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include "cmn_key.h"
+#include "prov_batchcmd.h"
+#include "prov_cli.h"
 #include "prov_cred.h"
 #include "prov_db.h"
+#include "prov_keys.h"
 
-#define PROV_VERSION "0.1.0"
-
-enum { EXIT_USAGE = 2, EXIT_REFUSED = 1 };
+enum { EXIT_USAGE = PROV_EXIT_USAGE, EXIT_REFUSED = PROV_EXIT_REFUSED };
 
 static const char prov_usage[] =
 "Usage: ddns-provision COMMAND [OPTIONS]\n"
@@ -28,7 +29,10 @@ static const char prov_usage[] =
 "\n"
 "Commands:\n"
 "  keygen   create a new 256-bit master key file (mode 0600)\n"
+"  keys     list master keys (never the key itself), retire a key id\n"
 "  issue    register one device and print its credentials as one JSON line\n"
+"  batch    register a production batch from CSV, all lines or none, and\n"
+"           write the flashing output (JSON lines, CSV or binary records)\n"
 "  show     print one device's credentials again, without the database\n"
 "\n"
 "Common options:\n"
@@ -37,11 +41,14 @@ static const char prov_usage[] =
 "  -h, --help          this text; 'ddns-provision COMMAND --help' for a command\n"
 "  -V, --version       print the version\n"
 "\n"
-"Exit status: 0 success, 1 refused (bad MAC, conflict, database error),\n"
-"2 usage or key file error.\n"
+"Exit status: 0 success, 1 refused (bad MAC, conflict, database error;\n"
+"nothing written), 2 usage or key file error, 3 batch written with rejected\n"
+"lines (batch --reject-file), 130 interrupted (nothing written).\n"
 "\n"
-"Secrets are printed only on standard output by 'issue' and 'show'; they are\n"
-"never written to the database or to standard error.\n";
+"Secrets appear only in the flashing output: standard output of 'issue' and\n"
+"'show', the output of 'batch'. They are never written to the database, to\n"
+"standard error or to any log. docs/PROVISIONING.md describes the factory\n"
+"workflow, the CSV input and the flash record.\n";
 
 static const char prov_usage_keygen[] =
 "Usage: ddns-provision keygen [--kid KID] [--key-dir DIR]\n"
@@ -76,8 +83,10 @@ static const char prov_usage_issue[] =
 "  -n, --name LABEL    hostname label [default: random, e.g. dq3x7kd2mv5ab4]\n"
 "  -z, --zone ZONE     DNS zone of the name [env DDNS_ZONE; required]\n"
 "      --kid KID       master key id [default: the newest key in the key directory]\n"
-"      --serial TEXT   the device's serial number (recorded)\n"
-"      --model TEXT    the device's model (recorded)\n"
+"      --serial TEXT   the device's serial number (recorded): 1 to 64 characters\n"
+"                      of A-Z a-z 0-9 . _ : / + # -, starting with a letter or digit\n"
+"      --model TEXT    the device's model (recorded): 1 to 64 printable ASCII\n"
+"                      characters other than '\"' and '\\'\n"
 "      --label-prefix P  prefix of random labels [default: d]\n"
 "  -d, --db CONNINFO   PostgreSQL connection string [env DDNS_DB, else PG* variables]\n"
 "  -k, --key-dir DIR   master key directory [env DDNS_KEY_DIR, default ./keys]\n";
@@ -88,28 +97,6 @@ static const char prov_usage_show[] =
 "Derives and prints one device's credentials (device_id, kid, secret,\n"
 "password) as one JSON line, without touching the database: the same MAC and\n"
 "key id always give the same secret. For re-flashing a repaired device.\n";
-
-static const char *prov_env(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-    return (v != NULL && v[0] != '\0') ? v : def;
-}
-
-static int prov_text_ok(const char *what, const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64) {
-        fprintf(stderr, "ddns-provision: %s must be 1 to 64 characters\n", what);
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < 0x20 || s[i] > 0x7e) {
-            fprintf(stderr, "ddns-provision: %s may contain only printable ASCII\n", what);
-            return 0;
-        }
-    }
-    return 1;
-}
 
 static int prov_cmd_keygen(int argc, char **argv)
 {
@@ -162,10 +149,8 @@ static int prov_cmd_keygen(int argc, char **argv)
         return EXIT_USAGE;
     }
     int rc = cmn_keyfile_write(path, &key, err, sizeof err);
-    unsigned char fp[SHA256_DIGEST_LENGTH];
-    char fphex[2 * SHA256_DIGEST_LENGTH + 1];
-    SHA256(key.key, CMN_KEY_LEN, fp);
-    cmn_hex(fp, 8, fphex);
+    char fphex[17];
+    prov_key_fingerprint(&key, fphex);
     cmn_wipe(&key, sizeof key);
     if (rc != 0) {
         fprintf(stderr, "ddns-provision keygen: %s%s\n", err,
@@ -272,8 +257,11 @@ static int prov_cmd_issue(int argc, char **argv, int show_only)
             fprintf(stderr, "ddns-provision issue: %s\n", err);
             return EXIT_USAGE;
         }
-        if ((serial && !prov_text_ok("--serial", serial)) || (model && !prov_text_ok("--model", model)))
+        if ((serial && prov_serial_check(serial, err, sizeof err) != 0) ||
+            (model && prov_model_check(model, err, sizeof err) != 0)) {
+            fprintf(stderr, "ddns-provision issue: --%s\n", err);
             return EXIT_USAGE;
+        }
         if (name == NULL && prov_label_random(prefix, cred.label) != 0) {
             fprintf(stderr, "ddns-provision issue: --label-prefix '%s' is not usable\n", prefix);
             return EXIT_USAGE;
@@ -337,6 +325,11 @@ int main(int argc, char **argv)
         return prov_cmd_issue(argc - 1, argv + 1, 0);
     if (strcmp(cmd, "show") == 0)
         return prov_cmd_issue(argc - 1, argv + 1, 1);
-    fprintf(stderr, "ddns-provision: unknown command '%s' (commands: keygen, issue, show; see --help)\n", cmd);
+    if (strcmp(cmd, "batch") == 0)
+        return prov_cmd_batch(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0)
+        return prov_cmd_keys(argc - 1, argv + 1);
+    fprintf(stderr, "ddns-provision: unknown command '%s' (commands: keygen, keys, issue, batch, "
+            "show; see --help)\n", cmd);
     return EXIT_USAGE;
 }

@@ -1,0 +1,523 @@
+/* prov_batchcmd: the 'batch' command (see prov_batchcmd.h). */
+#include "prov_batchcmd.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmn_key.h"
+#include "prov_batch.h"
+#include "prov_cli.h"
+#include "prov_csv.h"
+#include "prov_db.h"
+#include "prov_out.h"
+
+static const char prov_usage_batch[] =
+"Usage: ddns-provision batch --csv FILE --zone ZONE --operator NAME [OPTIONS]\n"
+"\n"
+"Registers a whole production batch of devices from a CSV file (or standard\n"
+"input with --csv -) and writes what the factory flashes into each device.\n"
+"\n"
+"Input. The first line names the columns, in any order: mac, serial, model\n"
+"and optionally name. Then one device per line, for example:\n"
+"  mac,serial,model,name\n"
+"  3C:5A:B4:F0:9A:21,SN0001,IPC-G5,\n"
+"  3c-5a-b4-f0-9a-22,SN0002,IPC-G5,front-door\n"
+"MACs may be written aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff, aabb.ccdd.eeff or\n"
+"aabbccddeeff; zero, broadcast and multicast MACs are refused. Serials are 1\n"
+"to 64 letters, digits and . _ : / + # -; models 1 to 64 printable ASCII\n"
+"characters other than '\"' and '\\'. An empty or missing name gets a random,\n"
+"unguessable label (never derived from the MAC or serial). Fields may be\n"
+"quoted with '\"'; blank lines are skipped; LF or CRLF line ends.\n"
+"\n"
+"Checks. Every line is validated before anything is written, and every bad\n"
+"line is reported on standard error as FILE:LINE: FIELD 'VALUE': reason.\n"
+"Refused: bad MAC syntax or class, bad serial, model or name, the same MAC,\n"
+"serial or name twice in the file (all lines involved are reported), a MAC\n"
+"already registered under another serial, model or key id, or revoked, a\n"
+"serial registered to another device, a name that belongs to another device.\n"
+"Unless --reject-file is given, one bad line means nothing is written at all.\n"
+"\n"
+"Re-runs. A line whose device is already registered exactly so (same key id,\n"
+"serial, model and name) changes nothing; its credentials are written again\n"
+"(the same MAC under the same key id always gives the same secret, and the\n"
+"registered name is used). A batch where every device is registered says\n"
+"'nothing changed'.\n"
+"\n"
+"Loading. In one PostgreSQL transaction: the lines are copied with COPY into\n"
+"a temporary table, checked against devices and names with set-based\n"
+"queries, registered with two INSERT ... SELECT statements, and the batch is\n"
+"recorded in provision_batches (batch id, time, operator, key id, counts and\n"
+"the SHA-256 of the input; never a secret). Output files are written under a\n"
+"temporary name first and appear under their name only after the commit.\n"
+"\n"
+"Output (the only place secrets appear):\n"
+"  --format jsonl   one JSON object per line, as 'issue' prints it [default]\n"
+"  --format csv     device_id,kid,secret,password,fqdn,serial,model\n"
+"  --format record  the fixed-size 512-byte flash record of docs/PROVISIONING.md\n"
+"                   (version byte, CRC-32)\n"
+"\n"
+"Options:\n"
+"      --csv FILE         the input; '-' reads standard input (required)\n"
+"  -z, --zone ZONE        DNS zone of the names [env DDNS_ZONE; required]\n"
+"      --operator NAME    who runs the batch, recorded in the audit row\n"
+"                         [env DDNS_OPERATOR; required]\n"
+"      --kid KID          master key id for new devices [default: the newest key]\n"
+"  -f, --format FMT       jsonl, csv or record [default jsonl]\n"
+"  -o, --out FILE         write the output to FILE, which must not exist;\n"
+"                         '-' is standard output [default -; a record output\n"
+"                         is not written to a terminal]\n"
+"      --out-dir DIR      write one file per device into DIR (which must not\n"
+"                         exist): DEVICE_ID.json, .csv or .bin\n"
+"      --reject-file FILE register the good lines anyway and write the bad ones\n"
+"                         to FILE (CSV: line,reason,input); exit status 3 when\n"
+"                         any line was rejected\n"
+"      --check            validate everything, including against the database,\n"
+"                         and write nothing\n"
+"      --label-prefix P   prefix of random labels [default: d]\n"
+"  -q, --quiet            no progress lines (errors are still reported)\n"
+"  -d, --db CONNINFO      PostgreSQL connection string [env DDNS_DB, else PG*]\n"
+"  -k, --key-dir DIR      master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+"  -h, --help             this text\n"
+"\n"
+"Progress lines go to standard error every two seconds on long batches, and a\n"
+"summary line at the end names the batch id and the counts.\n"
+"\n"
+"Exit status: 0 done (including 'nothing changed'); 1 refused: bad lines,\n"
+"conflicts or a database error, nothing written; 2 usage or key file error;\n"
+"3 written with rejected lines (--reject-file); 130 interrupted before the\n"
+"commit, nothing written.\n";
+
+typedef struct prov_batch_opts {
+    const char *csv, *zone_in, *operator_name, *kid, *out, *out_dir, *reject_file;
+    const char *prefix, *db_info, *key_dir;
+    int fmt, check_only, quiet;
+} prov_batch_opts_t;
+
+static int prov_batch_args(int argc, char **argv, prov_batch_opts_t *o)
+{
+    static const struct option opts[] = {
+        {"csv", required_argument, NULL, 'c'},
+        {"zone", required_argument, NULL, 'z'},
+        {"operator", required_argument, NULL, 'O'},
+        {"kid", required_argument, NULL, 'i'},
+        {"format", required_argument, NULL, 'f'},
+        {"out", required_argument, NULL, 'o'},
+        {"out-dir", required_argument, NULL, 'D'},
+        {"reject-file", required_argument, NULL, 'r'},
+        {"check", no_argument, NULL, 'C'},
+        {"label-prefix", required_argument, NULL, 'p'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"db", required_argument, NULL, 'd'},
+        {"key-dir", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    const char *fmt = "jsonl";
+
+    memset(o, 0, sizeof *o);
+    o->zone_in = prov_env("DDNS_ZONE", NULL);
+    o->operator_name = prov_env("DDNS_OPERATOR", NULL);
+    o->db_info = prov_env("DDNS_DB", NULL);
+    o->key_dir = prov_env("DDNS_KEY_DIR", "keys");
+    o->prefix = "d";
+    while ((c = getopt_long(argc, argv, "z:f:o:qd:k:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->csv = optarg; break;
+        case 'z': o->zone_in = optarg; break;
+        case 'O': o->operator_name = optarg; break;
+        case 'i': o->kid = optarg; break;
+        case 'f': fmt = optarg; break;
+        case 'o': o->out = optarg; break;
+        case 'D': o->out_dir = optarg; break;
+        case 'r': o->reject_file = optarg; break;
+        case 'C': o->check_only = 1; break;
+        case 'p': o->prefix = optarg; break;
+        case 'q': o->quiet = 1; break;
+        case 'd': o->db_info = optarg; break;
+        case 'k': o->key_dir = optarg; break;
+        case 'h': fputs(prov_usage_batch, stdout); return -1;
+        default: fputs(prov_usage_batch, stderr); return PROV_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "ddns-provision batch: unexpected argument '%s'\n", argv[optind]);
+        return PROV_EXIT_USAGE;
+    }
+    if (o->csv == NULL) {
+        fprintf(stderr, "ddns-provision batch: --csv FILE is required ('-' for standard input)\n");
+        return PROV_EXIT_USAGE;
+    }
+    if (o->zone_in == NULL) {
+        fprintf(stderr, "ddns-provision batch: --zone (or DDNS_ZONE) is required\n");
+        return PROV_EXIT_USAGE;
+    }
+    if (o->operator_name == NULL) {
+        fprintf(stderr, "ddns-provision batch: --operator (or DDNS_OPERATOR) is required: "
+                "every batch is recorded with who ran it\n");
+        return PROV_EXIT_USAGE;
+    }
+    if (!prov_text_ok("batch", "--operator", o->operator_name))
+        return PROV_EXIT_USAGE;
+    if (o->kid != NULL && !cmn_kid_valid(o->kid, strlen(o->kid))) {
+        fprintf(stderr, "ddns-provision batch: --kid '%s': 1 to %d characters of [a-z0-9]\n",
+                o->kid, CMN_KID_MAX);
+        return PROV_EXIT_USAGE;
+    }
+    o->fmt = prov_fmt_parse(fmt);
+    if (o->fmt < 0) {
+        fprintf(stderr, "ddns-provision batch: --format '%s': use jsonl, csv or record\n", fmt);
+        return PROV_EXIT_USAGE;
+    }
+    if (o->out != NULL && o->out_dir != NULL) {
+        fprintf(stderr, "ddns-provision batch: --out and --out-dir exclude each other\n");
+        return PROV_EXIT_USAGE;
+    }
+    if (o->out == NULL && o->out_dir == NULL)
+        o->out = "-";
+    if (o->check_only && o->reject_file != NULL) {
+        fprintf(stderr, "ddns-provision batch: --check writes nothing; --reject-file makes no "
+                "sense with it\n");
+        return PROV_EXIT_USAGE;
+    }
+    if (!o->check_only && o->out != NULL && strcmp(o->out, "-") == 0 &&
+        o->fmt == PROV_FMT_RECORD && isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "ddns-provision batch: binary records are not written to a terminal; "
+                "use --out FILE or --out-dir DIR\n");
+        return PROV_EXIT_USAGE;
+    }
+    if (strcmp(o->csv, "-") == 0 && o->reject_file != NULL && strcmp(o->reject_file, "-") == 0) {
+        fprintf(stderr, "ddns-provision batch: --reject-file needs a file name\n");
+        return PROV_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Prints every recorded reason as NAME:LINE: reason. */
+static void prov_report_errors(const prov_batch_t *b, const char *name)
+{
+    for (size_t k = 0, n = prov_batch_nerrors(b); k < n; k++) {
+        const char *text = prov_batch_error_text(b, k);
+        fprintf(stderr, "%s:%u: ", name, prov_batch_row_c(b, prov_batch_error_row(b, k))->line);
+        prov_print_safe(stderr, text, strlen(text));
+        fputc('\n', stderr);
+    }
+}
+
+/* Number of lines with at least one reason. */
+static size_t prov_bad_lines(const prov_batch_t *b)
+{
+    return prov_batch_count_state(b, PROV_ROW_BAD);
+}
+
+/* Writes the reject file: line,reason,input for every rejected line. */
+static int prov_write_rejects(prov_out_t *o, const prov_batch_t *b, char *err, size_t errlen)
+{
+    static const char header[] = "line,reason,input\n";
+    int rc = -1;
+    char *reason = NULL, *field = NULL;
+    size_t k = 0, nerr = prov_batch_nerrors(b), cap = 0;
+
+    if (prov_out_write_raw(o, header, strlen(header), err, errlen) != 0)
+        return -1;
+    while (k < nerr) {
+        size_t row = prov_batch_error_row(b, k), rlen = 0, raw_len = 0, n = 0;
+        const char *raw = prov_batch_raw(b, row, &raw_len);
+        size_t need = 2 * raw_len + 64;
+        for (size_t j = k; j < nerr && prov_batch_error_row(b, j) == row; j++)
+            need += 2 * strlen(prov_batch_error_text(b, j)) + 8;
+        if (need > cap) {
+            free(reason);
+            free(field);
+            reason = malloc(need);
+            field = malloc(need);
+            cap = need;
+            if (reason == NULL || field == NULL) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
+        }
+        for (; k < nerr && prov_batch_error_row(b, k) == row; k++) {
+            const char *t = prov_batch_error_text(b, k);
+            rlen += (size_t)snprintf(reason + rlen, cap - rlen, "%s%s", rlen ? "; " : "", t);
+        }
+        n = (size_t)snprintf(field, cap, "%u,", prov_batch_row_c(b, row)->line);
+        size_t w = 0;
+        if (prov_csv_field(reason, field + n, cap - n, &w) != 0)
+            goto toolong;
+        n += w;
+        field[n++] = ',';
+        memcpy(reason, raw, raw_len);
+        reason[raw_len] = '\0';
+        if (prov_csv_field(reason, field + n, cap - n - 1, &w) != 0)
+            goto toolong;
+        n += w;
+        field[n++] = '\n';
+        if (prov_out_write_raw(o, field, n, err, errlen) != 0)
+            goto out;
+    }
+    rc = 0;
+    goto out;
+toolong:
+    snprintf(err, errlen, "reject file: a line is too long to quote");
+out:
+    free(reason);
+    free(field);
+    return rc;
+}
+
+/* Derives and writes the credentials of every row that is new or already
+ * registered, in input order. */
+static int prov_write_output(prov_out_t *o, prov_batch_t *b, const cmn_master_key_t *key,
+                             prov_progress_t *pg, char *err, size_t errlen)
+{
+    int rc = -1;
+    prov_cred_t c;
+    size_t n = prov_batch_count(b);
+
+    memset(&c, 0, sizeof c);
+    for (size_t i = 0; i < n; i++) {
+        const prov_row_t *r = prov_batch_row_c(b, i);
+        char id[CMN_DEVICE_ID_LEN + 1];
+        if (r->state == PROV_ROW_BAD)
+            continue;
+        if ((i & 0xfff) == 0 && prov_interrupted()) {
+            snprintf(err, errlen, "interrupted");
+            goto out;
+        }
+        prov_row_device_id(r, id);
+        if (prov_cred_derive(&c, id, key, err, errlen) != 0)
+            goto out;
+        snprintf(c.label, sizeof c.label, "%s", prov_batch_str(b, r->label));
+        snprintf(c.zone, sizeof c.zone, "%s", prov_batch_zone(b));
+        if (prov_out_write(o, &c, prov_batch_str(b, r->serial), prov_batch_str(b, r->model), err,
+                           errlen) != 0)
+            goto out;
+        if ((i & 0xffff) == 0xffff)
+            prov_progress_cb(pg, "wrote the output of", i + 1, n);
+    }
+    if (prov_out_finish(o, err, errlen) != 0)
+        goto out;
+    rc = 0;
+out:
+    prov_cred_wipe(&c);
+    return rc;
+}
+
+int prov_cmd_batch(int argc, char **argv)
+{
+    prov_batch_opts_t o;
+    prov_progress_t pg;
+    char zone[PROV_ZONE_MAX + 1], err[1024];
+    const char *in_name;
+    int rc = PROV_EXIT_REFUSED, in_tx = 0;
+    prov_batch_t *b = NULL;
+    prov_db_t *db = NULL;
+    prov_out_t *out = NULL, *rej = NULL;
+    cmn_keyset_t *ks = NULL;
+    const cmn_master_key_t *key = NULL;
+
+    int arc = prov_batch_args(argc, argv, &o);
+    if (arc != 0)
+        return arc < 0 ? PROV_EXIT_OK : arc;
+    if (prov_zone_check(o.zone_in, zone, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision batch: %s\n", err);
+        return PROV_EXIT_USAGE;
+    }
+    in_name = strcmp(o.csv, "-") == 0 ? "<stdin>" : o.csv;
+    prov_progress_init(&pg, "batch", o.quiet);
+    prov_interrupt_install();
+
+    ks = cmn_keyset_load_dir(o.key_dir, err, sizeof err);
+    if (ks == NULL) {
+        fprintf(stderr, "ddns-provision batch: %s\n", err);
+        rc = PROV_EXIT_USAGE;
+        goto out;
+    }
+    key = o.kid ? cmn_keyset_find(ks, o.kid, strlen(o.kid)) : cmn_keyset_newest(ks);
+    if (key == NULL) {
+        if (o.kid)
+            fprintf(stderr, "ddns-provision batch: no key with id '%s' in %s\n", o.kid, o.key_dir);
+        else
+            fprintf(stderr, "ddns-provision batch: no master key in %s (run 'ddns-provision "
+                    "keygen')\n", o.key_dir);
+        rc = PROV_EXIT_USAGE;
+        goto out;
+    }
+    /* Claim the output names first, so that a name in use is reported
+     * before any work is done. */
+    if (!o.check_only) {
+        out = prov_out_open(o.fmt, o.out_dir ? o.out_dir : o.out, o.out_dir != NULL, err,
+                            sizeof err);
+        if (out == NULL) {
+            fprintf(stderr, "ddns-provision batch: %s\n", err);
+            rc = PROV_EXIT_USAGE;
+            goto out;
+        }
+        if (o.reject_file != NULL) {
+            rej = prov_out_open(PROV_FMT_RAW, o.reject_file, 0, err, sizeof err);
+            if (rej == NULL) {
+                fprintf(stderr, "ddns-provision batch: --reject-file: %s\n", err);
+                rc = PROV_EXIT_USAGE;
+                goto out;
+            }
+        }
+    }
+
+    b = prov_batch_new(zone);
+    if (b == NULL) {
+        fprintf(stderr, "ddns-provision batch: out of memory\n");
+        goto out;
+    }
+    prov_batch_set_progress(b, prov_progress_cb, &pg);
+    if (prov_batch_read(b, o.csv, err, sizeof err) != 0) {
+        if (prov_interrupted())
+            goto interrupted;
+        fprintf(stderr, "ddns-provision batch: %s\n", err);
+        goto out;
+    }
+    if (prov_batch_parse(b, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: ", in_name);
+        prov_print_safe(stderr, err, strlen(err));
+        fprintf(stderr, "\nddns-provision batch: nothing written\n");
+        goto out;
+    }
+    if (prov_batch_labels(b, o.prefix, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision batch: %s\n", err);
+        rc = PROV_EXIT_USAGE;
+        goto out;
+    }
+    size_t lines = prov_batch_count(b);
+    prov_progress_say(&pg, "read %zu device lines from %s (%zu bytes, sha256 %.16s...)", lines,
+                      in_name, prov_batch_input_size(b), prov_batch_sha256(b));
+    if (prov_interrupted())
+        goto interrupted;
+
+    db = prov_db_connect(o.db_info, err, sizeof err);
+    if (db == NULL || prov_db_begin(db, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision batch: %s\n", err);
+        goto db_failed;
+    }
+    in_tx = 1;
+    if (prov_db_stage(db, b, err, sizeof err) != 0 ||
+        prov_db_check(db, b, key->kid, o.prefix, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision batch: %s\n", err);
+        goto db_failed;
+    }
+    prov_progress_say(&pg, "checked %zu lines against the database", lines);
+    prov_batch_sort_errors(b);
+    prov_report_errors(b, in_name);
+
+    size_t n_bad = prov_bad_lines(b), n_new = prov_batch_count_state(b, PROV_ROW_NEW);
+    size_t n_same = prov_batch_count_state(b, PROV_ROW_SAME);
+    if (o.check_only) {
+        if (n_bad > 0)
+            fprintf(stderr, "ddns-provision batch: check: %zu of %zu lines have errors\n",
+                    n_bad, lines);
+        else
+            fprintf(stderr, "ddns-provision batch: check: all %zu lines are good: %zu new, "
+                    "%zu already registered; nothing written\n", lines, n_new, n_same);
+        rc = n_bad > 0 ? PROV_EXIT_REFUSED : PROV_EXIT_OK;
+        goto out;
+    }
+    if (n_bad > 0 && rej == NULL) {
+        fprintf(stderr, "ddns-provision batch: %zu of %zu lines have errors; nothing written "
+                "(fix them, or use --reject-file to register the good lines)\n", n_bad, lines);
+        goto out;
+    }
+    if (prov_interrupted())
+        goto interrupted;
+
+    prov_audit_t audit = {
+        .command = "batch", .operator_name = o.operator_name, .kid = key->kid, .zone = zone,
+        .input_name = strcmp(o.csv, "-") == 0 ? "-" : o.csv, .input_sha256 = prov_batch_sha256(b),
+        .input_bytes = prov_batch_input_size(b), .lines = lines, .devices_new = n_new,
+        .devices_unchanged = n_same, .lines_rejected = n_bad,
+        .output_format = prov_fmt_name(o.fmt), .tool_version = PROV_VERSION,
+    };
+    long long batch_id = 0;
+    if (prov_db_audit(db, &audit, &batch_id, err, sizeof err) != 0 ||
+        prov_db_insert_send(db, batch_id, key->kid, zone, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision batch: %s\n", err);
+        goto out;
+    }
+    /* While the database registers the devices, derive and write the
+     * output (to a temporary name) here. */
+    int to_stdout = o.out != NULL && strcmp(o.out, "-") == 0;
+    int wrote = to_stdout ? 0 : prov_write_output(out, b, key, &pg, err, sizeof err);
+    char ierr[1024];
+    if (prov_db_insert_wait(db, n_new, ierr, sizeof ierr) != 0) {
+        fprintf(stderr, "ddns-provision batch: %s\n", ierr);
+        goto out;
+    }
+    if (wrote != 0) {
+        if (prov_interrupted())
+            goto interrupted;
+        fprintf(stderr, "ddns-provision batch: %s\n", err);
+        goto out;
+    }
+    prov_progress_say(&pg, "registered %zu new devices%s (not yet committed)", n_new,
+                      to_stdout ? "" : " and wrote the output");
+    if (rej != NULL && (prov_write_rejects(rej, b, err, sizeof err) != 0 ||
+                        prov_out_finish(rej, err, sizeof err) != 0)) {
+        fprintf(stderr, "ddns-provision batch: --reject-file: %s\n", err);
+        goto out;
+    }
+    if (prov_interrupted())
+        goto interrupted;
+    if (prov_db_commit(db, err, sizeof err) != 0) {
+        in_tx = 0;
+        fprintf(stderr, "ddns-provision batch: %s; nothing written\n", err);
+        goto out;
+    }
+    in_tx = 0;
+    /* Committed: from here on the devices are registered. An output that
+     * cannot be put in place is written again by re-running the batch. */
+    if (!to_stdout && prov_out_commit(out, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision batch: batch %lld is registered, but %s; run the same "
+                "batch again to write the output\n", batch_id, err);
+        goto out;
+    }
+    if (rej != NULL && prov_out_commit(rej, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision batch: batch %lld is registered, but --reject-file: %s\n",
+                batch_id, err);
+        goto out;
+    }
+    if (to_stdout && prov_write_output(out, b, key, &pg, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision batch: batch %lld is registered, but standard output "
+                "failed: %s; run the same batch again to write the output\n", batch_id, err);
+        goto out;
+    }
+    if (n_new == 0 && n_bad == 0)
+        fprintf(stderr, "ddns-provision batch: batch %lld: nothing changed: all %zu devices are "
+                "already registered exactly so; their credentials were written again\n",
+                batch_id, n_same);
+    else
+        fprintf(stderr, "ddns-provision batch: batch %lld: %zu devices registered, %zu already "
+                "registered (unchanged), %zu lines rejected; key id %s, zone %s, %.1f s\n",
+                batch_id, n_new, n_same, n_bad, key->kid, zone, prov_progress_elapsed(&pg));
+    rc = n_bad > 0 ? PROV_EXIT_PARTIAL : PROV_EXIT_OK;
+    goto out;
+
+db_failed:
+    /* The lines already known to be bad are still worth reporting. */
+    prov_batch_sort_errors(b);
+    prov_report_errors(b, in_name);
+    fprintf(stderr, "ddns-provision batch: nothing written\n");
+    goto out;
+interrupted:
+    fprintf(stderr, "ddns-provision batch: interrupted; nothing written\n");
+    rc = PROV_EXIT_INTERRUPTED;
+out:
+    if (in_tx)
+        prov_db_rollback(db);
+    prov_out_free(out); /* discards what was not committed */
+    prov_out_free(rej);
+    prov_db_close(db);
+    prov_batch_free(b);
+    cmn_keyset_free(ks);
+    return rc;
+}

@@ -1,0 +1,110 @@
+/* prov_cli: shared command-line helpers (see prov_cli.h). */
+#include "prov_cli.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static volatile sig_atomic_t prov_stop;
+
+const char *prov_env(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return (v != NULL && v[0] != '\0') ? v : def;
+}
+
+int prov_text_ok(const char *cmd, const char *what, const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) {
+        fprintf(stderr, "ddns-provision %s: %s must be 1 to 64 characters\n", cmd, what);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < 0x20 || s[i] > 0x7e) {
+            fprintf(stderr, "ddns-provision %s: %s may contain only printable ASCII\n", cmd, what);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void prov_print_safe(FILE *f, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c <= 0x7e)
+            fputc(c, f);
+        else
+            fprintf(f, "\\x%02x", c);
+    }
+}
+
+static double prov_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void prov_progress_init(prov_progress_t *p, const char *cmd, int quiet)
+{
+    p->cmd = cmd;
+    p->quiet = quiet;
+    p->started = prov_now();
+    p->last = p->started;
+}
+
+double prov_progress_elapsed(const prov_progress_t *p)
+{
+    return prov_now() - p->started;
+}
+
+void prov_progress_cb(void *ctx, const char *what, size_t done, size_t total)
+{
+    prov_progress_t *p = ctx;
+    double now = prov_now();
+    if (p->quiet || now - p->last < 2.0)
+        return;
+    p->last = now;
+    fprintf(stderr, "ddns-provision %s: %s %zu of %zu lines (%.0f%%, %.1f s)\n", p->cmd, what,
+            done, total, total ? 100.0 * (double)done / (double)total : 100.0, now - p->started);
+}
+
+void prov_progress_say(prov_progress_t *p, const char *fmt, ...)
+{
+    va_list ap;
+    /* Short runs stay silent; long ones report each phase. */
+    if (p->quiet || prov_progress_elapsed(p) < 2.0)
+        return;
+    fprintf(stderr, "ddns-provision %s: ", p->cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (%.1f s)\n", prov_progress_elapsed(p));
+    p->last = prov_now();
+}
+
+static void prov_on_signal(int signo)
+{
+    (void)signo;
+    prov_stop = 1;
+}
+
+void prov_interrupt_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = prov_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+int prov_interrupted(void)
+{
+    return prov_stop != 0;
+}

@@ -1,0 +1,57 @@
+/* prov_cli: what the commands of ddns-provision share.
+ *
+ * Owns the exit codes, option defaults from the environment, the checks of
+ * free-text options (operator), printing text from the input safely
+ * (control bytes escaped), progress lines on standard error, and the
+ * interrupt flag set by SIGINT/SIGTERM/SIGHUP so that a command can stop at
+ * a point where nothing is half-written. */
+#ifndef PROV_CLI_H
+#define PROV_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define PROV_VERSION "0.2.0"
+
+enum prov_exit {
+    PROV_EXIT_OK = 0,
+    PROV_EXIT_REFUSED = 1,  /* bad input, conflict, database error: nothing written */
+    PROV_EXIT_USAGE = 2,    /* bad command line, key file problem */
+    PROV_EXIT_PARTIAL = 3,  /* batch --reject-file: good lines written, some rejected */
+    PROV_EXIT_INTERRUPTED = 130,
+};
+
+/* getenv(name) when set and not empty, else def. */
+const char *prov_env(const char *name, const char *def);
+
+/* 1 when s is 1 to 64 printable ASCII characters; otherwise prints why
+ * ("ddns-provision CMD: WHAT ...") and returns 0. */
+int prov_text_ok(const char *cmd, const char *what, const char *s);
+
+/* Writes s to f with bytes outside printable ASCII as \xHH. */
+void prov_print_safe(FILE *f, const char *s, size_t len);
+
+/* Progress on standard error: at most one line every two seconds, none
+ * when quiet. */
+typedef struct prov_progress {
+    const char *cmd;
+    int quiet;
+    double started;
+    double last;
+} prov_progress_t;
+
+void prov_progress_init(prov_progress_t *p, const char *cmd, int quiet);
+/* A prov_progress_fn (prov_batch.h): "CMD: WHAT DONE of TOTAL lines". */
+void prov_progress_cb(void *ctx, const char *what, size_t done, size_t total);
+/* Seconds since prov_progress_init. */
+double prov_progress_elapsed(const prov_progress_t *p);
+/* Prints a phase line ("CMD: MESSAGE (N.N s)") unless quiet or the command
+ * has run for less than two seconds. */
+void prov_progress_say(prov_progress_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Installs the SIGINT/SIGTERM/SIGHUP handler that sets the flag. */
+void prov_interrupt_install(void);
+int prov_interrupted(void);
+
+#endif

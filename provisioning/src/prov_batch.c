@@ -37,6 +37,9 @@ typedef struct prov_err {
 
 struct prov_batch {
     char zone[PROV_ZONE_MAX + 1];
+    char kid[CMN_KID_MAX + 1];
+    int public_file;
+    uint32_t zone_line, kid_line; /* where a public file's zone and kid come from */
     char *text;
     size_t text_len;
     char sha256[65];
@@ -89,6 +92,11 @@ void prov_batch_free(prov_batch_t *b)
     prov_idx_free(&b->idx_serial);
     prov_idx_free(&b->idx_label);
     free(b);
+}
+
+void prov_batch_set_public(prov_batch_t *b)
+{
+    b->public_file = 1;
 }
 
 void prov_batch_set_progress(prov_batch_t *b, prov_progress_fn fn, void *ctx)
@@ -444,8 +452,39 @@ static int prov_parse_fields(prov_batch_t *b, size_t i, char **f, size_t nf,
     else if (prov_arena_add(b, model, &r->model) != 0)
         return -1;
 
+    int public_ok = 1;
+    if (b->public_file) {
+        const char *kid = f[h->col[PROV_COL_KID]], *zone = f[h->col[PROV_COL_ZONE]];
+        char canon[PROV_ZONE_MAX + 1];
+        if (!cmn_kid_valid(kid, strlen(kid))) {
+            prov_batch_reject(b, i, "kid '%.40s': 1 to %d characters of [a-z0-9]", kid, CMN_KID_MAX);
+            public_ok = 0;
+        } else if (b->kid[0] == '\0') {
+            snprintf(b->kid, sizeof b->kid, "%s", kid);
+            b->kid_line = r->line;
+        } else if (strcmp(kid, b->kid) != 0) {
+            prov_batch_reject(b, i, "kid '%s': line %u has '%s'; one file holds one key id", kid,
+                              b->kid_line, b->kid);
+            public_ok = 0;
+        }
+        if (prov_zone_check(zone, canon, err, sizeof err) != 0) {
+            prov_batch_reject(b, i, "%s", err);
+            public_ok = 0;
+        } else if (b->zone[0] == '\0') {
+            snprintf(b->zone, sizeof b->zone, "%s", canon);
+            b->zone_line = r->line;
+        } else if (strcmp(canon, b->zone) != 0) {
+            prov_batch_reject(b, i, "zone '%s': line %u has '%s'; one file holds one zone", canon,
+                              b->zone_line, b->zone);
+            public_ok = 0;
+        }
+    }
+
     const char *name = h->col[PROV_COL_NAME] >= 0 ? f[h->col[PROV_COL_NAME]] : "";
-    if (name[0] != '\0') {
+    if (name[0] == '\0' && b->public_file) {
+        prov_batch_reject(b, i, "name: empty (a public file names every device)");
+        public_ok = 0;
+    } else if (name[0] != '\0') {
         if (prov_label_check(name, label, err, sizeof err) != 0) {
             prov_batch_reject(b, i, "name: %s", err);
         } else if (strlen(label) + 1 + strlen(b->zone) > PROV_FQDN_MAX) {
@@ -458,7 +497,7 @@ static int prov_parse_fields(prov_batch_t *b, size_t i, char **f, size_t nf,
         }
     }
     prov_check_dups(b, i);
-    if (r->mac != 0 && r->serial != 0 && r->model != 0 &&
+    if (r->mac != 0 && r->serial != 0 && r->model != 0 && public_ok &&
         (name[0] == '\0' || r->label_explicit))
         r->flags |= PROV_ROW_F_VALID;
     return 0;
@@ -514,7 +553,8 @@ int prov_batch_parse(prov_batch_t *b, char *err, size_t errlen)
         snprintf(err, errlen, "line %zu (header): %s", line, why);
         goto out;
     }
-    if (prov_csv_header(f, nf, &h, err, errlen) != 0) {
+    if (prov_csv_header(f, nf, b->public_file ? PROV_CSV_PUBLIC : PROV_CSV_INPUT, &h, err,
+                        errlen) != 0) {
         char tmp[512];
         snprintf(tmp, sizeof tmp, "line %zu: %s", line, err);
         snprintf(err, errlen, "%s", tmp);
@@ -664,6 +704,11 @@ void prov_batch_existing(prov_batch_t *b, size_t i, const char *kid, const prov_
 const char *prov_batch_zone(const prov_batch_t *b)
 {
     return b->zone;
+}
+
+const char *prov_batch_kid(const prov_batch_t *b)
+{
+    return b->kid;
 }
 
 size_t prov_batch_count(const prov_batch_t *b)

@@ -45,7 +45,8 @@ typedef struct prov_batch prov_batch_t;
 /* Called now and then during long loops (what: "validated", ...). */
 typedef void (*prov_progress_fn)(void *ctx, const char *what, size_t done, size_t total);
 
-/* zone: the canonical zone of the batch's names (prov_zone_check). */
+/* zone: the canonical zone of the batch's names (prov_zone_check); "" for
+ * a public file, whose zone column gives it. */
 prov_batch_t *prov_batch_new(const char *zone);
 void prov_batch_free(prov_batch_t *b);
 void prov_batch_set_progress(prov_batch_t *b, prov_progress_fn fn, void *ctx);
@@ -63,6 +64,11 @@ int prov_batch_set_text(prov_batch_t *b, char *text, size_t len, char *err, size
 /* Lowercase hex SHA-256 of the input (65 bytes with the NUL). */
 const char *prov_batch_sha256(const prov_batch_t *b);
 size_t prov_batch_input_size(const prov_batch_t *b);
+
+/* Makes prov_batch_parse() read a public file of 'derive' (PROV_CSV_PUBLIC
+ * columns): every line must name its device, and all lines must have the
+ * same key id and zone (prov_batch_kid(), prov_batch_zone()). */
+void prov_batch_set_public(prov_batch_t *b);
 
 /* Parses and validates every line. Problems of single lines are recorded
  * (the line becomes PROV_ROW_BAD) and parsing goes on; -1 is returned only
@@ -100,6 +106,8 @@ void prov_batch_reject(prov_batch_t *b, size_t i, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 const char *prov_batch_zone(const prov_batch_t *b);
+/* The key id of a public file ("" before parsing or for other input). */
+const char *prov_batch_kid(const prov_batch_t *b);
 size_t prov_batch_count(const prov_batch_t *b);
 size_t prov_batch_count_state(const prov_batch_t *b, int state);
 prov_row_t *prov_batch_row(prov_batch_t *b, size_t i);

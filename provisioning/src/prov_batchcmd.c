@@ -1,4 +1,4 @@
-/* prov_batchcmd: the 'batch' command (see prov_batchcmd.h). */
+/* prov_batchcmd: the batch, derive and register commands (see prov_batchcmd.h). */
 #include "prov_batchcmd.h"
 
 #include <getopt.h>
@@ -90,13 +90,86 @@ static const char prov_usage_batch[] =
 "3 written with rejected lines (--reject-file); 130 interrupted before the\n"
 "commit, nothing written.\n";
 
+static const char prov_usage_derive[] =
+"Usage: ddns-provision derive --csv FILE --zone ZONE --public FILE [OPTIONS]\n"
+"\n"
+"For an air-gapped flashing station: the flashing output of a batch from a\n"
+"CSV file and a master key, with no database at all. The input and its checks\n"
+"are those of 'batch' (see 'batch --help'), except that nothing is compared\n"
+"with the database: that happens later, when 'register' loads the public\n"
+"file on a connected machine.\n"
+"\n"
+"The public file is a CSV file without any secret,\n"
+"  mac,serial,model,name,kid,zone\n"
+"one line per device, with the device id, the name drawn for it and the key id\n"
+"and zone of the batch. Carry it (not the key, not the flashing output) to the\n"
+"connected side and run 'ddns-provision register --public FILE' there.\n"
+"Random names are drawn anew on every run, so the public file and the flashing\n"
+"output of one run belong together: flash and register the same run.\n"
+"\n"
+"Every file is written under a temporary name and appears only when all of\n"
+"them are complete, the public file first; none replaces an existing file.\n"
+"\n"
+"Options:\n"
+"      --csv FILE         the input; '-' reads standard input (required)\n"
+"  -z, --zone ZONE        DNS zone of the names [env DDNS_ZONE; required]\n"
+"      --public FILE      where to write the public file (required)\n"
+"      --kid KID          master key id [default: the newest key]\n"
+"  -f, --format FMT       jsonl, csv or record [default jsonl]\n"
+"  -o, --out FILE         the flashing output [default -, standard output]\n"
+"      --out-dir DIR      one file per device instead\n"
+"      --reject-file FILE write the good lines anyway, the bad ones to FILE\n"
+"      --check            validate only, write nothing\n"
+"      --label-prefix P   prefix of random labels [default: d]\n"
+"  -q, --quiet            no progress lines\n"
+"  -k, --key-dir DIR      master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+"  -h, --help             this text\n"
+"\n"
+"Exit status: 0 done; 1 bad lines, nothing written; 2 usage or key file\n"
+"error; 3 written with rejected lines (--reject-file); 130 interrupted,\n"
+"nothing written.\n";
+
+static const char prov_usage_register[] =
+"Usage: ddns-provision register --public FILE --operator NAME [OPTIONS]\n"
+"\n"
+"Loads the public file written by 'derive' on an air-gapped station into the\n"
+"database: the devices under the file's key id, their names in its zone. No\n"
+"master key is needed and no secret is involved. The checks are those of\n"
+"'batch' (see 'batch --help'): every line is validated, the devices and names\n"
+"are compared with what is registered, and nothing is written unless every\n"
+"line is good (or --reject-file is given). The names are those the devices\n"
+"were flashed with, so a name that belongs to another device is an error, not\n"
+"drawn again. Loading uses COPY in one transaction with an audit row\n"
+"(command 'register'). Registering the same file again changes nothing and\n"
+"says so.\n"
+"\n"
+"Options:\n"
+"      --public FILE      the public file; '-' reads standard input (required)\n"
+"      --operator NAME    who registers it [env DDNS_OPERATOR; required]\n"
+"      --reject-file FILE register the good lines anyway, the bad ones to FILE\n"
+"      --check            validate against the database only, write nothing\n"
+"  -q, --quiet            no progress lines\n"
+"  -d, --db CONNINFO      PostgreSQL connection string [env DDNS_DB, else PG*]\n"
+"  -h, --help             this text\n"
+"\n"
+"Exit status: 0 done (including 'nothing changed'); 1 refused, nothing\n"
+"written; 2 usage error; 3 registered with rejected lines (--reject-file);\n"
+"130 interrupted, nothing written.\n";
+
+enum prov_mode { PROV_MODE_BATCH, PROV_MODE_DERIVE, PROV_MODE_REGISTER };
+static const char *const prov_mode_names[] = {"batch", "derive", "register"};
+/* The options each command takes (getopt values of prov_run_args). */
+static const char *const prov_mode_opts[] = {"czOifoDrCpqdk", "czPifoDrCpqk", "POrCqd"};
+
 typedef struct prov_batch_opts {
-    const char *csv, *zone_in, *operator_name, *kid, *out, *out_dir, *reject_file;
+    int mode;
+    const char *cmd;
+    const char *csv, *zone_in, *operator_name, *kid, *out, *out_dir, *reject_file, *public_path;
     const char *prefix, *db_info, *key_dir;
     int fmt, check_only, quiet;
 } prov_batch_opts_t;
 
-static int prov_batch_args(int argc, char **argv, prov_batch_opts_t *o)
+static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
 {
     static const struct option opts[] = {
         {"csv", required_argument, NULL, 'c'},
@@ -107,6 +180,7 @@ static int prov_batch_args(int argc, char **argv, prov_batch_opts_t *o)
         {"out", required_argument, NULL, 'o'},
         {"out-dir", required_argument, NULL, 'D'},
         {"reject-file", required_argument, NULL, 'r'},
+        {"public", required_argument, NULL, 'P'},
         {"check", no_argument, NULL, 'C'},
         {"label-prefix", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
@@ -115,16 +189,31 @@ static int prov_batch_args(int argc, char **argv, prov_batch_opts_t *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *usage = mode == PROV_MODE_BATCH    ? prov_usage_batch
+                        : mode == PROV_MODE_DERIVE ? prov_usage_derive
+                                                   : prov_usage_register;
+    const char *cmd = prov_mode_names[mode];
     int c;
     const char *fmt = "jsonl";
 
     memset(o, 0, sizeof *o);
+    o->mode = mode;
+    o->cmd = cmd;
     o->zone_in = prov_env("DDNS_ZONE", NULL);
     o->operator_name = prov_env("DDNS_OPERATOR", NULL);
     o->db_info = prov_env("DDNS_DB", NULL);
     o->key_dir = prov_env("DDNS_KEY_DIR", "keys");
     o->prefix = "d";
     while ((c = getopt_long(argc, argv, "z:f:o:qd:k:h", opts, NULL)) != -1) {
+        if (c != 'h' && c != '?' && c != ':' && strchr(prov_mode_opts[mode], c) == NULL) {
+            const char *name = "?";
+            for (const struct option *op = opts; op->name != NULL; op++)
+                if (op->val == c)
+                    name = op->name;
+            fprintf(stderr, "ddns-provision %s: --%s is not an option of '%s' (see --help)\n",
+                    cmd, name, cmd);
+            return PROV_EXIT_USAGE;
+        }
         switch (c) {
         case 'c': o->csv = optarg; break;
         case 'z': o->zone_in = optarg; break;
@@ -134,63 +223,85 @@ static int prov_batch_args(int argc, char **argv, prov_batch_opts_t *o)
         case 'o': o->out = optarg; break;
         case 'D': o->out_dir = optarg; break;
         case 'r': o->reject_file = optarg; break;
+        case 'P': o->public_path = optarg; break;
         case 'C': o->check_only = 1; break;
         case 'p': o->prefix = optarg; break;
         case 'q': o->quiet = 1; break;
         case 'd': o->db_info = optarg; break;
         case 'k': o->key_dir = optarg; break;
-        case 'h': fputs(prov_usage_batch, stdout); return -1;
-        default: fputs(prov_usage_batch, stderr); return PROV_EXIT_USAGE;
+        case 'h': fputs(usage, stdout); return -1;
+        default: fputs(usage, stderr); return PROV_EXIT_USAGE;
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "ddns-provision batch: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "ddns-provision %s: unexpected argument '%s'\n", cmd, argv[optind]);
         return PROV_EXIT_USAGE;
     }
-    if (o->csv == NULL) {
-        fprintf(stderr, "ddns-provision batch: --csv FILE is required ('-' for standard input)\n");
+    if (mode == PROV_MODE_REGISTER) {
+        /* the public file is the input; there is no flashing output */
+        o->csv = o->public_path;
+        o->public_path = NULL;
+        if (o->csv == NULL) {
+            fprintf(stderr, "ddns-provision register: --public FILE is required ('-' for "
+                    "standard input)\n");
+            return PROV_EXIT_USAGE;
+        }
+    } else {
+        if (o->csv == NULL) {
+            fprintf(stderr, "ddns-provision %s: --csv FILE is required ('-' for standard "
+                    "input)\n", cmd);
+            return PROV_EXIT_USAGE;
+        }
+        if (o->zone_in == NULL) {
+            fprintf(stderr, "ddns-provision %s: --zone (or DDNS_ZONE) is required\n", cmd);
+            return PROV_EXIT_USAGE;
+        }
+    }
+    if (mode == PROV_MODE_DERIVE && o->public_path == NULL && !o->check_only) {
+        fprintf(stderr, "ddns-provision derive: --public FILE is required: it is what "
+                "'register' loads into the database later\n");
         return PROV_EXIT_USAGE;
     }
-    if (o->zone_in == NULL) {
-        fprintf(stderr, "ddns-provision batch: --zone (or DDNS_ZONE) is required\n");
-        return PROV_EXIT_USAGE;
+    if (mode != PROV_MODE_DERIVE) {
+        if (o->operator_name == NULL) {
+            fprintf(stderr, "ddns-provision %s: --operator (or DDNS_OPERATOR) is required: "
+                    "every batch is recorded with who ran it\n", cmd);
+            return PROV_EXIT_USAGE;
+        }
+        if (!prov_text_ok(cmd, "--operator", o->operator_name))
+            return PROV_EXIT_USAGE;
     }
-    if (o->operator_name == NULL) {
-        fprintf(stderr, "ddns-provision batch: --operator (or DDNS_OPERATOR) is required: "
-                "every batch is recorded with who ran it\n");
-        return PROV_EXIT_USAGE;
-    }
-    if (!prov_text_ok("batch", "--operator", o->operator_name))
-        return PROV_EXIT_USAGE;
     if (o->kid != NULL && !cmn_kid_valid(o->kid, strlen(o->kid))) {
-        fprintf(stderr, "ddns-provision batch: --kid '%s': 1 to %d characters of [a-z0-9]\n",
+        fprintf(stderr, "ddns-provision %s: --kid '%s': 1 to %d characters of [a-z0-9]\n", cmd,
                 o->kid, CMN_KID_MAX);
         return PROV_EXIT_USAGE;
     }
     o->fmt = prov_fmt_parse(fmt);
     if (o->fmt < 0) {
-        fprintf(stderr, "ddns-provision batch: --format '%s': use jsonl, csv or record\n", fmt);
+        fprintf(stderr, "ddns-provision %s: --format '%s': use jsonl, csv or record\n", cmd, fmt);
         return PROV_EXIT_USAGE;
     }
     if (o->out != NULL && o->out_dir != NULL) {
-        fprintf(stderr, "ddns-provision batch: --out and --out-dir exclude each other\n");
+        fprintf(stderr, "ddns-provision %s: --out and --out-dir exclude each other\n", cmd);
         return PROV_EXIT_USAGE;
     }
-    if (o->out == NULL && o->out_dir == NULL)
+    if (mode != PROV_MODE_REGISTER && o->out == NULL && o->out_dir == NULL)
         o->out = "-";
     if (o->check_only && o->reject_file != NULL) {
-        fprintf(stderr, "ddns-provision batch: --check writes nothing; --reject-file makes no "
-                "sense with it\n");
+        fprintf(stderr, "ddns-provision %s: --check writes nothing; --reject-file makes no "
+                "sense with it\n", cmd);
         return PROV_EXIT_USAGE;
     }
     if (!o->check_only && o->out != NULL && strcmp(o->out, "-") == 0 &&
         o->fmt == PROV_FMT_RECORD && isatty(STDOUT_FILENO)) {
-        fprintf(stderr, "ddns-provision batch: binary records are not written to a terminal; "
-                "use --out FILE or --out-dir DIR\n");
+        fprintf(stderr, "ddns-provision %s: binary records are not written to a terminal; "
+                "use --out FILE or --out-dir DIR\n", cmd);
         return PROV_EXIT_USAGE;
     }
-    if (strcmp(o->csv, "-") == 0 && o->reject_file != NULL && strcmp(o->reject_file, "-") == 0) {
-        fprintf(stderr, "ddns-provision batch: --reject-file needs a file name\n");
+    if ((o->reject_file != NULL && strcmp(o->reject_file, "-") == 0) ||
+        (o->public_path != NULL && strcmp(o->public_path, "-") == 0)) {
+        fprintf(stderr, "ddns-provision %s: --reject-file and --public need a file name, "
+                "not '-'\n", cmd);
         return PROV_EXIT_USAGE;
     }
     return 0;
@@ -307,60 +418,116 @@ out:
     return rc;
 }
 
-int prov_cmd_batch(int argc, char **argv)
+/* Writes the public file of 'derive': every row not rejected, with its
+ * name, the key id and the zone; no secret. */
+static int prov_write_public(prov_out_t *o, const prov_batch_t *b, const char *kid, char *err,
+                             size_t errlen)
+{
+    static const char header[] = "mac,serial,model,name,kid,zone\n";
+    char line[1024];
+    if (prov_out_write_raw(o, header, strlen(header), err, errlen) != 0)
+        return -1;
+    for (size_t i = 0, n = prov_batch_count(b); i < n; i++) {
+        const prov_row_t *r = prov_batch_row_c(b, i);
+        char id[CMN_DEVICE_ID_LEN + 1];
+        const char *f[6] = {id, prov_batch_str(b, r->serial), prov_batch_str(b, r->model),
+                            prov_batch_str(b, r->label), kid, prov_batch_zone(b)};
+        size_t len = 0, w = 0;
+        if (r->state == PROV_ROW_BAD)
+            continue;
+        prov_row_device_id(r, id);
+        for (int k = 0; k < 6; k++) {
+            if (k > 0)
+                line[len++] = ',';
+            if (prov_csv_field(f[k], line + len, sizeof line - len - 2, &w) != 0) {
+                snprintf(err, errlen, "public file: line for %s too long", id);
+                return -1;
+            }
+            len += w;
+        }
+        line[len++] = '\n';
+        if (prov_out_write_raw(o, line, len, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The batch, derive and register commands: one pipeline, three modes.
+ *   batch:    key, CSV, database, flashing output, audit
+ *   derive:   key, CSV, flashing output and public file; no database
+ *   register: public file, database, audit; no key, no secret */
+static int prov_run(int mode, int argc, char **argv)
 {
     prov_batch_opts_t o;
     prov_progress_t pg;
-    char zone[PROV_ZONE_MAX + 1], err[1024];
-    const char *in_name;
+    char zone[PROV_ZONE_MAX + 1] = "", err[1024];
+    const char *in_name, *cmd = prov_mode_names[mode];
     int rc = PROV_EXIT_REFUSED, in_tx = 0;
+    int use_db = mode != PROV_MODE_DERIVE, use_key = mode != PROV_MODE_REGISTER;
     prov_batch_t *b = NULL;
     prov_db_t *db = NULL;
-    prov_out_t *out = NULL, *rej = NULL;
+    prov_out_t *out = NULL, *rej = NULL, *pub = NULL;
     cmn_keyset_t *ks = NULL;
     const cmn_master_key_t *key = NULL;
+    const char *kid = NULL;
+    long long batch_id = 0;
 
-    int arc = prov_batch_args(argc, argv, &o);
+    int arc = prov_run_args(mode, argc, argv, &o);
     if (arc != 0)
         return arc < 0 ? PROV_EXIT_OK : arc;
-    if (prov_zone_check(o.zone_in, zone, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision batch: %s\n", err);
+    if (o.zone_in != NULL && mode != PROV_MODE_REGISTER &&
+        prov_zone_check(o.zone_in, zone, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
         return PROV_EXIT_USAGE;
     }
     in_name = strcmp(o.csv, "-") == 0 ? "<stdin>" : o.csv;
-    prov_progress_init(&pg, "batch", o.quiet);
+    prov_progress_init(&pg, cmd, o.quiet);
     prov_interrupt_install();
 
-    ks = cmn_keyset_load_dir(o.key_dir, err, sizeof err);
-    if (ks == NULL) {
-        fprintf(stderr, "ddns-provision batch: %s\n", err);
-        rc = PROV_EXIT_USAGE;
-        goto out;
-    }
-    key = o.kid ? cmn_keyset_find(ks, o.kid, strlen(o.kid)) : cmn_keyset_newest(ks);
-    if (key == NULL) {
-        if (o.kid)
-            fprintf(stderr, "ddns-provision batch: no key with id '%s' in %s\n", o.kid, o.key_dir);
-        else
-            fprintf(stderr, "ddns-provision batch: no master key in %s (run 'ddns-provision "
-                    "keygen')\n", o.key_dir);
-        rc = PROV_EXIT_USAGE;
-        goto out;
+    if (use_key) {
+        ks = cmn_keyset_load_dir(o.key_dir, err, sizeof err);
+        if (ks == NULL) {
+            fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
+            rc = PROV_EXIT_USAGE;
+            goto out;
+        }
+        key = o.kid ? cmn_keyset_find(ks, o.kid, strlen(o.kid)) : cmn_keyset_newest(ks);
+        if (key == NULL) {
+            if (o.kid)
+                fprintf(stderr, "ddns-provision %s: no key with id '%s' in %s\n", cmd, o.kid,
+                        o.key_dir);
+            else
+                fprintf(stderr, "ddns-provision %s: no master key in %s (run 'ddns-provision "
+                        "keygen')\n", cmd, o.key_dir);
+            rc = PROV_EXIT_USAGE;
+            goto out;
+        }
+        kid = key->kid;
     }
     /* Claim the output names first, so that a name in use is reported
      * before any work is done. */
     if (!o.check_only) {
-        out = prov_out_open(o.fmt, o.out_dir ? o.out_dir : o.out, o.out_dir != NULL, err,
-                            sizeof err);
-        if (out == NULL) {
-            fprintf(stderr, "ddns-provision batch: %s\n", err);
-            rc = PROV_EXIT_USAGE;
-            goto out;
+        if (mode != PROV_MODE_REGISTER) {
+            out = prov_out_open(o.fmt, o.out_dir ? o.out_dir : o.out, o.out_dir != NULL, err,
+                                sizeof err);
+            if (out == NULL) {
+                fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
+                rc = PROV_EXIT_USAGE;
+                goto out;
+            }
+        }
+        if (o.public_path != NULL) {
+            pub = prov_out_open(PROV_FMT_RAW, o.public_path, 0, err, sizeof err);
+            if (pub == NULL) {
+                fprintf(stderr, "ddns-provision %s: --public: %s\n", cmd, err);
+                rc = PROV_EXIT_USAGE;
+                goto out;
+            }
         }
         if (o.reject_file != NULL) {
             rej = prov_out_open(PROV_FMT_RAW, o.reject_file, 0, err, sizeof err);
             if (rej == NULL) {
-                fprintf(stderr, "ddns-provision batch: --reject-file: %s\n", err);
+                fprintf(stderr, "ddns-provision %s: --reject-file: %s\n", cmd, err);
                 rc = PROV_EXIT_USAGE;
                 goto out;
             }
@@ -369,24 +536,36 @@ int prov_cmd_batch(int argc, char **argv)
 
     b = prov_batch_new(zone);
     if (b == NULL) {
-        fprintf(stderr, "ddns-provision batch: out of memory\n");
+        fprintf(stderr, "ddns-provision %s: out of memory\n", cmd);
         goto out;
     }
+    if (mode == PROV_MODE_REGISTER)
+        prov_batch_set_public(b);
     prov_batch_set_progress(b, prov_progress_cb, &pg);
     if (prov_batch_read(b, o.csv, err, sizeof err) != 0) {
         if (prov_interrupted())
             goto interrupted;
-        fprintf(stderr, "ddns-provision batch: %s\n", err);
+        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
         goto out;
     }
     if (prov_batch_parse(b, err, sizeof err) != 0) {
         fprintf(stderr, "%s: ", in_name);
         prov_print_safe(stderr, err, strlen(err));
-        fprintf(stderr, "\nddns-provision batch: nothing written\n");
+        fprintf(stderr, "\nddns-provision %s: nothing written\n", cmd);
         goto out;
     }
-    if (prov_batch_labels(b, o.prefix, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision batch: %s\n", err);
+    if (mode == PROV_MODE_REGISTER) {
+        kid = prov_batch_kid(b);
+        snprintf(zone, sizeof zone, "%s", prov_batch_zone(b));
+        if (kid[0] == '\0' || zone[0] == '\0') {
+            prov_batch_sort_errors(b);
+            prov_report_errors(b, in_name);
+            fprintf(stderr, "ddns-provision register: no line has a valid key id and zone; "
+                    "nothing written\n");
+            goto out;
+        }
+    } else if (prov_batch_labels(b, o.prefix, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
         rc = PROV_EXIT_USAGE;
         goto out;
     }
@@ -396,18 +575,20 @@ int prov_cmd_batch(int argc, char **argv)
     if (prov_interrupted())
         goto interrupted;
 
-    db = prov_db_connect(o.db_info, err, sizeof err);
-    if (db == NULL || prov_db_begin(db, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision batch: %s\n", err);
-        goto db_failed;
+    if (use_db) {
+        db = prov_db_connect(o.db_info, err, sizeof err);
+        if (db == NULL || prov_db_begin(db, err, sizeof err) != 0) {
+            fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
+            goto db_failed;
+        }
+        in_tx = 1;
+        if (prov_db_stage(db, b, err, sizeof err) != 0 ||
+            prov_db_check(db, b, kid, o.prefix, err, sizeof err) != 0) {
+            fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
+            goto db_failed;
+        }
+        prov_progress_say(&pg, "checked %zu lines against the database", lines);
     }
-    in_tx = 1;
-    if (prov_db_stage(db, b, err, sizeof err) != 0 ||
-        prov_db_check(db, b, key->kid, o.prefix, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision batch: %s\n", err);
-        goto db_failed;
-    }
-    prov_progress_say(&pg, "checked %zu lines against the database", lines);
     prov_batch_sort_errors(b);
     prov_report_errors(b, in_name);
 
@@ -415,90 +596,123 @@ int prov_cmd_batch(int argc, char **argv)
     size_t n_same = prov_batch_count_state(b, PROV_ROW_SAME);
     if (o.check_only) {
         if (n_bad > 0)
-            fprintf(stderr, "ddns-provision batch: check: %zu of %zu lines have errors\n",
+            fprintf(stderr, "ddns-provision %s: check: %zu of %zu lines have errors\n", cmd,
                     n_bad, lines);
+        else if (use_db)
+            fprintf(stderr, "ddns-provision %s: check: all %zu lines are good: %zu new, "
+                    "%zu already registered; nothing written\n", cmd, lines, n_new, n_same);
         else
-            fprintf(stderr, "ddns-provision batch: check: all %zu lines are good: %zu new, "
-                    "%zu already registered; nothing written\n", lines, n_new, n_same);
+            fprintf(stderr, "ddns-provision %s: check: all %zu lines are good; nothing "
+                    "written\n", cmd, lines);
         rc = n_bad > 0 ? PROV_EXIT_REFUSED : PROV_EXIT_OK;
         goto out;
     }
     if (n_bad > 0 && rej == NULL) {
-        fprintf(stderr, "ddns-provision batch: %zu of %zu lines have errors; nothing written "
-                "(fix them, or use --reject-file to register the good lines)\n", n_bad, lines);
+        fprintf(stderr, "ddns-provision %s: %zu of %zu lines have errors; nothing written "
+                "(fix them, or use --reject-file to %s the good lines)\n", cmd, n_bad, lines,
+                mode == PROV_MODE_DERIVE ? "write" : "register");
         goto out;
     }
     if (prov_interrupted())
         goto interrupted;
 
-    prov_audit_t audit = {
-        .command = "batch", .operator_name = o.operator_name, .kid = key->kid, .zone = zone,
-        .input_name = strcmp(o.csv, "-") == 0 ? "-" : o.csv, .input_sha256 = prov_batch_sha256(b),
-        .input_bytes = prov_batch_input_size(b), .lines = lines, .devices_new = n_new,
-        .devices_unchanged = n_same, .lines_rejected = n_bad,
-        .output_format = prov_fmt_name(o.fmt), .tool_version = PROV_VERSION,
-    };
-    long long batch_id = 0;
-    if (prov_db_audit(db, &audit, &batch_id, err, sizeof err) != 0 ||
-        prov_db_insert_send(db, batch_id, key->kid, zone, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision batch: %s\n", err);
-        goto out;
+    if (use_db) {
+        prov_audit_t audit = {
+            .command = cmd, .operator_name = o.operator_name, .kid = kid, .zone = zone,
+            .input_name = strcmp(o.csv, "-") == 0 ? "-" : o.csv,
+            .input_sha256 = prov_batch_sha256(b), .input_bytes = prov_batch_input_size(b),
+            .lines = lines, .devices_new = n_new, .devices_unchanged = n_same,
+            .lines_rejected = n_bad,
+            .output_format = mode == PROV_MODE_REGISTER ? "none" : prov_fmt_name(o.fmt),
+            .tool_version = PROV_VERSION,
+        };
+        if (prov_db_audit(db, &audit, &batch_id, err, sizeof err) != 0 ||
+            prov_db_insert_send(db, batch_id, kid, zone, err, sizeof err) != 0) {
+            fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
+            goto out;
+        }
     }
     /* While the database registers the devices, derive and write the
      * output (to a temporary name) here. */
-    int to_stdout = o.out != NULL && strcmp(o.out, "-") == 0;
-    int wrote = to_stdout ? 0 : prov_write_output(out, b, key, &pg, err, sizeof err);
-    char ierr[1024];
-    if (prov_db_insert_wait(db, n_new, ierr, sizeof ierr) != 0) {
-        fprintf(stderr, "ddns-provision batch: %s\n", ierr);
-        goto out;
+    int to_stdout = out != NULL && o.out != NULL && strcmp(o.out, "-") == 0;
+    int wrote = (out == NULL || to_stdout) ? 0
+                                           : prov_write_output(out, b, key, &pg, err, sizeof err);
+    if (use_db) {
+        char ierr[1024];
+        if (prov_db_insert_wait(db, n_new, ierr, sizeof ierr) != 0) {
+            fprintf(stderr, "ddns-provision %s: %s\n", cmd, ierr);
+            goto out;
+        }
     }
     if (wrote != 0) {
         if (prov_interrupted())
             goto interrupted;
-        fprintf(stderr, "ddns-provision batch: %s\n", err);
+        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
         goto out;
     }
-    prov_progress_say(&pg, "registered %zu new devices%s (not yet committed)", n_new,
-                      to_stdout ? "" : " and wrote the output");
+    prov_progress_say(&pg, "%s %zu devices%s (not yet committed)",
+                      use_db ? "registered" : "derived", use_db ? n_new : n_new + n_same,
+                      out != NULL && !to_stdout ? " and wrote the output" : "");
+    if (pub != NULL && (prov_write_public(pub, b, kid, err, sizeof err) != 0 ||
+                        prov_out_finish(pub, err, sizeof err) != 0)) {
+        fprintf(stderr, "ddns-provision %s: --public: %s\n", cmd, err);
+        goto out;
+    }
     if (rej != NULL && (prov_write_rejects(rej, b, err, sizeof err) != 0 ||
                         prov_out_finish(rej, err, sizeof err) != 0)) {
-        fprintf(stderr, "ddns-provision batch: --reject-file: %s\n", err);
+        fprintf(stderr, "ddns-provision %s: --reject-file: %s\n", cmd, err);
         goto out;
     }
     if (prov_interrupted())
         goto interrupted;
-    if (prov_db_commit(db, err, sizeof err) != 0) {
+    if (use_db) {
+        if (prov_db_commit(db, err, sizeof err) != 0) {
+            in_tx = 0;
+            fprintf(stderr, "ddns-provision %s: %s; nothing written\n", cmd, err);
+            goto out;
+        }
         in_tx = 0;
-        fprintf(stderr, "ddns-provision batch: %s; nothing written\n", err);
+    }
+    /* From here on the devices are registered (or, for derive, the public
+     * file is in place). An output that cannot be put in place after a
+     * commit is written again by re-running the same batch. */
+    if (pub != NULL && prov_out_commit(pub, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision %s: --public: %s; nothing written\n", cmd, err);
         goto out;
     }
-    in_tx = 0;
-    /* Committed: from here on the devices are registered. An output that
-     * cannot be put in place is written again by re-running the batch. */
-    if (!to_stdout && prov_out_commit(out, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision batch: batch %lld is registered, but %s; run the same "
-                "batch again to write the output\n", batch_id, err);
+    if (out != NULL && !to_stdout && prov_out_commit(out, err, sizeof err) != 0) {
+        if (mode == PROV_MODE_DERIVE)
+            fprintf(stderr, "ddns-provision derive: %s; the public file %s was written but "
+                    "belongs to no flashing output: delete it and run derive again\n", err,
+                    o.public_path);
+        else
+            fprintf(stderr, "ddns-provision %s: batch %lld is registered, but %s; run the same "
+                    "batch again to write the output\n", cmd, batch_id, err);
         goto out;
     }
     if (rej != NULL && prov_out_commit(rej, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision batch: batch %lld is registered, but --reject-file: %s\n",
-                batch_id, err);
+        fprintf(stderr, "ddns-provision %s: the output is written, but --reject-file: %s\n", cmd,
+                err);
         goto out;
     }
     if (to_stdout && prov_write_output(out, b, key, &pg, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision batch: batch %lld is registered, but standard output "
-                "failed: %s; run the same batch again to write the output\n", batch_id, err);
+        fprintf(stderr, "ddns-provision %s: standard output failed: %s%s\n", cmd, err,
+                mode == PROV_MODE_BATCH ? "; the batch is registered: run it again to write "
+                                          "the output" : "");
         goto out;
     }
-    if (n_new == 0 && n_bad == 0)
-        fprintf(stderr, "ddns-provision batch: batch %lld: nothing changed: all %zu devices are "
-                "already registered exactly so; their credentials were written again\n",
-                batch_id, n_same);
+    if (mode == PROV_MODE_DERIVE)
+        fprintf(stderr, "ddns-provision derive: %zu devices derived, %zu lines rejected; key id "
+                "%s, zone %s; public file %s (register it with 'ddns-provision register')\n",
+                n_new, n_bad, kid, zone, o.public_path);
+    else if (n_new == 0 && n_bad == 0)
+        fprintf(stderr, "ddns-provision %s: batch %lld: nothing changed: all %zu devices are "
+                "already registered exactly so%s\n", cmd, batch_id, n_same,
+                out != NULL ? "; their credentials were written again" : "");
     else
-        fprintf(stderr, "ddns-provision batch: batch %lld: %zu devices registered, %zu already "
+        fprintf(stderr, "ddns-provision %s: batch %lld: %zu devices registered, %zu already "
                 "registered (unchanged), %zu lines rejected; key id %s, zone %s, %.1f s\n",
-                batch_id, n_new, n_same, n_bad, key->kid, zone, prov_progress_elapsed(&pg));
+                cmd, batch_id, n_new, n_same, n_bad, kid, zone, prov_progress_elapsed(&pg));
     rc = n_bad > 0 ? PROV_EXIT_PARTIAL : PROV_EXIT_OK;
     goto out;
 
@@ -506,18 +720,34 @@ db_failed:
     /* The lines already known to be bad are still worth reporting. */
     prov_batch_sort_errors(b);
     prov_report_errors(b, in_name);
-    fprintf(stderr, "ddns-provision batch: nothing written\n");
+    fprintf(stderr, "ddns-provision %s: nothing written\n", cmd);
     goto out;
 interrupted:
-    fprintf(stderr, "ddns-provision batch: interrupted; nothing written\n");
+    fprintf(stderr, "ddns-provision %s: interrupted; nothing written\n", cmd);
     rc = PROV_EXIT_INTERRUPTED;
 out:
     if (in_tx)
         prov_db_rollback(db);
     prov_out_free(out); /* discards what was not committed */
+    prov_out_free(pub);
     prov_out_free(rej);
     prov_db_close(db);
     prov_batch_free(b);
     cmn_keyset_free(ks);
     return rc;
+}
+
+int prov_cmd_batch(int argc, char **argv)
+{
+    return prov_run(PROV_MODE_BATCH, argc, argv);
+}
+
+int prov_cmd_derive(int argc, char **argv)
+{
+    return prov_run(PROV_MODE_DERIVE, argc, argv);
+}
+
+int prov_cmd_register(int argc, char **argv)
+{
+    return prov_run(PROV_MODE_REGISTER, argc, argv);
 }

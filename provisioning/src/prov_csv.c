@@ -5,7 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const prov_col_names[PROV_COL_N] = {"mac", "serial", "model", "name"};
+static const char *const prov_col_names[PROV_COL_N] = {"mac", "serial", "model", "name", "kid",
+                                                       "zone"};
 
 const char *prov_csv_col_name(int col)
 {
@@ -80,25 +81,28 @@ int prov_csv_split(const char *line, size_t len, char *scratch, size_t scratch_l
     return 0;
 }
 
-int prov_csv_header(char *const *fields, size_t n, prov_csv_header_t *h, char *err,
+int prov_csv_header(char *const *fields, size_t n, int mode, prov_csv_header_t *h, char *err,
                     size_t errlen)
 {
+    const int ncols = mode == PROV_CSV_PUBLIC ? PROV_COL_N : PROV_COL_KID;
+    const char *expected = mode == PROV_CSV_PUBLIC ? "mac, serial, model, name, kid and zone"
+                                                   : "mac, serial, model and optionally name";
     for (int c = 0; c < PROV_COL_N; c++)
         h->col[c] = -1;
     h->nfields = n;
     for (size_t i = 0; i < n; i++) {
         int found = -1;
-        for (int c = 0; c < PROV_COL_N; c++)
+        for (int c = 0; c < ncols; c++)
             if (strcasecmp(fields[i], prov_col_names[c]) == 0)
                 found = c;
         if (fields[i][0] == '\0') {
-            snprintf(err, errlen, "header: column %zu has no name (expected mac, serial, "
-                     "model and optionally name)", i + 1);
+            snprintf(err, errlen, "header: column %zu has no name (the columns are %s)", i + 1,
+                     expected);
             return -1;
         }
         if (found < 0) {
-            snprintf(err, errlen, "header: unknown column '%.40s' (the columns are mac, serial, "
-                     "model and optionally name)", fields[i]);
+            snprintf(err, errlen, "header: unknown column '%.40s' (the columns are %s)",
+                     fields[i], expected);
             return -1;
         }
         if (h->col[found] >= 0) {
@@ -108,10 +112,10 @@ int prov_csv_header(char *const *fields, size_t n, prov_csv_header_t *h, char *e
         }
         h->col[found] = (int)i;
     }
-    for (int c = 0; c < PROV_COL_NAME; c++) {
-        if (h->col[c] < 0) {
+    for (int c = 0; c < ncols; c++) {
+        if (h->col[c] < 0 && (c != PROV_COL_NAME || mode == PROV_CSV_PUBLIC)) {
             snprintf(err, errlen, "header: the required column '%s' is missing (the header "
-                     "line names the columns: mac,serial,model[,name])", prov_col_names[c]);
+                     "line names the columns: %s)", prov_col_names[c], expected);
             return -1;
         }
     }

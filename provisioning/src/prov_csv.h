@@ -18,8 +18,14 @@ enum prov_col {
     PROV_COL_SERIAL,
     PROV_COL_MODEL,
     PROV_COL_NAME,
+    PROV_COL_KID,   /* public files only */
+    PROV_COL_ZONE,  /* public files only */
     PROV_COL_N,
 };
+
+/* prov_csv_header() modes. */
+#define PROV_CSV_INPUT 0  /* batch and derive input: mac, serial, model[, name] */
+#define PROV_CSV_PUBLIC 1 /* the public file of 'derive': all six columns */
 
 typedef struct prov_csv_header {
     int col[PROV_COL_N]; /* field index of each column, -1 when absent */
@@ -39,10 +45,12 @@ int prov_csv_split(const char *line, size_t len, char *scratch, size_t scratch_l
                    char **fields, size_t max_fields, size_t *nfields, const char **why)
     __attribute__((warn_unused_result));
 
-/* Reads the header fields (case-insensitive column names) into h. The
- * columns mac, serial and model are required, name is optional; unknown,
- * empty or repeated column names are errors, described in err. */
-int prov_csv_header(char *const *fields, size_t n, prov_csv_header_t *h, char *err,
+/* Reads the header fields (case-insensitive column names) into h. In mode
+ * PROV_CSV_INPUT the columns mac, serial and model are required and name is
+ * optional; in PROV_CSV_PUBLIC mac, serial, model, name, kid and zone are
+ * all required. Unknown, empty or repeated column names are errors,
+ * described in err. */
+int prov_csv_header(char *const *fields, size_t n, int mode, prov_csv_header_t *h, char *err,
                     size_t errlen) __attribute__((warn_unused_result));
 
 /* Writes s as one CSV field to out (quoted when it holds ',', '"', a blank

@@ -588,3 +588,74 @@ int prov_db_kid_counts(prov_db_t *db, void (*fn)(void *ctx, const char *kid, lon
     PQclear(r);
     return 0;
 }
+
+int prov_db_set_status(prov_db_t *db, const char *device_id, int revoke, long long *records,
+                       char *err, size_t errlen)
+{
+    int rc = PROV_REG_ERROR;
+    PGresult *r = NULL;
+    const char *p[1] = {device_id};
+    const char *want = revoke ? "revoked" : "active";
+
+    *records = 0;
+    if (prov_db_begin(db, err, errlen) != 0)
+        return PROV_REG_ERROR;
+    r = prov_db_exec(db, "SELECT status FROM devices WHERE device_id = $1 FOR UPDATE", 1, p, err,
+                     errlen);
+    if (r == NULL)
+        goto out;
+    if (PQntuples(r) == 0) {
+        snprintf(err, errlen, "device %s is not registered", device_id);
+        goto out;
+    }
+    if (strcmp(PQgetvalue(r, 0, 0), want) == 0) {
+        rc = PROV_REG_SAME;
+        goto out;
+    }
+    PQclear(r);
+    const char *p_st[2] = {device_id, want};
+    r = prov_db_exec(db, "UPDATE devices SET status = $2 WHERE device_id = $1", 2, p_st, err,
+                     errlen);
+    if (r == NULL)
+        goto out;
+    if (revoke) {
+        /* Remove the records of every name: history, outbox (address NULL
+         * deletes the RRset), then the recorded addresses. */
+        static const char *const sql[] = {
+            "INSERT INTO history (device_id, fqdn, rrtype, old_address, new_address) "
+            "SELECT device_id, label || '.' || zone, t.rrtype, t.addr, NULL "
+            "FROM names, LATERAL (VALUES ('A', ipv4), ('AAAA', ipv6)) t(rrtype, addr) "
+            "WHERE device_id = $1 AND t.addr IS NOT NULL",
+            "INSERT INTO dns_outbox (zone, fqdn, rrtype, address, ttl) "
+            "SELECT zone, label || '.' || zone, t.rrtype, NULL, ttl "
+            "FROM names, LATERAL (VALUES ('A', ipv4), ('AAAA', ipv6)) t(rrtype, addr) "
+            "WHERE device_id = $1 AND t.addr IS NOT NULL",
+            "UPDATE names SET ipv4 = NULL, ipv6 = NULL, updated_at = now() "
+            "WHERE device_id = $1 AND (ipv4 IS NOT NULL OR ipv6 IS NOT NULL)",
+        };
+        for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
+            PQclear(r);
+            r = prov_db_exec(db, sql[i], 1, p, err, errlen);
+            if (r == NULL)
+                goto out;
+            if (i == 1)
+                *records = strtoll(PQcmdTuples(r), NULL, 10);
+        }
+        if (*records > 0) {
+            PQclear(r);
+            r = prov_db_exec(db, "SELECT pg_notify('ddns_outbox', '')", 0, NULL, err, errlen);
+            if (r == NULL)
+                goto out;
+        }
+    }
+    rc = PROV_REG_NEW;
+out:
+    PQclear(r);
+    if (rc == PROV_REG_NEW) {
+        if (prov_db_commit(db, err, errlen) != 0)
+            rc = PROV_REG_ERROR;
+    } else {
+        prov_db_rollback(db);
+    }
+    return rc;
+}

@@ -35,6 +35,17 @@ void prov_db_close(prov_db_t *db);
 int prov_db_register(prov_db_t *db, prov_cred_t *c, int label_explicit, const char *label_prefix,
                      const char *serial, const char *model, char *err, size_t errlen);
 
+/* Revokes (revoke = 1) or restores (revoke = 0) a device in one
+ * transaction. Revoking sets the status the gateway answers 'disabled' to,
+ * clears the addresses of all its names and queues the removal of their
+ * DNS records in the outbox (with history rows); *records receives the
+ * number of records removed. Restoring makes it active again; its records
+ * come back with its next update. Returns PROV_REG_NEW when the status
+ * changed, PROV_REG_SAME when it already was so, PROV_REG_ERROR with err
+ * (also for a device that is not registered). */
+int prov_db_set_status(prov_db_t *db, const char *device_id, int revoke, long long *records,
+                       char *err, size_t errlen);
+
 /* Hands every key id that devices are registered under to fn with the
  * number of devices and of active ones. */
 int prov_db_kid_counts(prov_db_t *db, void (*fn)(void *ctx, const char *kid, long long total,

@@ -74,7 +74,7 @@ typedef struct prov_keyinfo {
     char kid[CMN_KID_MAX + 1];
     char created[32];
     char fp[17];
-    char file[512];
+    char file[4096 + 256 + 2];
     char problem[512];   /* non-empty: the file is unusable */
     int retired;
     long long total, active; /* -1: unknown */
@@ -119,7 +119,12 @@ static int prov_keylist_scan(prov_keylist_t *l, const char *dir, int retired)
             return -1;
         }
         cmn_master_key_t key;
-        snprintf(ki->file, sizeof ki->file, "%s/%s", dir, de->d_name);
+        if ((size_t)snprintf(ki->file, sizeof ki->file, "%s/%s", dir, de->d_name) >=
+            sizeof ki->file) {
+            closedir(d);
+            fprintf(stderr, "ddns-provision keys: %s: path too long\n", dir);
+            return -1;
+        }
         ki->retired = retired;
         if (cmn_keyfile_read(ki->file, &key, ki->problem, sizeof ki->problem) == 0) {
             snprintf(ki->kid, sizeof ki->kid, "%s", key.kid);
@@ -283,7 +288,7 @@ static int prov_keys_retire(const char *dir, const char *kid, const char *db_inf
     int rc = PROV_EXIT_REFUSED;
     const prov_keyinfo_t *k = NULL;
     size_t usable = 0;
-    char rdir[4096], to[4096 + 512 + 2];
+    char rdir[4096], to[sizeof rdir + sizeof l.k->file + 2];
 
     snprintf(rdir, sizeof rdir, "%s/%s", dir, PROV_RETIRED_DIR);
     if (prov_keylist_load(&l, dir) != 0)

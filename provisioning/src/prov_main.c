@@ -33,7 +33,12 @@ static const char prov_usage[] =
 "  issue    register one device and print its credentials as one JSON line\n"
 "  batch    register a production batch from CSV, all lines or none, and\n"
 "           write the flashing output (JSON lines, CSV or binary records)\n"
+"  derive   the flashing output of a batch without a database (air-gapped\n"
+"           stations), with a public file for 'register'\n"
+"  register load the public file of 'derive' into the database (no key)\n"
 "  show     print one device's credentials again, without the database\n"
+"  revoke   refuse a device's updates from now on and remove its DNS records\n"
+"  restore  let a revoked device update again\n"
 "\n"
 "Common options:\n"
 "  -k, --key-dir DIR   directory of master key files (*.key)\n"
@@ -97,6 +102,83 @@ static const char prov_usage_show[] =
 "Derives and prints one device's credentials (device_id, kid, secret,\n"
 "password) as one JSON line, without touching the database: the same MAC and\n"
 "key id always give the same secret. For re-flashing a repaired device.\n";
+
+static const char prov_usage_revoke[] =
+"Usage: ddns-provision revoke --mac MAC [--db CONNINFO]\n"
+"       ddns-provision restore --mac MAC [--db CONNINFO]\n"
+"\n"
+"revoke: the gateway answers every further update of the device 'disabled'\n"
+"(docs/PROTOCOL.md section 4.4), and the DNS records of all its names are\n"
+"removed: in one transaction the device is marked revoked, its recorded\n"
+"addresses are cleared (with history rows) and the removals are queued in the\n"
+"DNS outbox, which the gateway's publisher sends to the DNS server. For a\n"
+"stolen, returned or scrapped device.\n"
+"\n"
+"restore: marks a revoked device active again. Its names keep their labels;\n"
+"their records come back with the device's next accepted update.\n"
+"\n"
+"Running either again changes nothing and says so. Neither touches a secret;\n"
+"a device whose secret leaked needs a new key id, not a restore.\n"
+"\n"
+"  -m, --mac MAC       the device's MAC in any accepted form\n"
+"  -d, --db CONNINFO   PostgreSQL connection string [env DDNS_DB, else PG*]\n"
+"  -h, --help          this text\n"
+"\n"
+"Exit status: 0 done or nothing to change, 1 not registered or database\n"
+"error, 2 usage error.\n";
+
+static int prov_cmd_status(int argc, char **argv, int revoke)
+{
+    static const struct option opts[] = {
+        {"mac", required_argument, NULL, 'm'},
+        {"db", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = revoke ? "revoke" : "restore";
+    const char *mac = NULL, *db_info = prov_env("DDNS_DB", NULL);
+    char id[CMN_DEVICE_ID_LEN + 1], err[1024];
+    long long records = 0;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "m:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': mac = optarg; break;
+        case 'd': db_info = optarg; break;
+        case 'h': fputs(prov_usage_revoke, stdout); return 0;
+        default: fputs(prov_usage_revoke, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc || mac == NULL) {
+        fprintf(stderr, "ddns-provision %s: exactly --mac MAC is expected (see --help)\n", cmd);
+        return EXIT_USAGE;
+    }
+    int mrc = cmn_mac_canon(mac, strlen(mac), id);
+    if (mrc != CMN_MAC_OK) {
+        fprintf(stderr, "ddns-provision %s: MAC '%.40s': %s\n", cmd, mac, cmn_mac_explain(mrc));
+        return EXIT_USAGE;
+    }
+    prov_db_t *db = prov_db_connect(db_info, err, sizeof err);
+    if (db == NULL) {
+        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
+        return EXIT_REFUSED;
+    }
+    int rc = prov_db_set_status(db, id, revoke, &records, err, sizeof err);
+    prov_db_close(db);
+    if (rc == PROV_REG_ERROR) {
+        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
+        return EXIT_REFUSED;
+    }
+    if (rc == PROV_REG_SAME)
+        printf("device %s is already %s; nothing changed\n", id, revoke ? "revoked" : "active");
+    else if (revoke)
+        printf("device %s revoked: its updates are answered 'disabled' from now on; %lld DNS "
+               "record%s queued for removal\n", id, records, records == 1 ? "" : "s");
+    else
+        printf("device %s restored: its next update is accepted and publishes its names again\n",
+               id);
+    return 0;
+}
 
 static int prov_cmd_keygen(int argc, char **argv)
 {
@@ -327,9 +409,15 @@ int main(int argc, char **argv)
         return prov_cmd_issue(argc - 1, argv + 1, 1);
     if (strcmp(cmd, "batch") == 0)
         return prov_cmd_batch(argc - 1, argv + 1);
+    if (strcmp(cmd, "derive") == 0)
+        return prov_cmd_derive(argc - 1, argv + 1);
+    if (strcmp(cmd, "register") == 0)
+        return prov_cmd_register(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
         return prov_cmd_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "revoke") == 0 || strcmp(cmd, "restore") == 0)
+        return prov_cmd_status(argc - 1, argv + 1, strcmp(cmd, "revoke") == 0);
     fprintf(stderr, "ddns-provision: unknown command '%s' (commands: keygen, keys, issue, batch, "
-            "show; see --help)\n", cmd);
+            "derive, register, show, revoke, restore; see --help)\n", cmd);
     return EXIT_USAGE;
 }

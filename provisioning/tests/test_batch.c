@@ -87,7 +87,7 @@ static int header(const char *line, prov_csv_header_t *h, char *err, size_t errl
     const char *why;
     size_t n = split(line, f, scratch, sizeof scratch, &why);
     assert_int_not_equal(n, (size_t)-1);
-    return prov_csv_header(f, n, h, err, errlen);
+    return prov_csv_header(f, n, PROV_CSV_INPUT, h, err, errlen);
 }
 
 static void test_csv_header(void **state)

@@ -1,0 +1,100 @@
+"""Device life cycle with ddns-provision, seen by the real gateway and Knot
+DNS: revoke (updates answered 'disabled', DNS records removed through the
+outbox, history kept) and restore (the next update publishes again)."""
+import json
+import os
+import random
+import subprocess
+import time
+import uuid
+
+import ddnsstack
+
+PROV = os.path.join(ddnsstack.BIN, "ddns-provision")
+ZONE = ddnsstack.ZONE
+
+
+def prov(stack, *args):
+    return subprocess.run([PROV] + list(args) + ["--db", stack.conninfo], capture_output=True,
+                          text=True, timeout=60)
+
+
+def one_device(stack, tmp_path):
+    mac = "0a:" + ":".join("%02x" % random.getrandbits(8) for _ in range(5))
+    src = tmp_path / "in.csv"
+    src.write_text("mac,serial,model\n%s,SN-%s,IPC-G5\n" % (mac, uuid.uuid4().hex[:10]))
+    out = tmp_path / "out.jsonl"
+    p = subprocess.run([PROV, "batch", "--csv", str(src), "--zone", ZONE, "--operator", "life",
+                        "--key-dir", stack.key_dir, "--db", stack.conninfo, "--out", str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    creds = json.loads(out.read_text())
+    path = stack.write_credentials(creds, str(tmp_path / "device.json"))
+    return mac, creds, path
+
+
+def outbox_empty(stack, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if stack.psql("SELECT count(*) FROM dns_outbox") == [["0"]]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_revoke_and_restore_seen_by_gateway_and_dns(stack, tmp_path):
+    mac, creds, path = one_device(stack, tmp_path)
+    dev = creds["device_id"]
+    p = stack.client(path, "--ipv4", "192.0.2.150", "--ipv6", "2001:db8::150")
+    assert p.stdout.strip() == "good 192.0.2.150 2001:db8::150", p.stderr
+    assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.150"]) == ["192.0.2.150"]
+    assert stack.wait_dns(creds["fqdn"], "AAAA", ["2001:db8::150"]) == ["2001:db8::150"]
+    assert outbox_empty(stack)
+
+    p = prov(stack, "revoke", "--mac", mac.upper())
+    assert p.returncode == 0, p.stderr
+    assert "device %s revoked" % dev in p.stdout and "2 DNS records" in p.stdout
+    assert stack.psql("SELECT status FROM devices WHERE device_id = '%s'" % dev) == [["revoked"]]
+    # the records leave DNS, the change is in the history
+    assert stack.wait_dns(creds["fqdn"], "A", []) == []
+    assert stack.wait_dns(creds["fqdn"], "AAAA", []) == []
+    assert outbox_empty(stack)
+    assert stack.psql("SELECT rrtype, coalesce(host(new_address), '-') FROM history "
+                      "WHERE device_id = '%s' ORDER BY id DESC LIMIT 2" % dev) in (
+        [["AAAA", "-"], ["A", "-"]], [["A", "-"], ["AAAA", "-"]])
+    # the gateway refuses the device from now on
+    time.sleep(1.05)
+    p = stack.client(path, "--ipv4", "192.0.2.151")
+    assert (p.returncode, p.stdout.strip()) == (1, "disabled")
+    assert stack.dig(creds["fqdn"], "A") == []
+
+    p = prov(stack, "revoke", "--mac", mac)
+    assert p.returncode == 0 and "already revoked; nothing changed" in p.stdout
+    # a batch does not silently bring it back
+    src = tmp_path / "again.csv"
+    src.write_text("mac,serial,model\n%s,%s,IPC-G5\n" % (mac, creds["serial"]))
+    p = subprocess.run([PROV, "batch", "--csv", str(src), "--zone", ZONE, "--operator", "life",
+                        "--key-dir", stack.key_dir, "--db", stack.conninfo, "--check"],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and "revoked" in p.stderr
+
+    p = prov(stack, "restore", "--mac", mac)
+    assert p.returncode == 0, p.stderr
+    assert "device %s restored" % dev in p.stdout
+    time.sleep(1.05)
+    p = stack.client(path, "--ipv4", "192.0.2.152")
+    assert p.stdout.strip() == "good 192.0.2.152", p.stderr
+    assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.152"]) == ["192.0.2.152"]
+    p = prov(stack, "restore", "--mac", mac)
+    assert p.returncode == 0 and "already active; nothing changed" in p.stdout
+
+
+def test_revoke_refusals(stack):
+    p = prov(stack, "revoke", "--mac", "0a:ff:ff:ff:ff:fe")
+    assert p.returncode == 1 and "0affffffffff" not in p.stderr
+    assert "device 0afffffffffe is not registered" in p.stderr
+    p = prov(stack, "revoke", "--mac", "01:00:5e:00:00:01")
+    assert p.returncode == 2 and "multicast" in p.stderr
+    p = subprocess.run([PROV, "revoke", "--help"], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith("Usage: ddns-provision revoke")
+    assert "Exit status" in p.stdout

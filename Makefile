@@ -42,7 +42,7 @@ $(BUILD)/%.o: %.c
 test: test-unit test-integration
 
 test-integration: all
-	$(PYTEST) -q tests/integration
+	DDNS_BIN=$(CURDIR)/$(BIN) $(PYTEST) -q tests/integration
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 test-asan:

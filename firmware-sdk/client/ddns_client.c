@@ -55,6 +55,7 @@ struct options {
     long timeout;
     bool have_timestamp;
     uint64_t timestamp;
+    bool no_syntax_check;
     bool verbose;
 };
 
@@ -71,7 +72,8 @@ static const char help_text[] =
 "SYNOPSIS\n"
 "    ddns-client --server HOST:PORT --ca CA_FILE --credentials FILE\n"
 "                [--ipv4 ADDR] [--ipv6 ADDR] [--host-header NAME]\n"
-"                [--timeout SECONDS] [--timestamp SECONDS] [--verbose]\n"
+"                [--timeout SECONDS] [--timestamp SECONDS] [--no-syntax-check]\n"
+"                [--verbose]\n"
 "    ddns-client --credentials FILE --request-out FILE [--server HOST:PORT]\n"
 "                [--ipv4 ADDR] [--ipv6 ADDR] [--timestamp SECONDS]\n"
 "    ddns-client --help\n"
@@ -112,6 +114,10 @@ static const char help_text[] =
 "    --timestamp SECONDS\n"
 "        Sign with this time (seconds since the epoch) instead of the system\n"
 "        clock: for testing the gateway's clock window and replay rule.\n"
+"    --no-syntax-check\n"
+"        Send what the SDK's request builder accepts without first checking\n"
+"        the full syntax of the addresses (ddns_request_check): for testing\n"
+"        the gateway's own checks.\n"
 "    --request-out FILE\n"
 "        Write the signed request, byte for byte, to FILE (mode 0600) and exit\n"
 "        without connecting. --server (for the Host header, default\n"
@@ -130,6 +136,17 @@ static const char help_text[] =
 "    are ignored. The file should be readable by its owner only; a warning is\n"
 "    printed otherwise.\n"
 "\n"
+"ANSWER\n"
+"    After every attempt one line on standard error shows the answer as the\n"
+"    SDK parsed it and what the SDK's retry rules say to do next (from a\n"
+"    fresh state):\n"
+"        ddns-client: answer: result=good addr=192.0.2.10 next=idle delay=97012\n"
+"    with addr=, detail= (badrequest), server_time= and clock_offset=\n"
+"    (badtime) or retry_after= (ratelimit); result=none when there was no\n"
+"    valid answer (exit status 3). next is idle (update on change, else\n"
+"    keep-alive after delay seconds), retry (after delay seconds) or stop\n"
+"    (until a person acts).\n"
+"\n"
 "EXIT STATUS\n"
 "    0   the gateway answered good or nochg: the addresses are recorded.\n"
 "    1   the gateway refused the update (badrequest, badauth, badtime,\n"
@@ -146,6 +163,36 @@ static const char help_text[] =
 "    ddns-client --server 127.0.0.1:8443 --host-header ddns.example.test \\\n"
 "                --ca ca.pem --credentials device.json --ipv4 192.0.2.10 -v\n";
 
+/* Descriptions of the SDK error codes for people (the SDK itself only
+ * names them, for logs). */
+static const char *describe(ddns_err_t err)
+{
+    switch (err) {
+    case DDNS_OK: return "success";
+    case DDNS_E_NULL: return "required pointer argument is NULL";
+    case DDNS_E_BUFFER: return "output buffer too small";
+    case DDNS_E_HOST: return "invalid host (empty, too long, blank or non-printable byte)";
+    case DDNS_E_USER_AGENT: return "invalid user agent (too long, non-printable byte or edge blank)";
+    case DDNS_E_DEVICE_ID: return "device id is not 12 lowercase hexadecimal digits";
+    case DDNS_E_DEVICE_ID_ZERO: return "device id is the all-zero address";
+    case DDNS_E_DEVICE_ID_MULTICAST: return "device id is a multicast or broadcast address";
+    case DDNS_E_KID: return "key id is not 1 to 16 characters of [a-z0-9]";
+    case DDNS_E_TS: return "timestamp above 999999999999";
+    case DDNS_E_IPV4: return "invalid IPv4 address";
+    case DDNS_E_IPV6: return "invalid IPv6 address";
+    case DDNS_E_SECRET: return "secret is not 43 base64url characters";
+    case DDNS_E_PASSWORD: return "password is not of the form kid.secret";
+    case DDNS_E_RESP_FORMAT: return "answer is not one printable line ended by LF of at most 128 bytes";
+    case DDNS_E_RESP_TOKEN: return "answer has an unknown result token";
+    case DDNS_E_RESP_STATUS: return "answer token does not match the HTTP status";
+    case DDNS_E_RESP_DATA: return "answer data words missing, extra or malformed";
+    case DDNS_E_HTTP_INCOMPLETE: return "HTTP response incomplete";
+    case DDNS_E_HTTP_SYNTAX: return "malformed HTTP response";
+    case DDNS_E_HTTP_LENGTH: return "HTTP response without valid Content-Length";
+    }
+    return ddns_strerror(err);
+}
+
 static void usage_hint(void)
 {
     fprintf(stderr, "Try '%s --help' for more information.\n", PROG);
@@ -154,7 +201,8 @@ static void usage_hint(void)
 /* Returns 0 to run, 1 when --help was given, -1 on a usage error. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { O_SERVER = 256, O_CA, O_CRED, O_IPV4, O_IPV6, O_HOST, O_TIMEOUT, O_TS, O_REQ_OUT };
+    enum { O_SERVER = 256, O_CA, O_CRED, O_IPV4, O_IPV6, O_HOST, O_TIMEOUT, O_TS, O_REQ_OUT,
+           O_NO_CHECK };
     static const struct option longopts[] = {
         { "server", required_argument, NULL, O_SERVER },
         { "ca", required_argument, NULL, O_CA },
@@ -165,6 +213,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         { "timeout", required_argument, NULL, O_TIMEOUT },
         { "timestamp", required_argument, NULL, O_TS },
         { "request-out", required_argument, NULL, O_REQ_OUT },
+        { "no-syntax-check", no_argument, NULL, O_NO_CHECK },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -206,6 +255,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         }
         case O_REQ_OUT: o->request_out = optarg; break;
+        case O_NO_CHECK: o->no_syntax_check = true; break;
         case 'v': o->verbose = true; break;
         case 'h': return 1;
         case ':':
@@ -348,7 +398,7 @@ static int load_credentials(const char *path, struct credentials *cred)
     }
     if ((err = ddns_device_id_check(ddns_span(s, len))) != DDNS_OK) {
         fprintf(stderr, "%s: credentials file %s: device_id: %s\n", PROG, path,
-                ddns_strerror(err));
+                describe(err));
         goto out;
     }
     memcpy(cred->device_id, s, len + 1);
@@ -360,7 +410,7 @@ static int load_credentials(const char *path, struct credentials *cred)
         err = ddns_password_decode(ddns_span(s, len), cred->kid, &kid_len, cred->secret);
         if (err != DDNS_OK) {
             fprintf(stderr, "%s: credentials file %s: password: %s\n", PROG, path,
-                    ddns_strerror(err));
+                    describe(err));
             goto out;
         }
         have = true;
@@ -376,7 +426,7 @@ static int load_credentials(const char *path, struct credentials *cred)
         }
         if ((err = ddns_kid_check(ddns_span(kid, kid_len))) != DDNS_OK ||
             (err = ddns_secret_decode(ddns_span(s, len), secret)) != DDNS_OK) {
-            fprintf(stderr, "%s: credentials file %s: %s\n", PROG, path, ddns_strerror(err));
+            fprintf(stderr, "%s: credentials file %s: %s\n", PROG, path, describe(err));
             goto out;
         }
         if (have && (strcmp(kid, cred->kid) != 0 ||
@@ -511,10 +561,40 @@ static int read_response(SSL *ssl, uint8_t *buf, size_t size, ddns_http_response
         err = ddns_http_response_parse(ddns_span(buf, used), http);
     }
     if (err != DDNS_OK) {
-        fprintf(stderr, "%s: invalid HTTP answer: %s\n", PROG, ddns_strerror(err));
+        fprintf(stderr, "%s: invalid HTTP answer: %s\n", PROG, describe(err));
         return EXIT_NETWORK;
     }
     return 0;
+}
+
+/* Prints the answer as the SDK parsed it and what the SDK says to do next,
+ * as one line on stderr: "ddns-client: answer: result=TOKEN [data...]
+ * next=idle|retry|stop delay=SECONDS". r is NULL when there was no valid
+ * answer. device_now is the clock the request was signed with (--timestamp
+ * or the system clock), so a badtime answer shows that clock's offset. */
+static void report(const ddns_response_t *r, uint64_t device_now)
+{
+    static const char *const next_names[] = { "idle", "retry", "stop" };
+    ddns_state_t st;
+    uint32_t rnd = 0, delay = 0;
+    unsigned i;
+
+    memset(&st, 0, sizeof st);
+    if (RAND_bytes((unsigned char *)&rnd, (int)sizeof rnd) != 1)
+        rnd = (uint32_t)getpid();
+    ddns_next_t next = ddns_next(&st, r, device_now, rnd, &delay);
+    fprintf(stderr, "%s: answer: result=%s", PROG,
+            r != NULL ? ddns_result_token(r->result) : "none");
+    for (i = 0; r != NULL && i < r->naddrs; i++)
+        fprintf(stderr, " addr=%.*s", (int)r->addr[i].len, (const char *)r->addr[i].ptr);
+    if (r != NULL && r->result == DDNS_RESULT_BADREQUEST)
+        fprintf(stderr, " detail=%.*s", (int)r->detail.len, (const char *)r->detail.ptr);
+    if (r != NULL && r->result == DDNS_RESULT_BADTIME)
+        fprintf(stderr, " server_time=%" PRIu64 " clock_offset=%" PRId64, r->server_time,
+                st.clock_offset);
+    if (r != NULL && r->result == DDNS_RESULT_RATELIMIT)
+        fprintf(stderr, " retry_after=%" PRIu32, r->retry_after);
+    fprintf(stderr, " next=%s delay=%" PRIu32 "\n", next_names[next], delay);
 }
 
 /* Explains a refusal on stderr. */
@@ -524,8 +604,9 @@ static void explain(const ddns_response_t *r, uint64_t ts)
 
     switch (r->result) {
     case DDNS_RESULT_BADREQUEST:
-        fprintf(stderr, "%s: %s: the gateway found the request malformed (%s); "
-                "this is a software fault, do not retry unchanged\n", PROG, tok, r->detail);
+        fprintf(stderr, "%s: %s: the gateway found the request malformed (%.*s); "
+                "this is a software fault, do not retry unchanged\n", PROG, tok,
+                (int)r->detail.len, (const char *)r->detail.ptr);
         break;
     case DDNS_RESULT_BADAUTH:
         fprintf(stderr, "%s: %s: signature, key id or device not accepted; "
@@ -587,7 +668,7 @@ static int write_request(const struct options *o, ddns_request_t *req,
         goto out;
     err = ddns_request_build(req, cred->secret, buf, sizeof buf, &len);
     if (err != DDNS_OK) {
-        fprintf(stderr, "%s: cannot build the request: %s\n", PROG, ddns_strerror(err));
+        fprintf(stderr, "%s: cannot build the request: %s\n", PROG, describe(err));
         goto out;
     }
     fd = open(o->request_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -628,6 +709,7 @@ int main(int argc, char **argv)
     SSL_CTX *ctx = NULL;
     SSL *ssl = NULL;
     int fd = -1, rc = EXIT_USAGE, ret;
+    bool attempted = false;
     size_t len;
     ddns_err_t err;
 
@@ -693,8 +775,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --ipv4/--ipv6 need a non-empty address\n", PROG);
         goto out;
     }
-    if ((err = ddns_request_check(&req)) != DDNS_OK) {
-        fprintf(stderr, "%s: %s: %s\n", PROG, request_error_option(err), ddns_strerror(err));
+    if (!opt.no_syntax_check && (err = ddns_request_check(&req)) != DDNS_OK) {
+        fprintf(stderr, "%s: %s: %s\n", PROG, request_error_option(err), describe(err));
         goto out;
     }
 
@@ -718,6 +800,7 @@ int main(int argc, char **argv)
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 
     rc = EXIT_NETWORK;
+    attempted = true;
     fd = connect_tcp(host, port, opt.timeout, opt.verbose);
     if (fd < 0)
         goto out;
@@ -751,7 +834,7 @@ int main(int argc, char **argv)
         goto out;
     err = ddns_request_build(&req, cred.secret, request, sizeof request, &len);
     if (err != DDNS_OK) {
-        fprintf(stderr, "%s: cannot build the request: %s\n", PROG, ddns_strerror(err));
+        fprintf(stderr, "%s: cannot build the request: %s\n", PROG, describe(err));
         rc = EXIT_USAGE;
         goto out;
     }
@@ -773,13 +856,14 @@ int main(int argc, char **argv)
     err = ddns_response_parse(http.status, http.body, &answer);
     if (err != DDNS_OK) {
         fprintf(stderr, "%s: invalid answer from the gateway (HTTP %u): %s\n", PROG,
-                http.status, ddns_strerror(err));
+                http.status, describe(err));
         rc = EXIT_NETWORK;
         goto out;
     }
     /* A valid body is one printable line ended by LF. */
     fwrite(http.body.ptr, 1, http.body.len, stdout);
     fflush(stdout);
+    report(&answer, req.ts);
     if (answer.result == DDNS_RESULT_GOOD || answer.result == DDNS_RESULT_NOCHG) {
         rc = EXIT_UPDATED;
     } else {
@@ -789,6 +873,8 @@ int main(int argc, char **argv)
     SSL_shutdown(ssl);
 
 out:
+    if (attempted && rc == EXIT_NETWORK)
+        report(NULL, req.ts);
     SSL_free(ssl);
     SSL_CTX_free(ctx);
     if (fd >= 0)

@@ -2,10 +2,11 @@
  * (docs/PROTOCOL.md). This is the only public header of the SDK.
  *
  * The SDK builds the signed update request a device sends, parses the
- * gateway's answer, decodes the per-device secret from its text forms and
- * provides SHA-256 / HMAC-SHA256. It is C99, uses no heap, no mutable static
- * data and no library calls beyond <string.h>; every function is re-entrant.
- * The caller supplies all buffers, the clock (ts) and randomness (nonce).
+ * gateway's answer, tells the firmware what to do next, keeps the clock
+ * offset learnt from the gateway, decodes the per-device secret from its
+ * text forms and provides SHA-256 / HMAC-SHA256. It is C99, uses no heap,
+ * no static data and no library calls beyond <string.h>; every function is
+ * re-entrant. The caller supplies all buffers, the clock and randomness.
  *
  * Conventions:
  *  - Inputs travel as pointer + length (ddns_span_t); nothing is assumed to
@@ -16,6 +17,18 @@
  *    is the number of bytes needed; out is never written past out_size and
  *    is not modified at all when the function fails. out may be NULL when
  *    out_size is 0 (a size query).
+ *
+ * Modules (one file each; link the ones the firmware uses):
+ *  - core, always: ddns_request.c (the request), ddns_response.c (the
+ *    answer), ddns_next.c (what to do next, the clock);
+ *  - ddns_sha256.c: the built-in SHA-256 / HMAC-SHA256 and
+ *    ddns_request_build(). Leave it out when the platform signs (a crypto
+ *    library, a hardware engine or a secure element) with
+ *    ddns_request_string_to_sign() and ddns_request_build_presigned();
+ *  - optional: ddns_check.c (full syntax of device id, key id and
+ *    addresses), ddns_http.c (HTTP/1.1 framing, for firmware without an
+ *    HTTP client), ddns_credentials.c (secret text forms, device id of a
+ *    MAC), ddns_error.c (names of errors and results for logs).
  */
 #ifndef DDNS_SDK_H
 #define DDNS_SDK_H
@@ -28,7 +41,7 @@
 extern "C" {
 #endif
 
-#define DDNS_SDK_VERSION "1.0.0"
+#define DDNS_SDK_VERSION "2.0.0"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define DDNS_MUST_CHECK __attribute__((warn_unused_result))
@@ -52,10 +65,10 @@ extern "C" {
 #define DDNS_IPV6_MAX         45  /* "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" */
 #define DDNS_TS_MAX           999999999999ULL /* 12 decimal digits */
 #define DDNS_RESPONSE_BODY_MAX 128 /* answer body bytes, at most */
-#define DDNS_ADDR_TEXT_MAX    46  /* address text in an answer, incl. NUL */
-#define DDNS_DETAIL_MAX       117 /* badrequest detail word, incl. NUL */
 /* Upper bound of a complete request (all inputs at their maximum). */
 #define DDNS_REQUEST_MAX      768
+/* Upper bound of the string to sign (16-character kid, both addresses). */
+#define DDNS_STRING_TO_SIGN_MAX 164
 
 /* ---- Common types --------------------------------------------------------- */
 
@@ -100,55 +113,42 @@ typedef enum ddns_err {
     DDNS_E_HTTP_LENGTH          /* Content-Length missing, invalid or unsupported framing */
 } ddns_err_t;
 
-/* Short English description of err; never NULL. */
-const char *ddns_strerror(ddns_err_t err);
-
-/* ---- SHA-256 and HMAC-SHA256 (FIPS 180-4, RFC 2104) ---------------------- */
-/* These cannot fail; pointers must be valid (data may be NULL when len is 0).
- * The final functions wipe the context. */
-
-typedef struct ddns_sha256 {
-    uint32_t h[8];
-    uint64_t total;                  /* bytes hashed so far */
-    uint8_t block[DDNS_SHA256_BLOCK];
-    size_t used;                     /* bytes pending in block */
-} ddns_sha256_t;
-
-void ddns_sha256_init(ddns_sha256_t *ctx);
-void ddns_sha256_update(ddns_sha256_t *ctx, const void *data, size_t len);
-void ddns_sha256_final(ddns_sha256_t *ctx, uint8_t digest[DDNS_SHA256_LEN]);
-void ddns_sha256(const void *data, size_t len, uint8_t digest[DDNS_SHA256_LEN]);
-
-typedef struct ddns_hmac_sha256 {
-    ddns_sha256_t inner;
-    ddns_sha256_t outer;
-} ddns_hmac_sha256_t;
-
-void ddns_hmac_sha256_init(ddns_hmac_sha256_t *ctx, const void *key, size_t key_len);
-void ddns_hmac_sha256_update(ddns_hmac_sha256_t *ctx, const void *data, size_t len);
-void ddns_hmac_sha256_final(ddns_hmac_sha256_t *ctx, uint8_t mac[DDNS_SHA256_LEN]);
-void ddns_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-                      uint8_t mac[DDNS_SHA256_LEN]);
-
 /* Wipes n bytes at p in a way the compiler does not remove. */
 void ddns_wipe(void *p, size_t n);
 
-/* ---- Identity and credentials (PROTOCOL.md sections 1 to 3) -------------- */
+/* ---- Names for logs (ddns_error.c, optional) ------------------------------ */
+
+/* Name of err ("host", "resp-data", ...; "?" for a value outside the enum).
+ * Never NULL. */
+const char *ddns_strerror(ddns_err_t err);
+
+/* ---- Full syntax checks (ddns_check.c, optional) --------------------------- */
 
 /* Checks a canonical device id: 12 lowercase hex digits, not all-zero, not
  * multicast/broadcast. */
 DDNS_MUST_CHECK ddns_err_t ddns_device_id_check(ddns_span_t device_id);
+
+/* Checks a key id: 1 to 16 characters of [a-z0-9]. */
+DDNS_MUST_CHECK ddns_err_t ddns_kid_check(ddns_span_t kid);
+
+/* Checks IPv4 text: a dotted quad as inet_pton(AF_INET) accepts it (four
+ * decimal parts 0 to 255, no leading zeros). */
+DDNS_MUST_CHECK ddns_err_t ddns_ipv4_check(ddns_span_t text);
+
+/* Checks IPv6 text in any RFC 4291 form as inet_pton(AF_INET6) accepts it
+ * (hex groups, at most one "::", optional trailing dotted quad). */
+DDNS_MUST_CHECK ddns_err_t ddns_ipv6_check(ddns_span_t text);
+
+/* ---- Credentials in text form (ddns_credentials.c, optional) ------------- */
 
 /* Formats the 6 octets of a MAC address as the canonical device id: 12
  * lowercase hex digits and a NUL in out. Refuses zero and multicast. */
 DDNS_MUST_CHECK ddns_err_t ddns_device_id_from_mac(const uint8_t mac[DDNS_MAC_LEN],
                                                    char out[DDNS_DEVICE_ID_LEN + 1]);
 
-/* Checks a key id: 1 to 16 characters of [a-z0-9]. */
-DDNS_MUST_CHECK ddns_err_t ddns_kid_check(ddns_span_t kid);
-
 /* Decodes the text form of the secret (base64url, no padding, exactly 43
- * characters, canonical last character) into 32 bytes. */
+ * characters, canonical last character) into 32 bytes, without branches or
+ * table lookups on the secret characters. Nothing is written on error. */
 DDNS_MUST_CHECK ddns_err_t ddns_secret_decode(ddns_span_t text,
                                               uint8_t secret[DDNS_SECRET_LEN]);
 
@@ -159,55 +159,57 @@ DDNS_MUST_CHECK ddns_err_t ddns_password_decode(ddns_span_t password,
                                                 char kid[DDNS_KID_MAX + 1], size_t *kid_len,
                                                 uint8_t secret[DDNS_SECRET_LEN]);
 
-/* Checks IPv4 text: a dotted quad as inet_pton(AF_INET) accepts it (four
- * decimal parts 0 to 255, no leading zeros). */
-DDNS_MUST_CHECK ddns_err_t ddns_ipv4_check(ddns_span_t text);
-
-/* Checks IPv6 text in any RFC 4291 form as inet_pton(AF_INET6) accepts it
- * (hex groups, at most one "::", optional trailing dotted quad). */
-DDNS_MUST_CHECK ddns_err_t ddns_ipv6_check(ddns_span_t text);
-
 /* ---- Signed update request (PROTOCOL.md section 4) ----------------------- */
 
 typedef struct ddns_request {
     ddns_span_t host;        /* Host header value, e.g. "ddns.example.com" */
+    ddns_span_t user_agent;  /* User-Agent value, or len 0 for no header */
     ddns_span_t device_id;   /* canonical device id */
     ddns_span_t kid;         /* key id of the secret */
-    uint64_t ts;             /* device clock, seconds since the epoch */
-    uint8_t nonce[DDNS_NONCE_LEN]; /* fresh random bytes for every request */
     ddns_span_t ipv4;        /* dotted quad, or len 0 for none */
-    ddns_span_t ipv6;        /* IPv6 text, or len 0 for none */
-    ddns_span_t user_agent;  /* User-Agent value, or len 0 for no header */
+    ddns_span_t ipv6;        /* IPv6 text, or len 0 for none (neither: the
+                                connection's address is recorded) */
+    uint64_t ts;             /* seconds since the epoch: ddns_clock() */
+    uint8_t nonce[DDNS_NONCE_LEN]; /* fresh random bytes for every request */
 } ddns_request_t;
 
-/* Validates every field of req. */
+/* Every builder first checks req for what keeps the message well formed:
+ * host 1 to 255 visible ASCII bytes (DDNS_E_HOST); user agent at most 128
+ * printable ASCII bytes without a blank at either end (DDNS_E_USER_AGENT);
+ * device id 12 characters of [0-9a-f] (DDNS_E_DEVICE_ID); kid 1 to 16 of
+ * [a-z0-9] (DDNS_E_KID); ts at most DDNS_TS_MAX (DDNS_E_TS); ipv4 at most
+ * 15 of [0-9.] (DDNS_E_IPV4); ipv6 at most 45 of [0-9A-Fa-f:.]
+ * (DDNS_E_IPV6). The full syntax is ddns_request_check()'s. */
+
+/* Checks every field of req with the full syntax (ddns_check.c, optional):
+ * the builders' checks above, then the device id (DDNS_E_DEVICE_ID_ZERO,
+ * DDNS_E_DEVICE_ID_MULTICAST) and the address syntax (DDNS_E_IPV4,
+ * DDNS_E_IPV6), so that the gateway does not answer badrequest for them.
+ * Returns the first error. */
 DDNS_MUST_CHECK ddns_err_t ddns_request_check(const ddns_request_t *req);
-
-/* Exact bytes of the string to sign (PROTOCOL.md 4.3), for an external
- * signer such as a secure element. Buffer convention as above. */
-DDNS_MUST_CHECK ddns_err_t ddns_request_string_to_sign(const ddns_request_t *req, uint8_t *out,
-                                                       size_t out_size, size_t *out_len);
-
-/* HMAC-SHA256 of the string to sign under the 32-byte secret, without
- * materialising the string. */
-DDNS_MUST_CHECK ddns_err_t ddns_request_sign(const ddns_request_t *req,
-                                             const uint8_t secret[DDNS_SECRET_LEN],
-                                             uint8_t mac[DDNS_SHA256_LEN]);
 
 /* Size in bytes of the complete request for req. */
 DDNS_MUST_CHECK ddns_err_t ddns_request_size(const ddns_request_t *req, size_t *needed);
 
-/* Complete HTTP/1.1 request signed with the 32-byte device secret. */
-DDNS_MUST_CHECK ddns_err_t ddns_request_build(const ddns_request_t *req,
-                                              const uint8_t secret[DDNS_SECRET_LEN],
-                                              uint8_t *out, size_t out_size, size_t *out_len);
+/* Exact bytes of the string to sign (PROTOCOL.md 4.3), for a platform
+ * signer: a crypto library, a hardware engine or a secure element that
+ * holds the secret. At most DDNS_STRING_TO_SIGN_MAX bytes. */
+DDNS_MUST_CHECK ddns_err_t ddns_request_string_to_sign(const ddns_request_t *req, uint8_t *out,
+                                                       size_t out_size, size_t *out_len);
 
-/* Complete HTTP/1.1 request carrying a MAC computed elsewhere over the bytes
- * of ddns_request_string_to_sign() for the same req. */
+/* Complete HTTP/1.1 request carrying mac, the HMAC-SHA256 computed by the
+ * platform over the bytes of ddns_request_string_to_sign() for the same
+ * req. */
 DDNS_MUST_CHECK ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
                                                         const uint8_t mac[DDNS_SHA256_LEN],
                                                         uint8_t *out, size_t out_size,
                                                         size_t *out_len);
+
+/* Complete HTTP/1.1 request signed with the 32-byte device secret by the
+ * built-in HMAC-SHA256 (ddns_sha256.c). */
+DDNS_MUST_CHECK ddns_err_t ddns_request_build(const ddns_request_t *req,
+                                              const uint8_t secret[DDNS_SECRET_LEN],
+                                              uint8_t *out, size_t out_size, size_t *out_len);
 
 /* ---- Answer (PROTOCOL.md section 6) -------------------------------------- */
 
@@ -225,24 +227,32 @@ typedef enum ddns_result {
     DDNS_RESULT_SERVERERROR   /* 503 911 */
 } ddns_result_t;
 
-/* Protocol token of r ("good", ..., "911"); "" for DDNS_RESULT_NONE. */
+/* Protocol token of r ("good", ..., "911"); "" for DDNS_RESULT_NONE and
+ * values outside the enum. In ddns_error.c (optional). */
 const char *ddns_result_token(ddns_result_t r);
 
+/* A parsed answer. The spans point into the body given to
+ * ddns_response_parse(), which must stay in place while they are used. */
 typedef struct ddns_response {
     ddns_result_t result;
-    unsigned naddrs;                           /* good/nochg: 1 or 2 */
-    char addr[2][DDNS_ADDR_TEXT_MAX];          /* good/nochg, NUL-terminated */
-    uint64_t server_time;                      /* badtime */
-    uint32_t retry_after;                      /* ratelimit, seconds */
-    char detail[DDNS_DETAIL_MAX];              /* badrequest, NUL-terminated */
+    unsigned naddrs;          /* good/nochg: 1 or 2 */
+    ddns_span_t addr[2];      /* good/nochg: recorded addresses, IPv4 first */
+    ddns_span_t detail;       /* badrequest: the field named */
+    uint64_t server_time;     /* badtime: the gateway clock */
+    uint32_t retry_after;     /* ratelimit: seconds to wait */
 } ddns_response_t;
 
-/* Parses an answer from its HTTP status and body. *out is cleared first and
+/* Parses an answer from its HTTP status and body: one line of printable
+ * ASCII ended by LF, at most 128 bytes, single spaces between words, a
+ * known token whose HTTP status matches, and exactly the data words the
+ * token takes. Addresses are checked for their character sets as in the
+ * request (an IPv4 address first when there are two); numbers have 1 to 19
+ * digits (retry_after at most 4294967295). *out is cleared first and
  * filled on DDNS_OK; on error out->result is DDNS_RESULT_NONE. */
 DDNS_MUST_CHECK ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body,
                                                ddns_response_t *out);
 
-/* HTTP/1.1 response framing. */
+/* HTTP/1.1 response framing (ddns_http.c, optional). */
 typedef struct ddns_http_response {
     unsigned status;          /* 200 to 599 */
     size_t header_len;        /* status line + headers + blank line */
@@ -253,11 +263,99 @@ typedef struct ddns_http_response {
 
 /* Parses the status line, headers and body of a raw HTTP/1.1 response held
  * in raw. Returns DDNS_E_HTTP_INCOMPLETE while the header section or the
- * body is not complete (once the headers are complete, header_len and
- * content_length are already set so the caller knows how much remains).
- * Requires Content-Length; Transfer-Encoding is refused. Bytes after
- * total_len are ignored. */
+ * body is not complete (once the headers are complete, status, header_len
+ * and content_length are already set so the caller knows how much
+ * remains). Only the status line ("HTTP/1.x NNN", status 200 to 599),
+ * Content-Length (required, at most 18 digits, equal when repeated) and
+ * Transfer-Encoding (refused) are interpreted; other header lines are
+ * skipped. Bytes after total_len are ignored. */
 DDNS_MUST_CHECK ddns_err_t ddns_http_response_parse(ddns_span_t raw, ddns_http_response_t *out);
+
+/* ---- What to do next, and the clock -------------------------------------- */
+
+/* Timing rules of ddns_next(), in seconds. */
+#define DDNS_MIN_INTERVAL  60     /* never two updates closer than this */
+#define DDNS_KEEPALIVE     86400  /* re-send unchanged addresses once a day */
+#define DDNS_BACKOFF_FIRST 300    /* first retry after an error */
+#define DDNS_BACKOFF_MAX   3600   /* backoff doubles up to this */
+#define DDNS_RETRY_AFTER_MAX 1048576 /* longest ratelimit delay obeyed (12 days) */
+
+/* Caller-owned state kept across attempts; zero it once at start-up (and
+ * again after a person has acted on DDNS_NEXT_STOP). */
+typedef struct ddns_state {
+    int64_t clock_offset;     /* seconds added to the device clock */
+    uint32_t failures;        /* consecutive attempts without good/nochg */
+    uint8_t stopped;          /* 1 once ddns_next() said DDNS_NEXT_STOP */
+} ddns_state_t;
+
+typedef enum ddns_next {
+    /* Recorded. Send again when an address changes, but not sooner than
+     * DDNS_MIN_INTERVAL s after this attempt, and at the latest after the
+     * delay (the keep-alive). */
+    DDNS_NEXT_IDLE = 0,
+    /* Send a new request (new ts and nonce) after the delay. */
+    DDNS_NEXT_RETRY,
+    /* Do not send again until a person acts (credentials replaced, device
+     * re-enabled, firmware or server address fixed); then zero the state. */
+    DDNS_NEXT_STOP
+} ddns_next_t;
+
+/* Decides what to do after an attempt. r is the parsed answer, or NULL (or
+ * result DDNS_RESULT_NONE) when there was none: network or TLS failure,
+ * time-out, invalid answer. device_now is the device's own clock when the
+ * answer arrived (only used to correct the clock after badtime). random is
+ * 32 bits from the platform's random source: it spreads the delays so that
+ * devices do not act in step. *delay receives the seconds to wait (0 with
+ * DDNS_NEXT_STOP). Every delay is a base plus a random part of up to half
+ * of the base:
+ *
+ *   good, nochg          IDLE   base DDNS_KEEPALIVE (24 to 36 hours)
+ *   badtime              RETRY  clock corrected (ddns_clock_correct()); the
+ *                               first failure in a row: base 4 s, later
+ *                               ones as an error
+ *   ratelimit <s>        RETRY  base s, at least DDNS_MIN_INTERVAL, at most
+ *                               DDNS_RETRY_AFTER_MAX
+ *   replay, 911, none    RETRY  error backoff: base DDNS_BACKOFF_FIRST,
+ *                               doubled per consecutive failure up to
+ *                               DDNS_BACKOFF_MAX
+ *   badauth, disabled,   STOP   a person must act; repeating cannot help.
+ *   badrequest, notfound        STOP again on every call until good/nochg or
+ *                               a zeroed state.
+ */
+ddns_next_t ddns_next(ddns_state_t *st, const ddns_response_t *r, uint64_t device_now,
+                      uint32_t random, uint32_t *delay);
+
+/* Learns the clock offset from a badtime answer: the gateway's time minus
+ * device_now, the device's own clock when the answer arrived. Returns
+ * DDNS_E_RESP_DATA (and changes nothing) for any other answer, or when
+ * either time is above DDNS_TS_MAX. */
+DDNS_MUST_CHECK ddns_err_t ddns_clock_correct(ddns_state_t *st, const ddns_response_t *r,
+                                              uint64_t device_now);
+
+/* The time to sign with (ddns_request_t.ts): device_now plus the learnt
+ * offset, modulo 2^64; a time that makes no sense (before 1970, after
+ * DDNS_TS_MAX) then fails the request check with DDNS_E_TS. */
+static inline uint64_t ddns_clock(const ddns_state_t *st, uint64_t device_now)
+{
+    return device_now + (uint64_t)st->clock_offset;
+}
+
+/* ---- SHA-256 and HMAC-SHA256 (FIPS 180-4, RFC 2104; ddns_sha256.c) ------- */
+/* These cannot fail; pointers must be valid (data may be NULL when len is 0).
+ * A message is at most 2^32 - 1 bytes. The final functions wipe the
+ * context. */
+
+typedef struct ddns_sha256 {
+    uint32_t h[8];
+    uint32_t w[16];                  /* the block being filled, as words */
+    uint32_t total;                  /* bytes hashed so far */
+} ddns_sha256_t;
+
+void ddns_sha256_init(ddns_sha256_t *ctx);
+void ddns_sha256_update(ddns_sha256_t *ctx, const void *data, size_t len);
+void ddns_sha256_final(ddns_sha256_t *ctx, uint8_t digest[DDNS_SHA256_LEN]);
+void ddns_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+                      uint8_t mac[DDNS_SHA256_LEN]);
 
 #ifdef __cplusplus
 }

@@ -1,296 +1,209 @@
-/* ddns_request: validation, string to sign and the complete signed update
- * request (PROTOCOL.md section 4).
+/* ddns_request: the string to sign and the complete signed update request
+ * (PROTOCOL.md section 4), and ddns_wipe().
  *
- * Every output is produced by one writer function per layout (body, string
- * to sign, request) that emits pieces into a sink. A sink either only counts
- * bytes, or copies them into a buffer, and may feed them to an HMAC as well.
- * Builders first run the layout with a counting sink, compare the size with
- * the caller's buffer and only then write, so a short buffer is never
- * touched. */
+ * Both layouts are templates: literal text with one-byte codes for the
+ * fields, interpreted by one function that either counts the bytes or
+ * writes them. Builders first check the fields and count, compare with the
+ * caller's buffer and only then write, so a short buffer is never touched.
+ *
+ * The builders check every field for what keeps the HTTP message intact:
+ * lengths and character sets (no CR, LF, blank or '&' can enter a header
+ * or the body). ddns_request_check() (ddns_check.c) adds the full syntax of
+ * the device id and the addresses.
+ *
+ * Template codes (never CR or LF, which are literal text):
+ *   0x01 to 0x06  the span host, user_agent, device_id, kid, ipv4, ipv6
+ *   0x07          ts in decimal
+ *   0x08          Content-Length: the length of the body, in decimal
+ *   0x09          nonce in lowercase hex
+ *   0x0b          MAC in lowercase hex (the sig field)
+ *   0x0c          "&" when ipv4 is present (separates ipv4 from ipv6)
+ *   0x0e          continue with the body template
+ *   0x11 to 0x16  skip to the next 0x1f when span 0x01 to 0x06 is empty
+ *   0x1f          end of such a section */
 #include "ddns_internal.h"
 
 #include <string.h>
 
-typedef struct sink {
-    uint8_t *buf;             /* NULL: count only */
-    size_t len;               /* bytes emitted so far */
-    ddns_hmac_sha256_t *hmac; /* non-NULL: bytes are also authenticated */
-} sink_t;
+#define C_TS    7u
+#define C_CLEN  8u
+#define C_NONCE 9u
+#define C_SIG   11u
+#define C_AMP   12u
+#define C_BODY  14u
+#define C_IF    16u  /* 0x10 + span code */
+#define C_END   31u
 
-static void put(sink_t *s, const void *p, size_t n)
+static const char tpl_body[] =
+    "\x15" "ipv4=\x05\x1f"
+    "\x16\x0c" "ipv6=\x06\x1f";
+
+const char ddns__tpl_sign[] =
+    "DDNS-HMAC-SHA256\nPOST\n/v1/update\n\x03\n\x04\n\x07\n\x09\n\x0e";
+
+const char ddns__tpl_request[] =
+    "POST /v1/update HTTP/1.1\r\nHost: \x01\r\n"
+    "\x12" "User-Agent: \x02\r\n\x1f"
+    "Authorization: DDNS-HMAC-SHA256 id=\x03,kid=\x04,ts=\x07,nonce=\x09,sig=\x0b\r\n"
+    "Content-Type: application/x-www-form-urlencoded\r\n"
+    "Content-Length: \x08\r\n\r\n\x0e";
+
+/* Per span of the request, in code order: length limits, allowed byte
+ * range, a range inside it that is not allowed (none when the first is
+ * above the second) and the error. */
+static const uint8_t rules[6][7] = {
+    { 1, DDNS_HOST_MAX, 0x21, 0x7e, 1, 0, DDNS_E_HOST },
+    { 0, DDNS_USER_AGENT_MAX, 0x20, 0x7e, 1, 0, DDNS_E_USER_AGENT },
+    { DDNS_DEVICE_ID_LEN, DDNS_DEVICE_ID_LEN, '0', 'f', ':', '`', DDNS_E_DEVICE_ID },
+    { 1, DDNS_KID_MAX, '0', 'z', ':', '`', DDNS_E_KID },
+    /* the addresses are checked with '.' as '0' and A-F as a-f */
+    { 0, DDNS_IPV4_MAX, '0', '9', 1, 0, DDNS_E_IPV4 },
+    { 0, DDNS_IPV6_MAX, '0', 'f', ';', '`', DDNS_E_IPV6 },
+};
+
+/* The six spans open ddns_request_t, in code order. */
+typedef char spans_first[offsetof(ddns_request_t, ipv6) == 5 * sizeof(ddns_span_t) ? 1 : -1];
+
+static const ddns_span_t *span_of(const ddns_request_t *req, unsigned code)
 {
-    if (n == 0)
-        return;
-    if (s->buf != NULL)
-        memcpy(s->buf + s->len, p, n);
-    if (s->hmac != NULL)
-        ddns_hmac_sha256_update(s->hmac, p, n);
-    s->len += n;
+    return (const ddns_span_t *)(const void *)((const uint8_t *)req +
+                                                (code - 1u) * sizeof(ddns_span_t));
 }
 
-#define PUT_LIT(s, lit) put((s), (lit), sizeof(lit) - 1u)
-
-static void put_span(sink_t *s, ddns_span_t sp)
+void ddns_wipe(void *p, size_t n)
 {
-    put(s, sp.ptr, sp.len);
+    volatile uint8_t *v = (volatile uint8_t *)p;
+    while (n-- > 0)
+        *v++ = 0;
 }
 
-static void put_dec(sink_t *s, uint64_t v)
+bool ddns__text_ok(ddns_span_t s, unsigned code)
 {
-    uint8_t tmp[20];
-    size_t i = sizeof tmp;
-
-    do {
-        tmp[--i] = (uint8_t)('0' + (uint8_t)(v % 10u));
-        v /= 10u;
-    } while (v != 0);
-    put(s, tmp + i, sizeof tmp - i);
-}
-
-static void put_hex(sink_t *s, const uint8_t *p, size_t n)
-{
+    const uint8_t *r = rules[code - 1u];
     size_t i;
 
-    for (i = 0; i < n; i++) {
-        uint8_t pair[2];
-        pair[0] = (uint8_t)ddns__hex_digits[p[i] >> 4];
-        pair[1] = (uint8_t)ddns__hex_digits[p[i] & 15u];
-        put(s, pair, sizeof pair);
+    if (s.len < r[0] || s.len > r[1] || (s.ptr == NULL && s.len > 0))
+        return false;
+    for (i = 0; i < s.len; i++) {
+        unsigned c = s.ptr[i];
+        if (code >= 5u && (c == '.' || DDNS__IN(c, 'A', 'F')))
+            c = c == '.' ? '0' : c | 0x20u;
+        if (!DDNS__IN(c, r[2], r[3]) || (c >= r[4] && c <= r[5]) ||
+            /* no blank at either end of the user agent */
+            (c == ' ' && (i == 0 || i == s.len - 1u)))
+            return false;
+    }
+    return true;
+}
+
+size_t ddns__emit(const ddns_request_t *req, const char *tpl, const uint8_t *mac, uint8_t *out)
+{
+    size_t n = 0;
+
+    for (;;) {
+        unsigned c = (uint8_t)*tpl++;
+        uint8_t tmp[2 * DDNS_SHA256_LEN];
+        const uint8_t *src = (const uint8_t *)tpl - 1;   /* literal: the byte itself */
+        size_t len = 1, i;
+
+        if (c == 0)
+            return n;
+        if (c < 0x20 && c != '\r' && c != '\n') {
+            len = 0;
+            if (c <= 6u) {
+                /* Counting also checks: every span is counted before it is
+                 * written, in the order of the request template. */
+                if (out == NULL && !ddns__text_ok(*span_of(req, c), c))
+                    return DDNS__EMIT_ERROR(rules[c - 1u][6]);
+                src = span_of(req, c)->ptr;
+                len = span_of(req, c)->len;
+            } else if (c <= C_CLEN) {
+                /* Binary to decimal by doubling a 12-digit decimal number
+                 * once per bit (no division); every value is below 2^40. */
+                uint64_t v = req->ts;
+                if (v > DDNS_TS_MAX)
+                    return DDNS__EMIT_ERROR(DDNS_E_TS);
+                if (c == C_CLEN) {
+                    v = req->ipv4.len > 0 ? req->ipv4.len + 5u : 0u;
+                    if (req->ipv6.len > 0)
+                        v += req->ipv6.len + 5u + (req->ipv4.len > 0);
+                }
+                for (i = 0; i < 12u; i++)
+                    tmp[i] = '0';
+                for (len = 0; len < 40u; len++, v <<= 1) {
+                    unsigned carry = (unsigned)(v >> 39) & 1u;
+                    for (i = 12; i-- > 0;) {
+                        unsigned d = (tmp[i] - (unsigned)'0') * 2u + carry;
+                        carry = d >= 10u;
+                        tmp[i] = (uint8_t)('0' + d - 10u * carry);
+                    }
+                }
+                for (src = tmp; src < tmp + 11 && *src == '0'; src++)
+                    ;
+                len = (size_t)(tmp + 12 - src);
+            } else if (c <= C_SIG) {
+                const uint8_t *bytes = c == C_NONCE ? req->nonce : mac;
+                len = c == C_NONCE ? 2u * DDNS_NONCE_LEN : 2u * DDNS_SHA256_LEN;
+                src = tmp;
+                if (out != NULL)
+                    for (i = 0; i < len; i++)
+                        tmp[i] = ddns__hex_digit(((unsigned)bytes[i >> 1] >> ((~i & 1u) * 4u)) & 15u);
+            } else if (c == C_AMP) {
+                src = (const uint8_t *)"&";
+                len = req->ipv4.len > 0;
+            } else if (c == C_BODY) {
+                tpl = tpl_body;
+            } else if (c - C_IF - 1u < 6u && span_of(req, c - C_IF)->len == 0) {
+                while (*tpl != C_END)
+                    tpl++;
+            }
+        }
+        if (out != NULL && len > 0)
+            memcpy(out + n, src, len);
+        n += len;
     }
 }
 
-/* ---- Validation ----------------------------------------------------------- */
-
-static bool printable(uint8_t c)
+ddns_err_t ddns__write(const ddns_request_t *req, const char *tpl, const uint8_t *mac,
+                       uint8_t *out, size_t out_size, size_t *out_len)
 {
-    return c >= 0x20 && c <= 0x7e;
-}
+    size_t n;
 
-static ddns_err_t check_host(ddns_span_t h)
-{
-    size_t i;
-
-    if (h.len == 0 || h.len > DDNS_HOST_MAX || h.ptr == NULL)
-        return DDNS_E_HOST;
-    for (i = 0; i < h.len; i++)
-        if (!printable(h.ptr[i]) || h.ptr[i] == ' ')
-            return DDNS_E_HOST;
-    return DDNS_OK;
-}
-
-static ddns_err_t check_user_agent(ddns_span_t ua)
-{
-    size_t i;
-
-    if (ua.len == 0)
-        return DDNS_OK;
-    if (ua.len > DDNS_USER_AGENT_MAX || ua.ptr == NULL)
-        return DDNS_E_USER_AGENT;
-    if (ua.ptr[0] == ' ' || ua.ptr[ua.len - 1] == ' ')
-        return DDNS_E_USER_AGENT;
-    for (i = 0; i < ua.len; i++)
-        if (!printable(ua.ptr[i]))
-            return DDNS_E_USER_AGENT;
-    return DDNS_OK;
-}
-
-ddns_err_t ddns_request_check(const ddns_request_t *req)
-{
-    ddns_err_t err;
-
-    if (req == NULL)
-        return DDNS_E_NULL;
-    if ((err = check_host(req->host)) != DDNS_OK)
-        return err;
-    if ((err = check_user_agent(req->user_agent)) != DDNS_OK)
-        return err;
-    if ((err = ddns_device_id_check(req->device_id)) != DDNS_OK)
-        return err;
-    if ((err = ddns_kid_check(req->kid)) != DDNS_OK)
-        return err;
-    if (req->ts > DDNS_TS_MAX)
-        return DDNS_E_TS;
-    if (req->ipv4.len > 0 && (err = ddns_ipv4_check(req->ipv4)) != DDNS_OK)
-        return err;
-    if (req->ipv6.len > 0 && (err = ddns_ipv6_check(req->ipv6)) != DDNS_OK)
-        return err;
-    return DDNS_OK;
-}
-
-/* ---- Layouts -------------------------------------------------------------- */
-
-static void write_body(sink_t *s, const ddns_request_t *req)
-{
-    if (req->ipv4.len > 0) {
-        PUT_LIT(s, "ipv4=");
-        put_span(s, req->ipv4);
-    }
-    if (req->ipv6.len > 0) {
-        if (req->ipv4.len > 0)
-            PUT_LIT(s, "&");
-        PUT_LIT(s, "ipv6=");
-        put_span(s, req->ipv6);
-    }
-}
-
-static void write_string_to_sign(sink_t *s, const ddns_request_t *req)
-{
-    PUT_LIT(s, "DDNS-HMAC-SHA256\nPOST\n/v1/update\n");
-    put_span(s, req->device_id);
-    PUT_LIT(s, "\n");
-    put_span(s, req->kid);
-    PUT_LIT(s, "\n");
-    put_dec(s, req->ts);
-    PUT_LIT(s, "\n");
-    put_hex(s, req->nonce, DDNS_NONCE_LEN);
-    PUT_LIT(s, "\n");
-    write_body(s, req);
-}
-
-static void write_request(sink_t *s, const ddns_request_t *req,
-                          const uint8_t mac[DDNS_SHA256_LEN])
-{
-    sink_t count = { NULL, 0, NULL };
-
-    write_body(&count, req);
-
-    PUT_LIT(s, "POST /v1/update HTTP/1.1\r\nHost: ");
-    put_span(s, req->host);
-    PUT_LIT(s, "\r\n");
-    if (req->user_agent.len > 0) {
-        PUT_LIT(s, "User-Agent: ");
-        put_span(s, req->user_agent);
-        PUT_LIT(s, "\r\n");
-    }
-    PUT_LIT(s, "Authorization: DDNS-HMAC-SHA256 id=");
-    put_span(s, req->device_id);
-    PUT_LIT(s, ",kid=");
-    put_span(s, req->kid);
-    PUT_LIT(s, ",ts=");
-    put_dec(s, req->ts);
-    PUT_LIT(s, ",nonce=");
-    put_hex(s, req->nonce, DDNS_NONCE_LEN);
-    PUT_LIT(s, ",sig=");
-    put_hex(s, mac, DDNS_SHA256_LEN);
-    PUT_LIT(s, "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ");
-    put_dec(s, count.len);
-    PUT_LIT(s, "\r\n\r\n");
-    write_body(s, req);
-}
-
-/* ---- Public functions ----------------------------------------------------- */
-
-/* Common argument checks of the buffer-writing functions. */
-static ddns_err_t check_out(const ddns_request_t *req, const uint8_t *out, size_t out_size,
-                            size_t *out_len)
-{
     if (out_len == NULL)
         return DDNS_E_NULL;
     *out_len = 0;
     if (req == NULL || (out == NULL && out_size > 0))
         return DDNS_E_NULL;
-    return ddns_request_check(req);
-}
-
-static void sign_checked(const ddns_request_t *req, const uint8_t secret[DDNS_SECRET_LEN],
-                         uint8_t mac[DDNS_SHA256_LEN])
-{
-    ddns_hmac_sha256_t hmac;
-    sink_t s = { NULL, 0, NULL };
-
-    ddns_hmac_sha256_init(&hmac, secret, DDNS_SECRET_LEN);
-    s.hmac = &hmac;
-    write_string_to_sign(&s, req);
-    ddns_hmac_sha256_final(&hmac, mac);  /* also wipes hmac */
-}
-
-static size_t request_size_checked(const ddns_request_t *req)
-{
-    static const uint8_t no_mac[DDNS_SHA256_LEN] = { 0 };
-    sink_t s = { NULL, 0, NULL };
-
-    write_request(&s, req, no_mac);
-    return s.len;
-}
-
-ddns_err_t ddns_request_string_to_sign(const ddns_request_t *req, uint8_t *out,
-                                       size_t out_size, size_t *out_len)
-{
-    sink_t s = { NULL, 0, NULL };
-    ddns_err_t err = check_out(req, out, out_size, out_len);
-
-    if (err != DDNS_OK)
-        return err;
-    write_string_to_sign(&s, req);
-    *out_len = s.len;
-    if (s.len > out_size)
+    /* Counting the request checks every field. */
+    n = ddns__emit(req, ddns__tpl_request, NULL, NULL);
+    if (n >= DDNS__EMIT_ERROR(DDNS_E_HTTP_LENGTH))
+        return (ddns_err_t)(0u - n);
+    if (tpl != ddns__tpl_request)
+        n = ddns__emit(req, tpl, NULL, NULL);
+    *out_len = n;
+    if (n > out_size)
         return DDNS_E_BUFFER;
-    s.buf = out;
-    s.len = 0;
-    write_string_to_sign(&s, req);
-    return DDNS_OK;
-}
-
-ddns_err_t ddns_request_sign(const ddns_request_t *req, const uint8_t secret[DDNS_SECRET_LEN],
-                             uint8_t mac[DDNS_SHA256_LEN])
-{
-    ddns_err_t err;
-
-    if (req == NULL || secret == NULL || mac == NULL)
-        return DDNS_E_NULL;
-    err = ddns_request_check(req);
-    if (err != DDNS_OK)
-        return err;
-    sign_checked(req, secret, mac);
+    if (tpl != ddns__tpl_request || mac != NULL)
+        ddns__emit(req, tpl, mac, out);
     return DDNS_OK;
 }
 
 ddns_err_t ddns_request_size(const ddns_request_t *req, size_t *needed)
 {
-    ddns_err_t err = check_out(req, NULL, 0, needed);
+    ddns_err_t err = ddns__write(req, ddns__tpl_request, NULL, NULL, 0, needed);
+    return err == DDNS_E_BUFFER ? DDNS_OK : err;
+}
 
-    if (err != DDNS_OK)
-        return err;
-    *needed = request_size_checked(req);
-    return DDNS_OK;
+ddns_err_t ddns_request_string_to_sign(const ddns_request_t *req, uint8_t *out,
+                                       size_t out_size, size_t *out_len)
+{
+    return ddns__write(req, ddns__tpl_sign, NULL, out, out_size, out_len);
 }
 
 ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
                                         const uint8_t mac[DDNS_SHA256_LEN], uint8_t *out,
                                         size_t out_size, size_t *out_len)
 {
-    sink_t s = { NULL, 0, NULL };
-    ddns_err_t err = check_out(req, out, out_size, out_len);
-
-    if (err != DDNS_OK)
-        return err;
-    if (mac == NULL)
-        return DDNS_E_NULL;
-    *out_len = request_size_checked(req);
-    if (*out_len > out_size)
-        return DDNS_E_BUFFER;
-    s.buf = out;
-    write_request(&s, req, mac);
-    return DDNS_OK;
-}
-
-ddns_err_t ddns_request_build(const ddns_request_t *req, const uint8_t secret[DDNS_SECRET_LEN],
-                              uint8_t *out, size_t out_size, size_t *out_len)
-{
-    uint8_t mac[DDNS_SHA256_LEN];
-    sink_t s = { NULL, 0, NULL };
-    ddns_err_t err = check_out(req, out, out_size, out_len);
-
-    if (err != DDNS_OK)
-        return err;
-    if (secret == NULL)
-        return DDNS_E_NULL;
-    *out_len = request_size_checked(req);
-    if (*out_len > out_size)
-        return DDNS_E_BUFFER;
-    sign_checked(req, secret, mac);
-    s.buf = out;
-    write_request(&s, req, mac);
-    ddns_wipe(mac, sizeof mac);
-    return DDNS_OK;
+    return mac == NULL ? DDNS_E_NULL : ddns__write(req, ddns__tpl_request, mac, out, out_size,
+                                                   out_len);
 }

@@ -1,9 +1,11 @@
-/* ddns_sha256: SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104).
+/* ddns_sha256: the built-in crypto. SHA-256 (FIPS 180-4), HMAC-SHA256
+ * (RFC 2104) and ddns_request_build(), which signs with them.
  *
- * Straightforward portable implementation: big-endian loads and stores are
- * done byte by byte, so the code has no alignment or endianness
- * requirements. The message schedule is kept as a 16-word ring to keep the
- * stack small. */
+ * Written for size and stack rather than speed: bytes enter the block one
+ * at a time, the working variables are an array shifted once per round and
+ * the message schedule is a 16-word ring. Loads and stores are byte by
+ * byte, so there are no alignment or endianness requirements. A platform
+ * that signs elsewhere leaves this file out. */
 #include "ddns_internal.h"
 
 #include <string.h>
@@ -27,183 +29,132 @@ static const uint32_t sha256_h0[8] = {
     0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u,
 };
 
-#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-#define CH(x, y, z) (((x) & (y)) ^ (~(x) & (z)))
-#define MAJ(x, y, z) (((x) & (y)) ^ ((x) & (z)) ^ ((y) & (z)))
-#define BSIG0(x) (ROTR(x, 2) ^ ROTR(x, 13) ^ ROTR(x, 22))
-#define BSIG1(x) (ROTR(x, 6) ^ ROTR(x, 11) ^ ROTR(x, 25))
-#define SSIG0(x) (ROTR(x, 7) ^ ROTR(x, 18) ^ ((x) >> 3))
-#define SSIG1(x) (ROTR(x, 17) ^ ROTR(x, 19) ^ ((x) >> 10))
-
-static uint32_t load_be32(const uint8_t *p)
+static uint32_t rotr(uint32_t x, unsigned n)
 {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
-           (uint32_t)p[3];
+    return (x >> n) | (x << (32u - n));
 }
 
-static void store_be32(uint8_t *p, uint32_t v)
+static void sha256_compress(ddns_sha256_t *ctx)
 {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
+    uint32_t *w = ctx->w, s[8];
+    unsigned t, i;
 
-static void sha256_compress(uint32_t h[8], const uint8_t block[DDNS_SHA256_BLOCK])
-{
-    uint32_t w[16];
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
-    uint32_t e = h[4], f = h[5], g = h[6], hh = h[7];
-    unsigned t;
-
-    for (t = 0; t < 64; t++) {
-        uint32_t wt, t1, t2;
-        if (t < 16) {
-            wt = load_be32(block + 4 * t);
-        } else {
-            wt = SSIG1(w[(t - 2) & 15]) + w[(t - 7) & 15] + SSIG0(w[(t - 15) & 15]) +
-                 w[(t - 16) & 15];
+    memcpy(s, ctx->h, sizeof s);
+    for (t = 0; t < 64u; t++) {
+        uint32_t x = w[t & 15u], e = s[4], a = s[0];
+        if (t >= 16u) {
+            /* the message schedule, in place over the block */
+            uint32_t w15 = w[(t - 15u) & 15u], w2 = w[(t - 2u) & 15u];
+            x += (rotr(w15, 7) ^ rotr(w15, 18) ^ (w15 >> 3)) + w[(t - 7u) & 15u] +
+                 (rotr(w2, 17) ^ rotr(w2, 19) ^ (w2 >> 10));
+            w[t & 15u] = x;
         }
-        w[t & 15] = wt;
-        t1 = hh + BSIG1(e) + CH(e, f, g) + sha256_k[t] + wt;
-        t2 = BSIG0(a) + MAJ(a, b, c);
-        hh = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = c;
-        c = b;
-        b = a;
-        a = t1 + t2;
+        x += s[7] + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & s[5]) ^ (~e & s[6])) +
+             sha256_k[t];
+        for (i = 7; i > 0; i--)
+            s[i] = s[i - 1u];
+        s[4] += x;
+        s[0] = x + (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) +
+               ((a & s[2]) ^ (a & s[3]) ^ (s[2] & s[3]));
     }
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-    h[5] += f;
-    h[6] += g;
-    h[7] += hh;
-    ddns_wipe(w, sizeof w);
-}
-
-void ddns_wipe(void *p, size_t n)
-{
-    volatile uint8_t *v = (volatile uint8_t *)p;
-    while (n--)
-        *v++ = 0;
+    for (i = 0; i < 8u; i++)
+        ctx->h[i] += s[i];
+    ddns_wipe(s, sizeof s);
 }
 
 void ddns_sha256_init(ddns_sha256_t *ctx)
 {
     memcpy(ctx->h, sha256_h0, sizeof ctx->h);
     ctx->total = 0;
-    ctx->used = 0;
 }
 
 void ddns_sha256_update(ddns_sha256_t *ctx, const void *data, size_t len)
 {
     const uint8_t *p = (const uint8_t *)data;
 
-    if (len == 0)
-        return;
-    ctx->total += len;
-    if (ctx->used > 0) {
-        size_t take = DDNS_SHA256_BLOCK - ctx->used;
-        if (take > len)
-            take = len;
-        memcpy(ctx->block + ctx->used, p, take);
-        ctx->used += take;
-        p += take;
-        len -= take;
-        if (ctx->used < DDNS_SHA256_BLOCK)
-            return;
-        sha256_compress(ctx->h, ctx->block);
-        ctx->used = 0;
-    }
-    while (len >= DDNS_SHA256_BLOCK) {
-        sha256_compress(ctx->h, p);
-        p += DDNS_SHA256_BLOCK;
-        len -= DDNS_SHA256_BLOCK;
-    }
-    if (len > 0) {
-        memcpy(ctx->block, p, len);
-        ctx->used = len;
+    while (len-- > 0) {
+        /* Bytes shift into the block's words: four make a big-endian word. */
+        uint32_t *word = &ctx->w[(ctx->total >> 2) & 15u];
+        *word = (*word << 8) | *p++;
+        if ((++ctx->total & 63u) == 0)
+            sha256_compress(ctx);
     }
 }
 
 void ddns_sha256_final(ddns_sha256_t *ctx, uint8_t digest[DDNS_SHA256_LEN])
 {
-    uint64_t bits = ctx->total * 8u;
+    uint32_t bits[2];
+    uint8_t b = 0x80;
     unsigned i;
 
-    ctx->block[ctx->used++] = 0x80;
-    if (ctx->used > DDNS_SHA256_BLOCK - 8) {
-        memset(ctx->block + ctx->used, 0, DDNS_SHA256_BLOCK - ctx->used);
-        sha256_compress(ctx->h, ctx->block);
-        ctx->used = 0;
+    bits[0] = ctx->total >> 29;
+    bits[1] = ctx->total << 3;
+    do {
+        ddns_sha256_update(ctx, &b, 1);
+        b = 0;
+    } while ((ctx->total & 63u) != 56u);
+    /* The message length in bits, big-endian, completes the last block. */
+    for (i = 0; i < 8u; i++) {
+        b = (uint8_t)(bits[i >> 2] >> (24u - 8u * (i & 3u)));
+        ddns_sha256_update(ctx, &b, 1);
     }
-    memset(ctx->block + ctx->used, 0, DDNS_SHA256_BLOCK - 8 - ctx->used);
-    store_be32(ctx->block + 56, (uint32_t)(bits >> 32));
-    store_be32(ctx->block + 60, (uint32_t)bits);
-    sha256_compress(ctx->h, ctx->block);
-    for (i = 0; i < 8; i++)
-        store_be32(digest + 4 * i, ctx->h[i]);
+    for (i = 0; i < DDNS_SHA256_LEN; i++)
+        digest[i] = (uint8_t)(ctx->h[i >> 2] >> (24u - 8u * (i & 3u)));
     ddns_wipe(ctx, sizeof *ctx);
-}
-
-void ddns_sha256(const void *data, size_t len, uint8_t digest[DDNS_SHA256_LEN])
-{
-    ddns_sha256_t ctx;
-    ddns_sha256_init(&ctx);
-    ddns_sha256_update(&ctx, data, len);
-    ddns_sha256_final(&ctx, digest);
-}
-
-void ddns_hmac_sha256_init(ddns_hmac_sha256_t *ctx, const void *key, size_t key_len)
-{
-    uint8_t pad[DDNS_SHA256_BLOCK];
-    unsigned i;
-
-    memset(pad, 0, sizeof pad);
-    if (key_len > DDNS_SHA256_BLOCK)
-        ddns_sha256(key, key_len, pad);
-    else if (key_len > 0)
-        memcpy(pad, key, key_len);
-
-    for (i = 0; i < DDNS_SHA256_BLOCK; i++)
-        pad[i] ^= 0x36u;
-    ddns_sha256_init(&ctx->inner);
-    ddns_sha256_update(&ctx->inner, pad, sizeof pad);
-
-    for (i = 0; i < DDNS_SHA256_BLOCK; i++)
-        pad[i] ^= 0x36u ^ 0x5cu;
-    ddns_sha256_init(&ctx->outer);
-    ddns_sha256_update(&ctx->outer, pad, sizeof pad);
-
-    ddns_wipe(pad, sizeof pad);
-}
-
-void ddns_hmac_sha256_update(ddns_hmac_sha256_t *ctx, const void *data, size_t len)
-{
-    ddns_sha256_update(&ctx->inner, data, len);
-}
-
-void ddns_hmac_sha256_final(ddns_hmac_sha256_t *ctx, uint8_t mac[DDNS_SHA256_LEN])
-{
-    uint8_t inner[DDNS_SHA256_LEN];
-
-    ddns_sha256_final(&ctx->inner, inner);
-    ddns_sha256_update(&ctx->outer, inner, sizeof inner);
-    ddns_sha256_final(&ctx->outer, mac);
-    ddns_wipe(inner, sizeof inner);
 }
 
 void ddns_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                       uint8_t mac[DDNS_SHA256_LEN])
 {
-    ddns_hmac_sha256_t ctx;
-    ddns_hmac_sha256_init(&ctx, key, key_len);
-    ddns_hmac_sha256_update(&ctx, data, len);
-    ddns_hmac_sha256_final(&ctx, mac);
+    ddns_sha256_t ctx;
+    uint8_t hashed_key[DDNS_SHA256_LEN], inner[DDNS_SHA256_LEN];
+    const uint8_t *k = (const uint8_t *)key;
+    const void *msg = data;
+    size_t msg_len = len, i;
+    uint8_t *digest = inner;
+    unsigned pad;
+
+    if (key_len > DDNS_SHA256_BLOCK) {
+        ddns_sha256_init(&ctx);
+        ddns_sha256_update(&ctx, key, key_len);
+        ddns_sha256_final(&ctx, hashed_key);
+        k = hashed_key;
+        key_len = DDNS_SHA256_LEN;
+    }
+    /* inner = H(key ^ ipad || data), then mac = H(key ^ opad || inner) */
+    for (pad = 0x36;; pad = 0x5c) {
+        ddns_sha256_init(&ctx);
+        for (i = 0; i < DDNS_SHA256_BLOCK; i++) {
+            uint8_t b = (uint8_t)((i < key_len ? k[i] : 0u) ^ pad);
+            ddns_sha256_update(&ctx, &b, 1);
+        }
+        ddns_sha256_update(&ctx, msg, msg_len);
+        ddns_sha256_final(&ctx, digest);
+        if (digest == mac)
+            break;
+        msg = inner;
+        msg_len = sizeof inner;
+        digest = mac;
+    }
+    ddns_wipe(hashed_key, sizeof hashed_key);
+    ddns_wipe(inner, sizeof inner);
+}
+
+ddns_err_t ddns_request_build(const ddns_request_t *req, const uint8_t secret[DDNS_SECRET_LEN],
+                              uint8_t *out, size_t out_size, size_t *out_len)
+{
+    uint8_t mac[DDNS_SHA256_LEN];
+    ddns_err_t err = secret == NULL
+                         ? DDNS_E_NULL
+                         : ddns__write(req, ddns__tpl_request, NULL, out, out_size, out_len);
+
+    if (err == DDNS_OK) {
+        /* The string to sign is shorter than the request: it is laid out
+         * in out first, signed, then overwritten by the request. */
+        size_t n = ddns__emit(req, ddns__tpl_sign, NULL, out);
+        ddns_hmac_sha256(secret, DDNS_SECRET_LEN, out, n, mac);
+        ddns__emit(req, ddns__tpl_request, mac, out);
+        ddns_wipe(mac, sizeof mac);
+    }
+    return err;
 }

@@ -1,0 +1,126 @@
+/* ddns_check: the full syntax checks (optional module). The device id
+ * (PROTOCOL.md section 1), the key id, and IPv4 / IPv6 address text as
+ * inet_pton() accepts it, so that firmware can refuse exactly the inputs
+ * the gateway would answer with "badrequest" or "badauth" for. The request
+ * builders themselves check only what keeps the HTTP message intact. */
+#include "ddns_internal.h"
+
+/* True when every byte of s is a digit or a lowercase letter up to last. */
+static bool lower_alnum(ddns_span_t s, unsigned last)
+{
+    size_t i;
+
+    if (s.ptr == NULL)
+        return false;
+    for (i = 0; i < s.len; i++)
+        if (!DDNS__IN(s.ptr[i], '0', '9') && !DDNS__IN(s.ptr[i], 'a', last))
+            return false;
+    return true;
+}
+
+ddns_err_t ddns_device_id_check(ddns_span_t device_id)
+{
+    unsigned any = 0, c;
+    size_t i;
+
+    if (device_id.len != DDNS_DEVICE_ID_LEN || !lower_alnum(device_id, 'f'))
+        return DDNS_E_DEVICE_ID;
+    for (i = 0; i < DDNS_DEVICE_ID_LEN; i++)
+        any |= device_id.ptr[i] ^ (unsigned)'0';
+    if (any == 0)
+        return DDNS_E_DEVICE_ID_ZERO;
+    /* The low bit of the first octet is the multicast bit; the value of a
+     * digit a-f has the opposite parity of its character code. */
+    c = device_id.ptr[1];
+    return ((c ^ (c > '9')) & 1u) ? DDNS_E_DEVICE_ID_MULTICAST : DDNS_OK;
+}
+
+ddns_err_t ddns_kid_check(ddns_span_t kid)
+{
+    return kid.len - 1u < DDNS_KID_MAX && lower_alnum(kid, 'z') ? DDNS_OK : DDNS_E_KID;
+}
+
+/* Four decimal parts of 1 to 3 digits, each at most 255, no leading zeros. */
+static bool is_ipv4(const uint8_t *p, size_t n)
+{
+    unsigned parts = 0;
+    size_t i = 0;
+
+    for (;;) {
+        unsigned value = 0;
+        size_t start = i;
+        while (i < n && DDNS__IN(p[i], '0', '9') && i - start < 3u)
+            value = value * 10u + (unsigned)(p[i++] - '0');
+        if (i == start || value > 255u || (i - start > 1u && p[start] == '0'))
+            return false;
+        if (++parts == 4u)
+            return i == n;
+        if (i == n || p[i] != '.')
+            return false;
+        i++;
+    }
+}
+
+/* Groups of 1 to 4 hex digits separated by ":", at most one "::" standing
+ * for at least one zero group, optionally ending in a dotted quad worth two
+ * groups (RFC 4291 section 2.2). */
+static bool is_ipv6(const uint8_t *p, size_t n)
+{
+    unsigned groups = 0;
+    bool dcolon = false;
+    size_t i = 0;
+
+    if (n < 2u || n > DDNS_IPV6_MAX)
+        return false;
+    if (p[0] == ':') {
+        if (p[1] != ':')
+            return false;
+        dcolon = true;
+        i = 2;
+    }
+    while (i < n) {
+        size_t start = i;
+        while (i < n && (DDNS__IN(p[i], '0', '9') || DDNS__IN(p[i] | 0x20u, 'a', 'f')))
+            i++;
+        if (i < n && p[i] == '.')
+            return is_ipv4(p + start, n - start) && (dcolon ? groups <= 5u : groups == 6u);
+        if (i == start || i - start > 4u)
+            return false;
+        groups++;
+        if (i == n)
+            break;
+        if (p[i] != ':' || ++i == n)
+            return false; /* a bad character or a single trailing colon */
+        if (p[i] == ':') {
+            if (dcolon)
+                return false;
+            dcolon = true;
+            i++;
+        }
+    }
+    return dcolon ? groups <= 7u : groups == 8u;
+}
+
+ddns_err_t ddns_ipv4_check(ddns_span_t text)
+{
+    return text.ptr != NULL && is_ipv4(text.ptr, text.len) ? DDNS_OK : DDNS_E_IPV4;
+}
+
+ddns_err_t ddns_ipv6_check(ddns_span_t text)
+{
+    return text.ptr != NULL && is_ipv6(text.ptr, text.len) ? DDNS_OK : DDNS_E_IPV6;
+}
+
+ddns_err_t ddns_request_check(const ddns_request_t *req)
+{
+    size_t n;
+    ddns_err_t err = ddns_request_size(req, &n);
+
+    if (err == DDNS_OK)
+        err = ddns_device_id_check(req->device_id);
+    if (err == DDNS_OK && req->ipv4.len > 0)
+        err = ddns_ipv4_check(req->ipv4);
+    if (err == DDNS_OK && req->ipv6.len > 0)
+        err = ddns_ipv6_check(req->ipv6);
+    return err;
+}

@@ -1,0 +1,58 @@
+/* ddns_next: what the firmware does after an attempt, and the clock offset
+ * learnt from a badtime answer.
+ *
+ * The rules follow the usual terms of dynamic DNS services: update when an
+ * address changes and otherwise only as a periodic keep-alive, never more
+ * than one update a minute, back off on errors, obey a server's rate limit,
+ * and stop on an authentication refusal until a person acts. A random part
+ * keeps devices that fail together (a server outage) from retrying
+ * together. */
+#include "ddns_internal.h"
+
+ddns_err_t ddns_clock_correct(ddns_state_t *st, const ddns_response_t *r, uint64_t device_now)
+{
+    if (st == NULL || r == NULL)
+        return DDNS_E_NULL;
+    if (r->result != DDNS_RESULT_BADTIME || r->server_time > DDNS_TS_MAX ||
+        device_now > DDNS_TS_MAX)
+        return DDNS_E_RESP_DATA;
+    st->clock_offset = (int64_t)r->server_time - (int64_t)device_now;
+    return DDNS_OK;
+}
+
+ddns_next_t ddns_next(ddns_state_t *st, const ddns_response_t *r, uint64_t device_now,
+                      uint32_t random, uint32_t *delay)
+{
+    unsigned res = r != NULL ? (unsigned)r->result : 0u;
+    ddns_next_t next = DDNS_NEXT_RETRY;
+    uint32_t base, n;
+
+    if (st == NULL || delay == NULL)
+        return DDNS_NEXT_STOP;
+    *delay = 0;
+    /* badrequest, badauth, disabled, notfound: a person must act */
+    if ((1u << res) & ((1u << DDNS_RESULT_BADREQUEST) | (1u << DDNS_RESULT_BADAUTH) |
+                       (1u << DDNS_RESULT_DISABLED) | (1u << DDNS_RESULT_NOTFOUND)))
+        st->stopped = 1;
+    if (res == DDNS_RESULT_GOOD || res == DDNS_RESULT_NOCHG) {
+        st->failures = 0;
+        st->stopped = 0;
+        next = DDNS_NEXT_IDLE;
+        base = DDNS_KEEPALIVE;
+    } else if (st->stopped) {
+        return DDNS_NEXT_STOP;
+    } else {
+        n = ++st->failures;
+        base = n - 1u >= 4u ? DDNS_BACKOFF_MAX : (uint32_t)DDNS_BACKOFF_FIRST << (n - 1u);
+        if (res == DDNS_RESULT_RATELIMIT)
+            base = r->retry_after < DDNS_MIN_INTERVAL ? DDNS_MIN_INTERVAL
+                   : r->retry_after > DDNS_RETRY_AFTER_MAX ? DDNS_RETRY_AFTER_MAX
+                                                           : r->retry_after;
+        else if (res == DDNS_RESULT_BADTIME &&
+                 ddns_clock_correct(st, r, device_now) == DDNS_OK && n == 1u)
+            base = 4;
+    }
+    /* base plus a random part of up to half of it (base below 2^20) */
+    *delay = base + (((random & 0xfffu) * base) >> 13);
+    return next;
+}

@@ -11,6 +11,7 @@ unprivileged 'postgres' user (initdb refuses root).
 """
 import argparse
 import base64
+import contextlib
 import glob
 import json
 import os
@@ -388,6 +389,32 @@ default_ttl = 60
                            capture_output=True, cwd=os.path.dirname(self.pg_data))
             self.pg_started = False
         return gateway_rc
+
+
+@contextlib.contextmanager
+def started(prefix, label):
+    """A whole stack in a new temporary directory for a test fixture. On exit
+    the gateway must have stopped cleanly (exit 0, no sanitizer report in its
+    log, which catches test-asan findings); the directory is removed unless
+    DDNS_KEEP_TMP is set."""
+    import tempfile
+    base = tempfile.mkdtemp(prefix=prefix)
+    s = Stack(base, log=lambda m: print("[%s] %s" % (label, m)))
+    try:
+        s.start()
+    except Exception:
+        s.stop()
+        raise
+    yield s
+    rc = s.stop()
+    log = s.gateway_log()
+    assert rc == 0, "ddns-gateway exited with %r; log:\n%s" % (rc, log[-4000:])
+    for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        assert marker not in log, "sanitizer report in the gateway log:\n" + log[-4000:]
+    if os.environ.get("DDNS_KEEP_TMP"):
+        print("kept %s" % base)
+    else:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def demo(args):

@@ -10,9 +10,7 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 
@@ -26,18 +24,8 @@ ZONE = ddnsstack.ZONE
 
 @pytest.fixture(scope="module")
 def kstack():
-    base = tempfile.mkdtemp(prefix="ddns-keys-")
-    s = ddnsstack.Stack(base, log=lambda m: print("[keys stack] " + m))
-    try:
-        s.start()
-    except Exception:
-        s.stop()
-        raise
-    yield s
-    rc = s.stop()
-    assert rc == 0, "ddns-gateway exited with %r" % rc
-    if not os.environ.get("DDNS_KEEP_TMP"):
-        shutil.rmtree(base, ignore_errors=True)
+    with ddnsstack.started("ddns-keys-", "keys stack") as s:
+        yield s
 
 
 def restart_gateway(stack):

@@ -19,7 +19,7 @@
 #include "gw_err.h"
 #include "gw_log.h"
 
-#define GW_UPDATE_SQL "SELECT result, host(ipv4), host(ipv6) FROM ddns_apply_update($1, $2, $3, $4, $5)"
+#define GW_UPDATE_SQL "SELECT result, host(ipv4), host(ipv6) FROM ddns_apply_update($1, $2, $3, $4, $5, $6)"
 
 struct gw_update {
     struct event_base *base;
@@ -223,12 +223,12 @@ void gw_update_handle(void *arg, gw_req_t *rq)
         return;
     }
     snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar.ts);
-    const char *params[5] = {ar.device_id, tsbuf, j->ipv4[0] ? j->ipv4 : NULL,
+    const char *params[6] = {ar.device_id, ar.kid, tsbuf, j->ipv4[0] ? j->ipv4 : NULL,
                              j->ipv6[0] ? j->ipv6 : NULL, source};
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time (even before
      * gw_db_query returns) and frees j and rq. */
-    int rc = gw_db_query(u->db, GW_UPDATE_SQL, 5, params, gw_update_db_cb, j, &j->job);
+    int rc = gw_db_query(u->db, GW_UPDATE_SQL, 6, params, gw_update_db_cb, j, &j->job);
     if (rc != GW_OK) {
         gw_warn("update not queued: %s", gw_strerror(rc));
         gw_upd_job_free(j);

@@ -101,6 +101,15 @@ def test_rotation_retire_and_unretire(kstack, tmp_path):
     assert update(kstack, new[0], "192.0.2.202") == "good 192.0.2.202"
     assert update(kstack, old[0], "192.0.2.203") == "good 192.0.2.203", \
         "the old key id keeps verifying until it is retired"
+    # a valid secret of a key id the device is not registered under is refused
+    p = prov("show", "--mac", old[0]["device_id"], "--kid", "k2", "--key-dir", kstack.key_dir)
+    assert p.returncode == 0, p.stderr
+    other = json.loads(p.stdout)
+    assert other["kid"] == "k2" and other["secret"] != old[0]["secret"]
+    other["path"] = kstack.write_credentials(
+        {k: other[k] for k in ("device_id", "kid", "secret")}, str(tmp_path / "other-kid.json"))
+    assert update(kstack, other, "192.0.2.207") == "badauth"
+    assert update(kstack, old[0], "192.0.2.208") == "good 192.0.2.208"
 
     # keys list: ids, fingerprints, states and device counts; never a key
     text, rows = keys_list(kstack, "--db", kstack.conninfo)

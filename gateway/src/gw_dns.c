@@ -235,3 +235,91 @@ out:
         ldns_resolver_deep_free(res);
     return rc;
 }
+
+int gw_dns_axfr(const gw_zone_conf_t *zone, gw_dns_axfr_cb cb, void *arg,
+                gw_dns_axfr_stats_t *stats, char *err, size_t errlen)
+{
+    ldns_resolver *res = NULL;
+    ldns_rdf *zname = NULL;
+    ldns_rr *rr = NULL;
+    int rc = GW_EDNS, soa_seen = 0;
+    char owner[GW_DNAME_MAX + 2];
+
+    memset(stats, 0, sizeof *stats);
+    res = gw_dns_resolver(zone, 1, err, errlen);
+    zname = gw_dname(zone->name);
+    if (res == NULL || zname == NULL) {
+        snprintf(err, errlen, "out of memory preparing the zone transfer");
+        rc = GW_ENOMEM;
+        goto out;
+    }
+    /* The request is TSIG-signed with the zone's key (ldns signs an AXFR
+     * query when the resolver has a key). */
+    ldns_status st = ldns_axfr_start(res, zname, LDNS_RR_CLASS_IN);
+    if (st != LDNS_STATUS_OK) {
+        snprintf(err, errlen, "zone transfer of %s from %s failed to start: %s", zone->name,
+                 zone->primary.text, ldns_get_errorstr_by_id(st));
+        goto out;
+    }
+    while ((rr = ldns_axfr_next(res)) != NULL) {
+        ldns_rr_type t = ldns_rr_get_type(rr);
+        stats->records++;
+        if (t == LDNS_RR_TYPE_SOA)
+            soa_seen++;
+        if ((t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA) && ldns_rr_rd_count(rr) == 1) {
+            char *o = ldns_rdf2str(ldns_rr_owner(rr));
+            const ldns_rdf *rd = ldns_rr_rdf(rr, 0);
+            size_t ol = o ? strlen(o) : 0;
+            if (o == NULL || ol == 0 || ol > GW_DNAME_MAX + 1) {
+                free(o);
+                snprintf(err, errlen, "zone transfer of %s: unusable owner name", zone->name);
+                goto out;
+            }
+            if (o[ol - 1] == '.')
+                o[--ol] = '\0';
+            for (size_t i = 0; i < ol; i++)
+                owner[i] = (o[i] >= 'A' && o[i] <= 'Z') ? (char)(o[i] + 32) : o[i];
+            owner[ol] = '\0';
+            free(o);
+            size_t want = t == LDNS_RR_TYPE_AAAA ? 16 : 4;
+            if (ldns_rdf_size(rd) != want) {
+                snprintf(err, errlen, "zone transfer of %s: malformed %s record at %s",
+                         zone->name, t == LDNS_RR_TYPE_AAAA ? "AAAA" : "A", owner);
+                goto out;
+            }
+            stats->addresses++;
+            if (cb(arg, owner, t == LDNS_RR_TYPE_AAAA, ldns_rr_ttl(rr), ldns_rdf_data(rd)) != 0) {
+                snprintf(err, errlen, "out of memory reading the zone transfer");
+                rc = GW_ENOMEM;
+                goto out;
+            }
+        }
+        ldns_rr_free(rr);
+        rr = NULL;
+    }
+    /* A complete transfer starts and ends with the SOA. */
+    if (!ldns_axfr_complete(res) || soa_seen < 2) {
+        ldns_pkt *last = ldns_axfr_last_pkt(res);
+        if (last != NULL && ldns_pkt_get_rcode(last) != LDNS_RCODE_NOERROR) {
+            char *rcode = ldns_pkt_rcode2str(ldns_pkt_get_rcode(last));
+            snprintf(err, errlen, "%s refused the zone transfer of %s: %s (is transfer allowed "
+                     "for key %s?)", zone->primary.text, zone->name, rcode ? rcode : "error",
+                     zone->tsig_key_name);
+            free(rcode);
+        } else {
+            snprintf(err, errlen, "zone transfer of %s from %s did not complete", zone->name,
+                     zone->primary.text);
+        }
+        goto out;
+    }
+    rc = GW_OK;
+out:
+    if (rr != NULL)
+        ldns_rr_free(rr);
+    if (rc != GW_OK && res != NULL)
+        ldns_axfr_abort(res);
+    ldns_rdf_deep_free(zname);
+    if (res != NULL)
+        ldns_resolver_deep_free(res);
+    return rc;
+}

@@ -5,11 +5,13 @@
  * the RRset, then add the new record when there is one), TSIG signing,
  * sending it to the zone's primary (UDP when it fits in 512 bytes, else TCP;
  * 3 s timeout) and checking the answer: same id, a valid TSIG, rcode
- * NOERROR. No database here; the publisher owns the outbox. */
+ * NOERROR; and reading a zone back with a TSIG-signed AXFR over TCP (for
+ * resync). No database here; the publisher owns the outbox. */
 #ifndef GW_DNS_H
 #define GW_DNS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gw_config.h"
 
@@ -34,5 +36,24 @@ int gw_dns_check_tsig(const gw_zone_conf_t *zone, char *err, size_t errlen);
  * secret in it). */
 int gw_dns_send_update(const gw_zone_conf_t *zone, const gw_dns_change_t *changes, size_t *n,
                        char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* One A or AAAA record of a zone transfer: owner in lowercase without the
+ * trailing dot, addr 4 or 16 bytes. Returns 0, or -1 to abort (out of
+ * memory). */
+typedef int (*gw_dns_axfr_cb)(void *arg, const char *owner, int is_aaaa, uint32_t ttl,
+                              const uint8_t *addr);
+
+typedef struct gw_dns_axfr_stats {
+    size_t records;             /* every record of the transfer */
+    size_t addresses;           /* A and AAAA records passed to the callback */
+} gw_dns_axfr_stats_t;
+
+/* Transfers the zone from its primary (AXFR over TCP, query signed with the
+ * zone's TSIG key) and calls cb for every A and AAAA record. Returns GW_OK
+ * after a complete transfer (SOA first and last); otherwise an error with a
+ * reason in err. */
+int gw_dns_axfr(const gw_zone_conf_t *zone, gw_dns_axfr_cb cb, void *arg,
+                gw_dns_axfr_stats_t *stats, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -22,6 +22,7 @@
 #include "gw_http.h"
 #include "gw_log.h"
 #include "gw_publish.h"
+#include "gw_resync.h"
 #include "gw_tls.h"
 #include "gw_update.h"
 
@@ -57,6 +58,7 @@ static void gw_usage(FILE *f)
 "\n"
 "SYNOPSIS\n"
 "    ddns-gateway [-c FILE | --config FILE] [--check-config]\n"
+"    ddns-gateway resync ZONE [-c FILE] [OPTIONS]   (see resync --help)\n"
 "    ddns-gateway --help | --version\n"
 "\n"
 "DESCRIPTION\n"
@@ -271,6 +273,8 @@ int main(int argc, char **argv)
 
     memset(&app, 0, sizeof app);
     memset(&msgs, 0, sizeof msgs);
+    if (argc > 1 && strcmp(argv[1], "resync") == 0)
+        return gw_resync_main(argc - 1, argv + 1, GW_DEFAULT_CONFIG);
     while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;

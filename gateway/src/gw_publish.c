@@ -20,7 +20,9 @@
 #include "gw_log.h"
 
 #define GW_PUB_BACKOFF_MIN_MS 200
-#define GW_PUB_BACKOFF_MAX_MS 30000
+/* Retries of an unreachable DNS server or database stay this frequent so
+ * that the backlog is published within seconds of its return. */
+#define GW_PUB_BACKOFF_MAX_MS 2000
 #define GW_PUB_SAFETY_MS 1000
 #define GW_XSTR(x) #x
 #define GW_STR(x) GW_XSTR(x)
@@ -137,8 +139,8 @@ static int gw_pub_cmd(struct gw_publish *p, const char *sql)
     return ok ? 0 : -1;
 }
 
-/* "{1,2,3}" from the first n ids of res (column 0). */
-static char *gw_id_array(const PGresult *res, size_t n)
+/* "{1,2,3}" from the ids (column 0) of the n rows rows[0..n). */
+static char *gw_id_array(const PGresult *res, const size_t *rows, size_t n)
 {
     size_t cap = 3 + n * 21, len = 0;
     char *s = malloc(cap);
@@ -146,7 +148,8 @@ static char *gw_id_array(const PGresult *res, size_t n)
         return NULL;
     s[len++] = '{';
     for (size_t i = 0; i < n; i++) {
-        int k = snprintf(s + len, cap - len, "%s%s", i ? "," : "", PQgetvalue(res, (int)i, 0));
+        int k = snprintf(s + len, cap - len, "%s%s", i ? "," : "",
+                         PQgetvalue(res, (int)rows[i], 0));
         if (k < 0 || (size_t)k >= cap - len) {
             free(s);
             return NULL;
@@ -158,6 +161,69 @@ static char *gw_id_array(const PGresult *res, size_t n)
     return s;
 }
 
+/* 1 when outbox rows ra and rb of res are for the same name and type. */
+static int gw_pub_same_rrset(const PGresult *res, size_t ra, size_t rb)
+{
+    return strcmp(PQgetvalue(res, (int)ra, 1), PQgetvalue(res, (int)rb, 1)) == 0 &&
+           strcmp(PQgetvalue(res, (int)ra, 2), PQgetvalue(res, (int)rb, 2)) == 0;
+}
+
+/* qsort_r order of outbox row numbers: by name, type, then row number
+ * (rows come in id order, so the row number orders by id). */
+static int gw_pub_row_cmp(const void *a, const void *b, void *arg)
+{
+    const PGresult *res = arg;
+    int ra = (int)*(const size_t *)a, rb = (int)*(const size_t *)b;
+    int c = strcmp(PQgetvalue(res, ra, 1), PQgetvalue(res, rb, 1));
+    if (c == 0)
+        c = strcmp(PQgetvalue(res, ra, 2), PQgetvalue(res, rb, 2));
+    return c != 0 ? c : (ra > rb) - (ra < rb);
+}
+
+static int gw_pub_size_cmp(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Coalesces the n outbox rows of res (in id order) to one change per
+ * (fqdn, rrtype): the newest row. On return ord[0..k) are the row numbers
+ * of the k newest rows in id order, and grp[row] is the position in ord of
+ * the change that supersedes (or is) the row. Returns k. */
+static size_t gw_pub_coalesce(const PGresult *res, size_t n, size_t *ord, size_t *grp)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++)
+        ord[i] = i;
+    qsort_r(ord, n, sizeof *ord, gw_pub_row_cmp, (void *)res);
+    /* the last row of each run of equal (fqdn, rrtype) is the newest;
+     * until the final numbering, grp holds the newest row's number */
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j + 1 < n && gw_pub_same_rrset(res, ord[i], ord[j + 1]))
+            j++;
+        for (size_t m = i; m <= j; m++)
+            grp[ord[m]] = ord[j];
+        ord[k++] = ord[j];
+        i = j + 1;
+    }
+    qsort(ord, k, sizeof *ord, gw_pub_size_cmp);
+    /* newest row number -> its position in ord */
+    for (size_t i = 0; i < n; i++) {
+        size_t lo = 0, hi = k;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (ord[mid] < grp[i])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        grp[i] = lo;
+    }
+    return k;
+}
+
 static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_state *zs)
 {
     const gw_zone_conf_t *z = zs->zone;
@@ -165,6 +231,7 @@ static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_stat
     PGresult *res = NULL, *r = NULL;
     gw_dns_change_t *ch = NULL;
     char *ids = NULL, err[512];
+    size_t *ord = NULL, *grp = NULL;
     enum gw_pub_outcome out = GW_PUB_DBFAIL;
     int in_tx = 0;
 
@@ -198,22 +265,33 @@ static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_stat
         in_tx = 0;
         goto done;
     }
+    /* Coalesce: one change per (fqdn, type), the newest row's. */
+    ord = malloc(n * sizeof *ord);
+    grp = malloc(n * sizeof *grp);
     ch = calloc(n, sizeof *ch);
-    if (ch == NULL)
+    if (ord == NULL || grp == NULL || ch == NULL)
         goto done;
-    for (size_t i = 0; i < n; i++) {
-        int row = (int)i;
+    size_t nch = gw_pub_coalesce(res, n, ord, grp);
+    for (size_t i = 0; i < nch; i++) {
+        int row = (int)ord[i];
         ch[i].fqdn = PQgetvalue(res, row, 1);
         ch[i].is_aaaa = strcmp(PQgetvalue(res, row, 2), "AAAA") == 0;
         ch[i].address = PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3);
         ch[i].ttl = PQgetisnull(res, row, 4) ? 0 : atoi(PQgetvalue(res, row, 4));
     }
     int64_t t0 = gw_now_ms();
-    size_t sent = n;
+    size_t sent = nch;
     int rc = gw_dns_send_update(z, ch, &sent, err, sizeof err);
     int64_t took = gw_now_ms() - t0;
     if (rc == GW_OK) {
-        ids = gw_id_array(res, sent);
+        /* Confirmed: the rows of every sent change's group leave the
+         * outbox (the sent row and the older ones it superseded). A newer
+         * row that arrived after the SELECT is not among them. */
+        size_t ndel = 0;
+        for (size_t i = 0; i < n; i++)
+            if (grp[i] < sent)
+                ord[ndel++] = i;
+        ids = gw_id_array(res, ord, ndel);
         const char *dp[1] = {ids};
         if (ids == NULL)
             goto done;
@@ -227,9 +305,10 @@ static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_stat
         if (gw_pub_cmd(p, "COMMIT") != 0)
             goto done;
         in_tx = 0;
-        gw_info("published zone=%s changes=%zu ms=%lld", z->name, sent, (long long)took);
+        gw_info("published zone=%s changes=%zu rows=%zu ms=%lld", z->name, sent, ndel,
+                (long long)took);
         zs->backoff_ms = GW_PUB_BACKOFF_MIN_MS;
-        out = (sent < n || n == GW_PUBLISH_BATCH) ? GW_PUB_MORE : GW_PUB_DONE;
+        out = (ndel < n || n == GW_PUBLISH_BATCH) ? GW_PUB_MORE : GW_PUB_DONE;
         goto done;
     }
 
@@ -237,7 +316,9 @@ static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_stat
     if (gw_pub_cmd(p, "ROLLBACK") != 0)
         goto done;
     in_tx = 0;
-    ids = gw_id_array(res, n);
+    for (size_t i = 0; i < n; i++)
+        ord[i] = i;
+    ids = gw_id_array(res, ord, n);
     const char *up[2] = {ids, err};
     if (ids == NULL)
         goto done;
@@ -266,6 +347,8 @@ done:
     PQclear(res);
     free(ch);
     free(ids);
+    free(ord);
+    free(grp);
     return out;
 }
 

@@ -5,9 +5,11 @@
  * socket and a self-pipe (1 s timeout as a safety net), and for every zone
  * one transaction per batch: pg_try_advisory_xact_lock (a zone another
  * gateway is publishing is skipped), up to 1000 rows in id order FOR
- * UPDATE, one signed RFC 2136 UPDATE through gw_dns, and the DELETE of the
- * confirmed rows. A failed batch is rolled back, its rows get attempts + 1
- * and last_error, and the zone waits (200 ms doubling to 30 s, with jitter)
+ * UPDATE, coalesced to one change per (name, type) (the newest row), one
+ * signed RFC 2136 UPDATE through gw_dns, and the DELETE of the rows of the
+ * changes the server confirmed (the sent row and the older rows it
+ * superseded; a newer row committed meanwhile stays queued). A failed batch is rolled back, its rows get attempts + 1
+ * and last_error, and the zone waits (200 ms doubling to 2 s, with jitter)
  * before the next try. */
 #ifndef GW_PUBLISH_H
 #define GW_PUBLISH_H

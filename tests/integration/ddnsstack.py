@@ -130,6 +130,12 @@ class Stack:
         out = run([os.path.join(ROOT, "db", "migrate"), self.conninfo])
         self.log(out.stdout.strip().splitlines()[-1])
 
+    def stop_postgres(self):
+        """Stops PostgreSQL (fast shutdown: open sessions are cut)."""
+        run(self._as_pg([os.path.join(pg_bindir(), "pg_ctl"), "-D", self.pg_data,
+                         "-m", "fast", "-w", "stop"]), cwd=os.path.dirname(self.pg_data))
+        self.pg_started = False
+
     def psql(self, sql):
         """Runs one SQL statement, returns rows as lists of strings."""
         out = run(["psql", "-X", "-At", "-F", "\t", self.conninfo, "-c", sql])
@@ -172,7 +178,7 @@ key:
 acl:
   - id: ddns-update
     key: {tsig}
-    action: update
+    action: [update, transfer]
 template:
   - id: default
     storage: "{d}"
@@ -384,10 +390,10 @@ default_ttl = 60
         gateway_rc = self.stop_process("gateway")
         self.stop_process("knotd")
         if self.pg_started:
-            subprocess.run(self._as_pg([os.path.join(pg_bindir(), "pg_ctl"), "-D", self.pg_data,
-                                        "-m", "fast", "-w", "stop"]),
-                           capture_output=True, cwd=os.path.dirname(self.pg_data))
-            self.pg_started = False
+            try:
+                self.stop_postgres()
+            except RuntimeError:
+                pass
         return gateway_rc
 
 

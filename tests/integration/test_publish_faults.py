@@ -1,0 +1,160 @@
+"""Faults under load: the DNS server down for 30 s, PostgreSQL restarted, the
+gateway killed with SIGKILL, the DNS server losing its journal. Devices keep
+sending real signed updates (ddns-client) the whole time; each test ends by
+comparing every `good` answer with the database and the final DNS state.
+
+These tests stop and start the servers, so they run on a stack of their own."""
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+import ddnsstack
+
+ZONE = ddnsstack.ZONE
+GATEWAY = os.path.join(ddnsstack.BIN, "ddns-gateway")
+DEVICES = 6
+
+
+@pytest.fixture(scope="module")
+def fstack():
+    with ddnsstack.started("ddns-faults-", "faults stack") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def fleet(fstack, tmp_path_factory):
+    d = tmp_path_factory.mktemp("fleet")
+    out = []
+    for i in range(DEVICES):
+        creds = fstack.provision("0e:fa:%02x:00:01:%02x" % (os.getpid() & 0xff, i + 1))
+        out.append((creds, fstack.write_credentials(creds, str(d / ("d%d.json" % i)))))
+    return out
+
+
+class Load:
+    """One thread per device sending an update with a new address about once
+    a second (the replay rule allows one accepted request per second)."""
+
+    def __init__(self, stack, fleet, prefix):
+        self.stack, self.fleet, self.prefix = stack, fleet, prefix
+        self.stop_flag = threading.Event()
+        self.log = [[] for _ in fleet]     # per device: (address, answer)
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(len(fleet))]
+
+    def _run(self, i):
+        n = 0
+        while not self.stop_flag.is_set():
+            n += 1
+            addr = "%s.%d.%d" % (self.prefix, i, n % 250 + 1)
+            t0 = time.time()
+            p = self.stack.client(self.fleet[i][1], "--ipv4", addr, "--timeout", "5")
+            self.log[i].append((addr, p.stdout.strip() or "error: " + p.stderr.strip()[-200:]))
+            self.stop_flag.wait(max(0.0, 1.05 - (time.time() - t0)))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join()
+
+    def answers(self):
+        return [a for dev in self.log for _, a in dev]
+
+    def goods(self):
+        return sum(1 for a in self.answers() if a.startswith("good "))
+
+
+def verify(stack, load, deadline):
+    """Every device's last `good` address (or a later one whose answer was
+    lost) is in the database, and the DNS server serves the database's
+    address by the deadline (time.time() value)."""
+    for i, (creds, _) in enumerate(load.fleet):
+        log = load.log[i]
+        goods = [k for k, (addr, ans) in enumerate(log) if ans == "good " + addr]
+        assert goods, "device %d never got good: %s" % (i, log)
+        last = goods[-1]
+        allowed = {log[last][0]} | {addr for addr, _ in log[last + 1:]}
+        rows = stack.psql("SELECT host(ipv4) FROM names WHERE device_id = '%s'"
+                          % creds["device_id"])
+        assert rows and rows[0][0] in allowed, (i, rows, log[last:])
+        want = [rows[0][0]]
+        got = stack.wait_dns(creds["fqdn"], "A", want, timeout=max(0.0, deadline - time.time()))
+        assert got == want, \
+            "device %d: DNS serves %s, not %s" % (i, got, want)
+    left = stack.psql("SELECT count(*) FROM dns_outbox")
+    assert left == [["0"]], left
+
+
+def test_dns_server_down_for_30_seconds(fstack, fleet):
+    with Load(fstack, fleet, "198.18") as load:
+        time.sleep(3)
+        assert fstack.stop_process("knotd") is not None
+        time.sleep(30)
+    # the outbox kept every change the gateway answered good for
+    backlog = int(fstack.psql("SELECT count(*) FROM dns_outbox")[0][0])
+    assert backlog > 0
+    assert load.goods() > 20 * DEVICES, load.answers()
+    fstack.start_knot()
+    verify(fstack, load, deadline=time.time() + 5)
+    assert "changes not published" in fstack.gateway_log()
+
+
+def test_postgres_restarted_under_load(fstack, fleet):
+    with Load(fstack, fleet, "198.19") as load:
+        time.sleep(3)
+        fstack.stop_postgres()
+        time.sleep(4)
+        fstack.start_postgres()
+        time.sleep(8)
+        # the request path reconnected by itself
+        recent = [dev[-1][1] for dev in load.log]
+    answers = load.answers()
+    outage = [a for a in answers if not a.startswith("good ")]
+    assert outage, "no request fell into the outage"
+    # requests during the outage got the temporary error, nothing else
+    assert all(a == "911" or a.startswith("error:") for a in outage), outage
+    assert "911" in outage
+    assert all(a.startswith("good ") for a in recent), recent
+    verify(fstack, load, deadline=time.time() + 5)
+
+
+def test_gateway_killed_under_load(fstack, fleet):
+    with Load(fstack, fleet, "198.20") as load:
+        time.sleep(3)
+        p = fstack.procs.pop("gateway")
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        time.sleep(1)
+        fstack.start_gateway()
+        time.sleep(4)
+    assert load.goods() > 0
+    verify(fstack, load, deadline=time.time() + 5)
+
+
+def test_journal_lost_then_resync(fstack, fleet):
+    # the DNS server comes back from its zone file alone: every name is gone
+    assert fstack.stop_process("knotd") is not None
+    kdir = os.path.join(fstack.dir, "knot")
+    for j in glob.glob(os.path.join(kdir, "journal")) + glob.glob(os.path.join(kdir, "timers")):
+        shutil.rmtree(j)
+    fstack.start_knot()
+    creds = fleet[0][0]
+    assert fstack.dig(creds["fqdn"]) == []
+    p = subprocess.run([GATEWAY, "resync", ZONE, "-c", fstack.gw_conf], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "%d missing" % DEVICES in p.stdout, p.stdout
+    for c, _ in fleet:
+        want = fstack.psql("SELECT host(ipv4) FROM names WHERE device_id = '%s'"
+                           % c["device_id"])[0]
+        assert fstack.dig(c["fqdn"]) == want

@@ -78,8 +78,10 @@ def run(cmd, **kw):
 class Stack:
     """One PostgreSQL + Knot DNS + gateway on loopback, in base_dir."""
 
-    def __init__(self, base_dir, pg_port=None, dns_port=None, https_port=None, log=None):
+    def __init__(self, base_dir, pg_port=None, dns_port=None, https_port=None, log=None,
+                 dns_server="knot"):
         self.dir = os.path.abspath(base_dir)
+        self.dns_server = dns_server   # "knot" (knotd) or "bind" (named)
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(self.dir, 0o755)
         self.pg_port = pg_port or free_port()
@@ -152,12 +154,7 @@ class Stack:
             os.close(fd)
         with open(secret_file) as f:
             self.tsig_secret = f.read().strip()
-        zone_file = os.path.join(kdir, ZONE + ".zone")
-        if not os.path.exists(zone_file):
-            with open(zone_file, "w") as f:
-                f.write("$ORIGIN %s.\n$TTL 60\n"
-                        "@ SOA ns1 hostmaster 1 3600 900 604800 60\n"
-                        "@ NS ns1\nns1 A 127.0.0.1\n" % ZONE)
+        self._zone_file(os.path.join(kdir, ZONE + ".zone"))
         conf = os.path.join(kdir, "knot.conf")
         with open(conf, "w") as f:
             f.write("""server:
@@ -203,6 +200,67 @@ zone:
                 return
             time.sleep(0.1)
         raise RuntimeError("knotd did not answer for %s; see %s/knotd.log" % (ZONE, kdir))
+
+    def _zone_file(self, path):
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                f.write("$ORIGIN %s.\n$TTL 60\n"
+                        "@ SOA ns1 hostmaster 1 3600 900 604800 60\n"
+                        "@ NS ns1\nns1 A 127.0.0.1\n" % ZONE)
+
+    def start_bind(self):
+        """BIND 9 (named) as the zone's primary: the configuration
+        docs/DNS-SERVERS.md shows, on loopback."""
+        bdir = os.path.join(self.dir, "bind")
+        os.makedirs(bdir, exist_ok=True)
+        if not hasattr(self, "tsig_secret"):
+            self.tsig_secret = base64.b64encode(os.urandom(32)).decode()
+            fd = os.open(os.path.join(self.dir, "tsig.secret"),
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.write(fd, (self.tsig_secret + "\n").encode())
+            os.close(fd)
+        self._zone_file(os.path.join(bdir, ZONE + ".zone"))
+        conf = os.path.join(bdir, "named.conf")
+        with open(conf, "w") as f:
+            f.write("""options {{
+    directory "{d}";
+    pid-file "{d}/named.pid";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+}};
+controls {{ }};
+key "{tsig}" {{
+    algorithm hmac-sha256;
+    secret "{secret}";
+}};
+zone "{zone}" {{
+    type primary;
+    file "{zone}.zone";
+    allow-update {{ key "{tsig}"; }};
+    allow-transfer {{ key "{tsig}"; }};
+}};
+""".format(d=bdir, port=self.dns_port, tsig=TSIG_NAME, secret=self.tsig_secret, zone=ZONE))
+        os.chmod(conf, 0o600)
+        logf = open(os.path.join(bdir, "named.log"), "a")
+        self.procs["named"] = subprocess.Popen(["named", "-g", "-4", "-c", conf], stdout=logf,
+                                               stderr=logf, start_new_session=True)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.procs["named"].poll() is not None:
+                raise RuntimeError("named exited; see %s/named.log" % bdir)
+            if self.dig(ZONE, "SOA", quiet=True):
+                self.log("BIND 9 serving %s on 127.0.0.1:%d" % (ZONE, self.dns_port))
+                return
+            time.sleep(0.1)
+        raise RuntimeError("named did not answer for %s; see %s/named.log" % (ZONE, bdir))
+
+    def start_dns(self):
+        if self.dns_server == "bind":
+            self.start_bind()
+        else:
+            self.start_knot()
 
     def dig(self, name, rrtype="A", quiet=False):
         """Asks Knot directly; returns the answer's record data, sorted."""
@@ -365,7 +423,7 @@ default_ttl = 60
     # -- lifecycle -----------------------------------------------------------
     def start(self):
         self.start_postgres()
-        self.start_knot()
+        self.start_dns()
         self.make_keys()
         self.make_tls()
         self.write_gateway_config()
@@ -389,6 +447,7 @@ default_ttl = 60
         """Stops everything; returns the gateway's exit status."""
         gateway_rc = self.stop_process("gateway")
         self.stop_process("knotd")
+        self.stop_process("named")
         if self.pg_started:
             try:
                 self.stop_postgres()
@@ -398,14 +457,14 @@ default_ttl = 60
 
 
 @contextlib.contextmanager
-def started(prefix, label):
+def started(prefix, label, **kw):
     """A whole stack in a new temporary directory for a test fixture. On exit
     the gateway must have stopped cleanly (exit 0, no sanitizer report in its
     log, which catches test-asan findings); the directory is removed unless
     DDNS_KEEP_TMP is set."""
     import tempfile
     base = tempfile.mkdtemp(prefix=prefix)
-    s = Stack(base, log=lambda m: print("[%s] %s" % (label, m)))
+    s = Stack(base, log=lambda m: print("[%s] %s" % (label, m)), **kw)
     try:
         s.start()
     except Exception:

@@ -6,6 +6,7 @@ comparing every `good` answer with the database and the final DNS state.
 These tests stop and start the servers, so they run on a stack of their own."""
 import glob
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -158,3 +159,97 @@ def test_journal_lost_then_resync(fstack, fleet):
         want = fstack.psql("SELECT host(ipv4) FROM names WHERE device_id = '%s'"
                            % c["device_id"])[0]
         assert fstack.dig(c["fqdn"]) == want
+
+
+def start_second_gateway(stack, tmp_path, name, edit=lambda text: text):
+    """Another ddns-gateway on the same database and DNS server."""
+    port = ddnsstack.free_port()
+    text = open(stack.gw_conf).read().replace("listen = 127.0.0.1:%d" % stack.https_port,
+                                              "listen = 127.0.0.1:%d" % port)
+    conf = tmp_path / ("%s.conf" % name)
+    conf.write_text(edit(text))
+    log = tmp_path / ("%s.log" % name)
+    logf = open(log, "a")
+    p = subprocess.Popen([GATEWAY, "-c", str(conf)], stdout=logf, stderr=logf,
+                         start_new_session=True)
+    deadline = time.time() + 20
+    while "running:" not in log.read_text():
+        assert p.poll() is None and time.time() < deadline, log.read_text()
+        time.sleep(0.1)
+    return p, port, log
+
+
+def published_rows(text):
+    return sum(int(m) for m in re.findall(r"published zone=\S+ changes=\d+ rows=(\d+)", text))
+
+
+def test_two_gateways_share_the_outbox(fstack, fleet, tmp_path):
+    p2, port2, log2 = start_second_gateway(fstack, tmp_path, "gw2")
+    before = published_rows(fstack.gateway_log())
+    hist0 = int(fstack.psql("SELECT coalesce(max(id), 0) FROM history")[0][0])
+    try:
+        # the devices alternate between the two gateways
+        gw1 = fstack.https_port
+        with Load(fstack, fleet, "198.21") as load:
+            for _ in range(8):
+                time.sleep(1)
+                fstack.https_port = port2 if fstack.https_port == gw1 else gw1
+        fstack.https_port = gw1
+        verify(fstack, load, deadline=time.time() + 5)
+        # a replay to the other gateway is refused there too
+        cred = fleet[0][1]
+        ts = str(int(time.time()) + 2)
+        fstack.https_port = gw1
+        a = fstack.client(cred, "--ipv4", "198.21.99.1", "--timestamp", ts).stdout.strip()
+        fstack.https_port = port2
+        b = fstack.client(cred, "--ipv4", "198.21.99.2", "--timestamp", ts).stdout.strip()
+        fstack.https_port = gw1
+        assert (a, b) == ("good 198.21.99.1", "replay")
+        assert fstack.wait_dns(fleet[0][0]["fqdn"], "A", ["198.21.99.1"]) == ["198.21.99.1"]
+    finally:
+        fstack.https_port = gw1
+        p2.send_signal(signal.SIGTERM)
+        assert p2.wait(timeout=15) == 0, log2.read_text()[-3000:]
+    # every outbox row was published exactly once, by one gateway or the other
+    changes = int(fstack.psql("SELECT count(*) FROM history WHERE id > %d" % hist0)[0][0])
+    by1 = published_rows(fstack.gateway_log()) - before
+    by2 = published_rows(log2.read_text())
+    assert by1 + by2 == changes, (by1, by2, changes)
+    assert by2 > 0 or by1 > 0
+
+
+def test_wrong_tsig_key_keeps_the_outbox(fstack, fleet, tmp_path):
+    """A gateway whose TSIG key the DNS server rejects publishes nothing and
+    loses nothing: the rows stay queued with the error until a gateway with
+    the right key publishes them."""
+    gw1 = fstack.procs.pop("gateway")
+    gw1.send_signal(signal.SIGTERM)
+    assert gw1.wait(timeout=15) == 0
+    secret = tmp_path / "wrong.secret"
+    secret.write_text("d3JvbmdrZXl3cm9uZ2tleXdyb25na2V5d3Jvbmc=\n")
+    os.chmod(secret, 0o600)
+    p2, port2, log2 = start_second_gateway(
+        fstack, tmp_path, "badkey",
+        lambda t: re.sub(r"tsig_secret_file = .*", "tsig_secret_file = %s" % secret, t))
+    try:
+        creds, path = fleet[1]
+        fstack.https_port, saved = port2, fstack.https_port
+        time.sleep(1.05)
+        assert fstack.client(path, "--ipv4", "198.22.0.1").stdout.strip() == "good 198.22.0.1"
+        fstack.https_port = saved
+        deadline = time.time() + 10
+        rows = []
+        while time.time() < deadline:
+            rows = fstack.psql("SELECT attempts, last_error FROM dns_outbox WHERE fqdn = '%s'"
+                               % creds["fqdn"])
+            if rows and int(rows[0][0]) >= 2:
+                break
+            time.sleep(0.2)
+        assert rows and int(rows[0][0]) >= 2, rows
+        assert "TSIG" in rows[0][1] or "NOTAUTH" in rows[0][1], rows
+        assert fstack.dig(creds["fqdn"]) != ["198.22.0.1"]
+    finally:
+        p2.send_signal(signal.SIGTERM)
+        assert p2.wait(timeout=15) == 0
+    fstack.start_gateway()
+    assert fstack.wait_dns(creds["fqdn"], "A", ["198.22.0.1"]) == ["198.22.0.1"]

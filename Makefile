@@ -8,6 +8,9 @@
 #   make test-asan    the same unit and integration tests with every program
 #                     built with AddressSanitizer + UndefinedBehaviorSanitizer
 #                     (into build/asan)
+#   make bench        release build (build/release, -O2, no sanitizers), then
+#                     the benchmark scenarios of bench/bench.py with their
+#                     figures, baselines and targets (bench/README.md)
 #   make clean
 #
 # Each part contributes a fragment: common/common.mk, firmware-sdk/sdk.mk,
@@ -24,7 +27,7 @@ LDFLAGS  += $(EXTRA_LDFLAGS)
 PKG      := pkg-config
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-.PHONY: all test test-unit test-integration test-asan run clean deps
+.PHONY: all test test-unit test-integration test-asan bench run clean deps
 all:
 
 include common/common.mk
@@ -49,6 +52,13 @@ test-asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" EXTRA_CFLAGS="$(SAN_FLAGS)" \
 	    EXTRA_LDFLAGS="$(SAN_FLAGS)" all test-unit
 	DDNS_BIN=$(CURDIR)/build/asan/bin DDNS_SANITIZED=1 $(PYTEST) -q tests/integration
+
+# A missed target is reported as MISSED, not as a failure; the exit status
+# is nonzero only when a scenario cannot run.
+BENCH_BUILD := build/release
+bench:
+	$(MAKE) BUILD=$(BENCH_BUILD) OPT=-O2 EXTRA_CFLAGS= EXTRA_LDFLAGS= all
+	DDNS_BIN=$(CURDIR)/$(BENCH_BUILD)/bin /usr/bin/python3 bench/bench.py
 
 deps:
 	scripts/install-deps

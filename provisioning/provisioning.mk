@@ -3,7 +3,7 @@ PROV_SRCS := provisioning/src/prov_cred.c provisioning/src/prov_db.c \
              provisioning/src/prov_csv.c provisioning/src/prov_record.c \
              provisioning/src/prov_batch.c provisioning/src/prov_out.c \
              provisioning/src/prov_cli.c provisioning/src/prov_keys.c \
-             provisioning/src/prov_batchcmd.c
+             provisioning/src/prov_batchcmd.c provisioning/src/prov_reissue.c
 PROV_OBJS := $(PROV_SRCS:%.c=$(BUILD)/%.o)
 PROV_LIBS := $(shell $(PKG) --libs libpq jansson libcrypto)
 

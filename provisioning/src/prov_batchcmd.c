@@ -263,12 +263,8 @@ static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
         return PROV_EXIT_USAGE;
     }
     if (mode != PROV_MODE_DERIVE) {
-        if (o->operator_name == NULL) {
-            fprintf(stderr, "ddns-provision %s: --operator (or DDNS_OPERATOR) is required: "
-                    "every batch is recorded with who ran it\n", cmd);
-            return PROV_EXIT_USAGE;
-        }
-        if (!prov_text_ok(cmd, "--operator", o->operator_name))
+        o->operator_name = prov_operator(cmd, o->operator_name);
+        if (o->operator_name == NULL)
             return PROV_EXIT_USAGE;
     }
     if (o->kid != NULL && !cmn_kid_valid(o->kid, strlen(o->kid))) {

@@ -7,6 +7,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/sha.h>
+
+#include "cmn_key.h"
+
 static volatile sig_atomic_t prov_stop;
 
 const char *prov_env(const char *name, const char *def)
@@ -29,6 +33,27 @@ int prov_text_ok(const char *cmd, const char *what, const char *s)
         }
     }
     return 1;
+}
+
+const char *prov_operator(const char *cmd, const char *opt)
+{
+    const char *op = opt != NULL ? opt : prov_env("DDNS_OPERATOR", NULL);
+    if (op == NULL) {
+        fprintf(stderr, "ddns-provision %s: --operator (or DDNS_OPERATOR) is required: every "
+                "change is recorded with who made it\n", cmd);
+        return NULL;
+    }
+    return prov_text_ok(cmd, "--operator", op) ? op : NULL;
+}
+
+void prov_single_input(const char *device_id, char name[32], char sha256_hex[65])
+{
+    char line[PROV_SINGLE_INPUT_BYTES + 1];
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    snprintf(line, sizeof line, "%.12s\n", device_id);
+    snprintf(name, 32, "--mac %.12s", device_id);
+    SHA256((const unsigned char *)line, PROV_SINGLE_INPUT_BYTES, md);
+    cmn_hex(md, sizeof md, sha256_hex);
 }
 
 void prov_print_safe(FILE *f, const char *s, size_t len)

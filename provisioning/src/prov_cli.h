@@ -1,7 +1,8 @@
 /* prov_cli: what the commands of ddns-provision share.
  *
  * Owns the exit codes, option defaults from the environment, the checks of
- * free-text options (operator), printing text from the input safely
+ * free-text options (operator), the audit input of single-device commands,
+ * printing text from the input safely
  * (control bytes escaped), progress lines on standard error, and the
  * interrupt flag set by SIGINT/SIGTERM/SIGHUP so that a command can stop at
  * a point where nothing is half-written. */
@@ -27,6 +28,17 @@ const char *prov_env(const char *name, const char *def);
 /* 1 when s is 1 to 64 printable ASCII characters; otherwise prints why
  * ("ddns-provision CMD: WHAT ...") and returns 0. */
 int prov_text_ok(const char *cmd, const char *what, const char *s);
+
+/* The operator of a command that writes to the database: --operator NAME
+ * (opt, may be NULL) or DDNS_OPERATOR; required, 1 to 64 printable ASCII.
+ * Returns it, or NULL after printing why ("ddns-provision CMD: ..."). */
+const char *prov_operator(const char *cmd, const char *opt);
+
+/* The audit input of a single-device command (issue, reissue): the name
+ * "--mac DEVICE_ID" and the SHA-256 (hex) of the line "DEVICE_ID\n", whose
+ * length PROV_SINGLE_INPUT_BYTES is recorded as the input size. */
+#define PROV_SINGLE_INPUT_BYTES 13
+void prov_single_input(const char *device_id, char name[32], char sha256_hex[65]);
 
 /* Writes s to f with bytes outside printable ASCII as \xHH. */
 void prov_print_safe(FILE *f, const char *s, size_t len);

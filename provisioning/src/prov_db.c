@@ -11,8 +11,8 @@ struct prov_db {
     PGconn *conn;
 };
 
-/* Serialises provisioning runs (batch, issue) with each other; the gateway
- * never takes it. */
+/* Serialises provisioning runs (batch, register, issue, reissue, revoke,
+ * restore) with each other; the gateway never takes it. */
 static const char prov_db_lock_sql[] = "SELECT pg_advisory_xact_lock(hashtext('ddns-provision'))";
 
 prov_db_t *prov_db_connect(const char *conninfo, char *err, size_t errlen)
@@ -68,11 +68,30 @@ static int prov_db_simple(prov_db_t *db, const char *sql, char *err, size_t errl
     return 0;
 }
 
+/* Writes the audit row of a single-device command with the device's name
+ * label.zone; the caller's transaction commits it. */
+static int prov_db_audit_one(prov_db_t *db, prov_audit_t *a, const char *label, const char *zone,
+                             long long *audit_id, char *err, size_t errlen)
+{
+    char fqdn[PROV_LABEL_MAX + 1 + PROV_ZONE_MAX + 1];
+    if (label[0] != '\0') {
+        snprintf(fqdn, sizeof fqdn, "%s.%s", label, zone);
+        a->fqdn = fqdn;
+    } else {
+        a->fqdn = NULL;
+    }
+    int rc = prov_db_audit(db, a, audit_id, err, errlen);
+    a->fqdn = NULL; /* points into this frame */
+    return rc;
+}
+
 int prov_db_register(prov_db_t *db, prov_cred_t *c, int label_explicit, const char *label_prefix,
-                     const char *serial, const char *model, char *err, size_t errlen)
+                     const char *serial, const char *model, prov_audit_t *audit,
+                     long long *audit_id, char *err, size_t errlen)
 {
     int rc = PROV_REG_ERROR;
     PGresult *r = NULL;
+    char id_text[24];
 
     if (prov_db_simple(db, "BEGIN", err, errlen) != 0)
         return PROV_REG_ERROR;
@@ -116,6 +135,11 @@ int prov_db_register(prov_db_t *db, prov_cred_t *c, int label_explicit, const ch
             goto out;
         }
         snprintf(c->label, sizeof c->label, "%s", PQgetvalue(r, 0, 0));
+        /* The credentials are handed out again: that is recorded too. */
+        audit->device_id = c->device_id;
+        audit->devices_unchanged = 1;
+        if (prov_db_audit_one(db, audit, c->label, c->zone, audit_id, err, errlen) != 0)
+            goto out;
         rc = PROV_REG_SAME;
         goto out;
     }
@@ -144,6 +168,18 @@ int prov_db_register(prov_db_t *db, prov_cred_t *c, int label_explicit, const ch
             goto out;
         }
     }
+    PQclear(r);
+    r = NULL;
+    audit->device_id = c->device_id;
+    audit->devices_new = 1;
+    if (prov_db_audit_one(db, audit, c->label, c->zone, audit_id, err, errlen) != 0)
+        goto out;
+    snprintf(id_text, sizeof id_text, "%lld", *audit_id);
+    const char *p_bid[2] = {c->device_id, id_text};
+    r = prov_db_exec(db, "UPDATE devices SET batch_id = $2::bigint WHERE device_id = $1", 2,
+                     p_bid, err, errlen);
+    if (r == NULL)
+        goto out;
     rc = PROV_REG_NEW;
 out:
     PQclear(r);
@@ -504,21 +540,24 @@ out:
 int prov_db_audit(prov_db_t *db, const prov_audit_t *a, long long *batch_id, char *err,
                   size_t errlen)
 {
-    char n[6][24];
+    char n[7][24];
     snprintf(n[0], sizeof n[0], "%zu", a->input_bytes);
     snprintf(n[1], sizeof n[1], "%zu", a->lines);
     snprintf(n[2], sizeof n[2], "%zu", a->devices_new);
     snprintf(n[3], sizeof n[3], "%zu", a->devices_unchanged);
     snprintf(n[4], sizeof n[4], "%zu", a->lines_rejected);
-    const char *p[13] = {a->command, a->operator_name, a->kid, a->zone, a->input_name,
+    snprintf(n[5], sizeof n[5], "%zu", a->devices_changed);
+    const char *p[18] = {a->command, a->operator_name, a->kid, a->zone, a->input_name,
                          a->input_sha256, n[0], n[1], n[2], n[3], n[4], a->output_format,
-                         a->tool_version};
+                         a->tool_version, a->device_id, a->previous_kid, a->fqdn,
+                         a->previous_fqdn, n[5]};
     PGresult *r = prov_db_exec(db,
                                "INSERT INTO provision_batches (command, operator, kid, zone, "
                                "input_name, input_sha256, input_bytes, lines, devices_new, "
-                               "devices_unchanged, lines_rejected, output_format, tool_version) "
-                               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-                               "RETURNING batch_id", 13, p, err, errlen);
+                               "devices_unchanged, lines_rejected, output_format, tool_version, "
+                               "device_id, previous_kid, fqdn, previous_fqdn, devices_changed) "
+                               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+                               "$14, $15, $16, $17, $18) RETURNING batch_id", 18, p, err, errlen);
     if (r == NULL)
         return -1;
     *batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -652,6 +691,189 @@ int prov_db_set_status(prov_db_t *db, const char *device_id, int revoke, long lo
 out:
     PQclear(r);
     if (rc == PROV_REG_NEW) {
+        if (prov_db_commit(db, err, errlen) != 0)
+            rc = PROV_REG_ERROR;
+    } else {
+        prov_db_rollback(db);
+    }
+    return rc;
+}
+
+/* Copies column col of row 0 into out (size outlen): 0, or -1 when it does
+ * not fit. *has receives whether the value is not NULL. */
+static int prov_db_copy_col(PGresult *r, int col, char *out, size_t outlen, int *has)
+{
+    out[0] = '\0';
+    *has = !PQgetisnull(r, 0, col);
+    if (!*has)
+        return 0;
+    return (size_t)snprintf(out, outlen, "%s", PQgetvalue(r, 0, col)) < outlen ? 0 : -1;
+}
+
+/* Gives one name (name_id) the label new_label and moves its records: the
+ * old name's RRsets are deleted and the new name's published, through the
+ * outbox, with history rows. *records receives the number of records. */
+static int prov_db_rename(prov_db_t *db, const char *name_id, const char *new_label,
+                          long long *records, char *err, size_t errlen)
+{
+    const char *p[2] = {name_id, new_label};
+    PGresult *r = prov_db_exec(db,
+        "WITH n AS (SELECT * FROM names WHERE name_id = $1::bigint), "
+        "rec AS (SELECT n.device_id, n.zone, n.ttl, n.label || '.' || n.zone AS old_fqdn, "
+        "        $2 || '.' || n.zone AS new_fqdn, t.rrtype, t.addr "
+        "        FROM n, LATERAL (VALUES ('A', n.ipv4), ('AAAA', n.ipv6)) t(rrtype, addr) "
+        "        WHERE t.addr IS NOT NULL), "
+        "h AS (INSERT INTO history (device_id, fqdn, rrtype, old_address, new_address) "
+        "      SELECT device_id, old_fqdn, rrtype, addr, NULL FROM rec "
+        "      UNION ALL SELECT device_id, new_fqdn, rrtype, NULL, addr FROM rec), "
+        "o AS (INSERT INTO dns_outbox (zone, fqdn, rrtype, address, ttl) "
+        "      SELECT zone, old_fqdn, rrtype, NULL, ttl FROM rec "
+        "      UNION ALL SELECT zone, new_fqdn, rrtype, addr, ttl FROM rec) "
+        "UPDATE names SET label = $2, updated_at = now() WHERE name_id = $1::bigint "
+        "RETURNING (SELECT count(*) FROM rec)", 2, p, err, errlen);
+    if (r == NULL)
+        return -1;
+    if (PQntuples(r) != 1) {
+        snprintf(err, errlen, "database: name %s vanished", name_id);
+        PQclear(r);
+        return -1;
+    }
+    *records = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int prov_db_reissue(prov_db_t *db, const prov_reissue_t *rq, prov_audit_t *audit,
+                    long long *audit_id, prov_reissue_result_t *res, char *err, size_t errlen)
+{
+    int rc = PROV_REG_ERROR, changed = 0, rename = rq->rename, has;
+    PGresult *r = NULL, *names = NULL;
+    const char *p_dev[1] = {rq->device_id};
+    char prev_fqdn[PROV_LABEL_MAX + 1 + PROV_ZONE_MAX + 1];
+
+    memset(res, 0, sizeof *res);
+    if (prov_db_begin(db, err, errlen) != 0)
+        return PROV_REG_ERROR;
+    r = prov_db_exec(db, "SELECT kid, status, serial, model FROM devices WHERE device_id = $1 "
+                         "FOR UPDATE", 1, p_dev, err, errlen);
+    if (r == NULL)
+        goto out;
+    if (PQntuples(r) == 0) {
+        snprintf(err, errlen, "device %s is not registered (register it with 'issue' or a "
+                 "batch)", rq->device_id);
+        goto out;
+    }
+    if (prov_db_copy_col(r, 0, res->previous_kid, sizeof res->previous_kid, &has) != 0 ||
+        prov_db_copy_col(r, 2, res->serial, sizeof res->serial, &res->has_serial) != 0 ||
+        prov_db_copy_col(r, 3, res->model, sizeof res->model, &res->has_model) != 0) {
+        snprintf(err, errlen, "device %s: a recorded key id, serial or model is longer than "
+                 "the tool allows", rq->device_id);
+        goto out;
+    }
+    res->revoked = strcmp(PQgetvalue(r, 0, 1), "active") != 0;
+    PQclear(r);
+    r = NULL;
+    /* The names, locked in the order the gateway locks them. */
+    names = prov_db_exec(db, "SELECT name_id, label, zone FROM names WHERE device_id = $1 "
+                             "ORDER BY name_id FOR UPDATE", 1, p_dev, err, errlen);
+    if (names == NULL)
+        goto out;
+    int n = PQntuples(names);
+    if (n > 0) {
+        snprintf(res->label, sizeof res->label, "%s", PQgetvalue(names, 0, 1));
+        snprintf(res->previous_label, sizeof res->previous_label, "%s", PQgetvalue(names, 0, 1));
+        snprintf(res->zone, sizeof res->zone, "%s", PQgetvalue(names, 0, 2));
+    }
+    if (rename != PROV_RENAME_NONE && n == 0) {
+        snprintf(err, errlen, "device %s has no name to replace", rq->device_id);
+        goto out;
+    }
+    if (rename == PROV_RENAME_LABEL && n > 1) {
+        snprintf(err, errlen, "device %s has %d names and --name gives one label; --new-name "
+                 "gives each of them a new random label", rq->device_id, n);
+        goto out;
+    }
+    if (rename == PROV_RENAME_LABEL && strcmp(res->label, rq->label) == 0)
+        rename = PROV_RENAME_NONE; /* already so */
+
+    if (strcmp(res->previous_kid, rq->kid) != 0) {
+        const char *p_kid[2] = {rq->device_id, rq->kid};
+        r = prov_db_exec(db, "UPDATE devices SET kid = $2 WHERE device_id = $1", 2, p_kid, err,
+                         errlen);
+        if (r == NULL)
+            goto out;
+        PQclear(r);
+        r = NULL;
+        changed = 1;
+    }
+    for (int i = 0; rename != PROV_RENAME_NONE && i < n; i++) {
+        char label[PROV_LABEL_MAX + 1];
+        const char *zone = PQgetvalue(names, i, 2);
+        long long moved = 0;
+        for (int attempt = 0;; attempt++) {
+            if (rename == PROV_RENAME_LABEL) {
+                snprintf(label, sizeof label, "%s", rq->label);
+            } else if (prov_label_random(rq->label_prefix, label) != 0) {
+                snprintf(err, errlen, "label prefix '%s' is not usable", rq->label_prefix);
+                goto out;
+            }
+            /* Names are only ever created under the provisioning lock,
+             * which this transaction holds: a free name stays free. */
+            const char *p_n[2] = {label, zone};
+            r = prov_db_exec(db, "SELECT device_id FROM names WHERE label = $1 AND zone = $2", 2,
+                             p_n, err, errlen);
+            if (r == NULL)
+                goto out;
+            if (PQntuples(r) == 0)
+                break;
+            if (rename == PROV_RENAME_LABEL) {
+                snprintf(err, errlen, "the name %s.%s belongs to device %s", label, zone,
+                         PQgetvalue(r, 0, 0));
+                goto out;
+            }
+            PQclear(r);
+            r = NULL;
+            if (attempt == 8) {
+                snprintf(err, errlen, "could not find a free random name in zone %s", zone);
+                goto out;
+            }
+        }
+        PQclear(r);
+        r = NULL;
+        if (prov_db_rename(db, PQgetvalue(names, i, 0), label, &moved, err, errlen) != 0)
+            goto out;
+        if (i == 0)
+            snprintf(res->label, sizeof res->label, "%s", label);
+        res->records += moved;
+        res->names++;
+        changed = 1;
+    }
+    if (res->records > 0) {
+        r = prov_db_exec(db, "SELECT pg_notify('ddns_outbox', '')", 0, NULL, err, errlen);
+        if (r == NULL)
+            goto out;
+        PQclear(r);
+        r = NULL;
+    }
+    audit->device_id = rq->device_id;
+    audit->zone = res->zone;
+    audit->previous_kid = res->previous_kid;
+    audit->previous_fqdn = NULL;
+    if (res->names > 0) {
+        snprintf(prev_fqdn, sizeof prev_fqdn, "%s.%s", res->previous_label, res->zone);
+        audit->previous_fqdn = prev_fqdn;
+    }
+    audit->devices_changed = changed ? 1 : 0;
+    audit->devices_unchanged = changed ? 0 : 1;
+    int arc = prov_db_audit_one(db, audit, res->label, res->zone, audit_id, err, errlen);
+    audit->previous_fqdn = NULL; /* points into this frame */
+    if (arc != 0)
+        goto out;
+    rc = changed ? PROV_REG_NEW : PROV_REG_SAME;
+out:
+    PQclear(r);
+    PQclear(names);
+    if (rc != PROV_REG_ERROR) {
         if (prov_db_commit(db, err, errlen) != 0)
             rc = PROV_REG_ERROR;
     } else {

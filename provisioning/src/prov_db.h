@@ -1,9 +1,11 @@
 /* prov_db: registering devices and their names in PostgreSQL.
  *
  * Owns the provisioning tool's database connection, the registration
- * transaction of one device, and the batch transaction: staging a batch
- * with COPY, checking it against what is registered, the audit row and the
- * set-based inserts. Provisioning runs serialise on one advisory lock so
+ * transaction of one device ('issue'), moving a device to another key id
+ * or name ('reissue', with its DNS changes through the outbox), revoking and
+ * restoring, the audit rows of all of these, and the batch transaction:
+ * staging a batch with COPY, checking it against what is registered, the
+ * audit row and the set-based inserts. Provisioning runs serialise on one advisory lock so
  * that two stations never register the same device or name at once; the
  * gateway is never blocked. Only public data reaches the database (device
  * id, key id, serial, model, name); never a secret. */
@@ -27,13 +29,64 @@ enum prov_reg {
 prov_db_t *prov_db_connect(const char *conninfo, char *err, size_t errlen);
 void prov_db_close(prov_db_t *db);
 
+typedef struct prov_audit prov_audit_t;
+
 /* Registers c->device_id under c->kid with a name c->label in c->zone, in one
  * transaction. When label_explicit is 0 and the random label is taken, a new
  * random label is drawn. An existing device under the same key id (and
  * serial, when both are known) is PROV_REG_SAME and c->label receives its
- * current name; any other conflict is PROV_REG_ERROR with the reason in err. */
+ * current name; any other conflict is PROV_REG_ERROR with the reason in err.
+ * Unless it fails, the same transaction records audit (command 'issue';
+ * device_id, fqdn and the counts are filled in here) in provision_batches,
+ * *audit_id receives its id, and a new device's batch_id names it. */
 int prov_db_register(prov_db_t *db, prov_cred_t *c, int label_explicit, const char *label_prefix,
-                     const char *serial, const char *model, char *err, size_t errlen);
+                     const char *serial, const char *model, prov_audit_t *audit,
+                     long long *audit_id, char *err, size_t errlen);
+
+/* Moving a registered device to another master key id ('reissue'). */
+typedef struct prov_reissue {
+    const char *device_id;
+    const char *kid;          /* the key id the device is moved to */
+    int rename;               /* PROV_RENAME_* */
+    const char *label;        /* PROV_RENAME_LABEL: the new label (checked) */
+    const char *label_prefix; /* PROV_RENAME_RANDOM: prefix of the random labels */
+} prov_reissue_t;
+
+enum prov_rename {
+    PROV_RENAME_NONE = 0,     /* names stay */
+    PROV_RENAME_RANDOM,       /* every name gets a new random label in its zone */
+    PROV_RENAME_LABEL,        /* the device's only name gets the given label */
+};
+
+/* What a reissue found and did. Text fields are empty when unknown. */
+typedef struct prov_reissue_result {
+    char previous_kid[CMN_KID_MAX + 1];
+    char label[PROV_LABEL_MAX + 1];    /* the device's first name afterwards */
+    char zone[PROV_ZONE_MAX + 1];
+    char previous_label[PROV_LABEL_MAX + 1]; /* its first name before */
+    char serial[PROV_SERIAL_MAX + 1];
+    char model[PROV_MODEL_MAX + 1];
+    int has_serial, has_model;
+    int revoked;              /* the device is (and stays) revoked */
+    long long names;          /* names that got a new label */
+    long long records;        /* DNS records moved from old to new names */
+} prov_reissue_result_t;
+
+/* In one transaction under the provisioning lock, with the device row
+ * locked as the gateway locks it: sets the device's key id to r->kid and,
+ * when asked, gives its names new labels (unique in their zone). For each
+ * renamed name with recorded addresses, the old name's records are deleted
+ * and the new name's published through dns_outbox (address NULL deletes
+ * the RRset), with history rows, and pg_notify('ddns_outbox') wakes the
+ * publisher. The device keeps its status, addresses and last_ts (the replay
+ * rule compares timestamps only, so the new secret works at once). The
+ * audit row (command 'reissue'; device_id, kids, names and counts filled in
+ * here) is written in the same transaction, also when nothing changed.
+ * Returns PROV_REG_NEW when the device changed, PROV_REG_SAME when it
+ * already was so (same key id, no new name), PROV_REG_ERROR with err (also
+ * for a device that is not registered or a name that is taken). */
+int prov_db_reissue(prov_db_t *db, const prov_reissue_t *r, prov_audit_t *audit,
+                    long long *audit_id, prov_reissue_result_t *res, char *err, size_t errlen);
 
 /* Revokes (revoke = 1) or restores (revoke = 0) a device in one
  * transaction. Revoking sets the status the gateway answers 'disabled' to,
@@ -77,8 +130,8 @@ int prov_db_stage(prov_db_t *db, prov_batch_t *b, char *err, size_t errlen)
 int prov_db_check(prov_db_t *db, prov_batch_t *b, const char *kid, const char *prefix,
                   char *err, size_t errlen) __attribute__((warn_unused_result));
 
-typedef struct prov_audit {
-    const char *command;       /* "batch" */
+struct prov_audit {
+    const char *command;       /* batch, register, issue, reissue */
     const char *operator_name;
     const char *kid;
     const char *zone;
@@ -91,9 +144,16 @@ typedef struct prov_audit {
     size_t lines_rejected;
     const char *output_format;
     const char *tool_version;
-} prov_audit_t;
+    /* single-device commands (issue, reissue); NULL and 0 for batches */
+    const char *device_id;
+    const char *previous_kid;  /* reissue: the key id before */
+    const char *fqdn;          /* the device's name afterwards */
+    const char *previous_fqdn; /* reissue with a new name: the name before */
+    size_t devices_changed;    /* reissue: 1 when the device changed */
+};
 
-/* Records the batch in provision_batches; *batch_id receives its id. */
+/* Records the batch (or single-device command) in provision_batches;
+ * *batch_id receives its id. */
 int prov_db_audit(prov_db_t *db, const prov_audit_t *a, long long *batch_id, char *err,
                   size_t errlen) __attribute__((warn_unused_result));
 

@@ -43,9 +43,10 @@ static const char prov_usage_keys[] =
 "  to DIR/retired/. The gateway loads only the *.key files directly in its\n"
 "  key directory, so once each gateway has been restarted, updates signed\n"
 "  with secrets of this key id are refused (badauth) and such devices must be\n"
-"  re-issued under another key to work again. Refused when active devices\n"
-"  still use the key id (unless --force), and when it is the last key in DIR\n"
-"  (the gateway does not start without one). Needs the database to count.\n"
+"  moved to another key id ('ddns-provision reissue') to work again. Refused\n"
+"  when active devices still use the key id (unless --force), and when it is\n"
+"  the last key in DIR (the gateway does not start without one). Needs the\n"
+"  database to count.\n"
 "\n"
 "keys unretire KID\n"
 "  Moves a retired key file back into DIR; after a gateway restart its\n"
@@ -338,8 +339,8 @@ static int prov_keys_retire(const char *dir, const char *kid, const char *db_inf
     if (k->active > 0 && !force) {
         fprintf(stderr, "ddns-provision keys: not retired: %lld active devices still use key id "
                 "'%s'. Once it is retired and the gateways restarted, their updates are "
-                "refused (badauth) until they are re-issued under another key. Re-issue them "
-                "first, or pass --force.\n", k->active, kid);
+                "refused (badauth) until they are reissued under another key. Reissue them "
+                "first ('ddns-provision reissue'), or pass --force.\n", k->active, kid);
         goto out;
     }
     if (mkdir(rdir, 0700) != 0 && errno != EEXIST) {

@@ -1,6 +1,6 @@
 /* ddns-provision: the factory line's tool. Command-line front end: parses
- * options, runs keygen, issue and show, and hands batch and keys to their
- * modules. */
+ * options, runs keygen, issue, show, revoke and restore, and hands batch,
+ * derive, register, reissue and keys to their modules. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 #include "prov_cred.h"
 #include "prov_db.h"
 #include "prov_keys.h"
+#include "prov_reissue.h"
 
 enum { EXIT_USAGE = PROV_EXIT_USAGE, EXIT_REFUSED = PROV_EXIT_REFUSED };
 
@@ -37,6 +38,8 @@ static const char prov_usage[] =
 "           stations), with a public file for 'register'\n"
 "  register load the public file of 'derive' into the database (no key)\n"
 "  show     print one device's credentials again, without the database\n"
+"  reissue  move a device to another master key id (refurbished or resold\n"
+"           devices), optionally under a new name; prints its new credentials\n"
 "  revoke   refuse a device's updates from now on and remove its DNS records\n"
 "  restore  let a revoked device update again\n"
 "\n"
@@ -50,8 +53,8 @@ static const char prov_usage[] =
 "nothing written), 2 usage or key file error, 3 batch written with rejected\n"
 "lines (batch --reject-file), 130 interrupted (nothing written).\n"
 "\n"
-"Secrets appear only in the flashing output: standard output of 'issue' and\n"
-"'show', the output of 'batch'. They are never written to the database, to\n"
+"Secrets appear only in the flashing output: standard output of 'issue',\n"
+"'reissue' and 'show', the output of 'batch'. They are never written to the database, to\n"
 "standard error or to any log. docs/PROVISIONING.md describes the factory\n"
 "workflow, the CSV input and the flash record.\n";
 
@@ -71,22 +74,28 @@ static const char prov_usage_keygen[] =
 "SHA-256 of the key), never the key.\n";
 
 static const char prov_usage_issue[] =
-"Usage: ddns-provision issue --mac MAC [--name LABEL] [--zone ZONE] [OPTIONS]\n"
+"Usage: ddns-provision issue --mac MAC --zone ZONE --operator NAME [OPTIONS]\n"
 "\n"
 "Registers one device in PostgreSQL with a hostname LABEL.ZONE and prints its\n"
 "credentials as one JSON line on standard output:\n"
 "  {\"device_id\":\"3c5ab4f09a21\",\"kid\":\"k1\",\"secret\":\"...\",\n"
 "   \"password\":\"k1....\",\"fqdn\":\"dxxxx.ddns.example.com\"}\n"
-"\"secret\" is the 32-byte device secret in base64url; \"password\" is the\n"
-"HTTP Basic password for dyndns2 clients (docs/PROTOCOL.md section 3).\n"
+"(with \"serial\" and \"model\" when given). \"secret\" is the 32-byte device\n"
+"secret in base64url; \"password\" is the HTTP Basic password for dyndns2\n"
+"clients (docs/PROTOCOL.md section 3).\n"
 "Running it again for the same device changes nothing and prints the same\n"
 "credentials; a device registered under another key id or serial, or a name\n"
-"that belongs to another device, is refused.\n"
+"that belongs to another device, is refused ('reissue' moves a device to\n"
+"another key id). Every run that prints credentials is recorded in the audit\n"
+"table provision_batches (command 'issue', the operator, key id, device id and\n"
+"name; never the secret), in the transaction that registers the device.\n"
 "\n"
 "  -m, --mac MAC       the device's MAC: aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff,\n"
 "                      aabb.ccdd.eeff or aabbccddeeff (not zero, broadcast or multicast)\n"
 "  -n, --name LABEL    hostname label [default: random, e.g. dq3x7kd2mv5ab4]\n"
 "  -z, --zone ZONE     DNS zone of the name [env DDNS_ZONE; required]\n"
+"      --operator NAME who issues it, recorded in the audit row: 1 to 64\n"
+"                      printable ASCII characters [env DDNS_OPERATOR; required]\n"
 "      --kid KID       master key id [default: the newest key in the key directory]\n"
 "      --serial TEXT   the device's serial number (recorded): 1 to 64 characters\n"
 "                      of A-Z a-z 0-9 . _ : / + # -, starting with a letter or digit\n"
@@ -94,7 +103,11 @@ static const char prov_usage_issue[] =
 "                      characters other than '\"' and '\\'\n"
 "      --label-prefix P  prefix of random labels [default: d]\n"
 "  -d, --db CONNINFO   PostgreSQL connection string [env DDNS_DB, else PG* variables]\n"
-"  -k, --key-dir DIR   master key directory [env DDNS_KEY_DIR, default ./keys]\n";
+"  -k, --key-dir DIR   master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+"  -h, --help          this text\n"
+"\n"
+"Exit status: 0 registered or already registered so; 1 refused (bad MAC,\n"
+"conflict, database error; nothing written); 2 usage or key file error.\n";
 
 static const char prov_usage_show[] =
 "Usage: ddns-provision show --mac MAC [--kid KID] [--key-dir DIR]\n"
@@ -289,6 +302,7 @@ static int prov_cmd_issue(int argc, char **argv, int show_only)
         {"serial", required_argument, NULL, 's'},
         {"model", required_argument, NULL, 'M'},
         {"label-prefix", required_argument, NULL, 'p'},
+        {"operator", required_argument, NULL, 'O'},
         {"db", required_argument, NULL, 'd'},
         {"key-dir", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
@@ -298,7 +312,7 @@ static int prov_cmd_issue(int argc, char **argv, int show_only)
     const char *usage = show_only ? prov_usage_show : prov_usage_issue;
     const char *mac = NULL, *name = NULL, *kid = NULL, *serial = NULL, *model = NULL;
     const char *zone = prov_env("DDNS_ZONE", NULL), *db_info = prov_env("DDNS_DB", NULL);
-    const char *dir = prov_env("DDNS_KEY_DIR", "keys"), *prefix = "d";
+    const char *dir = prov_env("DDNS_KEY_DIR", "keys"), *prefix = "d", *operator_name = NULL;
     char err[1024];
     int c, rc = EXIT_REFUSED;
     prov_cred_t cred;
@@ -315,6 +329,7 @@ static int prov_cmd_issue(int argc, char **argv, int show_only)
         case 's': serial = optarg; break;
         case 'M': model = optarg; break;
         case 'p': prefix = optarg; break;
+        case 'O': operator_name = optarg; break;
         case 'd': db_info = optarg; break;
         case 'k': dir = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
@@ -329,7 +344,15 @@ static int prov_cmd_issue(int argc, char **argv, int show_only)
         fprintf(stderr, "ddns-provision %s: --mac is required\n", cmd);
         return EXIT_USAGE;
     }
+    if (show_only && operator_name != NULL) {
+        fprintf(stderr, "ddns-provision show: --operator is not an option of 'show' (it writes "
+                "nothing)\n");
+        return EXIT_USAGE;
+    }
     if (!show_only) {
+        operator_name = prov_operator(cmd, operator_name);
+        if (operator_name == NULL)
+            return EXIT_USAGE;
         if (zone == NULL) {
             fprintf(stderr, "ddns-provision issue: --zone (or DDNS_ZONE) is required\n");
             return EXIT_USAGE;
@@ -370,14 +393,24 @@ static int prov_cmd_issue(int argc, char **argv, int show_only)
         fprintf(stderr, "ddns-provision issue: %s\n", err);
         goto out;
     }
-    int reg = prov_db_register(db, &cred, name != NULL, prefix, serial, model, err, sizeof err);
+    char in_name[32], in_sha[65];
+    long long audit_id = 0;
+    prov_single_input(cred.device_id, in_name, in_sha);
+    prov_audit_t audit = {
+        .command = "issue", .operator_name = operator_name, .kid = cred.kid, .zone = cred.zone,
+        .input_name = in_name, .input_sha256 = in_sha, .input_bytes = PROV_SINGLE_INPUT_BYTES,
+        .lines = 1, .output_format = "jsonl", .tool_version = PROV_VERSION,
+    };
+    int reg = prov_db_register(db, &cred, name != NULL, prefix, serial, model, &audit, &audit_id,
+                               err, sizeof err);
     if (reg == PROV_REG_ERROR) {
         fprintf(stderr, "ddns-provision issue: %s\n", err);
         goto out;
     }
-    fprintf(stderr, "ddns-provision issue: device %s %s %s.%s (key id %s)%s\n", cred.device_id,
-            reg == PROV_REG_NEW ? "registered as" : "is already registered as", cred.label,
-            cred.zone, cred.kid, reg == PROV_REG_NEW ? "" : "; nothing changed");
+    fprintf(stderr, "ddns-provision issue: device %s %s %s.%s (key id %s)%s; audit row %lld\n",
+            cred.device_id, reg == PROV_REG_NEW ? "registered as" : "is already registered as",
+            cred.label, cred.zone, cred.kid, reg == PROV_REG_NEW ? "" : "; nothing changed",
+            audit_id);
     rc = prov_print_json(&cred, serial, model);
 out:
     prov_db_close(db);
@@ -415,9 +448,11 @@ int main(int argc, char **argv)
         return prov_cmd_register(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
         return prov_cmd_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "reissue") == 0)
+        return prov_cmd_reissue(argc - 1, argv + 1);
     if (strcmp(cmd, "revoke") == 0 || strcmp(cmd, "restore") == 0)
         return prov_cmd_status(argc - 1, argv + 1, strcmp(cmd, "revoke") == 0);
     fprintf(stderr, "ddns-provision: unknown command '%s' (commands: keygen, keys, issue, batch, "
-            "derive, register, show, revoke, restore; see --help)\n", cmd);
+            "derive, register, show, reissue, revoke, restore; see --help)\n", cmd);
     return EXIT_USAGE;
 }

@@ -402,7 +402,8 @@ default_ttl = 60
     # -- devices -------------------------------------------------------------
     def provision(self, mac, name=None, extra=()):
         cmd = [os.path.join(BIN, "ddns-provision"), "issue", "--mac", mac, "--zone", ZONE,
-               "--key-dir", self.key_dir, "--db", self.conninfo] + list(extra)
+               "--key-dir", self.key_dir, "--db", self.conninfo,
+               "--operator", "ddnsstack"] + list(extra)
         if name:
             cmd += ["--name", name]
         out = run(cmd)

@@ -1,0 +1,253 @@
+/* prov_reissue: the reissue command (see prov_reissue.h). */
+#include "prov_reissue.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmn_key.h"
+#include "cmn_mac.h"
+#include "prov_cli.h"
+#include "prov_cred.h"
+#include "prov_db.h"
+
+static const char prov_usage_reissue[] =
+"Usage: ddns-provision reissue [--mac] MAC --operator NAME [--kid KID]\n"
+"                              [--new-name | --name LABEL] [OPTIONS]\n"
+"\n"
+"Moves a registered device to the master key id KID, for a refurbished or\n"
+"resold device whose old secret must stop working, and prints its new\n"
+"credentials as one JSON line on standard output, exactly as 'issue' does:\n"
+"  {\"device_id\":\"3c5ab4f09a21\",\"kid\":\"k2\",\"secret\":\"...\",\n"
+"   \"password\":\"k2....\",\"fqdn\":\"...\",\"serial\":\"...\",\"model\":\"...\"}\n"
+"The gateway accepts an update only under the key id recorded for the device,\n"
+"so from the commit on a request signed with the old secret is answered\n"
+"'badauth' and one signed with the new secret is accepted. The gateways must\n"
+"have KID loaded: after 'keygen', restart them before reissuing devices to the\n"
+"new key id.\n"
+"\n"
+"With --new-name the device also gets a new random hostname label (the\n"
+"generator of 'issue', unique in its zone), so that a previous owner cannot\n"
+"keep following it: in the same transaction the old name's DNS records are\n"
+"deleted and the new name is published with the device's current addresses\n"
+"through the gateway's DNS outbox. --name LABEL gives a chosen label instead.\n"
+"The device keeps its status (a revoked device stays revoked, and says so),\n"
+"serial, model, addresses and replay counter. Every run is recorded in the\n"
+"audit table provision_batches (command 'reissue', operator, old and new key\n"
+"id and name; never the secret), also a run that changes nothing.\n"
+"\n"
+"Reissuing to the key id the device already has, without a new name, changes\n"
+"nothing, says so and prints the same credentials again.\n"
+"\n"
+"  -m, --mac MAC       the device's MAC in any accepted form (or as the only\n"
+"                      argument)\n"
+"      --kid KID       the key id to move the device to [default: the newest\n"
+"                      key in the key directory, which is then named]; an\n"
+"                      unknown or retired key id is refused\n"
+"      --new-name      a new random hostname label in the same zone\n"
+"  -n, --name LABEL    the new hostname label (a name of another device is\n"
+"                      refused)\n"
+"      --operator NAME who reissues it, recorded in the audit row: 1 to 64\n"
+"                      printable ASCII characters [env DDNS_OPERATOR; required]\n"
+"      --label-prefix P  prefix of random labels [default: d]\n"
+"  -d, --db CONNINFO   PostgreSQL connection string [env DDNS_DB, else PG*]\n"
+"  -k, --key-dir DIR   master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+"  -h, --help          this text\n"
+"\n"
+"Exit status: 0 reissued, or nothing to change; 1 refused (device not\n"
+"registered, name taken, database error; nothing changed); 2 usage error,\n"
+"bad MAC, unknown or retired key id, key file error.\n";
+
+/* Picks the key: kid, or the newest. Refuses an unknown or retired key id
+ * with the reason. Returns the key set or NULL. */
+static cmn_keyset_t *prov_reissue_key(const char *dir, const char *kid,
+                                      const cmn_master_key_t **key)
+{
+    char err[512], retired[4096];
+    struct stat st;
+    cmn_keyset_t *ks = cmn_keyset_load_dir(dir, err, sizeof err);
+    if (ks == NULL) {
+        fprintf(stderr, "ddns-provision reissue: %s\n", err);
+        return NULL;
+    }
+    if (kid == NULL) {
+        *key = cmn_keyset_newest(ks);
+        if (*key != NULL) {
+            fprintf(stderr, "ddns-provision reissue: no --kid given: using the newest key id "
+                    "'%s'\n", (*key)->kid);
+            return ks;
+        }
+        fprintf(stderr, "ddns-provision reissue: no master key in %s (run 'ddns-provision "
+                "keygen')\n", dir);
+    } else {
+        *key = cmn_keyset_find(ks, kid, strlen(kid));
+        if (*key != NULL)
+            return ks;
+        snprintf(retired, sizeof retired, "%s/retired/%s.key", dir, kid);
+        if (stat(retired, &st) == 0)
+            fprintf(stderr, "ddns-provision reissue: key id '%s' is retired (%s): the gateway "
+                    "does not load it, so the device could not authenticate; choose a current "
+                    "key id ('ddns-provision keys list')\n", kid, retired);
+        else
+            fprintf(stderr, "ddns-provision reissue: no key with id '%s' in %s "
+                    "('ddns-provision keys list' shows the key ids)\n", kid, dir);
+    }
+    cmn_keyset_free(ks);
+    return NULL;
+}
+
+int prov_cmd_reissue(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"mac", required_argument, NULL, 'm'},
+        {"kid", required_argument, NULL, 'i'},
+        {"new-name", no_argument, NULL, 'N'},
+        {"name", required_argument, NULL, 'n'},
+        {"operator", required_argument, NULL, 'O'},
+        {"label-prefix", required_argument, NULL, 'p'},
+        {"db", required_argument, NULL, 'd'},
+        {"key-dir", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *mac = NULL, *kid = NULL, *name = NULL, *operator_name = NULL, *prefix = "d";
+    const char *db_info = prov_env("DDNS_DB", NULL), *dir = prov_env("DDNS_KEY_DIR", "keys");
+    char id[CMN_DEVICE_ID_LEN + 1], label[PROV_LABEL_MAX + 1], probe[PROV_LABEL_MAX + 1];
+    char err[1024], in_name[32], in_sha[65];
+    int c, new_name = 0, rc = PROV_EXIT_REFUSED;
+    prov_cred_t cred;
+    cmn_keyset_t *ks = NULL;
+    const cmn_master_key_t *key = NULL;
+    prov_db_t *db = NULL;
+
+    memset(&cred, 0, sizeof cred);
+    while ((c = getopt_long(argc, argv, "m:n:d:k:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': mac = optarg; break;
+        case 'i': kid = optarg; break;
+        case 'N': new_name = 1; break;
+        case 'n': name = optarg; break;
+        case 'O': operator_name = optarg; break;
+        case 'p': prefix = optarg; break;
+        case 'd': db_info = optarg; break;
+        case 'k': dir = optarg; break;
+        case 'h': fputs(prov_usage_reissue, stdout); return PROV_EXIT_OK;
+        default: fputs(prov_usage_reissue, stderr); return PROV_EXIT_USAGE;
+        }
+    }
+    if (mac == NULL && optind < argc)
+        mac = argv[optind++];
+    if (optind != argc) {
+        fprintf(stderr, "ddns-provision reissue: unexpected argument '%s'\n", argv[optind]);
+        return PROV_EXIT_USAGE;
+    }
+    if (mac == NULL) {
+        fprintf(stderr, "ddns-provision reissue: the device's MAC is required (see --help)\n");
+        return PROV_EXIT_USAGE;
+    }
+    int mrc = cmn_mac_canon(mac, strlen(mac), id);
+    if (mrc != CMN_MAC_OK) {
+        fprintf(stderr, "ddns-provision reissue: MAC '%.40s': %s\n", mac, cmn_mac_explain(mrc));
+        return PROV_EXIT_USAGE;
+    }
+    operator_name = prov_operator("reissue", operator_name);
+    if (operator_name == NULL)
+        return PROV_EXIT_USAGE;
+    if (kid != NULL && !cmn_kid_valid(kid, strlen(kid))) {
+        fprintf(stderr, "ddns-provision reissue: --kid '%s': 1 to %d characters of [a-z0-9]\n",
+                kid, CMN_KID_MAX);
+        return PROV_EXIT_USAGE;
+    }
+    if (new_name && name != NULL) {
+        fprintf(stderr, "ddns-provision reissue: --new-name and --name exclude each other\n");
+        return PROV_EXIT_USAGE;
+    }
+    if (name != NULL && prov_label_check(name, label, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision reissue: %s\n", err);
+        return PROV_EXIT_USAGE;
+    }
+    if (new_name && (prov_label_random(prefix, probe) != 0 ||
+                     prov_label_check(probe, probe, err, sizeof err) != 0)) {
+        fprintf(stderr, "ddns-provision reissue: --label-prefix '%s' is not usable\n", prefix);
+        return PROV_EXIT_USAGE;
+    }
+
+    ks = prov_reissue_key(dir, kid, &key);
+    if (ks == NULL)
+        return PROV_EXIT_USAGE;
+    /* The new secret is derived before anything changes. */
+    if (prov_cred_derive(&cred, id, key, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision reissue: %s\n", err);
+        rc = PROV_EXIT_USAGE;
+        goto out;
+    }
+    db = prov_db_connect(db_info, err, sizeof err);
+    if (db == NULL) {
+        fprintf(stderr, "ddns-provision reissue: %s\n", err);
+        goto out;
+    }
+    prov_single_input(id, in_name, in_sha);
+    prov_audit_t audit = {
+        .command = "reissue", .operator_name = operator_name, .kid = cred.kid, .zone = "",
+        .input_name = in_name, .input_sha256 = in_sha, .input_bytes = PROV_SINGLE_INPUT_BYTES,
+        .lines = 1, .output_format = "jsonl", .tool_version = PROV_VERSION,
+    };
+    prov_reissue_t rq = {
+        .device_id = id, .kid = cred.kid,
+        .rename = new_name ? PROV_RENAME_RANDOM : name != NULL ? PROV_RENAME_LABEL
+                                                             : PROV_RENAME_NONE,
+        .label = label, .label_prefix = prefix,
+    };
+    prov_reissue_result_t res;
+    long long audit_id = 0;
+    int reg = prov_db_reissue(db, &rq, &audit, &audit_id, &res, err, sizeof err);
+    if (reg == PROV_REG_ERROR) {
+        fprintf(stderr, "ddns-provision reissue: %s; nothing changed\n", err);
+        goto out;
+    }
+    snprintf(cred.label, sizeof cred.label, "%s", res.label);
+    snprintf(cred.zone, sizeof cred.zone, "%s", res.zone);
+
+    if (reg == PROV_REG_SAME) {
+        fprintf(stderr, "ddns-provision reissue: device %s is already registered under key id "
+                "'%s'%s%s%s; nothing changed, its credentials are printed again (audit row "
+                "%lld)\n", id, cred.kid, res.label[0] ? " as " : "", res.label,
+                res.label[0] ? "" : " without a name", audit_id);
+    } else {
+        if (strcmp(res.previous_kid, cred.kid) != 0)
+            fprintf(stderr, "ddns-provision reissue: device %s moved from key id '%s' to '%s': "
+                    "updates signed with its old secret are refused from now on", id,
+                    res.previous_kid, cred.kid);
+        else
+            fprintf(stderr, "ddns-provision reissue: device %s keeps key id '%s'", id, cred.kid);
+        if (res.names > 0)
+            fprintf(stderr, "; name %s.%s replaced by %s.%s%s (%lld DNS record%s moved)",
+                    res.previous_label, res.zone, res.label, res.zone,
+                    res.names > 1 ? " and its other names" : "", res.records,
+                    res.records == 1 ? "" : "s");
+        fprintf(stderr, " (audit row %lld)\n", audit_id);
+    }
+    if (res.revoked)
+        fprintf(stderr, "ddns-provision reissue: device %s stays revoked: its updates are "
+                "answered 'disabled' until 'ddns-provision restore'\n", id);
+    rc = PROV_EXIT_OK;
+    char *json = prov_cred_json(&cred, res.has_serial ? res.serial : NULL,
+                                res.has_model ? res.model : NULL);
+    if (json == NULL || printf("%s\n", json) < 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "ddns-provision reissue: the device is reissued, but its credentials "
+                "could not be written; 'ddns-provision reissue %s --kid %s' prints them "
+                "again\n", id, cred.kid);
+        rc = PROV_EXIT_REFUSED;
+    }
+    if (json != NULL) {
+        cmn_wipe(json, strlen(json));
+        free(json);
+    }
+out:
+    prov_db_close(db);
+    prov_cred_wipe(&cred);
+    cmn_keyset_free(ks);
+    return rc;
+}

@@ -1,0 +1,72 @@
+"""bench/bench.py, the harness of `make bench`, on a tiny provisioning
+scenario: it runs, prints the table, writes the JSON result, reports a missed
+target as MISSED without failing, and fails only when a scenario cannot
+run."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+import ddnsstack
+
+BENCH = os.path.join(ddnsstack.ROOT, "bench", "bench.py")
+
+
+@pytest.fixture
+def bench_tmp():
+    # the PostgreSQL server runs as another user: the directory must be
+    # reachable for it, which pytest's own temporary directories are not
+    d = tempfile.mkdtemp(prefix="ddns-bench-test-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def bench(tmp_path, bench_tmp, *args, devices="300"):
+    env = dict(os.environ, DDNS_BIN=ddnsstack.BIN, BENCH_PROV_DEVICES=devices,
+               BENCH_TMPDIR=bench_tmp)
+    return subprocess.run(["/usr/bin/python3", BENCH, "--results-dir", str(tmp_path / "results")]
+                          + list(args), capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_provision_scenario_table_and_json(tmp_path, bench_tmp):
+    p = bench(tmp_path, bench_tmp, "--only", "provision")
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = p.stdout
+    assert "[bench" in out and "ddns-provision batch of 300 devices" in out
+    head = [line for line in out.splitlines() if line.startswith("figure")]
+    assert head and head[0].split() == ["figure", "value", "unit", "baseline", "ratio", "target",
+                                        "met?"]
+    # 30 s per million is 9 ms for 300 devices: missed, printed, no failure
+    assert "MISSED" in out
+    files = os.listdir(tmp_path / "results")
+    assert len(files) == 1 and files[0].endswith(".json")
+    with open(tmp_path / "results" / files[0]) as f:
+        res = json.load(f)
+    assert res["failed"] == []
+    (sc,) = res["scenarios"]
+    figs = {fig["figure"]: fig for fig in sc["figures"]}
+    wall = figs["provision 300 devices: wall time"]
+    rate = figs["provision 300 devices: rate"]
+    rss = figs["provision 300 devices: peak RSS"]
+    assert wall["unit"] == "s" and wall["value"] > 0 and wall["baseline"] > 0
+    assert abs(rate["value"] - 300 / wall["value"]) < 1e-6 * rate["value"]
+    assert abs(rate["ratio"] - wall["baseline"] / wall["value"]) < 1e-9
+    assert rate["target"] == ">= 0.5 x raw COPY" and rate["met"] == (rate["ratio"] >= 0.5)
+    assert wall["met"] is False and "provision 300 devices: wall time" in res["missed"]
+    assert rss["unit"] == "MB" and 0 < rss["value"] < 200 and rss["met"] is True
+    # the temporary directory (and its PostgreSQL) is gone
+    assert os.listdir(bench_tmp) == []
+
+
+def test_fails_only_when_it_cannot_run(tmp_path, bench_tmp):
+    p = bench(tmp_path, bench_tmp, devices="lots")
+    assert p.returncode == 1
+    assert "cannot run" in p.stdout and "BENCH_PROV_DEVICES='lots' is not a number" in p.stdout
+    p = bench(tmp_path, bench_tmp, "--only", "nosuch")
+    assert p.returncode == 2 and "unknown scenario nosuch" in p.stderr
+    p = bench(tmp_path, bench_tmp, "--list")
+    assert p.returncode == 0 and p.stdout.startswith("provision ")

@@ -259,11 +259,14 @@ zone:
 min_change_interval = {interval}
 
 [firmware]
-blocked_models = AcmeCam-X1, AcmeCam-X2
-minimum_versions = AcmeCam-X3/2.1.0
+blocked_models = {blocked}
+minimum_versions = {minimum}
 """
+    FIRMWARE_BLOCKED = "AcmeCam-X1, AcmeCam-X2"
+    FIRMWARE_MINIMUM = "AcmeCam-X3/2.1.0"
 
-    def gateway_config_text(self, https_port, conninfo=None, min_change_interval=0, extra=""):
+    def gateway_config_text(self, https_port, conninfo=None, min_change_interval=0, extra="",
+                            blocked=FIRMWARE_BLOCKED, minimum=FIRMWARE_MINIMUM):
         return """# ddns-gateway configuration written by tests/integration/ddnsstack.py
 [gateway]
 listen = 127.0.0.1:{https}
@@ -289,7 +292,8 @@ tsig_secret_file = {d}/tsig.secret
 default_ttl = 60
 {defaults}{extra}""".format(https=https_port, d=self.dir, conninfo=conninfo or self.conninfo,
                            keys=self.key_dir, zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME,
-                           defaults=self.GATEWAY_DEFAULTS.format(interval=min_change_interval),
+                           defaults=self.GATEWAY_DEFAULTS.format(
+                               interval=min_change_interval, blocked=blocked, minimum=minimum),
                            extra=extra)
 
     def write_gateway_config(self, extra="", min_change_interval=0):
@@ -324,7 +328,7 @@ default_ttl = 60
         self._launch_gateway("gateway", self.gw_conf, self.gw_log, self.https_port)
 
     @contextlib.contextmanager
-    def extra_gateway(self, name, min_change_interval=0, conninfo=None, extra=""):
+    def extra_gateway(self, name, min_change_interval=0, conninfo=None, extra="", **firmware):
         """Another gateway on the same database, Knot DNS and keys, with its
         own configuration; yields its HTTPS port. On exit it must stop
         cleanly (exit 0, no sanitizer report)."""
@@ -333,7 +337,8 @@ default_ttl = 60
         log_path = os.path.join(self.dir, "gateway-%s.log" % name)
         with open(conf, "w") as f:
             f.write(self.gateway_config_text(port, conninfo=conninfo,
-                                             min_change_interval=min_change_interval, extra=extra))
+                                             min_change_interval=min_change_interval, extra=extra,
+                                             **firmware))
         self._launch_gateway("gateway-" + name, conf, log_path, port)
         try:
             yield port

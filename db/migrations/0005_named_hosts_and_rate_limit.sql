@@ -2,7 +2,7 @@
 -- signed update (docs/PROTOCOL.md section 4) and the dyndns2 update
 -- (section 10), which names its hosts, may take a device offline and has no
 -- replay token; and the per-device minimum interval between accepted
--- changes (section 9), decided here under the device's row lock so that it
+-- changes (section 13), decided here under the device's row lock so that it
 -- holds across any number of gateways.
 --
 -- ddns_apply_update() of 0003 stays as it was, for gateways of the previous

@@ -24,7 +24,7 @@ int gw_checkip_peer_addr(const struct sockaddr *sa, char *out, size_t outlen)
     return 0;
 }
 
-/* Answers rq with the caller's address in fmt (one %s); 1 when done. */
+/* Answers rq with the caller's address put into fmt (one %s). */
 static void gw_checkip_answer(gw_req_t *rq, const char *content_type, const char *fmt)
 {
     char addr[INET6_ADDRSTRLEN], body[256];

@@ -1,7 +1,7 @@
 /* Unit tests of the gateway: request verification (gw_auth) against every
  * verify and sign record of docs/vectors/protocol-vectors.txt, the
- * configuration parser (gw_config), the dyndns2 parsers (gw_dynparse) and
- * the firmware policy (gw_policy). Run from the repository root. */
+ * configuration parser (gw_config), the dyndns2 parsers (gw_dynparse),
+ * the firmware policy (gw_policy) and the peer address text (gw_checkip). Run from the repository root. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,7 @@
 #include "../../tests/unit/vectors.h"
 #include "cmn_key.h"
 #include "gw_auth.h"
+#include "gw_checkip.h"
 #include "gw_config.h"
 #include "gw_dynparse.h"
 #include "gw_err.h"
@@ -638,6 +639,29 @@ static void test_dyn_basic(void **state)
     assert_int_equal(gw_dyn_parse_basic("Digest abc", &c), -1);
 }
 
+static void test_checkip_peer_addr(void **state)
+{
+    (void)state;
+    struct sockaddr_in s4;
+    struct sockaddr_in6 s6;
+    char out[INET6_ADDRSTRLEN];
+    memset(&s4, 0, sizeof s4);
+    s4.sin_family = AF_INET;
+    inet_pton(AF_INET, "192.0.2.7", &s4.sin_addr);
+    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s4, out, sizeof out), AF_INET);
+    assert_string_equal(out, "192.0.2.7");
+    memset(&s6, 0, sizeof s6);
+    s6.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "::ffff:198.51.100.9", &s6.sin6_addr);
+    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s6, out, sizeof out), AF_INET);
+    assert_string_equal(out, "198.51.100.9");
+    inet_pton(AF_INET6, "2001:DB8::9", &s6.sin6_addr);
+    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s6, out, sizeof out), AF_INET6);
+    assert_string_equal(out, "2001:db8::9");
+    s6.sin6_family = AF_UNIX;
+    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s6, out, sizeof out), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -673,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_policy_rules),
         cmocka_unit_test(test_dyn_query),
         cmocka_unit_test(test_dyn_basic),
+        cmocka_unit_test(test_checkip_peer_addr),
     };
     return cmocka_run_group_tests_name("gateway", tests, setup, teardown);
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +34,8 @@ enum gw_ctype {
     GW_CT_DNAME,        /* domain name */
     GW_CT_TSIGALG,      /* TSIG algorithm name */
     GW_CT_SECRETFILE,   /* file holding one line of base64 */
+    GW_CT_BOOL,         /* yes/no, true/false, on/off, 1/0 */
+    GW_CT_LIST,         /* free text, may be empty (checked by its user) */
 };
 
 enum gw_section {
@@ -41,13 +44,17 @@ enum gw_section {
     GW_SEC_TLS,
     GW_SEC_DATABASE,
     GW_SEC_KEYS,
+    GW_SEC_LIMITS,
+    GW_SEC_DYNDNS2,
+    GW_SEC_FIRMWARE,
     GW_SEC_ZONE,
     GW_SEC_UNKNOWN,
 };
 
 static const char *const gw_section_names[] = {
     [GW_SEC_NONE] = "", [GW_SEC_GATEWAY] = "gateway", [GW_SEC_TLS] = "tls",
-    [GW_SEC_DATABASE] = "database", [GW_SEC_KEYS] = "keys", [GW_SEC_ZONE] = "zone",
+    [GW_SEC_DATABASE] = "database", [GW_SEC_KEYS] = "keys", [GW_SEC_LIMITS] = "limits",
+    [GW_SEC_DYNDNS2] = "dyndns2", [GW_SEC_FIRMWARE] = "firmware", [GW_SEC_ZONE] = "zone",
     [GW_SEC_UNKNOWN] = "?",
 };
 
@@ -62,7 +69,6 @@ struct gw_param {
 };
 
 #define GOFF(f) offsetof(gw_config_t, f)
-_Static_assert(sizeof ((gw_config_t *)0)->lines / sizeof(int) >= 14, "lines[] too small");
 #define ZOFF(f) offsetof(gw_zone_conf_t, f)
 
 /* The configuration reference: one row per key. */
@@ -90,6 +96,23 @@ static const struct gw_param gw_params[] = {
     {GW_SEC_KEYS, "directory", GW_CT_PATH, NULL, 0, 0, GOFF(keys_directory),
      "Directory of master key files: every *.key file is loaded (mode 0600 or "
      "stricter, docs/PROTOCOL.md section 2)."},
+    {GW_SEC_LIMITS, "min_change_interval", GW_CT_INT, "60", 0, 86400, GOFF(min_change_interval),
+     "Seconds that must pass between two accepted updates of one device that change a "
+     "record (an answer nochg does not count). A change sooner is refused: ratelimit "
+     "on /v1/update, abuse on /nic/update. Decided in the database, so it holds across "
+     "gateways. 0: no limit."},
+    {GW_SEC_DYNDNS2, "max_hosts", GW_CT_INT, "20", 1, 100, GOFF(dyn_max_hosts),
+     "Most host names one /nic/update request may list; more answer numhost."},
+    {GW_SEC_DYNDNS2, "not_yours", GW_CT_BOOL, "no", 0, 0, GOFF(dyn_not_yours),
+     "yes: a host name that exists but belongs to another device answers !yours. no: "
+     "it answers nohost like a name that does not exist, so that one device's "
+     "credentials cannot tell which names exist."},
+    {GW_SEC_FIRMWARE, "blocked_models", GW_CT_LIST, "", 0, 0, GOFF(fw_blocked_models),
+     "Models whose requests are refused (badagent), comma-separated, as the product "
+     "of their User-Agent (\"AcmeCam-X1, AcmeDVR-8\"; case does not matter)."},
+    {GW_SEC_FIRMWARE, "minimum_versions", GW_CT_LIST, "", 0, 0, GOFF(fw_minimum_versions),
+     "Oldest firmware accepted per model, comma-separated MODEL/VERSION "
+     "(\"AcmeCam-X3/2.1.0\"); an older or unreadable version is refused (badagent)."},
     {GW_SEC_ZONE, "primary", GW_CT_ADDRPORT, NULL, 0, 0, ZOFF(primary),
      "Primary DNS server of the zone that accepts RFC 2136 updates: addr[:port], "
      "port 53 by default."},
@@ -103,6 +126,7 @@ static const struct gw_param gw_params[] = {
      "TTL of published records whose name has no TTL of its own."},
 };
 #define GW_NPARAMS (sizeof gw_params / sizeof gw_params[0])
+_Static_assert(sizeof ((gw_config_t *)0)->lines / sizeof(int) >= GW_NPARAMS, "lines[] too small");
 
 struct gw_cparse {
     gw_config_t *cfg;
@@ -461,6 +485,25 @@ static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p
         *(char **)field = d;
         return NULL;
     }
+    case GW_CT_BOOL: {
+        static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+        for (size_t i = 0; i < 4; i++) {
+            if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
+                *(int *)field = strcasecmp(v, yes[i]) == 0;
+                return NULL;
+            }
+        }
+        snprintf(why, sizeof why, "'%.40s' is not yes or no", v);
+        return why;
+    }
+    case GW_CT_LIST: {
+        char *s = strdup(v);
+        if (s == NULL)
+            return "out of memory";
+        free(*(char **)field);
+        *(char **)field = s;
+        return NULL;
+    }
     case GW_CT_TSIGALG:
         if (strcmp(v, "hmac-sha256") != 0 && strcmp(v, "hmac-sha512") != 0) {
             snprintf(why, sizeof why, "'%.40s' is not hmac-sha256 or hmac-sha512", v);
@@ -580,7 +623,7 @@ static void gw_section_start(struct gw_cparse *cp, const char *inner, size_t len
     name[len] = '\0';
     cp->zone = NULL;
     cp->sec = GW_SEC_UNKNOWN;
-    for (int s = GW_SEC_GATEWAY; s <= GW_SEC_KEYS; s++)
+    for (int s = GW_SEC_GATEWAY; s < GW_SEC_ZONE; s++)
         if (strcmp(name, gw_section_names[s]) == 0)
             cp->sec = (enum gw_section)s;
     if (strncmp(name, "zone", 4) == 0 && (name[4] == ' ' || name[4] == '\t')) {
@@ -598,7 +641,7 @@ static void gw_section_start(struct gw_cparse *cp, const char *inner, size_t len
     }
     if (cp->sec == GW_SEC_UNKNOWN) {
         gw_cerr(cp->msgs, "%s:%d: unknown section [%s] (known: [gateway], [tls], [database], "
-                "[keys], [zone NAME])", cp->cfg->path, cp->line, name);
+                "[keys], [limits], [dyndns2], [firmware], [zone NAME])", cp->cfg->path, cp->line, name);
         return;
     }
     if (cp->sec_lines[cp->sec] == 0)
@@ -848,6 +891,8 @@ void gw_config_free(gw_config_t *cfg)
         free(cfg->db_conninfo);
     }
     free(cfg->keys_directory);
+    free(cfg->fw_blocked_models);
+    free(cfg->fw_minimum_versions);
     free(cfg->path);
     free(cfg->dir);
     free(cfg);
@@ -865,6 +910,8 @@ static const char *gw_ctype_name(enum gw_ctype t)
     case GW_CT_DNAME: return "domain name";
     case GW_CT_TSIGALG: return "algorithm";
     case GW_CT_SECRETFILE: return "path";
+    case GW_CT_BOOL: return "yes or no";
+    case GW_CT_LIST: return "list";
     }
     return "?";
 }
@@ -884,7 +931,9 @@ void gw_config_print_reference(FILE *f)
         fprintf(f, "    %s (%s", p->key, gw_ctype_name(p->type));
         if (p->type == GW_CT_INT)
             fprintf(f, ", %ld to %ld", p->min, p->max);
-        if (p->def != NULL)
+        if (p->def != NULL && p->def[0] == '\0')
+            fprintf(f, ", default empty)\n");
+        else if (p->def != NULL)
             fprintf(f, ", default %s)\n", p->def);
         else
             fprintf(f, ", required)\n");

@@ -57,11 +57,19 @@ typedef struct gw_config {
     int db_pool_size;
     /* [keys] */
     char *keys_directory;
+    /* [limits] */
+    int min_change_interval;
+    /* [dyndns2] */
+    int dyn_max_hosts;
+    int dyn_not_yours;
+    /* [firmware] (parsed by gw_policy) */
+    char *fw_blocked_models;
+    char *fw_minimum_versions;
     /* [zone NAME] */
     gw_zone_conf_t *zones;
     size_t nzones;
     /* where each global key was set (0: default) */
-    int lines[16];
+    int lines[32];
 } gw_config_t;
 
 /* Problems found while loading: newline-separated lines, NULL when none. */

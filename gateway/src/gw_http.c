@@ -24,6 +24,7 @@
 #define GW_HTTP_MAX_HEADERS 8192
 #define GW_HTTP_MAX_BODY 4096
 #define GW_HTTP_LISTEN_BACKLOG 1024
+#define GW_HTTP_ROUTES_MAX 8
 
 struct gw_req {
     TAILQ_ENTRY(gw_req) next;
@@ -51,6 +52,12 @@ struct gw_http {
     size_t nbound;
     gw_http_handler_fn update_fn;
     void *update_arg;
+    struct gw_route {
+        const char *path;
+        gw_http_handler_fn fn;
+        void *arg;
+    } routes[GW_HTTP_ROUTES_MAX];       /* gw_http_add_route */
+    size_t nroutes;
     struct gw_reqq inflight;
     size_t ninflight;
     uint64_t next_id;
@@ -159,7 +166,6 @@ static void gw_req_free(gw_req_t *rq)
 
 void gw_req_reply(gw_req_t *rq, int status, const char *line, int retry_after)
 {
-    struct timespec now;
     char body[192], token[24];
     int n = snprintf(body, sizeof body, "%s\n", line);
     if (n < 0 || (size_t)n >= sizeof body)
@@ -169,12 +175,18 @@ void gw_req_reply(gw_req_t *rq, int status, const char *line, int retry_after)
         tl = sizeof token - 1;
     memcpy(token, line, tl);
     token[tl] = '\0';
+    gw_req_reply_body(rq, status, NULL, body, (size_t)n, token, retry_after);
+}
 
+void gw_req_reply_body(gw_req_t *rq, int status, const char *content_type, const char *body,
+                       size_t len, const char *token, int retry_after)
+{
+    struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
                 (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6;
     const char *delivery = rq->req == NULL ? " abandoned" : rq->gone ? " client-gone" : "";
-    gw_info("req=%llu peer=%s method=%s path=%s status=%d result=%s device=%s ms=%.1f%s",
+    gw_info("req=%llu peer=%s method=%s path=%s status=%d result=%.24s device=%s ms=%.1f%s",
             (unsigned long long)rq->id, rq->peer_text, rq->method, rq->path, status, token,
             rq->device[0] ? rq->device : "-", ms, delivery);
 
@@ -188,8 +200,9 @@ void gw_req_reply(gw_req_t *rq, int status, const char *line, int retry_after)
         if (rq->async && rq->evcon != NULL)
             evhttp_connection_set_closecb(rq->evcon, NULL, NULL);
         struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-        evhttp_add_header(oh, "Content-Type", "text/plain; charset=utf-8");
-        snprintf(num, sizeof num, "%d", n);
+        evhttp_add_header(oh, "Content-Type",
+                          content_type ? content_type : "text/plain; charset=utf-8");
+        snprintf(num, sizeof num, "%zu", len);
         evhttp_add_header(oh, "Content-Length", num);
         evhttp_add_header(oh, "Cache-Control", "no-store");
         snprintf(num, sizeof num, "%llu", (unsigned long long)rq->id);
@@ -200,7 +213,7 @@ void gw_req_reply(gw_req_t *rq, int status, const char *line, int retry_after)
         }
         if (rq->h != NULL && rq->h->stopping)
             evhttp_add_header(oh, "Connection", "close");
-        evbuffer_add(evhttp_request_get_output_buffer(req), body, (size_t)n);
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
         if (rq->h != NULL) {
             rq->h->nwriting++;
             evhttp_request_set_on_complete_cb(req, gw_req_sent_cb, rq->h);
@@ -341,6 +354,11 @@ static void gw_http_gencb(struct evhttp_request *req, void *arg)
             h->update_fn(h->update_arg, rq);
         return;
     }
+    for (size_t i = 0; i < h->nroutes; i++)
+        if (strlen(h->routes[i].path) == pl && strncmp(uri, h->routes[i].path, pl) == 0) {
+            h->routes[i].fn(h->routes[i].arg, rq);
+            return;
+        }
     gw_req_reply(rq, 404, "notfound", 0);
 }
 
@@ -379,6 +397,17 @@ void gw_http_set_update_handler(gw_http_t *h, gw_http_handler_fn fn, void *arg)
 {
     h->update_fn = fn;
     h->update_arg = arg;
+}
+
+int gw_http_add_route(gw_http_t *h, const char *path, gw_http_handler_fn fn, void *arg)
+{
+    if (h->nroutes == GW_HTTP_ROUTES_MAX)
+        return GW_EINVAL;
+    h->routes[h->nroutes].path = path;
+    h->routes[h->nroutes].fn = fn;
+    h->routes[h->nroutes].arg = arg;
+    h->nroutes++;
+    return GW_OK;
 }
 
 static int gw_http_bind_one(const gw_sockaddr_t *a, char *text, size_t textlen)

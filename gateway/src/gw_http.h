@@ -4,7 +4,8 @@
  * connection; a connection whose SSL object cannot be made is dropped, never
  * served in clear), the HTTP limits (8 KiB of headers, 4 KiB of body,
  * request_timeout, GET/POST/HEAD only), routing in one generic callback
- * (POST /v1/update, GET /healthz, everything else 404 notfound), the
+ * (POST /v1/update, GET /healthz, the paths other modules add with
+ * gw_http_add_route, everything else 404 notfound), the
  * response format of docs/PROTOCOL.md section 6 (one text line, always
  * Content-Length, Retry-After on 429/503), the per-request context and the
  * one access-log line per request, and the graceful stop (stop accepting,
@@ -31,6 +32,12 @@ typedef void (*gw_http_handler_fn)(void *arg, gw_req_t *rq);
 
 gw_http_t *gw_http_new(struct event_base *base, const gw_config_t *cfg, SSL_CTX *ssl);
 void gw_http_set_update_handler(gw_http_t *h, gw_http_handler_fn fn, void *arg);
+/* Sends every request whose path (the request target up to '?' or '#') is
+ * exactly path to fn, whatever its method; fn answers methods it does not
+ * serve itself. path must live as long as h. Returns GW_OK, or GW_EINVAL
+ * when the table is full. */
+int gw_http_add_route(gw_http_t *h, const char *path, gw_http_handler_fn fn, void *arg)
+    __attribute__((warn_unused_result));
 /* Binds every configured listener and logs "listening on ADDR:PORT" for
  * each. Returns GW_OK or GW_EIO (logged). */
 int gw_http_listen(gw_http_t *h) __attribute__((warn_unused_result));
@@ -58,5 +65,11 @@ int gw_req_gone(const gw_req_t *rq);
  * adds Retry-After when retry_after > 0, writes the access-log line and
  * frees rq. */
 void gw_req_reply(gw_req_t *rq, int status, const char *line, int retry_after);
+/* The same with a body of any length (sent as given) and content type
+ * (NULL: text/plain; charset=utf-8); token is the result word for the
+ * access log. Headers the handler added to the request's output headers
+ * beforehand are sent too. */
+void gw_req_reply_body(gw_req_t *rq, int status, const char *content_type, const char *body,
+                       size_t len, const char *token, int retry_after);
 
 #endif

@@ -16,11 +16,14 @@
 
 #include "cmn_key.h"
 #include "gw_config.h"
+#include "gw_checkip.h"
 #include "gw_db.h"
 #include "gw_dns.h"
+#include "gw_dyndns.h"
 #include "gw_err.h"
 #include "gw_http.h"
 #include "gw_log.h"
+#include "gw_policy.h"
 #include "gw_publish.h"
 #include "gw_resync.h"
 #include "gw_tls.h"
@@ -44,6 +47,8 @@ struct gw_app {
     gw_db_t *db;
     gw_http_t *http;
     gw_update_t *upd;
+    gw_policy_t *policy;
+    gw_dyndns_t *dyn;
     gw_publish_t *pub;
     struct event *sig[3];
     struct event *deadline;
@@ -62,18 +67,41 @@ static void gw_usage(FILE *f)
 "    ddns-gateway --help | --version\n"
 "\n"
 "DESCRIPTION\n"
-"    Serves the signed device update protocol (docs/PROTOCOL.md) over HTTPS,\n"
-"    records accepted updates in PostgreSQL (ddns_apply_update) and publishes\n"
+"    Serves the signed device update protocol (docs/PROTOCOL.md) and the\n"
+"    dyndns2 update API over HTTPS, records accepted updates in PostgreSQL\n"
+"    (one call of ddns_apply_request per request) and publishes\n"
 "    the resulting DNS changes from the dns_outbox table to each zone's\n"
 "    primary server with RFC 2136 UPDATE messages signed by TSIG.\n"
 "\n"
 "    Endpoints:\n"
 "      POST /v1/update   signed update; answers one text line: good, nochg,\n"
 "                        badrequest FIELD, badauth, badtime SERVER_TIME,\n"
-"                        disabled, replay, 911 (with Retry-After)\n"
+"                        disabled, badagent, replay, ratelimit SECONDS and\n"
+"                        911 (both with Retry-After)\n"
+"      GET  /nic/update  dyndns2 update for stock clients (ddclient, inadyn,\n"
+"                        routers): HTTP Basic auth with the device id and\n"
+"                        the password kid.secret; hostname=FQDN[,FQDN...],\n"
+"                        myip=V4|V6|V4,V6, offline=YES; answers HTTP 200\n"
+"                        with one line per host: good IP, nochg IP, badauth,\n"
+"                        badagent, notfqdn, nohost, !yours, numhost, abuse,\n"
+"                        911 (and badrequest PARAM for a malformed query);\n"
+"                        no Authorization header: 401 with a Basic challenge\n"
+"      GET  /checkip     the caller's address, one line of plain text\n"
+"      GET  /nic/checkip the same as the dyndns HTML page \"Current IP\n"
+"                        Address: ADDR\"\n"
 "      GET  /healthz     200 \"ok\" while the gateway runs\n"
 "      anything else     404 \"notfound\"; a known path with another method\n"
-"                        answers 400 \"badrequest method\"\n"
+"                        answers 400 \"badrequest method\" (/nic/update:\n"
+"                        badagent)\n"
+"\n"
+"    Rate limit: a device may change its records at most once per\n"
+"    [limits] min_change_interval seconds; an answer nochg does not count.\n"
+"\n"
+"    Firmware policy: the User-Agent names the model and firmware version,\n"
+"    as \"Vendor-Model/1.2.3\" (or dyndns2's \"Vendor - Model - 1.2.3\");\n"
+"    [firmware] blocked_models and minimum_versions refuse models and old\n"
+"    firmware with badagent. /nic/update also refuses a request without a\n"
+"    User-Agent.\n"
 "\n"
 "OPTIONS\n"
 "    -c FILE, --config FILE\n"
@@ -81,9 +109,10 @@ static void gw_usage(FILE *f)
 "        it are relative to the file's directory.\n"
 "    --check-config\n"
 "        Load the configuration, the master keys of the key directory, the\n"
-"        TLS certificate and key and every zone's TSIG secret; print each\n"
-"        problem as FILE:LINE: [section] key: reason; exit 0 when there is\n"
-"        none. Nothing is started and the database is not contacted.\n"
+"        TLS certificate and key, the [firmware] lists and every zone's TSIG\n"
+"        secret; print each problem as FILE:LINE: [section] key: reason;\n"
+"        exit 0 when there is none. Nothing is started and the database is\n"
+"        not contacted.\n"
 "    -h, --help\n"
 "        Print this text.\n"
 "    -V, --version\n"
@@ -93,6 +122,7 @@ static void gw_usage(FILE *f)
 "    INI format: [section] headers, key = value lines, comments start with\n"
 "    ';' or '#' at the beginning of a line, or with ' ;' after a value.\n"
 "    Unknown sections and keys are errors. Lines are at most 198 characters.\n"
+"    Booleans are yes/no (also true/false, on/off, 1/0).\n"
 "\n");
     gw_config_print_reference(f);
     fprintf(f,
@@ -147,6 +177,13 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
             gw_config_key_error(cfg, msgs, "tls", bad_key ? "private_key" : "certificate", "%s",
                                 err);
     }
+    app->policy = gw_policy_new();
+    if (app->policy == NULL)
+        return GW_ENOMEM;
+    if (gw_policy_load_blocked(app->policy, cfg->fw_blocked_models, err, sizeof err) != GW_OK)
+        gw_config_key_error(cfg, msgs, "firmware", "blocked_models", "%s", err);
+    if (gw_policy_load_minimums(app->policy, cfg->fw_minimum_versions, err, sizeof err) != GW_OK)
+        gw_config_key_error(cfg, msgs, "firmware", "minimum_versions", "%s", err);
     for (size_t i = 0; i < cfg->nzones; i++) {
         const gw_zone_conf_t *z = &cfg->zones[i];
         if (z->tsig_secret == NULL || z->tsig_key_name == NULL || z->tsig_algorithm == NULL)
@@ -165,6 +202,8 @@ static void gw_app_free(struct gw_app *app)
     gw_db_free(app->db);
     gw_http_free(app->http);
     gw_update_free(app->upd);
+    gw_dyndns_free(app->dyn);
+    gw_policy_free(app->policy);
     for (int i = 0; i < 3; i++)
         if (app->sig[i] != NULL)
             event_free(app->sig[i]);
@@ -228,13 +267,20 @@ static int gw_run(struct gw_app *app)
         return GW_EXIT_RUNTIME;
     }
     app->db = gw_db_new(app->base, cfg->db_conninfo, cfg->db_pool_size);
-    app->upd = app->db ? gw_update_new(app->base, cfg, app->keys, app->db) : NULL;
-    app->http = app->upd ? gw_http_new(app->base, cfg, app->ssl) : NULL;
+    app->upd = app->db ? gw_update_new(app->base, cfg, app->keys, app->db, app->policy) : NULL;
+    app->dyn = app->upd ? gw_dyndns_new(app->base, cfg, app->keys, app->db, app->policy) : NULL;
+    app->http = app->dyn ? gw_http_new(app->base, cfg, app->ssl) : NULL;
     if (app->http == NULL) {
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
     gw_http_set_update_handler(app->http, gw_update_handle, app->upd);
+    if (gw_http_add_route(app->http, GW_DYNDNS_PATH, gw_dyndns_handle, app->dyn) != GW_OK ||
+        gw_http_add_route(app->http, GW_CHECKIP_PATH, gw_checkip_handle_text, NULL) != GW_OK ||
+        gw_http_add_route(app->http, GW_CHECKIP_HTML_PATH, gw_checkip_handle_html, NULL) != GW_OK) {
+        gw_error("cannot add the HTTP routes");
+        return GW_EXIT_RUNTIME;
+    }
     for (int i = 0; i < 3; i++) {
         app->sig[i] = evsignal_new(app->base, sigs[i], gw_signal_cb, app);
         if (app->sig[i] == NULL || evsignal_add(app->sig[i], NULL) != 0) {
@@ -248,8 +294,9 @@ static int gw_run(struct gw_app *app)
     if (gw_publish_start(cfg, &app->pub) != GW_OK)
         return GW_EXIT_RUNTIME;
     gw_info("ddns-gateway %s running: %zu master key(s), %zu zone(s), database pool of %d, "
-            "clock skew %d s", GW_VERSION, cmn_keyset_count(app->keys), cfg->nzones,
-            cfg->db_pool_size, cfg->clock_skew);
+            "clock skew %d s, min change interval %d s, %zu firmware rule(s)", GW_VERSION,
+            cmn_keyset_count(app->keys), cfg->nzones, cfg->db_pool_size, cfg->clock_skew,
+            cfg->min_change_interval, gw_policy_count(app->policy));
     if (event_base_dispatch(app->base) < 0) {
         gw_error("event loop failed");
         return GW_EXIT_RUNTIME;

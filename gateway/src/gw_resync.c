@@ -459,7 +459,7 @@ static int gw_rs_queue_chunk(struct gw_resync *rs, size_t from, size_t to, long 
     if ((rc = gw_rs_exec(rs->pg, "BEGIN", 0, NULL, NULL)) != GW_OK)
         goto out;
     in_tx = 1;
-    /* Lock order as in ddns_apply_update: the devices first, then their
+    /* Lock order as in ddns_apply_request: the devices first, then their
      * names; what is read below is then the committed current state, and
      * a racing update commits its own, newer outbox row after ours. */
     rc = gw_rs_exec(rs->pg,

@@ -16,16 +16,20 @@
 #include <event2/keyvalq_struct.h>
 
 #include "gw_auth.h"
+#include "gw_checkip.h"
 #include "gw_err.h"
 #include "gw_log.h"
 
-#define GW_UPDATE_SQL "SELECT result, host(ipv4), host(ipv6) FROM ddns_apply_update($1, $2, $3, $4, $5, $6)"
+/* Every name of the device (NULL), never offline. */
+#define GW_UPDATE_SQL "SELECT ord, result, retry_after FROM " \
+    "ddns_apply_request($1, $2, $3::bigint, $4::inet, $5::inet, $6::inet, NULL, false, $7::integer)"
 
 struct gw_update {
     struct event_base *base;
     const gw_config_t *cfg;
     const cmn_keyset_t *keys;
     gw_db_t *db;
+    const gw_policy_t *policy;
 };
 
 /* One update waiting for the database. */
@@ -39,7 +43,7 @@ struct gw_upd_job {
 };
 
 gw_update_t *gw_update_new(struct event_base *base, const gw_config_t *cfg,
-                           const cmn_keyset_t *keys, gw_db_t *db)
+                           const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy)
 {
     gw_update_t *u = calloc(1, sizeof *u);
     if (u == NULL)
@@ -48,6 +52,7 @@ gw_update_t *gw_update_new(struct event_base *base, const gw_config_t *cfg,
     u->cfg = cfg;
     u->keys = keys;
     u->db = db;
+    u->policy = policy;
     return u;
 }
 
@@ -85,23 +90,51 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res)
         gw_reply_911(rq);
         goto out;
     }
-    if (PQntuples(res) != 1 || PQnfields(res) != 3 || PQgetisnull(res, 0, 0)) {
-        gw_error("ddns_apply_update returned %d rows", PQntuples(res));
+    int rows = PQntuples(res);
+    if (rows < 1 || PQnfields(res) != 3 || PQgetisnull(res, 0, 1)) {
+        gw_error("ddns_apply_request returned %d rows", rows);
         gw_reply_911(rq);
         goto out;
     }
-    const char *result = PQgetvalue(res, 0, 0);
-    if (strcmp(result, "good") == 0 || strcmp(result, "nochg") == 0)
-        gw_reply_addrs(rq, result, j->ipv4, j->ipv6);
-    else if (strcmp(result, "unknown") == 0)
-        gw_req_reply(rq, 401, "badauth", 0);
-    else if (strcmp(result, "disabled") == 0)
-        gw_req_reply(rq, 403, "disabled", 0);
-    else if (strcmp(result, "replay") == 0)
-        gw_req_reply(rq, 409, "replay", 0);
-    else {
-        gw_error("ddns_apply_update returned unexpected result '%.20s'", result);
-        gw_reply_911(rq);
+    const char *result = PQgetvalue(res, 0, 1);
+    if (PQgetisnull(res, 0, 0)) {
+        /* a device-level answer */
+        if (strcmp(result, "unknown") == 0)
+            gw_req_reply(rq, 401, "badauth", 0);
+        else if (strcmp(result, "disabled") == 0)
+            gw_req_reply(rq, 403, "disabled", 0);
+        else if (strcmp(result, "replay") == 0)
+            gw_req_reply(rq, 409, "replay", 0);
+        else if (strcmp(result, "nohost") == 0)   /* a device without a name */
+            gw_reply_addrs(rq, "nochg", j->ipv4, j->ipv6);
+        else {
+            gw_error("ddns_apply_request returned unexpected result '%.20s'", result);
+            gw_reply_911(rq);
+        }
+        goto out;
+    }
+    /* one row per name: ratelimit if any was refused for the rate limit,
+     * else good if any changed, else nochg */
+    int good = 0, wait = 0;
+    for (int r = 0; r < rows; r++) {
+        const char *rr = PQgetvalue(res, r, 1);
+        if (strcmp(rr, "ratelimit") == 0) {
+            long w = strtol(PQgetvalue(res, r, 2), NULL, 10);
+            wait = w < 1 ? 1 : w > 86400 ? 86400 : (int)w;
+        } else if (strcmp(rr, "good") == 0) {
+            good = 1;
+        } else if (strcmp(rr, "nochg") != 0) {
+            gw_error("ddns_apply_request returned unexpected result '%.20s'", rr);
+            gw_reply_911(rq);
+            goto out;
+        }
+    }
+    if (wait > 0) {
+        char line[32];
+        snprintf(line, sizeof line, "ratelimit %d", wait);
+        gw_req_reply(rq, 429, line, wait);
+    } else {
+        gw_reply_addrs(rq, good ? "good" : "nochg", j->ipv4, j->ipv6);
     }
 out:
     gw_upd_job_free(j);
@@ -119,38 +152,24 @@ static void gw_update_timeout_cb(evutil_socket_t fd, short what, void *arg)
     gw_upd_job_free(j);
 }
 
-/* The peer's address as text; IPv4-mapped IPv6 addresses become IPv4.
- * Returns AF_INET, AF_INET6 or 0. */
-static int gw_peer_addr(const struct sockaddr *sa, char *out, size_t outlen)
-{
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
-        return inet_ntop(AF_INET, &s->sin_addr, out, (socklen_t)outlen) ? AF_INET : 0;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr))
-            return inet_ntop(AF_INET, &s->sin6_addr.s6_addr[12], out, (socklen_t)outlen) ? AF_INET : 0;
-        return inet_ntop(AF_INET6, &s->sin6_addr, out, (socklen_t)outlen) ? AF_INET6 : 0;
-    }
-    return 0;
-}
-
 void gw_update_handle(void *arg, gw_req_t *rq)
 {
     gw_update_t *u = arg;
     struct evhttp_request *req = gw_req_evreq(rq);
     struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
     struct evkeyval *kv;
-    const char *auth = NULL;
+    const char *auth = NULL, *agent = NULL;
     int nauth = 0, have_length = 0;
     gw_auth_result_t ar;
-    char line[96], source[INET6_ADDRSTRLEN], tsbuf[24];
+    char line[96], source[INET6_ADDRSTRLEN], tsbuf[24], interval[16];
 
     TAILQ_FOREACH(kv, hdrs, next) {
         if (strcasecmp(kv->key, "Authorization") == 0) {
             auth = kv->value;
             nauth++;
+        } else if (strcasecmp(kv->key, "User-Agent") == 0) {
+            if (agent == NULL)
+                agent = kv->value;
         } else if (strcasecmp(kv->key, "Content-Length") == 0 ||
                    (strcasecmp(kv->key, "Transfer-Encoding") == 0 &&
                     strcasecmp(kv->value, "chunked") == 0)) {
@@ -177,6 +196,12 @@ void gw_update_handle(void *arg, gw_req_t *rq)
                    (void *)u->keys, &ar);
     if (ar.device_id[0])
         gw_req_set_device(rq, ar.device_id);
+    /* After the syntax, before the clock: the firmware policy. */
+    if (ar.verdict != GW_AUTH_BADREQUEST &&
+        gw_policy_check(u->policy, agent, NULL) != GW_POLICY_ALLOW) {
+        gw_req_reply(rq, 403, "badagent", 0);
+        return;
+    }
     switch (ar.verdict) {
     case GW_AUTH_BADREQUEST:
         snprintf(line, sizeof line, "badrequest %s", ar.field);
@@ -193,7 +218,7 @@ void gw_update_handle(void *arg, gw_req_t *rq)
         break;
     }
 
-    int fam = gw_peer_addr(gw_req_peer(rq), source, sizeof source);
+    int fam = gw_checkip_peer_addr(gw_req_peer(rq), source, sizeof source);
     if (fam == 0) {
         gw_error("request without a peer address");
         gw_reply_911(rq);
@@ -223,12 +248,13 @@ void gw_update_handle(void *arg, gw_req_t *rq)
         return;
     }
     snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar.ts);
-    const char *params[6] = {ar.device_id, ar.kid, tsbuf, j->ipv4[0] ? j->ipv4 : NULL,
-                             j->ipv6[0] ? j->ipv6 : NULL, source};
+    snprintf(interval, sizeof interval, "%d", u->cfg->min_change_interval);
+    const char *params[7] = {ar.device_id, ar.kid, tsbuf, j->ipv4[0] ? j->ipv4 : NULL,
+                             j->ipv6[0] ? j->ipv6 : NULL, source, interval};
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time (even before
      * gw_db_query returns) and frees j and rq. */
-    int rc = gw_db_query(u->db, GW_UPDATE_SQL, 6, params, gw_update_db_cb, j, &j->job);
+    int rc = gw_db_query(u->db, GW_UPDATE_SQL, 7, params, gw_update_db_cb, j, &j->job);
     if (rc != GW_OK) {
         gw_warn("update not queued: %s", gw_strerror(rc));
         gw_upd_job_free(j);

@@ -2,12 +2,14 @@
  *
  * Owns the request-level decisions: exactly one Authorization header, a
  * Content-Length, verification through gw_auth (syntax, clock window,
- * signature), the connection's address when the body names none
- * (IPv4-mapped IPv6 peers count as IPv4), the one database statement
- * (ddns_apply_update) through gw_db with a deadline of request_timeout, and
- * the mapping of its result to the answer: good/nochg 200, unknown 401
- * badauth (the same answer as a wrong signature), disabled 403, replay 409,
- * database failure 503 911 with Retry-After. */
+ * signature) with the firmware policy (gw_policy) between syntax and clock,
+ * the connection's address when the body names none (IPv4-mapped IPv6
+ * peers count as IPv4), the one database statement (ddns_apply_request for
+ * every name of the device, with the minimum change interval) through gw_db
+ * with a deadline of request_timeout, and the mapping of its result to the
+ * answer: good/nochg 200, unknown 401 badauth (the same answer as a wrong
+ * signature), disabled 403, badagent 403, replay 409, ratelimit 429 with
+ * Retry-After, database failure 503 911 with Retry-After. */
 #ifndef GW_UPDATE_H
 #define GW_UPDATE_H
 
@@ -17,13 +19,14 @@
 #include "gw_config.h"
 #include "gw_db.h"
 #include "gw_http.h"
+#include "gw_policy.h"
 
 #define GW_UPDATE_RETRY_AFTER 30
 
 typedef struct gw_update gw_update_t;
 
 gw_update_t *gw_update_new(struct event_base *base, const gw_config_t *cfg,
-                           const cmn_keyset_t *keys, gw_db_t *db);
+                           const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy);
 void gw_update_free(gw_update_t *u);
 
 /* gw_http_handler_fn for POST /v1/update; arg is the gw_update_t. */

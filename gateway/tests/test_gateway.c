@@ -1,6 +1,7 @@
 /* Unit tests of the gateway: request verification (gw_auth) against every
- * verify and sign record of docs/vectors/protocol-vectors.txt, and the
- * configuration parser (gw_config). Run from the repository root. */
+ * verify and sign record of docs/vectors/protocol-vectors.txt, the
+ * configuration parser (gw_config), the dyndns2 parsers (gw_dynparse),
+ * the firmware policy (gw_policy) and the peer address text (gw_checkip). Run from the repository root. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,11 +13,16 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "../../tests/unit/vectors.h"
 #include "cmn_key.h"
 #include "gw_auth.h"
+#include "gw_checkip.h"
 #include "gw_config.h"
+#include "gw_dynparse.h"
+#include "gw_err.h"
+#include "gw_policy.h"
 
 static vectors_t *vec;
 
@@ -407,6 +413,255 @@ static void test_parse_addrport(void **state)
     assert_int_equal(gw_parse_addrport("[::1]x", 53, &a), -1);
 }
 
+static void test_config_new_sections(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = NULL;
+    gw_config_msgs_t m;
+    char text[2600];
+
+    /* defaults */
+    write_file("new.conf", conf_with("listen = 127.0.0.1:1\n", zone_ok), 0644);
+    assert_int_equal(load("new.conf", &cfg, &m), 0);
+    assert_int_equal(cfg->min_change_interval, 60);
+    assert_int_equal(cfg->dyn_max_hosts, 20);
+    assert_int_equal(cfg->dyn_not_yours, 0);
+    assert_string_equal(cfg->fw_blocked_models, "");
+    assert_string_equal(cfg->fw_minimum_versions, "");
+    gw_config_free(cfg);
+    gw_config_msgs_clear(&m);
+
+    snprintf(text, sizeof text, "%s[limits]\nmin_change_interval = 0\n[dyndns2]\nmax_hosts = 5\n"
+             "not_yours = Yes\n[firmware]\nblocked_models = A-B, C-D\n"
+             "minimum_versions = E-F/1.2\n", conf_with("listen = 127.0.0.1:1\n", zone_ok));
+    write_file("new.conf", text, 0644);
+    assert_int_equal(load("new.conf", &cfg, &m), 0);
+    assert_int_equal(cfg->min_change_interval, 0);
+    assert_int_equal(cfg->dyn_max_hosts, 5);
+    assert_int_equal(cfg->dyn_not_yours, 1);
+    assert_string_equal(cfg->fw_blocked_models, "A-B, C-D");
+    assert_string_equal(cfg->fw_minimum_versions, "E-F/1.2");
+    gw_config_free(cfg);
+    gw_config_msgs_clear(&m);
+
+    struct { const char *tail, *needle; } bad[] = {
+        {"[limits]\nmin_change_interval = -1\n", "[limits] min_change_interval: -1 is out of range (0 to 86400)"},
+        {"[dyndns2]\nmax_hosts = 101\n", "[dyndns2] max_hosts: 101 is out of range (1 to 100)"},
+        {"[dyndns2]\nnot_yours = perhaps\n", "[dyndns2] not_yours: 'perhaps' is not yes or no"},
+        {"[firmware]\ncolour = red\n", "[firmware] colour: unknown key"},
+        {"[limit]\n", "unknown section [limit]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "%s%s", conf_with("listen = 127.0.0.1:1\n", zone_ok), bad[i].tail);
+        write_file("new.conf", text, 0644);
+        assert_int_not_equal(load("new.conf", &cfg, &m), 0);
+        gw_config_free(cfg);
+        assert_error_has(&m, bad[i].needle);
+        gw_config_msgs_clear(&m);
+    }
+}
+
+static void test_policy_agent_and_versions(void **state)
+{
+    (void)state;
+    gw_agent_t a;
+    assert_int_equal(gw_agent_parse("AcmeCam-X3/2.1.0 (build 17; arm)", &a), 0);
+    assert_string_equal(a.model, "AcmeCam-X3");
+    assert_string_equal(a.version, "2.1.0");
+    assert_int_equal(gw_agent_parse("Acme Corp - Cam X3 - 2.1", &a), 0);
+    assert_string_equal(a.model, "Acme Corp-Cam X3");
+    assert_string_equal(a.version, "2.1");
+    assert_int_equal(gw_agent_parse("inadyn/2.10.0 https://github.com/troglobit/inadyn/issues", &a), 0);
+    assert_string_equal(a.model, "inadyn");
+    assert_int_equal(gw_agent_parse(NULL, &a), -1);
+    assert_string_equal(a.model, "");
+    assert_int_equal(gw_agent_parse("", &a), -1);
+    assert_int_equal(gw_agent_parse("Mozilla", &a), -1);
+    assert_int_equal(gw_agent_parse("/1.0", &a), -1);
+    assert_int_equal(gw_agent_parse("x/", &a), -1);
+    assert_int_equal(gw_agent_parse("a - b", &a), -1);
+    assert_int_equal(gw_agent_parse("a -  - 1", &a), -1);
+    assert_int_equal(gw_agent_parse("bad\x01/1", &a), -1);
+
+    assert_true(gw_version_valid("1"));
+    assert_true(gw_version_valid("2.10.3-beta+7"));
+    assert_false(gw_version_valid("v2"));
+    assert_false(gw_version_valid(""));
+    assert_false(gw_version_valid("1 2"));
+    assert_true(gw_version_compare("1.10", "1.9") > 0);
+    assert_true(gw_version_compare("2.1", "2.1.0") == 0);
+    assert_true(gw_version_compare("2.0.99", "2.1.0") < 0);
+    assert_true(gw_version_compare("3-rc1", "3.0") == 0);
+    assert_true(gw_version_compare("99999999999999999999", "1") > 0);
+}
+
+static void test_policy_rules(void **state)
+{
+    (void)state;
+    char err[256];
+    gw_policy_t *p = gw_policy_new();
+    assert_non_null(p);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-X1/1.0", NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_load_blocked(p, " AcmeCam-X1 ,AcmeCam-X2", err, sizeof err), GW_OK);
+    assert_int_equal(gw_policy_load_minimums(p, "AcmeCam-X3/2.1.0, Acme Corp-Cam X4/3", err, sizeof err), GW_OK);
+    assert_int_equal(gw_policy_count(p), 4);
+    assert_int_equal(gw_policy_check(p, "acmecam-x1/9.9", NULL), GW_POLICY_BLOCKED);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-X2/1 (x)", NULL), GW_POLICY_BLOCKED);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-X3/2.0.9", NULL), GW_POLICY_TOO_OLD);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-X3/beta", NULL), GW_POLICY_TOO_OLD);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-X3/2.1.0", NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-X3/10", NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_check(p, "Acme Corp - Cam X4 - 2.9", NULL), GW_POLICY_TOO_OLD);
+    assert_int_equal(gw_policy_check(p, "Acme Corp - Cam X4 - 3.0", NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-X5/0.1", NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_check(p, NULL, NULL), GW_POLICY_ALLOW);
+    /* a later rule for the same model replaces the earlier one */
+    assert_int_equal(gw_policy_set_minimum(p, "acmecam-x3", "2.0"), GW_OK);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-X3/2.0.9", NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_set_minimum(p, "X", "v1"), GW_EINVAL);
+    assert_int_equal(gw_policy_block(p, "a/b"), GW_EINVAL);
+    assert_int_equal(gw_policy_load_blocked(p, "A,,B", err, sizeof err), GW_EINVAL);
+    assert_string_equal(err, "empty item in the list");
+    assert_int_equal(gw_policy_load_blocked(p, "A,", err, sizeof err), GW_EINVAL);
+    assert_int_equal(gw_policy_load_minimums(p, "AcmeCam-X3", err, sizeof err), GW_EINVAL);
+    assert_non_null(strstr(err, "'AcmeCam-X3' is not MODEL/VERSION"));
+    assert_int_equal(gw_policy_load_minimums(p, "AcmeCam-X3/x1", err, sizeof err), GW_EINVAL);
+    assert_int_equal(gw_policy_load_blocked(p, NULL, err, sizeof err), GW_OK);
+    assert_int_equal(gw_policy_load_blocked(p, "", err, sizeof err), GW_OK);
+    gw_policy_free(p);
+}
+
+static void test_dyn_query(void **state)
+{
+    (void)state;
+    static gw_dyn_query_t q;
+    assert_int_equal(gw_dyn_parse_query("hostname=A.Example.Test.,b.example.test,nodot,,x_y.z"
+                                        "&myip=192.0.2.1&wildcard=ON&mx=m.example&backmx=NO"
+                                        "&system=dyndns&unknown", &q), 0);
+    assert_int_equal(q.have_hostname, 1);
+    assert_int_equal(q.nhosts, 5);
+    assert_string_equal(q.host[0], "a.example.test");
+    assert_string_equal(q.host[1], "b.example.test");
+    assert_string_equal(q.host[2], "");
+    assert_string_equal(q.host[3], "");
+    assert_string_equal(q.host[4], "");
+    assert_string_equal(q.ipv4, "192.0.2.1");
+    assert_string_equal(q.ipv6, "");
+    assert_int_equal(q.offline, 0);
+
+    assert_int_equal(gw_dyn_parse_query("myip=2001:DB8:0::1%2C198.51.100.7&offline=yes", &q), 0);
+    assert_int_equal(q.have_hostname, 0);
+    assert_string_equal(q.ipv4, "198.51.100.7");
+    assert_string_equal(q.ipv6, "2001:db8::1");
+    assert_int_equal(q.offline, 1);
+    assert_int_equal(gw_dyn_parse_query("hostname=a%2eb+&myip=", &q), 0);
+    assert_string_equal(q.host[0], "a.b");
+    assert_string_equal(q.ipv4, "");
+    assert_int_equal(gw_dyn_parse_query(NULL, &q), 0);
+    assert_int_equal(q.have_hostname, 0);
+    assert_int_equal(gw_dyn_parse_query("myip=::ffff:192.0.2.9", &q), 0);
+    assert_string_equal(q.ipv4, "192.0.2.9");
+
+    struct { const char *q, *field; } bad[] = {
+        {"myip=192.0.2.256", "myip"}, {"myip=192.0.2.1,192.0.2.2", "myip"},
+        {"myip=1.2.3.4,::1,::2", "myip"}, {"myip=1.2.3.4,", "myip"},
+        {"hostname=a.b&hostname=c.d", "hostname"}, {"offline=1", "offline"},
+        {"hostname=%zz", "query"}, {"hostname=%4", "query"}, {"hostname=a%00.b", "query"},
+        {"myip=1&myip=2", "myip"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(gw_dyn_parse_query(bad[i].q, &q), -1);
+        assert_string_equal(q.field, bad[i].field);
+    }
+    /* more hosts than can be held: counted, and the first ones kept */
+    char many[4000];
+    size_t n = 0;
+    for (int i = 0; i < 150; i++)
+        n += (size_t)snprintf(many + n, sizeof many - n, "%sh%d.x.y", i ? "," : "hostname=", i);
+    assert_int_equal(gw_dyn_parse_query(many, &q), 0);
+    assert_int_equal(q.nhosts, 150);
+    assert_string_equal(q.host[99], "h99.x.y");
+
+    char out[GW_DYN_FQDN_MAX + 1], label[80], longname[300];
+    memset(label, 'a', 63);
+    label[63] = '\0';
+    snprintf(longname, sizeof longname, "%s.b", label);
+    assert_true(gw_dyn_fqdn(longname, strlen(longname), out));
+    label[63] = 'a';
+    label[64] = '\0';
+    snprintf(longname, sizeof longname, "%s.b", label);
+    assert_false(gw_dyn_fqdn(longname, strlen(longname), out));
+    assert_false(gw_dyn_fqdn("a-.b", 4, out));
+    assert_false(gw_dyn_fqdn(".a.b", 4, out));
+    assert_false(gw_dyn_fqdn("a.b..", 5, out));
+    assert_true(gw_dyn_fqdn("1.2", 3, out));
+}
+
+static void test_dyn_basic(void **state)
+{
+    (void)state;
+    gw_dyn_cred_t c;
+    uint8_t secret[CMN_SECRET_LEN];
+    char pw[CMN_PASSWORD_MAX + 1], auth[320], text[200], b64[300];
+    for (size_t i = 0; i < sizeof secret; i++)
+        secret[i] = (uint8_t)(i * 7 + 1);
+    assert_int_equal(cmn_password_format("k1", secret, pw, sizeof pw), 0);
+
+    const char *users[] = {"3c5ab4f09a21", "3C-5A-B4-F0-9A-21", "3c5a.b4f0.9a21", "3C5AB4F09A21"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(text, sizeof text, "%s:%s", users[i], pw);
+        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)text, (int)strlen(text));
+        snprintf(auth, sizeof auth, "%s %s", i % 2 ? "basic" : "Basic", b64);
+        assert_int_equal(gw_dyn_parse_basic(auth, &c), 0);
+        assert_string_equal(c.device_id, "3c5ab4f09a21");
+        assert_string_equal(c.kid, "k1");
+        assert_memory_equal(c.secret, secret, sizeof secret);
+    }
+    const char *bad_texts[] = {
+        "3c5ab4f09a21", "3c5ab4f09a21:", ":k1.x", "010000000001:%s", "camera:%s",
+        "3c5ab4f09a21:K1.AAAA", "3c5ab4f09a21:k1", "3c5ab4f09a21:.%s",
+    };
+    for (size_t i = 0; i < sizeof bad_texts / sizeof bad_texts[0]; i++) {
+        snprintf(text, sizeof text, bad_texts[i], pw);
+        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)text, (int)strlen(text));
+        snprintf(auth, sizeof auth, "Basic %s", b64);
+        assert_int_equal(gw_dyn_parse_basic(auth, &c), -1);
+        assert_string_equal(c.device_id, "");
+    }
+    snprintf(text, sizeof text, "3c5ab4f09a21:%sA", pw);       /* secret one too long */
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)text, (int)strlen(text));
+    snprintf(auth, sizeof auth, "Basic %s", b64);
+    assert_int_equal(gw_dyn_parse_basic(auth, &c), -1);
+    assert_int_equal(gw_dyn_parse_basic(NULL, &c), -1);
+    assert_int_equal(gw_dyn_parse_basic("Basic", &c), -1);
+    assert_int_equal(gw_dyn_parse_basic("Basic =AAA", &c), -1);
+    assert_int_equal(gw_dyn_parse_basic("Basic AAA", &c), -1);
+    assert_int_equal(gw_dyn_parse_basic("Digest abc", &c), -1);
+}
+
+static void test_checkip_peer_addr(void **state)
+{
+    (void)state;
+    struct sockaddr_in s4;
+    struct sockaddr_in6 s6;
+    char out[INET6_ADDRSTRLEN];
+    memset(&s4, 0, sizeof s4);
+    s4.sin_family = AF_INET;
+    inet_pton(AF_INET, "192.0.2.7", &s4.sin_addr);
+    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s4, out, sizeof out), AF_INET);
+    assert_string_equal(out, "192.0.2.7");
+    memset(&s6, 0, sizeof s6);
+    s6.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "::ffff:198.51.100.9", &s6.sin6_addr);
+    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s6, out, sizeof out), AF_INET);
+    assert_string_equal(out, "198.51.100.9");
+    inet_pton(AF_INET6, "2001:DB8::9", &s6.sin6_addr);
+    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s6, out, sizeof out), AF_INET6);
+    assert_string_equal(out, "2001:db8::9");
+    s6.sin6_family = AF_UNIX;
+    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s6, out, sizeof out), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -437,6 +692,12 @@ int main(void)
         cmocka_unit_test(test_config_bad_values),
         cmocka_unit_test(test_config_missing_required),
         cmocka_unit_test(test_parse_addrport),
+        cmocka_unit_test(test_config_new_sections),
+        cmocka_unit_test(test_policy_agent_and_versions),
+        cmocka_unit_test(test_policy_rules),
+        cmocka_unit_test(test_dyn_query),
+        cmocka_unit_test(test_dyn_basic),
+        cmocka_unit_test(test_checkip_peer_addr),
     };
     return cmocka_run_group_tests_name("gateway", tests, setup, teardown);
 }

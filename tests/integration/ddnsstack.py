@@ -314,9 +314,24 @@ zone "{zone}" {{
              "-CAkey", j("ca.key"), "-CAcreateserial", "-days", "825", "-extfile", j("server.ext"),
              "-out", j("server.crt")])
 
-    def write_gateway_config(self, extra=""):
-        with open(self.gw_conf, "w") as f:
-            f.write("""# ddns-gateway configuration written by tests/integration/ddnsstack.py
+    # The tests update devices several times a second, so the session's
+    # gateway has no rate limit; tests of the limit start a gateway of their
+    # own (extra_gateway) on the same database. The firmware rules name
+    # models no client of the tests sends.
+    GATEWAY_DEFAULTS = """
+[limits]
+min_change_interval = {interval}
+
+[firmware]
+blocked_models = {blocked}
+minimum_versions = {minimum}
+"""
+    FIRMWARE_BLOCKED = "AcmeCam-X1, AcmeCam-X2"
+    FIRMWARE_MINIMUM = "AcmeCam-X3/2.1.0"
+
+    def gateway_config_text(self, https_port, conninfo=None, min_change_interval=0, extra="",
+                            blocked=FIRMWARE_BLOCKED, minimum=FIRMWARE_MINIMUM):
+        return """# ddns-gateway configuration written by tests/integration/ddnsstack.py
 [gateway]
 listen = 127.0.0.1:{https}
 clock_skew = 300
@@ -339,29 +354,64 @@ tsig_key_name = {tsig}
 tsig_algorithm = hmac-sha256
 tsig_secret_file = {d}/tsig.secret
 default_ttl = 60
-{extra}""".format(https=self.https_port, d=self.dir, conninfo=self.conninfo, keys=self.key_dir,
-                  zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME, extra=extra))
+{defaults}{extra}""".format(https=https_port, d=self.dir, conninfo=conninfo or self.conninfo,
+                           keys=self.key_dir, zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME,
+                           defaults=self.GATEWAY_DEFAULTS.format(
+                               interval=min_change_interval, blocked=blocked, minimum=minimum),
+                           extra=extra)
 
-    def start_gateway(self):
-        logf = open(self.gw_log, "a")
-        p = subprocess.Popen([os.path.join(BIN, "ddns-gateway"), "-c", self.gw_conf],
+    def write_gateway_config(self, extra="", min_change_interval=0):
+        """extra: more sections, after the defaults ([limits], [firmware])."""
+        with open(self.gw_conf, "w") as f:
+            f.write(self.gateway_config_text(self.https_port, min_change_interval=min_change_interval,
+                                             extra=extra))
+
+    def _launch_gateway(self, name, conf, log_path, port):
+        logf = open(log_path, "a")
+        p = subprocess.Popen([os.path.join(BIN, "ddns-gateway"), "-c", conf],
                              stdout=logf, stderr=logf, start_new_session=True)
-        self.procs["gateway"] = p
+        self.procs[name] = p
         deadline = time.time() + 20
         ctx = self.tls_context()
+        read_log = lambda: open(log_path, errors="replace").read()
         while time.time() < deadline:
             if p.poll() is not None:
-                raise RuntimeError("ddns-gateway exited with %d; log:\n%s" % (p.returncode, self.gateway_log()))
+                raise RuntimeError("ddns-gateway exited with %d; log:\n%s" % (p.returncode, read_log()))
             try:
                 status, body = self.https_request(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"
-                                                  b"Connection: close\r\n\r\n", ctx=ctx)
+                                                  b"Connection: close\r\n\r\n", ctx=ctx, port=port)
                 if status == 200:
-                    self.log("ddns-gateway serving https://localhost:%d" % self.https_port)
+                    self.log("ddns-gateway serving https://localhost:%d" % port)
                     return
             except OSError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("ddns-gateway did not become healthy; log:\n%s" % self.gateway_log())
+        raise RuntimeError("ddns-gateway did not become healthy; log:\n%s" % read_log())
+
+    def start_gateway(self):
+        self._launch_gateway("gateway", self.gw_conf, self.gw_log, self.https_port)
+
+    @contextlib.contextmanager
+    def extra_gateway(self, name, min_change_interval=0, conninfo=None, extra="", **firmware):
+        """Another gateway on the same database, Knot DNS and keys, with its
+        own configuration; yields its HTTPS port. On exit it must stop
+        cleanly (exit 0, no sanitizer report)."""
+        port = free_port()
+        conf = os.path.join(self.dir, "gateway-%s.conf" % name)
+        log_path = os.path.join(self.dir, "gateway-%s.log" % name)
+        with open(conf, "w") as f:
+            f.write(self.gateway_config_text(port, conninfo=conninfo,
+                                             min_change_interval=min_change_interval, extra=extra,
+                                             **firmware))
+        self._launch_gateway("gateway-" + name, conf, log_path, port)
+        try:
+            yield port
+        finally:
+            rc = self.stop_process("gateway-" + name)
+            log = open(log_path, errors="replace").read()
+            assert rc == 0, "ddns-gateway %s exited with %r; log:\n%s" % (name, rc, log[-4000:])
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                assert marker not in log, "sanitizer report in the gateway log:\n" + log[-4000:]
 
     def gateway_log(self):
         try:
@@ -375,10 +425,11 @@ default_ttl = 60
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         return ctx
 
-    def https_request(self, raw, ctx=None, timeout=10):
-        """Sends raw request bytes over TLS; returns (status, body bytes)."""
+    def https_request(self, raw, ctx=None, timeout=10, port=None, headers=False):
+        """Sends raw request bytes over TLS; returns (status, body bytes), or
+        (status, body bytes, {lowercase header name: value}) with headers."""
         ctx = ctx or self.tls_context()
-        with socket.create_connection(("127.0.0.1", self.https_port), timeout=timeout) as s:
+        with socket.create_connection(("127.0.0.1", port or self.https_port), timeout=timeout) as s:
             with ctx.wrap_socket(s, server_hostname="localhost") as t:
                 t.sendall(raw)
                 data = b""
@@ -386,14 +437,15 @@ default_ttl = 60
                     head_end = data.find(b"\r\n\r\n")
                     if head_end >= 0:
                         head = data[:head_end].decode("latin-1")
-                        length = 0
+                        hdrs = {}
                         for line in head.split("\r\n")[1:]:
                             k, _, v = line.partition(":")
-                            if k.strip().lower() == "content-length":
-                                length = int(v.strip())
+                            hdrs[k.strip().lower()] = v.strip()
+                        length = int(hdrs.get("content-length", "0"))
                         if len(data) >= head_end + 4 + length:
                             status = int(head.split(" ")[1])
-                            return status, data[head_end + 4:head_end + 4 + length]
+                            body = data[head_end + 4:head_end + 4 + length]
+                            return (status, body, hdrs) if headers else (status, body)
                     chunk = t.recv(65536)
                     if not chunk:
                         raise OSError("connection closed before a full response")
@@ -415,9 +467,9 @@ default_ttl = 60
             f.write(json.dumps(creds) + "\n")
         return path
 
-    def client(self, cred_file, *args):
+    def client(self, cred_file, *args, port=None):
         """Runs ddns-client; returns the CompletedProcess."""
-        cmd = [os.path.join(BIN, "ddns-client"), "--server", "localhost:%d" % self.https_port,
+        cmd = [os.path.join(BIN, "ddns-client"), "--server", "localhost:%d" % (port or self.https_port),
                "--ca", self.ca_cert, "--credentials", cred_file] + list(args)
         return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
 

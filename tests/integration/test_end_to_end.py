@@ -246,10 +246,12 @@ def test_migrate_is_idempotent_and_refuses_newer_schema(stack):
     stack.psql("CREATE DATABASE ddns_migrate_test")
     conninfo = stack.conninfo.replace("dbname=ddns", "dbname=ddns_migrate_test")
     migrate = os.path.join(ddnsstack.ROOT, "db", "migrate")
-    latest = max(int(f[:4]) for f in os.listdir(os.path.join(ddnsstack.ROOT, "db", "migrations"))
-                 if re.match(r"\d{4}_.*\.sql$", f))
+    numbers = [int(f[:4]) for f in os.listdir(os.path.join(ddnsstack.ROOT, "db", "migrations"))
+               if re.match(r"\d{4}_.*\.sql$", f)]
+    latest = max(numbers)
     first = ddnsstack.run([migrate, conninfo])
-    assert first.stdout.endswith("%d migration(s) applied, schema version %d\n" % (latest, latest))
+    assert first.stdout.endswith("%d migration(s) applied, schema version %d\n"
+                                 % (len(numbers), latest))
     again = ddnsstack.run([migrate, conninfo])
     assert "0 migration(s) applied, schema version %d" % latest in again.stdout
     ddnsstack.run(["psql", "-X", "-q", conninfo, "-c",

@@ -7,12 +7,17 @@ parsed answer and decision on standard error:
   ddns-client: answer: result=TOKEN [addr=.. detail=.. server_time=..
                clock_offset=.. retry_after=..] next=idle|retry|stop delay=N
 
-Not covered here: ratelimit (the gateway does not emit it yet; the SDK's
-handling of it is covered by the unit tests and the fuzzer), notfound
-(ddns-client always uses /v1/update) and 911 (needs the database down)."""
+ratelimit and 911 come from gateways of their own on the same database
+(one with a minimum change interval, one whose database is unreachable).
+badagent, which the SDK does not know yet, is checked on the raw answer.
+notfound is not reachable with ddns-client (it always uses /v1/update); it
+is covered in test_end_to_end.py."""
+import os
 import re
 import socket
 import time
+
+import ddnsstack
 
 ANSWER = re.compile(r"^ddns-client: answer: (.*)$", re.M)
 
@@ -138,3 +143,123 @@ def test_no_answer_backs_off(stack, device):
     a = parsed(p)
     assert a["result"] == "none" and a["next"] == "retry"
     assert BACKOFF_FIRST <= int(a["delay"]) < BACKOFF_FIRST * 3 // 2
+
+
+def test_ratelimit_waits_and_then_is_accepted(stack, device):
+    """A gateway with min_change_interval = 2: a second change at once is
+    refused with ratelimit and Retry-After; after that many seconds it is
+    accepted. nochg does not count. The limit is decided in the database, so
+    a change made through the session's gateway (no limit) counts too."""
+    creds, path = device
+    t = int(time.time())
+    with stack.extra_gateway("sdk-2s", min_change_interval=2) as port:
+        p = stack.client(path, "--ipv4", "192.0.2.160", "--timestamp", str(t), port=port)
+        assert (p.returncode, p.stdout) == (0, "good 192.0.2.160\n"), p.stderr
+        p = stack.client(path, "--ipv4", "192.0.2.160", "--timestamp", str(t + 1), port=port)
+        assert (p.returncode, p.stdout) == (0, "nochg 192.0.2.160\n"), p.stderr
+        p = stack.client(path, "--ipv4", "192.0.2.161", "--timestamp", str(t + 2), port=port)
+        if p.stdout.startswith("ratelimit "):
+            wait = int(p.stdout.split()[1])
+            assert p.returncode == 1 and 1 <= wait <= 2, p.stdout
+            a = parsed(p)
+            assert (a["result"], a["retry_after"], a["next"]) == ("ratelimit", str(wait), "retry")
+            assert int(a["delay"]) >= wait
+            time.sleep(wait)
+        p = stack.client(path, "--ipv4", "192.0.2.161", "--timestamp", str(t + 3), port=port)
+        assert (p.returncode, p.stdout) == (0, "good 192.0.2.161\n"), p.stderr
+    assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.161"]) == ["192.0.2.161"]
+
+
+def test_ratelimit_holds_across_gateways_and_consumes_the_timestamp(stack, device, tmp_path):
+    creds, path = device
+    t = int(time.time())
+    with stack.extra_gateway("sdk-1h", min_change_interval=3600) as port:
+        # a change through the session's gateway (no limit of its own) ...
+        p = stack.client(path, "--ipv4", "192.0.2.162", "--timestamp", str(t))
+        assert (p.returncode, p.stdout) == (0, "good 192.0.2.162\n"), p.stderr
+        # ... is the last change the limited gateway sees
+        out = tmp_path / "req.bin"
+        p = stack.client(path, "--ipv4", "192.0.2.163", "--timestamp", str(t + 1),
+                         "--request-out", str(out))
+        assert p.returncode == 0, p.stderr
+        raw = out.read_bytes()
+        status, body, headers = stack.https_request(raw, port=port, headers=True)
+        m = re.fullmatch(rb"ratelimit (\d+)\n", body)
+        assert status == 429 and m, (status, body)
+        assert 3590 <= int(m.group(1)) <= 3600
+        assert headers["retry-after"] == m.group(1).decode()
+        p = stack.client(path, "--ipv4", "192.0.2.163", "--timestamp", str(t + 2), port=port)
+        assert p.returncode == 1 and p.stdout.startswith("ratelimit "), p.stdout
+        a = parsed(p)
+        assert a["result"] == "ratelimit" and a["next"] == "retry"
+        assert 3590 <= int(a["retry_after"]) <= 3600
+        # the refused request used up its timestamp: once the interval has
+        # passed, the same bytes are a replay
+        stack.psql("UPDATE devices SET last_change = now() - interval '3601 seconds' "
+                   "WHERE device_id = '%s'" % creds["device_id"])
+        assert stack.https_request(raw, port=port) == (409, b"replay\n")
+        p = stack.client(path, "--ipv4", "192.0.2.163", "--timestamp", str(t + 3), port=port)
+        assert (p.returncode, p.stdout) == (0, "good 192.0.2.163\n"), p.stderr
+    assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.163"]) == ["192.0.2.163"]
+    rows = stack.psql("SELECT host(new_address) FROM history WHERE device_id = '%s' ORDER BY id"
+                      % creds["device_id"])
+    assert rows == [["192.0.2.162"], ["192.0.2.163"]]
+
+
+def test_badagent_for_blocked_or_old_firmware(stack, device, tmp_path):
+    """The session's gateway blocks AcmeCam-X1 and AcmeCam-X2 and wants
+    AcmeCam-X3 at 2.1.0 or newer. The User-Agent is not signed, so the test
+    rewrites it in requests ddns-client signed."""
+    creds, path = device
+    t = int(time.time())
+
+    def signed(ts, ua):
+        out = tmp_path / ("req-%d.bin" % ts)
+        p = stack.client(path, "--ipv4", "192.0.2.164", "--timestamp", str(ts),
+                         "--request-out", str(out))
+        assert p.returncode == 0, p.stderr
+        raw = out.read_bytes()
+        assert re.search(rb"User-Agent: ddns-client/[^\r]*\r\n", raw)
+        return re.sub(rb"User-Agent: [^\r]*", b"User-Agent: " + ua.encode(), raw)
+
+    for i, ua in enumerate(("AcmeCam-X1/3.0.0", "acmecam-x2/1.0 (rev B)", "AcmeCam-X3/2.0.99",
+                            "AcmeCam-X3/v2")):
+        assert stack.https_request(signed(t + i, ua)) == (403, b"badagent\n"), ua
+    # refused before the clock and the signature are looked at
+    raw = signed(t - 3600, "AcmeCam-X1/3.0.0")
+    assert stack.https_request(raw) == (403, b"badagent\n")
+    assert stack.psql("SELECT count(*) FROM history WHERE device_id = '%s'"
+                      % creds["device_id"]) == [["0"]]
+    assert stack.https_request(signed(t + 10, "AcmeCam-X3/2.1.0 (rev C)")) == \
+        (200, b"good 192.0.2.164\n")
+    # ddns-client's own User-Agent, refused by a gateway that wants a newer
+    # one; the SDK does not know the token yet and calls the answer invalid
+    with stack.extra_gateway("sdk-policy", minimum="ddns-client/99.0") as port:
+        p = stack.client(path, "--ipv4", "192.0.2.164", port=port)
+        assert p.returncode == 3 and p.stdout == "", (p.returncode, p.stdout, p.stderr)
+        assert "badagent" in p.stderr or "invalid" in p.stderr, p.stderr
+        log = open(os.path.join(stack.dir, "gateway-sdk-policy.log")).read()
+        assert "status=403 result=badagent" in log
+
+
+def signed_bytes(stack, path, tmp_path):
+    """The exact bytes of a request ddns-client signs."""
+    out = tmp_path / "req-911.bin"
+    p = stack.client(path, "--ipv4", "192.0.2.166", "--request-out", str(out))
+    assert p.returncode == 0, p.stderr
+    return out.read_bytes()
+
+
+def test_911_when_the_database_is_unreachable(stack, device, tmp_path):
+    creds, path = device
+    dead = "host=127.0.0.1 port=%d dbname=ddns user=ddns connect_timeout=2" % ddnsstack.free_port()
+    with stack.extra_gateway("sdk-nodb", conninfo=dead) as port:
+        p = stack.client(path, "--ipv4", "192.0.2.165", port=port)
+        assert (p.returncode, p.stdout) == (1, "911\n"), p.stderr
+        a = parsed(p)
+        assert (a["result"], a["next"]) == ("911", "retry")
+        assert int(a["delay"]) >= BACKOFF_FIRST
+        status, body, headers = stack.https_request(signed_bytes(stack, path, tmp_path),
+                                                    port=port, headers=True)
+        assert (status, body, headers["retry-after"]) == (503, b"911\n", "30")
+    assert stack.dig(creds["fqdn"], "A") == []

@@ -1,0 +1,398 @@
+/* gw_dyndns: GET /nic/update (see gw_dyndns.h). */
+#include "gw_dyndns.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+
+#include "gw_auth.h"
+#include "gw_checkip.h"
+#include "gw_dynparse.h"
+#include "gw_err.h"
+#include "gw_log.h"
+
+/* The timestamp is NULL: dyndns2 has no replay token. */
+#define GW_DYN_SQL "SELECT ord, result, retry_after FROM " \
+    "ddns_apply_request($1, $2, NULL, $3::inet, $4::inet, $5::inet, $6::text[], $7::boolean, $8::integer)"
+
+/* Longest answer line: "nochg " IPv4 "," IPv6 LF. */
+#define GW_DYN_LINE_MAX (6 + INET_ADDRSTRLEN + 1 + INET6_ADDRSTRLEN + 2)
+
+struct gw_dyndns {
+    struct event_base *base;
+    const gw_config_t *cfg;
+    const cmn_keyset_t *keys;
+    gw_db_t *db;
+    const gw_policy_t *policy;
+};
+
+/* One update waiting for the database. */
+struct gw_dyn_job {
+    gw_dyndns_t *d;
+    gw_req_t *rq;
+    gw_db_job_t *job;
+    struct event *timer;
+    gw_dyn_query_t q;
+    /* request item i -> index (1-based) among the distinct FQDNs sent to
+     * the database, 0 for an item that is not an FQDN */
+    size_t ord[GW_DYN_HOSTS_MAX];
+    size_t nuniq;
+    char ipv4[INET_ADDRSTRLEN];
+    char ipv6[INET6_ADDRSTRLEN];
+};
+
+gw_dyndns_t *gw_dyndns_new(struct event_base *base, const gw_config_t *cfg,
+                           const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy)
+{
+    gw_dyndns_t *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return NULL;
+    d->base = base;
+    d->cfg = cfg;
+    d->keys = keys;
+    d->db = db;
+    d->policy = policy;
+    return d;
+}
+
+void gw_dyndns_free(gw_dyndns_t *d)
+{
+    free(d);
+}
+
+static void gw_dyn_job_free(struct gw_dyn_job *j)
+{
+    if (j->timer != NULL)
+        event_free(j->timer);
+    free(j);
+}
+
+/* Sends body (one or more lines) with HTTP 200, the access log naming its
+ * first word. */
+static void gw_dyn_send(gw_req_t *rq, int status, const char *body, size_t len)
+{
+    char token[24];
+    size_t tl = strcspn(body, " \n");
+    if (tl >= sizeof token)
+        tl = sizeof token - 1;
+    memcpy(token, body, tl);
+    token[tl] = '\0';
+    gw_req_reply_body(rq, status, NULL, body, len, token, 0);
+}
+
+static void gw_dyn_line(gw_req_t *rq, const char *line)
+{
+    char body[64];
+    int n = snprintf(body, sizeof body, "%s\n", line);
+    gw_dyn_send(rq, 200, body, (size_t)n);
+}
+
+/* "good ADDR" with the addresses of the request ("v4,v6" for both); no
+ * address when the request took the names offline. */
+static size_t gw_dyn_fmt(char *out, const char *token, const struct gw_dyn_job *j)
+{
+    if (j->q.offline)
+        return (size_t)snprintf(out, GW_DYN_LINE_MAX, "%s\n", token);
+    return (size_t)snprintf(out, GW_DYN_LINE_MAX, "%s %s%s%s\n", token, j->ipv4,
+                            j->ipv4[0] && j->ipv6[0] ? "," : "", j->ipv6);
+}
+
+/* The dyndns2 line for one database row result. */
+static const char *gw_dyn_token(const gw_dyndns_t *d, const char *result)
+{
+    if (strcmp(result, "good") == 0 || strcmp(result, "nochg") == 0)
+        return result;
+    if (strcmp(result, "ratelimit") == 0)
+        return "abuse";
+    if (strcmp(result, "foreign") == 0)
+        return d->cfg->dyn_not_yours ? "!yours" : "nohost";
+    if (strcmp(result, "nohost") == 0)
+        return "nohost";
+    return NULL;
+}
+
+static void gw_dyn_db_cb(void *arg, int err, const PGresult *res)
+{
+    struct gw_dyn_job *j = arg;
+    gw_req_t *rq = j->rq;
+    char *body = NULL;
+
+    j->job = NULL;
+    if (err != GW_OK)
+        goto fail;
+    int rows = PQntuples(res);
+    if (rows < 1 || PQnfields(res) != 3 || PQgetisnull(res, 0, 1)) {
+        gw_error("ddns_apply_request returned %d rows", rows);
+        goto fail;
+    }
+    const char *first = PQgetvalue(res, 0, 1);
+    if (PQgetisnull(res, 0, 0)) {
+        /* a device-level answer */
+        if (strcmp(first, "unknown") == 0 || strcmp(first, "disabled") == 0)
+            gw_dyn_line(rq, "badauth");
+        else if (strcmp(first, "nohost") == 0)
+            gw_dyn_line(rq, "nohost");
+        else {
+            gw_error("ddns_apply_request returned unexpected result '%.20s'", first);
+            goto fail;
+        }
+        goto out;
+    }
+    /* per name: tokens[k] for ord k + 1 */
+    const char **tokens = calloc((size_t)rows, sizeof *tokens);
+    if (tokens == NULL)
+        goto fail;
+    for (int r = 0; r < rows; r++) {
+        long ord = strtol(PQgetvalue(res, r, 0), NULL, 10);
+        const char *t = gw_dyn_token(j->d, PQgetvalue(res, r, 1));
+        if (ord != r + 1 || t == NULL) {
+            gw_error("ddns_apply_request returned an unexpected row %d", r);
+            free(tokens);
+            goto fail;
+        }
+        tokens[r] = t;
+    }
+    size_t lines = j->q.have_hostname ? j->q.nhosts : 1, len = 0;
+    body = malloc(lines * GW_DYN_LINE_MAX + 1);
+    if (body == NULL) {
+        free(tokens);
+        goto fail;
+    }
+    if (!j->q.have_hostname) {
+        /* every name of the device: one line for all of them */
+        const char *t = "nochg";
+        for (int r = 0; r < rows; r++) {
+            if (strcmp(tokens[r], "abuse") == 0)
+                t = "abuse";
+            else if (strcmp(tokens[r], "good") == 0 && strcmp(t, "abuse") != 0)
+                t = "good";
+        }
+        if (strcmp(t, "abuse") == 0)
+            len = (size_t)snprintf(body, GW_DYN_LINE_MAX, "abuse\n");
+        else
+            len = gw_dyn_fmt(body, t, j);
+    } else {
+        for (size_t i = 0; i < j->q.nhosts; i++) {
+            size_t o = j->ord[i];
+            const char *t = o == 0 ? "notfqdn" : (o <= (size_t)rows ? tokens[o - 1] : NULL);
+            if (t == NULL) {
+                gw_error("ddns_apply_request returned %d rows for %zu names", rows, j->nuniq);
+                free(tokens);
+                goto fail;
+            }
+            if (strcmp(t, "good") == 0 || strcmp(t, "nochg") == 0)
+                len += gw_dyn_fmt(body + len, t, j);
+            else
+                len += (size_t)snprintf(body + len, GW_DYN_LINE_MAX, "%s\n", t);
+        }
+    }
+    free(tokens);
+    gw_dyn_send(rq, 200, body, len);
+    goto out;
+fail:
+    gw_dyn_line(rq, "911");
+out:
+    free(body);
+    gw_dyn_job_free(j);
+}
+
+static void gw_dyn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_dyn_job *j = arg;
+    (void)fd;
+    (void)what;
+    gw_warn("database did not answer a dyndns2 update within %d s", j->d->cfg->request_timeout);
+    if (j->job != NULL)
+        gw_db_cancel(j->job);
+    gw_dyn_line(j->rq, "911");
+    gw_dyn_job_free(j);
+}
+
+/* Re-derives the device secret and compares it with the password's in
+ * constant time. An unknown kid derives under a zero key: the same work. */
+static int gw_dyn_secret_ok(const cmn_keyset_t *keys, const gw_dyn_cred_t *c)
+{
+    static const uint8_t dummy_key[CMN_KEY_LEN] = {0};
+    uint8_t key[CMN_KEY_LEN], secret[CMN_SECRET_LEN];
+    size_t kidlen = strlen(c->kid);
+    int found = gw_auth_keyset_lookup((void *)keys, c->kid, kidlen, key) == 0;
+    int same = 0;
+    if (!found)
+        memcpy(key, dummy_key, sizeof key);
+    if (cmn_derive_secret(key, c->kid, kidlen, c->device_id, CMN_DEVICE_ID_LEN, secret) == 0)
+        same = CRYPTO_memcmp(secret, c->secret, CMN_SECRET_LEN) == 0;
+    cmn_wipe(key, sizeof key);
+    cmn_wipe(secret, sizeof secret);
+    return same & found;
+}
+
+/* The request's query string (after '?', without a fragment) into out;
+ * -1 when longer than GW_DYN_QUERY_MAX. */
+static int gw_dyn_query_text(const char *uri, char *out, size_t outlen)
+{
+    const char *q = uri ? strchr(uri, '?') : NULL;
+    size_t n = q ? strcspn(q + 1, "#") : 0;
+    if (n >= outlen)
+        return -1;
+    if (n > 0)
+        memcpy(out, q + 1, n);
+    out[n] = '\0';
+    return 0;
+}
+
+void gw_dyndns_handle(void *arg, gw_req_t *rq)
+{
+    gw_dyndns_t *d = arg;
+    struct evhttp_request *req = gw_req_evreq(rq);
+    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
+    struct evkeyval *kv;
+    const char *auth = NULL, *agent = NULL;
+    int nauth = 0;
+    gw_dyn_cred_t cred;
+    char source[INET6_ADDRSTRLEN], line[64], fqdns[GW_DYN_HOSTS_MAX * (GW_DYN_FQDN_MAX + 1) + 3];
+    char *query = NULL;
+    struct gw_dyn_job *j = NULL;
+
+    /* 1. method and User-Agent */
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        gw_dyn_line(rq, "badagent");
+        return;
+    }
+    TAILQ_FOREACH(kv, hdrs, next) {
+        if (strcasecmp(kv->key, "Authorization") == 0) {
+            auth = kv->value;
+            nauth++;
+        } else if (strcasecmp(kv->key, "User-Agent") == 0 && agent == NULL) {
+            agent = kv->value;
+        }
+    }
+    if (agent == NULL || agent[0] == '\0' ||
+        gw_policy_check(d->policy, agent, NULL) != GW_POLICY_ALLOW) {
+        gw_dyn_line(rq, "badagent");
+        return;
+    }
+
+    /* 2. credentials */
+    if (nauth == 0) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Basic realm=\"ddns\", charset=\"UTF-8\"");
+        gw_dyn_send(rq, 401, "badauth\n", 8);
+        return;
+    }
+    if (nauth != 1 || gw_dyn_parse_basic(auth, &cred) != 0) {
+        gw_dyn_line(rq, "badauth");
+        return;
+    }
+    gw_req_set_device(rq, cred.device_id);
+    int ok = gw_dyn_secret_ok(d->keys, &cred);
+    cmn_wipe(cred.secret, sizeof cred.secret);
+    if (!ok) {
+        gw_dyn_line(rq, "badauth");
+        return;
+    }
+
+    /* 3. the query */
+    j = calloc(1, sizeof *j);
+    query = malloc(GW_DYN_QUERY_MAX + 1);
+    if (j == NULL || query == NULL)
+        goto fail;
+    j->d = d;
+    j->rq = rq;
+    if (gw_dyn_query_text(evhttp_request_get_uri(req), query, GW_DYN_QUERY_MAX + 1) != 0) {
+        gw_dyn_line(rq, "badrequest query");
+        goto done;
+    }
+    if (gw_dyn_parse_query(query, &j->q) != 0) {
+        snprintf(line, sizeof line, "badrequest %s", j->q.field);
+        gw_dyn_line(rq, line);
+        goto done;
+    }
+    if (j->q.have_hostname && j->q.nhosts > (size_t)d->cfg->dyn_max_hosts) {
+        gw_dyn_line(rq, "numhost");
+        goto done;
+    }
+    /* the distinct FQDNs as a text[] literal ({a.b,c.d}: no quoting needed) */
+    size_t fl = 0;
+    fqdns[fl++] = '{';
+    for (size_t i = 0; j->q.have_hostname && i < j->q.nhosts; i++) {
+        const char *h = j->q.host[i];
+        if (h[0] == '\0')
+            continue;
+        for (size_t k = 0; k < i && j->ord[i] == 0; k++)
+            if (strcmp(j->q.host[k], h) == 0)
+                j->ord[i] = j->ord[k];
+        if (j->ord[i] != 0)
+            continue;
+        j->ord[i] = ++j->nuniq;
+        if (j->nuniq > 1)
+            fqdns[fl++] = ',';
+        size_t hl = strlen(h);
+        memcpy(fqdns + fl, h, hl);
+        fl += hl;
+    }
+    fqdns[fl++] = '}';
+    fqdns[fl] = '\0';
+    if (j->q.have_hostname && j->nuniq == 0) {
+        /* nothing for the database: every item is "notfqdn" */
+        size_t len = 0;
+        char *body = malloc(j->q.nhosts * 8 + 1);
+        if (body == NULL)
+            goto fail;
+        for (size_t i = 0; i < j->q.nhosts; i++)
+            len += (size_t)snprintf(body + len, 9, "notfqdn\n");
+        gw_dyn_send(rq, 200, body, len);
+        free(body);
+        goto done;
+    }
+
+    /* 4. the addresses: myip, or the connection's */
+    int fam = gw_checkip_peer_addr(gw_req_peer(rq), source, sizeof source);
+    if (fam == 0) {
+        gw_error("request without a peer address");
+        goto fail;
+    }
+    memcpy(j->ipv4, j->q.ipv4, sizeof j->ipv4);
+    memcpy(j->ipv6, j->q.ipv6, sizeof j->ipv6);
+    if (!j->ipv4[0] && !j->ipv6[0]) {
+        size_t sl = strlen(source);
+        if (fam == AF_INET && sl < sizeof j->ipv4)
+            memcpy(j->ipv4, source, sl + 1);
+        else if (fam == AF_INET6 && sl < sizeof j->ipv6)
+            memcpy(j->ipv6, source, sl + 1);
+    }
+
+    /* 5. the database */
+    j->timer = evtimer_new(d->base, gw_dyn_timeout_cb, j);
+    struct timeval tv = {d->cfg->request_timeout, 0};
+    if (j->timer == NULL || evtimer_add(j->timer, &tv) != 0)
+        goto fail;
+    char interval[16];
+    snprintf(interval, sizeof interval, "%d", d->cfg->min_change_interval);
+    const char *params[8] = {cred.device_id, cred.kid, j->ipv4[0] ? j->ipv4 : NULL,
+                             j->ipv6[0] ? j->ipv6 : NULL, source,
+                             j->q.have_hostname ? fqdns : NULL,
+                             j->q.offline ? "true" : "false", interval};
+    free(query);
+    gw_req_async_begin(rq);
+    /* From here on the callback may run at any time and frees j and rq. */
+    int rc = gw_db_query(d->db, GW_DYN_SQL, 8, params, gw_dyn_db_cb, j, &j->job);
+    if (rc != GW_OK) {
+        gw_warn("dyndns2 update not queued: %s", gw_strerror(rc));
+        gw_dyn_job_free(j);
+        gw_dyn_line(rq, "911");
+    }
+    return;
+fail:
+    gw_dyn_line(rq, "911");
+done:
+    free(query);
+    if (j != NULL)
+        gw_dyn_job_free(j);
+}

@@ -1,9 +1,11 @@
 /* gw_http: the HTTPS front end.
  *
- * Owns the listening sockets, evhttp over TLS (one bufferevent_openssl per
- * connection; a connection whose SSL object cannot be made is dropped, never
- * served in clear), the HTTP limits (8 KiB of headers, 4 KiB of body,
- * request_timeout, GET/POST/HEAD only), routing in one generic callback
+ * Owns the listening sockets, evhttp over the connections of gw_conn (TLS,
+ * PROXY header, connection limits, header clock), the HTTP limits of
+ * [limits] (header and body sizes enforced by evhttp with its own 413
+ * page; URI length 414 and query parameter count 400 checked here),
+ * request_timeout as evhttp's read/write inactivity timeout, the allowed
+ * methods per known path (405 with Allow), routing in one generic callback
  * (POST /v1/update, GET /healthz, everything else 404 notfound), the
  * response format of docs/PROTOCOL.md section 6 (one text line, always
  * Content-Length, Retry-After on 429/503), the per-request context and the
@@ -30,6 +32,11 @@ typedef struct gw_req gw_req_t;
 typedef void (*gw_http_handler_fn)(void *arg, gw_req_t *rq);
 
 gw_http_t *gw_http_new(struct event_base *base, const gw_config_t *cfg, SSL_CTX *ssl);
+/* New connections use ssl from now on (reload); the caller keeps its
+ * reference and frees the old context (connections hold their own). */
+void gw_http_set_ssl(gw_http_t *h, SSL_CTX *ssl);
+/* Applies cfg's [limits] sizes and request_timeout again (reload). */
+void gw_http_apply_settings(gw_http_t *h);
 void gw_http_set_update_handler(gw_http_t *h, gw_http_handler_fn fn, void *arg);
 /* Binds every configured listener and logs "listening on ADDR:PORT" for
  * each. Returns GW_OK or GW_EIO (logged). */
@@ -46,7 +53,7 @@ void gw_http_free(gw_http_t *h);
 
 /* The libevent request, or NULL once the request was abandoned. */
 struct evhttp_request *gw_req_evreq(gw_req_t *rq);
-/* The peer's address. */
+/* The client's address (from the PROXY header when there was one). */
 const struct sockaddr *gw_req_peer(const gw_req_t *rq);
 /* Records the device id for the access log. */
 void gw_req_set_device(gw_req_t *rq, const char *device_id);

@@ -16,10 +16,12 @@
 
 #include "cmn_key.h"
 #include "gw_config.h"
+#include "gw_conn.h"
 #include "gw_db.h"
 #include "gw_dns.h"
 #include "gw_err.h"
 #include "gw_http.h"
+#include "gw_limit.h"
 #include "gw_log.h"
 #include "gw_publish.h"
 #include "gw_tls.h"
@@ -171,6 +173,8 @@ static void gw_app_free(struct gw_app *app)
     if (app->base != NULL)
         event_base_free(app->base);
     SSL_CTX_free(app->ssl);
+    gw_limit_shutdown();
+    gw_conn_shutdown();
     cmn_keyset_free(app->keys);
     gw_config_free(app->cfg);
 }
@@ -215,6 +219,15 @@ static void gw_signal_cb(evutil_socket_t signo, short what, void *arg)
     gw_http_stop_accepting(app->http, gw_drained, app);
 }
 
+static void gw_limit_conf_from(const gw_config_t *cfg, gw_limit_conf_t *lc)
+{
+    lc->max_connections = cfg->limits.max_connections;
+    lc->max_connections_per_source = cfg->limits.max_connections_per_source;
+    lc->auth_fail_limit = cfg->limits.auth_fail_limit;
+    lc->auth_fail_window = cfg->limits.auth_fail_window;
+    lc->auth_block_time = cfg->limits.auth_block_time;
+}
+
 static int gw_run(struct gw_app *app)
 {
     const gw_config_t *cfg = app->cfg;
@@ -223,6 +236,12 @@ static int gw_run(struct gw_app *app)
     app->base = event_base_new();
     if (app->base == NULL) {
         gw_error("cannot create the event loop");
+        return GW_EXIT_RUNTIME;
+    }
+    gw_limit_conf_t lc;
+    gw_limit_conf_from(cfg, &lc);
+    if (gw_conn_init() != GW_OK || gw_limit_init(&lc) != GW_OK) {
+        gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
     app->db = gw_db_new(app->base, cfg->db_conninfo, cfg->db_pool_size);
@@ -312,6 +331,7 @@ int main(int argc, char **argv)
         goto out;
     }
     gw_log_set_level(app.cfg->log_level);
+    gw_log_set_format(app.cfg->log_format);
     gw_log_hook_libevent();
     code = gw_run(&app);
 out:

@@ -17,6 +17,7 @@
 
 #include "gw_auth.h"
 #include "gw_err.h"
+#include "gw_limit.h"
 #include "gw_log.h"
 
 #define GW_UPDATE_SQL "SELECT result, host(ipv4), host(ipv6) FROM ddns_apply_update($1, $2, $3, $4, $5, $6)"
@@ -93,8 +94,10 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res)
     const char *result = PQgetvalue(res, 0, 0);
     if (strcmp(result, "good") == 0 || strcmp(result, "nochg") == 0)
         gw_reply_addrs(rq, result, j->ipv4, j->ipv6);
-    else if (strcmp(result, "unknown") == 0)
+    else if (strcmp(result, "unknown") == 0) {
+        gw_limit_auth_failed(gw_req_peer(rq));
         gw_req_reply(rq, 401, "badauth", 0);
+    }
     else if (strcmp(result, "disabled") == 0)
         gw_req_reply(rq, 403, "disabled", 0);
     else if (strcmp(result, "replay") == 0)
@@ -147,6 +150,13 @@ void gw_update_handle(void *arg, gw_req_t *rq)
     gw_auth_result_t ar;
     char line[96], source[INET6_ADDRSTRLEN], tsbuf[24];
 
+    /* A source that failed too often is not even looked at. */
+    int blocked = gw_limit_auth_blocked(gw_req_peer(rq));
+    if (blocked > 0) {
+        snprintf(line, sizeof line, "ratelimit %d", blocked);
+        gw_req_reply(rq, 429, line, blocked);
+        return;
+    }
     TAILQ_FOREACH(kv, hdrs, next) {
         if (strcasecmp(kv->key, "Authorization") == 0) {
             auth = kv->value;
@@ -187,6 +197,7 @@ void gw_update_handle(void *arg, gw_req_t *rq)
         gw_req_reply(rq, 401, line, 0);
         return;
     case GW_AUTH_BADAUTH:
+        gw_limit_auth_failed(gw_req_peer(rq));
         gw_req_reply(rq, 401, "badauth", 0);
         return;
     case GW_AUTH_OK:

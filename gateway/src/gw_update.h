@@ -1,6 +1,9 @@
 /* gw_update: the POST /v1/update handler (docs/PROTOCOL.md section 4).
  *
- * Owns the request-level decisions: exactly one Authorization header, a
+ * Owns the request-level decisions: a source blocked by the failed
+ * authentication limiter (gw_limit) gets 429 "ratelimit <s>" before
+ * anything else is looked at, every badauth counts against its source;
+ * exactly one Authorization header, a
  * Content-Length, verification through gw_auth (syntax, clock window,
  * signature), the connection's address when the body names none
  * (IPv4-mapped IPv6 peers count as IPv4), the one database statement

@@ -75,6 +75,28 @@ def run(cmd, **kw):
             e.returncode, " ".join(cmd), e.stdout or "", e.stderr or "")) from None
 
 
+def read_response(sock):
+    """Reads one HTTP/1.1 response with a Content-Length from sock; returns
+    (status, headers with lowercase names, body bytes)."""
+    data = b""
+    while True:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = data[:head_end].decode("latin-1")
+            headers = {}
+            for line in head.split("\r\n")[1:]:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            length = int(headers.get("content-length", "0"))
+            if len(data) >= head_end + 4 + length:
+                status = int(head.split(" ")[1])
+                return status, headers, data[head_end + 4:head_end + 4 + length]
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise OSError("connection closed before a full response")
+        data += chunk
+
+
 class Stack:
     """One PostgreSQL + Knot DNS + gateway on loopback, in base_dir."""
 
@@ -311,29 +333,29 @@ default_ttl = 60
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         return ctx
 
-    def https_request(self, raw, ctx=None, timeout=10):
+    def https_request(self, raw, ctx=None, timeout=10, **kw):
         """Sends raw request bytes over TLS; returns (status, body bytes)."""
+        status, _, body = self.https_exchange(raw, ctx=ctx, timeout=timeout, **kw)
+        return status, body
+
+    def https_exchange(self, raw, ctx=None, timeout=10, host="127.0.0.1", port=None,
+                       prefix=b"", session=None, want_session=None):
+        """Sends prefix (sent in clear before TLS, e.g. a PROXY header), then
+        raw request bytes over TLS; returns (status, headers with lowercase
+        names, body bytes). want_session: a list that receives the TLS
+        session and whether it was reused."""
         ctx = ctx or self.tls_context()
-        with socket.create_connection(("127.0.0.1", self.https_port), timeout=timeout) as s:
-            with ctx.wrap_socket(s, server_hostname="localhost") as t:
+        with socket.create_connection((host, port or self.https_port), timeout=timeout) as s:
+            if prefix:
+                s.sendall(prefix)
+            with ctx.wrap_socket(s, server_hostname="localhost", session=session) as t:
+                if want_session is not None:
+                    want_session.append(t)
                 t.sendall(raw)
-                data = b""
-                while True:
-                    head_end = data.find(b"\r\n\r\n")
-                    if head_end >= 0:
-                        head = data[:head_end].decode("latin-1")
-                        length = 0
-                        for line in head.split("\r\n")[1:]:
-                            k, _, v = line.partition(":")
-                            if k.strip().lower() == "content-length":
-                                length = int(v.strip())
-                        if len(data) >= head_end + 4 + length:
-                            status = int(head.split(" ")[1])
-                            return status, data[head_end + 4:head_end + 4 + length]
-                    chunk = t.recv(65536)
-                    if not chunk:
-                        raise OSError("connection closed before a full response")
-                    data += chunk
+                status, headers, body = read_response(t)
+                if want_session is not None:
+                    want_session[:] = [t.session, t.session_reused]
+                return status, headers, body
 
     # -- devices -------------------------------------------------------------
     def provision(self, mac, name=None, extra=()):

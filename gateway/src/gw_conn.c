@@ -53,12 +53,17 @@ static int gw_conn_idx = -1;
 static size_t gw_conn_n;
 static BIO_METHOD *gw_pbio_method;
 
-/* Log lines about refused connections: at most one per second per reason,
- * so that a flood cannot fill the log. */
+/* Log lines about refused connections, per reason: a burst of
+ * GW_NOTE_BURST, then GW_NOTE_RATE a second, so that a flood cannot fill
+ * the log (the metrics count every one). */
+#define GW_NOTE_BURST 50
+#define GW_NOTE_RATE 10
 enum { GW_NOTE_LIMIT, GW_NOTE_PROXY, GW_NOTE_TIMEOUT, GW_NOTE_N };
 static struct {
-    time_t last;
+    double tokens;
+    struct timespec last;
     unsigned long suppressed;
+    int init;
 } gw_conn_notes[GW_NOTE_N];
 
 static void gw_conn_note(int which, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -66,11 +71,24 @@ static void gw_conn_note(int which, const char *fmt, ...)
 {
     char msg[300];
     va_list ap;
-    time_t now = time(NULL);
-    if (gw_conn_notes[which].last == now) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!gw_conn_notes[which].init) {
+        gw_conn_notes[which].init = 1;
+        gw_conn_notes[which].tokens = GW_NOTE_BURST;
+    } else {
+        double dt = (double)(now.tv_sec - gw_conn_notes[which].last.tv_sec) +
+                    (double)(now.tv_nsec - gw_conn_notes[which].last.tv_nsec) / 1e9;
+        gw_conn_notes[which].tokens += dt * GW_NOTE_RATE;
+        if (gw_conn_notes[which].tokens > GW_NOTE_BURST)
+            gw_conn_notes[which].tokens = GW_NOTE_BURST;
+    }
+    gw_conn_notes[which].last = now;
+    if (gw_conn_notes[which].tokens < 1) {
         gw_conn_notes[which].suppressed++;
         return;
     }
+    gw_conn_notes[which].tokens -= 1;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
@@ -78,7 +96,6 @@ static void gw_conn_note(int which, const char *fmt, ...)
         gw_warn("%s (and %lu more like it)", msg, gw_conn_notes[which].suppressed);
     else
         gw_warn("%s", msg);
-    gw_conn_notes[which].last = now;
     gw_conn_notes[which].suppressed = 0;
 }
 

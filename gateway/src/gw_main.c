@@ -2,8 +2,9 @@
  *
  * Owns the command line, loading and checking everything the configuration
  * names (key directory, TLS files, TSIG secrets), the event loop, signal
- * handling through the loop (SIGINT/SIGTERM: graceful stop; SIGHUP: logged
- * and ignored; SIGPIPE ignored), start-up and shut-down order, and the exit
+ * handling through the loop (SIGINT/SIGTERM: graceful stop; SIGHUP: reload
+ * of the TLS files, the master keys and the reloadable settings, all or
+ * nothing; SIGPIPE ignored), start-up and shut-down order, and the exit
  * codes. */
 #include <getopt.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "cmn_key.h"
+#include "gw_admin.h"
 #include "gw_config.h"
 #include "gw_conn.h"
 #include "gw_db.h"
@@ -23,6 +25,7 @@
 #include "gw_http.h"
 #include "gw_limit.h"
 #include "gw_log.h"
+#include "gw_metrics.h"
 #include "gw_publish.h"
 #include "gw_tls.h"
 #include "gw_update.h"
@@ -44,6 +47,7 @@ struct gw_app {
     struct event_base *base;
     gw_db_t *db;
     gw_http_t *http;
+    gw_admin_t *admin;
     gw_update_t *upd;
     gw_publish_t *pub;
     struct event *sig[3];
@@ -123,7 +127,7 @@ static void gw_usage(FILE *f)
 static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *msgs)
 {
     char err[1024];
-    int bad_key = 0;
+    int bad = 0;
 
     if (gw_config_load(path, &app->cfg, msgs) != GW_OK && app->cfg == NULL)
         return GW_ECONFIG;
@@ -141,10 +145,13 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
                                 cfg->keys_directory);
     }
     if (cfg->tls_certificate != NULL && cfg->tls_private_key != NULL) {
-        app->ssl = gw_tls_ctx_new(cfg->tls_certificate, cfg->tls_private_key, err, sizeof err,
-                                  &bad_key);
+        static const char *const which[] = {"certificate", "certificate", "private_key",
+                                            "certificate2", "private_key2"};
+        app->ssl = gw_tls_ctx_new(cfg->tls_certificate, cfg->tls_private_key,
+                                  cfg->tls_certificate2, cfg->tls_private_key2, err, sizeof err,
+                                  &bad);
         if (app->ssl == NULL)
-            gw_config_key_error(cfg, msgs, "tls", bad_key ? "private_key" : "certificate", "%s",
+            gw_config_key_error(cfg, msgs, "tls", which[bad >= 0 && bad <= 4 ? bad : 0], "%s",
                                 err);
     }
     for (size_t i = 0; i < cfg->nzones; i++) {
@@ -160,6 +167,7 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
 static void gw_app_free(struct gw_app *app)
 {
     gw_publish_stop(app->pub);
+    gw_admin_free(app->admin);
     /* Fails queries still pending: their requests get 911 while the front
      * end still exists. */
     gw_db_free(app->db);
@@ -175,6 +183,7 @@ static void gw_app_free(struct gw_app *app)
     SSL_CTX_free(app->ssl);
     gw_limit_shutdown();
     gw_conn_shutdown();
+    gw_tls_cleanup();
     cmn_keyset_free(app->keys);
     gw_config_free(app->cfg);
 }
@@ -196,12 +205,119 @@ static void gw_deadline_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(app->base);
 }
 
+static void gw_limit_conf_from(const gw_config_t *cfg, gw_limit_conf_t *lc)
+{
+    lc->max_connections = cfg->limits.max_connections;
+    lc->max_connections_per_source = cfg->limits.max_connections_per_source;
+    lc->auth_fail_limit = cfg->limits.auth_fail_limit;
+    lc->auth_fail_window = cfg->limits.auth_fail_window;
+    lc->auth_block_time = cfg->limits.auth_block_time;
+}
+
+static int gw_listen_same(const gw_listen_list_t *a, const gw_listen_list_t *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->addr[i].text, b->addr[i].text) != 0)
+            return 0;
+    return 1;
+}
+
+/* SIGHUP: loads the configuration file and everything it names again. With
+ * any problem nothing changes (each problem is logged). Otherwise new
+ * connections get the new TLS context (open ones keep theirs), updates are
+ * verified with the new master keys, and the settings that can change
+ * while running take effect; the others are reported as needing a
+ * restart. */
+static void gw_reload(struct gw_app *app)
+{
+    struct gw_app fresh;
+    gw_config_msgs_t msgs;
+    memset(&fresh, 0, sizeof fresh);
+    memset(&msgs, 0, sizeof msgs);
+    int rc = gw_load_all(app->cfg->path, &fresh, &msgs);
+    if (rc != GW_OK) {
+        for (char *l = msgs.errors, *e; l != NULL && *l; l = e + 1) {
+            e = strchr(l, '\n');
+            if (e == NULL)
+                break;
+            gw_error("reload refused: %.*s", (int)(e - l), l);
+        }
+        gw_error("reload refused: %d problem(s); the running configuration, certificates "
+                 "and keys stay in use", msgs.nerrors);
+        gw_metrics_inc(GW_M_TLS_RELOAD_FAILURES);
+        goto out;
+    }
+    gw_config_t *cur = app->cfg, *nc = fresh.cfg;
+    if (!gw_listen_same(&cur->listen, &nc->listen) ||
+        !gw_listen_same(&cur->proxy_listeners, &nc->proxy_listeners) ||
+        !gw_listen_same(&cur->admin_listen, &nc->admin_listen))
+        gw_warn("reload: listener changes need a restart; the listeners stay as they are");
+    if (strcmp(cur->db_conninfo, nc->db_conninfo) != 0 || cur->db_pool_size != nc->db_pool_size)
+        gw_warn("reload: [database] changes need a restart");
+    int zones_same = cur->nzones == nc->nzones;
+    for (size_t i = 0; zones_same && i < cur->nzones; i++)
+        zones_same = strcmp(cur->zones[i].name, nc->zones[i].name) == 0 &&
+                     strcmp(cur->zones[i].primary.text, nc->zones[i].primary.text) == 0 &&
+                     strcmp(cur->zones[i].tsig_key_name, nc->zones[i].tsig_key_name) == 0 &&
+                     strcmp(cur->zones[i].tsig_secret, nc->zones[i].tsig_secret) == 0 &&
+                     cur->zones[i].default_ttl == nc->zones[i].default_ttl;
+    if (!zones_same)
+        gw_warn("reload: [zone] changes need a restart");
+
+    /* TLS: new connections only. */
+    gw_http_set_ssl(app->http, fresh.ssl);
+    SSL_CTX_free(app->ssl);
+    app->ssl = fresh.ssl;
+    fresh.ssl = NULL;
+    /* Master keys. */
+    gw_update_set_keys(app->upd, fresh.keys);
+    cmn_keyset_free(app->keys);
+    app->keys = fresh.keys;
+    fresh.keys = NULL;
+    /* Settings read on each use. */
+    cur->clock_skew = nc->clock_skew;
+    cur->log_level = nc->log_level;
+    cur->log_format = nc->log_format;
+    cur->request_timeout = nc->request_timeout;
+    cur->limits = nc->limits;
+    cur->proxy_trusted = nc->proxy_trusted;
+    gw_log_set_level(cur->log_level);
+    gw_log_set_format(cur->log_format);
+    gw_http_apply_settings(app->http);
+    gw_limit_conf_t lc;
+    gw_limit_conf_from(cur, &lc);
+    if (gw_limit_init(&lc) != GW_OK)
+        gw_warn("reload: the limits could not be updated");
+    gw_metrics_inc(GW_M_TLS_RELOADS);
+    gw_info("reloaded %s: TLS certificate(s), %zu master key(s), limits and log settings",
+            cur->path, cmn_keyset_count(app->keys));
+out:
+    if (msgs.warnings != NULL)
+        for (char *l = msgs.warnings, *e; *l; l = e + 1) {
+            e = strchr(l, '\n');
+            if (e == NULL)
+                break;
+            gw_warn("reload: %.*s", (int)(e - l), l);
+        }
+    SSL_CTX_free(fresh.ssl);
+    cmn_keyset_free(fresh.keys);
+    gw_config_free(fresh.cfg);
+    gw_config_msgs_clear(&msgs);
+}
+
 static void gw_signal_cb(evutil_socket_t signo, short what, void *arg)
 {
     struct gw_app *app = arg;
     (void)what;
     if (signo == SIGHUP) {
-        gw_info("received SIGHUP: ignored (restart the gateway to reload its configuration)");
+        if (app->stopping) {
+            gw_info("received SIGHUP while stopping: ignored");
+            return;
+        }
+        gw_info("received SIGHUP: reloading %s", app->cfg->path);
+        gw_reload(app);
         return;
     }
     if (app->stopping) {
@@ -216,16 +332,8 @@ static void gw_signal_cb(evutil_socket_t signo, short what, void *arg)
     app->deadline = evtimer_new(app->base, gw_deadline_cb, app);
     if (app->deadline != NULL)
         evtimer_add(app->deadline, &tv);
+    gw_admin_set_stopping(app->admin);
     gw_http_stop_accepting(app->http, gw_drained, app);
-}
-
-static void gw_limit_conf_from(const gw_config_t *cfg, gw_limit_conf_t *lc)
-{
-    lc->max_connections = cfg->limits.max_connections;
-    lc->max_connections_per_source = cfg->limits.max_connections_per_source;
-    lc->auth_fail_limit = cfg->limits.auth_fail_limit;
-    lc->auth_fail_window = cfg->limits.auth_fail_window;
-    lc->auth_block_time = cfg->limits.auth_block_time;
 }
 
 static int gw_run(struct gw_app *app)
@@ -247,7 +355,8 @@ static int gw_run(struct gw_app *app)
     app->db = gw_db_new(app->base, cfg->db_conninfo, cfg->db_pool_size);
     app->upd = app->db ? gw_update_new(app->base, cfg, app->keys, app->db) : NULL;
     app->http = app->upd ? gw_http_new(app->base, cfg, app->ssl) : NULL;
-    if (app->http == NULL) {
+    app->admin = app->http ? gw_admin_new(app->base, cfg, app->db, app->http) : NULL;
+    if (app->admin == NULL) {
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
@@ -259,11 +368,12 @@ static int gw_run(struct gw_app *app)
             return GW_EXIT_RUNTIME;
         }
     }
-    if (gw_http_listen(app->http) != GW_OK)
+    if (gw_http_listen(app->http) != GW_OK || gw_admin_listen(app->admin) != GW_OK)
         return GW_EXIT_RUNTIME;
     gw_db_start(app->db);
     if (gw_publish_start(cfg, &app->pub) != GW_OK)
         return GW_EXIT_RUNTIME;
+    gw_admin_set_publisher(app->admin, app->pub);
     gw_info("ddns-gateway %s running: %zu master key(s), %zu zone(s), database pool of %d, "
             "clock skew %d s", GW_VERSION, cmn_keyset_count(app->keys), cfg->nzones,
             cfg->db_pool_size, cfg->clock_skew);

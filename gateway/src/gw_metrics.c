@@ -132,10 +132,11 @@ void gw_metrics_render(struct evbuffer *out)
                             gw_m_endpoints[e], (unsigned long long)count);
     }
     const char *last_family = "";
+    size_t last_len = 0;
     for (int c = 0; c < GW_M_NCOUNTERS; c++) {
         const char *name = gw_m_counter_info[c].name;
         size_t fl = strcspn(name, "{");
-        if (strlen(last_family) != fl || strncmp(last_family, name, fl) != 0) {
+        if (last_len != fl || strncmp(last_family, name, fl) != 0) {
             static const char *const family_help[] = {
                 "ddns_connections_refused_total", "Connections closed at once, by reason.",
                 "ddns_publish_batches_total", "RFC 2136 UPDATE batches sent, by result.",
@@ -148,6 +149,7 @@ void gw_metrics_render(struct evbuffer *out)
             evbuffer_add_printf(out, "# HELP %.*s %s\n# TYPE %.*s counter\n", (int)fl, name,
                                 help ? help : "", (int)fl, name);
             last_family = name;
+            last_len = fl;
         }
         evbuffer_add_printf(out, "%s %llu\n", name, gw_metrics_get((enum gw_counter)c));
     }

@@ -52,6 +52,11 @@ gw_update_t *gw_update_new(struct event_base *base, const gw_config_t *cfg,
     return u;
 }
 
+void gw_update_set_keys(gw_update_t *u, const cmn_keyset_t *keys)
+{
+    u->keys = keys;
+}
+
 void gw_update_free(gw_update_t *u)
 {
     free(u);

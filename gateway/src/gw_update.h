@@ -28,6 +28,8 @@ typedef struct gw_update gw_update_t;
 gw_update_t *gw_update_new(struct event_base *base, const gw_config_t *cfg,
                            const cmn_keyset_t *keys, gw_db_t *db);
 void gw_update_free(gw_update_t *u);
+/* Verifies with keys from now on (reload); the caller frees the old set. */
+void gw_update_set_keys(gw_update_t *u, const cmn_keyset_t *keys);
 
 /* gw_http_handler_fn for POST /v1/update; arg is the gw_update_t. */
 void gw_update_handle(void *arg, gw_req_t *rq);

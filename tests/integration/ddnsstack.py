@@ -107,6 +107,14 @@ class Stack:
         self.pg_port = pg_port or free_port()
         self.dns_port = dns_port or free_port()
         self.https_port = https_port or free_port()
+        self.admin_port = free_port()
+        # What a test may change before start(): more listeners (after the
+        # first, which is 127.0.0.1:https_port), lines of [gateway], and
+        # sections appended to the file.
+        self.more_listen = []
+        self.gateway_extra = ""
+        self.config_extra = ""
+        self.tls_lines = None
         self.log = log or (lambda msg: None)
         self.procs = {}
         self.pg_data = os.path.join(self.dir, "pg", "data")
@@ -272,18 +280,23 @@ zone:
              "-CAkey", j("ca.key"), "-CAcreateserial", "-days", "825", "-extfile", j("server.ext"),
              "-out", j("server.crt")])
 
-    def write_gateway_config(self, extra=""):
+    def write_gateway_config(self, extra=None, tls=None):
+        """Writes gateway.conf; extra defaults to self.config_extra, tls (the
+        lines of [tls]) to the demo certificate."""
+        extra = self.config_extra if extra is None else extra
+        listen = ", ".join(["127.0.0.1:%d" % self.https_port] + list(self.more_listen))
+        tls = tls or self.tls_lines or ("certificate = %s/tls/server.crt\nprivate_key = %s/tls/server.key\n"
+                      % (self.dir, self.dir))
         with open(self.gw_conf, "w") as f:
             f.write("""# ddns-gateway configuration written by tests/integration/ddnsstack.py
 [gateway]
-listen = 127.0.0.1:{https}
+listen = {listen}
 clock_skew = 300
 log_level = info
+{gateway_extra}
 
 [tls]
-certificate = {d}/tls/server.crt
-private_key = {d}/tls/server.key
-
+{tls}
 [database]
 conninfo = {conninfo}
 pool_size = 4
@@ -291,13 +304,17 @@ pool_size = 4
 [keys]
 directory = {keys}
 
+[admin]
+listen = 127.0.0.1:{admin}
+
 [zone {zone}]
 primary = 127.0.0.1:{dns}
 tsig_key_name = {tsig}
 tsig_algorithm = hmac-sha256
 tsig_secret_file = {d}/tsig.secret
 default_ttl = 60
-{extra}""".format(https=self.https_port, d=self.dir, conninfo=self.conninfo, keys=self.key_dir,
+{extra}""".format(admin=self.admin_port, listen=listen, gateway_extra=self.gateway_extra,
+                  tls=tls, d=self.dir, conninfo=self.conninfo, keys=self.key_dir,
                   zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME, extra=extra))
 
     def start_gateway(self):
@@ -321,6 +338,25 @@ default_ttl = 60
             time.sleep(0.1)
         raise RuntimeError("ddns-gateway did not become healthy; log:\n%s" % self.gateway_log())
 
+    def admin_get(self, path, timeout=10):
+        """GET on the plain-HTTP admin listener; returns (status, headers, body text)."""
+        with socket.create_connection(("127.0.0.1", self.admin_port), timeout=timeout) as s:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                       % path).encode())
+            status, headers, body = read_response(s)
+            return status, headers, body.decode()
+
+    def metrics(self):
+        """The admin /metrics samples as {'name{labels}': float}."""
+        status, _, body = self.admin_get("/metrics")
+        assert status == 200, body
+        out = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
+
     def gateway_log(self):
         try:
             with open(self.gw_log, errors="replace") as f:
@@ -339,22 +375,23 @@ default_ttl = 60
         return status, body
 
     def https_exchange(self, raw, ctx=None, timeout=10, host="127.0.0.1", port=None,
-                       prefix=b"", session=None, want_session=None):
+                       prefix=b"", session=None, info=None, source=None):
         """Sends prefix (sent in clear before TLS, e.g. a PROXY header), then
         raw request bytes over TLS; returns (status, headers with lowercase
-        names, body bytes). want_session: a list that receives the TLS
-        session and whether it was reused."""
+        names, body bytes). info: a dict that receives the TLS session, whether
+        it was reused, the version and the server certificate (DER)."""
         ctx = ctx or self.tls_context()
-        with socket.create_connection((host, port or self.https_port), timeout=timeout) as s:
+        src = (source, 0) if source else None
+        with socket.create_connection((host, port or self.https_port), timeout=timeout,
+                                      source_address=src) as s:
             if prefix:
                 s.sendall(prefix)
             with ctx.wrap_socket(s, server_hostname="localhost", session=session) as t:
-                if want_session is not None:
-                    want_session.append(t)
                 t.sendall(raw)
                 status, headers, body = read_response(t)
-                if want_session is not None:
-                    want_session[:] = [t.session, t.session_reused]
+                if info is not None:
+                    info.update(session=t.session, reused=t.session_reused,
+                                version=t.version(), cert=t.getpeercert(binary_form=True))
                 return status, headers, body
 
     # -- devices -------------------------------------------------------------
@@ -414,7 +451,7 @@ default_ttl = 60
 
 
 @contextlib.contextmanager
-def started(prefix, label):
+def started(prefix, label, configure=None):
     """A whole stack in a new temporary directory for a test fixture. On exit
     the gateway must have stopped cleanly (exit 0, no sanitizer report in its
     log, which catches test-asan findings); the directory is removed unless
@@ -422,6 +459,8 @@ def started(prefix, label):
     import tempfile
     base = tempfile.mkdtemp(prefix=prefix)
     s = Stack(base, log=lambda m: print("[%s] %s" % (label, m)))
+    if configure is not None:
+        configure(s)
     try:
         s.start()
     except Exception:

@@ -981,6 +981,16 @@ static void gw_config_cross_checks(gw_config_t *cfg, gw_config_msgs_t *msgs)
         gw_config_key_error(cfg, msgs, "tls",
                             cfg->tls_certificate2 ? "certificate2" : "private_key2",
                             "certificate2 and private_key2 go together");
+    for (size_t i = 0; i < cfg->admin_listen.n; i++) {
+        const struct sockaddr_storage *ss = &cfg->admin_listen.addr[i].ss;
+        int loopback = ss->ss_family == AF_INET
+            ? (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127
+            : IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+        if (!loopback)
+            gw_cwarn(msgs, "%s: [admin] listen: %s is not a loopback address: the plain-HTTP "
+                     "/metrics and /readyz are reachable from the network", cfg->path,
+                     cfg->admin_listen.addr[i].text);
+    }
     for (size_t i = 0; i < cfg->admin_listen.n; i++)
         for (size_t j = 0; j < cfg->listen.n; j++)
             if (strcmp(cfg->admin_listen.addr[i].text, cfg->listen.addr[j].text) == 0)

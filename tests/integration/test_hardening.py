@@ -462,7 +462,7 @@ def test_tls_versions(hs):
                      old.stdout + old.stderr), old.stdout + old.stderr
     for flag, name in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
         p = s_client(flag)
-        assert p.returncode == 0 and "Protocol  : %s" % name in p.stdout, p.stdout + p.stderr
+        assert p.returncode == 0 and "New, %s," % name in p.stdout, p.stdout + p.stderr
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
@@ -487,6 +487,42 @@ def test_ecdsa_and_rsa_certificates(hs):
         info = {}
         assert hs.https_exchange(HEALTH, ctx=ctx, info=info)[0] == 200
         assert cert_key_type(info["cert"]) == want
+
+
+# ---- SIGTERM ---------------------------------------------------------------------------------
+
+def test_sigterm_drains_requests_in_flight(hs, hdevice, tmp_path):
+    """An update waiting for its device row (locked here) when SIGTERM comes
+    still gets its answer; new connections are refused meanwhile; exit 0."""
+    creds, path = hdevice
+    raw = signed(hs, path, tmp_path, "--ipv4", "192.0.2.160")
+    lock = subprocess.Popen(["psql", "-X", "-At", hs.conninfo], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    result = []
+    try:
+        lock.stdin.write("BEGIN;\nSELECT 'locked' FROM devices WHERE device_id = '%s' FOR UPDATE;\n"
+                         % creds["device_id"])
+        lock.stdin.flush()
+        assert lock.stdout.readline().strip() in ("BEGIN", "locked")
+        th = threading.Thread(target=lambda: result.append(hs.https_request(raw)))
+        th.start()
+        assert wait_until(lambda: hs.metrics()["ddns_requests_in_flight"] == 1)
+        gw = hs.procs["gateway"]
+        gw.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: "stopping (1 request(s) in flight)" in hs.gateway_log())
+        assert hs.admin_get("/readyz")[::2] == (503, "notready stopping\n")
+        with pytest.raises(OSError):
+            hs.https_request(HEALTH)
+        lock.stdin.write("COMMIT;\n")
+        lock.stdin.flush()
+        th.join(timeout=30)
+        assert gw.wait(timeout=30) == 0
+    finally:
+        lock.stdin.close()
+        lock.wait(timeout=10)
+    assert result == [(200, b"good 192.0.2.160\n")]
+    assert "no request in flight: stopping" in hs.gateway_log()
+    hs.start_gateway()      # the rest of the module needs it
 
 
 # ---- SIGHUP (last: it rewrites the configuration) ------------------------------------------

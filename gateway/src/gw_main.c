@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <openssl/ssl.h>
@@ -26,6 +27,7 @@
 #include "gw_limit.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_notify.h"
 #include "gw_publish.h"
 #include "gw_tls.h"
 #include "gw_update.h"
@@ -236,6 +238,12 @@ static void gw_reload(struct gw_app *app)
     gw_config_msgs_t msgs;
     memset(&fresh, 0, sizeof fresh);
     memset(&msgs, 0, sizeof msgs);
+    char note[96];
+    struct timespec mono;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    snprintf(note, sizeof note, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
+             (long long)mono.tv_sec * 1000000LL + mono.tv_nsec / 1000);
+    (void)gw_notify(note);
     int rc = gw_load_all(app->cfg->path, &fresh, &msgs);
     if (rc != GW_OK) {
         for (char *l = msgs.errors, *e; l != NULL && *l; l = e + 1) {
@@ -294,6 +302,8 @@ static void gw_reload(struct gw_app *app)
     gw_info("reloaded %s: TLS certificate(s), %zu master key(s), limits and log settings",
             cur->path, cmn_keyset_count(app->keys));
 out:
+    (void)gw_notify(rc == GW_OK ? "READY=1\nSTATUS=serving (reloaded)"
+                                : "READY=1\nSTATUS=serving (reload refused: see the log)");
     if (msgs.warnings != NULL)
         for (char *l = msgs.warnings, *e; *l; l = e + 1) {
             e = strchr(l, '\n');
@@ -332,6 +342,7 @@ static void gw_signal_cb(evutil_socket_t signo, short what, void *arg)
     app->deadline = evtimer_new(app->base, gw_deadline_cb, app);
     if (app->deadline != NULL)
         evtimer_add(app->deadline, &tv);
+    (void)gw_notify("STOPPING=1\nSTATUS=stopping: draining requests in flight");
     gw_admin_set_stopping(app->admin);
     gw_http_stop_accepting(app->http, gw_drained, app);
 }
@@ -374,6 +385,7 @@ static int gw_run(struct gw_app *app)
     if (gw_publish_start(cfg, &app->pub) != GW_OK)
         return GW_EXIT_RUNTIME;
     gw_admin_set_publisher(app->admin, app->pub);
+    (void)gw_notify("READY=1\nSTATUS=serving");
     gw_info("ddns-gateway %s running: %zu master key(s), %zu zone(s), database pool of %d, "
             "clock skew %d s", GW_VERSION, cmn_keyset_count(app->keys), cfg->nzones,
             cfg->db_pool_size, cfg->clock_skew);

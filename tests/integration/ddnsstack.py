@@ -115,6 +115,7 @@ class Stack:
         self.gateway_extra = ""
         self.config_extra = ""
         self.tls_lines = None
+        self.gateway_env = {}
         self.log = log or (lambda msg: None)
         self.procs = {}
         self.pg_data = os.path.join(self.dir, "pg", "data")
@@ -320,7 +321,8 @@ default_ttl = 60
     def start_gateway(self):
         logf = open(self.gw_log, "a")
         p = subprocess.Popen([os.path.join(BIN, "ddns-gateway"), "-c", self.gw_conf],
-                             stdout=logf, stderr=logf, start_new_session=True)
+                             stdout=logf, stderr=logf, start_new_session=True,
+                             env=dict(os.environ, **self.gateway_env))
         self.procs["gateway"] = p
         deadline = time.time() + 20
         ctx = self.tls_context()

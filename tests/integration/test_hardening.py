@@ -76,12 +76,18 @@ def hs():
             s.more_listen.append("[::1]:%d" % s.v6_port)
         s.config_extra = LIMITS + ("\n[proxy]\nlisteners = 127.0.0.1:%d\ntrusted = 127.0.0.1\n"
                                    % s.proxy_port)
+        s.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.notify.bind(os.path.join(s.dir, "notify.sock"))
+        s.notify.setblocking(False)
+        s.notes = []
+        s.gateway_env = {"NOTIFY_SOCKET": os.path.join(s.dir, "notify.sock")}
         s.make_tls()
         make_rsa_cert(s)
         s.tls_lines = tls_lines(s)
 
     with ddnsstack.started("ddns-hard-", "hardening", configure) as s:
         yield s
+        s.notify.close()
 
 
 @pytest.fixture
@@ -135,6 +141,15 @@ def wait_until(pred, timeout=20.0, step=0.05):
             return v
         time.sleep(step)
     return pred()
+
+
+def notifications(stack):
+    """Every sd_notify datagram the gateway sent so far."""
+    while True:
+        try:
+            stack.notes.append(stack.notify.recv(4096).decode())
+        except BlockingIOError:
+            return stack.notes
 
 
 def wait_no_connections(stack):
@@ -522,6 +537,9 @@ def test_sigterm_drains_requests_in_flight(hs, hdevice, tmp_path):
         lock.wait(timeout=10)
     assert result == [(200, b"good 192.0.2.160\n")]
     assert "no request in flight: stopping" in hs.gateway_log()
+    notes = notifications(hs)
+    assert notes[0] == "READY=1\nSTATUS=serving"
+    assert notes[-1].startswith("STOPPING=1\n")
     hs.start_gateway()      # the rest of the module needs it
 
 
@@ -610,3 +628,7 @@ def test_sighup_reloads_without_dropping_requests(hs):
         th.join()
     assert count[0] > 0
     assert failures == []
+    notes = notifications(hs)
+    assert sum(n.startswith("RELOADING=1\nMONOTONIC_USEC=") for n in notes) == 5
+    assert "READY=1\nSTATUS=serving (reload refused: see the log)" in notes
+    assert notes[-1] == "READY=1\nSTATUS=serving (reloaded)"

@@ -90,8 +90,9 @@ static const struct gw_param gw_params[] = {
     {GW_SEC_GATEWAY, "log_level", GW_CT_LEVEL, "info", 0, 0, GOFF(log_level),
      "debug, info, warn or error."},
     {GW_SEC_GATEWAY, "request_timeout", GW_CT_INT, "10", 1, 300, GOFF(request_timeout),
-     "Seconds a connection may take to send a request or to receive the answer, and "
-     "the longest time an update waits for the database before answering 911."},
+     "Read and write inactivity timeout of a connection (also how long a kept-alive "
+     "connection may stay idle), and the longest time an update waits for the "
+     "database before answering 911. See [limits] header_timeout for slow senders."},
     {GW_SEC_GATEWAY, "log_format", GW_CT_LOGFMT, "text", 0, 0, GOFF(log_format),
      "text (one line: time, level, message) or json (one JSON object per line, "
      "with the request fields as members)."},
@@ -114,10 +115,12 @@ static const struct gw_param gw_params[] = {
      "stricter, docs/PROTOCOL.md section 2)."},
     {GW_SEC_LIMITS, "max_header_size", GW_CT_INT, "8192", 1024, 65536,
      GOFF(limits.max_header_size),
-     "Bytes of request line and headers; more: the connection gets 413 and is closed."},
+     "Bytes of request line and headers; more: libevent answers 400 (its own HTML "
+     "page) and closes the connection."},
     {GW_SEC_LIMITS, "max_body_size", GW_CT_INT, "4096", 256, 65536,
      GOFF(limits.max_body_size),
-     "Bytes of request body; more: 413 and the connection is closed."},
+     "Bytes of request body; more: libevent answers 413 (its own HTML page) and "
+     "closes the connection."},
     {GW_SEC_LIMITS, "max_uri_length", GW_CT_INT, "1024", 64, 8192,
      GOFF(limits.max_uri_length),
      "Bytes of the request target (path and query); more: 414 \"badrequest uri\"."},

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ struct gw_pbio {
 };
 
 static int gw_conn_idx = -1;
-static size_t gw_conn_n;
+static atomic_size_t gw_conn_n;    /* atomic: safe to read from any thread */
 static BIO_METHOD *gw_pbio_method;
 
 /* Log lines about refused connections, per reason: a burst of
@@ -494,5 +495,5 @@ void gw_conn_request_end(gw_conn_t *c)
 
 size_t gw_conn_count(void)
 {
-    return gw_conn_n;
+    return atomic_load(&gw_conn_n);
 }

@@ -258,6 +258,23 @@ def test_slow_headers_are_cut_off_while_others_are_served(hs):
     assert "no complete request within header_timeout (2 s)" in hs.gateway_log()
 
 
+def test_idle_kept_alive_connection_is_closed(hs):
+    t = open_tls(hs, "127.0.0.40")
+    try:
+        t.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = ddnsstack.read_response(t)
+        assert (status, body) == (200, b"ok\n") and "connection" not in headers
+        t.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")   # kept alive
+        assert ddnsstack.read_response(t)[0] == 200
+        t.settimeout(30)    # then idle: closed after header_timeout (2 s), long before this
+        try:
+            assert t.recv(100) == b""
+        except (ssl.SSLError, ConnectionResetError):
+            pass
+    finally:
+        t.close()
+
+
 # ---- connection limits ---------------------------------------------------------------
 
 def open_tls(stack, source):
@@ -543,7 +560,25 @@ def test_sigterm_drains_requests_in_flight(hs, hdevice, tmp_path):
     hs.start_gateway()      # the rest of the module needs it
 
 
-# ---- SIGHUP (last: it rewrites the configuration) ------------------------------------------
+# ---- SIGHUP (last: they change keys and the configuration) ----------------------------------
+
+def test_sighup_loads_new_master_keys(hs, tmp_path):
+    hs.make_keys("k2")
+    creds = hs.provision("02:00:00:7f:00:01", extra=["--kid", "k2"])
+    assert creds["kid"] == "k2"
+    path = hs.write_credentials(creds, str(tmp_path / "k2.json"))
+    # sent in the name of other clients, so that badauth blocks nobody else
+    raw = signed(hs, path, tmp_path)
+    assert hs.https_request(raw, port=hs.proxy_port,
+                            prefix=proxy_v1("198.51.100.80", 1)) == (401, b"badauth\n")
+    n = hs.gateway_log().count("reloaded %s" % hs.gw_conf)
+    hs.procs["gateway"].send_signal(signal.SIGHUP)
+    assert wait_until(lambda: hs.gateway_log().count("reloaded %s" % hs.gw_conf) > n)
+    assert "reloaded %s: TLS certificate(s), 2 master key(s)" % hs.gw_conf in hs.gateway_log()
+    raw = signed(hs, path, tmp_path)
+    assert hs.https_request(raw, port=hs.proxy_port, prefix=proxy_v1("198.51.100.81", 1)) == \
+        (200, b"good 198.51.100.81\n")
+
 
 def test_sighup_reloads_without_dropping_requests(hs):
     gw = hs.procs["gateway"]
@@ -565,6 +600,7 @@ def test_sighup_reloads_without_dropping_requests(hs):
     def refusals():
         return hs.gateway_log().count("reload refused:")
 
+    first_note = len(notifications(hs))
     ctx = hs.tls_context()
     before_info = {}
     assert hs.https_exchange(HEALTH, ctx=ctx, info=before_info)[0] == 200
@@ -628,7 +664,7 @@ def test_sighup_reloads_without_dropping_requests(hs):
         th.join()
     assert count[0] > 0
     assert failures == []
-    notes = notifications(hs)
+    notes = notifications(hs)[first_note:]
     assert sum(n.startswith("RELOADING=1\nMONOTONIC_USEC=") for n in notes) == 5
     assert "READY=1\nSTATUS=serving (reload refused: see the log)" in notes
     assert notes[-1] == "READY=1\nSTATUS=serving (reloaded)"

@@ -27,19 +27,25 @@ UNIT_TESTS += $(BUILD)/tests/test_gateway
 all: $(BIN)/ddns-gateway
 
 # ---- Fuzzing (clang, libFuzzer, ASan + UBSan) -------------------------------
-# fuzz_proxy (PROXY v1/v2 header parser) and fuzz_request (gw_auth_verify:
-# Authorization value, clock window, signature, body), built with clang.
+# fuzz_proxy (PROXY v1/v2 header parser), fuzz_gw_request (gw_auth_verify:
+# Authorization value, clock window, signature, body) and fuzz_route (the
+# checks before routing: target length, query parameters, methods), built
+# with clang.
 #   make gw-fuzz-smoke  each target for GW_FUZZ_RUNS inputs from the seed
 #                       corpus gateway/fuzz/corpus/* (part of make test-unit)
 #   make fuzz           also runs them for FUZZ_TIME seconds each
 GW_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
                  -fno-sanitize-recover=all -Wall -Wextra -Werror -Igateway/src -Icommon
 GW_FUZZ_RUNS  ?= 200000
-GW_FUZZERS    := $(BUILD)/fuzz/fuzz_proxy $(BUILD)/fuzz/fuzz_gw_request
+GW_FUZZERS    := $(BUILD)/fuzz/fuzz_proxy $(BUILD)/fuzz/fuzz_gw_request $(BUILD)/fuzz/fuzz_route
 
 $(BUILD)/fuzz/fuzz_proxy: gateway/fuzz/fuzz_proxy.c gateway/src/gw_proxy.c gateway/src/gw_proxy.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_proxy.c gateway/src/gw_proxy.c
+
+$(BUILD)/fuzz/fuzz_route: gateway/fuzz/fuzz_route.c gateway/src/gw_route.c gateway/src/gw_route.h gateway/src/gw_config.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_route.c gateway/src/gw_route.c
 
 $(BUILD)/fuzz/fuzz_gw_request: gateway/fuzz/fuzz_request.c gateway/src/gw_auth.c gateway/src/gw_auth.h $(COMMON_SRCS)
 	@mkdir -p $(dir $@)
@@ -49,7 +55,7 @@ $(BUILD)/fuzz/fuzz_gw_request: gateway/fuzz/fuzz_request.c gateway/src/gw_auth.c
 .PHONY: gw-fuzz-smoke gw-fuzz
 gw-fuzz-smoke: $(GW_FUZZERS)
 	@for f in $(GW_FUZZERS); do \
-	    name=$$(basename $$f); case $$name in fuzz_proxy) seeds=gateway/fuzz/corpus/proxy;; *) seeds=gateway/fuzz/corpus/request;; esac; \
+	    name=$$(basename $$f); case $$name in fuzz_proxy) seeds=gateway/fuzz/corpus/proxy;; fuzz_route) seeds=gateway/fuzz/corpus/route;; *) seeds=gateway/fuzz/corpus/request;; esac; \
 	    work=$(BUILD)/fuzz/smoke-$$name; rm -rf $$work; mkdir -p $$work; \
 	    if $$f -runs=$(GW_FUZZ_RUNS) -seed=1 -artifact_prefix=$(BUILD)/fuzz/ $$work $$seeds > $(BUILD)/fuzz/$$name.log 2>&1; then \
 	        echo "$$name: $(GW_FUZZ_RUNS) inputs, no failure ($$(grep -o 'cov: [0-9]*' $(BUILD)/fuzz/$$name.log | tail -1))"; \
@@ -58,7 +64,7 @@ gw-fuzz-smoke: $(GW_FUZZERS)
 
 gw-fuzz: $(GW_FUZZERS)
 	@for f in $(GW_FUZZERS); do \
-	    name=$$(basename $$f); case $$name in fuzz_proxy) seeds=gateway/fuzz/corpus/proxy;; *) seeds=gateway/fuzz/corpus/request;; esac; \
+	    name=$$(basename $$f); case $$name in fuzz_proxy) seeds=gateway/fuzz/corpus/proxy;; fuzz_route) seeds=gateway/fuzz/corpus/route;; *) seeds=gateway/fuzz/corpus/request;; esac; \
 	    corpus=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$corpus; \
 	    echo "$$name: $(FUZZ_TIME) s, corpus $$corpus"; \
 	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $$corpus $$seeds || exit 1; \

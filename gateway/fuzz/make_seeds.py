@@ -59,6 +59,17 @@ def request():
     write("request", "bad-ipv6", auth + b"\nipv6=2001:db8:::1")
 
 
+def route():
+    # byte 0: method (0 GET, 1 POST, 2 HEAD, 3 PUT, ...), byte 1: max_uri_length
+    # 64 + 4 * b, byte 2: max_query_params b % 20, then the target
+    write("route", "post-update", b"\x01\x3c\x10/v1/update")
+    write("route", "get-update", b"\x00\x3c\x10/v1/update")
+    write("route", "health-query", b"\x00\x3c\x04/healthz?a=1&b=2;c=3&d=4&e=5#x")
+    write("route", "long", b"\x02\x00\x10/healthz?" + b"a" * 100)
+    write("route", "other", b"\x03\xff\x13/nic/update?hostname=x&myip=1.2.3.4")
+
+
 if __name__ == "__main__":
     proxy()
     request()
+    route()

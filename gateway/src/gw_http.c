@@ -22,19 +22,9 @@
 #include "gw_err.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_route.h"
 
 #define GW_HTTP_LISTEN_BACKLOG 1024
-
-/* Methods each known path answers; another method gets 405 with Allow.
- * Paths not listed here go straight to the router below. */
-static const struct gw_route {
-    const char *path;
-    int methods;        /* enum evhttp_cmd_type bits */
-    const char *allow;
-} gw_routes[] = {
-    {"/v1/update", EVHTTP_REQ_POST, "POST"},
-    {"/healthz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD"},
-};
 
 struct gw_req {
     TAILQ_ENTRY(gw_req) next;
@@ -289,39 +279,19 @@ static const char *gw_method_name(enum evhttp_cmd_type t)
     }
 }
 
-/* The limits every request is held to before routing ([limits]) and the
- * allowed methods of the known paths. Answers and returns -1 when the
- * request breaks one. */
+/* The checks every request passes before routing (gw_route). Answers and
+ * returns -1 when the request fails one. */
 static int gw_http_check_request(gw_http_t *h, gw_req_t *rq, struct evhttp_request *req,
-                                 const char *uri, size_t pl, enum evhttp_cmd_type cmd)
+                                 const char *uri, enum evhttp_cmd_type cmd)
 {
-    const gw_limits_t *lim = &h->cfg->limits;
-    if (strlen(uri) > (size_t)lim->max_uri_length) {
-        gw_req_reply(rq, 414, "badrequest uri", 0);
-        return -1;
-    }
-    const char *q = uri + pl;
-    if (*q == '?') {
-        int n = 1;
-        for (const char *c = q + 1; *c != '\0' && *c != '#'; c++)
-            n += *c == '&' || *c == ';';
-        if (n > lim->max_query_params) {
-            gw_req_reply(rq, 400, "badrequest query", 0);
-            return -1;
-        }
-    }
-    for (size_t i = 0; i < sizeof gw_routes / sizeof gw_routes[0]; i++) {
-        const struct gw_route *r = &gw_routes[i];
-        if (strlen(r->path) != pl || strncmp(uri, r->path, pl) != 0)
-            continue;
-        if (((int)cmd & r->methods) == 0) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", r->allow);
-            gw_req_reply(rq, 405, "badrequest method", 0);
-            return -1;
-        }
-        break;
-    }
-    return 0;
+    gw_route_verdict_t v;
+    gw_route_precheck(uri, (int)cmd, &h->cfg->limits, &v);
+    if (v.status == 0)
+        return 0;
+    if (v.allow != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", v.allow);
+    gw_req_reply(rq, v.status, v.line, 0);
+    return -1;
 }
 
 static void gw_http_gencb(struct evhttp_request *req, void *arg)
@@ -366,7 +336,7 @@ static void gw_http_gencb(struct evhttp_request *req, void *arg)
         if (*c == ' ' || (unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
             *c = '?';
 
-    if (gw_http_check_request(h, rq, req, uri, pl, cmd) != 0)
+    if (gw_http_check_request(h, rq, req, uri, cmd) != 0)
         return;
 
     if (pl == 8 && strncmp(uri, "/healthz", 8) == 0) {

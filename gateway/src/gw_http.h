@@ -3,9 +3,10 @@
  * Owns the listening sockets, evhttp over the connections of gw_conn (TLS,
  * PROXY header, connection limits, header clock), the HTTP limits of
  * [limits] (header and body sizes enforced by evhttp with its own 413
- * page; URI length 414 and query parameter count 400 checked here),
- * request_timeout as evhttp's read/write inactivity timeout, the allowed
- * methods per known path (405 with Allow), routing in one generic callback
+ * page), the checks of gw_route before routing (URI length 414, query
+ * parameter count 400, methods per known path 405 with Allow),
+ * request_timeout as evhttp's read/write inactivity timeout, routing in one
+ * generic callback
  * (POST /v1/update, GET /healthz, everything else 404 notfound), the
  * response format of docs/PROTOCOL.md section 6 (one text line, always
  * Content-Length, Retry-After on 429/503), the per-request context and the

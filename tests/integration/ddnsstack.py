@@ -509,6 +509,7 @@ def demo(args):
 The DDNS backend is running (state in {state}).
 
   gateway     https://localhost:{https}  (CA certificate {ca})
+  admin       http://127.0.0.1:{admin}/metrics  (/healthz, /readyz)
   PostgreSQL  {conninfo}
   Knot DNS    127.0.0.1 port {dns}, zone {zone}
   gateway log {gwlog}
@@ -526,7 +527,7 @@ Ask the DNS server for the name:
   dig @127.0.0.1 -p {dns} {fqdn} A +short
 
 Press Ctrl-C to stop everything.""".format(
-            state=state, https=stack.https_port, ca=stack.ca_cert, conninfo=stack.conninfo,
+            state=state, https=stack.https_port, admin=stack.admin_port, ca=stack.ca_cert, conninfo=stack.conninfo,
             dns=stack.dns_port, zone=ZONE, gwlog=stack.gw_log, dev=creds["device_id"],
             fqdn=creds["fqdn"], cred=cred_file, client=client), flush=True)
         while True:

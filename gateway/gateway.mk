@@ -1,7 +1,7 @@
 # gateway/: the ddns-gateway daemon (HTTPS update endpoint, PostgreSQL pool,
 # RFC 2136 publisher). C11; libevent + bufferevent_openssl, OpenSSL 3,
 # libpq, ldns, libinih.
-GW_PKGS      := libevent_openssl libevent libssl libcrypto libpq ldns inih
+GW_PKGS      := libevent_openssl libevent libssl libcrypto libpq ldns inih jansson
 GW_CFLAGS    := $(shell $(PKG) --cflags $(GW_PKGS))
 GW_LIBS      := $(shell $(PKG) --libs $(GW_PKGS)) -lpthread
 GW_SRCS      := $(sort $(wildcard gateway/src/*.c))
@@ -27,35 +27,55 @@ UNIT_TESTS += $(BUILD)/tests/test_gateway
 all: $(BIN)/ddns-gateway
 
 # ---- Fuzzing (clang, libFuzzer, ASan + UBSan) -------------------------------
-# fuzz_dyndns: the dyndns2 query and Basic credential parsers (gw_dynparse)
-# and the User-Agent policy (gw_policy), built from their sources with clang.
-#   make gw-fuzz-smoke  GW_FUZZ_RUNS inputs from the seed corpus (part of
-#                       make test-unit)
-#   make fuzz           also runs it for FUZZ_TIME seconds, keeping what it
-#                       finds in $(BUILD)/fuzz/corpus-fuzz_dyndns
-GW_FUZZ_RUNS  ?= 100000
-GW_FUZZ_SRCS  := gateway/src/gw_dynparse.c gateway/src/gw_policy.c common/cmn_mac.c common/cmn_key.c
+# fuzz_proxy (PROXY v1/v2 header parser), fuzz_gw_request (gw_auth_verify:
+# Authorization value, clock window, signature, body), fuzz_route (the
+# checks before routing: target length, query parameters, methods) and
+# fuzz_dyndns (the dyndns2 query and Basic credential parsers of
+# gw_dynparse and the User-Agent policy of gw_policy), built with clang.
+#   make gw-fuzz-smoke  each target for GW_FUZZ_RUNS inputs from the seed
+#                       corpus gateway/fuzz/corpus/* (part of make test-unit)
+#   make fuzz           also runs them for FUZZ_TIME seconds each
 GW_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
                  -fno-sanitize-recover=all -Wall -Wextra -Werror -Igateway/src -Icommon
-GW_FUZZER     := $(BUILD)/fuzz/fuzz_dyndns
-GW_FUZZ_SEEDS := gateway/fuzz/corpus/dyndns
+GW_FUZZ_RUNS  ?= 200000
+GW_FUZZERS    := $(BUILD)/fuzz/fuzz_proxy $(BUILD)/fuzz/fuzz_gw_request $(BUILD)/fuzz/fuzz_route \
+                 $(BUILD)/fuzz/fuzz_dyndns
+GW_DYN_SRCS   := gateway/src/gw_dynparse.c gateway/src/gw_policy.c common/cmn_mac.c common/cmn_key.c
 
-$(GW_FUZZER): gateway/fuzz/fuzz_dyndns.c $(GW_FUZZ_SRCS) $(wildcard gateway/src/gw_dynparse.h gateway/src/gw_policy.h common/*.h)
+$(BUILD)/fuzz/fuzz_dyndns: gateway/fuzz/fuzz_dyndns.c $(GW_DYN_SRCS) $(wildcard gateway/src/gw_dynparse.h gateway/src/gw_policy.h common/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_FUZZ_SRCS) $(shell $(PKG) --libs libcrypto)
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_DYN_SRCS) $(shell $(PKG) --libs libcrypto)
+
+$(BUILD)/fuzz/fuzz_proxy: gateway/fuzz/fuzz_proxy.c gateway/src/gw_proxy.c gateway/src/gw_proxy.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_proxy.c gateway/src/gw_proxy.c
+
+$(BUILD)/fuzz/fuzz_route: gateway/fuzz/fuzz_route.c gateway/src/gw_route.c gateway/src/gw_route.h gateway/src/gw_config.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_route.c gateway/src/gw_route.c
+
+$(BUILD)/fuzz/fuzz_gw_request: gateway/fuzz/fuzz_request.c gateway/src/gw_auth.c gateway/src/gw_auth.h $(COMMON_SRCS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_request.c gateway/src/gw_auth.c \
+	    $(COMMON_SRCS) $(shell $(PKG) --libs libcrypto)
 
 .PHONY: gw-fuzz-smoke gw-fuzz
-gw-fuzz-smoke: $(GW_FUZZER)
-	@work=$(BUILD)/fuzz/smoke-fuzz_dyndns; rm -rf $$work; mkdir -p $$work; \
-	if $(GW_FUZZER) -runs=$(GW_FUZZ_RUNS) -seed=1 -artifact_prefix=$(BUILD)/fuzz/ $$work $(GW_FUZZ_SEEDS) \
-	        > $(BUILD)/fuzz/fuzz_dyndns.log 2>&1; then \
-	    echo "fuzz_dyndns: $(GW_FUZZ_RUNS) inputs, no failure ($$(grep -o 'cov: [0-9]*' $(BUILD)/fuzz/fuzz_dyndns.log | tail -1))"; \
-	else tail -40 $(BUILD)/fuzz/fuzz_dyndns.log; echo "fuzz_dyndns: FAILED (log: $(BUILD)/fuzz/fuzz_dyndns.log)"; exit 1; fi
+gw-fuzz-smoke: $(GW_FUZZERS)
+	@for f in $(GW_FUZZERS); do \
+	    name=$$(basename $$f); case $$name in fuzz_proxy) seeds=gateway/fuzz/corpus/proxy;; fuzz_route) seeds=gateway/fuzz/corpus/route;; fuzz_dyndns) seeds=gateway/fuzz/corpus/dyndns;; *) seeds=gateway/fuzz/corpus/request;; esac; \
+	    work=$(BUILD)/fuzz/smoke-$$name; rm -rf $$work; mkdir -p $$work; \
+	    if $$f -runs=$(GW_FUZZ_RUNS) -seed=1 -artifact_prefix=$(BUILD)/fuzz/ $$work $$seeds > $(BUILD)/fuzz/$$name.log 2>&1; then \
+	        echo "$$name: $(GW_FUZZ_RUNS) inputs, no failure ($$(grep -o 'cov: [0-9]*' $(BUILD)/fuzz/$$name.log | tail -1))"; \
+	    else tail -40 $(BUILD)/fuzz/$$name.log; echo "$$name: FAILED (log: $(BUILD)/fuzz/$$name.log)"; exit 1; fi; \
+	done
 
-gw-fuzz: $(GW_FUZZER)
-	@corpus=$(BUILD)/fuzz/corpus-fuzz_dyndns; mkdir -p $$corpus; \
-	echo "fuzz_dyndns: $(FUZZ_TIME) s, corpus $$corpus"; \
-	$(GW_FUZZER) -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $$corpus $(GW_FUZZ_SEEDS)
+gw-fuzz: $(GW_FUZZERS)
+	@for f in $(GW_FUZZERS); do \
+	    name=$$(basename $$f); case $$name in fuzz_proxy) seeds=gateway/fuzz/corpus/proxy;; fuzz_route) seeds=gateway/fuzz/corpus/route;; fuzz_dyndns) seeds=gateway/fuzz/corpus/dyndns;; *) seeds=gateway/fuzz/corpus/request;; esac; \
+	    corpus=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$corpus; \
+	    echo "$$name: $(FUZZ_TIME) s, corpus $$corpus"; \
+	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $$corpus $$seeds || exit 1; \
+	done
 
-fuzz: gw-fuzz
 test-unit: gw-fuzz-smoke
+fuzz: gw-fuzz

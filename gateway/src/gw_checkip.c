@@ -28,11 +28,7 @@ int gw_checkip_peer_addr(const struct sockaddr *sa, char *out, size_t outlen)
 static void gw_checkip_answer(gw_req_t *rq, const char *content_type, const char *fmt)
 {
     char addr[INET6_ADDRSTRLEN], body[256];
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(gw_req_evreq(rq));
-    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-        gw_req_reply(rq, 400, "badrequest method", 0);
-        return;
-    }
+    /* other methods were answered 405 by gw_route */
     if (gw_checkip_peer_addr(gw_req_peer(rq), addr, sizeof addr) == 0) {
         gw_error("check-IP request without a peer address");
         gw_req_reply(rq, 503, "911", 30);

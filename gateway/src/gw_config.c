@@ -36,8 +36,12 @@ enum gw_ctype {
     GW_CT_SECRETFILE,   /* file holding one line of base64 */
     GW_CT_BOOL,         /* yes/no, true/false, on/off, 1/0 */
     GW_CT_LIST,         /* free text, may be empty (checked by its user) */
+    GW_CT_CIDRS,        /* comma-separated list of addr[/prefix] */
+    GW_CT_LOGFMT,       /* text or json */
 };
 
+/* Sections with fixed names come first (GW_SEC_GATEWAY up to
+ * GW_SEC_LAST_NAMED), then [zone NAME]. */
 enum gw_section {
     GW_SEC_NONE,
     GW_SEC_GATEWAY,
@@ -47,14 +51,25 @@ enum gw_section {
     GW_SEC_LIMITS,
     GW_SEC_DYNDNS2,
     GW_SEC_FIRMWARE,
+    GW_SEC_PROXY,
+    GW_SEC_ADMIN,
     GW_SEC_ZONE,
     GW_SEC_UNKNOWN,
 };
+#define GW_SEC_LAST_NAMED (GW_SEC_ZONE - 1)
 
 static const char *const gw_section_names[] = {
-    [GW_SEC_NONE] = "", [GW_SEC_GATEWAY] = "gateway", [GW_SEC_TLS] = "tls",
-    [GW_SEC_DATABASE] = "database", [GW_SEC_KEYS] = "keys", [GW_SEC_LIMITS] = "limits",
-    [GW_SEC_DYNDNS2] = "dyndns2", [GW_SEC_FIRMWARE] = "firmware", [GW_SEC_ZONE] = "zone",
+    [GW_SEC_NONE] = "",
+    [GW_SEC_GATEWAY] = "gateway",
+    [GW_SEC_TLS] = "tls",
+    [GW_SEC_DATABASE] = "database",
+    [GW_SEC_KEYS] = "keys",
+    [GW_SEC_LIMITS] = "limits",
+    [GW_SEC_PROXY] = "proxy",
+    [GW_SEC_ADMIN] = "admin",
+    [GW_SEC_DYNDNS2] = "dyndns2",
+    [GW_SEC_FIRMWARE] = "firmware",
+    [GW_SEC_ZONE] = "zone",
     [GW_SEC_UNKNOWN] = "?",
 };
 
@@ -62,7 +77,7 @@ struct gw_param {
     enum gw_section section;
     const char *key;
     enum gw_ctype type;
-    const char *def;    /* default value as text; NULL: required */
+    const char *def;    /* default value as text; NULL: required; "": optional, unset */
     long min, max;
     size_t offset;      /* into gw_config_t, or gw_zone_conf_t for GW_SEC_ZONE */
     const char *help;
@@ -82,12 +97,21 @@ static const struct gw_param gw_params[] = {
     {GW_SEC_GATEWAY, "log_level", GW_CT_LEVEL, "info", 0, 0, GOFF(log_level),
      "debug, info, warn or error."},
     {GW_SEC_GATEWAY, "request_timeout", GW_CT_INT, "10", 1, 300, GOFF(request_timeout),
-     "Seconds a connection may take to send a request or to receive the answer, and "
-     "the longest time an update waits for the database before answering 911."},
+     "Read and write inactivity timeout of a connection (also how long a kept-alive "
+     "connection may stay idle), and the longest time an update waits for the "
+     "database before answering 911. See [limits] header_timeout for slow senders."},
+    {GW_SEC_GATEWAY, "log_format", GW_CT_LOGFMT, "text", 0, 0, GOFF(log_format),
+     "text (one line: time, level, message) or json (one JSON object per line, "
+     "with the request fields as members)."},
     {GW_SEC_TLS, "certificate", GW_CT_PATH, NULL, 0, 0, GOFF(tls_certificate),
      "PEM file with the server certificate followed by its chain."},
     {GW_SEC_TLS, "private_key", GW_CT_PATH, NULL, 0, 0, GOFF(tls_private_key),
      "PEM file with the certificate's private key (unencrypted)."},
+    {GW_SEC_TLS, "certificate2", GW_CT_PATH, "", 0, 0, GOFF(tls_certificate2),
+     "Optional second certificate with a key of another type (RSA beside ECDSA, "
+     "or the reverse); each client gets the one it supports. Needs private_key2."},
+    {GW_SEC_TLS, "private_key2", GW_CT_PATH, "", 0, 0, GOFF(tls_private_key2),
+     "Private key of certificate2."},
     {GW_SEC_DATABASE, "conninfo", GW_CT_STRING, NULL, 0, 0, GOFF(db_conninfo),
      "libpq connection string or URI. Use hostaddr= (or a socket directory) so that "
      "connecting never waits for a name lookup."},
@@ -96,6 +120,44 @@ static const struct gw_param gw_params[] = {
     {GW_SEC_KEYS, "directory", GW_CT_PATH, NULL, 0, 0, GOFF(keys_directory),
      "Directory of master key files: every *.key file is loaded (mode 0600 or "
      "stricter, docs/PROTOCOL.md section 2)."},
+    {GW_SEC_LIMITS, "max_header_size", GW_CT_INT, "8192", 1024, 65536,
+     GOFF(limits.max_header_size),
+     "Bytes of request line and headers; more: libevent answers 400 (its own HTML "
+     "page) and closes the connection."},
+    {GW_SEC_LIMITS, "max_body_size", GW_CT_INT, "4096", 256, 65536,
+     GOFF(limits.max_body_size),
+     "Bytes of request body; more: libevent answers 413 (its own HTML page) and "
+     "closes the connection."},
+    {GW_SEC_LIMITS, "max_uri_length", GW_CT_INT, "1024", 64, 8192,
+     GOFF(limits.max_uri_length),
+     "Bytes of the request target (path and query); more: 414 \"badrequest uri\"."},
+    {GW_SEC_LIMITS, "max_query_params", GW_CT_INT, "16", 0, 256,
+     GOFF(limits.max_query_params),
+     "Parameters in the query string; more: 400 \"badrequest query\"."},
+    {GW_SEC_LIMITS, "header_timeout", GW_CT_INT, "10", 1, 300,
+     GOFF(limits.header_timeout),
+     "Seconds a connection has to deliver one complete request (TLS handshake, "
+     "headers and body), counted from the connection's start or from the previous "
+     "answer on a kept-alive connection; then it is closed (slow clients)."},
+    {GW_SEC_LIMITS, "max_connections", GW_CT_INT, "10000", 0, 1000000,
+     GOFF(limits.max_connections),
+     "Connections open at once over all listeners (0: no limit); a connection over "
+     "the limit is closed at once, before TLS."},
+    {GW_SEC_LIMITS, "max_connections_per_source", GW_CT_INT, "64", 0, 1000000,
+     GOFF(limits.max_connections_per_source),
+     "Connections open at once from one source (an IPv4 address or an IPv6 /64; "
+     "behind a PROXY header, the client it names; 0: no limit); over: closed at once."},
+    {GW_SEC_LIMITS, "auth_fail_limit", GW_CT_INT, "10", 0, 100000,
+     GOFF(limits.auth_fail_limit),
+     "Failed authentications (badauth) from one source within auth_fail_window "
+     "that block the source (0: never block)."},
+    {GW_SEC_LIMITS, "auth_fail_window", GW_CT_INT, "60", 1, 86400,
+     GOFF(limits.auth_fail_window),
+     "Seconds over which failed authentications are counted."},
+    {GW_SEC_LIMITS, "auth_block_time", GW_CT_INT, "300", 1, 86400,
+     GOFF(limits.auth_block_time),
+     "Seconds a blocked source is answered 429 \"ratelimit <s>\" with Retry-After, "
+     "without any credential check."},
     {GW_SEC_LIMITS, "min_change_interval", GW_CT_INT, "60", 0, 86400, GOFF(min_change_interval),
      "Seconds that must pass between two accepted updates of one device that change a "
      "record (an answer nochg does not count). A change sooner is refused: ratelimit "
@@ -113,6 +175,18 @@ static const struct gw_param gw_params[] = {
     {GW_SEC_FIRMWARE, "minimum_versions", GW_CT_LIST, "", 0, 0, GOFF(fw_minimum_versions),
      "Oldest firmware accepted per model, comma-separated MODEL/VERSION "
      "(\"AcmeCam-X3/2.1.0\"); an older or unreadable version is refused (badagent)."},
+    {GW_SEC_PROXY, "listeners", GW_CT_LISTEN, "", 0, 0, GOFF(proxy_listeners),
+     "Listeners of [gateway] listen that accept a PROXY protocol header (v1 or v2, "
+     "before the TLS handshake) from the trusted addresses. A trusted peer must send "
+     "one; any other peer must not (its connection is closed if it does)."},
+    {GW_SEC_PROXY, "trusted", GW_CT_CIDRS, "", 0, 0, GOFF(proxy_trusted),
+     "Load balancers allowed to send a PROXY header: addresses or networks "
+     "(\"10.0.0.0/8, 2001:db8::/32, 127.0.0.1\"). The address in the header then "
+     "stands for the client everywhere (logs, limits, updates without an address). "
+     "X-Forwarded-For is never used."},
+    {GW_SEC_ADMIN, "listen", GW_CT_LISTEN, "", 0, 0, GOFF(admin_listen),
+     "Plain-HTTP operations listener(s) for /healthz, /readyz and /metrics, for "
+     "example 127.0.0.1:9100. Unset: none. Keep it on loopback or a private network."},
     {GW_SEC_ZONE, "primary", GW_CT_ADDRPORT, NULL, 0, 0, ZOFF(primary),
      "Primary DNS server of the zone that accepts RFC 2136 updates: addr[:port], "
      "port 53 by default."},
@@ -252,6 +326,88 @@ int gw_parse_addrport(const char *s, int default_port, gw_sockaddr_t *out)
         return 0;
     }
     return -1;
+}
+
+/* "192.0.2.0/24", "2001:db8::/32" or a single address (full prefix). Host
+ * bits beyond the prefix must be zero. Returns 0 or -1. */
+static int gw_parse_cidr(const char *s, gw_cidr_t *out)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *slash = strchr(s, '/');
+    size_t hl = slash ? (size_t)(slash - s) : strlen(s);
+    long prefix = -1;
+    memset(out, 0, sizeof *out);
+    if (hl == 0 || hl >= sizeof host)
+        return -1;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    if (slash != NULL) {
+        char *end;
+        if (!isdigit((unsigned char)slash[1]) || strlen(slash + 1) > 3)
+            return -1;
+        prefix = strtol(slash + 1, &end, 10);
+        if (*end != '\0')
+            return -1;
+    }
+    if (inet_pton(AF_INET, host, out->addr) == 1) {
+        out->family = AF_INET;
+        if (prefix > 32)
+            return -1;
+        out->prefix = prefix < 0 ? 32 : (int)prefix;
+    } else if (inet_pton(AF_INET6, host, out->addr) == 1) {
+        out->family = AF_INET6;
+        if (prefix > 128)
+            return -1;
+        out->prefix = prefix < 0 ? 128 : (int)prefix;
+    } else {
+        return -1;
+    }
+    int bytes = out->family == AF_INET ? 4 : 16;
+    for (int bit = out->prefix; bit < bytes * 8; bit++)
+        if (out->addr[bit / 8] & (0x80 >> (bit % 8)))
+            return -1;
+    return 0;
+}
+
+int gw_cidr_match(const gw_cidr_list_t *l, const struct sockaddr *sa)
+{
+    unsigned char a[16];
+    int fam;
+    if (sa->sa_family == AF_INET) {
+        fam = AF_INET;
+        memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            fam = AF_INET;
+            memcpy(a, &a6->s6_addr[12], 4);
+        } else {
+            fam = AF_INET6;
+            memcpy(a, a6, 16);
+        }
+    } else {
+        return 0;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        const gw_cidr_t *c = &l->net[i];
+        if (c->family != fam)
+            continue;
+        int full = c->prefix / 8, rest = c->prefix % 8;
+        if (memcmp(a, c->addr, (size_t)full) != 0)
+            continue;
+        if (rest != 0 && ((a[full] ^ c->addr[full]) & (0xff << (8 - rest)) & 0xff) != 0)
+            continue;
+        return 1;
+    }
+    return 0;
+}
+
+int gw_config_is_proxy_listener(const gw_config_t *cfg, const gw_sockaddr_t *l)
+{
+    for (size_t i = 0; i < cfg->proxy_listeners.n; i++)
+        if (strcmp(cfg->proxy_listeners.addr[i].text, l->text) == 0)
+            return 1;
+    return 0;
 }
 
 /* Domain name: labels of [A-Za-z0-9_-], 1 to 63 characters, at most 253 in
@@ -432,6 +588,10 @@ static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p
     }
     case GW_CT_LISTEN: {
         gw_listen_list_t *l = (gw_listen_list_t *)field;
+        if (v[0] == '\0' && p->def != NULL && p->def[0] == '\0') {
+            l->n = 0;   /* optional list left empty */
+            return NULL;
+        }
         char *copy = strdup(v), *save = NULL;
         if (copy == NULL)
             return "out of memory";
@@ -468,6 +628,46 @@ static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p
             res = "no address given";
         return res;
     }
+    case GW_CT_CIDRS: {
+        gw_cidr_list_t *l = (gw_cidr_list_t *)field;
+        char *copy = strdup(v), *save = NULL;
+        const char *res = NULL;
+        if (copy == NULL)
+            return "out of memory";
+        l->n = 0;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ' || *tok == '\t')
+                tok++;
+            size_t tl = strlen(tok);
+            while (tl > 0 && (tok[tl - 1] == ' ' || tok[tl - 1] == '\t'))
+                tok[--tl] = '\0';
+            if (l->n == GW_MAX_CIDRS) {
+                snprintf(why, sizeof why, "more than %d networks", GW_MAX_CIDRS);
+                res = why;
+                break;
+            }
+            if (gw_parse_cidr(tok, &l->net[l->n]) != 0) {
+                snprintf(why, sizeof why,
+                         "'%.80s' is not an address or network (192.0.2.0/24, 2001:db8::/32)",
+                         tok);
+                res = why;
+                break;
+            }
+            l->n++;
+        }
+        free(copy);
+        return res;
+    }
+    case GW_CT_LOGFMT:
+        if (strcmp(v, "text") == 0)
+            *(int *)field = GW_LOGFMT_TEXT;
+        else if (strcmp(v, "json") == 0)
+            *(int *)field = GW_LOGFMT_JSON;
+        else {
+            snprintf(why, sizeof why, "'%.40s' is not text or json", v);
+            return why;
+        }
+        return NULL;
     case GW_CT_ADDRPORT:
         if (gw_parse_addrport(v, 53, (gw_sockaddr_t *)field) != 0) {
             snprintf(why, sizeof why,
@@ -623,7 +823,7 @@ static void gw_section_start(struct gw_cparse *cp, const char *inner, size_t len
     name[len] = '\0';
     cp->zone = NULL;
     cp->sec = GW_SEC_UNKNOWN;
-    for (int s = GW_SEC_GATEWAY; s < GW_SEC_ZONE; s++)
+    for (int s = GW_SEC_GATEWAY; s <= GW_SEC_LAST_NAMED; s++)
         if (strcmp(name, gw_section_names[s]) == 0)
             cp->sec = (enum gw_section)s;
     if (strncmp(name, "zone", 4) == 0 && (name[4] == ' ' || name[4] == '\t')) {
@@ -807,6 +1007,43 @@ static int gw_config_dir(gw_config_t *cfg)
     return cfg->dir ? 0 : -1;
 }
 
+/* Rules that join several keys. */
+static void gw_config_cross_checks(gw_config_t *cfg, gw_config_msgs_t *msgs)
+{
+    for (size_t i = 0; i < cfg->proxy_listeners.n; i++) {
+        const gw_sockaddr_t *pl = &cfg->proxy_listeners.addr[i];
+        int found = 0;
+        for (size_t j = 0; j < cfg->listen.n; j++)
+            found |= strcmp(cfg->listen.addr[j].text, pl->text) == 0;
+        if (!found)
+            gw_config_key_error(cfg, msgs, "proxy", "listeners",
+                                "%s is not one of [gateway] listen", pl->text);
+    }
+    if (cfg->proxy_listeners.n > 0 && cfg->proxy_trusted.n == 0)
+        gw_config_key_error(cfg, msgs, "proxy", "trusted",
+                            "missing: [proxy] listeners needs the addresses of the load "
+                            "balancers allowed to send a PROXY header");
+    if ((cfg->tls_certificate2 == NULL) != (cfg->tls_private_key2 == NULL))
+        gw_config_key_error(cfg, msgs, "tls",
+                            cfg->tls_certificate2 ? "certificate2" : "private_key2",
+                            "certificate2 and private_key2 go together");
+    for (size_t i = 0; i < cfg->admin_listen.n; i++) {
+        const struct sockaddr_storage *ss = &cfg->admin_listen.addr[i].ss;
+        int loopback = ss->ss_family == AF_INET
+            ? (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127
+            : IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+        if (!loopback)
+            gw_cwarn(msgs, "%s: [admin] listen: %s is not a loopback address: the plain-HTTP "
+                     "/metrics and /readyz are reachable from the network", cfg->path,
+                     cfg->admin_listen.addr[i].text);
+    }
+    for (size_t i = 0; i < cfg->admin_listen.n; i++)
+        for (size_t j = 0; j < cfg->listen.n; j++)
+            if (strcmp(cfg->admin_listen.addr[i].text, cfg->listen.addr[j].text) == 0)
+                gw_config_key_error(cfg, msgs, "admin", "listen",
+                                    "%s is also an HTTPS listener", cfg->listen.addr[j].text);
+}
+
 int gw_config_load(const char *path, gw_config_t **out, gw_config_msgs_t *msgs)
 {
     struct gw_cparse cp;
@@ -823,7 +1060,7 @@ int gw_config_load(const char *path, gw_config_t **out, gw_config_msgs_t *msgs)
     }
     for (size_t i = 0; i < GW_NPARAMS; i++) {
         const struct gw_param *p = &gw_params[i];
-        if (p->section != GW_SEC_ZONE && p->def != NULL)
+        if (p->section != GW_SEC_ZONE && p->def != NULL && p->def[0] != '\0')
             (void)gw_param_set(cfg, p, cfg, p->def, msgs, "");
     }
     cp.cfg = cfg;
@@ -864,6 +1101,7 @@ int gw_config_load(const char *path, gw_config_t **out, gw_config_msgs_t *msgs)
             k++;
         }
     }
+    gw_config_cross_checks(cfg, msgs);
     if (cfg->nzones == 0 && msgs->nerrors == 0)
         gw_cwarn(msgs, "%s: no [zone NAME] section: DNS changes stay in the outbox", path);
     rc = msgs->nerrors == 0 ? GW_OK : GW_ECONFIG;
@@ -886,6 +1124,8 @@ void gw_config_free(gw_config_t *cfg)
     free(cfg->zones);
     free(cfg->tls_certificate);
     free(cfg->tls_private_key);
+    free(cfg->tls_certificate2);
+    free(cfg->tls_private_key2);
     if (cfg->db_conninfo != NULL) {
         cmn_wipe(cfg->db_conninfo, strlen(cfg->db_conninfo)); /* may hold a password */
         free(cfg->db_conninfo);
@@ -912,6 +1152,8 @@ static const char *gw_ctype_name(enum gw_ctype t)
     case GW_CT_SECRETFILE: return "path";
     case GW_CT_BOOL: return "yes or no";
     case GW_CT_LIST: return "list";
+    case GW_CT_CIDRS: return "network list";
+    case GW_CT_LOGFMT: return "text | json";
     }
     return "?";
 }
@@ -932,7 +1174,7 @@ void gw_config_print_reference(FILE *f)
         if (p->type == GW_CT_INT)
             fprintf(f, ", %ld to %ld", p->min, p->max);
         if (p->def != NULL && p->def[0] == '\0')
-            fprintf(f, ", default empty)\n");
+            fprintf(f, ", optional)\n");
         else if (p->def != NULL)
             fprintf(f, ", default %s)\n", p->def);
         else

@@ -29,6 +29,39 @@ typedef struct gw_listen_list {
     size_t n;
 } gw_listen_list_t;
 
+/* One address range: an IPv4 or IPv6 network and its prefix length. */
+typedef struct gw_cidr {
+    int family;                 /* AF_INET or AF_INET6 */
+    unsigned char addr[16];     /* network bytes (4 used for IPv4) */
+    int prefix;
+} gw_cidr_t;
+
+#define GW_MAX_CIDRS 32
+
+typedef struct gw_cidr_list {
+    gw_cidr_t net[GW_MAX_CIDRS];
+    size_t n;
+} gw_cidr_list_t;
+
+/* [limits]: every bound on what a client may send or hold. */
+typedef struct gw_limits {
+    int max_header_size;
+    int max_body_size;
+    int max_uri_length;
+    int max_query_params;
+    int header_timeout;
+    int max_connections;
+    int max_connections_per_source;
+    int auth_fail_limit;
+    int auth_fail_window;
+    int auth_block_time;
+} gw_limits_t;
+
+enum gw_log_format {
+    GW_LOGFMT_TEXT = 0,
+    GW_LOGFMT_JSON = 1,
+};
+
 typedef struct gw_zone_conf {
     char *name;                 /* lowercase, no trailing dot */
     gw_sockaddr_t primary;      /* RFC 2136 primary server */
@@ -49,9 +82,12 @@ typedef struct gw_config {
     int clock_skew;
     int log_level;              /* enum gw_log_level */
     int request_timeout;
+    int log_format;             /* enum gw_log_format */
     /* [tls] */
     char *tls_certificate;
     char *tls_private_key;
+    char *tls_certificate2;     /* optional second certificate (other key type) */
+    char *tls_private_key2;
     /* [database] */
     char *db_conninfo;
     int db_pool_size;
@@ -65,11 +101,17 @@ typedef struct gw_config {
     /* [firmware] (parsed by gw_policy) */
     char *fw_blocked_models;
     char *fw_minimum_versions;
+    gw_limits_t limits;
+    /* [proxy] */
+    gw_listen_list_t proxy_listeners;   /* members of listen that expect PROXY */
+    gw_cidr_list_t proxy_trusted;
+    /* [admin] */
+    gw_listen_list_t admin_listen;      /* n == 0: no admin listener */
     /* [zone NAME] */
     gw_zone_conf_t *zones;
     size_t nzones;
     /* where each global key was set (0: default) */
-    int lines[32];
+    int lines[64];
 } gw_config_t;
 
 /* Problems found while loading: newline-separated lines, NULL when none. */
@@ -105,6 +147,12 @@ void gw_config_zone_error(const gw_config_t *cfg, gw_config_msgs_t *msgs,
 /* Parses "1.2.3.4:53", "[2001:db8::1]:53" (numeric addresses only). When
  * default_port >= 0 the ":port" part may be left out. Returns 0 or -1. */
 int gw_parse_addrport(const char *s, int default_port, gw_sockaddr_t *out);
+
+/* 1 when sa (IPv4, IPv6 or IPv4-mapped IPv6) lies in one of the ranges. */
+int gw_cidr_match(const gw_cidr_list_t *l, const struct sockaddr *sa);
+
+/* 1 when listener l (an entry of cfg->listen) is one of proxy_listeners. */
+int gw_config_is_proxy_listener(const gw_config_t *cfg, const gw_sockaddr_t *l);
 
 /* Writes the reference of every key (for --help and the README). */
 void gw_config_print_reference(FILE *f);

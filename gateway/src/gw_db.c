@@ -148,6 +148,22 @@ size_t gw_db_connected(const gw_db_t *db)
     return k;
 }
 
+void gw_db_stats(const gw_db_t *db, gw_db_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (db == NULL)
+        return;
+    for (int i = 0; i < db->n; i++) {
+        switch (db->conns[i].state) {
+        case GW_CONN_IDLE: out->idle++; break;
+        case GW_CONN_BUSY: out->busy++; break;
+        case GW_CONN_CONNECTING: out->connecting++; break;
+        case GW_CONN_DOWN: out->down++; break;
+        }
+    }
+    out->queued = db->qlen;
+}
+
 static void gw_db_fail_queue(gw_db_t *db, int err)
 {
     gw_db_job_t *job;

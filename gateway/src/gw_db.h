@@ -42,6 +42,13 @@ void gw_db_cancel(gw_db_job_t *job);
 /* Connections currently open and ready or busy. */
 size_t gw_db_connected(const gw_db_t *db);
 
+/* The pool's state for /metrics: connections by state, queries waiting. */
+typedef struct gw_db_stats {
+    int busy, idle, connecting, down;
+    size_t queued;
+} gw_db_stats_t;
+void gw_db_stats(const gw_db_t *db, gw_db_stats_t *out);
+
 /* Builds the keyword/value arrays used to open a connection from a
  * conninfo string: application_name first (so that the string may override
  * it), then the string itself expanded as dbname. */

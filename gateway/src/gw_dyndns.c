@@ -16,6 +16,7 @@
 #include "gw_checkip.h"
 #include "gw_dynparse.h"
 #include "gw_err.h"
+#include "gw_limit.h"
 #include "gw_log.h"
 
 /* The timestamp is NULL: dyndns2 has no replay token. */
@@ -47,6 +48,16 @@ struct gw_dyn_job {
     char ipv4[INET_ADDRSTRLEN];
     char ipv6[INET6_ADDRSTRLEN];
 };
+
+void gw_dyndns_set_keys(gw_dyndns_t *d, const cmn_keyset_t *keys)
+{
+    d->keys = keys;
+}
+
+void gw_dyndns_set_policy(gw_dyndns_t *d, const gw_policy_t *policy)
+{
+    d->policy = policy;
+}
 
 gw_dyndns_t *gw_dyndns_new(struct event_base *base, const gw_config_t *cfg,
                            const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy)
@@ -135,8 +146,10 @@ static void gw_dyn_db_cb(void *arg, int err, const PGresult *res)
     const char *first = PQgetvalue(res, 0, 1);
     if (PQgetisnull(res, 0, 0)) {
         /* a device-level answer */
-        if (strcmp(first, "unknown") == 0 || strcmp(first, "disabled") == 0)
+        if (strcmp(first, "unknown") == 0 || strcmp(first, "disabled") == 0) {
+            gw_limit_auth_failed(gw_req_peer(rq));
             gw_dyn_line(rq, "badauth");
+        }
         else if (strcmp(first, "nohost") == 0)
             gw_dyn_line(rq, "nohost");
         else {
@@ -279,7 +292,16 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
         return;
     }
 
-    /* 2. credentials */
+    /* 2. credentials; a source that failed too often is not even looked
+     * at (dyndns2's abuse: the client stops until a person acts) */
+    int blocked = gw_limit_auth_blocked(gw_req_peer(rq));
+    if (blocked > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", blocked);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+        gw_dyn_line(rq, "abuse");
+        return;
+    }
     if (nauth == 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Basic realm=\"ddns\", charset=\"UTF-8\"");
@@ -287,6 +309,7 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
         return;
     }
     if (nauth != 1 || gw_dyn_parse_basic(auth, &cred) != 0) {
+        gw_limit_auth_failed(gw_req_peer(rq));
         gw_dyn_line(rq, "badauth");
         return;
     }
@@ -294,6 +317,7 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
     int ok = gw_dyn_secret_ok(d->keys, &cred);
     cmn_wipe(cred.secret, sizeof cred.secret);
     if (!ok) {
+        gw_limit_auth_failed(gw_req_peer(rq));
         gw_dyn_line(rq, "badauth");
         return;
     }

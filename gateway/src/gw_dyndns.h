@@ -28,6 +28,10 @@ typedef struct gw_dyndns gw_dyndns_t;
 
 gw_dyndns_t *gw_dyndns_new(struct event_base *base, const gw_config_t *cfg,
                            const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy);
+/* Verifies with keys and applies policy from now on (reload); the caller
+ * frees the old ones. */
+void gw_dyndns_set_keys(gw_dyndns_t *d, const cmn_keyset_t *keys);
+void gw_dyndns_set_policy(gw_dyndns_t *d, const gw_policy_t *policy);
 void gw_dyndns_free(gw_dyndns_t *d);
 
 /* gw_http_handler_fn for GW_DYNDNS_PATH; arg is the gw_dyndns_t. */

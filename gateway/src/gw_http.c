@@ -18,11 +18,12 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
 
+#include "gw_conn.h"
 #include "gw_err.h"
 #include "gw_log.h"
+#include "gw_metrics.h"
+#include "gw_route.h"
 
-#define GW_HTTP_MAX_HEADERS 8192
-#define GW_HTTP_MAX_BODY 4096
 #define GW_HTTP_LISTEN_BACKLOG 1024
 #define GW_HTTP_ROUTES_MAX 8
 
@@ -31,6 +32,7 @@ struct gw_req {
     gw_http_t *h;
     struct evhttp_request *req;         /* NULL once abandoned */
     struct evhttp_connection *evcon;    /* NULL once the client went away */
+    gw_conn_t *conn;                    /* NULL once the client went away */
     int gone;
     int async;
     uint64_t id;
@@ -73,24 +75,7 @@ struct gw_http {
 static struct bufferevent *gw_http_bevcb(struct event_base *base, void *arg)
 {
     gw_http_t *h = arg;
-    SSL *ssl = SSL_new(h->ssl);
-    if (ssl != NULL) {
-        struct bufferevent *bev = bufferevent_openssl_socket_new(
-            base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-        if (bev != NULL)
-            return bev;
-        SSL_free(ssl);
-    }
-    /* Returning NULL would make evhttp serve this connection in clear.
-     * Hand it one end of a pair whose other end is gone instead: nothing
-     * the client sends is ever read, and the connection ends at the
-     * timeout. */
-    gw_error("cannot create TLS state for a new connection: dropping it");
-    struct bufferevent *pair[2];
-    if (bufferevent_pair_new(base, 0, pair) != 0)
-        abort(); /* cannot refuse the connection safely */
-    bufferevent_free(pair[1]);
-    return pair[0];
+    return gw_conn_bev_new(base, h->ssl, h->cfg);
 }
 
 /* ---- replies and the access log ------------------------------------------ */
@@ -105,7 +90,10 @@ static const char *gw_reason(int status)
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
     case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
     case 429: return "Too Many Requests";
     case 503: return "Service Unavailable";
     default: return "Status";
@@ -185,10 +173,17 @@ void gw_req_reply_body(gw_req_t *rq, int status, const char *content_type, const
     clock_gettime(CLOCK_MONOTONIC, &now);
     double ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
                 (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6;
-    const char *delivery = rq->req == NULL ? " abandoned" : rq->gone ? " client-gone" : "";
-    gw_info("req=%llu peer=%s method=%s path=%s status=%d result=%.24s device=%s ms=%.1f%s",
-            (unsigned long long)rq->id, rq->peer_text, rq->method, rq->path, status, token,
-            rq->device[0] ? rq->device : "-", ms, delivery);
+    gw_log_request_t lr = {
+        .id = rq->id, .peer = rq->peer_text, .method = rq->method, .path = rq->path,
+        .status = status, .result = token, .device = rq->device[0] ? rq->device : "-",
+        .ms = ms, .delivery = rq->req == NULL ? "abandoned" : rq->gone ? "client-gone" : NULL,
+    };
+    gw_log_request(&lr);
+    gw_metrics_request(rq->path, token, ms / 1e3);
+    if (strcmp(token, "badauth") == 0)
+        gw_metrics_inc(GW_M_AUTH_FAILURES);
+    else if (strcmp(token, "ratelimit") == 0 || strcmp(token, "abuse") == 0)
+        gw_metrics_inc(GW_M_RATELIMITED);
 
     struct evhttp_request *req = rq->req;
     if (req != NULL && rq->gone) {
@@ -219,6 +214,7 @@ void gw_req_reply_body(gw_req_t *rq, int status, const char *content_type, const
             evhttp_request_set_on_complete_cb(req, gw_req_sent_cb, rq->h);
         }
         evhttp_send_reply(req, status, gw_reason(status), NULL);
+        gw_conn_request_end(rq->conn);
     }
     gw_req_free(rq);
 }
@@ -251,6 +247,7 @@ static void gw_req_closecb(struct evhttp_connection *evcon, void *arg)
     (void)evcon;
     rq->gone = 1;
     rq->evcon = NULL;
+    rq->conn = NULL;
 }
 
 void gw_req_async_begin(gw_req_t *rq)
@@ -295,6 +292,21 @@ static const char *gw_method_name(enum evhttp_cmd_type t)
     }
 }
 
+/* The checks every request passes before routing (gw_route). Answers and
+ * returns -1 when the request fails one. */
+static int gw_http_check_request(gw_http_t *h, gw_req_t *rq, struct evhttp_request *req,
+                                 const char *uri, enum evhttp_cmd_type cmd)
+{
+    gw_route_verdict_t v;
+    gw_route_precheck(uri, (int)cmd, &h->cfg->limits, &v);
+    if (v.status == 0)
+        return 0;
+    if (v.allow != NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", v.allow);
+    gw_req_reply(rq, v.status, v.line, 0);
+    return -1;
+}
+
 static void gw_http_gencb(struct evhttp_request *req, void *arg)
 {
     gw_http_t *h = arg;
@@ -313,17 +325,16 @@ static void gw_http_gencb(struct evhttp_request *req, void *arg)
 
     rq->evcon = evhttp_request_get_connection(req);
     if (rq->evcon != NULL) {
-        const struct sockaddr *sa = evhttp_connection_get_addr(rq->evcon);
+        /* The client's address: the PROXY header's when there was one
+         * (gw_conn); never a request header such as X-Forwarded-For. */
+        rq->conn = gw_conn_of(rq->evcon);
+        gw_conn_request_begin(rq->conn);
+        const struct sockaddr *sa = gw_conn_client(rq->conn);
+        if (sa == NULL)
+            sa = evhttp_connection_get_addr(rq->evcon);
         if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
             memcpy(&rq->peer, sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
                                                            : sizeof(struct sockaddr_in6));
-        /* TLS writes headers and body as separate records: no Nagle. */
-        struct bufferevent *bev = evhttp_connection_get_bufferevent(rq->evcon);
-        evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-        if (fd >= 0) {
-            int one = 1;
-            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
     }
     gw_peer_text((const struct sockaddr *)&rq->peer, rq->peer_text, sizeof rq->peer_text);
 
@@ -338,17 +349,15 @@ static void gw_http_gencb(struct evhttp_request *req, void *arg)
         if (*c == ' ' || (unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
             *c = '?';
 
+    if (gw_http_check_request(h, rq, req, uri, cmd) != 0)
+        return;
+
     if (pl == 8 && strncmp(uri, "/healthz", 8) == 0) {
-        if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
-            gw_req_reply(rq, 200, "ok", 0);
-        else
-            gw_req_reply(rq, 400, "badrequest method", 0);
+        gw_req_reply(rq, 200, "ok", 0);
         return;
     }
     if (pl == 10 && strncmp(uri, "/v1/update", 10) == 0) {
-        if (cmd != EVHTTP_REQ_POST)
-            gw_req_reply(rq, 400, "badrequest method", 0);
-        else if (uri[pl] != '\0' || h->update_fn == NULL)
+        if (uri[pl] != '\0' || h->update_fn == NULL)
             gw_req_reply(rq, 400, "badrequest path", 0);
         else
             h->update_fn(h->update_arg, rq);
@@ -363,6 +372,18 @@ static void gw_http_gencb(struct evhttp_request *req, void *arg)
 }
 
 /* ---- life cycle ----------------------------------------------------------- */
+
+void gw_http_apply_settings(gw_http_t *h)
+{
+    evhttp_set_max_headers_size(h->http, (ev_ssize_t)h->cfg->limits.max_header_size);
+    evhttp_set_max_body_size(h->http, (ev_ssize_t)h->cfg->limits.max_body_size);
+    evhttp_set_timeout(h->http, h->cfg->request_timeout);
+}
+
+void gw_http_set_ssl(gw_http_t *h, SSL_CTX *ssl)
+{
+    h->ssl = ssl;
+}
 
 gw_http_t *gw_http_new(struct event_base *base, const gw_config_t *cfg, SSL_CTX *ssl)
 {
@@ -380,9 +401,7 @@ gw_http_t *gw_http_new(struct event_base *base, const gw_config_t *cfg, SSL_CTX 
     }
     evhttp_set_bevcb(h->http, gw_http_bevcb, h);
     evhttp_set_gencb(h->http, gw_http_gencb, h);
-    evhttp_set_max_headers_size(h->http, GW_HTTP_MAX_HEADERS);
-    evhttp_set_max_body_size(h->http, GW_HTTP_MAX_BODY);
-    evhttp_set_timeout(h->http, cfg->request_timeout);
+    gw_http_apply_settings(h);
     /* Every method libevent can parse reaches our router, which answers
      * "badrequest method" itself (one line) instead of libevent's HTML 501. */
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
@@ -502,6 +521,7 @@ void gw_http_free(gw_http_t *h)
             evhttp_request_free(rq->req);   /* detached: ours to free */
         rq->req = NULL;
         rq->evcon = NULL;
+        rq->conn = NULL;
     }
     evhttp_free(h->http);
     h->http = NULL;

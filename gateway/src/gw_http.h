@@ -1,9 +1,12 @@
 /* gw_http: the HTTPS front end.
  *
- * Owns the listening sockets, evhttp over TLS (one bufferevent_openssl per
- * connection; a connection whose SSL object cannot be made is dropped, never
- * served in clear), the HTTP limits (8 KiB of headers, 4 KiB of body,
- * request_timeout, GET/POST/HEAD only), routing in one generic callback
+ * Owns the listening sockets, evhttp over the connections of gw_conn (TLS,
+ * PROXY header, connection limits, header clock), the HTTP limits of
+ * [limits] (header and body sizes enforced by evhttp with its own 413
+ * page), the checks of gw_route before routing (URI length 414, query
+ * parameter count 400, methods per known path 405 with Allow),
+ * request_timeout as evhttp's read/write inactivity timeout, routing in one
+ * generic callback
  * (POST /v1/update, GET /healthz, the paths other modules add with
  * gw_http_add_route, everything else 404 notfound), the
  * response format of docs/PROTOCOL.md section 6 (one text line, always
@@ -31,6 +34,11 @@ typedef struct gw_req gw_req_t;
 typedef void (*gw_http_handler_fn)(void *arg, gw_req_t *rq);
 
 gw_http_t *gw_http_new(struct event_base *base, const gw_config_t *cfg, SSL_CTX *ssl);
+/* New connections use ssl from now on (reload); the caller keeps its
+ * reference and frees the old context (connections hold their own). */
+void gw_http_set_ssl(gw_http_t *h, SSL_CTX *ssl);
+/* Applies cfg's [limits] sizes and request_timeout again (reload). */
+void gw_http_apply_settings(gw_http_t *h);
 void gw_http_set_update_handler(gw_http_t *h, gw_http_handler_fn fn, void *arg);
 /* Sends every request whose path (the request target up to '?' or '#') is
  * exactly path to fn, whatever its method; fn answers methods it does not
@@ -53,7 +61,7 @@ void gw_http_free(gw_http_t *h);
 
 /* The libevent request, or NULL once the request was abandoned. */
 struct evhttp_request *gw_req_evreq(gw_req_t *rq);
-/* The peer's address. */
+/* The client's address (from the PROXY header when there was one). */
 const struct sockaddr *gw_req_peer(const gw_req_t *rq);
 /* Records the device id for the access log. */
 void gw_req_set_device(gw_req_t *rq, const char *device_id);

@@ -1,7 +1,10 @@
 /* gw_log: the gateway's log.
  *
  * Owns the log level and the line format. Every event is one line on
- * stderr: "<UTC time> <level> <message>". Lines are written with a single
+ * stderr: "<UTC time> <level> <message>", or with log_format = json one
+ * JSON object {"time", "level", "msg"} (requests: {"time", "level",
+ * "event":"request", "req", "peer", "method", "path", "status", "result",
+ * "device", "ms"[, "delivery"]}) made with jansson. Lines are written with a single
  * write(2) each, so the request thread and the publisher thread never
  * interleave within a line. Control characters in a message are replaced
  * by '?'. Callers must never pass a secret, a signature or an Authorization
@@ -21,6 +24,18 @@ int gw_log_level_parse(const char *s);
 const char *gw_log_level_name(int level);
 
 void gw_log_set_level(int level);
+/* enum gw_log_format of gw_config.h: 0 text, 1 JSON. */
+void gw_log_set_format(int format);
+
+/* The one line of an answered request. */
+typedef struct gw_log_request {
+    unsigned long long id;
+    const char *peer, *method, *path, *result, *device;
+    int status;
+    double ms;
+    const char *delivery;       /* NULL, "abandoned" or "client-gone" */
+} gw_log_request_t;
+void gw_log_request(const gw_log_request_t *r);
 int gw_log_enabled(int level);
 
 void gw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

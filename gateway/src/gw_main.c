@@ -2,28 +2,35 @@
  *
  * Owns the command line, loading and checking everything the configuration
  * names (key directory, TLS files, TSIG secrets), the event loop, signal
- * handling through the loop (SIGINT/SIGTERM: graceful stop; SIGHUP: logged
- * and ignored; SIGPIPE ignored), start-up and shut-down order, and the exit
+ * handling through the loop (SIGINT/SIGTERM: graceful stop; SIGHUP: reload
+ * of the TLS files, the master keys and the reloadable settings, all or
+ * nothing; SIGPIPE ignored), start-up and shut-down order, and the exit
  * codes. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
 #include "cmn_key.h"
+#include "gw_admin.h"
 #include "gw_config.h"
 #include "gw_checkip.h"
+#include "gw_conn.h"
 #include "gw_db.h"
 #include "gw_dns.h"
 #include "gw_dyndns.h"
 #include "gw_err.h"
 #include "gw_http.h"
+#include "gw_limit.h"
 #include "gw_log.h"
 #include "gw_policy.h"
+#include "gw_metrics.h"
+#include "gw_notify.h"
 #include "gw_publish.h"
 #include "gw_resync.h"
 #include "gw_tls.h"
@@ -46,6 +53,7 @@ struct gw_app {
     struct event_base *base;
     gw_db_t *db;
     gw_http_t *http;
+    gw_admin_t *admin;
     gw_update_t *upd;
     gw_policy_t *policy;
     gw_dyndns_t *dyn;
@@ -73,11 +81,11 @@ static void gw_usage(FILE *f)
 "    the resulting DNS changes from the dns_outbox table to each zone's\n"
 "    primary server with RFC 2136 UPDATE messages signed by TSIG.\n"
 "\n"
-"    Endpoints:\n"
+"    Endpoints (HTTPS listeners):\n"
 "      POST /v1/update   signed update; answers one text line: good, nochg,\n"
 "                        badrequest FIELD, badauth, badtime SERVER_TIME,\n"
-"                        disabled, badagent, replay, ratelimit SECONDS and\n"
-"                        911 (both with Retry-After)\n"
+"                        disabled, badagent, replay, ratelimit SECONDS (429,\n"
+"                        with Retry-After), 911 (503, with Retry-After)\n"
 "      GET  /nic/update  dyndns2 update for stock clients (ddclient, inadyn,\n"
 "                        routers): HTTP Basic auth with the device id and\n"
 "                        the password kid.secret; hostname=FQDN[,FQDN...],\n"
@@ -91,8 +99,9 @@ static void gw_usage(FILE *f)
 "                        Address: ADDR\"\n"
 "      GET  /healthz     200 \"ok\" while the gateway runs\n"
 "      anything else     404 \"notfound\"; a known path with another method\n"
-"                        answers 400 \"badrequest method\" (/nic/update:\n"
-"                        badagent)\n"
+"                        answers 405 \"badrequest method\" with Allow; a\n"
+"                        target over max_uri_length 414 \"badrequest uri\",\n"
+"                        too many query parameters 400 \"badrequest query\"\n"
 "\n"
 "    Rate limit: a device may change its records at most once per\n"
 "    [limits] min_change_interval seconds; an answer nochg does not count.\n"
@@ -102,6 +111,24 @@ static void gw_usage(FILE *f)
 "    [firmware] blocked_models and minimum_versions refuse models and old\n"
 "    firmware with badagent. /nic/update also refuses a request without a\n"
 "    User-Agent.\n"
+"\n"
+"    Admin listener ([admin] listen, plain HTTP, keep it on loopback):\n"
+"      GET  /healthz     200 \"ok\"\n"
+"      GET  /readyz      200 \"ready\", or 503 \"notready REASON\" while stopping,\n"
+"                        while the database is unreachable or while the DNS\n"
+"                        publisher has no database or a zone's last UPDATE\n"
+"                        failed\n"
+"      GET  /metrics     Prometheus text format (docs/OPERATIONS.md)\n"
+"\n"
+"    Connections: over max_connections or max_connections_per_source a new\n"
+"    connection is closed at once, before TLS; one that has not delivered a\n"
+"    complete request within header_timeout is closed. On [proxy] listeners\n"
+"    the peers of [proxy] trusted send a PROXY protocol header (v1 or v2)\n"
+"    before TLS and its address is the client's; a header from anyone else\n"
+"    closes the connection. X-Forwarded-For is never used. After\n"
+"    auth_fail_limit badauth answers within auth_fail_window from one source\n"
+"    (IPv4 address or IPv6 /64), that source gets 429 \"ratelimit SECONDS\" for\n"
+"    auth_block_time seconds without any credential check.\n"
 "\n"
 "OPTIONS\n"
 "    -c FILE, --config FILE\n"
@@ -128,18 +155,34 @@ static void gw_usage(FILE *f)
     fprintf(f,
 "\n"
 "LOGGING\n"
-"    One line per event on standard error: UTC time, level, message. Each\n"
+"    One line per event on standard error: UTC time, level, message; with\n"
+"    log_format = json one JSON object per line (time, level, msg). Each\n"
 "    HTTP request logs one line: req (request id, also sent as X-Request-Id),\n"
-"    peer, method, path, status, result token, device id (once parsed) and\n"
-"    duration in ms. Each published DNS batch logs zone, changes and ms.\n"
-"    Secrets, signatures and Authorization headers are never logged.\n"
+"    peer (the client; from the PROXY header when there was one), method,\n"
+"    path, status, result token, device id (once parsed) and duration in ms\n"
+"    (JSON: event \"request\" and those members). Each published DNS batch\n"
+"    logs zone, changes and ms. Secrets, signatures and Authorization headers\n"
+"    are never logged.\n"
+"\n"
+"SYSTEMD\n"
+"    With NOTIFY_SOCKET set, READY=1 is sent once the gateway listens,\n"
+"    RELOADING=1 and READY=1 around each SIGHUP reload, STOPPING=1 when it\n"
+"    begins to stop (Type=notify-reload, or Type=notify with\n"
+"    ExecReload=/bin/kill -HUP $MAINPID).\n"
 "\n"
 "SIGNALS\n"
-"    SIGINT, SIGTERM  stop accepting connections, let the requests in flight\n"
-"                     finish (at most request_timeout + 2 s), stop the\n"
-"                     publisher after its current batch, exit 0. A second\n"
-"                     signal stops at once.\n"
-"    SIGHUP           logged and ignored (restart to reload).\n"
+"    SIGINT, SIGTERM  stop accepting connections (/readyz answers 503), let\n"
+"                     the requests in flight finish (at most request_timeout\n"
+"                     + 2 s), stop the publisher after its current batch,\n"
+"                     exit 0. A second signal stops at once.\n"
+"    SIGHUP           reload: the configuration file, TLS certificates and\n"
+"                     keys, master keys and TSIG secrets are read again, all\n"
+"                     or nothing (a problem is logged and the running ones\n"
+"                     stay). New connections get the new certificates; open\n"
+"                     ones are not touched. clock_skew, log_level,\n"
+"                     log_format, request_timeout, [limits] and [proxy]\n"
+"                     trusted take effect; listener, [database] and zone\n"
+"                     changes need a restart.\n"
 "    SIGPIPE          ignored.\n"
 "\n"
 "EXIT STATUS\n"
@@ -153,7 +196,7 @@ static void gw_usage(FILE *f)
 static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *msgs)
 {
     char err[1024];
-    int bad_key = 0;
+    int bad = 0;
 
     if (gw_config_load(path, &app->cfg, msgs) != GW_OK && app->cfg == NULL)
         return GW_ECONFIG;
@@ -171,10 +214,13 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
                                 cfg->keys_directory);
     }
     if (cfg->tls_certificate != NULL && cfg->tls_private_key != NULL) {
-        app->ssl = gw_tls_ctx_new(cfg->tls_certificate, cfg->tls_private_key, err, sizeof err,
-                                  &bad_key);
+        static const char *const which[] = {"certificate", "certificate", "private_key",
+                                            "certificate2", "private_key2"};
+        app->ssl = gw_tls_ctx_new(cfg->tls_certificate, cfg->tls_private_key,
+                                  cfg->tls_certificate2, cfg->tls_private_key2, err, sizeof err,
+                                  &bad);
         if (app->ssl == NULL)
-            gw_config_key_error(cfg, msgs, "tls", bad_key ? "private_key" : "certificate", "%s",
+            gw_config_key_error(cfg, msgs, "tls", which[bad >= 0 && bad <= 4 ? bad : 0], "%s",
                                 err);
     }
     app->policy = gw_policy_new();
@@ -197,6 +243,7 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
 static void gw_app_free(struct gw_app *app)
 {
     gw_publish_stop(app->pub);
+    gw_admin_free(app->admin);
     /* Fails queries still pending: their requests get 911 while the front
      * end still exists. */
     gw_db_free(app->db);
@@ -212,6 +259,9 @@ static void gw_app_free(struct gw_app *app)
     if (app->base != NULL)
         event_base_free(app->base);
     SSL_CTX_free(app->ssl);
+    gw_limit_shutdown();
+    gw_conn_shutdown();
+    gw_tls_cleanup();
     cmn_keyset_free(app->keys);
     gw_config_free(app->cfg);
 }
@@ -233,12 +283,138 @@ static void gw_deadline_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(app->base);
 }
 
+static void gw_limit_conf_from(const gw_config_t *cfg, gw_limit_conf_t *lc)
+{
+    lc->max_connections = cfg->limits.max_connections;
+    lc->max_connections_per_source = cfg->limits.max_connections_per_source;
+    lc->auth_fail_limit = cfg->limits.auth_fail_limit;
+    lc->auth_fail_window = cfg->limits.auth_fail_window;
+    lc->auth_block_time = cfg->limits.auth_block_time;
+}
+
+static int gw_listen_same(const gw_listen_list_t *a, const gw_listen_list_t *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->addr[i].text, b->addr[i].text) != 0)
+            return 0;
+    return 1;
+}
+
+/* SIGHUP: loads the configuration file and everything it names again. With
+ * any problem nothing changes (each problem is logged). Otherwise new
+ * connections get the new TLS context (open ones keep theirs), updates are
+ * verified with the new master keys, and the settings that can change
+ * while running take effect; the others are reported as needing a
+ * restart. */
+static void gw_reload(struct gw_app *app)
+{
+    struct gw_app fresh;
+    gw_config_msgs_t msgs;
+    memset(&fresh, 0, sizeof fresh);
+    memset(&msgs, 0, sizeof msgs);
+    char note[96];
+    struct timespec mono;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    snprintf(note, sizeof note, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
+             (long long)mono.tv_sec * 1000000LL + mono.tv_nsec / 1000);
+    (void)gw_notify(note);
+    int rc = gw_load_all(app->cfg->path, &fresh, &msgs);
+    if (rc != GW_OK) {
+        for (char *l = msgs.errors, *e; l != NULL && *l; l = e + 1) {
+            e = strchr(l, '\n');
+            if (e == NULL)
+                break;
+            gw_error("reload refused: %.*s", (int)(e - l), l);
+        }
+        gw_error("reload refused: %d problem(s); the running configuration, certificates "
+                 "and keys stay in use", msgs.nerrors);
+        gw_metrics_inc(GW_M_TLS_RELOAD_FAILURES);
+        goto out;
+    }
+    gw_config_t *cur = app->cfg, *nc = fresh.cfg;
+    if (!gw_listen_same(&cur->listen, &nc->listen) ||
+        !gw_listen_same(&cur->proxy_listeners, &nc->proxy_listeners) ||
+        !gw_listen_same(&cur->admin_listen, &nc->admin_listen))
+        gw_warn("reload: listener changes need a restart; the listeners stay as they are");
+    if (strcmp(cur->db_conninfo, nc->db_conninfo) != 0 || cur->db_pool_size != nc->db_pool_size)
+        gw_warn("reload: [database] changes need a restart");
+    int zones_same = cur->nzones == nc->nzones;
+    for (size_t i = 0; zones_same && i < cur->nzones; i++)
+        zones_same = strcmp(cur->zones[i].name, nc->zones[i].name) == 0 &&
+                     strcmp(cur->zones[i].primary.text, nc->zones[i].primary.text) == 0 &&
+                     strcmp(cur->zones[i].tsig_key_name, nc->zones[i].tsig_key_name) == 0 &&
+                     strcmp(cur->zones[i].tsig_secret, nc->zones[i].tsig_secret) == 0 &&
+                     cur->zones[i].default_ttl == nc->zones[i].default_ttl;
+    if (!zones_same)
+        gw_warn("reload: [zone] changes need a restart");
+
+    /* TLS: new connections only. */
+    gw_http_set_ssl(app->http, fresh.ssl);
+    SSL_CTX_free(app->ssl);
+    app->ssl = fresh.ssl;
+    fresh.ssl = NULL;
+    /* Master keys and the firmware policy. */
+    gw_update_set_keys(app->upd, fresh.keys);
+    gw_dyndns_set_keys(app->dyn, fresh.keys);
+    cmn_keyset_free(app->keys);
+    app->keys = fresh.keys;
+    fresh.keys = NULL;
+    gw_update_set_policy(app->upd, fresh.policy);
+    gw_dyndns_set_policy(app->dyn, fresh.policy);
+    gw_policy_free(app->policy);
+    app->policy = fresh.policy;
+    fresh.policy = NULL;
+    /* Settings read on each use. */
+    cur->clock_skew = nc->clock_skew;
+    cur->log_level = nc->log_level;
+    cur->log_format = nc->log_format;
+    cur->request_timeout = nc->request_timeout;
+    cur->limits = nc->limits;
+    cur->min_change_interval = nc->min_change_interval;
+    cur->dyn_max_hosts = nc->dyn_max_hosts;
+    cur->dyn_not_yours = nc->dyn_not_yours;
+    cur->proxy_trusted = nc->proxy_trusted;
+    gw_log_set_level(cur->log_level);
+    gw_log_set_format(cur->log_format);
+    gw_http_apply_settings(app->http);
+    gw_limit_conf_t lc;
+    gw_limit_conf_from(cur, &lc);
+    if (gw_limit_init(&lc) != GW_OK)
+        gw_warn("reload: the limits could not be updated");
+    gw_metrics_inc(GW_M_TLS_RELOADS);
+    gw_info("reloaded %s: TLS certificate(s), %zu master key(s), firmware policy, limits and "
+            "log settings",
+            cur->path, cmn_keyset_count(app->keys));
+out:
+    (void)gw_notify(rc == GW_OK ? "READY=1\nSTATUS=serving (reloaded)"
+                                : "READY=1\nSTATUS=serving (reload refused: see the log)");
+    if (msgs.warnings != NULL)
+        for (char *l = msgs.warnings, *e; *l; l = e + 1) {
+            e = strchr(l, '\n');
+            if (e == NULL)
+                break;
+            gw_warn("reload: %.*s", (int)(e - l), l);
+        }
+    SSL_CTX_free(fresh.ssl);
+    cmn_keyset_free(fresh.keys);
+    gw_policy_free(fresh.policy);
+    gw_config_free(fresh.cfg);
+    gw_config_msgs_clear(&msgs);
+}
+
 static void gw_signal_cb(evutil_socket_t signo, short what, void *arg)
 {
     struct gw_app *app = arg;
     (void)what;
     if (signo == SIGHUP) {
-        gw_info("received SIGHUP: ignored (restart the gateway to reload its configuration)");
+        if (app->stopping) {
+            gw_info("received SIGHUP while stopping: ignored");
+            return;
+        }
+        gw_info("received SIGHUP: reloading %s", app->cfg->path);
+        gw_reload(app);
         return;
     }
     if (app->stopping) {
@@ -253,6 +429,8 @@ static void gw_signal_cb(evutil_socket_t signo, short what, void *arg)
     app->deadline = evtimer_new(app->base, gw_deadline_cb, app);
     if (app->deadline != NULL)
         evtimer_add(app->deadline, &tv);
+    (void)gw_notify("STOPPING=1\nSTATUS=stopping: draining requests in flight");
+    gw_admin_set_stopping(app->admin);
     gw_http_stop_accepting(app->http, gw_drained, app);
 }
 
@@ -266,11 +444,18 @@ static int gw_run(struct gw_app *app)
         gw_error("cannot create the event loop");
         return GW_EXIT_RUNTIME;
     }
+    gw_limit_conf_t lc;
+    gw_limit_conf_from(cfg, &lc);
+    if (gw_conn_init() != GW_OK || gw_limit_init(&lc) != GW_OK) {
+        gw_error("out of memory at start-up");
+        return GW_EXIT_RUNTIME;
+    }
     app->db = gw_db_new(app->base, cfg->db_conninfo, cfg->db_pool_size);
     app->upd = app->db ? gw_update_new(app->base, cfg, app->keys, app->db, app->policy) : NULL;
     app->dyn = app->upd ? gw_dyndns_new(app->base, cfg, app->keys, app->db, app->policy) : NULL;
     app->http = app->dyn ? gw_http_new(app->base, cfg, app->ssl) : NULL;
-    if (app->http == NULL) {
+    app->admin = app->http ? gw_admin_new(app->base, cfg, app->db, app->http) : NULL;
+    if (app->admin == NULL) {
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
@@ -288,11 +473,13 @@ static int gw_run(struct gw_app *app)
             return GW_EXIT_RUNTIME;
         }
     }
-    if (gw_http_listen(app->http) != GW_OK)
+    if (gw_http_listen(app->http) != GW_OK || gw_admin_listen(app->admin) != GW_OK)
         return GW_EXIT_RUNTIME;
     gw_db_start(app->db);
     if (gw_publish_start(cfg, &app->pub) != GW_OK)
         return GW_EXIT_RUNTIME;
+    gw_admin_set_publisher(app->admin, app->pub);
+    (void)gw_notify("READY=1\nSTATUS=serving");
     gw_info("ddns-gateway %s running: %zu master key(s), %zu zone(s), database pool of %d, "
             "clock skew %d s, min change interval %d s, %zu firmware rule(s)", GW_VERSION,
             cmn_keyset_count(app->keys), cfg->nzones, cfg->db_pool_size, cfg->clock_skew,
@@ -363,6 +550,7 @@ int main(int argc, char **argv)
         goto out;
     }
     gw_log_set_level(app.cfg->log_level);
+    gw_log_set_format(app.cfg->log_format);
     gw_log_hook_libevent();
     code = gw_run(&app);
 out:

@@ -18,6 +18,7 @@
 #include "gw_dns.h"
 #include "gw_err.h"
 #include "gw_log.h"
+#include "gw_metrics.h"
 
 #define GW_PUB_BACKOFF_MIN_MS 200
 /* Retries of an unreachable DNS server or database stay this frequent so
@@ -40,6 +41,7 @@ struct gw_zone_state {
     const gw_zone_conf_t *zone;
     int64_t next_ms;    /* do not try before (monotonic ms) */
     int backoff_ms;
+    int failing;        /* the last batch was not confirmed */
 };
 
 struct gw_publish {
@@ -51,7 +53,50 @@ struct gw_publish {
     int db_backoff_ms;
     struct gw_zone_state *zs;
     unsigned int seed;
+    /* health, read by other threads (gw_publish_health) */
+    atomic_int pg_up;
+    atomic_int nfailing;
+    pthread_mutex_t why_mu;
+    char why[300];      /* the last failure of a zone still failing */
 };
+
+static void gw_pub_zone_ok(struct gw_publish *p, struct gw_zone_state *zs)
+{
+    if (zs->failing) {
+        zs->failing = 0;
+        atomic_fetch_sub(&p->nfailing, 1);
+    }
+}
+
+static void gw_pub_zone_failed(struct gw_publish *p, struct gw_zone_state *zs, const char *err)
+{
+    if (!zs->failing) {
+        zs->failing = 1;
+        atomic_fetch_add(&p->nfailing, 1);
+    }
+    pthread_mutex_lock(&p->why_mu);
+    snprintf(p->why, sizeof p->why, "zone %.60s: %.200s", zs->zone->name, err);
+    pthread_mutex_unlock(&p->why_mu);
+}
+
+int gw_publish_health(gw_publish_t *p, char *why, size_t whylen)
+{
+    if (p == NULL) {
+        snprintf(why, whylen, "publisher not running");
+        return GW_ECLOSED;
+    }
+    if (!atomic_load(&p->pg_up)) {
+        snprintf(why, whylen, "publisher: no database connection");
+        return GW_EDB;
+    }
+    if (atomic_load(&p->nfailing) > 0) {
+        pthread_mutex_lock(&p->why_mu);
+        snprintf(why, whylen, "publisher: %.280s", p->why);
+        pthread_mutex_unlock(&p->why_mu);
+        return GW_EDNS;
+    }
+    return GW_OK;
+}
 
 static int64_t gw_now_ms(void)
 {
@@ -100,6 +145,7 @@ static void gw_pub_disconnect(struct gw_publish *p)
         PQfinish(p->pg);
         p->pg = NULL;
     }
+    atomic_store(&p->pg_up, 0);
 }
 
 static int gw_pub_connect(struct gw_publish *p)
@@ -122,6 +168,7 @@ static int gw_pub_connect(struct gw_publish *p)
     PQclear(r);
     gw_info("publisher: connected to the database, listening on channel ddns_outbox");
     p->db_backoff_ms = GW_PUB_BACKOFF_MIN_MS;
+    atomic_store(&p->pg_up, 1);
     return 0;
 fail:
     PQclear(r);
@@ -263,6 +310,8 @@ static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_stat
     if (n == 0) {
         out = gw_pub_cmd(p, "COMMIT") == 0 ? GW_PUB_EMPTY : GW_PUB_DBFAIL;
         in_tx = 0;
+        if (out == GW_PUB_EMPTY)
+            gw_pub_zone_ok(p, zs);
         goto done;
     }
     /* Coalesce: one change per (fqdn, type), the newest row's. */
@@ -307,6 +356,9 @@ static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_stat
         in_tx = 0;
         gw_info("published zone=%s changes=%zu rows=%zu ms=%lld", z->name, sent, ndel,
                 (long long)took);
+        gw_metrics_inc(GW_M_PUBLISH_OK);
+        gw_metrics_add(GW_M_PUBLISH_CHANGES, sent);
+        gw_pub_zone_ok(p, zs);
         zs->backoff_ms = GW_PUB_BACKOFF_MIN_MS;
         out = (ndel < n || n == GW_PUBLISH_BATCH) ? GW_PUB_MORE : GW_PUB_DONE;
         goto done;
@@ -331,6 +383,8 @@ static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_stat
                 gw_pg_line(PQresultErrorMessage(r)));
         goto done;
     }
+    gw_metrics_inc(GW_M_PUBLISH_FAILED);
+    gw_pub_zone_failed(p, zs, err);
     int wait = gw_jitter(p, zs->backoff_ms);
     gw_warn("publisher: zone %s: %zu changes not published (%s); retrying in %d ms", z->name, n,
             err, wait);
@@ -434,6 +488,7 @@ int gw_publish_start(const gw_config_t *cfg, gw_publish_t **out)
     p->wake[0] = p->wake[1] = -1;
     p->db_backoff_ms = GW_PUB_BACKOFF_MIN_MS;
     p->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    pthread_mutex_init(&p->why_mu, NULL);
     p->zs = calloc(cfg->nzones ? cfg->nzones : 1, sizeof *p->zs);
     if (p->zs == NULL)
         goto fail;

@@ -8,11 +8,15 @@
  * UPDATE, coalesced to one change per (name, type) (the newest row), one
  * signed RFC 2136 UPDATE through gw_dns, and the DELETE of the rows of the
  * changes the server confirmed (the sent row and the older rows it
- * superseded; a newer row committed meanwhile stays queued). A failed batch is rolled back, its rows get attempts + 1
- * and last_error, and the zone waits (200 ms doubling to 2 s, with jitter)
- * before the next try. */
+ * superseded; a newer row committed meanwhile stays queued). A failed
+ * batch is rolled back, its rows get attempts + 1 and last_error, and the
+ * zone waits (200 ms doubling to 2 s, with jitter) before the next try. Its
+ * health (database connection up, zones whose last batch failed) and the
+ * batch counters of gw_metrics can be read from any thread. */
 #ifndef GW_PUBLISH_H
 #define GW_PUBLISH_H
+
+#include <stddef.h>
 
 #include "gw_config.h"
 
@@ -22,6 +26,9 @@ typedef struct gw_publish gw_publish_t;
 
 /* Starts the thread. cfg must outlive gw_publish_stop(). */
 int gw_publish_start(const gw_config_t *cfg, gw_publish_t **out) __attribute__((warn_unused_result));
+/* GW_OK when the publisher has its database connection and no zone's last
+ * batch failed; otherwise an error code and the reason in why. */
+int gw_publish_health(gw_publish_t *p, char *why, size_t whylen);
 /* Wakes the thread, waits for it to finish its current batch and exit. */
 void gw_publish_stop(gw_publish_t *p);
 

@@ -1,15 +1,118 @@
 /* gw_tls: server TLS context (see gw_tls.h). */
 #include "gw_tls.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "cmn_key.h"
 
 /* TLS 1.2: forward-secret AEAD suites only. TLS 1.3 suites are all AEAD. */
 #define GW_TLS12_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
                          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+#define GW_TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define GW_TLS_GROUPS "X25519:P-256:P-384"
+
+/* ---- session ticket keys -------------------------------------------------- */
+
+struct gw_ticket_key {
+    unsigned char name[16];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+    time_t created;         /* 0: slot unused */
+};
+
+static pthread_mutex_t gw_tk_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct gw_ticket_key gw_tk[GW_TLS_TICKET_KEYS];    /* [0] is current */
+
+static int gw_tk_new(struct gw_ticket_key *k, time_t now)
+{
+    if (RAND_bytes(k->name, sizeof k->name) != 1 || RAND_bytes(k->aes, sizeof k->aes) != 1 ||
+        RAND_bytes(k->hmac, sizeof k->hmac) != 1)
+        return -1;
+    k->created = now;
+    return 0;
+}
+
+/* With gw_tk_mu held: makes a new current key when there is none or it is
+ * older than GW_TLS_TICKET_ROTATE_S; the oldest one is dropped. */
+static int gw_tk_rotate(time_t now)
+{
+    if (gw_tk[0].created != 0 && now - gw_tk[0].created < GW_TLS_TICKET_ROTATE_S)
+        return 0;
+    struct gw_ticket_key fresh;
+    if (gw_tk_new(&fresh, now) != 0)
+        return -1;
+    cmn_wipe(&gw_tk[GW_TLS_TICKET_KEYS - 1], sizeof gw_tk[0]);
+    memmove(&gw_tk[1], &gw_tk[0], (GW_TLS_TICKET_KEYS - 1) * sizeof gw_tk[0]);
+    gw_tk[0] = fresh;
+    cmn_wipe(&fresh, sizeof fresh);
+    return 0;
+}
+
+static int gw_tk_mac_init(EVP_MAC_CTX *hctx, unsigned char *key)
+{
+    OSSL_PARAM params[3];
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key, 32);
+    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[2] = OSSL_PARAM_construct_end();
+    return EVP_MAC_CTX_set_params(hctx, params) == 1 ? 0 : -1;
+}
+
+/* SSL_CTX_set_tlsext_ticket_key_evp_cb: 1 ok, 2 ok but renew the ticket,
+ * 0 unknown key (full handshake), -1 error. */
+static int gw_tk_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *ctx,
+                    EVP_MAC_CTX *hctx, int enc)
+{
+    int rc = -1;
+    (void)s;
+    pthread_mutex_lock(&gw_tk_mu);
+    time_t now = time(NULL);
+    if (gw_tk_rotate(now) != 0)
+        goto out;
+    if (enc) {
+        if (RAND_bytes(iv, 16) != 1)
+            goto out;
+        memcpy(key_name, gw_tk[0].name, 16);
+        if (EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, gw_tk[0].aes, iv) != 1 ||
+            gw_tk_mac_init(hctx, gw_tk[0].hmac) != 0)
+            goto out;
+        rc = 1;
+        goto out;
+    }
+    rc = 0;
+    for (int i = 0; i < GW_TLS_TICKET_KEYS; i++) {
+        if (gw_tk[i].created == 0 || memcmp(key_name, gw_tk[i].name, 16) != 0)
+            continue;
+        if (EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, gw_tk[i].aes, iv) != 1 ||
+            gw_tk_mac_init(hctx, gw_tk[i].hmac) != 0) {
+            rc = -1;
+            goto out;
+        }
+        rc = i == 0 ? 1 : 2;
+        break;
+    }
+out:
+    pthread_mutex_unlock(&gw_tk_mu);
+    return rc;
+}
+
+void gw_tls_cleanup(void)
+{
+    pthread_mutex_lock(&gw_tk_mu);
+    cmn_wipe(gw_tk, sizeof gw_tk);
+    pthread_mutex_unlock(&gw_tk_mu);
+}
+
+/* ---- context -------------------------------------------------------------- */
 
 static void gw_tls_err(char *err, size_t errlen, const char *what, const char *file)
 {
@@ -24,41 +127,86 @@ static void gw_tls_err(char *err, size_t errlen, const char *what, const char *f
         snprintf(err, errlen, "%s: %s", what, reason);
 }
 
-SSL_CTX *gw_tls_ctx_new(const char *certificate, const char *private_key, char *err,
-                        size_t errlen, int *bad_key)
+static int gw_tls_load_pair(SSL_CTX *ctx, const char *certificate, const char *private_key,
+                            char *err, size_t errlen, int *bad, int bad_cert, int bad_key)
 {
-    *bad_key = 0;
+    if (SSL_CTX_use_certificate_chain_file(ctx, certificate) != 1) {
+        gw_tls_err(err, errlen, "cannot load certificate", certificate);
+        *bad = bad_cert;
+        return -1;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, private_key, SSL_FILETYPE_PEM) != 1) {
+        gw_tls_err(err, errlen, "cannot load private key", private_key);
+        *bad = bad_key;
+        return -1;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        gw_tls_err(err, errlen, "private key does not match the certificate", private_key);
+        *bad = bad_key;
+        return -1;
+    }
+    return 0;
+}
+
+SSL_CTX *gw_tls_ctx_new(const char *certificate, const char *private_key,
+                        const char *certificate2, const char *private_key2, char *err,
+                        size_t errlen, int *bad)
+{
+    *bad = GW_TLS_BAD_NONE;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
         gw_tls_err(err, errlen, "cannot create TLS context", NULL);
         goto fail;
     }
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-        gw_tls_err(err, errlen, "cannot set the minimum TLS version", NULL);
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1) {
+        gw_tls_err(err, errlen, "cannot set the TLS versions", NULL);
         goto fail;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                              SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF |
                              SSL_OP_SINGLE_ECDH_USE);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    if (SSL_CTX_set_cipher_list(ctx, GW_TLS12_CIPHERS) != 1) {
-        gw_tls_err(err, errlen, "cannot set the cipher list", NULL);
+    if (SSL_CTX_set_cipher_list(ctx, GW_TLS12_CIPHERS) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, GW_TLS13_SUITES) != 1) {
+        gw_tls_err(err, errlen, "cannot set the cipher suites", NULL);
         goto fail;
     }
-    if (SSL_CTX_use_certificate_chain_file(ctx, certificate) != 1) {
-        gw_tls_err(err, errlen, "cannot load certificate", certificate);
+    if (SSL_CTX_set1_groups_list(ctx, GW_TLS_GROUPS) != 1) {
+        gw_tls_err(err, errlen, "cannot set the key exchange groups", NULL);
         goto fail;
     }
-    *bad_key = 1;
-    if (SSL_CTX_use_PrivateKey_file(ctx, private_key, SSL_FILETYPE_PEM) != 1) {
-        gw_tls_err(err, errlen, "cannot load private key", private_key);
+    /* Resumption: a server cache (TLS 1.2 session ids) and tickets under
+     * the process's rotating keys (both versions). */
+    static const unsigned char sid_ctx[] = "ddns-gateway";
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
+    SSL_CTX_set_timeout(ctx, 7200);
+    if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, gw_tk_cb) != 1) {
+        gw_tls_err(err, errlen, "cannot set the session ticket callback", NULL);
         goto fail;
     }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        gw_tls_err(err, errlen, "private key does not match the certificate", private_key);
+    if (gw_tls_load_pair(ctx, certificate, private_key, err, errlen, bad, GW_TLS_BAD_CERT,
+                         GW_TLS_BAD_KEY) != 0)
         goto fail;
+    if (certificate2 != NULL && private_key2 != NULL) {
+        /* Each key type has one slot: a second certificate of the same type
+         * would silently replace the first. */
+        X509 *first = SSL_CTX_get0_certificate(ctx);
+        EVP_PKEY *pk1 = first ? X509_get0_pubkey(first) : NULL;
+        int type1 = pk1 ? EVP_PKEY_get_base_id(pk1) : 0;
+        if (gw_tls_load_pair(ctx, certificate2, private_key2, err, errlen, bad,
+                             GW_TLS_BAD_CERT2, GW_TLS_BAD_KEY2) != 0)
+            goto fail;
+        X509 *second = SSL_CTX_get0_certificate(ctx);
+        EVP_PKEY *pk2 = second ? X509_get0_pubkey(second) : NULL;
+        if (pk2 != NULL && EVP_PKEY_get_base_id(pk2) == type1) {
+            snprintf(err, errlen, "%s has the same key type as [tls] certificate (give one "
+                     "ECDSA and one RSA certificate)", certificate2);
+            *bad = GW_TLS_BAD_CERT2;
+            goto fail;
+        }
     }
-    *bad_key = 0;
     return ctx;
 fail:
     SSL_CTX_free(ctx);

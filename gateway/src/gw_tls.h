@@ -1,9 +1,17 @@
 /* gw_tls: the server's TLS policy.
  *
  * Owns the SSL_CTX: certificate chain and private key loading (and the check
- * that they match), TLS 1.2 as the minimum, strong AEAD cipher suites only,
- * no compression, no renegotiation, and SSL_OP_IGNORE_UNEXPECTED_EOF so that
- * a peer closing without close_notify is an ordinary end of stream. */
+ * that they match), optionally a second certificate and key of another type
+ * (ECDSA and RSA side by side; OpenSSL picks the one the client supports),
+ * TLS 1.2 and 1.3 only, forward-secret AEAD cipher suites only, the key
+ * exchange groups (X25519, P-256, P-384), no compression, no renegotiation,
+ * SSL_OP_IGNORE_UNEXPECTED_EOF so that a peer closing without close_notify
+ * is an ordinary end of stream, and session resumption: a server-side
+ * session cache plus session tickets whose keys are the gateway's own
+ * (AES-256-CBC + HMAC-SHA256, random at start), shared by every context the
+ * process creates (so a reload keeps tickets valid) and rotated every
+ * GW_TLS_TICKET_ROTATE_S seconds; the previous GW_TLS_TICKET_KEYS - 1 keys
+ * still decrypt (and the ticket is then renewed under the current key). */
 #ifndef GW_TLS_H
 #define GW_TLS_H
 
@@ -11,10 +19,25 @@
 
 #include <openssl/ssl.h>
 
+#define GW_TLS_TICKET_ROTATE_S (12 * 3600)
+#define GW_TLS_TICKET_KEYS 3
+
+enum gw_tls_bad {
+    GW_TLS_BAD_NONE = 0,
+    GW_TLS_BAD_CERT = 1,
+    GW_TLS_BAD_KEY = 2,
+    GW_TLS_BAD_CERT2 = 3,
+    GW_TLS_BAD_KEY2 = 4,
+};
+
 /* Returns a server SSL_CTX, or NULL with a message in err (naming the file
- * and OpenSSL's reason) and *bad_key set to 1 when the private key (rather
- * than the certificate) is at fault. */
-SSL_CTX *gw_tls_ctx_new(const char *certificate, const char *private_key, char *err,
-                        size_t errlen, int *bad_key);
+ * and OpenSSL's reason) and *bad saying which file is at fault (enum
+ * gw_tls_bad). certificate2/private_key2 may be NULL. */
+SSL_CTX *gw_tls_ctx_new(const char *certificate, const char *private_key,
+                        const char *certificate2, const char *private_key2, char *err,
+                        size_t errlen, int *bad);
+
+/* Frees the ticket keys (at exit). */
+void gw_tls_cleanup(void);
 
 #endif

@@ -18,6 +18,7 @@
 #include "gw_auth.h"
 #include "gw_checkip.h"
 #include "gw_err.h"
+#include "gw_limit.h"
 #include "gw_log.h"
 
 /* Every name of the device (NULL), never offline. */
@@ -54,6 +55,16 @@ gw_update_t *gw_update_new(struct event_base *base, const gw_config_t *cfg,
     u->db = db;
     u->policy = policy;
     return u;
+}
+
+void gw_update_set_keys(gw_update_t *u, const cmn_keyset_t *keys)
+{
+    u->keys = keys;
+}
+
+void gw_update_set_policy(gw_update_t *u, const gw_policy_t *policy)
+{
+    u->policy = policy;
 }
 
 void gw_update_free(gw_update_t *u)
@@ -99,8 +110,10 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res)
     const char *result = PQgetvalue(res, 0, 1);
     if (PQgetisnull(res, 0, 0)) {
         /* a device-level answer */
-        if (strcmp(result, "unknown") == 0)
+        if (strcmp(result, "unknown") == 0) {
+            gw_limit_auth_failed(gw_req_peer(rq));
             gw_req_reply(rq, 401, "badauth", 0);
+        }
         else if (strcmp(result, "disabled") == 0)
             gw_req_reply(rq, 403, "disabled", 0);
         else if (strcmp(result, "replay") == 0)
@@ -163,6 +176,13 @@ void gw_update_handle(void *arg, gw_req_t *rq)
     gw_auth_result_t ar;
     char line[96], source[INET6_ADDRSTRLEN], tsbuf[24], interval[16];
 
+    /* A source that failed too often is not even looked at. */
+    int blocked = gw_limit_auth_blocked(gw_req_peer(rq));
+    if (blocked > 0) {
+        snprintf(line, sizeof line, "ratelimit %d", blocked);
+        gw_req_reply(rq, 429, line, blocked);
+        return;
+    }
     TAILQ_FOREACH(kv, hdrs, next) {
         if (strcasecmp(kv->key, "Authorization") == 0) {
             auth = kv->value;
@@ -212,6 +232,7 @@ void gw_update_handle(void *arg, gw_req_t *rq)
         gw_req_reply(rq, 401, line, 0);
         return;
     case GW_AUTH_BADAUTH:
+        gw_limit_auth_failed(gw_req_peer(rq));
         gw_req_reply(rq, 401, "badauth", 0);
         return;
     case GW_AUTH_OK:

@@ -1,6 +1,9 @@
 /* gw_update: the POST /v1/update handler (docs/PROTOCOL.md section 4).
  *
- * Owns the request-level decisions: exactly one Authorization header, a
+ * Owns the request-level decisions: a source blocked by the failed
+ * authentication limiter (gw_limit) gets 429 "ratelimit <s>" before
+ * anything else is looked at, every badauth counts against its source;
+ * exactly one Authorization header, a
  * Content-Length, verification through gw_auth (syntax, clock window,
  * signature) with the firmware policy (gw_policy) between syntax and clock,
  * the connection's address when the body names none (IPv4-mapped IPv6
@@ -28,6 +31,10 @@ typedef struct gw_update gw_update_t;
 gw_update_t *gw_update_new(struct event_base *base, const gw_config_t *cfg,
                            const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy);
 void gw_update_free(gw_update_t *u);
+/* Verifies with keys from now on (reload); the caller frees the old set. */
+void gw_update_set_keys(gw_update_t *u, const cmn_keyset_t *keys);
+/* Applies policy from now on (reload); the caller frees the old one. */
+void gw_update_set_policy(gw_update_t *u, const gw_policy_t *policy);
 
 /* gw_http_handler_fn for POST /v1/update; arg is the gw_update_t. */
 void gw_update_handle(void *arg, gw_req_t *rq);

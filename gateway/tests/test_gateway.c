@@ -1,7 +1,10 @@
 /* Unit tests of the gateway: request verification (gw_auth) against every
  * verify and sign record of docs/vectors/protocol-vectors.txt, the
  * configuration parser (gw_config), the dyndns2 parsers (gw_dynparse),
- * the firmware policy (gw_policy) and the peer address text (gw_checkip). Run from the repository root. */
+ * the firmware policy (gw_policy), the peer address text (gw_checkip), the
+ * PROXY header parser (gw_proxy) and the limits (gw_limit). Run from the
+ * repository root. */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +26,8 @@
 #include "gw_dynparse.h"
 #include "gw_err.h"
 #include "gw_policy.h"
+#include "gw_limit.h"
+#include "gw_proxy.h"
 
 static vectors_t *vec;
 
@@ -395,6 +400,222 @@ static void test_config_missing_required(void **state)
     gw_config_msgs_clear(&m);
 }
 
+static const char *conf_plus(const char *sections)
+{
+    static char buf[3072];
+    snprintf(buf, sizeof buf,
+             "[gateway]\nlisten = 127.0.0.1:8443, [::1]:8443\n"
+             "[tls]\ncertificate = a.crt\nprivate_key = a.key\n"
+             "[database]\nconninfo = dbname=ddns\n"
+             "[keys]\ndirectory = keys\n"
+             "[zone example.test]\nprimary = 127.0.0.1\ntsig_key_name = k\n"
+             "tsig_secret_file = tsig.secret\n%s", sections);
+    return buf;
+}
+
+static void test_config_limits_proxy_admin(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = NULL;
+    gw_config_msgs_t m;
+
+    /* defaults */
+    write_file("plain.conf", conf_plus(""), 0644);
+    assert_int_equal(load("plain.conf", &cfg, &m), 0);
+    assert_int_equal(cfg->limits.max_header_size, 8192);
+    assert_int_equal(cfg->limits.max_body_size, 4096);
+    assert_int_equal(cfg->limits.header_timeout, 10);
+    assert_int_equal(cfg->limits.auth_fail_limit, 10);
+    assert_int_equal(cfg->log_format, GW_LOGFMT_TEXT);
+    assert_int_equal(cfg->proxy_listeners.n, 0);
+    assert_int_equal(cfg->admin_listen.n, 0);
+    assert_null(cfg->tls_certificate2);
+    gw_config_free(cfg);
+    gw_config_msgs_clear(&m);
+
+    write_file("full.conf", conf_plus(
+        "[limits]\nmax_header_size = 4096\nmax_connections_per_source = 3\n"
+        "auth_fail_limit = 5\nheader_timeout = 4\n"
+        "[proxy]\nlisteners = [::1]:8443\ntrusted = 10.0.0.0/8, 192.0.2.7, 2001:db8::/32\n"
+        "[admin]\nlisten = 127.0.0.1:9100\n"), 0644);
+    if (load("full.conf", &cfg, &m) != 0)
+        fail_msg("full.conf refused:\n%s", m.errors);
+    assert_int_equal(cfg->limits.max_header_size, 4096);
+    assert_int_equal(cfg->limits.max_connections_per_source, 3);
+    assert_int_equal(cfg->limits.auth_fail_limit, 5);
+    assert_int_equal(cfg->limits.header_timeout, 4);
+    assert_int_equal(cfg->proxy_listeners.n, 1);
+    assert_true(gw_config_is_proxy_listener(cfg, &cfg->listen.addr[1]));
+    assert_false(gw_config_is_proxy_listener(cfg, &cfg->listen.addr[0]));
+    assert_int_equal(cfg->proxy_trusted.n, 3);
+    assert_string_equal(cfg->admin_listen.addr[0].text, "127.0.0.1:9100");
+
+    struct sockaddr_in a4 = {.sin_family = AF_INET};
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET, "10.200.3.4", &a4.sin_addr);
+    assert_true(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
+    inet_pton(AF_INET, "11.0.0.1", &a4.sin_addr);
+    assert_false(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
+    inet_pton(AF_INET, "192.0.2.7", &a4.sin_addr);
+    assert_true(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
+    inet_pton(AF_INET, "192.0.2.8", &a4.sin_addr);
+    assert_false(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
+    inet_pton(AF_INET6, "::ffff:10.1.1.1", &a6.sin6_addr);   /* mapped counts as IPv4 */
+    assert_true(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a6));
+    inet_pton(AF_INET6, "2001:db8:ffff::1", &a6.sin6_addr);
+    assert_true(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a6));
+    inet_pton(AF_INET6, "2001:db9::1", &a6.sin6_addr);
+    assert_false(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a6));
+    gw_config_free(cfg);
+    gw_config_msgs_clear(&m);
+
+    write_file("bad.conf", conf_plus(
+        "[gateway2]\n"
+        "[limits]\nmax_header_size = 10\nheader_timeout = x\n"
+        "[proxy]\nlisteners = 127.0.0.1:9999\ntrusted = 10.0.0.1/8\n"
+        "[admin]\nlisten = 127.0.0.1:8443\n"), 0644);
+    assert_int_not_equal(load("bad.conf", &cfg, &m), 0);
+    assert_error_has(&m, "unknown section [gateway2]");
+    assert_error_has(&m, "[limits] max_header_size: 10 is out of range (1024 to 65536)");
+    assert_error_has(&m, "[limits] header_timeout: 'x' is not a whole number");
+    assert_error_has(&m, "[proxy] listeners: 127.0.0.1:9999 is not one of [gateway] listen");
+    assert_error_has(&m, "[proxy] trusted: '10.0.0.1/8' is not an address or network");
+    assert_error_has(&m, "[admin] listen: 127.0.0.1:8443 is also an HTTPS listener");
+    gw_config_free(cfg);
+    gw_config_msgs_clear(&m);
+
+    write_file("notrust.conf", conf_plus("[proxy]\nlisteners = 127.0.0.1:8443\n"), 0644);
+    assert_int_not_equal(load("notrust.conf", &cfg, &m), 0);
+    assert_error_has(&m, "[proxy] trusted: missing");
+    gw_config_free(cfg);
+    gw_config_msgs_clear(&m);
+}
+
+/* ---- PROXY protocol parser -------------------------------------------------- */
+
+static void test_proxy_parse(void **state)
+{
+    (void)state;
+    gw_proxy_hdr_t h;
+    size_t used;
+    char ip[INET6_ADDRSTRLEN];
+    static const unsigned char sig[12] = {13, 10, 13, 10, 0, 13, 10, 'Q', 'U', 'I', 'T', 10};
+
+    const char v1[] = "PROXY TCP4 203.0.113.7 10.0.0.1 5555 443\r\n\x16\x03";
+    assert_int_equal(gw_proxy_parse((const unsigned char *)v1, sizeof v1 - 1, &used, &h),
+                     GW_PROXY_OK);
+    assert_int_equal(used, sizeof v1 - 3);
+    assert_int_equal(h.version, 1);
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)&h.src;
+    assert_int_equal(s4->sin_family, AF_INET);
+    assert_int_equal(ntohs(s4->sin_port), 5555);
+    assert_string_equal(inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip), "203.0.113.7");
+    /* every prefix asks for more */
+    for (size_t k = 1; k < used; k++)
+        assert_int_equal(gw_proxy_parse((const unsigned char *)v1, k, &used, &h), GW_PROXY_MORE);
+
+    const char v1u[] = "PROXY UNKNOWN\r\n";
+    assert_int_equal(gw_proxy_parse((const unsigned char *)v1u, sizeof v1u - 1, &used, &h),
+                     GW_PROXY_OK);
+    assert_true(h.local);
+
+    static const char *const bad_v1[] = {
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n", "PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n", "PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n",
+        "PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n", "PROXY TCP4 ::1 ::1 1 2\r\n",
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", "PROXY \r\n",
+    };
+    for (size_t i = 0; i < sizeof bad_v1 / sizeof bad_v1[0]; i++) {
+        int rc = gw_proxy_parse((const unsigned char *)bad_v1[i], strlen(bad_v1[i]), &used, &h);
+        if (rc != GW_PROXY_BAD)
+            fail_msg("'%s' gave %d", bad_v1[i], rc);
+        assert_non_null(h.why);
+    }
+
+    unsigned char v2[16 + 36];
+    memcpy(v2, sig, 12);
+    v2[12] = 0x21;
+    v2[13] = 0x21;
+    v2[14] = 0;
+    v2[15] = 36;
+    inet_pton(AF_INET6, "2001:db8::7", v2 + 16);
+    inet_pton(AF_INET6, "2001:db8::1", v2 + 32);
+    v2[48] = 0x17;
+    v2[49] = 0x70;      /* 6000 */
+    v2[50] = 1;
+    v2[51] = 0xbb;
+    assert_int_equal(gw_proxy_parse(v2, sizeof v2, &used, &h), GW_PROXY_OK);
+    assert_int_equal(used, sizeof v2);
+    assert_int_equal(h.version, 2);
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&h.src;
+    assert_int_equal(s6->sin6_family, AF_INET6);
+    assert_int_equal(ntohs(s6->sin6_port), 6000);
+    assert_string_equal(inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip), "2001:db8::7");
+    assert_int_equal(gw_proxy_parse(v2, 20, &used, &h), GW_PROXY_MORE);
+    v2[13] = 0x22;      /* INET6 over DGRAM */
+    assert_int_equal(gw_proxy_parse(v2, sizeof v2, &used, &h), GW_PROXY_BAD);
+    v2[13] = 0x21;
+    v2[12] = 0x22;      /* command 2 */
+    assert_int_equal(gw_proxy_parse(v2, sizeof v2, &used, &h), GW_PROXY_BAD);
+    v2[12] = 0x20;      /* LOCAL */
+    assert_int_equal(gw_proxy_parse(v2, sizeof v2, &used, &h), GW_PROXY_OK);
+    assert_true(h.local);
+
+    static const unsigned char hello[] = {0x16, 0x03, 0x01, 0x00};
+    assert_int_equal(gw_proxy_parse(hello, sizeof hello, &used, &h), GW_PROXY_NONE);
+    assert_int_equal(gw_proxy_parse((const unsigned char *)"PRO", 3, &used, &h), GW_PROXY_MORE);
+    assert_int_equal(gw_proxy_parse((const unsigned char *)"GET /", 5, &used, &h), GW_PROXY_NONE);
+    assert_int_equal(gw_proxy_parse((const unsigned char *)"PROXY\r\n", 7, &used, &h),
+                     GW_PROXY_NONE);
+}
+
+/* ---- per-source limits ----------------------------------------------------- */
+
+static void test_limits(void **state)
+{
+    (void)state;
+    gw_limit_conf_t c = {.max_connections = 5, .max_connections_per_source = 2,
+                         .auth_fail_limit = 3, .auth_fail_window = 60, .auth_block_time = 30};
+    assert_int_equal(gw_limit_init(&c), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET}, b = {.sin_family = AF_INET};
+    struct sockaddr_in6 x = {.sin6_family = AF_INET6}, y = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET, "192.0.2.1", &a.sin_addr);
+    inet_pton(AF_INET, "192.0.2.2", &b.sin_addr);
+    inet_pton(AF_INET6, "2001:db8:1:2::1", &x.sin6_addr);
+    inet_pton(AF_INET6, "2001:db8:1:2:ffff::9", &y.sin6_addr);   /* same /64 */
+    const struct sockaddr *A = (void *)&a, *B = (void *)&b, *X = (void *)&x, *Y = (void *)&y;
+
+    assert_int_equal(gw_limit_conn_open(A), GW_LIMIT_OK);
+    assert_int_equal(gw_limit_conn_open(A), GW_LIMIT_OK);
+    assert_int_equal(gw_limit_conn_open(A), GW_LIMIT_SOURCE);
+    assert_int_equal(gw_limit_conn_open(X), GW_LIMIT_OK);
+    assert_int_equal(gw_limit_conn_open(Y), GW_LIMIT_OK);
+    assert_int_equal(gw_limit_conn_open(Y), GW_LIMIT_SOURCE);  /* the /64 is one source */
+    assert_int_equal(gw_limit_conn_open(B), GW_LIMIT_OK);
+    assert_int_equal(gw_limit_connections(), 5);
+    assert_int_equal(gw_limit_conn_open(B), GW_LIMIT_TOTAL);
+    gw_limit_conn_close(A);
+    assert_int_equal(gw_limit_conn_open(B), GW_LIMIT_OK);
+    char text[64];
+    gw_limit_source_text(Y, text, sizeof text);
+    assert_string_equal(text, "2001:db8:1:2::/64");
+
+    assert_int_equal(gw_limit_auth_blocked(A), 0);
+    gw_limit_auth_failed(A);
+    gw_limit_auth_failed(A);
+    assert_int_equal(gw_limit_auth_blocked(A), 0);
+    gw_limit_auth_failed(A);
+    int left = gw_limit_auth_blocked(A);
+    assert_true(left >= 29 && left <= 30);
+    assert_int_equal(gw_limit_auth_blocked(B), 0);     /* other sources unaffected */
+    gw_limit_auth_failed(X);
+    gw_limit_auth_failed(X);
+    gw_limit_auth_failed(Y);                           /* same /64 as X */
+    assert_true(gw_limit_auth_blocked(X) > 0);
+    gw_limit_shutdown();
+    assert_int_equal(gw_limit_auth_blocked(A), 0);      /* no table: nothing blocked */
+}
+
 static void test_parse_addrport(void **state)
 {
     (void)state;
@@ -698,6 +919,9 @@ int main(void)
         cmocka_unit_test(test_dyn_query),
         cmocka_unit_test(test_dyn_basic),
         cmocka_unit_test(test_checkip_peer_addr),
+        cmocka_unit_test(test_config_limits_proxy_admin),
+        cmocka_unit_test(test_proxy_parse),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests_name("gateway", tests, setup, teardown);
 }

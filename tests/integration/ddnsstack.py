@@ -16,6 +16,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -75,6 +76,28 @@ def run(cmd, **kw):
             e.returncode, " ".join(cmd), e.stdout or "", e.stderr or "")) from None
 
 
+def read_response(sock):
+    """Reads one HTTP/1.1 response with a Content-Length from sock; returns
+    (status, headers with lowercase names, body bytes)."""
+    data = b""
+    while True:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = data[:head_end].decode("latin-1")
+            headers = {}
+            for line in head.split("\r\n")[1:]:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            length = int(headers.get("content-length", "0"))
+            if len(data) >= head_end + 4 + length:
+                status = int(head.split(" ")[1])
+                return status, headers, data[head_end + 4:head_end + 4 + length]
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise OSError("connection closed before a full response")
+        data += chunk
+
+
 class Stack:
     """One PostgreSQL + Knot DNS + gateway on loopback, in base_dir."""
 
@@ -87,6 +110,15 @@ class Stack:
         self.pg_port = pg_port or free_port()
         self.dns_port = dns_port or free_port()
         self.https_port = https_port or free_port()
+        self.admin_port = free_port()
+        # What a test may change before start(): more listeners (after the
+        # first, which is 127.0.0.1:https_port), lines of [gateway], and
+        # sections appended to the file.
+        self.more_listen = []
+        self.gateway_extra = ""
+        self.config_extra = ""
+        self.tls_lines = None
+        self.gateway_env = {}
         self.log = log or (lambda msg: None)
         self.procs = {}
         self.pg_data = os.path.join(self.dir, "pg", "data")
@@ -321,7 +353,7 @@ zone "{zone}" {{
     GATEWAY_DEFAULTS = """
 [limits]
 min_change_interval = {interval}
-
+{limits}
 [firmware]
 blocked_models = {blocked}
 minimum_versions = {minimum}
@@ -329,18 +361,43 @@ minimum_versions = {minimum}
     FIRMWARE_BLOCKED = "AcmeCam-X1, AcmeCam-X2"
     FIRMWARE_MINIMUM = "AcmeCam-X3/2.1.0"
 
-    def gateway_config_text(self, https_port, conninfo=None, min_change_interval=0, extra="",
-                            blocked=FIRMWARE_BLOCKED, minimum=FIRMWARE_MINIMUM):
+    # Many tests send wrong credentials from 127.0.0.1 on purpose, so the
+    # failed-authentication limiter is off unless a test's extra sections
+    # set it (test_hardening crosses it).
+    LIMIT_DEFAULTS = {"auth_fail_limit": "0"}
+
+    def _default_limits(self, extra):
+        return "".join("%s = %s\n" % (k, v) for k, v in self.LIMIT_DEFAULTS.items()
+                       if not re.search(r"^%s\s*=" % k, extra or "", re.M))
+
+    def gateway_config_text(self, https_port, conninfo=None, min_change_interval=0, extra=None,
+                            blocked=FIRMWARE_BLOCKED, minimum=FIRMWARE_MINIMUM, tls=None,
+                            main=False):
+        """The configuration of the stack's gateway (main: its listeners,
+        [gateway] lines, [admin] listener and sections of more_listen,
+        gateway_extra, admin_port and config_extra) or of another gateway
+        on https_port. extra: more sections, after the defaults ([limits],
+        [firmware]); for the main gateway it defaults to config_extra."""
+        if main:
+            extra = self.config_extra if extra is None else extra
+            listen = ", ".join(["127.0.0.1:%d" % https_port] + list(self.more_listen))
+            admin = "[admin]\nlisten = 127.0.0.1:%d\n\n" % self.admin_port
+            gateway_extra = self.gateway_extra
+        else:
+            extra = extra or ""
+            listen = "127.0.0.1:%d" % https_port
+            admin = gateway_extra = ""
+        tls = tls or self.tls_lines or ("certificate = %s/tls/server.crt\nprivate_key = %s/tls/server.key\n"
+                                        % (self.dir, self.dir))
         return """# ddns-gateway configuration written by tests/integration/ddnsstack.py
 [gateway]
-listen = 127.0.0.1:{https}
+listen = {listen}
 clock_skew = 300
 log_level = info
+{gateway_extra}
 
 [tls]
-certificate = {d}/tls/server.crt
-private_key = {d}/tls/server.key
-
+{tls}
 [database]
 conninfo = {conninfo}
 pool_size = 4
@@ -348,28 +405,32 @@ pool_size = 4
 [keys]
 directory = {keys}
 
-[zone {zone}]
+{admin}[zone {zone}]
 primary = 127.0.0.1:{dns}
 tsig_key_name = {tsig}
 tsig_algorithm = hmac-sha256
 tsig_secret_file = {d}/tsig.secret
 default_ttl = 60
-{defaults}{extra}""".format(https=https_port, d=self.dir, conninfo=conninfo or self.conninfo,
+{defaults}{extra}""".format(listen=listen, gateway_extra=gateway_extra, tls=tls, admin=admin,
+                           d=self.dir, conninfo=conninfo or self.conninfo,
                            keys=self.key_dir, zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME,
                            defaults=self.GATEWAY_DEFAULTS.format(
-                               interval=min_change_interval, blocked=blocked, minimum=minimum),
+                               interval=min_change_interval, blocked=blocked, minimum=minimum,
+                               limits=self._default_limits(extra)),
                            extra=extra)
 
-    def write_gateway_config(self, extra="", min_change_interval=0):
-        """extra: more sections, after the defaults ([limits], [firmware])."""
+    def write_gateway_config(self, extra=None, min_change_interval=0, tls=None):
+        """Writes gateway.conf; extra defaults to self.config_extra, tls (the
+        lines of [tls]) to the demo certificate."""
         with open(self.gw_conf, "w") as f:
             f.write(self.gateway_config_text(self.https_port, min_change_interval=min_change_interval,
-                                             extra=extra))
+                                             extra=extra, tls=tls, main=True))
 
     def _launch_gateway(self, name, conf, log_path, port):
         logf = open(log_path, "a")
         p = subprocess.Popen([os.path.join(BIN, "ddns-gateway"), "-c", conf],
-                             stdout=logf, stderr=logf, start_new_session=True)
+                             stdout=logf, stderr=logf, start_new_session=True,
+                             env=dict(os.environ, **self.gateway_env))
         self.procs[name] = p
         deadline = time.time() + 20
         ctx = self.tls_context()
@@ -413,6 +474,25 @@ default_ttl = 60
             for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
                 assert marker not in log, "sanitizer report in the gateway log:\n" + log[-4000:]
 
+    def admin_get(self, path, timeout=10):
+        """GET on the plain-HTTP admin listener; returns (status, headers, body text)."""
+        with socket.create_connection(("127.0.0.1", self.admin_port), timeout=timeout) as s:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                       % path).encode())
+            status, headers, body = read_response(s)
+            return status, headers, body.decode()
+
+    def metrics(self):
+        """The admin /metrics samples as {'name{labels}': float}."""
+        status, _, body = self.admin_get("/metrics")
+        assert status == 200, body
+        out = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
+
     def gateway_log(self):
         try:
             with open(self.gw_log, errors="replace") as f:
@@ -425,31 +505,31 @@ default_ttl = 60
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         return ctx
 
-    def https_request(self, raw, ctx=None, timeout=10, port=None, headers=False):
+    def https_request(self, raw, ctx=None, timeout=10, headers=False, **kw):
         """Sends raw request bytes over TLS; returns (status, body bytes), or
         (status, body bytes, {lowercase header name: value}) with headers."""
+        status, hdrs, body = self.https_exchange(raw, ctx=ctx, timeout=timeout, **kw)
+        return (status, body, hdrs) if headers else (status, body)
+
+    def https_exchange(self, raw, ctx=None, timeout=10, host="127.0.0.1", port=None,
+                       prefix=b"", session=None, info=None, source=None):
+        """Sends prefix (sent in clear before TLS, e.g. a PROXY header), then
+        raw request bytes over TLS; returns (status, headers with lowercase
+        names, body bytes). info: a dict that receives the TLS session, whether
+        it was reused, the version and the server certificate (DER)."""
         ctx = ctx or self.tls_context()
-        with socket.create_connection(("127.0.0.1", port or self.https_port), timeout=timeout) as s:
-            with ctx.wrap_socket(s, server_hostname="localhost") as t:
+        src = (source, 0) if source else None
+        with socket.create_connection((host, port or self.https_port), timeout=timeout,
+                                      source_address=src) as s:
+            if prefix:
+                s.sendall(prefix)
+            with ctx.wrap_socket(s, server_hostname="localhost", session=session) as t:
                 t.sendall(raw)
-                data = b""
-                while True:
-                    head_end = data.find(b"\r\n\r\n")
-                    if head_end >= 0:
-                        head = data[:head_end].decode("latin-1")
-                        hdrs = {}
-                        for line in head.split("\r\n")[1:]:
-                            k, _, v = line.partition(":")
-                            hdrs[k.strip().lower()] = v.strip()
-                        length = int(hdrs.get("content-length", "0"))
-                        if len(data) >= head_end + 4 + length:
-                            status = int(head.split(" ")[1])
-                            body = data[head_end + 4:head_end + 4 + length]
-                            return (status, body, hdrs) if headers else (status, body)
-                    chunk = t.recv(65536)
-                    if not chunk:
-                        raise OSError("connection closed before a full response")
-                    data += chunk
+                status, headers, body = read_response(t)
+                if info is not None:
+                    info.update(session=t.session, reused=t.session_reused,
+                                version=t.version(), cert=t.getpeercert(binary_form=True))
+                return status, headers, body
 
     # -- devices -------------------------------------------------------------
     def provision(self, mac, name=None, extra=()):
@@ -510,7 +590,7 @@ default_ttl = 60
 
 
 @contextlib.contextmanager
-def started(prefix, label, **kw):
+def started(prefix, label, configure=None, **kw):
     """A whole stack in a new temporary directory for a test fixture. On exit
     the gateway must have stopped cleanly (exit 0, no sanitizer report in its
     log, which catches test-asan findings); the directory is removed unless
@@ -518,6 +598,8 @@ def started(prefix, label, **kw):
     import tempfile
     base = tempfile.mkdtemp(prefix=prefix)
     s = Stack(base, log=lambda m: print("[%s] %s" % (label, m)), **kw)
+    if configure is not None:
+        configure(s)
     try:
         s.start()
     except Exception:
@@ -564,6 +646,7 @@ def demo(args):
 The DDNS backend is running (state in {state}).
 
   gateway     https://localhost:{https}  (CA certificate {ca})
+  admin       http://127.0.0.1:{admin}/metrics  (/healthz, /readyz)
   PostgreSQL  {conninfo}
   Knot DNS    127.0.0.1 port {dns}, zone {zone}
   gateway log {gwlog}
@@ -581,7 +664,7 @@ Ask the DNS server for the name:
   dig @127.0.0.1 -p {dns} {fqdn} A +short
 
 Press Ctrl-C to stop everything.""".format(
-            state=state, https=stack.https_port, ca=stack.ca_cert, conninfo=stack.conninfo,
+            state=state, https=stack.https_port, admin=stack.admin_port, ca=stack.ca_cert, conninfo=stack.conninfo,
             dns=stack.dns_port, zone=ZONE, gwlog=stack.gw_log, dev=creds["device_id"],
             fqdn=creds["fqdn"], cred=cred_file, client=client), flush=True)
         while True:

@@ -274,9 +274,10 @@ def test_checkip_text_and_html(stack):
     status, body, headers = stack.https_request(
         b"GET /nic/checkip HTTP/1.0\r\n\r\n", headers=True)
     assert status == 200 and headers["content-type"].startswith("text/html")
-    status, body = stack.https_request(b"POST /checkip HTTP/1.1\r\nHost: x\r\n"
-                                       b"Content-Length: 0\r\n\r\n")
-    assert (status, body) == (400, b"badrequest method\n")
+    status, body, headers = stack.https_request(b"POST /checkip HTTP/1.1\r\nHost: x\r\n"
+                                                b"Content-Length: 0\r\n\r\n", headers=True)
+    assert (status, body) == (405, b"badrequest method\n")
+    assert headers["allow"] == "GET, HEAD"
 
 
 def test_not_yours_rate_limit_and_database_failure(stack, device):

@@ -187,12 +187,12 @@ def test_malformed_requests_are_refused_with_field(stack, device, tmp_path):
     assert stack.https_request(no_auth) == (400, b"badrequest authorization\n")
     status, body = stack.https_request(b"GET /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
     assert (status, body) == (404, b"notfound\n")
-    status, body = stack.https_request(b"GET /v1/update HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert (status, body) == (400, b"badrequest method\n")
+    status, headers, body = stack.https_exchange(b"GET /v1/update HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (status, headers["allow"], body) == (405, "POST", b"badrequest method\n")
     for method in (b"PUT", b"DELETE", b"TRACE"):
-        status, body = stack.https_request(method + b" /v1/update HTTP/1.1\r\nHost: x\r\n"
-                                           b"Content-Length: 0\r\n\r\n")
-        assert (status, body) == (400, b"badrequest method\n")
+        status, headers, body = stack.https_exchange(method + b" /v1/update HTTP/1.1\r\n"
+                                                     b"Host: x\r\nContent-Length: 0\r\n\r\n")
+        assert (status, headers["allow"], body) == (405, "POST", b"badrequest method\n")
     query = raw.replace(b"POST /v1/update ", b"POST /v1/update?ipv4=192.0.2.91 ", 1)
     assert stack.https_request(query) == (400, b"badrequest path\n")
     bad_body = raw.replace(b"ipv4=192.0.2.90", b"ipv4=192.0.2.9x")

@@ -164,8 +164,7 @@ def test_journal_lost_then_resync(fstack, fleet):
 def start_second_gateway(stack, tmp_path, name, edit=lambda text: text):
     """Another ddns-gateway on the same database and DNS server."""
     port = ddnsstack.free_port()
-    text = open(stack.gw_conf).read().replace("listen = 127.0.0.1:%d" % stack.https_port,
-                                              "listen = 127.0.0.1:%d" % port)
+    text = stack.gateway_config_text(port)
     conf = tmp_path / ("%s.conf" % name)
     conf.write_text(edit(text))
     log = tmp_path / ("%s.log" % name)

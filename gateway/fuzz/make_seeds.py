@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the gateway fuzzers (run from the repository
+root: python3 gateway/fuzz/make_seeds.py). The request seeds are signed with
+the fuzzer's fixed key for "k1" (32 bytes of '1') at its fixed server time."""
+import hashlib
+import hmac
+import os
+import socket
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def write(kind, name, data):
+    d = os.path.join(HERE, "corpus", kind)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def v2(fam, src, dst, tlv=b""):
+    body = socket.inet_pton(fam, src) + socket.inet_pton(fam, dst) + b"\x13\x88\x01\xbb" + tlv
+    return SIG + bytes([0x21, 0x21 if fam == socket.AF_INET6 else 0x11]) + \
+        len(body).to_bytes(2, "big") + body
+
+
+def proxy():
+    hello = b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00"
+    write("proxy", "v1-tcp4", b"PROXY TCP4 203.0.113.7 10.0.0.1 5555 443\r\n" + hello)
+    write("proxy", "v1-tcp6", b"PROXY TCP6 2001:db8::7 2001:db8::1 5555 443\r\n" + hello)
+    write("proxy", "v1-unknown", b"PROXY UNKNOWN ffff:f::1 ffff:f::2 1 2\r\n")
+    write("proxy", "v2-inet", v2(socket.AF_INET, "203.0.113.7", "10.0.0.1") + hello)
+    write("proxy", "v2-inet6", v2(socket.AF_INET6, "2001:db8::7", "2001:db8::1", b"\x04\x00\x01x"))
+    write("proxy", "v2-local", SIG + b"\x20\x00\x00\x00" + hello)
+    write("proxy", "v2-unspec", SIG + b"\x21\x00\x00\x00")
+    write("proxy", "tls", hello)
+    write("proxy", "bad-v1", b"PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n")
+
+
+def sign(master, method, path, dev, kid, ts, nonce, body):
+    """docs/PROTOCOL.md sections 3 and 4.3."""
+    secret = hmac.new(master, b"ddns-device-secret-v1\x00" + kid + b"\x00" + dev,
+                      hashlib.sha256).digest()
+    msg = b"".join(x + b"\n" for x in (b"DDNS-HMAC-SHA256", method, path, dev, kid,
+                                        str(ts).encode(), nonce)) + body
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+
+def request():
+    dev, kid, ts, nonce = b"3c5ab4f09a21", b"k1", 1700000000, b"0123456789abcdef"
+    body = b"ipv4=192.0.2.10&ipv6=2001:db8::10"
+    sig = sign(b"1" * 32, b"POST", b"/v1/update", dev, kid, ts, nonce, body)
+    auth = b"DDNS-HMAC-SHA256 id=%s,kid=%s,ts=%d,nonce=%s,sig=%s" % (dev, kid, ts, nonce,
+                                                                      sig.encode())
+    write("request", "signed", auth + b"\n" + body)
+    write("request", "empty-body", auth + b"\n")
+    write("request", "badtime", auth.replace(b"ts=1700000000", b"ts=1600000000") + b"\n" + body)
+    write("request", "no-auth", body)
+    write("request", "bad-ipv6", auth + b"\nipv6=2001:db8:::1")
+
+
+def route():
+    # byte 0: method (0 GET, 1 POST, 2 HEAD, 3 PUT, ...), byte 1: max_uri_length
+    # 64 + 4 * b, byte 2: max_query_params b % 20, then the target
+    write("route", "post-update", b"\x01\x3c\x10/v1/update")
+    write("route", "get-update", b"\x00\x3c\x10/v1/update")
+    write("route", "health-query", b"\x00\x3c\x04/healthz?a=1&b=2;c=3&d=4&e=5#x")
+    write("route", "long", b"\x02\x00\x10/healthz?" + b"a" * 100)
+    write("route", "other", b"\x03\xff\x13/nic/update?hostname=x&myip=1.2.3.4")
+
+
+if __name__ == "__main__":
+    proxy()
+    request()
+    route()

@@ -1,0 +1,326 @@
+/* gw_admin: operations listener (see gw_admin.h). */
+#include "gw_admin.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "gw_conn.h"
+#include "gw_err.h"
+#include "gw_limit.h"
+#include "gw_log.h"
+#include "gw_metrics.h"
+
+#define GW_ADMIN_PROBE_OK_S 5
+#define GW_ADMIN_PROBE_FAIL_S 1
+#define GW_ADMIN_PROBE_STALE_S 5
+#define GW_ADMIN_PROBE_SQL \
+    "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 " \
+    "FROM dns_outbox"
+
+struct gw_admin {
+    struct event_base *base;
+    const gw_config_t *cfg;
+    gw_db_t *db;
+    gw_http_t *http;
+    gw_publish_t *pub;
+    struct evhttp *evh;
+    struct event *probe_timer;
+    gw_db_job_t *probe_job;         /* non-NULL while a probe runs */
+    time_t probe_started;           /* monotonic seconds */
+    int stopping;
+    /* the last probe */
+    int probe_ok;
+    int probed;                     /* at least one probe finished */
+    char probe_why[200];
+    long long outbox_rows;
+    double outbox_age;
+};
+
+static time_t gw_admin_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+/* ---- the probe ----------------------------------------------------------- */
+
+static void gw_admin_probe_arm(gw_admin_t *a)
+{
+    struct timeval tv = {a->probe_ok ? GW_ADMIN_PROBE_OK_S : GW_ADMIN_PROBE_FAIL_S, 0};
+    evtimer_add(a->probe_timer, &tv);
+}
+
+static void gw_admin_probe_cb(void *arg, int err, const PGresult *res)
+{
+    gw_admin_t *a = arg;
+    a->probe_job = NULL;
+    a->probed = 1;
+    if (err != GW_OK || PQntuples(res) != 1 || PQnfields(res) != 2) {
+        a->probe_ok = 0;
+        snprintf(a->probe_why, sizeof a->probe_why, "database: probe query failed");
+    } else {
+        a->probe_ok = 1;
+        a->probe_why[0] = '\0';
+        a->outbox_rows = atoll(PQgetvalue(res, 0, 0));
+        a->outbox_age = atof(PQgetvalue(res, 0, 1));
+    }
+    if (err != GW_ECLOSED)
+        gw_admin_probe_arm(a);
+}
+
+static void gw_admin_probe_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_admin_t *a = arg;
+    (void)fd;
+    (void)what;
+    if (a->probe_job != NULL)
+        return;
+    a->probe_started = gw_admin_now();
+    int rc = gw_db_query(a->db, GW_ADMIN_PROBE_SQL, 0, NULL, gw_admin_probe_cb, a,
+                         &a->probe_job);
+    if (rc != GW_OK) {
+        a->probe_job = NULL;
+        a->probed = 1;
+        a->probe_ok = 0;
+        snprintf(a->probe_why, sizeof a->probe_why, "database: %s",
+                 rc == GW_EDB ? "no connection" : gw_strerror(rc));
+        gw_admin_probe_arm(a);
+    }
+}
+
+/* ---- answers ------------------------------------------------------------- */
+
+static void gw_admin_reply(struct evhttp_request *req, int status, const char *reason,
+                           const char *ctype, struct evbuffer *body)
+{
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+    evhttp_add_header(oh, "Content-Type", ctype);
+    evhttp_add_header(oh, "Cache-Control", "no-store");
+    evhttp_send_reply(req, status, reason, body);
+}
+
+static void gw_admin_text(struct evhttp_request *req, int status, const char *reason,
+                          const char *line)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL) {
+        evhttp_send_error(req, 503, NULL);
+        return;
+    }
+    evbuffer_add_printf(b, "%s\n", line);
+    gw_admin_reply(req, status, reason, "text/plain; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
+/* NULL when ready, else why not. */
+static const char *gw_admin_not_ready(gw_admin_t *a, char *why, size_t whylen)
+{
+    if (a->stopping)
+        return "stopping";
+    if (gw_db_connected(a->db) == 0)
+        return "database: no connection in the pool";
+    if (a->probe_job != NULL && gw_admin_now() - a->probe_started >= GW_ADMIN_PROBE_STALE_S) {
+        snprintf(why, whylen, "database: no answer to the probe for %lld s",
+                 (long long)(gw_admin_now() - a->probe_started));
+        return why;
+    }
+    if (!a->probed)
+        return "database: not probed yet";
+    if (!a->probe_ok) {
+        snprintf(why, whylen, "%s", a->probe_why);
+        return why;
+    }
+    if (gw_publish_health(a->pub, why, whylen) != GW_OK)
+        return why;
+    return NULL;
+}
+
+static void gw_admin_metrics(gw_admin_t *a, struct evhttp_request *req)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL) {
+        evhttp_send_error(req, 503, NULL);
+        return;
+    }
+    gw_metrics_render(b);
+    gw_db_stats_t st;
+    gw_db_stats(a->db, &st);
+    char why[300];
+    evbuffer_add_printf(b,
+        "# HELP ddns_connections_open HTTPS connections open now (counted against the limits).\n"
+        "# TYPE ddns_connections_open gauge\nddns_connections_open %zu\n"
+        "# HELP ddns_connections_state HTTPS connections whose state exists, counted or not.\n"
+        "# TYPE ddns_connections_state gauge\nddns_connections_state %zu\n"
+        "# HELP ddns_requests_in_flight Requests received and not yet answered.\n"
+        "# TYPE ddns_requests_in_flight gauge\nddns_requests_in_flight %zu\n"
+        "# HELP ddns_db_pool_connections Request pool connections by state.\n"
+        "# TYPE ddns_db_pool_connections gauge\n"
+        "ddns_db_pool_connections{state=\"busy\"} %d\n"
+        "ddns_db_pool_connections{state=\"idle\"} %d\n"
+        "ddns_db_pool_connections{state=\"connecting\"} %d\n"
+        "ddns_db_pool_connections{state=\"down\"} %d\n"
+        "# HELP ddns_db_pool_queued Queries waiting for a pool connection.\n"
+        "# TYPE ddns_db_pool_queued gauge\nddns_db_pool_queued %zu\n"
+        "# HELP ddns_db_probe_ok 1 when the last database probe (every 5 s) succeeded.\n"
+        "# TYPE ddns_db_probe_ok gauge\nddns_db_probe_ok %d\n"
+        "# HELP ddns_publisher_healthy 1 when the publisher has its database connection "
+        "and no zone's last batch failed.\n"
+        "# TYPE ddns_publisher_healthy gauge\nddns_publisher_healthy %d\n",
+        gw_limit_connections(), gw_conn_count(), a->http ? gw_http_inflight(a->http) : 0,
+        st.busy, st.idle, st.connecting, st.down, st.queued, a->probe_ok,
+        gw_publish_health(a->pub, why, sizeof why) == GW_OK);
+    if (a->probe_ok)
+        evbuffer_add_printf(b,
+            "# HELP ddns_outbox_rows DNS changes waiting in dns_outbox (at the last probe).\n"
+            "# TYPE ddns_outbox_rows gauge\nddns_outbox_rows %lld\n"
+            "# HELP ddns_outbox_oldest_age_seconds Age of the oldest dns_outbox row (at the "
+            "last probe; 0 when empty).\n"
+            "# TYPE ddns_outbox_oldest_age_seconds gauge\nddns_outbox_oldest_age_seconds %.3f\n",
+            a->outbox_rows, a->outbox_age);
+    gw_admin_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
+static void gw_admin_gencb(struct evhttp_request *req, void *arg)
+{
+    gw_admin_t *a = arg;
+    const char *uri = evhttp_request_get_uri(req);
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    size_t pl = uri ? strcspn(uri, "?") : 0;
+    char why[300];
+
+    const char *path = uri ? uri : "";
+    int known = (pl == 8 && strncmp(path, "/healthz", 8) == 0) ||
+                (pl == 7 && strncmp(path, "/readyz", 7) == 0) ||
+                (pl == 8 && strncmp(path, "/metrics", 8) == 0);
+    if (!known) {
+        gw_admin_text(req, 404, "Not Found", "notfound");
+        return;
+    }
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        gw_admin_text(req, 405, "Method Not Allowed", "badrequest method");
+        return;
+    }
+    if (path[1] == 'h') {
+        gw_admin_text(req, 200, "OK", "ok");
+    } else if (path[1] == 'r') {
+        const char *bad = gw_admin_not_ready(a, why, sizeof why);
+        if (bad == NULL) {
+            gw_admin_text(req, 200, "OK", "ready");
+        } else {
+            char line[360];
+            snprintf(line, sizeof line, "notready %s", bad);
+            gw_admin_text(req, 503, "Service Unavailable", line);
+        }
+    } else {
+        gw_admin_metrics(a, req);
+    }
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+gw_admin_t *gw_admin_new(struct event_base *base, const gw_config_t *cfg, gw_db_t *db,
+                         gw_http_t *http)
+{
+    gw_admin_t *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return NULL;
+    a->base = base;
+    a->cfg = cfg;
+    a->db = db;
+    a->http = http;
+    a->probe_timer = evtimer_new(base, gw_admin_probe_timer_cb, a);
+    if (a->probe_timer == NULL) {
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void gw_admin_set_publisher(gw_admin_t *a, gw_publish_t *pub)
+{
+    a->pub = pub;
+}
+
+void gw_admin_set_stopping(gw_admin_t *a)
+{
+    if (a != NULL)
+        a->stopping = 1;
+}
+
+int gw_admin_listen(gw_admin_t *a)
+{
+    /* The probe also feeds nothing but /readyz and /metrics: without a
+     * listener there is no reason to run it. */
+    if (a->cfg->admin_listen.n == 0)
+        return GW_OK;
+    a->evh = evhttp_new(a->base);
+    if (a->evh == NULL)
+        return GW_EIO;
+    evhttp_set_gencb(a->evh, gw_admin_gencb, a);
+    evhttp_set_timeout(a->evh, a->cfg->request_timeout);
+    evhttp_set_max_headers_size(a->evh, 8192);
+    evhttp_set_max_body_size(a->evh, 0);
+    evhttp_set_allowed_methods(a->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                           EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                           EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    for (size_t i = 0; i < a->cfg->admin_listen.n; i++) {
+        const gw_sockaddr_t *l = &a->cfg->admin_listen.addr[i];
+        int fd = socket(l->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        char text[80], ip[INET6_ADDRSTRLEN];
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+            (l->ss.ss_family == AF_INET6 &&
+             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+            bind(fd, (const struct sockaddr *)&l->ss, l->len) != 0 || listen(fd, 64) != 0 ||
+            getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+            gw_error("cannot listen on %s (admin): %s", l->text, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return GW_EIO;
+        }
+        if (evhttp_accept_socket_with_handle(a->evh, fd) == NULL) {
+            close(fd);
+            gw_error("cannot accept on %s (admin)", l->text);
+            return GW_EIO;
+        }
+        if (ss.ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof ip);
+            snprintf(text, sizeof text, "[%s]:%u", ip,
+                     ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+        } else {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
+            snprintf(text, sizeof text, "%s:%u", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+        }
+        gw_info("admin listening on %s (plain HTTP: /healthz /readyz /metrics)", text);
+    }
+    struct timeval now = {0, 0};
+    evtimer_add(a->probe_timer, &now);
+    return GW_OK;
+}
+
+void gw_admin_free(gw_admin_t *a)
+{
+    if (a == NULL)
+        return;
+    if (a->probe_job != NULL)
+        gw_db_cancel(a->probe_job);
+    if (a->evh != NULL)
+        evhttp_free(a->evh);
+    event_free(a->probe_timer);
+    free(a);
+}

@@ -1,0 +1,40 @@
+/* gw_admin: the operations listener (plain HTTP, [admin] listen).
+ *
+ * Owns the admin endpoints and the probes behind them:
+ *   GET /healthz  200 "ok" while the process runs;
+ *   GET /readyz   200 "ready", or 503 "notready <reason>" while stopping,
+ *                 while the database is unreachable (no pool connection, or
+ *                 the last probe failed or has had no answer for 5 s), or
+ *                 while the publisher has no database connection or a
+ *                 zone's last DNS UPDATE failed;
+ *   GET /metrics  Prometheus text: gw_metrics' counters and histograms and
+ *                 the gauges read here (open connections, requests in
+ *                 flight, database pool by state and queue, outbox rows and
+ *                 age of the oldest row, probe results).
+ * The outbox numbers come from a probe query run on the request pool
+ * every 5 s (every second while it fails), so that scraping never loads
+ * the database. Admin requests are not counted in ddns_requests_total. */
+#ifndef GW_ADMIN_H
+#define GW_ADMIN_H
+
+#include <event2/event.h>
+
+#include "gw_config.h"
+#include "gw_db.h"
+#include "gw_http.h"
+#include "gw_publish.h"
+
+typedef struct gw_admin gw_admin_t;
+
+/* NULL when out of memory. Nothing listens before gw_admin_listen(). */
+gw_admin_t *gw_admin_new(struct event_base *base, const gw_config_t *cfg, gw_db_t *db,
+                         gw_http_t *http);
+/* Binds [admin] listen (nothing when unset) and starts the probe. Returns
+ * GW_OK or GW_EIO (logged). */
+int gw_admin_listen(gw_admin_t *a) __attribute__((warn_unused_result));
+void gw_admin_set_publisher(gw_admin_t *a, gw_publish_t *pub);
+/* From now on /readyz answers 503 "notready stopping". */
+void gw_admin_set_stopping(gw_admin_t *a);
+void gw_admin_free(gw_admin_t *a);
+
+#endif

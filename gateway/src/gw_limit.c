@@ -1,0 +1,294 @@
+/* gw_limit: per-source connection and authentication limits (see gw_limit.h). */
+#include "gw_limit.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "gw_err.h"
+#include "gw_log.h"
+
+#define GW_LIMIT_BUCKETS 4096
+
+struct gw_src {
+    struct gw_src *next;
+    unsigned char key[16];
+    int conns;
+    int fails;              /* failures in the current window */
+    int64_t window_start;   /* monotonic seconds */
+    int64_t blocked_until;  /* monotonic seconds; 0: not blocked */
+};
+
+struct gw_limit {
+    pthread_mutex_t mu;
+    gw_limit_conf_t conf;
+    uint64_t seed[2];
+    struct gw_src *b[GW_LIMIT_BUCKETS];
+    size_t nsrc;
+    size_t nconns;
+    size_t sweep;           /* next bucket to tidy */
+    int64_t full_warned;
+};
+
+static struct gw_limit *gw_lim;
+
+static int64_t gw_limit_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* IPv4 (also IPv4-mapped IPv6) as ::ffff:a.b.c.d; IPv6 as its /64. */
+static int gw_limit_key(const struct sockaddr *sa, unsigned char key[16])
+{
+    memset(key, 0, 16);
+    if (sa == NULL)
+        return -1;
+    if (sa->sa_family == AF_INET) {
+        key[10] = key[11] = 0xff;
+        memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            memcpy(key, a, 16);
+        else
+            memcpy(key, a, 8);
+        return 0;
+    }
+    return -1;
+}
+
+static size_t gw_limit_hash(const struct gw_limit *l, const unsigned char key[16])
+{
+    uint64_t a, b;
+    memcpy(&a, key, 8);
+    memcpy(&b, key + 8, 8);
+    uint64_t h = (a ^ l->seed[0]) * 0x9e3779b97f4a7c15ULL;
+    h ^= (b ^ l->seed[1]) + (h << 6) + (h >> 2);
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+    return (size_t)(h % GW_LIMIT_BUCKETS);
+}
+
+static int gw_src_idle(const struct gw_src *s, const gw_limit_conf_t *c, int64_t now)
+{
+    return s->conns == 0 && s->blocked_until <= now &&
+           (s->fails == 0 || now - s->window_start >= c->auth_fail_window);
+}
+
+/* Drops idle entries of one bucket per call: the table tidies itself. */
+static void gw_limit_tidy(struct gw_limit *l, int64_t now)
+{
+    struct gw_src **pp = &l->b[l->sweep];
+    l->sweep = (l->sweep + 1) % GW_LIMIT_BUCKETS;
+    while (*pp != NULL) {
+        struct gw_src *s = *pp;
+        if (gw_src_idle(s, &l->conf, now)) {
+            *pp = s->next;
+            free(s);
+            l->nsrc--;
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
+/* The entry of key (created when create is set); NULL if absent or the
+ * table is full. Called with the mutex held. */
+static struct gw_src *gw_limit_find(struct gw_limit *l, const unsigned char key[16], int create,
+                                    int64_t now)
+{
+    size_t h = gw_limit_hash(l, key);
+    for (struct gw_src *s = l->b[h]; s != NULL; s = s->next)
+        if (memcmp(s->key, key, 16) == 0)
+            return s;
+    if (!create)
+        return NULL;
+    if (l->nsrc >= GW_LIMIT_MAX_SOURCES) {
+        if (now - l->full_warned >= 60) {
+            l->full_warned = now;
+            gw_warn("source table full (%d sources): new sources are not limited",
+                    GW_LIMIT_MAX_SOURCES);
+        }
+        return NULL;
+    }
+    struct gw_src *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    memcpy(s->key, key, 16);
+    s->next = l->b[h];
+    l->b[h] = s;
+    l->nsrc++;
+    return s;
+}
+
+int gw_limit_init(const gw_limit_conf_t *conf)
+{
+    if (gw_lim != NULL) {
+        pthread_mutex_lock(&gw_lim->mu);
+        gw_lim->conf = *conf;
+        pthread_mutex_unlock(&gw_lim->mu);
+        return GW_OK;
+    }
+    struct gw_limit *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return GW_ENOMEM;
+    if (pthread_mutex_init(&l->mu, NULL) != 0) {
+        free(l);
+        return GW_ENOMEM;
+    }
+    if (RAND_bytes((unsigned char *)l->seed, sizeof l->seed) != 1)
+        l->seed[0] = (uint64_t)time(NULL) * 0x2545F4914F6CDD1DULL;
+    l->conf = *conf;
+    l->full_warned = -1000;
+    gw_lim = l;
+    return GW_OK;
+}
+
+void gw_limit_shutdown(void)
+{
+    struct gw_limit *l = gw_lim;
+    if (l == NULL)
+        return;
+    gw_lim = NULL;
+    for (size_t i = 0; i < GW_LIMIT_BUCKETS; i++) {
+        struct gw_src *s = l->b[i];
+        while (s != NULL) {
+            struct gw_src *n = s->next;
+            free(s);
+            s = n;
+        }
+    }
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+int gw_limit_conn_open(const struct sockaddr *sa)
+{
+    struct gw_limit *l = gw_lim;
+    unsigned char key[16];
+    int rc = GW_LIMIT_OK;
+    if (l == NULL)
+        return GW_LIMIT_OK;
+    int haskey = gw_limit_key(sa, key) == 0;
+    pthread_mutex_lock(&l->mu);
+    int64_t now = gw_limit_now();
+    gw_limit_tidy(l, now);
+    if (l->conf.max_connections > 0 && l->nconns >= (size_t)l->conf.max_connections) {
+        rc = GW_LIMIT_TOTAL;
+        goto out;
+    }
+    struct gw_src *s = haskey ? gw_limit_find(l, key, 1, now) : NULL;
+    if (s != NULL && l->conf.max_connections_per_source > 0 &&
+        s->conns >= l->conf.max_connections_per_source) {
+        rc = GW_LIMIT_SOURCE;
+        goto out;
+    }
+    if (s != NULL)
+        s->conns++;
+    l->nconns++;
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+void gw_limit_conn_close(const struct sockaddr *sa)
+{
+    struct gw_limit *l = gw_lim;
+    unsigned char key[16];
+    if (l == NULL)
+        return;
+    int haskey = gw_limit_key(sa, key) == 0;
+    pthread_mutex_lock(&l->mu);
+    struct gw_src *s = haskey ? gw_limit_find(l, key, 0, 0) : NULL;
+    if (s != NULL && s->conns > 0)
+        s->conns--;
+    if (l->nconns > 0)
+        l->nconns--;
+    pthread_mutex_unlock(&l->mu);
+}
+
+size_t gw_limit_connections(void)
+{
+    struct gw_limit *l = gw_lim;
+    if (l == NULL)
+        return 0;
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->nconns;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+void gw_limit_auth_failed(const struct sockaddr *sa)
+{
+    struct gw_limit *l = gw_lim;
+    unsigned char key[16];
+    if (l == NULL || gw_limit_key(sa, key) != 0)
+        return;
+    pthread_mutex_lock(&l->mu);
+    if (l->conf.auth_fail_limit <= 0)
+        goto out;
+    int64_t now = gw_limit_now();
+    struct gw_src *s = gw_limit_find(l, key, 1, now);
+    if (s == NULL)
+        goto out;
+    if (s->fails == 0 || now - s->window_start >= l->conf.auth_fail_window) {
+        s->fails = 0;
+        s->window_start = now;
+    }
+    if (++s->fails >= l->conf.auth_fail_limit && s->blocked_until <= now) {
+        s->blocked_until = now + l->conf.auth_block_time;
+        s->fails = 0;
+        char text[64];
+        gw_limit_source_text(sa, text, sizeof text);
+        gw_warn("source %s blocked for %d s after %d failed authentications within %d s",
+                text, l->conf.auth_block_time, l->conf.auth_fail_limit,
+                l->conf.auth_fail_window);
+    }
+out:
+    pthread_mutex_unlock(&l->mu);
+}
+
+int gw_limit_auth_blocked(const struct sockaddr *sa)
+{
+    struct gw_limit *l = gw_lim;
+    unsigned char key[16];
+    int left = 0;
+    if (l == NULL || gw_limit_key(sa, key) != 0)
+        return 0;
+    pthread_mutex_lock(&l->mu);
+    int64_t now = gw_limit_now();
+    struct gw_src *s = gw_limit_find(l, key, 0, now);
+    if (s != NULL && s->blocked_until > now)
+        left = (int)(s->blocked_until - now);
+    pthread_mutex_unlock(&l->mu);
+    return left;
+}
+
+void gw_limit_source_text(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    unsigned char key[16];
+    char a[INET6_ADDRSTRLEN];
+    if (gw_limit_key(sa, key) != 0) {
+        snprintf(out, outlen, "-");
+        return;
+    }
+    if (key[10] == 0xff && key[11] == 0xff && memcmp(key, "\0\0\0\0\0\0\0\0\0\0", 10) == 0) {
+        inet_ntop(AF_INET, key + 12, a, sizeof a);
+        snprintf(out, outlen, "%s", a);
+    } else {
+        inet_ntop(AF_INET6, key, a, sizeof a);
+        snprintf(out, outlen, "%s/64", a);
+    }
+}

@@ -1,0 +1,56 @@
+/* gw_limit: per-source-address limits shared by every listener.
+ *
+ * Owns one process-wide table keyed by source (an IPv4 address, or the /64
+ * prefix of an IPv6 address, since one IPv6 client holds a whole /64): the
+ * number of open connections per source and in all, and the failed
+ * authentication limiter (after auth_fail_limit failures within
+ * auth_fail_window seconds from one source, that source is blocked for
+ * auth_block_time seconds: requests are answered "ratelimit <s>" without
+ * checking credentials). The table is guarded by a mutex, so any thread may
+ * call these functions; entries with nothing to remember are dropped, and
+ * the table holds at most GW_LIMIT_MAX_SOURCES entries (past that, new
+ * sources are not tracked: the limiter fails open and says so in the log). */
+#ifndef GW_LIMIT_H
+#define GW_LIMIT_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define GW_LIMIT_MAX_SOURCES 262144
+
+typedef struct gw_limit_conf {
+    int max_connections;            /* 0: no limit */
+    int max_connections_per_source; /* 0: no limit */
+    int auth_fail_limit;            /* 0: limiter off */
+    int auth_fail_window;           /* seconds */
+    int auth_block_time;            /* seconds */
+} gw_limit_conf_t;
+
+enum gw_limit_verdict {
+    GW_LIMIT_OK = 0,
+    GW_LIMIT_TOTAL = 1,         /* max_connections reached */
+    GW_LIMIT_SOURCE = 2,        /* max_connections_per_source reached */
+};
+
+/* Creates the table (or replaces the settings of the existing one, keeping
+ * its counts: used on reload). Returns GW_OK or GW_ENOMEM. */
+int gw_limit_init(const gw_limit_conf_t *conf) __attribute__((warn_unused_result));
+void gw_limit_shutdown(void);
+
+/* A new connection from sa. GW_LIMIT_OK: counted, and the caller must call
+ * gw_limit_conn_close() with the same address once it ends. Otherwise
+ * nothing is counted and the caller closes the connection. */
+int gw_limit_conn_open(const struct sockaddr *sa);
+void gw_limit_conn_close(const struct sockaddr *sa);
+/* Open connections in all. */
+size_t gw_limit_connections(void);
+
+/* Records one failed authentication from sa (call it on every badauth). */
+void gw_limit_auth_failed(const struct sockaddr *sa);
+/* Seconds sa stays blocked (at least 1), or 0 when it may try. */
+int gw_limit_auth_blocked(const struct sockaddr *sa);
+
+/* The source key of sa as text ("192.0.2.1", "2001:db8:1:2::/64"). */
+void gw_limit_source_text(const struct sockaddr *sa, char *out, size_t outlen);
+
+#endif

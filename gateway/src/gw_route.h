@@ -1,0 +1,30 @@
+/* gw_route: what the HTTPS router decides before any endpoint runs.
+ *
+ * Owns the table of known paths with the methods each answers, and the
+ * checks every request passes before routing: the request target's length
+ * ([limits] max_uri_length: 414 "badrequest uri"), the number of query
+ * parameters ([limits] max_query_params: 400 "badrequest query") and the
+ * method of a known path (405 "badrequest method" with the Allow value).
+ * A pure function over the request line's target and method, so that it
+ * can be fuzzed; gw_http applies the verdict and dispatches. A new
+ * endpoint adds its row to gw_routes in gw_route.c. */
+#ifndef GW_ROUTE_H
+#define GW_ROUTE_H
+
+#include <stddef.h>
+
+#include "gw_config.h"
+
+typedef struct gw_route_verdict {
+    size_t path_len;        /* bytes of target before '?' or '#' */
+    int status;             /* 0: route the request; else answer with it */
+    const char *line;       /* the answer's line when status != 0 */
+    const char *allow;      /* the Allow header's value for 405, else NULL */
+    int known;              /* the path is in the table */
+} gw_route_verdict_t;
+
+/* method: the libevent enum evhttp_cmd_type value of the request. */
+void gw_route_precheck(const char *target, int method, const gw_limits_t *lim,
+                       gw_route_verdict_t *v);
+
+#endif

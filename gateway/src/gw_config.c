@@ -1060,7 +1060,10 @@ int gw_config_load(const char *path, gw_config_t **out, gw_config_msgs_t *msgs)
     }
     for (size_t i = 0; i < GW_NPARAMS; i++) {
         const struct gw_param *p = &gw_params[i];
-        if (p->section != GW_SEC_ZONE && p->def != NULL && p->def[0] != '\0')
+        /* an empty default leaves an optional list unset, except free text
+         * (GW_CT_LIST), which is then the empty string */
+        if (p->section != GW_SEC_ZONE && p->def != NULL &&
+            (p->def[0] != '\0' || p->type == GW_CT_LIST))
             (void)gw_param_set(cfg, p, cfg, p->def, msgs, "");
     }
     cp.cfg = cfg;

@@ -25,6 +25,12 @@ const char *ddns_strerror(ddns_err_t err)
 
 const char *ddns_result_token(ddns_result_t r)
 {
-    return (unsigned)r - 1u < 10u ? nth(ddns__tokens, (unsigned)r - 1u)
-                                  : names + sizeof names - 1u; /* "" */
+    const uint8_t *t = ddns__tokens;
+    unsigned n;
+
+    if ((unsigned)r - 1u >= 10u)
+        return names + sizeof names - 1u; /* "" */
+    for (n = (unsigned)r; --n > 0;)
+        t += *t + 3u;
+    return (const char *)t + 2;
 }

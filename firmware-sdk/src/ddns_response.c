@@ -7,11 +7,23 @@
 
 #include <string.h>
 
-const char ddns__tokens[] =
-    "good\0nochg\0badrequest\0badauth\0badtime\0disabled\0notfound\0replay\0ratelimit\0" "911";
+/* Status byte of a token: the hundreds in the top three bits, the rest
+ * (below 32 for every status of the protocol) in the low five. */
+#define STATUS_BYTE(status) (((status) / 100u) << 5 | (status) % 100u)
 
-/* HTTP status of each result, indexed by ddns_result_t. */
-static const uint16_t statuses[] = { 0, 200, 200, 400, 401, 401, 403, 404, 409, 429, 503 };
+/* Each token as its length, its status byte, its text and a NUL. */
+const uint8_t ddns__tokens[] = {
+    4, STATUS_BYTE(200), 'g', 'o', 'o', 'd', 0,
+    5, STATUS_BYTE(200), 'n', 'o', 'c', 'h', 'g', 0,
+    10, STATUS_BYTE(400), 'b', 'a', 'd', 'r', 'e', 'q', 'u', 'e', 's', 't', 0,
+    7, STATUS_BYTE(401), 'b', 'a', 'd', 'a', 'u', 't', 'h', 0,
+    7, STATUS_BYTE(401), 'b', 'a', 'd', 't', 'i', 'm', 'e', 0,
+    8, STATUS_BYTE(403), 'd', 'i', 's', 'a', 'b', 'l', 'e', 'd', 0,
+    8, STATUS_BYTE(404), 'n', 'o', 't', 'f', 'o', 'u', 'n', 'd', 0,
+    6, STATUS_BYTE(409), 'r', 'e', 'p', 'l', 'a', 'y', 0,
+    9, STATUS_BYTE(429), 'r', 'a', 't', 'e', 'l', 'i', 'm', 'i', 't', 0,
+    3, STATUS_BYTE(503), '9', '1', '1', 0,
+};
 
 #define NRESULTS 11u
 
@@ -41,13 +53,12 @@ bool ddns__parse_dec(const uint8_t *p, size_t n, uint64_t *value)
 
 ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_t *out)
 {
-    ddns_span_t w[4];   /* token, two data words, and a fourth to see extra ones */
+    ddns_span_t w[3];   /* the token and up to two data words */
     const uint8_t *p = body.ptr;
-    const char *t = ddns__tokens;
+    const uint8_t *t = ddns__tokens;
     size_t nw = 0, i, start = 0, line = body.len - 1u;
-    unsigned r;
-    uint64_t v = 0;
-    bool ok;
+    unsigned r, prev = ' ';
+    uint64_t v;
 
     if (out == NULL)
         return DDNS_E_NULL;
@@ -59,53 +70,54 @@ ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_
     if (line >= DDNS_RESPONSE_BODY_MAX || p[line] != '\n')
         return DDNS_E_RESP_FORMAT;
     for (i = 0; i <= line; i++) {
-        if (i < line && DDNS__IN(p[i], 0x21, 0x7e))
-            continue;
-        if (i == start || (i < line && p[i] != ' '))
+        unsigned c = p[i];
+        if (c == ' ' || i == line) {
+            if (prev == ' ')
+                return DDNS_E_RESP_FORMAT;
+            if (nw < 3u)
+                w[nw] = ddns_span(p + start, i - start);
+            nw++;
+            start = i + 1u;
+        } else if (!DDNS__IN(c, 0x21, 0x7e)) {
             return DDNS_E_RESP_FORMAT;
-        if (nw < 4u)
-            w[nw++] = ddns_span(p + start, i - start);
-        start = i + 1u;
+        }
+        prev = c;
     }
 
-    for (r = 1; r < NRESULTS; r++) {
-        for (i = 0; i < w[0].len && (uint8_t)t[i] == w[0].ptr[i]; i++)
+    for (r = 1;; r++) {
+        if (r == NRESULTS)
+            return DDNS_E_RESP_TOKEN;
+        for (i = 0; i < w[0].len && t[2 + i] == w[0].ptr[i]; i++)
             ;
-        if (i == w[0].len && t[i] == '\0')
+        if (t[0] == i && i == w[0].len)
             break;
-        while (*t++ != '\0')
-            ;
+        t += t[0] + 3u;
     }
-    if (r == NRESULTS)
-        return DDNS_E_RESP_TOKEN;
-    if (statuses[r] != status)
+    if ((t[1] >> 5) * 100u + (t[1] & 31u) != status)
         return DDNS_E_RESP_STATUS;
 
     nw--;  /* data words */
-    if (r <= DDNS_RESULT_NOCHG)
-        /* an IPv4 or an IPv6 address, or both in this order */
-        ok = nw - 1u < 2u &&
-             (ddns__text_ok(w[1], 5) || (nw == 1u && ddns__text_ok(w[1], 6))) &&
-             (nw == 1u || ddns__text_ok(w[2], 6));
-    else if (r == DDNS_RESULT_BADTIME || r == DDNS_RESULT_RATELIMIT)
-        ok = nw == 1u && ddns__parse_dec(w[1].ptr, w[1].len, &v) &&
-             (r == DDNS_RESULT_BADTIME || v <= UINT32_MAX);
-    else
-        ok = nw == (r == DDNS_RESULT_BADREQUEST);
-    if (!ok)
-        return DDNS_E_RESP_DATA;
-    out->result = (ddns_result_t)r;
     if (r <= DDNS_RESULT_NOCHG) {
+        /* an IPv4 or an IPv6 address, or both in this order (the IPv4
+         * characters are a subset of the IPv6 ones) */
+        if (nw - 1u >= 2u || !ddns__text_ok(w[nw], 5) || (nw == 2u && !ddns__text_ok(w[1], 4)))
+            return DDNS_E_RESP_DATA;
         out->naddrs = (unsigned)nw;
-        out->addr[0] = w[1];
-        if (nw == 2u)
-            out->addr[1] = w[2];
+        memcpy(out->addr, &w[1], nw * sizeof w[1]);
+    } else if (r == DDNS_RESULT_BADTIME || r == DDNS_RESULT_RATELIMIT) {
+        if (nw != 1u || !ddns__parse_dec(w[1].ptr, w[1].len, &v) ||
+            (r == DDNS_RESULT_RATELIMIT && v > UINT32_MAX))
+            return DDNS_E_RESP_DATA;
+        if (r == DDNS_RESULT_BADTIME)
+            out->server_time = v;
+        else
+            out->retry_after = (uint32_t)v;
+    } else {
+        if (nw != (r == DDNS_RESULT_BADREQUEST))
+            return DDNS_E_RESP_DATA;
+        if (nw > 0)
+            out->detail = w[1];
     }
-    if (r == DDNS_RESULT_BADREQUEST)
-        out->detail = w[1];
-    if (r == DDNS_RESULT_BADTIME)
-        out->server_time = v;
-    if (r == DDNS_RESULT_RATELIMIT)
-        out->retry_after = (uint32_t)v;
+    out->result = (ddns_result_t)r;
     return DDNS_OK;
 }

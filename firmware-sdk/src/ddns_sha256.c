@@ -143,17 +143,18 @@ void ddns_hmac_sha256(const void *key, size_t key_len, const void *data, size_t 
 ddns_err_t ddns_request_build(const ddns_request_t *req, const uint8_t secret[DDNS_SECRET_LEN],
                               uint8_t *out, size_t out_size, size_t *out_len)
 {
-    uint8_t mac[DDNS_SHA256_LEN];
-    ddns_err_t err = secret == NULL
-                         ? DDNS_E_NULL
-                         : ddns__write(req, ddns__tpl_request, NULL, out, out_size, out_len);
+    /* The request is laid out with an all-zero signature first: that
+     * checks req and the buffer, and writes only when it fits. The string
+     * to sign is shorter: it is laid out in out, signed, then overwritten
+     * by the signed request, which sets *out_len again. */
+    uint8_t mac[DDNS_SHA256_LEN] = { 0 };
+    ddns_err_t err = secret == NULL ? DDNS_E_NULL
+                                    : ddns__write(req, mac, out, out_size, out_len);
 
     if (err == DDNS_OK) {
-        /* The string to sign is shorter than the request: it is laid out
-         * in out first, signed, then overwritten by the request. */
-        size_t n = ddns__emit(req, ddns__tpl_sign, NULL, out);
-        ddns_hmac_sha256(secret, DDNS_SECRET_LEN, out, n, mac);
-        ddns__emit(req, ddns__tpl_request, mac, out);
+        (void)ddns__write(req, NULL, out, out_size, out_len);
+        ddns_hmac_sha256(secret, DDNS_SECRET_LEN, out, *out_len, mac);
+        (void)ddns__write(req, mac, out, out_size, out_len);
         ddns_wipe(mac, sizeof mac);
     }
     return err;

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-static int cmn_mac_hexval(char c)
+int cmn_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -17,7 +17,7 @@ static int cmn_mac_hexval(char c)
 /* Classifies six octets given as 12 lowercase hex digits. */
 static int cmn_mac_classify(const char hex[CMN_DEVICE_ID_LEN])
 {
-    int first = cmn_mac_hexval(hex[0]) * 16 + cmn_mac_hexval(hex[1]);
+    int first = cmn_hexval(hex[0]) * 16 + cmn_hexval(hex[1]);
     int zero = 1, ones = 1;
     for (int i = 0; i < CMN_DEVICE_ID_LEN; i++) {
         if (hex[i] != '0')
@@ -72,7 +72,7 @@ int cmn_mac_canon(const char *in, size_t len, char out[CMN_DEVICE_ID_LEN + 1])
                 return CMN_MAC_SYNTAX;
             continue;
         }
-        int v = cmn_mac_hexval(in[i]);
+        int v = cmn_hexval(in[i]);
         if (v < 0 || n >= CMN_DEVICE_ID_LEN)
             return CMN_MAC_SYNTAX;
         hex[n++] = digits[v];

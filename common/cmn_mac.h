@@ -27,6 +27,9 @@ int cmn_mac_canon(const char *in, size_t len, char out[CMN_DEVICE_ID_LEN + 1])
 /* The one-word reason for an error: "syntax", "zero", "broadcast", "multicast". */
 const char *cmn_mac_reason(int err);
 
+/* Value of one hexadecimal digit (either case), or -1. */
+int cmn_hexval(char c);
+
 /* A longer, human explanation of the same error. */
 const char *cmn_mac_explain(int err);
 

@@ -187,6 +187,7 @@ RESP = [
     (401, "badauth\n", "badauth", {}),
     (401, "badtime 1700000123\n", "badtime", {"server_time": "1700000123"}),
     (403, "disabled\n", "disabled", {}),
+    (403, "badagent\n", "badagent", {}),
     (409, "replay\n", "replay", {}),
     (429, "ratelimit 60\n", "ratelimit", {"retry_after": "60"}),
     (503, "911\n", "911", {}),

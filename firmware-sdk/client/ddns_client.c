@@ -150,7 +150,8 @@ static const char help_text[] =
 "EXIT STATUS\n"
 "    0   the gateway answered good or nochg: the addresses are recorded.\n"
 "    1   the gateway refused the update (badrequest, badauth, badtime,\n"
-"        disabled, notfound, replay, ratelimit, 911). The token and a short\n"
+"        disabled, badagent, notfound, replay, ratelimit, 911). The token and\n"
+"        a short\n"
 "        explanation are printed on standard error; for badtime the offset of\n"
 "        the device clock from the gateway's.\n"
 "    2   usage error, or unreadable or invalid credentials or CA file.\n"
@@ -621,6 +622,10 @@ static void explain(const ddns_response_t *r, uint64_t ts)
     }
     case DDNS_RESULT_DISABLED:
         fprintf(stderr, "%s: %s: this device has been revoked; do not retry\n", PROG, tok);
+        break;
+    case DDNS_RESULT_BADAGENT:
+        fprintf(stderr, "%s: %s: the gateway refuses this model or firmware version "
+                "(User-Agent); update the firmware, do not retry\n", PROG, tok);
         break;
     case DDNS_RESULT_NOTFOUND:
         fprintf(stderr, "%s: %s: the server has no update endpoint; check --server\n", PROG,

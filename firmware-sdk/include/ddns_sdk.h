@@ -224,7 +224,8 @@ typedef enum ddns_result {
     DDNS_RESULT_NOTFOUND,     /* 404 notfound */
     DDNS_RESULT_REPLAY,       /* 409 replay */
     DDNS_RESULT_RATELIMIT,    /* 429 ratelimit <seconds> */
-    DDNS_RESULT_SERVERERROR   /* 503 911 */
+    DDNS_RESULT_SERVERERROR,  /* 503 911 */
+    DDNS_RESULT_BADAGENT      /* 403 badagent: this model or firmware version is refused */
 } ddns_result_t;
 
 /* Protocol token of r ("good", ..., "911"); "" for DDNS_RESULT_NONE and
@@ -318,9 +319,10 @@ typedef enum ddns_next {
  *   replay, 911, none    RETRY  error backoff: base DDNS_BACKOFF_FIRST,
  *                               doubled per consecutive failure up to
  *                               DDNS_BACKOFF_MAX
- *   badauth, disabled,   STOP   a person must act; repeating cannot help.
- *   badrequest, notfound        STOP again on every call until good/nochg or
- *                               a zeroed state.
+ *   badauth, disabled,   STOP   a person must act (badagent: a firmware
+ *   badrequest, notfound,       update); repeating cannot help. STOP again
+ *   badagent                    on every call until good/nochg or a zeroed
+ *                               state.
  */
 ddns_next_t ddns_next(ddns_state_t *st, const ddns_response_t *r, uint64_t device_now,
                       uint32_t random, uint32_t *delay);

@@ -28,7 +28,7 @@ const char *ddns_result_token(ddns_result_t r)
     const uint8_t *t = ddns__tokens;
     unsigned n;
 
-    if ((unsigned)r - 1u >= 10u)
+    if ((unsigned)r - 1u >= 11u)
         return names + sizeof names - 1u; /* "" */
     for (n = (unsigned)r; --n > 0;)
         t += *t + 3u;

@@ -30,9 +30,11 @@ ddns_next_t ddns_next(ddns_state_t *st, const ddns_response_t *r, uint64_t devic
     if (st == NULL || delay == NULL)
         return DDNS_NEXT_STOP;
     *delay = 0;
-    /* badrequest, badauth, disabled, notfound: a person must act */
+    /* badrequest, badauth, disabled, notfound, badagent: a person must act
+     * (badagent: a firmware update) */
     if ((1u << res) & ((1u << DDNS_RESULT_BADREQUEST) | (1u << DDNS_RESULT_BADAUTH) |
-                       (1u << DDNS_RESULT_DISABLED) | (1u << DDNS_RESULT_NOTFOUND)))
+                       (1u << DDNS_RESULT_DISABLED) | (1u << DDNS_RESULT_NOTFOUND) |
+                       (1u << DDNS_RESULT_BADAGENT)))
         st->stopped = 1;
     if (res == DDNS_RESULT_GOOD || res == DDNS_RESULT_NOCHG) {
         st->failures = 0;

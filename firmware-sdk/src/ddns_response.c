@@ -23,9 +23,10 @@ const uint8_t ddns__tokens[] = {
     6, STATUS_BYTE(409), 'r', 'e', 'p', 'l', 'a', 'y', 0,
     9, STATUS_BYTE(429), 'r', 'a', 't', 'e', 'l', 'i', 'm', 'i', 't', 0,
     3, STATUS_BYTE(503), '9', '1', '1', 0,
+    8, STATUS_BYTE(403), 'b', 'a', 'd', 'a', 'g', 'e', 'n', 't', 0,
 };
 
-#define NRESULTS 11u
+#define NRESULTS 12u
 
 bool ddns__parse_dec(const uint8_t *p, size_t n, uint64_t *value)
 {

@@ -1241,7 +1241,8 @@ static void test_next_stop(void **state)
 {
     (void)state;
     static const ddns_result_t stops[] = { DDNS_RESULT_BADAUTH, DDNS_RESULT_DISABLED,
-                                           DDNS_RESULT_BADREQUEST, DDNS_RESULT_NOTFOUND };
+                                           DDNS_RESULT_BADREQUEST, DDNS_RESULT_NOTFOUND,
+                                           DDNS_RESULT_BADAGENT };
     ddns_state_t st;
     uint32_t delay;
 

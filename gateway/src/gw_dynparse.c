@@ -7,19 +7,11 @@
 
 #include <openssl/evp.h>
 
+#include "cmn_mac.h"
+
 #define GW_DYN_NAME_MAX 32
 #define GW_DYN_AUTH_MAX 256
 
-static int gw_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Decodes application/x-www-form-urlencoded text in[0..len) into out
  * (cap bytes plus NUL). Returns the length, or -1 for a bad escape, a
@@ -32,7 +24,7 @@ static long gw_urldecode(const char *in, size_t len, char *out, size_t cap)
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = gw_hexval(in[i + 1]), lo = gw_hexval(in[i + 2]);
+            int hi = cmn_hexval(in[i + 1]), lo = cmn_hexval(in[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi << 4 | lo);

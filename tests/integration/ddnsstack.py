@@ -170,6 +170,15 @@ class Stack:
                          "-m", "fast", "-w", "stop"]), cwd=os.path.dirname(self.pg_data))
         self.pg_started = False
 
+    def outbox_empty(self, timeout=10):
+        """Waits until the DNS outbox is empty; True if it became so."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.psql("SELECT count(*) FROM dns_outbox") == [["0"]]:
+                return True
+            time.sleep(0.05)
+        return False
+
     def psql(self, sql):
         """Runs one SQL statement, returns rows as lists of strings."""
         out = run(["psql", "-X", "-At", "-F", "\t", self.conninfo, "-c", sql])

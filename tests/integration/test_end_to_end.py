@@ -18,15 +18,6 @@ def outbox_count(stack):
     return int(stack.psql("SELECT count(*) FROM dns_outbox")[0][0])
 
 
-def wait_outbox_empty(stack, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if outbox_count(stack) == 0:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def signed_request(stack, cred_file, tmp_path, *args):
     """The exact request the SDK signs, written by ddns-client without sending it."""
     out = tmp_path / ("req-%d.bin" % time.monotonic_ns())
@@ -41,7 +32,7 @@ def test_update_good_then_resolves(stack, device):
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "good 192.0.2.10"
     assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.10"]) == ["192.0.2.10"]
-    assert wait_outbox_empty(stack), "outbox row not removed after Knot confirmed it"
+    assert stack.outbox_empty(), "outbox row not removed after Knot confirmed it"
     rows = stack.psql("SELECT rrtype, host(new_address) FROM history WHERE device_id = '%s'"
                       % creds["device_id"])
     assert rows == [["A", "192.0.2.10"]]
@@ -86,7 +77,7 @@ def establish(stack, creds, path, addr):
     """Gives the device a published address to compare refusals against."""
     assert stack.client(path, "--ipv4", addr).stdout.strip() == "good " + addr
     assert stack.wait_dns(creds["fqdn"], "A", [addr]) == [addr]
-    assert wait_outbox_empty(stack)
+    assert stack.outbox_empty()
     time.sleep(1.05)
     return history_count(stack, creds["device_id"])
 
@@ -127,7 +118,7 @@ def test_replayed_request_is_replay(stack, device, tmp_path):
     raw = signed_request(stack, path, tmp_path, "--ipv4", "192.0.2.51")
     assert stack.https_request(raw) == (200, b"good 192.0.2.51\n")
     assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.51"]) == ["192.0.2.51"]
-    assert wait_outbox_empty(stack)
+    assert stack.outbox_empty()
     hist += 1
     # the same bytes again, and again after another device update moved DNS on
     assert stack.https_request(raw) == (409, b"replay\n")
@@ -216,7 +207,7 @@ def test_outbox_keeps_changes_while_dns_is_down(stack, device):
     finally:
         stack.start_knot()
     assert stack.wait_dns(creds["fqdn"], "A", ["203.0.113.5"], timeout=40) == ["203.0.113.5"]
-    assert wait_outbox_empty(stack, timeout=10)
+    assert stack.outbox_empty(timeout=10)
 
 
 def test_gateway_log_has_no_secrets(stack, device, tmp_path):

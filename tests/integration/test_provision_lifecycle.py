@@ -33,15 +33,6 @@ def one_device(stack, tmp_path):
     return mac, creds, path
 
 
-def outbox_empty(stack, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if stack.psql("SELECT count(*) FROM dns_outbox") == [["0"]]:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_revoke_and_restore_seen_by_gateway_and_dns(stack, tmp_path):
     mac, creds, path = one_device(stack, tmp_path)
     dev = creds["device_id"]
@@ -49,7 +40,7 @@ def test_revoke_and_restore_seen_by_gateway_and_dns(stack, tmp_path):
     assert p.stdout.strip() == "good 192.0.2.150 2001:db8::150", p.stderr
     assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.150"]) == ["192.0.2.150"]
     assert stack.wait_dns(creds["fqdn"], "AAAA", ["2001:db8::150"]) == ["2001:db8::150"]
-    assert outbox_empty(stack)
+    assert stack.outbox_empty()
 
     p = prov(stack, "revoke", "--mac", mac.upper())
     assert p.returncode == 0, p.stderr
@@ -58,7 +49,7 @@ def test_revoke_and_restore_seen_by_gateway_and_dns(stack, tmp_path):
     # the records leave DNS, the change is in the history
     assert stack.wait_dns(creds["fqdn"], "A", []) == []
     assert stack.wait_dns(creds["fqdn"], "AAAA", []) == []
-    assert outbox_empty(stack)
+    assert stack.outbox_empty()
     assert stack.psql("SELECT rrtype, coalesce(host(new_address), '-') FROM history "
                       "WHERE device_id = '%s' ORDER BY id DESC LIMIT 2" % dev) in (
         [["AAAA", "-"], ["A", "-"]], [["A", "-"], ["AAAA", "-"]])

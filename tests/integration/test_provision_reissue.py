@@ -100,15 +100,6 @@ def audit(stack, dev):
                       "WHERE device_id = '%s' ORDER BY batch_id" % dev)
 
 
-def outbox_empty(stack, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if stack.psql("SELECT count(*) FROM dns_outbox") == [["0"]]:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_rotation_gateway_needs_the_new_key_loaded(rstack, tmp_path):
     a = issue(rstack, tmp_path)
     b = issue(rstack, tmp_path)
@@ -146,7 +137,7 @@ def test_reissue_with_new_name_moves_secret_and_dns(rstack, tmp_path):
         "good 192.0.2.20 2001:db8::20"
     assert rstack.wait_dns(old_fqdn, "A", ["192.0.2.20"]) == ["192.0.2.20"]
     assert rstack.wait_dns(old_fqdn, "AAAA", ["2001:db8::20"]) == ["2001:db8::20"]
-    assert outbox_empty(rstack)
+    assert rstack.outbox_empty()
     kid0, status0, last_ts0, label0 = device_row(rstack, dev)
 
     p, n = reissue(rstack, tmp_path, c, "--kid", "k2", "--new-name")
@@ -174,7 +165,7 @@ def test_reissue_with_new_name_moves_secret_and_dns(rstack, tmp_path):
     assert rstack.wait_dns(old_fqdn, "AAAA", []) == []
     assert rstack.wait_dns(n["fqdn"], "A", ["192.0.2.20"]) == ["192.0.2.20"]
     assert rstack.wait_dns(n["fqdn"], "AAAA", ["2001:db8::20"]) == ["2001:db8::20"]
-    assert outbox_empty(rstack)
+    assert rstack.outbox_empty()
     hist = rstack.psql("SELECT fqdn, rrtype, coalesce(host(old_address), '-'), "
                        "coalesce(host(new_address), '-') FROM history WHERE device_id = '%s' "
                        "ORDER BY id DESC LIMIT 4" % dev)
@@ -255,7 +246,7 @@ def test_reissue_of_a_revoked_device_keeps_it_revoked(rstack, tmp_path):
     assert "stays revoked" in p.stderr and "(0 DNS records moved)" in p.stderr
     assert n["kid"] == "k2" and n["fqdn"] != e["fqdn"]
     assert device_row(rstack, dev)[:2] == ["k2", "revoked"]
-    assert outbox_empty(rstack)
+    assert rstack.outbox_empty()
     assert rstack.dig(n["fqdn"], "A") == []
     assert update(rstack, n, "--ipv4", "192.0.2.41") == "disabled"
     assert update(rstack, e, "--ipv4", "192.0.2.42") == "badauth"

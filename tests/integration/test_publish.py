@@ -43,15 +43,6 @@ def resync(stack, *args):
                           capture_output=True, text=True, timeout=120)
 
 
-def outbox_empty(stack, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if stack.psql("SELECT count(*) FROM dns_outbox") == [["0"]]:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def update(stack, path, *args):
     time.sleep(1.05)  # one accepted request per second per device (replay rule)
     return stack.client(path, *args).stdout.strip()
@@ -68,7 +59,7 @@ def test_changes_to_one_name_coalesce_to_the_newest(dstack):
                "SELECT pg_notify('ddns_outbox', '') FROM q LIMIT 1" % (rows, ZONE, fqdn))
     assert stack.wait_dns(fqdn, "A", ["198.51.100.5"]) == ["198.51.100.5"]
     assert stack.wait_dns(fqdn, "AAAA", ["2001:db8::5"]) == ["2001:db8::5"]
-    assert outbox_empty(stack)
+    assert stack.outbox_empty()
     # one UPDATE carried two changes for the six rows
     assert re.search(r"published zone=%s changes=2 rows=6 " % re.escape(ZONE),
                      stack.gateway_log()), stack.gateway_log()[-2000:]
@@ -87,7 +78,7 @@ def test_resync_repairs_what_the_dns_server_lost(dstack, tmp_path):
             ["203.0.113.%d" % (10 + i)]
         devs.append((creds, path, fqdn))
     (c0, _, f0), (c1, _, f1), (c2, _, f2), (c3, _, f3) = devs
-    assert outbox_empty(stack)
+    assert stack.outbox_empty()
     # revoke device 2 in the database only: its record is now one too many
     stack.psql("UPDATE devices SET status = 'revoked' WHERE device_id = '%s'" % c2["device_id"])
     # move device 3 to a new label in the database only: the old name was

@@ -9,7 +9,7 @@ parsed answer and decision on standard error:
 
 ratelimit and 911 come from gateways of their own on the same database
 (one with a minimum change interval, one whose database is unreachable).
-badagent, which the SDK does not know yet, is checked on the raw answer.
+badagent is checked on the raw answer and through the SDK.
 notfound is not reachable with ddns-client (it always uses /v1/update); it
 is covered in test_end_to_end.py."""
 import os
@@ -233,11 +233,13 @@ def test_badagent_for_blocked_or_old_firmware(stack, device, tmp_path):
     assert stack.https_request(signed(t + 10, "AcmeCam-X3/2.1.0 (rev C)")) == \
         (200, b"good 192.0.2.164\n")
     # ddns-client's own User-Agent, refused by a gateway that wants a newer
-    # one; the SDK does not know the token yet and calls the answer invalid
+    # one: the SDK parses badagent and says to stop until a firmware update
     with stack.extra_gateway("sdk-policy", minimum="ddns-client/99.0") as port:
         p = stack.client(path, "--ipv4", "192.0.2.164", port=port)
-        assert p.returncode == 3 and p.stdout == "", (p.returncode, p.stdout, p.stderr)
-        assert "badagent" in p.stderr or "invalid" in p.stderr, p.stderr
+        assert (p.returncode, p.stdout) == (1, "badagent\n"), (p.returncode, p.stdout, p.stderr)
+        assert "update the firmware" in p.stderr, p.stderr
+        a = parsed(p)
+        assert (a["result"], a["next"], a["delay"]) == ("badagent", "stop", "0")
         log = open(os.path.join(stack.dir, "gateway-sdk-policy.log")).read()
         assert "status=403 result=badagent" in log
 

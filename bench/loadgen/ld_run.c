@@ -898,8 +898,10 @@ static void progress(const ld_cfg_t *c, ld_thread_t *th, double secs, uint64_t *
         ok += atomic_load_explicit(&th[i].p_ok, memory_order_relaxed);
         errors += atomic_load_explicit(&th[i].p_errors, memory_order_relaxed);
     }
+    int phase = atomic_load(&ld_phase_shown);
     fprintf(stderr, "%s: %4.0f s %-9s %7llu answers/s  answers %llu  ok %llu  errors %llu  "
-            "open %llu\n", PROG, secs, names[atomic_load(&ld_phase_shown)],
+            "open %llu\n", PROG, secs,
+            c->mode == LD_MODE_IDLE && phase == 2 ? "holding" : names[phase],
             (unsigned long long)(answers - *last), (unsigned long long)answers,
             (unsigned long long)ok, (unsigned long long)errors,
             (unsigned long long)atomic_load(&ld_open));

@@ -109,7 +109,10 @@ static const char help_text[] =
 "             again. For memory measurements of the server. --idle-ping S\n"
 "             sends GET /healthz on each connection every S seconds, which\n"
 "             keeps connections open past a server's idle time-out (the\n"
-"             gateway closes idle connections after its request_timeout).\n"
+"             gateway closes idle connections after its request_timeout);\n"
+"             pings start as soon as a connection is open. Choose S at most\n"
+"             a third of the time-out: while thousands of handshakes load\n"
+"             the machine, pings and their answers can be seconds late.\n"
 "\n"
 "OPTIONS\n"
 "    --server HOST:PORT\n"
@@ -208,6 +211,9 @@ static const char help_text[] =
 "    skipped, device_waits   see DESCRIPTION\n"
 "    rate_unsent, backlog_max  --rate only\n"
 "    warmup        requests and results of the --warmup round\n"
+"    cpu_s         user and system CPU seconds of ddns-load itself, the whole\n"
+"                  run: when it nears elapsed_s times the cores it may use,\n"
+"                  the load generator, not the server, is the limit\n"
 "    interrupted   true when SIGINT or SIGTERM ended the run early\n"
 "\n"
 "FILE DESCRIPTORS\n"
@@ -630,6 +636,15 @@ static json_t *summary(const struct options *o, const ld_stats_t *s, const ld_st
         SETI(wj, "errors", errors_total(w));
         json_object_set_new(wj, "elapsed_s", json_real(w->elapsed_s));
         json_object_set_new(j, "warmup", wj);
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        json_t *cpu = json_object();
+        json_object_set_new(cpu, "user", json_real((double)ru.ru_utime.tv_sec +
+                                                   (double)ru.ru_utime.tv_usec / 1e6));
+        json_object_set_new(cpu, "system", json_real((double)ru.ru_stime.tv_sec +
+                                                     (double)ru.ru_stime.tv_usec / 1e6));
+        json_object_set_new(j, "cpu_s", cpu);
     }
     json_object_set_new(j, "interrupted", json_boolean(interrupted));
 #undef SETI

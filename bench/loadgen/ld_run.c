@@ -317,6 +317,10 @@ static void on_connected(ld_slot_t *s)
         t->st->resumed++;
     if (t->phase == P_OPEN) {
         t->connecting--;
+        /* idle connections are pinged from the start: opening many can
+         * take longer than the server's idle time-out */
+        if (c->mode == LD_MODE_IDLE && c->idle_ping > 0)
+            arm(s, (uint64_t)(c->idle_ping * 1e9));
         open_more(t);
         return;
     }

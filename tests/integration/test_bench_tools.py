@@ -118,6 +118,7 @@ def assert_clean(s, requests):
     assert s["requests"] == requests, s
     assert s["errors"]["total"] == 0, s["errors"]
     assert s["latency_ms"]["count"] == requests
+    assert s["cpu_s"]["user"] >= 0 and s["cpu_s"]["system"] >= 0
     assert 0 < s["latency_ms"]["min"] <= s["latency_ms"]["p50"] <= s["latency_ms"]["p99"] \
         <= s["latency_ms"]["max"]
 

@@ -320,6 +320,26 @@ def test_hello_idle_connections(hello):
     assert s["errors"]["total"] == 0
 
 
+def test_sigint_ends_the_run_with_a_summary(hello):
+    p = subprocess.Popen([LOAD, "--server", "127.0.0.1:%d" % hello["plain"], "--plain",
+                          "--workload", "hello", "--connections", "2", "--duration", "3600"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # the first progress line: the run is under way
+        while "measuring" not in p.stderr.readline():
+            assert p.poll() is None, p.stderr.read()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    s = json.loads(out)
+    assert s["interrupted"] is True
+    assert s["ok"] > 0 and s["ok"] == s["results"]["hello"] == s["requests"]
+    assert s["errors"]["total"] == 0
+
+
 # -- a server that answers nonsense --------------------------------------------
 
 GARBAGE = [

@@ -14,7 +14,8 @@
 #   make clean
 #
 # Each part contributes a fragment: common/common.mk, firmware-sdk/sdk.mk,
-# gateway/gateway.mk, provisioning/provisioning.mk, tests/unit/unit.mk.
+# gateway/gateway.mk, provisioning/provisioning.mk, bench/bench.mk,
+# tests/unit/unit.mk.
 
 BUILD    ?= build
 BIN      := $(BUILD)/bin
@@ -34,6 +35,7 @@ include common/common.mk
 include firmware-sdk/sdk.mk
 include gateway/gateway.mk
 include provisioning/provisioning.mk
+include bench/bench.mk
 include tests/unit/unit.mk
 
 $(BUILD)/%.o: %.c

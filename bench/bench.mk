@@ -12,7 +12,7 @@ LOAD_LIB_SRCS  := bench/loadgen/ld_hist.c bench/loadgen/ld_devices.c bench/loadg
                   bench/loadgen/ld_run.c
 LOAD_LIB_OBJS  := $(LOAD_LIB_SRCS:%.c=$(BUILD)/%.o)
 LOAD_OBJS      := $(BUILD)/bench/loadgen/ddns_load.o $(LOAD_LIB_OBJS)
-HELLO_OBJS     := $(BUILD)/bench/hello/ddns_hello.o $(BUILD)/gateway/src/gw_tls.o
+HELLO_OBJS     := $(BUILD)/bench/hello/ddns_hello.o $(BUILD)/gateway/src/gw_tls.o $(COMMON_OBJS)
 
 $(BUILD)/bench/%.o: CPPFLAGS += $(SDK_INC) -Ibench/loadgen $(BENCH_CFLAGS)
 $(BUILD)/bench/%.o: CFLAGS_C11 += -Wconversion

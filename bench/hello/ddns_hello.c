@@ -319,7 +319,7 @@ int main(int argc, char **argv)
     raise_nofile();
     if (cert != NULL) {
         int bad_key = 0;
-        h.ssl = gw_tls_ctx_new(cert, key, err, sizeof err, &bad_key);
+        h.ssl = gw_tls_ctx_new(cert, key, NULL, NULL, err, sizeof err, &bad_key);
         if (h.ssl == NULL) {
             fprintf(stderr, "%s: %s\n", PROG, err);
             goto out;

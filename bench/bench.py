@@ -17,6 +17,13 @@ directory by tests/integration/ddnsstack.py, as for the integration tests.
 Environment: DDNS_BIN (programs to measure; default build/release/bin),
 BENCH_PROV_DEVICES (devices of the provisioning scenario; default 1000000),
 BENCH_TMPDIR (where the temporary directory goes; default the system's).
+The gateway scenarios: BENCH_DEVICES (fleet provisioned into the gateway's
+database; default 100000), BENCH_SECONDS (length of each timed measurement;
+default 10), BENCH_CONNECTIONS (connections of ddns-load, clients of
+pgbench; default 32), BENCH_IDLE_CONNECTIONS (default 10000),
+BENCH_PROP_RATE (changes per second of the propagation measurement; default
+1000), BENCH_KNSUPDATE_MESSAGES (knsupdate messages of one change; default
+2000, and a tenth as many of 100 changes).
 """
 import argparse
 import datetime

@@ -17,6 +17,13 @@ directory by tests/integration/ddnsstack.py, as for the integration tests.
 Environment: DDNS_BIN (programs to measure; default build/release/bin),
 BENCH_PROV_DEVICES (devices of the provisioning scenario; default 1000000),
 BENCH_TMPDIR (where the temporary directory goes; default the system's).
+The gateway scenarios: BENCH_DEVICES (fleet provisioned into the gateway's
+database; default 100000), BENCH_SECONDS (length of each timed measurement;
+default 10), BENCH_CONNECTIONS (connections of ddns-load, clients of
+pgbench; default 32), BENCH_IDLE_CONNECTIONS (default 10000),
+BENCH_PROP_RATE (changes per second of the propagation measurement; default
+1000), BENCH_KNSUPDATE_MESSAGES (knsupdate messages of one change; default
+2000, and a tenth as many of 100 changes).
 """
 import argparse
 import datetime
@@ -90,6 +97,8 @@ class Context:
     def __init__(self, tmp):
         self.tmp = tmp
         self._stack = None
+        self.gateway = None
+        self.on_stop = []
 
     @property
     def stack(self):
@@ -113,6 +122,8 @@ class Context:
         return ddnsstack.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", conninfo] + list(args))
 
     def stop(self):
+        for fn in self.on_stop:
+            fn()
         if self._stack is not None:
             self._stack.stop()
 
@@ -263,6 +274,490 @@ def provision_scenario(ctx):
                target=Target(">=", 0.5, ">= 0.5 x raw COPY", on_ratio=True)),
         Figure("provision %s: peak RSS" % label, rss, "MB",
                target=Target("<", 200.0, "< 200 MB")),
+    ]
+
+
+# -- the gateway scenarios -----------------------------------------------------
+#
+# They share one stack (the run's PostgreSQL, Knot DNS on loopback, the
+# gateway) with a fleet of BENCH_DEVICES devices provisioned into its
+# database, and one ddns-hello TLS server as the baseline. See bench/README.md.
+
+def bench_seconds():
+    return count_env("BENCH_SECONDS", 10)
+
+
+def proc_cpu_s(pid):
+    """User + system CPU seconds of a running process (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3): utime and stime are fields 14, 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status(pid, key):
+    """A kB value of /proc/PID/status (VmRSS, ...)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise BenchError("no %s in /proc/%d/status" % (key, pid))
+
+
+def proc_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+class GatewayBench:
+    """The stack of the gateway scenarios, set up on first use."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        s = self.stack = ctx.stack
+        self.n = count_env("BENCH_DEVICES", 100000)
+        self.conns = count_env("BENCH_CONNECTIONS", 32)
+        self.d = os.path.join(ctx.tmp, "gateway")
+        os.makedirs(self.d)
+        self.nochg_rate = None      # scenario 1's gateway rate, for 4 and 7
+        self.warmed = False
+        # descriptors for 10,000 idle connections and more: the gateway
+        # (a child) inherits the limit
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        progress("gateway: file descriptor limit %d" % hard)
+        # one source (127.0.0.1) opens every connection, idle ones are held
+        # for minutes: no connection limits, long time-outs
+        s.gateway_extra = "request_timeout = 300\n"
+        s.LIMIT_DEFAULTS = {"auth_fail_limit": "0", "header_timeout": "300",
+                            "max_connections": "0", "max_connections_per_source": "0"}
+        s.start_dns()
+        s.make_tls()
+        s.write_gateway_config()
+        csv_path = os.path.join(self.d, "fleet.csv")
+        with open(csv_path, "w") as f:
+            f.write("mac,serial,model\n")
+            f.writelines("%s,SN%09d,IPC-G5\n" % (mac_of(i + 1), i + 1) for i in range(self.n))
+        self.fleet = os.path.join(self.d, "fleet.jsonl")
+        progress("gateway: provisioning %d devices into the gateway's database" % self.n)
+        wall, _, _ = run_measured([os.path.join(BIN, "ddns-provision"), "batch", "--csv", csv_path,
+                                   "--zone", ddnsstack.ZONE, "--operator", "bench", "--key-dir",
+                                   s.key_dir, "--db", s.conninfo, "--format", "jsonl",
+                                   "--out", self.fleet], "ddns-provision")
+        progress("gateway: %d devices provisioned in %.1f s" % (self.n, wall))
+        with open(self.fleet) as f:
+            lines = f.readlines()
+        # the nochg workloads use the first devices (10,000, or half a small
+        # fleet), the change workloads the others: a device's fixed address
+        # stays recorded for nochg
+        k = min(10000, max(1, len(lines) // 2))
+        self.nochg_devices = os.path.join(self.d, "nochg.jsonl")
+        self.change_devices = os.path.join(self.d, "change.jsonl")
+        with open(self.nochg_devices, "w") as f:
+            f.writelines(lines[:k])
+        with open(self.change_devices, "w") as f:
+            f.writelines(lines[k:] or lines)
+        self.n_nochg, self.n_change = k, len(lines[k:] or lines)
+        s.start_gateway()
+        self.gw_pid = s.procs["gateway"].pid
+        # the baseline server: the gateway's HTTP and TLS stack, nothing else
+        self.hello = subprocess.Popen(
+            [os.path.join(BIN, "ddns-hello"), "--listen", "127.0.0.1:0", "--tls",
+             os.path.join(s.dir, "tls", "server.crt"), os.path.join(s.dir, "tls", "server.key"),
+             "--timeout", "300"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        line = self.hello.stdout.readline()
+        if "listening on" not in line:
+            raise BenchError("ddns-hello did not start: %r" % line)
+        self.hello_addr = line.split("listening on ")[1].split()[0]
+        progress("gateway: ddns-hello %s" % line.strip())
+
+    def stop(self):
+        if self.hello.poll() is None:
+            self.hello.terminate()
+            try:
+                self.hello.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.hello.kill()
+                self.hello.wait()
+
+    def load(self, label, *args, server=None, devices=None, workload="nochg", quiet=False):
+        """Runs ddns-load against the gateway (or server); returns its summary.
+        Its progress lines are echoed."""
+        cmd = [os.path.join(BIN, "ddns-load"), "--server",
+               server or "127.0.0.1:%d" % self.stack.https_port, "--ca", self.stack.ca_cert,
+               "--workload", workload]
+        if workload != "hello" and "idle" not in args:
+            cmd += ["--devices", devices or self.nochg_devices]
+        if "idle" in args:
+            cmd = cmd[:cmd.index("--workload")]
+        cmd += [str(a) for a in args]
+        if quiet:
+            cmd.append("-q")
+        progress("%s: %s" % (label, " ".join(os.path.basename(c) for c in cmd[:1]) + " " +
+                             " ".join(cmd[1:]).replace(self.stack.dir, "...")))
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        errlines = []
+
+        def pump():
+            for line in p.stderr:
+                errlines.append(line.rstrip("\n"))
+                progress("  ddns-load| %s" % line.rstrip())
+
+        t = threading.Thread(target=pump, daemon=True)
+        t.start()
+        out = p.stdout.read()
+        p.wait()
+        t.join()
+        if p.returncode != 0:
+            raise BenchError("ddns-load (%s) exited with %d: %s" % (label, p.returncode,
+                                                                  " / ".join(errlines[-5:])))
+        try:
+            summary = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise BenchError("ddns-load (%s) printed no summary" % label) from None
+        lat = summary.get("latency_ms") or {}
+        progress("%s: %s ok of %s requests, %.0f/s, p50 %s ms, p99 %s ms, errors %s, "
+                 "device_waits %s" % (label, summary.get("ok"), summary.get("requests"),
+                                      summary.get("rate_per_s") or 0, lat.get("p50"),
+                                      lat.get("p99"), summary["errors"]["total"],
+                                      summary.get("device_waits")))
+        return summary
+
+    def nochg(self, label, *args):
+        extra = []
+        if not self.warmed:
+            extra.append("--warmup")
+            self.warmed = True
+        return self.load(label, "--mode", "keepalive", *(extra + list(args)))
+
+    def nochg_max(self):
+        """Scenario 1's gateway rate (measured now if scenario 1 did not run)."""
+        if self.nochg_rate is None:
+            s = self.nochg("nochg keepalive", "--connections", self.conns,
+                           "--duration", bench_seconds())
+            self.nochg_rate = s["rate_per_s"]
+        return self.nochg_rate
+
+    def psql(self, sql):
+        return self.stack.psql(sql)
+
+
+def gateway_bench(ctx):
+    if getattr(ctx, "gateway", None) is None:
+        ctx.gateway = GatewayBench(ctx)
+        ctx.on_stop.append(ctx.gateway.stop)
+    return ctx.gateway
+
+
+def need_ok(summary, what, token=None):
+    n = summary["results"].get(token, 0) if token else summary["ok"]
+    if n < 1:
+        raise BenchError("%s: no %s answer" % (what, token or "valid"))
+    return n
+
+
+@scenario("gw-nochg", "gateway nochg updates over kept-alive HTTPS connections against "
+          "ddns-hello's TLS keep-alive rate")
+def gw_nochg_scenario(ctx):
+    g = gateway_bench(ctx)
+    sec = bench_seconds()
+    hello = g.load("ddns-hello keepalive", "--mode", "keepalive", "--connections", g.conns,
+                   "--duration", sec, server=g.hello_addr, workload="hello")
+    need_ok(hello, "ddns-hello")
+    gw = g.nochg("gateway nochg keepalive", "--connections", g.conns, "--duration", sec)
+    need_ok(gw, "gateway nochg", "nochg")
+    g.nochg_rate = gw["rate_per_s"]
+    return [Figure("nochg keepalive HTTPS, %d connections: rate" % g.conns, gw["rate_per_s"],
+                   "req/s", baseline=hello["rate_per_s"], higher_is_better=True,
+                   target=Target(">=", 0.6, ">= 0.60 x ddns-hello TLS", on_ratio=True))]
+
+
+@scenario("gw-dyndns2", "gateway dyndns2 /nic/update (nochg) over kept-alive connections against "
+          "the gw-nochg rate")
+def gw_dyndns2_scenario(ctx):
+    g = gateway_bench(ctx)
+    base = g.nochg_max()
+    s = g.load("gateway dyndns2 keepalive", "--mode", "keepalive", "--connections", g.conns,
+               "--duration", bench_seconds(), workload="dyndns2")
+    need_ok(s, "gateway dyndns2")
+    return [Figure("dyndns2 /nic/update keepalive, %d connections: rate" % g.conns,
+                   s["rate_per_s"], "req/s", baseline=base, higher_is_better=True,
+                   target=Target(">=", 0.9, ">= 0.9 x gw-nochg", on_ratio=True))]
+
+
+@scenario("gw-latency", "gateway nochg keep-alive latency p99 at half the gw-nochg rate")
+def gw_latency_scenario(ctx):
+    g = gateway_bench(ctx)
+    rate = max(1, int(g.nochg_max() / 2))
+    s = g.load("gateway nochg at %d/s" % rate, "--mode", "keepalive", "--connections", g.conns,
+               "--rate", rate, "--duration", bench_seconds())
+    need_ok(s, "gateway nochg at a fixed rate", "nochg")
+    lat = s["latency_ms"]
+    return [Figure("nochg keepalive at %d/s (half the maximum): latency p50" % rate, lat["p50"],
+                   "ms"),
+            Figure("nochg keepalive at %d/s (half the maximum): latency p99" % rate, lat["p99"],
+                   "ms", target=Target("<", 5.0, "< 5 ms"))]
+
+
+@scenario("gw-new", "gateway CPU per update with a new TLS connection per update (full and "
+          "resumed handshakes) against ddns-hello's CPU per new connection")
+def gw_new_scenario(ctx):
+    g = gateway_bench(ctx)
+    g.nochg_max()   # the devices' addresses are recorded: every answer is nochg
+    sec = bench_seconds()
+    figures = []
+    for resume in (False, True):
+        extra = ["--resume"] if resume else []
+        what = "resumed" if resume else "full"
+        cpu0 = proc_cpu_s(g.hello.pid)
+        h = g.load("ddns-hello new connections (%s handshakes)" % what, "--mode", "new",
+                   "--connections", g.conns, "--duration", sec, *extra, server=g.hello_addr,
+                   workload="hello")
+        hello_cpu = (proc_cpu_s(g.hello.pid) - cpu0) / need_ok(h, "ddns-hello new")
+        cpu0 = proc_cpu_s(g.gw_pid)
+        s = g.load("gateway nochg new connections (%s handshakes)" % what, "--mode", "new",
+                   "--connections", g.conns, "--duration", sec, *extra)
+        gw_cpu = (proc_cpu_s(g.gw_pid) - cpu0) / need_ok(s, "gateway nochg new", "nochg")
+        progress("new connections (%s): gateway %.3f ms CPU per update, ddns-hello %.3f ms per "
+                 "connection; resumed %d/%d" % (what, gw_cpu * 1e3, hello_cpu * 1e3,
+                                               s.get("handshakes_resumed", 0),
+                                               s.get("connections_opened", 0)))
+        figures += [
+            Figure("new TLS connection per update (%s handshake): rate" % what, s["rate_per_s"],
+                   "req/s", baseline=h["rate_per_s"], higher_is_better=True),
+            Figure("new TLS connection per update (%s handshake): server CPU" % what,
+                   gw_cpu * 1e3, "ms/req", baseline=hello_cpu * 1e3,
+                   target=Target(">=", 1 / 1.3, "<= 1.3 x ddns-hello", on_ratio=True))]
+    return figures
+
+
+@scenario("gw-idle", "gateway memory per idle TLS connection (BENCH_IDLE_CONNECTIONS held open)")
+def gw_idle_scenario(ctx):
+    g = gateway_bench(ctx)
+    n = count_env("BENCH_IDLE_CONNECTIONS", 10000)
+    hold = min(10, bench_seconds())
+    pid = g.gw_pid
+    rss0, fds0 = proc_status(pid, "VmRSS"), proc_fds(pid)
+    progress("idle: gateway RSS %d kB with %d descriptors before" % (rss0, fds0))
+    samples = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(0.5):
+            try:
+                samples.append((proc_fds(pid), proc_status(pid, "VmRSS")))
+            except (OSError, BenchError):
+                pass
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        s = g.load("idle TLS connections", "--mode", "idle", "--connections", n,
+                   "--duration", hold)
+    finally:
+        stop.set()
+        t.join()
+    if not samples:
+        raise BenchError("idle: no sample of the gateway's memory")
+    # the sample with the most connections open (the latest of them)
+    fds, rss = max(samples, key=lambda x: (x[0], samples.index(x)))
+    conns = fds - fds0
+    progress("idle: %d connections held (ddns-load: open_max %d, open_end %d, closed by the "
+             "gateway %d); gateway RSS %d kB" % (conns, s["open_max"], s["open_end"],
+                                                 s["closed_by_peer"], rss))
+    if conns < 1:
+        raise BenchError("idle: the gateway held no connection")
+    per = (rss - rss0) / conns
+    return [Figure("%s idle TLS connections: gateway RSS" % "{:,}".format(conns), rss / 1024.0,
+                   "MB", baseline=rss0 / 1024.0, note="baseline: the idle gateway"),
+            Figure("%s idle TLS connections: RSS per connection" % "{:,}".format(conns), per,
+                   "KB", target=Target("<=", 16.0, "<= 16 KB"))]
+
+
+def pgbench_tps(g, clients, seconds):
+    """Single-row UPDATE transactions per second by pgbench on the same
+    server, in a database of its own."""
+    s = g.stack
+    s.psql("DROP DATABASE IF EXISTS bench_pgbench")
+    s.psql("CREATE DATABASE bench_pgbench")
+    pgbench = os.path.join(ddnsstack.pg_bindir(), "pgbench")
+    conn = ["-h", "127.0.0.1", "-p", str(s.pg_port), "-U", "ddns"]
+    ddnsstack.run([pgbench, "-i", "-q", "-s", "1"] + conn + ["bench_pgbench"])
+    script = os.path.join(g.d, "update.sql")
+    with open(script, "w") as f:
+        f.write("\\set id random(1, 100000)\n"
+                "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :id;\n")
+    progress("pgbench: %d clients, %d s of single-row UPDATEs" % (clients, seconds))
+    out = ddnsstack.run([pgbench, "-n", "-f", script, "-c", str(clients), "-j", "1",
+                         "-T", str(seconds)] + conn + ["bench_pgbench"]).stdout
+    tps = None
+    for line in out.splitlines():
+        if line.startswith("tps ="):
+            tps = float(line.split()[2])
+    if tps is None:
+        raise BenchError("pgbench printed no tps: %s" % out[-300:])
+    progress("pgbench: %.0f tps" % tps)
+    s.psql("DROP DATABASE bench_pgbench")
+    return tps
+
+
+def wait_outbox_empty(g, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if g.psql("SELECT count(*) FROM dns_outbox") == [["0"]]:
+            return time.monotonic()
+        time.sleep(0.05)
+    raise BenchError("the DNS outbox was not empty after %d s" % timeout)
+
+
+@scenario("gw-change", "gateway change updates (good, durable) against pgbench single-row "
+          "UPDATEs on the same PostgreSQL")
+def gw_change_scenario(ctx):
+    g = gateway_bench(ctx)
+    sec = bench_seconds()
+    wait_outbox_empty(g)
+    # neither pays for the dirty pages of earlier bulk loads
+    g.psql("CHECKPOINT")
+    s = g.load("gateway change keepalive", "--mode", "keepalive", "--connections", g.conns,
+               "--duration", sec, devices=g.change_devices, workload="change")
+    good = need_ok(s, "gateway change", "good")
+    rate = good / s["elapsed_s"]
+    wait_outbox_empty(g)
+    g.psql("CHECKPOINT")
+    tps = pgbench_tps(g, g.conns, sec)
+    return [Figure("change (good, durable), %d connections: rate" % g.conns, rate, "req/s",
+                   baseline=tps, higher_is_better=True, note="baseline: pgbench UPDATE tps",
+                   target=Target(">=", 1.0, ">= 1.0 x pgbench", on_ratio=True))]
+
+
+PROPAGATION_TRIGGER = """
+CREATE TABLE IF NOT EXISTS bench_published (created_at timestamptz, deleted_at timestamptz);
+TRUNCATE bench_published;
+CREATE OR REPLACE FUNCTION bench_record_published() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO bench_published SELECT created_at, clock_timestamp() FROM old_rows;
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS bench_published ON dns_outbox;
+CREATE TRIGGER bench_published AFTER DELETE ON dns_outbox REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION bench_record_published();
+"""
+
+
+def published_delays(g):
+    """(count, p50 ms, p99 ms, rows per second from the first commit to the
+    last acknowledgement) of the outbox rows deleted since the trigger was
+    set, then clears them."""
+    rows = g.psql("SELECT count(*), "
+                  "percentile_cont(0.5) WITHIN GROUP (ORDER BY delay), "
+                  "percentile_cont(0.99) WITHIN GROUP (ORDER BY delay), "
+                  "extract(epoch FROM max(deleted_at) - min(created_at)) "
+                  "FROM (SELECT created_at, deleted_at, "
+                  "extract(epoch FROM deleted_at - created_at) * 1000 AS delay "
+                  "FROM bench_published) d")
+    g.psql("TRUNCATE bench_published")
+    n, p50, p99, span = rows[0]
+    if int(n) == 0:
+        raise BenchError("propagation: no outbox row was published")
+    return int(n), float(p50), float(p99), int(n) / max(float(span), 1e-3)
+
+
+def knsupdate_rate(g, messages, per_message, tag):
+    """Changes per second by knsupdate into the same Knot, per_message
+    changes (delete + add of one name's A record) in each message, waiting
+    for each answer; returns (changes, rate)."""
+    s = g.stack
+    script = os.path.join(g.d, "knsupdate-%s.txt" % tag)
+    with open(script, "w") as f:
+        f.write("server 127.0.0.1 %d\nzone %s.\norigin %s.\n" % (s.dns_port, ddnsstack.ZONE,
+                                                                 ddnsstack.ZONE))
+        for m in range(messages):
+            for c in range(per_message):
+                i = m * per_message + c
+                name = "%s-%d" % (tag, i)
+                f.write("update delete %s A\nupdate add %s 60 A 100.%d.%d.%d\n"
+                        % (name, name, 64 + (i >> 16) % 64, (i >> 8) & 255, i & 255))
+            f.write("send\n")
+    key = "hmac-sha256:%s:%s" % (ddnsstack.TSIG_NAME, s.tsig_secret)
+    progress("knsupdate: %d messages of %d change(s)" % (messages, per_message))
+    t0 = time.monotonic()
+    p = subprocess.run(["knsupdate", "-y", key, script], capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise BenchError("knsupdate exited with %d: %s" % (p.returncode, p.stderr[-300:]))
+    last = messages * per_message - 1
+    want = "100.%d.%d.%d" % (64 + (last >> 16) % 64, (last >> 8) & 255, last & 255)
+    got = s.dig("%s-%d.%s" % (tag, last, ddnsstack.ZONE))
+    if want not in (got or ""):
+        raise BenchError("knsupdate: Knot does not serve %s-%d (%r)" % (tag, last, got))
+    n = messages * per_message
+    progress("knsupdate: %d changes in %.2f s, %.0f/s" % (n, wall, n / wall))
+    return n, n / wall
+
+
+def check_dns_serves(g, devices_file, count=20):
+    """The last addresses the database holds for some of the changed names
+    are what Knot serves."""
+    rows = g.psql("SELECT label || '.' || zone, host(ipv4) FROM names WHERE ipv4 << "
+                  "'100.64.0.0/10' ORDER BY updated_at DESC LIMIT %d" % count)
+    for fqdn, addr in rows:
+        got = g.stack.dig(fqdn)
+        if addr not in (got or ""):
+            raise BenchError("propagation: Knot serves %r for %s, the database %s"
+                             % (got, fqdn, addr))
+    return len(rows)
+
+
+@scenario("gw-propagation", "commit-to-DNS delay at a fixed change rate, and changes visible "
+          "in DNS per second against knsupdate")
+def gw_propagation_scenario(ctx):
+    g = gateway_bench(ctx)
+    sec = bench_seconds()
+    rate = count_env("BENCH_PROP_RATE", 1000)
+    wait_outbox_empty(g)
+    g.psql("CHECKPOINT")
+    g.psql(PROPAGATION_TRIGGER)
+    try:
+        s = g.load("gateway change at %d/s" % rate, "--mode", "keepalive", "--connections",
+                   g.conns, "--rate", rate, "--duration", sec, devices=g.change_devices,
+                   workload="change")
+        need_ok(s, "gateway change at a fixed rate", "good")
+        wait_outbox_empty(g)
+        n, p50, p99, _ = published_delays(g)
+        progress("propagation: %d changes, commit to DNS acknowledgement p50 %.1f ms, p99 %.1f ms"
+                 % (n, p50, p99))
+        # sustained: as many changes as the gateway takes, until all are in DNS
+        t0 = time.monotonic()
+        s2 = g.load("gateway change, closed loop", "--mode", "keepalive", "--connections",
+                    g.conns, "--duration", sec, devices=g.change_devices, workload="change")
+        good = need_ok(s2, "gateway change", "good")
+        t1 = wait_outbox_empty(g)
+        n2, _, sp99, visible = published_delays(g)
+        progress("sustained: %d good answers, %d outbox rows published, %.0f changes/s visible "
+                 "in DNS (%.1f s to the empty outbox after the run); delay p99 %.0f ms"
+                 % (good, n2, visible, t1 - t0 - s2["elapsed_s"], sp99))
+        checked = check_dns_serves(g, g.change_devices)
+        progress("propagation: Knot serves the database's address for %d changed names" % checked)
+    finally:
+        g.psql("DROP TRIGGER IF EXISTS bench_published ON dns_outbox")
+    msgs1 = count_env("BENCH_KNSUPDATE_MESSAGES", 2000)
+    _, kn1 = knsupdate_rate(g, msgs1, 1, "kn1")
+    _, kn100 = knsupdate_rate(g, max(1, msgs1 // 10), 100, "kn100")
+    # the rate the gateway kept up with (below the target when it could not)
+    label = "change at %d/s (%.0f/s answered)" % (rate, need_ok(s, "change", "good") /
+                                                  s["elapsed_s"])
+    return [
+        Figure("%s: good answer to DNS acknowledgement p50" % label, p50, "ms"),
+        Figure("%s: good answer to DNS acknowledgement p99" % label, p99, "ms",
+               target=Target("<", 1000.0, "< 1 s")),
+        Figure("sustained changes visible in DNS vs knsupdate 1/message", visible, "changes/s",
+               baseline=kn1, higher_is_better=True,
+               target=Target(">=", 50.0, ">= 50 x knsupdate 1/msg", on_ratio=True)),
+        Figure("sustained changes visible in DNS vs knsupdate 100/message", visible,
+               "changes/s", baseline=kn100, higher_is_better=True,
+               target=Target(">=", 1.0, ">= 1 x knsupdate 100/msg", on_ratio=True)),
     ]
 
 

@@ -25,9 +25,12 @@ def bench_tmp():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def bench(tmp_path, bench_tmp, *args, devices="300"):
+def bench(tmp_path, bench_tmp, *args, devices="300", gw_devices="300"):
+    # the gateway scenarios on a tiny fleet, one second per measurement
     env = dict(os.environ, DDNS_BIN=ddnsstack.BIN, BENCH_PROV_DEVICES=devices,
-               BENCH_TMPDIR=bench_tmp)
+               BENCH_TMPDIR=bench_tmp, BENCH_DEVICES=gw_devices, BENCH_SECONDS="1",
+               BENCH_CONNECTIONS="8", BENCH_IDLE_CONNECTIONS="50", BENCH_PROP_RATE="50",
+               BENCH_KNSUPDATE_MESSAGES="20")
     return subprocess.run(["/usr/bin/python3", BENCH, "--results-dir", str(tmp_path / "results")]
                           + list(args), capture_output=True, text=True, timeout=300, env=env)
 
@@ -63,10 +66,54 @@ def test_provision_scenario_table_and_json(tmp_path, bench_tmp):
 
 
 def test_fails_only_when_it_cannot_run(tmp_path, bench_tmp):
-    p = bench(tmp_path, bench_tmp, devices="lots")
+    p = bench(tmp_path, bench_tmp, devices="lots", gw_devices="many")
     assert p.returncode == 1
     assert "cannot run" in p.stdout and "BENCH_PROV_DEVICES='lots' is not a number" in p.stdout
+    assert "scenario gw-nochg cannot run: BENCH_DEVICES='many' is not a number" in p.stdout
     p = bench(tmp_path, bench_tmp, "--only", "nosuch")
     assert p.returncode == 2 and "unknown scenario nosuch" in p.stderr
     p = bench(tmp_path, bench_tmp, "--list")
     assert p.returncode == 0 and p.stdout.startswith("provision ")
+
+
+GATEWAY_FIGURES = {
+    "gw-nochg": ["nochg keepalive HTTPS, 8 connections: rate"],
+    "gw-dyndns2": ["dyndns2 /nic/update keepalive, 8 connections: rate"],
+    "gw-new": ["new TLS connection per update (full handshake): server CPU",
+               "new TLS connection per update (resumed handshake): server CPU"],
+    "gw-change": ["change (good, durable), 8 connections: rate"],
+    "gw-propagation": ["sustained changes visible in DNS vs knsupdate 1/message",
+                       "sustained changes visible in DNS vs knsupdate 100/message"],
+}
+
+
+def test_gateway_scenarios(tmp_path, bench_tmp):
+    """Every gateway scenario runs against the real gateway, ddns-hello,
+    pgbench and knsupdate on a tiny fleet and yields its figures with their
+    baselines and targets."""
+    only = []
+    for name in ("gw-nochg", "gw-dyndns2", "gw-latency", "gw-new", "gw-idle", "gw-change",
+                 "gw-propagation"):
+        only += ["--only", name]
+    p = bench(tmp_path, bench_tmp, *only)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr
+    (path,) = os.listdir(tmp_path / "results")
+    with open(tmp_path / "results" / path) as f:
+        res = json.load(f)
+    assert res["failed"] == []
+    by = {sc["scenario"]: {fig["figure"]: fig for fig in sc["figures"]}
+          for sc in res["scenarios"]}
+    for name, figs in GATEWAY_FIGURES.items():
+        for fig in figs:
+            got = by[name][fig]
+            assert got["value"] > 0 and got["baseline"] > 0 and got["met"] in (True, False), got
+    (p99,) = [f for f in by["gw-propagation"].values()
+              if f["figure"].startswith("change at 50/s (")
+              and f["figure"].endswith("/s answered): good answer to DNS acknowledgement p99")]
+    assert p99["value"] > 0 and p99["unit"] == "ms" and p99["target"] == "< 1 s"
+    lat = [f for f in by["gw-latency"].values() if f["figure"].endswith("latency p99")]
+    assert lat and lat[0]["value"] > 0 and lat[0]["target"] == "< 5 ms"
+    idle = [f for f in by["gw-idle"].values() if f["figure"].endswith("RSS per connection")]
+    assert idle and idle[0]["figure"].startswith("50 idle TLS connections")
+    assert "propagation: Knot serves the database's address" in p.stdout
+    assert os.listdir(bench_tmp) == []

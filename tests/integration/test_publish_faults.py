@@ -122,9 +122,12 @@ def test_postgres_restarted_under_load(fstack, fleet):
     answers = load.answers()
     outage = [a for a in answers if not a.startswith("good ")]
     assert outage, "no request fell into the outage"
-    # requests during the outage got the temporary error, nothing else
-    assert all(a == "911" or a.startswith("error:") for a in outage), outage
-    assert "911" in outage
+    # requests during the outage got the temporary error (or no answer);
+    # never one that tells the device to stop or to fix something
+    permanent = {"badauth", "disabled", "badrequest", "notfound", "badagent", "badtime"}
+    assert not [a for a in outage if a.split(" ")[0] in permanent], \
+        [a for a in outage if a != "911"]
+    assert outage.count("911") >= len(outage) // 2, [a for a in outage if a != "911"]
     assert all(a.startswith("good ") for a in recent), recent
     verify(fstack, load, deadline=time.time() + 5)
 

@@ -1,7 +1,7 @@
 # gateway/: the ddns-gateway daemon (HTTPS update endpoint, PostgreSQL pool,
 # RFC 2136 publisher). C11; libevent + bufferevent_openssl, OpenSSL 3,
 # libpq, ldns, libinih.
-GW_PKGS      := libevent_openssl libevent libssl libcrypto libpq ldns inih jansson
+GW_PKGS      := libevent_openssl libevent_pthreads libevent libssl libcrypto libpq ldns inih jansson
 GW_CFLAGS    := $(shell $(PKG) --cflags $(GW_PKGS))
 GW_LIBS      := $(shell $(PKG) --libs $(GW_PKGS)) -lpthread
 GW_SRCS      := $(sort $(wildcard gateway/src/*.c))

@@ -30,8 +30,12 @@
 struct gw_admin {
     struct event_base *base;
     const gw_config_t *cfg;
-    gw_db_t *db;
-    gw_http_t *http;
+    gw_db_t *db;                    /* the probe's pool, on the main loop */
+    struct {                        /* the workers', read for /metrics */
+        gw_db_t *db;
+        gw_http_t *http;
+    } w[GW_ADMIN_WORKERS_MAX];
+    size_t nw;
     gw_publish_t *pub;
     struct evhttp *evh;
     struct event *probe_timer;
@@ -154,8 +158,18 @@ static void gw_admin_metrics(gw_admin_t *a, struct evhttp_request *req)
         return;
     }
     gw_metrics_render(b);
-    gw_db_stats_t st;
-    gw_db_stats(a->db, &st);
+    gw_db_stats_t st = {0, 0, 0, 0, 0};
+    size_t inflight = 0;
+    for (size_t i = 0; i < a->nw; i++) {
+        gw_db_stats_t one;
+        gw_db_stats(a->w[i].db, &one);
+        st.busy += one.busy;
+        st.idle += one.idle;
+        st.connecting += one.connecting;
+        st.down += one.down;
+        st.queued += one.queued;
+        inflight += gw_http_inflight(a->w[i].http);
+    }
     char why[300];
     evbuffer_add_printf(b,
         "# HELP ddns_connections_open HTTPS connections open now (counted against the limits).\n"
@@ -177,7 +191,7 @@ static void gw_admin_metrics(gw_admin_t *a, struct evhttp_request *req)
         "# HELP ddns_publisher_healthy 1 when the publisher has its database connection "
         "and no zone's last batch failed.\n"
         "# TYPE ddns_publisher_healthy gauge\nddns_publisher_healthy %d\n",
-        gw_limit_connections(), gw_conn_count(), a->http ? gw_http_inflight(a->http) : 0,
+        gw_limit_connections(), gw_conn_count(), inflight,
         st.busy, st.idle, st.connecting, st.down, st.queued, a->probe_ok,
         gw_publish_health(a->pub, why, sizeof why) == GW_OK);
     if (a->probe_ok)
@@ -231,8 +245,7 @@ static void gw_admin_gencb(struct evhttp_request *req, void *arg)
 
 /* ---- life cycle ----------------------------------------------------------- */
 
-gw_admin_t *gw_admin_new(struct event_base *base, const gw_config_t *cfg, gw_db_t *db,
-                         gw_http_t *http)
+gw_admin_t *gw_admin_new(struct event_base *base, const gw_config_t *cfg, gw_db_t *db)
 {
     gw_admin_t *a = calloc(1, sizeof *a);
     if (a == NULL)
@@ -240,13 +253,22 @@ gw_admin_t *gw_admin_new(struct event_base *base, const gw_config_t *cfg, gw_db_
     a->base = base;
     a->cfg = cfg;
     a->db = db;
-    a->http = http;
     a->probe_timer = evtimer_new(base, gw_admin_probe_timer_cb, a);
     if (a->probe_timer == NULL) {
         free(a);
         return NULL;
     }
     return a;
+}
+
+int gw_admin_add_worker(gw_admin_t *a, gw_db_t *db, gw_http_t *http)
+{
+    if (a->nw == GW_ADMIN_WORKERS_MAX)
+        return GW_EINVAL;
+    a->w[a->nw].db = db;
+    a->w[a->nw].http = http;
+    a->nw++;
+    return GW_OK;
 }
 
 void gw_admin_set_publisher(gw_admin_t *a, gw_publish_t *pub)

@@ -11,8 +11,8 @@
  *                 the gauges read here (open connections, requests in
  *                 flight, database pool by state and queue, outbox rows and
  *                 age of the oldest row, probe results).
- * The outbox numbers come from a probe query run on the request pool
- * every 5 s (every second while it fails), so that scraping never loads
+ * The outbox numbers come from a probe query run on a pool of its own (one
+ * connection on the main loop) every 5 s (every second while it fails), so that scraping never loads
  * the database. Admin requests are not counted in ddns_requests_total. */
 #ifndef GW_ADMIN_H
 #define GW_ADMIN_H
@@ -26,9 +26,16 @@
 
 typedef struct gw_admin gw_admin_t;
 
-/* NULL when out of memory. Nothing listens before gw_admin_listen(). */
-gw_admin_t *gw_admin_new(struct event_base *base, const gw_config_t *cfg, gw_db_t *db,
-                         gw_http_t *http);
+#define GW_ADMIN_WORKERS_MAX 64
+
+/* NULL when out of memory. Nothing listens before gw_admin_listen(). db is
+ * the pool of the readiness probe, on base's loop. */
+gw_admin_t *gw_admin_new(struct event_base *base, const gw_config_t *cfg, gw_db_t *db);
+/* A worker's request pool and front end, summed in /metrics (their
+ * gw_db_stats and gw_http_inflight, which any thread may read). Returns
+ * GW_OK, or GW_EINVAL past GW_ADMIN_WORKERS_MAX. */
+int gw_admin_add_worker(gw_admin_t *a, gw_db_t *db, gw_http_t *http)
+    __attribute__((warn_unused_result));
 /* Binds [admin] listen (nothing when unset) and starts the probe. Returns
  * GW_OK or GW_EIO (logged). */
 int gw_admin_listen(gw_admin_t *a) __attribute__((warn_unused_result));

@@ -92,6 +92,11 @@ static const struct gw_param gw_params[] = {
      "HTTPS listeners: one or more addr:port separated by commas, IPv6 in brackets "
      "(\"127.0.0.1:8443, [::1]:8443\"). Port 0 picks a free port; the log line "
      "\"listening on ADDR:PORT\" shows the one chosen."},
+    {GW_SEC_GATEWAY, "workers", GW_CT_INT, "0", 0, 64, GOFF(workers),
+     "Worker threads serving the HTTPS listeners, 1 to 64; 0: one per online CPU (at "
+     "most 64). Each has its own event loop, its own sockets on every listener "
+     "(SO_REUSEPORT: the kernel spreads new connections) and its own database pool of "
+     "pool_size connections. Needs a restart."},
     {GW_SEC_GATEWAY, "clock_skew", GW_CT_INT, "300", 1, 86400, GOFF(clock_skew),
      "Accepted difference in seconds between a request's ts and the gateway clock."},
     {GW_SEC_GATEWAY, "log_level", GW_CT_LEVEL, "info", 0, 0, GOFF(log_level),

@@ -82,6 +82,7 @@ typedef struct gw_config {
     int clock_skew;
     int log_level;              /* enum gw_log_level */
     int request_timeout;
+    int workers;                /* 0: one per online CPU */
     int log_format;             /* enum gw_log_format */
     /* [tls] */
     char *tls_certificate;

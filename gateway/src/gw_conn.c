@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,6 +67,7 @@ static struct {
     unsigned long suppressed;
     int init;
 } gw_conn_notes[GW_NOTE_N];
+static pthread_mutex_t gw_conn_notes_mu = PTHREAD_MUTEX_INITIALIZER;    /* every worker */
 
 static void gw_conn_note(int which, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void gw_conn_note(int which, const char *fmt, ...)
@@ -74,6 +76,7 @@ static void gw_conn_note(int which, const char *fmt, ...)
     va_list ap;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&gw_conn_notes_mu);
     if (!gw_conn_notes[which].init) {
         gw_conn_notes[which].init = 1;
         gw_conn_notes[which].tokens = GW_NOTE_BURST;
@@ -87,17 +90,20 @@ static void gw_conn_note(int which, const char *fmt, ...)
     gw_conn_notes[which].last = now;
     if (gw_conn_notes[which].tokens < 1) {
         gw_conn_notes[which].suppressed++;
+        pthread_mutex_unlock(&gw_conn_notes_mu);
         return;
     }
     gw_conn_notes[which].tokens -= 1;
+    unsigned long suppressed = gw_conn_notes[which].suppressed;
+    gw_conn_notes[which].suppressed = 0;
+    pthread_mutex_unlock(&gw_conn_notes_mu);
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (gw_conn_notes[which].suppressed > 0)
-        gw_warn("%s (and %lu more like it)", msg, gw_conn_notes[which].suppressed);
+    if (suppressed > 0)
+        gw_warn("%s (and %lu more like it)", msg, suppressed);
     else
         gw_warn("%s", msg);
-    gw_conn_notes[which].suppressed = 0;
 }
 
 static void gw_conn_addr_text(const struct sockaddr_storage *ss, char *out, size_t outlen)

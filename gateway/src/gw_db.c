@@ -1,6 +1,7 @@
 /* gw_db: asynchronous PostgreSQL pool on the event loop (see gw_db.h). */
 #include "gw_db.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -36,7 +37,7 @@ TAILQ_HEAD(gw_db_jobq, gw_db_job);
 struct gw_db_conn {
     gw_db_t *db;
     int idx;
-    enum gw_conn_state state;
+    atomic_int state;           /* enum gw_conn_state; atomic: gw_db_stats reads it */
     PGconn *pg;
     struct event *ev;           /* I/O on PQsocket */
     int ev_fd;
@@ -54,7 +55,7 @@ struct gw_db {
     struct gw_db_conn *conns;
     int n;
     struct gw_db_jobq queue;
-    size_t qlen;
+    atomic_size_t qlen;
     unsigned int seed;
 };
 
@@ -76,7 +77,7 @@ void gw_db_conn_params(const char *conninfo, const char *application_name,
 /* PQerrorMessage on one line. */
 static const char *gw_pg_msg(const char *m)
 {
-    static char buf[512];
+    static _Thread_local char buf[512];
     size_t n = 0;
     if (m == NULL)
         return "unknown error";

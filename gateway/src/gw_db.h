@@ -47,6 +47,7 @@ typedef struct gw_db_stats {
     int busy, idle, connecting, down;
     size_t queued;
 } gw_db_stats_t;
+/* Reads atomics only: any thread may call it (the admin listener does). */
 void gw_db_stats(const gw_db_t *db, gw_db_stats_t *out);
 
 /* Builds the keyword/value arrays used to open a connection from a

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,14 +62,18 @@ struct gw_http {
     } routes[GW_HTTP_ROUTES_MAX];       /* gw_http_add_route */
     size_t nroutes;
     struct gw_reqq inflight;
-    size_t ninflight;
-    uint64_t next_id;
+    atomic_size_t ninflight;    /* atomic: read by /metrics on the main thread */
+    int worker;                 /* worker number, for the access log */
+    unsigned short port[GW_MAX_LISTEN];     /* ports bound, per listener */
     int stopping;
     size_t nwriting;            /* answers handed to evhttp, not yet sent */
     struct event *flush_timer;  /* bounds the wait for nwriting to reach 0 */
     void (*drained)(void *);
     void *drained_arg;
 };
+
+/* Request ids, unique across the workers. */
+static atomic_ullong gw_http_next_id;
 
 /* ---- TLS per connection --------------------------------------------------- */
 
@@ -176,7 +181,8 @@ void gw_req_reply_body(gw_req_t *rq, int status, const char *content_type, const
     gw_log_request_t lr = {
         .id = rq->id, .peer = rq->peer_text, .method = rq->method, .path = rq->path,
         .status = status, .result = token, .device = rq->device[0] ? rq->device : "-",
-        .ms = ms, .delivery = rq->req == NULL ? "abandoned" : rq->gone ? "client-gone" : NULL,
+        .ms = ms, .worker = rq->h ? rq->h->worker : -1,
+        .delivery = rq->req == NULL ? "abandoned" : rq->gone ? "client-gone" : NULL,
     };
     gw_log_request(&lr);
     gw_metrics_request(rq->path, token, ms / 1e3);
@@ -318,7 +324,7 @@ static void gw_http_gencb(struct evhttp_request *req, void *arg)
     }
     rq->h = h;
     rq->req = req;
-    rq->id = ++h->next_id;
+    rq->id = atomic_fetch_add(&gw_http_next_id, 1) + 1;
     clock_gettime(CLOCK_MONOTONIC, &rq->start);
     TAILQ_INSERT_TAIL(&h->inflight, rq, next);
     h->ninflight++;
@@ -429,13 +435,23 @@ int gw_http_add_route(gw_http_t *h, const char *path, gw_http_handler_fn fn, voi
     return GW_OK;
 }
 
-static int gw_http_bind_one(const gw_sockaddr_t *a, char *text, size_t textlen)
+static int gw_http_bind_one(const gw_sockaddr_t *a, unsigned short port, char *text,
+                            size_t textlen, unsigned short *bound_port)
 {
+    gw_sockaddr_t at = *a;
+    if (port != 0) {
+        if (at.ss.ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)&at.ss)->sin6_port = htons(port);
+        else if (at.ss.ss_family == AF_INET)
+            ((struct sockaddr_in *)&at.ss)->sin_port = htons(port);
+    }
+    a = &at;
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0)
         return -1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
         goto fail;
     if (a->ss.ss_family == AF_INET6 &&
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
@@ -452,10 +468,12 @@ static int gw_http_bind_one(const gw_sockaddr_t *a, char *text, size_t textlen)
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
         inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
         snprintf(text, textlen, "[%s]:%u", ip, ntohs(s6->sin6_port));
+        *bound_port = ntohs(s6->sin6_port);
     } else if (ss.ss_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
         inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
         snprintf(text, textlen, "%s:%u", ip, ntohs(s4->sin_port));
+        *bound_port = ntohs(s4->sin_port);
     } else {
         snprintf(text, textlen, "%s", a->text);
     }
@@ -469,12 +487,13 @@ fail:
     return -1;
 }
 
-int gw_http_listen(gw_http_t *h)
+int gw_http_listen(gw_http_t *h, const gw_http_t *first)
 {
     for (size_t i = 0; i < h->cfg->listen.n; i++) {
         const gw_sockaddr_t *a = &h->cfg->listen.addr[i];
         char text[80];
-        int fd = gw_http_bind_one(a, text, sizeof text);
+        int fd = gw_http_bind_one(a, first ? first->port[i] : 0, text, sizeof text,
+                                  &h->port[i]);
         if (fd < 0) {
             gw_error("cannot listen on %s: %s", a->text, strerror(errno));
             return GW_EIO;
@@ -486,7 +505,8 @@ int gw_http_listen(gw_http_t *h)
             return GW_EIO;
         }
         h->nbound++;
-        gw_info("listening on %s", text);
+        if (first == NULL)
+            gw_info("listening on %s", text);
     }
     return GW_OK;
 }
@@ -504,7 +524,12 @@ void gw_http_stop_accepting(gw_http_t *h, void (*drained)(void *), void *arg)
 
 size_t gw_http_inflight(const gw_http_t *h)
 {
-    return h->ninflight;
+    return atomic_load(&h->ninflight);
+}
+
+void gw_http_set_worker(gw_http_t *h, int worker)
+{
+    h->worker = worker;
 }
 
 void gw_http_free(gw_http_t *h)

@@ -46,12 +46,18 @@ void gw_http_set_update_handler(gw_http_t *h, gw_http_handler_fn fn, void *arg);
  * when the table is full. */
 int gw_http_add_route(gw_http_t *h, const char *path, gw_http_handler_fn fn, void *arg)
     __attribute__((warn_unused_result));
-/* Binds every configured listener and logs "listening on ADDR:PORT" for
- * each. Returns GW_OK or GW_EIO (logged). */
-int gw_http_listen(gw_http_t *h) __attribute__((warn_unused_result));
+/* Binds every configured listener with SO_REUSEPORT, so that each worker
+ * has its own sockets on the same ports and the kernel spreads new
+ * connections over them. With first NULL, logs "listening on ADDR:PORT"
+ * for each; otherwise binds the ports first got (which matters for port
+ * 0). Returns GW_OK or GW_EIO (logged). */
+int gw_http_listen(gw_http_t *h, const gw_http_t *first) __attribute__((warn_unused_result));
+/* The worker number written in the access log ("worker=N"). */
+void gw_http_set_worker(gw_http_t *h, int worker);
 /* Closes the listeners; answers from now on carry "Connection: close".
  * drained(arg) runs once no request is in flight any more. */
 void gw_http_stop_accepting(gw_http_t *h, void (*drained)(void *), void *arg);
+/* Requests in flight; any thread may call it. */
 size_t gw_http_inflight(const gw_http_t *h);
 /* Frees everything; requests still in flight are abandoned without an
  * answer (their handlers' later gw_req_reply() only logs). */

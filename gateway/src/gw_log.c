@@ -156,14 +156,16 @@ void gw_log_request(const gw_log_request_t *r)
         return;
     if (!atomic_load(&gw_log_json)) {
         gw_log(GW_LOG_INFO, "req=%llu peer=%s method=%s path=%s status=%d result=%s device=%s "
-               "ms=%.1f%s%s", r->id, r->peer, r->method, r->path, r->status, r->result,
-               r->device, r->ms, r->delivery ? " " : "", r->delivery ? r->delivery : "");
+               "ms=%.1f worker=%d%s%s", r->id, r->peer, r->method, r->path, r->status,
+               r->result, r->device, r->ms, r->worker, r->delivery ? " " : "", r->delivery ? r->delivery : "");
         return;
     }
     json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:s, s:s, s:f}", "event", "request",
                           "req", (json_int_t)r->id, "peer", r->peer, "method", r->method,
                           "path", r->path, "status", r->status, "result", r->result,
                           "device", r->device, "ms", (double)(long long)(r->ms * 10) / 10);
+    if (o != NULL)
+        json_object_set_new(o, "worker", json_integer(r->worker));
     if (o != NULL && r->delivery != NULL)
         json_object_set_new(o, "delivery", json_string(r->delivery));
     gw_log_json_line(GW_LOG_INFO, o);

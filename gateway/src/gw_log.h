@@ -4,8 +4,8 @@
  * stderr: "<UTC time> <level> <message>", or with log_format = json one
  * JSON object {"time", "level", "msg"} (requests: {"time", "level",
  * "event":"request", "req", "peer", "method", "path", "status", "result",
- * "device", "ms"[, "delivery"]}) made with jansson. Lines are written with a single
- * write(2) each, so the request thread and the publisher thread never
+ * "device", "ms", "worker"[, "delivery"]}) made with jansson. Lines are written with a single
+ * write(2) each, so the worker threads and the publisher thread never
  * interleave within a line. Control characters in a message are replaced
  * by '?'. Callers must never pass a secret, a signature or an Authorization
  * header to these functions. */
@@ -33,6 +33,7 @@ typedef struct gw_log_request {
     const char *peer, *method, *path, *result, *device;
     int status;
     double ms;
+    int worker;                 /* worker thread number, -1: none */
     const char *delivery;       /* NULL, "abandoned" or "client-gone" */
 } gw_log_request_t;
 void gw_log_request(const gw_log_request_t *r);

@@ -1,10 +1,11 @@
 /* gw_main: the ddns-gateway program.
  *
  * Owns the command line, loading and checking everything the configuration
- * names (key directory, TLS files, TSIG secrets), the event loop, signal
+ * names (key directory, TLS files, TSIG secrets), the main event loop (the
+ * worker threads of gw_worker serve the HTTPS listeners), signal
  * handling through the loop (SIGINT/SIGTERM: graceful stop; SIGHUP: reload
  * of the TLS files, the master keys and the reloadable settings, all or
- * nothing; SIGPIPE ignored), start-up and shut-down order, and the exit
+ * nothing, reaching every worker; SIGPIPE ignored), start-up and shut-down order, and the exit
  * codes. */
 #include <getopt.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <openssl/ssl.h>
 
 #include "cmn_key.h"
@@ -35,6 +37,7 @@
 #include "gw_resync.h"
 #include "gw_tls.h"
 #include "gw_update.h"
+#include "gw_worker.h"
 
 #define GW_VERSION "0.1.0"
 #define GW_DEFAULT_CONFIG "/etc/ddns/gateway.conf"
@@ -51,16 +54,15 @@ struct gw_app {
     cmn_keyset_t *keys;
     SSL_CTX *ssl;
     struct event_base *base;
-    gw_db_t *db;
-    gw_http_t *http;
+    gw_db_t *db;                /* the admin probe's pool, on the main loop */
+    gw_workers_t *workers;
     gw_admin_t *admin;
-    gw_update_t *upd;
     gw_policy_t *policy;
-    gw_dyndns_t *dyn;
     gw_publish_t *pub;
     struct event *sig[3];
     struct event *deadline;
     int stopping;
+    int failed;                 /* a worker left its loop unasked */
 };
 
 static void gw_usage(FILE *f)
@@ -120,6 +122,12 @@ static void gw_usage(FILE *f)
 "                        failed\n"
 "      GET  /metrics     Prometheus text format (docs/OPERATIONS.md)\n"
 "\n"
+"    Threads: [gateway] workers event loops serve the HTTPS listeners, each\n"
+"    with its own sockets on every listener (SO_REUSEPORT), its own database\n"
+"    pool of pool_size connections and its own handlers; the main thread\n"
+"    handles signals, the admin listener and reload/stop, and one more thread\n"
+"    publishes DNS changes.\n"
+"\n"
 "    Connections: over max_connections or max_connections_per_source a new\n"
 "    connection is closed at once, before TLS; one that has not delivered a\n"
 "    complete request within header_timeout is closed. On [proxy] listeners\n"
@@ -159,8 +167,9 @@ static void gw_usage(FILE *f)
 "    log_format = json one JSON object per line (time, level, msg). Each\n"
 "    HTTP request logs one line: req (request id, also sent as X-Request-Id),\n"
 "    peer (the client; from the PROXY header when there was one), method,\n"
-"    path, status, result token, device id (once parsed) and duration in ms\n"
-"    (JSON: event \"request\" and those members). Each published DNS batch\n"
+"    path, status, result token, device id (once parsed), duration in ms\n"
+"    and the worker thread that served it, worker=N (JSON: event \"request\"\n"
+"    and those members). Each published DNS batch\n"
 "    logs zone, changes and ms. Secrets, signatures and Authorization headers\n"
 "    are never logged.\n"
 "\n"
@@ -171,7 +180,7 @@ static void gw_usage(FILE *f)
 "    ExecReload=/bin/kill -HUP $MAINPID).\n"
 "\n"
 "SIGNALS\n"
-"    SIGINT, SIGTERM  stop accepting connections (/readyz answers 503), let\n"
+"    SIGINT, SIGTERM  every worker stops accepting connections (/readyz answers 503), let\n"
 "                     the requests in flight finish (at most request_timeout\n"
 "                     + 2 s), stop the publisher after its current batch,\n"
 "                     exit 0. A second signal stops at once.\n"
@@ -181,7 +190,8 @@ static void gw_usage(FILE *f)
 "                     stay). New connections get the new certificates; open\n"
 "                     ones are not touched. clock_skew, log_level,\n"
 "                     log_format, request_timeout, [limits] and [proxy]\n"
-"                     trusted take effect; listener, [database] and zone\n"
+"                     trusted take effect (each worker switches on its own\n"
+"                     loop); listener, workers, [database] and zone\n"
 "                     changes need a restart.\n"
 "    SIGPIPE          ignored.\n"
 "\n"
@@ -243,13 +253,11 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
 static void gw_app_free(struct gw_app *app)
 {
     gw_publish_stop(app->pub);
+    if (app->workers != NULL && gw_workers_running(app->workers) > 0)
+        gw_workers_break(app->workers);
+    gw_workers_free(app->workers);   /* joins the threads first */
     gw_admin_free(app->admin);
-    /* Fails queries still pending: their requests get 911 while the front
-     * end still exists. */
     gw_db_free(app->db);
-    gw_http_free(app->http);
-    gw_update_free(app->upd);
-    gw_dyndns_free(app->dyn);
     gw_policy_free(app->policy);
     for (int i = 0; i < 3; i++)
         if (app->sig[i] != NULL)
@@ -266,11 +274,21 @@ static void gw_app_free(struct gw_app *app)
     gw_config_free(app->cfg);
 }
 
-static void gw_drained(void *arg)
+static void gw_begin_stop(struct gw_app *app);
+
+/* A worker thread left its loop: once all have, the main loop ends too. */
+static void gw_worker_exited(void *arg)
 {
     struct gw_app *app = arg;
-    gw_info("no request in flight: stopping");
-    event_base_loopexit(app->base, NULL);
+    if (!app->stopping) {
+        gw_error("a worker thread stopped unexpectedly: stopping");
+        app->failed = 1;
+        gw_begin_stop(app);
+    }
+    if (gw_workers_running(app->workers) == 0) {
+        gw_info("no request in flight: stopping");
+        event_base_loopexit(app->base, NULL);
+    }
 }
 
 static void gw_deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -279,7 +297,8 @@ static void gw_deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     gw_warn("%zu request(s) still in flight after the grace period: stopping anyway",
-            gw_http_inflight(app->http));
+            gw_workers_inflight(app->workers));
+    gw_workers_break(app->workers);
     event_base_loopbreak(app->base);
 }
 
@@ -300,6 +319,25 @@ static int gw_listen_same(const gw_listen_list_t *a, const gw_listen_list_t *b)
         if (strcmp(a->addr[i].text, b->addr[i].text) != 0)
             return 0;
     return 1;
+}
+
+/* Copies the settings read on each use from the fresh configuration (arg:
+ * its gw_app) into the running one (app_of_reload); runs while every worker
+ * is parked. */
+static gw_config_t *gw_reload_cur;
+static void gw_apply_settings(void *arg)
+{
+    const struct gw_app *fresh = arg;
+    gw_config_t *cur = gw_reload_cur, *nc = fresh->cfg;
+    cur->clock_skew = nc->clock_skew;
+    cur->log_level = nc->log_level;
+    cur->log_format = nc->log_format;
+    cur->request_timeout = nc->request_timeout;
+    cur->limits = nc->limits;
+    cur->min_change_interval = nc->min_change_interval;
+    cur->dyn_max_hosts = nc->dyn_max_hosts;
+    cur->dyn_not_yours = nc->dyn_not_yours;
+    cur->proxy_trusted = nc->proxy_trusted;
 }
 
 /* SIGHUP: loads the configuration file and everything it names again. With
@@ -334,6 +372,7 @@ static void gw_reload(struct gw_app *app)
         goto out;
     }
     gw_config_t *cur = app->cfg, *nc = fresh.cfg;
+    gw_reload_cur = cur;
     if (!gw_listen_same(&cur->listen, &nc->listen) ||
         !gw_listen_same(&cur->proxy_listeners, &nc->proxy_listeners) ||
         !gw_listen_same(&cur->admin_listen, &nc->admin_listen))
@@ -350,35 +389,26 @@ static void gw_reload(struct gw_app *app)
     if (!zones_same)
         gw_warn("reload: [zone] changes need a restart");
 
-    /* TLS: new connections only. */
-    gw_http_set_ssl(app->http, fresh.ssl);
+    if (cur->workers != nc->workers)
+        gw_warn("reload: a change of workers needs a restart");
+
+    /* Every worker switches to the new TLS context (new connections only),
+     * master keys and firmware policy on its own loop; the settings read on
+     * each use change while all of them are parked. The old objects are
+     * freed once every worker has switched. */
+    gw_workers_reload(app->workers, fresh.ssl, fresh.keys, fresh.policy, gw_apply_settings,
+                      &fresh);
     SSL_CTX_free(app->ssl);
     app->ssl = fresh.ssl;
     fresh.ssl = NULL;
-    /* Master keys and the firmware policy. */
-    gw_update_set_keys(app->upd, fresh.keys);
-    gw_dyndns_set_keys(app->dyn, fresh.keys);
     cmn_keyset_free(app->keys);
     app->keys = fresh.keys;
     fresh.keys = NULL;
-    gw_update_set_policy(app->upd, fresh.policy);
-    gw_dyndns_set_policy(app->dyn, fresh.policy);
     gw_policy_free(app->policy);
     app->policy = fresh.policy;
     fresh.policy = NULL;
-    /* Settings read on each use. */
-    cur->clock_skew = nc->clock_skew;
-    cur->log_level = nc->log_level;
-    cur->log_format = nc->log_format;
-    cur->request_timeout = nc->request_timeout;
-    cur->limits = nc->limits;
-    cur->min_change_interval = nc->min_change_interval;
-    cur->dyn_max_hosts = nc->dyn_max_hosts;
-    cur->dyn_not_yours = nc->dyn_not_yours;
-    cur->proxy_trusted = nc->proxy_trusted;
     gw_log_set_level(cur->log_level);
     gw_log_set_format(cur->log_format);
-    gw_http_apply_settings(app->http);
     gw_limit_conf_t lc;
     gw_limit_conf_from(cur, &lc);
     if (gw_limit_init(&lc) != GW_OK)
@@ -419,19 +449,27 @@ static void gw_signal_cb(evutil_socket_t signo, short what, void *arg)
     }
     if (app->stopping) {
         gw_warn("received %s again: stopping now", signo == SIGINT ? "SIGINT" : "SIGTERM");
+        gw_workers_break(app->workers);
         event_base_loopbreak(app->base);
         return;
     }
-    app->stopping = 1;
     gw_info("received %s: stopping (%zu request(s) in flight)",
-            signo == SIGINT ? "SIGINT" : "SIGTERM", gw_http_inflight(app->http));
+            signo == SIGINT ? "SIGINT" : "SIGTERM", gw_workers_inflight(app->workers));
+    gw_begin_stop(app);
+}
+
+/* Every worker stops accepting and leaves its loop once its requests in
+ * flight are answered; the deadline cuts the wait short. */
+static void gw_begin_stop(struct gw_app *app)
+{
+    app->stopping = 1;
     struct timeval tv = {app->cfg->request_timeout + 2, 0};
     app->deadline = evtimer_new(app->base, gw_deadline_cb, app);
     if (app->deadline != NULL)
         evtimer_add(app->deadline, &tv);
     (void)gw_notify("STOPPING=1\nSTATUS=stopping: draining requests in flight");
     gw_admin_set_stopping(app->admin);
-    gw_http_stop_accepting(app->http, gw_drained, app);
+    gw_workers_stop(app->workers);
 }
 
 static int gw_run(struct gw_app *app)
@@ -439,8 +477,7 @@ static int gw_run(struct gw_app *app)
     const gw_config_t *cfg = app->cfg;
     static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
 
-    app->base = event_base_new();
-    if (app->base == NULL) {
+    if (evthread_use_pthreads() != 0 || (app->base = event_base_new()) == NULL) {
         gw_error("cannot create the event loop");
         return GW_EXIT_RUNTIME;
     }
@@ -450,20 +487,11 @@ static int gw_run(struct gw_app *app)
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
-    app->db = gw_db_new(app->base, cfg->db_conninfo, cfg->db_pool_size);
-    app->upd = app->db ? gw_update_new(app->base, cfg, app->keys, app->db, app->policy) : NULL;
-    app->dyn = app->upd ? gw_dyndns_new(app->base, cfg, app->keys, app->db, app->policy) : NULL;
-    app->http = app->dyn ? gw_http_new(app->base, cfg, app->ssl) : NULL;
-    app->admin = app->http ? gw_admin_new(app->base, cfg, app->db, app->http) : NULL;
+    int nworkers = gw_workers_count(cfg);
+    app->db = gw_db_new(app->base, cfg->db_conninfo, 1);
+    app->admin = app->db ? gw_admin_new(app->base, cfg, app->db) : NULL;
     if (app->admin == NULL) {
         gw_error("out of memory at start-up");
-        return GW_EXIT_RUNTIME;
-    }
-    gw_http_set_update_handler(app->http, gw_update_handle, app->upd);
-    if (gw_http_add_route(app->http, GW_DYNDNS_PATH, gw_dyndns_handle, app->dyn) != GW_OK ||
-        gw_http_add_route(app->http, GW_CHECKIP_PATH, gw_checkip_handle_text, NULL) != GW_OK ||
-        gw_http_add_route(app->http, GW_CHECKIP_HTML_PATH, gw_checkip_handle_html, NULL) != GW_OK) {
-        gw_error("cannot add the HTTP routes");
         return GW_EXIT_RUNTIME;
     }
     for (int i = 0; i < 3; i++) {
@@ -473,22 +501,33 @@ static int gw_run(struct gw_app *app)
             return GW_EXIT_RUNTIME;
         }
     }
-    if (gw_http_listen(app->http) != GW_OK || gw_admin_listen(app->admin) != GW_OK)
+    app->workers = gw_workers_new(app->base, nworkers, cfg, app->ssl, app->keys, app->policy,
+                                  gw_worker_exited, app);
+    if (app->workers == NULL)
+        return GW_EXIT_RUNTIME;
+    for (int i = 0; i < nworkers; i++)
+        if (gw_admin_add_worker(app->admin, gw_workers_db(app->workers, i),
+                                gw_workers_http(app->workers, i)) != GW_OK)
+            return GW_EXIT_RUNTIME;
+    if (gw_admin_listen(app->admin) != GW_OK)
         return GW_EXIT_RUNTIME;
     gw_db_start(app->db);
+    if (gw_workers_start(app->workers) != GW_OK)
+        return GW_EXIT_RUNTIME;
     if (gw_publish_start(cfg, &app->pub) != GW_OK)
         return GW_EXIT_RUNTIME;
     gw_admin_set_publisher(app->admin, app->pub);
     (void)gw_notify("READY=1\nSTATUS=serving");
-    gw_info("ddns-gateway %s running: %zu master key(s), %zu zone(s), database pool of %d, "
-            "clock skew %d s, min change interval %d s, %zu firmware rule(s)", GW_VERSION,
+    gw_info("ddns-gateway %s running: %d worker(s), %zu master key(s), %zu zone(s), database "
+            "pool of %d per worker, clock skew %d s, min change interval %d s, %zu firmware "
+            "rule(s)", GW_VERSION, nworkers,
             cmn_keyset_count(app->keys), cfg->nzones, cfg->db_pool_size, cfg->clock_skew,
             cfg->min_change_interval, gw_policy_count(app->policy));
     if (event_base_dispatch(app->base) < 0) {
         gw_error("event loop failed");
         return GW_EXIT_RUNTIME;
     }
-    return GW_EXIT_OK;
+    return app->failed ? GW_EXIT_RUNTIME : GW_EXIT_OK;
 }
 
 int main(int argc, char **argv)

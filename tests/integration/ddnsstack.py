@@ -392,6 +392,9 @@ minimum_versions = {minimum}
             listen = ", ".join(["127.0.0.1:%d" % https_port] + list(self.more_listen))
             admin = "[admin]\nlisten = 127.0.0.1:%d\n\n" % self.admin_port
             gateway_extra = self.gateway_extra
+            if not re.search(r"^workers\s*=", gateway_extra, re.M):
+                # several event loops everywhere, whatever the machine's CPUs
+                gateway_extra = "workers = 2\n" + gateway_extra
         else:
             extra = extra or ""
             listen = "127.0.0.1:%d" % https_port

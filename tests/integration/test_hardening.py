@@ -59,6 +59,11 @@ def make_rsa_cert(stack):
                    "-extfile", j("server.ext"), "-out", j("rsa.crt")])
 
 
+# The hardening stack's gateway runs this many worker threads, so that the
+# reload and stop tests below cover several event loops.
+WORKERS = 4
+
+
 def tls_lines(stack, cert="server.crt", key="server.key"):
     t = os.path.join(stack.dir, "tls")
     return ("certificate = {t}/{c}\nprivate_key = {t}/{k}\n"
@@ -81,6 +86,7 @@ def hs():
         s.notify.setblocking(False)
         s.notes = []
         s.gateway_env = {"NOTIFY_SOCKET": os.path.join(s.dir, "notify.sock")}
+        s.gateway_extra = "workers = %d\n" % WORKERS
         s.make_tls()
         make_rsa_cert(s)
         s.tls_lines = tls_lines(s)
@@ -439,7 +445,7 @@ def test_admin_health_and_metrics(hs, hdevice):
         m['ddns_request_duration_seconds_count{endpoint="/v1/update"}']
     pool = sum(m['ddns_db_pool_connections{state="%s"}' % s]
                for s in ("busy", "idle", "connecting", "down"))
-    assert pool == 4
+    assert pool == 4 * WORKERS      # pool_size per worker
     assert m["ddns_db_pool_queued"] == 0
     assert "ddns_outbox_rows" in m and "ddns_outbox_oldest_age_seconds" in m
     assert wait_until(lambda: hs.metrics()['ddns_publish_batches_total{result="ok"}'] >= 1)
@@ -522,6 +528,20 @@ def test_ecdsa_and_rsa_certificates(hs):
 
 
 # ---- SIGTERM ---------------------------------------------------------------------------------
+
+def test_requests_are_served_by_several_workers(hs):
+    """Each new connection goes to one worker's socket (SO_REUSEPORT); the
+    access log names the worker. 40 connections all on one of 4 workers
+    would be a broken spread, not bad luck (chance 4^-39)."""
+    start = len(hs.gateway_log())
+    for i in range(40):
+        assert hs.https_request(HEALTH, source="127.0.0.%d" % (100 + i % 50)) == (200, b"ok\n")
+    log = hs.gateway_log()[start:]
+    seen = set(int(w) for w in re.findall(r"path=/healthz status=200 .* worker=(\d+)", log))
+    assert len(seen) >= 2, log[-2000:]
+    assert seen <= set(range(WORKERS))
+    assert "ddns-gateway 0.1.0 running: %d worker(s)" % WORKERS in hs.gateway_log()
+
 
 def test_sigterm_drains_requests_in_flight(hs, hdevice, tmp_path):
     """An update waiting for its device row (locked here) when SIGTERM comes

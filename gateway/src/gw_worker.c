@@ -1,0 +1,317 @@
+/* gw_worker: the worker threads (see gw_worker.h). */
+#include "gw_worker.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gw_checkip.h"
+#include "gw_dyndns.h"
+#include "gw_err.h"
+#include "gw_log.h"
+#include "gw_update.h"
+
+struct gw_worker {
+    gw_workers_t *g;
+    int id;
+    pthread_t th;
+    int started;
+    struct event_base *base;
+    gw_db_t *db;
+    gw_update_t *upd;
+    gw_dyndns_t *dyn;
+    gw_http_t *http;
+    struct event *reload_ev;    /* activated by the main thread */
+    struct event *stop_ev;      /* activated by the main thread */
+};
+
+struct gw_workers {
+    const gw_config_t *cfg;
+    int n;
+    struct gw_worker w[GW_WORKERS_MAX];
+    struct event *done_ev;      /* on the main loop: a thread left its loop */
+    void (*done)(void *);
+    void *done_arg;
+    atomic_int exited;
+    /* reload: guarded by mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int parked, switched;
+    unsigned gen;               /* a reload's release */
+    SSL_CTX *ssl;
+    const cmn_keyset_t *keys;
+    const gw_policy_t *policy;
+};
+
+int gw_workers_count(const gw_config_t *cfg)
+{
+    long n = cfg->workers;
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > GW_WORKERS_MAX)
+        n = GW_WORKERS_MAX;
+    return (int)n;
+}
+
+/* ---- on a worker's loop --------------------------------------------------- */
+
+static void gw_worker_reload_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_worker *w = arg;
+    gw_workers_t *g = w->g;
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&g->mu);
+    unsigned gen = g->gen;
+    g->parked++;
+    pthread_cond_broadcast(&g->cond);
+    while (g->gen == gen)
+        pthread_cond_wait(&g->cond, &g->mu);
+    gw_http_set_ssl(w->http, g->ssl);
+    gw_update_set_keys(w->upd, g->keys);
+    gw_dyndns_set_keys(w->dyn, g->keys);
+    gw_update_set_policy(w->upd, g->policy);
+    gw_dyndns_set_policy(w->dyn, g->policy);
+    gw_http_apply_settings(w->http);
+    g->switched++;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gw_worker_drained(void *arg)
+{
+    struct gw_worker *w = arg;
+    event_base_loopexit(w->base, NULL);
+}
+
+static void gw_worker_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_worker *w = arg;
+    (void)fd;
+    (void)what;
+    gw_http_stop_accepting(w->http, gw_worker_drained, w);
+}
+
+static void *gw_worker_main(void *arg)
+{
+    struct gw_worker *w = arg;
+    if (event_base_dispatch(w->base) < 0)
+        gw_error("worker %d: event loop failed", w->id);
+    atomic_fetch_add(&w->g->exited, 1);
+    event_active(w->g->done_ev, EV_READ, 0);
+    return NULL;
+}
+
+/* ---- on the main loop ----------------------------------------------------- */
+
+static void gw_workers_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_workers_t *g = arg;
+    (void)fd;
+    (void)what;
+    if (g->done != NULL)
+        g->done(g->done_arg);
+}
+
+static int gw_worker_init(gw_workers_t *g, struct gw_worker *w, SSL_CTX *ssl,
+                          const cmn_keyset_t *keys, const gw_policy_t *policy)
+{
+    const gw_config_t *cfg = g->cfg;
+    w->base = event_base_new();
+    if (w->base == NULL)
+        return GW_ENOMEM;
+    w->db = gw_db_new(w->base, cfg->db_conninfo, cfg->db_pool_size);
+    w->upd = w->db ? gw_update_new(w->base, cfg, keys, w->db, policy) : NULL;
+    w->dyn = w->upd ? gw_dyndns_new(w->base, cfg, keys, w->db, policy) : NULL;
+    w->http = w->dyn ? gw_http_new(w->base, cfg, ssl) : NULL;
+    w->reload_ev = w->http ? event_new(w->base, -1, 0, gw_worker_reload_cb, w) : NULL;
+    w->stop_ev = w->reload_ev ? event_new(w->base, -1, 0, gw_worker_stop_cb, w) : NULL;
+    if (w->stop_ev == NULL)
+        return GW_ENOMEM;
+    gw_http_set_worker(w->http, w->id);
+    gw_http_set_update_handler(w->http, gw_update_handle, w->upd);
+    if (gw_http_add_route(w->http, GW_DYNDNS_PATH, gw_dyndns_handle, w->dyn) != GW_OK ||
+        gw_http_add_route(w->http, GW_CHECKIP_PATH, gw_checkip_handle_text, NULL) != GW_OK ||
+        gw_http_add_route(w->http, GW_CHECKIP_HTML_PATH, gw_checkip_handle_html, NULL) !=
+            GW_OK)
+        return GW_ENOMEM;
+    return GW_OK;
+}
+
+gw_workers_t *gw_workers_new(struct event_base *main_base, int n, const gw_config_t *cfg,
+                             SSL_CTX *ssl, const cmn_keyset_t *keys,
+                             const gw_policy_t *policy, void (*done)(void *), void *arg)
+{
+    if (n < 1 || n > GW_WORKERS_MAX)
+        return NULL;
+    gw_workers_t *g = calloc(1, sizeof *g);
+    if (g == NULL) {
+        gw_error("out of memory at start-up");
+        return NULL;
+    }
+    g->cfg = cfg;
+    g->done = done;
+    g->done_arg = arg;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cond, NULL);
+    g->done_ev = event_new(main_base, -1, 0, gw_workers_done_cb, g);
+    if (g->done_ev == NULL) {
+        gw_error("out of memory at start-up");
+        gw_workers_free(g);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        struct gw_worker *w = &g->w[i];
+        w->g = g;
+        w->id = i;
+        g->n = i + 1;
+        if (gw_worker_init(g, w, ssl, keys, policy) != GW_OK) {
+            gw_error("out of memory at start-up");
+            gw_workers_free(g);
+            return NULL;
+        }
+        if (gw_http_listen(w->http, i == 0 ? NULL : g->w[0].http) != GW_OK) {
+            gw_workers_free(g);
+            return NULL;
+        }
+    }
+    return g;
+}
+
+int gw_workers_start(gw_workers_t *g)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = GW_OK;
+    for (int i = 0; i < g->n; i++) {
+        gw_db_start(g->w[i].db);
+        if (pthread_create(&g->w[i].th, NULL, gw_worker_main, &g->w[i]) != 0) {
+            gw_error("cannot start worker thread %d", i);
+            rc = GW_EIO;
+            break;
+        }
+        g->w[i].started = 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != GW_OK)
+        gw_workers_break(g);
+    return rc;
+}
+
+int gw_workers_n(const gw_workers_t *g)
+{
+    return g->n;
+}
+
+gw_db_t *gw_workers_db(gw_workers_t *g, int i)
+{
+    return g->w[i].db;
+}
+
+gw_http_t *gw_workers_http(gw_workers_t *g, int i)
+{
+    return g->w[i].http;
+}
+
+int gw_workers_running(const gw_workers_t *g)
+{
+    int started = 0;
+    for (int i = 0; i < g->n; i++)
+        started += g->w[i].started;
+    return started - atomic_load(&g->exited);
+}
+
+size_t gw_workers_inflight(const gw_workers_t *g)
+{
+    size_t n = 0;
+    for (int i = 0; i < g->n; i++)
+        n += gw_http_inflight(g->w[i].http);
+    return n;
+}
+
+void gw_workers_reload(gw_workers_t *g, SSL_CTX *ssl, const cmn_keyset_t *keys,
+                       const gw_policy_t *policy, void (*apply)(void *), void *arg)
+{
+    int running = 0;
+    pthread_mutex_lock(&g->mu);
+    g->parked = g->switched = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->w[i].started) {
+            event_active(g->w[i].reload_ev, EV_READ, 0);
+            running++;
+        }
+    while (g->parked < running)
+        pthread_cond_wait(&g->cond, &g->mu);
+    /* Every running worker waits on cond: nothing reads the settings. */
+    apply(arg);
+    g->ssl = ssl;
+    g->keys = keys;
+    g->policy = policy;
+    g->gen++;
+    pthread_cond_broadcast(&g->cond);
+    while (g->switched < running)
+        pthread_cond_wait(&g->cond, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    /* Workers not running yet get the new objects directly. */
+    for (int i = 0; i < g->n; i++)
+        if (!g->w[i].started) {
+            struct gw_worker *w = &g->w[i];
+            gw_http_set_ssl(w->http, ssl);
+            gw_update_set_keys(w->upd, keys);
+            gw_dyndns_set_keys(w->dyn, keys);
+            gw_update_set_policy(w->upd, policy);
+            gw_dyndns_set_policy(w->dyn, policy);
+            gw_http_apply_settings(w->http);
+        }
+}
+
+void gw_workers_stop(gw_workers_t *g)
+{
+    for (int i = 0; i < g->n; i++)
+        if (g->w[i].started)
+            event_active(g->w[i].stop_ev, EV_READ, 0);
+}
+
+void gw_workers_break(gw_workers_t *g)
+{
+    for (int i = 0; i < g->n; i++)
+        if (g->w[i].started)
+            event_base_loopbreak(g->w[i].base);
+}
+
+void gw_workers_free(gw_workers_t *g)
+{
+    if (g == NULL)
+        return;
+    for (int i = 0; i < g->n; i++)
+        if (g->w[i].started) {
+            pthread_join(g->w[i].th, NULL);
+            g->w[i].started = 0;
+        }
+    for (int i = 0; i < g->n; i++) {
+        struct gw_worker *w = &g->w[i];
+        /* Fails queries still pending: their requests get 911 while the
+         * front end still exists. */
+        gw_db_free(w->db);
+        gw_http_free(w->http);
+        gw_update_free(w->upd);
+        gw_dyndns_free(w->dyn);
+        if (w->reload_ev != NULL)
+            event_free(w->reload_ev);
+        if (w->stop_ev != NULL)
+            event_free(w->stop_ev);
+        if (w->base != NULL)
+            event_base_free(w->base);
+    }
+    if (g->done_ev != NULL)
+        event_free(g->done_ev);
+    pthread_cond_destroy(&g->cond);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <event2/http.h>
 
@@ -22,6 +23,18 @@ int gw_checkip_peer_addr(const struct sockaddr *sa, char *out, size_t outlen)
         return inet_ntop(AF_INET6, &s->sin6_addr, out, (socklen_t)outlen) ? AF_INET6 : 0;
     }
     return 0;
+}
+
+void gw_checkip_default_addr(int fam, const char *source, char ipv4[INET_ADDRSTRLEN],
+                             char ipv6[INET6_ADDRSTRLEN])
+{
+    if (ipv4[0] || ipv6[0])
+        return;
+    size_t sl = strlen(source);
+    if (fam == AF_INET && sl < INET_ADDRSTRLEN)
+        memcpy(ipv4, source, sl + 1);
+    else if (fam == AF_INET6 && sl < INET6_ADDRSTRLEN)
+        memcpy(ipv6, source, sl + 1);
 }
 
 /* Answers rq with the caller's address put into fmt (one %s). */

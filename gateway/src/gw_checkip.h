@@ -9,6 +9,7 @@
 #ifndef GW_CHECKIP_H
 #define GW_CHECKIP_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -21,6 +22,12 @@
  * IPv4-mapped IPv6 addresses become IPv4. Returns AF_INET, AF_INET6, or 0
  * when sa is neither. */
 int gw_checkip_peer_addr(const struct sockaddr *sa, char *out, size_t outlen);
+
+/* "Use my connection's address": when the request named no address
+ * (ipv4 and ipv6 both empty), the peer's address source (of family fam, as
+ * gw_checkip_peer_addr gave it) becomes the request's A or AAAA address. */
+void gw_checkip_default_addr(int fam, const char *source, char ipv4[INET_ADDRSTRLEN],
+                             char ipv6[INET6_ADDRSTRLEN]);
 
 /* gw_http_handler_fn for GW_CHECKIP_PATH; arg unused. */
 void gw_checkip_handle_text(void *arg, gw_req_t *rq);

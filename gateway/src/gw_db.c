@@ -28,9 +28,10 @@ struct gw_db_job {
     const char *sql;            /* a string literal of the caller */
     int nparams;
     char *values[GW_DB_MAX_PARAMS];
-    gw_db_cb cb;                /* NULL once cancelled */
+    gw_db_cb cb;                /* NULL once cancelled or timed out */
     void *arg;
     int queued;
+    struct event *deadline;     /* gw_db_query_timed, else NULL */
 };
 TAILQ_HEAD(gw_db_jobq, gw_db_job);
 
@@ -99,7 +100,22 @@ static void gw_job_free(gw_db_job_t *job)
 {
     for (int i = 0; i < job->nparams; i++)
         free(job->values[i]);
+    if (job->deadline != NULL)
+        event_free(job->deadline);
     free(job);
+}
+
+/* The deadline of a query passed: its caller learns now, the answer (when
+ * it comes) is dropped. */
+static void gw_job_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_db_job_t *job = arg;
+    gw_db_cb cb = job->cb;
+    (void)fd;
+    (void)what;
+    job->cb = NULL;
+    if (cb != NULL)
+        cb(job->arg, GW_ETIMEDOUT, NULL);
 }
 
 static void gw_job_finish(gw_db_job_t *job, int err, const PGresult *res)
@@ -479,6 +495,12 @@ void gw_db_free(gw_db_t *db)
 int gw_db_query(gw_db_t *db, const char *sql, int nparams, const char *const *values,
                 gw_db_cb cb, void *arg, gw_db_job_t **jobp)
 {
+    return gw_db_query_timed(db, sql, nparams, values, 0, cb, arg, jobp);
+}
+
+int gw_db_query_timed(gw_db_t *db, const char *sql, int nparams, const char *const *values,
+                      int timeout_s, gw_db_cb cb, void *arg, gw_db_job_t **jobp)
+{
     if (nparams < 0 || nparams > GW_DB_MAX_PARAMS)
         return GW_EINVAL;
     if (gw_db_usable(db) == 0)
@@ -497,6 +519,14 @@ int gw_db_query(gw_db_t *db, const char *sql, int nparams, const char *const *va
         job->values[i] = strdup(values[i]);
         if (job->values[i] == NULL) {
             job->nparams++;
+            gw_job_free(job);
+            return GW_ENOMEM;
+        }
+    }
+    if (timeout_s > 0) {
+        struct timeval tv = {timeout_s, 0};
+        job->deadline = evtimer_new(db->base, gw_job_deadline_cb, job);
+        if (job->deadline == NULL || evtimer_add(job->deadline, &tv) != 0) {
             gw_job_free(job);
             return GW_ENOMEM;
         }

@@ -6,7 +6,8 @@
  * here ever blocks the loop. Queries wait in a FIFO while every connection
  * is busy. A broken connection fails its query (the caller answers 911) and
  * is re-opened after a backoff of 250 ms doubling to 10 s, with jitter.
- * Each query is one statement run in autocommit mode. */
+ * Each query is one statement run in autocommit mode, optionally with a
+ * deadline after which its caller is told GW_ETIMEDOUT. */
 #ifndef GW_DB_H
 #define GW_DB_H
 
@@ -20,7 +21,9 @@ typedef struct gw_db_job gw_db_job_t;
 
 /* Called exactly once per query that was not cancelled, on the event loop.
  * err is GW_OK with res (valid only during the call), or GW_EDB (SQL error
- * or broken connection) / GW_ECLOSED (pool freed) with res NULL. */
+ * or broken connection) / GW_ETIMEDOUT (no answer within the query's
+ * deadline; the statement may still run) / GW_ECLOSED (pool freed) with res
+ * NULL. */
 typedef void (*gw_db_cb)(void *arg, int err, const PGresult *res);
 
 gw_db_t *gw_db_new(struct event_base *base, const char *conninfo, int pool_size);
@@ -35,6 +38,12 @@ void gw_db_free(gw_db_t *db);
  * when the queue is full; GW_ENOMEM. */
 int gw_db_query(gw_db_t *db, const char *sql, int nparams, const char *const *values,
                 gw_db_cb cb, void *arg, gw_db_job_t **job) __attribute__((warn_unused_result));
+/* The same with a deadline: when no answer came within timeout_s seconds,
+ * the callback runs with GW_ETIMEDOUT and the answer, if one comes later,
+ * is dropped. */
+int gw_db_query_timed(gw_db_t *db, const char *sql, int nparams, const char *const *values,
+                      int timeout_s, gw_db_cb cb, void *arg, gw_db_job_t **job)
+    __attribute__((warn_unused_result));
 
 /* The callback of job will not be called (the statement may still run). */
 void gw_db_cancel(gw_db_job_t *job);

@@ -27,7 +27,6 @@
 #define GW_DYN_LINE_MAX (6 + INET_ADDRSTRLEN + 1 + INET6_ADDRSTRLEN + 2)
 
 struct gw_dyndns {
-    struct event_base *base;
     const gw_config_t *cfg;
     const cmn_keyset_t *keys;
     gw_db_t *db;
@@ -38,8 +37,6 @@ struct gw_dyndns {
 struct gw_dyn_job {
     gw_dyndns_t *d;
     gw_req_t *rq;
-    gw_db_job_t *job;
-    struct event *timer;
     gw_dyn_query_t q;
     /* request item i -> index (1-based) among the distinct FQDNs sent to
      * the database, 0 for an item that is not an FQDN */
@@ -59,13 +56,12 @@ void gw_dyndns_set_policy(gw_dyndns_t *d, const gw_policy_t *policy)
     d->policy = policy;
 }
 
-gw_dyndns_t *gw_dyndns_new(struct event_base *base, const gw_config_t *cfg,
+gw_dyndns_t *gw_dyndns_new(const gw_config_t *cfg,
                            const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy)
 {
     gw_dyndns_t *d = calloc(1, sizeof *d);
     if (d == NULL)
         return NULL;
-    d->base = base;
     d->cfg = cfg;
     d->keys = keys;
     d->db = db;
@@ -76,13 +72,6 @@ gw_dyndns_t *gw_dyndns_new(struct event_base *base, const gw_config_t *cfg,
 void gw_dyndns_free(gw_dyndns_t *d)
 {
     free(d);
-}
-
-static void gw_dyn_job_free(struct gw_dyn_job *j)
-{
-    if (j->timer != NULL)
-        event_free(j->timer);
-    free(j);
 }
 
 /* Sends body (one or more lines) with HTTP 200, the access log naming its
@@ -135,7 +124,9 @@ static void gw_dyn_db_cb(void *arg, int err, const PGresult *res)
     gw_req_t *rq = j->rq;
     char *body = NULL;
 
-    j->job = NULL;
+    if (err == GW_ETIMEDOUT)
+        gw_warn("database did not answer a dyndns2 update within %d s",
+                j->d->cfg->request_timeout);
     if (err != GW_OK)
         goto fail;
     int rows = PQntuples(res);
@@ -213,19 +204,7 @@ fail:
     gw_dyn_line(rq, "911");
 out:
     free(body);
-    gw_dyn_job_free(j);
-}
-
-static void gw_dyn_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct gw_dyn_job *j = arg;
-    (void)fd;
-    (void)what;
-    gw_warn("database did not answer a dyndns2 update within %d s", j->d->cfg->request_timeout);
-    if (j->job != NULL)
-        gw_db_cancel(j->job);
-    gw_dyn_line(j->rq, "911");
-    gw_dyn_job_free(j);
+    free(j);
 }
 
 /* Re-derives the device secret and compares it with the password's in
@@ -384,19 +363,9 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
     }
     memcpy(j->ipv4, j->q.ipv4, sizeof j->ipv4);
     memcpy(j->ipv6, j->q.ipv6, sizeof j->ipv6);
-    if (!j->ipv4[0] && !j->ipv6[0]) {
-        size_t sl = strlen(source);
-        if (fam == AF_INET && sl < sizeof j->ipv4)
-            memcpy(j->ipv4, source, sl + 1);
-        else if (fam == AF_INET6 && sl < sizeof j->ipv6)
-            memcpy(j->ipv6, source, sl + 1);
-    }
+    gw_checkip_default_addr(fam, source, j->ipv4, j->ipv6);
 
     /* 5. the database */
-    j->timer = evtimer_new(d->base, gw_dyn_timeout_cb, j);
-    struct timeval tv = {d->cfg->request_timeout, 0};
-    if (j->timer == NULL || evtimer_add(j->timer, &tv) != 0)
-        goto fail;
     char interval[16];
     snprintf(interval, sizeof interval, "%d", d->cfg->min_change_interval);
     const char *params[8] = {cred.device_id, cred.kid, j->ipv4[0] ? j->ipv4 : NULL,
@@ -406,10 +375,11 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
     free(query);
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time and frees j and rq. */
-    int rc = gw_db_query(d->db, GW_DYN_SQL, 8, params, gw_dyn_db_cb, j, &j->job);
+    int rc = gw_db_query_timed(d->db, GW_DYN_SQL, 8, params, d->cfg->request_timeout,
+                               gw_dyn_db_cb, j, NULL);
     if (rc != GW_OK) {
         gw_warn("dyndns2 update not queued: %s", gw_strerror(rc));
-        gw_dyn_job_free(j);
+        free(j);
         gw_dyn_line(rq, "911");
     }
     return;
@@ -418,5 +388,5 @@ fail:
 done:
     free(query);
     if (j != NULL)
-        gw_dyn_job_free(j);
+        free(j);
 }

@@ -26,7 +26,7 @@
 
 typedef struct gw_dyndns gw_dyndns_t;
 
-gw_dyndns_t *gw_dyndns_new(struct event_base *base, const gw_config_t *cfg,
+gw_dyndns_t *gw_dyndns_new(const gw_config_t *cfg,
                            const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy);
 /* Verifies with keys and applies policy from now on (reload); the caller
  * frees the old ones. */

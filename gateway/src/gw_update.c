@@ -26,7 +26,6 @@
     "ddns_apply_request($1, $2, $3::bigint, $4::inet, $5::inet, $6::inet, NULL, false, $7::integer)"
 
 struct gw_update {
-    struct event_base *base;
     const gw_config_t *cfg;
     const cmn_keyset_t *keys;
     gw_db_t *db;
@@ -37,19 +36,16 @@ struct gw_update {
 struct gw_upd_job {
     gw_update_t *u;
     gw_req_t *rq;
-    gw_db_job_t *job;
-    struct event *timer;
     char ipv4[INET_ADDRSTRLEN];
     char ipv6[INET6_ADDRSTRLEN];
 };
 
-gw_update_t *gw_update_new(struct event_base *base, const gw_config_t *cfg,
+gw_update_t *gw_update_new(const gw_config_t *cfg,
                            const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy)
 {
     gw_update_t *u = calloc(1, sizeof *u);
     if (u == NULL)
         return NULL;
-    u->base = base;
     u->cfg = cfg;
     u->keys = keys;
     u->db = db;
@@ -72,13 +68,6 @@ void gw_update_free(gw_update_t *u)
     free(u);
 }
 
-static void gw_upd_job_free(struct gw_upd_job *j)
-{
-    if (j->timer != NULL)
-        event_free(j->timer);
-    free(j);
-}
-
 static void gw_reply_911(gw_req_t *rq)
 {
     gw_req_reply(rq, 503, "911", GW_UPDATE_RETRY_AFTER);
@@ -96,8 +85,9 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res)
     struct gw_upd_job *j = arg;
     gw_req_t *rq = j->rq;
 
-    j->job = NULL;
     if (err != GW_OK) {
+        if (err == GW_ETIMEDOUT)
+            gw_warn("database did not answer an update within %d s", j->u->cfg->request_timeout);
         gw_reply_911(rq);
         goto out;
     }
@@ -150,19 +140,7 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res)
         gw_reply_addrs(rq, good ? "good" : "nochg", j->ipv4, j->ipv6);
     }
 out:
-    gw_upd_job_free(j);
-}
-
-static void gw_update_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct gw_upd_job *j = arg;
-    (void)fd;
-    (void)what;
-    gw_warn("database did not answer an update within %d s", j->u->cfg->request_timeout);
-    if (j->job != NULL)
-        gw_db_cancel(j->job);
-    gw_reply_911(j->rq);
-    gw_upd_job_free(j);
+    free(j);
 }
 
 void gw_update_handle(void *arg, gw_req_t *rq)
@@ -254,20 +232,7 @@ void gw_update_handle(void *arg, gw_req_t *rq)
     j->rq = rq;
     memcpy(j->ipv4, ar.ipv4, sizeof j->ipv4);
     memcpy(j->ipv6, ar.ipv6, sizeof j->ipv6);
-    if (!j->ipv4[0] && !j->ipv6[0]) {
-        size_t sl = strlen(source);
-        if (fam == AF_INET && sl < sizeof j->ipv4)
-            memcpy(j->ipv4, source, sl + 1);
-        else if (fam == AF_INET6 && sl < sizeof j->ipv6)
-            memcpy(j->ipv6, source, sl + 1);
-    }
-    j->timer = evtimer_new(u->base, gw_update_timeout_cb, j);
-    struct timeval tv = {u->cfg->request_timeout, 0};
-    if (j->timer == NULL || evtimer_add(j->timer, &tv) != 0) {
-        gw_upd_job_free(j);
-        gw_reply_911(rq);
-        return;
-    }
+    gw_checkip_default_addr(fam, source, j->ipv4, j->ipv6);
     snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar.ts);
     snprintf(interval, sizeof interval, "%d", u->cfg->min_change_interval);
     const char *params[7] = {ar.device_id, ar.kid, tsbuf, j->ipv4[0] ? j->ipv4 : NULL,
@@ -275,10 +240,11 @@ void gw_update_handle(void *arg, gw_req_t *rq)
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time (even before
      * gw_db_query returns) and frees j and rq. */
-    int rc = gw_db_query(u->db, GW_UPDATE_SQL, 7, params, gw_update_db_cb, j, &j->job);
+    int rc = gw_db_query_timed(u->db, GW_UPDATE_SQL, 7, params, u->cfg->request_timeout,
+                               gw_update_db_cb, j, NULL);
     if (rc != GW_OK) {
         gw_warn("update not queued: %s", gw_strerror(rc));
-        gw_upd_job_free(j);
+        free(j);
         gw_reply_911(rq);
     }
 }

@@ -28,7 +28,7 @@
 
 typedef struct gw_update gw_update_t;
 
-gw_update_t *gw_update_new(struct event_base *base, const gw_config_t *cfg,
+gw_update_t *gw_update_new(const gw_config_t *cfg,
                            const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy);
 void gw_update_free(gw_update_t *u);
 /* Verifies with keys from now on (reload); the caller frees the old set. */

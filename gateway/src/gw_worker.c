@@ -126,8 +126,8 @@ static int gw_worker_init(gw_workers_t *g, struct gw_worker *w, SSL_CTX *ssl,
     if (w->base == NULL)
         return GW_ENOMEM;
     w->db = gw_db_new(w->base, cfg->db_conninfo, cfg->db_pool_size);
-    w->upd = w->db ? gw_update_new(w->base, cfg, keys, w->db, policy) : NULL;
-    w->dyn = w->upd ? gw_dyndns_new(w->base, cfg, keys, w->db, policy) : NULL;
+    w->upd = w->db ? gw_update_new(cfg, keys, w->db, policy) : NULL;
+    w->dyn = w->upd ? gw_dyndns_new(cfg, keys, w->db, policy) : NULL;
     w->http = w->dyn ? gw_http_new(w->base, cfg, ssl) : NULL;
     w->reload_ev = w->http ? event_new(w->base, -1, 0, gw_worker_reload_cb, w) : NULL;
     w->stop_ev = w->reload_ev ? event_new(w->base, -1, 0, gw_worker_stop_cb, w) : NULL;

@@ -60,6 +60,10 @@ static BIO_METHOD *gw_pbio_method;
  * the log (the metrics count every one). */
 #define GW_NOTE_BURST 50
 #define GW_NOTE_RATE 10
+/* Input a connection may hold before it stops reading: one largest request
+ * (headers, body) and some slack for the TLS records around it. */
+#define GW_CONN_INPUT_MAX(cfg) \
+    ((size_t)(cfg)->limits.max_header_size + (size_t)(cfg)->limits.max_body_size + 16384u)
 enum { GW_NOTE_LIMIT, GW_NOTE_PROXY, GW_NOTE_TIMEOUT, GW_NOTE_N };
 static struct {
     double tokens;
@@ -448,6 +452,11 @@ struct bufferevent *gw_conn_bev_new(struct event_base *base, SSL_CTX *ctx, const
         gw_error("cannot create TLS state for a new connection: dropping it");
         return gw_conn_dead_bev(base);
     }
+    /* evhttp keeps reading while an answer waits to be written, so a
+     * client that pipelines requests and never reads would grow the input
+     * buffer without bound: stop reading once it holds more than the
+     * largest request, until evhttp has taken some of it. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, GW_CONN_INPUT_MAX(cfg));
     struct timeval tv = {cfg->limits.header_timeout, 0};
     evtimer_add(c->clock, &tv);
     /* evhttp sets the socket right after this returns; the handshake reads

@@ -12,7 +12,10 @@
  * TLS, with no answer), and the header clock (header_timeout: a connection
  * must deliver a complete request within that many seconds of its start or
  * of its previous answer, else it is closed; this is what cuts off clients
- * that send a byte at a time, whom evhttp's inactivity timeout keeps).
+ * that send a byte at a time, whom evhttp's inactivity timeout keeps), and
+ * the bound on unread input (one largest request: evhttp reads on while an
+ * answer waits to be written, so a client that pipelines without reading
+ * would otherwise fill the gateway's memory).
  *
  * A connection's state lives in the ex_data of its SSL object and is freed
  * with it, which is how the end of every connection is seen (evhttp has no

@@ -281,6 +281,38 @@ def test_idle_kept_alive_connection_is_closed(hs):
         t.close()
 
 
+def test_client_that_never_reads_is_bounded_and_cut_off(hs):
+    """A client pipelines requests and never reads the answers. The gateway
+    must stop reading from it once one request's worth of input waits
+    (instead of buffering all it sends), serve others meanwhile, and close
+    it after header_timeout without a complete exchange."""
+    wait_no_connections(hs)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.bind(("127.0.0.41", 0))
+    raw.connect(("127.0.0.1", hs.https_port))
+    t = hs.tls_context().wrap_socket(raw, server_hostname="localhost")
+    chunk = b"GET /checkip HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
+    cap = 64 << 20      # far beyond socket buffers and the gateway's input bound
+    sent, blocked = 0, False
+    t.settimeout(3)
+    try:
+        while sent < cap:
+            t.sendall(chunk)
+            sent += len(chunk)
+    except (socket.timeout, ssl.SSLError, OSError):
+        blocked = True
+    try:
+        print("sent %d bytes before the gateway stopped reading" % sent)
+        assert blocked and sent < cap, "the gateway read %d bytes from a client that never " \
+            "reads its answers" % sent
+        assert hs.https_request(HEALTH, source="127.0.0.42") == (200, b"ok\n")
+        assert wait_until(lambda: hs.metrics()["ddns_connections_open"] == 0, timeout=30), \
+            "the connection of a client that never reads was not closed"
+    finally:
+        t.close()
+
+
 # ---- connection limits ---------------------------------------------------------------
 
 def open_tls(stack, source):

@@ -319,7 +319,8 @@ int main(int argc, char **argv)
     raise_nofile();
     if (cert != NULL) {
         int bad_key = 0;
-        h.ssl = gw_tls_ctx_new(cert, key, NULL, NULL, err, sizeof err, &bad_key);
+        const gw_tls_files_t files = {cert, key, NULL, NULL, NULL, NULL};
+        h.ssl = gw_tls_ctx_new(&files, err, sizeof err, &bad_key);
         if (h.ssl == NULL) {
             fprintf(stderr, "%s: %s\n", PROG, err);
             goto out;

@@ -117,6 +117,14 @@ static const struct gw_param gw_params[] = {
      "or the reverse); each client gets the one it supports. Needs private_key2."},
     {GW_SEC_TLS, "private_key2", GW_CT_PATH, "", 0, 0, GOFF(tls_private_key2),
      "Private key of certificate2."},
+    {GW_SEC_TLS, "ocsp_response", GW_CT_PATH, "", 0, 0, GOFF(tls_ocsp_response),
+     "Optional DER OCSP response for certificate, stapled to handshakes that ask for "
+     "it (fetch it with `openssl ocsp ... -respout FILE` before it expires, then "
+     "SIGHUP). It must be a successful response with status good for this "
+     "certificate that has not expired; once its nextUpdate passes nothing is "
+     "stapled until a reload brings a fresh one."},
+    {GW_SEC_TLS, "ocsp_response2", GW_CT_PATH, "", 0, 0, GOFF(tls_ocsp_response2),
+     "The same for certificate2."},
     {GW_SEC_DATABASE, "conninfo", GW_CT_STRING, NULL, 0, 0, GOFF(db_conninfo),
      "libpq connection string or URI. Use hostaddr= (or a socket directory) so that "
      "connecting never waits for a name lookup."},
@@ -1134,6 +1142,8 @@ void gw_config_free(gw_config_t *cfg)
     free(cfg->tls_private_key);
     free(cfg->tls_certificate2);
     free(cfg->tls_private_key2);
+    free(cfg->tls_ocsp_response);
+    free(cfg->tls_ocsp_response2);
     if (cfg->db_conninfo != NULL) {
         cmn_wipe(cfg->db_conninfo, strlen(cfg->db_conninfo)); /* may hold a password */
         free(cfg->db_conninfo);

@@ -89,6 +89,8 @@ typedef struct gw_config {
     char *tls_private_key;
     char *tls_certificate2;     /* optional second certificate (other key type) */
     char *tls_private_key2;
+    char *tls_ocsp_response;    /* optional DER OCSP responses to staple */
+    char *tls_ocsp_response2;
     /* [database] */
     char *db_conninfo;
     int db_pool_size;

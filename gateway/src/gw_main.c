@@ -144,8 +144,9 @@ static void gw_usage(FILE *f)
 "        it are relative to the file's directory.\n"
 "    --check-config\n"
 "        Load the configuration, the master keys of the key directory, the\n"
-"        TLS certificate and key, the [firmware] lists and every zone's TSIG\n"
-"        secret; print each problem as FILE:LINE: [section] key: reason;\n"
+"        TLS certificates, keys and OCSP responses, the [firmware] lists and\n"
+"        every zone's TSIG secret; print each problem as\n"
+"        FILE:LINE: [section] key: reason;\n"
 "        exit 0 when there is none. Nothing is started and the database is\n"
 "        not contacted.\n"
 "    -h, --help\n"
@@ -184,8 +185,8 @@ static void gw_usage(FILE *f)
 "                     the requests in flight finish (at most request_timeout\n"
 "                     + 2 s), stop the publisher after its current batch,\n"
 "                     exit 0. A second signal stops at once.\n"
-"    SIGHUP           reload: the configuration file, TLS certificates and\n"
-"                     keys, master keys and TSIG secrets are read again, all\n"
+"    SIGHUP           reload: the configuration file, TLS certificates,\n"
+"                     keys and OCSP responses, master keys and TSIG secrets are read again, all\n"
 "                     or nothing (a problem is logged and the running ones\n"
 "                     stay). New connections get the new certificates; open\n"
 "                     ones are not touched. clock_skew, log_level,\n"
@@ -225,12 +226,14 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
     }
     if (cfg->tls_certificate != NULL && cfg->tls_private_key != NULL) {
         static const char *const which[] = {"certificate", "certificate", "private_key",
-                                            "certificate2", "private_key2"};
-        app->ssl = gw_tls_ctx_new(cfg->tls_certificate, cfg->tls_private_key,
-                                  cfg->tls_certificate2, cfg->tls_private_key2, err, sizeof err,
-                                  &bad);
+                                            "certificate2", "private_key2", "ocsp_response",
+                                            "ocsp_response2"};
+        const gw_tls_files_t files = {
+            cfg->tls_certificate, cfg->tls_private_key, cfg->tls_certificate2,
+            cfg->tls_private_key2, cfg->tls_ocsp_response, cfg->tls_ocsp_response2};
+        app->ssl = gw_tls_ctx_new(&files, err, sizeof err, &bad);
         if (app->ssl == NULL)
-            gw_config_key_error(cfg, msgs, "tls", which[bad >= 0 && bad <= 4 ? bad : 0], "%s",
+            gw_config_key_error(cfg, msgs, "tls", which[bad >= 0 && bad <= 6 ? bad : 0], "%s",
                                 err);
     }
     app->policy = gw_policy_new();

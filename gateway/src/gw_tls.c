@@ -1,6 +1,7 @@
 /* gw_tls: server TLS context (see gw_tls.h). */
 #include "gw_tls.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/rand.h>
 
 #include "cmn_key.h"
@@ -148,10 +150,199 @@ static int gw_tls_load_pair(SSL_CTX *ctx, const char *certificate, const char *p
     return 0;
 }
 
-SSL_CTX *gw_tls_ctx_new(const char *certificate, const char *private_key,
-                        const char *certificate2, const char *private_key2, char *err,
-                        size_t errlen, int *bad)
+/* ---- OCSP stapling -------------------------------------------------------- */
+
+#define GW_TLS_OCSP_MAX (64 * 1024)
+
+struct gw_staple {
+    X509 *cert;             /* the context's certificate it belongs to */
+    unsigned char *der;
+    size_t len;
+    time_t next_update;     /* 0: the response gives none */
+};
+
+struct gw_staples {
+    struct gw_staple s[2];
+};
+
+static int gw_staple_idx = -1;
+static pthread_once_t gw_staple_once = PTHREAD_ONCE_INIT;
+
+static void gw_staples_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                            void *argp)
 {
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    struct gw_staples *st = ptr;
+    if (st == NULL)
+        return;
+    for (int i = 0; i < 2; i++)
+        OPENSSL_free(st->s[i].der);
+    OPENSSL_free(st);
+}
+
+static void gw_staple_init(void)
+{
+    gw_staple_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, gw_staples_free);
+}
+
+/* The status request callback: staples the response of the certificate
+ * this handshake uses, while it is current. */
+static int gw_staple_cb(SSL *ssl, void *arg)
+{
+    (void)arg;
+    const struct gw_staples *st = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), gw_staple_idx);
+    X509 *cert = SSL_get_certificate(ssl);
+    if (st == NULL || cert == NULL)
+        return SSL_TLSEXT_ERR_NOACK;
+    for (int i = 0; i < 2; i++) {
+        const struct gw_staple *one = &st->s[i];
+        if (one->der == NULL || one->cert != cert)
+            continue;
+        if (one->next_update != 0 && time(NULL) >= one->next_update)
+            return SSL_TLSEXT_ERR_NOACK;
+        unsigned char *copy = OPENSSL_malloc(one->len);
+        if (copy == NULL)
+            return SSL_TLSEXT_ERR_NOACK;
+        memcpy(copy, one->der, one->len);
+        if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, (long)one->len) != 1) {
+            OPENSSL_free(copy);
+            return SSL_TLSEXT_ERR_NOACK;
+        }
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+static const char *gw_ocsp_status_name(int status)
+{
+    switch (status) {
+    case V_OCSP_CERTSTATUS_GOOD: return "good";
+    case V_OCSP_CERTSTATUS_REVOKED: return "revoked";
+    default: return "unknown";
+    }
+}
+
+/* Reads file as the OCSP response for cert into *out. Returns 0, or -1
+ * with the reason in err. */
+static int gw_staple_load(const char *file, X509 *cert, struct gw_staple *out, char *err,
+                          size_t errlen)
+{
+    int rc = -1;
+    unsigned char *der = NULL;
+    OCSP_RESPONSE *resp = NULL;
+    OCSP_BASICRESP *basic = NULL;
+    FILE *f = fopen(file, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open OCSP response %s: %s", file, strerror(errno));
+        goto out;
+    }
+    der = OPENSSL_malloc(GW_TLS_OCSP_MAX + 1);
+    if (der == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    size_t len = fread(der, 1, GW_TLS_OCSP_MAX + 1, f);
+    if (ferror(f)) {
+        snprintf(err, errlen, "cannot read OCSP response %s: %s", file, strerror(errno));
+        goto out;
+    }
+    if (len > GW_TLS_OCSP_MAX) {
+        snprintf(err, errlen, "OCSP response %s: larger than %d bytes", file, GW_TLS_OCSP_MAX);
+        goto out;
+    }
+    const unsigned char *p = der;
+    resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+    ERR_clear_error();
+    if (resp == NULL || p != der + len) {
+        snprintf(err, errlen, "OCSP response %s: not a DER-encoded OCSP response", file);
+        goto out;
+    }
+    int rstatus = OCSP_response_status(resp);
+    if (rstatus != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        snprintf(err, errlen, "OCSP response %s: the responder answered '%s'", file,
+                 OCSP_response_status_str(rstatus));
+        goto out;
+    }
+    basic = OCSP_response_get1_basic(resp);
+    if (basic == NULL) {
+        ERR_clear_error();
+        snprintf(err, errlen, "OCSP response %s: no basic response inside", file);
+        goto out;
+    }
+    const ASN1_INTEGER *serial = X509_get0_serialNumber(cert);
+    OCSP_SINGLERESP *single = NULL;
+    for (int i = 0; i < OCSP_resp_count(basic); i++) {
+        OCSP_SINGLERESP *sr = OCSP_resp_get0(basic, i);
+        ASN1_INTEGER *sn = NULL;
+        if (OCSP_id_get0_info(NULL, NULL, NULL, &sn, (OCSP_CERTID *)OCSP_SINGLERESP_get0_id(sr)) ==
+                1 && sn != NULL && ASN1_INTEGER_cmp(sn, serial) == 0) {
+            single = sr;
+            break;
+        }
+    }
+    if (single == NULL) {
+        snprintf(err, errlen, "OCSP response %s: is not about this certificate (no entry "
+                 "for its serial number)", file);
+        goto out;
+    }
+    int reason = 0;
+    ASN1_GENERALIZEDTIME *revoked = NULL, *this_upd = NULL, *next_upd = NULL;
+    int status = OCSP_single_get0_status(single, &reason, &revoked, &this_upd, &next_upd);
+    if (status != V_OCSP_CERTSTATUS_GOOD) {
+        snprintf(err, errlen, "OCSP response %s: the certificate's status is %s", file,
+                 gw_ocsp_status_name(status));
+        goto out;
+    }
+    time_t next = 0;
+    if (next_upd != NULL) {
+        struct tm tm;
+        if (ASN1_TIME_to_tm(next_upd, &tm) != 1) {
+            ERR_clear_error();
+            snprintf(err, errlen, "OCSP response %s: unreadable nextUpdate", file);
+            goto out;
+        }
+        next = timegm(&tm);
+        if (next <= time(NULL)) {
+            char when[32];
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            snprintf(err, errlen, "OCSP response %s: expired at %s (fetch a fresh one)", file,
+                     when);
+            goto out;
+        }
+    }
+    out->cert = cert;
+    out->der = der;
+    out->len = len;
+    out->next_update = next;
+    der = NULL;
+    rc = 0;
+out:
+    if (f != NULL)
+        fclose(f);
+    OPENSSL_free(der);
+    OCSP_BASICRESP_free(basic);
+    OCSP_RESPONSE_free(resp);
+    return rc;
+}
+
+/* Attaches the staples to ctx (which owns them from then on). */
+static int gw_staples_attach(SSL_CTX *ctx, struct gw_staples *st, char *err, size_t errlen)
+{
+    pthread_once(&gw_staple_once, gw_staple_init);
+    if (gw_staple_idx < 0 || SSL_CTX_set_ex_data(ctx, gw_staple_idx, st) != 1 ||
+        SSL_CTX_set_tlsext_status_cb(ctx, gw_staple_cb) != 1) {
+        gw_tls_err(err, errlen, "cannot set up OCSP stapling", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+SSL_CTX *gw_tls_ctx_new(const gw_tls_files_t *files, char *err, size_t errlen, int *bad)
+{
+    const char *certificate = files->certificate, *private_key = files->private_key;
+    const char *certificate2 = files->certificate2, *private_key2 = files->private_key2;
+    struct gw_staples *st = NULL;
+    X509 *cert1 = NULL, *cert2 = NULL;
     *bad = GW_TLS_BAD_NONE;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
@@ -189,10 +380,11 @@ SSL_CTX *gw_tls_ctx_new(const char *certificate, const char *private_key,
     if (gw_tls_load_pair(ctx, certificate, private_key, err, errlen, bad, GW_TLS_BAD_CERT,
                          GW_TLS_BAD_KEY) != 0)
         goto fail;
+    cert1 = SSL_CTX_get0_certificate(ctx);
     if (certificate2 != NULL && private_key2 != NULL) {
         /* Each key type has one slot: a second certificate of the same type
          * would silently replace the first. */
-        X509 *first = SSL_CTX_get0_certificate(ctx);
+        X509 *first = cert1;
         EVP_PKEY *pk1 = first ? X509_get0_pubkey(first) : NULL;
         int type1 = pk1 ? EVP_PKEY_get_base_id(pk1) : 0;
         if (gw_tls_load_pair(ctx, certificate2, private_key2, err, errlen, bad,
@@ -206,9 +398,35 @@ SSL_CTX *gw_tls_ctx_new(const char *certificate, const char *private_key,
             *bad = GW_TLS_BAD_CERT2;
             goto fail;
         }
+        cert2 = second;
+    }
+    if (files->ocsp_response != NULL || files->ocsp_response2 != NULL) {
+        st = OPENSSL_zalloc(sizeof *st);
+        if (st == NULL) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        if (files->ocsp_response != NULL &&
+            gw_staple_load(files->ocsp_response, cert1, &st->s[0], err, errlen) != 0) {
+            *bad = GW_TLS_BAD_OCSP;
+            goto fail;
+        }
+        if (files->ocsp_response2 != NULL &&
+            (cert2 == NULL ||
+             gw_staple_load(files->ocsp_response2, cert2, &st->s[1], err, errlen) != 0)) {
+            if (cert2 == NULL)
+                snprintf(err, errlen, "ocsp_response2 needs certificate2");
+            *bad = GW_TLS_BAD_OCSP2;
+            goto fail;
+        }
+        if (gw_staples_attach(ctx, st, err, errlen) != 0)
+            goto fail;
+        st = NULL;  /* ctx owns it */
     }
     return ctx;
 fail:
+    if (st != NULL)
+        gw_staples_free(NULL, st, NULL, 0, 0, NULL);
     SSL_CTX_free(ctx);
     return NULL;
 }

@@ -164,9 +164,10 @@ def wait_no_connections(stack):
 
 
 def log_line_of(stack, headers):
-    """The access-log line (text or JSON) of the answer carrying headers."""
+    """The access-log line (text or JSON) of the answer carrying headers
+    (the newest: ids start again when a test restarts the gateway)."""
     rid = headers["x-request-id"]
-    for line in stack.gateway_log().splitlines():
+    for line in reversed(stack.gateway_log().splitlines()):
         if "req=%s " % rid in line or '"req":%s,' % rid in line:
             return line
     return None
@@ -720,3 +721,82 @@ def test_sighup_reloads_without_dropping_requests(hs):
     assert sum(n.startswith("RELOADING=1\nMONOTONIC_USEC=") for n in notes) == 5
     assert "READY=1\nSTATUS=serving (reload refused: see the log)" in notes
     assert notes[-1] == "READY=1\nSTATUS=serving (reloaded)"
+
+
+# ---- OCSP stapling (after the reload tests: it reloads the configuration) ----------------
+
+def make_ocsp(stack, cert, out, status="V"):
+    """A DER OCSP response from the test CA for cert (status V good, R revoked)."""
+    t = os.path.join(stack.dir, "tls")
+    j = lambda n: os.path.join(t, n)
+    serial = subprocess.run(["openssl", "x509", "-in", j(cert), "-noout", "-serial"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    serial = serial.split("=", 1)[1]
+    revoked = "261101000000Z" if status == "R" else ""
+    with open(j(out + ".idx"), "w") as f:
+        f.write("%s\t301231000000Z\t%s\t%s\tunknown\t/CN=localhost\n" % (status, revoked, serial))
+    ddnsstack.run(["openssl", "ocsp", "-issuer", j("ca.crt"), "-cert", j(cert), "-no_nonce",
+                   "-reqout", j(out + ".req")])
+    ddnsstack.run(["openssl", "ocsp", "-index", j(out + ".idx"), "-rsigner", j("ca.crt"),
+                   "-rkey", j("ca.key"), "-CA", j("ca.crt"), "-reqin", j(out + ".req"),
+                   "-respout", j(out), "-ndays", "1"])
+    return j(out)
+
+
+def ocsp_lines(first=None, second=None):
+    return "".join("%s = %s\n" % (k, v) for k, v in (("ocsp_response", first),
+                                                     ("ocsp_response2", second)) if v)
+
+
+def test_ocsp_stapling(hs, tmp_path):
+    good_ec = make_ocsp(hs, "server.crt", "ocsp-ec.der")
+    good_rsa = make_ocsp(hs, "rsa.crt", "ocsp-rsa.der")
+    revoked = make_ocsp(hs, "server.crt", "ocsp-revoked.der", status="R")
+    garbage = str(tmp_path / "garbage.der")
+    with open(garbage, "wb") as f:
+        f.write(b"0\x82\x01\x00 not an OCSP response")
+
+    # what --check-config (and so a start or a reload) refuses, naming the key
+    for first, second, why in (
+            (garbage, None, "not a DER-encoded OCSP response"),
+            (good_rsa, None, "is not about this certificate"),
+            (revoked, None, "the certificate's status is revoked"),
+            (good_ec, good_ec, "is not about this certificate"),
+            (str(tmp_path / "missing.der"), None, "cannot open OCSP response")):
+        conf = tmp_path / "check.conf"
+        conf.write_text(hs.gateway_config_text(hs.https_port, main=True,
+                                               tls=tls_lines(hs) + ocsp_lines(first, second)))
+        p = subprocess.run([os.path.join(ddnsstack.BIN, "ddns-gateway"), "--check-config",
+                            "-c", str(conf)], capture_output=True, text=True, timeout=30)
+        key = "ocsp_response2" if second else "ocsp_response"
+        assert p.returncode != 0, p.stdout + p.stderr
+        assert re.search(r"\[tls\] %s\b.*%s" % (key, re.escape(why)), p.stderr), p.stderr
+
+    def s_client(*args):
+        return subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % hs.https_port,
+                               "-servername", "localhost", "-CAfile", hs.ca_cert] + list(args),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=20).stdout
+
+    def serial_of(name):
+        out = subprocess.run(["openssl", "x509", "-in", os.path.join(hs.dir, "tls", name),
+                              "-noout", "-serial"], capture_output=True, text=True, check=True)
+        return out.stdout.strip().split("=", 1)[1]
+
+    gw = hs.procs["gateway"]
+    reloads = lambda: hs.gateway_log().count("reloaded %s" % hs.gw_conf)
+    n = reloads()
+    hs.write_gateway_config(tls=tls_lines(hs) + ocsp_lines(good_ec, good_rsa))
+    gw.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: reloads() > n), hs.gateway_log()[-2000:]
+    for args, cert in ((["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"], "server.crt"),
+                       (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"], "rsa.crt"),
+                       (["-tls1_3"], "server.crt")):
+        out = s_client("-status", *args)
+        assert "OCSP Response Status: successful" in out and "Cert Status: good" in out, out
+        m = re.search(r"Serial Number: ([0-9A-F]+)", out)
+        assert m and m.group(1) == serial_of(cert), out
+        assert "Verify return code: 0 (ok)" in out, out
+    # a client that does not ask gets nothing stapled
+    out = s_client("-tls1_3")
+    assert "OCSP response" not in out and "Verify return code: 0 (ok)" in out, out

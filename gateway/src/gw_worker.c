@@ -19,6 +19,7 @@ struct gw_worker {
     int id;
     pthread_t th;
     int started;
+    int left;                   /* left its loop (guarded by the group's mu) */
     struct event_base *base;
     gw_db_t *db;
     gw_update_t *upd;
@@ -102,6 +103,11 @@ static void *gw_worker_main(void *arg)
     struct gw_worker *w = arg;
     if (event_base_dispatch(w->base) < 0)
         gw_error("worker %d: event loop failed", w->id);
+    /* A reload waiting for this worker to park or switch counts it out. */
+    pthread_mutex_lock(&w->g->mu);
+    w->left = 1;
+    pthread_cond_broadcast(&w->g->cond);
+    pthread_mutex_unlock(&w->g->mu);
     atomic_fetch_add(&w->g->exited, 1);
     event_active(w->g->done_ev, EV_READ, 0);
     return NULL;
@@ -235,18 +241,26 @@ size_t gw_workers_inflight(const gw_workers_t *g)
     return n;
 }
 
+/* With mu held: workers started and still in their loops. A worker that
+ * leaves its loop (a failing loop, a stop) before it parks or switches no
+ * longer counts, so a reload never waits for it. */
+static int gw_workers_live(const gw_workers_t *g)
+{
+    int n = 0;
+    for (int i = 0; i < g->n; i++)
+        n += g->w[i].started && !g->w[i].left;
+    return n;
+}
+
 void gw_workers_reload(gw_workers_t *g, SSL_CTX *ssl, const cmn_keyset_t *keys,
                        const gw_policy_t *policy, void (*apply)(void *), void *arg)
 {
-    int running = 0;
     pthread_mutex_lock(&g->mu);
     g->parked = g->switched = 0;
     for (int i = 0; i < g->n; i++)
-        if (g->w[i].started) {
+        if (g->w[i].started && !g->w[i].left)
             event_active(g->w[i].reload_ev, EV_READ, 0);
-            running++;
-        }
-    while (g->parked < running)
+    while (g->parked < gw_workers_live(g))
         pthread_cond_wait(&g->cond, &g->mu);
     /* Every running worker waits on cond: nothing reads the settings. */
     apply(arg);
@@ -255,7 +269,7 @@ void gw_workers_reload(gw_workers_t *g, SSL_CTX *ssl, const cmn_keyset_t *keys,
     g->policy = policy;
     g->gen++;
     pthread_cond_broadcast(&g->cond);
-    while (g->switched < running)
+    while (g->switched < gw_workers_live(g))
         pthread_cond_wait(&g->cond, &g->mu);
     pthread_mutex_unlock(&g->mu);
     /* Workers not running yet get the new objects directly. */

@@ -15,8 +15,9 @@
  * returns once every worker has switched, so the caller may free the old
  * objects. A stop makes each worker close its listeners and exit its loop
  * once no request is in flight; done(arg) then runs on the main loop.
- * A reload waits for every started worker: it must not be asked for
- * once a stop began. */
+ * A reload waits for every worker still in its loop; one that leaves its
+ * loop meanwhile (its loop failed, or it drained after a stop) is no longer
+ * waited for. */
 #ifndef GW_WORKER_H
 #define GW_WORKER_H
 

@@ -70,12 +70,14 @@ static int gw_tk_mac_init(EVP_MAC_CTX *hctx, unsigned char *key)
 }
 
 /* SSL_CTX_set_tlsext_ticket_key_evp_cb: 1 ok, 2 ok but renew the ticket,
- * 0 unknown key (full handshake), -1 error. */
+ * 0 unknown key (full handshake), -1 error. A TLS 1.3 resumption always
+ * renews: OpenSSL clients treat a TLS 1.3 session as single use (RFC 8446
+ * appendix C.4), so without a fresh ticket every other connection of a
+ * device would need a full handshake. */
 static int gw_tk_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *ctx,
                     EVP_MAC_CTX *hctx, int enc)
 {
     int rc = -1;
-    (void)s;
     pthread_mutex_lock(&gw_tk_mu);
     time_t now = time(NULL);
     if (gw_tk_rotate(now) != 0)
@@ -99,7 +101,7 @@ static int gw_tk_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_C
             rc = -1;
             goto out;
         }
-        rc = i == 0 ? 1 : 2;
+        rc = i == 0 && SSL_version(s) != TLS1_3_VERSION ? 1 : 2;
         break;
     }
 out:

@@ -12,6 +12,7 @@
  * process creates (so a reload keeps tickets valid) and rotated every
  * GW_TLS_TICKET_ROTATE_S seconds; the previous GW_TLS_TICKET_KEYS - 1 keys
  * still decrypt (and the ticket is then renewed under the current key).
+ * Every TLS 1.3 resumption gets a fresh ticket (clients use each once).
  *
  * Also owns OCSP stapling: a DER OCSP response per certificate, fetched by
  * the operator (for example `openssl ocsp ... -respout`) and loaded with the

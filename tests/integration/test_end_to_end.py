@@ -232,6 +232,23 @@ def test_database_holds_no_secret(stack, device):
     assert raw_hex not in dump
 
 
+def test_only_a_change_waits_for_the_wal_flush(stack, device):
+    """ddns_apply_request commits lazily (synchronous_commit off) when the
+    request changed no record, and durably when it changed one."""
+    creds, path = device
+    assert stack.client(path, "--ipv4", "192.0.2.121").returncode == 0
+    call = ("SELECT string_agg(result, ',') FROM ddns_apply_request('{dev}', '{kid}', {ts}, "
+            "'{ip}', NULL, '127.0.0.1', NULL, false, 0); SHOW synchronous_commit")
+    ts = int(time.time() * 1000) + 10 ** 6     # newer than anything the client sent
+    same = call.format(dev=creds["device_id"], kid=creds["kid"], ts=ts, ip="192.0.2.121")
+    assert stack.psql(same) == [["nochg"], ["off"]]
+    changed = call.format(dev=creds["device_id"], kid=creds["kid"], ts=ts + 1, ip="192.0.2.122")
+    assert stack.psql(changed) == [["good"], ["on"]]
+    assert stack.psql("SELECT host(ipv4) FROM names WHERE device_id = '%s'"
+                      % creds["device_id"]) == [["192.0.2.122"]]
+    assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.122"]) == ["192.0.2.122"]
+
+
 def test_migrate_is_idempotent_and_refuses_newer_schema(stack):
     stack.psql("DROP DATABASE IF EXISTS ddns_migrate_test")
     stack.psql("CREATE DATABASE ddns_migrate_test")

@@ -58,6 +58,8 @@ struct gw_db {
     struct gw_db_jobq queue;
     atomic_size_t qlen;
     unsigned int seed;
+    int wake_inflight;          /* a NOTIFY ddns_outbox is queued or running */
+    int wake_again;             /* changes committed since it was queued */
 };
 
 static void gw_conn_io_cb(evutil_socket_t fd, short what, void *arg);
@@ -490,6 +492,34 @@ void gw_db_free(gw_db_t *db)
         free(db->conninfo);
     }
     free(db);
+}
+
+static void gw_db_wake_cb(void *arg, int err, const PGresult *res)
+{
+    gw_db_t *db = arg;
+    (void)res;
+    if (err == GW_ECLOSED)
+        return;     /* the pool is being freed */
+    db->wake_inflight = 0;
+    if (db->wake_again) {
+        db->wake_again = 0;
+        gw_db_wake_publishers(db);
+    }
+}
+
+void gw_db_wake_publishers(gw_db_t *db)
+{
+    if (db->wake_inflight) {
+        db->wake_again = 1;
+        return;
+    }
+    /* Set first: the answer may come (and the callback run) before
+     * gw_db_query returns. Without a connection nothing is sent: the
+     * publishers' own timer finds the rows. */
+    db->wake_inflight = 1;
+    if (gw_db_query(db, "SELECT pg_notify('ddns_outbox', '')", 0, NULL, gw_db_wake_cb, db,
+                    NULL) != GW_OK)
+        db->wake_inflight = 0;
 }
 
 int gw_db_query(gw_db_t *db, const char *sql, int nparams, const char *const *values,

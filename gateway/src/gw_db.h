@@ -7,7 +7,8 @@
  * is busy. A broken connection fails its query (the caller answers 911) and
  * is re-opened after a backoff of 250 ms doubling to 10 s, with jitter.
  * Each query is one statement run in autocommit mode, optionally with a
- * deadline after which its caller is told GW_ETIMEDOUT. */
+ * deadline after which its caller is told GW_ETIMEDOUT. Also owns the
+ * coalesced wake-up of the DNS publishers after changes commit. */
 #ifndef GW_DB_H
 #define GW_DB_H
 
@@ -44,6 +45,15 @@ int gw_db_query(gw_db_t *db, const char *sql, int nparams, const char *const *va
 int gw_db_query_timed(gw_db_t *db, const char *sql, int nparams, const char *const *values,
                       int timeout_s, gw_db_cb cb, void *arg, gw_db_job_t **job)
     __attribute__((warn_unused_result));
+
+/* Wakes the DNS publishers of every gateway (NOTIFY ddns_outbox) after a
+ * statement that queued outbox rows has committed, so that those
+ * transactions need not NOTIFY themselves (PostgreSQL serialises the
+ * commits of notifying transactions). Coalesced: while one NOTIFY is queued
+ * or running, further calls send exactly one more after it, which covers
+ * every commit before it. When the pool is down nothing is sent (the
+ * publishers' safety timer finds the rows). */
+void gw_db_wake_publishers(gw_db_t *db);
 
 /* The callback of job will not be called (the statement may still run). */
 void gw_db_cancel(gw_db_job_t *job);

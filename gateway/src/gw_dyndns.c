@@ -21,7 +21,8 @@
 
 /* The timestamp is NULL: dyndns2 has no replay token. */
 #define GW_DYN_SQL "SELECT ord, result, retry_after FROM " \
-    "ddns_apply_request($1, $2, NULL, $3::inet, $4::inet, $5::inet, $6::text[], $7::boolean, $8::integer)"
+    "ddns_apply_request($1, $2, NULL, $3::inet, $4::inet, $5::inet, $6::text[], $7::boolean, " \
+    "$8::integer, false)"
 
 /* Longest answer line: "nochg " IPv4 "," IPv6 LF. */
 #define GW_DYN_LINE_MAX (6 + INET_ADDRSTRLEN + 1 + INET6_ADDRSTRLEN + 2)
@@ -149,6 +150,11 @@ static void gw_dyn_db_cb(void *arg, int err, const PGresult *res)
         }
         goto out;
     }
+    for (int r = 0; r < rows; r++)
+        if (strcmp(PQgetvalue(res, r, 1), "good") == 0) {
+            gw_db_wake_publishers(j->d->db);    /* committed: outbox rows wait */
+            break;
+        }
     /* per name: tokens[k] for ord k + 1 */
     const char **tokens = calloc((size_t)rows, sizeof *tokens);
     if (tokens == NULL)

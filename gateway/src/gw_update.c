@@ -23,7 +23,8 @@
 
 /* Every name of the device (NULL), never offline. */
 #define GW_UPDATE_SQL "SELECT ord, result, retry_after FROM " \
-    "ddns_apply_request($1, $2, $3::bigint, $4::inet, $5::inet, $6::inet, NULL, false, $7::integer)"
+    "ddns_apply_request($1, $2, $3::bigint, $4::inet, $5::inet, $6::inet, NULL, false, " \
+    "$7::integer, false)"
 
 struct gw_update {
     const gw_config_t *cfg;
@@ -116,6 +117,11 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res)
         }
         goto out;
     }
+    for (int r = 0; r < rows; r++)
+        if (strcmp(PQgetvalue(res, r, 1), "good") == 0) {
+            gw_db_wake_publishers(j->u->db);    /* committed: outbox rows wait */
+            break;
+        }
     /* one row per name: ratelimit if any was refused for the rate limit,
      * else good if any changed, else nochg */
     int good = 0, wait = 0;

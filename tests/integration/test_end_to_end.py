@@ -5,6 +5,7 @@ Each refusal is checked to leave the database and DNS unchanged."""
 import json
 import os
 import re
+import subprocess
 import time
 
 import ddnsstack
@@ -239,7 +240,8 @@ def test_only_a_change_waits_for_the_wal_flush(stack, device):
     assert stack.client(path, "--ipv4", "192.0.2.121").returncode == 0
     call = ("SELECT string_agg(result, ',') FROM ddns_apply_request('{dev}', '{kid}', {ts}, "
             "'{ip}', NULL, '127.0.0.1', NULL, false, 0); SHOW synchronous_commit")
-    ts = int(time.time() * 1000) + 10 ** 6     # newer than anything the client sent
+    ts = int(stack.psql("SELECT last_ts FROM devices WHERE device_id = '%s'"
+                        % creds["device_id"])[0][0]) + 1
     same = call.format(dev=creds["device_id"], kid=creds["kid"], ts=ts, ip="192.0.2.121")
     assert stack.psql(same) == [["nochg"], ["off"]]
     changed = call.format(dev=creds["device_id"], kid=creds["kid"], ts=ts + 1, ip="192.0.2.122")
@@ -247,6 +249,43 @@ def test_only_a_change_waits_for_the_wal_flush(stack, device):
     assert stack.psql("SELECT host(ipv4) FROM names WHERE device_id = '%s'"
                       % creds["device_id"]) == [["192.0.2.122"]]
     assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.122"]) == ["192.0.2.122"]
+
+
+def test_the_gateway_wakes_the_publishers_after_a_change(stack, device):
+    """ddns_apply_request(..., p_notify false) does not NOTIFY ddns_outbox
+    (the gateway's changes commit without the NOTIFY lock); the gateway
+    sends the NOTIFY itself once the change committed."""
+    creds, path = device
+    assert stack.client(path, "--ipv4", "192.0.2.130").returncode == 0
+    listener = subprocess.Popen(["psql", "-X", "-q", "-At", stack.conninfo], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        listener.stdin.write("LISTEN ddns_outbox;\nSELECT 'listening';\n")
+        listener.stdin.flush()
+        assert listener.stdout.readline().strip() == "listening"
+        ts = int(stack.psql("SELECT last_ts FROM devices WHERE device_id = '%s'"
+                            % creds["device_id"])[0][0]) + 1
+        assert stack.psql("SELECT result FROM ddns_apply_request('%s', '%s', %d, '192.0.2.131', "
+                          "NULL, '127.0.0.1', NULL, false, 0, false)"
+                          % (creds["device_id"], creds["kid"], ts)) == [["good"]]
+        time.sleep(2)   # a NOTIFY of that commit would have arrived by now (and
+                        # the client's next ts is past the one used here)
+        listener.stdin.write("SELECT 'quiet';\nSELECT 'still';\n")
+        listener.stdin.flush()
+        # a notification would be printed after the first of these
+        assert [listener.stdout.readline().strip() for _ in range(2)] == ["quiet", "still"]
+        assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.131"]) == ["192.0.2.131"]
+        assert stack.client(path, "--ipv4", "192.0.2.132").returncode == 0
+        assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.132"]) == ["192.0.2.132"]
+        time.sleep(0.5)
+        out, _ = listener.communicate("SELECT 'after';\n", timeout=20)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    lines = out.splitlines()
+    assert "after" in lines, out
+    # the client's change: at least one notification, sent by a gateway connection
+    assert any(l.startswith('Asynchronous notification "ddns_outbox"') for l in lines), out
 
 
 def test_migrate_is_idempotent_and_refuses_newer_schema(stack):

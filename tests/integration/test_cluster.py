@@ -1,0 +1,208 @@
+"""The scale-out topology of docker/compose.yml, on loopback without
+containers (make test-cluster): PostgreSQL, a Knot DNS primary and a
+secondary following it by NOTIFY/IXFR, two gateways behind HAProxy with
+PROXY protocol v2 (TLS passes through HAProxy and ends at the gateways),
+all started from the configuration files of docker/ (ddnsstack.Cluster).
+
+Devices are served by both gateways; the gateways record the real client's
+address (sent from 127.0.0.2); a replay sent to the other gateway is
+refused; a gateway killed with SIGKILL loses no `good` update and HAProxy
+keeps serving through the other; every change reaches the secondary by
+IXFR."""
+import os
+import re
+import threading
+import time
+
+import pytest
+
+import ddnsstack
+
+ZONE = ddnsstack.ZONE
+DEVICES = 6
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with ddnsstack.cluster_started("ddns-cluster-", "cluster") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def fleet(cluster, tmp_path_factory):
+    d = tmp_path_factory.mktemp("cfleet")
+    out = []
+    for i in range(DEVICES):
+        creds = cluster.stack.provision("0e:c1:%02x:00:02:%02x" % (os.getpid() & 0xff, i + 1))
+        out.append((creds, cluster.stack.write_credentials(creds, str(d / ("d%d.json" % i)))))
+    return out
+
+
+def signed(stack, cred_file, tmp_path, *args):
+    """The exact bytes of a request signed by ddns-client (not sent)."""
+    out = tmp_path / ("req-%d.bin" % time.monotonic_ns())
+    p = stack.client(cred_file, "--request-out", str(out), *args)
+    assert p.returncode == 0, p.stderr
+    return out.read_bytes()
+
+
+def served_by(cluster, device_id, result):
+    """The gateways (0, 1) whose access log has an answer `result` for the device."""
+    return sorted({i for i in range(cluster.GATEWAYS) for r in cluster.gateway_requests(i)
+                   if r["device"] == device_id and r["result"] == result})
+
+
+def test_devices_are_served_by_both_gateways(cluster, fleet):
+    stack = cluster.stack
+    for i, (creds, path) in enumerate(fleet):
+        p = stack.client(path, "--ipv4", "198.51.100.%d" % (i + 1))
+        assert p.stdout.strip() == "good 198.51.100.%d" % (i + 1), p.stdout + p.stderr
+    # round robin: both gateways answered some of the devices
+    by_gateway = [0, 0]
+    for creds, _ in fleet:
+        for g in served_by(cluster, creds["device_id"], "good"):
+            by_gateway[g] += 1
+    assert by_gateway[0] > 0 and by_gateway[1] > 0, by_gateway
+    assert sum(by_gateway) == DEVICES, by_gateway
+    for i, (creds, _) in enumerate(fleet):
+        want = ["198.51.100.%d" % (i + 1)]
+        assert stack.wait_dns(creds["fqdn"], "A", want) == want
+        assert cluster.wait_secondary(creds["fqdn"], "A", want) == want
+
+
+def test_gateway_records_the_real_client_address(cluster, fleet, tmp_path):
+    """A device connecting from 127.0.0.2 through HAProxy: the gateway sees
+    127.0.0.2 in the PROXY v2 header (HAProxy itself connects from
+    127.0.0.1) and records it as the device's address and source."""
+    stack = cluster.stack
+    creds, path = fleet[0]
+    time.sleep(1.05)        # one accepted request per device and second
+    raw = signed(stack, path, tmp_path)     # empty body: use my connection's address
+    status, _, body = stack.https_exchange(raw, source="127.0.0.2")
+    assert (status, body) == (200, b"good 127.0.0.2\n")
+    rows = stack.psql("SELECT host(ipv4), host(last_source) FROM names JOIN devices "
+                      "USING (device_id) WHERE device_id = '%s'" % creds["device_id"])
+    assert rows == [["127.0.0.2", "127.0.0.2"]]
+    src = stack.psql("SELECT host(source) FROM history WHERE device_id = '%s' "
+                     "ORDER BY id DESC LIMIT 1" % creds["device_id"])
+    assert src == [["127.0.0.2"]]
+    peers = [r["peer"] for g in range(cluster.GATEWAYS) for r in cluster.gateway_requests(g)
+             if r["device"] == creds["device_id"] and r["result"] == "good"]
+    assert peers and re.match(r"127\.0\.0\.2(:\d+)?$", peers[-1]), peers
+    assert cluster.wait_secondary(creds["fqdn"], "A", ["127.0.0.2"]) == ["127.0.0.2"]
+
+
+def test_replay_sent_to_the_other_gateway_is_refused(cluster, fleet, tmp_path):
+    stack = cluster.stack
+    creds, path = fleet[1]
+    time.sleep(1.05)
+    raw = signed(stack, path, tmp_path, "--ipv4", "198.51.100.201")
+    # round robin sends two consecutive connections to the two gateways
+    first = stack.https_exchange(raw)
+    second = stack.https_exchange(raw)
+    assert (first[0], first[2]) == (200, b"good 198.51.100.201\n")
+    assert second[2] == b"replay\n", second
+    good_at = [g for g in range(cluster.GATEWAYS) for r in cluster.gateway_requests(g)
+               if r["device"] == creds["device_id"] and r["result"] == "good"]
+    replay_at = served_by(cluster, creds["device_id"], "replay")
+    assert len(replay_at) == 1 and replay_at[0] != good_at[-1], (good_at, replay_at)
+    assert cluster.wait_secondary(creds["fqdn"], "A", ["198.51.100.201"]) == ["198.51.100.201"]
+
+
+def test_updates_reach_the_secondary_by_ixfr(cluster, fleet):
+    stack = cluster.stack
+    creds, path = fleet[2]
+    soa = lambda port: int(cluster.dig_at(port, ZONE, "SOA")[0].split()[2])
+    sec_log = lambda: cluster.log_text("knot-secondary")
+    before = sec_log()
+    time.sleep(1.05)
+    assert stack.client(path, "--ipv4", "198.51.100.77").stdout.strip() == "good 198.51.100.77"
+    assert stack.wait_dns(creds["fqdn"], "A", ["198.51.100.77"]) == ["198.51.100.77"]
+    serial = soa(cluster.primary_port)
+    assert cluster.wait_secondary(creds["fqdn"], "A", ["198.51.100.77"]) == ["198.51.100.77"]
+    deadline = time.time() + 10
+    while soa(cluster.secondary_port) < serial and time.time() < deadline:
+        time.sleep(0.05)
+    assert soa(cluster.secondary_port) >= serial
+    # the secondary was told by NOTIFY and fetched the change incrementally:
+    # only its very first transfer was a whole zone (AXFR)
+    new = sec_log()[len(before):]
+    assert re.search(r"notify, incoming, remote 127\.0\.0\.1@\d+, serial \d+", new), new
+    assert re.search(r"IXFR, incoming, remote 127\.0\.0\.1@%d, finished" % cluster.primary_port,
+                     new), new
+    assert "AXFR, incoming" not in new, new
+    assert sec_log().count("AXFR, incoming") <= 2     # "started" and "finished" of the first
+    assert "IXFR, outgoing" in cluster.log_text("knot-primary")
+
+
+class Load:
+    """One thread per device sending an update with a new address through
+    HAProxy, a second after the previous answer; logs (start time, address,
+    answer)."""
+
+    def __init__(self, stack, fleet, prefix):
+        self.stack, self.fleet, self.prefix = stack, fleet, prefix
+        self.stop_flag = threading.Event()
+        self.log = [[] for _ in fleet]
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(len(fleet))]
+
+    def _run(self, i):
+        n = 0
+        while not self.stop_flag.is_set():
+            n += 1
+            addr = "%s.%d.%d" % (self.prefix, i, n % 250 + 1)
+            t0 = time.time()
+            p = self.stack.client(self.fleet[i][1], "--ipv4", addr, "--timeout", "5")
+            self.log[i].append((t0, addr, p.stdout.strip() or "error: " + p.stderr.strip()[-200:]))
+            # the request is signed once connected, and a device's timestamp
+            # must grow: a second after the answer (a connection HAProxy
+            # retries on the other gateway takes a second longer)
+            self.stop_flag.wait(1.02)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join()
+
+
+def test_gateway_killed_loses_nothing_and_haproxy_serves_on(cluster, fleet):
+    stack = cluster.stack
+    with Load(stack, fleet, "198.18") as load:
+        time.sleep(3)
+        cluster.kill_gateway(0)
+        killed = time.time()
+        # the health checks (and the refused connections) take it out
+        cluster.wait_servers({"gw1": "DOWN", "gw2": "UP"})
+        time.sleep(3)
+    for i, dev in enumerate(load.log):
+        # every request started after the kill was answered, by gateway 2:
+        # HAProxy sends a connection gateway 1 refuses to the other
+        after = [(addr, ans) for t0, addr, ans in dev if t0 > killed]
+        assert len(after) >= 2, dev
+        assert all(ans == "good " + addr for addr, ans in after), (i, after)
+        # at most the one request in flight at the kill has no answer
+        lost = [ans for _, addr, ans in dev if ans != "good " + addr]
+        assert len(lost) <= 1, (i, dev)
+    # every device's last good address (or a later one whose answer was
+    # lost) is in the database, on the primary and on the secondary
+    for i, (creds, _) in enumerate(fleet):
+        dev = load.log[i]
+        goods = [k for k, (_, addr, ans) in enumerate(dev) if ans == "good " + addr]
+        allowed = {dev[goods[-1]][1]} | {addr for _, addr, _ in dev[goods[-1] + 1:]}
+        rows = stack.psql("SELECT host(ipv4) FROM names WHERE device_id = '%s'"
+                          % creds["device_id"])
+        assert rows and rows[0][0] in allowed, (i, rows, dev[goods[-1]:])
+        assert stack.wait_dns(creds["fqdn"], "A", rows[0]) == rows[0]
+        assert cluster.wait_secondary(creds["fqdn"], "A", rows[0]) == rows[0]
+    assert stack.outbox_empty()
+    # the killed gateway comes back into the pool
+    cluster.start_gateway(0)
+    cluster.wait_servers({"gw1": "UP", "gw2": "UP"})
+    time.sleep(1.05)
+    creds, path = fleet[0]
+    assert stack.client(path, "--ipv4", "198.51.100.99").stdout.strip() == "good 198.51.100.99"

@@ -769,26 +769,29 @@ class Cluster:
             time.sleep(0.05)
         return got
 
-    def gateway_config(self, i, conninfo=None):
+    def gateway_config(self, i, conninfo=None, publisher_conninfo=None):
+        direct = self.stack.conninfo
         return render_docker_file("gateway/gateway.conf", [
             ("workers = 0", "workers = 2"),
             ("0.0.0.0:8443", "127.0.0.1:%d" % self.gw_ports[i]),
             ("trusted = 172.30.53.20", "trusted = 127.0.0.1"),
             ("0.0.0.0:9100", "127.0.0.1:%d" % self.admin_ports[i]),
-            ("hostaddr=172.30.53.10 port=5432 dbname=ddns user=ddns",
-             conninfo or self.stack.conninfo),
+            ("conninfo = hostaddr=172.30.53.10 port=5432 dbname=ddns user=ddns",
+             "conninfo = %s\npublisher_conninfo = %s" % (conninfo or direct,
+                                                          publisher_conninfo or direct)),
             ("/var/lib/ddns/", self.state + "/"),
             ("172.30.53.11:53", "127.0.0.1:%d" % self.primary_port),
             # the tests change a device's address every second
             ("min_change_interval = 60", "min_change_interval = 0"),
         ])
 
-    def start_gateway(self, i):
-        """Starts gateway i (0 or 1) and waits for its admin /healthz."""
+    def start_gateway(self, i, **conninfo):
+        """Starts gateway i (0 or 1) and waits for its admin /healthz.
+        conninfo: conninfo and publisher_conninfo (default: PostgreSQL)."""
         name = "gateway%d" % (i + 1)
         conf = os.path.join(self.stack.dir, name + ".conf")
         with open(conf, "w") as f:
-            f.write(self.gateway_config(i))
+            f.write(self.gateway_config(i, **conninfo))
         p = self._spawn(name, [os.path.join(BIN, "ddns-gateway"), "-c", conf])
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -882,6 +885,51 @@ class Cluster:
             if o.get("event") == "request":
                 out.append(o)
         return out
+
+    def start_pgbouncer(self):
+        """PgBouncer in transaction mode in front of PostgreSQL, from
+        deploy/pgbouncer/pgbouncer.ini (loopback, trust); returns its port.
+        Runs as the PostgreSQL user: PgBouncer refuses root."""
+        pdir = os.path.join(self.stack.dir, "pgbouncer")
+        os.makedirs(pdir, exist_ok=True)
+        self.pgbouncer_port = free_port()
+        with open(os.path.join(ROOT, "deploy", "pgbouncer", "pgbouncer.ini")) as f:
+            text = f.read()
+        for old, new in [("host=10.0.0.10 port=5432", "host=127.0.0.1 port=%d" % self.stack.pg_port),
+                         ("listen_addr = 10.0.0.11", "listen_addr = 127.0.0.1"),
+                         ("listen_port = 6432", "listen_port = %d" % self.pgbouncer_port),
+                         ("auth_type = scram-sha-256", "auth_type = trust"),
+                         ("/etc/pgbouncer/userlist.txt", pdir + "/userlist.txt"),
+                         ("/var/log/postgresql/pgbouncer.log", pdir + "/pgbouncer.log"),
+                         ("/run/postgresql/pgbouncer.pid", pdir + "/pgbouncer.pid")]:
+            if old not in text:
+                raise RuntimeError("deploy/pgbouncer/pgbouncer.ini no longer contains %r" % old)
+            text = text.replace(old, new)
+        ini = os.path.join(pdir, "pgbouncer.ini")
+        with open(ini, "w") as f:
+            f.write(text)
+        with open(os.path.join(pdir, "userlist.txt"), "w") as f:
+            f.write('"ddns" ""\n"postgres" ""\n')
+        user = self.stack._pg_user()
+        if user:
+            pw = pwd.getpwnam(user)
+            for name in [pdir] + [os.path.join(pdir, n) for n in os.listdir(pdir)]:
+                os.chown(name, pw.pw_uid, pw.pw_gid)
+        p = self._spawn("pgbouncer", self.stack._as_pg(["pgbouncer", ini]))
+        try:
+            wait_port(self.pgbouncer_port, p, "pgbouncer")
+        except RuntimeError as e:
+            raise RuntimeError("%s; log:\n%s" % (e, self.log_text("pgbouncer"))) from None
+        self.stack.log("PgBouncer (transaction mode) on 127.0.0.1:%d" % self.pgbouncer_port)
+        return self.pgbouncer_port
+
+    def pgbouncer_show(self, what):
+        """Rows of PgBouncer's admin console command SHOW what, as dicts."""
+        out = run(["psql", "-X", "-A", "-F", "\t", "-h", "127.0.0.1", "-p", str(self.pgbouncer_port),
+                   "-U", "postgres", "-d", "pgbouncer", "-c", "SHOW %s" % what])
+        lines = [l for l in out.stdout.splitlines() if l and not l.startswith("(")]
+        head = lines[0].split("\t")
+        return [dict(zip(head, l.split("\t"))) for l in lines[1:]]
 
     def kill_gateway(self, i):
         """SIGKILL for gateway i; returns once it is gone."""

@@ -135,6 +135,51 @@ def test_updates_reach_the_secondary_by_ixfr(cluster, fleet):
     assert "IXFR, outgoing" in cluster.log_text("knot-primary")
 
 
+def test_gateway_through_pgbouncer_in_transaction_mode(cluster, fleet, tmp_path):
+    """Gateway 1's request pool through PgBouncer in transaction mode
+    (deploy/pgbouncer/pgbouncer.ini), its publisher straight to PostgreSQL
+    (publisher_conninfo), as docs/OPERATIONS.md says: updates, the replay
+    rule across gateways and publishing all work."""
+    stack = cluster.stack
+    port = cluster.start_pgbouncer()
+    via = "host=127.0.0.1 port=%d dbname=ddns user=ddns" % port
+    p = cluster.procs.pop("gateway1")
+    p.terminate()
+    assert p.wait(timeout=15) == 0
+    cluster.wait_servers({"gw1": "DOWN", "gw2": "UP"})
+    cluster.start_gateway(0, conninfo=via)
+    cluster.wait_servers({"gw1": "UP", "gw2": "UP"})
+    xacts = lambda: sum(int(r["total_xact_count"]) for r in cluster.pgbouncer_show("STATS")
+                        if r["database"] == "ddns")
+    before = xacts()
+    n_gw1 = len(cluster.gateway_requests(0))
+    time.sleep(1.05)
+    for i, (creds, path) in enumerate(fleet):
+        r = stack.client(path, "--ipv4", "198.51.101.%d" % (i + 1))
+        assert r.stdout.strip() == "good 198.51.101.%d" % (i + 1), r.stdout + r.stderr
+    new = [r for r in cluster.gateway_requests(0)[n_gw1:] if r["result"] == "good"]
+    assert new, "gateway 1 answered none of the updates"
+    # each of gateway 1's updates was a transaction through PgBouncer
+    assert xacts() - before >= len(new)
+    # PgBouncer's clients are gateway 1's request pool, not its publisher
+    clients = [c for c in cluster.pgbouncer_show("CLIENTS") if c["database"] == "ddns"]
+    apps = sorted({c["application_name"] for c in clients})
+    assert apps == ["ddns-gateway"], clients
+    for i, (creds, _) in enumerate(fleet):
+        want = ["198.51.101.%d" % (i + 1)]
+        assert cluster.wait_secondary(creds["fqdn"], "A", want) == want
+    # the replay rule holds between a pooled and a direct gateway
+    creds, path = fleet[3]
+    time.sleep(1.05)
+    raw = signed(stack, path, tmp_path, "--ipv4", "198.51.101.99")
+    answers = sorted([stack.https_exchange(raw)[2], stack.https_exchange(raw)[2]])
+    assert answers == [b"good 198.51.101.99\n", b"replay\n"], answers
+    # each gateway's publisher has its own session with PostgreSQL
+    pubs = stack.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                      "'ddns-gateway-publisher'")
+    assert pubs == [["2"]], pubs
+
+
 class Load:
     """One thread per device sending an update with a new address through
     HAProxy, a second after the previous answer; logs (start time, address,

@@ -139,7 +139,7 @@ def test_gateway_through_pgbouncer_in_transaction_mode(cluster, fleet, tmp_path)
     """Gateway 1's request pool through PgBouncer in transaction mode
     (deploy/pgbouncer/pgbouncer.ini), its publisher straight to PostgreSQL
     (publisher_conninfo), as docs/OPERATIONS.md says: updates, the replay
-    rule across gateways and publishing all work."""
+    rule across gateways, publishing and the provisioning tool all work."""
     stack = cluster.stack
     port = cluster.start_pgbouncer()
     via = "host=127.0.0.1 port=%d dbname=ddns user=ddns" % port
@@ -174,6 +174,21 @@ def test_gateway_through_pgbouncer_in_transaction_mode(cluster, fleet, tmp_path)
     raw = signed(stack, path, tmp_path, "--ipv4", "198.51.101.99")
     answers = sorted([stack.https_exchange(raw)[2], stack.https_exchange(raw)[2]])
     assert answers == [b"good 198.51.101.99\n", b"replay\n"], answers
+    # the provisioning tool works through PgBouncer too: one device, and a
+    # batch (COPY into a temporary table, all in one transaction)
+    tool = os.path.join(ddnsstack.BIN, "ddns-provision")
+    one = ddnsstack.run([tool, "issue", "--mac", "0e:c1:%02x:00:03:01" % (os.getpid() & 0xff),
+                         "--zone", ZONE, "--key-dir", stack.key_dir, "--db", via,
+                         "--operator", "pgbouncer test"])
+    assert '"device_id"' in one.stdout, one.stdout + one.stderr
+    csv = tmp_path / "batch.csv"
+    csv.write_text("mac,serial,model\n" + "".join(
+        "0e:c1:%02x:00:04:%02x,SNPGB%02d,IPC-G5\n" % (os.getpid() & 0xff, k, k)
+        for k in range(1, 21)))
+    batch = ddnsstack.run([tool, "batch", "--csv", str(csv), "--zone", ZONE, "--key-dir",
+                           stack.key_dir, "--db", via, "--operator", "pgbouncer test",
+                           "--format", "jsonl", "--out", str(tmp_path / "batch.jsonl")])
+    assert len((tmp_path / "batch.jsonl").read_text().splitlines()) == 20, batch.stderr
     # each gateway's publisher has its own session with PostgreSQL
     pubs = stack.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                       "'ddns-gateway-publisher'")

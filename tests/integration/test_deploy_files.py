@@ -81,11 +81,14 @@ def test_compose_parses_and_names_existing_files(compose):
             assert dep in services, (name, dep)
         if "image" not in svc:
             assert build, name
-    # every image built here is built by some service
-    built = {s["image"] for s in services.values() if "build" in s}
+    # a service of an image built here builds it (compose must never try to
+    # pull it), and one image name always means one target
+    targets = {}
     for name, svc in services.items():
         if svc.get("image", "").startswith("ddns-"):
-            assert svc["image"] in built, (name, svc["image"])
+            assert "build" in svc, name
+            assert targets.setdefault(svc["image"], svc["build"]["target"]) == \
+                svc["build"]["target"], (name, svc["image"])
 
 
 def test_dockerfile_copies_existing_files_and_runs_unprivileged():

@@ -113,6 +113,38 @@ def test_dockerfile_copies_existing_files_and_runs_unprivileged():
     assert re.search(r"^USER haproxy$", "".join(stages["haproxy"]), re.M)
 
 
+@pytest.mark.skipif(shutil.which("dpkg") is None or shutil.which("readelf") is None,
+                    reason="needs dpkg and readelf")
+def test_dockerfile_installs_every_library_the_programs_need():
+    """Each shared library the programs copied into the final image link
+    against (DT_NEEDED) comes from a Debian package that stage installs."""
+    final = "".join(dockerfile_stages()["gateway"])
+    packages = final.split("--no-install-recommends", 1)[1].split("&&", 1)[0]
+    installed = set(re.findall(r"[a-z0-9][a-z0-9.+-]+", packages))
+    copied = re.findall(r"/out/bin/(\S+)", final)
+    assert "ddns-gateway" in copied, copied
+    for prog in copied:
+        path = os.path.join(ddnsstack.BIN, prog)
+        out = subprocess.run(["readelf", "-d", path], capture_output=True, text=True,
+                             check=True).stdout
+        resolved = dict(re.findall(r"^\s*(\S+) => (/\S+)", subprocess.run(
+            ["ldd", path], capture_output=True, text=True, check=True).stdout, re.M))
+        for lib in re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", out):
+            real = os.path.realpath(resolved[lib])
+            owner = None
+            for cand in (real, re.sub(r"^/usr/lib/", "/lib/", real),
+                         re.sub(r"^/lib/", "/usr/lib/", real)):
+                owner = subprocess.run(["dpkg", "-S", cand], capture_output=True, text=True)
+                if owner.returncode == 0:
+                    break
+            assert owner.returncode == 0, (prog, lib, real, owner.stderr)
+            pkg = owner.stdout.split(":")[0]
+            if pkg == "libc6":
+                continue
+            assert pkg in installed, "%s needs %s from %s, not installed in the final stage" % (
+                prog, lib, pkg)
+
+
 def test_compose_addresses_agree_with_the_configuration_files(compose):
     s = compose["services"]
     net = ipaddress.ip_network(compose["networks"]["ddns"]["ipam"]["config"][0]["subnet"])

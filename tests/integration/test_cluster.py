@@ -9,8 +9,10 @@ address (sent from 127.0.0.2); a replay sent to the other gateway is
 refused; a gateway killed with SIGKILL loses no `good` update and HAProxy
 keeps serving through the other; every change reaches the secondary by
 IXFR."""
+import json
 import os
 import re
+import subprocess
 import threading
 import time
 
@@ -193,6 +195,37 @@ def test_gateway_through_pgbouncer_in_transaction_mode(cluster, fleet, tmp_path)
     pubs = stack.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                       "'ddns-gateway-publisher'")
     assert pubs == [["2"]], pubs
+
+
+def dockerfile_healthchecks():
+    """{stage: the exec-form command of its HEALTHCHECK} of docker/Dockerfile."""
+    out, stage = {}, None
+    with open(os.path.join(ddnsstack.DOCKER, "Dockerfile")) as f:
+        text = f.read().replace("\\\n", " ")
+    for line in text.splitlines():
+        m = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.I)
+        if m:
+            stage = m.group(1)
+        m = re.match(r"HEALTHCHECK\s.*?CMD\s+(\[.*\])\s*$", line)
+        if m:
+            out[stage] = json.loads(m.group(1))
+    return out
+
+
+def test_dockerfile_health_checks_work(cluster):
+    """The images' HEALTHCHECK commands, run against the cluster's gateway
+    and Knot (their address and socket replaced): healthy while they run,
+    unhealthy for a port where nothing listens."""
+    checks = dockerfile_healthchecks()
+    gw = [a.replace("/9100", "/%d" % cluster.admin_ports[1]) for a in checks["gateway"]]
+    assert gw != checks["gateway"]
+    assert subprocess.run(gw, timeout=10).returncode == 0
+    dead = [a.replace("/9100", "/%d" % ddnsstack.free_port()) for a in checks["gateway"]]
+    assert subprocess.run(dead, timeout=10, stderr=subprocess.DEVNULL).returncode != 0
+    sock = os.path.join(cluster.stack.dir, "knot-secondary", "run", "knot.sock")
+    knot = [a.replace("/run/knot/knot.sock", sock) for a in checks["knot"]]
+    assert knot != checks["knot"]
+    assert subprocess.run(knot, timeout=10, capture_output=True).returncode == 0
 
 
 class Load:

@@ -185,6 +185,12 @@ def test_haproxy_accepts_the_compose_environment(compose, tmp_path):
                        env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "Configuration file is valid" in p.stdout + p.stderr
+    # TCP passthrough (TLS ends at the gateways) with PROXY protocol v2
+    with open(os.path.join(DOCKER, "haproxy", "haproxy.cfg")) as f:
+        cfg = f.read()
+    assert re.search(r"^\s*mode tcp$", cfg, re.M)
+    assert re.search(r"^\s*default-server send-proxy-v2 check ", cfg, re.M)
+    assert "ssl" not in re.sub(r"#.*", "", cfg)
 
 
 # ---- systemd ------------------------------------------------------------------

@@ -282,9 +282,15 @@ def test_gateway_killed_loses_nothing_and_haproxy_serves_on(cluster, fleet):
         lost = [ans for _, addr, ans in dev if ans != "good " + addr]
         assert len(lost) <= 1, (i, dev)
     # every device's last good address (or a later one whose answer was
-    # lost) is in the database, on the primary and on the secondary
+    # lost) is in the database, on the primary and on the secondary, and
+    # every change answered good is in its history
     for i, (creds, _) in enumerate(fleet):
         dev = load.log[i]
+        recorded = {r[0] for r in stack.psql(
+            "SELECT host(new_address) FROM history WHERE device_id = '%s' AND rrtype = 'A'"
+            % creds["device_id"])}
+        answered = {addr for _, addr, ans in dev if ans == "good " + addr}
+        assert answered <= recorded, (i, answered - recorded)
         goods = [k for k, (_, addr, ans) in enumerate(dev) if ans == "good " + addr]
         allowed = {dev[goods[-1]][1]} | {addr for _, addr, _ in dev[goods[-1] + 1:]}
         rows = stack.psql("SELECT host(ipv4) FROM names WHERE device_id = '%s'"

@@ -8,7 +8,9 @@ Devices are served by both gateways; the gateways record the real client's
 address (sent from 127.0.0.2); a replay sent to the other gateway is
 refused; a gateway killed with SIGKILL loses no `good` update and HAProxy
 keeps serving through the other; every change reaches the secondary by
-IXFR."""
+IXFR; a gateway works through PgBouncer in transaction mode
+(deploy/pgbouncer/pgbouncer.ini) with its publisher connected directly; the
+images' HEALTHCHECK commands work."""
 import json
 import os
 import re

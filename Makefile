@@ -5,6 +5,10 @@
 #   make test         unit tests, then the integration tests against real servers
 #   make test-unit    C unit tests only
 #   make test-integration  pytest suite only (builds first)
+#   make test-cluster the scale-out topology of docker/compose.yml on loopback:
+#                     PostgreSQL, Knot primary + secondary (IXFR), two gateways
+#                     behind HAProxy (PROXY v2), PgBouncer; and the docker/
+#                     and deploy/ files checked (part of make test too)
 #   make test-asan    the same unit and integration tests with every program
 #                     built with AddressSanitizer + UndefinedBehaviorSanitizer
 #                     (into build/asan)
@@ -28,7 +32,7 @@ LDFLAGS  += $(EXTRA_LDFLAGS)
 PKG      := pkg-config
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-.PHONY: all test test-unit test-integration test-asan bench run clean deps
+.PHONY: all test test-unit test-integration test-cluster test-asan bench run clean deps
 all:
 
 include common/common.mk
@@ -48,6 +52,10 @@ test: test-unit test-integration
 
 test-integration: all
 	DDNS_BIN=$(CURDIR)/$(BIN) $(PYTEST) -q tests/integration
+
+CLUSTER_TESTS := tests/integration/test_cluster.py tests/integration/test_deploy_files.py
+test-cluster: all
+	DDNS_BIN=$(CURDIR)/$(BIN) $(PYTEST) -q $(CLUSTER_TESTS)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 test-asan:

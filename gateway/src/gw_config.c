@@ -128,6 +128,11 @@ static const struct gw_param gw_params[] = {
     {GW_SEC_DATABASE, "conninfo", GW_CT_STRING, NULL, 0, 0, GOFF(db_conninfo),
      "libpq connection string or URI. Use hostaddr= (or a socket directory) so that "
      "connecting never waits for a name lookup."},
+    {GW_SEC_DATABASE, "publisher_conninfo", GW_CT_STRING, "", 0, 0, GOFF(db_publisher_conninfo),
+     "Connection of the DNS publisher, when it must differ from conninfo: the "
+     "publisher LISTENs for the outbox notification, which needs a session of its "
+     "own, so behind a pooler in transaction mode (PgBouncer) point this at "
+     "PostgreSQL directly. Empty: conninfo."},
     {GW_SEC_DATABASE, "pool_size", GW_CT_INT, "4", 1, 256, GOFF(db_pool_size),
      "Connections used by the update endpoint (the DNS publisher has one more)."},
     {GW_SEC_KEYS, "directory", GW_CT_PATH, NULL, 0, 0, GOFF(keys_directory),
@@ -482,15 +487,35 @@ static int gw_b64_valid(const char *s, size_t n)
     return pad <= 2 && n - pad >= 2;
 }
 
-static char *gw_resolve_path(const gw_config_t *cfg, const char *v)
+#define GW_CRED_VAR "$CREDENTIALS_DIRECTORY"
+
+/* The absolute path of a path value: "$CREDENTIALS_DIRECTORY" or
+ * "$CREDENTIALS_DIRECTORY/rest" names the directory the service manager
+ * put the unit's credentials in (systemd LoadCredential=), a relative path
+ * is taken from the configuration file's directory. Returns NULL and *out,
+ * or what is wrong. */
+static const char *gw_resolve_path(const gw_config_t *cfg, const char *v, char **out)
 {
-    if (v[0] == '/')
-        return strdup(v);
-    size_t n = strlen(cfg->dir) + 1 + strlen(v) + 1;
-    char *p = malloc(n);
-    if (p != NULL)
-        snprintf(p, n, "%s/%s", cfg->dir, v);
-    return p;
+    const char *base = cfg->dir, *rest = v;
+    size_t vl = sizeof GW_CRED_VAR - 1;
+
+    *out = NULL;
+    if (strncmp(v, GW_CRED_VAR, vl) == 0 && (v[vl] == '\0' || v[vl] == '/')) {
+        base = getenv("CREDENTIALS_DIRECTORY");
+        if (base == NULL || base[0] != '/')
+            return "$CREDENTIALS_DIRECTORY is not set: the service manager sets it for a "
+                   "unit with LoadCredential= (see docs/OPERATIONS.md, \"systemd\")";
+        rest = v[vl] == '/' ? v + vl + 1 : "";
+    } else if (v[0] == '/') {
+        *out = strdup(v);
+        return *out ? NULL : "out of memory";
+    }
+    size_t n = strlen(base) + 1 + strlen(rest) + 1;
+    *out = malloc(n);
+    if (*out == NULL)
+        return "out of memory";
+    snprintf(*out, n, rest[0] ? "%s/%s" : "%s", base, rest);
+    return NULL;
 }
 
 /* Reads the one-line base64 TSIG secret of path into *out. Returns NULL or
@@ -583,9 +608,14 @@ static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p
     case GW_CT_PATH: {
         if (v[0] == '\0')
             return "empty value";
-        char *s = p->type == GW_CT_PATH ? gw_resolve_path(cfg, v) : strdup(v);
-        if (s == NULL)
+        char *s = NULL;
+        if (p->type == GW_CT_PATH) {
+            const char *bad = gw_resolve_path(cfg, v, &s);
+            if (bad != NULL)
+                return bad;
+        } else if ((s = strdup(v)) == NULL) {
             return "out of memory";
+        }
         free(*(char **)field);
         *(char **)field = s;
         return NULL;
@@ -731,9 +761,9 @@ static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p
         int others = 0;
         if (v[0] == '\0')
             return "empty value";
-        path = gw_resolve_path(cfg, v);
-        if (path == NULL)
-            return "out of memory";
+        const char *unresolved = gw_resolve_path(cfg, v, &path);
+        if (unresolved != NULL)
+            return unresolved;
         char *secret = NULL;
         const char *bad = gw_read_secret_file(path, &secret, &others);
         if (bad != NULL) {
@@ -1148,6 +1178,10 @@ void gw_config_free(gw_config_t *cfg)
         cmn_wipe(cfg->db_conninfo, strlen(cfg->db_conninfo)); /* may hold a password */
         free(cfg->db_conninfo);
     }
+    if (cfg->db_publisher_conninfo != NULL) {
+        cmn_wipe(cfg->db_publisher_conninfo, strlen(cfg->db_publisher_conninfo));
+        free(cfg->db_publisher_conninfo);
+    }
     free(cfg->keys_directory);
     free(cfg->fw_blocked_models);
     free(cfg->fw_minimum_versions);
@@ -1174,6 +1208,12 @@ static const char *gw_ctype_name(enum gw_ctype t)
     case GW_CT_LOGFMT: return "text | json";
     }
     return "?";
+}
+
+const char *gw_config_publisher_conninfo(const gw_config_t *cfg)
+{
+    const char *p = cfg->db_publisher_conninfo;
+    return p != NULL && p[0] != '\0' ? p : cfg->db_conninfo;
 }
 
 void gw_config_print_reference(FILE *f)

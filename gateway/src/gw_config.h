@@ -93,6 +93,7 @@ typedef struct gw_config {
     char *tls_ocsp_response2;
     /* [database] */
     char *db_conninfo;
+    char *db_publisher_conninfo;    /* "" or NULL: db_conninfo */
     int db_pool_size;
     /* [keys] */
     char *keys_directory;
@@ -156,6 +157,10 @@ int gw_cidr_match(const gw_cidr_list_t *l, const struct sockaddr *sa);
 
 /* 1 when listener l (an entry of cfg->listen) is one of proxy_listeners. */
 int gw_config_is_proxy_listener(const gw_config_t *cfg, const gw_sockaddr_t *l);
+
+/* The publisher's connection string: publisher_conninfo, or conninfo when
+ * that is empty. */
+const char *gw_config_publisher_conninfo(const gw_config_t *cfg);
 
 /* Writes the reference of every key (for --help and the README). */
 void gw_config_print_reference(FILE *f);

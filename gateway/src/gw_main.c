@@ -141,7 +141,9 @@ static void gw_usage(FILE *f)
 "OPTIONS\n"
 "    -c FILE, --config FILE\n"
 "        Configuration file (default " GW_DEFAULT_CONFIG "). Relative paths in\n"
-"        it are relative to the file's directory.\n"
+"        it are relative to the file's directory; a path that begins with\n"
+"        $CREDENTIALS_DIRECTORY is taken from the directory of that name the\n"
+"        service manager gives a unit with LoadCredential= (systemd).\n"
 "    --check-config\n"
 "        Load the configuration, the master keys of the key directory, the\n"
 "        TLS certificates, keys and OCSP responses, the [firmware] lists and\n"
@@ -380,7 +382,8 @@ static void gw_reload(struct gw_app *app)
         !gw_listen_same(&cur->proxy_listeners, &nc->proxy_listeners) ||
         !gw_listen_same(&cur->admin_listen, &nc->admin_listen))
         gw_warn("reload: listener changes need a restart; the listeners stay as they are");
-    if (strcmp(cur->db_conninfo, nc->db_conninfo) != 0 || cur->db_pool_size != nc->db_pool_size)
+    if (strcmp(cur->db_conninfo, nc->db_conninfo) != 0 || cur->db_pool_size != nc->db_pool_size ||
+        strcmp(gw_config_publisher_conninfo(cur), gw_config_publisher_conninfo(nc)) != 0)
         gw_warn("reload: [database] changes need a restart");
     int zones_same = cur->nzones == nc->nzones;
     for (size_t i = 0; zones_same && i < cur->nzones; i++)

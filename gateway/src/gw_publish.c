@@ -151,7 +151,7 @@ static void gw_pub_disconnect(struct gw_publish *p)
 static int gw_pub_connect(struct gw_publish *p)
 {
     const char *kw[] = {"application_name", "connect_timeout", "dbname", NULL};
-    const char *val[] = {"ddns-gateway-publisher", "5", p->cfg->db_conninfo, NULL};
+    const char *val[] = {"ddns-gateway-publisher", "5", gw_config_publisher_conninfo(p->cfg), NULL};
     PGresult *r = NULL;
 
     p->pg = PQconnectdbParams(kw, val, 1);

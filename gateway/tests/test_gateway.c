@@ -682,6 +682,65 @@ static void test_config_new_sections(void **state)
     }
 }
 
+/* Paths under $CREDENTIALS_DIRECTORY (systemd LoadCredential=) and the
+ * publisher's own connection string. */
+static void test_config_credentials_directory(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = NULL;
+    gw_config_msgs_t m;
+    char text[2600], want[600];
+    static const char tail[] =
+        "[zone example.test]\nprimary = 127.0.0.1\ntsig_key_name = k\n"
+        "tsig_secret_file = $CREDENTIALS_DIRECTORY/tsig.secret\n";
+
+    snprintf(text, sizeof text,
+             "[gateway]\nlisten = 127.0.0.1:1\n"
+             "[tls]\ncertificate = $CREDENTIALS_DIRECTORY/tls.crt\nprivate_key = a.key\n"
+             "[database]\nconninfo = dbname=ddns\n"
+             "publisher_conninfo = host=/run/postgresql dbname=ddns\n"
+             "[keys]\ndirectory = $CREDENTIALS_DIRECTORY\n%s", tail);
+    write_file("cred.conf", text, 0644);
+    assert_int_equal(setenv("CREDENTIALS_DIRECTORY", tmpdir, 1), 0);
+    if (load("cred.conf", &cfg, &m) != 0)
+        fail_msg("cred.conf refused:\n%s", m.errors);
+    assert_string_equal(cfg->keys_directory, tmpdir);
+    snprintf(want, sizeof want, "%s/tls.crt", tmpdir);
+    assert_string_equal(cfg->tls_certificate, want);
+    snprintf(want, sizeof want, "%s/tsig.secret", tmpdir);
+    assert_string_equal(cfg->zones[0].tsig_secret_file, want);
+    assert_string_equal(gw_config_publisher_conninfo(cfg), "host=/run/postgresql dbname=ddns");
+    gw_config_free(cfg);
+    gw_config_msgs_clear(&m);
+
+    /* without the variable: a clear error for each such key */
+    assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+    assert_int_not_equal(load("cred.conf", &cfg, &m), 0);
+    gw_config_free(cfg);
+    assert_error_has(&m, "[keys] directory: $CREDENTIALS_DIRECTORY is not set");
+    assert_error_has(&m, "tsig_secret_file: $CREDENTIALS_DIRECTORY is not set");
+    gw_config_msgs_clear(&m);
+
+    /* a name that only begins like the variable is a relative path; no
+     * publisher_conninfo: the publisher uses conninfo */
+    write_file("cred2.conf", conf_with("listen = 127.0.0.1:1\n", zone_ok), 0644);
+    assert_int_equal(load("cred2.conf", &cfg, &m), 0);
+    assert_string_equal(gw_config_publisher_conninfo(cfg), "dbname=ddns");
+    gw_config_free(cfg);
+    gw_config_msgs_clear(&m);
+    snprintf(text, sizeof text, "%s", conf_with("listen = 127.0.0.1:1\n", zone_ok));
+    char *d = strstr(text, "directory = keys");
+    assert_non_null(d);
+    memmove(d + 35, d + 16, strlen(d + 16) + 1);
+    memcpy(d, "directory = $CREDENTIALS_DIRECTORYX", 35);
+    write_file("cred3.conf", text, 0644);
+    assert_int_equal(load("cred3.conf", &cfg, &m), 0);
+    snprintf(want, sizeof want, "%s/$CREDENTIALS_DIRECTORYX", tmpdir);
+    assert_string_equal(cfg->keys_directory, want);
+    gw_config_free(cfg);
+    gw_config_msgs_clear(&m);
+}
+
 static void test_policy_agent_and_versions(void **state)
 {
     (void)state;
@@ -914,6 +973,7 @@ int main(void)
         cmocka_unit_test(test_config_missing_required),
         cmocka_unit_test(test_parse_addrport),
         cmocka_unit_test(test_config_new_sections),
+        cmocka_unit_test(test_config_credentials_directory),
         cmocka_unit_test(test_policy_agent_and_versions),
         cmocka_unit_test(test_policy_rules),
         cmocka_unit_test(test_dyn_query),

@@ -629,6 +629,383 @@ def started(prefix, label, configure=None, **kw):
         shutil.rmtree(base, ignore_errors=True)
 
 
+# -- the scale-out topology of docker/compose.yml, on loopback ----------------
+
+DOCKER = os.path.join(ROOT, "docker")
+
+
+def render_docker_file(name, replace):
+    """The text of docker/NAME with every (old, new) pair of replace applied
+    in order (all occurrences). Each old text must occur: when a file of
+    docker/ changes in a way the tests no longer match, this fails instead
+    of silently testing something else."""
+    with open(os.path.join(DOCKER, name)) as f:
+        text = f.read()
+    for old, new in replace:
+        if old not in text:
+            raise RuntimeError("docker/%s no longer contains %r" % (name, old))
+        text = text.replace(old, new)
+    return text
+
+
+def wait_port(port, proc=None, what="process", timeout=20, host="127.0.0.1"):
+    """Waits until host:port accepts TCP connections."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("%s exited with %d" % (what, proc.returncode))
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("%s does not accept connections on %s:%d" % (what, host, port))
+
+
+class Cluster:
+    """The topology of docker/compose.yml on loopback, run from the files of
+    docker/ with the container addresses, ports and paths replaced by
+    loopback ones: PostgreSQL (the stack's), docker/init-state for keys,
+    secrets and certificates, a Knot DNS primary and a secondary following
+    it by NOTIFY/IXFR (docker/knot/), two gateways
+    (docker/gateway/gateway.conf) and HAProxy with PROXY protocol v2 in
+    front of them (docker/haproxy/haproxy.cfg, the very file).
+
+    After start() the stack's https_port is HAProxy's, its dns_port the
+    primary's, and its key directory and CA those of the cluster, so its
+    helpers (provision, client, https_exchange, psql, dig) work through the
+    balancer."""
+
+    GATEWAYS = 2
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.state = os.path.join(stack.dir, "state")
+        self.front_port = free_port()
+        self.primary_port = free_port()
+        self.secondary_port = free_port()
+        self.gw_ports = [free_port() for _ in range(self.GATEWAYS)]
+        self.admin_ports = [free_port() for _ in range(self.GATEWAYS)]
+        self.stats_socket = os.path.join(stack.dir, "haproxy.sock")
+        self.procs = {}
+        self.logs = {}
+
+    def _spawn(self, name, cmd, env=None):
+        path = os.path.join(self.stack.dir, name + ".log")
+        logf = open(path, "a")
+        self.logs[name] = path
+        self.procs[name] = subprocess.Popen(cmd, stdout=logf, stderr=logf, start_new_session=True,
+                                            env=dict(os.environ, **(env or {})))
+        return self.procs[name]
+
+    def log_text(self, name):
+        try:
+            with open(self.logs[name], errors="replace") as f:
+                return f.read()
+        except (KeyError, OSError):
+            return ""
+
+    # -- pieces ----------------------------------------------------------------
+    def init_state(self):
+        out = run([os.path.join(DOCKER, "init-state"), self.state],
+                  env=dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
+                           DDNS_TLS_NAMES="localhost,127.0.0.1"))
+        self.stack.log(out.stdout.strip().splitlines()[-1])
+        self.stack.key_dir = os.path.join(self.state, "keys")
+        self.stack.ca_cert = os.path.join(self.state, "tls", "ca.crt")
+
+    def knot_config(self, role):
+        kdir = os.path.join(self.stack.dir, "knot-" + role)
+        os.makedirs(os.path.join(kdir, "run"), exist_ok=True)
+        common = [('"/run/knot"', '"%s/run"' % kdir),
+                  ("0.0.0.0@53", "127.0.0.1@%d" % (self.primary_port if role == "primary"
+                                                  else self.secondary_port)),
+                  ("/var/lib/ddns/", self.state + "/")]
+        if role == "primary":
+            replace = common + [("172.30.53.12@53", "127.0.0.1@%d" % self.secondary_port),
+                                ("/etc/knot/zones/", DOCKER + "/knot/")]
+        else:
+            replace = common + [("172.30.53.11@53", "127.0.0.1@%d" % self.primary_port)]
+        replace.append(("/var/lib/knot", kdir))
+        return kdir, render_docker_file("knot/%s.conf" % role, replace)
+
+    def start_knot(self, role):
+        kdir, text = self.knot_config(role)
+        conf = os.path.join(kdir, "knot.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        os.chmod(conf, 0o600)
+        p = self._spawn("knot-" + role, ["knotd", "-c", conf])
+        port = self.primary_port if role == "primary" else self.secondary_port
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if p.poll() is not None:
+                raise RuntimeError("knotd (%s) exited; log:\n%s" % (role, self.log_text("knot-" + role)))
+            if self.dig_at(port, ZONE, "SOA"):
+                self.stack.log("Knot DNS %s serving %s on 127.0.0.1:%d" % (role, ZONE, port))
+                return
+            time.sleep(0.1)
+        raise RuntimeError("knotd (%s) does not serve %s; log:\n%s"
+                           % (role, ZONE, self.log_text("knot-" + role)))
+
+    def dig_at(self, port, name, rrtype="A"):
+        """Asks the DNS server on 127.0.0.1:port; the answer's data, sorted."""
+        try:
+            out = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "-p", str(port),
+                                  "@127.0.0.1", name, rrtype],
+                                 capture_output=True, text=True, timeout=5)
+        except subprocess.TimeoutExpired:
+            return []
+        return sorted(l for l in out.stdout.splitlines() if l and not l.startswith(";"))
+
+    def wait_secondary(self, name, rrtype, want, timeout=10.0):
+        """Polls the secondary until it answers want; returns the last answer."""
+        deadline = time.time() + timeout
+        got = None
+        while time.time() < deadline:
+            got = self.dig_at(self.secondary_port, name, rrtype)
+            if got == want:
+                return got
+            time.sleep(0.05)
+        return got
+
+    def gateway_config(self, i, conninfo=None, publisher_conninfo=None):
+        direct = self.stack.conninfo
+        return render_docker_file("gateway/gateway.conf", [
+            ("workers = 0", "workers = 2"),
+            ("0.0.0.0:8443", "127.0.0.1:%d" % self.gw_ports[i]),
+            ("trusted = 172.30.53.20", "trusted = 127.0.0.1"),
+            ("0.0.0.0:9100", "127.0.0.1:%d" % self.admin_ports[i]),
+            ("conninfo = hostaddr=172.30.53.10 port=5432 dbname=ddns user=ddns",
+             "conninfo = %s\npublisher_conninfo = %s" % (conninfo or direct,
+                                                          publisher_conninfo or direct)),
+            ("/var/lib/ddns/", self.state + "/"),
+            ("172.30.53.11:53", "127.0.0.1:%d" % self.primary_port),
+            # the tests change a device's address every second
+            ("min_change_interval = 60", "min_change_interval = 0"),
+        ])
+
+    def start_gateway(self, i, **conninfo):
+        """Starts gateway i (0 or 1) and waits for its admin /healthz.
+        conninfo: conninfo and publisher_conninfo (default: PostgreSQL)."""
+        name = "gateway%d" % (i + 1)
+        conf = os.path.join(self.stack.dir, name + ".conf")
+        with open(conf, "w") as f:
+            f.write(self.gateway_config(i, **conninfo))
+        p = self._spawn(name, [os.path.join(BIN, "ddns-gateway"), "-c", conf])
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if p.poll() is not None:
+                raise RuntimeError("%s exited with %d; log:\n%s" % (name, p.returncode,
+                                                                    self.log_text(name)))
+            try:
+                if self.admin_get(i, "/healthz")[0] == 200:
+                    self.stack.log("%s serving 127.0.0.1:%d (PROXY v2 only)"
+                                   % (name, self.gw_ports[i]))
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("%s did not become healthy; log:\n%s" % (name, self.log_text(name)))
+
+    def admin_get(self, i, path):
+        with socket.create_connection(("127.0.0.1", self.admin_ports[i]), timeout=10) as s:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                       % path).encode())
+            status, _, body = read_response(s)
+            return status, body.decode()
+
+    def haproxy_env(self):
+        return {"DDNS_HTTPS_BIND": "127.0.0.1:%d" % self.front_port,
+                "DDNS_GW1": "127.0.0.1:%d" % self.gw_ports[0],
+                "DDNS_GW2": "127.0.0.1:%d" % self.gw_ports[1],
+                "DDNS_GW1_ADMIN_PORT": str(self.admin_ports[0]),
+                "DDNS_GW2_ADMIN_PORT": str(self.admin_ports[1]),
+                "DDNS_HAPROXY_STATS": self.stats_socket,
+                "DDNS_HAPROXY_MAXCONN": "1000"}
+
+    def start_haproxy(self):
+        cfg = os.path.join(DOCKER, "haproxy", "haproxy.cfg")
+        p = self._spawn("haproxy", ["haproxy", "-db", "-f", cfg], env=self.haproxy_env())
+        try:
+            wait_port(self.front_port, p, "haproxy")
+        except RuntimeError as e:
+            raise RuntimeError("%s; log:\n%s" % (e, self.log_text("haproxy"))) from None
+        self.wait_servers({"gw1": "UP", "gw2": "UP"})
+        self.stack.log("HAProxy on 127.0.0.1:%d in front of both gateways" % self.front_port)
+
+    def haproxy_command(self, command):
+        """One command on HAProxy's admin socket; returns its answer."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(self.stats_socket)
+            s.sendall(command.encode() + b"\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return data.decode()
+                data += chunk
+
+    def server_states(self):
+        """{server name: status} of the gateways' backend, from 'show stat'."""
+        lines = self.haproxy_command("show stat").splitlines()
+        head = lines[0].lstrip("# ").split(",")
+        out = {}
+        for line in lines[1:]:
+            row = dict(zip(head, line.split(",")))
+            if row.get("pxname") == "ddns_gateways" and row.get("svname") not in ("BACKEND", None):
+                out[row["svname"]] = row["status"].split(" ")[0]
+        return out
+
+    def wait_servers(self, want, timeout=20):
+        deadline = time.time() + timeout
+        got = None
+        while time.time() < deadline:
+            if self.procs["haproxy"].poll() is not None:
+                raise RuntimeError("haproxy exited; log:\n" + self.log_text("haproxy"))
+            try:
+                got = self.server_states()
+            except OSError:
+                got = None
+            if got == want:
+                return got
+            time.sleep(0.1)
+        raise RuntimeError("HAProxy servers %r, not %r; log:\n%s"
+                           % (got, want, self.log_text("haproxy")[-3000:]))
+
+    def gateway_requests(self, i):
+        """The access-log lines (JSON) of gateway i."""
+        out = []
+        for line in self.log_text("gateway%d" % (i + 1)).splitlines():
+            try:
+                o = json.loads(line)
+            except ValueError:
+                continue
+            if o.get("event") == "request":
+                out.append(o)
+        return out
+
+    def start_pgbouncer(self):
+        """PgBouncer in transaction mode in front of PostgreSQL, from
+        deploy/pgbouncer/pgbouncer.ini (loopback, trust); returns its port.
+        Runs as the PostgreSQL user: PgBouncer refuses root."""
+        pdir = os.path.join(self.stack.dir, "pgbouncer")
+        os.makedirs(pdir, exist_ok=True)
+        self.pgbouncer_port = free_port()
+        with open(os.path.join(ROOT, "deploy", "pgbouncer", "pgbouncer.ini")) as f:
+            text = f.read()
+        for old, new in [("host=10.0.0.10 port=5432", "host=127.0.0.1 port=%d" % self.stack.pg_port),
+                         ("listen_addr = 10.0.0.11", "listen_addr = 127.0.0.1"),
+                         ("listen_port = 6432", "listen_port = %d" % self.pgbouncer_port),
+                         ("auth_type = scram-sha-256", "auth_type = trust"),
+                         ("/etc/pgbouncer/userlist.txt", pdir + "/userlist.txt"),
+                         ("/var/log/postgresql/pgbouncer.log", pdir + "/pgbouncer.log"),
+                         ("/run/postgresql/pgbouncer.pid", pdir + "/pgbouncer.pid")]:
+            if old not in text:
+                raise RuntimeError("deploy/pgbouncer/pgbouncer.ini no longer contains %r" % old)
+            text = text.replace(old, new)
+        ini = os.path.join(pdir, "pgbouncer.ini")
+        with open(ini, "w") as f:
+            f.write(text)
+        with open(os.path.join(pdir, "userlist.txt"), "w") as f:
+            f.write('"ddns" ""\n"postgres" ""\n')
+        user = self.stack._pg_user()
+        if user:
+            pw = pwd.getpwnam(user)
+            for name in [pdir] + [os.path.join(pdir, n) for n in os.listdir(pdir)]:
+                os.chown(name, pw.pw_uid, pw.pw_gid)
+        p = self._spawn("pgbouncer", self.stack._as_pg(["pgbouncer", ini]))
+        try:
+            wait_port(self.pgbouncer_port, p, "pgbouncer")
+        except RuntimeError as e:
+            raise RuntimeError("%s; log:\n%s" % (e, self.log_text("pgbouncer"))) from None
+        self.stack.log("PgBouncer (transaction mode) on 127.0.0.1:%d" % self.pgbouncer_port)
+        return self.pgbouncer_port
+
+    def pgbouncer_show(self, what):
+        """Rows of PgBouncer's admin console command SHOW what, as dicts."""
+        out = run(["psql", "-X", "-A", "-F", "\t", "-h", "127.0.0.1", "-p", str(self.pgbouncer_port),
+                   "-U", "postgres", "-d", "pgbouncer", "-c", "SHOW %s" % what])
+        lines = [l for l in out.stdout.splitlines() if l and not l.startswith("(")]
+        head = lines[0].split("\t")
+        return [dict(zip(head, l.split("\t"))) for l in lines[1:]]
+
+    def kill_gateway(self, i):
+        """SIGKILL for gateway i; returns once it is gone."""
+        p = self.procs.pop("gateway%d" % (i + 1))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self):
+        st = self.stack
+        st.start_postgres()
+        self.init_state()
+        self.start_knot("primary")
+        self.start_knot("secondary")
+        st.dns_port = self.primary_port
+        for i in range(self.GATEWAYS):
+            self.start_gateway(i)
+        self.start_haproxy()
+        st.https_port = self.front_port
+
+    def stop_process(self, name, timeout=15):
+        p = self.procs.pop(name, None)
+        if p is None:
+            return None
+        if p.poll() is not None:
+            return p.returncode
+        p.send_signal(signal.SIGTERM)
+        try:
+            return p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            return p.wait()
+
+    def stop(self):
+        """Stops everything; returns {gateway name: exit status} of the
+        gateways still running."""
+        self.stop_process("haproxy")
+        rcs = {}
+        for name in [n for n in self.procs if n.startswith("gateway")]:
+            rcs[name] = self.stop_process(name)
+        for name in list(self.procs):
+            self.stop_process(name)
+        self.stack.stop()
+        return rcs
+
+
+@contextlib.contextmanager
+def cluster_started(prefix, label):
+    """A Cluster in a new temporary directory for a test fixture. On exit
+    every gateway still running must stop cleanly (exit 0, no sanitizer
+    report in its log)."""
+    import tempfile
+    base = tempfile.mkdtemp(prefix=prefix)
+    s = Stack(base, log=lambda m: print("[%s] %s" % (label, m)))
+    c = Cluster(s)
+    try:
+        c.start()
+    except Exception:
+        c.stop()
+        raise
+    yield c
+    rcs = c.stop()
+    for name, rc in rcs.items():
+        log = c.log_text(name)
+        assert rc == 0, "%s exited with %r; log:\n%s" % (name, rc, log[-4000:])
+    for name in c.logs:
+        if name.startswith("gateway"):
+            log = c.log_text(name)
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                assert marker not in log, "sanitizer report in %s's log:\n%s" % (name, log[-4000:])
+    if os.environ.get("DDNS_KEEP_TMP"):
+        print("kept %s" % base)
+    else:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def demo(args):
     state = os.path.abspath(args.state_dir)
     say = lambda msg: print("[run] " + msg, flush=True)

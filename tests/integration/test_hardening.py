@@ -164,8 +164,9 @@ def wait_no_connections(stack):
 
 
 def log_line_of(stack, headers):
-    """The access-log line (text or JSON) of the answer carrying headers
-    (the newest: ids start again when a test restarts the gateway)."""
+    """The access-log line (text or JSON) of the answer carrying headers: the
+    newest with its request id (the log goes on across restarts of the
+    gateway, whose request ids start again at 1)."""
     rid = headers["x-request-id"]
     for line in reversed(stack.gateway_log().splitlines()):
         if "req=%s " % rid in line or '"req":%s,' % rid in line:

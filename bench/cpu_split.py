@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""CPU time and WAL per update, split between the gateway and PostgreSQL.
+
+Starts PostgreSQL, Knot DNS and the gateway on loopback in a temporary
+directory (tests/integration/ddnsstack.py), registers 20,000 devices, and
+runs ddns-load four times: one round of first updates (answers good), nochg
+on keep-alive connections, nochg with a new TLS connection per update, and
+change on keep-alive connections. Around each run it reads the CPU time of
+the gateway and of every PostgreSQL process (/proc/PID/stat; the backends
+serving the gateway's pool live through the run) and the WAL position, and
+prints per answer: gateway CPU, PostgreSQL CPU and WAL bytes; at the end the
+size of the devices and names tables per device. docs/SCALING.md uses these
+figures. Build first (make BUILD=build/release OPT=-O2 all), then:
+
+  DDNS_BIN=build/release/bin /usr/bin/python3 bench/cpu_split.py
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+import ddnsstack  # noqa: E402
+
+BIN = ddnsstack.BIN
+TICK = os.sysconf("SC_CLK_TCK")
+DEVICES = 20000
+SECONDS = 10
+
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def postgres_cpu(postmaster):
+    """{pid: CPU seconds} of the postmaster and its children."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if int(d) == postmaster or ppid == postmaster:
+                out[int(d)] = cpu_s(int(d))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def main():
+    base = tempfile.mkdtemp(prefix="ddns-cpusplit-")
+    s = ddnsstack.Stack(base, log=lambda m: print("[cpu_split] " + m, file=sys.stderr))
+    s.LIMIT_DEFAULTS = {"auth_fail_limit": "0", "max_connections": "0",
+                        "max_connections_per_source": "0"}
+    s.gateway_extra = "request_timeout = 300\n"
+    try:
+        s.start_postgres()
+        s.start_dns()
+        s.make_keys()
+        s.make_tls()
+        s.write_gateway_config()
+        csv = os.path.join(base, "fleet.csv")
+        with open(csv, "w") as f:
+            f.write("mac,serial,model\n")
+            for i in range(DEVICES):
+                f.write("02:%02x:%02x:%02x:%02x:01,SN%07d,IPC-G5\n"
+                        % ((i >> 24) & 255, (i >> 16) & 255, (i >> 8) & 255, i & 255, i))
+        fleet = os.path.join(base, "fleet.jsonl")
+        ddnsstack.run([os.path.join(BIN, "ddns-provision"), "batch", "--csv", csv, "--zone",
+                       ddnsstack.ZONE, "--operator", "cpu_split", "--key-dir", s.key_dir,
+                       "--db", s.conninfo, "--format", "jsonl", "--out", fleet])
+        with open(fleet) as f:
+            lines = f.readlines()
+        half = len(lines) // 2
+        for name, part in (("nochg", lines[:half]), ("change", lines[half:])):
+            with open(os.path.join(base, name + ".jsonl"), "w") as f:
+                f.writelines(part)
+        s.start_gateway()
+        gw = s.procs["gateway"].pid
+        with open(os.path.join(s.pg_data, "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+
+        def measure(label, devices, workload, *args):
+            cmd = [os.path.join(BIN, "ddns-load"), "--server", "127.0.0.1:%d" % s.https_port,
+                   "--ca", s.ca_cert, "--workload", workload,
+                   "--devices", os.path.join(base, devices + ".jsonl"), "-q"] + list(args)
+            lsn = s.psql("SELECT pg_current_wal_lsn()")[0][0]
+            g0, p0 = cpu_s(gw), postgres_cpu(postmaster)
+            out = ddnsstack.run(cmd)
+            g1, p1 = cpu_s(gw), postgres_cpu(postmaster)
+            wal = int(s.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '%s')" % lsn)[0][0])
+            summary = json.loads(out.stdout)
+            ok = summary["ok"]
+            pg = sum(v - p0.get(k, 0.0) for k, v in p1.items())
+            print("%-34s %6d answers %7.0f/s  gateway %.3f ms  postgres %.3f ms  WAL %5d B"
+                  % (label, ok, summary["rate_per_s"], (g1 - g0) / ok * 1e3, pg / ok * 1e3,
+                     wal // ok), flush=True)
+
+        dur = str(SECONDS)
+        measure("first updates (good)", "nochg", "nochg", "--mode", "keepalive",
+                "--connections", "32", "--count", str(half))
+        measure("nochg, keep-alive", "nochg", "nochg", "--mode", "keepalive",
+                "--connections", "32", "--duration", dur)
+        measure("nochg, new TLS connection each", "nochg", "nochg", "--mode", "new",
+                "--connections", "16", "--duration", dur)
+        measure("change, keep-alive", "change", "change", "--mode", "keepalive",
+                "--connections", "32", "--duration", dur)
+        size = s.psql("SELECT (pg_total_relation_size('devices') + "
+                      "pg_total_relation_size('names')) / %d" % DEVICES)[0][0]
+        print("devices and names with indexes: %s bytes per device" % size)
+    finally:
+        s.stop()
+        import shutil
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

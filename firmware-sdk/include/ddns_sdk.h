@@ -21,8 +21,8 @@
  * Modules (one file each; link the ones the firmware uses):
  *  - core, always: ddns_request.c (the request), ddns_response.c (the
  *    answer), ddns_next.c (what to do next, the clock);
- *  - ddns_sha256.c: the built-in SHA-256 / HMAC-SHA256 and
- *    ddns_request_build(). Leave it out when the platform signs (a crypto
+ *  - ddns_sha256.c: the built-in SHA-256 / HMAC-SHA256,
+ *    ddns_request_build() and ddns_wipe(). Leave it out when the platform signs (a crypto
  *    library, a hardware engine or a secure element) with
  *    ddns_request_string_to_sign() and ddns_request_build_presigned();
  *  - optional: ddns_check.c (full syntax of device id, key id and
@@ -113,7 +113,8 @@ typedef enum ddns_err {
     DDNS_E_HTTP_LENGTH          /* Content-Length missing, invalid or unsupported framing */
 } ddns_err_t;
 
-/* Wipes n bytes at p in a way the compiler does not remove. */
+/* Wipes n bytes at p in a way the compiler does not remove (ddns_sha256.c;
+ * the core holds no secret). */
 void ddns_wipe(void *p, size_t n);
 
 /* ---- Names for logs (ddns_error.c, optional) ------------------------------ */

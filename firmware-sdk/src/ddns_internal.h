@@ -37,11 +37,13 @@ extern const uint8_t ddns__tokens[];
  * anything else. */
 bool ddns__parse_dec(const uint8_t *p, size_t n, uint64_t *value);
 
-/* The request layouts (ddns_request.c): the complete request signed with
- * mac, or the string to sign when mac is NULL. Checks req, out and out_len
- * and the size of the layout against out_size (setting *out_len as the
- * buffer convention says), then writes the layout into out. */
-ddns_err_t ddns__write(const ddns_request_t *req, const uint8_t *mac, uint8_t *out,
-                       size_t out_size, size_t *out_len);
+/* Wipes n bytes at p in a way the compiler does not remove (ddns_wipe()
+ * for the modules that must not depend on ddns_sha256.c). */
+static inline void ddns__wipe(void *p, size_t n)
+{
+    volatile uint8_t *v = (volatile uint8_t *)p;
+    while (n-- > 0)
+        *v++ = 0;
+}
 
 #endif /* DDNS_INTERNAL_H */

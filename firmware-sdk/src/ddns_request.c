@@ -1,10 +1,12 @@
 /* ddns_request: the string to sign and the complete signed update request
- * (PROTOCOL.md section 4), and ddns_wipe().
+ * (PROTOCOL.md section 4).
  *
  * Both layouts are templates: literal text with one-byte codes for the
- * fields, interpreted by one function that either counts the bytes or
- * writes them. Builders first check the fields and count, compare with the
- * caller's buffer and only then write, so a short buffer is never touched.
+ * fields, interpreted by ddns_request_build_presigned(), which either counts
+ * the bytes or writes them; the string to sign is the same function with
+ * the marker SIGN for the MAC. It checks each field when it first meets it
+ * while counting, compares the count with the caller's buffer and only then
+ * writes, so a short buffer is never touched.
  *
  * The builders check every field for what keeps the HTTP message intact:
  * lengths and character sets (no CR, LF, blank or '&' can enter a header
@@ -38,6 +40,10 @@ static const char tpl_body[] =
 static const char tpl_sign[] =
     "DDNS-HMAC-SHA256\nPOST\n/v1/update\n\x82\n\x83\n\x86\n\x88\n\x8a";
 
+/* The MAC argument that selects the string to sign: no caller can pass the
+ * address of this file's template. */
+#define SIGN ((const uint8_t *)tpl_sign)
+
 static const char tpl_request[] =
     "POST /v1/update HTTP/1.1\r\nHost: \x80\r\n"
     "\x91" "User-Agent: \x81\r\n\x9f"
@@ -60,34 +66,29 @@ static const uint8_t rule_at[6] = { 0, 6, 12, 20, 28, 36 };
 /* The six spans open ddns_request_t, in code order. */
 typedef char spans_first[offsetof(ddns_request_t, ipv6) == 5 * sizeof(ddns_span_t) ? 1 : -1];
 
-void ddns_wipe(void *p, size_t n)
-{
-    volatile uint8_t *v = (volatile uint8_t *)p;
-    while (n-- > 0)
-        *v++ = 0;
-}
-
 /* Writes v (below 2^40) in decimal at the end of tmp[12]; returns the
- * number of digits. Binary to decimal by doubling a 12-digit decimal
- * number once per bit (no division). */
+ * number of digits. Each digit is the remainder of a long division by 10,
+ * one bit at a time, so there is no division instruction or library call:
+ * the dividend leaves v at the top while the quotient enters it at the
+ * bottom. */
 DDNS__NOINLINE static size_t decimal(uint8_t tmp[12], uint64_t v)
 {
-    size_t i, n;
+    size_t n = 12;
 
-    memset(tmp, '0', 12);
-    for (n = 0; n < 40u; n++, v <<= 1) {
-        unsigned carry = (unsigned)(v >> 39) & 1u;
-        for (i = 12; i-- > 0;) {
-            unsigned d = tmp[i] * 2u + carry - '0';
-            carry = d > '9';
-            if (carry)
-                d -= 10u;
-            tmp[i] = (uint8_t)d;
+    do {
+        unsigned rem = 0, i;
+        for (i = 0; i < 40u; i++) {
+            rem = rem * 2u + ((unsigned)(v >> 39) & 1u);
+            v <<= 1;
+            if (rem >= 10u) {
+                rem -= 10u;
+                v |= 1u;
+            }
         }
-    }
-    for (n = 12; n > 1 && tmp[12 - n] == '0'; n--)
-        ;
-    return n;
+        v &= 0xffffffffffu;
+        tmp[--n] = (uint8_t)('0' + rem);
+    } while (v != 0);
+    return 12u - n;
 }
 
 bool ddns__text_ok(ddns_span_t s, unsigned code)
@@ -110,28 +111,20 @@ bool ddns__text_ok(ddns_span_t s, unsigned code)
     return true;
 }
 
-ddns_err_t ddns__write(const ddns_request_t *req, const uint8_t *mac, uint8_t *out,
-                       size_t out_size, size_t *out_len)
+ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
+                                        const uint8_t mac[DDNS_SHA256_LEN], uint8_t *out,
+                                        size_t out_size, size_t *out_len)
 {
     const ddns_span_t *spans = (const ddns_span_t *)(const void *)req;
     uint8_t *dst = NULL;   /* first counting, then writing */
-    unsigned k;
 
     if (out_len == NULL)
         return DDNS_E_NULL;
     *out_len = 0;
-    if (req == NULL || (out == NULL && out_size > 0))
+    if (req == NULL || mac == NULL || (out == NULL && out_size > 0))
         return DDNS_E_NULL;
-    /* The fields, in the order of their errors (ts after kid); then the
-     * layout is counted, compared with the buffer and written. */
-    for (k = 0; k < 6u; k++) {
-        if (k == 4u && req->ts > DDNS_TS_MAX)
-            return DDNS_E_TS;
-        if (!ddns__text_ok(spans[k], k))
-            return (ddns_err_t)rules[rule_at[k] + 2u];
-    }
     for (;;) {
-        const uint8_t *t = (const uint8_t *)(mac != NULL ? tpl_request : tpl_sign);
+        const uint8_t *t = (const uint8_t *)(mac == SIGN ? tpl_sign : tpl_request);
         size_t n = 0;
         unsigned c;
 
@@ -139,18 +132,23 @@ ddns_err_t ddns__write(const ddns_request_t *req, const uint8_t *mac, uint8_t *o
             uint8_t tmp[12];
             const uint8_t *src = t - 1;   /* literal: the byte itself */
             size_t len = 1, i;
-            unsigned hex = 0;
+            unsigned hex = 0, k = c & 15u;
 
-            k = c & 15u;
             if (c >= 0x80u) {
                 len = 0;
                 if (k < 6u) {
-                    if (c < C_IF) {
+                    if (c >= C_IF) {
+                        if (spans[k].len == 0)
+                            while (*t != C_END)
+                                t++;
+                    } else {
+                        /* the fields in the order of their errors: each
+                         * layout has them in the order of ddns_request_t
+                         * (the string to sign from the device id on) */
+                        if (!ddns__text_ok(spans[k], k))
+                            return (ddns_err_t)rules[rule_at[k] + 2u];
                         src = spans[k].ptr;
                         len = spans[k].len;
-                    } else if (spans[k].len == 0) {
-                        while (*t != C_END)
-                            t++;
                     }
                 } else if (k < 8u) {
                     uint64_t v = req->ts;
@@ -158,6 +156,8 @@ ddns_err_t ddns__write(const ddns_request_t *req, const uint8_t *mac, uint8_t *o
                         /* the body: "ipv4=" a, "ipv6=" b, "&" between them */
                         size_t a = req->ipv4.len, b = req->ipv6.len;
                         v = (a > 0 ? a + 5u : 0u) + (b > 0 ? b + 5u + (a > 0) : 0u);
+                    } else if (v > DDNS_TS_MAX) {
+                        return DDNS_E_TS;
                     }
                     len = decimal(tmp, v);
                     src = tmp + 12 - len;
@@ -190,19 +190,15 @@ ddns_err_t ddns_request_size(const ddns_request_t *req, size_t *needed)
 {
     /* The request layout (any MAC pointer: counting reads no MAC); no
      * buffer, so the answer is DDNS_E_BUFFER with the size. */
-    ddns_err_t err = ddns__write(req, (const uint8_t *)req, NULL, 0, needed);
+    ddns_err_t err = ddns_request_build_presigned(req, (const uint8_t *)req, NULL, 0, needed);
     return err == DDNS_E_BUFFER ? DDNS_OK : err;
 }
 
 ddns_err_t ddns_request_string_to_sign(const ddns_request_t *req, uint8_t *out,
                                        size_t out_size, size_t *out_len)
 {
-    return ddns__write(req, NULL, out, out_size, out_len);
-}
-
-ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
-                                        const uint8_t mac[DDNS_SHA256_LEN], uint8_t *out,
-                                        size_t out_size, size_t *out_len)
-{
-    return mac == NULL ? DDNS_E_NULL : ddns__write(req, mac, out, out_size, out_len);
+    /* The request layout first: it checks every field, the host and the
+     * user agent too, which the string to sign does not contain. */
+    ddns_err_t err = ddns_request_size(req, out_len);
+    return err != DDNS_OK ? err : ddns_request_build_presigned(req, SIGN, out, out_size, out_len);
 }

@@ -9,9 +9,10 @@
  * writes, so a short buffer is never touched.
  *
  * The builders check every field for what keeps the HTTP message intact:
- * lengths and character sets (no CR, LF, blank or '&' can enter a header
- * or the body). ddns_request_check() (ddns_check.c) adds the full syntax of
- * the device id and the addresses.
+ * lengths and the range of its bytes (no CR or LF can enter a header, no
+ * blank, ',' or '&' a field of the Authorization header or the body).
+ * ddns_request_check() (ddns_check.c) checks the full syntax of every
+ * field.
  *
  * Template codes are the bytes from 0x80 (the literal text is ASCII):
  *   0x80 to 0x85  the span host, user_agent, device_id, kid, ipv4, ipv6
@@ -19,7 +20,7 @@
  *   0x87          Content-Length: the length of the body, in decimal
  *   0x88          nonce in lowercase hex
  *   0x89          MAC in lowercase hex (the sig field)
- *   0x8a          continue with the body template
+ *   0x8a          continue with the body (BODY, the end of tpl_request)
  *   0x90 to 0x95  skip to the next 0x9f when span 0x80 to 0x85 is empty
  *   0x9f          end of such a section
  */
@@ -31,11 +32,9 @@
 #define C_END  0x9fu
 
 /* The body: "ipv4=" and "ipv6=" for the addresses given, "&" between
- * them when both are. */
-static const char tpl_body[] =
-    "\x94" "ipv4=\x84\x9f"
-    "\x94\x95&\x9f"
-    "\x95" "ipv6=\x85\x9f";
+ * them when both are. It ends the request layout, and the string to sign
+ * continues with it. */
+#define BODY "\x94" "ipv4=\x84\x9f" "\x94\x95&\x9f" "\x95" "ipv6=\x85\x9f"
 
 static const char tpl_sign[] =
     "DDNS-HMAC-SHA256\nPOST\n/v1/update\n\x82\n\x83\n\x86\n\x88\n\x8a";
@@ -48,20 +47,21 @@ static const char tpl_request[] =
     "POST /v1/update HTTP/1.1\r\nHost: \x80\r\n"
     "\x91" "User-Agent: \x81\r\n\x9f"
     "Authorization: DDNS-HMAC-SHA256 id=\x82,kid=\x83,ts=\x86,nonce=\x88,sig=\x89\r\n"
-    "Content-Type: application/x-www-form-urlencoded\r\n"
-    "Content-Length: \x87\r\n\r\n\x8a";
+    "Content-Length: \x87\r\n\r\n" BODY;
 
-/* Per span of the request, in code order: length limits, the error, the
- * allowed byte ranges (first, last) and a 0. */
-static const uint8_t rules[] = {
-    1, DDNS_HOST_MAX, DDNS_E_HOST, 0x21, 0x7e, 0,
-    0, DDNS_USER_AGENT_MAX, DDNS_E_USER_AGENT, 0x20, 0x7e, 0,
-    DDNS_DEVICE_ID_LEN, DDNS_DEVICE_ID_LEN, DDNS_E_DEVICE_ID, '0', '9', 'a', 'f', 0,
-    1, DDNS_KID_MAX, DDNS_E_KID, '0', '9', 'a', 'z', 0,
-    0, DDNS_IPV4_MAX, DDNS_E_IPV4, '.', '.', '0', '9', 0,
-    0, DDNS_IPV6_MAX, DDNS_E_IPV6, '.', '.', '0', ':', 'A', 'F', 'a', 'f', 0,
+/* Per span of the request, in code order: the fewest bytes, the most
+ * bytes, the error, and the lowest byte allowed (the highest is '~').
+ * Printable ASCII ends no line early; from '.' up there is no blank, ','
+ * or '&' to add a field to the Authorization header or a parameter to the
+ * body. */
+static const uint8_t limits[6][4] = {
+    { 1, DDNS_HOST_MAX, DDNS_E_HOST, '!' },
+    { 0, DDNS_USER_AGENT_MAX, DDNS_E_USER_AGENT, ' ' },
+    { DDNS_DEVICE_ID_LEN, DDNS_DEVICE_ID_LEN, DDNS_E_DEVICE_ID, '.' },
+    { 1, DDNS_KID_MAX, DDNS_E_KID, '.' },
+    { 0, DDNS_IPV4_MAX, DDNS_E_IPV4, '.' },
+    { 0, DDNS_IPV6_MAX, DDNS_E_IPV6, '.' },
 };
-static const uint8_t rule_at[6] = { 0, 6, 12, 20, 28, 36 };
 
 /* The six spans open ddns_request_t, in code order. */
 typedef char spans_first[offsetof(ddns_request_t, ipv6) == 5 * sizeof(ddns_span_t) ? 1 : -1];
@@ -91,24 +91,18 @@ DDNS__NOINLINE static size_t decimal(uint8_t tmp[12], uint64_t v)
     return 12u - n;
 }
 
-bool ddns__text_ok(ddns_span_t s, unsigned code)
+/* The builders' check of span k (see limits). */
+static ddns_err_t span_check(ddns_span_t s, unsigned k)
 {
-    const uint8_t *r = rules + rule_at[code];
+    const uint8_t *l = limits[k];
     size_t i;
 
-    if (s.len < r[0] || s.len > r[1] || (s.ptr == NULL && s.len > 0))
-        return false;
-    for (i = 0; i < s.len; i++) {
-        unsigned c = s.ptr[i];
-        const uint8_t *q;
-        for (q = r + 3; c < q[0] || c > q[1]; q += 2)
-            if (q[2] == 0)
-                return false;
-        /* no blank at either end of the user agent */
-        if (c == ' ' && (i == 0 || i == s.len - 1u))
-            return false;
-    }
-    return true;
+    if (s.len < l[0] || s.len > l[1] || (s.ptr == NULL && s.len > 0))
+        return (ddns_err_t)l[2];
+    for (i = 0; i < s.len; i++)
+        if (!DDNS__IN(s.ptr[i], l[3], '~'))
+            return (ddns_err_t)l[2];
+    return DDNS_OK;
 }
 
 ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
@@ -145,8 +139,9 @@ ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
                         /* the fields in the order of their errors: each
                          * layout has them in the order of ddns_request_t
                          * (the string to sign from the device id on) */
-                        if (!ddns__text_ok(spans[k], k))
-                            return (ddns_err_t)rules[rule_at[k] + 2u];
+                        ddns_err_t err = span_check(spans[k], k);
+                        if (err != DDNS_OK)
+                            return err;
                         src = spans[k].ptr;
                         len = spans[k].len;
                     }
@@ -167,7 +162,7 @@ ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
                     len = k == 8u ? 2u * DDNS_NONCE_LEN : 2u * DDNS_SHA256_LEN;
                     hex = 1;
                 } else if (k == 10u) {
-                    t = (const uint8_t *)tpl_body;
+                    t = (const uint8_t *)tpl_request + sizeof tpl_request - sizeof BODY;
                 }
             }
             for (i = 0; dst != NULL && i < len; i++) {
@@ -186,19 +181,8 @@ ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
     }
 }
 
-ddns_err_t ddns_request_size(const ddns_request_t *req, size_t *needed)
-{
-    /* The request layout (any MAC pointer: counting reads no MAC); no
-     * buffer, so the answer is DDNS_E_BUFFER with the size. */
-    ddns_err_t err = ddns_request_build_presigned(req, (const uint8_t *)req, NULL, 0, needed);
-    return err == DDNS_E_BUFFER ? DDNS_OK : err;
-}
-
 ddns_err_t ddns_request_string_to_sign(const ddns_request_t *req, uint8_t *out,
                                        size_t out_size, size_t *out_len)
 {
-    /* The request layout first: it checks every field, the host and the
-     * user agent too, which the string to sign does not contain. */
-    ddns_err_t err = ddns_request_size(req, out_len);
-    return err != DDNS_OK ? err : ddns_request_build_presigned(req, SIGN, out, out_size, out_len);
+    return ddns_request_build_presigned(req, SIGN, out, out_size, out_len);
 }

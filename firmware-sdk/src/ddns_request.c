@@ -69,25 +69,29 @@ typedef char spans_first[offsetof(ddns_request_t, ipv6) == 5 * sizeof(ddns_span_
 /* Writes v (below 2^40) in decimal at the end of tmp[12]; returns the
  * number of digits. Each digit is the remainder of a long division by 10,
  * one bit at a time, so there is no division instruction or library call:
- * the dividend leaves v at the top while the quotient enters it at the
- * bottom. */
+ * in the 40 bits of hi (the top 8) and lo, the dividend leaves at the top
+ * (bit 7 of hi) while the quotient enters at the bottom, so after 40 steps
+ * the quotient is in place for the next digit. Two 32-bit words rather
+ * than one 64-bit one keep the shifts short on Cortex-M0. */
 DDNS__NOINLINE static size_t decimal(uint8_t tmp[12], uint64_t v)
 {
+    uint32_t hi = (uint32_t)(v >> 32), lo = (uint32_t)v;
     size_t n = 12;
 
     do {
         unsigned rem = 0, i;
         for (i = 0; i < 40u; i++) {
-            rem = rem * 2u + ((unsigned)(v >> 39) & 1u);
-            v <<= 1;
+            rem = rem * 2u + (hi >> 7 & 1u);
+            hi = hi << 1 | lo >> 31;
+            lo <<= 1;
             if (rem >= 10u) {
                 rem -= 10u;
-                v |= 1u;
+                lo |= 1u;
             }
         }
-        v &= 0xffffffffffu;
+        hi &= 0xffu;
         tmp[--n] = (uint8_t)('0' + rem);
-    } while (v != 0);
+    } while ((hi | lo) != 0);
     return 12u - n;
 }
 

@@ -90,9 +90,7 @@ ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_
     for (r = 1;; r++) {
         if (r == NRESULTS)
             return DDNS_E_RESP_TOKEN;
-        for (i = 0; i < w[0].len && t[2 + i] == w[0].ptr[i]; i++)
-            ;
-        if (t[0] == i && i == w[0].len)
+        if (t[0] == w[0].len && memcmp(t + 2, w[0].ptr, w[0].len) == 0)
             break;
         t += t[0] + 2u;
     }

@@ -22,8 +22,8 @@
  *  - core, always: ddns_request.c (the request), ddns_response.c (the
  *    answer), ddns_next.c (what to do next, the clock);
  *  - ddns_sha256.c: the built-in SHA-256 / HMAC-SHA256,
- *    ddns_request_build() and ddns_wipe(). Leave it out when the platform signs (a crypto
- *    library, a hardware engine or a secure element) with
+ *    ddns_request_build() and ddns_wipe(). Leave it out when the platform
+ *    signs (a crypto library, a hardware engine or a secure element) with
  *    ddns_request_string_to_sign() and ddns_request_build_presigned();
  *  - optional: ddns_check.c (full syntax of every request field, of device
  *    id, key id and addresses), ddns_http.c (HTTP/1.1 framing, for firmware
@@ -188,7 +188,7 @@ typedef struct ddns_request {
  * badrequest or badauth when it is wrong; ddns_request_check() checks it. */
 
 /* Checks every field of req with the full syntax (ddns_check.c, optional):
- * the builders' checks above, then host and user agent (no blank at either
+ * the builders' checks above, then the user agent (no blank at either
  * end), the device id (12 of [0-9a-f], DDNS_E_DEVICE_ID_ZERO,
  * DDNS_E_DEVICE_ID_MULTICAST), the kid ([a-z0-9]) and the address syntax
  * (DDNS_E_IPV4, DDNS_E_IPV6), so that the gateway does not answer

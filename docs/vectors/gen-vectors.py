@@ -65,7 +65,8 @@ def authorization(device_id, kid, ts, nonce, sig):
 
 def request(host, auth, body):
     head = ("POST /v1/update HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\n"
-            "Content-Length: %d\r\n\r\n" % (host, auth, len(body)))
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n"
+            % (host, auth, len(body)))
     return head.encode() + body
 
 

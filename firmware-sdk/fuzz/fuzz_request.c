@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         size_t head = (size_t)(hdr_end - out) + 4, body = needed - head;
         size_t lines = count(out, head, "\r\n");
-        if (lines != (req.user_agent.len > 0 ? 6u : 5u) || count(out, needed, "\n") != lines)
+        if (lines != (req.user_agent.len > 0 ? 7u : 6u) || count(out, needed, "\n") != lines)
             abort();
         /* the body is exactly the parameters given */
         uint8_t expect[128];

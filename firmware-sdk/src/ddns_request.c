@@ -47,6 +47,7 @@ static const char tpl_request[] =
     "POST /v1/update HTTP/1.1\r\nHost: \x80\r\n"
     "\x91" "User-Agent: \x81\r\n\x9f"
     "Authorization: DDNS-HMAC-SHA256 id=\x82,kid=\x83,ts=\x86,nonce=\x88,sig=\x89\r\n"
+    "Content-Type: application/x-www-form-urlencoded\r\n"
     "Content-Length: \x87\r\n\r\n" BODY;
 
 /* Per span of the request, in code order: the fewest bytes, the most
@@ -66,17 +67,17 @@ static const uint8_t limits[6][4] = {
 /* The six spans open ddns_request_t, in code order. */
 typedef char spans_first[offsetof(ddns_request_t, ipv6) == 5 * sizeof(ddns_span_t) ? 1 : -1];
 
-/* Writes v (below 2^40) in decimal at the end of tmp[12]; returns the
- * number of digits. Each digit is the remainder of a long division by 10,
+/* Writes v (below 2^40) in decimal at the end of tmp[12]; returns where
+ * the digits start. Each digit is the remainder of a long division by 10,
  * one bit at a time, so there is no division instruction or library call:
  * in the 40 bits of hi (the top 8) and lo, the dividend leaves at the top
  * (bit 7 of hi) while the quotient enters at the bottom, so after 40 steps
  * the quotient is in place for the next digit. Two 32-bit words rather
  * than one 64-bit one keep the shifts short on Cortex-M0. */
-DDNS__NOINLINE static size_t decimal(uint8_t tmp[12], uint64_t v)
+DDNS__NOINLINE static uint8_t *decimal(uint8_t tmp[12], uint64_t v)
 {
     uint32_t hi = (uint32_t)(v >> 32), lo = (uint32_t)v;
-    size_t n = 12;
+    uint8_t *n = tmp + 12;
 
     do {
         unsigned rem = 0, i;
@@ -90,9 +91,9 @@ DDNS__NOINLINE static size_t decimal(uint8_t tmp[12], uint64_t v)
             }
         }
         hi &= 0xffu;
-        tmp[--n] = (uint8_t)('0' + rem);
+        *--n = (uint8_t)('0' + rem);
     } while ((hi | lo) != 0);
-    return 12u - n;
+    return n;
 }
 
 /* The builders' check of span k (see limits). */
@@ -158,8 +159,8 @@ ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
                     } else if (v > DDNS_TS_MAX) {
                         return DDNS_E_TS;
                     }
-                    len = decimal(tmp, v);
-                    src = tmp + 12 - len;
+                    src = decimal(tmp, v);
+                    len = (size_t)(tmp + 12 - src);
                 } else if (k < 10u) {
                     /* the nonce or the MAC, in hex when written */
                     src = k == 8u ? req->nonce : mac;
@@ -169,12 +170,13 @@ ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
                     t = (const uint8_t *)tpl_request + sizeof tpl_request - sizeof BODY;
                 }
             }
-            for (i = 0; dst != NULL && i < len; i++) {
+            for (i = 0; dst != NULL && i < len; i++, n++) {
                 /* in hex, the high nibble of each byte first */
                 unsigned nibble = (unsigned)src[i >> 1] >> ((~i & 1u) * 4u) & 15u;
-                dst[n + i] = hex ? ddns__hex_digit(nibble) : src[i];
+                dst[n] = hex ? ddns__hex_digit(nibble) : src[i];
             }
-            n += len;
+            if (dst == NULL)
+                n += len;
         }
         if (dst != NULL)
             return DDNS_OK;

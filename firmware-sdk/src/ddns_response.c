@@ -60,7 +60,7 @@ ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_
     const uint8_t *p = body.ptr;
     const uint8_t *t = tokens;
     size_t nw = 0, i, start = 0, line = body.len - 1u;
-    unsigned r, prev = ' ';
+    unsigned r;
     uint64_t v;
 
     if (out == NULL)
@@ -75,7 +75,7 @@ ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_
     for (i = 0; i <= line; i++) {
         unsigned c = p[i];
         if (c == ' ' || i == line) {
-            if (prev == ' ')
+            if (i == start)
                 return DDNS_E_RESP_FORMAT;
             if (nw < 3u)
                 w[nw] = ddns_span(p + start, i - start);
@@ -84,7 +84,6 @@ ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_
         } else if (!DDNS__IN(c, 0x21, 0x7e)) {
             return DDNS_E_RESP_FORMAT;
         }
-        prev = c;
     }
 
     for (r = 1;; r++) {

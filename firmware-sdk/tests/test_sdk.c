@@ -468,7 +468,8 @@ static void test_request_user_agent_and_empty_body(void **state)
                        "kid=k1,ts=1700000000,nonce=0123456789abcdef,sig=";
     assert_true(len > strlen(head));
     assert_memory_equal(buf, head, strlen(head));
-    const char *tail = "\r\nContent-Length: 0\r\n\r\n";
+    const char *tail = "\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                       "Content-Length: 0\r\n\r\n";
     assert_memory_equal(buf + len - strlen(tail), tail, strlen(tail));
     assert_int_equal(len, strlen(head) + 64 + strlen(tail));
 

@@ -5,13 +5,15 @@
  * bytes (cut short at the end of the input). Each field is an exact heap
  * copy, so the sanitizers catch any read past a span.
  *
- * Checks: every builder agrees on the error; the size query matches; a
- * buffer one byte short is refused and left untouched; an exact buffer is
- * filled completely; the request carries exactly the fields given (no
- * byte of them can add a header line or a body parameter), its
- * Content-Length is the body's length, its sig is the HMAC of the string
- * to sign, and the presigned path gives the same bytes; what the full
- * check accepts the builders accept. */
+ * Checks: every builder agrees on the error (the string to sign, which has
+ * no host and no user agent, on the others); the full check refuses what
+ * the builders refuse, with the same or an earlier field's error; the
+ * size query matches; a buffer one byte short is refused and left
+ * untouched; an exact buffer is filled completely; the request carries
+ * exactly the fields given (no byte of them can add a header line, an
+ * Authorization field or a body parameter), its Content-Length is the
+ * body's length, its sig is the HMAC of the string to sign, and the
+ * presigned path gives the same bytes. */
 #include "ddns_sdk.h"
 
 #include <stdlib.h>
@@ -70,11 +72,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (err != DDNS_OK) {
         uint8_t probe[4] = { 0xa5, 0xa5, 0xa5, 0xa5 };
-        if (strict != err || needed != 0 ||
-            ddns_request_build(&req, secret, probe, sizeof probe, &len) != err ||
-            ddns_request_string_to_sign(&req, probe, sizeof probe, &len) != err ||
+        ddns_err_t sts_err;
+        /* errors are listed in the order of the fields */
+        if (strict == DDNS_OK || strict > err || needed != 0 ||
+            ddns_request_build(&req, secret, probe, sizeof probe, &len) != err || len != 0 ||
             ddns_request_build_presigned(&req, secret, probe, sizeof probe, &len) != err ||
-            probe[0] != 0xa5 || len != 0)
+            len != 0)
+            abort();
+        sts_err = ddns_request_string_to_sign(&req, probe, sizeof probe, &len);
+        if (err > DDNS_E_USER_AGENT ? sts_err != err || len != 0
+                                    : sts_err != DDNS_E_BUFFER && sts_err <= DDNS_E_USER_AGENT)
+            abort();
+        if (probe[0] != 0xa5)
             abort();
         goto out;
     }
@@ -122,8 +131,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t lines = count(out, head, "\r\n");
         if (lines != (req.user_agent.len > 0 ? 7u : 6u) || count(out, needed, "\n") != lines)
             abort();
-        if (count(out + head, body, "&") != (req.ipv4.len > 0 && req.ipv6.len > 0) ||
-            count(out + head, body, "=") != (req.ipv4.len > 0) + (req.ipv6.len > 0))
+        /* the body is exactly the parameters given */
+        uint8_t expect[128];
+        size_t e = 0;
+        if (req.ipv4.len > 0) {
+            memcpy(expect, "ipv4=", 5);
+            memcpy(expect + 5, req.ipv4.ptr, req.ipv4.len);
+            e = 5 + req.ipv4.len;
+        }
+        if (req.ipv4.len > 0 && req.ipv6.len > 0)
+            expect[e++] = '&';
+        if (req.ipv6.len > 0) {
+            memcpy(expect + e, "ipv6=", 5);
+            memcpy(expect + e + 5, req.ipv6.ptr, req.ipv6.len);
+            e += 5 + req.ipv6.len;
+        }
+        if (body != e || memcmp(out + head, expect, e) != 0 ||
+            count(out + head, body, "&") != (req.ipv4.len > 0 && req.ipv6.len > 0))
+            abort();
+        /* the Authorization header has its five fields and no blank */
+        static const char auth[] = "\r\nAuthorization: DDNS-HMAC-SHA256 ";
+        const uint8_t *a = NULL;
+        for (const uint8_t *p = out; p + sizeof auth - 1 <= out + head; p++)
+            if (memcmp(p, auth, sizeof auth - 1) == 0) {
+                a = p + sizeof auth - 1;
+                break;
+            }
+        if (a == NULL)
+            abort();
+        size_t alen = 0;
+        while (a[alen] != '\r')
+            alen++;
+        if (count(a, alen, ",") != 4 || count(a, alen, " ") != 0 || count(a, alen, "=") < 5)
             abort();
         char cl[32];
         int k = 0;

@@ -33,7 +33,7 @@ static void check_answer(ddns_err_t err, const ddns_response_t *r, const uint8_t
             abort();
         return;
     }
-    if (r->result == DDNS_RESULT_NONE || r->result > DDNS_RESULT_SERVERERROR)
+    if (r->result == DDNS_RESULT_NONE || r->result > DDNS_RESULT_BADAGENT)
         abort();
     if ((r->naddrs > 0) != (r->result == DDNS_RESULT_GOOD || r->result == DDNS_RESULT_NOCHG) ||
         r->naddrs > 2)

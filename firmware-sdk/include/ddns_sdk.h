@@ -21,14 +21,14 @@
  * Modules (one file each; link the ones the firmware uses):
  *  - core, always: ddns_request.c (the request), ddns_response.c (the
  *    answer), ddns_next.c (what to do next, the clock);
- *  - ddns_sha256.c: the built-in SHA-256 / HMAC-SHA256 and
- *    ddns_request_build(). Leave it out when the platform signs (a crypto
- *    library, a hardware engine or a secure element) with
+ *  - ddns_sha256.c: the built-in SHA-256 / HMAC-SHA256,
+ *    ddns_request_build() and ddns_wipe(). Leave it out when the platform
+ *    signs (a crypto library, a hardware engine or a secure element) with
  *    ddns_request_string_to_sign() and ddns_request_build_presigned();
- *  - optional: ddns_check.c (full syntax of device id, key id and
- *    addresses), ddns_http.c (HTTP/1.1 framing, for firmware without an
- *    HTTP client), ddns_credentials.c (secret text forms, device id of a
- *    MAC), ddns_error.c (names of errors and results for logs).
+ *  - optional: ddns_check.c (full syntax of every request field, of device
+ *    id, key id and addresses), ddns_http.c (HTTP/1.1 framing, for firmware
+ *    without an HTTP client), ddns_credentials.c (secret text forms, device
+ *    id of a MAC), ddns_error.c (names of errors and results for logs).
  */
 #ifndef DDNS_SDK_H
 #define DDNS_SDK_H
@@ -113,7 +113,8 @@ typedef enum ddns_err {
     DDNS_E_HTTP_LENGTH          /* Content-Length missing, invalid or unsupported framing */
 } ddns_err_t;
 
-/* Wipes n bytes at p in a way the compiler does not remove. */
+/* Wipes n bytes at p in a way the compiler does not remove (ddns_sha256.c;
+ * the core holds no secret). */
 void ddns_wipe(void *p, size_t n);
 
 /* ---- Names for logs (ddns_error.c, optional) ------------------------------ */
@@ -173,23 +174,26 @@ typedef struct ddns_request {
     uint8_t nonce[DDNS_NONCE_LEN]; /* fresh random bytes for every request */
 } ddns_request_t;
 
-/* Every builder first checks req for what keeps the message well formed:
- * host 1 to 255 visible ASCII bytes (DDNS_E_HOST); user agent at most 128
- * printable ASCII bytes without a blank at either end (DDNS_E_USER_AGENT);
- * device id 12 characters of [0-9a-f] (DDNS_E_DEVICE_ID); kid 1 to 16 of
- * [a-z0-9] (DDNS_E_KID); ts at most DDNS_TS_MAX (DDNS_E_TS); ipv4 at most
- * 15 of [0-9.] (DDNS_E_IPV4); ipv6 at most 45 of [0-9A-Fa-f:.]
- * (DDNS_E_IPV6). The full syntax is ddns_request_check()'s. */
+/* The builders check the fields of req they write, in this order, for
+ * what keeps the message well formed: host 1 to 255 bytes of '!' to '~'
+ * (DDNS_E_HOST); user agent at most 128 bytes of ' ' to '~'
+ * (DDNS_E_USER_AGENT); device id 12 (DDNS_E_DEVICE_ID), kid 1 to 16
+ * (DDNS_E_KID), ipv4 at most 15 (DDNS_E_IPV4) and ipv6 at most 45
+ * (DDNS_E_IPV6) bytes of '.' to '~'; ts at most DDNS_TS_MAX (DDNS_E_TS,
+ * after the kid). So no input can end a header line or add a field or a
+ * body parameter (no CR, LF, blank, ',' or '&' where they would). The
+ * string to sign has no host and no user agent and does not check them.
+ * The builders trust the caller for the rest of the syntax (lowercase hex
+ * device id, the kid's characters, address syntax): the gateway answers
+ * badrequest or badauth when it is wrong; ddns_request_check() checks it. */
 
 /* Checks every field of req with the full syntax (ddns_check.c, optional):
- * the builders' checks above, then the device id (DDNS_E_DEVICE_ID_ZERO,
- * DDNS_E_DEVICE_ID_MULTICAST) and the address syntax (DDNS_E_IPV4,
- * DDNS_E_IPV6), so that the gateway does not answer badrequest for them.
- * Returns the first error. */
+ * the builders' checks above, then the user agent (no blank at either
+ * end), the device id (12 of [0-9a-f], DDNS_E_DEVICE_ID_ZERO,
+ * DDNS_E_DEVICE_ID_MULTICAST), the kid ([a-z0-9]) and the address syntax
+ * (DDNS_E_IPV4, DDNS_E_IPV6), so that the gateway does not answer
+ * badrequest for them. Returns the first error in the order of the fields. */
 DDNS_MUST_CHECK ddns_err_t ddns_request_check(const ddns_request_t *req);
-
-/* Size in bytes of the complete request for req. */
-DDNS_MUST_CHECK ddns_err_t ddns_request_size(const ddns_request_t *req, size_t *needed);
 
 /* Exact bytes of the string to sign (PROTOCOL.md 4.3), for a platform
  * signer: a crypto library, a hardware engine or a secure element that
@@ -204,6 +208,16 @@ DDNS_MUST_CHECK ddns_err_t ddns_request_build_presigned(const ddns_request_t *re
                                                         const uint8_t mac[DDNS_SHA256_LEN],
                                                         uint8_t *out, size_t out_size,
                                                         size_t *out_len);
+
+/* Size in bytes of the complete request for req: the size query of
+ * ddns_request_build_presigned() (no buffer; counting reads no MAC, so any
+ * non-NULL pointer serves as one). */
+static inline DDNS_MUST_CHECK ddns_err_t ddns_request_size(const ddns_request_t *req,
+                                                           size_t *needed)
+{
+    ddns_err_t err = ddns_request_build_presigned(req, (const uint8_t *)req, NULL, 0, needed);
+    return err == DDNS_E_BUFFER ? DDNS_OK : err;
+}
 
 /* Complete HTTP/1.1 request signed with the 32-byte device secret by the
  * built-in HMAC-SHA256 (ddns_sha256.c). */
@@ -246,9 +260,10 @@ typedef struct ddns_response {
 /* Parses an answer from its HTTP status and body: one line of printable
  * ASCII ended by LF, at most 128 bytes, single spaces between words, a
  * known token whose HTTP status matches, and exactly the data words the
- * token takes. Addresses are checked for their character sets as in the
- * request (an IPv4 address first when there are two); numbers have 1 to 19
- * digits (retry_after at most 4294967295). *out is cleared first and
+ * token takes. The addresses of good and nochg are taken as the words they
+ * are (the gateway sends IPv4 first); ddns_ipv4_check() and
+ * ddns_ipv6_check() (ddns_check.c) check their syntax. Numbers have 1 to
+ * 19 digits (retry_after at most 4294967295). *out is cleared first and
  * filled on DDNS_OK; on error out->result is DDNS_RESULT_NONE. */
 DDNS_MUST_CHECK ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body,
                                                ddns_response_t *out);

@@ -1,8 +1,9 @@
 /* ddns_check: the full syntax checks (optional module). The device id
- * (PROTOCOL.md section 1), the key id, and IPv4 / IPv6 address text as
- * inet_pton() accepts it, so that firmware can refuse exactly the inputs
- * the gateway would answer with "badrequest" or "badauth" for. The request
- * builders themselves check only what keeps the HTTP message intact. */
+ * (PROTOCOL.md section 1), the key id, IPv4 / IPv6 address text as
+ * inet_pton() accepts it, and every field of a request, so that firmware
+ * can refuse exactly the inputs the gateway would answer with "badrequest"
+ * or "badauth" for. The request builders themselves check only what keeps
+ * the HTTP message intact. */
 #include "ddns_internal.h"
 
 /* True when every byte of s is a digit or a lowercase letter up to last. */
@@ -114,13 +115,24 @@ ddns_err_t ddns_ipv6_check(ddns_span_t text)
 ddns_err_t ddns_request_check(const ddns_request_t *req)
 {
     size_t n;
-    ddns_err_t err = ddns_request_size(req, &n);
+    ddns_err_t err = ddns_request_size(req, &n), more[5];
+    ddns_span_t ua;
+    unsigned i;
 
-    if (err == DDNS_OK)
-        err = ddns_device_id_check(req->device_id);
-    if (err == DDNS_OK && req->ipv4.len > 0)
-        err = ddns_ipv4_check(req->ipv4);
-    if (err == DDNS_OK && req->ipv6.len > 0)
-        err = ddns_ipv6_check(req->ipv6);
+    if (err == DDNS_E_NULL)
+        return err;
+    /* Beyond the builders' checks: a user agent without a blank at either
+     * end, then the syntax of each field. ddns_err_t lists the errors of
+     * the fields in their order, so the smallest is the first field's. */
+    ua = req->user_agent;
+    more[0] = ua.ptr != NULL && ua.len > 0 && (ua.ptr[0] == ' ' || ua.ptr[ua.len - 1u] == ' ')
+                  ? DDNS_E_USER_AGENT : DDNS_OK;
+    more[1] = ddns_device_id_check(req->device_id);
+    more[2] = ddns_kid_check(req->kid);
+    more[3] = req->ipv4.len > 0 ? ddns_ipv4_check(req->ipv4) : DDNS_OK;
+    more[4] = req->ipv6.len > 0 ? ddns_ipv6_check(req->ipv6) : DDNS_OK;
+    for (i = 0; i < 5u; i++)
+        if (more[i] != DDNS_OK && (err == DDNS_OK || more[i] < err))
+            err = more[i];
     return err;
 }

@@ -64,7 +64,7 @@ ddns_err_t ddns_secret_decode(ddns_span_t text, uint8_t secret[DDNS_SECRET_LEN])
     bad |= (acc >> 6) & 3u;
     if (bad == 0)
         memcpy(secret, tmp, DDNS_SECRET_LEN);
-    ddns_wipe(tmp, sizeof tmp);
+    ddns__wipe(tmp, sizeof tmp);
     return bad == 0 ? DDNS_OK : DDNS_E_SECRET;
 }
 

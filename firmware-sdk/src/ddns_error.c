@@ -8,6 +8,11 @@ static const char names[] =
     "kid\0ts\0ipv4\0ipv6\0secret\0password\0resp-format\0resp-token\0resp-status\0"
     "resp-data\0http-incomplete\0http-syntax\0http-length\0?";
 
+/* The result tokens in the order of ddns_result_t, each ended by NUL. */
+static const char tokens[] =
+    "\0good\0nochg\0badrequest\0badauth\0badtime\0disabled\0notfound\0replay\0ratelimit\0"
+    "911\0badagent";
+
 /* The n-th string (from 0) of the NUL-separated list s, or its last one
  * when there are fewer. */
 static const char *nth(const char *s, unsigned n)
@@ -25,12 +30,5 @@ const char *ddns_strerror(ddns_err_t err)
 
 const char *ddns_result_token(ddns_result_t r)
 {
-    const uint8_t *t = ddns__tokens;
-    unsigned n;
-
-    if ((unsigned)r - 1u >= 11u)
-        return names + sizeof names - 1u; /* "" */
-    for (n = (unsigned)r; --n > 0;)
-        t += *t + 3u;
-    return (const char *)t + 2;
+    return (unsigned)r < 12u ? nth(tokens, (unsigned)r) : tokens;
 }

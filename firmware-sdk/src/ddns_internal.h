@@ -23,25 +23,17 @@ static inline uint8_t ddns__hex_digit(unsigned v)
 /* True when c - lo <= hi - lo, i.e. lo <= c <= hi. */
 #define DDNS__IN(c, lo, hi) ((unsigned)((unsigned)(c) - (unsigned)(lo)) <= (unsigned)((hi) - (lo)))
 
-/* The builders' check of one text (lengths and character sets): code 0 to
- * 5 for the spans host, user_agent, device_id, kid, ipv4, ipv6 (4: IPv4
- * characters, 5: IPv6 characters). */
-bool ddns__text_ok(ddns_span_t s, unsigned code);
-
-/* Result tokens in the order of ddns_result_t from DDNS_RESULT_GOOD, each
- * as its length, its HTTP status (hundreds in the top three bits, the rest
- * in the low five), its text and a NUL (ddns_response.c). */
-extern const uint8_t ddns__tokens[];
-
 /* Decimal number of 1 to 19 digits at p (n bytes, n may be 0); false for
  * anything else. */
 bool ddns__parse_dec(const uint8_t *p, size_t n, uint64_t *value);
 
-/* The request layouts (ddns_request.c): the complete request signed with
- * mac, or the string to sign when mac is NULL. Checks req, out and out_len
- * and the size of the layout against out_size (setting *out_len as the
- * buffer convention says), then writes the layout into out. */
-ddns_err_t ddns__write(const ddns_request_t *req, const uint8_t *mac, uint8_t *out,
-                       size_t out_size, size_t *out_len);
+/* Wipes n bytes at p in a way the compiler does not remove (ddns_wipe()
+ * for the modules that must not depend on ddns_sha256.c). */
+static inline void ddns__wipe(void *p, size_t n)
+{
+    volatile uint8_t *v = (volatile uint8_t *)p;
+    while (n-- > 0)
+        *v++ = 0;
+}
 
 #endif /* DDNS_INTERNAL_H */

@@ -1,8 +1,9 @@
 /* ddns_response: the gateway's answer (PROTOCOL.md section 6).
  *
  * The parser only reads inside the given span and checks every index
- * against its length before use. Addresses are checked for their character
- * sets (ddns_ipv4_check() and ddns_ipv6_check() check the full syntax). */
+ * against its length before use. The addresses of good and nochg are taken
+ * as the words they are; ddns_ipv4_check() and ddns_ipv6_check()
+ * (ddns_check.c) check their syntax. */
 #include "ddns_internal.h"
 
 #include <string.h>
@@ -11,19 +12,20 @@
  * (below 32 for every status of the protocol) in the low five. */
 #define STATUS_BYTE(status) (((status) / 100u) << 5 | (status) % 100u)
 
-/* Each token as its length, its status byte, its text and a NUL. */
-const uint8_t ddns__tokens[] = {
-    4, STATUS_BYTE(200), 'g', 'o', 'o', 'd', 0,
-    5, STATUS_BYTE(200), 'n', 'o', 'c', 'h', 'g', 0,
-    10, STATUS_BYTE(400), 'b', 'a', 'd', 'r', 'e', 'q', 'u', 'e', 's', 't', 0,
-    7, STATUS_BYTE(401), 'b', 'a', 'd', 'a', 'u', 't', 'h', 0,
-    7, STATUS_BYTE(401), 'b', 'a', 'd', 't', 'i', 'm', 'e', 0,
-    8, STATUS_BYTE(403), 'd', 'i', 's', 'a', 'b', 'l', 'e', 'd', 0,
-    8, STATUS_BYTE(404), 'n', 'o', 't', 'f', 'o', 'u', 'n', 'd', 0,
-    6, STATUS_BYTE(409), 'r', 'e', 'p', 'l', 'a', 'y', 0,
-    9, STATUS_BYTE(429), 'r', 'a', 't', 'e', 'l', 'i', 'm', 'i', 't', 0,
-    3, STATUS_BYTE(503), '9', '1', '1', 0,
-    8, STATUS_BYTE(403), 'b', 'a', 'd', 'a', 'g', 'e', 'n', 't', 0,
+/* Each token as its length, its status byte and its text, in the order of
+ * ddns_result_t from DDNS_RESULT_GOOD. */
+static const uint8_t tokens[] = {
+    4, STATUS_BYTE(200), 'g', 'o', 'o', 'd',
+    5, STATUS_BYTE(200), 'n', 'o', 'c', 'h', 'g',
+    10, STATUS_BYTE(400), 'b', 'a', 'd', 'r', 'e', 'q', 'u', 'e', 's', 't',
+    7, STATUS_BYTE(401), 'b', 'a', 'd', 'a', 'u', 't', 'h',
+    7, STATUS_BYTE(401), 'b', 'a', 'd', 't', 'i', 'm', 'e',
+    8, STATUS_BYTE(403), 'd', 'i', 's', 'a', 'b', 'l', 'e', 'd',
+    8, STATUS_BYTE(404), 'n', 'o', 't', 'f', 'o', 'u', 'n', 'd',
+    6, STATUS_BYTE(409), 'r', 'e', 'p', 'l', 'a', 'y',
+    9, STATUS_BYTE(429), 'r', 'a', 't', 'e', 'l', 'i', 'm', 'i', 't',
+    3, STATUS_BYTE(503), '9', '1', '1',
+    8, STATUS_BYTE(403), 'b', 'a', 'd', 'a', 'g', 'e', 'n', 't',
 };
 
 #define NRESULTS 12u
@@ -56,9 +58,9 @@ ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_
 {
     ddns_span_t w[3];   /* the token and up to two data words */
     const uint8_t *p = body.ptr;
-    const uint8_t *t = ddns__tokens;
+    const uint8_t *t = tokens;
     size_t nw = 0, i, start = 0, line = body.len - 1u;
-    unsigned r, prev = ' ';
+    unsigned r;
     uint64_t v;
 
     if (out == NULL)
@@ -73,7 +75,7 @@ ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_
     for (i = 0; i <= line; i++) {
         unsigned c = p[i];
         if (c == ' ' || i == line) {
-            if (prev == ' ')
+            if (i == start)
                 return DDNS_E_RESP_FORMAT;
             if (nw < 3u)
                 w[nw] = ddns_span(p + start, i - start);
@@ -82,26 +84,22 @@ ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_
         } else if (!DDNS__IN(c, 0x21, 0x7e)) {
             return DDNS_E_RESP_FORMAT;
         }
-        prev = c;
     }
 
     for (r = 1;; r++) {
         if (r == NRESULTS)
             return DDNS_E_RESP_TOKEN;
-        for (i = 0; i < w[0].len && t[2 + i] == w[0].ptr[i]; i++)
-            ;
-        if (t[0] == i && i == w[0].len)
+        if (t[0] == w[0].len && memcmp(t + 2, w[0].ptr, w[0].len) == 0)
             break;
-        t += t[0] + 3u;
+        t += t[0] + 2u;
     }
     if ((t[1] >> 5) * 100u + (t[1] & 31u) != status)
         return DDNS_E_RESP_STATUS;
 
     nw--;  /* data words */
     if (r <= DDNS_RESULT_NOCHG) {
-        /* an IPv4 or an IPv6 address, or both in this order (the IPv4
-         * characters are a subset of the IPv6 ones) */
-        if (nw - 1u >= 2u || !ddns__text_ok(w[nw], 5) || (nw == 2u && !ddns__text_ok(w[1], 4)))
+        /* one or two addresses (IPv4 first) */
+        if (nw - 1u >= 2u)
             return DDNS_E_RESP_DATA;
         out->naddrs = (unsigned)nw;
         memcpy(out->addr, &w[1], nw * sizeof w[1]);

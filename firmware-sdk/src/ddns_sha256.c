@@ -1,5 +1,6 @@
 /* ddns_sha256: the built-in crypto. SHA-256 (FIPS 180-4), HMAC-SHA256
- * (RFC 2104) and ddns_request_build(), which signs with them.
+ * (RFC 2104), ddns_request_build(), which signs with them, and
+ * ddns_wipe().
  *
  * Written for size and stack rather than speed: bytes enter the block one
  * at a time, the working variables are an array shifted once per round and
@@ -28,6 +29,11 @@ static const uint32_t sha256_h0[8] = {
     0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
     0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u,
 };
+
+void ddns_wipe(void *p, size_t n)
+{
+    ddns__wipe(p, n);
+}
 
 static uint32_t rotr(uint32_t x, unsigned n)
 {
@@ -146,15 +152,18 @@ ddns_err_t ddns_request_build(const ddns_request_t *req, const uint8_t secret[DD
     /* The request is laid out with an all-zero signature first: that
      * checks req and the buffer, and writes only when it fits. The string
      * to sign is shorter: it is laid out in out, signed, then overwritten
-     * by the signed request, which sets *out_len again. */
+     * by the signed request, which sets *out_len again. Once the first
+     * call succeeded the others cannot fail. */
     uint8_t mac[DDNS_SHA256_LEN] = { 0 };
     ddns_err_t err = secret == NULL ? DDNS_E_NULL
-                                    : ddns__write(req, mac, out, out_size, out_len);
+                                    : ddns_request_build_presigned(req, mac, out, out_size,
+                                                                   out_len);
 
+    if (err == DDNS_OK)
+        err = ddns_request_string_to_sign(req, out, out_size, out_len);
     if (err == DDNS_OK) {
-        (void)ddns__write(req, NULL, out, out_size, out_len);
         ddns_hmac_sha256(secret, DDNS_SECRET_LEN, out, *out_len, mac);
-        (void)ddns__write(req, mac, out, out_size, out_len);
+        err = ddns_request_build_presigned(req, mac, out, out_size, out_len);
         ddns_wipe(mac, sizeof mac);
     }
     return err;

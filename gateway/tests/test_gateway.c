@@ -735,6 +735,19 @@ static void test_policy_rules(void **state)
     assert_int_equal(gw_policy_check(p, "Acme Corp - Cam X4 - 2.9", NULL), GW_POLICY_TOO_OLD);
     assert_int_equal(gw_policy_check(p, "Acme Corp - Cam X4 - 3.0", NULL), GW_POLICY_ALLOW);
     assert_int_equal(gw_policy_check(p, "AcmeCam-X5/0.1", NULL), GW_POLICY_ALLOW);
+    /* a version too long to read does not take the model out of the rules */
+    const char *long_v = "9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9";
+    char ua[128];
+    snprintf(ua, sizeof ua, "AcmeCam-X1/%s", long_v);
+    assert_int_equal(gw_policy_check(p, ua, NULL), GW_POLICY_BLOCKED);
+    snprintf(ua, sizeof ua, "AcmeCam-X3/%s (x)", long_v);
+    assert_int_equal(gw_policy_check(p, ua, NULL), GW_POLICY_TOO_OLD);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-X3/%27%3B%20DROP%20TABLE%20names%3B--", NULL),
+                     GW_POLICY_TOO_OLD);
+    snprintf(ua, sizeof ua, "Acme Corp - Cam X4 - %s", long_v);
+    assert_int_equal(gw_policy_check(p, ua, NULL), GW_POLICY_TOO_OLD);
+    snprintf(ua, sizeof ua, "AcmeCam - X1 - %s", long_v);
+    assert_int_equal(gw_policy_check(p, ua, NULL), GW_POLICY_BLOCKED);
     assert_int_equal(gw_policy_check(p, NULL, NULL), GW_POLICY_ALLOW);
     /* a later rule for the same model replaces the earlier one */
     assert_int_equal(gw_policy_set_minimum(p, "acmecam-x3", "2.0"), GW_OK);

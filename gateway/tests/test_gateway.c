@@ -26,6 +26,7 @@
 #include "gw_dynparse.h"
 #include "gw_err.h"
 #include "gw_policy.h"
+#include "gw_route.h"
 #include "gw_limit.h"
 #include "gw_proxy.h"
 
@@ -682,6 +683,23 @@ static void test_config_new_sections(void **state)
     }
 }
 
+static void test_route_framing(void **state)
+{
+    (void)state;
+    struct { size_t cl, te; int status; } cases[] = {
+        {0, 0, 0}, {1, 0, 0}, {0, 1, 0},
+        {2, 0, 400}, {0, 2, 400}, {1, 1, 400}, {3, 2, 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gw_route_verdict_t v;
+        memset(&v, 0, sizeof v);
+        gw_route_framing(cases[i].cl, cases[i].te, &v);
+        assert_int_equal(v.status, cases[i].status);
+        if (v.status)
+            assert_string_equal(v.line, "badrequest content-length");
+    }
+}
+
 static void test_policy_agent_and_versions(void **state)
 {
     (void)state;
@@ -927,6 +945,7 @@ int main(void)
         cmocka_unit_test(test_config_missing_required),
         cmocka_unit_test(test_parse_addrport),
         cmocka_unit_test(test_config_new_sections),
+        cmocka_unit_test(test_route_framing),
         cmocka_unit_test(test_policy_agent_and_versions),
         cmocka_unit_test(test_policy_rules),
         cmocka_unit_test(test_dyn_query),

@@ -58,7 +58,7 @@ test-asan:
 	    EXTRA_LDFLAGS="$(SAN_FLAGS)" all test-unit
 	DDNS_BIN=$(CURDIR)/build/asan/bin DDNS_SANITIZED=1 $(PYTEST) -q tests/integration
 
-# The long soak (a 30-second form is part of test-integration): SOAK_SECONDS
+# The long soak (a 20-second form is part of test-integration): SOAK_SECONDS
 # of load from SOAK_DEVICES devices through two gateways, with PostgreSQL,
 # Knot DNS and one gateway restarted at random moments (SOAK_SEED repeats).
 SOAK_SECONDS ?= 600

@@ -6,7 +6,7 @@ connection or request is left open on either gateway, no database session
 is stuck in a transaction, and the gateway that was never restarted still
 runs (its resident memory before and after is printed).
 
-The short form (DDNS_SOAK_SECONDS, 30 s by default) is part of make test;
+The short form (DDNS_SOAK_SECONDS, 20 s by default) is part of make test;
 `make soak` runs the long one (600 s, more devices). The random schedule
 is printed with its seed (DDNS_SOAK_SEED repeats a run)."""
 import os
@@ -19,7 +19,7 @@ import time
 import attack
 import ddnsstack
 
-SECONDS = float(os.environ.get("DDNS_SOAK_SECONDS", "30"))
+SECONDS = float(os.environ.get("DDNS_SOAK_SECONDS", "20"))
 DEVICES = int(os.environ.get("DDNS_SOAK_DEVICES", "40"))
 THREADS = int(os.environ.get("DDNS_SOAK_THREADS", "6"))
 SEED = int(os.environ.get("DDNS_SOAK_SEED", str(int(time.time()))))

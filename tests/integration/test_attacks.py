@@ -380,26 +380,33 @@ def test_sql_injection_through_every_field_changes_nothing(stack, tmp_path):
     after = attack.db_fingerprint(stack)
     assert after == before, [k for k in before if before[k] != after.get(k)]
     assert stack.dig(creds["fqdn"], "A") == ["192.0.2.51"]
-    # the provisioning tool's free-text fields: stored literally or refused
-    csv = tmp_path / "inj.csv"
-    csv.write_text("mac,serial,model\n" + "".join(
-        "0a:%02x:00:a8:00:%02x,%s,%s\n" % (os.getpid() & 0xff, i + 1,
-                                           s.replace(",", " ").replace('"', " "),
-                                           s.replace(",", " ").replace('"', " "))
-        for i, s in enumerate(INJECTIONS)))
-    p = subprocess.run([os.path.join(ddnsstack.BIN, "ddns-provision"), "batch", "--csv", str(csv),
-                        "--zone", ZONE, "--key-dir", stack.key_dir, "--db", stack.conninfo,
-                        "--operator", "attack test", "--format", "csv",
-                        "--out", str(tmp_path / "out.csv")],
-                       capture_output=True, text=True, timeout=60)
-    stored = stack.psql("SELECT serial, model FROM devices WHERE device_id LIKE '0a%02x00a800%%' "
-                        "ORDER BY device_id" % (os.getpid() & 0xff))
-    if p.returncode == 0:
-        # stored literally, as text
-        assert stored == [[s.replace(",", " ").replace('"', " ")] * 2 for s in INJECTIONS], stored
-    else:
-        # refused with a reason per line, nothing written
-        assert stored == [] and re.search(r"inj\.csv:\d+: ", p.stderr), p.stderr
+    # the provisioning tool: a model may hold any printable text but '"' and
+    # '\\' and is stored literally; a serial has a strict syntax, so an
+    # injection there refuses the whole batch and writes nothing
+    pid = os.getpid() & 0xff
+    models = [s.replace('"', "").replace("\\", "").strip() for s in INJECTIONS]
+
+    def batch(name, rows):
+        path = tmp_path / name
+        path.write_text("mac,serial,model\n" + "".join(
+            '0a:%02x:00:a8:%02x:%02x,%s,"%s"\n' % ((pid,) + r) for r in rows))
+        return subprocess.run([os.path.join(ddnsstack.BIN, "ddns-provision"), "batch", "--csv",
+                               str(path), "--zone", ZONE, "--key-dir", stack.key_dir, "--db",
+                               stack.conninfo, "--operator", "attack test", "--format", "csv",
+                               "--out", str(tmp_path / (name + ".out"))],
+                              capture_output=True, text=True, timeout=60)
+
+    before = attack.db_fingerprint(stack)
+    p = batch("serials.csv", [(1, i + 1, s.replace(",", " ").replace('"', " "), "M")
+                              for i, s in enumerate(INJECTIONS)])
+    assert p.returncode != 0 and len(re.findall(r"serials\.csv:\d+: serial", p.stderr)) == \
+        len(INJECTIONS), p.stderr
+    assert attack.db_fingerprint(stack) == before
+    p = batch("models.csv", [(0, i + 1, "SN-INJ-%d" % i, m) for i, m in enumerate(models)])
+    assert p.returncode == 0, p.stderr
+    stored = stack.psql("SELECT model FROM devices WHERE device_id LIKE '0a%02x00a800%%' "
+                        "ORDER BY device_id" % pid)
+    assert stored == [[m] for m in models], stored
     assert stack.psql("SELECT count(*) FROM devices WHERE device_id = '%s'"
                       % creds["device_id"]) == [["1"]]
     assert stack.psql("SELECT count(*) FROM history WHERE device_id = '%s'"
@@ -517,6 +524,7 @@ def test_tls_refuses_old_protocols_and_weak_suites(stack):
         assert offered and offered <= STRONG_TLS12 | STRONG_TLS13, offered
         assert offered & STRONG_TLS12 and offered & STRONG_TLS13, offered
         assert not re.search(r"compression\s+enabled", out, re.I), out
+        assert "Session renegotiation not supported" in out, out
 
 
 # ---- firmware policy ---------------------------------------------------------------------

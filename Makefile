@@ -12,6 +12,9 @@
 #   make test-asan    the same unit and integration tests with every program
 #                     built with AddressSanitizer + UndefinedBehaviorSanitizer
 #                     (into build/asan)
+#   make test-valgrind  the unit tests under valgrind (no error, no leak)
+#   make soak     the long soak: two gateways under load while PostgreSQL,
+#                 Knot DNS and one gateway are restarted (tests/soak.py)
 #   make bench        release build (build/release, -O2, no sanitizers), then
 #                     the benchmark scenarios of bench/bench.py with their
 #                     figures, baselines and targets (bench/README.md)
@@ -32,7 +35,7 @@ LDFLAGS  += $(EXTRA_LDFLAGS)
 PKG      := pkg-config
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-.PHONY: all test test-unit test-integration test-cluster test-asan bench run clean deps
+.PHONY: all test test-unit test-integration test-cluster test-asan test-valgrind soak bench run clean deps
 all:
 
 include common/common.mk
@@ -62,6 +65,16 @@ test-asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" EXTRA_CFLAGS="$(SAN_FLAGS)" \
 	    EXTRA_LDFLAGS="$(SAN_FLAGS)" all test-unit
 	DDNS_BIN=$(CURDIR)/build/asan/bin DDNS_SANITIZED=1 $(PYTEST) -q tests/integration
+
+# The long soak (a 20-second form is part of test-integration): SOAK_SECONDS
+# of load from SOAK_DEVICES devices through two gateways, with PostgreSQL,
+# Knot DNS and one gateway restarted at random moments (SOAK_SEED repeats).
+SOAK_SECONDS ?= 600
+SOAK_DEVICES ?= 200
+soak: all
+	DDNS_BIN=$(CURDIR)/$(BIN) DDNS_SOAK_SECONDS=$(SOAK_SECONDS) DDNS_SOAK_DEVICES=$(SOAK_DEVICES) \
+	    DDNS_SOAK_THREADS=10 $(if $(SOAK_SEED),DDNS_SOAK_SEED=$(SOAK_SEED)) \
+	    $(PYTEST) -q -s tests/integration/test_soak.py
 
 # A missed target is reported as MISSED, not as a failure; the exit status
 # is nonzero only when a scenario cannot run.

@@ -29,9 +29,12 @@ all: $(BIN)/ddns-gateway
 # ---- Fuzzing (clang, libFuzzer, ASan + UBSan) -------------------------------
 # fuzz_proxy (PROXY v1/v2 header parser), fuzz_gw_request (gw_auth_verify:
 # Authorization value, clock window, signature, body), fuzz_route (the
-# checks before routing: target length, query parameters, methods) and
+# checks before routing: target length, query parameters, methods),
 # fuzz_dyndns (the dyndns2 query and Basic credential parsers of
-# gw_dynparse and the User-Agent policy of gw_policy), built with clang.
+# gw_dynparse and the User-Agent policy of gw_policy), fuzz_http (raw
+# connection bytes through evhttp with the gateway's limits, routing and
+# the endpoints' parsers), fuzz_config (the configuration file) and
+# fuzz_csv (ddns-provision's CSV input), built with clang.
 #   make gw-fuzz-smoke  each target for GW_FUZZ_RUNS inputs from the seed
 #                       corpus gateway/fuzz/corpus/* (part of make test-unit)
 #   make fuzz           also runs them for FUZZ_TIME seconds each
@@ -39,7 +42,8 @@ GW_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefin
                  -fno-sanitize-recover=all -Wall -Wextra -Werror -Igateway/src -Icommon
 GW_FUZZ_RUNS  ?= 200000
 GW_FUZZERS    := $(BUILD)/fuzz/fuzz_proxy $(BUILD)/fuzz/fuzz_gw_request $(BUILD)/fuzz/fuzz_route \
-                 $(BUILD)/fuzz/fuzz_dyndns
+                 $(BUILD)/fuzz/fuzz_dyndns $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_config \
+                 $(BUILD)/fuzz/fuzz_csv
 GW_DYN_SRCS   := gateway/src/gw_dynparse.c gateway/src/gw_policy.c common/cmn_mac.c common/cmn_key.c
 
 $(BUILD)/fuzz/fuzz_dyndns: gateway/fuzz/fuzz_dyndns.c $(GW_DYN_SRCS) $(wildcard gateway/src/gw_dynparse.h gateway/src/gw_policy.h common/*.h)
@@ -59,19 +63,52 @@ $(BUILD)/fuzz/fuzz_gw_request: gateway/fuzz/fuzz_request.c gateway/src/gw_auth.c
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_request.c gateway/src/gw_auth.c \
 	    $(COMMON_SRCS) $(shell $(PKG) --libs libcrypto)
 
+# fuzz_http: a whole connection's bytes through libevent's evhttp with the
+# gateway's limits, the checks before routing and the endpoints' parsers.
+GW_HTTP_SRCS  := gateway/src/gw_route.c gateway/src/gw_auth.c gateway/src/gw_dynparse.c \
+                 gateway/src/gw_policy.c $(COMMON_SRCS)
+$(BUILD)/fuzz/fuzz_http: gateway/fuzz/fuzz_http.c $(GW_HTTP_SRCS) $(wildcard gateway/src/*.h common/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_HTTP_SRCS) $(shell $(PKG) --libs libevent libcrypto)
+
+# fuzz_config: the configuration file parser (gw_config over inih).
+GW_CONF_SRCS  := gateway/src/gw_config.c gateway/src/gw_log.c gateway/src/gw_err.c $(COMMON_SRCS)
+$(BUILD)/fuzz/fuzz_config: gateway/fuzz/fuzz_config.c $(GW_CONF_SRCS) $(wildcard gateway/src/*.h common/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_CONF_SRCS) $(shell $(PKG) --libs inih jansson libevent libcrypto) -lpthread
+
+# fuzz_csv: ddns-provision's CSV input (prov_csv, prov_batch).
+PROV_CSV_SRCS := provisioning/src/prov_batch.c provisioning/src/prov_csv.c \
+                 provisioning/src/prov_cred.c provisioning/src/prov_record.c $(COMMON_SRCS)
+$(BUILD)/fuzz/fuzz_csv: provisioning/fuzz/fuzz_csv.c $(PROV_CSV_SRCS) $(wildcard provisioning/src/*.h common/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -Iprovisioning/src -o $@ $< $(PROV_CSV_SRCS) \
+	    $(shell $(PKG) --libs jansson libcrypto)
+
+# The seed corpus of each fuzzer; fewer runs for fuzz_http, whose every
+# input is a loopback connection.
+gw_fuzz_seeds = case $$name in fuzz_proxy) seeds=gateway/fuzz/corpus/proxy;; \
+    fuzz_route) seeds=gateway/fuzz/corpus/route;; fuzz_dyndns) seeds=gateway/fuzz/corpus/dyndns;; \
+    fuzz_http) seeds=gateway/fuzz/corpus/http;; fuzz_config) seeds=gateway/fuzz/corpus/config;; \
+    fuzz_csv) seeds=provisioning/fuzz/corpus/csv;; *) seeds=gateway/fuzz/corpus/request;; esac; \
+    runs=$(GW_FUZZ_RUNS); case $$name in fuzz_http) runs=$(GW_HTTP_FUZZ_RUNS);; \
+    fuzz_config|fuzz_csv) runs=$(GW_FILE_FUZZ_RUNS);; esac
+GW_HTTP_FUZZ_RUNS ?= 20000
+GW_FILE_FUZZ_RUNS ?= 50000
+
 .PHONY: gw-fuzz-smoke gw-fuzz
 gw-fuzz-smoke: $(GW_FUZZERS)
 	@for f in $(GW_FUZZERS); do \
-	    name=$$(basename $$f); case $$name in fuzz_proxy) seeds=gateway/fuzz/corpus/proxy;; fuzz_route) seeds=gateway/fuzz/corpus/route;; fuzz_dyndns) seeds=gateway/fuzz/corpus/dyndns;; *) seeds=gateway/fuzz/corpus/request;; esac; \
+	    name=$$(basename $$f); $(gw_fuzz_seeds); \
 	    work=$(BUILD)/fuzz/smoke-$$name; rm -rf $$work; mkdir -p $$work; \
-	    if $$f -runs=$(GW_FUZZ_RUNS) -seed=1 -artifact_prefix=$(BUILD)/fuzz/ $$work $$seeds > $(BUILD)/fuzz/$$name.log 2>&1; then \
-	        echo "$$name: $(GW_FUZZ_RUNS) inputs, no failure ($$(grep -o 'cov: [0-9]*' $(BUILD)/fuzz/$$name.log | tail -1))"; \
+	    if $$f -runs=$$runs -seed=1 -artifact_prefix=$(BUILD)/fuzz/ $$work $$seeds > $(BUILD)/fuzz/$$name.log 2>&1; then \
+	        echo "$$name: $$runs inputs, no failure ($$(grep -o 'cov: [0-9]*' $(BUILD)/fuzz/$$name.log | tail -1))"; \
 	    else tail -40 $(BUILD)/fuzz/$$name.log; echo "$$name: FAILED (log: $(BUILD)/fuzz/$$name.log)"; exit 1; fi; \
 	done
 
 gw-fuzz: $(GW_FUZZERS)
 	@for f in $(GW_FUZZERS); do \
-	    name=$$(basename $$f); case $$name in fuzz_proxy) seeds=gateway/fuzz/corpus/proxy;; fuzz_route) seeds=gateway/fuzz/corpus/route;; fuzz_dyndns) seeds=gateway/fuzz/corpus/dyndns;; *) seeds=gateway/fuzz/corpus/request;; esac; \
+	    name=$$(basename $$f); $(gw_fuzz_seeds); \
 	    corpus=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$corpus; \
 	    echo "$$name: $(FUZZ_TIME) s, corpus $$corpus"; \
 	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $$corpus $$seeds || exit 1; \

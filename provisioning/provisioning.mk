@@ -32,3 +32,7 @@ $(BUILD)/provisioning/%.o: CPPFLAGS += -Iprovisioning/src $(shell $(PKG) --cflag
 UNIT_TESTS += $(BUILD)/tests/test_provision $(BUILD)/tests/test_provision_batch \
               $(BUILD)/tests/test_provision_record
 all: $(BIN)/ddns-provision
+
+# The fuzz target of the CSV input, provisioning/fuzz/fuzz_csv.c, is built
+# and run with the gateway's fuzzers (gateway/gateway.mk: gw-fuzz-smoke in
+# make test-unit, gw-fuzz in make fuzz).

@@ -69,7 +69,92 @@ def route():
     write("route", "other", b"\x03\xff\x13/nic/update?hostname=x&myip=1.2.3.4")
 
 
+def http():
+    """Whole connections: fuzz_http's key for "k1" is 32 bytes of 0x01."""
+    dev, kid, ts, nonce = b"3c5ab4f09a21", b"k1", 1700000000, b"0123456789abcdef"
+    body = b"ipv4=192.0.2.10"
+    sig = sign(b"\x01" * 32, b"POST", b"/v1/update", dev, kid, ts, nonce, body)
+    auth = b"DDNS-HMAC-SHA256 id=%s,kid=%s,ts=%d,nonce=%s,sig=%s" % (dev, kid, ts, nonce,
+                                                                      sig.encode())
+    upd = (b"POST /v1/update HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth +
+           b"\r\nUser-Agent: AcmeCam-X3/2.1.0\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    write("http", "update", upd)
+    head, _, b = upd.partition(b"\r\n\r\n")
+    write("http", "update-chunked", head.replace(b"Content-Length: 15", b"Transfer-Encoding: chunked")
+          + b"\r\n\r\n5\r\nipv4=\r\na\r\n192.0.2.10\r\n0\r\n\r\n")
+    write("http", "update-two-lengths", upd.replace(b"Content-Length: 15",
+                                                    b"Content-Length: 15\r\nContent-Length: 4"))
+    dyn = (b"GET /nic/update?hostname=a.example.test,b.example.test&myip=192.0.2.1%2C2001:db8::1"
+           b"&offline=NO HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "
+           b"M2M1YWI0ZjA5YTIxOmsxLlotVVpyWXdWazVXNkU0NzRHbDU5ZlBVUHJ5ZkpIOG5BTTM0UFZQUGIxMjA=\r\n"
+           b"User-Agent: Acme - CamX3 - 2.1.0\r\n\r\n")
+    write("http", "dyndns", dyn)
+    write("http", "pipelined", b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + upd +
+          b"HEAD /checkip HTTP/1.0\r\n\r\nDELETE /v1/update HTTP/1.1\r\n\r\n")
+    write("http", "garbage", b"GET /\xff\x00 HTTP/1.1\r\nX: \xc3\x28\r\n\r\n")
+
+
+def config():
+    write("config", "full", b"""[gateway]
+listen = 127.0.0.1:8443, [::1]:8443
+clock_skew = 300
+log_level = info
+log_format = json
+workers = 2
+request_timeout = 10
+
+[tls]
+certificate = /nonexistent/server.crt
+private_key = /nonexistent/server.key
+
+[limits]
+max_header_size = 8192
+max_body_size = 4096
+max_uri_length = 1024
+max_query_params = 16
+header_timeout = 10
+max_connections = 10000
+max_connections_per_source = 64
+auth_fail_limit = 10
+auth_fail_window = 60
+auth_block_time = 300
+min_change_interval = 60
+
+[proxy]
+listeners = 127.0.0.1:8443
+trusted = 10.0.0.0/8, 2001:db8::/32
+
+[admin]
+listen = 127.0.0.1:9100
+
+[database]
+conninfo = host=127.0.0.1 dbname=ddns user=ddns
+pool_size = 4
+
+[keys]
+directory = /nonexistent/keys
+
+[dyndns2]
+max_hosts = 20
+not_yours = no
+
+[firmware]
+blocked_models = AcmeCam-X1, AcmeCam-X2
+minimum_versions = AcmeCam-X3/2.1.0
+
+[zone ddns.example.test]
+primary = 127.0.0.1:53
+tsig_key_name = ddns-update
+tsig_algorithm = hmac-sha256
+tsig_secret_file = /nonexistent/tsig.secret
+default_ttl = 60
+""")
+    write("config", "broken", b"[gateway\nlisten = 1.2.3.4:99999\n; comment\n[zone]\nx\n")
+
+
 if __name__ == "__main__":
     proxy()
     request()
     route()
+    http()
+    config()

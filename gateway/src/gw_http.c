@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
@@ -305,6 +306,17 @@ static int gw_http_check_request(gw_http_t *h, gw_req_t *rq, struct evhttp_reque
 {
     gw_route_verdict_t v;
     gw_route_precheck(uri, (int)cmd, &h->cfg->limits, &v);
+    if (v.status == 0) {
+        size_t n_length = 0, n_te = 0;
+        struct evkeyval *kv;
+        TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next) {
+            n_length += strcasecmp(kv->key, "Content-Length") == 0;
+            n_te += strcasecmp(kv->key, "Transfer-Encoding") == 0;
+        }
+        gw_route_framing(n_length, n_te, &v);
+        if (v.status != 0)      /* what follows on the connection is not trusted */
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    }
     if (v.status == 0)
         return 0;
     if (v.allow != NULL)

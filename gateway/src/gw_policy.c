@@ -259,10 +259,16 @@ int gw_agent_parse(const char *ua, gw_agent_t *agent)
     const char *d2 = d1 ? strstr(d1 + 3, " - ") : NULL;
     if (d1 != NULL && d2 != NULL && strstr(d2 + 3, " - ") == NULL) {
         char company[GW_POLICY_MODEL_MAX + 1], device[GW_POLICY_MODEL_MAX + 1];
+        const char *vb = d2 + 3, *ve = vb + strlen(vb);
+        while (vb < ve && *vb == ' ')
+            vb++;
         if (gw_take(ua, d1, company, GW_POLICY_MODEL_MAX) != 0 ||
-            gw_take(d1 + 3, d2, device, GW_POLICY_MODEL_MAX) != 0 ||
-            gw_take(d2 + 3, d2 + 3 + strlen(d2 + 3), a.version, GW_POLICY_VERSION_MAX) != 0)
+            gw_take(d1 + 3, d2, device, GW_POLICY_MODEL_MAX) != 0 || vb == ve)
             return -1;
+        /* A version too long to read still names the model: the rules
+         * apply to it (empty: not a valid version, so below any minimum). */
+        if (gw_take(vb, ve, a.version, GW_POLICY_VERSION_MAX) != 0)
+            a.version[0] = '\0';
         int n = snprintf(a.model, sizeof a.model, "%s-%s", company, device);
         if (n < 0 || (size_t)n >= sizeof a.model || !gw_model_valid(a.model, (size_t)n))
             return -1;
@@ -275,11 +281,12 @@ int gw_agent_parse(const char *ua, gw_agent_t *agent)
     if (slash == NULL || slash == ua)
         return -1;
     size_t ml = (size_t)(slash - ua), vl = wl - ml - 1;
-    if (ml > GW_POLICY_MODEL_MAX || vl == 0 || vl > GW_POLICY_VERSION_MAX ||
-        !gw_model_valid(ua, ml))
+    if (ml > GW_POLICY_MODEL_MAX || vl == 0 || !gw_model_valid(ua, ml))
         return -1;
     memcpy(a.model, ua, ml);
-    memcpy(a.version, slash + 1, vl);
+    /* as above: an overlong version leaves the version empty, not the model */
+    if (vl <= GW_POLICY_VERSION_MAX)
+        memcpy(a.version, slash + 1, vl);
     *agent = a;
     return 0;
 }

@@ -60,7 +60,9 @@ size_t gw_policy_count(const gw_policy_t *p);
  *   "Vendor-Model/1.2.3 (comment)"    product/version, the first word
  *   "Vendor - Model - 1.2.3"          dyndns2 "Company - Device - Version",
  *                                     model "Vendor-Model"
- * Returns 0 when a form matched, -1 otherwise (agent emptied). */
+ * A version longer than GW_POLICY_VERSION_MAX leaves agent->version empty
+ * (not a valid version) but still names the model, so that the model's
+ * rules apply. Returns 0 when a form matched, -1 otherwise (agent emptied). */
 int gw_agent_parse(const char *user_agent, gw_agent_t *agent);
 
 /* 1 when v is a version: a digit first, then [0-9A-Za-z.+_~-], at most

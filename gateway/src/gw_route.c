@@ -53,3 +53,12 @@ void gw_route_precheck(const char *target, int method, const gw_limits_t *lim,
         return;
     }
 }
+
+void gw_route_framing(size_t n_length, size_t n_te, gw_route_verdict_t *v)
+{
+    if (n_length > 1 || n_te > 1 || (n_length > 0 && n_te > 0)) {
+        v->status = 400;
+        v->line = "badrequest content-length";
+        v->allow = NULL;
+    }
+}

@@ -4,7 +4,9 @@
  * checks every request passes before routing: the request target's length
  * ([limits] max_uri_length: 414 "badrequest uri"), the number of query
  * parameters ([limits] max_query_params: 400 "badrequest query") and the
- * method of a known path (405 "badrequest method" with the Allow value).
+ * method of a known path (405 "badrequest method" with the Allow value),
+ * and the framing of the body (one Content-Length or one Transfer-Encoding,
+ * never both: 400 "badrequest content-length").
  * A pure function over the request line's target and method, so that it
  * can be fuzzed; gw_http applies the verdict and dispatches. A new
  * endpoint adds its row to gw_routes in gw_route.c. */
@@ -26,5 +28,12 @@ typedef struct gw_route_verdict {
 /* method: the libevent enum evhttp_cmd_type value of the request. */
 void gw_route_precheck(const char *target, int method, const gw_limits_t *lim,
                        gw_route_verdict_t *v);
+
+/* The body's framing (RFC 9112 section 6.3): n_length Content-Length and
+ * n_te Transfer-Encoding header fields. More than one of either, or both
+ * kinds, make the body's length ambiguous (the shape of request
+ * smuggling): v gets 400 "badrequest content-length" and the connection is
+ * to be closed. Leaves v alone when the framing is clear. */
+void gw_route_framing(size_t n_length, size_t n_te, gw_route_verdict_t *v);
 
 #endif

@@ -26,6 +26,7 @@
 #include "gw_dynparse.h"
 #include "gw_err.h"
 #include "gw_policy.h"
+#include "gw_route.h"
 #include "gw_limit.h"
 #include "gw_proxy.h"
 
@@ -741,6 +742,23 @@ static void test_config_credentials_directory(void **state)
     gw_config_msgs_clear(&m);
 }
 
+static void test_route_framing(void **state)
+{
+    (void)state;
+    struct { size_t cl, te; int status; } cases[] = {
+        {0, 0, 0}, {1, 0, 0}, {0, 1, 0},
+        {2, 0, 400}, {0, 2, 400}, {1, 1, 400}, {3, 2, 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gw_route_verdict_t v;
+        memset(&v, 0, sizeof v);
+        gw_route_framing(cases[i].cl, cases[i].te, &v);
+        assert_int_equal(v.status, cases[i].status);
+        if (v.status)
+            assert_string_equal(v.line, "badrequest content-length");
+    }
+}
+
 static void test_policy_agent_and_versions(void **state)
 {
     (void)state;
@@ -794,6 +812,19 @@ static void test_policy_rules(void **state)
     assert_int_equal(gw_policy_check(p, "Acme Corp - Cam X4 - 2.9", NULL), GW_POLICY_TOO_OLD);
     assert_int_equal(gw_policy_check(p, "Acme Corp - Cam X4 - 3.0", NULL), GW_POLICY_ALLOW);
     assert_int_equal(gw_policy_check(p, "AcmeCam-X5/0.1", NULL), GW_POLICY_ALLOW);
+    /* a version too long to read does not take the model out of the rules */
+    const char *long_v = "9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9.9";
+    char ua[128];
+    snprintf(ua, sizeof ua, "AcmeCam-X1/%s", long_v);
+    assert_int_equal(gw_policy_check(p, ua, NULL), GW_POLICY_BLOCKED);
+    snprintf(ua, sizeof ua, "AcmeCam-X3/%s (x)", long_v);
+    assert_int_equal(gw_policy_check(p, ua, NULL), GW_POLICY_TOO_OLD);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-X3/%27%3B%20DROP%20TABLE%20names%3B--", NULL),
+                     GW_POLICY_TOO_OLD);
+    snprintf(ua, sizeof ua, "Acme Corp - Cam X4 - %s", long_v);
+    assert_int_equal(gw_policy_check(p, ua, NULL), GW_POLICY_TOO_OLD);
+    snprintf(ua, sizeof ua, "AcmeCam - X1 - %s", long_v);
+    assert_int_equal(gw_policy_check(p, ua, NULL), GW_POLICY_BLOCKED);
     assert_int_equal(gw_policy_check(p, NULL, NULL), GW_POLICY_ALLOW);
     /* a later rule for the same model replaces the earlier one */
     assert_int_equal(gw_policy_set_minimum(p, "acmecam-x3", "2.0"), GW_OK);
@@ -974,6 +1005,7 @@ int main(void)
         cmocka_unit_test(test_parse_addrport),
         cmocka_unit_test(test_config_new_sections),
         cmocka_unit_test(test_config_credentials_directory),
+        cmocka_unit_test(test_route_framing),
         cmocka_unit_test(test_policy_agent_and_versions),
         cmocka_unit_test(test_policy_rules),
         cmocka_unit_test(test_dyn_query),

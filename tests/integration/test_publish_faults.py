@@ -49,12 +49,17 @@ class Load:
         self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(len(fleet))]
 
     def _run(self, i):
-        n = 0
+        n, last_ts = 0, 0
         while not self.stop_flag.is_set():
             n += 1
             addr = "%s.%d.%d" % (self.prefix, i, n % 250 + 1)
             t0 = time.time()
-            p = self.stack.client(self.fleet[i][1], "--ipv4", addr, "--timeout", "5")
+            # a new second for every request, also when the previous one took
+            # longer than a second (a slow start on a loaded machine would
+            # otherwise sign two requests in one second: a replay)
+            last_ts = max(int(t0), last_ts + 1)
+            p = self.stack.client(self.fleet[i][1], "--ipv4", addr, "--timeout", "5",
+                                  "--timestamp", str(last_ts))
             self.log[i].append((addr, p.stdout.strip() or "error: " + p.stderr.strip()[-200:]))
             self.stop_flag.wait(max(0.0, 1.05 - (time.time() - t0)))
 

@@ -390,6 +390,16 @@ BEGIN
         RETURN;
     END IF;
     PERFORM 1 FROM names WHERE device_id = p_device ORDER BY name_id FOR UPDATE;
+    IF p_zone IS NULL THEN
+        -- a bare label: the zone of the device's first name
+        SELECT zone INTO p_zone FROM names WHERE device_id = p_device ORDER BY name_id LIMIT 1;
+        IF NOT FOUND THEN
+            status := 400;
+            body := jsonb_build_object('error', 'the device has no name yet: give the new name '
+                                       || 'with its zone (label.zone)', 'field', 'name');
+            RETURN;
+        END IF;
+    END IF;
     IF p_old IS NOT NULL THEN
         dot := strpos(p_old, '.');
         SELECT * INTO n FROM names
@@ -507,6 +517,12 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t admin_tokens%ROWTYPE;
 BEGIN
+    IF p_expires IS NOT NULL AND p_expires <= now() THEN
+        status := 400;
+        body := jsonb_build_object('error', 'expires: ' || p_expires || ' has passed',
+                                   'field', 'expires');
+        RETURN;
+    END IF;
     INSERT INTO admin_tokens (token_sha256, scope, comment, created_by, expires_at)
         VALUES (p_sha256, p_scope, coalesce(p_comment, ''),
                 coalesce('token ' || p_token, p_actor), p_expires)

@@ -33,6 +33,7 @@
 #define GW_API_TIMEOUT_S 10
 #define GW_API_HISTORY 50
 #define GW_API_LIMIT_MAX 1000
+#define GW_API_COMPACT_TICKS (60 / GW_API_TICK_S)
 
 typedef struct gw_api_rule {
     char model[GW_POLICY_MODEL_MAX + 1];
@@ -57,6 +58,8 @@ struct gw_api {
     unsigned long long flushed_updates, flushed_errors;
     unsigned long long sending_updates, sending_errors;
     gw_db_job_t *flush_job;
+    gw_db_job_t *compact_job;
+    unsigned ticks;
     char gateway_name[128];
 };
 
@@ -1326,6 +1329,14 @@ static void gw_api_flush_cb(void *arg, int err, const PGresult *res)
     }
 }
 
+static void gw_api_compact_cb(void *arg, int err, const PGresult *res)
+{
+    gw_api_t *api = arg;
+    (void)err;
+    (void)res;
+    api->compact_job = NULL;
+}
+
 static void gw_api_policy_cb(void *arg, int err, const PGresult *res)
 {
     gw_api_t *api = arg;
@@ -1392,6 +1403,11 @@ static void gw_api_tick_cb(evutil_socket_t fd, short what, void *arg)
                               &api->flush_job) != GW_OK)
             api->flush_job = NULL;
     }
+    /* every minute: fold the fleet counts (one gateway at a time) */
+    if (api->ticks++ % GW_API_COMPACT_TICKS == 0 && api->compact_job == NULL &&
+        gw_db_query_timed(api->db, "SELECT admin_fleet_compact()", 0, NULL, GW_API_TIMEOUT_S,
+                          gw_api_compact_cb, api, &api->compact_job) != GW_OK)
+        api->compact_job = NULL;
     struct timeval tv = {GW_API_TICK_S, 0};
     evtimer_add(api->tick, &tv);
 }
@@ -1460,6 +1476,8 @@ void gw_api_free(gw_api_t *api)
         gw_db_cancel(api->policy_job);
     if (api->flush_job != NULL)
         gw_db_cancel(api->flush_job);
+    if (api->compact_job != NULL)
+        gw_db_cancel(api->compact_job);
     event_free(api->tick);
     free(api->rules);
     free(api);

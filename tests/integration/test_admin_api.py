@@ -433,8 +433,8 @@ def test_fleet_counts_per_minute_and_outbox(stack, wtok, tmp_path):
     c, f, mac, fqdn = new_device(stack, tmp_path, model="AcmeCam-F1")
     assert update(stack, f, "198.51.100.50").startswith("good")
     assert update(stack, f, "198.51.100.50").startswith("nochg")
-    stack.psql("UPDATE devices SET last_seen = now() - interval '40 days' "
-               "WHERE device_id = '%s'" % c["device_id"])
+    stack.psql("UPDATE devices SET last_seen = now() - interval '40 days', "
+               "seen_day = current_date - 40 WHERE device_id = '%s'" % c["device_id"])
     devices = int(stack.psql("SELECT count(*) FROM devices")[0][0])
     st, j = api(stack, "GET", "/api/v1/fleet?not_seen_days=30", token=wtok)
     assert st == 200
@@ -444,6 +444,17 @@ def test_fleet_counts_per_minute_and_outbox(stack, wtok, tmp_path):
     assert j["not_seen"] == {"days": 30, "count": 1}
     assert set(j["outbox"]) == {"depth", "oldest_age_s"}
     assert len(j["per_minute"]) == 60
+    # the counts kept by triggers equal a count of the table, before and
+    # after the deltas are folded
+    by_status = dict(stack.psql("SELECT status, count(*) FROM devices GROUP BY status"))
+    assert j["by_status"] == {k: int(v) for k, v in by_status.items()}
+    by_fw = dict(stack.psql("SELECT coalesce(firmware, ''), count(*) FROM devices GROUP BY 1"))
+    assert j["by_firmware"] == {k: int(v) for k, v in by_fw.items()}
+    stack.psql("SELECT admin_fleet_compact()")
+    assert stack.psql("SELECT count(*) <= 20 FROM fleet_deltas") == [["t"]]
+    again = api(stack, "GET", "/api/v1/fleet?not_seen_days=30", token=wtok)[1]
+    for k in ("devices", "by_status", "by_model", "by_firmware", "by_kid", "not_seen"):
+        assert again[k] == j[k], k
     # the gateway flushes its counters every few seconds
     total = lambda: sum(m["updates"] for m in api(stack, "GET", "/api/v1/fleet",
                                                      token=wtok)[1]["per_minute"])

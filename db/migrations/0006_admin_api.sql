@@ -176,11 +176,20 @@ END $$;
 -- hostname label's beginning; the failing devices. Columns written on every
 -- update (last_seen, names.ipv4/ipv6) get no index, so that those updates
 -- stay HOT; searching by them scans.
-CREATE INDEX devices_id_pattern_idx ON devices (device_id text_pattern_ops);
 CREATE INDEX devices_id_reverse_idx ON devices (reverse(device_id) text_pattern_ops);
 CREATE INDEX devices_serial_idx ON devices (serial text_pattern_ops) WHERE serial IS NOT NULL;
 CREATE INDEX devices_failing_idx ON devices (fail_count DESC, device_id) WHERE fail_count > 0;
-CREATE INDEX names_label_pattern_idx ON names (label text_pattern_ops);
+-- In the C collation the primary key and UNIQUE (label, zone) serve
+-- "LIKE 'prefix%'" already; other collations need pattern indexes, which
+-- would only slow down registering devices in the C collation.
+DO $$
+BEGIN
+    IF (SELECT datcollate FROM pg_database WHERE datname = current_database())
+       NOT IN ('C', 'POSIX') THEN
+        CREATE INDEX devices_id_pattern_idx ON devices (device_id text_pattern_ops);
+        CREATE INDEX names_label_pattern_idx ON names (label text_pattern_ops);
+    END IF;
+END $$;
 
 -- The native and dyndns2 update, as ddns_apply_request of 0005, which also
 -- records what the device said about itself (its User-Agent and the firmware

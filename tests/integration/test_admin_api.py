@@ -609,3 +609,29 @@ def test_ddnsctl_config_file_and_help(stack, wtok, tmp_path):
         assert p.returncode == 0 and p.stdout.startswith("Usage: ddnsctl"), cmd
     p = subprocess.run([CTL, "--help"], capture_output=True, text=True, timeout=10)
     assert p.returncode == 0 and "EXIT STATUS" in p.stdout
+
+
+def test_openapi_file_lists_every_endpoint():
+    """docs/admin-api.yaml describes exactly the routes the gateway serves."""
+    import re
+    text = open(os.path.join(ddnsstack.ROOT, "docs", "admin-api.yaml")).read()
+    found, path = set(), None
+    for line in text.splitlines():
+        m = re.match(r"^  (/api/v1/\S+):$", line)
+        if m:
+            path = m.group(1)
+            continue
+        m = re.match(r"^    (get|post|put|delete):$", line)
+        if m and path:
+            found.add((m.group(1).upper(), path))
+        elif re.match(r"^\S", line):
+            path = None
+    dev = "/api/v1/devices/{id}"
+    assert found == {
+        ("GET", "/api/v1/whoami"), ("GET", "/api/v1/devices"), ("GET", dev),
+        ("POST", dev + "/revoke"), ("POST", dev + "/restore"), ("POST", dev + "/republish"),
+        ("POST", dev + "/names"), ("PUT", dev + "/names/{old}"), ("PUT", dev + "/ttl"),
+        ("POST", dev + "/reissue"), ("GET", "/api/v1/fleet"), ("GET", "/api/v1/fleet/failing"),
+        ("GET", "/api/v1/policy"), ("PUT", "/api/v1/policy"), ("GET", "/api/v1/audit"),
+        ("GET", "/api/v1/tokens"), ("POST", "/api/v1/tokens"),
+        ("DELETE", "/api/v1/tokens/{id}")}

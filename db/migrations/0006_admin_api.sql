@@ -7,6 +7,8 @@
 --                      changes within seconds (firmware_policy_state.version)
 --   update_minutes     per-minute counts of update answers, flushed by each
 --                      gateway from its counters every few seconds
+--   source_failures    failed authentications per source address and minute,
+--                      flushed the same way
 --   devices            firmware, user agent, last answer and the day last
 --                      seen of each device, recorded by ddns_apply_request
 --                      (the 11-argument form)
@@ -64,6 +66,16 @@ CREATE TABLE firmware_policy_state (
     changed_at timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO firmware_policy_state (version) VALUES (0);
+
+-- Failed authentications per source address (an IPv4 address or an IPv6
+-- /64) and minute, flushed by each gateway from its per-source table with
+-- the per-minute counts; kept for a day.
+CREATE TABLE source_failures (
+    minute   timestamptz NOT NULL,
+    source   text NOT NULL,
+    failures bigint NOT NULL,
+    PRIMARY KEY (minute, source)
+);
 
 CREATE TABLE update_minutes (
     minute  timestamptz NOT NULL,
@@ -332,22 +344,35 @@ CREATE FUNCTION admin_fleet(p_days integer) RETURNS jsonb LANGUAGE sql STABLE AS
                                  AND key::date < current_date - p_days), 0)))
 $$;
 
--- GET /api/v1/fleet/failing
+-- GET /api/v1/fleet/failing: the devices with most refusals since their
+-- last good answer, and the source addresses with most failed
+-- authentications in the last hour or most failing devices last seen there.
 CREATE FUNCTION admin_failing(p_limit integer) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    WITH f AS (
+        SELECT source, sum(failures) AS failures FROM source_failures
+        WHERE minute >= date_trunc('minute', now()) - interval '59 minutes'
+        GROUP BY source
+    ), d AS (
+        SELECT host(last_source) AS source, count(*) AS devices, sum(fail_count) AS refusals
+        FROM devices WHERE fail_count > 0 AND last_source IS NOT NULL
+        GROUP BY last_source
+    ), s AS (
+        SELECT coalesce(f.source, d.source) AS source, coalesce(f.failures, 0) AS auth_failures,
+               coalesce(d.devices, 0) AS devices, coalesce(d.refusals, 0) AS refusals
+        FROM f FULL JOIN d ON d.source = f.source
+        ORDER BY coalesce(f.failures, 0) + coalesce(d.refusals, 0) DESC, 1
+        LIMIT p_limit
+    )
     SELECT jsonb_build_object(
         'devices', coalesce((SELECT jsonb_agg(admin_device_json(d) ORDER BY d.fail_count DESC,
                                               d.device_id)
                              FROM (SELECT * FROM devices WHERE fail_count > 0
                                    ORDER BY fail_count DESC, device_id LIMIT p_limit) d), '[]'),
-        'sources', coalesce((SELECT jsonb_agg(jsonb_build_object('source', s.source,
-                                                                 'devices', s.devices,
-                                                                 'failures', s.failures)
-                                              ORDER BY s.failures DESC, s.source)
-                             FROM (SELECT host(last_source) AS source, count(*) AS devices,
-                                          sum(fail_count) AS failures
-                                   FROM devices WHERE fail_count > 0 AND last_source IS NOT NULL
-                                   GROUP BY last_source ORDER BY 3 DESC, 1 LIMIT p_limit) s),
-                            '[]'))
+        'sources', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                 'source', source, 'auth_failures', auth_failures,
+                                 'devices', devices, 'failures', auth_failures + refusals)
+                                 ORDER BY auth_failures + refusals DESC, source)
+                             FROM s), '[]'))
 $$;
 
 -- GET /api/v1/policy

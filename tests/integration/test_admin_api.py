@@ -105,7 +105,8 @@ def update(stack, cred_file, ipv4):
     """One signed update; each with a newer timestamp, so that two in the
     same second are not replays."""
     _last_ts[0] = max(_last_ts[0] + 1, int(time.time()))
-    return stack.client(cred_file, "--ipv4", ipv4, "--timestamp", str(_last_ts[0])).stdout.strip()
+    p = stack.client(cred_file, "--ipv4", ipv4, "--timestamp", str(_last_ts[0]))
+    return p.stdout.strip() or "error: " + p.stderr.strip()[-300:]
 
 
 def wait_for(fn, timeout=15.0):
@@ -473,6 +474,18 @@ def test_fleet_counts_per_minute_and_outbox(stack, wtok, tmp_path):
     assert any(s["source"] == "127.0.0.1" for s in j["sources"])
     st, j = api(stack, "GET", "/api/v1/devices?status=failing&model=AcmeCam-F1", token=wtok)
     assert [d["device_id"] for d in j["devices"]] == [c["device_id"]]
+
+    # failed authentications (a wrong secret never reaches the database)
+    # rank their source address too, counted by the gateway
+    def auth_failures():
+        srcs = api(stack, "GET", "/api/v1/fleet/failing", token=wtok)[1]["sources"]
+        return sum(x["auth_failures"] for x in srcs if x["source"] == "127.0.0.1")
+    before = auth_failures()
+    wrong = dict(c, secret="A" * 43, password=c["kid"] + "." + "A" * 43)
+    wf = stack.write_credentials(wrong, str(tmp_path / "wrong.json"))
+    assert update(stack, wf, "198.51.100.52") == "badauth"
+    assert update(stack, wf, "198.51.100.52") == "badauth"
+    assert wait_for(lambda: auth_failures() >= before + 2)
 
 
 # ---- firmware policy ---------------------------------------------------------

@@ -766,13 +766,14 @@ def gw_propagation_scenario(ctx):
 
 def admin_fleet_sql(n, zone):
     """Server-side generation of n devices with one name each, varied like a
-    real fleet: four models, four firmware versions, two key ids, one device
-    in 500 revoked, last seen spread over 120 days, a serial each. Returns
-    the statements, to run one by one (VACUUM needs its own)."""
+    real fleet: locally administered unicast MACs (0a:...), four models, four
+    firmware versions, two key ids, one device in 500 revoked, last seen
+    spread over 120 days, a serial each. Returns the statements, to run one
+    by one (VACUUM needs its own)."""
     return ["""
 INSERT INTO devices (device_id, kid, status, serial, model, firmware, last_seen, seen_day,
                      last_source, last_result, batch_id)
-SELECT '0b' || lpad(to_hex(i), 10, '0'),
+SELECT '0a' || lpad(to_hex(i), 10, '0'),
        CASE WHEN i % 10 = 0 THEN 'k2' ELSE 'k1' END,
        CASE WHEN i % 500 = 0 THEN 'revoked' ELSE 'active' END,
        'SN' || lpad(i::text, 9, '0'),

@@ -267,7 +267,7 @@ $$;
 -- primary key; past 4096 beginnings (a short suffix) the table is scanned.
 -- Costs no index of its own, which would slow down registering devices.
 CREATE FUNCTION admin_mac_suffix(p_suffix text) RETURNS SETOF text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE ROWS 10 AS $$
 DECLARE
     k      integer := 12 - length(p_suffix);
     heads  text[];

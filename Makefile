@@ -42,6 +42,7 @@ include common/common.mk
 include firmware-sdk/sdk.mk
 include gateway/gateway.mk
 include provisioning/provisioning.mk
+include ddnsctl/ddnsctl.mk
 include bench/bench.mk
 include tests/unit/unit.mk
 

@@ -24,7 +24,9 @@
 --    while one is on its way.
 --
 -- The nine-argument function of 0005 stays for gateways of earlier
--- versions (it notifies, as before).
+-- versions (it notifies, as before). The eleven-argument form of 0006 is
+-- the gateway's (it came in the same release): from here on it leaves the
+-- NOTIFY to its caller.
 
 -- Parameters, rows and rules as in 0005, plus p_notify: true to NOTIFY
 -- ddns_outbox in the transaction when a record changed, false when the
@@ -211,3 +213,47 @@ LANGUAGE sql AS $$
     SELECT * FROM ddns_apply_request(p_device, p_kid, p_ts, p_ipv4, p_ipv6, p_source,
                                      p_fqdns, p_offline, p_min_interval, true)
 $$;
+
+-- 0006's gateway form, now over the function above without NOTIFY.
+CREATE OR REPLACE FUNCTION ddns_apply_request(p_device text, p_kid text, p_ts bigint,
+                                   p_ipv4 inet, p_ipv6 inet, p_source inet,
+                                   p_fqdns text[], p_offline boolean,
+                                   p_min_interval integer,
+                                   p_agent text, p_firmware text)
+RETURNS TABLE (ord integer, fqdn text, result text, ipv4 inet, ipv6 inet,
+               retry_after integer)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    summary text;
+    bad     text;
+    anygood boolean := false;
+    ok      boolean;
+BEGIN
+    FOR ord, fqdn, result, ipv4, ipv6, retry_after IN
+        SELECT * FROM ddns_apply_request(p_device, p_kid, p_ts, p_ipv4, p_ipv6, p_source,
+                                         p_fqdns, p_offline, p_min_interval, false) LOOP
+        -- the device's answer: the first refusal, else good if any, else nochg
+        IF result = 'good' THEN
+            anygood := true;
+        ELSIF result <> 'nochg' AND bad IS NULL THEN
+            bad := CASE WHEN result = 'unknown' THEN 'badauth' ELSE result END;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    summary := coalesce(bad, CASE WHEN anygood THEN 'good' ELSE 'nochg' END);
+    ok := summary IN ('good', 'nochg');
+    UPDATE devices d
+        SET user_agent = left(p_agent, 200),
+            firmware = coalesce(p_firmware, d.firmware),
+            last_result = summary,
+            last_result_at = now(),
+            fail_count = CASE WHEN ok THEN 0 ELSE d.fail_count + 1 END,
+            seen_day = CASE WHEN summary = 'badauth' THEN d.seen_day ELSE current_date END
+        WHERE d.device_id = p_device
+          AND (d.user_agent IS DISTINCT FROM left(p_agent, 200)
+               OR (summary <> 'badauth' AND d.seen_day <> current_date)
+               OR (p_firmware IS NOT NULL AND d.firmware IS DISTINCT FROM p_firmware)
+               OR d.last_result IS DISTINCT FROM summary
+               OR NOT ok);
+END $$;

@@ -15,6 +15,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "gw_conn.h"
+#include "gw_console.h"
 #include "gw_err.h"
 #include "gw_limit.h"
 #include "gw_log.h"
@@ -215,6 +216,10 @@ static void gw_admin_gencb(struct evhttp_request *req, void *arg)
     char why[300];
 
     const char *path = uri ? uri : "";
+    if (gw_console_path(path, pl)) {
+        gw_console_serve(a->cfg->admin_console_dir, req);
+        return;
+    }
     int known = (pl == 8 && strncmp(path, "/healthz", 8) == 0) ||
                 (pl == 7 && strncmp(path, "/readyz", 7) == 0) ||
                 (pl == 8 && strncmp(path, "/metrics", 8) == 0);

@@ -390,7 +390,8 @@ minimum_versions = {minimum}
         if main:
             extra = self.config_extra if extra is None else extra
             listen = ", ".join(["127.0.0.1:%d" % https_port] + list(self.more_listen))
-            admin = "[admin]\nlisten = 127.0.0.1:%d\n\n" % self.admin_port
+            admin = "[admin]\nlisten = 127.0.0.1:%d\nconsole_dir = %s\n\n" % (
+                self.admin_port, os.path.join(ROOT, "gateway", "console"))
             gateway_extra = self.gateway_extra
             if not re.search(r"^workers\s*=", gateway_extra, re.M):
                 # several event loops everywhere, whatever the machine's CPUs

@@ -96,6 +96,15 @@ async function route() {
   } catch (e) {
     if (e.status !== 401) main.append(errorBox(e.message));
   }
+  // After a change of page, keyboard and screen reader users start at its
+  // heading (unless the page put the focus somewhere itself).
+  if (!main.contains(document.activeElement)) {
+    const h1 = main.querySelector('h1');
+    if (h1) {
+      h1.setAttribute('tabindex', '-1');
+      h1.focus({preventScroll: true});
+    }
+  }
 }
 
 whenUnauthorized(() => {

@@ -32,8 +32,10 @@ export async function render(main, route) {
       : dash('')],
     ['IPv4', h('span', {class: 'mono'}, dash(d.ipv4))],
     ['IPv6', h('span', {class: 'mono'}, dash(d.ipv6))],
+    ['TTL', d.ttl === undefined ? null : dash(d.ttl)],
     ['First seen', timeEl(d.first_seen)],
     ['Last seen', timeEl(d.last_seen)],
+    ['Last seen from', d.last_source === undefined ? null : h('span', {class: 'mono'}, dash(d.last_source))],
     ['Last result', h('span', {id: 'last-result'}, dash(d.last_result))],
     ['User agent', dash(d.user_agent)],
     ['Model', dash(d.model)],
@@ -41,7 +43,8 @@ export async function render(main, route) {
     ['Serial', dash(d.serial)],
     ['Key id', dash(d.kid)],
     ['Batch', dash(d.batch)],
-  ];
+    ['Failures since the last success', d.fail_count === undefined ? null : dash(d.fail_count)],
+  ].filter(([, v]) => v !== null);
   const bar = h('div', {class: 'actions-bar'});
   if (session.scope === 'write') {
     const which = d.status === 'revoked' ? ['restore'] : ['revoke', 'republish'];
@@ -64,6 +67,7 @@ export async function render(main, route) {
       h('h2', {id: 'h-history'}, 'Address changes'),
       (d.history || []).length ? table([
         {label: 'When', cell: (r) => timeEl(r.at)},
+        {label: 'Name', cell: (r) => h('span', {class: 'mono'}, dash(r.fqdn))},
         {label: 'IPv4', cell: (r) => h('span', {class: 'mono'}, dash(r.ipv4))},
         {label: 'IPv6', cell: (r) => h('span', {class: 'mono'}, dash(r.ipv6))},
         {label: 'From', cell: (r) => h('span', {class: 'mono'}, dash(r.source))},

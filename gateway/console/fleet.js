@@ -34,13 +34,27 @@ function countsCard(title, id, v, param) {
     ], rows.slice(0, 15)));
 }
 
-function genericTable(rows, idKey) {
-  if (!rows || rows.length === 0) return h('p', {class: 'muted'}, 'none');
-  const keys = Object.keys(rows[0]);
-  return table(keys.map((k) => ({label: k.replace(/_/g, ' '), num: typeof rows[0][k] === 'number',
-    cell: (r) => k === idKey
-      ? h('a', {href: `#/device/${encodeURIComponent(r[k])}`, class: 'mono'}, fmtMac(r[k]))
-      : dash(r[k])})), rows);
+function failingDevices(rows) {
+  if (!rows || rows.length === 0) return h('p', {class: 'muted'}, 'No device is failing.');
+  return table([
+    {label: 'Device', cell: (d) => h('a', {href: `#/device/${encodeURIComponent(d.device_id)}`,
+      class: 'mono'}, fmtMac(d.device_id))},
+    {label: 'Names', cell: (d) => (d.names || []).join(', ') || dash('')},
+    {label: 'Model', cell: (d) => dash(d.model)},
+    {label: 'Firmware', cell: (d) => dash(d.firmware)},
+    {label: 'Failures', num: true, cell: (d) => dash(d.fail_count)},
+    {label: 'Last result', cell: (d) => dash(d.last_result)},
+    {label: 'From', cell: (d) => h('span', {class: 'mono'}, dash(d.last_source))},
+  ], rows);
+}
+
+function failingSources(rows) {
+  if (!rows || rows.length === 0) return h('p', {class: 'muted'}, 'No source address is failing.');
+  return table([
+    {label: 'Source address', cell: (r) => h('span', {class: 'mono'}, dash(r.source))},
+    {label: 'Devices', num: true, cell: (r) => dash(r.devices)},
+    {label: 'Failures', num: true, cell: (r) => dash(r.failures)},
+  ], rows);
 }
 
 export async function render(main, route) {
@@ -61,7 +75,7 @@ export async function render(main, route) {
     ev.preventDefault();
     window.location.hash = `#/fleet?days=${encodeURIComponent(daysInput.value)}`;
   });
-  const total = pairs(fleet.by_status).reduce((a, r) => a + r[1], 0);
+  const total = fleet.devices ?? pairs(fleet.by_status).reduce((a, r) => a + r[1], 0);
   const series = fleet.per_minute || [];
   const lastHour = series.reduce((a, p) => a + (p.updates || 0), 0);
   main.append(
@@ -89,6 +103,6 @@ export async function render(main, route) {
     h('section', {class: 'card', 'aria-labelledby': 'h-failing'},
       h('h2', {id: 'h-failing'}, 'Failing most'),
       failing.error ? errorBox(failing.error) : [
-        h('h3', {}, 'Devices'), genericTable(failing.devices, 'device_id'),
-        h('h3', {}, 'Source addresses'), genericTable(failing.sources)]));
+        h('h3', {}, 'Devices'), failingDevices(failing.devices),
+        h('h3', {}, 'Source addresses'), failingSources(failing.sources)]));
 }

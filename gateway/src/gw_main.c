@@ -121,6 +121,8 @@ static void gw_usage(FILE *f)
 "                        publisher has no database or a zone's last UPDATE\n"
 "                        failed\n"
 "      GET  /metrics     Prometheus text format (docs/OPERATIONS.md)\n"
+"      GET  /console/    the web console: static files of [admin]\n"
+"                        console_dir (docs/OPERATIONS.md, \"Web console\")\n"
 "\n"
 "    Threads: [gateway] workers event loops serve the HTTPS listeners, each\n"
 "    with its own sockets on every listener (SO_REUSEPORT), its own database\n"
@@ -391,6 +393,8 @@ static void gw_reload(struct gw_app *app)
 
     if (cur->workers != nc->workers)
         gw_warn("reload: a change of workers needs a restart");
+    if (strcmp(cur->admin_console_dir, nc->admin_console_dir) != 0)
+        gw_warn("reload: [admin] console_dir changes need a restart");
 
     /* Every worker switches to the new TLS context (new connections only),
      * master keys and firmware policy on its own loop; the settings read on

@@ -3,8 +3,10 @@ listener (gw_console): content types, caching, the Content-Security-Policy,
 refusal of names outside the console's files; and the browser test
 (tests/browser/console.test.mjs, headless Debian Chromium driven by
 playwright-core) against the real gateway and admin API."""
+import hashlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -144,3 +146,64 @@ def test_console_dir_is_configurable_and_links_are_not_followed(stack, tmp_path)
     assert p.returncode == 0, p.stderr
     assert "[admin] console_dir: %s is not a directory: /console/ answers 404" % missing \
         in p.stdout + p.stderr
+
+
+# ---- the browser test --------------------------------------------------------------------
+
+ARTIFACTS = os.path.join(ROOT, "build", "test-artifacts", "console")
+
+
+def make_token(stack, scope):
+    """A new admin API token of the given scope; returns its text."""
+    token = "ddt_" + secrets.token_urlsafe(32)
+    stack.psql("INSERT INTO admin_tokens (token_sha256, scope, comment, created_by) "
+               "VALUES ('%s', '%s', 'browser test', 'test_console')"
+               % (hashlib.sha256(token.encode()).hexdigest(), scope))
+    return token
+
+
+def test_console_in_a_browser(stack, tmp_path):
+    """Log in with a token, find a device by its MAC, revoke it (the gateway
+    answers its next update 'disabled'), restore it (the next update is
+    'good' and reaches DNS); the same pages on a phone-sized screen with a
+    read-only token. Screenshots go to build/test-artifacts/console/."""
+    node = shutil.which("node")
+    assert node, "node is missing: run scripts/install-deps"
+    assert os.path.exists(os.path.join(BROWSER, "node_modules", "playwright-core")), \
+        "playwright-core is missing: run `make browser-deps` (npm ci in tests/browser)"
+    assert os.path.exists("/usr/bin/chromium"), "chromium is missing: run scripts/install-deps"
+    n = os.getpid() & 0xffff
+    mac = "3c:5a:b4:%02x:%02x:21" % (n >> 8, n & 0xff)
+    creds = stack.provision(mac, name="console-cam-%d" % n, extra=["--serial", "SNC%d" % n])
+    cred_file = stack.write_credentials(creds, str(tmp_path / "device.json"))
+    p = stack.client(cred_file, "--ipv4", "192.0.2.60")
+    assert p.stdout.strip() == "good 192.0.2.60", p.stderr
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    cfg = {
+        "url": "http://127.0.0.1:%d/console/" % stack.admin_port,
+        "token": make_token(stack, "write"),
+        "read_token": make_token(stack, "read"),
+        "device_id": creds["device_id"],
+        "mac": mac.upper().replace(":", "-"),        # typed as on a sticker
+        "mac_display": mac.upper(),
+        "fqdn": creds["fqdn"],
+        "update": [os.path.join(ddnsstack.BIN, "ddns-client"),
+                   "--server", "localhost:%d" % stack.https_port, "--ca", stack.ca_cert,
+                   "--credentials", cred_file],
+        "artifacts": ARTIFACTS,
+    }
+    p = subprocess.run([node, os.path.join(BROWSER, "console.test.mjs")], cwd=BROWSER,
+                       env=dict(os.environ, CONSOLE_TEST=json.dumps(cfg)),
+                       capture_output=True, text=True, timeout=400)
+    print(p.stdout)
+    assert p.returncode == 0 and " 0 failed" in p.stdout, p.stdout + p.stderr
+    # what the browser did is in the database and in DNS
+    dev = creds["device_id"]
+    assert stack.psql("SELECT status FROM devices WHERE device_id = '%s'" % dev) == [["active"]]
+    actions = stack.psql("SELECT action, detail->>'reason' FROM admin_audit "
+                         "WHERE device_id = '%s' ORDER BY audit_id" % dev)
+    assert [a[0] for a in actions] == ["revoke", "restore"], actions
+    assert actions[0][1] == "browser test: stolen"
+    assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.62"]) == ["192.0.2.62"]
+    shots = sorted(os.listdir(ARTIFACTS))
+    assert "desktop-5-revoked.png" in shots and "phone-2-device.png" in shots, shots

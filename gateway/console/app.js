@@ -64,7 +64,7 @@ function showLogin(message) {
 function showWho(me) {
   nav.hidden = false;
   who.hidden = false;
-  whoText.textContent = `token ${me.token_id} · ${me.scope}` +
+  whoText.textContent = `token ${me.token_id}${me.comment ? ` (${me.comment})` : ''} · ${me.scope}` +
     (me.expires ? ` · expires ${fmtTime(me.expires)}` : '');
 }
 

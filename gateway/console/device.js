@@ -87,13 +87,12 @@ export async function render(main, route) {
 
 async function run(act, d, flash) {
   const a = ACTIONS[act];
-  const answer = await confirmAction({title: a.title, ok: a.label, withReason: act !== 'republish',
+  const answer = await confirmAction({title: a.title, ok: a.label,
     text: `${fmtMac(d.device_id)} (${(d.names || []).join(', ') || 'no name'}): ${a.text}`});
-  if (!answer.ok) return;
+  if (!answer) return;
   flash.replaceChildren(h('p', {class: 'muted'}, `${a.label}…`));
   try {
-    await api('POST', `devices/${encodeURIComponent(d.device_id)}/${act}`, null,
-      answer.reason ? {reason: answer.reason} : {});
+    await api('POST', `devices/${encodeURIComponent(d.device_id)}/${act}`);
   } catch (e) {
     flash.replaceChildren(errorBox(`${a.label} failed: ${e.message}`));
     return;

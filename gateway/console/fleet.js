@@ -62,7 +62,7 @@ export async function render(main, route) {
   const days = Math.max(1, parseInt(route.params.get('days') || '7', 10) || 7);
   main.append(h('h1', {}, 'Fleet'));
   const [fleet, failing] = await Promise.all([
-    api('GET', 'fleet', {days}),
+    api('GET', 'fleet', {not_seen_days: days}),
     api('GET', 'fleet/failing').catch((e) => ({error: e.message})),
   ]);
   const outbox = fleet.outbox || {};

@@ -22,7 +22,8 @@ export async function render(main, route) {
   const q = h('input', {id: 'q', name: 'q', type: 'search', value: p.q || '', autocomplete: 'off',
     spellcheck: 'false', placeholder: '3C:5A:B4:F0:9A:21, cam-42, SN123, 192.0.2.10'});
   const status = h('select', {id: 'f-status', name: 'status'},
-    [['', 'any'], ['active', 'active'], ['revoked', 'revoked']].map(([v, t]) =>
+    [['', 'any'], ['active', 'active'], ['revoked', 'revoked'],
+      ['failing', 'failing (last answer a refusal)'], ['never', 'never seen']].map(([v, t]) =>
       h('option', {value: v, selected: (p.status || '') === v}, t)));
   const model = h('input', {id: 'f-model', name: 'model', value: p.model || '', size: 10});
   const firmware = h('input', {id: 'f-firmware', name: 'firmware', value: p.firmware || '', size: 8});
@@ -32,12 +33,16 @@ export async function render(main, route) {
   const order = h('select', {id: 'f-order', name: 'order'},
     [['desc', 'newest / Z first'], ['asc', 'oldest / A first']].map(([v, t]) =>
       h('option', {value: v, selected: (p.order || 'desc') === v}, t)));
+  const filtered = ['status', 'model', 'firmware', 'kid'].some((k) => p[k]);
   const form = h('form', {class: 'search card', role: 'search', 'aria-label': 'Devices'},
     h('div', {class: 'field grow'}, h('label', {for: 'q'}, 'MAC, host name, serial or address'), q),
-    field('f-status', 'Status', status), field('f-model', 'Model', model),
-    field('f-firmware', 'Firmware', firmware), field('f-kid', 'Key id', kid),
-    field('f-sort', 'Sort by', sort), field('f-order', 'Order', order),
-    h('button', {type: 'submit'}, 'Search'));
+    h('button', {type: 'submit'}, 'Search'),
+    h('details', {class: 'filters', open: filtered},
+      h('summary', {}, 'Filters and order'),
+      h('div', {class: 'filter-fields'},
+        field('f-status', 'Status', status), field('f-model', 'Model', model),
+        field('f-firmware', 'Firmware', firmware), field('f-kid', 'Key id', kid),
+        field('f-sort', 'Sort by', sort), field('f-order', 'Order', order))));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     go({q: q.value.trim(), status: status.value, model: model.value.trim(),

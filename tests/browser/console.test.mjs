@@ -14,6 +14,12 @@ import {mkdirSync} from 'node:fs';
 import {join} from 'node:path';
 
 const cfg = JSON.parse(process.env.CONSOLE_TEST || '{}');
+for (const k of ['url', 'token', 'read_token', 'device_id', 'mac', 'mac_display', 'fqdn', 'update', 'artifacts']) {
+  if (!cfg[k]) {
+    console.error(`console.test.mjs: CONSOLE_TEST lacks "${k}" (run it through tests/integration/test_console.py)`);
+    process.exit(2);
+  }
+}
 const results = {passed: 0, failed: 0};
 const problems = [];
 mkdirSync(cfg.artifacts, {recursive: true});
@@ -120,7 +126,6 @@ try {
 
   await check('revoke with confirmation; the gateway refuses the next update', async () => {
     await page.getByRole('button', {name: 'Revoke'}).click();
-    await page.getByLabel('Reason').fill('browser test: stolen');
     await page.getByRole('dialog').getByRole('button', {name: 'Revoke'}).click();
     await page.locator('#device-status').filter({hasText: 'revoked'}).waitFor();
     await page.locator('#device-actions').filter({hasText: 'revoke'}).waitFor();

@@ -15,6 +15,16 @@ const ACTIONS = {
     text: 'Its current records are queued in the outbox and sent to the DNS server again.'},
 };
 
+// {"previous_status": "active", "records_removed": 1} -> "previous status:
+// active, records removed: 1".
+function detailText(detail) {
+  if (detail === null || detail === undefined || detail === '') return dash('');
+  if (typeof detail !== 'object') return String(detail);
+  const parts = Object.entries(detail).map(([k, v]) =>
+    `${k.replace(/_/g, ' ')}: ${v !== null && typeof v === 'object' ? JSON.stringify(v) : v}`);
+  return parts.length ? parts.join(', ') : dash('');
+}
+
 export async function render(main, route) {
   const id = route.arg || '';
   document.title = `${fmtMac(id)} · DDNS console`;
@@ -32,7 +42,7 @@ export async function render(main, route) {
       : dash('')],
     ['IPv4', h('span', {class: 'mono'}, dash(d.ipv4))],
     ['IPv6', h('span', {class: 'mono'}, dash(d.ipv6))],
-    ['TTL', d.ttl === undefined ? null : dash(d.ttl)],
+    ['TTL', d.ttl === undefined ? null : (d.ttl === null ? h('span', {class: 'muted'}, 'zone default') : `${d.ttl} s`)],
     ['First seen', timeEl(d.first_seen)],
     ['Last seen', timeEl(d.last_seen)],
     ['Last seen from', d.last_source === undefined ? null : h('span', {class: 'mono'}, dash(d.last_source))],
@@ -70,7 +80,8 @@ export async function render(main, route) {
         {label: 'Name', cell: (r) => h('span', {class: 'mono'}, dash(r.fqdn))},
         {label: 'IPv4', cell: (r) => h('span', {class: 'mono'}, dash(r.ipv4))},
         {label: 'IPv6', cell: (r) => h('span', {class: 'mono'}, dash(r.ipv6))},
-        {label: 'From', cell: (r) => h('span', {class: 'mono'}, dash(r.source))},
+        {label: 'From', cell: (r) => r.source ? h('span', {class: 'mono'}, r.source)
+          : h('span', {class: 'muted'}, 'operator')},
       ], d.history) : h('p', {class: 'muted'}, 'No address recorded yet.')),
     h('section', {'aria-labelledby': 'h-actions'},
       h('h2', {id: 'h-actions'}, 'Admin actions'),
@@ -78,8 +89,7 @@ export async function render(main, route) {
         {label: 'When', cell: (r) => timeEl(r.at)},
         {label: 'Who', cell: (r) => dash(r.actor)},
         {label: 'Action', cell: (r) => dash(r.action)},
-        {label: 'Detail', cell: (r) => dash(typeof r.detail === 'object' && r.detail !== null
-          ? JSON.stringify(r.detail) : r.detail)},
+        {label: 'Detail', cell: (r) => detailText(r.detail)},
         {label: 'From', cell: (r) => h('span', {class: 'mono'}, dash(r.source))},
       ], d.actions)) : h('p', {class: 'muted'}, 'No admin action recorded.')));
   if (route.params.get('done')) document.getElementById('device-title').focus();

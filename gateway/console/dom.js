@@ -86,9 +86,9 @@ export function dash(v) {
 
 // A table; columns: [{label, cell(row) -> node|text, num}]. On phones it
 // stacks (class "stack"), each cell labelled by data-label.
-export function table(columns, rows, caption) {
+export function table(columns, rows, caption, {stack = true} = {}) {
   return h('div', {class: 'table-wrap'},
-    h('table', {class: 'stack'},
+    h('table', {class: stack ? 'stack' : null},
       caption ? h('caption', {class: 'sr-only'}, caption) : null,
       h('thead', {}, h('tr', {}, columns.map((c) =>
         h('th', {scope: 'col', class: c.num ? 'num' : null}, c.head || c.label)))),

@@ -31,7 +31,7 @@ function countsCard(title, id, v, param) {
       {label: 'Devices', num: true, cell: (r) => String(r[1])},
       {label: 'Share', head: h('span', {class: 'sr-only'}, 'Share'),
         cell: (r) => shareBar(r[1] / total, `${Math.round((r[1] / total) * 100)} %`)},
-    ], rows.slice(0, 15)));
+    ], rows.slice(0, 15), `${title}: devices`, {stack: false}));
 }
 
 function failingDevices(rows) {
@@ -79,18 +79,18 @@ export async function render(main, route) {
   const series = fleet.per_minute || [];
   const lastHour = series.reduce((a, p) => a + (p.updates || 0), 0);
   main.append(
-    h('div', {class: 'grid'},
-      h('section', {class: 'card', 'aria-labelledby': 'h-total'},
+    h('div', {class: 'grid stats'},
+      h('section', {class: 'card stat-card', 'aria-labelledby': 'h-total'},
         h('h2', {id: 'h-total'}, 'Devices'), h('p', {class: 'stat', id: 'fleet-total'}, String(total))),
-      h('section', {class: 'card', 'aria-labelledby': 'h-updates'},
+      h('section', {class: 'card stat-card', 'aria-labelledby': 'h-updates'},
         h('h2', {id: 'h-updates'}, `Updates, last ${series.length} min`),
         h('p', {class: 'stat'}, String(lastHour))),
-      h('section', {class: 'card', 'aria-labelledby': 'h-outbox', id: 'outbox'},
+      h('section', {class: 'card stat-card', 'aria-labelledby': 'h-outbox', id: 'outbox'},
         h('h2', {id: 'h-outbox'}, 'DNS outbox'),
         h('p', {class: 'stat', id: 'outbox-depth'}, String(outbox.depth ?? '—')),
         h('p', {class: 'muted'}, outbox.depth ? `changes waiting; the oldest for ${fmtAge(outbox.oldest_age_s)}`
           : 'nothing waiting: the DNS server has every change')),
-      h('section', {class: 'card', 'aria-labelledby': 'h-notseen'},
+      h('section', {class: 'card stat-card', 'aria-labelledby': 'h-notseen'},
         h('h2', {id: 'h-notseen'}, 'Not seen'),
         h('p', {class: 'stat', id: 'not-seen'}, String(notSeen.count ?? '—')),
         daysForm)),

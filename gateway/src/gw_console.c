@@ -161,36 +161,36 @@ void gw_console_serve(const char *dir, struct evhttp_request *req)
     size_t pl = strcspn(uri, "?");
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-    char rel[GW_CONSOLE_REL_MAX], file[4096 + GW_CONSOLE_REL_MAX + 2], etag[96];
-    const char *ctype = NULL;
-    int fd = -1;
+    char rel[GW_CONSOLE_REL_MAX], file[4096 + GW_CONSOLE_REL_MAX + 2], etag[96], len[32];
+    const char *ctype = NULL, *inm;
+    struct evbuffer *b = NULL;
+    struct stat st;
+    ev_off_t got = 0;
+    int fd = -1, fl;
 
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         evhttp_add_header(oh, "Allow", "GET, HEAD");
         gw_console_text(req, 405, "Method Not Allowed", "badrequest method");
-        return;
+        goto out;
     }
     if (pl == sizeof GW_CONSOLE_PREFIX - 1) {
         evhttp_add_header(oh, "Location", GW_CONSOLE_PREFIX "/");
         gw_console_text(req, 301, "Moved Permanently", "moved " GW_CONSOLE_PREFIX "/");
-        return;
+        goto out;
     }
-    if (dir == NULL || gw_console_map(uri, pl, rel, sizeof rel, &ctype) != GW_OK) {
-        gw_console_text(req, 404, "Not Found", "notfound");
-        return;
-    }
-    int fl = snprintf(file, sizeof file, "%s/%s", dir, rel);
-    struct stat st;
-    if (fl < 0 || (size_t)fl >= sizeof file ||
-        (fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0 ||
-        fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > GW_CONSOLE_FILE_MAX) {
-        if (fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+    if (dir == NULL || gw_console_map(uri, pl, rel, sizeof rel, &ctype) != GW_OK)
+        goto notfound;
+    fl = snprintf(file, sizeof file, "%s/%s", dir, rel);
+    if (fl < 0 || (size_t)fl >= sizeof file)
+        goto notfound;
+    fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
             gw_warn("console: cannot open %s: %s", file, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        gw_console_text(req, 404, "Not Found", "notfound");
-        return;
+        goto notfound;
     }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > GW_CONSOLE_FILE_MAX)
+        goto notfound;
     snprintf(etag, sizeof etag, "\"%llx-%llx-%llx.%09ld\"", (unsigned long long)st.st_ino,
              (unsigned long long)st.st_size, (unsigned long long)st.st_mtim.tv_sec,
              st.st_mtim.tv_nsec);
@@ -198,38 +198,37 @@ void gw_console_serve(const char *dir, struct evhttp_request *req)
     evhttp_add_header(oh, "Cache-Control", "no-cache");
     evhttp_add_header(oh, "ETag", etag);
     gw_console_headers(req);
-    const char *inm =
-        evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+    inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
     if (inm != NULL && gw_console_etag_matches(inm, etag)) {
-        close(fd);
         evhttp_send_reply(req, 304, "Not Modified", NULL);
-        return;
+        goto out;
     }
     if (cmd == EVHTTP_REQ_HEAD) {
-        /* libevent sends no body and no length for HEAD: give the length */
-        char len[32];
+        /* libevent sends neither body nor length for HEAD: give the length */
         snprintf(len, sizeof len, "%lld", (long long)st.st_size);
         evhttp_add_header(oh, "Content-Length", len);
-        close(fd);
         evhttp_send_reply(req, 200, "OK", NULL);
-        return;
+        goto out;
     }
-    struct evbuffer *b = evbuffer_new();
-    ev_off_t got = 0;
+    b = evbuffer_new();
     while (b != NULL && got < st.st_size) {
         int r = evbuffer_read(b, fd, (int)(st.st_size - got));
         if (r <= 0)
             break;
         got += r;
     }
-    close(fd);
     if (b == NULL || got != st.st_size) {
         gw_warn("console: cannot read %s", file);
-        if (b != NULL)
-            evbuffer_free(b);
         evhttp_send_error(req, 503, NULL);
-        return;
+        goto out;
     }
     evhttp_send_reply(req, 200, "OK", b);
-    evbuffer_free(b);
+    goto out;
+notfound:
+    gw_console_text(req, 404, "Not Found", "notfound");
+out:
+    if (fd >= 0)
+        close(fd);
+    if (b != NULL)
+        evbuffer_free(b);
 }

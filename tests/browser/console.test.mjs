@@ -5,6 +5,7 @@
 //   url        the console, "http://127.0.0.1:PORT/console/"
 //   token      a write token; read_token: a read-only one
 //   device_id  the device to find, mac: its MAC as typed in the search box
+//   paging_q   a search that finds 30 devices
 //   update     argv of one update as the device (ddns-client ...)
 //   artifacts  directory for the screenshots
 // Prints one line per check and ends with "N passed, N failed".
@@ -14,7 +15,8 @@ import {mkdirSync} from 'node:fs';
 import {join} from 'node:path';
 
 const cfg = JSON.parse(process.env.CONSOLE_TEST || '{}');
-for (const k of ['url', 'token', 'read_token', 'device_id', 'mac', 'mac_display', 'fqdn', 'update', 'artifacts']) {
+for (const k of ['url', 'token', 'read_token', 'device_id', 'mac', 'mac_display', 'fqdn', 'update', 'paging_q',
+  'artifacts']) {
   if (!cfg[k]) {
     console.error(`console.test.mjs: CONSOLE_TEST lacks "${k}" (run it through tests/integration/test_console.py)`);
     process.exit(2);
@@ -153,6 +155,22 @@ try {
     const total = Number(await page.locator('#fleet-total').textContent());
     expect(total >= 1, `fleet total ${total}`);
     await shot(page, 'desktop-7-fleet');
+  });
+
+  await check('a search of 30 devices comes in pages of 25', async () => {
+    await page.getByRole('link', {name: 'Devices'}).click();
+    await page.getByLabel('MAC, host name, serial or address').fill(cfg.paging_q);
+    await page.getByLabel('MAC, host name, serial or address').press('Enter');
+    await page.locator('#result-count').filter({hasText: 'Devices 1–25 of 30'}).waitFor();
+    expect(await page.locator('#results tbody tr').count() === 25, 'page 1 has not 25 rows');
+    expect(await page.getByRole('button', {name: '← Previous'}).isDisabled(), 'Previous enabled on page 1');
+    await page.getByRole('button', {name: 'Next →'}).click();
+    await page.locator('#result-count').filter({hasText: 'Devices 26–30 of 30'}).waitFor();
+    expect(await page.locator('#results tbody tr').count() === 5, 'page 2 has not 5 rows');
+    expect(await page.getByRole('button', {name: 'Next →'}).isDisabled(), 'Next enabled on the last page');
+    await shot(page, 'desktop-8-page-2');
+    await page.goBack();
+    await page.locator('#result-count').filter({hasText: 'Devices 1–25 of 30'}).waitFor();
   });
 
   await check('log out forgets the token', async () => {

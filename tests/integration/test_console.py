@@ -178,8 +178,19 @@ def test_console_in_a_browser(stack, tmp_path):
     cred_file = stack.write_credentials(creds, str(tmp_path / "device.json"))
     p = stack.client(cred_file, "--ipv4", "192.0.2.60")
     assert p.stdout.strip() == "good 192.0.2.60", p.stderr
+    # a batch of 30 for the pages of the result table
+    prefix = "PGC%d-" % n
+    csv = "mac,serial,model\n" + "".join(
+        "3c:5a:b5:%02x:%02x:%02x,%s%02d,AcmeCam-P%d\n" % (n >> 8, n & 0xff, i, prefix, i, n)
+        for i in range(30))
+    p = subprocess.run([os.path.join(ddnsstack.BIN, "ddns-provision"), "batch", "--csv", "-",
+                        "--zone", ddnsstack.ZONE, "--key-dir", stack.key_dir, "--db",
+                        stack.conninfo, "--operator", "test_console"],
+                       input=csv, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     cfg = {
+        "paging_q": prefix,
         "url": "http://127.0.0.1:%d/console/" % stack.admin_port,
         "token": make_token(stack, "write"),
         "read_token": make_token(stack, "read"),

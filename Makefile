@@ -11,7 +11,7 @@
 #   make bench        release build (build/release, -O2, no sanitizers), then
 #                     the benchmark scenarios of bench/bench.py with their
 #                     figures, baselines and targets (bench/README.md)
-#   make install      [PREFIX=/usr/local] [DESTDIR=...]: the firmware SDK and
+#   make install      [PREFIX=/usr/local] [DESTDIR=...]: the firmware SDK, ddnsctl and
 #                     the web console's files (share/ddns/console)
 #   make clean
 #
@@ -37,6 +37,7 @@ include common/common.mk
 include firmware-sdk/sdk.mk
 include gateway/gateway.mk
 include provisioning/provisioning.mk
+include ddnsctl/ddnsctl.mk
 include bench/bench.mk
 include tests/unit/unit.mk
 

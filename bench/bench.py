@@ -23,7 +23,8 @@ default 10), BENCH_CONNECTIONS (connections of ddns-load, clients of
 pgbench; default 32), BENCH_IDLE_CONNECTIONS (default 10000),
 BENCH_PROP_RATE (changes per second of the propagation measurement; default
 1000), BENCH_KNSUPDATE_MESSAGES (knsupdate messages of one change; default
-2000, and a tenth as many of 100 changes).
+2000, and a tenth as many of 100 changes). The admin scenario:
+BENCH_ADMIN_DEVICES (fleet generated for it; default 1000000).
 """
 import argparse
 import datetime
@@ -758,6 +759,125 @@ def gw_propagation_scenario(ctx):
         Figure("sustained changes visible in DNS vs knsupdate 100/message", visible,
                "changes/s", baseline=kn100, higher_is_better=True,
                target=Target(">=", 1.0, ">= 1 x knsupdate 100/msg", on_ratio=True)),
+    ]
+
+
+# -- the admin API -------------------------------------------------------------
+
+def admin_fleet_sql(n, zone):
+    """Server-side generation of n devices with one name each, varied like a
+    real fleet: four models, four firmware versions, two key ids, one device
+    in 500 revoked, last seen spread over 120 days, a serial each. Returns
+    the statements, to run one by one (VACUUM needs its own)."""
+    return ["""
+INSERT INTO devices (device_id, kid, status, serial, model, firmware, last_seen,
+                     last_source, last_result, batch_id)
+SELECT '0b' || lpad(to_hex(i), 10, '0'),
+       CASE WHEN i % 10 = 0 THEN 'k2' ELSE 'k1' END,
+       CASE WHEN i % 500 = 0 THEN 'revoked' ELSE 'active' END,
+       'SN' || lpad(i::text, 9, '0'),
+       (ARRAY['IPC-G5', 'IPC-G6', 'DVR-8', 'NVR-16'])[i % 4 + 1],
+       (ARRAY['4.0.2', '4.1.0', '4.1.1', '5.0.0'])[(i / 7) % 4 + 1],
+       now() - (i % 2880) * interval '1 hour',
+       ('10.' || ((i >> 16) & 255) || '.' || ((i >> 8) & 255) || '.' || (i & 255))::inet,
+       'nochg', 1
+FROM generate_series(1, {n}) i""".format(n=int(n)),
+            """
+INSERT INTO names (device_id, label, zone, ipv4, updated_at)
+SELECT device_id, 'd' || substr(md5(device_id), 1, 13), '{zone}', last_source, last_seen
+FROM devices""".format(zone=zone),
+            "VACUUM ANALYZE devices", "VACUUM ANALYZE names"]
+
+
+def admin_get(port, token, path):
+    import urllib.request
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
+                                 headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        body = r.read()
+        if r.status != 200:
+            raise BenchError("GET %s answered %d" % (path, r.status))
+        return json.loads(body)
+
+
+def admin_median_ms(port, token, paths, check):
+    """Median wall time of GET over paths (one round each after a warm-up
+    of three), in ms, through the gateway's admin listener."""
+    for p in paths[:3]:
+        admin_get(port, token, p)
+    times = []
+    for p in paths:
+        t0 = time.perf_counter()
+        j = admin_get(port, token, p)
+        times.append((time.perf_counter() - t0) * 1000.0)
+        check(j)
+    times.sort()
+    return times[len(times) // 2]
+
+
+@scenario("admin", "admin API latency on a fleet of BENCH_ADMIN_DEVICES devices: MAC lookup, "
+          "hostname search, fleet overview")
+def admin_scenario(ctx):
+    n = count_env("BENCH_ADMIN_DEVICES", 1000000)
+    s = ctx.stack
+    db = ctx.fresh_database("bench_admin")
+    label = "{:,}".format(n)
+    progress("admin: generating %s devices with names in PostgreSQL" % label)
+    t0 = time.monotonic()
+    args = []
+    for stmt in admin_fleet_sql(n, ddnsstack.ZONE):
+        args += ["-c", stmt]
+    ctx.psql(db, *args)
+    progress("admin: fleet ready in %.1f s" % (time.monotonic() - t0))
+    # a gateway on that database, with its admin listener; the DNS server
+    # need not run (nothing is published)
+    s.make_tls()
+    secret = os.path.join(s.dir, "tsig.secret")
+    if not os.path.exists(secret):
+        with open(secret, "w") as f:
+            f.write("c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=\n")
+    admin_port = ddnsstack.free_port()
+    tok = ddnsstack.run([os.path.join(BIN, "ddnsctl"), "token", "create", "--db", db,
+                         "--scope", "read", "--comment", "bench"]).stdout.strip()
+    rows = ctx.psql(db, "-At", "-F", " ", "-c",
+                    "SELECT device_id, label FROM names WHERE name_id %% %d = 7 LIMIT 40"
+                    % max(1, n // 40)).stdout.split("\n")
+    picks = [r.split() for r in rows if r.strip()]
+    if len(picks) < 10:
+        raise BenchError("the generated fleet has too few devices to pick from")
+    with s.extra_gateway("admin", conninfo=db,
+                         extra="[admin]\nlisten = 127.0.0.1:%d\n" % admin_port):
+        def mac(d):
+            return ":".join(d[i:i + 2] for i in range(0, 12, 2)).upper()
+
+        def one_device(j):
+            if j["total"] != 1:
+                raise BenchError("a MAC lookup found %d devices" % j["total"])
+
+        def some_devices(j):
+            if j["total"] < 1:
+                raise BenchError("a hostname search found nothing")
+
+        def fleet(j):
+            if j["devices"] != n:
+                raise BenchError("the fleet overview counts %d devices, not %d"
+                                 % (j["devices"], n))
+
+        base = admin_median_ms(admin_port, tok, ["/api/v1/whoami"] * 20, lambda j: None)
+        mac_ms = admin_median_ms(admin_port, tok, ["/api/v1/devices?q=" + mac(d)
+                                                   for d, _ in picks], one_device)
+        host_ms = admin_median_ms(admin_port, tok, ["/api/v1/devices?q=" + lab[:6]
+                                                    for _, lab in picks], some_devices)
+        fleet_ms = admin_median_ms(admin_port, tok, ["/api/v1/fleet"] * 9, fleet)
+    ctx.stack.psql("DROP DATABASE bench_admin")
+    note = "median; baseline: GET /api/v1/whoami"
+    return [
+        Figure("admin %s devices: MAC lookup" % label, mac_ms, "ms", baseline=base,
+               target=Target("<", 10.0, "< 10 ms"), note=note),
+        Figure("admin %s devices: hostname search" % label, host_ms, "ms", baseline=base,
+               target=Target("<", 50.0, "< 50 ms"), note=note),
+        Figure("admin %s devices: fleet overview" % label, fleet_ms, "ms", baseline=base,
+               target=Target("<", 200.0, "< 200 ms"), note=note),
     ]
 
 

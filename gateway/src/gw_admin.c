@@ -38,6 +38,7 @@ struct gw_admin {
     } w[GW_ADMIN_WORKERS_MAX];
     size_t nw;
     gw_publish_t *pub;
+    gw_api_t *api;
     struct evhttp *evh;
     struct event *probe_timer;
     gw_db_job_t *probe_job;         /* non-NULL while a probe runs */
@@ -215,6 +216,8 @@ static void gw_admin_gencb(struct evhttp_request *req, void *arg)
     size_t pl = uri ? strcspn(uri, "?") : 0;
     char why[300];
 
+    if (a->api != NULL && gw_api_handle(a->api, req))
+        return;
     const char *path = uri ? uri : "";
     if (gw_console_path(path, pl)) {
         gw_console_serve(a->cfg->admin_console_dir, req);
@@ -281,6 +284,11 @@ void gw_admin_set_publisher(gw_admin_t *a, gw_publish_t *pub)
     a->pub = pub;
 }
 
+void gw_admin_set_api(gw_admin_t *a, gw_api_t *api)
+{
+    a->api = api;
+}
+
 void gw_admin_set_stopping(gw_admin_t *a)
 {
     if (a != NULL)
@@ -299,7 +307,7 @@ int gw_admin_listen(gw_admin_t *a)
     evhttp_set_gencb(a->evh, gw_admin_gencb, a);
     evhttp_set_timeout(a->evh, a->cfg->request_timeout);
     evhttp_set_max_headers_size(a->evh, 8192);
-    evhttp_set_max_body_size(a->evh, 0);
+    evhttp_set_max_body_size(a->evh, 65536);
     evhttp_set_allowed_methods(a->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
@@ -333,7 +341,7 @@ int gw_admin_listen(gw_admin_t *a)
             inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
             snprintf(text, sizeof text, "%s:%u", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
         }
-        gw_info("admin listening on %s (plain HTTP: /healthz /readyz /metrics)", text);
+        gw_info("admin listening on %s (plain HTTP: /healthz /readyz /metrics /api/v1/ /console/)", text);
     }
     struct timeval now = {0, 0};
     evtimer_add(a->probe_timer, &now);

@@ -14,12 +14,14 @@
  *   /console/...  handed to gw_console (the web console's static files).
  * The outbox numbers come from a probe query run on a pool of its own (one
  * connection on the main loop) every 5 s (every second while it fails), so that scraping never loads
- * the database. Admin requests are not counted in ddns_requests_total. */
+ * the database. Admin requests are not counted in ddns_requests_total.
+ * Paths under /api/ go to gw_api (the admin API), when one is set. */
 #ifndef GW_ADMIN_H
 #define GW_ADMIN_H
 
 #include <event2/event.h>
 
+#include "gw_api.h"
 #include "gw_config.h"
 #include "gw_db.h"
 #include "gw_http.h"
@@ -41,6 +43,8 @@ int gw_admin_add_worker(gw_admin_t *a, gw_db_t *db, gw_http_t *http)
  * GW_OK or GW_EIO (logged). */
 int gw_admin_listen(gw_admin_t *a) __attribute__((warn_unused_result));
 void gw_admin_set_publisher(gw_admin_t *a, gw_publish_t *pub);
+/* Requests under /api/ are answered by api (without one: 404). */
+void gw_admin_set_api(gw_admin_t *a, gw_api_t *api);
 /* From now on /readyz answers 503 "notready stopping". */
 void gw_admin_set_stopping(gw_admin_t *a);
 void gw_admin_free(gw_admin_t *a);

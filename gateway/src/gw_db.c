@@ -10,7 +10,7 @@
 #include "gw_err.h"
 #include "gw_log.h"
 
-#define GW_DB_MAX_PARAMS 8
+#define GW_DB_MAX_PARAMS 32
 #define GW_DB_QUEUE_MAX 10000
 #define GW_DB_BACKOFF_MIN_MS 250
 #define GW_DB_BACKOFF_MAX_MS 10000

@@ -21,7 +21,8 @@
 
 /* The timestamp is NULL: dyndns2 has no replay token. */
 #define GW_DYN_SQL "SELECT ord, result, retry_after FROM " \
-    "ddns_apply_request($1, $2, NULL, $3::inet, $4::inet, $5::inet, $6::text[], $7::boolean, $8::integer)"
+    "ddns_apply_request($1, $2, NULL, $3::inet, $4::inet, $5::inet, $6::text[], $7::boolean, $8::integer, " \
+    "$9, $10)"
 
 /* Longest answer line: "nochg " IPv4 "," IPv6 LF. */
 #define GW_DYN_LINE_MAX (6 + INET_ADDRSTRLEN + 1 + INET6_ADDRSTRLEN + 2)
@@ -248,10 +249,12 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
     const char *auth = NULL, *agent = NULL;
     int nauth = 0;
     gw_dyn_cred_t cred;
+    gw_agent_t ga;
     char source[INET6_ADDRSTRLEN], line[64], fqdns[GW_DYN_HOSTS_MAX * (GW_DYN_FQDN_MAX + 1) + 3];
     char *query = NULL;
     struct gw_dyn_job *j = NULL;
 
+    memset(&ga, 0, sizeof ga);
     /* 1. method and User-Agent */
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
         gw_dyn_line(rq, "badagent");
@@ -266,7 +269,7 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
         }
     }
     if (agent == NULL || agent[0] == '\0' ||
-        gw_policy_check(d->policy, agent, NULL) != GW_POLICY_ALLOW) {
+        gw_policy_check(d->policy, agent, &ga) != GW_POLICY_ALLOW) {
         gw_dyn_line(rq, "badagent");
         return;
     }
@@ -368,14 +371,17 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
     /* 5. the database */
     char interval[16];
     snprintf(interval, sizeof interval, "%d", d->cfg->min_change_interval);
-    const char *params[8] = {cred.device_id, cred.kid, j->ipv4[0] ? j->ipv4 : NULL,
-                             j->ipv6[0] ? j->ipv6 : NULL, source,
-                             j->q.have_hostname ? fqdns : NULL,
-                             j->q.offline ? "true" : "false", interval};
+    char agent_text[201];
+    gw_agent_printable(agent, agent_text, sizeof agent_text);
+    const char *params[10] = {cred.device_id, cred.kid, j->ipv4[0] ? j->ipv4 : NULL,
+                              j->ipv6[0] ? j->ipv6 : NULL, source,
+                              j->q.have_hostname ? fqdns : NULL,
+                              j->q.offline ? "true" : "false", interval, agent_text,
+                              ga.version[0] ? ga.version : NULL};
     free(query);
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time and frees j and rq. */
-    int rc = gw_db_query_timed(d->db, GW_DYN_SQL, 8, params, d->cfg->request_timeout,
+    int rc = gw_db_query_timed(d->db, GW_DYN_SQL, 10, params, d->cfg->request_timeout,
                                gw_dyn_db_cb, j, NULL);
     if (rc != GW_OK) {
         gw_warn("dyndns2 update not queued: %s", gw_strerror(rc));

@@ -20,6 +20,7 @@
 
 #include "cmn_key.h"
 #include "gw_admin.h"
+#include "gw_api.h"
 #include "gw_config.h"
 #include "gw_checkip.h"
 #include "gw_conn.h"
@@ -57,6 +58,8 @@ struct gw_app {
     gw_db_t *db;                /* the admin probe's pool, on the main loop */
     gw_workers_t *workers;
     gw_admin_t *admin;
+    gw_db_t *api_db;            /* the admin API's pool, on the main loop */
+    gw_api_t *api;
     gw_policy_t *policy;
     gw_publish_t *pub;
     struct event *sig[3];
@@ -111,8 +114,9 @@ static void gw_usage(FILE *f)
 "    Firmware policy: the User-Agent names the model and firmware version,\n"
 "    as \"Vendor-Model/1.2.3\" (or dyndns2's \"Vendor - Model - 1.2.3\");\n"
 "    [firmware] blocked_models and minimum_versions refuse models and old\n"
-"    firmware with badagent. /nic/update also refuses a request without a\n"
-"    User-Agent.\n"
+"    firmware with badagent, together with the operators' rules stored in\n"
+"    the database through the admin API (read every 5 s). /nic/update also\n"
+"    refuses a request without a User-Agent.\n"
 "\n"
 "    Admin listener ([admin] listen, plain HTTP, keep it on loopback):\n"
 "      GET  /healthz     200 \"ok\"\n"
@@ -121,6 +125,10 @@ static void gw_usage(FILE *f)
 "                        publisher has no database or a zone's last UPDATE\n"
 "                        failed\n"
 "      GET  /metrics     Prometheus text format (docs/OPERATIONS.md)\n"
+"      /api/v1/...       the admin API for the operations team: JSON, bearer\n"
+"                        tokens (scope read or write), every write audited;\n"
+"                        device search and actions, fleet counts, firmware\n"
+"                        policy, tokens (docs/ADMIN-API.md; client: ddnsctl)\n"
 "      GET  /console/    the web console: static files of [admin]\n"
 "                        console_dir (docs/OPERATIONS.md, \"Web console\")\n"
 "\n"
@@ -258,6 +266,8 @@ static void gw_app_free(struct gw_app *app)
     if (app->workers != NULL && gw_workers_running(app->workers) > 0)
         gw_workers_break(app->workers);
     gw_workers_free(app->workers);   /* joins the threads first */
+    gw_db_free(app->api_db);         /* answers admin API requests in flight */
+    gw_api_free(app->api);
     gw_admin_free(app->admin);
     gw_db_free(app->db);
     gw_policy_free(app->policy);
@@ -340,6 +350,15 @@ static void gw_apply_settings(void *arg)
     cur->dyn_max_hosts = nc->dyn_max_hosts;
     cur->dyn_not_yours = nc->dyn_not_yours;
     cur->proxy_trusted = nc->proxy_trusted;
+    /* the [firmware] text, which GET /api/v1/policy shows and a later
+     * database policy change rebuilds from: swapped, the old one is freed
+     * with the new configuration object */
+    char *t = cur->fw_blocked_models;
+    cur->fw_blocked_models = nc->fw_blocked_models;
+    nc->fw_blocked_models = t;
+    t = cur->fw_minimum_versions;
+    cur->fw_minimum_versions = nc->fw_minimum_versions;
+    nc->fw_minimum_versions = t;
 }
 
 /* SIGHUP: loads the configuration file and everything it names again. With
@@ -400,6 +419,7 @@ static void gw_reload(struct gw_app *app)
      * master keys and firmware policy on its own loop; the settings read on
      * each use change while all of them are parked. The old objects are
      * freed once every worker has switched. */
+    gw_api_policy_apply(app->api, fresh.policy);
     gw_workers_reload(app->workers, fresh.ssl, fresh.keys, fresh.policy, gw_apply_settings,
                       &fresh);
     SSL_CTX_free(app->ssl);
@@ -408,6 +428,8 @@ static void gw_reload(struct gw_app *app)
     cmn_keyset_free(app->keys);
     app->keys = fresh.keys;
     fresh.keys = NULL;
+    if (app->api != NULL)
+        gw_api_set_keys(app->api, app->keys);
     gw_policy_free(app->policy);
     app->policy = fresh.policy;
     fresh.policy = NULL;
@@ -476,6 +498,35 @@ static void gw_begin_stop(struct gw_app *app)
     gw_workers_stop(app->workers);
 }
 
+static void gw_apply_nothing(void *arg)
+{
+    (void)arg;
+}
+
+/* The operator policy in the database changed (gw_api): the workers switch
+ * to [firmware] plus the database rules. */
+static void gw_policy_changed(void *arg)
+{
+    struct gw_app *app = arg;
+    char err[256];
+    if (app->stopping)
+        return;
+    gw_policy_t *p = gw_policy_new();
+    if (p == NULL || gw_policy_load_blocked(p, app->cfg->fw_blocked_models, err,
+                                            sizeof err) != GW_OK ||
+        gw_policy_load_minimums(p, app->cfg->fw_minimum_versions, err, sizeof err) != GW_OK) {
+        gw_error("firmware policy from the database not applied: out of memory");
+        gw_policy_free(p);
+        return;
+    }
+    size_t n = gw_api_policy_apply(app->api, p);
+    gw_workers_reload(app->workers, app->ssl, app->keys, p, gw_apply_nothing, NULL);
+    gw_policy_free(app->policy);
+    app->policy = p;
+    gw_info("firmware policy applied: %zu rule(s), %zu of them from the database",
+            gw_policy_count(p), n);
+}
+
 static int gw_run(struct gw_app *app)
 {
     const gw_config_t *cfg = app->cfg;
@@ -494,7 +545,9 @@ static int gw_run(struct gw_app *app)
     int nworkers = gw_workers_count(cfg);
     app->db = gw_db_new(app->base, cfg->db_conninfo, 1);
     app->admin = app->db ? gw_admin_new(app->base, cfg, app->db) : NULL;
-    if (app->admin == NULL) {
+    app->api_db = gw_db_new(app->base, cfg->db_conninfo, 2);
+    app->api = app->api_db ? gw_api_new(app->base, cfg, app->api_db) : NULL;
+    if (app->admin == NULL || app->api == NULL) {
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
@@ -513,9 +566,14 @@ static int gw_run(struct gw_app *app)
         if (gw_admin_add_worker(app->admin, gw_workers_db(app->workers, i),
                                 gw_workers_http(app->workers, i)) != GW_OK)
             return GW_EXIT_RUNTIME;
+    gw_api_set_keys(app->api, app->keys);
+    gw_api_set_policy_cb(app->api, gw_policy_changed, app);
+    gw_admin_set_api(app->admin, app->api);
     if (gw_admin_listen(app->admin) != GW_OK)
         return GW_EXIT_RUNTIME;
     gw_db_start(app->db);
+    gw_db_start(app->api_db);
+    gw_api_start(app->api);
     if (gw_workers_start(app->workers) != GW_OK)
         return GW_EXIT_RUNTIME;
     if (gw_publish_start(cfg, &app->pub) != GW_OK)

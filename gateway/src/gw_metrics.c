@@ -92,6 +92,20 @@ void gw_metrics_request(const char *path, const char *result, double seconds)
     atomic_fetch_add_explicit(&gw_m_sum_us[e], us, memory_order_relaxed);
 }
 
+void gw_metrics_update_totals(unsigned long long *updates, unsigned long long *errors)
+{
+    uint64_t all = 0, bad = 0;
+    for (size_t e = 0; e < 2; e++)      /* "/v1/update", "/nic/update" */
+        for (size_t r = 0; r < GW_M_NRES; r++) {
+            uint64_t v = atomic_load_explicit(&gw_m_requests[e][r], memory_order_relaxed);
+            all += v;
+            if (r > 1)                  /* neither "good" nor "nochg" */
+                bad += v;
+        }
+    *updates = all;
+    *errors = bad;
+}
+
 void gw_metrics_render(struct evbuffer *out)
 {
     evbuffer_add_printf(out, "# HELP ddns_requests_total HTTP requests answered, by endpoint "

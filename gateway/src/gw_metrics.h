@@ -43,6 +43,11 @@ unsigned long long gw_metrics_get(enum gw_counter c);
  * as "other"), the answer's first token, and its duration. */
 void gw_metrics_request(const char *path, const char *result, double seconds);
 
+/* Answers of the update endpoints (/v1/update and /nic/update) since the
+ * start: all of them, and those whose token is neither good nor nochg
+ * (what the admin API counts per minute). */
+void gw_metrics_update_totals(unsigned long long *updates, unsigned long long *errors);
+
 /* Appends every metric of this module in Prometheus text format. */
 void gw_metrics_render(struct evbuffer *out);
 

@@ -313,3 +313,13 @@ const char *gw_policy_verdict_name(gw_policy_verdict_t v)
     }
     return "?";
 }
+
+void gw_agent_printable(const char *user_agent, char *out, size_t outlen)
+{
+    size_t o = 0;
+    if (outlen == 0)
+        return;
+    for (const char *c = user_agent ? user_agent : ""; *c && o + 1 < outlen; c++)
+        out[o++] = (*c >= 0x20 && *c < 0x7f) ? *c : '?';
+    out[o] = '\0';
+}

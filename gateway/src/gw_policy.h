@@ -78,6 +78,11 @@ int gw_version_compare(const char *a, const char *b);
 gw_policy_verdict_t gw_policy_check(const gw_policy_t *p, const char *user_agent,
                                     gw_agent_t *agent);
 
+/* The User-Agent as recorded for the admin API: at most outlen - 1
+ * characters, every byte outside printable ASCII replaced by '?' (NULL:
+ * ""). */
+void gw_agent_printable(const char *user_agent, char *out, size_t outlen);
+
 const char *gw_policy_verdict_name(gw_policy_verdict_t v);
 
 #endif

@@ -23,7 +23,8 @@
 
 /* Every name of the device (NULL), never offline. */
 #define GW_UPDATE_SQL "SELECT ord, result, retry_after FROM " \
-    "ddns_apply_request($1, $2, $3::bigint, $4::inet, $5::inet, $6::inet, NULL, false, $7::integer)"
+    "ddns_apply_request($1, $2, $3::bigint, $4::inet, $5::inet, $6::inet, NULL, false, $7::integer, " \
+    "$8, $9)"
 
 struct gw_update {
     const gw_config_t *cfg;
@@ -195,8 +196,10 @@ void gw_update_handle(void *arg, gw_req_t *rq)
     if (ar.device_id[0])
         gw_req_set_device(rq, ar.device_id);
     /* After the syntax, before the clock: the firmware policy. */
+    gw_agent_t ga;
+    memset(&ga, 0, sizeof ga);
     if (ar.verdict != GW_AUTH_BADREQUEST &&
-        gw_policy_check(u->policy, agent, NULL) != GW_POLICY_ALLOW) {
+        gw_policy_check(u->policy, agent, &ga) != GW_POLICY_ALLOW) {
         gw_req_reply(rq, 403, "badagent", 0);
         return;
     }
@@ -235,12 +238,16 @@ void gw_update_handle(void *arg, gw_req_t *rq)
     gw_checkip_default_addr(fam, source, j->ipv4, j->ipv6);
     snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar.ts);
     snprintf(interval, sizeof interval, "%d", u->cfg->min_change_interval);
-    const char *params[7] = {ar.device_id, ar.kid, tsbuf, j->ipv4[0] ? j->ipv4 : NULL,
-                             j->ipv6[0] ? j->ipv6 : NULL, source, interval};
+    char agent_text[201];
+    gw_agent_printable(agent, agent_text, sizeof agent_text);
+    const char *params[9] = {ar.device_id, ar.kid, tsbuf, j->ipv4[0] ? j->ipv4 : NULL,
+                             j->ipv6[0] ? j->ipv6 : NULL, source, interval,
+                             agent != NULL ? agent_text : NULL,
+                             ga.version[0] ? ga.version : NULL};
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time (even before
      * gw_db_query returns) and frees j and rq. */
-    int rc = gw_db_query_timed(u->db, GW_UPDATE_SQL, 7, params, u->cfg->request_timeout,
+    int rc = gw_db_query_timed(u->db, GW_UPDATE_SQL, 9, params, u->cfg->request_timeout,
                                gw_update_db_cb, j, NULL);
     if (rc != GW_OK) {
         gw_warn("update not queued: %s", gw_strerror(rc));

@@ -3,10 +3,8 @@ listener (gw_console): content types, caching, the Content-Security-Policy,
 refusal of names outside the console's files; and the browser test
 (tests/browser/console.test.mjs, headless Debian Chromium driven by
 playwright-core) against the real gateway and admin API."""
-import hashlib
 import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -154,11 +152,16 @@ ARTIFACTS = os.path.join(ROOT, "build", "test-artifacts", "console")
 
 
 def make_token(stack, scope):
-    """A new admin API token of the given scope; returns its text."""
-    token = "ddnsadm_" + secrets.token_urlsafe(32)
-    stack.psql("INSERT INTO admin_tokens (token_sha256, scope, comment, created_by) "
-               "VALUES ('%s', '%s', 'browser test', 'test_console')"
-               % (hashlib.sha256(token.encode()).hexdigest(), scope))
+    """A new admin API token of the given scope, made the way the first
+    token is: `ddnsctl token create --db`; returns its text."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DDNSCTL_", "DDNS_DB"))}
+    env["DDNSCTL_CONFIG"] = "/dev/null"
+    p = subprocess.run([os.path.join(ddnsstack.BIN, "ddnsctl"), "token", "create", "--db",
+                        stack.conninfo, "--scope", scope, "--comment", "browser test " + scope],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode == 0, p.stderr
+    token = p.stdout.strip()
+    assert token.startswith("ddnsadm_"), p.stdout
     return token
 
 

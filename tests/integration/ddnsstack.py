@@ -660,6 +660,8 @@ The DDNS backend is running (state in {state}).
 
   gateway     https://localhost:{https}  (CA certificate {ca})
   admin       http://127.0.0.1:{admin}/metrics  (/healthz, /readyz)
+  console     http://127.0.0.1:{admin}/console/  (a token to log in with:
+              {bin}/ddnsctl token create --db "{conninfo}" --scope write)
   PostgreSQL  {conninfo}
   Knot DNS    127.0.0.1 port {dns}, zone {zone}
   gateway log {gwlog}
@@ -677,7 +679,7 @@ Ask the DNS server for the name:
   dig @127.0.0.1 -p {dns} {fqdn} A +short
 
 Press Ctrl-C to stop everything.""".format(
-            state=state, https=stack.https_port, admin=stack.admin_port, ca=stack.ca_cert, conninfo=stack.conninfo,
+            state=state, https=stack.https_port, admin=stack.admin_port, bin=BIN, ca=stack.ca_cert, conninfo=stack.conninfo,
             dns=stack.dns_port, zone=ZONE, gwlog=stack.gw_log, dev=creds["device_id"],
             fqdn=creds["fqdn"], cred=cred_file, client=client), flush=True)
         while True:

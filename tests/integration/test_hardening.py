@@ -164,9 +164,11 @@ def wait_no_connections(stack):
 
 
 def log_line_of(stack, headers):
-    """The access-log line (text or JSON) of the answer carrying headers."""
+    """The access-log line (text or JSON) of the answer carrying headers: the
+    newest line with its request id (ids start again at 1 when a test
+    restarts the gateway on the same log file)."""
     rid = headers["x-request-id"]
-    for line in stack.gateway_log().splitlines():
+    for line in reversed(stack.gateway_log().splitlines()):
         if "req=%s " % rid in line or '"req":%s,' % rid in line:
             return line
     return None

@@ -770,7 +770,7 @@ def admin_fleet_sql(n, zone):
     in 500 revoked, last seen spread over 120 days, a serial each. Returns
     the statements, to run one by one (VACUUM needs its own)."""
     return ["""
-INSERT INTO devices (device_id, kid, status, serial, model, firmware, last_seen,
+INSERT INTO devices (device_id, kid, status, serial, model, firmware, last_seen, seen_day,
                      last_source, last_result, batch_id)
 SELECT '0b' || lpad(to_hex(i), 10, '0'),
        CASE WHEN i % 10 = 0 THEN 'k2' ELSE 'k1' END,
@@ -779,6 +779,7 @@ SELECT '0b' || lpad(to_hex(i), 10, '0'),
        (ARRAY['IPC-G5', 'IPC-G6', 'DVR-8', 'NVR-16'])[i % 4 + 1],
        (ARRAY['4.0.2', '4.1.0', '4.1.1', '5.0.0'])[(i / 7) % 4 + 1],
        now() - (i % 2880) * interval '1 hour',
+       (now() - (i % 2880) * interval '1 hour')::date,
        ('10.' || ((i >> 16) & 255) || '.' || ((i >> 8) & 255) || '.' || (i & 255))::inet,
        'nochg', 1
 FROM generate_series(1, {n}) i""".format(n=int(n)),
@@ -840,7 +841,7 @@ def admin_scenario(ctx):
     tok = ddnsstack.run([os.path.join(BIN, "ddnsctl"), "token", "create", "--db", db,
                          "--scope", "read", "--comment", "bench"]).stdout.strip()
     rows = ctx.psql(db, "-At", "-F", " ", "-c",
-                    "SELECT device_id, label FROM names WHERE name_id %% %d = 7 LIMIT 40"
+                    "SELECT device_id, label FROM names WHERE (name_id - 1) %% %d = 0 LIMIT 40"
                     % max(1, n // 40)).stdout.split("\n")
     picks = [r.split() for r in rows if r.strip()]
     if len(picks) < 10:

@@ -7,8 +7,15 @@
 --                      changes within seconds (firmware_policy_state.version)
 --   update_minutes     per-minute counts of update answers, flushed by each
 --                      gateway from its counters every few seconds
---   devices            firmware, user agent and last answer of each device,
---                      recorded by ddns_apply_request (the 11-argument form)
+--   source_failures    failed authentications per source address and minute,
+--                      flushed the same way
+--   devices            firmware, user agent, last answer and the day last
+--                      seen of each device, recorded by ddns_apply_request
+--                      (the 11-argument form)
+--   fleet_deltas       the fleet's counts by status, model, firmware, key id
+--                      and day last seen, kept by triggers on devices as
+--                      appended deltas and compacted every minute, so that
+--                      the fleet overview never scans devices
 --
 -- No secret of any kind, as before: a token is recorded by its hash.
 
@@ -60,6 +67,16 @@ CREATE TABLE firmware_policy_state (
 );
 INSERT INTO firmware_policy_state (version) VALUES (0);
 
+-- Failed authentications per source address (an IPv4 address or an IPv6
+-- /64) and minute, flushed by each gateway from its per-source table with
+-- the per-minute counts; kept for a day.
+CREATE TABLE source_failures (
+    minute   timestamptz NOT NULL,
+    source   text NOT NULL,
+    failures bigint NOT NULL,
+    PRIMARY KEY (minute, source)
+);
+
 CREATE TABLE update_minutes (
     minute  timestamptz NOT NULL,
     gateway text NOT NULL,
@@ -74,17 +91,117 @@ ALTER TABLE devices
     ADD COLUMN last_result    text,
     ADD COLUMN last_result_at timestamptz,
     -- answers other than good/nochg since the last good/nochg
-    ADD COLUMN fail_count     integer NOT NULL DEFAULT 0;
+    ADD COLUMN fail_count     integer NOT NULL DEFAULT 0,
+    -- the day of last_seen (registration day until first seen), written at
+    -- most once a day per device: the fleet's "not seen for N days"
+    ADD COLUMN seen_day       date NOT NULL DEFAULT current_date;
+UPDATE devices SET seen_day = coalesce(last_seen, created_at)::date;
+
+-- The fleet's counts as deltas: (dimension, value, +n or -n). The sum per
+-- (dim, key) is the number of devices with that value. Appending never
+-- contends for a row; admin_fleet_compact() folds the rows every minute.
+CREATE TABLE fleet_deltas (
+    id  bigserial PRIMARY KEY,
+    dim text NOT NULL CHECK (dim IN ('status', 'model', 'firmware', 'kid', 'seen_day')),
+    key text NOT NULL,          -- '' for NULL (no model, no firmware reported)
+    n   bigint NOT NULL
+);
+
+CREATE FUNCTION fleet_rows_delta() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- one statement: every row inserted (COPY, INSERT ... SELECT) or deleted
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO fleet_deltas (dim, key, n)
+            SELECT 'status', status, count(*) FROM fleet_new GROUP BY status
+            UNION ALL SELECT 'model', coalesce(model, ''), count(*) FROM fleet_new GROUP BY 2
+            UNION ALL SELECT 'firmware', coalesce(firmware, ''), count(*) FROM fleet_new GROUP BY 2
+            UNION ALL SELECT 'kid', kid, count(*) FROM fleet_new GROUP BY kid
+            UNION ALL SELECT 'seen_day', seen_day::text, count(*) FROM fleet_new GROUP BY 2;
+    ELSE
+        INSERT INTO fleet_deltas (dim, key, n)
+            SELECT 'status', status, -count(*) FROM fleet_old GROUP BY status
+            UNION ALL SELECT 'model', coalesce(model, ''), -count(*) FROM fleet_old GROUP BY 2
+            UNION ALL SELECT 'firmware', coalesce(firmware, ''), -count(*) FROM fleet_old GROUP BY 2
+            UNION ALL SELECT 'kid', kid, -count(*) FROM fleet_old GROUP BY kid
+            UNION ALL SELECT 'seen_day', seen_day::text, -count(*) FROM fleet_old GROUP BY 2;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER devices_fleet_insert AFTER INSERT ON devices
+    REFERENCING NEW TABLE AS fleet_new FOR EACH STATEMENT EXECUTE FUNCTION fleet_rows_delta();
+CREATE TRIGGER devices_fleet_delete AFTER DELETE ON devices
+    REFERENCING OLD TABLE AS fleet_old FOR EACH STATEMENT EXECUTE FUNCTION fleet_rows_delta();
+
+-- One device whose counted values changed (fires only then: the update
+-- path's writes of last_seen and last_ts never reach it).
+CREATE FUNCTION fleet_row_delta() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO fleet_deltas (dim, key, n)
+        SELECT t.dim, t.key, t.n FROM (VALUES
+            ('status', OLD.status, -1, OLD.status IS DISTINCT FROM NEW.status),
+            ('status', NEW.status, 1, OLD.status IS DISTINCT FROM NEW.status),
+            ('model', coalesce(OLD.model, ''), -1, OLD.model IS DISTINCT FROM NEW.model),
+            ('model', coalesce(NEW.model, ''), 1, OLD.model IS DISTINCT FROM NEW.model),
+            ('firmware', coalesce(OLD.firmware, ''), -1, OLD.firmware IS DISTINCT FROM NEW.firmware),
+            ('firmware', coalesce(NEW.firmware, ''), 1, OLD.firmware IS DISTINCT FROM NEW.firmware),
+            ('kid', OLD.kid, -1, OLD.kid IS DISTINCT FROM NEW.kid),
+            ('kid', NEW.kid, 1, OLD.kid IS DISTINCT FROM NEW.kid),
+            ('seen_day', OLD.seen_day::text, -1, OLD.seen_day IS DISTINCT FROM NEW.seen_day),
+            ('seen_day', NEW.seen_day::text, 1, OLD.seen_day IS DISTINCT FROM NEW.seen_day)
+        ) t(dim, key, n, changed)
+        WHERE t.changed;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER devices_fleet_update AFTER UPDATE OF status, model, firmware, kid, seen_day
+    ON devices FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.model IS DISTINCT FROM NEW.model
+          OR OLD.firmware IS DISTINCT FROM NEW.firmware OR OLD.kid IS DISTINCT FROM NEW.kid
+          OR OLD.seen_day IS DISTINCT FROM NEW.seen_day)
+    EXECUTE FUNCTION fleet_row_delta();
+
+-- The devices registered before this migration.
+INSERT INTO fleet_deltas (dim, key, n)
+    SELECT 'status', status, count(*) FROM devices GROUP BY status
+    UNION ALL SELECT 'model', coalesce(model, ''), count(*) FROM devices GROUP BY 2
+    UNION ALL SELECT 'firmware', coalesce(firmware, ''), count(*) FROM devices GROUP BY 2
+    UNION ALL SELECT 'kid', kid, count(*) FROM devices GROUP BY kid
+    UNION ALL SELECT 'seen_day', seen_day::text, count(*) FROM devices GROUP BY 2;
+
+-- Folds the deltas into one row per (dim, key); rows appended meanwhile
+-- are kept (they are not in the DELETE's snapshot). One gateway at a time
+-- (the others skip). Returns the number of rows folded, or -1 when skipped.
+CREATE FUNCTION admin_fleet_compact() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    folded bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('ddns admin_fleet_compact')) THEN
+        RETURN -1;
+    END IF;
+    WITH d AS (DELETE FROM fleet_deltas RETURNING dim, key, n),
+         f AS (INSERT INTO fleet_deltas (dim, key, n)
+               SELECT dim, key, sum(n) FROM d GROUP BY dim, key HAVING sum(n) <> 0)
+    SELECT count(*) INTO folded FROM d;
+    RETURN folded;
+END $$;
 
 -- Search: a MAC's beginning (device_id), its end (reverse), a serial, a
 -- hostname label's beginning; the failing devices. Columns written on every
 -- update (last_seen, names.ipv4/ipv6) get no index, so that those updates
 -- stay HOT; searching by them scans.
-CREATE INDEX devices_id_pattern_idx ON devices (device_id text_pattern_ops);
 CREATE INDEX devices_id_reverse_idx ON devices (reverse(device_id) text_pattern_ops);
 CREATE INDEX devices_serial_idx ON devices (serial text_pattern_ops) WHERE serial IS NOT NULL;
 CREATE INDEX devices_failing_idx ON devices (fail_count DESC, device_id) WHERE fail_count > 0;
-CREATE INDEX names_label_pattern_idx ON names (label text_pattern_ops);
+-- In the C collation the primary key and UNIQUE (label, zone) serve
+-- "LIKE 'prefix%'" already; other collations need pattern indexes, which
+-- would only slow down registering devices in the C collation.
+DO $$
+BEGIN
+    IF (SELECT datcollate FROM pg_database WHERE datname = current_database())
+       NOT IN ('C', 'POSIX') THEN
+        CREATE INDEX devices_id_pattern_idx ON devices (device_id text_pattern_ops);
+        CREATE INDEX names_label_pattern_idx ON names (label text_pattern_ops);
+    END IF;
+END $$;
 
 -- The native and dyndns2 update, as ddns_apply_request of 0005, which also
 -- records what the device said about itself (its User-Agent and the firmware
@@ -124,9 +241,11 @@ BEGIN
             firmware = coalesce(p_firmware, d.firmware),
             last_result = summary,
             last_result_at = now(),
-            fail_count = CASE WHEN ok THEN 0 ELSE d.fail_count + 1 END
+            fail_count = CASE WHEN ok THEN 0 ELSE d.fail_count + 1 END,
+            seen_day = CASE WHEN summary = 'badauth' THEN d.seen_day ELSE current_date END
         WHERE d.device_id = p_device
           AND (d.user_agent IS DISTINCT FROM left(p_agent, 200)
+               OR (summary <> 'badauth' AND d.seen_day <> current_date)
                OR (p_firmware IS NOT NULL AND d.firmware IS DISTINCT FROM p_firmware)
                OR d.last_result IS DISTINCT FROM summary
                OR NOT ok);
@@ -193,16 +312,11 @@ LANGUAGE sql STABLE AS $$
     FROM devices d WHERE d.device_id = p_device
 $$;
 
--- GET /api/v1/fleet: one scan of devices for every count.
+-- GET /api/v1/fleet: the counts from fleet_deltas (no scan of devices),
+-- the per-minute counts and the outbox.
 CREATE FUNCTION admin_fleet(p_days integer) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    WITH g AS (
-        SELECT status, coalesce(model, '') AS model, coalesce(firmware, '') AS firmware, kid,
-               count(*) AS n,
-               count(*) FILTER (WHERE coalesce(last_seen, created_at)
-                                      < now() - make_interval(days => p_days)) AS stale,
-               GROUPING(status, model, firmware, kid) AS gset
-        FROM devices
-        GROUP BY GROUPING SETS ((status), (model), (firmware), (kid), ())
+    WITH c AS (
+        SELECT dim, key, sum(n) AS n FROM fleet_deltas GROUP BY dim, key HAVING sum(n) <> 0
     ), m AS (
         SELECT s.minute, coalesce(sum(u.updates), 0) AS updates,
                coalesce(sum(u.errors), 0) AS errors
@@ -212,12 +326,12 @@ CREATE FUNCTION admin_fleet(p_days integer) RETURNS jsonb LANGUAGE sql STABLE AS
         GROUP BY s.minute
     )
     SELECT jsonb_build_object(
-        'devices', coalesce((SELECT n FROM g WHERE gset = 15), 0),
-        'by_status', coalesce((SELECT jsonb_object_agg(status, n) FROM g WHERE gset = 7), '{}'),
-        'by_model', coalesce((SELECT jsonb_object_agg(model, n) FROM g WHERE gset = 11), '{}'),
-        'by_firmware', coalesce((SELECT jsonb_object_agg(firmware, n) FROM g WHERE gset = 13),
+        'devices', coalesce((SELECT sum(n) FROM c WHERE dim = 'status'), 0),
+        'by_status', coalesce((SELECT jsonb_object_agg(key, n) FROM c WHERE dim = 'status'), '{}'),
+        'by_model', coalesce((SELECT jsonb_object_agg(key, n) FROM c WHERE dim = 'model'), '{}'),
+        'by_firmware', coalesce((SELECT jsonb_object_agg(key, n) FROM c WHERE dim = 'firmware'),
                                 '{}'),
-        'by_kid', coalesce((SELECT jsonb_object_agg(kid, n) FROM g WHERE gset = 14), '{}'),
+        'by_kid', coalesce((SELECT jsonb_object_agg(key, n) FROM c WHERE dim = 'kid'), '{}'),
         'per_minute', (SELECT jsonb_agg(jsonb_build_object('minute', minute, 'updates', updates,
                                                            'errors', errors) ORDER BY minute)
                        FROM m),
@@ -225,26 +339,40 @@ CREATE FUNCTION admin_fleet(p_days integer) RETURNS jsonb LANGUAGE sql STABLE AS
                        coalesce(round(EXTRACT(EPOCH FROM now() - min(created_at))::numeric, 3),
                                 0))
                    FROM dns_outbox),
-        'not_seen', jsonb_build_object('days', p_days,
-                                       'count', coalesce((SELECT stale FROM g WHERE gset = 15), 0)))
+        'not_seen', jsonb_build_object('days', p_days, 'count',
+                       coalesce((SELECT sum(n) FROM c WHERE dim = 'seen_day'
+                                 AND key::date < current_date - p_days), 0)))
 $$;
 
--- GET /api/v1/fleet/failing
+-- GET /api/v1/fleet/failing: the devices with most refusals since their
+-- last good answer, and the source addresses with most failed
+-- authentications in the last hour or most failing devices last seen there.
 CREATE FUNCTION admin_failing(p_limit integer) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    WITH f AS (
+        SELECT source, sum(failures) AS failures FROM source_failures
+        WHERE minute >= date_trunc('minute', now()) - interval '59 minutes'
+        GROUP BY source
+    ), d AS (
+        SELECT host(last_source) AS source, count(*) AS devices, sum(fail_count) AS refusals
+        FROM devices WHERE fail_count > 0 AND last_source IS NOT NULL
+        GROUP BY last_source
+    ), s AS (
+        SELECT coalesce(f.source, d.source) AS source, coalesce(f.failures, 0) AS auth_failures,
+               coalesce(d.devices, 0) AS devices, coalesce(d.refusals, 0) AS refusals
+        FROM f FULL JOIN d ON d.source = f.source
+        ORDER BY coalesce(f.failures, 0) + coalesce(d.refusals, 0) DESC, 1
+        LIMIT p_limit
+    )
     SELECT jsonb_build_object(
         'devices', coalesce((SELECT jsonb_agg(admin_device_json(d) ORDER BY d.fail_count DESC,
                                               d.device_id)
                              FROM (SELECT * FROM devices WHERE fail_count > 0
                                    ORDER BY fail_count DESC, device_id LIMIT p_limit) d), '[]'),
-        'sources', coalesce((SELECT jsonb_agg(jsonb_build_object('source', s.source,
-                                                                 'devices', s.devices,
-                                                                 'failures', s.failures)
-                                              ORDER BY s.failures DESC, s.source)
-                             FROM (SELECT host(last_source) AS source, count(*) AS devices,
-                                          sum(fail_count) AS failures
-                                   FROM devices WHERE fail_count > 0 AND last_source IS NOT NULL
-                                   GROUP BY last_source ORDER BY 3 DESC, 1 LIMIT p_limit) s),
-                            '[]'))
+        'sources', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                 'source', source, 'auth_failures', auth_failures,
+                                 'devices', devices, 'failures', auth_failures + refusals)
+                                 ORDER BY auth_failures + refusals DESC, source)
+                             FROM s), '[]'))
 $$;
 
 -- GET /api/v1/policy

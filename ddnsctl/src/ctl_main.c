@@ -173,7 +173,9 @@ static const char ctl_usage_fleet[] =
 "its oldest change; update answers and errors per minute over the last 60\n"
 "minutes, summed over every gateway.\n"
 "failing: the devices whose recent answers were refusals (most first, N of\n"
-"them, default 20) and the source addresses they came from.\n";
+"them, default 20) and the source addresses failing most: failed\n"
+"authentications from there in the last hour (all gateways), and failing\n"
+"devices last seen there.\n";
 
 static const char ctl_usage_policy[] =
 "Usage: ddnsctl policy [show]\n"
@@ -662,12 +664,14 @@ static int ctl_cmd_failing(int argc, char **argv)
                                       {"FIRMWARE", "firmware"}, {"STATUS", "status"},
                                       {"FAILURES", "fail_count"}, {"RESULT", "last_result"},
                                       {"AT", "last_result_at"}, {"SOURCE", "last_source"}};
-        static const ctl_col_t s[] = {{"SOURCE", "source"}, {"DEVICES", "devices"},
+        static const ctl_col_t s[] = {{"SOURCE", "source"}, {"AUTH FAILURES", "auth_failures"},
+                                      {"FAILING DEVICES", "devices"},
                                       {"FAILURES", "failures"}};
         printf("failing devices:\n");
         ctl_table_print(json_object_get(j, "devices"), d, 8);
-        printf("\nsource addresses of failing devices:\n");
-        ctl_table_print(json_object_get(j, "sources"), s, 3);
+        printf("\nsource addresses failing most (authentications in the last hour, "
+               "failing devices):\n");
+        ctl_table_print(json_object_get(j, "sources"), s, 4);
     }
     json_decref(j);
     return 0;

@@ -52,9 +52,10 @@ function failingSources(rows) {
   if (!rows || rows.length === 0) return h('p', {class: 'muted'}, 'No source address is failing.');
   return table([
     {label: 'Source address', cell: (r) => h('span', {class: 'mono'}, dash(r.source))},
-    {label: 'Devices', num: true, cell: (r) => dash(r.devices)},
+    {label: 'Failed authentications (last hour)', num: true, cell: (r) => dash(r.auth_failures)},
+    {label: 'Failing devices', num: true, cell: (r) => dash(r.devices)},
     {label: 'Failures', num: true, cell: (r) => dash(r.failures)},
-  ], rows);
+  ], rows, 'Failing source addresses');
 }
 
 export async function render(main, route) {
@@ -104,5 +105,5 @@ export async function render(main, route) {
       h('h2', {id: 'h-failing'}, 'Failing most'),
       failing.error ? errorBox(failing.error) : [
         h('h3', {}, 'Devices'), failingDevices(failing.devices),
-        h('h3', {}, 'Source addresses'), failingSources(failing.sources)]));
+        h('h3', {}, 'Source addresses'), h('div', {id: 'failing-sources'}, failingSources(failing.sources))]));
 }

@@ -33,6 +33,8 @@
 #define GW_API_TIMEOUT_S 10
 #define GW_API_HISTORY 50
 #define GW_API_LIMIT_MAX 1000
+#define GW_API_COMPACT_TICKS (60 / GW_API_TICK_S)
+#define GW_API_SOURCES_MAX 1000
 
 typedef struct gw_api_rule {
     char model[GW_POLICY_MODEL_MAX + 1];
@@ -57,6 +59,9 @@ struct gw_api {
     unsigned long long flushed_updates, flushed_errors;
     unsigned long long sending_updates, sending_errors;
     gw_db_job_t *flush_job;
+    gw_db_job_t *compact_job;
+    gw_db_job_t *sources_job;
+    unsigned ticks;
     char gateway_name[128];
 };
 
@@ -1326,6 +1331,63 @@ static void gw_api_flush_cb(void *arg, int err, const PGresult *res)
     }
 }
 
+static void gw_api_compact_cb(void *arg, int err, const PGresult *res)
+{
+    gw_api_t *api = arg;
+    (void)err;
+    (void)res;
+    api->compact_job = NULL;
+}
+
+static void gw_api_sources_cb(void *arg, int err, const PGresult *res)
+{
+    gw_api_t *api = arg;
+    (void)res;
+    api->sources_job = NULL;
+    if (err != GW_OK)
+        gw_warn("failed authentications per source not recorded (database %s)",
+                err == GW_ETIMEDOUT ? "did not answer in time" : "error");
+}
+
+/* The failed authentications per source since the last flush, added to
+ * source_failures (at most GW_API_SOURCES_MAX sources per flush; the others
+ * wait for the next). A failed flush loses its counts (they only rank the
+ * failing sources). */
+static void gw_api_flush_sources(gw_api_t *api)
+{
+    gw_limit_fail_t *f = calloc(GW_API_SOURCES_MAX, sizeof *f);
+    size_t n = f ? gw_limit_take_failures(f, GW_API_SOURCES_MAX) : 0;
+    char *src = n ? malloc(n * 70 + 3) : NULL, *cnt = n ? malloc(n * 12 + 3) : NULL;
+    if (n > 0 && src != NULL && cnt != NULL) {
+        size_t so = 0, co = 0;
+        src[so++] = '{';
+        cnt[co++] = '{';
+        for (size_t i = 0; i < n; i++) {
+            so += (size_t)sprintf(src + so, "%s\"%s\"", i ? "," : "", f[i].source);
+            co += (size_t)sprintf(cnt + co, "%s%d", i ? "," : "", f[i].failures);
+        }
+        src[so++] = '}';
+        src[so] = '\0';
+        cnt[co++] = '}';
+        cnt[co] = '\0';
+        const char *p[2] = {src, cnt};
+        if (gw_db_query_timed(api->db,
+                              "WITH old AS (DELETE FROM source_failures WHERE minute < "
+                              "date_trunc('minute', now()) - interval '1 day') "
+                              "INSERT INTO source_failures (minute, source, failures) "
+                              "SELECT date_trunc('minute', now()), s, sum(n) "
+                              "FROM unnest($1::text[], $2::bigint[]) u(s, n) GROUP BY s "
+                              "ON CONFLICT (minute, source) DO UPDATE SET "
+                              "failures = source_failures.failures + EXCLUDED.failures",
+                              2, p, GW_API_TIMEOUT_S, gw_api_sources_cb, api,
+                              &api->sources_job) != GW_OK)
+            api->sources_job = NULL;
+    }
+    free(src);
+    free(cnt);
+    free(f);
+}
+
 static void gw_api_policy_cb(void *arg, int err, const PGresult *res)
 {
     gw_api_t *api = arg;
@@ -1392,6 +1454,13 @@ static void gw_api_tick_cb(evutil_socket_t fd, short what, void *arg)
                               &api->flush_job) != GW_OK)
             api->flush_job = NULL;
     }
+    if (api->sources_job == NULL)
+        gw_api_flush_sources(api);
+    /* every minute: fold the fleet counts (one gateway at a time) */
+    if (api->ticks++ % GW_API_COMPACT_TICKS == 0 && api->compact_job == NULL &&
+        gw_db_query_timed(api->db, "SELECT admin_fleet_compact()", 0, NULL, GW_API_TIMEOUT_S,
+                          gw_api_compact_cb, api, &api->compact_job) != GW_OK)
+        api->compact_job = NULL;
     struct timeval tv = {GW_API_TICK_S, 0};
     evtimer_add(api->tick, &tv);
 }
@@ -1460,6 +1529,10 @@ void gw_api_free(gw_api_t *api)
         gw_db_cancel(api->policy_job);
     if (api->flush_job != NULL)
         gw_db_cancel(api->flush_job);
+    if (api->compact_job != NULL)
+        gw_db_cancel(api->compact_job);
+    if (api->sources_job != NULL)
+        gw_db_cancel(api->sources_job);
     event_free(api->tick);
     free(api->rules);
     free(api);

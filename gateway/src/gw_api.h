@@ -20,7 +20,11 @@
  *   - the operator firmware policy: firmware_policy and its version; when
  *     the version changed the rules are kept here and the policy callback
  *     runs, which rebuilds the workers' policy from [firmware] plus these
- *     rules (gw_api_policy_apply). */
+ *     rules (gw_api_policy_apply);
+ *   - the failed authentications per source address (gw_limit), added to
+ *     source_failures (minute, source);
+ *   - every minute, admin_fleet_compact(): the fleet counts' deltas folded
+ *     (one gateway at a time; the others skip). */
 #ifndef GW_API_H
 #define GW_API_H
 

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ struct gw_src {
     int fails;              /* failures in the current window */
     int64_t window_start;   /* monotonic seconds */
     int64_t blocked_until;  /* monotonic seconds; 0: not blocked */
+    int unflushed;          /* failures not yet taken by gw_limit_take_failures */
 };
 
 struct gw_limit {
@@ -34,6 +36,7 @@ struct gw_limit {
     size_t nsrc;
     size_t nconns;
     size_t sweep;           /* next bucket to tidy */
+    int taking;             /* gw_limit_take_failures() was called */
     int64_t full_warned;
 };
 
@@ -83,7 +86,7 @@ static size_t gw_limit_hash(const struct gw_limit *l, const unsigned char key[16
 
 static int gw_src_idle(const struct gw_src *s, const gw_limit_conf_t *c, int64_t now)
 {
-    return s->conns == 0 && s->blocked_until <= now &&
+    return s->conns == 0 && s->blocked_until <= now && s->unflushed == 0 &&
            (s->fails == 0 || now - s->window_start >= c->auth_fail_window);
 }
 
@@ -237,11 +240,15 @@ void gw_limit_auth_failed(const struct sockaddr *sa)
     if (l == NULL || gw_limit_key(sa, key) != 0)
         return;
     pthread_mutex_lock(&l->mu);
-    if (l->conf.auth_fail_limit <= 0)
+    if (l->conf.auth_fail_limit <= 0 && !l->taking)
         goto out;
     int64_t now = gw_limit_now();
     struct gw_src *s = gw_limit_find(l, key, 1, now);
     if (s == NULL)
+        goto out;
+    if (l->taking && s->unflushed < INT_MAX)
+        s->unflushed++;
+    if (l->conf.auth_fail_limit <= 0)
         goto out;
     if (s->fails == 0 || now - s->window_start >= l->conf.auth_fail_window) {
         s->fails = 0;
@@ -276,14 +283,9 @@ int gw_limit_auth_blocked(const struct sockaddr *sa)
     return left;
 }
 
-void gw_limit_source_text(const struct sockaddr *sa, char *out, size_t outlen)
+static void gw_limit_key_text(const unsigned char key[16], char *out, size_t outlen)
 {
-    unsigned char key[16];
     char a[INET6_ADDRSTRLEN];
-    if (gw_limit_key(sa, key) != 0) {
-        snprintf(out, outlen, "-");
-        return;
-    }
     if (key[10] == 0xff && key[11] == 0xff && memcmp(key, "\0\0\0\0\0\0\0\0\0\0", 10) == 0) {
         inet_ntop(AF_INET, key + 12, a, sizeof a);
         snprintf(out, outlen, "%s", a);
@@ -291,4 +293,34 @@ void gw_limit_source_text(const struct sockaddr *sa, char *out, size_t outlen)
         inet_ntop(AF_INET6, key, a, sizeof a);
         snprintf(out, outlen, "%s/64", a);
     }
+}
+
+void gw_limit_source_text(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    unsigned char key[16];
+    if (gw_limit_key(sa, key) != 0) {
+        snprintf(out, outlen, "-");
+        return;
+    }
+    gw_limit_key_text(key, out, outlen);
+}
+
+size_t gw_limit_take_failures(gw_limit_fail_t *out, size_t max)
+{
+    struct gw_limit *l = gw_lim;
+    size_t n = 0;
+    if (l == NULL)
+        return 0;
+    pthread_mutex_lock(&l->mu);
+    l->taking = 1;
+    for (size_t b = 0; b < GW_LIMIT_BUCKETS && n < max; b++)
+        for (struct gw_src *s = l->b[b]; s != NULL && n < max; s = s->next)
+            if (s->unflushed > 0) {
+                gw_limit_key_text(s->key, out[n].source, sizeof out[n].source);
+                out[n].failures = s->unflushed;
+                s->unflushed = 0;
+                n++;
+            }
+    pthread_mutex_unlock(&l->mu);
+    return n;
 }

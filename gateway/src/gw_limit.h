@@ -9,7 +9,9 @@
  * checking credentials). The table is guarded by a mutex, so any thread may
  * call these functions; entries with nothing to remember are dropped, and
  * the table holds at most GW_LIMIT_MAX_SOURCES entries (past that, new
- * sources are not tracked: the limiter fails open and says so in the log). */
+ * sources are not tracked: the limiter fails open and says so in the log).
+ * It also counts failed authentications per source until they are taken
+ * (gw_limit_take_failures), for the admin API's failing sources. */
 #ifndef GW_LIMIT_H
 #define GW_LIMIT_H
 
@@ -49,6 +51,18 @@ size_t gw_limit_connections(void);
 void gw_limit_auth_failed(const struct sockaddr *sa);
 /* Seconds sa stays blocked (at least 1), or 0 when it may try. */
 int gw_limit_auth_blocked(const struct sockaddr *sa);
+
+/* Failed authentications of one source since the last take. */
+typedef struct gw_limit_fail {
+    char source[64];            /* as gw_limit_source_text() writes it */
+    int failures;
+} gw_limit_fail_t;
+/* Moves up to max sources with failures recorded since the previous call
+ * into out and forgets them there; returns how many. Failures are counted
+ * per source from the first call on (whether or not the limiter is on), so
+ * that a process which never takes them keeps no extra entries. Any thread
+ * may call it (the admin API flushes them to the database). */
+size_t gw_limit_take_failures(gw_limit_fail_t *out, size_t max);
 
 /* The source key of sa as text ("192.0.2.1", "2001:db8:1:2::/64"). */
 void gw_limit_source_text(const struct sockaddr *sa, char *out, size_t outlen);

@@ -617,6 +617,42 @@ static void test_limits(void **state)
     assert_int_equal(gw_limit_auth_blocked(A), 0);      /* no table: nothing blocked */
 }
 
+/* Failed authentications per source, for the admin API: counted from the
+ * first take on, also with the limiter off, and taken once. */
+static void test_limit_failures_taken(void **state)
+{
+    (void)state;
+    gw_limit_conf_t c = {.auth_fail_limit = 0};
+    assert_int_equal(gw_limit_init(&c), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    struct sockaddr_in6 x = {.sin6_family = AF_INET6}, y = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET, "192.0.2.7", &a.sin_addr);
+    inet_pton(AF_INET6, "2001:db8:5:6::1", &x.sin6_addr);
+    inet_pton(AF_INET6, "2001:db8:5:6::2", &y.sin6_addr);
+    const struct sockaddr *A = (void *)&a, *X = (void *)&x, *Y = (void *)&y;
+    gw_limit_fail_t f[4];
+
+    gw_limit_auth_failed(A);                            /* before the first take: not kept */
+    assert_int_equal(gw_limit_take_failures(f, 4), 0);
+    gw_limit_auth_failed(A);
+    gw_limit_auth_failed(A);
+    gw_limit_auth_failed(X);
+    gw_limit_auth_failed(Y);                            /* the same /64 */
+    assert_int_equal(gw_limit_take_failures(f, 4), 2);
+    int ia = strcmp(f[0].source, "192.0.2.7") == 0 ? 0 : 1;
+    assert_string_equal(f[ia].source, "192.0.2.7");
+    assert_int_equal(f[ia].failures, 2);
+    assert_string_equal(f[1 - ia].source, "2001:db8:5:6::/64");
+    assert_int_equal(f[1 - ia].failures, 2);
+    assert_int_equal(gw_limit_auth_blocked(A), 0);      /* the limiter stays off */
+    assert_int_equal(gw_limit_take_failures(f, 4), 0);  /* taken once */
+    gw_limit_auth_failed(X);
+    assert_int_equal(gw_limit_take_failures(f, 1), 1);
+    assert_int_equal(f[0].failures, 1);
+    gw_limit_shutdown();
+    assert_int_equal(gw_limit_take_failures(f, 4), 0);
+}
+
 static void test_parse_addrport(void **state)
 {
     (void)state;
@@ -965,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_config_unknown_key),
         cmocka_unit_test(test_config_bad_values),
         cmocka_unit_test(test_config_missing_required),
+        cmocka_unit_test(test_limit_failures_taken),
         cmocka_unit_test(test_parse_addrport),
         cmocka_unit_test(test_config_new_sections),
         cmocka_unit_test(test_policy_agent_and_versions),

@@ -105,7 +105,8 @@ def update(stack, cred_file, ipv4):
     """One signed update; each with a newer timestamp, so that two in the
     same second are not replays."""
     _last_ts[0] = max(_last_ts[0] + 1, int(time.time()))
-    return stack.client(cred_file, "--ipv4", ipv4, "--timestamp", str(_last_ts[0])).stdout.strip()
+    p = stack.client(cred_file, "--ipv4", ipv4, "--timestamp", str(_last_ts[0]))
+    return p.stdout.strip() or "error: " + p.stderr.strip()[-300:]
 
 
 def wait_for(fn, timeout=15.0):
@@ -433,8 +434,8 @@ def test_fleet_counts_per_minute_and_outbox(stack, wtok, tmp_path):
     c, f, mac, fqdn = new_device(stack, tmp_path, model="AcmeCam-F1")
     assert update(stack, f, "198.51.100.50").startswith("good")
     assert update(stack, f, "198.51.100.50").startswith("nochg")
-    stack.psql("UPDATE devices SET last_seen = now() - interval '40 days' "
-               "WHERE device_id = '%s'" % c["device_id"])
+    stack.psql("UPDATE devices SET last_seen = now() - interval '40 days', "
+               "seen_day = current_date - 40 WHERE device_id = '%s'" % c["device_id"])
     devices = int(stack.psql("SELECT count(*) FROM devices")[0][0])
     st, j = api(stack, "GET", "/api/v1/fleet?not_seen_days=30", token=wtok)
     assert st == 200
@@ -444,6 +445,17 @@ def test_fleet_counts_per_minute_and_outbox(stack, wtok, tmp_path):
     assert j["not_seen"] == {"days": 30, "count": 1}
     assert set(j["outbox"]) == {"depth", "oldest_age_s"}
     assert len(j["per_minute"]) == 60
+    # the counts kept by triggers equal a count of the table, before and
+    # after the deltas are folded
+    by_status = dict(stack.psql("SELECT status, count(*) FROM devices GROUP BY status"))
+    assert j["by_status"] == {k: int(v) for k, v in by_status.items()}
+    by_fw = dict(stack.psql("SELECT coalesce(firmware, ''), count(*) FROM devices GROUP BY 1"))
+    assert j["by_firmware"] == {k: int(v) for k, v in by_fw.items()}
+    stack.psql("SELECT admin_fleet_compact()")
+    assert stack.psql("SELECT count(*) <= 20 FROM fleet_deltas") == [["t"]]
+    again = api(stack, "GET", "/api/v1/fleet?not_seen_days=30", token=wtok)[1]
+    for k in ("devices", "by_status", "by_model", "by_firmware", "by_kid", "not_seen"):
+        assert again[k] == j[k], k
     # the gateway flushes its counters every few seconds
     total = lambda: sum(m["updates"] for m in api(stack, "GET", "/api/v1/fleet",
                                                      token=wtok)[1]["per_minute"])
@@ -462,6 +474,18 @@ def test_fleet_counts_per_minute_and_outbox(stack, wtok, tmp_path):
     assert any(s["source"] == "127.0.0.1" for s in j["sources"])
     st, j = api(stack, "GET", "/api/v1/devices?status=failing&model=AcmeCam-F1", token=wtok)
     assert [d["device_id"] for d in j["devices"]] == [c["device_id"]]
+
+    # failed authentications (a wrong secret never reaches the database)
+    # rank their source address too, counted by the gateway
+    def auth_failures():
+        srcs = api(stack, "GET", "/api/v1/fleet/failing", token=wtok)[1]["sources"]
+        return sum(x["auth_failures"] for x in srcs if x["source"] == "127.0.0.1")
+    before = auth_failures()
+    wrong = dict(c, secret="A" * 43, password=c["kid"] + "." + "A" * 43)
+    wf = stack.write_credentials(wrong, str(tmp_path / "wrong.json"))
+    assert update(stack, wf, "198.51.100.52") == "badauth"
+    assert update(stack, wf, "198.51.100.52") == "badauth"
+    assert wait_for(lambda: auth_failures() >= before + 2)
 
 
 # ---- firmware policy ---------------------------------------------------------
@@ -598,3 +622,29 @@ def test_ddnsctl_config_file_and_help(stack, wtok, tmp_path):
         assert p.returncode == 0 and p.stdout.startswith("Usage: ddnsctl"), cmd
     p = subprocess.run([CTL, "--help"], capture_output=True, text=True, timeout=10)
     assert p.returncode == 0 and "EXIT STATUS" in p.stdout
+
+
+def test_openapi_file_lists_every_endpoint():
+    """docs/admin-api.yaml describes exactly the routes the gateway serves."""
+    import re
+    text = open(os.path.join(ddnsstack.ROOT, "docs", "admin-api.yaml")).read()
+    found, path = set(), None
+    for line in text.splitlines():
+        m = re.match(r"^  (/api/v1/\S+):$", line)
+        if m:
+            path = m.group(1)
+            continue
+        m = re.match(r"^    (get|post|put|delete):$", line)
+        if m and path:
+            found.add((m.group(1).upper(), path))
+        elif re.match(r"^\S", line):
+            path = None
+    dev = "/api/v1/devices/{id}"
+    assert found == {
+        ("GET", "/api/v1/whoami"), ("GET", "/api/v1/devices"), ("GET", dev),
+        ("POST", dev + "/revoke"), ("POST", dev + "/restore"), ("POST", dev + "/republish"),
+        ("POST", dev + "/names"), ("PUT", dev + "/names/{old}"), ("PUT", dev + "/ttl"),
+        ("POST", dev + "/reissue"), ("GET", "/api/v1/fleet"), ("GET", "/api/v1/fleet/failing"),
+        ("GET", "/api/v1/policy"), ("PUT", "/api/v1/policy"), ("GET", "/api/v1/audit"),
+        ("GET", "/api/v1/tokens"), ("POST", "/api/v1/tokens"),
+        ("DELETE", "/api/v1/tokens/{id}")}

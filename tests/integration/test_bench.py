@@ -30,7 +30,7 @@ def bench(tmp_path, bench_tmp, *args, devices="300", gw_devices="300"):
     env = dict(os.environ, DDNS_BIN=ddnsstack.BIN, BENCH_PROV_DEVICES=devices,
                BENCH_TMPDIR=bench_tmp, BENCH_DEVICES=gw_devices, BENCH_SECONDS="1",
                BENCH_CONNECTIONS="8", BENCH_IDLE_CONNECTIONS="50", BENCH_PROP_RATE="50",
-               BENCH_KNSUPDATE_MESSAGES="20")
+               BENCH_KNSUPDATE_MESSAGES="20", BENCH_ADMIN_DEVICES="300")
     return subprocess.run(["/usr/bin/python3", BENCH, "--results-dir", str(tmp_path / "results")]
                           + list(args), capture_output=True, text=True, timeout=300, env=env)
 
@@ -117,3 +117,19 @@ def test_gateway_scenarios(tmp_path, bench_tmp):
     assert idle and idle[0]["figure"].startswith("50 idle TLS connections")
     assert "propagation: Knot serves the database's address" in p.stdout
     assert os.listdir(bench_tmp) == []
+
+
+def test_admin_scenario(tmp_path, bench_tmp):
+    """The admin API latencies through a real gateway on a generated fleet."""
+    p = bench(tmp_path, bench_tmp, "--only", "admin")
+    assert p.returncode == 0, p.stdout + p.stderr
+    (path,) = list((tmp_path / "results").iterdir())
+    (sc,) = json.loads(path.read_text())["scenarios"]
+    figs = {f["figure"]: f for f in sc["figures"]}
+    assert set(figs) == {"admin 300 devices: MAC lookup", "admin 300 devices: hostname search",
+                         "admin 300 devices: fleet overview"}
+    for f in figs.values():
+        assert f["value"] > 0 and f["baseline"] > 0 and f["unit"] == "ms"
+    assert {k.split(": ")[1]: f["target"] for k, f in figs.items()} == {
+        "MAC lookup": "< 10 ms", "hostname search": "< 50 ms", "fleet overview": "< 200 ms"}
+    assert "admin 300 devices: fleet overview" in p.stdout

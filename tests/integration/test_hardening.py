@@ -165,8 +165,8 @@ def wait_no_connections(stack):
 
 def log_line_of(stack, headers):
     """The access-log line (text or JSON) of the answer carrying headers: the
-    newest line with its request id (ids start again at 1 when a test
-    restarts the gateway on the same log file)."""
+    newest with its request id (a restarted gateway counts ids anew in the
+    same log file)."""
     rid = headers["x-request-id"]
     for line in reversed(stack.gateway_log().splitlines()):
         if "req=%s " % rid in line or '"req":%s,' % rid in line:

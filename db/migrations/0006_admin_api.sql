@@ -184,11 +184,11 @@ BEGIN
     RETURN folded;
 END $$;
 
--- Search: a MAC's beginning (device_id), its end (reverse), a serial, a
--- hostname label's beginning; the failing devices. Columns written on every
+-- Search: a MAC's beginning (the primary key), a serial, a hostname
+-- label's beginning; the failing devices. A MAC's end needs no index of its
+-- own (admin_mac_suffix). Columns written on every
 -- update (last_seen, names.ipv4/ipv6) get no index, so that those updates
 -- stay HOT; searching by them scans.
-CREATE INDEX devices_id_reverse_idx ON devices (reverse(device_id) text_pattern_ops);
 CREATE INDEX devices_serial_idx ON devices (serial text_pattern_ops) WHERE serial IS NOT NULL;
 CREATE INDEX devices_failing_idx ON devices (fail_count DESC, device_id) WHERE fail_count > 0;
 -- In the C collation the primary key and UNIQUE (label, zone) serve
@@ -259,6 +259,37 @@ CREATE FUNCTION admin_mac(p_id text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
                  || ':' || substr(p_id, 7, 2) || ':' || substr(p_id, 9, 2) || ':'
                  || substr(p_id, 11, 2))
 $$;
+
+-- The devices whose id ends with p_suffix (1 to 11 hex digits): "3F:9A:21"
+-- of "camera 3F:9A:21". A fleet's MACs share few vendor prefixes, so the
+-- distinct beginnings of the missing length are read with a skip scan of
+-- the primary key (one index probe each) and the candidates looked up by
+-- primary key; past 4096 beginnings (a short suffix) the table is scanned.
+-- Costs no index of its own, which would slow down registering devices.
+CREATE FUNCTION admin_mac_suffix(p_suffix text) RETURNS SETOF text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    k      integer := 12 - length(p_suffix);
+    heads  text[];
+BEGIN
+    IF k < 1 OR p_suffix !~ '^[0-9a-f]+$' THEN
+        RETURN;
+    END IF;
+    WITH RECURSIVE h(x) AS (
+        (SELECT left(device_id, k) FROM devices ORDER BY device_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT left(d.device_id, k) FROM devices d
+                WHERE d.device_id > h.x || 'g' ORDER BY d.device_id LIMIT 1)
+        FROM h WHERE h.x IS NOT NULL
+    )
+    SELECT array_agg(x) INTO heads FROM (SELECT x FROM h WHERE x IS NOT NULL LIMIT 4097) t;
+    IF coalesce(array_length(heads, 1), 0) <= 4096 THEN
+        RETURN QUERY SELECT d.device_id FROM devices d
+            WHERE d.device_id = ANY (SELECT x || p_suffix FROM unnest(heads) x);
+    ELSE
+        RETURN QUERY SELECT d.device_id FROM devices d WHERE right(d.device_id, 12 - k) = p_suffix;
+    END IF;
+END $$;
 
 -- One device as the list entry of GET /api/v1/devices.
 CREATE FUNCTION admin_device_json(d devices) RETURNS jsonb LANGUAGE sql STABLE AS $$

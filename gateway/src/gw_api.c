@@ -529,16 +529,10 @@ static void gw_api_devices(gw_api_req_t *r)
             }
             if (gw_api_mac_part(v, part) == 0) {
                 int pm = gw_api_paramf(r, "%s%%", part);
-                char rev[16];
-                size_t k = strlen(part);
-                for (size_t x = 0; x < k; x++)
-                    rev[x] = part[k - 1 - x];
-                rev[k] = '\0';
-                int pr = gw_api_paramf(r, "%s%%", rev);
+                int pr = gw_api_param(r, part);
                 snprintf(sub + n, sizeof sub - (size_t)n,
                          " UNION SELECT device_id FROM devices WHERE device_id LIKE $%d "
-                         "UNION SELECT device_id FROM devices WHERE reverse(device_id) LIKE $%d",
-                         pm, pr);
+                         "UNION SELECT admin_mac_suffix($%d)", pm, pr);
             }
             gw_api_where(w, sizeof w, "d.device_id IN (%s)", sub);
         }
@@ -548,15 +542,10 @@ static void gw_api_devices(gw_api_req_t *r)
             p = gw_api_param(r, id);
             gw_api_where(w, sizeof w, "d.device_id = $%d", p);
         } else if (gw_api_mac_part(v, part) == 0) {
-            char rev[16];
-            size_t k = strlen(part);
-            for (size_t x = 0; x < k; x++)
-                rev[x] = part[k - 1 - x];
-            rev[k] = '\0';
             int pm = gw_api_paramf(r, "%s%%", part);
-            int pr = gw_api_paramf(r, "%s%%", rev);
-            gw_api_where(w, sizeof w, "(d.device_id LIKE $%d OR reverse(d.device_id) LIKE $%d)",
-                         pm, pr);
+            int pr = gw_api_param(r, part);
+            gw_api_where(w, sizeof w, "d.device_id IN (SELECT device_id FROM devices WHERE "
+                         "device_id LIKE $%d UNION SELECT admin_mac_suffix($%d))", pm, pr);
         } else {
             gw_api_error(r, 400, "mac", "mac: a MAC in any common form, or its first or last "
                          "2 to 12 hex digits");

@@ -18,6 +18,8 @@
 #   make bench        release build (build/release, -O2, no sanitizers), then
 #                     the benchmark scenarios of bench/bench.py with their
 #                     figures, baselines and targets (bench/README.md)
+#   make install      [PREFIX=/usr/local] [DESTDIR=...]: the firmware SDK, ddnsctl and
+#                     the web console's files (share/ddns/console)
 #   make clean
 #
 # Each part contributes a fragment: common/common.mk, firmware-sdk/sdk.mk,
@@ -35,7 +37,7 @@ LDFLAGS  += $(EXTRA_LDFLAGS)
 PKG      := pkg-config
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-.PHONY: all test test-unit test-integration test-cluster test-asan test-valgrind soak bench run clean deps
+.PHONY: all test test-unit test-integration test-cluster test-asan test-valgrind soak bench run clean deps browser-deps install
 all:
 
 include common/common.mk
@@ -54,7 +56,17 @@ $(BUILD)/%.o: %.c
 
 test: test-unit test-integration
 
-test-integration: all
+# The browser tests (tests/integration/test_console.py runs
+# tests/browser/console.test.mjs) need playwright-core from npm: npm ci
+# installs the locked version when node_modules is missing or older than the
+# lock file. Chromium itself is Debian's (scripts/install-deps).
+BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
+$(BROWSER_DEPS): tests/browser/package-lock.json tests/browser/package.json
+	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
+browser-deps: $(BROWSER_DEPS)
+
+test-integration: all $(BROWSER_DEPS)
 	DDNS_BIN=$(CURDIR)/$(BIN) $(PYTEST) -q tests/integration
 
 CLUSTER_TESTS := tests/integration/test_cluster.py tests/integration/test_deploy_files.py
@@ -62,7 +74,7 @@ test-cluster: all
 	DDNS_BIN=$(CURDIR)/$(BIN) $(PYTEST) -q $(CLUSTER_TESTS)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-test-asan:
+test-asan: $(BROWSER_DEPS)
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" EXTRA_CFLAGS="$(SAN_FLAGS)" \
 	    EXTRA_LDFLAGS="$(SAN_FLAGS)" all test-unit
 	DDNS_BIN=$(CURDIR)/build/asan/bin DDNS_SANITIZED=1 $(PYTEST) -q tests/integration

@@ -14,6 +14,20 @@ CPPFLAGS     += -Igateway/src
 
 $(BUILD)/gateway/%.o: CPPFLAGS += $(GW_CFLAGS)
 
+# The web console's static files (gateway/console/), served at /console/ on
+# the admin listener from [admin] console_dir, whose default is where
+# `make install` puts them.
+DATADIR        ?= $(PREFIX)/share
+GW_CONSOLE_DIR ?= $(DATADIR)/ddns/console
+GW_CONSOLE_FILES := $(sort $(wildcard gateway/console/*.*))
+$(BUILD)/gateway/src/gw_config.o: CPPFLAGS += -DGW_CONSOLE_DIR_DEFAULT='"$(GW_CONSOLE_DIR)"'
+
+.PHONY: gw-install-console
+gw-install-console:
+	install -d $(DESTDIR)$(GW_CONSOLE_DIR)
+	install -m 644 $(GW_CONSOLE_FILES) $(DESTDIR)$(GW_CONSOLE_DIR)/
+install: gw-install-console
+
 $(BIN)/ddns-gateway: $(GW_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(GW_LIBS)

@@ -15,6 +15,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "gw_conn.h"
+#include "gw_console.h"
 #include "gw_err.h"
 #include "gw_limit.h"
 #include "gw_log.h"
@@ -218,6 +219,10 @@ static void gw_admin_gencb(struct evhttp_request *req, void *arg)
     if (a->api != NULL && gw_api_handle(a->api, req))
         return;
     const char *path = uri ? uri : "";
+    if (gw_console_path(path, pl)) {
+        gw_console_serve(a->cfg->admin_console_dir, req);
+        return;
+    }
     int known = (pl == 8 && strncmp(path, "/healthz", 8) == 0) ||
                 (pl == 7 && strncmp(path, "/readyz", 7) == 0) ||
                 (pl == 8 && strncmp(path, "/metrics", 8) == 0);
@@ -336,7 +341,7 @@ int gw_admin_listen(gw_admin_t *a)
             inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
             snprintf(text, sizeof text, "%s:%u", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
         }
-        gw_info("admin listening on %s (plain HTTP: /healthz /readyz /metrics /api/v1/)", text);
+        gw_info("admin listening on %s (plain HTTP: /healthz /readyz /metrics /api/v1/ /console/)", text);
     }
     struct timeval now = {0, 0};
     evtimer_add(a->probe_timer, &now);

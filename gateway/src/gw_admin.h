@@ -10,7 +10,8 @@
  *   GET /metrics  Prometheus text: gw_metrics' counters and histograms and
  *                 the gauges read here (open connections, requests in
  *                 flight, database pool by state and queue, outbox rows and
- *                 age of the oldest row, probe results).
+ *                 age of the oldest row, probe results);
+ *   /console/...  handed to gw_console (the web console's static files).
  * The outbox numbers come from a probe query run on a pool of its own (one
  * connection on the main loop) every 5 s (every second while it fails), so that scraping never loads
  * the database. Admin requests are not counted in ddns_requests_total.

@@ -20,6 +20,12 @@
 #include "gw_err.h"
 #include "gw_log.h"
 
+/* Where `make install` puts the web console's files (set by the Makefile
+ * from PREFIX). */
+#ifndef GW_CONSOLE_DIR_DEFAULT
+#define GW_CONSOLE_DIR_DEFAULT "/usr/local/share/ddns/console"
+#endif
+
 /* Longest line libinih reads in one piece (its INI_MAX_LINE, minus the
  * line end). */
 #define GW_CONF_LINE_MAX 198
@@ -205,6 +211,12 @@ static const struct gw_param gw_params[] = {
     {GW_SEC_ADMIN, "listen", GW_CT_LISTEN, "", 0, 0, GOFF(admin_listen),
      "Plain-HTTP operations listener(s) for /healthz, /readyz and /metrics, for "
      "example 127.0.0.1:9100. Unset: none. Keep it on loopback or a private network."},
+    {GW_SEC_ADMIN, "console_dir", GW_CT_PATH, GW_CONSOLE_DIR_DEFAULT, 0, 0,
+     GOFF(admin_console_dir),
+     "Directory of the web console's files (HTML, CSS, JavaScript), served at "
+     "/console/ on the admin listener; `make install` puts them in the default. "
+     "A directory that does not exist is warned about and /console/ answers 404. "
+     "Needs a restart."},
     {GW_SEC_ZONE, "primary", GW_CT_ADDRPORT, NULL, 0, 0, ZOFF(primary),
      "Primary DNS server of the zone that accepts RFC 2136 updates: addr[:port], "
      "port 53 by default."},
@@ -1080,6 +1092,11 @@ static void gw_config_cross_checks(gw_config_t *cfg, gw_config_msgs_t *msgs)
                      "/metrics and /readyz are reachable from the network", cfg->path,
                      cfg->admin_listen.addr[i].text);
     }
+    struct stat cst;
+    if (cfg->admin_listen.n > 0 && cfg->admin_console_dir != NULL &&
+        (stat(cfg->admin_console_dir, &cst) != 0 || !S_ISDIR(cst.st_mode)))
+        gw_cwarn(msgs, "%s: [admin] console_dir: %s is not a directory: /console/ answers 404",
+                 cfg->path, cfg->admin_console_dir);
     for (size_t i = 0; i < cfg->admin_listen.n; i++)
         for (size_t j = 0; j < cfg->listen.n; j++)
             if (strcmp(cfg->admin_listen.addr[i].text, cfg->listen.addr[j].text) == 0)
@@ -1183,6 +1200,7 @@ void gw_config_free(gw_config_t *cfg)
         free(cfg->db_publisher_conninfo);
     }
     free(cfg->keys_directory);
+    free(cfg->admin_console_dir);
     free(cfg->fw_blocked_models);
     free(cfg->fw_minimum_versions);
     free(cfg->path);

@@ -111,6 +111,7 @@ typedef struct gw_config {
     gw_cidr_list_t proxy_trusted;
     /* [admin] */
     gw_listen_list_t admin_listen;      /* n == 0: no admin listener */
+    char *admin_console_dir;            /* the web console's files (gw_console) */
     /* [zone NAME] */
     gw_zone_conf_t *zones;
     size_t nzones;

@@ -129,6 +129,8 @@ static void gw_usage(FILE *f)
 "                        tokens (scope read or write), every write audited;\n"
 "                        device search and actions, fleet counts, firmware\n"
 "                        policy, tokens (docs/ADMIN-API.md; client: ddnsctl)\n"
+"      GET  /console/    the web console: static files of [admin]\n"
+"                        console_dir (docs/OPERATIONS.md, \"Web console\")\n"
 "\n"
 "    Threads: [gateway] workers event loops serve the HTTPS listeners, each\n"
 "    with its own sockets on every listener (SO_REUSEPORT), its own database\n"
@@ -416,6 +418,8 @@ static void gw_reload(struct gw_app *app)
 
     if (cur->workers != nc->workers)
         gw_warn("reload: a change of workers needs a restart");
+    if (strcmp(cur->admin_console_dir, nc->admin_console_dir) != 0)
+        gw_warn("reload: [admin] console_dir changes need a restart");
 
     /* Every worker switches to the new TLS context (new connections only),
      * master keys and firmware policy on its own loop; the settings read on

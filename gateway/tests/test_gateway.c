@@ -23,6 +23,7 @@
 #include "gw_auth.h"
 #include "gw_checkip.h"
 #include "gw_config.h"
+#include "gw_console.h"
 #include "gw_dynparse.h"
 #include "gw_err.h"
 #include "gw_policy.h"
@@ -1009,6 +1010,58 @@ static void test_checkip_peer_addr(void **state)
     assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s6, out, sizeof out), 0);
 }
 
+/* gw_console_map: which request paths name a console file, and its type. */
+static void test_console_map(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        const char *rel;        /* NULL: refused */
+        const char *ctype;
+    } cases[] = {
+        {"/console/", "index.html", "text/html; charset=utf-8"},
+        {"/console/app.js", "app.js", "text/javascript; charset=utf-8"},
+        {"/console/style.CSS", "style.CSS", "text/css; charset=utf-8"},
+        {"/console/img/a-b_c.1.svg", "img/a-b_c.1.svg", "image/svg+xml"},
+        {"/console/../etc/passwd.txt", NULL, NULL},
+        {"/console/a/../../x.js", NULL, NULL},
+        {"/console/.env.js", NULL, NULL},
+        {"/console/a//b.js", NULL, NULL},
+        {"/console/app.js/", NULL, NULL},
+        {"/console/%2e%2e/x.js", NULL, NULL},
+        {"/console/a b.js", NULL, NULL},
+        {"/console/README", NULL, NULL},
+        {"/console/gateway.conf", NULL, NULL},
+        {"/console/a/b/c/d/e.js", NULL, NULL},
+        {"/console", NULL, NULL},
+        {"/consolex/app.js", NULL, NULL},
+        {"/console/app.", NULL, NULL},
+    };
+    char rel[GW_CONSOLE_REL_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *ctype = NULL;
+        int rc = gw_console_map(cases[i].path, strlen(cases[i].path), rel, sizeof rel, &ctype);
+        if (cases[i].rel == NULL) {
+            assert_int_equal(rc, GW_EINVAL);
+            continue;
+        }
+        assert_int_equal(rc, GW_OK);
+        assert_string_equal(rel, cases[i].rel);
+        assert_string_equal(ctype, cases[i].ctype);
+    }
+    /* only the path before the query counts; the prefix alone is the console's */
+    assert_int_equal(gw_console_path("/console?x", 8), 1);
+    assert_int_equal(gw_console_path("/consoles", 9), 0);
+    assert_int_equal(gw_console_path("/metrics", 8), 0);
+    char longpath[400] = "/console/";
+    memset(longpath + 9, 'a', 300);
+    memcpy(longpath + 309, ".js", 4);
+    const char *ct = NULL;
+    assert_int_equal(gw_console_map(longpath, strlen(longpath), rel, sizeof rel, &ct), GW_EINVAL);
+    /* a name that does not fit the caller's buffer is refused, not cut */
+    assert_int_equal(gw_console_map("/console/app.js", 15, rel, 6, &ct), GW_EINVAL);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -1051,6 +1104,7 @@ int main(void)
         cmocka_unit_test(test_config_limits_proxy_admin),
         cmocka_unit_test(test_proxy_parse),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_console_map),
     };
     return cmocka_run_group_tests_name("gateway", tests, setup, teardown);
 }

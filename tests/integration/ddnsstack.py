@@ -390,7 +390,8 @@ minimum_versions = {minimum}
         if main:
             extra = self.config_extra if extra is None else extra
             listen = ", ".join(["127.0.0.1:%d" % https_port] + list(self.more_listen))
-            admin = "[admin]\nlisten = 127.0.0.1:%d\n\n" % self.admin_port
+            admin = "[admin]\nlisten = 127.0.0.1:%d\nconsole_dir = %s\n\n" % (
+                self.admin_port, os.path.join(ROOT, "gateway", "console"))
             gateway_extra = self.gateway_extra
             if not re.search(r"^workers\s*=", gateway_extra, re.M):
                 # several event loops everywhere, whatever the machine's CPUs
@@ -1036,6 +1037,8 @@ The DDNS backend is running (state in {state}).
 
   gateway     https://localhost:{https}  (CA certificate {ca})
   admin       http://127.0.0.1:{admin}/metrics  (/healthz, /readyz)
+  console     http://127.0.0.1:{admin}/console/  (a token to log in with:
+              {bin}/ddnsctl token create --db "{conninfo}" --scope write)
   PostgreSQL  {conninfo}
   Knot DNS    127.0.0.1 port {dns}, zone {zone}
   gateway log {gwlog}
@@ -1053,7 +1056,7 @@ Ask the DNS server for the name:
   dig @127.0.0.1 -p {dns} {fqdn} A +short
 
 Press Ctrl-C to stop everything.""".format(
-            state=state, https=stack.https_port, admin=stack.admin_port, ca=stack.ca_cert, conninfo=stack.conninfo,
+            state=state, https=stack.https_port, admin=stack.admin_port, bin=BIN, ca=stack.ca_cert, conninfo=stack.conninfo,
             dns=stack.dns_port, zone=ZONE, gwlog=stack.gw_log, dev=creds["device_id"],
             fqdn=creds["fqdn"], cred=cred_file, client=client), flush=True)
         while True:

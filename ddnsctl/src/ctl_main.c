@@ -586,19 +586,28 @@ static void ctl_print_counts(const char *title, const json_t *obj)
     free(keys);
 }
 
+/* GET base, with ?key=value (escaped) when value is not NULL. */
+static int ctl_get_with(const char *base, const char *key, const char *value, json_t **j)
+{
+    char path[256], esc[64];
+    if (value == NULL) {
+        snprintf(path, sizeof path, "%s", base);
+    } else {
+        ctl_http_escape(value, esc, sizeof esc);
+        snprintf(path, sizeof path, "%s?%s=%s", base, key, esc);
+    }
+    return ctl_call("GET", path, NULL, j);
+}
+
 static int ctl_cmd_fleet(int argc, char **argv)
 {
     CTL_OPTS({"not-seen-days", NULL, {0}, 0, 0});
-    char *ops[1], path[256] = "/api/v1/fleet", esc[64];
+    char *ops[1];
     int nops, rc = ctl_opts(argc, argv, o, no, ctl_usage_fleet, ops, &nops, 0);
     if (rc < 0)
         return rc == -2 ? 0 : CTL_EXIT_USAGE;
-    if (o[0].val != NULL) {
-        ctl_http_escape(o[0].val, esc, sizeof esc);
-        snprintf(path + strlen(path), sizeof path - strlen(path), "?not_seen_days=%s", esc);
-    }
     json_t *j;
-    if ((rc = ctl_call("GET", path, NULL, &j)) != 0)
+    if ((rc = ctl_get_with("/api/v1/fleet", "not_seen_days", o[0].val, &j)) != 0)
         return rc;
     if (ctl_json_out) {
         ctl_print_json(j);
@@ -646,16 +655,12 @@ static int ctl_cmd_fleet(int argc, char **argv)
 static int ctl_cmd_failing(int argc, char **argv)
 {
     CTL_OPTS({"limit", NULL, {0}, 0, 0});
-    char *ops[1], path[256] = "/api/v1/fleet/failing", esc[64];
+    char *ops[1];
     int nops, rc = ctl_opts(argc, argv, o, no, ctl_usage_fleet, ops, &nops, 0);
     if (rc < 0)
         return rc == -2 ? 0 : CTL_EXIT_USAGE;
-    if (o[0].val != NULL) {
-        ctl_http_escape(o[0].val, esc, sizeof esc);
-        snprintf(path + strlen(path), sizeof path - strlen(path), "?limit=%s", esc);
-    }
     json_t *j;
-    if ((rc = ctl_call("GET", path, NULL, &j)) != 0)
+    if ((rc = ctl_get_with("/api/v1/fleet/failing", "limit", o[0].val, &j)) != 0)
         return rc;
     if (ctl_json_out) {
         ctl_print_json(j);

@@ -98,6 +98,22 @@ def read_response(sock):
         data += chunk
 
 
+def stop_proc(procs, name, timeout):
+    """Stops procs[name] with SIGTERM (SIGKILL after timeout seconds) and
+    forgets it; returns its exit status, None if there is no such process."""
+    p = procs.pop(name, None)
+    if p is None:
+        return None
+    if p.poll() is not None:
+        return p.returncode
+    p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait()
+
+
 class Stack:
     """One PostgreSQL + Knot DNS + gateway on loopback, in base_dir."""
 
@@ -577,17 +593,7 @@ default_ttl = 60
 
     def stop_process(self, name, timeout=10):
         """Stops a process with SIGTERM; returns its exit status (None if not running)."""
-        p = self.procs.pop(name, None)
-        if p is None:
-            return None
-        if p.poll() is not None:
-            return p.returncode
-        p.send_signal(signal.SIGTERM)
-        try:
-            return p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            return p.wait()
+        return stop_proc(self.procs, name, timeout)
 
     def stop(self):
         """Stops everything; returns the gateway's exit status."""
@@ -952,17 +958,7 @@ class Cluster:
         st.https_port = self.front_port
 
     def stop_process(self, name, timeout=15):
-        p = self.procs.pop(name, None)
-        if p is None:
-            return None
-        if p.poll() is not None:
-            return p.returncode
-        p.send_signal(signal.SIGTERM)
-        try:
-            return p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            return p.wait()
+        return stop_proc(self.procs, name, timeout)
 
     def stop(self):
         """Stops everything; returns {gateway name: exit status} of the

@@ -572,6 +572,12 @@ def test_ddnsctl_end_to_end(stack, tmp_path):
     assert "by status:" in p.stdout and "outbox:" in p.stdout
     assert json.loads(ctl(stack, "fleet", "--json", token=tok, check=0).stdout)["devices"] >= 1
     ctl(stack, "failing", token=tok, check=0)
+    fleet = json.loads(ctl(stack, "fleet", "--not-seen-days", "3", "--json", token=tok,
+                           check=0).stdout)
+    assert fleet["not_seen"]["days"] == 3
+    failing = json.loads(ctl(stack, "failing", "--limit", "1", "--json", token=tok,
+                             check=0).stdout)
+    assert len(failing["devices"]) <= 1 and len(failing["sources"]) <= 1
     p = ctl(stack, "policy", "set", "--block", "AcmeCam-C9", token=tok, check=0)
     assert "acmecam-c9" in p.stdout
     p = ctl(stack, "policy", "set", token=tok, check=0)

@@ -70,7 +70,7 @@ async function newPage(browser, options) {
 async function login(page, token) {
   await page.goto(cfg.url);
   await page.getByLabel('Admin API token').fill(token);
-  await page.getByRole('button', {name: 'Log in'}).click();
+  await page.getByRole('button', {exact: true, name: 'Log in'}).click();
   await page.getByRole('navigation', {name: 'Main'}).waitFor();
 }
 
@@ -87,7 +87,7 @@ try {
     await page.goto(cfg.url);
     await page.getByRole('heading', {name: 'Log in'}).waitFor();
     await page.getByLabel('Admin API token').fill('not-a-token');
-    await page.getByRole('button', {name: 'Log in'}).click();
+    await page.getByRole('button', {exact: true, name: 'Log in'}).click();
     await page.getByRole('alert').filter({hasText: 'refused'}).waitFor();
     expect(await page.evaluate(() => sessionStorage.length) === 0, 'a refused token was stored');
     await shot(page, 'desktop-1-login-refused');
@@ -104,10 +104,10 @@ try {
 
   await check('search by MAC finds the device', async () => {
     await page.getByLabel('MAC, host name, serial or address').fill(cfg.mac);
-    await page.getByRole('button', {name: 'Search'}).click();
+    await page.getByRole('button', {exact: true, name: 'Search'}).click();
     await page.locator('#result-count').filter({hasText: 'of 1'}).waitFor();
     await shot(page, 'desktop-2-search');
-    await page.getByRole('link', {name: cfg.mac_display}).click();
+    await page.getByRole('link', {exact: true, name: cfg.mac_display}).click();
     await page.locator('#device-title').waitFor();
     await page.locator('#device-status').filter({hasText: 'active'}).waitFor();
     const names = await page.locator('#device-names li').allTextContents();
@@ -117,7 +117,7 @@ try {
   });
 
   await check('revoke asks for confirmation; cancel changes nothing', async () => {
-    await page.getByRole('button', {name: 'Revoke'}).click();
+    await page.getByRole('button', {exact: true, name: 'Revoke'}).click();
     const dlg = page.getByRole('dialog');
     await dlg.waitFor();
     await shot(page, 'desktop-4-confirm');
@@ -127,8 +127,8 @@ try {
   });
 
   await check('revoke with confirmation; the gateway refuses the next update', async () => {
-    await page.getByRole('button', {name: 'Revoke'}).click();
-    await page.getByRole('dialog').getByRole('button', {name: 'Revoke'}).click();
+    await page.getByRole('button', {exact: true, name: 'Revoke'}).click();
+    await page.getByRole('dialog').getByRole('button', {exact: true, name: 'Revoke'}).click();
     await page.locator('#device-status').filter({hasText: 'revoked'}).waitFor();
     await page.locator('#device-actions').filter({hasText: 'revoke'}).waitFor();
     await shot(page, 'desktop-5-revoked');
@@ -137,8 +137,8 @@ try {
   });
 
   await check('restore with confirmation; the gateway accepts the next update', async () => {
-    await page.getByRole('button', {name: 'Restore'}).click();
-    await page.getByRole('dialog').getByRole('button', {name: 'Restore'}).click();
+    await page.getByRole('button', {exact: true, name: 'Restore'}).click();
+    await page.getByRole('dialog').getByRole('button', {exact: true, name: 'Restore'}).click();
     await page.locator('#device-status').filter({hasText: 'active'}).waitFor();
     const u = await update('192.0.2.62');
     expect(u.status === 0 && u.out.startsWith('good 192.0.2.62'), `update answered ${JSON.stringify(u)}`);
@@ -149,7 +149,7 @@ try {
   });
 
   await check('fleet overview: chart, counts, outbox', async () => {
-    await page.getByRole('link', {name: 'Fleet'}).click();
+    await page.getByRole('link', {exact: true, name: 'Fleet'}).click();
     await page.locator('svg.chart').waitFor();
     await page.locator('#outbox-depth').waitFor();
     const total = Number(await page.locator('#fleet-total').textContent());
@@ -170,23 +170,23 @@ try {
   });
 
   await check('a search of 30 devices comes in pages of 25', async () => {
-    await page.getByRole('link', {name: 'Devices'}).click();
+    await page.getByRole('link', {exact: true, name: 'Devices'}).click();
     await page.getByLabel('MAC, host name, serial or address').fill(cfg.paging_q);
     await page.getByLabel('MAC, host name, serial or address').press('Enter');
     await page.locator('#result-count').filter({hasText: 'Devices 1–25 of 30'}).waitFor();
     expect(await page.locator('#results tbody tr').count() === 25, 'page 1 has not 25 rows');
-    expect(await page.getByRole('button', {name: '← Previous'}).isDisabled(), 'Previous enabled on page 1');
-    await page.getByRole('button', {name: 'Next →'}).click();
+    expect(await page.getByRole('button', {exact: true, name: '← Previous'}).isDisabled(), 'Previous enabled on page 1');
+    await page.getByRole('button', {exact: true, name: 'Next →'}).click();
     await page.locator('#result-count').filter({hasText: 'Devices 26–30 of 30'}).waitFor();
     expect(await page.locator('#results tbody tr').count() === 5, 'page 2 has not 5 rows');
-    expect(await page.getByRole('button', {name: 'Next →'}).isDisabled(), 'Next enabled on the last page');
+    expect(await page.getByRole('button', {exact: true, name: 'Next →'}).isDisabled(), 'Next enabled on the last page');
     await shot(page, 'desktop-8-page-2');
     await page.goBack();
     await page.locator('#result-count').filter({hasText: 'Devices 1–25 of 30'}).waitFor();
   });
 
   await check('log out forgets the token', async () => {
-    await page.getByRole('button', {name: 'Log out'}).click();
+    await page.getByRole('button', {exact: true, name: 'Log out'}).click();
     await page.getByRole('heading', {name: 'Log in'}).waitFor();
     expect(await page.evaluate(() => sessionStorage.length) === 0, 'token still stored');
   });
@@ -201,13 +201,13 @@ try {
     await p.keyboard.press('Enter');
     await p.locator('#result-count').filter({hasText: 'of 1'}).waitFor();
     await shot(p, 'phone-1-search');
-    await p.getByRole('link', {name: cfg.mac_display}).tap();
+    await p.getByRole('link', {exact: true, name: cfg.mac_display}).tap();
     await p.locator('#device-title').waitFor();
-    expect(await p.getByRole('button', {name: 'Revoke'}).count() === 0, 'a read token is offered revoke');
+    expect(await p.getByRole('button', {exact: true, name: 'Revoke'}).count() === 0, 'a read token is offered revoke');
     const wide = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(wide <= 0, `page is ${wide} px wider than the phone`);
     await shot(p, 'phone-2-device');
-    await p.getByRole('link', {name: 'Fleet'}).tap();
+    await p.getByRole('link', {exact: true, name: 'Fleet'}).tap();
     await p.locator('svg.chart').waitFor();
     const wide2 = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(wide2 <= 0, `fleet page is ${wide2} px wider than the phone`);

@@ -451,6 +451,19 @@ static void ctl_print_result(const json_t *j)
     }
 }
 
+/* Sends the request (ctl_call takes body) and prints its answer;
+ * returns 0 or ctl_call's exit code. */
+static int ctl_call_print(const char *method, const char *path, json_t *body)
+{
+    json_t *j;
+    int rc = ctl_call(method, path, body, &j);
+    if (rc != 0)
+        return rc;
+    ctl_print_result(j);
+    json_decref(j);
+    return 0;
+}
+
 static int ctl_cmd_action(int argc, char **argv)
 {
     ctl_opt_t *o = NULL;
@@ -461,12 +474,7 @@ static int ctl_cmd_action(int argc, char **argv)
     if (ctl_device_path(argv[0], nops, ops, ctl_usage_action, path, sizeof path) != 0)
         return CTL_EXIT_USAGE;
     snprintf(path + strlen(path), sizeof path - strlen(path), "/%s", argv[0]);
-    json_t *j;
-    if ((rc = ctl_call("POST", path, NULL, &j)) != 0)
-        return rc;
-    ctl_print_result(j);
-    json_decref(j);
-    return 0;
+    return ctl_call_print("POST", path, NULL);
 }
 
 static int ctl_cmd_names(int argc, char **argv)
@@ -489,13 +497,8 @@ static int ctl_cmd_names(int argc, char **argv)
     } else {
         snprintf(path + strlen(path), sizeof path - strlen(path), "/names");
     }
-    json_t *j;
-    if ((rc = ctl_call(rename ? "PUT" : "POST", path,
-                       json_pack("{s:s}", "name", ops[rename ? 2 : 1]), &j)) != 0)
-        return rc;
-    ctl_print_result(j);
-    json_decref(j);
-    return 0;
+    return ctl_call_print(rename ? "PUT" : "POST", path,
+                       json_pack("{s:s}", "name", ops[rename ? 2 : 1]));
 }
 
 static int ctl_cmd_ttl(int argc, char **argv)
@@ -522,12 +525,7 @@ static int ctl_cmd_ttl(int argc, char **argv)
     }
     ctl_device_path("ttl", nops, ops, ctl_usage_ttl, path, sizeof path);
     strcat(path, "/ttl");
-    json_t *j;
-    if ((rc = ctl_call("PUT", path, body, &j)) != 0)
-        return rc;
-    ctl_print_result(j);
-    json_decref(j);
-    return 0;
+    return ctl_call_print("PUT", path, body);
 }
 
 static int ctl_cmd_reissue(int argc, char **argv)
@@ -544,12 +542,7 @@ static int ctl_cmd_reissue(int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     strcat(path, "/reissue");
-    json_t *j;
-    if ((rc = ctl_call("POST", path, json_pack("{s:s}", "kid", o[0].val), &j)) != 0)
-        return rc;
-    ctl_print_result(j);
-    json_decref(j);
-    return 0;
+    return ctl_call_print("POST", path, json_pack("{s:s}", "kid", o[0].val));
 }
 
 /* {"a": 3, "b": 1} as "  a  3" lines, largest first. */
@@ -918,12 +911,7 @@ static int ctl_cmd_whoami(int argc, char **argv)
                             "comment and expiry (GET /api/v1/whoami).\n", ops, &nops, 0);
     if (rc < 0)
         return rc == -2 ? 0 : CTL_EXIT_USAGE;
-    json_t *j;
-    if ((rc = ctl_call("GET", "/api/v1/whoami", NULL, &j)) != 0)
-        return rc;
-    ctl_print_result(j);
-    json_decref(j);
-    return 0;
+    return ctl_call_print("GET", "/api/v1/whoami", NULL);
 }
 
 static const struct {

@@ -114,6 +114,27 @@ def stop_proc(procs, name, timeout):
         return p.wait()
 
 
+def admin_get(port, path, timeout=10):
+    """GET on a plain-HTTP admin listener; returns (status, headers, body text)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                   % path).encode())
+        status, headers, body = read_response(s)
+        return status, headers, body.decode()
+
+
+def admin_metrics(port):
+    """The /metrics samples of an admin listener as {'name{labels}': float}."""
+    status, _, body = admin_get(port, "/metrics")
+    assert status == 200, body
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
 class Stack:
     """One PostgreSQL + Knot DNS + gateway on loopback, in base_dir."""
 
@@ -505,22 +526,20 @@ default_ttl = 60
 
     def admin_get(self, path, timeout=10):
         """GET on the plain-HTTP admin listener; returns (status, headers, body text)."""
-        with socket.create_connection(("127.0.0.1", self.admin_port), timeout=timeout) as s:
-            s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-                       % path).encode())
-            status, headers, body = read_response(s)
-            return status, headers, body.decode()
+        return admin_get(self.admin_port, path, timeout)
 
     def metrics(self):
         """The admin /metrics samples as {'name{labels}': float}."""
-        status, _, body = self.admin_get("/metrics")
-        assert status == 200, body
-        out = {}
-        for line in body.splitlines():
-            if line and not line.startswith("#"):
-                key, _, value = line.rpartition(" ")
-                out[key] = float(value)
-        return out
+        return admin_metrics(self.admin_port)
+
+    def signed_request(self, cred_file, directory, *args):
+        """The exact bytes of a request the SDK signs, written by ddns-client
+        into directory without sending it."""
+        out = os.path.join(str(directory), "req-%d.bin" % time.monotonic_ns())
+        p = self.client(cred_file, "--request-out", out, *args)
+        assert p.returncode == 0, p.stderr
+        with open(out, "rb") as f:
+            return f.read()
 
     def gateway_log(self):
         try:
@@ -816,11 +835,8 @@ class Cluster:
         raise RuntimeError("%s did not become healthy; log:\n%s" % (name, self.log_text(name)))
 
     def admin_get(self, i, path):
-        with socket.create_connection(("127.0.0.1", self.admin_ports[i]), timeout=10) as s:
-            s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-                       % path).encode())
-            status, _, body = read_response(s)
-            return status, body.decode()
+        status, _, body = admin_get(self.admin_ports[i], path)
+        return status, body
 
     def haproxy_env(self):
         return {"DDNS_HTTPS_BIND": "127.0.0.1:%d" % self.front_port,

@@ -75,18 +75,7 @@ def exchange_all(stack, raw, timeout=10, port=None, quiet=0.25):
     return out
 
 
-def metrics(admin_port):
-    """The /metrics samples of a gateway's admin listener."""
-    with socket.create_connection(("127.0.0.1", admin_port), timeout=10) as s:
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        status, _, body = ddnsstack.read_response(s)
-    assert status == 200
-    out = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
-    return out
+metrics = ddnsstack.admin_metrics    # of a gateway's admin listener, by port
 
 
 def alive(stack):

@@ -42,12 +42,7 @@ def fleet(cluster, tmp_path_factory):
     return out
 
 
-def signed(stack, cred_file, tmp_path, *args):
-    """The exact bytes of a request signed by ddns-client (not sent)."""
-    out = tmp_path / ("req-%d.bin" % time.monotonic_ns())
-    p = stack.client(cred_file, "--request-out", str(out), *args)
-    assert p.returncode == 0, p.stderr
-    return out.read_bytes()
+signed = ddnsstack.Stack.signed_request     # (stack, cred_file, directory, *args)
 
 
 def served_by(cluster, device_id, result):

@@ -19,12 +19,7 @@ def outbox_count(stack):
     return int(stack.psql("SELECT count(*) FROM dns_outbox")[0][0])
 
 
-def signed_request(stack, cred_file, tmp_path, *args):
-    """The exact request the SDK signs, written by ddns-client without sending it."""
-    out = tmp_path / ("req-%d.bin" % time.monotonic_ns())
-    p = stack.client(cred_file, "--request-out", str(out), *args)
-    assert p.returncode == 0, p.stderr
-    return out.read_bytes()
+signed_request = ddnsstack.Stack.signed_request     # (stack, cred_file, directory, *args)
 
 
 def test_update_good_then_resolves(stack, device):

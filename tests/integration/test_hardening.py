@@ -103,11 +103,7 @@ def hdevice(hs, tmp_path):
     return creds, hs.write_credentials(creds, str(tmp_path / "dev.json"))
 
 
-def signed(stack, cred_file, tmp_path, *args):
-    out = tmp_path / ("req-%d.bin" % time.monotonic_ns())
-    p = stack.client(cred_file, "--request-out", str(out), *args)
-    assert p.returncode == 0, p.stderr
-    return out.read_bytes()
+signed = ddnsstack.Stack.signed_request     # (stack, cred_file, directory, *args)
 
 
 def proxy_v1(src, sport, dst="127.0.0.1", dport=443):

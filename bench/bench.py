@@ -331,6 +331,8 @@ class GatewayBench:
         # one source (127.0.0.1) opens every connection, idle ones are held
         # for minutes: no connection limits, long time-outs
         s.gateway_extra = "request_timeout = 300\n"
+        s.pool_size = count_env("BENCH_DB_POOL", 4)
+        s.database_extra = "batch_size = %d\n" % count_env("BENCH_DB_BATCH", 64)
         s.LIMIT_DEFAULTS = {"auth_fail_limit": "0", "header_timeout": "300",
                             "max_connections": "0", "max_connections_per_source": "0"}
         s.start_dns()
@@ -398,6 +400,7 @@ class GatewayBench:
             cmd.append("-q")
         progress("%s: %s" % (label, " ".join(os.path.basename(c) for c in cmd[:1]) + " " +
                              " ".join(cmd[1:]).replace(self.stack.dir, "...")))
+        batches_before = self.batch_counters() if server is None else None
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         errlines = []
 
@@ -424,7 +427,18 @@ class GatewayBench:
                                       summary.get("rate_per_s") or 0, lat.get("p50"),
                                       lat.get("p99"), summary["errors"]["total"],
                                       summary.get("device_waits")))
+        if batches_before is not None:
+            b0, r0 = batches_before
+            b1, r1 = self.batch_counters()
+            if b1 > b0:
+                summary["db_batch_mean"] = (r1 - r0) / (b1 - b0)
+                progress("%s: %d database statements, %.1f requests each on average"
+                         % (label, b1 - b0, summary["db_batch_mean"]))
         return summary
+
+    def batch_counters(self):
+        m = ddnsstack.admin_metrics(self.stack.admin_port)
+        return m.get("ddns_db_batches_total", 0), m.get("ddns_db_batched_requests_total", 0)
 
     def nochg(self, label, *args):
         extra = []

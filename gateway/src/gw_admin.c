@@ -160,7 +160,8 @@ static void gw_admin_metrics(gw_admin_t *a, struct evhttp_request *req)
         return;
     }
     gw_metrics_render(b);
-    gw_db_stats_t st = {0, 0, 0, 0, 0};
+    gw_db_stats_t st;
+    memset(&st, 0, sizeof st);
     size_t inflight = 0;
     for (size_t i = 0; i < a->nw; i++) {
         gw_db_stats_t one;
@@ -170,6 +171,9 @@ static void gw_admin_metrics(gw_admin_t *a, struct evhttp_request *req)
         st.connecting += one.connecting;
         st.down += one.down;
         st.queued += one.queued;
+        st.batches += one.batches;
+        st.batched += one.batched;
+        st.batch_splits += one.batch_splits;
         inflight += gw_http_inflight(a->w[i].http);
     }
     char why[300];
@@ -188,13 +192,21 @@ static void gw_admin_metrics(gw_admin_t *a, struct evhttp_request *req)
         "ddns_db_pool_connections{state=\"down\"} %d\n"
         "# HELP ddns_db_pool_queued Queries waiting for a pool connection.\n"
         "# TYPE ddns_db_pool_queued gauge\nddns_db_pool_queued %zu\n"
+        "# HELP ddns_db_batches_total Batched statements of device requests sent.\n"
+        "# TYPE ddns_db_batches_total counter\nddns_db_batches_total %llu\n"
+        "# HELP ddns_db_batched_requests_total Device requests those statements carried.\n"
+        "# TYPE ddns_db_batched_requests_total counter\nddns_db_batched_requests_total %llu\n"
+        "# HELP ddns_db_batch_splits_total Batches that failed and ran again request by "
+        "request.\n"
+        "# TYPE ddns_db_batch_splits_total counter\nddns_db_batch_splits_total %llu\n"
         "# HELP ddns_db_probe_ok 1 when the last database probe (every 5 s) succeeded.\n"
         "# TYPE ddns_db_probe_ok gauge\nddns_db_probe_ok %d\n"
         "# HELP ddns_publisher_healthy 1 when the publisher has its database connection "
         "and no zone's last batch failed.\n"
         "# TYPE ddns_publisher_healthy gauge\nddns_publisher_healthy %d\n",
         gw_limit_connections(), gw_conn_count(), inflight,
-        st.busy, st.idle, st.connecting, st.down, st.queued, a->probe_ok,
+        st.busy, st.idle, st.connecting, st.down, st.queued, st.batches, st.batched,
+        st.batch_splits, a->probe_ok,
         gw_publish_health(a->pub, why, sizeof why) == GW_OK);
     if (a->probe_ok)
         evbuffer_add_printf(b,

@@ -141,6 +141,12 @@ static const struct gw_param gw_params[] = {
      "PostgreSQL directly. Empty: conninfo."},
     {GW_SEC_DATABASE, "pool_size", GW_CT_INT, "4", 1, 256, GOFF(db_pool_size),
      "Connections used by the update endpoint (the DNS publisher has one more)."},
+    {GW_SEC_DATABASE, "batch_size", GW_CT_INT, "64", 1, 1000, GOFF(db_batch_size),
+     "Most device requests sent to the database in one statement and one "
+     "transaction. Requests are batched only while every connection of the pool "
+     "is busy, so a lightly loaded gateway sends each alone; under load a batch "
+     "pays for one round trip, one parse and one commit. 1: never batch. Needs a "
+     "restart."},
     {GW_SEC_KEYS, "directory", GW_CT_PATH, NULL, 0, 0, GOFF(keys_directory),
      "Directory of master key files: every *.key file is loaded (mode 0600 or "
      "stricter, docs/PROTOCOL.md section 2)."},

@@ -95,6 +95,7 @@ typedef struct gw_config {
     char *db_conninfo;
     char *db_publisher_conninfo;    /* "" or NULL: db_conninfo */
     int db_pool_size;
+    int db_batch_size;          /* most device requests per statement */
     /* [keys] */
     char *keys_directory;
     /* [limits] */

@@ -12,6 +12,7 @@
 
 #define GW_DB_MAX_PARAMS 32
 #define GW_DB_QUEUE_MAX 10000
+#define GW_DB_BATCH_MAX 1000
 #define GW_DB_BACKOFF_MIN_MS 250
 #define GW_DB_BACKOFF_MAX_MS 10000
 #define GW_DB_CONNECT_TIMEOUT_S 10
@@ -29,8 +30,11 @@ struct gw_db_job {
     int nparams;
     char *values[GW_DB_MAX_PARAMS];
     gw_db_cb cb;                /* NULL once cancelled or timed out */
+    gw_db_rows_cb rcb;          /* instead of cb for a batched statement */
     void *arg;
     int queued;
+    int batched;                /* sql takes arrays (gw_db_query_batched) */
+    int alone;                  /* run in a batch of its own */
     struct event *deadline;     /* gw_db_query_timed, else NULL */
 };
 TAILQ_HEAD(gw_db_jobq, gw_db_job);
@@ -46,7 +50,8 @@ struct gw_db_conn {
     struct event *timer;        /* reconnect backoff, or connect deadline */
     int backoff_ms;
     int flushing;
-    gw_db_job_t *job;
+    gw_db_job_t **jobs;         /* the statement's jobs: one, or a batch */
+    int njobs;
     PGresult *result;
 };
 
@@ -55,6 +60,8 @@ struct gw_db {
     char *conninfo;
     struct gw_db_conn *conns;
     int n;
+    int batch_max;              /* most jobs in one batched statement */
+    atomic_ullong batches, batched, batch_splits;   /* gw_db_stats */
     struct gw_db_jobq queue;
     atomic_size_t qlen;
     unsigned int seed;
@@ -113,18 +120,39 @@ static void gw_job_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     gw_db_job_t *job = arg;
     gw_db_cb cb = job->cb;
+    gw_db_rows_cb rcb = job->rcb;
     (void)fd;
     (void)what;
     job->cb = NULL;
+    job->rcb = NULL;
     if (cb != NULL)
         cb(job->arg, GW_ETIMEDOUT, NULL);
+    else if (rcb != NULL)
+        rcb(job->arg, GW_ETIMEDOUT, NULL, 0, 0);
+}
+
+/* Tells the caller (rows row0 .. row0 + nrows - 1 of res are its own for a
+ * batched job, all of them for another) and frees the job. */
+static void gw_job_finish_rows(gw_db_job_t *job, int err, const PGresult *res, int row0,
+                               int nrows)
+{
+    if (job->cb != NULL)
+        job->cb(job->arg, err, res);
+    else if (job->rcb != NULL)
+        job->rcb(job->arg, err, res, row0, nrows);
+    gw_job_free(job);
 }
 
 static void gw_job_finish(gw_db_job_t *job, int err, const PGresult *res)
 {
-    if (job->cb != NULL)
-        job->cb(job->arg, err, res);
-    gw_job_free(job);
+    gw_job_finish_rows(job, err, res, 0, res != NULL ? PQntuples(res) : 0);
+}
+
+/* Fails every job of the connection's statement. */
+static void gw_conn_fail_jobs(gw_db_job_t **jobs, int njobs, int err)
+{
+    for (int i = 0; i < njobs; i++)
+        gw_job_finish(jobs[i], err, NULL);
 }
 
 /* Watches the connection's socket for what (re-registering when the socket
@@ -181,6 +209,9 @@ void gw_db_stats(const gw_db_t *db, gw_db_stats_t *out)
         }
     }
     out->queued = db->qlen;
+    out->batches = db->batches;
+    out->batched = db->batched;
+    out->batch_splits = db->batch_splits;
 }
 
 static void gw_db_fail_queue(gw_db_t *db, int err)
@@ -219,8 +250,8 @@ static void gw_conn_fail(struct gw_db_conn *c, const char *what)
     gw_db_t *db = c->db;
     gw_warn("database connection %d: %s: %s", c->idx, what,
             gw_pg_msg(c->pg ? PQerrorMessage(c->pg) : NULL));
-    gw_db_job_t *job = c->job;
-    c->job = NULL;
+    int njobs = c->njobs;
+    c->njobs = 0;
     gw_conn_close(c);
 
     int jitter = c->backoff_ms / 4 > 0 ? (int)(rand_r(&db->seed) % (unsigned)(c->backoff_ms / 4 + 1)) : 0;
@@ -228,8 +259,8 @@ static void gw_conn_fail(struct gw_db_conn *c, const char *what)
     evtimer_add(c->timer, &tv);
     c->backoff_ms = c->backoff_ms * 2 > GW_DB_BACKOFF_MAX_MS ? GW_DB_BACKOFF_MAX_MS : c->backoff_ms * 2;
 
-    if (job != NULL)
-        gw_job_finish(job, GW_EDB, NULL);
+    /* c->jobs stays untouched until the next send: a callback may queue */
+    gw_conn_fail_jobs(c->jobs, njobs, GW_EDB);
     if (gw_db_usable(db) == 0)
         gw_db_fail_queue(db, GW_EDB);
 }
@@ -298,25 +329,80 @@ static void gw_conn_start(struct gw_db_conn *c)
     gw_conn_connect_step(c, PGRES_POLLING_WRITING);
 }
 
+/* A failed batch of several jobs: each runs again in a batch of its own,
+ * first in the queue and in the same order, so that one request that fails
+ * fails alone. */
+static void gw_conn_split_batch(struct gw_db_conn *c)
+{
+    gw_db_t *db = c->db;
+    db->batch_splits++;
+    for (int i = c->njobs - 1; i >= 0; i--) {
+        gw_db_job_t *job = c->jobs[i];
+        if (job->cb == NULL && job->rcb == NULL) {
+            gw_job_free(job);       /* cancelled or timed out */
+            continue;
+        }
+        job->alone = 1;
+        job->queued = 1;
+        TAILQ_INSERT_HEAD(&db->queue, job, next);
+        db->qlen++;
+    }
+    c->njobs = 0;
+}
+
+/* Hands each job of a batch its rows: the first column is the job's index
+ * in the batch (1-based), the rows of one job are adjacent. A job the
+ * answer has no rows for gets GW_EDB. */
+static void gw_conn_deal_rows(struct gw_db_conn *c, const PGresult *res)
+{
+    int rows = PQntuples(res);
+    for (int r = 0; r < rows;) {
+        long item = PQgetisnull(res, r, 0) ? 0 : strtol(PQgetvalue(res, r, 0), NULL, 10);
+        int n = 1;
+        while (r + n < rows && strcmp(PQgetvalue(res, r + n, 0), PQgetvalue(res, r, 0)) == 0)
+            n++;
+        if (item < 1 || item > c->njobs || c->jobs[item - 1] == NULL) {
+            gw_warn("database connection %d: batch answer with an unexpected item in row %d",
+                    c->idx, r);
+        } else {
+            gw_job_finish_rows(c->jobs[item - 1], GW_OK, res, r, n);
+            c->jobs[item - 1] = NULL;
+        }
+        r += n;
+    }
+    for (int i = 0; i < c->njobs; i++)
+        if (c->jobs[i] != NULL) {
+            gw_warn("database connection %d: batch answer without rows for item %d", c->idx,
+                    i + 1);
+            gw_job_finish(c->jobs[i], GW_EDB, NULL);
+        }
+}
+
 static void gw_conn_complete(struct gw_db_conn *c)
 {
-    gw_db_job_t *job = c->job;
     PGresult *res = c->result;
     int err = GW_OK;
 
-    c->job = NULL;
     c->result = NULL;
-    c->state = GW_CONN_IDLE;
     if (res == NULL) {
         err = GW_EDB;
         gw_warn("database connection %d: query returned no result", c->idx);
     } else if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
         err = GW_EDB;
-        gw_warn("database connection %d: query failed: %s", c->idx,
-                gw_pg_msg(PQresultErrorMessage(res)));
+        gw_warn("database connection %d: %s failed: %s", c->idx,
+                c->njobs > 1 ? "batch" : "query", gw_pg_msg(PQresultErrorMessage(res)));
     }
-    if (job != NULL)
-        gw_job_finish(job, err, err == GW_OK ? res : NULL);
+    /* The connection stays busy while the callbacks run: what they queue
+     * is dispatched below. */
+    if (err != GW_OK && c->njobs > 1)
+        gw_conn_split_batch(c);
+    else if (err == GW_OK && c->njobs > 0 && c->jobs[0]->batched)
+        gw_conn_deal_rows(c, res);
+    else
+        for (int i = 0; i < c->njobs; i++)
+            gw_job_finish(c->jobs[i], err, err == GW_OK ? res : NULL);
+    c->njobs = 0;
+    c->state = GW_CONN_IDLE;
     if (res != NULL)
         PQclear(res);
     if (c->state == GW_CONN_IDLE && c->pg != NULL) {
@@ -396,21 +482,77 @@ static void gw_conn_io_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void gw_conn_send(struct gw_db_conn *c, gw_db_job_t *job)
+/* The array literal of parameter p over the jobs of a batch, every
+ * element quoted ({"a","b\"c",NULL}); NULL when out of memory. */
+static char *gw_db_array_literal(gw_db_job_t *const *jobs, int njobs, int p)
 {
-    c->job = job;
+    size_t len = 3;
+    for (int i = 0; i < njobs; i++)
+        len += jobs[i]->values[p] != NULL ? 2 * strlen(jobs[i]->values[p]) + 3 : 5;
+    char *out = malloc(len), *o = out;
+    if (out == NULL)
+        return NULL;
+    *o++ = '{';
+    for (int i = 0; i < njobs; i++) {
+        const char *v = jobs[i]->values[p];
+        if (i > 0)
+            *o++ = ',';
+        if (v == NULL) {
+            memcpy(o, "NULL", 4);
+            o += 4;
+            continue;
+        }
+        *o++ = '"';
+        for (; *v; v++) {
+            if (*v == '"' || *v == '\\')
+                *o++ = '\\';
+            *o++ = *v;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
+}
+
+/* Sends the statement of c->jobs: the query of a single job, or the batched
+ * statement with each parameter's array over the jobs. */
+static int gw_conn_send_statement(struct gw_db_conn *c)
+{
+    gw_db_job_t *job = c->jobs[0];
+    if (!job->batched)
+        return PQsendQueryParams(c->pg, job->sql, job->nparams, NULL,
+                                 (const char *const *)job->values, NULL, NULL, 0);
+    char *arrays[GW_DB_MAX_PARAMS] = {NULL};
+    int ok = 0;
+    for (int p = 0; p < job->nparams; p++)
+        if ((arrays[p] = gw_db_array_literal(c->jobs, c->njobs, p)) == NULL)
+            goto out;
+    ok = PQsendQueryParams(c->pg, job->sql, job->nparams, NULL, (const char *const *)arrays,
+                           NULL, NULL, 0);
+    c->db->batches++;
+    c->db->batched += (unsigned long long)c->njobs;
+out:
+    for (int p = 0; p < job->nparams; p++)
+        free(arrays[p]);
+    return ok;
+}
+
+static void gw_conn_send(struct gw_db_conn *c)
+{
     c->state = GW_CONN_BUSY;
-    if (!PQsendQueryParams(c->pg, job->sql, job->nparams, NULL,
-                           (const char *const *)job->values, NULL, NULL, 0)) {
+    if (!gw_conn_send_statement(c)) {
         if (PQstatus(c->pg) == CONNECTION_BAD) {
             gw_conn_fail(c, "cannot send query");
             return;
         }
         gw_warn("database connection %d: cannot send query: %s", c->idx,
                 gw_pg_msg(PQerrorMessage(c->pg)));
-        c->job = NULL;
+        /* busy while the callbacks run (what they queue is dispatched
+         * by the caller) */
+        gw_conn_fail_jobs(c->jobs, c->njobs, GW_EDB);
+        c->njobs = 0;
         c->state = GW_CONN_IDLE;
-        gw_job_finish(job, GW_EDB, NULL);
         return;
     }
     if (gw_conn_flush(c) != 0)
@@ -430,7 +572,20 @@ static void gw_db_dispatch(gw_db_t *db)
         TAILQ_REMOVE(&db->queue, job, next);
         db->qlen--;
         job->queued = 0;
-        gw_conn_send(c, job);
+        c->jobs[0] = job;
+        c->njobs = 1;
+        /* a batched statement takes every waiting job of the same statement */
+        for (gw_db_job_t *j = TAILQ_FIRST(&db->queue), *nx;
+             j != NULL && job->batched && !job->alone && c->njobs < db->batch_max; j = nx) {
+            nx = TAILQ_NEXT(j, next);
+            if (!j->batched || j->alone || j->sql != job->sql || j->nparams != job->nparams)
+                continue;
+            TAILQ_REMOVE(&db->queue, j, next);
+            db->qlen--;
+            j->queued = 0;
+            c->jobs[c->njobs++] = j;
+        }
+        gw_conn_send(c);
         i = -1; /* the callback may have changed any state: scan again */
     }
 }
@@ -448,6 +603,7 @@ gw_db_t *gw_db_new(struct event_base *base, const char *conninfo, int pool_size)
     if (db->conninfo == NULL || db->conns == NULL)
         goto fail;
     db->n = pool_size;
+    db->batch_max = 1;
     for (int i = 0; i < pool_size; i++) {
         struct gw_db_conn *c = &db->conns[i];
         c->db = db;
@@ -455,7 +611,8 @@ gw_db_t *gw_db_new(struct event_base *base, const char *conninfo, int pool_size)
         c->state = GW_CONN_DOWN;
         c->backoff_ms = GW_DB_BACKOFF_MIN_MS;
         c->timer = evtimer_new(base, gw_conn_timer_cb, c);
-        if (c->timer == NULL)
+        c->jobs = calloc(GW_DB_BATCH_MAX, sizeof *c->jobs);
+        if (c->timer == NULL || c->jobs == NULL)
             goto fail;
     }
     return db;
@@ -478,13 +635,13 @@ void gw_db_free(gw_db_t *db)
     gw_db_fail_queue(db, GW_ECLOSED);
     for (int i = 0; db->conns != NULL && i < db->n; i++) {
         struct gw_db_conn *c = &db->conns[i];
-        gw_db_job_t *job = c->job;
-        c->job = NULL;
+        int njobs = c->njobs;
+        c->njobs = 0;
         gw_conn_close(c);
         if (c->timer != NULL)
             event_free(c->timer);
-        if (job != NULL)
-            gw_job_finish(job, GW_ECLOSED, NULL);
+        gw_conn_fail_jobs(c->jobs, njobs, GW_ECLOSED);
+        free(c->jobs);
     }
     free(db->conns);
     if (db->conninfo != NULL) {
@@ -528,8 +685,15 @@ int gw_db_query(gw_db_t *db, const char *sql, int nparams, const char *const *va
     return gw_db_query_timed(db, sql, nparams, values, 0, cb, arg, jobp);
 }
 
-int gw_db_query_timed(gw_db_t *db, const char *sql, int nparams, const char *const *values,
-                      int timeout_s, gw_db_cb cb, void *arg, gw_db_job_t **jobp)
+void gw_db_set_batch_max(gw_db_t *db, int batch_max)
+{
+    db->batch_max = batch_max < 1 ? 1 : batch_max > GW_DB_BATCH_MAX ? GW_DB_BATCH_MAX : batch_max;
+}
+
+/* Queues a job: cb for a plain statement, rcb for a batched one. */
+static int gw_db_enqueue(gw_db_t *db, const char *sql, int nparams, const char *const *values,
+                         int timeout_s, gw_db_cb cb, gw_db_rows_cb rcb, void *arg,
+                         gw_db_job_t **jobp)
 {
     if (nparams < 0 || nparams > GW_DB_MAX_PARAMS)
         return GW_EINVAL;
@@ -542,6 +706,8 @@ int gw_db_query_timed(gw_db_t *db, const char *sql, int nparams, const char *con
         return GW_ENOMEM;
     job->sql = sql;
     job->cb = cb;
+    job->rcb = rcb;
+    job->batched = rcb != NULL;
     job->arg = arg;
     for (int i = 0; i < nparams; i++, job->nparams++) {
         if (values[i] == NULL)
@@ -570,7 +736,20 @@ int gw_db_query_timed(gw_db_t *db, const char *sql, int nparams, const char *con
     return GW_OK;
 }
 
+int gw_db_query_timed(gw_db_t *db, const char *sql, int nparams, const char *const *values,
+                      int timeout_s, gw_db_cb cb, void *arg, gw_db_job_t **jobp)
+{
+    return gw_db_enqueue(db, sql, nparams, values, timeout_s, cb, NULL, arg, jobp);
+}
+
+int gw_db_query_batched(gw_db_t *db, const char *sql, int nparams, const char *const *values,
+                        int timeout_s, gw_db_rows_cb cb, void *arg)
+{
+    return gw_db_enqueue(db, sql, nparams, values, timeout_s, NULL, cb, arg, NULL);
+}
+
 void gw_db_cancel(gw_db_job_t *job)
 {
     job->cb = NULL;
+    job->rcb = NULL;
 }

@@ -7,8 +7,10 @@
  * is busy. A broken connection fails its query (the caller answers 911) and
  * is re-opened after a backoff of 250 ms doubling to 10 s, with jitter.
  * Each query is one statement run in autocommit mode, optionally with a
- * deadline after which its caller is told GW_ETIMEDOUT. Also owns the
- * coalesced wake-up of the DNS publishers after changes commit. */
+ * deadline after which its caller is told GW_ETIMEDOUT. Batched statements
+ * (gw_db_query_batched) that wait together go out as one statement, one
+ * round trip and one transaction. Also owns the coalesced wake-up of the
+ * DNS publishers after changes commit. */
 #ifndef GW_DB_H
 #define GW_DB_H
 
@@ -27,7 +29,15 @@ typedef struct gw_db_job gw_db_job_t;
  * NULL. */
 typedef void (*gw_db_cb)(void *arg, int err, const PGresult *res);
 
+/* The callback of a batched statement: rows row0 .. row0 + nrows - 1 of
+ * res are the caller's (column 0 is its index in the batch); otherwise as
+ * gw_db_cb (res NULL and nrows 0 on an error). */
+typedef void (*gw_db_rows_cb)(void *arg, int err, const PGresult *res, int row0, int nrows);
+
 gw_db_t *gw_db_new(struct event_base *base, const char *conninfo, int pool_size);
+/* Most requests in one batched statement (1 to 1000; 1, the default,
+ * sends each alone). */
+void gw_db_set_batch_max(gw_db_t *db, int batch_max);
 /* Starts connecting every connection. */
 void gw_db_start(gw_db_t *db);
 /* Fails every pending query with GW_ECLOSED, closes the connections. */
@@ -44,6 +54,21 @@ int gw_db_query(gw_db_t *db, const char *sql, int nparams, const char *const *va
  * is dropped. */
 int gw_db_query_timed(gw_db_t *db, const char *sql, int nparams, const char *const *values,
                       int timeout_s, gw_db_cb cb, void *arg, gw_db_job_t **job)
+    __attribute__((warn_unused_result));
+
+/* Queues one request of a batched statement. sql takes, for each of the
+ * nparams parameters, an array: the values of that parameter over the
+ * requests of the batch, in the order they were queued. It returns rows
+ * whose first column is the request's index in those arrays (1-based);
+ * the rows of one request must be adjacent. Requests queued while every
+ * connection is busy go out together when one becomes free (up to the
+ * batch size), so a batch grows only when the database is the bottleneck.
+ * When a batch of several fails (an SQL error: its transaction changed
+ * nothing), each request runs again in a batch of its own, so that only
+ * the one that fails fails. The values are copied; timeout_s as in
+ * gw_db_query_timed (0: none). Returns as gw_db_query. */
+int gw_db_query_batched(gw_db_t *db, const char *sql, int nparams, const char *const *values,
+                        int timeout_s, gw_db_rows_cb cb, void *arg)
     __attribute__((warn_unused_result));
 
 /* Wakes the DNS publishers of every gateway (NOTIFY ddns_outbox) after a
@@ -65,6 +90,9 @@ size_t gw_db_connected(const gw_db_t *db);
 typedef struct gw_db_stats {
     int busy, idle, connecting, down;
     size_t queued;
+    unsigned long long batches;         /* batched statements sent */
+    unsigned long long batched;         /* requests they carried */
+    unsigned long long batch_splits;    /* batches that failed and ran again one by one */
 } gw_db_stats_t;
 /* Reads atomics only: any thread may call it (the admin listener does). */
 void gw_db_stats(const gw_db_t *db, gw_db_stats_t *out);

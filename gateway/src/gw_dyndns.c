@@ -18,11 +18,10 @@
 #include "gw_err.h"
 #include "gw_limit.h"
 #include "gw_log.h"
+#include "gw_update.h"
 
-/* The timestamp is NULL: dyndns2 has no replay token. */
-#define GW_DYN_SQL "SELECT ord, result, retry_after FROM " \
-    "ddns_apply_request($1, $2, NULL, $3::inet, $4::inet, $5::inet, $6::text[], $7::boolean, $8::integer, " \
-    "$9, $10)"
+/* Row r of the request's rows, column c of ord, result, retry_after. */
+#define GW_ROW(r, c) PQgetvalue(res, row0 + (r), (c) + 1)
 
 /* Longest answer line: "nochg " IPv4 "," IPv6 LF. */
 #define GW_DYN_LINE_MAX (6 + INET_ADDRSTRLEN + 1 + INET6_ADDRSTRLEN + 2)
@@ -119,7 +118,7 @@ static const char *gw_dyn_token(const gw_dyndns_t *d, const char *result)
     return NULL;
 }
 
-static void gw_dyn_db_cb(void *arg, int err, const PGresult *res)
+static void gw_dyn_db_cb(void *arg, int err, const PGresult *res, int row0, int rows)
 {
     struct gw_dyn_job *j = arg;
     gw_req_t *rq = j->rq;
@@ -130,13 +129,12 @@ static void gw_dyn_db_cb(void *arg, int err, const PGresult *res)
                 j->d->cfg->request_timeout);
     if (err != GW_OK)
         goto fail;
-    int rows = PQntuples(res);
-    if (rows < 1 || PQnfields(res) != 3 || PQgetisnull(res, 0, 1)) {
+    if (rows < 1 || PQnfields(res) != 4 || PQgetisnull(res, row0, 2)) {
         gw_error("ddns_apply_request returned %d rows", rows);
         goto fail;
     }
-    const char *first = PQgetvalue(res, 0, 1);
-    if (PQgetisnull(res, 0, 0)) {
+    const char *first = GW_ROW(0, 1);
+    if (PQgetisnull(res, row0, 1)) {
         /* a device-level answer */
         if (strcmp(first, "unknown") == 0 || strcmp(first, "disabled") == 0) {
             gw_limit_auth_failed(gw_req_peer(rq));
@@ -151,7 +149,7 @@ static void gw_dyn_db_cb(void *arg, int err, const PGresult *res)
         goto out;
     }
     for (int r = 0; r < rows; r++)
-        if (strcmp(PQgetvalue(res, r, 1), "good") == 0) {
+        if (strcmp(GW_ROW(r, 1), "good") == 0) {
             gw_db_wake_publishers(j->d->db);    /* committed: outbox rows wait */
             break;
         }
@@ -160,8 +158,8 @@ static void gw_dyn_db_cb(void *arg, int err, const PGresult *res)
     if (tokens == NULL)
         goto fail;
     for (int r = 0; r < rows; r++) {
-        long ord = strtol(PQgetvalue(res, r, 0), NULL, 10);
-        const char *t = gw_dyn_token(j->d, PQgetvalue(res, r, 1));
+        long ord = strtol(GW_ROW(r, 0), NULL, 10);
+        const char *t = gw_dyn_token(j->d, GW_ROW(r, 1));
         if (ord != r + 1 || t == NULL) {
             gw_error("ddns_apply_request returned an unexpected row %d", r);
             free(tokens);
@@ -378,16 +376,17 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
     snprintf(interval, sizeof interval, "%d", d->cfg->min_change_interval);
     char agent_text[201];
     gw_agent_printable(agent, agent_text, sizeof agent_text);
-    const char *params[10] = {cred.device_id, cred.kid, j->ipv4[0] ? j->ipv4 : NULL,
-                              j->ipv6[0] ? j->ipv6 : NULL, source,
-                              j->q.have_hostname ? fqdns : NULL,
-                              j->q.offline ? "true" : "false", interval, agent_text,
-                              ga.version[0] ? ga.version : NULL};
+    /* the timestamp is NULL: dyndns2 has no replay token */
+    const char *params[GW_APPLY_NPARAMS] = {cred.device_id, cred.kid, NULL,
+                                            j->ipv4[0] ? j->ipv4 : NULL,
+                                            j->ipv6[0] ? j->ipv6 : NULL, source,
+                                            j->q.have_hostname ? fqdns : NULL,
+                                            j->q.offline ? "true" : "false", interval,
+                                            agent_text, ga.version[0] ? ga.version : NULL};
     free(query);
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time and frees j and rq. */
-    int rc = gw_db_query_timed(d->db, GW_DYN_SQL, 10, params, d->cfg->request_timeout,
-                               gw_dyn_db_cb, j, NULL);
+    int rc = gw_update_apply(d->db, params, d->cfg->request_timeout, gw_dyn_db_cb, j);
     if (rc != GW_OK) {
         gw_warn("dyndns2 update not queued: %s", gw_strerror(rc));
         free(j);

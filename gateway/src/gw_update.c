@@ -21,10 +21,19 @@
 #include "gw_limit.h"
 #include "gw_log.h"
 
-/* Every name of the device (NULL), never offline. */
-#define GW_UPDATE_SQL "SELECT ord, result, retry_after FROM " \
-    "ddns_apply_request($1, $2, $3::bigint, $4::inet, $5::inet, $6::inet, NULL, false, $7::integer, " \
-    "$8, $9)"
+/* One statement for every device request, so that /v1/update and
+ * /nic/update requests share batches (gw_db batches jobs of the same
+ * statement). */
+static const char gw_apply_sql[] =
+    "SELECT item, ord, result, retry_after FROM ddns_apply_batch($1::text[], $2::text[], "
+    "$3::bigint[], $4::inet[], $5::inet[], $6::inet[], $7::text[], $8::boolean[], $9::integer[], "
+    "$10::text[], $11::text[])";
+
+int gw_update_apply(gw_db_t *db, const char *const params[GW_APPLY_NPARAMS], int timeout_s,
+                    gw_db_rows_cb cb, void *arg)
+{
+    return gw_db_query_batched(db, gw_apply_sql, GW_APPLY_NPARAMS, params, timeout_s, cb, arg);
+}
 
 struct gw_update {
     const gw_config_t *cfg;
@@ -81,7 +90,10 @@ static void gw_reply_addrs(gw_req_t *rq, const char *token, const char *v4, cons
     gw_req_reply(rq, 200, line, 0);
 }
 
-static void gw_update_db_cb(void *arg, int err, const PGresult *res)
+/* Row r of the request's rows, column c of ord, result, retry_after. */
+#define GW_ROW(r, c) PQgetvalue(res, row0 + (r), (c) + 1)
+
+static void gw_update_db_cb(void *arg, int err, const PGresult *res, int row0, int rows)
 {
     struct gw_upd_job *j = arg;
     gw_req_t *rq = j->rq;
@@ -92,14 +104,13 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res)
         gw_reply_911(rq);
         goto out;
     }
-    int rows = PQntuples(res);
-    if (rows < 1 || PQnfields(res) != 3 || PQgetisnull(res, 0, 1)) {
+    if (rows < 1 || PQnfields(res) != 4 || PQgetisnull(res, row0, 2)) {
         gw_error("ddns_apply_request returned %d rows", rows);
         gw_reply_911(rq);
         goto out;
     }
-    const char *result = PQgetvalue(res, 0, 1);
-    if (PQgetisnull(res, 0, 0)) {
+    const char *result = GW_ROW(0, 1);
+    if (PQgetisnull(res, row0, 1)) {
         /* a device-level answer */
         if (strcmp(result, "unknown") == 0) {
             gw_limit_auth_failed(gw_req_peer(rq));
@@ -118,7 +129,7 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res)
         goto out;
     }
     for (int r = 0; r < rows; r++)
-        if (strcmp(PQgetvalue(res, r, 1), "good") == 0) {
+        if (strcmp(GW_ROW(r, 1), "good") == 0) {
             gw_db_wake_publishers(j->u->db);    /* committed: outbox rows wait */
             break;
         }
@@ -126,9 +137,9 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res)
      * else good if any changed, else nochg */
     int good = 0, wait = 0;
     for (int r = 0; r < rows; r++) {
-        const char *rr = PQgetvalue(res, r, 1);
+        const char *rr = GW_ROW(r, 1);
         if (strcmp(rr, "ratelimit") == 0) {
-            long w = strtol(PQgetvalue(res, r, 2), NULL, 10);
+            long w = strtol(GW_ROW(r, 2), NULL, 10);
             wait = w < 1 ? 1 : w > 86400 ? 86400 : (int)w;
         } else if (strcmp(rr, "good") == 0) {
             good = 1;
@@ -245,15 +256,16 @@ void gw_update_handle(void *arg, gw_req_t *rq)
     snprintf(interval, sizeof interval, "%d", u->cfg->min_change_interval);
     char agent_text[201];
     gw_agent_printable(agent, agent_text, sizeof agent_text);
-    const char *params[9] = {ar.device_id, ar.kid, tsbuf, j->ipv4[0] ? j->ipv4 : NULL,
-                             j->ipv6[0] ? j->ipv6 : NULL, source, interval,
-                             agent != NULL ? agent_text : NULL,
-                             ga.version[0] ? ga.version : NULL};
+    /* every name of the device (NULL), never offline */
+    const char *params[GW_APPLY_NPARAMS] = {ar.device_id, ar.kid, tsbuf,
+                                            j->ipv4[0] ? j->ipv4 : NULL,
+                                            j->ipv6[0] ? j->ipv6 : NULL, source, NULL, "false",
+                                            interval, agent != NULL ? agent_text : NULL,
+                                            ga.version[0] ? ga.version : NULL};
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time (even before
-     * gw_db_query returns) and frees j and rq. */
-    int rc = gw_db_query_timed(u->db, GW_UPDATE_SQL, 9, params, u->cfg->request_timeout,
-                               gw_update_db_cb, j, NULL);
+     * gw_update_apply returns) and frees j and rq. */
+    int rc = gw_update_apply(u->db, params, u->cfg->request_timeout, gw_update_db_cb, j);
     if (rc != GW_OK) {
         gw_warn("update not queued: %s", gw_strerror(rc));
         free(j);

@@ -132,6 +132,8 @@ static int gw_worker_init(gw_workers_t *g, struct gw_worker *w, SSL_CTX *ssl,
     if (w->base == NULL)
         return GW_ENOMEM;
     w->db = gw_db_new(w->base, cfg->db_conninfo, cfg->db_pool_size);
+    if (w->db != NULL)
+        gw_db_set_batch_max(w->db, cfg->db_batch_size);
     w->upd = w->db ? gw_update_new(cfg, keys, w->db, policy) : NULL;
     w->dyn = w->upd ? gw_dyndns_new(cfg, keys, w->db, policy) : NULL;
     w->http = w->dyn ? gw_http_new(w->base, cfg, ssl) : NULL;

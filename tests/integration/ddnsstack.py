@@ -153,6 +153,8 @@ class Stack:
         # sections appended to the file.
         self.more_listen = []
         self.gateway_extra = ""
+        self.pool_size = 4
+        self.database_extra = ""
         self.config_extra = ""
         self.tls_lines = None
         self.gateway_env = {}
@@ -450,8 +452,8 @@ log_level = info
 {tls}
 [database]
 conninfo = {conninfo}
-pool_size = 4
-
+pool_size = {pool_size}
+{database_extra}
 [keys]
 directory = {keys}
 
@@ -462,6 +464,7 @@ tsig_algorithm = hmac-sha256
 tsig_secret_file = {d}/tsig.secret
 default_ttl = 60
 {defaults}{extra}""".format(listen=listen, gateway_extra=gateway_extra, tls=tls, admin=admin,
+                           database_extra=self.database_extra, pool_size=self.pool_size,
                            d=self.dir, conninfo=conninfo or self.conninfo,
                            keys=self.key_dir, zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME,
                            defaults=self.GATEWAY_DEFAULTS.format(

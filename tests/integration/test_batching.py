@@ -1,0 +1,250 @@
+"""Batched device requests (db/migrations/0008, gw_db batches): requests
+that wait while the worker's only database connection is busy go out as one
+ddns_apply_batch() statement, and every one of them gets the answer it gets
+alone: nochg, good, replay for a second copy, disabled, badauth, a dyndns2
+request with and without host names, two requests of one device in order.
+A batch whose statement fails runs again request by request, so that only
+the failing request fails.
+
+The gateway here has one worker with one database connection. A test holds
+a row lock on one device in its own session, sends that device's request
+(which then occupies the connection), sends the others (which queue), and
+releases the lock: the queued requests leave in one statement, which the
+gateway's batch counters show."""
+import base64
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+import ddnsstack
+
+WORKERS = 1
+
+
+def configure(s):
+    s.gateway_extra = "workers = %d\n" % WORKERS
+    s.pool_size = 1
+
+
+@pytest.fixture(scope="module")
+def bstack():
+    with ddnsstack.started("ddns-batch-", "batch", configure=configure) as s:
+        yield s
+
+
+_numbers = iter(range(1, 10000))
+
+
+def new_device(stack, tmp_path, addr=None):
+    n = next(_numbers)
+    creds = stack.provision("02:00:00:b7:%02x:%02x" % (n >> 8, n & 0xff))
+    path = stack.write_credentials(creds, str(tmp_path / ("dev-%d.json" % n)))
+    if addr is not None:
+        assert stack.client(path, "--ipv4", addr).stdout.strip() == "good " + addr
+    return creds, path
+
+
+def counters(stack):
+    m = stack.metrics()
+    return (m["ddns_db_batches_total"], m["ddns_db_batched_requests_total"],
+            m["ddns_db_batch_splits_total"])
+
+
+def dyndns_raw(creds, query):
+    auth = base64.b64encode(("%s:%s" % (creds["device_id"], creds["password"])).encode())
+    return ("GET /nic/update?%s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic %s\r\n"
+            "User-Agent: AcmeCam-X9/1.0.0\r\nConnection: close\r\n\r\n"
+            % (query, auth.decode())).encode()
+
+
+def wait_for(cond, what, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def send_all_as_one_batch(stack, blocker_creds, blocker_raw, raws):
+    """Sends blocker_raw while blocker's row is locked, then raws (which wait
+    for the connection), then releases the lock. Returns the (status, body)
+    answers of blocker_raw and of raws, in order."""
+    session = subprocess.Popen(["psql", "-X", "-q", "-At", stack.conninfo], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    answers = [None] * (len(raws) + 1)
+
+    def send(i, raw):
+        answers[i] = stack.https_request(raw, timeout=60)
+
+    threads = []
+    try:
+        session.stdin.write("BEGIN;\nSELECT 1 FROM devices WHERE device_id = '%s' FOR UPDATE;\n"
+                            % blocker_creds["device_id"])
+        session.stdin.flush()
+        assert session.stdout.readline().strip() == "1"
+        threads.append(threading.Thread(target=send, args=(0, blocker_raw)))
+        threads[0].start()
+        wait_for(lambda: stack.psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                                    "application_name = 'ddns-gateway' AND wait_event_type = 'Lock'")
+                 == [["1"]], "the blocked request")
+        for i, raw in enumerate(raws, 1):
+            t = threading.Thread(target=send, args=(i, raw))
+            t.start()
+            threads.append(t)
+            # one at a time: the batch holds them in this order
+            wait_for(lambda: stack.metrics()["ddns_db_pool_queued"] == i,
+                     "%d queued requests" % i)
+        session.stdin.write("COMMIT;\n")
+        session.stdin.flush()
+        for t in threads:
+            t.join(60)
+    finally:
+        session.communicate("", timeout=20)
+    return answers
+
+
+def names_ipv4(stack, creds):
+    return [r[0] for r in stack.psql("SELECT host(ipv4) FROM names WHERE device_id = '%s' "
+                                     "ORDER BY name_id" % creds["device_id"])]
+
+
+def test_waiting_requests_leave_in_one_statement_with_their_own_answers(bstack, tmp_path):
+    s = bstack
+    blocker, bpath = new_device(s, tmp_path, "192.0.2.1")
+    same, same_path = new_device(s, tmp_path, "192.0.2.10")
+    moving, moving_path = new_device(s, tmp_path, "192.0.2.20")
+    copied, copied_path = new_device(s, tmp_path, "192.0.2.30")
+    twice, twice_path = new_device(s, tmp_path, "192.0.2.40")
+    revoked, revoked_path = new_device(s, tmp_path, "192.0.2.50")
+    dyn_all, _ = new_device(s, tmp_path, "192.0.2.60")
+    dyn_host, _ = new_device(s, tmp_path, "192.0.2.70")
+    dual, dual_path = new_device(s, tmp_path)
+    assert s.client(dual_path, "--ipv4", "192.0.2.80", "--ipv6", "2001:db8::80").returncode == 0
+    # credentials that verify (the real master key) of a device never registered
+    out = ddnsstack.run([os.path.join(ddnsstack.BIN, "ddns-provision"), "show", "--mac",
+                         "02:00:00:b7:ff:01", "--key-dir", s.key_dir])
+    unknown_path = str(tmp_path / "unknown.json")
+    with open(unknown_path, "w") as f:
+        f.write(out.stdout)
+    s.psql("UPDATE devices SET status = 'revoked' WHERE device_id = '%s'" % revoked["device_id"])
+    assert s.outbox_empty(20)
+    time.sleep(1.05)    # the next signed timestamps are past those above
+
+    def signed(path, *args):
+        return s.signed_request(path, tmp_path, *args)
+
+    copy = signed(copied_path, "--ipv4", "192.0.2.31")
+    first = signed(twice_path, "--ipv4", "192.0.2.41")
+    time.sleep(1.05)    # a later timestamp for the device's second request
+    second = signed(twice_path, "--ipv4", "192.0.2.42")
+    want = [
+        (signed(same_path, "--ipv4", "192.0.2.10"), (200, b"nochg 192.0.2.10\n")),
+        (signed(moving_path, "--ipv4", "192.0.2.21"), (200, b"good 192.0.2.21\n")),
+        (copy, None),
+        (copy, None),
+        (first, (200, b"good 192.0.2.41\n")),
+        (second, (200, b"good 192.0.2.42\n")),
+        (signed(revoked_path, "--ipv4", "192.0.2.51"), (403, b"disabled\n")),
+        (signed(unknown_path, "--ipv4", "192.0.2.99"), (401, b"badauth\n")),
+        (dyndns_raw(dyn_all, "myip=192.0.2.61"), (200, b"good 192.0.2.61\n")),
+        (dyndns_raw(dyn_host, "hostname=%s&myip=192.0.2.70" % dyn_host["fqdn"]),
+         (200, b"nochg 192.0.2.70\n")),
+        (signed(dual_path, "--ipv4", "192.0.2.80", "--ipv6", "2001:db8::81"),
+         (200, b"good 192.0.2.80 2001:db8::81\n")),
+    ]
+    before = counters(s)
+    answers = send_all_as_one_batch(s, blocker, signed(bpath, "--ipv4", "192.0.2.1"),
+                                    [raw for raw, _ in want])
+    after = counters(s)
+    assert answers[0] == (200, b"nochg 192.0.2.1\n")
+    got = answers[1:]
+    for i, (_, expected) in enumerate(want):
+        if expected is not None:
+            assert got[i] == expected, (i, got[i])
+    # the two copies of one request: exactly one accepted
+    assert sorted([got[2], got[3]]) == [(200, b"good 192.0.2.31\n"), (409, b"replay\n")]
+    # the blocked request alone, then every other one in one statement
+    assert (after[0] - before[0], after[1] - before[1], after[2] - before[2]) == \
+        (2, len(want) + 1, 0)
+
+    # what the database and DNS hold is what the answers said
+    assert names_ipv4(s, moving) == ["192.0.2.21"]
+    assert names_ipv4(s, copied) == ["192.0.2.31"]
+    assert names_ipv4(s, twice) == ["192.0.2.42"]
+    assert names_ipv4(s, revoked) == ["192.0.2.50"]
+    assert names_ipv4(s, dyn_all) == ["192.0.2.61"]
+    assert s.psql("SELECT rrtype, host(old_address), host(new_address) FROM history "
+                  "WHERE device_id = '%s' ORDER BY id" % twice["device_id"]) == \
+        [["A", "", "192.0.2.40"], ["A", "192.0.2.40", "192.0.2.41"],
+         ["A", "192.0.2.41", "192.0.2.42"]]
+    assert s.psql("SELECT rrtype, host(old_address), host(new_address) FROM history "
+                  "WHERE device_id = '%s' ORDER BY id" % dual["device_id"])[-1] == \
+        ["AAAA", "2001:db8::80", "2001:db8::81"]
+    assert s.psql("SELECT last_result, fail_count, user_agent IS NOT NULL FROM devices "
+                  "WHERE device_id IN ('%s', '%s') ORDER BY device_id = '%s'"
+                  % (same["device_id"], moving["device_id"], moving["device_id"])) == \
+        [["nochg", "0", "t"], ["good", "0", "t"]]
+    for creds, rr, addr in ((moving, "A", "192.0.2.21"), (copied, "A", "192.0.2.31"),
+                            (twice, "A", "192.0.2.42"), (dyn_all, "A", "192.0.2.61"),
+                            (dual, "AAAA", "2001:db8::81"), (revoked, "A", "192.0.2.50")):
+        assert s.wait_dns(creds["fqdn"], rr, [addr]) == [addr], creds["fqdn"]
+
+
+def test_a_failing_batch_runs_again_request_by_request(bstack, tmp_path):
+    s = bstack
+    blocker, bpath = new_device(s, tmp_path, "192.0.2.101")
+    devs = [new_device(s, tmp_path, "192.0.2.%d" % (110 + i)) for i in range(4)]
+    poisoned = devs[2][0]["device_id"]
+    s.psql("CREATE FUNCTION batch_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
+           "BEGIN RAISE EXCEPTION 'refused by the test'; END $$")
+    s.psql("CREATE TRIGGER batch_test_refuse BEFORE UPDATE ON devices FOR EACH ROW "
+           "WHEN (NEW.device_id = '%s') EXECUTE FUNCTION batch_test_refuse()" % poisoned)
+    try:
+        time.sleep(1.05)
+        raws = [s.signed_request(p, tmp_path, "--ipv4", "192.0.2.%d" % (120 + i))
+                for i, (_, p) in enumerate(devs)]
+        before = counters(s)
+        answers = send_all_as_one_batch(s, blocker, s.signed_request(bpath, tmp_path),
+                                        raws)
+        after = counters(s)
+    finally:
+        s.psql("DROP TRIGGER batch_test_refuse ON devices")
+        s.psql("DROP FUNCTION batch_test_refuse()")
+    assert answers[0][0] == 200
+    for i, (creds, _) in enumerate(devs):
+        if creds["device_id"] == poisoned:
+            assert answers[i + 1] == (503, b"911\n")
+            assert names_ipv4(s, creds) == ["192.0.2.%d" % (110 + i)]
+        else:
+            assert answers[i + 1] == (200, ("good 192.0.2.%d\n" % (120 + i)).encode())
+            assert names_ipv4(s, creds) == ["192.0.2.%d" % (120 + i)]
+    # the blocked one, the batch of four that failed, then four alone
+    assert (after[0] - before[0], after[1] - before[1], after[2] - before[2]) == (6, 9, 1)
+    assert "batch failed" in s.gateway_log()
+
+
+def test_batch_commit_mode(bstack, tmp_path):
+    """A batch that changes nothing commits lazily; one change makes the
+    whole batch durable."""
+    s = bstack
+    a, _ = new_device(s, tmp_path, "192.0.2.130")
+    b, _ = new_device(s, tmp_path, "192.0.2.131")
+    ts = int(time.time()) + 10
+
+    def batch(addr_b):
+        return s.psql(
+            "SELECT string_agg(result, ',' ORDER BY item) FROM ddns_apply_batch("
+            "ARRAY['{a}', '{b}'], ARRAY['{ka}', '{kb}'], ARRAY[{ts}, {ts}]::bigint[], "
+            "ARRAY['192.0.2.130', '{ab}']::inet[], ARRAY[NULL, NULL]::inet[], "
+            "ARRAY['127.0.0.1', '127.0.0.1']::inet[], ARRAY[NULL, NULL]::text[], "
+            "ARRAY[false, false], ARRAY[0, 0], ARRAY['t/1', 't/1'], ARRAY[NULL, NULL]::text[]); "
+            "SHOW synchronous_commit".format(a=a["device_id"], b=b["device_id"], ka=a["kid"],
+                                             kb=b["kid"], ts=ts, ab=addr_b))
+
+    assert batch("192.0.2.131") == [["nochg,nochg"], ["off"]]
+    ts += 1
+    assert batch("192.0.2.132") == [["nochg,good"], ["on"]]

@@ -20,7 +20,9 @@ BENCH_TMPDIR (where the temporary directory goes; default the system's).
 The gateway scenarios: BENCH_DEVICES (fleet provisioned into the gateway's
 database; default 100000), BENCH_SECONDS (length of each timed measurement;
 default 10), BENCH_CONNECTIONS (connections of ddns-load, clients of
-pgbench; default 32), BENCH_IDLE_CONNECTIONS (default 10000),
+pgbench; default 32), BENCH_DB_POOL and BENCH_DB_BATCH (the gateway's
+[database] pool_size and batch_size; default 1 and 64),
+BENCH_IDLE_CONNECTIONS (default 10000),
 BENCH_PROP_RATE (changes per second of the propagation measurement; default
 1000), BENCH_KNSUPDATE_MESSAGES (knsupdate messages of one change; default
 2000, and a tenth as many of 100 changes). The admin scenario:
@@ -331,7 +333,10 @@ class GatewayBench:
         # one source (127.0.0.1) opens every connection, idle ones are held
         # for minutes: no connection limits, long time-outs
         s.gateway_extra = "request_timeout = 300\n"
-        s.pool_size = count_env("BENCH_DB_POOL", 4)
+        # one connection per worker: PostgreSQL shares this machine's cores
+        # with the gateway and the load generator, and fewer statements in
+        # flight make larger batches (docs/PERFORMANCE.md)
+        s.pool_size = count_env("BENCH_DB_POOL", 1)
         s.database_extra = "batch_size = %d\n" % count_env("BENCH_DB_BATCH", 64)
         s.LIMIT_DEFAULTS = {"auth_fail_limit": "0", "header_timeout": "300",
                             "max_connections": "0", "max_connections_per_source": "0"}

@@ -52,7 +52,14 @@ CREATE FUNCTION ddns_apply_batch(p_device text[], p_kid text[], p_ts bigint[],
                                  p_min_interval integer[],
                                  p_agent text[], p_firmware text[])
 RETURNS TABLE (item integer, ord integer, result text, retry_after integer)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- A batch is small (the gateway sends at most 1,000 requests) and touches
+-- its devices' rows only, but the planner cannot see how small: joined on
+-- array elements, with table statistics that lag behind a growing fleet,
+-- it would scan and hash whole tables. Nested loops over the indexes are
+-- always the right plan here.
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 #variable_conflict use_column
 DECLARE
     nb       integer := cardinality(p_device);

@@ -22,13 +22,15 @@
 -- writes what ddns_apply_request() and its wrapper would write for each
 -- (replay marker, last_seen, source, last change, agent, firmware, last
 -- answer; history, outbox and names for a change) and returns their rows.
--- A request qualifies when it names every name of its device (p_fqdns
--- NULL), is not offline, its device appears once in the batch, exists under
--- that kid, is active, has a name, the timestamp is newer than the last
--- accepted one (or absent: dyndns2), and, if it changes an address, the
--- rate limit does not hold it back. Every other request (unknown device,
--- replay, rate limited, named hosts, offline, a device twice in the batch)
--- runs through ddns_apply_request() itself.
+-- A request qualifies when it is not offline, its device appears once in
+-- the batch, exists under that kid, is active, the timestamp is newer than
+-- the last accepted one (or absent: dyndns2), it is about at least one name
+-- and every name it is about is the device's own (all its names, or the
+-- host names it lists, each once), and, if it changes an address, the rate
+-- limit does not hold it back. Every other request (unknown device, replay,
+-- rate limited, a device without names, a name that is not the device's,
+-- offline, a device twice in the batch) runs through ddns_apply_request()
+-- itself.
 --
 -- Locks: every device of the batch is locked first, in device_id order, so
 -- that two batches that share devices cannot deadlock with each other, nor
@@ -46,6 +48,26 @@
 -- a transaction of its own (the gateway sends it as one autocommit
 -- statement). Nothing here issues a NOTIFY: the gateway wakes the
 -- publishers after the commit.
+-- The names one request is about, in the order of its answer lines: every
+-- name of the device in name_id order (p_fqdns NULL), or the names listed
+-- (a text[] literal) in their order, with owner NULL for a name that does
+-- not exist. As ddns_apply_request() splits a host name into label and zone.
+CREATE FUNCTION ddns_request_targets(p_device text, p_fqdns text)
+RETURNS TABLE (name_id bigint, owner text, zone text, fqdn text, ttl integer,
+               ipv4 inet, ipv6 inet, o bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT n.name_id, n.device_id, n.zone, n.label || '.' || n.zone, n.ttl, n.ipv4, n.ipv6,
+           row_number() OVER (ORDER BY n.name_id)
+        FROM names n
+        WHERE p_fqdns IS NULL AND n.device_id = p_device
+    UNION ALL
+    SELECT n.name_id, n.device_id, n.zone, f.fqdn, n.ttl, n.ipv4, n.ipv6, f.o
+        FROM unnest(p_fqdns::text[]) WITH ORDINALITY AS f(fqdn, o)
+        LEFT JOIN names n ON strpos(f.fqdn, '.') > 1
+                         AND n.label = left(f.fqdn, strpos(f.fqdn, '.') - 1)
+                         AND n.zone = substr(f.fqdn, strpos(f.fqdn, '.') + 1)
+$$;
+
 CREATE FUNCTION ddns_apply_batch(p_device text[], p_kid text[], p_ts bigint[],
                                  p_ipv4 inet[], p_ipv6 inet[], p_source inet[],
                                  p_fqdns text[], p_offline boolean[],
@@ -57,8 +79,11 @@ LANGUAGE plpgsql
 -- its devices' rows only, but the planner cannot see how small: joined on
 -- array elements, with table statistics that lag behind a growing fleet,
 -- it would scan and hash whole tables. Nested loops over the indexes are
--- always the right plan here.
+-- always the right plan here; and being the same plan for every batch, it
+-- is made once per session (custom plans would parse, inline and plan
+-- every statement again on every call).
 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -79,43 +104,47 @@ BEGIN
     PERFORM 1 FROM devices WHERE device_id = ANY (p_device) ORDER BY device_id FOR UPDATE;
 
     -- the requests of the set-based path; whether any changes a record
-    SELECT coalesce(array_agg(q.k), '{}'), coalesce(bool_or(q.chg), false)
+    SELECT coalesce(array_agg(z.k), '{}'), coalesce(bool_or(z.chg), false)
         INTO simple, changed
-        FROM (SELECT q0.k, q0.copies, d.last_change,
-                     EXISTS (SELECT 1 FROM names n WHERE n.device_id = d.device_id
-                               AND ((p_ipv4[q0.k] IS NOT NULL AND n.ipv4 IS DISTINCT FROM p_ipv4[q0.k])
-                                 OR (p_ipv6[q0.k] IS NOT NULL AND n.ipv6 IS DISTINCT FROM p_ipv6[q0.k])))
-                         AS chg
-                FROM (SELECT k, count(*) OVER (PARTITION BY p_device[k]) AS copies
-                        FROM generate_subscripts(p_device, 1) AS k) q0
-                JOIN devices d ON d.device_id = p_device[q0.k]
-                WHERE q0.copies = 1 AND p_fqdns[q0.k] IS NULL AND NOT p_offline[q0.k]
-                  AND d.kid = p_kid[q0.k] AND d.status = 'active'
-                  AND (p_ts[q0.k] IS NULL OR p_ts[q0.k] > d.last_ts)
-                  AND EXISTS (SELECT 1 FROM names n WHERE n.device_id = d.device_id)) q
-        WHERE NOT q.chg OR p_min_interval[q.k] <= 0 OR q.last_change IS NULL
-              OR q.last_change + make_interval(secs => p_min_interval[q.k]) <= now();
+        FROM (SELECT c.k, c.last_change,
+                     bool_or((p_ipv4[c.k] IS NOT NULL AND x.ipv4 IS DISTINCT FROM p_ipv4[c.k])
+                          OR (p_ipv6[c.k] IS NOT NULL AND x.ipv6 IS DISTINCT FROM p_ipv6[c.k]))
+                         AS chg,
+                     bool_and(x.owner IS NOT DISTINCT FROM p_device[c.k]) AS own,
+                     count(DISTINCT x.name_id) = count(*) AS distinct_names
+                FROM (SELECT q0.k, d.last_change
+                        FROM (SELECT k, count(*) OVER (PARTITION BY p_device[k]) AS copies
+                                FROM generate_subscripts(p_device, 1) AS k) q0
+                        JOIN devices d ON d.device_id = p_device[q0.k]
+                        WHERE q0.copies = 1 AND NOT p_offline[q0.k]
+                          AND d.kid = p_kid[q0.k] AND d.status = 'active'
+                          AND (p_ts[q0.k] IS NULL OR p_ts[q0.k] > d.last_ts)) c
+                CROSS JOIN LATERAL ddns_request_targets(p_device[c.k], p_fqdns[c.k]) x
+                GROUP BY c.k, c.last_change) z
+        WHERE z.own AND z.distinct_names
+          AND (NOT z.chg OR p_min_interval[z.k] <= 0 OR z.last_change IS NULL
+               OR z.last_change + make_interval(secs => p_min_interval[z.k]) <= now());
     IF cardinality(simple) > 0 THEN
         RETURN QUERY
         WITH t AS (
-            SELECT q.k, n.name_id, n.zone, n.label || '.' || n.zone AS fqdn, n.ttl,
-                   n.ipv4 AS old4, n.ipv6 AS old6,
-                   (p_ipv4[q.k] IS NOT NULL AND n.ipv4 IS DISTINCT FROM p_ipv4[q.k]) AS chg4,
-                   (p_ipv6[q.k] IS NOT NULL AND n.ipv6 IS DISTINCT FROM p_ipv6[q.k]) AS chg6,
-                   row_number() OVER (PARTITION BY q.k ORDER BY n.name_id) AS o
-                FROM unnest(simple) AS q(k) JOIN names n ON n.device_id = p_device[q.k]
+            SELECT q.k, x.name_id, x.zone, x.fqdn, x.ttl, x.ipv4 AS old4, x.ipv6 AS old6,
+                   (p_ipv4[q.k] IS NOT NULL AND x.ipv4 IS DISTINCT FROM p_ipv4[q.k]) AS chg4,
+                   (p_ipv6[q.k] IS NOT NULL AND x.ipv6 IS DISTINCT FROM p_ipv6[q.k]) AS chg6,
+                   x.o
+                FROM unnest(simple) AS q(k)
+                CROSS JOIN LATERAL ddns_request_targets(p_device[q.k], p_fqdns[q.k]) x
         ), rec AS (
-            SELECT k, name_id, zone, fqdn, ttl, 'A' AS rrtype, old4 AS old, p_ipv4[k] AS new
+            SELECT k, o, zone, fqdn, ttl, 'A' AS rrtype, old4 AS old, p_ipv4[k] AS new
                 FROM t WHERE chg4
             UNION ALL
-            SELECT k, name_id, zone, fqdn, ttl, 'AAAA', old6, p_ipv6[k] FROM t WHERE chg6
+            SELECT k, o, zone, fqdn, ttl, 'AAAA', old6, p_ipv6[k] FROM t WHERE chg6
         ), hist AS (
             INSERT INTO history (device_id, fqdn, rrtype, old_address, new_address, source)
                 SELECT p_device[k], fqdn, rrtype, old, new, p_source[k] FROM rec
-                ORDER BY k, name_id, rrtype
+                ORDER BY k, o, rrtype
         ), outbox AS (
             INSERT INTO dns_outbox (zone, fqdn, rrtype, address, ttl)
-                SELECT zone, fqdn, rrtype, new, ttl FROM rec ORDER BY k, name_id, rrtype
+                SELECT zone, fqdn, rrtype, new, ttl FROM rec ORDER BY k, o, rrtype
         ), nm AS (
             UPDATE names n SET ipv4 = coalesce(p_ipv4[t.k], n.ipv4),
                                ipv6 = coalesce(p_ipv6[t.k], n.ipv6), updated_at = now()

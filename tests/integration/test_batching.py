@@ -122,6 +122,8 @@ def test_waiting_requests_leave_in_one_statement_with_their_own_answers(bstack, 
     revoked, revoked_path = new_device(s, tmp_path, "192.0.2.50")
     dyn_all, _ = new_device(s, tmp_path, "192.0.2.60")
     dyn_host, _ = new_device(s, tmp_path, "192.0.2.70")
+    dyn_named, _ = new_device(s, tmp_path, "192.0.2.90")
+    dyn_mixed, _ = new_device(s, tmp_path, "192.0.2.94")
     dual, dual_path = new_device(s, tmp_path)
     assert s.client(dual_path, "--ipv4", "192.0.2.80", "--ipv6", "2001:db8::80").returncode == 0
     # credentials that verify (the real master key) of a device never registered
@@ -153,6 +155,12 @@ def test_waiting_requests_leave_in_one_statement_with_their_own_answers(bstack, 
         (dyndns_raw(dyn_all, "myip=192.0.2.61"), (200, b"good 192.0.2.61\n")),
         (dyndns_raw(dyn_host, "hostname=%s&myip=192.0.2.70" % dyn_host["fqdn"]),
          (200, b"nochg 192.0.2.70\n")),
+        (dyndns_raw(dyn_named, "hostname=%s&myip=192.0.2.91" % dyn_named["fqdn"]),
+         (200, b"good 192.0.2.91\n")),
+        # one own name and another device's: that one is refused, alone
+        (dyndns_raw(dyn_mixed, "hostname=%s,%s&myip=192.0.2.95"
+                    % (dyn_mixed["fqdn"], same["fqdn"])),
+         (200, b"good 192.0.2.95\nnohost\n")),
         (signed(dual_path, "--ipv4", "192.0.2.80", "--ipv6", "2001:db8::81"),
          (200, b"good 192.0.2.80 2001:db8::81\n")),
     ]
@@ -177,6 +185,9 @@ def test_waiting_requests_leave_in_one_statement_with_their_own_answers(bstack, 
     assert names_ipv4(s, twice) == ["192.0.2.42"]
     assert names_ipv4(s, revoked) == ["192.0.2.50"]
     assert names_ipv4(s, dyn_all) == ["192.0.2.61"]
+    assert names_ipv4(s, dyn_named) == ["192.0.2.91"]
+    assert names_ipv4(s, dyn_mixed) == ["192.0.2.95"]
+    assert names_ipv4(s, same) == ["192.0.2.10"]
     assert s.psql("SELECT rrtype, host(old_address), host(new_address) FROM history "
                   "WHERE device_id = '%s' ORDER BY id" % twice["device_id"]) == \
         [["A", "", "192.0.2.40"], ["A", "192.0.2.40", "192.0.2.41"],
@@ -190,6 +201,7 @@ def test_waiting_requests_leave_in_one_statement_with_their_own_answers(bstack, 
         [["nochg", "0", "t"], ["good", "0", "t"]]
     for creds, rr, addr in ((moving, "A", "192.0.2.21"), (copied, "A", "192.0.2.31"),
                             (twice, "A", "192.0.2.42"), (dyn_all, "A", "192.0.2.61"),
+                            (dyn_named, "A", "192.0.2.91"), (dyn_mixed, "A", "192.0.2.95"),
                             (dual, "AAAA", "2001:db8::81"), (revoked, "A", "192.0.2.50")):
         assert s.wait_dns(creds["fqdn"], rr, [addr]) == [addr], creds["fqdn"]
 

@@ -260,3 +260,141 @@ def test_batch_commit_mode(bstack, tmp_path):
     assert batch("192.0.2.131") == [["nochg,nochg"], ["off"]]
     ts += 1
     assert batch("192.0.2.132") == [["nochg,good"], ["on"]]
+
+
+def test_a_batch_answers_and_writes_exactly_what_single_requests_do(bstack):
+    """ddns_apply_batch() against ddns_apply_request() on twin fleets: the
+    same requests (nochg, changes of either family or both, named hosts, a
+    name of another device, offline, replays, a device twice, a revoked
+    device, a wrong key id, the rate limit) give the same answer rows and
+    leave the same devices, names, history and outbox rows. The twins live
+    in a zone no gateway publishes, so the outbox rows stay to be compared."""
+    import random
+    s = bstack
+    rnd = random.Random(20261121)
+    n = 60
+    zone = "twin.example"
+
+    def dev(t, i):
+        return "%s%010x" % (t, i)
+
+    def fq(t, i, j):
+        return "%s-%d-%d.%s" % (t, i, j, zone)
+
+    kinds = [rnd.choice(["nochg", "v4", "v6", "both", "named", "foreign", "offline", "replay",
+                         "twice", "kid", "limit"]) for i in range(n)]
+    rows = []
+    for t in ("aa", "bb"):
+        for i in range(n):
+            status = "revoked" if i % 17 == 5 else "active"
+            recent = "now() - interval '10 s'" if i % 11 == 3 or kinds[i] == "limit" else "NULL"
+            rows.append("INSERT INTO devices (device_id, kid, status, last_ts, last_change) "
+                        "VALUES ('%s', 'k1', '%s', 1000, %s);" % (dev(t, i), status, recent))
+            for j in range(1 + i % 2):
+                rows.append("INSERT INTO names (device_id, label, zone, ipv4, ipv6) VALUES "
+                            "('%s', '%s-%d-%d', '%s', '192.0.2.%d', %s);"
+                            % (dev(t, i), t, i, j, zone, i % 200,
+                               "'2001:db8::%x'" % i if i % 3 == 0 else "NULL"))
+    s.psql("BEGIN; " + " ".join(rows) + " COMMIT;")
+
+    reqs = []       # (i, ts, ipv4, ipv6, fqdn indexes or None, offline, kid, interval)
+    for i in range(n):
+        kind = kinds[i]
+        ts, kid, interval, names, offline = 2000 + i, "k1", 0, None, False
+        v4, v6 = "192.0.2.%d" % (i % 200), None
+        if kind == "v4":
+            v4 = "198.51.100.%d" % i
+        elif kind == "v6":
+            v4, v6 = None, "2001:db8:1::%x" % i
+        elif kind == "both":
+            v4, v6 = "198.51.100.%d" % i, "2001:db8:2::%x" % i
+        elif kind == "named":
+            names, v4 = [1 + i % 2 - 1], "198.51.100.%d" % i
+        elif kind == "foreign":
+            names, v4 = [0, ("other", (i + 1) % n, 0), ("missing",)], "198.51.100.%d" % i
+        elif kind == "offline":
+            offline = True
+        elif kind == "replay":
+            ts = 999
+        elif kind == "kid":
+            kid = "k9"
+        elif kind == "limit":
+            interval, v4 = 3600, "198.51.100.%d" % i
+        reqs.append((i, ts, v4, v6, names, offline, kid, interval))
+        if kind == "twice":
+            reqs.append((i, ts, "203.0.113.%d" % i, None, None, False, "k1", 0))   # a replay
+            reqs.append((i, ts + 5, "203.0.113.%d" % i, None, None, False, "k1", 0))
+    rnd.shuffle(reqs)
+
+    def fqdn_list(t, r):
+        i, names = r[0], r[4]
+        if names is None:
+            return None
+        out = []
+        for x in names:
+            if not isinstance(x, tuple):
+                out.append(fq(t, i, x))
+            elif x[0] == "other":
+                out.append(fq(t, x[1], x[2]))
+            else:
+                out.append("missing-%d.%s" % (i, zone))
+        return "{%s}" % ",".join(out)
+
+    def lit(v):
+        return "NULL" if v is None else "'%s'" % v
+
+    def args(t, r):
+        i, ts, v4, v6, _, offline, kid, interval = r
+        return [lit(dev(t, i)), lit(kid), str(ts), lit(v4), lit(v6), "'127.0.0.1'",
+                lit(fqdn_list(t, r)), "true" if offline else "false", str(interval),
+                "'twin/1.0'", "'1.0'"]
+
+    # twin aa: one batch
+    cols = list(zip(*[args("aa", r) for r in reqs]))
+    types = ["text", "text", "bigint", "inet", "inet", "inet", "text", "boolean", "integer",
+             "text", "text"]
+    batch = s.psql("SELECT item, ord, result, retry_after FROM ddns_apply_batch(%s) "
+                   "ORDER BY item, ord NULLS FIRST"
+                   % ", ".join("ARRAY[%s]::%s[]" % (", ".join(c), ty)
+                               for c, ty in zip(cols, types)))
+    got_a = {}
+    for item, ord_, result, retry in batch:
+        got_a.setdefault(int(item), []).append((ord_, result, retry))
+    # twin bb: one request at a time, each in its own transaction
+    got_b = {}
+    for k, r in enumerate(reqs, 1):
+        got_b[k] = [tuple(x) for x in s.psql(
+            "SELECT ord, result, retry_after FROM ddns_apply_request(%s)" % ", ".join(args("bb", r)))]
+
+    def close(a, b):
+        # retry_after counts from now(), which differs by the time between the calls
+        return a[:2] == b[:2] and (a[2] == b[2] or abs(int(a[2]) - int(b[2])) <= 1)
+
+    for k in range(1, len(reqs) + 1):
+        assert len(got_a[k]) == len(got_b[k]) and all(map(close, got_a[k], got_b[k])), \
+            (reqs[k - 1], got_a[k], got_b[k])
+    answers = {x[1] for v in got_a.values() for x in v}
+    assert {"good", "nochg", "replay", "disabled", "unknown", "ratelimit", "nohost",
+            "foreign"} <= answers, answers
+
+    def state(t):
+        other = "bb" if t == "aa" else "aa"
+        norm = lambda v: v.replace(t + "-", "X-").replace(t, "XX").replace(other + "-", "Y-")
+        q = [
+            "SELECT right(device_id, 10), status, last_ts, last_change IS NULL, last_result, "
+            "fail_count, user_agent, firmware, host(last_source) FROM devices "
+            "WHERE device_id LIKE '%s%%' ORDER BY 1" % t,
+            "SELECT label, host(ipv4), host(ipv6) FROM names WHERE zone = '%s' AND label LIKE "
+            "'%s-%%' ORDER BY name_id" % (zone, t),
+            "SELECT right(device_id, 10), fqdn, rrtype, host(old_address), host(new_address) "
+            "FROM history WHERE device_id LIKE '%s%%' ORDER BY device_id, id" % t,
+            "SELECT fqdn, rrtype, host(address), ttl FROM dns_outbox WHERE zone = '%s' AND "
+            "fqdn LIKE '%s-%%' ORDER BY fqdn, id" % (zone, t),
+        ]
+        return [[[norm(c) for c in row] for row in s.psql(x)] for x in q]
+
+    a, b = state("aa"), state("bb")
+    for what, x, y in zip(("devices", "names", "history", "outbox"), a, b):
+        assert x == y, what
+    assert len(a[2]) > 10 and len(a[3]) > 10
+    s.psql("DELETE FROM dns_outbox WHERE zone = '%s'" % zone)

@@ -9,7 +9,9 @@ change on keep-alive connections. Around each run it reads the CPU time of
 the gateway and of every PostgreSQL process (/proc/PID/stat; the backends
 serving the gateway's pool live through the run) and the WAL position, and
 prints per answer: gateway CPU, PostgreSQL CPU and WAL bytes; at the end the
-size of the devices and names tables per device. docs/SCALING.md uses these
+size of the devices and names tables per device. The gateway has one database
+connection per worker, as in make bench (environment DB_POOL to change).
+docs/SCALING.md and docs/PERFORMANCE.md use these
 figures. Build first (make BUILD=build/release OPT=-O2 all), then:
 
   DDNS_BIN=build/release/bin /usr/bin/python3 bench/cpu_split.py
@@ -58,6 +60,8 @@ def main():
     s.LIMIT_DEFAULTS = {"auth_fail_limit": "0", "max_connections": "0",
                         "max_connections_per_source": "0"}
     s.gateway_extra = "request_timeout = 300\n"
+    # as make bench: one database connection per worker (DB_POOL to change)
+    s.pool_size = int(os.environ.get("DB_POOL", "1"))
     try:
         s.start_postgres()
         s.start_dns()

@@ -86,9 +86,12 @@ try {
   await check('login screen; a wrong token is refused', async () => {
     await page.goto(cfg.url);
     await page.getByRole('heading', {name: 'Log in'}).waitFor();
+    expect(await page.getByRole('navigation', {name: 'Main'}).isHidden() &&
+           await page.locator('#who-text').isHidden(), 'navigation shown before logging in');
     await page.getByLabel('Admin API token').fill('not-a-token');
     await page.getByRole('button', {exact: true, name: 'Log in'}).click();
     await page.getByRole('alert').filter({hasText: 'refused'}).waitFor();
+    expect(await page.getByRole('navigation', {name: 'Main'}).isHidden(), 'navigation shown after a refused token');
     expect(await page.evaluate(() => sessionStorage.length) === 0, 'a refused token was stored');
     await shot(page, 'desktop-1-login-refused');
   });

@@ -579,34 +579,42 @@ static void ctl_print_counts(const char *title, const json_t *obj)
     free(keys);
 }
 
-/* GET base, with ?key=value (escaped) when value is not NULL. */
-static int ctl_get_with(const char *base, const char *key, const char *value, json_t **j)
+/* A command that is one GET of base, with ?key=VALUE when its one option
+ * (--opt VALUE) is given. Returns an exit code; on 0, *j is the answer to
+ * print as a table, or NULL when nothing is left to do (--help, or --json
+ * printed it). */
+static int ctl_get_with_option(int argc, char **argv, const char *opt, const char *base,
+                               const char *key, json_t **j)
 {
-    char path[256], esc[64];
-    if (value == NULL) {
+    CTL_OPTS({opt, NULL, {0}, 0, 0});
+    char *ops[1], path[256], esc[64];
+    int nops, rc = ctl_opts(argc, argv, o, no, ctl_usage_fleet, ops, &nops, 0);
+    *j = NULL;
+    if (rc < 0)
+        return rc == -2 ? 0 : CTL_EXIT_USAGE;
+    if (o[0].val == NULL) {
         snprintf(path, sizeof path, "%s", base);
     } else {
-        ctl_http_escape(value, esc, sizeof esc);
+        ctl_http_escape(o[0].val, esc, sizeof esc);
         snprintf(path, sizeof path, "%s?%s=%s", base, key, esc);
     }
-    return ctl_call("GET", path, NULL, j);
+    if ((rc = ctl_call("GET", path, NULL, j)) != 0)
+        return rc;
+    if (ctl_json_out) {
+        ctl_print_json(*j);
+        json_decref(*j);
+        *j = NULL;
+    }
+    return 0;
 }
 
 static int ctl_cmd_fleet(int argc, char **argv)
 {
-    CTL_OPTS({"not-seen-days", NULL, {0}, 0, 0});
-    char *ops[1];
-    int nops, rc = ctl_opts(argc, argv, o, no, ctl_usage_fleet, ops, &nops, 0);
-    if (rc < 0)
-        return rc == -2 ? 0 : CTL_EXIT_USAGE;
     json_t *j;
-    if ((rc = ctl_get_with("/api/v1/fleet", "not_seen_days", o[0].val, &j)) != 0)
+    int rc = ctl_get_with_option(argc, argv, "not-seen-days", "/api/v1/fleet", "not_seen_days",
+                                 &j);
+    if (rc != 0 || j == NULL)
         return rc;
-    if (ctl_json_out) {
-        ctl_print_json(j);
-        json_decref(j);
-        return 0;
-    }
     json_t *ob = json_object_get(j, "outbox"), *ns = json_object_get(j, "not_seen");
     printf("devices: %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(j, "devices")));
     ctl_print_counts("by status", json_object_get(j, "by_status"));
@@ -647,30 +655,21 @@ static int ctl_cmd_fleet(int argc, char **argv)
 
 static int ctl_cmd_failing(int argc, char **argv)
 {
-    CTL_OPTS({"limit", NULL, {0}, 0, 0});
-    char *ops[1];
-    int nops, rc = ctl_opts(argc, argv, o, no, ctl_usage_fleet, ops, &nops, 0);
-    if (rc < 0)
-        return rc == -2 ? 0 : CTL_EXIT_USAGE;
     json_t *j;
-    if ((rc = ctl_get_with("/api/v1/fleet/failing", "limit", o[0].val, &j)) != 0)
+    int rc = ctl_get_with_option(argc, argv, "limit", "/api/v1/fleet/failing", "limit", &j);
+    if (rc != 0 || j == NULL)
         return rc;
-    if (ctl_json_out) {
-        ctl_print_json(j);
-    } else {
-        static const ctl_col_t d[] = {{"MAC", "mac"}, {"MODEL", "model"},
-                                      {"FIRMWARE", "firmware"}, {"STATUS", "status"},
-                                      {"FAILURES", "fail_count"}, {"RESULT", "last_result"},
-                                      {"AT", "last_result_at"}, {"SOURCE", "last_source"}};
-        static const ctl_col_t s[] = {{"SOURCE", "source"}, {"AUTH FAILURES", "auth_failures"},
-                                      {"FAILING DEVICES", "devices"},
-                                      {"FAILURES", "failures"}};
-        printf("failing devices:\n");
-        ctl_table_print(json_object_get(j, "devices"), d, 8);
-        printf("\nsource addresses failing most (authentications in the last hour, "
-               "failing devices):\n");
-        ctl_table_print(json_object_get(j, "sources"), s, 4);
-    }
+    static const ctl_col_t d[] = {{"MAC", "mac"}, {"MODEL", "model"},
+                                  {"FIRMWARE", "firmware"}, {"STATUS", "status"},
+                                  {"FAILURES", "fail_count"}, {"RESULT", "last_result"},
+                                  {"AT", "last_result_at"}, {"SOURCE", "last_source"}};
+    static const ctl_col_t s[] = {{"SOURCE", "source"}, {"AUTH FAILURES", "auth_failures"},
+                                  {"FAILING DEVICES", "devices"}, {"FAILURES", "failures"}};
+    printf("failing devices:\n");
+    ctl_table_print(json_object_get(j, "devices"), d, 8);
+    printf("\nsource addresses failing most (authentications in the last hour, "
+           "failing devices):\n");
+    ctl_table_print(json_object_get(j, "sources"), s, 4);
     json_decref(j);
     return 0;
 }

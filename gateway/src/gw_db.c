@@ -405,15 +405,13 @@ static void gw_conn_complete(struct gw_db_conn *c)
     c->state = GW_CONN_IDLE;
     if (res != NULL)
         PQclear(res);
-    if (c->state == GW_CONN_IDLE && c->pg != NULL) {
-        if (PQstatus(c->pg) == CONNECTION_BAD) {
-            gw_conn_fail(c, "connection lost");
-            return;
-        }
-        if (gw_conn_watch(c, EV_READ | EV_PERSIST) != 0) {
-            gw_conn_fail(c, "cannot watch socket");
-            return;
-        }
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        gw_conn_fail(c, "connection lost");
+        return;
+    }
+    if (gw_conn_watch(c, EV_READ | EV_PERSIST) != 0) {
+        gw_conn_fail(c, "cannot watch socket");
+        return;
     }
     gw_db_dispatch(c->db);
 }
@@ -530,8 +528,10 @@ static int gw_conn_send_statement(struct gw_db_conn *c)
             goto out;
     ok = PQsendQueryParams(c->pg, job->sql, job->nparams, NULL, (const char *const *)arrays,
                            NULL, NULL, 0);
-    c->db->batches++;
-    c->db->batched += (unsigned long long)c->njobs;
+    if (ok) {
+        c->db->batches++;
+        c->db->batched += (unsigned long long)c->njobs;
+    }
 out:
     for (int p = 0; p < job->nparams; p++)
         free(arrays[p]);

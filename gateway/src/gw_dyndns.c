@@ -20,8 +20,6 @@
 #include "gw_log.h"
 #include "gw_update.h"
 
-/* Row r of the request's rows, column c of ord, result, retry_after. */
-#define GW_ROW(r, c) PQgetvalue(res, row0 + (r), (c) + 1)
 
 /* Longest answer line: "nochg " IPv4 "," IPv6 LF. */
 #define GW_DYN_LINE_MAX (6 + INET_ADDRSTRLEN + 1 + INET6_ADDRSTRLEN + 2)
@@ -129,12 +127,13 @@ static void gw_dyn_db_cb(void *arg, int err, const PGresult *res, int row0, int 
                 j->d->cfg->request_timeout);
     if (err != GW_OK)
         goto fail;
-    if (rows < 1 || PQnfields(res) != 4 || PQgetisnull(res, row0, 2)) {
+    if (rows < 1 || PQnfields(res) != GW_APPLY_NFIELDS ||
+        GW_APPLY_ISNULL(res, row0, 0, 1)) {
         gw_error("ddns_apply_request returned %d rows", rows);
         goto fail;
     }
-    const char *first = GW_ROW(0, 1);
-    if (PQgetisnull(res, row0, 1)) {
+    const char *first = GW_APPLY_VALUE(res, row0, 0, 1);
+    if (GW_APPLY_ISNULL(res, row0, 0, 0)) {
         /* a device-level answer */
         if (strcmp(first, "unknown") == 0 || strcmp(first, "disabled") == 0) {
             gw_limit_auth_failed(gw_req_peer(rq));
@@ -149,7 +148,7 @@ static void gw_dyn_db_cb(void *arg, int err, const PGresult *res, int row0, int 
         goto out;
     }
     for (int r = 0; r < rows; r++)
-        if (strcmp(GW_ROW(r, 1), "good") == 0) {
+        if (strcmp(GW_APPLY_VALUE(res, row0, r, 1), "good") == 0) {
             gw_db_wake_publishers(j->d->db);    /* committed: outbox rows wait */
             break;
         }
@@ -158,8 +157,8 @@ static void gw_dyn_db_cb(void *arg, int err, const PGresult *res, int row0, int 
     if (tokens == NULL)
         goto fail;
     for (int r = 0; r < rows; r++) {
-        long ord = strtol(GW_ROW(r, 0), NULL, 10);
-        const char *t = gw_dyn_token(j->d, GW_ROW(r, 1));
+        long ord = strtol(GW_APPLY_VALUE(res, row0, r, 0), NULL, 10);
+        const char *t = gw_dyn_token(j->d, GW_APPLY_VALUE(res, row0, r, 1));
         if (ord != r + 1 || t == NULL) {
             gw_error("ddns_apply_request returned an unexpected row %d", r);
             free(tokens);

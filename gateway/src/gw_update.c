@@ -90,8 +90,6 @@ static void gw_reply_addrs(gw_req_t *rq, const char *token, const char *v4, cons
     gw_req_reply(rq, 200, line, 0);
 }
 
-/* Row r of the request's rows, column c of ord, result, retry_after. */
-#define GW_ROW(r, c) PQgetvalue(res, row0 + (r), (c) + 1)
 
 static void gw_update_db_cb(void *arg, int err, const PGresult *res, int row0, int rows)
 {
@@ -104,13 +102,14 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res, int row0, i
         gw_reply_911(rq);
         goto out;
     }
-    if (rows < 1 || PQnfields(res) != 4 || PQgetisnull(res, row0, 2)) {
+    if (rows < 1 || PQnfields(res) != GW_APPLY_NFIELDS ||
+        GW_APPLY_ISNULL(res, row0, 0, 1)) {
         gw_error("ddns_apply_request returned %d rows", rows);
         gw_reply_911(rq);
         goto out;
     }
-    const char *result = GW_ROW(0, 1);
-    if (PQgetisnull(res, row0, 1)) {
+    const char *result = GW_APPLY_VALUE(res, row0, 0, 1);
+    if (GW_APPLY_ISNULL(res, row0, 0, 0)) {
         /* a device-level answer */
         if (strcmp(result, "unknown") == 0) {
             gw_limit_auth_failed(gw_req_peer(rq));
@@ -129,7 +128,7 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res, int row0, i
         goto out;
     }
     for (int r = 0; r < rows; r++)
-        if (strcmp(GW_ROW(r, 1), "good") == 0) {
+        if (strcmp(GW_APPLY_VALUE(res, row0, r, 1), "good") == 0) {
             gw_db_wake_publishers(j->u->db);    /* committed: outbox rows wait */
             break;
         }
@@ -137,9 +136,9 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res, int row0, i
      * else good if any changed, else nochg */
     int good = 0, wait = 0;
     for (int r = 0; r < rows; r++) {
-        const char *rr = GW_ROW(r, 1);
+        const char *rr = GW_APPLY_VALUE(res, row0, r, 1);
         if (strcmp(rr, "ratelimit") == 0) {
-            long w = strtol(GW_ROW(r, 2), NULL, 10);
+            long w = strtol(GW_APPLY_VALUE(res, row0, r, 2), NULL, 10);
             wait = w < 1 ? 1 : w > 86400 ? 86400 : (int)w;
         } else if (strcmp(rr, "good") == 0) {
             good = 1;

@@ -48,6 +48,11 @@ void gw_update_set_policy(gw_update_t *u, const gw_policy_t *policy);
  * Returns as gw_db_query. */
 int gw_update_apply(gw_db_t *db, const char *const params[GW_APPLY_NPARAMS], int timeout_s,
                     gw_db_rows_cb cb, void *arg) __attribute__((warn_unused_result));
+/* In that callback: the columns of the answer, and column c (0 ord,
+ * 1 result, 2 retry_after) of row r of the request's rows. */
+#define GW_APPLY_NFIELDS 4
+#define GW_APPLY_VALUE(res, row0, r, c) PQgetvalue((res), (row0) + (r), (c) + 1)
+#define GW_APPLY_ISNULL(res, row0, r, c) PQgetisnull((res), (row0) + (r), (c) + 1)
 
 /* gw_http_handler_fn for POST /v1/update; arg is the gw_update_t. */
 void gw_update_handle(void *arg, gw_req_t *rq);

@@ -592,6 +592,17 @@ default_ttl = 60
         out = run(cmd)
         return json.loads(out.stdout)
 
+    def provision_fleet(self, directory, mac_format, n):
+        """n devices whose MACs are mac_format % (this process id's low byte,
+        i + 1), each with a credentials file in directory; returns
+        [(credentials, file)]."""
+        out = []
+        for i in range(n):
+            creds = self.provision(mac_format % (os.getpid() & 0xff, i + 1))
+            out.append((creds, self.write_credentials(creds, os.path.join(str(directory),
+                                                                          "d%d.json" % i))))
+        return out
+
     def write_credentials(self, creds, path):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

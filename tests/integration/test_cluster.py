@@ -34,12 +34,8 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def fleet(cluster, tmp_path_factory):
-    d = tmp_path_factory.mktemp("cfleet")
-    out = []
-    for i in range(DEVICES):
-        creds = cluster.stack.provision("0e:c1:%02x:00:02:%02x" % (os.getpid() & 0xff, i + 1))
-        out.append((creds, cluster.stack.write_credentials(creds, str(d / ("d%d.json" % i)))))
-    return out
+    return cluster.stack.provision_fleet(tmp_path_factory.mktemp("cfleet"),
+                                         "0e:c1:%02x:00:02:%02x", DEVICES)
 
 
 signed = ddnsstack.Stack.signed_request     # (stack, cred_file, directory, *args)

@@ -30,12 +30,8 @@ def fstack():
 
 @pytest.fixture(scope="module")
 def fleet(fstack, tmp_path_factory):
-    d = tmp_path_factory.mktemp("fleet")
-    out = []
-    for i in range(DEVICES):
-        creds = fstack.provision("0e:fa:%02x:00:01:%02x" % (os.getpid() & 0xff, i + 1))
-        out.append((creds, fstack.write_credentials(creds, str(d / ("d%d.json" % i)))))
-    return out
+    return fstack.provision_fleet(tmp_path_factory.mktemp("fleet"), "0e:fa:%02x:00:01:%02x",
+                                  DEVICES)
 
 
 class Load:

@@ -26,7 +26,8 @@ enum gw_conn_state {
 
 struct gw_db_job {
     TAILQ_ENTRY(gw_db_job) next;
-    const char *sql;            /* a string literal of the caller */
+    const char *sql;            /* own_sql, or a batched statement's (static) text */
+    char *own_sql;              /* a plain query's copy of its text */
     int nparams;
     char *values[GW_DB_MAX_PARAMS];
     gw_db_cb cb;                /* NULL once cancelled or timed out */
@@ -111,6 +112,7 @@ static void gw_job_free(gw_db_job_t *job)
         free(job->values[i]);
     if (job->deadline != NULL)
         event_free(job->deadline);
+    free(job->own_sql);
     free(job);
 }
 
@@ -704,7 +706,13 @@ static int gw_db_enqueue(gw_db_t *db, const char *sql, int nparams, const char *
     gw_db_job_t *job = calloc(1, sizeof *job);
     if (job == NULL)
         return GW_ENOMEM;
-    job->sql = sql;
+    /* A plain query may wait in the queue after its caller's text is gone;
+     * a batched statement's text is static and compared by address. */
+    job->sql = rcb != NULL ? sql : (job->own_sql = strdup(sql));
+    if (job->sql == NULL) {
+        free(job);
+        return GW_ENOMEM;
+    }
     job->cb = cb;
     job->rcb = rcb;
     job->batched = rcb != NULL;

@@ -43,8 +43,8 @@ void gw_db_start(gw_db_t *db);
 /* Fails every pending query with GW_ECLOSED, closes the connections. */
 void gw_db_free(gw_db_t *db);
 
-/* Queues one statement with text parameters (NULL means SQL NULL; values are
- * copied). Returns GW_OK and, if job is not NULL, a handle valid until the
+/* Queues one statement with text parameters (NULL means SQL NULL; the
+ * statement and the values are copied). Returns GW_OK and, if job is not NULL, a handle valid until the
  * callback runs; GW_EDB when no connection is up or being opened; GW_EBUSY
  * when the queue is full; GW_ENOMEM. */
 int gw_db_query(gw_db_t *db, const char *sql, int nparams, const char *const *values,
@@ -65,7 +65,9 @@ int gw_db_query_timed(gw_db_t *db, const char *sql, int nparams, const char *con
  * batch size), so a batch grows only when the database is the bottleneck.
  * When a batch of several fails (an SQL error: its transaction changed
  * nothing), each request runs again in a batch of its own, so that only
- * the one that fails fails. The values are copied; timeout_s as in
+ * the one that fails fails. The values are copied; sql is not (it must
+ * live as long as the pool: requests are batched by the address of their
+ * statement, so pass one static string per statement); timeout_s as in
  * gw_db_query_timed (0: none). Returns as gw_db_query. */
 int gw_db_query_batched(gw_db_t *db, const char *sql, int nparams, const char *const *values,
                         int timeout_s, gw_db_rows_cb cb, void *arg)

@@ -654,3 +654,42 @@ def test_openapi_file_lists_every_endpoint():
         ("GET", "/api/v1/policy"), ("PUT", "/api/v1/policy"), ("GET", "/api/v1/audit"),
         ("GET", "/api/v1/tokens"), ("POST", "/api/v1/tokens"),
         ("DELETE", "/api/v1/tokens/{id}")}
+
+
+def test_a_search_that_waits_for_a_connection_keeps_its_query(stack, wtok, tmp_path):
+    """The device search builds its SQL text per request and lets it go once
+    queued: when both admin connections are busy it waits in the pool's
+    queue, and must still run the query it was given (not freed memory)."""
+    import threading
+    c, _, _, _ = new_device(stack, tmp_path, serial="SNQUEUE1")
+    session = subprocess.Popen(["psql", "-X", "-q", "-At", stack.conninfo], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    answers = []
+    try:
+        session.stdin.write("BEGIN;\nSELECT 1 FROM devices WHERE device_id = '%s' FOR UPDATE;\n"
+                            % c["device_id"])
+        session.stdin.flush()
+        assert session.stdout.readline().strip() == "1"
+        # two TTL changes of the locked device hold both admin connections
+        holders = [threading.Thread(target=lambda: answers.append(api(
+            stack, "PUT", "/api/v1/devices/%s/ttl" % c["device_id"], {"ttl": 120}, token=wtok)))
+            for _ in range(2)]
+        for t in holders:
+            t.start()
+        assert wait_for(lambda: stack.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND state = 'active'") == [["2"]]), "the two TTL changes did not wait"
+        search = threading.Thread(target=lambda: answers.append(api(
+            stack, "GET", "/api/v1/devices?serial=SNQUEUE&sort=serial&order=desc", token=wtok)))
+        search.start()
+        time.sleep(0.5)     # the search is queued behind the two
+        session.stdin.write("COMMIT;\n")
+        session.stdin.flush()
+        for t in holders + [search]:
+            t.join(30)
+    finally:
+        session.communicate("", timeout=20)
+    found = [j for st, j in answers if st == 200 and "devices" in j]
+    assert len(found) == 1 and [d["device_id"] for d in found[0]["devices"]] == [c["device_id"]], \
+        answers
+    assert sorted(st for st, _ in answers) == [200, 200, 200], answers

@@ -2,17 +2,22 @@
 #include "gw_dns.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <ldns/ldns.h>
 
 #include "gw_err.h"
 
 #define GW_DNS_FUDGE 300
-#define GW_DNS_UDP_MAX 512
 #define GW_DNS_WIRE_MAX 65000
 
 static ldns_rdf *gw_dname(const char *name)
@@ -165,15 +170,159 @@ nomem:
     return NULL;
 }
 
-int gw_dns_send_update(const gw_zone_conf_t *zone, const gw_dns_change_t *changes, size_t *n,
-                       char *err, size_t errlen)
+/* A message's frame on TCP: two length bytes, then the message. */
+#define GW_DNS_FRAME_MAX (2 + 65535)
+
+struct gw_dns_inflight {
+    int used;
+    uint16_t id;
+    ldns_rdf *mac;          /* the request's TSIG MAC: the answer's TSIG covers it */
+};
+
+struct gw_dns_conn {
+    const gw_zone_conf_t *zone;
+    int fd;
+    struct gw_dns_inflight fl[GW_DNS_MAX_INFLIGHT];
+    uint8_t *buf;           /* bytes received, not yet a whole answer */
+    size_t len;
+};
+
+static int64_t gw_dns_now_ms(void)
 {
-    ldns_pkt *pkt = NULL, *answer = NULL;
-    ldns_resolver *res = NULL;
-    uint8_t *wire = NULL;
-    size_t wlen = 0, count = *n;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits up to ms for events on fd; returns poll's revents, 0 on time-out,
+ * -1 on error. */
+static int gw_dns_poll(int fd, short events, int64_t ms)
+{
+    struct pollfd pfd = {fd, events, 0};
+    int r;
+    do
+        r = poll(&pfd, 1, ms < 0 ? 0 : (int)ms);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -1 : r == 0 ? 0 : pfd.revents;
+}
+
+int gw_dns_conn_open(const gw_zone_conf_t *zone, gw_dns_conn_t **out, char *err, size_t errlen)
+{
+    gw_dns_conn_t *c = calloc(1, sizeof *c);
+    const struct sockaddr_storage *ss = &zone->primary.ss;
+    socklen_t sl = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in);
+    int one = 1, soerr = 0;
+    socklen_t el = sizeof soerr;
+
+    *out = NULL;
+    if (c == NULL || (c->buf = malloc(GW_DNS_FRAME_MAX)) == NULL) {
+        if (c != NULL)
+            free(c);
+        snprintf(err, errlen, "out of memory opening a connection to %s", zone->primary.text);
+        return GW_ENOMEM;
+    }
+    c->zone = zone;
+    c->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        snprintf(err, errlen, "cannot create a socket for %s: %s", zone->primary.text,
+                 strerror(errno));
+        goto fail;
+    }
+    (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(c->fd, (const struct sockaddr *)ss, sl) != 0) {
+        if (errno != EINPROGRESS) {
+            snprintf(err, errlen, "cannot connect to %s: %s", zone->primary.text, strerror(errno));
+            goto fail;
+        }
+        int r = gw_dns_poll(c->fd, POLLOUT, GW_DNS_TIMEOUT_S * 1000);
+        if (r == 0) {
+            snprintf(err, errlen, "cannot connect to %s: no answer within %d s",
+                     zone->primary.text, GW_DNS_TIMEOUT_S);
+            goto fail;
+        }
+        if (r < 0 || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &el) != 0 || soerr != 0) {
+            snprintf(err, errlen, "cannot connect to %s: %s", zone->primary.text,
+                     strerror(soerr ? soerr : errno));
+            goto fail;
+        }
+    }
+    *out = c;
+    return GW_OK;
+fail:
+    gw_dns_conn_close(c);
+    return GW_EDNS;
+}
+
+void gw_dns_conn_close(gw_dns_conn_t *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < GW_DNS_MAX_INFLIGHT; i++)
+        ldns_rdf_deep_free(c->fl[i].mac);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->buf);
+    free(c);
+}
+
+int gw_dns_conn_fd(const gw_dns_conn_t *c)
+{
+    return c->fd;
+}
+
+/* Writes all of buf (time-out GW_DNS_TIMEOUT_S). */
+static int gw_dns_write_all(gw_dns_conn_t *c, const uint8_t *buf, size_t len, char *err,
+                            size_t errlen)
+{
+    int64_t deadline = gw_dns_now_ms() + GW_DNS_TIMEOUT_S * 1000;
+    while (len > 0) {
+        ssize_t w = send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (w > 0) {
+            buf += w;
+            len -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            snprintf(err, errlen, "cannot send to %s: %s", c->zone->primary.text,
+                     strerror(errno));
+            return GW_EDNS;
+        }
+        if (gw_dns_poll(c->fd, POLLOUT, deadline - gw_dns_now_ms()) <= 0) {
+            snprintf(err, errlen, "cannot send to %s: not accepted within %d s",
+                     c->zone->primary.text, GW_DNS_TIMEOUT_S);
+            return GW_EDNS;
+        }
+    }
+    return GW_OK;
+}
+
+static int gw_dns_id_in_flight(const gw_dns_conn_t *c, uint16_t id)
+{
+    for (size_t i = 0; i < GW_DNS_MAX_INFLIGHT; i++)
+        if (c->fl[i].used && c->fl[i].id == id)
+            return 1;
+    return 0;
+}
+
+int gw_dns_conn_send(gw_dns_conn_t *c, const gw_dns_change_t *changes, size_t *n, uint16_t *id,
+                     char *err, size_t errlen)
+{
+    const gw_zone_conf_t *zone = c->zone;
+    ldns_pkt *pkt = NULL;
+    uint8_t *wire = NULL, *frame = NULL;
+    size_t wlen = 0, count = *n, slot = GW_DNS_MAX_INFLIGHT;
     int rc = GW_EDNS;
 
+    for (size_t i = 0; i < GW_DNS_MAX_INFLIGHT; i++)
+        if (!c->fl[i].used) {
+            slot = i;
+            break;
+        }
+    if (slot == GW_DNS_MAX_INFLIGHT) {
+        snprintf(err, errlen, "too many UPDATE messages in flight");
+        return GW_EBUSY;
+    }
     /* Build, halving the batch until the signed message fits. */
     for (;;) {
         pkt = gw_dns_build(zone, changes, count, err, errlen);
@@ -181,6 +330,8 @@ int gw_dns_send_update(const gw_zone_conf_t *zone, const gw_dns_change_t *change
             rc = GW_ENOMEM;
             goto out;
         }
+        while (gw_dns_id_in_flight(c, ldns_pkt_id(pkt)))
+            ldns_pkt_set_random_id(pkt);
         if ((rc = gw_dns_sign(zone, pkt, err, errlen)) != GW_OK)
             goto out;
         rc = GW_EDNS;
@@ -188,10 +339,10 @@ int gw_dns_send_update(const gw_zone_conf_t *zone, const gw_dns_change_t *change
             snprintf(err, errlen, "cannot encode the UPDATE message");
             goto out;
         }
-        free(wire);
-        wire = NULL;
         if (wlen <= GW_DNS_WIRE_MAX || count == 1)
             break;
+        free(wire);
+        wire = NULL;
         ldns_pkt_free(pkt);
         pkt = NULL;
         count /= 2;
@@ -200,40 +351,116 @@ int gw_dns_send_update(const gw_zone_conf_t *zone, const gw_dns_change_t *change
         snprintf(err, errlen, "UPDATE message too large");
         goto out;
     }
-    res = gw_dns_resolver(zone, wlen > GW_DNS_UDP_MAX, err, errlen);
-    if (res == NULL) {
+    frame = malloc(wlen + 2);
+    if (frame == NULL) {
+        snprintf(err, errlen, "out of memory sending the UPDATE message");
         rc = GW_ENOMEM;
         goto out;
     }
-    ldns_status st = ldns_resolver_send_pkt(&answer, res, pkt);
-    if (st != LDNS_STATUS_OK || answer == NULL) {
-        snprintf(err, errlen, "no valid answer from %s: %s", zone->primary.text,
-                 st == LDNS_STATUS_CRYPTO_TSIG_BOGUS ? "TSIG of the answer is missing or wrong"
-                 : st != LDNS_STATUS_OK ? ldns_get_errorstr_by_id(st) : "empty answer");
+    frame[0] = (uint8_t)(wlen >> 8);
+    frame[1] = (uint8_t)wlen;
+    memcpy(frame + 2, wire, wlen);
+    c->fl[slot].mac = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(pkt), 3));
+    if (c->fl[slot].mac == NULL) {
+        snprintf(err, errlen, "out of memory sending the UPDATE message");
+        rc = GW_ENOMEM;
         goto out;
     }
-    if (ldns_pkt_id(answer) != ldns_pkt_id(pkt) || ldns_pkt_tsig(answer) == NULL) {
-        snprintf(err, errlen, "answer from %s does not match the UPDATE or is not signed",
-                 zone->primary.text);
+    if ((rc = gw_dns_write_all(c, frame, wlen + 2, err, errlen)) != GW_OK) {
+        ldns_rdf_deep_free(c->fl[slot].mac);
+        c->fl[slot].mac = NULL;
         goto out;
     }
-    if (ldns_pkt_get_rcode(answer) != LDNS_RCODE_NOERROR) {
-        char *rcode = ldns_pkt_rcode2str(ldns_pkt_get_rcode(answer));
-        snprintf(err, errlen, "%s refused the UPDATE: %s", zone->primary.text,
-                 rcode ? rcode : "error");
-        free(rcode);
-        goto out;
-    }
+    c->fl[slot].used = 1;
+    c->fl[slot].id = ldns_pkt_id(pkt);
+    *id = c->fl[slot].id;
     *n = count;
     rc = GW_OK;
 out:
-    if (answer != NULL)
-        ldns_pkt_free(answer);
+    free(frame);
+    free(wire);
     if (pkt != NULL)
         ldns_pkt_free(pkt);
-    if (res != NULL)
-        ldns_resolver_deep_free(res);
     return rc;
+}
+
+/* Checks one whole answer; sets *id to the UPDATE it answers. */
+static int gw_dns_answer(gw_dns_conn_t *c, const uint8_t *wire, size_t len, uint16_t *id,
+                         char *err, size_t errlen)
+{
+    const gw_zone_conf_t *zone = c->zone;
+    const char *srv = zone->primary.text;
+    ldns_pkt *answer = NULL;
+    struct gw_dns_inflight *f = NULL;
+    int rc = GW_EIO;
+
+    if (ldns_wire2pkt(&answer, wire, len) != LDNS_STATUS_OK) {
+        snprintf(err, errlen, "malformed answer from %s", srv);
+        goto out;
+    }
+    for (size_t i = 0; i < GW_DNS_MAX_INFLIGHT; i++)
+        if (c->fl[i].used && c->fl[i].id == ldns_pkt_id(answer))
+            f = &c->fl[i];
+    if (f == NULL || !ldns_pkt_qr(answer)) {
+        snprintf(err, errlen, "answer from %s does not match an UPDATE sent", srv);
+        goto out;
+    }
+    *id = f->id;
+    rc = GW_EDNS;
+    ldns_pkt_rcode rcode = ldns_pkt_get_rcode(answer);
+    if (ldns_pkt_tsig(answer) == NULL ||
+        !ldns_pkt_tsig_verify(answer, wire, len, zone->tsig_key_name, zone->tsig_secret, f->mac)) {
+        char *rs = ldns_pkt_rcode2str(rcode);
+        snprintf(err, errlen, "no valid answer from %s: TSIG of the answer is missing or wrong "
+                 "(rcode %s)", srv, rs ? rs : "?");
+        free(rs);
+    } else if (rcode != LDNS_RCODE_NOERROR) {
+        char *rs = ldns_pkt_rcode2str(rcode);
+        snprintf(err, errlen, "%s refused the UPDATE: %s", srv, rs ? rs : "error");
+        free(rs);
+    } else {
+        rc = GW_OK;
+    }
+    ldns_rdf_deep_free(f->mac);
+    f->mac = NULL;
+    f->used = 0;
+out:
+    if (answer != NULL)
+        ldns_pkt_free(answer);
+    return rc;
+}
+
+int gw_dns_conn_recv(gw_dns_conn_t *c, int timeout_ms, uint16_t *id, char *err, size_t errlen)
+{
+    int64_t deadline = gw_dns_now_ms() + timeout_ms;
+    for (;;) {
+        if (c->len >= 2) {
+            size_t mlen = (size_t)c->buf[0] << 8 | c->buf[1];
+            if (c->len >= 2 + mlen) {
+                int rc = gw_dns_answer(c, c->buf + 2, mlen, id, err, errlen);
+                memmove(c->buf, c->buf + 2 + mlen, c->len - 2 - mlen);
+                c->len -= 2 + mlen;
+                return rc;
+            }
+        }
+        ssize_t r = recv(c->fd, c->buf + c->len, GW_DNS_FRAME_MAX - c->len, MSG_DONTWAIT);
+        if (r > 0) {
+            c->len += (size_t)r;
+            continue;
+        }
+        if (r == 0) {
+            snprintf(err, errlen, "%s closed the connection", c->zone->primary.text);
+            return GW_EIO;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            snprintf(err, errlen, "cannot read from %s: %s", c->zone->primary.text,
+                     strerror(errno));
+            return GW_EIO;
+        }
+        int64_t left = deadline - gw_dns_now_ms();
+        if (left <= 0 || gw_dns_poll(c->fd, POLLIN, left) == 0)
+            return GW_ETIMEDOUT;
+    }
 }
 
 int gw_dns_axfr(const gw_zone_conf_t *zone, gw_dns_axfr_cb cb, void *arg,

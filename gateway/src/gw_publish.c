@@ -25,6 +25,10 @@
  * that the backlog is published within seconds of its return. */
 #define GW_PUB_BACKOFF_MAX_MS 2000
 #define GW_PUB_SAFETY_MS 1000
+/* UPDATE messages of a zone in flight at once. */
+#define GW_PUB_WINDOW 2
+/* A zone's turn when other zones wait. */
+#define GW_PUB_TURN_MS 1000
 #define GW_XSTR(x) #x
 #define GW_STR(x) GW_XSTR(x)
 
@@ -176,36 +180,47 @@ fail:
     return -1;
 }
 
-static int gw_pub_cmd(struct gw_publish *p, const char *sql)
+/* A bigint[] parameter built from outbox ids: "{1,2,3}". */
+struct gw_ids {
+    char *s;
+    size_t len, cap, n;
+};
+
+static int gw_ids_add(struct gw_ids *a, const char *id)
 {
-    PGresult *r = PQexec(p->pg, sql);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok)
-        gw_warn("publisher: %s failed: %s", sql, gw_pg_line(PQresultErrorMessage(r)));
-    PQclear(r);
-    return ok ? 0 : -1;
+    size_t need = a->len + strlen(id) + 3;
+    if (need > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 256;
+        while (cap < need)
+            cap *= 2;
+        char *s = realloc(a->s, cap);
+        if (s == NULL)
+            return -1;
+        a->s = s;
+        a->cap = cap;
+    }
+    a->len += (size_t)sprintf(a->s + a->len, "%s%s", a->n ? "," : "{", id);
+    a->n++;
+    return 0;
 }
 
-/* "{1,2,3}" from the ids (column 0) of the n rows rows[0..n). */
-static char *gw_id_array(const PGresult *res, const size_t *rows, size_t n)
+/* The finished array text ("{}" when empty), or NULL when out of memory.
+ * Call once. */
+static const char *gw_ids_text(struct gw_ids *a)
 {
-    size_t cap = 3 + n * 21, len = 0;
-    char *s = malloc(cap);
-    if (s == NULL)
-        return NULL;
-    s[len++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        int k = snprintf(s + len, cap - len, "%s%s", i ? "," : "",
-                         PQgetvalue(res, (int)rows[i], 0));
-        if (k < 0 || (size_t)k >= cap - len) {
-            free(s);
+    if (a->cap < a->len + 3) {
+        char *s = realloc(a->s, a->len + 3);
+        if (s == NULL)
             return NULL;
-        }
-        len += (size_t)k;
+        a->s = s;
+        a->cap = a->len + 3;
     }
-    s[len++] = '}';
-    s[len] = '\0';
-    return s;
+    size_t len = a->len;
+    if (a->n == 0)
+        a->s[len++] = '{';
+    a->s[len] = '}';
+    a->s[len + 1] = '\0';
+    return a->s;
 }
 
 /* 1 when outbox rows ra and rb of res are for the same name and type. */
@@ -271,141 +286,6 @@ static size_t gw_pub_coalesce(const PGresult *res, size_t n, size_t *ord, size_t
     return k;
 }
 
-static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_state *zs)
-{
-    const gw_zone_conf_t *z = zs->zone;
-    const char *zp[1] = {z->name};
-    PGresult *res = NULL, *r = NULL;
-    gw_dns_change_t *ch = NULL;
-    char *ids = NULL, err[512];
-    size_t *ord = NULL, *grp = NULL;
-    enum gw_pub_outcome out = GW_PUB_DBFAIL;
-    int in_tx = 0;
-
-    if (gw_pub_cmd(p, "BEGIN") != 0)
-        goto done;
-    in_tx = 1;
-    r = PQexecParams(p->pg, "SELECT pg_try_advisory_xact_lock(hashtext('ddns_outbox:' || $1))",
-                     1, NULL, zp, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        gw_warn("publisher: zone %s: advisory lock: %s", z->name, gw_pg_line(PQresultErrorMessage(r)));
-        goto done;
-    }
-    if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
-        out = GW_PUB_LOCKED;
-        goto done;
-    }
-    PQclear(r);
-    r = NULL;
-    res = PQexecParams(p->pg,
-                       "SELECT id, fqdn, rrtype, host(address), ttl FROM dns_outbox "
-                       "WHERE zone = $1 ORDER BY id LIMIT " GW_STR(GW_PUBLISH_BATCH) " FOR UPDATE",
-                       1, NULL, zp, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        gw_warn("publisher: zone %s: reading the outbox: %s", z->name,
-                gw_pg_line(PQresultErrorMessage(res)));
-        goto done;
-    }
-    size_t n = (size_t)PQntuples(res);
-    if (n == 0) {
-        out = gw_pub_cmd(p, "COMMIT") == 0 ? GW_PUB_EMPTY : GW_PUB_DBFAIL;
-        in_tx = 0;
-        if (out == GW_PUB_EMPTY)
-            gw_pub_zone_ok(p, zs);
-        goto done;
-    }
-    /* Coalesce: one change per (fqdn, type), the newest row's. */
-    ord = malloc(n * sizeof *ord);
-    grp = malloc(n * sizeof *grp);
-    ch = calloc(n, sizeof *ch);
-    if (ord == NULL || grp == NULL || ch == NULL)
-        goto done;
-    size_t nch = gw_pub_coalesce(res, n, ord, grp);
-    for (size_t i = 0; i < nch; i++) {
-        int row = (int)ord[i];
-        ch[i].fqdn = PQgetvalue(res, row, 1);
-        ch[i].is_aaaa = strcmp(PQgetvalue(res, row, 2), "AAAA") == 0;
-        ch[i].address = PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3);
-        ch[i].ttl = PQgetisnull(res, row, 4) ? 0 : atoi(PQgetvalue(res, row, 4));
-    }
-    int64_t t0 = gw_now_ms();
-    size_t sent = nch;
-    int rc = gw_dns_send_update(z, ch, &sent, err, sizeof err);
-    int64_t took = gw_now_ms() - t0;
-    if (rc == GW_OK) {
-        /* Confirmed: the rows of every sent change's group leave the
-         * outbox (the sent row and the older ones it superseded). A newer
-         * row that arrived after the SELECT is not among them. */
-        size_t ndel = 0;
-        for (size_t i = 0; i < n; i++)
-            if (grp[i] < sent)
-                ord[ndel++] = i;
-        ids = gw_id_array(res, ord, ndel);
-        const char *dp[1] = {ids};
-        if (ids == NULL)
-            goto done;
-        r = PQexecParams(p->pg, "DELETE FROM dns_outbox WHERE id = ANY($1::bigint[])", 1, NULL,
-                         dp, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            gw_warn("publisher: zone %s: deleting published rows: %s", z->name,
-                    gw_pg_line(PQresultErrorMessage(r)));
-            goto done;
-        }
-        if (gw_pub_cmd(p, "COMMIT") != 0)
-            goto done;
-        in_tx = 0;
-        gw_info("published zone=%s changes=%zu rows=%zu ms=%lld", z->name, sent, ndel,
-                (long long)took);
-        gw_metrics_inc(GW_M_PUBLISH_OK);
-        gw_metrics_add(GW_M_PUBLISH_CHANGES, sent);
-        gw_pub_zone_ok(p, zs);
-        zs->backoff_ms = GW_PUB_BACKOFF_MIN_MS;
-        out = (ndel < n || n == GW_PUBLISH_BATCH) ? GW_PUB_MORE : GW_PUB_DONE;
-        goto done;
-    }
-
-    /* Not confirmed: nothing may be deleted. Record the attempt. */
-    if (gw_pub_cmd(p, "ROLLBACK") != 0)
-        goto done;
-    in_tx = 0;
-    for (size_t i = 0; i < n; i++)
-        ord[i] = i;
-    ids = gw_id_array(res, ord, n);
-    const char *up[2] = {ids, err};
-    if (ids == NULL)
-        goto done;
-    r = PQexecParams(p->pg,
-                     "UPDATE dns_outbox SET attempts = attempts + 1, last_error = $2 "
-                     "WHERE id = ANY($1::bigint[])",
-                     2, NULL, up, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        gw_warn("publisher: zone %s: recording the failed attempt: %s", z->name,
-                gw_pg_line(PQresultErrorMessage(r)));
-        goto done;
-    }
-    gw_metrics_inc(GW_M_PUBLISH_FAILED);
-    gw_pub_zone_failed(p, zs, err);
-    int wait = gw_jitter(p, zs->backoff_ms);
-    gw_warn("publisher: zone %s: %zu changes not published (%s); retrying in %d ms", z->name, n,
-            err, wait);
-    zs->next_ms = gw_now_ms() + wait;
-    zs->backoff_ms = zs->backoff_ms * 2 > GW_PUB_BACKOFF_MAX_MS ? GW_PUB_BACKOFF_MAX_MS
-                                                                : zs->backoff_ms * 2;
-    out = GW_PUB_DNSFAIL;
-done:
-    if (in_tx && out != GW_PUB_DBFAIL)
-        out = gw_pub_cmd(p, "ROLLBACK") == 0 ? out : GW_PUB_DBFAIL;
-    else if (in_tx && PQstatus(p->pg) == CONNECTION_OK)
-        (void)gw_pub_cmd(p, "ROLLBACK");
-    PQclear(r);
-    PQclear(res);
-    free(ch);
-    free(ids);
-    free(ord);
-    free(grp);
-    return out;
-}
-
 /* Takes the notifications libpq holds; 1 when there was one. */
 static int gw_pub_drain_notifies(struct gw_publish *p)
 {
@@ -417,6 +297,371 @@ static int gw_pub_drain_notifies(struct gw_publish *p)
         PQfreemem(n);
     }
     return got;
+}
+
+/* One UPDATE message of a run: its outbox rows and their coalescing. */
+struct gw_pub_msg {
+    enum { GW_MSG_FREE, GW_MSG_INFLIGHT, GW_MSG_FAILED } state;
+    PGresult *res;          /* id, fqdn, rrtype, host(address), ttl; id order */
+    size_t n;               /* rows */
+    size_t *ord, *grp;      /* gw_pub_coalesce() */
+    size_t nch, sent;       /* changes; changes the message carries */
+    char *gone;             /* per row: deleted as superseded by a later message */
+    uint16_t id;
+    int64_t sent_ms;
+    char err[256];
+};
+
+/* A zone's publishing run: the UPDATE messages in flight on one connection. */
+struct gw_pub_run {
+    struct gw_publish *p;
+    struct gw_zone_state *zs;
+    gw_dns_conn_t *conn;
+    struct gw_pub_msg m[GW_PUB_WINDOW];
+    size_t ninflight;
+    int failed;             /* a message failed: send no more */
+};
+
+static void gw_pub_msg_free(struct gw_pub_msg *m)
+{
+    PQclear(m->res);
+    free(m->ord);
+    free(m->grp);
+    free(m->gone);
+    memset(m, 0, sizeof *m);
+}
+
+/* The ids of every row of the run's messages. */
+static const char *gw_pub_run_ids(struct gw_pub_run *run, struct gw_ids *ids)
+{
+    for (size_t i = 0; i < GW_PUB_WINDOW; i++)
+        for (size_t r = 0; r < run->m[i].n; r++)
+            if (gw_ids_add(ids, PQgetvalue(run->m[i].res, (int)r, 0)) != 0)
+                return NULL;
+    return gw_ids_text(ids);
+}
+
+/* Every message in flight failed with why (the connection is gone). */
+static void gw_pub_run_lost(struct gw_pub_run *run, const char *why)
+{
+    char err[sizeof run->m[0].err];
+    snprintf(err, sizeof err, "%s", why);
+    for (size_t i = 0; i < GW_PUB_WINDOW; i++)
+        if (run->m[i].state == GW_MSG_INFLIGHT) {
+            run->m[i].state = GW_MSG_FAILED;
+            snprintf(run->m[i].err, sizeof run->m[i].err, "%s", err);
+        }
+    run->ninflight = 0;
+    run->failed = 1;
+    gw_dns_conn_close(run->conn);
+    run->conn = NULL;
+}
+
+/* Reads the next rows not in flight and sends them as one UPDATE. Returns
+ * 1 when a message was sent, 0 when there were no rows, -1 on a database
+ * error; a DNS failure marks the run failed (and returns 1). *full is set
+ * when the read was a whole batch (more rows may wait). */
+static int gw_pub_run_send(struct gw_pub_run *run, int *full)
+{
+    struct gw_publish *p = run->p;
+    const gw_zone_conf_t *z = run->zs->zone;
+    struct gw_pub_msg *m = NULL;
+    gw_dns_change_t *ch = NULL;
+    struct gw_ids ids = {0};
+    const char *sp[2] = {z->name, NULL};
+    int rc = -1;
+
+    *full = 0;
+    for (size_t i = 0; i < GW_PUB_WINDOW && m == NULL; i++)
+        if (run->m[i].state == GW_MSG_FREE)
+            m = &run->m[i];
+    if (m == NULL || (sp[1] = gw_pub_run_ids(run, &ids)) == NULL)
+        goto out;
+    m->res = PQexecParams(p->pg,
+                          "SELECT id, fqdn, rrtype, host(address), ttl FROM dns_outbox "
+                          "WHERE zone = $1 AND id <> ALL($2::bigint[]) "
+                          "ORDER BY id LIMIT " GW_STR(GW_PUBLISH_BATCH),
+                          2, NULL, sp, NULL, NULL, 0);
+    if (PQresultStatus(m->res) != PGRES_TUPLES_OK) {
+        gw_warn("publisher: zone %s: reading the outbox: %s", z->name,
+                gw_pg_line(PQresultErrorMessage(m->res)));
+        goto out;
+    }
+    m->n = (size_t)PQntuples(m->res);
+    if (m->n == 0) {
+        rc = 0;
+        goto out;
+    }
+    *full = m->n == GW_PUBLISH_BATCH;
+    /* Coalesce: one change per (fqdn, type), the newest row's. */
+    m->ord = malloc(m->n * sizeof *m->ord);
+    m->grp = malloc(m->n * sizeof *m->grp);
+    m->gone = calloc(m->n, 1);
+    ch = calloc(m->n, sizeof *ch);
+    if (m->ord == NULL || m->grp == NULL || m->gone == NULL || ch == NULL)
+        goto out;
+    m->nch = gw_pub_coalesce(m->res, m->n, m->ord, m->grp);
+    for (size_t i = 0; i < m->nch; i++) {
+        int row = (int)m->ord[i];
+        ch[i].fqdn = PQgetvalue(m->res, row, 1);
+        ch[i].is_aaaa = strcmp(PQgetvalue(m->res, row, 2), "AAAA") == 0;
+        ch[i].address = PQgetisnull(m->res, row, 3) ? NULL : PQgetvalue(m->res, row, 3);
+        ch[i].ttl = PQgetisnull(m->res, row, 4) ? 0 : atoi(PQgetvalue(m->res, row, 4));
+    }
+    rc = 1;
+    m->sent = m->nch;
+    m->sent_ms = gw_now_ms();
+    m->state = GW_MSG_INFLIGHT;
+    run->ninflight++;
+    int drc = GW_OK;
+    if (run->conn == NULL)
+        drc = gw_dns_conn_open(z, &run->conn, m->err, sizeof m->err);
+    if (drc == GW_OK)
+        drc = gw_dns_conn_send(run->conn, ch, &m->sent, &m->id, m->err, sizeof m->err);
+    if (drc != GW_OK)
+        gw_pub_run_lost(run, m->err);
+out:
+    if (m != NULL && (rc < 0 || m->state == GW_MSG_FREE))
+        gw_pub_msg_free(m);
+    free(ch);
+    free(ids.s);
+    return rc;
+}
+
+/* The message m was confirmed: the rows of its sent changes leave the
+ * outbox (each sent row and the older rows it superseded), and so do the
+ * rows of failed messages that a change of m superseded. 0, or -1 on a
+ * database error. */
+static int gw_pub_run_confirmed(struct gw_pub_run *run, struct gw_pub_msg *m)
+{
+    struct gw_publish *p = run->p;
+    const gw_zone_conf_t *z = run->zs->zone;
+    struct gw_ids ids = {0};
+    const char *dp[1] = {NULL};
+    PGresult *r = NULL;
+    int rc = -1;
+
+    for (size_t i = 0; i < m->n; i++)
+        if (m->grp[i] < m->sent && gw_ids_add(&ids, PQgetvalue(m->res, (int)i, 0)) != 0)
+            goto out;
+    for (size_t k = 0; k < GW_PUB_WINDOW; k++) {
+        struct gw_pub_msg *f = &run->m[k];
+        if (f->state != GW_MSG_FAILED)
+            continue;
+        for (size_t i = 0; i < f->n; i++)
+            for (size_t c = 0; c < m->sent && !f->gone[i]; c++) {
+                int row = (int)m->ord[c];
+                if (strcmp(PQgetvalue(f->res, (int)i, 1), PQgetvalue(m->res, row, 1)) == 0 &&
+                    strcmp(PQgetvalue(f->res, (int)i, 2), PQgetvalue(m->res, row, 2)) == 0 &&
+                    atoll(PQgetvalue(f->res, (int)i, 0)) < atoll(PQgetvalue(m->res, row, 0))) {
+                    f->gone[i] = 1;
+                    if (gw_ids_add(&ids, PQgetvalue(f->res, (int)i, 0)) != 0)
+                        goto out;
+                }
+            }
+    }
+    size_t ndel = ids.n;
+    if ((dp[0] = gw_ids_text(&ids)) == NULL)
+        goto out;
+    r = PQexecParams(p->pg, "DELETE FROM dns_outbox WHERE id = ANY($1::bigint[])", 1, NULL, dp,
+                     NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        gw_warn("publisher: zone %s: deleting published rows: %s", z->name,
+                gw_pg_line(PQresultErrorMessage(r)));
+        goto out;
+    }
+    gw_info("published zone=%s changes=%zu rows=%zu ms=%lld", z->name, m->sent, ndel,
+            (long long)(gw_now_ms() - m->sent_ms));
+    gw_metrics_inc(GW_M_PUBLISH_OK);
+    gw_metrics_add(GW_M_PUBLISH_CHANGES, m->sent);
+    rc = 0;
+out:
+    PQclear(r);
+    free(ids.s);
+    return rc;
+}
+
+/* After a failed run: the rows of the failed messages that no later
+ * message superseded get attempts + 1 and the error, and the zone waits.
+ * 0, or -1 on a database error. */
+static int gw_pub_run_record_failure(struct gw_pub_run *run)
+{
+    struct gw_publish *p = run->p;
+    struct gw_zone_state *zs = run->zs;
+    int rc = 0;
+    size_t nrows = 0;
+    const char *why = "not confirmed";
+
+    for (size_t k = 0; k < GW_PUB_WINDOW; k++) {
+        struct gw_pub_msg *f = &run->m[k];
+        if (f->state != GW_MSG_FAILED)
+            continue;
+        struct gw_ids ids = {0};
+        const char *up[2] = {NULL, f->err};
+        for (size_t i = 0; i < f->n; i++)
+            if (!f->gone[i] && gw_ids_add(&ids, PQgetvalue(f->res, (int)i, 0)) != 0)
+                break;
+        size_t cnt = ids.n;
+        if ((up[0] = gw_ids_text(&ids)) == NULL) {
+            free(ids.s);
+            return -1;
+        }
+        PGresult *r = PQexecParams(p->pg,
+                                   "UPDATE dns_outbox SET attempts = attempts + 1, last_error = $2 "
+                                   "WHERE id = ANY($1::bigint[])",
+                                   2, NULL, up, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            gw_warn("publisher: zone %s: recording the failed attempt: %s", zs->zone->name,
+                    gw_pg_line(PQresultErrorMessage(r)));
+            rc = -1;
+        }
+        PQclear(r);
+        free(ids.s);
+        gw_metrics_inc(GW_M_PUBLISH_FAILED);
+        gw_pub_zone_failed(p, zs, f->err);
+        nrows += cnt;
+        why = f->err;
+        if (rc != 0)
+            return rc;
+    }
+    int wait = gw_jitter(p, zs->backoff_ms);
+    gw_warn("publisher: zone %s: %zu changes not published (%s); retrying in %d ms",
+            zs->zone->name, nrows, why, wait);
+    zs->next_ms = gw_now_ms() + wait;
+    zs->backoff_ms = zs->backoff_ms * 2 > GW_PUB_BACKOFF_MAX_MS ? GW_PUB_BACKOFF_MAX_MS
+                                                                : zs->backoff_ms * 2;
+    return 0;
+}
+
+/* Publishes the zone's outbox while it has rows: up to GW_PUB_WINDOW UPDATE
+ * messages in flight on one connection, the next one sent as soon as rows
+ * are committed (LISTEN) and the window has room, so that the DNS server
+ * finds the next message queued when it finishes one. Runs at most
+ * GW_PUB_TURN_MS when other zones wait. */
+static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_state *zs)
+{
+    struct gw_pub_run run = {.p = p, .zs = zs};
+    enum gw_pub_outcome out = GW_PUB_DBFAIL;
+    int want = 1, full = 0, sent_any = 0, stop = 0;
+    int64_t turn_end = gw_now_ms() + GW_PUB_TURN_MS;
+
+    for (;;) {
+        if (!run.failed && !stop && want && run.ninflight < GW_PUB_WINDOW) {
+            int s = gw_pub_run_send(&run, &full);
+            if (s < 0)
+                goto done;
+            sent_any |= s;
+            want = full;
+            if (s == 1)
+                continue;
+        }
+        if (run.ninflight == 0)
+            break;
+        if (p->cfg->nzones > 1 && gw_now_ms() > turn_end)
+            stop = 1;
+        /* Wait for an answer, a notification or the stop pipe. */
+        int64_t oldest = INT64_MAX;
+        for (size_t i = 0; i < GW_PUB_WINDOW; i++)
+            if (run.m[i].state == GW_MSG_INFLIGHT && run.m[i].sent_ms < oldest)
+                oldest = run.m[i].sent_ms;
+        int got = gw_pub_drain_notifies(p);
+        if (got < 0)
+            goto done;
+        want |= got;
+        if (want && !run.failed && !stop && run.ninflight < GW_PUB_WINDOW)
+            continue;
+        int64_t left = oldest + GW_DNS_TIMEOUT_S * 1000 - gw_now_ms();
+        struct pollfd fds[3] = {{gw_dns_conn_fd(run.conn), POLLIN, 0},
+                                {PQsocket(p->pg), POLLIN, 0},
+                                {p->wake[0], POLLIN, 0}};
+        if (stop)
+            fds[2].fd = -1;     /* the stop byte stays in the pipe */
+        int r = poll(fds, 3, left < 0 ? 0 : (int)left);
+        if (r < 0 && errno != EINTR)
+            gw_warn("publisher: poll: %s", strerror(errno));
+        if (atomic_load(&p->stop))
+            stop = 1;
+        /* Every whole answer received (one read may bring several). */
+        while (r > 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) && run.ninflight > 0) {
+            char err[256];
+            uint16_t id = 0;
+            int rc = gw_dns_conn_recv(run.conn, 0, &id, err, sizeof err);
+            if (rc == GW_ETIMEDOUT)
+                break;
+            struct gw_pub_msg *m = NULL;
+            for (size_t i = 0; i < GW_PUB_WINDOW; i++)
+                if (run.m[i].state == GW_MSG_INFLIGHT && run.m[i].id == id)
+                    m = &run.m[i];
+            if ((rc != GW_OK && rc != GW_EDNS) || m == NULL) {
+                gw_pub_run_lost(&run, err);
+                break;
+            }
+            run.ninflight--;
+            if (rc == GW_EDNS) {
+                m->state = GW_MSG_FAILED;
+                snprintf(m->err, sizeof m->err, "%s", err);
+                run.failed = 1;
+                continue;
+            }
+            if (gw_pub_run_confirmed(&run, m) != 0)
+                goto done;
+            gw_pub_msg_free(m);
+            if (!run.failed) {
+                gw_pub_zone_ok(p, zs);
+                zs->backoff_ms = GW_PUB_BACKOFF_MIN_MS;
+            }
+            want = 1;
+        }
+        if (run.ninflight > 0 && gw_now_ms() >= oldest + GW_DNS_TIMEOUT_S * 1000) {
+            char err[256];
+            snprintf(err, sizeof err, "no valid answer from %s: no answer within %d s",
+                     zs->zone->primary.text, GW_DNS_TIMEOUT_S);
+            gw_pub_run_lost(&run, err);
+        }
+    }
+    if (run.failed) {
+        out = gw_pub_run_record_failure(&run) == 0 ? GW_PUB_DNSFAIL : GW_PUB_DBFAIL;
+        goto done;
+    }
+    if (!sent_any)
+        gw_pub_zone_ok(p, zs);
+    out = stop ? GW_PUB_MORE : sent_any ? GW_PUB_DONE : GW_PUB_EMPTY;
+done:
+    for (size_t i = 0; i < GW_PUB_WINDOW; i++)
+        gw_pub_msg_free(&run.m[i]);
+    gw_dns_conn_close(run.conn);
+    return out;
+}
+
+/* One turn of a zone: the zone's advisory lock (another gateway publishing
+ * it means GW_PUB_LOCKED), then gw_pub_stream(). */
+static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_state *zs)
+{
+    const char *zp[1] = {zs->zone->name};
+    PGresult *r = PQexecParams(p->pg, "SELECT pg_try_advisory_lock(hashtext('ddns_outbox:' || $1))",
+                               1, NULL, zp, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        gw_warn("publisher: zone %s: advisory lock: %s", zs->zone->name,
+                gw_pg_line(PQresultErrorMessage(r)));
+        PQclear(r);
+        return GW_PUB_DBFAIL;
+    }
+    int locked = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!locked)
+        return GW_PUB_LOCKED;
+    enum gw_pub_outcome out = gw_pub_stream(p, zs);
+    if (out == GW_PUB_DBFAIL)
+        return out;     /* the session, and with it the lock, is closed */
+    r = PQexecParams(p->pg, "SELECT pg_advisory_unlock(hashtext('ddns_outbox:' || $1))", 1, NULL,
+                     zp, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        gw_warn("publisher: zone %s: advisory unlock: %s", zs->zone->name,
+                gw_pg_line(PQresultErrorMessage(r)));
+        out = GW_PUB_DBFAIL;
+    }
+    PQclear(r);
+    return out;
 }
 
 static void *gw_pub_main(void *arg)

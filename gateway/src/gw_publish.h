@@ -3,16 +3,18 @@
  * Owns the dns_outbox consumer: its own blocking PostgreSQL connection
  * (off the request path), LISTEN ddns_outbox, a wait on the connection's
  * socket and a self-pipe (1 s timeout as a safety net), and for every zone
- * one transaction per batch: pg_try_advisory_xact_lock (a zone another
- * gateway is publishing is skipped), up to 1000 rows in id order FOR
- * UPDATE, coalesced to one change per (name, type) (the newest row), one
- * signed RFC 2136 UPDATE through gw_dns, and the DELETE of the rows of the
- * changes the server confirmed (the sent row and the older rows it
- * superseded; a newer row committed meanwhile stays queued). A failed
- * batch is rolled back, its rows get attempts + 1 and last_error, and the
- * zone waits (200 ms doubling to 2 s, with jitter) before the next try. Its
- * health (database connection up, zones whose last batch failed) and the
- * batch counters of gw_metrics can be read from any thread. */
+ * with rows a run under pg_try_advisory_lock (a zone another gateway is
+ * publishing is skipped): up to 1000 rows in id order, coalesced to one
+ * change per (name, type) (the newest row), one signed RFC 2136 UPDATE
+ * through gw_dns, and while it is unanswered the rows committed meanwhile
+ * as a second message on the same connection (GW_PUB_WINDOW in flight). A
+ * confirmed message deletes the rows of its changes (the sent row and the
+ * older rows it superseded, in any message of the run; a newer row
+ * committed meanwhile stays queued). A failed message stops the run, its
+ * rows get attempts + 1 and last_error, and the zone waits (200 ms doubling
+ * to 2 s, with jitter) before the next try. Its health (database connection
+ * up, zones whose last message failed) and the publish counters of
+ * gw_metrics can be read from any thread. */
 #ifndef GW_PUBLISH_H
 #define GW_PUBLISH_H
 

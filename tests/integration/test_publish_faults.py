@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -256,3 +257,120 @@ def test_wrong_tsig_key_keeps_the_outbox(fstack, fleet, tmp_path):
         assert p2.wait(timeout=15) == 0
     fstack.start_gateway()
     assert fstack.wait_dns(creds["fqdn"], "A", ["198.22.0.1"]) == ["198.22.0.1"]
+
+
+class HoldingRelay:
+    """A TCP relay between a gateway and the real DNS server that forwards
+    requests at once and holds the server's answers until released; it counts
+    the DNS messages of each direction (two length bytes, then the message)."""
+
+    def __init__(self, server_port):
+        self.server_port = server_port
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(8)
+        self.port = self.lsock.getsockname()[1]
+        self.requests = []          # (connection number, message count on it)
+        self.connections = 0
+        self.released = threading.Event()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            s = socket.create_connection(("127.0.0.1", self.server_port))
+            with self.lock:
+                self.connections += 1
+                n = self.connections
+            threading.Thread(target=self._pump, args=(c, s, n, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(s, c, n, False), daemon=True).start()
+
+    def _pump(self, src, dst, conn, is_request):
+        buf = b""
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                try:
+                    dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                return
+            buf += data
+            while len(buf) >= 2 and len(buf) >= 2 + int.from_bytes(buf[:2], "big"):
+                size = 2 + int.from_bytes(buf[:2], "big")
+                if is_request:
+                    with self.lock:
+                        self.requests.append(conn)
+                else:
+                    self.released.wait()
+                dst.sendall(buf[:size])
+                buf = buf[size:]
+
+    def wait_requests(self, n, timeout=10):
+        deadline = time.time() + timeout
+        while len(self.requests) < n and time.time() < deadline:
+            time.sleep(0.02)
+        return list(self.requests)
+
+    def close(self):
+        self.released.set()
+        self.lsock.close()
+
+
+def test_two_updates_in_flight_and_a_refused_one(fstack, fleet, tmp_path):
+    """The publisher sends the next UPDATE while one is unanswered, on the
+    same TCP connection; when the first is refused and the second confirmed,
+    the rows the second superseded leave the outbox and only the refused
+    change waits for a retry (an older address is never sent again)."""
+    relay = HoldingRelay(fstack.dns_port)
+    gw1 = fstack.procs.pop("gateway")
+    gw1.send_signal(signal.SIGTERM)
+    assert gw1.wait(timeout=15) == 0
+    name = "inflight-%d.%s" % (os.getpid(), ZONE)
+    outside = "inflight.not-%s" % ZONE
+    p2, _, log2 = start_second_gateway(
+        fstack, tmp_path, "relayed",
+        lambda t: t.replace("primary = 127.0.0.1:%d" % fstack.dns_port,
+                            "primary = 127.0.0.1:%d" % relay.port))
+    try:
+        # message 1: a row outside the zone (the server refuses the whole
+        # message: NOTZONE) and the name's first address
+        fstack.psql("BEGIN; INSERT INTO dns_outbox (zone, fqdn, rrtype, address) VALUES "
+                    "('%s', '%s', 'A', '192.0.2.1'), ('%s', '%s', 'A', '198.51.100.1'); "
+                    "SELECT pg_notify('ddns_outbox', ''); COMMIT" % (ZONE, outside, ZONE, name))
+        assert relay.wait_requests(1) == [1]
+        # message 2, sent before the answer to message 1: the newer address
+        fstack.psql("BEGIN; INSERT INTO dns_outbox (zone, fqdn, rrtype, address) VALUES "
+                    "('%s', '%s', 'A', '198.51.100.2'); SELECT pg_notify('ddns_outbox', ''); "
+                    "COMMIT" % (ZONE, name))
+        assert relay.wait_requests(2) == [1, 1], "second UPDATE not sent on the same connection"
+        relay.released.set()
+        assert fstack.wait_dns(name, "A", ["198.51.100.2"]) == ["198.51.100.2"]
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            rows = fstack.psql("SELECT fqdn, host(address), attempts, last_error FROM dns_outbox "
+                               "WHERE fqdn IN ('%s', '%s') ORDER BY id" % (name, outside))
+            if rows and int(rows[0][2]) >= 1:
+                break
+            time.sleep(0.1)
+        assert len(rows) == 1 and rows[0][:2] == [outside, "192.0.2.1"], rows
+        assert int(rows[0][2]) >= 1 and "NOTZONE" in rows[0][3], rows
+        # the refused change is retried alone, the name keeps its newest address
+        time.sleep(1)
+        assert fstack.dig(name) == ["198.51.100.2"]
+        text = log2.read_text()
+        assert published_rows(text) == 2, text[-2000:]
+        assert "changes not published" in text and "NOTZONE" in text
+    finally:
+        fstack.psql("DELETE FROM dns_outbox WHERE fqdn = '%s'" % outside)
+        p2.send_signal(signal.SIGTERM)
+        assert p2.wait(timeout=15) == 0, log2.read_text()[-3000:]
+        relay.close()
+        fstack.start_gateway()

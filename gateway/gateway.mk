@@ -47,8 +47,9 @@ all: $(BIN)/ddns-gateway
 # fuzz_dyndns (the dyndns2 query and Basic credential parsers of
 # gw_dynparse and the User-Agent policy of gw_policy), fuzz_http (raw
 # connection bytes through evhttp with the gateway's limits, routing and
-# the endpoints' parsers), fuzz_config (the configuration file) and
-# fuzz_csv (ddns-provision's CSV input), built with clang.
+# the endpoints' parsers), fuzz_config (the configuration file),
+# fuzz_csv (ddns-provision's CSV input) and fuzz_dns (what a DNS server
+# sends back on the publisher's connection), built with clang.
 #   make gw-fuzz-smoke  each target for GW_FUZZ_RUNS inputs from the seed
 #                       corpus gateway/fuzz/corpus/* (part of make test-unit)
 #   make fuzz           also runs them for FUZZ_TIME seconds each
@@ -57,7 +58,7 @@ GW_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefin
 GW_FUZZ_RUNS  ?= 200000
 GW_FUZZERS    := $(BUILD)/fuzz/fuzz_proxy $(BUILD)/fuzz/fuzz_gw_request $(BUILD)/fuzz/fuzz_route \
                  $(BUILD)/fuzz/fuzz_dyndns $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_config \
-                 $(BUILD)/fuzz/fuzz_csv
+                 $(BUILD)/fuzz/fuzz_csv $(BUILD)/fuzz/fuzz_dns
 GW_DYN_SRCS   := gateway/src/gw_dynparse.c gateway/src/gw_policy.c common/cmn_mac.c common/cmn_key.c
 
 $(BUILD)/fuzz/fuzz_dyndns: gateway/fuzz/fuzz_dyndns.c $(GW_DYN_SRCS) $(wildcard gateway/src/gw_dynparse.h gateway/src/gw_policy.h common/*.h)
@@ -91,6 +92,11 @@ $(BUILD)/fuzz/fuzz_config: gateway/fuzz/fuzz_config.c $(GW_CONF_SRCS) $(wildcard
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_CONF_SRCS) $(shell $(PKG) --libs inih jansson libevent libcrypto) -lpthread
 
+# fuzz_dns: a DNS server's bytes on a loopback connection of gw_dns.
+$(BUILD)/fuzz/fuzz_dns: gateway/fuzz/fuzz_dns.c gateway/src/gw_dns.c $(wildcard gateway/src/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< gateway/src/gw_dns.c $(shell $(PKG) --libs ldns libcrypto)
+
 # fuzz_csv: ddns-provision's CSV input (prov_csv, prov_batch).
 PROV_CSV_SRCS := provisioning/src/prov_batch.c provisioning/src/prov_csv.c \
                  provisioning/src/prov_cred.c provisioning/src/prov_record.c $(COMMON_SRCS)
@@ -104,8 +110,9 @@ $(BUILD)/fuzz/fuzz_csv: provisioning/fuzz/fuzz_csv.c $(PROV_CSV_SRCS) $(wildcard
 gw_fuzz_seeds = case $$name in fuzz_proxy) seeds=gateway/fuzz/corpus/proxy;; \
     fuzz_route) seeds=gateway/fuzz/corpus/route;; fuzz_dyndns) seeds=gateway/fuzz/corpus/dyndns;; \
     fuzz_http) seeds=gateway/fuzz/corpus/http;; fuzz_config) seeds=gateway/fuzz/corpus/config;; \
-    fuzz_csv) seeds=provisioning/fuzz/corpus/csv;; *) seeds=gateway/fuzz/corpus/request;; esac; \
-    runs=$(GW_FUZZ_RUNS); case $$name in fuzz_http) runs=$(GW_HTTP_FUZZ_RUNS);; \
+    fuzz_csv) seeds=provisioning/fuzz/corpus/csv;; fuzz_dns) seeds=gateway/fuzz/corpus/dns;; \
+    *) seeds=gateway/fuzz/corpus/request;; esac; \
+    runs=$(GW_FUZZ_RUNS); case $$name in fuzz_http|fuzz_dns) runs=$(GW_HTTP_FUZZ_RUNS);; \
     fuzz_config|fuzz_csv) runs=$(GW_FILE_FUZZ_RUNS);; esac
 GW_HTTP_FUZZ_RUNS ?= 20000
 GW_FILE_FUZZ_RUNS ?= 50000

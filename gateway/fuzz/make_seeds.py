@@ -152,9 +152,40 @@ default_ttl = 60
     write("config", "broken", b"[gateway\nlisten = 1.2.3.4:99999\n; comment\n[zone]\nx\n")
 
 
+def dname(name):
+    return b"".join(bytes([len(x)]) + x.encode() for x in name.split(".")) + b"\0"
+
+
+def dns():
+    """Answers to an UPDATE as a server sends them over TCP (the fuzzer puts
+    the UPDATE's id into the first frame's id)."""
+    zone = dname("ddns.example.test") + b"\x00\x06\x00\x01"          # ZONE IN SOA
+
+    def answer(rcode, extra=b"", arcount=0):
+        hdr = b"\x00\x00" + bytes([0xA8, rcode]) + b"\x00\x01\x00\x00\x00\x00" + \
+            arcount.to_bytes(2, "big")
+        return hdr + zone + extra
+
+    def frame(msg):
+        return len(msg).to_bytes(2, "big") + msg
+
+    tsig_rdata = dname("hmac-sha256") + (1795288895).to_bytes(6, "big") + b"\x01\x2c" + \
+        b"\x00\x20" + b"\x55" * 32 + b"\x00\x00" + b"\x00\x10" + b"\x00\x00"
+    tsig = dname("ddns-update") + b"\x00\xfa\x00\xff\x00\x00\x00\x00" + \
+        len(tsig_rdata).to_bytes(2, "big") + tsig_rdata
+    write("dns", "noerror-unsigned", frame(answer(0)))
+    write("dns", "noerror-bad-tsig", frame(answer(0, tsig, 1)))
+    write("dns", "notauth-badsig", frame(answer(9, tsig, 1)))
+    write("dns", "refused-then-more", frame(answer(5)) + frame(answer(0)))
+    write("dns", "truncated", frame(answer(0))[:9])
+    write("dns", "empty-frame", b"\x00\x00")
+    write("dns", "garbage", frame(b"\xff" * 40))
+
+
 if __name__ == "__main__":
     proxy()
     request()
     route()
     http()
     config()
+    dns()

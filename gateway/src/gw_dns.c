@@ -408,8 +408,15 @@ static int gw_dns_answer(gw_dns_conn_t *c, const uint8_t *wire, size_t len, uint
     *id = f->id;
     rc = GW_EDNS;
     ldns_pkt_rcode rcode = ldns_pkt_get_rcode(answer);
-    if (ldns_pkt_tsig(answer) == NULL ||
-        !ldns_pkt_tsig_verify(answer, wire, len, zone->tsig_key_name, zone->tsig_secret, f->mac)) {
+    ldns_rr *tsig = ldns_pkt_tsig(answer);
+    int valid = tsig != NULL &&
+                ldns_pkt_tsig_verify(answer, wire, len, zone->tsig_key_name, zone->tsig_secret,
+                                     f->mac);
+    /* ldns leaves the TSIG record out of the packet when it cannot compute
+     * the MAC (an unknown algorithm): give it back so that it is freed */
+    if (tsig != NULL && ldns_pkt_tsig(answer) == NULL)
+        ldns_pkt_set_tsig(answer, tsig);
+    if (!valid) {
         char *rs = ldns_pkt_rcode2str(rcode);
         snprintf(err, errlen, "no valid answer from %s: TSIG of the answer is missing or wrong "
                  "(rcode %s)", srv, rs ? rs : "?");

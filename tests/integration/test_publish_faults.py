@@ -330,6 +330,9 @@ def test_two_updates_in_flight_and_a_refused_one(fstack, fleet, tmp_path):
     the rows the second superseded leave the outbox and only the refused
     change waits for a retry (an older address is never sent again)."""
     relay = HoldingRelay(fstack.dns_port)
+    deadline = time.time() + 10
+    while fstack.psql("SELECT count(*) FROM dns_outbox") != [["0"]] and time.time() < deadline:
+        time.sleep(0.1)
     gw1 = fstack.procs.pop("gateway")
     gw1.send_signal(signal.SIGTERM)
     assert gw1.wait(timeout=15) == 0

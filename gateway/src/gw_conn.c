@@ -30,17 +30,25 @@ enum gw_conn_phase {
     GW_CP_CLOSING,      /* refused or timed out */
 };
 
+/* An IPv4 or IPv6 socket address, no larger than it needs to be: one
+ * connection record per open connection. */
+union gw_conn_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
 struct gw_conn {
     const gw_config_t *cfg;
     struct bufferevent *bev;        /* the TLS bufferevent (owned by evhttp) */
     SSL *ssl;
-    struct event *start;            /* runs once evhttp has set the socket */
+    struct event *start;            /* runs once evhttp has set the socket; then NULL */
     struct event *clock;            /* header_timeout */
     enum gw_conn_phase phase;
     int counted;                    /* gw_limit_conn_open succeeded */
-    struct sockaddr_storage peer;   /* TCP peer */
-    struct sockaddr_storage client; /* the client (PROXY header or peer) */
     int have_client;
+    union gw_conn_addr peer;        /* TCP peer */
+    union gw_conn_addr client;      /* the client (PROXY header or peer) */
 };
 
 /* State of the BIO filter that reads the PROXY header below OpenSSL. */
@@ -110,17 +118,15 @@ static void gw_conn_note(int which, const char *fmt, ...)
         gw_warn("%s", msg);
 }
 
-static void gw_conn_addr_text(const struct sockaddr_storage *ss, char *out, size_t outlen)
+static void gw_conn_addr_text(const union gw_conn_addr *ss, char *out, size_t outlen)
 {
     char a[INET6_ADDRSTRLEN];
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &s->sin_addr, a, sizeof a);
-        snprintf(out, outlen, "%s:%u", a, ntohs(s->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof a);
-        snprintf(out, outlen, "[%s]:%u", a, ntohs(s->sin6_port));
+    if (ss->sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &ss->in.sin_addr, a, sizeof a);
+        snprintf(out, outlen, "%s:%u", a, ntohs(ss->in.sin_port));
+    } else if (ss->sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &ss->in6.sin6_addr, a, sizeof a);
+        snprintf(out, outlen, "[%s]:%u", a, ntohs(ss->in6.sin6_port));
     } else {
         snprintf(out, outlen, "-");
     }
@@ -142,7 +148,7 @@ static void gw_conn_close(gw_conn_t *c)
 static int gw_conn_admit(gw_conn_t *c)
 {
     c->have_client = 1;
-    int v = gw_limit_conn_open((const struct sockaddr *)&c->client);
+    int v = gw_limit_conn_open(&c->client.sa);
     if (v == GW_LIMIT_OK) {
         c->counted = 1;
         gw_metrics_inc(GW_M_CONN_ACCEPTED);
@@ -238,9 +244,10 @@ static int gw_conn_header(gw_conn_t *c, struct gw_pbio *st)
     }
     st->off = used;
     if (hdr.local)
-        memcpy(&c->client, &c->peer, sizeof c->client);
+        c->client = c->peer;
     else
-        memcpy(&c->client, &hdr.src, hdr.srclen);
+        memcpy(&c->client, &hdr.src, hdr.srclen < sizeof c->client ? hdr.srclen
+                                                                   : sizeof c->client);
     c->phase = GW_CP_OPEN;
     return gw_conn_admit(c) == 0 ? 1 : -1;
 }
@@ -345,14 +352,14 @@ static void gw_conn_begin(gw_conn_t *c)
 {
     evutil_socket_t fd = bufferevent_getfd(c->bev);
     socklen_t pl = sizeof c->peer;
-    if (fd < 0 || getpeername(fd, (struct sockaddr *)&c->peer, &pl) != 0) {
+    if (fd < 0 || getpeername(fd, &c->peer.sa, &pl) != 0) {
         if (fd >= 0)
             gw_conn_close(c);
         c->phase = GW_CP_CLOSING;
         return;
     }
     if (gw_conn_on_proxy_listener(c, fd)) {
-        c->phase = gw_cidr_match(&c->cfg->proxy_trusted, (const struct sockaddr *)&c->peer)
+        c->phase = gw_cidr_match(&c->cfg->proxy_trusted, &c->peer.sa)
                        ? GW_CP_EXPECT : GW_CP_SNIFF;
         if (gw_conn_push_filter(c) != 0) {
             gw_conn_refuse_proxy(c, "out of memory");
@@ -363,15 +370,20 @@ static void gw_conn_begin(gw_conn_t *c)
     } else {
         c->phase = GW_CP_OPEN;
     }
-    memcpy(&c->client, &c->peer, sizeof c->client);
+    c->client = c->peer;
     (void)gw_conn_admit(c);
 }
 
 static void gw_conn_start_cb(evutil_socket_t fd, short what, void *arg)
 {
+    gw_conn_t *c = arg;
     (void)fd;
     (void)what;
-    gw_conn_begin(arg);
+    /* runs once: its memory is not kept for the connection's life (and
+     * gw_conn_begin may end the connection) */
+    event_free(c->start);
+    c->start = NULL;
+    gw_conn_begin(c);
 }
 
 static void gw_conn_clock_cb(evutil_socket_t fd, short what, void *arg)
@@ -400,8 +412,9 @@ static void gw_conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx
     if (c == NULL)
         return;
     if (c->counted)
-        gw_limit_conn_close((const struct sockaddr *)&c->client);
-    event_free(c->start);
+        gw_limit_conn_close(&c->client.sa);
+    if (c->start != NULL)
+        event_free(c->start);
     event_free(c->clock);
     gw_conn_n--;
     free(c);
@@ -491,7 +504,7 @@ gw_conn_t *gw_conn_of(struct evhttp_connection *evcon)
 
 const struct sockaddr *gw_conn_client(const gw_conn_t *c)
 {
-    return c != NULL && c->have_client ? (const struct sockaddr *)&c->client : NULL;
+    return c != NULL && c->have_client ? &c->client.sa : NULL;
 }
 
 void gw_conn_request_begin(gw_conn_t *c)

@@ -11,7 +11,8 @@
  * answer. Checks: a result is one of those gw_dns.h names, an answer (good
  * or refused) always names the UPDATE sent and comes at most once, an
  * error always says why, and no unsigned or wrongly signed answer is ever
- * taken as confirmed (the fuzzer never has the key's MAC right). */
+ * taken as confirmed or as a signed refusal (the fuzzer never has the
+ * key's MAC right). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -84,8 +85,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(server);
     for (;;) {
         err[0] = '\0';
-        int rc = gw_dns_conn_recv(c, 100, &got, err, sizeof err);
-        if (rc == GW_OK)
+        int signed_rcode = 0;
+        int rc = gw_dns_conn_recv(c, 100, &got, &signed_rcode, err, sizeof err);
+        if (rc == GW_OK || signed_rcode != -1)
             abort();            /* nothing here is signed with the key */
         if (rc == GW_EDNS) {
             if (got != id || ++answers > 1 || err[0] == '\0')

@@ -384,9 +384,10 @@ out:
     return rc;
 }
 
-/* Checks one whole answer; sets *id to the UPDATE it answers. */
+/* Checks one whole answer; sets *id to the UPDATE it answers and *signed_rcode
+ * to its rcode when its TSIG is valid. */
 static int gw_dns_answer(gw_dns_conn_t *c, const uint8_t *wire, size_t len, uint16_t *id,
-                         char *err, size_t errlen)
+                         int *signed_rcode, char *err, size_t errlen)
 {
     const gw_zone_conf_t *zone = c->zone;
     const char *srv = zone->primary.text;
@@ -423,9 +424,11 @@ static int gw_dns_answer(gw_dns_conn_t *c, const uint8_t *wire, size_t len, uint
         free(rs);
     } else if (rcode != LDNS_RCODE_NOERROR) {
         char *rs = ldns_pkt_rcode2str(rcode);
+        *signed_rcode = (int)rcode;
         snprintf(err, errlen, "%s refused the UPDATE: %s", srv, rs ? rs : "error");
         free(rs);
     } else {
+        *signed_rcode = 0;
         rc = GW_OK;
     }
     ldns_rdf_deep_free(f->mac);
@@ -437,14 +440,16 @@ out:
     return rc;
 }
 
-int gw_dns_conn_recv(gw_dns_conn_t *c, int timeout_ms, uint16_t *id, char *err, size_t errlen)
+int gw_dns_conn_recv(gw_dns_conn_t *c, int timeout_ms, uint16_t *id, int *signed_rcode,
+                     char *err, size_t errlen)
 {
     int64_t deadline = gw_dns_now_ms() + timeout_ms;
+    *signed_rcode = -1;
     for (;;) {
         if (c->len >= 2) {
             size_t mlen = (size_t)c->buf[0] << 8 | c->buf[1];
             if (c->len >= 2 + mlen) {
-                int rc = gw_dns_answer(c, c->buf + 2, mlen, id, err, errlen);
+                int rc = gw_dns_answer(c, c->buf + 2, mlen, id, signed_rcode, err, errlen);
                 memmove(c->buf, c->buf + 2 + mlen, c->len - 2 - mlen);
                 c->len -= 2 + mlen;
                 return rc;

@@ -59,9 +59,11 @@ int gw_dns_conn_send(gw_dns_conn_t *c, const gw_dns_change_t *changes, size_t *n
  * *id was answered NOERROR with a valid TSIG. GW_EDNS: the UPDATE *id was
  * refused or its answer's TSIG is wrong (reason in err). GW_ETIMEDOUT: no
  * whole answer yet. GW_EIO: the connection is broken or the server sent
- * something that answers nothing sent (reason in err); it is unusable. */
-int gw_dns_conn_recv(gw_dns_conn_t *c, int timeout_ms, uint16_t *id, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+ * something that answers nothing sent (reason in err); it is unusable.
+ * *signed_rcode is the answer's rcode when its TSIG is valid (0 with GW_OK,
+ * the refusal's rcode with GW_EDNS), otherwise -1. */
+int gw_dns_conn_recv(gw_dns_conn_t *c, int timeout_ms, uint16_t *id, int *signed_rcode,
+                     char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* One A or AAAA record of a zone transfer: owner in lowercase without the
  * trailing dot, addr 4 or 16 bytes. Returns 0, or -1 to abort (out of

@@ -29,8 +29,10 @@
 #define GW_PUB_WINDOW 2
 /* A zone's turn when other zones wait. */
 #define GW_PUB_TURN_MS 1000
-#define GW_XSTR(x) #x
-#define GW_STR(x) GW_XSTR(x)
+/* A change the server refused on its own is set aside (other rows go on
+ * being published) and tried again after this long. */
+#define GW_PUB_SET_ASIDE_MS 60000
+#define GW_PUB_SET_ASIDE_MAX 1000
 
 enum gw_pub_outcome {
     GW_PUB_EMPTY,       /* nothing to publish */
@@ -46,6 +48,18 @@ struct gw_zone_state {
     int64_t next_ms;    /* do not try before (monotonic ms) */
     int backoff_ms;
     int failing;        /* the last batch was not confirmed */
+    /* Rows per message: GW_PUBLISH_BATCH, halved after the server refused a
+     * message (to find the change it refuses), doubled after a success. */
+    size_t limit;
+    /* Rows whose change the server refused alone, not sent again before
+     * their time (in memory: a restarted publisher finds them again). */
+    struct gw_pub_aside {
+        char id[24];
+        char fqdn[GW_DNAME_MAX + 1];
+        char rrtype[8];
+        int64_t retry_ms;
+    } *aside;
+    size_t naside;
 };
 
 struct gw_publish {
@@ -307,6 +321,7 @@ struct gw_pub_msg {
     size_t *ord, *grp;      /* gw_pub_coalesce() */
     size_t nch, sent;       /* changes; changes the message carries */
     char *gone;             /* per row: deleted as superseded by a later message */
+    int refused;            /* the server answered, validly signed, with an error */
     uint16_t id;
     int64_t sent_ms;
     char err[256];
@@ -319,6 +334,7 @@ struct gw_pub_run {
     gw_dns_conn_t *conn;
     struct gw_pub_msg m[GW_PUB_WINDOW];
     size_t ninflight;
+    size_t window;          /* GW_PUB_WINDOW, or 1 while a refused change is sought */
     int failed;             /* a message failed: send no more */
 };
 
@@ -331,13 +347,17 @@ static void gw_pub_msg_free(struct gw_pub_msg *m)
     memset(m, 0, sizeof *m);
 }
 
-/* The ids of every row of the run's messages. */
+/* The ids not to read: every row of the run's messages and the rows set
+ * aside. */
 static const char *gw_pub_run_ids(struct gw_pub_run *run, struct gw_ids *ids)
 {
     for (size_t i = 0; i < GW_PUB_WINDOW; i++)
         for (size_t r = 0; r < run->m[i].n; r++)
             if (gw_ids_add(ids, PQgetvalue(run->m[i].res, (int)r, 0)) != 0)
                 return NULL;
+    for (size_t i = 0; i < run->zs->naside; i++)
+        if (gw_ids_add(ids, run->zs->aside[i].id) != 0)
+            return NULL;
     return gw_ids_text(ids);
 }
 
@@ -368,10 +388,12 @@ static int gw_pub_run_send(struct gw_pub_run *run, int *full)
     struct gw_pub_msg *m = NULL;
     gw_dns_change_t *ch = NULL;
     struct gw_ids ids = {0};
-    const char *sp[2] = {z->name, NULL};
+    char limit[24];
+    const char *sp[3] = {z->name, NULL, limit};
     int rc = -1;
 
     *full = 0;
+    snprintf(limit, sizeof limit, "%zu", run->zs->limit);
     for (size_t i = 0; i < GW_PUB_WINDOW && m == NULL; i++)
         if (run->m[i].state == GW_MSG_FREE)
             m = &run->m[i];
@@ -380,8 +402,8 @@ static int gw_pub_run_send(struct gw_pub_run *run, int *full)
     m->res = PQexecParams(p->pg,
                           "SELECT id, fqdn, rrtype, host(address), ttl FROM dns_outbox "
                           "WHERE zone = $1 AND id <> ALL($2::bigint[]) "
-                          "ORDER BY id LIMIT " GW_STR(GW_PUBLISH_BATCH),
-                          2, NULL, sp, NULL, NULL, 0);
+                          "ORDER BY id LIMIT $3::int",
+                          3, NULL, sp, NULL, NULL, 0);
     if (PQresultStatus(m->res) != PGRES_TUPLES_OK) {
         gw_warn("publisher: zone %s: reading the outbox: %s", z->name,
                 gw_pg_line(PQresultErrorMessage(m->res)));
@@ -392,7 +414,7 @@ static int gw_pub_run_send(struct gw_pub_run *run, int *full)
         rc = 0;
         goto out;
     }
-    *full = m->n == GW_PUBLISH_BATCH;
+    *full = m->n == run->zs->limit;
     /* Coalesce: one change per (fqdn, type), the newest row's. */
     m->ord = malloc(m->n * sizeof *m->ord);
     m->grp = malloc(m->n * sizeof *m->grp);
@@ -460,6 +482,25 @@ static int gw_pub_run_confirmed(struct gw_pub_run *run, struct gw_pub_msg *m)
                 }
             }
     }
+    /* and the rows set aside whose name and type this message published
+     * with a newer row */
+    struct gw_zone_state *zs = run->zs;
+    for (size_t a = 0; a < zs->naside;) {
+        int superseded = 0;
+        for (size_t c = 0; c < m->sent && !superseded; c++) {
+            int row = (int)m->ord[c];
+            superseded = strcmp(zs->aside[a].fqdn, PQgetvalue(m->res, row, 1)) == 0 &&
+                         strcmp(zs->aside[a].rrtype, PQgetvalue(m->res, row, 2)) == 0 &&
+                         atoll(zs->aside[a].id) < atoll(PQgetvalue(m->res, row, 0));
+        }
+        if (!superseded) {
+            a++;
+            continue;
+        }
+        if (gw_ids_add(&ids, zs->aside[a].id) != 0)
+            goto out;
+        zs->aside[a] = zs->aside[--zs->naside];
+    }
     size_t ndel = ids.n;
     if ((dp[0] = gw_ids_text(&ids)) == NULL)
         goto out;
@@ -488,8 +529,8 @@ static int gw_pub_run_record_failure(struct gw_pub_run *run)
 {
     struct gw_publish *p = run->p;
     struct gw_zone_state *zs = run->zs;
-    int rc = 0;
-    size_t nrows = 0;
+    int rc = 0, other = 0;
+    size_t nrows = 0, halve = 0;
     const char *why = "not confirmed";
 
     for (size_t k = 0; k < GW_PUB_WINDOW; k++) {
@@ -523,7 +564,41 @@ static int gw_pub_run_record_failure(struct gw_pub_run *run)
         why = f->err;
         if (rc != 0)
             return rc;
+        if (f->refused && f->sent > 1) {
+            /* The server refused one message with several changes: send
+             * fewer at a time, one message in flight, to find the change it
+             * refuses (the server may apply queued messages together). */
+            if (halve == 0 || f->sent / 2 < halve)
+                halve = f->sent / 2;
+        } else if (f->refused) {
+            /* It refused this change alone: set its rows aside so that the
+             * others are published meanwhile. */
+            for (size_t i = 0; i < f->n && zs->naside < GW_PUB_SET_ASIDE_MAX; i++) {
+                if (f->gone[i] || f->grp[i] >= f->sent)
+                    continue;
+                struct gw_pub_aside *a = &zs->aside[zs->naside++];
+                snprintf(a->id, sizeof a->id, "%s", PQgetvalue(f->res, (int)i, 0));
+                snprintf(a->fqdn, sizeof a->fqdn, "%s", PQgetvalue(f->res, (int)i, 1));
+                snprintf(a->rrtype, sizeof a->rrtype, "%s", PQgetvalue(f->res, (int)i, 2));
+                a->retry_ms = gw_now_ms() + GW_PUB_SET_ASIDE_MS;
+            }
+            gw_warn("publisher: zone %s: %s refused alone; set aside for %d s, the other "
+                    "changes go on", zs->zone->name, PQgetvalue(f->res, (int)f->ord[0], 1),
+                    GW_PUB_SET_ASIDE_MS / 1000);
+            other = 1;
+        } else {
+            other = 1;
+        }
     }
+    if (halve > 0 && !other) {
+        zs->limit = halve;
+        zs->next_ms = gw_now_ms();
+        gw_warn("publisher: zone %s: %zu changes not published (%s); looking for the change "
+                "refused: %zu rows per message", zs->zone->name, nrows, why, zs->limit);
+        return 0;
+    }
+    if (halve > 0)
+        zs->limit = halve;
     int wait = gw_jitter(p, zs->backoff_ms);
     gw_warn("publisher: zone %s: %zu changes not published (%s); retrying in %d ms",
             zs->zone->name, nrows, why, wait);
@@ -545,8 +620,19 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
     int want = 1, full = 0, sent_any = 0, stop = 0;
     int64_t turn_end = gw_now_ms() + GW_PUB_TURN_MS;
 
+    /* Rows set aside whose time came are tried again, one row at a time
+     * first. */
+    for (size_t a = 0; a < zs->naside;)
+        if (zs->aside[a].retry_ms <= gw_now_ms()) {
+            zs->aside[a] = zs->aside[--zs->naside];
+            zs->limit = 1;
+        } else {
+            a++;
+        }
+    run.window = zs->limit < GW_PUBLISH_BATCH ? 1 : GW_PUB_WINDOW;
+
     for (;;) {
-        if (!run.failed && !stop && want && run.ninflight < GW_PUB_WINDOW) {
+        if (!run.failed && !stop && want && run.ninflight < run.window) {
             int s = gw_pub_run_send(&run, &full);
             if (s < 0)
                 goto done;
@@ -568,7 +654,7 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
         if (got < 0)
             goto done;
         want |= got;
-        if (want && !run.failed && !stop && run.ninflight < GW_PUB_WINDOW)
+        if (want && !run.failed && !stop && run.ninflight < run.window)
             continue;
         int64_t left = oldest + GW_DNS_TIMEOUT_S * 1000 - gw_now_ms();
         struct pollfd fds[3] = {{gw_dns_conn_fd(run.conn), POLLIN, 0},
@@ -585,7 +671,8 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
         while (r > 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) && run.ninflight > 0) {
             char err[256];
             uint16_t id = 0;
-            int rc = gw_dns_conn_recv(run.conn, 0, &id, err, sizeof err);
+            int signed_rcode = -1;
+            int rc = gw_dns_conn_recv(run.conn, 0, &id, &signed_rcode, err, sizeof err);
             if (rc == GW_ETIMEDOUT)
                 break;
             struct gw_pub_msg *m = NULL;
@@ -599,6 +686,7 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
             run.ninflight--;
             if (rc == GW_EDNS) {
                 m->state = GW_MSG_FAILED;
+                m->refused = signed_rcode > 0;
                 snprintf(m->err, sizeof m->err, "%s", err);
                 run.failed = 1;
                 continue;
@@ -606,6 +694,8 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
             if (gw_pub_run_confirmed(&run, m) != 0)
                 goto done;
             gw_pub_msg_free(m);
+            if (zs->limit < GW_PUBLISH_BATCH)
+                zs->limit = zs->limit * 2 < GW_PUBLISH_BATCH ? zs->limit * 2 : GW_PUBLISH_BATCH;
             if (!run.failed) {
                 gw_pub_zone_ok(p, zs);
                 zs->backoff_ms = GW_PUB_BACKOFF_MIN_MS;
@@ -740,6 +830,10 @@ int gw_publish_start(const gw_config_t *cfg, gw_publish_t **out)
     for (size_t i = 0; i < cfg->nzones; i++) {
         p->zs[i].zone = &cfg->zones[i];
         p->zs[i].backoff_ms = GW_PUB_BACKOFF_MIN_MS;
+        p->zs[i].limit = GW_PUBLISH_BATCH;
+        p->zs[i].aside = calloc(GW_PUB_SET_ASIDE_MAX, sizeof *p->zs[i].aside);
+        if (p->zs[i].aside == NULL)
+            goto fail;
     }
     if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         rc = GW_EIO;
@@ -762,6 +856,8 @@ fail:
         close(p->wake[0]);
         close(p->wake[1]);
     }
+    for (size_t i = 0; p->zs != NULL && i < cfg->nzones; i++)
+        free(p->zs[i].aside);
     free(p->zs);
     free(p);
     return rc;
@@ -777,6 +873,8 @@ void gw_publish_stop(gw_publish_t *p)
     pthread_join(p->thread, NULL);
     close(p->wake[0]);
     close(p->wake[1]);
+    for (size_t i = 0; i < p->cfg->nzones; i++)
+        free(p->zs[i].aside);
     free(p->zs);
     free(p);
 }

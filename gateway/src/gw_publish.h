@@ -12,7 +12,10 @@
  * older rows it superseded, in any message of the run; a newer row
  * committed meanwhile stays queued). A failed message stops the run, its
  * rows get attempts + 1 and last_error, and the zone waits (200 ms doubling
- * to 2 s, with jitter) before the next try. Its health (database connection
+ * to 2 s, with jitter) before the next try. A message the server refused
+ * (a validly signed error) halves the rows per message, one in flight,
+ * until the refused change is alone; its rows are then set aside for 60 s
+ * so that the others are published. Its health (database connection
  * up, zones whose last message failed) and the publish counters of
  * gw_metrics can be read from any thread. */
 #ifndef GW_PUBLISH_H

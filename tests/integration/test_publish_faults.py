@@ -389,3 +389,36 @@ def test_two_updates_in_flight_and_a_refused_one(fstack, fleet, tmp_path):
         assert p2.wait(timeout=15) == 0, log2.read_text()[-3000:]
         relay.close()
         fstack.start_gateway()
+
+
+def test_a_change_the_server_refuses_does_not_hold_up_the_others(fstack, fleet):
+    """One outbox row the DNS server refuses (a name outside the zone: the
+    server refuses the whole message, NOTZONE) among others: the publisher
+    sends fewer rows per message until that change is alone, sets it aside,
+    and publishes every other change."""
+    tag = "refuse-%d" % os.getpid()
+    outside = "%s.not-%s" % (tag, ZONE)
+    names = ["%s-%d.%s" % (tag, i, ZONE) for i in range(12)]
+    rows = ["('%s', '%s', 'A', '203.0.113.%d')" % (ZONE, n, i + 1) for i, n in enumerate(names)]
+    rows.insert(5, "('%s', '%s', 'A', '192.0.2.1')" % (ZONE, outside))
+    try:
+        fstack.psql("BEGIN; INSERT INTO dns_outbox (zone, fqdn, rrtype, address) VALUES %s; "
+                    "SELECT pg_notify('ddns_outbox', ''); COMMIT" % ", ".join(rows))
+        for i, n in enumerate(names):
+            want = ["203.0.113.%d" % (i + 1)]
+            assert fstack.wait_dns(n, "A", want, timeout=20) == want, n
+        deadline = time.time() + 10
+        left = None
+        while time.time() < deadline:
+            left = fstack.psql("SELECT fqdn, attempts, last_error FROM dns_outbox "
+                               "WHERE fqdn LIKE '%s%%'" % tag)
+            if len(left) == 1:
+                break
+            time.sleep(0.1)
+        assert len(left) == 1 and left[0][0] == outside, left
+        assert int(left[0][1]) >= 1 and "NOTZONE" in left[0][2], left
+        log = fstack.gateway_log()
+        assert "looking for the change refused" in log
+        assert "%s refused alone; set aside for 60 s" % outside in log
+    finally:
+        fstack.psql("DELETE FROM dns_outbox WHERE fqdn = '%s'" % outside)

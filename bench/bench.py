@@ -24,12 +24,14 @@ pgbench; default 32), BENCH_DB_POOL and BENCH_DB_BATCH (the gateway's
 [database] pool_size and batch_size; default 1 and 64),
 BENCH_IDLE_CONNECTIONS (default 10000),
 BENCH_PROP_RATE (changes per second of the propagation measurement; default
-1000), BENCH_KNSUPDATE_MESSAGES (knsupdate messages of one change; default
+1000), BENCH_BACKLOG (outbox rows committed at once for the backlog
+measurement; default 50000), BENCH_KNSUPDATE_MESSAGES (knsupdate messages of one change; default
 2000, and a tenth as many of 100 changes). The admin scenario:
 BENCH_ADMIN_DEVICES (fleet generated for it; default 1000000).
 """
 import argparse
 import datetime
+import ipaddress
 import json
 import os
 import platform
@@ -762,6 +764,21 @@ def gw_propagation_scenario(ctx):
         progress("propagation: Knot serves the database's address for %d changed names" % checked)
     finally:
         g.psql("DROP TRIGGER IF EXISTS bench_published ON dns_outbox")
+    # the DNS side alone: a backlog committed at once (as after an outage of
+    # the DNS server), published as fast as the publisher and Knot go
+    nb = count_env("BENCH_BACKLOG", 50000)
+    t0 = time.monotonic()
+    g.psql("BEGIN; INSERT INTO dns_outbox (zone, fqdn, rrtype, address) "
+           "SELECT '%s', 'backlog-' || n || '.%s', 'A', '100.96.0.0'::inet + n "
+           "FROM generate_series(1, %d) n; SELECT pg_notify('ddns_outbox', ''); COMMIT"
+           % (ddnsstack.ZONE, ddnsstack.ZONE, nb))
+    t1 = wait_outbox_empty(g)
+    backlog_rate = nb / (t1 - t0)
+    got = g.stack.dig("backlog-%d.%s" % (nb, ddnsstack.ZONE))
+    if str(ipaddress.ip_address("100.96.0.0") + nb) not in (got or ""):
+        raise BenchError("backlog: Knot serves %r for backlog-%d" % (got, nb))
+    progress("backlog: %d changes committed at once, in DNS after %.2f s: %.0f/s"
+             % (nb, t1 - t0, backlog_rate))
     msgs1 = count_env("BENCH_KNSUPDATE_MESSAGES", 2000)
     _, kn1 = knsupdate_rate(g, msgs1, 1, "kn1")
     _, kn100 = knsupdate_rate(g, max(1, msgs1 // 10), 100, "kn100")
@@ -778,6 +795,9 @@ def gw_propagation_scenario(ctx):
         Figure("sustained changes visible in DNS vs knsupdate 100/message", visible,
                "changes/s", baseline=kn100, higher_is_better=True,
                target=Target(">=", 1.0, ">= 1 x knsupdate 100/msg", on_ratio=True)),
+        Figure("backlog of %s changes published into DNS vs knsupdate 100/message"
+               % "{:,}".format(nb), backlog_rate, "changes/s", baseline=kn100,
+               higher_is_better=True, target=Target(">=", 5000.0, ">= 5000/s")),
     ]
 
 

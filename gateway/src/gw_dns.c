@@ -125,7 +125,9 @@ int gw_dns_check_tsig(const gw_zone_conf_t *zone, char *err, size_t errlen)
     return rc;
 }
 
-static ldns_resolver *gw_dns_resolver(const gw_zone_conf_t *zone, int tcp, char *err,
+/* A resolver for the zone's primary over TCP, verifying answers with the
+ * zone's TSIG key (the zone transfer). */
+static ldns_resolver *gw_dns_resolver(const gw_zone_conf_t *zone, char *err,
                                       size_t errlen)
 {
     ldns_resolver *res = ldns_resolver_new();
@@ -152,7 +154,7 @@ static ldns_resolver *gw_dns_resolver(const gw_zone_conf_t *zone, int tcp, char 
     ldns_resolver_set_port(res, port);
     ldns_resolver_set_recursive(res, false);
     ldns_resolver_set_dnssec(res, false);
-    ldns_resolver_set_usevc(res, tcp);
+    ldns_resolver_set_usevc(res, true);
     ldns_resolver_set_fallback(res, false);    /* would resend with EDNS: breaks TSIG */
     ldns_resolver_set_retry(res, 1);
     ldns_resolver_set_retrans(res, 0);
@@ -485,7 +487,7 @@ int gw_dns_axfr(const gw_zone_conf_t *zone, gw_dns_axfr_cb cb, void *arg,
     char owner[GW_DNAME_MAX + 2];
 
     memset(stats, 0, sizeof *stats);
-    res = gw_dns_resolver(zone, 1, err, errlen);
+    res = gw_dns_resolver(zone, err, errlen);
     zname = gw_dname(zone->name);
     if (res == NULL || zname == NULL) {
         snprintf(err, errlen, "out of memory preparing the zone transfer");

@@ -450,6 +450,21 @@ out:
     return rc;
 }
 
+/* 1 when a change m sent is for fqdn and rrtype and comes from a row newer
+ * than id. */
+static int gw_pub_supersedes(const struct gw_pub_msg *m, const char *id, const char *fqdn,
+                             const char *rrtype)
+{
+    for (size_t c = 0; c < m->sent; c++) {
+        int row = (int)m->ord[c];
+        if (strcmp(fqdn, PQgetvalue(m->res, row, 1)) == 0 &&
+            strcmp(rrtype, PQgetvalue(m->res, row, 2)) == 0 &&
+            atoll(id) < atoll(PQgetvalue(m->res, row, 0)))
+            return 1;
+    }
+    return 0;
+}
+
 /* The message m was confirmed: the rows of its sent changes leave the
  * outbox (each sent row and the older rows it superseded), and so do the
  * rows of failed messages that a change of m superseded. 0, or -1 on a
@@ -470,30 +485,21 @@ static int gw_pub_run_confirmed(struct gw_pub_run *run, struct gw_pub_msg *m)
         struct gw_pub_msg *f = &run->m[k];
         if (f->state != GW_MSG_FAILED)
             continue;
-        for (size_t i = 0; i < f->n; i++)
-            for (size_t c = 0; c < m->sent && !f->gone[i]; c++) {
-                int row = (int)m->ord[c];
-                if (strcmp(PQgetvalue(f->res, (int)i, 1), PQgetvalue(m->res, row, 1)) == 0 &&
-                    strcmp(PQgetvalue(f->res, (int)i, 2), PQgetvalue(m->res, row, 2)) == 0 &&
-                    atoll(PQgetvalue(f->res, (int)i, 0)) < atoll(PQgetvalue(m->res, row, 0))) {
-                    f->gone[i] = 1;
-                    if (gw_ids_add(&ids, PQgetvalue(f->res, (int)i, 0)) != 0)
-                        goto out;
-                }
-            }
+        for (size_t i = 0; i < f->n; i++) {
+            const char *id = PQgetvalue(f->res, (int)i, 0);
+            if (f->gone[i] || !gw_pub_supersedes(m, id, PQgetvalue(f->res, (int)i, 1),
+                                                 PQgetvalue(f->res, (int)i, 2)))
+                continue;
+            f->gone[i] = 1;
+            if (gw_ids_add(&ids, id) != 0)
+                goto out;
+        }
     }
     /* and the rows set aside whose name and type this message published
      * with a newer row */
     struct gw_zone_state *zs = run->zs;
     for (size_t a = 0; a < zs->naside;) {
-        int superseded = 0;
-        for (size_t c = 0; c < m->sent && !superseded; c++) {
-            int row = (int)m->ord[c];
-            superseded = strcmp(zs->aside[a].fqdn, PQgetvalue(m->res, row, 1)) == 0 &&
-                         strcmp(zs->aside[a].rrtype, PQgetvalue(m->res, row, 2)) == 0 &&
-                         atoll(zs->aside[a].id) < atoll(PQgetvalue(m->res, row, 0));
-        }
-        if (!superseded) {
+        if (!gw_pub_supersedes(m, zs->aside[a].id, zs->aside[a].fqdn, zs->aside[a].rrtype)) {
             a++;
             continue;
         }
@@ -539,11 +545,11 @@ static int gw_pub_run_record_failure(struct gw_pub_run *run)
             continue;
         struct gw_ids ids = {0};
         const char *up[2] = {NULL, f->err};
-        for (size_t i = 0; i < f->n; i++)
-            if (!f->gone[i] && gw_ids_add(&ids, PQgetvalue(f->res, (int)i, 0)) != 0)
-                break;
+        int oom = 0;
+        for (size_t i = 0; i < f->n && !oom; i++)
+            oom = !f->gone[i] && gw_ids_add(&ids, PQgetvalue(f->res, (int)i, 0)) != 0;
         size_t cnt = ids.n;
-        if ((up[0] = gw_ids_text(&ids)) == NULL) {
+        if (oom || (up[0] = gw_ids_text(&ids)) == NULL) {
             free(ids.s);
             return -1;
         }

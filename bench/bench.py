@@ -358,10 +358,13 @@ class GatewayBench:
         progress("gateway: %d devices provisioned in %.1f s" % (self.n, wall))
         with open(self.fleet) as f:
             lines = f.readlines()
-        # the nochg workloads use the first devices (10,000, or half a small
-        # fleet), the change workloads the others: a device's fixed address
-        # stays recorded for nochg
-        k = min(10000, max(1, len(lines) // 2))
+        # the nochg workloads use the first half of the fleet, the change
+        # workloads the other half: a device's fixed address stays recorded
+        # for nochg. A device sends at most one update a second (the
+        # gateway wants a newer ts each time), so a workload's rate is at
+        # most its number of devices per second: 50,000 a second with the
+        # default fleet
+        k = max(1, len(lines) // 2)
         self.nochg_devices = os.path.join(self.d, "nochg.jsonl")
         self.change_devices = os.path.join(self.d, "change.jsonl")
         with open(self.nochg_devices, "w") as f:
@@ -517,10 +520,18 @@ def gw_latency_scenario(ctx):
                "--rate", rate, "--duration", bench_seconds())
     need_ok(s, "gateway nochg at a fixed rate", "nochg")
     lat = s["latency_ms"]
+    # the bare server at the same rate: what the load generator, TLS and the
+    # machine alone add to a request
+    h = g.load("ddns-hello at %d/s" % rate, "--mode", "keepalive", "--connections", g.conns,
+               "--rate", rate, "--duration", bench_seconds(), server=g.hello_addr,
+               workload="hello")
+    need_ok(h, "ddns-hello at a fixed rate", "hello")
+    hlat = h["latency_ms"]
+    note = "baseline: ddns-hello at the same rate"
     return [Figure("nochg keepalive at %d/s (half the maximum): latency p50" % rate, lat["p50"],
-                   "ms"),
+                   "ms", baseline=hlat["p50"], note=note),
             Figure("nochg keepalive at %d/s (half the maximum): latency p99" % rate, lat["p99"],
-                   "ms", target=Target("<", 5.0, "< 5 ms"))]
+                   "ms", baseline=hlat["p99"], target=Target("<", 5.0, "< 5 ms"), note=note)]
 
 
 @scenario("gw-new", "gateway CPU per update with a new TLS connection per update (full and "
@@ -555,14 +566,11 @@ def gw_new_scenario(ctx):
     return figures
 
 
-@scenario("gw-idle", "gateway memory per idle TLS connection (BENCH_IDLE_CONNECTIONS held open)")
-def gw_idle_scenario(ctx):
-    g = gateway_bench(ctx)
-    n = count_env("BENCH_IDLE_CONNECTIONS", 10000)
-    hold = min(10, bench_seconds())
-    pid = g.gw_pid
+def idle_rss(g, label, pid, n, hold, server=None):
+    """Holds n idle TLS connections to the server of process pid; returns
+    (connections held, RSS before, RSS with them) in kB."""
     rss0, fds0 = proc_status(pid, "VmRSS"), proc_fds(pid)
-    progress("idle: gateway RSS %d kB with %d descriptors before" % (rss0, fds0))
+    progress("idle: %s RSS %d kB with %d descriptors before" % (label, rss0, fds0))
     samples = []
     stop = threading.Event()
 
@@ -576,26 +584,41 @@ def gw_idle_scenario(ctx):
     t = threading.Thread(target=sample, daemon=True)
     t.start()
     try:
-        s = g.load("idle TLS connections", "--mode", "idle", "--connections", n,
-                   "--duration", hold)
+        s = g.load("idle TLS connections to %s" % label, "--mode", "idle", "--connections", n,
+                   "--duration", hold, server=server,
+                   workload="hello" if server is not None else "nochg")
     finally:
         stop.set()
         t.join()
     if not samples:
-        raise BenchError("idle: no sample of the gateway's memory")
+        raise BenchError("idle: no sample of the memory of %s" % label)
     # the sample with the most connections open (the latest of them)
     fds, rss = max(samples, key=lambda x: (x[0], samples.index(x)))
     conns = fds - fds0
-    progress("idle: %d connections held (ddns-load: open_max %d, open_end %d, closed by the "
-             "gateway %d); gateway RSS %d kB" % (conns, s["open_max"], s["open_end"],
-                                                 s["closed_by_peer"], rss))
+    progress("idle: %d connections held (ddns-load: open_max %d, open_end %d, closed by %s "
+             "%d); %s RSS %d kB" % (conns, s["open_max"], s["open_end"], label,
+                                    s["closed_by_peer"], label, rss))
     if conns < 1:
-        raise BenchError("idle: the gateway held no connection")
+        raise BenchError("idle: %s held no connection" % label)
+    return conns, rss0, rss
+
+
+@scenario("gw-idle", "gateway memory per idle TLS connection (BENCH_IDLE_CONNECTIONS held open) "
+          "against ddns-hello's")
+def gw_idle_scenario(ctx):
+    g = gateway_bench(ctx)
+    n = count_env("BENCH_IDLE_CONNECTIONS", 10000)
+    hold = min(10, bench_seconds())
+    # the bare server first: the same libevent, evhttp and OpenSSL objects
+    # per connection, and nothing of the gateway's own
+    hconns, hrss0, hrss = idle_rss(g, "ddns-hello", g.hello.pid, n, hold, server=g.hello_addr)
+    conns, rss0, rss = idle_rss(g, "the gateway", g.gw_pid, n, hold)
     per = (rss - rss0) / conns
     return [Figure("%s idle TLS connections: gateway RSS" % "{:,}".format(conns), rss / 1024.0,
                    "MB", baseline=rss0 / 1024.0, note="baseline: the idle gateway"),
             Figure("%s idle TLS connections: RSS per connection" % "{:,}".format(conns), per,
-                   "KB", target=Target("<=", 16.0, "<= 16 KB"))]
+                   "KB", baseline=(hrss - hrss0) / hconns, target=Target("<=", 16.0, "<= 16 KB"),
+                   note="baseline: ddns-hello's RSS per idle connection")]
 
 
 def pgbench_tps(g, clients, seconds):

@@ -86,6 +86,9 @@ static struct bufferevent *gw_http_bevcb(struct event_base *base, void *arg)
 
 /* ---- replies and the access log ------------------------------------------ */
 
+/* Answers up to this size leave as one TLS record (see gw_req_reply_body). */
+#define GW_HTTP_JOIN_MAX 4096
+
 static void gw_http_flush_timeout_cb(evutil_socket_t fd, short what, void *arg);
 
 static const char *gw_reason(int status)
@@ -220,7 +223,24 @@ void gw_req_reply_body(gw_req_t *rq, int status, const char *content_type, const
             rq->h->nwriting++;
             evhttp_request_set_on_complete_cb(req, gw_req_sent_cb, rq->h);
         }
+        struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+        struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+        struct evbuffer *out = bev ? bufferevent_get_output(bev) : NULL;
+        size_t before = out ? evbuffer_get_length(out) : 1;
         evhttp_send_reply(req, status, gw_reason(status), NULL);
+        /* evhttp queued the header and the body as two pieces, and the TLS
+         * bufferevent writes each piece as a TLS record of its own (two
+         * encryptions, two write(2)s, two segments for the client to read).
+         * The answer is sent on a later pass of the loop: join the pieces
+         * now so that it leaves as one record. Only when nothing else was
+         * waiting to be written (a TLS write being retried must find its
+         * bytes where they were) and only small answers (a few hundred bytes
+         * are copied). evhttp frees the connection only after the write. */
+        if (before == 0) {
+            size_t n = evbuffer_get_length(out);
+            if (n > 0 && n <= GW_HTTP_JOIN_MAX && evbuffer_peek(out, -1, NULL, NULL, 0) > 1)
+                (void)evbuffer_pullup(out, -1);
+        }
         gw_conn_request_end(rq->conn);
     }
     gw_req_free(rq);

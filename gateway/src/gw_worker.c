@@ -128,7 +128,15 @@ static int gw_worker_init(gw_workers_t *g, struct gw_worker *w, SSL_CTX *ssl,
                           const cmn_keyset_t *keys, const gw_policy_t *policy)
 {
     const gw_config_t *cfg = g->cfg;
-    w->base = event_base_new();
+    /* epoll changelist: a request's answer adds the socket's write event
+     * and the write removes it again; with the changelist, changes made in
+     * one loop iteration reach the kernel as one epoll_ctl (or none). */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg == NULL)
+        return GW_ENOMEM;
+    (void)event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
     if (w->base == NULL)
         return GW_ENOMEM;
     w->db = gw_db_new(w->base, cfg->db_conninfo, cfg->db_pool_size);

@@ -546,6 +546,49 @@ def test_session_resumption(hs, version):
     assert again["reused"], "the session was not resumed"
 
 
+def test_an_answer_leaves_in_one_tls_record(hs):
+    """evhttp queues an answer's header and body apart, and the TLS
+    bufferevent would send each as a record of its own; the gateway joins
+    them. TLS 1.2: no record after the handshake but the answer's. Two
+    keep-alive requests on one connection: the second finds the connection
+    as every request of a kept-alive device does."""
+    ctx = hs.tls_context()
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    with socket.create_connection(("127.0.0.1", hs.https_port), timeout=10) as s:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                s.sendall(out.read())
+                data = s.recv(65536)
+                assert data, "the gateway closed during the handshake"
+                inc.write(data)
+        s.sendall(out.read())
+        for _ in range(2):
+            tls.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            s.sendall(out.read())
+            raw, text = b"", b""
+            while not (b"\r\n\r\n" in text and text.endswith(b"ok\n")):
+                data = s.recv(65536)
+                assert data, "the gateway closed before answering"
+                raw += data
+                inc.write(data)
+                try:
+                    while True:
+                        text += tls.read(65536)
+                except ssl.SSLWantReadError:
+                    pass
+            assert text.startswith(b"HTTP/1.1 200"), text
+            records, i = [], 0
+            while i + 5 <= len(raw):
+                records.append(raw[i])
+                i += 5 + int.from_bytes(raw[i + 3:i + 5], "big")
+            assert i == len(raw) and records == [23], (records, len(raw))
+
+
 def test_ecdsa_and_rsa_certificates(hs):
     for cipher, want in (("ECDHE-ECDSA-AES128-GCM-SHA256", "ec"),
                          ("ECDHE-RSA-AES128-GCM-SHA256", "rsa")):

@@ -428,6 +428,18 @@ static void stop_phase(ld_thread_t *t)
     }
 }
 
+/* --rate: the requests due by now (one ahead) become tokens. */
+static void tokens_refill(ld_thread_t *t, uint64_t now)
+{
+    uint64_t due = (uint64_t)((double)(now - t->t0_ns) * t->rate / 1e9) + 1;
+    if (due > t->quota)
+        due = t->quota;
+    if (due > t->tokens_made)
+        t->tokens_made = due;
+    if (t->tokens_made - t->issued > t->st->backlog_max)
+        t->st->backlog_max = t->tokens_made - t->issued;
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     ld_thread_t *t = arg;
@@ -445,13 +457,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (t->rate <= 0 || t->stopping)
         return;
-    uint64_t due = (uint64_t)((double)(now - t->t0_ns) * t->rate / 1e9) + 1;
-    if (due > t->quota)
-        due = t->quota;
-    if (due > t->tokens_made)
-        t->tokens_made = due;
-    if (t->tokens_made - t->issued > t->st->backlog_max)
-        t->st->backlog_max = t->tokens_made - t->issued;
+    tokens_refill(t, now);
     while (t->wait_head != NULL && t->tokens_made > t->issued) {
         ld_slot_t *s = t->wait_head;
         t->wait_head = s->next_wait;
@@ -540,6 +546,11 @@ static void slot_next(ld_slot_t *s)
             return;
         }
         if (t->rate > 0) {
+            /* a connection that comes free takes a request that fell due
+             * since the last tick at once, instead of waiting for the
+             * next tick */
+            if (t->tokens_made <= t->issued && !t->stopping)
+                tokens_refill(t, now_ns());
             if (t->tokens_made <= t->issued) {
                 s->work = W_WAIT_TOKEN;
                 if (t->wait_tail != NULL)

@@ -52,7 +52,8 @@ struct gw_zone_state {
      * message (to find the change it refuses), doubled after a success. */
     size_t limit;
     /* Rows whose change the server refused alone, not sent again before
-     * their time (in memory: a restarted publisher finds them again). */
+     * their time (in memory: a restarted publisher finds them again); NULL
+     * until the zone's first refusal. */
     struct gw_pub_aside {
         char id[24];
         char fqdn[GW_DNAME_MAX + 1];
@@ -465,6 +466,32 @@ static int gw_pub_supersedes(const struct gw_pub_msg *m, const char *id, const c
     return 0;
 }
 
+/* The server refused the one change of the failed message f: its rows are
+ * set aside so that the others are published meanwhile. The list is made on
+ * the first refusal (most zones never need it). */
+static void gw_pub_set_aside(struct gw_zone_state *zs, const struct gw_pub_msg *f)
+{
+    const char *fqdn = PQgetvalue(f->res, (int)f->ord[0], 1);
+    if (zs->aside == NULL)
+        zs->aside = calloc(GW_PUB_SET_ASIDE_MAX, sizeof *zs->aside);
+    if (zs->aside == NULL) {
+        gw_warn("publisher: zone %s: %s refused alone; out of memory to set it aside, "
+                "retrying it with the others", zs->zone->name, fqdn);
+        return;
+    }
+    for (size_t i = 0; i < f->n && zs->naside < GW_PUB_SET_ASIDE_MAX; i++) {
+        if (f->gone[i] || f->grp[i] >= f->sent)
+            continue;
+        struct gw_pub_aside *a = &zs->aside[zs->naside++];
+        snprintf(a->id, sizeof a->id, "%s", PQgetvalue(f->res, (int)i, 0));
+        snprintf(a->fqdn, sizeof a->fqdn, "%s", PQgetvalue(f->res, (int)i, 1));
+        snprintf(a->rrtype, sizeof a->rrtype, "%s", PQgetvalue(f->res, (int)i, 2));
+        a->retry_ms = gw_now_ms() + GW_PUB_SET_ASIDE_MS;
+    }
+    gw_warn("publisher: zone %s: %s refused alone; set aside for %d s, the other changes go on",
+            zs->zone->name, fqdn, GW_PUB_SET_ASIDE_MS / 1000);
+}
+
 /* The message m was confirmed: the rows of its sent changes leave the
  * outbox (each sent row and the older rows it superseded), and so do the
  * rows of failed messages that a change of m superseded. 0, or -1 on a
@@ -577,20 +604,7 @@ static int gw_pub_run_record_failure(struct gw_pub_run *run)
             if (halve == 0 || f->sent / 2 < halve)
                 halve = f->sent / 2;
         } else if (f->refused) {
-            /* It refused this change alone: set its rows aside so that the
-             * others are published meanwhile. */
-            for (size_t i = 0; i < f->n && zs->naside < GW_PUB_SET_ASIDE_MAX; i++) {
-                if (f->gone[i] || f->grp[i] >= f->sent)
-                    continue;
-                struct gw_pub_aside *a = &zs->aside[zs->naside++];
-                snprintf(a->id, sizeof a->id, "%s", PQgetvalue(f->res, (int)i, 0));
-                snprintf(a->fqdn, sizeof a->fqdn, "%s", PQgetvalue(f->res, (int)i, 1));
-                snprintf(a->rrtype, sizeof a->rrtype, "%s", PQgetvalue(f->res, (int)i, 2));
-                a->retry_ms = gw_now_ms() + GW_PUB_SET_ASIDE_MS;
-            }
-            gw_warn("publisher: zone %s: %s refused alone; set aside for %d s, the other "
-                    "changes go on", zs->zone->name, PQgetvalue(f->res, (int)f->ord[0], 1),
-                    GW_PUB_SET_ASIDE_MS / 1000);
+            gw_pub_set_aside(zs, f);
             other = 1;
         } else {
             other = 1;
@@ -837,9 +851,6 @@ int gw_publish_start(const gw_config_t *cfg, gw_publish_t **out)
         p->zs[i].zone = &cfg->zones[i];
         p->zs[i].backoff_ms = GW_PUB_BACKOFF_MIN_MS;
         p->zs[i].limit = GW_PUBLISH_BATCH;
-        p->zs[i].aside = calloc(GW_PUB_SET_ASIDE_MAX, sizeof *p->zs[i].aside);
-        if (p->zs[i].aside == NULL)
-            goto fail;
     }
     if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         rc = GW_EIO;

@@ -114,10 +114,14 @@ def test_gateway_scenarios(tmp_path, bench_tmp):
     assert p99["value"] > 0 and p99["unit"] == "ms" and p99["target"] == "< 1 s"
     lat = [f for f in by["gw-latency"].values() if f["figure"].endswith("latency p99")]
     assert lat and lat[0]["value"] > 0 and lat[0]["target"] == "< 5 ms"
+    # ddns-hello at the same rate, and ddns-hello's memory per connection
+    assert lat[0]["baseline"] > 0 and "ddns-hello" in lat[0]["note"], lat
     idle = [f for f in by["gw-idle"].values() if f["figure"].endswith("RSS per connection")]
     # connections are counted as the gateway's descriptors: a socket the
     # publisher opens for an UPDATE at the moment of a sample moves it by one
     assert idle and 48 <= int(idle[0]["figure"].split()[0]) <= 51, idle
+    assert idle[0]["baseline"] > 0 and "ddns-hello" in idle[0]["note"], idle
+    assert "idle: ddns-hello RSS" in p.stdout + p.stderr
     assert "propagation: Knot serves the database's address" in p.stdout
     assert os.listdir(bench_tmp) == []
 

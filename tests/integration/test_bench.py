@@ -120,7 +120,9 @@ def test_gateway_scenarios(tmp_path, bench_tmp):
     # connections are counted as the gateway's descriptors: a socket the
     # publisher opens for an UPDATE at the moment of a sample moves it by one
     assert idle and 48 <= int(idle[0]["figure"].split()[0]) <= 51, idle
-    assert idle[0]["baseline"] > 0 and "ddns-hello" in idle[0]["note"], idle
+    # (its sign is not checked: 50 connections move a sanitizer build's RSS
+    # either way)
+    assert idle[0]["baseline"] is not None and "ddns-hello" in idle[0]["note"], idle
     assert "idle: ddns-hello RSS" in p.stdout + p.stderr
     assert "propagation: Knot serves the database's address" in p.stdout
     assert os.listdir(bench_tmp) == []

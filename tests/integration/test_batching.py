@@ -12,6 +12,7 @@ a row lock on one device in its own session, sends that device's request
 releases the lock: the queued requests leave in one statement, which the
 gateway's batch counters show."""
 import base64
+import math
 import os
 import subprocess
 import threading
@@ -350,6 +351,7 @@ def test_a_batch_answers_and_writes_exactly_what_single_requests_do(bstack):
                 "'twin/1.0'", "'1.0'"]
 
     # twin aa: one batch
+    started = time.monotonic()
     cols = list(zip(*[args("aa", r) for r in reqs]))
     types = ["text", "text", "bigint", "inet", "inet", "inet", "text", "boolean", "integer",
              "text", "text"]
@@ -361,18 +363,29 @@ def test_a_batch_answers_and_writes_exactly_what_single_requests_do(bstack):
     for item, ord_, result, retry in batch:
         got_a.setdefault(int(item), []).append((ord_, result, retry))
     # twin bb: one request at a time, each in its own transaction
-    got_b = {}
+    got_b, gap = {}, {}
     for k, r in enumerate(reqs, 1):
         got_b[k] = [tuple(x) for x in s.psql(
             "SELECT ord, result, retry_after FROM ddns_apply_request(%s)" % ", ".join(args("bb", r)))]
+        # the most seconds that can lie between the batch's now() and this request's
+        gap[k] = math.ceil(time.monotonic() - started) + 1
 
-    def close(a, b):
-        # retry_after counts from now(), which differs by the time between the calls
-        return a[:2] == b[:2] and (a[2] == b[2] or abs(int(a[2]) - int(b[2])) <= 1)
+    def close(k):
+        # retry_after counts down from now(): the later single request may see a
+        # smaller figure, by at most the time between the two calls, never a larger one
+        def same(a, b):
+            if a[:2] != b[:2]:
+                return False
+            if a[2] == b[2]:
+                return True
+            if not a[2] or not b[2]:
+                return False
+            return 0 <= int(a[2]) - int(b[2]) <= gap[k]
+        return same
 
     for k in range(1, len(reqs) + 1):
-        assert len(got_a[k]) == len(got_b[k]) and all(map(close, got_a[k], got_b[k])), \
-            (reqs[k - 1], got_a[k], got_b[k])
+        assert len(got_a[k]) == len(got_b[k]) and all(map(close(k), got_a[k], got_b[k])), \
+            (reqs[k - 1], got_a[k], got_b[k], gap[k])
     answers = {x[1] for v in got_a.values() for x in v}
     assert {"good", "nochg", "replay", "disabled", "unknown", "ratelimit", "nohost",
             "foreign"} <= answers, answers

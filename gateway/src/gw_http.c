@@ -226,21 +226,20 @@ void gw_req_reply_body(gw_req_t *rq, int status, const char *content_type, const
         struct evhttp_connection *evcon = evhttp_request_get_connection(req);
         struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
         struct evbuffer *out = bev ? bufferevent_get_output(bev) : NULL;
-        size_t before = out ? evbuffer_get_length(out) : 1;
-        evhttp_send_reply(req, status, gw_reason(status), NULL);
-        /* evhttp queued the header and the body as two pieces, and the TLS
+        /* evhttp queues the header and the body as two pieces, and the TLS
          * bufferevent writes each piece as a TLS record of its own (two
          * encryptions, two write(2)s, two segments for the client to read).
          * The answer is sent on a later pass of the loop: join the pieces
-         * now so that it leaves as one record. Only when nothing else was
-         * waiting to be written (a TLS write being retried must find its
-         * bytes where they were) and only small answers (a few hundred bytes
-         * are copied). evhttp frees the connection only after the write. */
-        if (before == 0) {
-            size_t n = evbuffer_get_length(out);
-            if (n > 0 && n <= GW_HTTP_JOIN_MAX && evbuffer_peek(out, -1, NULL, NULL, 0) > 1)
-                (void)evbuffer_pullup(out, -1);
-        }
+         * right after queueing them so that it leaves as one record. Only
+         * when nothing else was waiting to be written (a TLS write being
+         * retried must find its bytes where they were) and only small
+         * answers (a few hundred bytes are copied). evhttp frees the
+         * connection only after the write. */
+        int join = out != NULL && evbuffer_get_length(out) == 0;
+        evhttp_send_reply(req, status, gw_reason(status), NULL);
+        if (join && evbuffer_get_length(out) <= GW_HTTP_JOIN_MAX &&
+            evbuffer_peek(out, -1, NULL, NULL, 0) > 1)
+            (void)evbuffer_pullup(out, -1);
         gw_conn_request_end(rq->conn);
     }
     gw_req_free(rq);

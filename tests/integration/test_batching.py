@@ -370,21 +370,16 @@ def test_a_batch_answers_and_writes_exactly_what_single_requests_do(bstack):
         # the most seconds that can lie between the batch's now() and this request's
         gap[k] = math.ceil(time.monotonic() - started) + 1
 
-    def close(k):
+    def close(a, b, gap):
         # retry_after counts down from now(): the later single request may see a
         # smaller figure, by at most the time between the two calls, never a larger one
-        def same(a, b):
-            if a[:2] != b[:2]:
-                return False
-            if a[2] == b[2]:
-                return True
-            if not a[2] or not b[2]:
-                return False
-            return 0 <= int(a[2]) - int(b[2]) <= gap[k]
-        return same
+        if a[:2] != b[:2] or (a[2] == "") != (b[2] == ""):
+            return False
+        return a[2] == b[2] or 0 <= int(a[2]) - int(b[2]) <= gap
 
     for k in range(1, len(reqs) + 1):
-        assert len(got_a[k]) == len(got_b[k]) and all(map(close(k), got_a[k], got_b[k])), \
+        assert len(got_a[k]) == len(got_b[k]) and \
+            all(close(a, b, gap[k]) for a, b in zip(got_a[k], got_b[k])), \
             (reqs[k - 1], got_a[k], got_b[k], gap[k])
     answers = {x[1] for v in got_a.values() for x in v}
     assert {"good", "nochg", "replay", "disabled", "unknown", "ratelimit", "nohost",

@@ -742,7 +742,43 @@ def knsupdate_rate(g, messages, per_message, tag):
     return n, n / wall
 
 
-def check_dns_serves(g, devices_file, count=20):
+def dns_mismatch_report(g, fqdn):
+    """What tells a name's missing change apart: the DNS server's answer
+    status, the name's last changes in the database, the last records of
+    the name in Knot's journal, and the answer a second later."""
+    s = g.stack
+    lines = []
+    p = subprocess.run(["dig", "+noall", "+comments", "+time=1", "+tries=1", "-p",
+                        str(s.dns_port), "@127.0.0.1", fqdn, "A"], capture_output=True, text=True)
+    lines += ["dig: " + l.strip() for l in p.stdout.splitlines() if "status:" in l]
+    hist = g.psql("SELECT to_char(at, 'HH24:MI:SS.MS'), host(new_address) FROM history "
+                  "WHERE fqdn = '%s' AND rrtype = 'A' ORDER BY id DESC LIMIT 3"
+                  % fqdn.replace("'", "''"))
+    lines.append("database history, newest first: %s"
+                 % ", ".join("%s at %s" % (a, t) for t, a in hist))
+    conf = os.path.join(s.dir, "knot", "knot.conf")
+    p = subprocess.run(["kjournalprint", "-x", "-c", conf, ddnsstack.ZONE],
+                       capture_output=True, text=True, timeout=60)
+    serials, part, seen = "", "", []
+    for l in p.stdout.splitlines():
+        if l.startswith(";; Changes between zone versions: "):
+            serials = l.split(": ", 1)[1].split(",")[0]
+        elif l.startswith(";; "):
+            part = l[3:].lower()
+        elif l.startswith(fqdn + "."):
+            seen.append("%s %s %s" % (serials, part, l.split()[-1]))
+    lines.append("Knot's journal, last records of the name: %s"
+                 % ("; ".join(seen[-4:]) or "none (%s)" % (p.stderr.strip()[:200] or "no record")))
+    with open(s.gw_log, errors="replace") as f:
+        warned = [l.strip() for l in f if " warn " in l or " error " in l]
+    lines.append("gateway warnings and errors: %d%s"
+                 % (len(warned), ", the last: " + warned[-1][:240] if warned else ""))
+    time.sleep(1)
+    lines.append("a second later Knot serves %r" % s.dig(fqdn, quiet=True))
+    return "\n  ".join(lines)
+
+
+def check_dns_serves(g, count=20):
     """The last addresses the database holds for some of the changed names
     are what Knot serves."""
     rows = g.psql("SELECT label || '.' || zone, host(ipv4) FROM names WHERE ipv4 << "
@@ -750,8 +786,8 @@ def check_dns_serves(g, devices_file, count=20):
     for fqdn, addr in rows:
         got = g.stack.dig(fqdn)
         if addr not in (got or ""):
-            raise BenchError("propagation: Knot serves %r for %s, the database %s"
-                             % (got, fqdn, addr))
+            raise BenchError("propagation: Knot serves %r for %s, the database %s\n  %s"
+                             % (got, fqdn, addr, dns_mismatch_report(g, fqdn)))
     return len(rows)
 
 
@@ -783,7 +819,7 @@ def gw_propagation_scenario(ctx):
         progress("sustained: %d good answers, %d outbox rows published, %.0f changes/s visible "
                  "in DNS (%.1f s to the empty outbox after the run); delay p99 %.0f ms"
                  % (good, n2, visible, t1 - t0 - s2["elapsed_s"], sp99))
-        checked = check_dns_serves(g, g.change_devices)
+        checked = check_dns_serves(g)
         progress("propagation: Knot serves the database's address for %d changed names" % checked)
     finally:
         g.psql("DROP TRIGGER IF EXISTS bench_published ON dns_outbox")

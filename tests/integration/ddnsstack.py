@@ -16,6 +16,7 @@ import glob
 import json
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -31,13 +32,37 @@ ZONE = "ddns.example.test"
 TSIG_NAME = "ddns-update"
 
 
+def ephemeral_range():
+    """The kernel's range of ports for sockets bound to port 0 (lo, hi)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A TCP port that is free on 127.0.0.1 now (also free for UDP)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+    """A port free on 127.0.0.1 now for both TCP and UDP, outside the
+    kernel's ephemeral range. A server's port must never be one the kernel
+    may give a client of its own: dig's UDP sockets set SO_REUSEPORT, as
+    Knot's and named's listening sockets do, so a dig whose source port is
+    the DNS server's port shares it and can read its own query back as the
+    answer (an empty NOERROR with "query response not set")."""
+    lo, hi = ephemeral_range()
+    spans = [(p, q) for p, q in ((10000, lo - 1), (hi + 1, 65535)) if q - p >= 1000]
+    rnd = random.SystemRandom()
+    for _ in range(200):
+        if spans:
+            p, q = rnd.choice(spans)
+            port = rnd.randint(p, q)
+        else:   # the ephemeral range takes every port: the kernel picks one
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
         try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", port))
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 u.bind(("127.0.0.1", port))
             return port
@@ -1109,7 +1134,7 @@ def main():
     d = sub.add_parser("demo", help="run the whole system with a demo device until Ctrl-C")
     d.add_argument("--state-dir", default=os.environ.get("DDNS_STATE_DIR", os.path.join(ROOT, "state")))
     d.add_argument("--pg-port", type=int, default=int(os.environ.get("DDNS_PG_PORT", "55432")))
-    d.add_argument("--dns-port", type=int, default=int(os.environ.get("DDNS_DNS_PORT", "55353")))
+    d.add_argument("--dns-port", type=int, default=int(os.environ.get("DDNS_DNS_PORT", "15353")))
     d.add_argument("--https-port", type=int, default=int(os.environ.get("DDNS_HTTPS_PORT", "8443")))
     d.add_argument("--mac", default="02:00:5e:10:00:01", help="MAC of the demo device")
     d.add_argument("--name", default="demo-camera", help="hostname label of the demo device")

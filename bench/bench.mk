@@ -6,8 +6,8 @@
 # gives release builds next to the default one. The benchmark harness that
 # runs them is not part of this fragment.
 BENCH_PKGS     := libevent_openssl libevent libssl libcrypto jansson
-BENCH_CFLAGS   := $(shell $(PKG) --cflags $(BENCH_PKGS))
-BENCH_LIBS     := $(shell $(PKG) --libs $(BENCH_PKGS)) -lpthread -lm
+BENCH_CFLAGS   = $(shell $(PKG) --cflags $(BENCH_PKGS))
+BENCH_LIBS     = $(shell $(PKG) --libs $(BENCH_PKGS)) -lpthread -lm
 LOAD_LIB_SRCS  := bench/loadgen/ld_hist.c bench/loadgen/ld_devices.c bench/loadgen/ld_work.c \
                   bench/loadgen/ld_run.c
 LOAD_LIB_OBJS  := $(LOAD_LIB_SRCS:%.c=$(BUILD)/%.o)

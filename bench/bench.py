@@ -327,11 +327,7 @@ class GatewayBench:
         self.warmed = False
         # descriptors for 10,000 idle connections and more: the gateway
         # (a child) inherits the limit
-        import resource
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        progress("gateway: file descriptor limit %d" % hard)
+        progress("gateway: file descriptor limit %d" % ddnsstack.raise_fd_limit())
         # one source (127.0.0.1) opens every connection, idle ones are held
         # for minutes: no connection limits, long time-outs
         s.gateway_extra = "request_timeout = 300\n"

@@ -5,7 +5,7 @@ CTL_SRCS := ddnsctl/src/ctl_http.c ddnsctl/src/ctl_table.c ddnsctl/src/ctl_token
             ddnsctl/src/ctl_main.c
 CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/%.o)
 CTL_PKGS := libcurl jansson inih libpq libcrypto
-CTL_LIBS := $(shell $(PKG) --libs $(CTL_PKGS))
+CTL_LIBS = $(shell $(PKG) --libs $(CTL_PKGS))
 
 $(BUILD)/ddnsctl/%.o: CPPFLAGS += -Iddnsctl/src $(shell $(PKG) --cflags $(CTL_PKGS)) \
                                  -DCTL_VERSION='"$(CTL_VERSION)"'

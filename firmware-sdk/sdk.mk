@@ -51,7 +51,7 @@ SDK_SIZE_DIR := $(BUILD)/sdk-size
 ARM_CC       ?= arm-none-eabi-gcc
 
 .PHONY: sdk-size
-sdk-size:
+sdk-size: deps
 	python3 $(SDK_DIR)/tools/sdk_size.py --build $(SDK_SIZE_DIR) --cc $(ARM_CC) --check
 
 # ---- Fuzzing (clang, libFuzzer, ASan + UBSan) -------------------------------
@@ -77,7 +77,7 @@ sdk-fuzz-smoke: $(SDK_FUZZERS)
 	@for f in $(SDK_FUZZERS); do \
 	    name=$$(basename $$f); seeds=$(SDK_DIR)/fuzz/corpus/$${name#fuzz_}; \
 	    work=$(BUILD)/fuzz/smoke-$$name; rm -rf $$work; mkdir -p $$work; \
-	    if $$f -runs=$(SDK_FUZZ_RUNS) -seed=1 -artifact_prefix=$(BUILD)/fuzz/ $$work $$seeds > $(BUILD)/fuzz/$$name.log 2>&1; then \
+	    if $(SAN_RUN) $$f -runs=$(SDK_FUZZ_RUNS) -seed=1 -artifact_prefix=$(BUILD)/fuzz/ $$work $$seeds > $(BUILD)/fuzz/$$name.log 2>&1; then \
 	        echo "$$name: $(SDK_FUZZ_RUNS) inputs, no failure ($$(grep -o 'cov: [0-9]*' $(BUILD)/fuzz/$$name.log | tail -1))"; \
 	    else tail -40 $(BUILD)/fuzz/$$name.log; echo "$$name: FAILED (log: $(BUILD)/fuzz/$$name.log)"; exit 1; fi; \
 	done
@@ -87,7 +87,7 @@ fuzz: $(SDK_FUZZERS)
 	    name=$$(basename $$f); seeds=$(SDK_DIR)/fuzz/corpus/$${name#fuzz_}; \
 	    corpus=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$corpus; \
 	    echo "$$name: $(FUZZ_TIME) s, corpus $$corpus"; \
-	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $$corpus $$seeds || exit 1; \
+	    $(SAN_RUN) $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $$corpus $$seeds || exit 1; \
 	done
 
 test-unit: sdk-fuzz-smoke
@@ -133,8 +133,10 @@ install: $(SDK_LIB)
 # make sdk-example: installs the SDK into a staging directory, builds
 # examples/example_loop.c against it through pkg-config and runs it against
 # the scripted gateway of examples/fake_platform.c; the same again as a
-# 32-bit program straight from the sources; and checks that README.md shows
-# example_loop.c as it is. Part of make test-unit.
+# static 32-bit x86 program straight from the sources, run natively where
+# the kernel can and under qemu-i386 where it cannot (tools/run-32bit says
+# which, or why it skipped); and checks that README.md shows example_loop.c
+# as it is. Part of make test-unit.
 SDK_STAGE := $(CURDIR)/$(BUILD)/sdk-stage
 SDK_EX    := $(SDK_DIR)/examples
 SDK_EX_FLAGS := -std=c99 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Werror -O2
@@ -148,9 +150,9 @@ sdk-example: $(SDK_LIB)
 	    -o $(BUILD)/sdk-example $(SDK_EX)/example_loop.c $(SDK_EX)/fake_platform.c \
 	    $$(pkg-config --libs ddns_sdk) $(EXTRA_LDFLAGS)'
 	$(BUILD)/sdk-example
-	$(CC) -m32 $(SDK_EX_FLAGS) $(SDK_INC) -I$(SDK_EX) -o $(BUILD)/sdk-example-32 \
+	@$(SDK_DIR)/tools/run-32bit $(SKIP_DIR)/sdk-example-32 $(BUILD)/sdk-32 "$(CC)" \
+	    "$(SDK_EX_FLAGS) $(SDK_INC) -I$(SDK_EX)" -- \
 	    $(SDK_EX)/example_loop.c $(SDK_EX)/fake_platform.c $(SDK_SRCS)
-	$(BUILD)/sdk-example-32
 	@python3 -c 'import sys; ex = open(sys.argv[1]).read(); readme = open(sys.argv[2]).read(); \
 	    sys.exit(0 if "```c\n" + ex + "```" in readme else "README.md does not show " + sys.argv[1] + " as it is")' \
 	    $(SDK_EX)/example_loop.c $(SDK_DIR)/README.md
@@ -165,14 +167,22 @@ test-unit: sdk-example
 SDK_WARN_FLAGS := -std=c99 -pedantic -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion \
                   -Wshadow -Werror
 
+# A word size the compiler cannot build for here (-m32 and -m64 are x86
+# options; gcc-multilib exists for amd64 only) is skipped with its reason.
 .PHONY: sdk-warnings
 sdk-warnings:
-	@mkdir -p $(BUILD)/sdk-warnings; n=0; \
+	@mkdir -p $(BUILD)/sdk-warnings $(SKIP_DIR); rm -f $(SKIP_DIR)/sdk-warnings; n=0; skipped=""; \
+	echo 'int sdk_warnings_probe;' > $(BUILD)/sdk-warnings/probe.c; \
 	for cc in gcc clang; do for m in -m32 -m64; do \
+	    if ! $$cc $$m -c -o $(BUILD)/sdk-warnings/w.o $(BUILD)/sdk-warnings/probe.c 2>/dev/null; then \
+	        skipped="$$skipped $$cc $$m"; continue; fi; \
 	    for o in -O0 -O2 -Os "-O1 -fsanitize=address,undefined"; do for f in $(SDK_SRCS); do \
 	        $$cc $$m $$o $(SDK_WARN_FLAGS) $(SDK_INC) -c -o $(BUILD)/sdk-warnings/w.o $$f || \
 	            { echo "sdk-warnings: $$cc $$m $$o $$f"; exit 1; }; n=$$((n+1)); \
 	done; done; done; done; \
+	if [ -n "$$skipped" ]; then \
+	    echo "cannot compile for$$skipped on this machine" > $(SKIP_DIR)/sdk-warnings; \
+	    echo "sdk-warnings: SKIPPED$$skipped: this compiler cannot build for that word size here"; fi; \
 	echo "sdk-warnings: $$n compilations (gcc, clang; -m32, -m64; -O0, -O2, -Os, sanitizers) without a warning"
 
 test-unit: sdk-warnings

@@ -2,8 +2,8 @@
 # RFC 2136 publisher). C11; libevent + bufferevent_openssl, OpenSSL 3,
 # libpq, ldns, libinih.
 GW_PKGS      := libevent_openssl libevent_pthreads libevent libssl libcrypto libpq ldns inih jansson
-GW_CFLAGS    := $(shell $(PKG) --cflags $(GW_PKGS))
-GW_LIBS      := $(shell $(PKG) --libs $(GW_PKGS)) -lpthread
+GW_CFLAGS    = $(shell $(PKG) --cflags $(GW_PKGS))
+GW_LIBS      = $(shell $(PKG) --libs $(GW_PKGS)) -lpthread
 GW_SRCS      := $(sort $(wildcard gateway/src/*.c))
 GW_OBJS      := $(GW_SRCS:%.c=$(BUILD)/%.o)
 # Everything but main: linked into the unit tests too.
@@ -122,7 +122,7 @@ gw-fuzz-smoke: $(GW_FUZZERS)
 	@for f in $(GW_FUZZERS); do \
 	    name=$$(basename $$f); $(gw_fuzz_seeds); \
 	    work=$(BUILD)/fuzz/smoke-$$name; rm -rf $$work; mkdir -p $$work; \
-	    if $$f -runs=$$runs -seed=1 -artifact_prefix=$(BUILD)/fuzz/ $$work $$seeds > $(BUILD)/fuzz/$$name.log 2>&1; then \
+	    if $(SAN_RUN) $$f -runs=$$runs -seed=1 -artifact_prefix=$(BUILD)/fuzz/ $$work $$seeds > $(BUILD)/fuzz/$$name.log 2>&1; then \
 	        echo "$$name: $$runs inputs, no failure ($$(grep -o 'cov: [0-9]*' $(BUILD)/fuzz/$$name.log | tail -1))"; \
 	    else tail -40 $(BUILD)/fuzz/$$name.log; echo "$$name: FAILED (log: $(BUILD)/fuzz/$$name.log)"; exit 1; fi; \
 	done
@@ -132,7 +132,7 @@ gw-fuzz: $(GW_FUZZERS)
 	    name=$$(basename $$f); $(gw_fuzz_seeds); \
 	    corpus=$(BUILD)/fuzz/corpus-$$name; mkdir -p $$corpus; \
 	    echo "$$name: $(FUZZ_TIME) s, corpus $$corpus"; \
-	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $$corpus $$seeds || exit 1; \
+	    $(SAN_RUN) $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $$corpus $$seeds || exit 1; \
 	done
 
 test-unit: gw-fuzz-smoke

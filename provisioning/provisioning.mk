@@ -5,7 +5,7 @@ PROV_SRCS := provisioning/src/prov_cred.c provisioning/src/prov_db.c \
              provisioning/src/prov_cli.c provisioning/src/prov_keys.c \
              provisioning/src/prov_batchcmd.c provisioning/src/prov_reissue.c
 PROV_OBJS := $(PROV_SRCS:%.c=$(BUILD)/%.o)
-PROV_LIBS := $(shell $(PKG) --libs libpq jansson libcrypto)
+PROV_LIBS = $(shell $(PKG) --libs libpq jansson libcrypto)
 
 $(BIN)/ddns-provision: $(BUILD)/provisioning/src/prov_main.o $(PROV_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)

@@ -76,8 +76,12 @@ async function login(page, token) {
 
 const args = ['--headless=new', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-default-apps', '--disable-extensions'];
-if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');
+  '--disable-default-apps', '--disable-extensions',
+  // Chromium's sandbox needs user namespaces, which root, many containers
+  // and some distributions' defaults do not give it; the page is our own
+  // console on loopback. A small /dev/shm (64 MB in containers) would crash
+  // the renderer: shared memory goes to /tmp instead.
+  '--no-sandbox', '--disable-dev-shm-usage'];
 const browser = await chromium.launch({executablePath: '/usr/bin/chromium', args, headless: true});
 
 try {

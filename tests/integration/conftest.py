@@ -9,6 +9,10 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 import ddnsstack  # noqa: E402
 
+# The flood and connection-limit tests hold hundreds of sockets at once; a
+# login shell's soft limit of 1024 is raised as far as the machine allows.
+ddnsstack.raise_fd_limit()
+
 
 @pytest.fixture(scope="session")
 def stack():

@@ -32,6 +32,54 @@ ZONE = "ddns.example.test"
 TSIG_NAME = "ddns-update"
 
 
+def _own_environment():
+    """What the user's shell may set that would send the stack's own
+    loopback traffic elsewhere or change it: the daemons of Debian's
+    packages live in /usr/sbin, which an ordinary user's PATH may lack; a
+    proxy variable would route the clients' requests to 127.0.0.1 through
+    a proxy; libpq's PG* variables (PGSSLMODE=require, PGSERVICE, ...) would
+    change every connection to the stack's own PostgreSQL, which has no TLS."""
+    path = os.environ.get("PATH", "/usr/bin:/bin").split(":")
+    for d in ("/usr/sbin", "/sbin"):
+        if d not in path:
+            path.append(d)
+    os.environ["PATH"] = ":".join(path)
+    for var in ("no_proxy", "NO_PROXY"):
+        have = [h for h in os.environ.get(var, "").split(",") if h]
+        os.environ[var] = ",".join(have + [h for h in ("127.0.0.1", "localhost", "::1")
+                                           if h not in have])
+    for var in list(os.environ):
+        if var.startswith("PG"):
+            del os.environ[var]
+
+
+_own_environment()
+
+
+def raise_fd_limit(want=65536):
+    """Raises this process's file descriptor limit (inherited by the
+    servers and clients it starts) towards want: the soft limit up to the
+    hard one, and the hard one too where the process may (root). Returns
+    the soft limit now in force."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            with open("/proc/sys/fs/nr_open") as f:
+                want = min(want, int(f.read()))
+        except (OSError, ValueError):
+            pass
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return want
+        except (OSError, ValueError):
+            pass
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    return soft
+
+
 def ephemeral_range():
     """The kernel's range of ports for sockets bound to port 0 (lo, hi)."""
     try:
@@ -71,13 +119,17 @@ def free_port():
     raise RuntimeError("no free port on 127.0.0.1")
 
 
-def port_in_use(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
+def port_in_use(port, udp=False):
+    """True if port on 127.0.0.1 is taken for TCP (and, with udp, for UDP)."""
+    kinds = [socket.SOCK_STREAM] + ([socket.SOCK_DGRAM] if udp else [])
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as s:
+            if kind == socket.SOCK_STREAM:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return True
     return False
 
 
@@ -201,21 +253,68 @@ class Stack:
         user = self._pg_user()
         return ["runuser", "-u", user, "--"] + cmd if user else cmd
 
+    def pg_home_dir(self):
+        """Where the cluster lives when the 'postgres' user cannot reach the
+        state directory (a checkout in root's 0700 home): a directory of
+        that user's home named after the state directory."""
+        import hashlib
+        pw = pwd.getpwnam(self._pg_user())
+        return os.path.join(pw.pw_dir, "ddns-state-" +
+                            hashlib.sha256(self.dir.encode()).hexdigest()[:12])
+
     def start_postgres(self):
         bindir = pg_bindir()
         pgdir = os.path.dirname(self.pg_data)
-        os.makedirs(pgdir, exist_ok=True)
         user = self._pg_user()
         if user:
-            pw = pwd.getpwnam(user)
+            try:
+                pw = pwd.getpwnam(user)
+            except KeyError:
+                raise RuntimeError("running as root, PostgreSQL runs as the user 'postgres', "
+                                   "which does not exist: install the 'postgresql' package "
+                                   "(scripts/install-deps) or run as an ordinary user") from None
+            if not os.path.lexists(pgdir) and run(
+                    ["runuser", "-u", user, "--", "test", "-x", self.dir], check=False).returncode:
+                home = self.pg_home_dir()
+                os.makedirs(home, exist_ok=True)
+                os.symlink(home, pgdir)
+                self.log("PostgreSQL runs as '%s', which cannot reach %s (a parent directory is "
+                         "closed to others): its cluster is in %s, linked from %s"
+                         % (user, self.dir, home, pgdir))
+            if os.path.islink(pgdir) and not os.path.exists(pgdir):
+                os.makedirs(os.readlink(pgdir))   # its target was removed: a new cluster
+            os.makedirs(pgdir, exist_ok=True)
             os.chown(pgdir, pw.pw_uid, pw.pw_gid)
+        else:
+            os.makedirs(pgdir, exist_ok=True)
+        # PostgreSQL is given the real path: the link may be on a path it cannot walk.
+        pgdir = os.path.realpath(pgdir)
+        self.pg_data = os.path.join(pgdir, "data")
         fresh = not os.path.exists(os.path.join(self.pg_data, "PG_VERSION"))
+        if not fresh:
+            with open(os.path.join(self.pg_data, "PG_VERSION")) as f:
+                have = f.read().strip()
+            mine = os.path.basename(os.path.dirname(bindir))
+            if have != mine:
+                raise RuntimeError(
+                    "%s holds a PostgreSQL %s cluster and this machine runs PostgreSQL %s: move "
+                    "%s away (or choose another state directory) to start afresh, or upgrade "
+                    "the cluster with pg_upgrade" % (self.pg_data, have, mine, self.dir))
         if fresh:
             self.log("initialising PostgreSQL cluster in %s" % self.pg_data)
             run(self._as_pg([os.path.join(bindir, "initdb"), "-D", self.pg_data, "-A", "trust",
                              "-U", "ddns", "-E", "UTF8", "--no-locale"]), cwd=pgdir)
+        # The Unix socket (clients here use TCP) must fit in sun_path's 108
+        # bytes: a deep state directory gets a short one in /tmp instead.
+        sock_dir = pgdir
+        if len(os.path.join(pgdir, ".s.PGSQL.%d.lock" % self.pg_port)) > 100:
+            import tempfile
+            sock_dir = self.pg_sock_tmp = tempfile.mkdtemp(prefix="ddns-pg-")
+            os.chmod(sock_dir, 0o755)
+            if user:
+                os.chown(sock_dir, pw.pw_uid, pw.pw_gid)
         opts = ("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=on "
-                "-c max_connections=100" % (self.pg_port, pgdir))
+                "-c max_connections=100" % (self.pg_port, sock_dir))
         run(self._as_pg([os.path.join(bindir, "pg_ctl"), "-D", self.pg_data, "-o", opts,
                          "-l", os.path.join(pgdir, "postgres.log"), "-w", "-t", "60", "start"]),
             cwd=pgdir)
@@ -225,7 +324,15 @@ class Stack:
                       "-d", "postgres", "-c", "SELECT 1 FROM pg_database WHERE datname = 'ddns'"])
         if exists.stdout.strip() != "1":
             run(["createdb", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "ddns", "ddns"])
-        out = run([os.path.join(ROOT, "db", "migrate"), self.conninfo])
+        out = run([os.path.join(ROOT, "db", "migrate"), self.conninfo], check=False)
+        if out.returncode != 0 and "newer than the newest migration" in out.stderr:
+            raise RuntimeError(
+                "%s\nThe database in %s was written by a newer version of this project. Run that "
+                "version, or move %s away (or choose another state directory) to start from a "
+                "fresh state." % (out.stderr.strip(), self.pg_data, self.dir))
+        if out.returncode != 0:
+            raise RuntimeError("db/migrate failed (%d):\n%s%s" % (out.returncode, out.stdout,
+                                                                   out.stderr))
         self.log(out.stdout.strip().splitlines()[-1])
 
     def stop_postgres(self):
@@ -233,6 +340,9 @@ class Stack:
         run(self._as_pg([os.path.join(pg_bindir(), "pg_ctl"), "-D", self.pg_data,
                          "-m", "fast", "-w", "stop"]), cwd=os.path.dirname(self.pg_data))
         self.pg_started = False
+        if getattr(self, "pg_sock_tmp", None):
+            shutil.rmtree(self.pg_sock_tmp, ignore_errors=True)
+            self.pg_sock_tmp = None
 
     def outbox_empty(self, timeout=10):
         """Waits until the DNS outbox is empty; True if it became so."""
@@ -261,9 +371,16 @@ class Stack:
             self.tsig_secret = f.read().strip()
         self._zone_file(os.path.join(kdir, ZONE + ".zone"))
         conf = os.path.join(kdir, "knot.conf")
+        # knotd binds its control socket (unused here) in rundir; a deep
+        # state directory gets a short rundir in /tmp, as sun_path holds
+        # 108 bytes.
+        rundir = kdir
+        if len(os.path.join(kdir, "knot.sock")) > 100:
+            import tempfile
+            rundir = self.knot_rundir_tmp = tempfile.mkdtemp(prefix="ddns-knot-")
         with open(conf, "w") as f:
             f.write("""server:
-    rundir: "{d}"
+    rundir: "{rundir}"
     listen: 127.0.0.1@{port}
     background-workers: 1
     udp-workers: 1
@@ -291,7 +408,8 @@ zone:
   - domain: {zone}
     file: "{zone}.zone"
     acl: ddns-update
-""".format(d=kdir, port=self.dns_port, tsig=TSIG_NAME, secret=self.tsig_secret, zone=ZONE))
+""".format(d=kdir, rundir=rundir, port=self.dns_port, tsig=TSIG_NAME, secret=self.tsig_secret,
+           zone=ZONE))
         os.chmod(conf, 0o600)
         logf = open(os.path.join(kdir, "knotd.log"), "a")
         self.procs["knotd"] = subprocess.Popen(["knotd", "-c", conf], stdout=logf, stderr=logf,
@@ -312,6 +430,25 @@ zone:
                 f.write("$ORIGIN %s.\n$TTL 60\n"
                         "@ SOA ns1 hostmaster 1 3600 900 604800 60\n"
                         "@ NS ns1\nns1 A 127.0.0.1\n" % ZONE)
+
+    @staticmethod
+    def named_confined():
+        """The reason BIND cannot run on the harness's files here, or None.
+        Debian's bind9 ships an AppArmor profile that keeps named to
+        /etc/bind and /var/cache/bind; where AppArmor enforces it (many
+        Debian and Ubuntu hosts, not containers), named cannot read a
+        configuration in a temporary directory."""
+        try:
+            with open("/sys/kernel/security/apparmor/profiles") as f:
+                profiles = f.read().splitlines()
+        except OSError:
+            return None
+        for line in profiles:
+            if re.match(r"^(/usr/sbin/named|named) \(enforce\)", line):
+                return ("AppArmor enforces the profile '%s' on named, which keeps it to /etc/bind "
+                        "and /var/cache/bind: it cannot read the test's configuration (aa-complain "
+                        "/usr/sbin/named lets it)" % line.split(" (")[0])
+        return None
 
     def start_bind(self):
         """BIND 9 (named) as the zone's primary: the configuration
@@ -393,11 +530,22 @@ zone "{zone}" {{
         return got
 
     # -- keys, TLS, gateway --------------------------------------------------
-    def make_keys(self, kid="k1"):
-        if not os.path.exists(os.path.join(self.key_dir, kid + ".key")):
-            out = run([os.path.join(BIN, "ddns-provision"), "keygen", "--kid", kid,
-                       "--key-dir", self.key_dir])
-            self.log(out.stdout.strip())
+    def make_keys(self, kid=None):
+        """Creates the master key kid unless it exists. Without kid: k1 when
+        the key directory holds no key at all (keys added or retired since
+        are the directory's own business; a retired k1 is not made again,
+        the new key gets keygen's dated id instead)."""
+        keygen = [os.path.join(BIN, "ddns-provision"), "keygen", "--key-dir", self.key_dir]
+        if kid is not None:
+            if os.path.exists(os.path.join(self.key_dir, kid + ".key")):
+                return
+            keygen += ["--kid", kid]
+        else:
+            if glob.glob(os.path.join(self.key_dir, "*.key")):
+                return
+            if not os.path.exists(os.path.join(self.key_dir, "retired", "k1.key")):
+                keygen += ["--kid", "k1"]
+        self.log(run(keygen).stdout.strip())
 
     def make_tls(self):
         tdir = os.path.join(self.dir, "tls")
@@ -657,6 +805,8 @@ default_ttl = 60
         """Stops everything; returns the gateway's exit status."""
         gateway_rc = self.stop_process("gateway")
         self.stop_process("knotd")
+        if getattr(self, "knot_rundir_tmp", None):
+            shutil.rmtree(self.knot_rundir_tmp, ignore_errors=True)
         self.stop_process("named")
         if self.pg_started:
             try:
@@ -1058,15 +1208,155 @@ def cluster_started(prefix, label):
         shutil.rmtree(base, ignore_errors=True)
 
 
+DEMO_OPERATOR = "make run"
+# make run's default ports; the DNS port stays outside the kernel's
+# ephemeral range (see free_port).
+DEMO_PORTS = {"pg_port": 55432, "dns_port": 15353, "https_port": 8443}
+LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def demo_leftovers(state):
+    """The processes of an earlier demo on this state directory that outlived
+    it (killed with SIGKILL, or its terminal closed): [(pid, what)], the
+    gateway first and PostgreSQL last. Found by their command lines, which
+    name the state directory's files; empty where /proc cannot be read."""
+    marks = [(os.path.join(state, "gateway.conf"), "ddns-gateway"),
+             (os.path.join(state, "knot", "knot.conf"), "Knot DNS"),
+             (os.path.join(state, "pg", "data"), "PostgreSQL"),
+             (os.path.join(os.path.realpath(os.path.join(state, "pg")), "data"), "PostgreSQL")]
+    found = []
+    try:
+        pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0")]
+        except OSError:
+            continue
+        for rank, (path, what) in enumerate(marks):
+            if path in argv:
+                found.append((rank, pid, what))
+                break
+    return [(pid, what) for _, pid, what in sorted(found)]
+
+
+def demo_stop_leftovers(state, say):
+    """Stops what demo_leftovers() finds (PostgreSQL with a fast shutdown)."""
+    for pid, what in demo_leftovers(state):
+        say("%s (pid %d) of an earlier run on %s is still running: stopping it" % (what, pid, state))
+        try:
+            os.kill(pid, signal.SIGINT if what == "PostgreSQL" else signal.SIGTERM)
+        except OSError:
+            continue
+        deadline = time.time() + 30
+        while os.path.exists("/proc/%d" % pid) and time.time() < deadline:
+            time.sleep(0.1)
+        if os.path.exists("/proc/%d" % pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def demo_device(stack, mac, label, say):
+    """The demo device as `make run` needs it: registered, active, under a
+    key id whose key file the gateway has, named label in the zone. Whatever
+    was done to it since the last run (renamed, reissued, revoked, removed,
+    its key retired) is repaired through ddns-provision and said; returns
+    its credentials."""
+    prov = os.path.join(BIN, "ddns-provision")
+    keys = ["--key-dir", stack.key_dir]
+    db = ["--db", stack.conninfo, "--operator", DEMO_OPERATOR]
+    dev = re.sub(r"[^0-9a-f]", "", mac.lower())   # checked by ddns-provision below
+    fqdn = lambda lbl: "%s.%s" % (lbl, ZONE)
+
+    def owner(lbl):
+        rows = stack.psql("SELECT device_id FROM names WHERE label = '%s' AND zone = '%s'"
+                          % (lbl, ZONE))
+        return rows[0][0] if rows else None
+
+    def issue(name=None, kid=None):
+        cmd = [prov, "issue", "--mac", mac, "--zone", ZONE] + keys + db
+        cmd += ["--name", name] if name else []
+        cmd += ["--kid", kid] if kid else []
+        return json.loads(run(cmd).stdout)
+
+    if not LABEL_RE.match(label):
+        raise RuntimeError("--name '%s' is not a hostname label (a-z, 0-9 and '-', at most 63)"
+                           % label)
+    if len(dev) != 12:
+        raise RuntimeError("--mac '%s' is not a MAC address" % mac)
+    rows = stack.psql("SELECT kid, status FROM devices WHERE device_id = '%s'" % dev)
+    if not rows:
+        taken = owner(label)
+        if taken:
+            say("the name %s belongs to device %s: the demo device gets a random name"
+                % (fqdn(label), taken))
+        creds = issue(None if taken else label)
+        say("registered the demo device %s as %s" % (creds["device_id"], creds["fqdn"]))
+        return creds
+    kid, status = rows[0]
+    have = sorted(os.path.basename(k)[:-4] for k in glob.glob(os.path.join(stack.key_dir, "*.key")))
+    if kid not in have:
+        creds = json.loads(run([prov, "reissue", "--mac", mac] + keys + db).stdout)
+        say("the demo device's key id '%s' has no key file in %s (retired or removed): "
+            "reissued it under '%s'" % (kid, stack.key_dir, creds["kid"]))
+        kid = creds["kid"]
+    labels = [r[0] for r in stack.psql(
+        "SELECT label FROM names WHERE device_id = '%s' AND zone = '%s' ORDER BY name_id"
+        % (dev, ZONE))]
+    if label not in labels:
+        taken = owner(label)
+        if taken:
+            say("the name %s now belongs to device %s: the demo device keeps %s"
+                % (fqdn(label), taken, ", ".join(map(fqdn, labels)) or "no name"))
+        elif not labels:
+            # The admin API's rule for a new name (admin_name), as ddnsctl add-name.
+            stack.psql("SELECT status FROM admin_name(NULL, '%s', 'local', '%s', NULL, '%s', '%s')"
+                       % (DEMO_OPERATOR, dev, label, ZONE))
+            say("the demo device had no name in %s: gave it %s" % (ZONE, fqdn(label)))
+        elif len(labels) == 1:
+            run([prov, "reissue", "--mac", mac, "--kid", kid, "--name", label] + keys + db)
+            say("the demo device was renamed %s since the last run: renamed it back to %s"
+                % (fqdn(labels[0]), fqdn(label)))
+        else:
+            say("the demo device has the names %s: keeping them"
+                % ", ".join(map(fqdn, labels)))
+    if status != "active":
+        run([prov, "restore", "--mac", mac, "--db", stack.conninfo])
+        say("the demo device was revoked: restored it (its name gets an address again with "
+            "its next update)")
+    return issue(kid=kid)
+
+
 def demo(args):
     state = os.path.abspath(args.state_dir)
     say = lambda msg: print("[run] " + msg, flush=True)
-    ports = {"pg_port": args.pg_port, "dns_port": args.dns_port, "https_port": args.https_port}
-    for what, port in ports.items():
-        if port_in_use(port):
+    demo_stop_leftovers(state, say)
+    # A port given (option or DDNS_* variable) must be free; a default one
+    # that something else holds is replaced by a free one, and said.
+    ports = {}
+    for what, default in DEMO_PORTS.items():
+        var = "DDNS_" + what.upper()
+        port = getattr(args, what)
+        if port is None and os.environ.get(var):
+            try:
+                port = int(os.environ[var])
+            except ValueError:
+                print("[run] %s is '%s', not a port number" % (var, os.environ[var]), file=sys.stderr)
+                return 1
+        if port is not None and port_in_use(port, udp=(what == "dns_port")):
             print("[run] port %d (%s) on 127.0.0.1 is in use: stop what holds it or choose "
-                  "another with the DDNS_%s variable" % (port, what, what.upper()), file=sys.stderr)
+                  "another with the %s variable" % (port, what, var), file=sys.stderr)
             return 1
+        if port is None:
+            port = default
+            if port_in_use(port, udp=(what == "dns_port")):
+                port = free_port()
+                say("port %d (%s) on 127.0.0.1 is in use: using %d instead (%s chooses one)"
+                    % (default, what, port, var))
+        ports[what] = port
     stack = Stack(state, log=say, **ports)
     stopping = []
 
@@ -1080,7 +1370,7 @@ def demo(args):
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         stack.start()
-        creds = stack.provision(args.mac, name=args.name)
+        creds = demo_device(stack, args.mac, args.name, say)
         cred_file = stack.write_credentials(creds, os.path.join(state, "demo-device.json"))
         client = os.path.join(BIN, "ddns-client")
         print("""
@@ -1133,9 +1423,9 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="run the whole system with a demo device until Ctrl-C")
     d.add_argument("--state-dir", default=os.environ.get("DDNS_STATE_DIR", os.path.join(ROOT, "state")))
-    d.add_argument("--pg-port", type=int, default=int(os.environ.get("DDNS_PG_PORT", "55432")))
-    d.add_argument("--dns-port", type=int, default=int(os.environ.get("DDNS_DNS_PORT", "15353")))
-    d.add_argument("--https-port", type=int, default=int(os.environ.get("DDNS_HTTPS_PORT", "8443")))
+    d.add_argument("--pg-port", type=int, help="PostgreSQL's port [env DDNS_PG_PORT, 55432]")
+    d.add_argument("--dns-port", type=int, help="Knot DNS's port [env DDNS_DNS_PORT, 15353]")
+    d.add_argument("--https-port", type=int, help="the gateway's port [env DDNS_HTTPS_PORT, 8443]")
     d.add_argument("--mac", default="02:00:5e:10:00:01", help="MAC of the demo device")
     d.add_argument("--name", default="demo-camera", help="hostname label of the demo device")
     args = ap.parse_args()

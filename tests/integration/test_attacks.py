@@ -515,19 +515,21 @@ def test_tls_refuses_old_protocols_and_weak_suites(stack):
     for group in ("ffdhe2048", "secp521r1"):
         p = s_client(port, "-tls1_3", "-groups", group)
         assert p.returncode != 0, (group, p.stdout[-500:])
-    if shutil.which("sslscan"):
-        out = subprocess.run(["sslscan", "--no-colour", "--no-heartbleed", "--no-fallback",
-                              "--sni-name=localhost", "127.0.0.1:%d" % port],
-                             capture_output=True, text=True, timeout=180).stdout
-        print(out)
-        for proto in ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"):
-            assert re.search(r"^%s\s+disabled" % re.escape(proto), out, re.M), out
-        offered = set(re.findall(r"^(?:Preferred|Accepted)\s+TLSv1\.[23]\s+\d+ bits\s+(\S+)",
-                                 out, re.M))
-        assert offered and offered <= STRONG_TLS12 | STRONG_TLS13, offered
-        assert offered & STRONG_TLS12 and offered & STRONG_TLS13, offered
-        assert not re.search(r"compression\s+enabled", out, re.I), out
-        assert "Session renegotiation not supported" in out, out
+    if not shutil.which("sslscan"):
+        pytest.skip("sslscan is not installed (scripts/install-deps installs it): the checks "
+                    "with openssl s_client above passed, the independent scan did not run")
+    out = subprocess.run(["sslscan", "--no-colour", "--no-heartbleed", "--no-fallback",
+                          "--sni-name=localhost", "127.0.0.1:%d" % port],
+                         capture_output=True, text=True, timeout=180).stdout
+    print(out)
+    for proto in ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"):
+        assert re.search(r"^%s\s+disabled" % re.escape(proto), out, re.M), out
+    offered = set(re.findall(r"^(?:Preferred|Accepted)\s+TLSv1\.[23]\s+\d+ bits\s+(\S+)",
+                             out, re.M))
+    assert offered and offered <= STRONG_TLS12 | STRONG_TLS13, offered
+    assert offered & STRONG_TLS12 and offered & STRONG_TLS13, offered
+    assert not re.search(r"compression\s+enabled", out, re.I), out
+    assert "Session renegotiation not supported" in out, out
 
 
 # ---- firmware policy ---------------------------------------------------------------------

@@ -194,6 +194,7 @@ class Demo:
         self.keys = os.path.join(self.state, "keys")
         self.proc = None
         self.out = ""
+        self.last_second = 0
 
     def start(self, unset=()):
         self.log = open(os.path.join(os.path.dirname(self.state), "demo.log"), "w+")
@@ -220,7 +221,12 @@ class Demo:
             return json.load(f)
 
     def update(self, address):
-        """The update the demo prints, sent as printed; returns the answer."""
+        """The update the demo prints, sent as printed; returns the answer.
+        A demo restarts within a second, and a device's timestamps (whole
+        seconds) must grow: each update waits for a second of its own."""
+        while int(time.time()) <= self.last_second:
+            time.sleep(0.05)
+        self.last_second = int(time.time())
         m = re.search(r"\n  (\S+/ddns-client .*?--ipv4 192\.0\.2\.10)\n", self.out, re.S)
         assert m, self.out
         cmd = m.group(1).replace("\\\n", " ").split()

@@ -1,6 +1,6 @@
-# common/: code shared by the gateway and the provisioning tool (MAC
-# canonicalisation, master keys, secret derivation). C11, OpenSSL.
-COMMON_SRCS := common/cmn_mac.c common/cmn_key.c
+# common/: code shared by the gateway, the provisioning tool and ddnsctl (MAC
+# canonicalisation, master keys, secret derivation, admin tokens). C11, OpenSSL.
+COMMON_SRCS := common/cmn_mac.c common/cmn_key.c common/cmn_token.c
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 COMMON_LIB  := $(BUILD)/lib/libddns_common.a
 CPPFLAGS    += -Icommon

@@ -9,7 +9,6 @@ GW_OBJS      := $(GW_SRCS:%.c=$(BUILD)/%.o)
 # Everything but main: linked into the unit tests too.
 GW_LIB_OBJS  := $(filter-out $(BUILD)/gateway/src/gw_main.o,$(GW_OBJS))
 GW_TEST_SRCS := $(sort $(wildcard gateway/tests/*.c))
-GW_TEST_OBJS := $(GW_TEST_SRCS:%.c=$(BUILD)/%.o)
 CPPFLAGS     += -Igateway/src
 
 $(BUILD)/gateway/%.o: CPPFLAGS += $(GW_CFLAGS)
@@ -32,12 +31,16 @@ $(BIN)/ddns-gateway: $(GW_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(GW_LIBS)
 
-# Unit tests: gw_auth against docs/vectors, the configuration parser.
-$(BUILD)/tests/test_gateway: $(GW_TEST_OBJS) $(GW_LIB_OBJS) $(BUILD)/tests/unit/vectors.o $(COMMON_LIB)
+# Unit tests, one cmocka program per gateway/tests/test_*.c: test_gateway
+# (gw_auth against docs/vectors, the configuration parser, the parsers and
+# limits), test_outbox (coalescing, superseding, the send window).
+GW_TEST_BINS := $(GW_TEST_SRCS:gateway/tests/%.c=$(BUILD)/tests/%)
+$(GW_TEST_BINS): $(BUILD)/tests/%: $(BUILD)/gateway/tests/%.o $(GW_LIB_OBJS) \
+		$(BUILD)/tests/unit/vectors.o $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell $(PKG) --libs cmocka) $(GW_LIBS)
 
-UNIT_TESTS += $(BUILD)/tests/test_gateway
+UNIT_TESTS += $(GW_TEST_BINS)
 all: $(BIN)/ddns-gateway
 
 # ---- Fuzzing (clang, libFuzzer, ASan + UBSan) -------------------------------
@@ -93,9 +96,11 @@ $(BUILD)/fuzz/fuzz_config: gateway/fuzz/fuzz_config.c $(GW_CONF_SRCS) $(wildcard
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_CONF_SRCS) $(shell $(PKG) --libs inih jansson libevent libcrypto) -lpthread
 
 # fuzz_dns: a DNS server's bytes on a loopback connection of gw_dns.
-$(BUILD)/fuzz/fuzz_dns: gateway/fuzz/fuzz_dns.c gateway/src/gw_dns.c $(wildcard gateway/src/*.h)
+$(BUILD)/fuzz/fuzz_dns: gateway/fuzz/fuzz_dns.c gateway/src/gw_dns.c gateway/src/gw_clock.c \
+		$(wildcard gateway/src/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< gateway/src/gw_dns.c $(shell $(PKG) --libs ldns libcrypto)
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< gateway/src/gw_dns.c gateway/src/gw_clock.c \
+	    $(shell $(PKG) --libs ldns libcrypto)
 
 # fuzz_csv: ddns-provision's CSV input (prov_csv, prov_batch).
 PROV_CSV_SRCS := provisioning/src/prov_batch.c provisioning/src/prov_csv.c \

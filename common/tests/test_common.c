@@ -1,6 +1,6 @@
 /* Unit tests of common/: MAC canonicalisation and secret derivation against
  * docs/vectors/protocol-vectors.txt, key files and their permission rule,
- * base64url. */
+ * base64url, admin tokens. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,7 @@
 
 #include "cmn_key.h"
 #include "cmn_mac.h"
+#include "cmn_token.h"
 #include "../../tests/unit/vectors.h"
 
 static vectors_t *vec;
@@ -163,6 +164,29 @@ static void test_keyfile_roundtrip_and_permissions(void **state)
     rmdir(dir);
 }
 
+/* Admin tokens: the form, fresh randomness each time, and the record
+ * (SHA-256 of the text; the vector was computed with Python's hashlib). */
+static void test_tokens(void **state)
+{
+    (void)state;
+    char a[CMN_TOKEN_LEN + 1], b[CMN_TOKEN_LEN + 1];
+    char sha_a[CMN_TOKEN_SHA_LEN + 1], sha_b[CMN_TOKEN_SHA_LEN + 1], sha[CMN_TOKEN_SHA_LEN + 1];
+    assert_int_equal(cmn_token_new(a, sha_a), 0);
+    assert_int_equal(cmn_token_new(b, sha_b), 0);
+    assert_int_equal(strlen(a), CMN_TOKEN_LEN);
+    assert_memory_equal(a, "ddnsadm_", 8);
+    for (size_t i = 8; i < CMN_TOKEN_LEN; i++)
+        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+                               a[i]));
+    assert_string_not_equal(a, b);
+    assert_string_not_equal(sha_a, sha_b);
+    assert_int_equal(cmn_token_hash(a, strlen(a), sha), 0);
+    assert_string_equal(sha, sha_a);
+    const char *t = "ddnsadm_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    assert_int_equal(cmn_token_hash(t, strlen(t), sha), 0);
+    assert_string_equal(sha, "041e32a7954593de823002a6cb296cebec7b4126508a961ed4a96bf433a5b525");
+}
+
 int main(void)
 {
     vec = vectors_load(NULL);
@@ -172,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_derive_vectors),
         cmocka_unit_test(test_b64url_rejects),
         cmocka_unit_test(test_keyfile_roundtrip_and_permissions),
+        cmocka_unit_test(test_tokens),
     };
     int rc = cmocka_run_group_tests_name("common", tests, NULL, NULL);
     vectors_free(vec);

@@ -8,30 +8,9 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "cmn_key.h"
-
-int ctl_token_new(char *token, char *sha)
-{
-    uint8_t raw[32], md[32];
-    char b64[64];
-    unsigned int mdlen = 0;
-    if (RAND_bytes(raw, sizeof raw) != 1 ||
-        cmn_b64url_encode(raw, sizeof raw, b64, sizeof b64) != 43) {
-        cmn_wipe(raw, sizeof raw);
-        return -1;
-    }
-    cmn_wipe(raw, sizeof raw);
-    memcpy(token, "ddnsadm_", 8);
-    memcpy(token + 8, b64, 44);
-    cmn_wipe(b64, sizeof b64);
-    if (EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-        return -1;
-    cmn_hex(md, sizeof md, sha);
-    return 0;
-}
+#include "cmn_token.h"
 
 /* Runs sql with params; status column 0 (or 200 when one column), JSON
  * column 1 (or 0). */
@@ -79,8 +58,8 @@ static void ctl_tokendb_actor(char *out, size_t outlen)
 int ctl_tokendb_create(const char *conninfo, const char *scope, const char *expires,
                        const char *comment, json_t **out, char *err, size_t errlen)
 {
-    char token[CTL_TOKEN_LEN + 1], sha[65], actor[160];
-    if (ctl_token_new(token, sha) != 0) {
+    char token[CMN_TOKEN_LEN + 1], sha[CMN_TOKEN_SHA_LEN + 1], actor[160];
+    if (cmn_token_new(token, sha) != 0) {
         snprintf(err, errlen, "no random bytes for a token");
         return -1;
     }

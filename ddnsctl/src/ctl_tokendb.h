@@ -4,21 +4,14 @@
  * functions the gateway's admin API calls (admin_token_add,
  * admin_tokens_json, admin_token_revoke of db/migrations/0006), with the
  * actor "ddnsctl (database) USER@HOST" and the source "database" in the
- * audit row, and the token format and hash of the gateway (GW_API_TOKEN_*:
- * "ddnsadm_" and 43 base64url characters from the CSPRNG; only its SHA-256
- * is stored). */
+ * audit row, and the gateway's token form and hash (common/cmn_token: only
+ * the token's SHA-256 is stored). */
 #ifndef CTL_TOKENDB_H
 #define CTL_TOKENDB_H
 
 #include <stddef.h>
 
 #include <jansson.h>
-
-#define CTL_TOKEN_LEN 51
-
-/* A new token and its hex SHA-256 (CTL_TOKEN_LEN + 1 and 65 bytes).
- * Returns 0 or -1 (no random bytes). */
-int ctl_token_new(char *token, char *sha);
 
 /* Each returns the HTTP-like status of the SQL function (200, 201, 404)
  * and *out its JSON answer, or -1 with the reason in err. expires is NULL

@@ -14,19 +14,18 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "gw_clock.h"
 #include "gw_conn.h"
 #include "gw_console.h"
 #include "gw_err.h"
 #include "gw_limit.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_outbox.h"
 
 #define GW_ADMIN_PROBE_OK_S 5
 #define GW_ADMIN_PROBE_FAIL_S 1
 #define GW_ADMIN_PROBE_STALE_S 5
-#define GW_ADMIN_PROBE_SQL \
-    "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 " \
-    "FROM dns_outbox"
 
 struct gw_admin {
     struct event_base *base;
@@ -51,13 +50,6 @@ struct gw_admin {
     long long outbox_rows;
     double outbox_age;
 };
-
-static time_t gw_admin_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
 
 /* ---- the probe ----------------------------------------------------------- */
 
@@ -92,8 +84,8 @@ static void gw_admin_probe_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (a->probe_job != NULL)
         return;
-    a->probe_started = gw_admin_now();
-    int rc = gw_db_query(a->db, GW_ADMIN_PROBE_SQL, 0, NULL, gw_admin_probe_cb, a,
+    a->probe_started = gw_clock_s();
+    int rc = gw_db_query(a->db, gw_outbox_stats_sql, 0, NULL, gw_admin_probe_cb, a,
                          &a->probe_job);
     if (rc != GW_OK) {
         a->probe_job = NULL;
@@ -136,9 +128,9 @@ static const char *gw_admin_not_ready(gw_admin_t *a, char *why, size_t whylen)
         return "stopping";
     if (gw_db_connected(a->db) == 0)
         return "database: no connection in the pool";
-    if (a->probe_job != NULL && gw_admin_now() - a->probe_started >= GW_ADMIN_PROBE_STALE_S) {
+    if (a->probe_job != NULL && gw_clock_s() - a->probe_started >= GW_ADMIN_PROBE_STALE_S) {
         snprintf(why, whylen, "database: no answer to the probe for %lld s",
-                 (long long)(gw_admin_now() - a->probe_started));
+                 (long long)(gw_clock_s() - a->probe_started));
         return why;
     }
     if (!a->probed)

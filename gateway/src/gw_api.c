@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 
 #include "cmn_mac.h"
+#include "cmn_token.h"
 #include "gw_err.h"
 #include "gw_limit.h"
 #include "gw_log.h"
@@ -105,40 +106,10 @@ typedef struct gw_api_req {
     char params[GW_API_NPARAMS][GW_API_PARAM_LEN];
     const char *pv[GW_API_NPARAMS];
     int np;
-    char new_token[GW_API_TOKEN_LEN + 1];   /* POST /tokens: answered once */
+    char new_token[CMN_TOKEN_LEN + 1];   /* POST /tokens: answered once */
     int policy_changed;
     char device[CMN_DEVICE_ID_LEN + 1];
 } gw_api_req_t;
-
-/* ---- tokens ---------------------------------------------------------------- */
-
-void gw_api_token_hash(const char *token, size_t len, char *sha)
-{
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(token, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
-        memset(md, 0, sizeof md);
-    }
-    cmn_hex(md, sizeof md, sha);
-}
-
-int gw_api_token_new(char *out, char *sha)
-{
-    uint8_t raw[32];
-    char b64[64];
-    if (RAND_bytes(raw, sizeof raw) != 1)
-        return GW_EIO;
-    if (cmn_b64url_encode(raw, sizeof raw, b64, sizeof b64) != 43) {
-        cmn_wipe(raw, sizeof raw);
-        return GW_EIO;
-    }
-    cmn_wipe(raw, sizeof raw);
-    memcpy(out, GW_API_TOKEN_PREFIX, sizeof GW_API_TOKEN_PREFIX - 1);
-    memcpy(out + sizeof GW_API_TOKEN_PREFIX - 1, b64, 44);   /* 43 and the NUL */
-    cmn_wipe(b64, sizeof b64);
-    gw_api_token_hash(out, strlen(out), sha);
-    return GW_OK;
-}
 
 /* ---- answers --------------------------------------------------------------- */
 
@@ -1057,7 +1028,7 @@ static void gw_api_tokens_post(gw_api_req_t *r)
         }
         comment = json_string_value(c);
     }
-    if (gw_api_token_new(r->new_token, sha) != GW_OK) {
+    if (cmn_token_new(r->new_token, sha) != 0) {
         gw_api_error(r, 503, NULL, "no random bytes for a token");
         return;
     }
@@ -1275,7 +1246,7 @@ int gw_api_handle(gw_api_t *api, struct evhttp_request *req)
     while (*tok == ' ')
         tok++;
     char sha[65];
-    gw_api_token_hash(tok, strlen(tok), sha);
+    cmn_token_hash(tok, strlen(tok), sha);
 
     /* the body */
     struct evbuffer *in = evhttp_request_get_input_buffer(req);

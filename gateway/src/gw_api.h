@@ -37,10 +37,6 @@
 #include "gw_policy.h"
 
 #define GW_API_TICK_S 5
-/* "ddnsadm_" and 43 base64url characters (32 random bytes). */
-#define GW_API_TOKEN_PREFIX "ddnsadm_"
-#define GW_API_TOKEN_LEN 51
-
 typedef struct gw_api gw_api_t;
 
 /* db: a pool on base's loop used by nothing else. NULL when out of memory. */
@@ -58,11 +54,5 @@ void gw_api_start(gw_api_t *api);
 /* Answers req when its path starts with "/api/" and returns 1; else 0. */
 int gw_api_handle(gw_api_t *api, struct evhttp_request *req);
 void gw_api_free(gw_api_t *api);
-
-/* A new token into out (GW_API_TOKEN_LEN + 1 bytes) and the lowercase hex
- * SHA-256 of it into sha (65 bytes). Returns GW_OK or GW_EIO. */
-int gw_api_token_new(char *out, char *sha);
-/* The lowercase hex SHA-256 of token into sha (65 bytes). */
-void gw_api_token_hash(const char *token, size_t len, char *sha);
 
 #endif

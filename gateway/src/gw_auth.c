@@ -219,14 +219,25 @@ int gw_auth_parse_body(const uint8_t *body, size_t len, gw_auth_result_t *out)
     return 0;
 }
 
+int gw_auth_derive(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid, size_t kidlen,
+                   const char *device_id, uint8_t secret[CMN_SECRET_LEN])
+{
+    /* Stands in for the master key of an unknown kid. */
+    static const uint8_t dummy_key[CMN_KEY_LEN] = {0};
+    uint8_t key[CMN_KEY_LEN];
+    int found = lookup(lookup_ctx, kid, kidlen, key) == 0;
+    if (!found)
+        memcpy(key, dummy_key, sizeof key);
+    int rc = cmn_derive_secret(key, kid, kidlen, device_id, CMN_DEVICE_ID_LEN, secret);
+    cmn_wipe(key, sizeof key);
+    return rc != 0 ? -1 : found;
+}
+
 void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_len,
                     int64_t server_time, int64_t skew, gw_auth_key_lookup_fn lookup,
                     void *lookup_ctx, gw_auth_result_t *out)
 {
-    /* Stands in for the master key of an unknown kid so that the work done
-     * (derivation and HMAC) is the same as for a known one. */
-    static const uint8_t dummy_key[CMN_KEY_LEN] = {0};
-    uint8_t sig[32], key[CMN_KEY_LEN], secret[CMN_SECRET_LEN], mac[EVP_MAX_MD_SIZE];
+    uint8_t sig[32], secret[CMN_SECRET_LEN], mac[EVP_MAX_MD_SIZE];
     uint8_t sts[GW_STS_MAX];
     unsigned int maclen = 0;
     int found, hmac_ok = 0;
@@ -251,12 +262,10 @@ void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_
         goto out;
     }
 
-    /* 3. signature */
-    size_t kidlen = strlen(out->kid);
-    found = lookup(lookup_ctx, out->kid, kidlen, key) == 0;
-    if (!found)
-        memcpy(key, dummy_key, sizeof key);
-    if (cmn_derive_secret(key, out->kid, kidlen, out->device_id, CMN_DEVICE_ID_LEN, secret) != 0) {
+    /* 3. signature: an unknown kid does the same work (derivation, HMAC) */
+    found = gw_auth_derive(lookup, lookup_ctx, out->kid, strlen(out->kid), out->device_id,
+                           secret);
+    if (found < 0) {
         out->verdict = GW_AUTH_BADAUTH;
         goto out;
     }
@@ -275,7 +284,6 @@ void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_
 out:
     if (out->verdict != GW_AUTH_BADREQUEST)
         out->field[0] = '\0';
-    cmn_wipe(key, sizeof key);
     cmn_wipe(secret, sizeof secret);
     cmn_wipe(mac, sizeof mac);
     cmn_wipe(sig, sizeof sig);

@@ -9,6 +9,7 @@
 
 #include "gw_err.h"
 #include "gw_log.h"
+#include "gw_outbox.h"
 
 #define GW_DB_MAX_PARAMS 32
 #define GW_DB_QUEUE_MAX 10000
@@ -66,7 +67,7 @@ struct gw_db {
     struct gw_db_jobq queue;
     atomic_size_t qlen;
     unsigned int seed;
-    int wake_inflight;          /* a NOTIFY ddns_outbox is queued or running */
+    int wake_inflight;          /* a wake-up of the publishers is queued or running */
     int wake_again;             /* changes committed since it was queued */
 };
 
@@ -85,8 +86,7 @@ void gw_db_conn_params(const char *conninfo, const char *application_name,
     values[2] = NULL;
 }
 
-/* PQerrorMessage on one line. */
-static const char *gw_pg_msg(const char *m)
+const char *gw_db_message(const char *m)
 {
     static _Thread_local char buf[512];
     size_t n = 0;
@@ -104,6 +104,24 @@ static const char *gw_pg_msg(const char *m)
     }
     buf[n] = '\0';
     return n ? buf : "unknown error";
+}
+
+int gw_db_exec(PGconn *pg, const char *what, const char *sql, int nparams,
+               const char *const *values, PGresult **out, char *err, size_t errlen)
+{
+    PGresult *r = PQexecParams(pg, sql, nparams, NULL, values, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "%s: %s", what,
+                 gw_db_message(r ? PQresultErrorMessage(r) : PQerrorMessage(pg)));
+        PQclear(r);
+        return GW_EDB;
+    }
+    if (out != NULL)
+        *out = r;
+    else
+        PQclear(r);
+    return GW_OK;
 }
 
 static void gw_job_free(gw_db_job_t *job)
@@ -251,7 +269,7 @@ static void gw_conn_fail(struct gw_db_conn *c, const char *what)
 {
     gw_db_t *db = c->db;
     gw_warn("database connection %d: %s: %s", c->idx, what,
-            gw_pg_msg(c->pg ? PQerrorMessage(c->pg) : NULL));
+            gw_db_message(c->pg ? PQerrorMessage(c->pg) : NULL));
     int njobs = c->njobs;
     c->njobs = 0;
     gw_conn_close(c);
@@ -392,7 +410,7 @@ static void gw_conn_complete(struct gw_db_conn *c)
     } else if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
         err = GW_EDB;
         gw_warn("database connection %d: %s failed: %s", c->idx,
-                c->njobs > 1 ? "batch" : "query", gw_pg_msg(PQresultErrorMessage(res)));
+                c->njobs > 1 ? "batch" : "query", gw_db_message(PQresultErrorMessage(res)));
     }
     /* The connection stays busy while the callbacks run: what they queue
      * is dispatched below. */
@@ -549,7 +567,7 @@ static void gw_conn_send(struct gw_db_conn *c)
             return;
         }
         gw_warn("database connection %d: cannot send query: %s", c->idx,
-                gw_pg_msg(PQerrorMessage(c->pg)));
+                gw_db_message(PQerrorMessage(c->pg)));
         /* busy while the callbacks run (what they queue is dispatched
          * by the caller) */
         gw_conn_fail_jobs(c->jobs, c->njobs, GW_EDB);
@@ -676,8 +694,7 @@ void gw_db_wake_publishers(gw_db_t *db)
      * gw_db_query returns. Without a connection nothing is sent: the
      * publishers' own timer finds the rows. */
     db->wake_inflight = 1;
-    if (gw_db_query(db, "SELECT pg_notify('ddns_outbox', '')", 0, NULL, gw_db_wake_cb, db,
-                    NULL) != GW_OK)
+    if (gw_db_query(db, gw_outbox_wake_sql, 0, NULL, gw_db_wake_cb, db, NULL) != GW_OK)
         db->wake_inflight = 0;
 }
 

@@ -102,6 +102,19 @@ void gw_db_stats(const gw_db_t *db, gw_db_stats_t *out);
 /* Builds the keyword/value arrays used to open a connection from a
  * conninfo string: application_name first (so that the string may override
  * it), then the string itself expanded as dbname. */
+/* A libpq message (PQerrorMessage, PQresultErrorMessage) on one line: its
+ * lines joined by "; ", without the final newline; "unknown error" for NULL
+ * or an empty message. The text stays in a buffer of the calling thread
+ * until its next call. For every connection of the gateway, blocking ones
+ * (publisher, resync) included. */
+const char *gw_db_message(const char *msg);
+
+/* One statement on a blocking connection (the publisher's, resync's):
+ * GW_OK with the result in *out (cleared when out is NULL), or GW_EDB with
+ * "what: " and the server's message in err. */
+int gw_db_exec(PGconn *pg, const char *what, const char *sql, int nparams,
+               const char *const *values, PGresult **out, char *err, size_t errlen);
+
 void gw_db_conn_params(const char *conninfo, const char *application_name,
                        const char *keywords[3], const char *values[3]);
 

@@ -15,6 +15,7 @@
 
 #include <ldns/ldns.h>
 
+#include "gw_clock.h"
 #include "gw_err.h"
 
 #define GW_DNS_FUDGE 300
@@ -189,13 +190,6 @@ struct gw_dns_conn {
     size_t len;
 };
 
-static int64_t gw_dns_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits up to ms for events on fd; returns poll's revents, 0 on time-out,
  * -1 on error. */
 static int gw_dns_poll(int fd, short events, int64_t ms)
@@ -277,7 +271,7 @@ int gw_dns_conn_fd(const gw_dns_conn_t *c)
 static int gw_dns_write_all(gw_dns_conn_t *c, const uint8_t *buf, size_t len, char *err,
                             size_t errlen)
 {
-    int64_t deadline = gw_dns_now_ms() + GW_DNS_TIMEOUT_S * 1000;
+    int64_t deadline = gw_clock_ms() + GW_DNS_TIMEOUT_S * 1000;
     while (len > 0) {
         ssize_t w = send(c->fd, buf, len, MSG_NOSIGNAL);
         if (w > 0) {
@@ -290,7 +284,7 @@ static int gw_dns_write_all(gw_dns_conn_t *c, const uint8_t *buf, size_t len, ch
                      strerror(errno));
             return GW_EDNS;
         }
-        if (gw_dns_poll(c->fd, POLLOUT, deadline - gw_dns_now_ms()) <= 0) {
+        if (gw_dns_poll(c->fd, POLLOUT, deadline - gw_clock_ms()) <= 0) {
             snprintf(err, errlen, "cannot send to %s: not accepted within %d s",
                      c->zone->primary.text, GW_DNS_TIMEOUT_S);
             return GW_EDNS;
@@ -445,7 +439,7 @@ out:
 int gw_dns_conn_recv(gw_dns_conn_t *c, int timeout_ms, uint16_t *id, int *signed_rcode,
                      char *err, size_t errlen)
 {
-    int64_t deadline = gw_dns_now_ms() + timeout_ms;
+    int64_t deadline = gw_clock_ms() + timeout_ms;
     *signed_rcode = -1;
     for (;;) {
         if (c->len >= 2) {
@@ -471,7 +465,7 @@ int gw_dns_conn_recv(gw_dns_conn_t *c, int timeout_ms, uint16_t *id, int *signed
                      strerror(errno));
             return GW_EIO;
         }
-        int64_t left = deadline - gw_dns_now_ms();
+        int64_t left = deadline - gw_clock_ms();
         if (left <= 0 || gw_dns_poll(c->fd, POLLIN, left) == 0)
             return GW_ETIMEDOUT;
     }

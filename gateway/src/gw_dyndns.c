@@ -214,18 +214,12 @@ out:
  * constant time. An unknown kid derives under a zero key: the same work. */
 static int gw_dyn_secret_ok(const cmn_keyset_t *keys, const gw_dyn_cred_t *c)
 {
-    static const uint8_t dummy_key[CMN_KEY_LEN] = {0};
-    uint8_t key[CMN_KEY_LEN], secret[CMN_SECRET_LEN];
-    size_t kidlen = strlen(c->kid);
-    int found = gw_auth_keyset_lookup((void *)keys, c->kid, kidlen, key) == 0;
-    int same = 0;
-    if (!found)
-        memcpy(key, dummy_key, sizeof key);
-    if (cmn_derive_secret(key, c->kid, kidlen, c->device_id, CMN_DEVICE_ID_LEN, secret) == 0)
-        same = CRYPTO_memcmp(secret, c->secret, CMN_SECRET_LEN) == 0;
-    cmn_wipe(key, sizeof key);
+    uint8_t secret[CMN_SECRET_LEN];
+    int found = gw_auth_derive(gw_auth_keyset_lookup, (void *)keys, c->kid, strlen(c->kid),
+                               c->device_id, secret);
+    int same = found >= 0 && CRYPTO_memcmp(secret, c->secret, CMN_SECRET_LEN) == 0;
     cmn_wipe(secret, sizeof secret);
-    return same & found;
+    return same & (found == 1);
 }
 
 /* The request's query string (after '?', without a fragment) into out;

@@ -13,6 +13,7 @@
 
 #include <openssl/rand.h>
 
+#include "gw_clock.h"
 #include "gw_err.h"
 #include "gw_log.h"
 
@@ -41,13 +42,6 @@ struct gw_limit {
 };
 
 static struct gw_limit *gw_lim;
-
-static int64_t gw_limit_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec;
-}
 
 /* IPv4 (also IPv4-mapped IPv6) as ::ffff:a.b.c.d; IPv6 as its /64. */
 static int gw_limit_key(const struct sockaddr *sa, unsigned char key[16])
@@ -186,7 +180,7 @@ int gw_limit_conn_open(const struct sockaddr *sa)
         return GW_LIMIT_OK;
     int haskey = gw_limit_key(sa, key) == 0;
     pthread_mutex_lock(&l->mu);
-    int64_t now = gw_limit_now();
+    int64_t now = gw_clock_s();
     gw_limit_tidy(l, now);
     if (l->conf.max_connections > 0 && l->nconns >= (size_t)l->conf.max_connections) {
         rc = GW_LIMIT_TOTAL;
@@ -242,7 +236,7 @@ void gw_limit_auth_failed(const struct sockaddr *sa)
     pthread_mutex_lock(&l->mu);
     if (l->conf.auth_fail_limit <= 0 && !l->taking)
         goto out;
-    int64_t now = gw_limit_now();
+    int64_t now = gw_clock_s();
     struct gw_src *s = gw_limit_find(l, key, 1, now);
     if (s == NULL)
         goto out;
@@ -275,7 +269,7 @@ int gw_limit_auth_blocked(const struct sockaddr *sa)
     if (l == NULL || gw_limit_key(sa, key) != 0)
         return 0;
     pthread_mutex_lock(&l->mu);
-    int64_t now = gw_limit_now();
+    int64_t now = gw_clock_s();
     struct gw_src *s = gw_limit_find(l, key, 0, now);
     if (s != NULL && s->blocked_until > now)
         left = (int)(s->blocked_until - now);

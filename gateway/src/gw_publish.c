@@ -15,18 +15,20 @@
 
 #include <libpq-fe.h>
 
+#include "gw_clock.h"
+#include "gw_db.h"
 #include "gw_dns.h"
 #include "gw_err.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_outbox.h"
+#include "gw_pubwin.h"
 
 #define GW_PUB_BACKOFF_MIN_MS 200
 /* Retries of an unreachable DNS server or database stay this frequent so
  * that the backlog is published within seconds of its return. */
 #define GW_PUB_BACKOFF_MAX_MS 2000
 #define GW_PUB_SAFETY_MS 1000
-/* UPDATE messages of a zone in flight at once. */
-#define GW_PUB_WINDOW 2
 /* A zone's turn when other zones wait. */
 #define GW_PUB_TURN_MS 1000
 /* A change the server refused on its own is set aside (other rows go on
@@ -48,14 +50,12 @@ struct gw_zone_state {
     int64_t next_ms;    /* do not try before (monotonic ms) */
     int backoff_ms;
     int failing;        /* the last batch was not confirmed */
-    /* Rows per message: GW_PUBLISH_BATCH, halved after the server refused a
-     * message (to find the change it refuses), doubled after a success. */
-    size_t limit;
+    gw_pubwin_t win;    /* rows per message, messages in flight */
     /* Rows whose change the server refused alone, not sent again before
      * their time (in memory: a restarted publisher finds them again); NULL
      * until the zone's first refusal. */
     struct gw_pub_aside {
-        char id[24];
+        long long id;
         char fqdn[GW_DNAME_MAX + 1];
         char rrtype[8];
         int64_t retry_ms;
@@ -117,27 +117,6 @@ int gw_publish_health(gw_publish_t *p, char *why, size_t whylen)
     return GW_OK;
 }
 
-static int64_t gw_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *gw_pg_line(const char *m)
-{
-    static __thread char buf[400];
-    size_t n = 0;
-    if (m == NULL || *m == '\0')
-        return "unknown error";
-    for (; *m && n < sizeof buf - 1; m++)
-        buf[n++] = *m == '\n' ? ' ' : *m;
-    while (n > 0 && buf[n - 1] == ' ')
-        n--;
-    buf[n] = '\0';
-    return buf;
-}
-
 static int gw_jitter(struct gw_publish *p, int ms)
 {
     return ms + (int)(rand_r(&p->seed) % (unsigned)(ms / 4 + 1));
@@ -176,16 +155,15 @@ static int gw_pub_connect(struct gw_publish *p)
     p->pg = PQconnectdbParams(kw, val, 1);
     if (p->pg == NULL || PQstatus(p->pg) != CONNECTION_OK) {
         gw_warn("publisher: cannot connect to the database: %s",
-                gw_pg_line(p->pg ? PQerrorMessage(p->pg) : NULL));
+                gw_db_message(p->pg ? PQerrorMessage(p->pg) : NULL));
         goto fail;
     }
-    r = PQexec(p->pg, "LISTEN ddns_outbox");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        gw_warn("publisher: LISTEN failed: %s", gw_pg_line(PQresultErrorMessage(r)));
+    char err[300];
+    if (gw_outbox_listen(p->pg, err, sizeof err) != GW_OK) {
+        gw_warn("publisher: %s", err);
         goto fail;
     }
-    PQclear(r);
-    gw_info("publisher: connected to the database, listening on channel ddns_outbox");
+    gw_info("publisher: connected to the database, listening on channel " GW_OUTBOX_CHANNEL);
     p->db_backoff_ms = GW_PUB_BACKOFF_MIN_MS;
     atomic_store(&p->pg_up, 1);
     return 0;
@@ -195,131 +173,11 @@ fail:
     return -1;
 }
 
-/* A bigint[] parameter built from outbox ids: "{1,2,3}". */
-struct gw_ids {
-    char *s;
-    size_t len, cap, n;
-};
-
-static int gw_ids_add(struct gw_ids *a, const char *id)
-{
-    size_t need = a->len + strlen(id) + 3;
-    if (need > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 256;
-        while (cap < need)
-            cap *= 2;
-        char *s = realloc(a->s, cap);
-        if (s == NULL)
-            return -1;
-        a->s = s;
-        a->cap = cap;
-    }
-    a->len += (size_t)sprintf(a->s + a->len, "%s%s", a->n ? "," : "{", id);
-    a->n++;
-    return 0;
-}
-
-/* The finished array text ("{}" when empty), or NULL when out of memory.
- * Call once. */
-static const char *gw_ids_text(struct gw_ids *a)
-{
-    if (a->cap < a->len + 3) {
-        char *s = realloc(a->s, a->len + 3);
-        if (s == NULL)
-            return NULL;
-        a->s = s;
-        a->cap = a->len + 3;
-    }
-    size_t len = a->len;
-    if (a->n == 0)
-        a->s[len++] = '{';
-    a->s[len] = '}';
-    a->s[len + 1] = '\0';
-    return a->s;
-}
-
-/* 1 when outbox rows ra and rb of res are for the same name and type. */
-static int gw_pub_same_rrset(const PGresult *res, size_t ra, size_t rb)
-{
-    return strcmp(PQgetvalue(res, (int)ra, 1), PQgetvalue(res, (int)rb, 1)) == 0 &&
-           strcmp(PQgetvalue(res, (int)ra, 2), PQgetvalue(res, (int)rb, 2)) == 0;
-}
-
-/* qsort_r order of outbox row numbers: by name, type, then row number
- * (rows come in id order, so the row number orders by id). */
-static int gw_pub_row_cmp(const void *a, const void *b, void *arg)
-{
-    const PGresult *res = arg;
-    int ra = (int)*(const size_t *)a, rb = (int)*(const size_t *)b;
-    int c = strcmp(PQgetvalue(res, ra, 1), PQgetvalue(res, rb, 1));
-    if (c == 0)
-        c = strcmp(PQgetvalue(res, ra, 2), PQgetvalue(res, rb, 2));
-    return c != 0 ? c : (ra > rb) - (ra < rb);
-}
-
-static int gw_pub_size_cmp(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Coalesces the n outbox rows of res (in id order) to one change per
- * (fqdn, rrtype): the newest row. On return ord[0..k) are the row numbers
- * of the k newest rows in id order, and grp[row] is the position in ord of
- * the change that supersedes (or is) the row. Returns k. */
-static size_t gw_pub_coalesce(const PGresult *res, size_t n, size_t *ord, size_t *grp)
-{
-    size_t k = 0;
-
-    for (size_t i = 0; i < n; i++)
-        ord[i] = i;
-    qsort_r(ord, n, sizeof *ord, gw_pub_row_cmp, (void *)res);
-    /* the last row of each run of equal (fqdn, rrtype) is the newest;
-     * until the final numbering, grp holds the newest row's number */
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j + 1 < n && gw_pub_same_rrset(res, ord[i], ord[j + 1]))
-            j++;
-        for (size_t m = i; m <= j; m++)
-            grp[ord[m]] = ord[j];
-        ord[k++] = ord[j];
-        i = j + 1;
-    }
-    qsort(ord, k, sizeof *ord, gw_pub_size_cmp);
-    /* newest row number -> its position in ord */
-    for (size_t i = 0; i < n; i++) {
-        size_t lo = 0, hi = k;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (ord[mid] < grp[i])
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        grp[i] = lo;
-    }
-    return k;
-}
-
-/* Takes the notifications libpq holds; 1 when there was one. */
-static int gw_pub_drain_notifies(struct gw_publish *p)
-{
-    int got = 0;
-    if (!PQconsumeInput(p->pg))
-        return -1;
-    for (PGnotify *n; (n = PQnotifies(p->pg)) != NULL;) {
-        got = 1;
-        PQfreemem(n);
-    }
-    return got;
-}
-
 /* One UPDATE message of a run: its outbox rows and their coalescing. */
 struct gw_pub_msg {
     enum { GW_MSG_FREE, GW_MSG_INFLIGHT, GW_MSG_FAILED } state;
-    PGresult *res;          /* id, fqdn, rrtype, host(address), ttl; id order */
-    size_t n;               /* rows */
-    size_t *ord, *grp;      /* gw_pub_coalesce() */
+    gw_outbox_rows_t rows;  /* in id order */
+    size_t *ord, *grp;      /* gw_outbox_coalesce() */
     size_t nch, sent;       /* changes; changes the message carries */
     char *gone;             /* per row: deleted as superseded by a later message */
     int refused;            /* the server answered, validly signed, with an error */
@@ -333,15 +191,15 @@ struct gw_pub_run {
     struct gw_publish *p;
     struct gw_zone_state *zs;
     gw_dns_conn_t *conn;
-    struct gw_pub_msg m[GW_PUB_WINDOW];
+    struct gw_pub_msg m[GW_PUBWIN_MAX];
     size_t ninflight;
-    size_t window;          /* GW_PUB_WINDOW, or 1 while a refused change is sought */
+    size_t window;          /* gw_pubwin_window() at the run's start */
     int failed;             /* a message failed: send no more */
 };
 
 static void gw_pub_msg_free(struct gw_pub_msg *m)
 {
-    PQclear(m->res);
+    gw_outbox_rows_free(&m->rows);
     free(m->ord);
     free(m->grp);
     free(m->gone);
@@ -350,16 +208,16 @@ static void gw_pub_msg_free(struct gw_pub_msg *m)
 
 /* The ids not to read: every row of the run's messages and the rows set
  * aside. */
-static const char *gw_pub_run_ids(struct gw_pub_run *run, struct gw_ids *ids)
+static int gw_pub_run_ids(struct gw_pub_run *run, gw_outbox_ids_t *ids)
 {
-    for (size_t i = 0; i < GW_PUB_WINDOW; i++)
-        for (size_t r = 0; r < run->m[i].n; r++)
-            if (gw_ids_add(ids, PQgetvalue(run->m[i].res, (int)r, 0)) != 0)
-                return NULL;
+    for (size_t i = 0; i < GW_PUBWIN_MAX; i++)
+        for (size_t r = 0; r < run->m[i].rows.n; r++)
+            if (gw_outbox_ids_add(ids, run->m[i].rows.row[r].id) != GW_OK)
+                return GW_ENOMEM;
     for (size_t i = 0; i < run->zs->naside; i++)
-        if (gw_ids_add(ids, run->zs->aside[i].id) != 0)
-            return NULL;
-    return gw_ids_text(ids);
+        if (gw_outbox_ids_add(ids, run->zs->aside[i].id) != GW_OK)
+            return GW_ENOMEM;
+    return GW_OK;
 }
 
 /* Every message in flight failed with why (the connection is gone). */
@@ -367,7 +225,7 @@ static void gw_pub_run_lost(struct gw_pub_run *run, const char *why)
 {
     char err[sizeof run->m[0].err];
     snprintf(err, sizeof err, "%s", why);
-    for (size_t i = 0; i < GW_PUB_WINDOW; i++)
+    for (size_t i = 0; i < GW_PUBWIN_MAX; i++)
         if (run->m[i].state == GW_MSG_INFLIGHT) {
             run->m[i].state = GW_MSG_FAILED;
             snprintf(run->m[i].err, sizeof run->m[i].err, "%s", err);
@@ -388,52 +246,45 @@ static int gw_pub_run_send(struct gw_pub_run *run, int *full)
     const gw_zone_conf_t *z = run->zs->zone;
     struct gw_pub_msg *m = NULL;
     gw_dns_change_t *ch = NULL;
-    struct gw_ids ids = {0};
-    char limit[24];
-    const char *sp[3] = {z->name, NULL, limit};
+    gw_outbox_ids_t skip = {0};
+    char err[300];
     int rc = -1;
 
     *full = 0;
-    snprintf(limit, sizeof limit, "%zu", run->zs->limit);
-    for (size_t i = 0; i < GW_PUB_WINDOW && m == NULL; i++)
+    for (size_t i = 0; i < GW_PUBWIN_MAX && m == NULL; i++)
         if (run->m[i].state == GW_MSG_FREE)
             m = &run->m[i];
-    if (m == NULL || (sp[1] = gw_pub_run_ids(run, &ids)) == NULL)
+    if (m == NULL || gw_pub_run_ids(run, &skip) != GW_OK)
         goto out;
-    m->res = PQexecParams(p->pg,
-                          "SELECT id, fqdn, rrtype, host(address), ttl FROM dns_outbox "
-                          "WHERE zone = $1 AND id <> ALL($2::bigint[]) "
-                          "ORDER BY id LIMIT $3::int",
-                          3, NULL, sp, NULL, NULL, 0);
-    if (PQresultStatus(m->res) != PGRES_TUPLES_OK) {
-        gw_warn("publisher: zone %s: reading the outbox: %s", z->name,
-                gw_pg_line(PQresultErrorMessage(m->res)));
+    if (gw_outbox_read(p->pg, z->name, &skip, run->zs->win.limit, &m->rows, err,
+                       sizeof err) != GW_OK) {
+        gw_warn("publisher: zone %s: %s", z->name, err);
         goto out;
     }
-    m->n = (size_t)PQntuples(m->res);
-    if (m->n == 0) {
+    size_t n = m->rows.n;
+    if (n == 0) {
         rc = 0;
         goto out;
     }
-    *full = m->n == run->zs->limit;
+    *full = n == run->zs->win.limit;
     /* Coalesce: one change per (fqdn, type), the newest row's. */
-    m->ord = malloc(m->n * sizeof *m->ord);
-    m->grp = malloc(m->n * sizeof *m->grp);
-    m->gone = calloc(m->n, 1);
-    ch = calloc(m->n, sizeof *ch);
+    m->ord = malloc(n * sizeof *m->ord);
+    m->grp = malloc(n * sizeof *m->grp);
+    m->gone = calloc(n, 1);
+    ch = calloc(n, sizeof *ch);
     if (m->ord == NULL || m->grp == NULL || m->gone == NULL || ch == NULL)
         goto out;
-    m->nch = gw_pub_coalesce(m->res, m->n, m->ord, m->grp);
+    m->nch = gw_outbox_coalesce(m->rows.row, n, m->ord, m->grp);
     for (size_t i = 0; i < m->nch; i++) {
-        int row = (int)m->ord[i];
-        ch[i].fqdn = PQgetvalue(m->res, row, 1);
-        ch[i].is_aaaa = strcmp(PQgetvalue(m->res, row, 2), "AAAA") == 0;
-        ch[i].address = PQgetisnull(m->res, row, 3) ? NULL : PQgetvalue(m->res, row, 3);
-        ch[i].ttl = PQgetisnull(m->res, row, 4) ? 0 : atoi(PQgetvalue(m->res, row, 4));
+        const gw_outbox_row_t *w = &m->rows.row[m->ord[i]];
+        ch[i].fqdn = w->fqdn;
+        ch[i].is_aaaa = strcmp(w->rrtype, "AAAA") == 0;
+        ch[i].address = w->address;
+        ch[i].ttl = w->ttl;
     }
     rc = 1;
     m->sent = m->nch;
-    m->sent_ms = gw_now_ms();
+    m->sent_ms = gw_clock_ms();
     m->state = GW_MSG_INFLIGHT;
     run->ninflight++;
     int drc = GW_OK;
@@ -447,23 +298,15 @@ out:
     if (m != NULL && (rc < 0 || m->state == GW_MSG_FREE))
         gw_pub_msg_free(m);
     free(ch);
-    free(ids.s);
+    gw_outbox_ids_free(&skip);
     return rc;
 }
 
-/* 1 when a change m sent is for fqdn and rrtype and comes from a row newer
- * than id. */
-static int gw_pub_supersedes(const struct gw_pub_msg *m, const char *id, const char *fqdn,
+/* 1 when a change m sent supersedes the row id of fqdn and rrtype. */
+static int gw_pub_supersedes(const struct gw_pub_msg *m, long long id, const char *fqdn,
                              const char *rrtype)
 {
-    for (size_t c = 0; c < m->sent; c++) {
-        int row = (int)m->ord[c];
-        if (strcmp(fqdn, PQgetvalue(m->res, row, 1)) == 0 &&
-            strcmp(rrtype, PQgetvalue(m->res, row, 2)) == 0 &&
-            atoll(id) < atoll(PQgetvalue(m->res, row, 0)))
-            return 1;
-    }
-    return 0;
+    return gw_outbox_supersedes(m->rows.row, m->ord, m->sent, id, fqdn, rrtype);
 }
 
 /* The server refused the one change of the failed message f: its rows are
@@ -471,7 +314,7 @@ static int gw_pub_supersedes(const struct gw_pub_msg *m, const char *id, const c
  * the first refusal (most zones never need it). */
 static void gw_pub_set_aside(struct gw_zone_state *zs, const struct gw_pub_msg *f)
 {
-    const char *fqdn = PQgetvalue(f->res, (int)f->ord[0], 1);
+    const char *fqdn = f->rows.row[f->ord[0]].fqdn;
     if (zs->aside == NULL)
         zs->aside = calloc(GW_PUB_SET_ASIDE_MAX, sizeof *zs->aside);
     if (zs->aside == NULL) {
@@ -479,14 +322,14 @@ static void gw_pub_set_aside(struct gw_zone_state *zs, const struct gw_pub_msg *
                 "retrying it with the others", zs->zone->name, fqdn);
         return;
     }
-    for (size_t i = 0; i < f->n && zs->naside < GW_PUB_SET_ASIDE_MAX; i++) {
+    for (size_t i = 0; i < f->rows.n && zs->naside < GW_PUB_SET_ASIDE_MAX; i++) {
         if (f->gone[i] || f->grp[i] >= f->sent)
             continue;
         struct gw_pub_aside *a = &zs->aside[zs->naside++];
-        snprintf(a->id, sizeof a->id, "%s", PQgetvalue(f->res, (int)i, 0));
-        snprintf(a->fqdn, sizeof a->fqdn, "%s", PQgetvalue(f->res, (int)i, 1));
-        snprintf(a->rrtype, sizeof a->rrtype, "%s", PQgetvalue(f->res, (int)i, 2));
-        a->retry_ms = gw_now_ms() + GW_PUB_SET_ASIDE_MS;
+        a->id = f->rows.row[i].id;
+        snprintf(a->fqdn, sizeof a->fqdn, "%s", f->rows.row[i].fqdn);
+        snprintf(a->rrtype, sizeof a->rrtype, "%s", f->rows.row[i].rrtype);
+        a->retry_ms = gw_clock_ms() + GW_PUB_SET_ASIDE_MS;
     }
     gw_warn("publisher: zone %s: %s refused alone; set aside for %d s, the other changes go on",
             zs->zone->name, fqdn, GW_PUB_SET_ASIDE_MS / 1000);
@@ -500,25 +343,23 @@ static int gw_pub_run_confirmed(struct gw_pub_run *run, struct gw_pub_msg *m)
 {
     struct gw_publish *p = run->p;
     const gw_zone_conf_t *z = run->zs->zone;
-    struct gw_ids ids = {0};
-    const char *dp[1] = {NULL};
-    PGresult *r = NULL;
+    gw_outbox_ids_t ids = {0};
+    char err[300];
     int rc = -1;
 
-    for (size_t i = 0; i < m->n; i++)
-        if (m->grp[i] < m->sent && gw_ids_add(&ids, PQgetvalue(m->res, (int)i, 0)) != 0)
+    for (size_t i = 0; i < m->rows.n; i++)
+        if (m->grp[i] < m->sent && gw_outbox_ids_add(&ids, m->rows.row[i].id) != GW_OK)
             goto out;
-    for (size_t k = 0; k < GW_PUB_WINDOW; k++) {
+    for (size_t k = 0; k < GW_PUBWIN_MAX; k++) {
         struct gw_pub_msg *f = &run->m[k];
         if (f->state != GW_MSG_FAILED)
             continue;
-        for (size_t i = 0; i < f->n; i++) {
-            const char *id = PQgetvalue(f->res, (int)i, 0);
-            if (f->gone[i] || !gw_pub_supersedes(m, id, PQgetvalue(f->res, (int)i, 1),
-                                                 PQgetvalue(f->res, (int)i, 2)))
+        for (size_t i = 0; i < f->rows.n; i++) {
+            const gw_outbox_row_t *w = &f->rows.row[i];
+            if (f->gone[i] || !gw_pub_supersedes(m, w->id, w->fqdn, w->rrtype))
                 continue;
             f->gone[i] = 1;
-            if (gw_ids_add(&ids, id) != 0)
+            if (gw_outbox_ids_add(&ids, w->id) != GW_OK)
                 goto out;
         }
     }
@@ -530,28 +371,22 @@ static int gw_pub_run_confirmed(struct gw_pub_run *run, struct gw_pub_msg *m)
             a++;
             continue;
         }
-        if (gw_ids_add(&ids, zs->aside[a].id) != 0)
+        if (gw_outbox_ids_add(&ids, zs->aside[a].id) != GW_OK)
             goto out;
         zs->aside[a] = zs->aside[--zs->naside];
     }
     size_t ndel = ids.n;
-    if ((dp[0] = gw_ids_text(&ids)) == NULL)
-        goto out;
-    r = PQexecParams(p->pg, "DELETE FROM dns_outbox WHERE id = ANY($1::bigint[])", 1, NULL, dp,
-                     NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        gw_warn("publisher: zone %s: deleting published rows: %s", z->name,
-                gw_pg_line(PQresultErrorMessage(r)));
+    if (gw_outbox_delete(p->pg, &ids, err, sizeof err) != GW_OK) {
+        gw_warn("publisher: zone %s: %s", z->name, err);
         goto out;
     }
     gw_info("published zone=%s changes=%zu rows=%zu ms=%lld", z->name, m->sent, ndel,
-            (long long)(gw_now_ms() - m->sent_ms));
+            (long long)(gw_clock_ms() - m->sent_ms));
     gw_metrics_inc(GW_M_PUBLISH_OK);
     gw_metrics_add(GW_M_PUBLISH_CHANGES, m->sent);
     rc = 0;
 out:
-    PQclear(r);
-    free(ids.s);
+    gw_outbox_ids_free(&ids);
     return rc;
 }
 
@@ -562,73 +397,59 @@ static int gw_pub_run_record_failure(struct gw_pub_run *run)
 {
     struct gw_publish *p = run->p;
     struct gw_zone_state *zs = run->zs;
-    int rc = 0, other = 0;
-    size_t nrows = 0, halve = 0;
+    gw_pubwin_failure_t fail[GW_PUBWIN_MAX];
+    struct gw_pub_msg *failed[GW_PUBWIN_MAX];
+    int aside[GW_PUBWIN_MAX];
+    size_t nf = 0, nrows = 0;
     const char *why = "not confirmed";
+    char err[300];
 
-    for (size_t k = 0; k < GW_PUB_WINDOW; k++) {
+    for (size_t k = 0; k < GW_PUBWIN_MAX; k++) {
         struct gw_pub_msg *f = &run->m[k];
         if (f->state != GW_MSG_FAILED)
             continue;
-        struct gw_ids ids = {0};
-        const char *up[2] = {NULL, f->err};
-        int oom = 0;
-        for (size_t i = 0; i < f->n && !oom; i++)
-            oom = !f->gone[i] && gw_ids_add(&ids, PQgetvalue(f->res, (int)i, 0)) != 0;
+        gw_outbox_ids_t ids = {0};
+        int rc = GW_OK;
+        for (size_t i = 0; i < f->rows.n && rc == GW_OK; i++)
+            if (!f->gone[i])
+                rc = gw_outbox_ids_add(&ids, f->rows.row[i].id);
         size_t cnt = ids.n;
-        if (oom || (up[0] = gw_ids_text(&ids)) == NULL) {
-            free(ids.s);
+        if (rc == GW_OK && (rc = gw_outbox_mark_failed(p->pg, &ids, f->err, err, sizeof err)) !=
+                               GW_OK && rc != GW_ENOMEM)
+            gw_warn("publisher: zone %s: %s", zs->zone->name, err);
+        gw_outbox_ids_free(&ids);
+        if (rc == GW_ENOMEM)
             return -1;
-        }
-        PGresult *r = PQexecParams(p->pg,
-                                   "UPDATE dns_outbox SET attempts = attempts + 1, last_error = $2 "
-                                   "WHERE id = ANY($1::bigint[])",
-                                   2, NULL, up, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            gw_warn("publisher: zone %s: recording the failed attempt: %s", zs->zone->name,
-                    gw_pg_line(PQresultErrorMessage(r)));
-            rc = -1;
-        }
-        PQclear(r);
-        free(ids.s);
         gw_metrics_inc(GW_M_PUBLISH_FAILED);
         gw_pub_zone_failed(p, zs, f->err);
         nrows += cnt;
         why = f->err;
-        if (rc != 0)
-            return rc;
-        if (f->refused && f->sent > 1) {
-            /* The server refused one message with several changes: send
-             * fewer at a time, one message in flight, to find the change it
-             * refuses (the server may apply queued messages together). */
-            if (halve == 0 || f->sent / 2 < halve)
-                halve = f->sent / 2;
-        } else if (f->refused) {
-            gw_pub_set_aside(zs, f);
-            other = 1;
-        } else {
-            other = 1;
-        }
+        if (rc != GW_OK)
+            return -1;
+        fail[nf].sent = f->sent;
+        fail[nf].refused = f->refused;
+        failed[nf++] = f;
     }
-    if (halve > 0 && !other) {
-        zs->limit = halve;
-        zs->next_ms = gw_now_ms();
+    int seek = gw_pubwin_failed(&zs->win, fail, nf, aside);
+    for (size_t i = 0; i < nf; i++)
+        if (aside[i])
+            gw_pub_set_aside(zs, failed[i]);
+    if (seek) {
+        zs->next_ms = gw_clock_ms();
         gw_warn("publisher: zone %s: %zu changes not published (%s); looking for the change "
-                "refused: %zu rows per message", zs->zone->name, nrows, why, zs->limit);
+                "refused: %zu rows per message", zs->zone->name, nrows, why, zs->win.limit);
         return 0;
     }
-    if (halve > 0)
-        zs->limit = halve;
     int wait = gw_jitter(p, zs->backoff_ms);
     gw_warn("publisher: zone %s: %zu changes not published (%s); retrying in %d ms",
             zs->zone->name, nrows, why, wait);
-    zs->next_ms = gw_now_ms() + wait;
+    zs->next_ms = gw_clock_ms() + wait;
     zs->backoff_ms = zs->backoff_ms * 2 > GW_PUB_BACKOFF_MAX_MS ? GW_PUB_BACKOFF_MAX_MS
                                                                 : zs->backoff_ms * 2;
     return 0;
 }
 
-/* Publishes the zone's outbox while it has rows: up to GW_PUB_WINDOW UPDATE
+/* Publishes the zone's outbox while it has rows: up to GW_PUBWIN_MAX UPDATE
  * messages in flight on one connection, the next one sent as soon as rows
  * are committed (LISTEN) and the window has room, so that the DNS server
  * finds the next message queued when it finishes one. Runs at most
@@ -638,18 +459,18 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
     struct gw_pub_run run = {.p = p, .zs = zs};
     enum gw_pub_outcome out = GW_PUB_DBFAIL;
     int want = 1, full = 0, sent_any = 0, stop = 0;
-    int64_t turn_end = gw_now_ms() + GW_PUB_TURN_MS;
+    int64_t turn_end = gw_clock_ms() + GW_PUB_TURN_MS;
 
     /* Rows set aside whose time came are tried again, one row at a time
      * first. */
     for (size_t a = 0; a < zs->naside;)
-        if (zs->aside[a].retry_ms <= gw_now_ms()) {
+        if (zs->aside[a].retry_ms <= gw_clock_ms()) {
             zs->aside[a] = zs->aside[--zs->naside];
-            zs->limit = 1;
+            gw_pubwin_retry_alone(&zs->win);
         } else {
             a++;
         }
-    run.window = zs->limit < GW_PUBLISH_BATCH ? 1 : GW_PUB_WINDOW;
+    run.window = gw_pubwin_window(&zs->win);
 
     for (;;) {
         if (!run.failed && !stop && want && run.ninflight < run.window) {
@@ -663,20 +484,20 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
         }
         if (run.ninflight == 0)
             break;
-        if (p->cfg->nzones > 1 && gw_now_ms() > turn_end)
+        if (p->cfg->nzones > 1 && gw_clock_ms() > turn_end)
             stop = 1;
         /* Wait for an answer, a notification or the stop pipe. */
         int64_t oldest = INT64_MAX;
-        for (size_t i = 0; i < GW_PUB_WINDOW; i++)
+        for (size_t i = 0; i < GW_PUBWIN_MAX; i++)
             if (run.m[i].state == GW_MSG_INFLIGHT && run.m[i].sent_ms < oldest)
                 oldest = run.m[i].sent_ms;
-        int got = gw_pub_drain_notifies(p);
+        int got = gw_outbox_take_wakeups(p->pg);
         if (got < 0)
             goto done;
         want |= got;
         if (want && !run.failed && !stop && run.ninflight < run.window)
             continue;
-        int64_t left = oldest + GW_DNS_TIMEOUT_S * 1000 - gw_now_ms();
+        int64_t left = oldest + GW_DNS_TIMEOUT_S * 1000 - gw_clock_ms();
         struct pollfd fds[3] = {{gw_dns_conn_fd(run.conn), POLLIN, 0},
                                 {PQsocket(p->pg), POLLIN, 0},
                                 {p->wake[0], POLLIN, 0}};
@@ -696,7 +517,7 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
             if (rc == GW_ETIMEDOUT)
                 break;
             struct gw_pub_msg *m = NULL;
-            for (size_t i = 0; i < GW_PUB_WINDOW; i++)
+            for (size_t i = 0; i < GW_PUBWIN_MAX; i++)
                 if (run.m[i].state == GW_MSG_INFLIGHT && run.m[i].id == id)
                     m = &run.m[i];
             if ((rc != GW_OK && rc != GW_EDNS) || m == NULL) {
@@ -714,15 +535,14 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
             if (gw_pub_run_confirmed(&run, m) != 0)
                 goto done;
             gw_pub_msg_free(m);
-            if (zs->limit < GW_PUBLISH_BATCH)
-                zs->limit = zs->limit * 2 < GW_PUBLISH_BATCH ? zs->limit * 2 : GW_PUBLISH_BATCH;
+            gw_pubwin_confirmed(&zs->win);
             if (!run.failed) {
                 gw_pub_zone_ok(p, zs);
                 zs->backoff_ms = GW_PUB_BACKOFF_MIN_MS;
             }
             want = 1;
         }
-        if (run.ninflight > 0 && gw_now_ms() >= oldest + GW_DNS_TIMEOUT_S * 1000) {
+        if (run.ninflight > 0 && gw_clock_ms() >= oldest + GW_DNS_TIMEOUT_S * 1000) {
             char err[256];
             snprintf(err, sizeof err, "no valid answer from %s: no answer within %d s",
                      zs->zone->primary.text, GW_DNS_TIMEOUT_S);
@@ -737,7 +557,7 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
         gw_pub_zone_ok(p, zs);
     out = stop ? GW_PUB_MORE : sent_any ? GW_PUB_DONE : GW_PUB_EMPTY;
 done:
-    for (size_t i = 0; i < GW_PUB_WINDOW; i++)
+    for (size_t i = 0; i < GW_PUBWIN_MAX; i++)
         gw_pub_msg_free(&run.m[i]);
     gw_dns_conn_close(run.conn);
     return out;
@@ -747,30 +567,21 @@ done:
  * it means GW_PUB_LOCKED), then gw_pub_stream(). */
 static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_state *zs)
 {
-    const char *zp[1] = {zs->zone->name};
-    PGresult *r = PQexecParams(p->pg, "SELECT pg_try_advisory_lock(hashtext('ddns_outbox:' || $1))",
-                               1, NULL, zp, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        gw_warn("publisher: zone %s: advisory lock: %s", zs->zone->name,
-                gw_pg_line(PQresultErrorMessage(r)));
-        PQclear(r);
+    char err[300];
+    int locked = 0;
+    if (gw_outbox_zone_lock(p->pg, zs->zone->name, &locked, err, sizeof err) != GW_OK) {
+        gw_warn("publisher: zone %s: %s", zs->zone->name, err);
         return GW_PUB_DBFAIL;
     }
-    int locked = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
     if (!locked)
         return GW_PUB_LOCKED;
     enum gw_pub_outcome out = gw_pub_stream(p, zs);
     if (out == GW_PUB_DBFAIL)
         return out;     /* the session, and with it the lock, is closed */
-    r = PQexecParams(p->pg, "SELECT pg_advisory_unlock(hashtext('ddns_outbox:' || $1))", 1, NULL,
-                     zp, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        gw_warn("publisher: zone %s: advisory unlock: %s", zs->zone->name,
-                gw_pg_line(PQresultErrorMessage(r)));
+    if (gw_outbox_zone_unlock(p->pg, zs->zone->name, err, sizeof err) != GW_OK) {
+        gw_warn("publisher: zone %s: %s", zs->zone->name, err);
         out = GW_PUB_DBFAIL;
     }
-    PQclear(r);
     return out;
 }
 
@@ -783,15 +594,15 @@ static void *gw_pub_main(void *arg)
             int wait = gw_jitter(p, p->db_backoff_ms);
             p->db_backoff_ms = p->db_backoff_ms * 2 > GW_PUB_BACKOFF_MAX_MS
                                    ? GW_PUB_BACKOFF_MAX_MS : p->db_backoff_ms * 2;
-            for (int64_t until = gw_now_ms() + wait; gw_now_ms() < until;)
-                if (gw_pub_wait(p, until - gw_now_ms(), 0))
+            for (int64_t until = gw_clock_ms() + wait; gw_clock_ms() < until;)
+                if (gw_pub_wait(p, until - gw_clock_ms(), 0))
                     goto out;
             continue;
         }
         int64_t wait_ms = GW_PUB_SAFETY_MS;
         for (size_t i = 0; i < p->cfg->nzones && p->pg != NULL && !atomic_load(&p->stop); i++) {
             struct gw_zone_state *zs = &p->zs[i];
-            int64_t now = gw_now_ms();
+            int64_t now = gw_clock_ms();
             if (now < zs->next_ms) {
                 if (zs->next_ms - now < wait_ms)
                     wait_ms = zs->next_ms - now;
@@ -802,8 +613,8 @@ static void *gw_pub_main(void *arg)
                 wait_ms = 0;
                 break;
             case GW_PUB_DNSFAIL:
-                if (zs->next_ms - gw_now_ms() < wait_ms)
-                    wait_ms = zs->next_ms - gw_now_ms();
+                if (zs->next_ms - gw_clock_ms() < wait_ms)
+                    wait_ms = zs->next_ms - gw_clock_ms();
                 break;
             case GW_PUB_DBFAIL:
                 gw_pub_disconnect(p);
@@ -814,9 +625,9 @@ static void *gw_pub_main(void *arg)
         }
         if (p->pg == NULL)
             continue;
-        int got = gw_pub_drain_notifies(p);
+        int got = gw_outbox_take_wakeups(p->pg);
         if (got < 0) {
-            gw_warn("publisher: database connection lost: %s", gw_pg_line(PQerrorMessage(p->pg)));
+            gw_warn("publisher: database connection lost: %s", gw_db_message(PQerrorMessage(p->pg)));
             gw_pub_disconnect(p);
             continue;
         }
@@ -850,7 +661,7 @@ int gw_publish_start(const gw_config_t *cfg, gw_publish_t **out)
     for (size_t i = 0; i < cfg->nzones; i++) {
         p->zs[i].zone = &cfg->zones[i];
         p->zs[i].backoff_ms = GW_PUB_BACKOFF_MIN_MS;
-        p->zs[i].limit = GW_PUBLISH_BATCH;
+        gw_pubwin_init(&p->zs[i].win, GW_PUBLISH_BATCH);
     }
     if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         rc = GW_EIO;

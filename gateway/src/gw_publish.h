@@ -7,7 +7,7 @@
  * publishing is skipped): up to 1000 rows in id order, coalesced to one
  * change per (name, type) (the newest row), one signed RFC 2136 UPDATE
  * through gw_dns, and while it is unanswered the rows committed meanwhile
- * as a second message on the same connection (GW_PUB_WINDOW in flight). A
+ * as a second message on the same connection (GW_PUBWIN_MAX in flight, gw_pubwin). A
  * confirmed message deletes the rows of its changes (the sent row and the
  * older rows it superseded, in any message of the run; a newer row
  * committed meanwhile stays queued). A failed message stops the run, its

@@ -12,11 +12,13 @@
 
 #include <libpq-fe.h>
 
+#include "gw_clock.h"
 #include "gw_config.h"
 #include "gw_db.h"
 #include "gw_dns.h"
 #include "gw_err.h"
 #include "gw_log.h"
+#include "gw_outbox.h"
 #include "gw_publish.h"
 
 #define GW_RS_EXIT_OK 0
@@ -280,8 +282,7 @@ static int gw_rs_compare(struct gw_resync *rs, const char *label, const char *fq
 
 static const char *gw_rs_pgerr(PGconn *pg, const PGresult *r)
 {
-    const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(pg);
-    return m && *m ? m : "unknown error\n";
+    return gw_db_message(r ? PQresultErrorMessage(r) : PQerrorMessage(pg));
 }
 
 /* Streams the zone's names from the database and compares each. */
@@ -298,7 +299,7 @@ static int gw_rs_compare_db(struct gw_resync *rs)
                            "WHERE n.zone = $1",
                            1, NULL, p, NULL, NULL, 0) ||
         !PQsetSingleRowMode(rs->pg)) {
-        fprintf(stderr, "ddns-gateway resync: reading the names: %s", gw_rs_pgerr(rs->pg, NULL));
+        fprintf(stderr, "ddns-gateway resync: reading the names: %s\n", gw_rs_pgerr(rs->pg, NULL));
         return GW_EDB;
     }
     while ((r = PQgetResult(rs->pg)) != NULL) {
@@ -316,7 +317,7 @@ static int gw_rs_compare_db(struct gw_resync *rs)
                     rc = GW_ENOMEM;
             }
         } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == GW_OK) {
-            fprintf(stderr, "ddns-gateway resync: reading the names: %s", gw_rs_pgerr(rs->pg, r));
+            fprintf(stderr, "ddns-gateway resync: reading the names: %s\n", gw_rs_pgerr(rs->pg, r));
             rc = GW_EDB;
         }
         PQclear(r);
@@ -365,7 +366,7 @@ static int gw_rs_compare_unknown(struct gw_resync *rs)
                                    1, NULL, p, NULL, NULL, 0);
         free(arr);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            fprintf(stderr, "ddns-gateway resync: reading the history: %s",
+            fprintf(stderr, "ddns-gateway resync: reading the history: %s\n",
                     gw_rs_pgerr(rs->pg, r));
             PQclear(r);
             rc = GW_EDB;
@@ -407,18 +408,11 @@ static int gw_rs_compare_unknown(struct gw_resync *rs)
 
 static int gw_rs_exec(PGconn *pg, const char *sql, int n, const char *const *p, PGresult **out)
 {
-    PGresult *r = PQexecParams(pg, sql, n, NULL, p, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        fprintf(stderr, "ddns-gateway resync: queuing the repairs: %s", gw_rs_pgerr(pg, r));
-        PQclear(r);
-        return GW_EDB;
-    }
-    if (out != NULL)
-        *out = r;
-    else
-        PQclear(r);
-    return GW_OK;
+    char err[300];
+    int rc = gw_db_exec(pg, "queuing the repairs", sql, n, p, out, err, sizeof err);
+    if (rc != GW_OK)
+        fprintf(stderr, "ddns-gateway resync: %s\n", err);
+    return rc;
 }
 
 /* Appends the quoted array element s to buf (NUL-terminated, room known). */
@@ -433,7 +427,6 @@ static int gw_rs_queue_chunk(struct gw_resync *rs, size_t from, size_t to, long 
 {
     size_t cap = 8;
     char *fq = NULL, *lb = NULL, *ty = NULL;
-    PGresult *r = NULL;
     int rc = GW_ENOMEM, in_tx = 0;
 
     for (size_t i = from; i < to; i++)
@@ -454,8 +447,6 @@ static int gw_rs_queue_chunk(struct gw_resync *rs, size_t from, size_t to, long 
     memcpy(fq + lf, "}", 2);
     memcpy(lb + ll, "}", 2);
     memcpy(ty + lt, "}", 2);
-    const char *p[4] = {rs->zone->name, fq, lb, ty};
-
     if ((rc = gw_rs_exec(rs->pg, "BEGIN", 0, NULL, NULL)) != GW_OK)
         goto out;
     in_tx = 1;
@@ -469,73 +460,37 @@ static int gw_rs_queue_chunk(struct gw_resync *rs, size_t from, size_t to, long 
                     2, (const char *const[]){rs->zone->name, lb}, NULL);
     if (rc != GW_OK)
         goto out;
-    rc = gw_rs_exec(rs->pg,
-                    "WITH t AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) "
-                    "           AS t(fqdn, label, rrtype)), "
-                    "cur AS (SELECT n.label, n.ipv4, n.ipv6, n.ttl, d.status FROM names n "
-                    "        JOIN devices d ON d.device_id = n.device_id "
-                    "        WHERE n.zone = $1 AND n.label IN (SELECT label FROM t) "
-                    "        FOR UPDATE OF n) "
-                    "INSERT INTO dns_outbox (zone, fqdn, rrtype, address, ttl) "
-                    "SELECT $1, t.fqdn, t.rrtype, "
-                    "       CASE WHEN c.status = 'active' THEN "
-                    "            CASE t.rrtype WHEN 'A' THEN c.ipv4 ELSE c.ipv6 END END, "
-                    "       c.ttl "
-                    "FROM t LEFT JOIN cur c ON c.label = t.label ORDER BY t.fqdn, t.rrtype "
-                    "RETURNING id",
-                    4, p, &r);
-    if (rc != GW_OK)
+    char err[300];
+    rc = gw_outbox_requeue(rs->pg, rs->zone->name, fq, lb, ty, max_id, err, sizeof err);
+    if (rc != GW_OK) {
+        fprintf(stderr, "ddns-gateway resync: %s\n", err);
         goto out;
-    for (int i = 0; i < PQntuples(r); i++) {
-        long long id = atoll(PQgetvalue(r, i, 0));
-        if (id > *max_id)
-            *max_id = id;
     }
-    if ((rc = gw_rs_exec(rs->pg, "SELECT pg_notify('ddns_outbox', '')", 0, NULL, NULL)) != GW_OK)
-        goto out;
     rc = gw_rs_exec(rs->pg, "COMMIT", 0, NULL, NULL);
     in_tx = rc != GW_OK;
 out:
     if (in_tx)
         PQclear(PQexec(rs->pg, "ROLLBACK"));
-    PQclear(r);
     free(fq);
     free(lb);
     free(ty);
     return rc;
 }
 
-static int64_t gw_rs_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits until no outbox row of the zone up to max_id is left. */
 static int gw_rs_wait(struct gw_resync *rs, long long max_id, int timeout_s)
 {
-    char idbuf[24];
-    snprintf(idbuf, sizeof idbuf, "%lld", max_id);
-    const char *p[2] = {rs->zone->name, idbuf};
-    int64_t start = gw_rs_now_ms(), last_print = start;
+    int64_t start = gw_clock_ms(), last_print = start;
 
     for (;;) {
-        PGresult *r = PQexecParams(rs->pg,
-                                   "SELECT count(*), max(last_error) FROM dns_outbox "
-                                   "WHERE zone = $1 AND id <= $2::bigint",
-                                   2, NULL, p, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            fprintf(stderr, "ddns-gateway resync: watching the outbox: %s",
-                    gw_rs_pgerr(rs->pg, r));
-            PQclear(r);
+        long long left = 0;
+        char lasterr[256], err[300];
+        if (gw_outbox_left(rs->pg, rs->zone->name, max_id, &left, lasterr, sizeof lasterr, err,
+                           sizeof err) != GW_OK) {
+            fprintf(stderr, "ddns-gateway resync: %s\n", err);
             return GW_EDB;
         }
-        long long left = atoll(PQgetvalue(r, 0, 0));
-        char lasterr[256];
-        snprintf(lasterr, sizeof lasterr, "%s", PQgetisnull(r, 0, 1) ? "" : PQgetvalue(r, 0, 1));
-        PQclear(r);
-        int64_t now = gw_rs_now_ms();
+        int64_t now = gw_clock_ms();
         if (left == 0) {
             printf("resync %s: published (%.1f s)\n", rs->zone->name,
                    (double)(now - start) / 1000.0);
@@ -650,7 +605,7 @@ int gw_resync_main(int argc, char **argv, const char *default_config)
 
     /* 1. the zone as its primary serves it */
     gw_dns_axfr_stats_t st;
-    int64_t t0 = gw_rs_now_ms();
+    int64_t t0 = gw_clock_ms();
     int rc = gw_dns_axfr(rs.zone, gw_rs_add_record, &rs.tab, &st, err, sizeof err);
     if (rc != GW_OK) {
         fprintf(stderr, "ddns-gateway resync: %s\n", err);
@@ -658,7 +613,7 @@ int gw_resync_main(int argc, char **argv, const char *default_config)
     }
     printf("resync %s: zone transfer from %s: %zu records, %zu A/AAAA at %zu names (%.1f s)\n",
            zname, rs.zone->primary.text, st.records, st.addresses, rs.tab.len,
-           (double)(gw_rs_now_ms() - t0) / 1000.0);
+           (double)(gw_clock_ms() - t0) / 1000.0);
     fflush(stdout);
 
     /* 2. the database */
@@ -666,7 +621,7 @@ int gw_resync_main(int argc, char **argv, const char *default_config)
     gw_db_conn_params(cfg->db_conninfo, "ddns-gateway-resync", kw, val);
     rs.pg = PQconnectdbParams(kw, val, 1);
     if (PQstatus(rs.pg) != CONNECTION_OK) {
-        fprintf(stderr, "ddns-gateway resync: cannot connect to the database: %s",
+        fprintf(stderr, "ddns-gateway resync: cannot connect to the database: %s\n",
                 gw_rs_pgerr(rs.pg, NULL));
         goto out;
     }

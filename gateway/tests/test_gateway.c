@@ -67,6 +67,27 @@ static const vectors_rec_t *find_derive_k1(void)
     return NULL;
 }
 
+/* gw_auth_derive: the vectors' secret for a known key id; for an unknown
+ * one, nobody's secret (the derivation under a zero key), and 0. */
+static void test_derive_known_and_unknown_kid(void **state)
+{
+    (void)state;
+    const vectors_rec_t *r = find_derive_k1();
+    struct test_key k;
+    size_t len;
+    uint8_t secret[CMN_SECRET_LEN], zero[CMN_KEY_LEN] = {0}, other[CMN_SECRET_LEN];
+    test_key_from(r, &k);
+    unsigned char *want = vectors_hex(r, "secret_hex", &len);
+    const char *dev = vectors_need(r, "device_id");
+    assert_int_equal(gw_auth_derive(test_lookup, &k, "k1", 2, dev, secret), 1);
+    assert_memory_equal(secret, want, CMN_SECRET_LEN);
+    assert_int_equal(gw_auth_derive(test_lookup, &k, "k9", 2, dev, secret), 0);
+    assert_memory_not_equal(secret, want, CMN_SECRET_LEN);
+    assert_int_equal(cmn_derive_secret(zero, "k9", 2, dev, CMN_DEVICE_ID_LEN, other), 0);
+    assert_memory_equal(secret, other, CMN_SECRET_LEN);
+    free(want);
+}
+
 static void test_verify_vectors(void **state)
 {
     (void)state;
@@ -1085,6 +1106,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_vectors),
+        cmocka_unit_test(test_derive_known_and_unknown_kid),
         cmocka_unit_test(test_sign_vectors_verify),
         cmocka_unit_test(test_auth_edge_cases),
         cmocka_unit_test(test_config_good),

@@ -90,7 +90,8 @@ $(BUILD)/fuzz/fuzz_http: gateway/fuzz/fuzz_http.c $(GW_HTTP_SRCS) $(wildcard gat
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_HTTP_SRCS) $(shell $(PKG) --libs libevent libcrypto)
 
 # fuzz_config: the configuration file parser (gw_config over inih).
-GW_CONF_SRCS  := gateway/src/gw_config.c gateway/src/gw_log.c gateway/src/gw_err.c $(COMMON_SRCS)
+GW_CONF_SRCS  := gateway/src/gw_config.c gateway/src/gw_addr.c gateway/src/gw_log.c gateway/src/gw_err.c \
+                 $(COMMON_SRCS)
 $(BUILD)/fuzz/fuzz_config: gateway/fuzz/fuzz_config.c $(GW_CONF_SRCS) $(wildcard gateway/src/*.h common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_CONF_SRCS) $(shell $(PKG) --libs inih jansson libevent libcrypto) -lpthread

@@ -299,6 +299,12 @@ void gw_admin_set_stopping(gw_admin_t *a)
         a->stopping = 1;
 }
 
+void gw_admin_apply_settings(gw_admin_t *a)
+{
+    if (a != NULL && a->evh != NULL)
+        evhttp_set_timeout(a->evh, a->cfg->request_timeout);
+}
+
 int gw_admin_listen(gw_admin_t *a)
 {
     /* The probe also feeds nothing but /readyz and /metrics: without a

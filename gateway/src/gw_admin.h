@@ -45,6 +45,8 @@ int gw_admin_listen(gw_admin_t *a) __attribute__((warn_unused_result));
 void gw_admin_set_publisher(gw_admin_t *a, gw_publish_t *pub);
 /* Requests under /api/ are answered by api (without one: 404). */
 void gw_admin_set_api(gw_admin_t *a, gw_api_t *api);
+/* After a reload: the operations listener takes request_timeout again. */
+void gw_admin_apply_settings(gw_admin_t *a);
 /* From now on /readyz answers 503 "notready stopping". */
 void gw_admin_set_stopping(gw_admin_t *a);
 void gw_admin_free(gw_admin_t *a);

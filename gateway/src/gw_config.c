@@ -79,6 +79,13 @@ static const char *const gw_section_names[] = {
     [GW_SEC_UNKNOWN] = "?",
 };
 
+/* What a SIGHUP does with a key whose value changed (PgBouncer marks its
+ * parameters the same way): GW_RL_APPLY takes the new value at once
+ * (gw_config_apply_reload; the zones' keys through the publisher),
+ * GW_RL_RESTART keeps the running one and names the key in a warning
+ * (gw_config_restart_keys). */
+enum gw_reload { GW_RL_APPLY, GW_RL_RESTART };
+
 struct gw_param {
     enum gw_section section;
     const char *key;
@@ -86,6 +93,7 @@ struct gw_param {
     const char *def;    /* default value as text; NULL: required; "": optional, unset */
     long min, max;
     size_t offset;      /* into gw_config_t, or gw_zone_conf_t for GW_SEC_ZONE */
+    enum gw_reload reload;
     const char *help;
 };
 
@@ -94,145 +102,144 @@ struct gw_param {
 
 /* The configuration reference: one row per key. */
 static const struct gw_param gw_params[] = {
-    {GW_SEC_GATEWAY, "listen", GW_CT_LISTEN, NULL, 0, 0, GOFF(listen),
+    {GW_SEC_GATEWAY, "listen", GW_CT_LISTEN, NULL, 0, 0, GOFF(listen), GW_RL_RESTART,
      "HTTPS listeners: one or more addr:port separated by commas, IPv6 in brackets "
      "(\"127.0.0.1:8443, [::1]:8443\"). Port 0 picks a free port; the log line "
      "\"listening on ADDR:PORT\" shows the one chosen."},
-    {GW_SEC_GATEWAY, "workers", GW_CT_INT, "0", 0, 64, GOFF(workers),
+    {GW_SEC_GATEWAY, "workers", GW_CT_INT, "0", 0, 64, GOFF(workers), GW_RL_RESTART,
      "Worker threads serving the HTTPS listeners, 1 to 64; 0: one per online CPU (at "
      "most 64). Each has its own event loop, its own sockets on every listener "
      "(SO_REUSEPORT: the kernel spreads new connections) and its own database pool of "
-     "pool_size connections. Needs a restart."},
-    {GW_SEC_GATEWAY, "clock_skew", GW_CT_INT, "300", 1, 86400, GOFF(clock_skew),
+     "pool_size connections."},
+    {GW_SEC_GATEWAY, "clock_skew", GW_CT_INT, "300", 1, 86400, GOFF(clock_skew), GW_RL_APPLY,
      "Accepted difference in seconds between a request's ts and the gateway clock."},
-    {GW_SEC_GATEWAY, "log_level", GW_CT_LEVEL, "info", 0, 0, GOFF(log_level),
+    {GW_SEC_GATEWAY, "log_level", GW_CT_LEVEL, "info", 0, 0, GOFF(log_level), GW_RL_APPLY,
      "debug, info, warn or error."},
-    {GW_SEC_GATEWAY, "request_timeout", GW_CT_INT, "10", 1, 300, GOFF(request_timeout),
+    {GW_SEC_GATEWAY, "request_timeout", GW_CT_INT, "10", 1, 300, GOFF(request_timeout), GW_RL_APPLY,
      "Read and write inactivity timeout of a connection (also how long a kept-alive "
      "connection may stay idle), and the longest time an update waits for the "
      "database before answering 911. See [limits] header_timeout for slow senders."},
-    {GW_SEC_GATEWAY, "log_format", GW_CT_LOGFMT, "text", 0, 0, GOFF(log_format),
+    {GW_SEC_GATEWAY, "log_format", GW_CT_LOGFMT, "text", 0, 0, GOFF(log_format), GW_RL_APPLY,
      "text (one line: time, level, message) or json (one JSON object per line, "
      "with the request fields as members)."},
-    {GW_SEC_TLS, "certificate", GW_CT_PATH, NULL, 0, 0, GOFF(tls_certificate),
+    {GW_SEC_TLS, "certificate", GW_CT_PATH, NULL, 0, 0, GOFF(tls_certificate), GW_RL_APPLY,
      "PEM file with the server certificate followed by its chain."},
-    {GW_SEC_TLS, "private_key", GW_CT_PATH, NULL, 0, 0, GOFF(tls_private_key),
+    {GW_SEC_TLS, "private_key", GW_CT_PATH, NULL, 0, 0, GOFF(tls_private_key), GW_RL_APPLY,
      "PEM file with the certificate's private key (unencrypted)."},
-    {GW_SEC_TLS, "certificate2", GW_CT_PATH, "", 0, 0, GOFF(tls_certificate2),
+    {GW_SEC_TLS, "certificate2", GW_CT_PATH, "", 0, 0, GOFF(tls_certificate2), GW_RL_APPLY,
      "Optional second certificate with a key of another type (RSA beside ECDSA, "
      "or the reverse); each client gets the one it supports. Needs private_key2."},
-    {GW_SEC_TLS, "private_key2", GW_CT_PATH, "", 0, 0, GOFF(tls_private_key2),
+    {GW_SEC_TLS, "private_key2", GW_CT_PATH, "", 0, 0, GOFF(tls_private_key2), GW_RL_APPLY,
      "Private key of certificate2."},
-    {GW_SEC_TLS, "ocsp_response", GW_CT_PATH, "", 0, 0, GOFF(tls_ocsp_response),
+    {GW_SEC_TLS, "ocsp_response", GW_CT_PATH, "", 0, 0, GOFF(tls_ocsp_response), GW_RL_APPLY,
      "Optional DER OCSP response for certificate, stapled to handshakes that ask for "
      "it (fetch it with `openssl ocsp ... -respout FILE` before it expires, then "
      "SIGHUP). It must be a successful response with status good for this "
      "certificate that has not expired; once its nextUpdate passes nothing is "
      "stapled until a reload brings a fresh one."},
-    {GW_SEC_TLS, "ocsp_response2", GW_CT_PATH, "", 0, 0, GOFF(tls_ocsp_response2),
+    {GW_SEC_TLS, "ocsp_response2", GW_CT_PATH, "", 0, 0, GOFF(tls_ocsp_response2), GW_RL_APPLY,
      "The same for certificate2."},
-    {GW_SEC_DATABASE, "conninfo", GW_CT_STRING, NULL, 0, 0, GOFF(db_conninfo),
+    {GW_SEC_DATABASE, "conninfo", GW_CT_STRING, NULL, 0, 0, GOFF(db_conninfo), GW_RL_RESTART,
      "libpq connection string or URI. Use hostaddr= (or a socket directory) so that "
      "connecting never waits for a name lookup."},
     {GW_SEC_DATABASE, "publisher_conninfo", GW_CT_STRING, "", 0, 0, GOFF(db_publisher_conninfo),
+     GW_RL_RESTART,
      "Connection of the DNS publisher, when it must differ from conninfo: the "
      "publisher LISTENs for the outbox notification, which needs a session of its "
      "own, so behind a pooler in transaction mode (PgBouncer) point this at "
      "PostgreSQL directly. Empty: conninfo."},
-    {GW_SEC_DATABASE, "pool_size", GW_CT_INT, "4", 1, 256, GOFF(db_pool_size),
+    {GW_SEC_DATABASE, "pool_size", GW_CT_INT, "4", 1, 256, GOFF(db_pool_size), GW_RL_RESTART,
      "Connections used by the update endpoint (the DNS publisher has one more)."},
-    {GW_SEC_DATABASE, "batch_size", GW_CT_INT, "64", 1, 1000, GOFF(db_batch_size),
+    {GW_SEC_DATABASE, "batch_size", GW_CT_INT, "64", 1, 1000, GOFF(db_batch_size), GW_RL_APPLY,
      "Most device requests sent to the database in one statement and one "
      "transaction. Requests are batched only while every connection of the pool "
      "is busy, so a lightly loaded gateway sends each alone; under load a batch "
-     "pays for one round trip, one parse and one commit. 1: never batch. Needs a "
-     "restart."},
-    {GW_SEC_KEYS, "directory", GW_CT_PATH, NULL, 0, 0, GOFF(keys_directory),
+     "pays for one round trip, one parse and one commit. 1: never batch."},
+    {GW_SEC_KEYS, "directory", GW_CT_PATH, NULL, 0, 0, GOFF(keys_directory), GW_RL_APPLY,
      "Directory of master key files: every *.key file is loaded (mode 0600 or "
      "stricter, docs/PROTOCOL.md section 2)."},
     {GW_SEC_LIMITS, "max_header_size", GW_CT_INT, "8192", 1024, 65536,
-     GOFF(limits.max_header_size),
+     GOFF(limits.max_header_size), GW_RL_APPLY,
      "Bytes of request line and headers; more: libevent answers 400 (its own HTML "
      "page) and closes the connection."},
     {GW_SEC_LIMITS, "max_body_size", GW_CT_INT, "4096", 256, 65536,
-     GOFF(limits.max_body_size),
+     GOFF(limits.max_body_size), GW_RL_APPLY,
      "Bytes of request body; more: libevent answers 413 (its own HTML page) and "
      "closes the connection."},
     {GW_SEC_LIMITS, "max_uri_length", GW_CT_INT, "1024", 64, 8192,
-     GOFF(limits.max_uri_length),
+     GOFF(limits.max_uri_length), GW_RL_APPLY,
      "Bytes of the request target (path and query); more: 414 \"badrequest uri\"."},
     {GW_SEC_LIMITS, "max_query_params", GW_CT_INT, "16", 0, 256,
-     GOFF(limits.max_query_params),
+     GOFF(limits.max_query_params), GW_RL_APPLY,
      "Parameters in the query string; more: 400 \"badrequest query\"."},
     {GW_SEC_LIMITS, "header_timeout", GW_CT_INT, "10", 1, 300,
-     GOFF(limits.header_timeout),
+     GOFF(limits.header_timeout), GW_RL_APPLY,
      "Seconds a connection has to deliver one complete request (TLS handshake, "
      "headers and body), counted from the connection's start or from the previous "
      "answer on a kept-alive connection; then it is closed (slow clients)."},
     {GW_SEC_LIMITS, "max_connections", GW_CT_INT, "10000", 0, 1000000,
-     GOFF(limits.max_connections),
+     GOFF(limits.max_connections), GW_RL_APPLY,
      "Connections open at once over all listeners (0: no limit); a connection over "
      "the limit is closed at once, before TLS."},
     {GW_SEC_LIMITS, "max_connections_per_source", GW_CT_INT, "64", 0, 1000000,
-     GOFF(limits.max_connections_per_source),
+     GOFF(limits.max_connections_per_source), GW_RL_APPLY,
      "Connections open at once from one source (an IPv4 address or an IPv6 /64; "
      "behind a PROXY header, the client it names; 0: no limit); over: closed at once."},
     {GW_SEC_LIMITS, "auth_fail_limit", GW_CT_INT, "10", 0, 100000,
-     GOFF(limits.auth_fail_limit),
+     GOFF(limits.auth_fail_limit), GW_RL_APPLY,
      "Failed authentications (badauth) from one source within auth_fail_window "
      "that block the source (0: never block)."},
     {GW_SEC_LIMITS, "auth_fail_window", GW_CT_INT, "60", 1, 86400,
-     GOFF(limits.auth_fail_window),
+     GOFF(limits.auth_fail_window), GW_RL_APPLY,
      "Seconds over which failed authentications are counted."},
     {GW_SEC_LIMITS, "auth_block_time", GW_CT_INT, "300", 1, 86400,
-     GOFF(limits.auth_block_time),
+     GOFF(limits.auth_block_time), GW_RL_APPLY,
      "Seconds a blocked source is answered 429 \"ratelimit <s>\" with Retry-After, "
      "without any credential check."},
-    {GW_SEC_LIMITS, "min_change_interval", GW_CT_INT, "60", 0, 86400, GOFF(min_change_interval),
+    {GW_SEC_LIMITS, "min_change_interval", GW_CT_INT, "60", 0, 86400, GOFF(min_change_interval), GW_RL_APPLY,
      "Seconds that must pass between two accepted updates of one device that change a "
      "record (an answer nochg does not count). A change sooner is refused: ratelimit "
      "on /v1/update, abuse on /nic/update. Decided in the database, so it holds across "
      "gateways. 0: no limit."},
-    {GW_SEC_DYNDNS2, "max_hosts", GW_CT_INT, "20", 1, 100, GOFF(dyn_max_hosts),
+    {GW_SEC_DYNDNS2, "max_hosts", GW_CT_INT, "20", 1, 100, GOFF(dyn_max_hosts), GW_RL_APPLY,
      "Most host names one /nic/update request may list; more answer numhost."},
-    {GW_SEC_DYNDNS2, "not_yours", GW_CT_BOOL, "no", 0, 0, GOFF(dyn_not_yours),
+    {GW_SEC_DYNDNS2, "not_yours", GW_CT_BOOL, "no", 0, 0, GOFF(dyn_not_yours), GW_RL_APPLY,
      "yes: a host name that exists but belongs to another device answers !yours. no: "
      "it answers nohost like a name that does not exist, so that one device's "
      "credentials cannot tell which names exist."},
-    {GW_SEC_FIRMWARE, "blocked_models", GW_CT_LIST, "", 0, 0, GOFF(fw_blocked_models),
+    {GW_SEC_FIRMWARE, "blocked_models", GW_CT_LIST, "", 0, 0, GOFF(fw_blocked_models), GW_RL_APPLY,
      "Models whose requests are refused (badagent), comma-separated, as the product "
      "of their User-Agent (\"AcmeCam-X1, AcmeDVR-8\"; case does not matter)."},
-    {GW_SEC_FIRMWARE, "minimum_versions", GW_CT_LIST, "", 0, 0, GOFF(fw_minimum_versions),
+    {GW_SEC_FIRMWARE, "minimum_versions", GW_CT_LIST, "", 0, 0, GOFF(fw_minimum_versions), GW_RL_APPLY,
      "Oldest firmware accepted per model, comma-separated MODEL/VERSION "
      "(\"AcmeCam-X3/2.1.0\"); an older or unreadable version is refused (badagent)."},
-    {GW_SEC_PROXY, "listeners", GW_CT_LISTEN, "", 0, 0, GOFF(proxy_listeners),
+    {GW_SEC_PROXY, "listeners", GW_CT_LISTEN, "", 0, 0, GOFF(proxy_listeners), GW_RL_RESTART,
      "Listeners of [gateway] listen that accept a PROXY protocol header (v1 or v2, "
      "before the TLS handshake) from the trusted addresses. A trusted peer must send "
      "one; any other peer must not (its connection is closed if it does)."},
-    {GW_SEC_PROXY, "trusted", GW_CT_CIDRS, "", 0, 0, GOFF(proxy_trusted),
+    {GW_SEC_PROXY, "trusted", GW_CT_CIDRS, "", 0, 0, GOFF(proxy_trusted), GW_RL_APPLY,
      "Load balancers allowed to send a PROXY header: addresses or networks "
      "(\"10.0.0.0/8, 2001:db8::/32, 127.0.0.1\"). The address in the header then "
      "stands for the client everywhere (logs, limits, updates without an address). "
      "X-Forwarded-For is never used."},
-    {GW_SEC_ADMIN, "listen", GW_CT_LISTEN, "", 0, 0, GOFF(admin_listen),
+    {GW_SEC_ADMIN, "listen", GW_CT_LISTEN, "", 0, 0, GOFF(admin_listen), GW_RL_RESTART,
      "Plain-HTTP operations listener(s) for /healthz, /readyz and /metrics, for "
      "example 127.0.0.1:9100. Unset: none. Keep it on loopback or a private network."},
     {GW_SEC_ADMIN, "console_dir", GW_CT_PATH, GW_CONSOLE_DIR_DEFAULT, 0, 0,
-     GOFF(admin_console_dir),
+     GOFF(admin_console_dir), GW_RL_RESTART,
      "Directory of the web console's files (HTML, CSS, JavaScript), served at "
      "/console/ on the admin listener; `make install` puts them in the default. "
-     "A directory that does not exist is warned about and /console/ answers 404. "
-     "Needs a restart."},
-    {GW_SEC_ZONE, "primary", GW_CT_ADDRPORT, NULL, 0, 0, ZOFF(primary),
+     "A directory that does not exist is warned about and /console/ answers 404."},
+    {GW_SEC_ZONE, "primary", GW_CT_ADDRPORT, NULL, 0, 0, ZOFF(primary), GW_RL_APPLY,
      "Primary DNS server of the zone that accepts RFC 2136 updates: addr[:port], "
      "port 53 by default."},
-    {GW_SEC_ZONE, "tsig_key_name", GW_CT_DNAME, NULL, 0, 0, ZOFF(tsig_key_name),
+    {GW_SEC_ZONE, "tsig_key_name", GW_CT_DNAME, NULL, 0, 0, ZOFF(tsig_key_name), GW_RL_APPLY,
      "Name of the TSIG key, as configured on the primary."},
-    {GW_SEC_ZONE, "tsig_algorithm", GW_CT_TSIGALG, "hmac-sha256", 0, 0, ZOFF(tsig_algorithm),
+    {GW_SEC_ZONE, "tsig_algorithm", GW_CT_TSIGALG, "hmac-sha256", 0, 0, ZOFF(tsig_algorithm), GW_RL_APPLY,
      "hmac-sha256 or hmac-sha512."},
-    {GW_SEC_ZONE, "tsig_secret_file", GW_CT_SECRETFILE, NULL, 0, 0, ZOFF(tsig_secret_file),
+    {GW_SEC_ZONE, "tsig_secret_file", GW_CT_SECRETFILE, NULL, 0, 0, ZOFF(tsig_secret_file), GW_RL_APPLY,
      "File holding the TSIG secret as one line of base64 (keep it mode 0600)."},
-    {GW_SEC_ZONE, "default_ttl", GW_CT_INT, "60", 1, 86400, ZOFF(default_ttl),
+    {GW_SEC_ZONE, "default_ttl", GW_CT_INT, "60", 1, 86400, ZOFF(default_ttl), GW_RL_APPLY,
      "TTL of published records whose name has no TTL of its own."},
 };
 #define GW_NPARAMS (sizeof gw_params / sizeof gw_params[0])
@@ -295,148 +302,6 @@ void gw_config_msgs_clear(gw_config_msgs_t *msgs)
 }
 
 /* ---- value parsers ------------------------------------------------------- */
-
-int gw_parse_addrport(const char *s, int default_port, gw_sockaddr_t *out)
-{
-    char host[INET6_ADDRSTRLEN + 1];
-    const char *portp = NULL;
-    size_t hl;
-    long port;
-
-    memset(out, 0, sizeof *out);
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL)
-            return -1;
-        hl = (size_t)(close - s - 1);
-        if (hl == 0 || hl >= sizeof host)
-            return -1;
-        memcpy(host, s + 1, hl);
-        host[hl] = '\0';
-        if (close[1] == ':')
-            portp = close + 2;
-        else if (close[1] != '\0')
-            return -1;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon != NULL && strchr(colon + 1, ':') != NULL)
-            return -1;  /* bare IPv6 address: needs brackets */
-        hl = colon ? (size_t)(colon - s) : strlen(s);
-        if (hl == 0 || hl >= sizeof host)
-            return -1;
-        memcpy(host, s, hl);
-        host[hl] = '\0';
-        if (colon != NULL)
-            portp = colon + 1;
-    }
-    if (portp != NULL) {
-        char *end;
-        if (!isdigit((unsigned char)portp[0]) || strlen(portp) > 5)
-            return -1;
-        errno = 0;
-        port = strtol(portp, &end, 10);
-        if (*end != '\0' || port < 0 || port > 65535)
-            return -1;
-    } else if (default_port >= 0) {
-        port = default_port;
-    } else {
-        return -1;
-    }
-    struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
-    char canon[INET6_ADDRSTRLEN];
-    if (s[0] != '[' && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)port);
-        out->len = sizeof *sin;
-        inet_ntop(AF_INET, &sin->sin_addr, canon, sizeof canon);
-        snprintf(out->text, sizeof out->text, "%s:%ld", canon, port);
-        return 0;
-    }
-    if (s[0] == '[' && inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)port);
-        out->len = sizeof *sin6;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, canon, sizeof canon);
-        snprintf(out->text, sizeof out->text, "[%s]:%ld", canon, port);
-        return 0;
-    }
-    return -1;
-}
-
-/* "192.0.2.0/24", "2001:db8::/32" or a single address (full prefix). Host
- * bits beyond the prefix must be zero. Returns 0 or -1. */
-static int gw_parse_cidr(const char *s, gw_cidr_t *out)
-{
-    char host[INET6_ADDRSTRLEN + 1];
-    const char *slash = strchr(s, '/');
-    size_t hl = slash ? (size_t)(slash - s) : strlen(s);
-    long prefix = -1;
-    memset(out, 0, sizeof *out);
-    if (hl == 0 || hl >= sizeof host)
-        return -1;
-    memcpy(host, s, hl);
-    host[hl] = '\0';
-    if (slash != NULL) {
-        char *end;
-        if (!isdigit((unsigned char)slash[1]) || strlen(slash + 1) > 3)
-            return -1;
-        prefix = strtol(slash + 1, &end, 10);
-        if (*end != '\0')
-            return -1;
-    }
-    if (inet_pton(AF_INET, host, out->addr) == 1) {
-        out->family = AF_INET;
-        if (prefix > 32)
-            return -1;
-        out->prefix = prefix < 0 ? 32 : (int)prefix;
-    } else if (inet_pton(AF_INET6, host, out->addr) == 1) {
-        out->family = AF_INET6;
-        if (prefix > 128)
-            return -1;
-        out->prefix = prefix < 0 ? 128 : (int)prefix;
-    } else {
-        return -1;
-    }
-    int bytes = out->family == AF_INET ? 4 : 16;
-    for (int bit = out->prefix; bit < bytes * 8; bit++)
-        if (out->addr[bit / 8] & (0x80 >> (bit % 8)))
-            return -1;
-    return 0;
-}
-
-int gw_cidr_match(const gw_cidr_list_t *l, const struct sockaddr *sa)
-{
-    unsigned char a[16];
-    int fam;
-    if (sa->sa_family == AF_INET) {
-        fam = AF_INET;
-        memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a6)) {
-            fam = AF_INET;
-            memcpy(a, &a6->s6_addr[12], 4);
-        } else {
-            fam = AF_INET6;
-            memcpy(a, a6, 16);
-        }
-    } else {
-        return 0;
-    }
-    for (size_t i = 0; i < l->n; i++) {
-        const gw_cidr_t *c = &l->net[i];
-        if (c->family != fam)
-            continue;
-        int full = c->prefix / 8, rest = c->prefix % 8;
-        if (memcmp(a, c->addr, (size_t)full) != 0)
-            continue;
-        if (rest != 0 && ((a[full] ^ c->addr[full]) & (0xff << (8 - rest)) & 0xff) != 0)
-            continue;
-        return 1;
-    }
-    return 0;
-}
 
 int gw_config_is_proxy_listener(const gw_config_t *cfg, const gw_sockaddr_t *l)
 {
@@ -669,7 +534,7 @@ static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p
                 res = why;
                 break;
             }
-            if (gw_parse_addrport(tok, -1, &l->addr[l->n]) != 0) {
+            if (gw_addr_parse(tok, -1, &l->addr[l->n]) != 0) {
                 snprintf(why, sizeof why,
                          "'%.80s' is not addr:port (numeric address, IPv6 in brackets)", tok);
                 res = why;
@@ -707,7 +572,7 @@ static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p
                 res = why;
                 break;
             }
-            if (gw_parse_cidr(tok, &l->net[l->n]) != 0) {
+            if (gw_addr_parse_cidr(tok, &l->net[l->n]) != 0) {
                 snprintf(why, sizeof why,
                          "'%.80s' is not an address or network (192.0.2.0/24, 2001:db8::/32)",
                          tok);
@@ -730,7 +595,7 @@ static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p
         }
         return NULL;
     case GW_CT_ADDRPORT:
-        if (gw_parse_addrport(v, 53, (gw_sockaddr_t *)field) != 0) {
+        if (gw_addr_parse(v, 53, (gw_sockaddr_t *)field) != 0) {
             snprintf(why, sizeof why,
                      "'%.80s' is not addr[:port] (numeric address, IPv6 in brackets)", v);
             return why;
@@ -827,7 +692,7 @@ static size_t gw_param_index(const struct gw_param *p)
 
 /* ---- libinih glue --------------------------------------------------------- */
 
-static void gw_zone_conf_clear(gw_zone_conf_t *z)
+void gw_zone_conf_clear(gw_zone_conf_t *z)
 {
     free(z->name);
     free(z->tsig_key_name);
@@ -1214,6 +1079,137 @@ void gw_config_free(gw_config_t *cfg)
     free(cfg);
 }
 
+/* ---- reload --------------------------------------------------------------- */
+
+/* 1 when param p holds the same value in the objects a and b (two
+ * gw_config_t, or two gw_zone_conf_t for a zone key). */
+static int gw_param_same(const struct gw_param *p, const void *a, const void *b)
+{
+    const char *fa = (const char *)a + p->offset, *fb = (const char *)b + p->offset;
+    switch (p->type) {
+    case GW_CT_INT:
+    case GW_CT_LEVEL:
+    case GW_CT_BOOL:
+    case GW_CT_LOGFMT:
+        return *(const int *)fa == *(const int *)fb;
+    case GW_CT_LISTEN: {
+        const gw_listen_list_t *la = (const void *)fa, *lb = (const void *)fb;
+        if (la->n != lb->n)
+            return 0;
+        for (size_t i = 0; i < la->n; i++)
+            if (strcmp(la->addr[i].text, lb->addr[i].text) != 0)
+                return 0;
+        return 1;
+    }
+    case GW_CT_CIDRS: {
+        const gw_cidr_list_t *ca = (const void *)fa, *cb = (const void *)fb;
+        return ca->n == cb->n && memcmp(ca->net, cb->net, ca->n * sizeof ca->net[0]) == 0;
+    }
+    case GW_CT_ADDRPORT:
+        return strcmp(((const gw_sockaddr_t *)fa)->text, ((const gw_sockaddr_t *)fb)->text) == 0;
+    default: {  /* every other type is a string */
+        const char *sa = *(char *const *)fa, *sb = *(char *const *)fb;
+        return (sa == NULL && sb == NULL) || (sa != NULL && sb != NULL && strcmp(sa, sb) == 0);
+    }
+    }
+}
+
+/* Swaps param p's value between the objects a and b. */
+static void gw_param_swap(const struct gw_param *p, void *a, void *b)
+{
+    size_t size;
+    switch (p->type) {
+    case GW_CT_INT:
+    case GW_CT_LEVEL:
+    case GW_CT_BOOL:
+    case GW_CT_LOGFMT: size = sizeof(int); break;
+    case GW_CT_LISTEN: size = sizeof(gw_listen_list_t); break;
+    case GW_CT_CIDRS: size = sizeof(gw_cidr_list_t); break;
+    case GW_CT_ADDRPORT: size = sizeof(gw_sockaddr_t); break;
+    default: size = sizeof(char *); break;
+    }
+    unsigned char tmp[sizeof(gw_listen_list_t) > sizeof(gw_cidr_list_t) ? sizeof(gw_listen_list_t)
+                                                                         : sizeof(gw_cidr_list_t)];
+    _Static_assert(sizeof tmp >= sizeof(gw_sockaddr_t), "swap buffer");
+    char *fa = (char *)a + p->offset, *fb = (char *)b + p->offset;
+    memcpy(tmp, fa, size);
+    memcpy(fa, fb, size);
+    memcpy(fb, tmp, size);
+}
+
+int gw_config_same_zones(const gw_config_t *cur, const gw_config_t *nc)
+{
+    if (cur->nzones != nc->nzones)
+        return 0;
+    for (size_t i = 0; i < cur->nzones; i++)
+        if (strcmp(cur->zones[i].name, nc->zones[i].name) != 0)
+            return 0;
+    return 1;
+}
+
+size_t gw_config_restart_keys(const gw_config_t *cur, const gw_config_t *nc, char *out,
+                              size_t outlen)
+{
+    size_t n = 0, len = 0;
+    if (outlen > 0)
+        out[0] = '\0';
+    for (size_t i = 0; i < GW_NPARAMS; i++) {
+        const struct gw_param *p = &gw_params[i];
+        if (p->reload != GW_RL_RESTART || p->section == GW_SEC_ZONE ||
+            gw_param_same(p, cur, nc))
+            continue;
+        if (len < outlen)
+            len += (size_t)snprintf(out + len, outlen - len, "%s[%s] %s", n ? ", " : "",
+                                    gw_section_names[p->section], p->key);
+        n++;
+    }
+    if (!gw_config_same_zones(cur, nc)) {
+        if (len < outlen)
+            snprintf(out + len, outlen - len, "%s[zone] sections (added, removed or reordered)",
+                     n ? ", " : "");
+        n++;
+    }
+    return n;
+}
+
+void gw_config_apply_reload(gw_config_t *cur, gw_config_t *nc)
+{
+    int zones = gw_config_same_zones(cur, nc);
+    for (size_t i = 0; i < GW_NPARAMS; i++) {
+        const struct gw_param *p = &gw_params[i];
+        if (p->reload != GW_RL_APPLY)
+            continue;
+        if (p->section != GW_SEC_ZONE) {
+            gw_param_swap(p, cur, nc);
+            continue;
+        }
+        for (size_t z = 0; zones && z < cur->nzones; z++)
+            gw_param_swap(p, &cur->zones[z], &nc->zones[z]);
+    }
+    /* what a zone key stands for but the table does not hold */
+    for (size_t z = 0; zones && z < cur->nzones; z++) {
+        char *t = cur->zones[z].tsig_secret;
+        cur->zones[z].tsig_secret = nc->zones[z].tsig_secret;
+        nc->zones[z].tsig_secret = t;
+    }
+}
+
+int gw_zone_conf_copy(gw_zone_conf_t *dst, const gw_zone_conf_t *src)
+{
+    *dst = *src;
+    dst->name = strdup(src->name);
+    dst->tsig_key_name = strdup(src->tsig_key_name);
+    dst->tsig_algorithm = strdup(src->tsig_algorithm);
+    dst->tsig_secret_file = strdup(src->tsig_secret_file);
+    dst->tsig_secret = strdup(src->tsig_secret);
+    if (dst->name == NULL || dst->tsig_key_name == NULL || dst->tsig_algorithm == NULL ||
+        dst->tsig_secret_file == NULL || dst->tsig_secret == NULL) {
+        gw_zone_conf_clear(dst);
+        return GW_ENOMEM;
+    }
+    return GW_OK;
+}
+
 static const char *gw_ctype_name(enum gw_ctype t)
 {
     switch (t) {
@@ -1256,11 +1252,12 @@ void gw_config_print_reference(FILE *f)
         if (p->type == GW_CT_INT)
             fprintf(f, ", %ld to %ld", p->min, p->max);
         if (p->def != NULL && p->def[0] == '\0')
-            fprintf(f, ", optional)\n");
+            fprintf(f, ", optional");
         else if (p->def != NULL)
-            fprintf(f, ", default %s)\n", p->def);
+            fprintf(f, ", default %s", p->def);
         else
-            fprintf(f, ", required)\n");
+            fprintf(f, ", required");
+        fprintf(f, "; %s)\n", p->reload == GW_RL_APPLY ? "SIGHUP applies it" : "needs a restart");
         /* wrap the help text at about 72 columns, indented by 8 */
         const char *h = p->help;
         while (*h) {

@@ -1,7 +1,8 @@
 /* gw_config: the gateway's configuration file.
  *
  * Owns the INI file format (parsed with libinih), the declarative table of
- * every key (section, type, default, range, help text), value validation,
+ * every key (section, type, default, range, what a SIGHUP does with it,
+ * help text), value validation (addresses and networks through gw_addr),
  * the resolution of relative paths against the file's directory, and the
  * reading of the per-zone TSIG secret files. Every problem is reported as
  * "FILE:LINE: [section] key: what is wrong"; a missing required key names
@@ -11,37 +12,10 @@
 #define GW_CONFIG_H
 
 #include <stdio.h>
-#include <sys/socket.h>
 
-#define GW_MAX_LISTEN 16
+#include "gw_addr.h"
+
 #define GW_DNAME_MAX 254
-
-/* A numeric socket address with its canonical text ("1.2.3.4:53",
- * "[::1]:8443"). */
-typedef struct gw_sockaddr {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    char text[64];
-} gw_sockaddr_t;
-
-typedef struct gw_listen_list {
-    gw_sockaddr_t addr[GW_MAX_LISTEN];
-    size_t n;
-} gw_listen_list_t;
-
-/* One address range: an IPv4 or IPv6 network and its prefix length. */
-typedef struct gw_cidr {
-    int family;                 /* AF_INET or AF_INET6 */
-    unsigned char addr[16];     /* network bytes (4 used for IPv4) */
-    int prefix;
-} gw_cidr_t;
-
-#define GW_MAX_CIDRS 32
-
-typedef struct gw_cidr_list {
-    gw_cidr_t net[GW_MAX_CIDRS];
-    size_t n;
-} gw_cidr_list_t;
 
 /* [limits]: every bound on what a client may send or hold. */
 typedef struct gw_limits {
@@ -150,13 +124,6 @@ void gw_config_zone_error(const gw_config_t *cfg, gw_config_msgs_t *msgs,
                           const gw_zone_conf_t *zone, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Parses "1.2.3.4:53", "[2001:db8::1]:53" (numeric addresses only). When
- * default_port >= 0 the ":port" part may be left out. Returns 0 or -1. */
-int gw_parse_addrport(const char *s, int default_port, gw_sockaddr_t *out);
-
-/* 1 when sa (IPv4, IPv6 or IPv4-mapped IPv6) lies in one of the ranges. */
-int gw_cidr_match(const gw_cidr_list_t *l, const struct sockaddr *sa);
-
 /* 1 when listener l (an entry of cfg->listen) is one of proxy_listeners. */
 int gw_config_is_proxy_listener(const gw_config_t *cfg, const gw_sockaddr_t *l);
 
@@ -166,5 +133,26 @@ const char *gw_config_publisher_conninfo(const gw_config_t *cfg);
 
 /* Writes the reference of every key (for --help and the README). */
 void gw_config_print_reference(FILE *f);
+
+/* SIGHUP. The reference marks every key: a SIGHUP applies it, or it needs
+ * a restart. gw_config_restart_keys names, into out (", " between them),
+ * the keys of the second kind whose value differs between the running
+ * configuration cur and the new one nc, and "[zone] sections" when nc does
+ * not have the same zones in the same order; returns their count. */
+size_t gw_config_restart_keys(const gw_config_t *cur, const gw_config_t *nc, char *out,
+                              size_t outlen);
+/* 1 when nc has the zones of cur, in the same order (their keys may
+ * differ). */
+int gw_config_same_zones(const gw_config_t *cur, const gw_config_t *nc);
+/* Moves the value of every key a SIGHUP applies from nc into cur (nc gets
+ * the old value, freed with it), the zones' keys too when the zones are
+ * the same. Call while no other thread reads cur (the publisher has its own
+ * copy of the zones: gw_publish_set_zones). */
+void gw_config_apply_reload(gw_config_t *cur, gw_config_t *nc);
+
+/* A deep copy of a zone's settings (the TSIG secret included); GW_OK or
+ * GW_ENOMEM. gw_zone_conf_clear frees one and wipes its secret. */
+int gw_zone_conf_copy(gw_zone_conf_t *dst, const gw_zone_conf_t *src);
+void gw_zone_conf_clear(gw_zone_conf_t *z);
 
 #endif

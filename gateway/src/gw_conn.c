@@ -359,7 +359,7 @@ static void gw_conn_begin(gw_conn_t *c)
         return;
     }
     if (gw_conn_on_proxy_listener(c, fd)) {
-        c->phase = gw_cidr_match(&c->cfg->proxy_trusted, &c->peer.sa)
+        c->phase = gw_addr_cidr_match(&c->cfg->proxy_trusted, &c->peer.sa)
                        ? GW_CP_EXPECT : GW_CP_SNIFF;
         if (gw_conn_push_filter(c) != 0) {
             gw_conn_refuse_proxy(c, "out of memory");

@@ -200,14 +200,15 @@ static void gw_usage(FILE *f)
 "                     + 2 s), stop the publisher after its current batch,\n"
 "                     exit 0. A second signal stops at once.\n"
 "    SIGHUP           reload: the configuration file, TLS certificates,\n"
-"                     keys and OCSP responses, master keys and TSIG secrets are read again, all\n"
-"                     or nothing (a problem is logged and the running ones\n"
-"                     stay). New connections get the new certificates; open\n"
-"                     ones are not touched. clock_skew, log_level,\n"
-"                     log_format, request_timeout, [limits] and [proxy]\n"
-"                     trusted take effect (each worker switches on its own\n"
-"                     loop); listener, workers, [database] and zone\n"
-"                     changes need a restart.\n"
+"                     keys and OCSP responses, master keys and TSIG secrets\n"
+"                     are read again, all or nothing (a problem is logged\n"
+"                     and the running ones stay). New connections get the\n"
+"                     new certificates; open ones are not touched. Every\n"
+"                     key marked 'SIGHUP applies it' below takes effect,\n"
+"                     each worker switching on its own loop, and a zone's\n"
+"                     primary and TSIG key from the publisher's next run;\n"
+"                     a changed key marked 'needs a restart' is named in a\n"
+"                     warning and keeps its running value.\n"
 "    SIGPIPE          ignored.\n"
 "\n"
 "EXIT STATUS\n"
@@ -330,42 +331,14 @@ static void gw_limit_conf_from(const gw_config_t *cfg, gw_limit_conf_t *lc)
     lc->auth_block_time = cfg->limits.auth_block_time;
 }
 
-static int gw_listen_same(const gw_listen_list_t *a, const gw_listen_list_t *b)
-{
-    if (a->n != b->n)
-        return 0;
-    for (size_t i = 0; i < a->n; i++)
-        if (strcmp(a->addr[i].text, b->addr[i].text) != 0)
-            return 0;
-    return 1;
-}
-
-/* Copies the settings read on each use from the fresh configuration (arg:
- * its gw_app) into the running one (app_of_reload); runs while every worker
- * is parked. */
+/* Moves the keys a SIGHUP applies from the fresh configuration (arg: its
+ * gw_app) into the running one (gw_reload_cur); runs while every worker is
+ * parked. */
 static gw_config_t *gw_reload_cur;
 static void gw_apply_settings(void *arg)
 {
     const struct gw_app *fresh = arg;
-    gw_config_t *cur = gw_reload_cur, *nc = fresh->cfg;
-    cur->clock_skew = nc->clock_skew;
-    cur->log_level = nc->log_level;
-    cur->log_format = nc->log_format;
-    cur->request_timeout = nc->request_timeout;
-    cur->limits = nc->limits;
-    cur->min_change_interval = nc->min_change_interval;
-    cur->dyn_max_hosts = nc->dyn_max_hosts;
-    cur->dyn_not_yours = nc->dyn_not_yours;
-    cur->proxy_trusted = nc->proxy_trusted;
-    /* the [firmware] text, which GET /api/v1/policy shows and a later
-     * database policy change rebuilds from: swapped, the old one is freed
-     * with the new configuration object */
-    char *t = cur->fw_blocked_models;
-    cur->fw_blocked_models = nc->fw_blocked_models;
-    nc->fw_blocked_models = t;
-    t = cur->fw_minimum_versions;
-    cur->fw_minimum_versions = nc->fw_minimum_versions;
-    nc->fw_minimum_versions = t;
+    gw_config_apply_reload(gw_reload_cur, fresh->cfg);
 }
 
 /* SIGHUP: loads the configuration file and everything it names again. With
@@ -401,27 +374,11 @@ static void gw_reload(struct gw_app *app)
     }
     gw_config_t *cur = app->cfg, *nc = fresh.cfg;
     gw_reload_cur = cur;
-    if (!gw_listen_same(&cur->listen, &nc->listen) ||
-        !gw_listen_same(&cur->proxy_listeners, &nc->proxy_listeners) ||
-        !gw_listen_same(&cur->admin_listen, &nc->admin_listen))
-        gw_warn("reload: listener changes need a restart; the listeners stay as they are");
-    if (strcmp(cur->db_conninfo, nc->db_conninfo) != 0 || cur->db_pool_size != nc->db_pool_size ||
-        strcmp(gw_config_publisher_conninfo(cur), gw_config_publisher_conninfo(nc)) != 0)
-        gw_warn("reload: [database] changes need a restart");
-    int zones_same = cur->nzones == nc->nzones;
-    for (size_t i = 0; zones_same && i < cur->nzones; i++)
-        zones_same = strcmp(cur->zones[i].name, nc->zones[i].name) == 0 &&
-                     strcmp(cur->zones[i].primary.text, nc->zones[i].primary.text) == 0 &&
-                     strcmp(cur->zones[i].tsig_key_name, nc->zones[i].tsig_key_name) == 0 &&
-                     strcmp(cur->zones[i].tsig_secret, nc->zones[i].tsig_secret) == 0 &&
-                     cur->zones[i].default_ttl == nc->zones[i].default_ttl;
-    if (!zones_same)
-        gw_warn("reload: [zone] changes need a restart");
-
-    if (cur->workers != nc->workers)
-        gw_warn("reload: a change of workers needs a restart");
-    if (strcmp(cur->admin_console_dir, nc->admin_console_dir) != 0)
-        gw_warn("reload: [admin] console_dir changes need a restart");
+    char restart[1024];
+    if (gw_config_restart_keys(cur, nc, restart, sizeof restart) > 0)
+        gw_warn("reload: %s changed: needs a restart; the running value(s) stay in use",
+                restart);
+    int zones_same = gw_config_same_zones(cur, nc);
 
     /* Every worker switches to the new TLS context (new connections only),
      * master keys and firmware policy on its own loop; the settings read on
@@ -430,6 +387,10 @@ static void gw_reload(struct gw_app *app)
     gw_api_policy_apply(app->api, fresh.policy);
     gw_workers_reload(app->workers, fresh.ssl, fresh.keys, fresh.policy, gw_apply_settings,
                       &fresh);
+    /* The publisher takes its copy of the zones' new settings before its
+     * next run (a leaked TSIG key is replaced without a restart). */
+    if (zones_same && gw_publish_set_zones(app->pub, cur->zones, cur->nzones) != GW_OK)
+        gw_warn("reload: out of memory: the publisher keeps the zones' previous settings");
     SSL_CTX_free(app->ssl);
     app->ssl = fresh.ssl;
     fresh.ssl = NULL;
@@ -441,6 +402,7 @@ static void gw_reload(struct gw_app *app)
     gw_policy_free(app->policy);
     app->policy = fresh.policy;
     fresh.policy = NULL;
+    gw_admin_apply_settings(app->admin);
     gw_log_set_level(cur->log_level);
     gw_log_set_format(cur->log_format);
     gw_limit_conf_t lc;
@@ -448,8 +410,8 @@ static void gw_reload(struct gw_app *app)
     if (gw_limit_init(&lc) != GW_OK)
         gw_warn("reload: the limits could not be updated");
     gw_metrics_inc(GW_M_TLS_RELOADS);
-    gw_info("reloaded %s: TLS certificate(s), %zu master key(s), firmware policy, limits and "
-            "log settings",
+    gw_info("reloaded %s: TLS certificate(s), %zu master key(s), firmware policy, zones, "
+            "limits and the other settings a SIGHUP applies",
             cur->path, cmn_keyset_count(app->keys));
 out:
     (void)gw_notify(rc == GW_OK ? "READY=1\nSTATUS=serving (reloaded)"

@@ -65,6 +65,11 @@ struct gw_zone_state {
 
 struct gw_publish {
     const gw_config_t *cfg;
+    /* The zones' settings the thread uses (its own copies), and new ones a
+     * reload handed over, taken between two runs (guarded by zmu). */
+    gw_zone_conf_t *zconf;
+    gw_zone_conf_t *pending;
+    pthread_mutex_t zmu;
     pthread_t thread;
     int wake[2];        /* self-pipe: a byte means stop */
     atomic_int stop;
@@ -585,11 +590,59 @@ static enum gw_pub_outcome gw_pub_zone(struct gw_publish *p, struct gw_zone_stat
     return out;
 }
 
+/* Takes the zone settings a reload handed over, if any: the next runs
+ * connect to the new primary and sign with the new TSIG key. */
+static void gw_pub_take_zones(struct gw_publish *p)
+{
+    pthread_mutex_lock(&p->zmu);
+    gw_zone_conf_t *z = p->pending;
+    p->pending = NULL;
+    pthread_mutex_unlock(&p->zmu);
+    if (z == NULL)
+        return;
+    for (size_t i = 0; i < p->cfg->nzones; i++) {
+        gw_zone_conf_clear(&p->zconf[i]);
+        p->zconf[i] = z[i];
+    }
+    free(z);
+    gw_info("publisher: zone settings reloaded (primary, TSIG key, default TTL)");
+}
+
+static void gw_zones_free(gw_zone_conf_t *z, size_t n)
+{
+    for (size_t i = 0; z != NULL && i < n; i++)
+        gw_zone_conf_clear(&z[i]);
+    free(z);
+}
+
+int gw_publish_set_zones(gw_publish_t *p, const gw_zone_conf_t *zones, size_t n)
+{
+    if (p == NULL)
+        return GW_OK;
+    if (n != p->cfg->nzones)
+        return GW_EINVAL;
+    gw_zone_conf_t *z = calloc(n ? n : 1, sizeof *z);
+    if (z == NULL)
+        return GW_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (gw_zone_conf_copy(&z[i], &zones[i]) != GW_OK) {
+            gw_zones_free(z, i);
+            return GW_ENOMEM;
+        }
+    pthread_mutex_lock(&p->zmu);
+    gw_zone_conf_t *old = p->pending;
+    p->pending = z;
+    pthread_mutex_unlock(&p->zmu);
+    gw_zones_free(old, n);
+    return GW_OK;
+}
+
 static void *gw_pub_main(void *arg)
 {
     struct gw_publish *p = arg;
 
     while (!atomic_load(&p->stop)) {
+        gw_pub_take_zones(p);
         if (p->pg == NULL && gw_pub_connect(p) != 0) {
             int wait = gw_jitter(p, p->db_backoff_ms);
             p->db_backoff_ms = p->db_backoff_ms * 2 > GW_PUB_BACKOFF_MAX_MS
@@ -655,11 +708,15 @@ int gw_publish_start(const gw_config_t *cfg, gw_publish_t **out)
     p->db_backoff_ms = GW_PUB_BACKOFF_MIN_MS;
     p->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     pthread_mutex_init(&p->why_mu, NULL);
+    pthread_mutex_init(&p->zmu, NULL);
     p->zs = calloc(cfg->nzones ? cfg->nzones : 1, sizeof *p->zs);
-    if (p->zs == NULL)
+    p->zconf = calloc(cfg->nzones ? cfg->nzones : 1, sizeof *p->zconf);
+    if (p->zs == NULL || p->zconf == NULL)
         goto fail;
     for (size_t i = 0; i < cfg->nzones; i++) {
-        p->zs[i].zone = &cfg->zones[i];
+        if (gw_zone_conf_copy(&p->zconf[i], &cfg->zones[i]) != GW_OK)
+            goto fail;
+        p->zs[i].zone = &p->zconf[i];
         p->zs[i].backoff_ms = GW_PUB_BACKOFF_MIN_MS;
         gw_pubwin_init(&p->zs[i].win, GW_PUBLISH_BATCH);
     }
@@ -687,6 +744,7 @@ fail:
     for (size_t i = 0; p->zs != NULL && i < cfg->nzones; i++)
         free(p->zs[i].aside);
     free(p->zs);
+    gw_zones_free(p->zconf, cfg->nzones);
     free(p);
     return rc;
 }
@@ -704,5 +762,8 @@ void gw_publish_stop(gw_publish_t *p)
     for (size_t i = 0; i < p->cfg->nzones; i++)
         free(p->zs[i].aside);
     free(p->zs);
+    gw_zones_free(p->zconf, p->cfg->nzones);
+    gw_zones_free(p->pending, p->cfg->nzones);
+    pthread_mutex_destroy(&p->zmu);
     free(p);
 }

@@ -34,6 +34,11 @@ int gw_publish_start(const gw_config_t *cfg, gw_publish_t **out) __attribute__((
 /* GW_OK when the publisher has its database connection and no zone's last
  * batch failed; otherwise an error code and the reason in why. */
 int gw_publish_health(gw_publish_t *p, char *why, size_t whylen);
+/* SIGHUP: hands the thread new settings for its zones (the same zones in
+ * the same order as at the start: primary, TSIG key name, algorithm and
+ * secret, default TTL), copied; the thread takes them before its next run.
+ * GW_OK, GW_EINVAL (another number of zones) or GW_ENOMEM. */
+int gw_publish_set_zones(gw_publish_t *p, const gw_zone_conf_t *zones, size_t n);
 /* Wakes the thread, waits for it to finish its current batch and exit. */
 void gw_publish_stop(gw_publish_t *p);
 

@@ -79,6 +79,7 @@ static void gw_worker_reload_cb(evutil_socket_t fd, short what, void *arg)
     gw_update_set_policy(w->upd, g->policy);
     gw_dyndns_set_policy(w->dyn, g->policy);
     gw_http_apply_settings(w->http);
+    gw_db_set_batch_max(w->db, g->cfg->db_batch_size);
     g->switched++;
     pthread_cond_broadcast(&g->cond);
     pthread_mutex_unlock(&g->mu);

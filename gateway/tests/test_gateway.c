@@ -328,6 +328,75 @@ static const char *conf_with(const char *gateway_lines, const char *zone_lines)
 
 static const char zone_ok[] = "primary = 127.0.0.1\ntsig_key_name = k\ntsig_secret_file = tsig.secret\n";
 
+/* SIGHUP: the changed keys that need a restart are named, the others move
+ * into the running configuration (a zone's TSIG key among them). */
+static void test_config_reload(void **state)
+{
+    (void)state;
+    gw_config_t *cur = NULL, *nc = NULL;
+    gw_config_msgs_t m1, m2;
+    char out[600];
+
+    write_file("tsig2.secret", "bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0\n", 0600);
+    write_file("run.conf", conf_with("listen = 127.0.0.1:8443\nclock_skew = 300\n", zone_ok),
+               0644);
+    assert_int_equal(load("run.conf", &cur, &m1), 0);
+    write_file("new.conf",
+               conf_with("listen = 127.0.0.1:9443\nclock_skew = 120\nworkers = 4\n",
+                         "primary = 127.0.0.1:5300\ntsig_key_name = k2\n"
+                         "tsig_algorithm = hmac-sha512\ntsig_secret_file = tsig2.secret\n"),
+               0644);
+    assert_int_equal(load("new.conf", &nc, &m2), 0);
+    assert_int_equal(gw_config_same_zones(cur, nc), 1);
+    assert_int_equal(gw_config_restart_keys(cur, nc, out, sizeof out), 2);
+    assert_string_equal(out, "[gateway] listen, [gateway] workers");
+    gw_config_apply_reload(cur, nc);
+    assert_int_equal(cur->clock_skew, 120);
+    assert_string_equal(cur->listen.addr[0].text, "127.0.0.1:8443");  /* a restart's */
+    assert_int_equal(cur->workers, 0);
+    assert_string_equal(cur->zones[0].primary.text, "127.0.0.1:5300");
+    assert_string_equal(cur->zones[0].tsig_key_name, "k2");
+    assert_string_equal(cur->zones[0].tsig_algorithm, "hmac-sha512");
+    assert_string_equal(cur->zones[0].tsig_secret, "bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0");
+    /* nc holds the previous values now, and frees them */
+    assert_int_equal(nc->clock_skew, 300);
+    assert_string_equal(nc->zones[0].tsig_key_name, "k");
+    /* the same file again: nothing to name */
+    assert_int_equal(gw_config_restart_keys(cur, cur, out, sizeof out), 0);
+    assert_string_equal(out, "");
+    gw_config_free(nc);
+    gw_config_msgs_clear(&m2);
+
+    /* another set of zones needs a restart, and zones are then left alone */
+    write_file("zones.conf",
+               "[gateway]\nlisten = 127.0.0.1:8443\n"
+               "[tls]\ncertificate = a.crt\nprivate_key = a.key\n"
+               "[database]\nconninfo = dbname=ddns\n[keys]\ndirectory = keys\n"
+               "[zone other.test]\nprimary = 127.0.0.1:5301\ntsig_key_name = z\n"
+               "tsig_secret_file = tsig.secret\n",
+               0644);
+    assert_int_equal(load("zones.conf", &nc, &m2), 0);
+    assert_int_equal(gw_config_same_zones(cur, nc), 0);
+    assert_int_equal(gw_config_restart_keys(cur, nc, out, sizeof out), 1);
+    assert_string_equal(out, "[zone] sections (added, removed or reordered)");
+    gw_config_apply_reload(cur, nc);
+    assert_string_equal(cur->zones[0].name, "example.test");
+    assert_string_equal(cur->zones[0].primary.text, "127.0.0.1:5300");
+
+    /* a zone's settings copied deep (the publisher's own copy) */
+    gw_zone_conf_t z;
+    assert_int_equal(gw_zone_conf_copy(&z, &cur->zones[0]), GW_OK);
+    assert_ptr_not_equal(z.tsig_secret, cur->zones[0].tsig_secret);
+    assert_string_equal(z.tsig_secret, cur->zones[0].tsig_secret);
+    gw_zone_conf_clear(&z);
+    assert_null(z.tsig_secret);
+
+    gw_config_free(nc);
+    gw_config_free(cur);
+    gw_config_msgs_clear(&m1);
+    gw_config_msgs_clear(&m2);
+}
+
 static void test_config_unknown_key(void **state)
 {
     (void)state;
@@ -476,19 +545,19 @@ static void test_config_limits_proxy_admin(void **state)
     struct sockaddr_in a4 = {.sin_family = AF_INET};
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
     inet_pton(AF_INET, "10.200.3.4", &a4.sin_addr);
-    assert_true(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
+    assert_true(gw_addr_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
     inet_pton(AF_INET, "11.0.0.1", &a4.sin_addr);
-    assert_false(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
+    assert_false(gw_addr_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
     inet_pton(AF_INET, "192.0.2.7", &a4.sin_addr);
-    assert_true(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
+    assert_true(gw_addr_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
     inet_pton(AF_INET, "192.0.2.8", &a4.sin_addr);
-    assert_false(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
+    assert_false(gw_addr_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a4));
     inet_pton(AF_INET6, "::ffff:10.1.1.1", &a6.sin6_addr);   /* mapped counts as IPv4 */
-    assert_true(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a6));
+    assert_true(gw_addr_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a6));
     inet_pton(AF_INET6, "2001:db8:ffff::1", &a6.sin6_addr);
-    assert_true(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a6));
+    assert_true(gw_addr_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a6));
     inet_pton(AF_INET6, "2001:db9::1", &a6.sin6_addr);
-    assert_false(gw_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a6));
+    assert_false(gw_addr_cidr_match(&cfg->proxy_trusted, (struct sockaddr *)&a6));
     gw_config_free(cfg);
     gw_config_msgs_clear(&m);
 
@@ -679,18 +748,18 @@ static void test_parse_addrport(void **state)
 {
     (void)state;
     gw_sockaddr_t a;
-    assert_int_equal(gw_parse_addrport("192.0.2.1:53", -1, &a), 0);
+    assert_int_equal(gw_addr_parse("192.0.2.1:53", -1, &a), 0);
     assert_string_equal(a.text, "192.0.2.1:53");
-    assert_int_equal(gw_parse_addrport("[2001:DB8::1]:8443", -1, &a), 0);
+    assert_int_equal(gw_addr_parse("[2001:DB8::1]:8443", -1, &a), 0);
     assert_string_equal(a.text, "[2001:db8::1]:8443");
-    assert_int_equal(gw_parse_addrport("192.0.2.1", 53, &a), 0);
+    assert_int_equal(gw_addr_parse("192.0.2.1", 53, &a), 0);
     assert_string_equal(a.text, "192.0.2.1:53");
-    assert_int_equal(gw_parse_addrport("192.0.2.1", -1, &a), -1);
-    assert_int_equal(gw_parse_addrport("[192.0.2.1]:53", -1, &a), -1);
-    assert_int_equal(gw_parse_addrport("2001:db8::1", 53, &a), -1);
-    assert_int_equal(gw_parse_addrport("192.0.2.1:", -1, &a), -1);
-    assert_int_equal(gw_parse_addrport("192.0.2.1:+53", -1, &a), -1);
-    assert_int_equal(gw_parse_addrport("[::1]x", 53, &a), -1);
+    assert_int_equal(gw_addr_parse("192.0.2.1", -1, &a), -1);
+    assert_int_equal(gw_addr_parse("[192.0.2.1]:53", -1, &a), -1);
+    assert_int_equal(gw_addr_parse("2001:db8::1", 53, &a), -1);
+    assert_int_equal(gw_addr_parse("192.0.2.1:", -1, &a), -1);
+    assert_int_equal(gw_addr_parse("192.0.2.1:+53", -1, &a), -1);
+    assert_int_equal(gw_addr_parse("[::1]x", 53, &a), -1);
 }
 
 static void test_config_new_sections(void **state)
@@ -1111,6 +1180,7 @@ int main(void)
         cmocka_unit_test(test_auth_edge_cases),
         cmocka_unit_test(test_config_good),
         cmocka_unit_test(test_config_unknown_key),
+        cmocka_unit_test(test_config_reload),
         cmocka_unit_test(test_config_bad_values),
         cmocka_unit_test(test_config_missing_required),
         cmocka_unit_test(test_limit_failures_taken),

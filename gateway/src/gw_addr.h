@@ -1,0 +1,54 @@
+/* gw_addr: numeric socket addresses and address ranges as the
+ * configuration writes them.
+ *
+ * Owns "addr:port" with IPv6 in brackets (listeners, a zone's primary) and
+ * its canonical text, lists of them, and "addr[/prefix]" networks with the
+ * test whether a peer (IPv4, IPv6 or IPv4-mapped IPv6) lies in one. Pure
+ * functions, no name lookups. */
+#ifndef GW_ADDR_H
+#define GW_ADDR_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define GW_MAX_LISTEN 16
+
+/* A numeric socket address with its canonical text ("1.2.3.4:53",
+ * "[::1]:8443"). */
+typedef struct gw_sockaddr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64];
+} gw_sockaddr_t;
+
+typedef struct gw_listen_list {
+    gw_sockaddr_t addr[GW_MAX_LISTEN];
+    size_t n;
+} gw_listen_list_t;
+
+/* One address range: an IPv4 or IPv6 network and its prefix length. */
+typedef struct gw_cidr {
+    int family;                 /* AF_INET or AF_INET6 */
+    unsigned char addr[16];     /* network bytes (4 used for IPv4) */
+    int prefix;
+} gw_cidr_t;
+
+#define GW_MAX_CIDRS 32
+
+typedef struct gw_cidr_list {
+    gw_cidr_t net[GW_MAX_CIDRS];
+    size_t n;
+} gw_cidr_list_t;
+
+/* Parses "1.2.3.4:53", "[2001:db8::1]:53" (numeric addresses only). When
+ * default_port >= 0 the ":port" part may be left out. Returns 0 or -1. */
+int gw_addr_parse(const char *s, int default_port, gw_sockaddr_t *out);
+
+/* 1 when sa (IPv4, IPv6 or IPv4-mapped IPv6) lies in one of the ranges. */
+int gw_addr_cidr_match(const gw_cidr_list_t *l, const struct sockaddr *sa);
+
+/* "192.0.2.0/24", "2001:db8::/32" or one address (the full prefix). Host
+ * bits beyond the prefix must be zero. Returns 0 or -1. */
+int gw_addr_parse_cidr(const char *s, gw_cidr_t *out);
+
+#endif

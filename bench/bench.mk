@@ -1,7 +1,7 @@
 # bench/: the benchmark programs (C11, libevent + OpenSSL, jansson).
 #   ddns-load   load generator: signs with the firmware SDK (libddns_sdk.a)
 #   ddns-hello  baseline HTTP/HTTPS hello server, with the gateway's TLS
-#               policy (gateway/src/gw_tls.c)
+#               policy (gateway/src/internet/gw_tls.c)
 # Built into $(BIN) by `make all`, so `make BUILD=build/release OPT=-O2 all`
 # gives release builds next to the default one. The benchmark harness that
 # runs them is not part of this fragment.
@@ -12,7 +12,7 @@ LOAD_LIB_SRCS  := bench/loadgen/ld_hist.c bench/loadgen/ld_devices.c bench/loadg
                   bench/loadgen/ld_run.c
 LOAD_LIB_OBJS  := $(LOAD_LIB_SRCS:%.c=$(BUILD)/%.o)
 LOAD_OBJS      := $(BUILD)/bench/loadgen/ddns_load.o $(LOAD_LIB_OBJS)
-HELLO_OBJS     := $(BUILD)/bench/hello/ddns_hello.o $(BUILD)/gateway/src/gw_tls.o $(COMMON_OBJS)
+HELLO_OBJS     := $(BUILD)/bench/hello/ddns_hello.o $(BUILD)/gateway/src/internet/gw_tls.o $(COMMON_OBJS)
 
 $(BUILD)/bench/%.o: CPPFLAGS += $(SDK_INC) -Ibench/loadgen $(BENCH_CFLAGS)
 $(BUILD)/bench/%.o: CFLAGS_C11 += -Wconversion

@@ -1,15 +1,18 @@
 # gateway/: the ddns-gateway daemon (HTTPS update endpoint, PostgreSQL pool,
 # RFC 2136 publisher). C11; libevent + bufferevent_openssl, OpenSSL 3,
-# libpq, ldns, libinih.
+# libpq, ldns, libinih. gateway/src/ has one folder per trust boundary
+# (internet, secrets, database, dns, operations, process; docs/ARCHITECTURE.md),
+# each on the include path.
 GW_PKGS      := libevent_openssl libevent_pthreads libevent libssl libcrypto libpq ldns inih jansson
 GW_CFLAGS    = $(shell $(PKG) --cflags $(GW_PKGS))
 GW_LIBS      = $(shell $(PKG) --libs $(GW_PKGS)) -lpthread
-GW_SRCS      := $(sort $(wildcard gateway/src/*.c))
+GW_SRCS      := $(sort $(wildcard gateway/src/*/*.c))
+GW_INC       := $(addprefix -I,$(sort $(patsubst %/,%,$(dir $(GW_SRCS)))))
 GW_OBJS      := $(GW_SRCS:%.c=$(BUILD)/%.o)
 # Everything but main: linked into the unit tests too.
-GW_LIB_OBJS  := $(filter-out $(BUILD)/gateway/src/gw_main.o,$(GW_OBJS))
+GW_LIB_OBJS  := $(filter-out $(BUILD)/gateway/src/process/gw_main.o,$(GW_OBJS))
 GW_TEST_SRCS := $(sort $(wildcard gateway/tests/*.c))
-CPPFLAGS     += -Igateway/src
+CPPFLAGS     += $(GW_INC)
 
 $(BUILD)/gateway/%.o: CPPFLAGS += $(GW_CFLAGS)
 
@@ -19,7 +22,7 @@ $(BUILD)/gateway/%.o: CPPFLAGS += $(GW_CFLAGS)
 DATADIR        ?= $(PREFIX)/share
 GW_CONSOLE_DIR ?= $(DATADIR)/ddns/console
 GW_CONSOLE_FILES := $(sort $(wildcard gateway/console/*.*))
-$(BUILD)/gateway/src/gw_config.o: CPPFLAGS += -DGW_CONSOLE_DIR_DEFAULT='"$(GW_CONSOLE_DIR)"'
+$(BUILD)/gateway/src/process/gw_config.o: CPPFLAGS += -DGW_CONSOLE_DIR_DEFAULT='"$(GW_CONSOLE_DIR)"'
 
 .PHONY: gw-install-console
 gw-install-console:
@@ -57,50 +60,50 @@ all: $(BIN)/ddns-gateway
 #                       corpus gateway/fuzz/corpus/* (part of make test-unit)
 #   make fuzz           also runs them for FUZZ_TIME seconds each
 GW_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-                 -fno-sanitize-recover=all -Wall -Wextra -Werror -Igateway/src -Icommon
+                 -fno-sanitize-recover=all -Wall -Wextra -Werror $(GW_INC) -Icommon
 GW_FUZZ_RUNS  ?= 200000
 GW_FUZZERS    := $(BUILD)/fuzz/fuzz_proxy $(BUILD)/fuzz/fuzz_gw_request $(BUILD)/fuzz/fuzz_route \
                  $(BUILD)/fuzz/fuzz_dyndns $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_config \
                  $(BUILD)/fuzz/fuzz_csv $(BUILD)/fuzz/fuzz_dns
-GW_DYN_SRCS   := gateway/src/gw_dynparse.c gateway/src/gw_policy.c common/cmn_mac.c common/cmn_key.c
+GW_DYN_SRCS   := gateway/src/internet/gw_dynparse.c gateway/src/internet/gw_policy.c common/cmn_mac.c common/cmn_key.c
 
-$(BUILD)/fuzz/fuzz_dyndns: gateway/fuzz/fuzz_dyndns.c $(GW_DYN_SRCS) $(wildcard gateway/src/gw_dynparse.h gateway/src/gw_policy.h common/*.h)
+$(BUILD)/fuzz/fuzz_dyndns: gateway/fuzz/fuzz_dyndns.c $(GW_DYN_SRCS) $(wildcard gateway/src/internet/gw_dynparse.h gateway/src/internet/gw_policy.h common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_DYN_SRCS) $(shell $(PKG) --libs libcrypto)
 
-$(BUILD)/fuzz/fuzz_proxy: gateway/fuzz/fuzz_proxy.c gateway/src/gw_proxy.c gateway/src/gw_proxy.h
+$(BUILD)/fuzz/fuzz_proxy: gateway/fuzz/fuzz_proxy.c gateway/src/internet/gw_proxy.c gateway/src/internet/gw_proxy.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_proxy.c gateway/src/gw_proxy.c
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_proxy.c gateway/src/internet/gw_proxy.c
 
-$(BUILD)/fuzz/fuzz_route: gateway/fuzz/fuzz_route.c gateway/src/gw_route.c gateway/src/gw_route.h gateway/src/gw_config.h
+$(BUILD)/fuzz/fuzz_route: gateway/fuzz/fuzz_route.c gateway/src/internet/gw_route.c gateway/src/internet/gw_route.h gateway/src/process/gw_config.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_route.c gateway/src/gw_route.c
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_route.c gateway/src/internet/gw_route.c
 
-$(BUILD)/fuzz/fuzz_gw_request: gateway/fuzz/fuzz_request.c gateway/src/gw_auth.c gateway/src/gw_auth.h $(COMMON_SRCS)
+$(BUILD)/fuzz/fuzz_gw_request: gateway/fuzz/fuzz_request.c gateway/src/secrets/gw_auth.c gateway/src/secrets/gw_auth.h $(COMMON_SRCS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_request.c gateway/src/gw_auth.c \
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_request.c gateway/src/secrets/gw_auth.c \
 	    $(COMMON_SRCS) $(shell $(PKG) --libs libcrypto)
 
 # fuzz_http: a whole connection's bytes through libevent's evhttp with the
 # gateway's limits, the checks before routing and the endpoints' parsers.
-GW_HTTP_SRCS  := gateway/src/gw_route.c gateway/src/gw_auth.c gateway/src/gw_dynparse.c \
-                 gateway/src/gw_policy.c $(COMMON_SRCS)
-$(BUILD)/fuzz/fuzz_http: gateway/fuzz/fuzz_http.c $(GW_HTTP_SRCS) $(wildcard gateway/src/*.h common/*.h)
+GW_HTTP_SRCS  := gateway/src/internet/gw_route.c gateway/src/secrets/gw_auth.c gateway/src/internet/gw_dynparse.c \
+                 gateway/src/internet/gw_policy.c $(COMMON_SRCS)
+$(BUILD)/fuzz/fuzz_http: gateway/fuzz/fuzz_http.c $(GW_HTTP_SRCS) $(wildcard gateway/src/*/*.h common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_HTTP_SRCS) $(shell $(PKG) --libs libevent libcrypto)
 
 # fuzz_config: the configuration file parser (gw_config over inih).
-GW_CONF_SRCS  := gateway/src/gw_config.c gateway/src/gw_addr.c gateway/src/gw_log.c gateway/src/gw_err.c \
+GW_CONF_SRCS  := gateway/src/process/gw_config.c gateway/src/process/gw_addr.c gateway/src/process/gw_log.c gateway/src/process/gw_err.c \
                  $(COMMON_SRCS)
-$(BUILD)/fuzz/fuzz_config: gateway/fuzz/fuzz_config.c $(GW_CONF_SRCS) $(wildcard gateway/src/*.h common/*.h)
+$(BUILD)/fuzz/fuzz_config: gateway/fuzz/fuzz_config.c $(GW_CONF_SRCS) $(wildcard gateway/src/*/*.h common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_CONF_SRCS) $(shell $(PKG) --libs inih jansson libevent libcrypto) -lpthread
 
 # fuzz_dns: a DNS server's bytes on a loopback connection of gw_dns.
-$(BUILD)/fuzz/fuzz_dns: gateway/fuzz/fuzz_dns.c gateway/src/gw_dns.c gateway/src/gw_clock.c \
-		$(wildcard gateway/src/*.h)
+$(BUILD)/fuzz/fuzz_dns: gateway/fuzz/fuzz_dns.c gateway/src/dns/gw_dns.c gateway/src/process/gw_clock.c \
+		$(wildcard gateway/src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< gateway/src/gw_dns.c gateway/src/gw_clock.c \
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< gateway/src/dns/gw_dns.c gateway/src/process/gw_clock.c \
 	    $(shell $(PKG) --libs ldns libcrypto)
 
 # fuzz_csv: ddns-provision's CSV input (prov_csv, prov_batch).

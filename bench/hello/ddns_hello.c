@@ -2,7 +2,7 @@
  *
  * A minimal libevent evhttp server that answers GET / with a short text
  * body, in plain HTTP or over TLS with the gateway's own TLS policy
- * (gateway/src/gw_tls.c: TLS 1.2+, AEAD suites, session tickets), and the
+ * (gateway/src/internet/gw_tls.c: TLS 1.2+, AEAD suites, session tickets), and the
  * same evhttp set-up as the gateway (TLS bufferevent per connection,
  * TCP_NODELAY, listen backlog, time-out). It does no logging, no
  * signature check and no database work, so ddns-load against it measures

@@ -12,13 +12,13 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 
+#include "gw_apply.h"
 #include "gw_auth.h"
 #include "gw_checkip.h"
 #include "gw_dynparse.h"
 #include "gw_err.h"
 #include "gw_limit.h"
 #include "gw_log.h"
-#include "gw_update.h"
 
 
 /* Longest answer line: "nochg " IPv4 "," IPv6 LF. */
@@ -102,21 +102,19 @@ static size_t gw_dyn_fmt(char *out, const char *token, const struct gw_dyn_job *
                             j->ipv4[0] && j->ipv6[0] ? "," : "", j->ipv6);
 }
 
-/* The dyndns2 line for one database row result. */
-static const char *gw_dyn_token(const gw_dyndns_t *d, const char *result)
+/* The dyndns2 line for one name's result. */
+static const char *gw_dyn_token(const gw_dyndns_t *d, gw_apply_result_t result)
 {
-    if (strcmp(result, "good") == 0 || strcmp(result, "nochg") == 0)
-        return result;
-    if (strcmp(result, "ratelimit") == 0)
-        return "abuse";
-    if (strcmp(result, "foreign") == 0)
-        return d->cfg->dyn_not_yours ? "!yours" : "nohost";
-    if (strcmp(result, "nohost") == 0)
-        return "nohost";
-    return NULL;
+    switch (result) {
+    case GW_APPLY_GOOD: return "good";
+    case GW_APPLY_NOCHG: return "nochg";
+    case GW_APPLY_RATELIMIT: return "abuse";
+    case GW_APPLY_FOREIGN: return d->cfg->dyn_not_yours ? "!yours" : "nohost";
+    default: return "nohost";
+    }
 }
 
-static void gw_dyn_db_cb(void *arg, int err, const PGresult *res, int row0, int rows)
+static void gw_dyn_applied(void *arg, int err, const gw_apply_answer_t *a)
 {
     struct gw_dyn_job *j = arg;
     gw_req_t *rq = j->rq;
@@ -127,80 +125,42 @@ static void gw_dyn_db_cb(void *arg, int err, const PGresult *res, int row0, int 
                 j->d->cfg->request_timeout);
     if (err != GW_OK)
         goto fail;
-    if (rows < 1 || PQnfields(res) != GW_APPLY_NFIELDS ||
-        GW_APPLY_ISNULL(res, row0, 0, 1)) {
-        gw_error("ddns_apply_request returned %d rows", rows);
-        goto fail;
-    }
-    const char *first = GW_APPLY_VALUE(res, row0, 0, 1);
-    if (GW_APPLY_ISNULL(res, row0, 0, 0)) {
-        /* a device-level answer */
-        if (strcmp(first, "unknown") == 0 || strcmp(first, "disabled") == 0) {
+    if (a->device_level) {
+        if (a->result == GW_APPLY_UNKNOWN || a->result == GW_APPLY_DISABLED) {
             gw_limit_auth_failed(gw_req_peer(rq));
             gw_dyn_line(rq, "badauth");
-        }
-        else if (strcmp(first, "nohost") == 0)
+        } else if (a->result == GW_APPLY_NOHOST) {
             gw_dyn_line(rq, "nohost");
-        else {
-            gw_error("ddns_apply_request returned unexpected result '%.20s'", first);
+        } else {    /* replay: dyndns2 sends no timestamp */
+            gw_error("ddns_apply_batch answered a dyndns2 update with a replay");
             goto fail;
         }
         goto out;
     }
-    for (int r = 0; r < rows; r++)
-        if (strcmp(GW_APPLY_VALUE(res, row0, r, 1), "good") == 0) {
-            gw_db_wake_publishers(j->d->db);    /* committed: outbox rows wait */
-            break;
-        }
-    /* per name: tokens[k] for ord k + 1 */
-    const char **tokens = calloc((size_t)rows, sizeof *tokens);
-    if (tokens == NULL)
-        goto fail;
-    for (int r = 0; r < rows; r++) {
-        long ord = strtol(GW_APPLY_VALUE(res, row0, r, 0), NULL, 10);
-        const char *t = gw_dyn_token(j->d, GW_APPLY_VALUE(res, row0, r, 1));
-        if (ord != r + 1 || t == NULL) {
-            gw_error("ddns_apply_request returned an unexpected row %d", r);
-            free(tokens);
-            goto fail;
-        }
-        tokens[r] = t;
-    }
     size_t lines = j->q.have_hostname ? j->q.nhosts : 1, len = 0;
     body = malloc(lines * GW_DYN_LINE_MAX + 1);
-    if (body == NULL) {
-        free(tokens);
+    if (body == NULL)
         goto fail;
-    }
     if (!j->q.have_hostname) {
         /* every name of the device: one line for all of them */
-        const char *t = "nochg";
-        for (int r = 0; r < rows; r++) {
-            if (strcmp(tokens[r], "abuse") == 0)
-                t = "abuse";
-            else if (strcmp(tokens[r], "good") == 0 && strcmp(t, "abuse") != 0)
-                t = "good";
-        }
-        if (strcmp(t, "abuse") == 0)
+        if (a->nratelimit > 0)
             len = (size_t)snprintf(body, GW_DYN_LINE_MAX, "abuse\n");
         else
-            len = gw_dyn_fmt(body, t, j);
+            len = gw_dyn_fmt(body, a->ngood > 0 ? "good" : "nochg", j);
     } else {
         for (size_t i = 0; i < j->q.nhosts; i++) {
-            size_t o = j->ord[i];
-            const char *t = o == 0 ? "notfqdn" : (o <= (size_t)rows ? tokens[o - 1] : NULL);
-            if (t == NULL) {
-                gw_error("ddns_apply_request returned %d rows for %zu names", rows, j->nuniq);
-                free(tokens);
+            size_t o = j->ord[i];   /* 0: not a host name; else the name's row */
+            if (o > a->n) {
+                gw_error("ddns_apply_batch answered %zu names for %zu", a->n, j->nuniq);
                 goto fail;
             }
+            const char *t = o == 0 ? "notfqdn" : gw_dyn_token(j->d, a->name[o - 1]);
             if (strcmp(t, "good") == 0 || strcmp(t, "nochg") == 0)
                 len += gw_dyn_fmt(body + len, t, j);
             else
                 len += (size_t)snprintf(body + len, GW_DYN_LINE_MAX, "%s\n", t);
         }
     }
-    free(tokens);
     gw_dyn_send(rq, 200, body, len);
     goto out;
 fail:
@@ -364,22 +324,20 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
     memcpy(j->ipv6, j->q.ipv6, sizeof j->ipv6);
     gw_checkip_default_addr(fam, source, j->ipv4, j->ipv6);
 
-    /* 5. the database */
-    char interval[16];
-    snprintf(interval, sizeof interval, "%d", d->cfg->min_change_interval);
+    /* 5. the database; no timestamp: dyndns2 has no replay token */
     char agent_text[201];
     gw_agent_printable(agent, agent_text, sizeof agent_text);
-    /* the timestamp is NULL: dyndns2 has no replay token */
-    const char *params[GW_APPLY_NPARAMS] = {cred.device_id, cred.kid, NULL,
-                                            j->ipv4[0] ? j->ipv4 : NULL,
-                                            j->ipv6[0] ? j->ipv6 : NULL, source,
-                                            j->q.have_hostname ? fqdns : NULL,
-                                            j->q.offline ? "true" : "false", interval,
-                                            agent_text, ga.version[0] ? ga.version : NULL};
+    const gw_apply_req_t ap = {
+        .device = cred.device_id, .kid = cred.kid,
+        .ipv4 = j->ipv4[0] ? j->ipv4 : NULL, .ipv6 = j->ipv6[0] ? j->ipv6 : NULL,
+        .source = source, .fqdns = j->q.have_hostname ? fqdns : NULL, .offline = j->q.offline,
+        .min_interval = d->cfg->min_change_interval, .agent = agent_text,
+        .firmware = ga.version[0] ? ga.version : NULL,
+    };
     free(query);
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time and frees j and rq. */
-    int rc = gw_update_apply(d->db, params, d->cfg->request_timeout, gw_dyn_db_cb, j);
+    int rc = gw_apply(d->db, &ap, d->cfg->request_timeout, gw_dyn_applied, j);
     if (rc != GW_OK) {
         gw_warn("dyndns2 update not queued: %s", gw_strerror(rc));
         free(j);

@@ -7,10 +7,10 @@
  * re-deriving the device secret and comparing it in constant time (an
  * unknown key id costs the same work; no Authorization header at all gets
  * 401 with a Basic challenge, for clients that wait for one); then the
- * query (badrequest, notfqdn, numhost), the one database statement
- * ddns_apply_request() with the host list, the offline flag and the
- * minimum change interval, and the answer: one line per requested host in
- * request order, HTTP 200 for every dyndns2 result. */
+ * query (badrequest, notfqdn, numhost), the one database request
+ * (gw_apply) with the host list, the offline flag and the minimum change
+ * interval, and the answer: one line per requested host in request order,
+ * HTTP 200 for every dyndns2 result. */
 #ifndef GW_DYNDNS_H
 #define GW_DYNDNS_H
 

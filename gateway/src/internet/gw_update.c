@@ -15,25 +15,12 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "gw_apply.h"
 #include "gw_auth.h"
 #include "gw_checkip.h"
 #include "gw_err.h"
 #include "gw_limit.h"
 #include "gw_log.h"
-
-/* One statement for every device request, so that /v1/update and
- * /nic/update requests share batches (gw_db batches jobs of the same
- * statement). */
-static const char gw_apply_sql[] =
-    "SELECT item, ord, result, retry_after FROM ddns_apply_batch($1::text[], $2::text[], "
-    "$3::bigint[], $4::inet[], $5::inet[], $6::inet[], $7::text[], $8::boolean[], $9::integer[], "
-    "$10::text[], $11::text[])";
-
-int gw_update_apply(gw_db_t *db, const char *const params[GW_APPLY_NPARAMS], int timeout_s,
-                    gw_db_rows_cb cb, void *arg)
-{
-    return gw_db_query_batched(db, gw_apply_sql, GW_APPLY_NPARAMS, params, timeout_s, cb, arg);
-}
 
 struct gw_update {
     const gw_config_t *cfg;
@@ -91,7 +78,7 @@ static void gw_reply_addrs(gw_req_t *rq, const char *token, const char *v4, cons
 }
 
 
-static void gw_update_db_cb(void *arg, int err, const PGresult *res, int row0, int rows)
+static void gw_update_applied(void *arg, int err, const gw_apply_answer_t *a)
 {
     struct gw_upd_job *j = arg;
     gw_req_t *rq = j->rq;
@@ -100,62 +87,29 @@ static void gw_update_db_cb(void *arg, int err, const PGresult *res, int row0, i
         if (err == GW_ETIMEDOUT)
             gw_warn("database did not answer an update within %d s", j->u->cfg->request_timeout);
         gw_reply_911(rq);
-        goto out;
-    }
-    if (rows < 1 || PQnfields(res) != GW_APPLY_NFIELDS ||
-        GW_APPLY_ISNULL(res, row0, 0, 1)) {
-        gw_error("ddns_apply_request returned %d rows", rows);
-        gw_reply_911(rq);
-        goto out;
-    }
-    const char *result = GW_APPLY_VALUE(res, row0, 0, 1);
-    if (GW_APPLY_ISNULL(res, row0, 0, 0)) {
-        /* a device-level answer */
-        if (strcmp(result, "unknown") == 0) {
+    } else if (a->device_level) {
+        switch (a->result) {
+        case GW_APPLY_UNKNOWN:
             gw_limit_auth_failed(gw_req_peer(rq));
             gw_req_reply(rq, 401, "badauth", 0);
-        }
-        else if (strcmp(result, "disabled") == 0)
-            gw_req_reply(rq, 403, "disabled", 0);
-        else if (strcmp(result, "replay") == 0)
-            gw_req_reply(rq, 409, "replay", 0);
-        else if (strcmp(result, "nohost") == 0)   /* a device without a name */
-            gw_reply_addrs(rq, "nochg", j->ipv4, j->ipv6);
-        else {
-            gw_error("ddns_apply_request returned unexpected result '%.20s'", result);
-            gw_reply_911(rq);
-        }
-        goto out;
-    }
-    for (int r = 0; r < rows; r++)
-        if (strcmp(GW_APPLY_VALUE(res, row0, r, 1), "good") == 0) {
-            gw_db_wake_publishers(j->u->db);    /* committed: outbox rows wait */
             break;
+        case GW_APPLY_DISABLED: gw_req_reply(rq, 403, "disabled", 0); break;
+        case GW_APPLY_REPLAY: gw_req_reply(rq, 409, "replay", 0); break;
+        default: gw_reply_addrs(rq, "nochg", j->ipv4, j->ipv6); break;  /* no name */
         }
-    /* one row per name: ratelimit if any was refused for the rate limit,
-     * else good if any changed, else nochg */
-    int good = 0, wait = 0;
-    for (int r = 0; r < rows; r++) {
-        const char *rr = GW_APPLY_VALUE(res, row0, r, 1);
-        if (strcmp(rr, "ratelimit") == 0) {
-            long w = strtol(GW_APPLY_VALUE(res, row0, r, 2), NULL, 10);
-            wait = w < 1 ? 1 : w > 86400 ? 86400 : (int)w;
-        } else if (strcmp(rr, "good") == 0) {
-            good = 1;
-        } else if (strcmp(rr, "nochg") != 0) {
-            gw_error("ddns_apply_request returned unexpected result '%.20s'", rr);
-            gw_reply_911(rq);
-            goto out;
-        }
-    }
-    if (wait > 0) {
+    } else if (a->ngood + a->nratelimit + gw_apply_count(a, GW_APPLY_NOCHG) != a->n) {
+        /* every name of the device was asked for: only these three */
+        gw_error("ddns_apply_batch answered for a name that is not the device's");
+        gw_reply_911(rq);
+    } else if (a->nratelimit > 0) {
+        /* one row per name: ratelimit if any was held back, else good if
+         * any changed, else nochg */
         char line[32];
-        snprintf(line, sizeof line, "ratelimit %d", wait);
-        gw_req_reply(rq, 429, line, wait);
+        snprintf(line, sizeof line, "ratelimit %d", a->retry_after);
+        gw_req_reply(rq, 429, line, a->retry_after);
     } else {
-        gw_reply_addrs(rq, good ? "good" : "nochg", j->ipv4, j->ipv6);
+        gw_reply_addrs(rq, a->ngood > 0 ? "good" : "nochg", j->ipv4, j->ipv6);
     }
-out:
     free(j);
 }
 
@@ -168,7 +122,7 @@ void gw_update_handle(void *arg, gw_req_t *rq)
     const char *auth = NULL, *agent = NULL;
     int nauth = 0, have_length = 0;
     gw_auth_result_t ar;
-    char line[96], source[INET6_ADDRSTRLEN], tsbuf[24], interval[16];
+    char line[96], source[INET6_ADDRSTRLEN], tsbuf[24];
 
     /* A source that failed too often is not even looked at. */
     int blocked = gw_limit_auth_blocked(gw_req_peer(rq));
@@ -252,19 +206,20 @@ void gw_update_handle(void *arg, gw_req_t *rq)
     memcpy(j->ipv6, ar.ipv6, sizeof j->ipv6);
     gw_checkip_default_addr(fam, source, j->ipv4, j->ipv6);
     snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar.ts);
-    snprintf(interval, sizeof interval, "%d", u->cfg->min_change_interval);
     char agent_text[201];
     gw_agent_printable(agent, agent_text, sizeof agent_text);
-    /* every name of the device (NULL), never offline */
-    const char *params[GW_APPLY_NPARAMS] = {ar.device_id, ar.kid, tsbuf,
-                                            j->ipv4[0] ? j->ipv4 : NULL,
-                                            j->ipv6[0] ? j->ipv6 : NULL, source, NULL, "false",
-                                            interval, agent != NULL ? agent_text : NULL,
-                                            ga.version[0] ? ga.version : NULL};
+    /* every name of the device (fqdns NULL), never offline */
+    const gw_apply_req_t ap = {
+        .device = ar.device_id, .kid = ar.kid, .ts = tsbuf,
+        .ipv4 = j->ipv4[0] ? j->ipv4 : NULL, .ipv6 = j->ipv6[0] ? j->ipv6 : NULL,
+        .source = source, .min_interval = u->cfg->min_change_interval,
+        .agent = agent != NULL ? agent_text : NULL,
+        .firmware = ga.version[0] ? ga.version : NULL,
+    };
     gw_req_async_begin(rq);
-    /* From here on the callback may run at any time (even before
-     * gw_update_apply returns) and frees j and rq. */
-    int rc = gw_update_apply(u->db, params, u->cfg->request_timeout, gw_update_db_cb, j);
+    /* From here on the callback may run at any time (even before gw_apply
+     * returns) and frees j and rq. */
+    int rc = gw_apply(u->db, &ap, u->cfg->request_timeout, gw_update_applied, j);
     if (rc != GW_OK) {
         gw_warn("update not queued: %s", gw_strerror(rc));
         free(j);

@@ -7,9 +7,9 @@
  * Content-Length, verification through gw_auth (syntax, clock window,
  * signature) with the firmware policy (gw_policy) between syntax and clock,
  * the connection's address when the body names none (IPv4-mapped IPv6
- * peers count as IPv4), the one database request (ddns_apply_request for
- * every name of the device, with the minimum change interval) through gw_db
- * with a deadline of request_timeout, and the mapping of its result to the
+ * peers count as IPv4), the one database request (gw_apply, for every name
+ * of the device, with the minimum change interval) with a deadline of
+ * request_timeout, and the mapping of its typed answer to the
  * answer: good/nochg 200, unknown 401 badauth (the same answer as a wrong
  * signature), disabled 403, badagent 403, replay 409, ratelimit 429 with
  * Retry-After, database failure 503 911 with Retry-After. */
@@ -35,24 +35,6 @@ void gw_update_free(gw_update_t *u);
 void gw_update_set_keys(gw_update_t *u, const cmn_keyset_t *keys);
 /* Applies policy from now on (reload); the caller frees the old one. */
 void gw_update_set_policy(gw_update_t *u, const gw_policy_t *policy);
-
-/* The parameters of one device request, in the order of
- * ddns_apply_request() (the eleven-argument form): device, kid, ts,
- * ipv4, ipv6, source, fqdns (a text[] literal, NULL for every name),
- * offline ("true"/"false"), min_interval, agent, firmware; NULL is SQL
- * NULL. */
-#define GW_APPLY_NPARAMS 11
-/* Queues one device request (for /v1/update and /nic/update alike) in the
- * batched statement ddns_apply_batch(): the callback gets the request's
- * rows (item, ord, result, retry_after; ord NULL on a device-level answer).
- * Returns as gw_db_query. */
-int gw_update_apply(gw_db_t *db, const char *const params[GW_APPLY_NPARAMS], int timeout_s,
-                    gw_db_rows_cb cb, void *arg) __attribute__((warn_unused_result));
-/* In that callback: the columns of the answer, and column c (0 ord,
- * 1 result, 2 retry_after) of row r of the request's rows. */
-#define GW_APPLY_NFIELDS 4
-#define GW_APPLY_VALUE(res, row0, r, c) PQgetvalue((res), (row0) + (r), (c) + 1)
-#define GW_APPLY_ISNULL(res, row0, r, c) PQgetisnull((res), (row0) + (r), (c) + 1)
 
 /* gw_http_handler_fn for POST /v1/update; arg is the gw_update_t. */
 void gw_update_handle(void *arg, gw_req_t *rq);

@@ -1,8 +1,8 @@
 # gateway/: the ddns-gateway daemon (HTTPS update endpoint, PostgreSQL pool,
 # RFC 2136 publisher). C11; libevent + bufferevent_openssl, OpenSSL 3,
 # libpq, ldns, libinih. gateway/src/ has one folder per trust boundary
-# (internet, secrets, database, dns, operations, process; docs/ARCHITECTURE.md),
-# each on the include path.
+# (internet, secrets, database, dns, operations, process, and core below
+# them all; docs/ARCHITECTURE.md), each on the include path.
 GW_PKGS      := libevent_openssl libevent_pthreads libevent libssl libcrypto libpq ldns inih jansson
 GW_CFLAGS    = $(shell $(PKG) --cflags $(GW_PKGS))
 GW_LIBS      = $(shell $(PKG) --libs $(GW_PKGS)) -lpthread
@@ -22,7 +22,7 @@ $(BUILD)/gateway/%.o: CPPFLAGS += $(GW_CFLAGS)
 DATADIR        ?= $(PREFIX)/share
 GW_CONSOLE_DIR ?= $(DATADIR)/ddns/console
 GW_CONSOLE_FILES := $(sort $(wildcard gateway/console/*.*))
-$(BUILD)/gateway/src/process/gw_config.o: CPPFLAGS += -DGW_CONSOLE_DIR_DEFAULT='"$(GW_CONSOLE_DIR)"'
+$(BUILD)/gateway/src/core/gw_config.o: CPPFLAGS += -DGW_CONSOLE_DIR_DEFAULT='"$(GW_CONSOLE_DIR)"'
 
 .PHONY: gw-install-console
 gw-install-console:
@@ -75,7 +75,7 @@ $(BUILD)/fuzz/fuzz_proxy: gateway/fuzz/fuzz_proxy.c gateway/src/internet/gw_prox
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_proxy.c gateway/src/internet/gw_proxy.c
 
-$(BUILD)/fuzz/fuzz_route: gateway/fuzz/fuzz_route.c gateway/src/internet/gw_route.c gateway/src/internet/gw_route.h gateway/src/process/gw_config.h
+$(BUILD)/fuzz/fuzz_route: gateway/fuzz/fuzz_route.c gateway/src/internet/gw_route.c gateway/src/internet/gw_route.h gateway/src/core/gw_config.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ gateway/fuzz/fuzz_route.c gateway/src/internet/gw_route.c
 
@@ -93,17 +93,17 @@ $(BUILD)/fuzz/fuzz_http: gateway/fuzz/fuzz_http.c $(GW_HTTP_SRCS) $(wildcard gat
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_HTTP_SRCS) $(shell $(PKG) --libs libevent libcrypto)
 
 # fuzz_config: the configuration file parser (gw_config over inih).
-GW_CONF_SRCS  := gateway/src/process/gw_config.c gateway/src/process/gw_addr.c gateway/src/process/gw_log.c gateway/src/process/gw_err.c \
+GW_CONF_SRCS  := gateway/src/core/gw_config.c gateway/src/core/gw_addr.c gateway/src/core/gw_log.c gateway/src/core/gw_err.c \
                  $(COMMON_SRCS)
 $(BUILD)/fuzz/fuzz_config: gateway/fuzz/fuzz_config.c $(GW_CONF_SRCS) $(wildcard gateway/src/*/*.h common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_CONF_SRCS) $(shell $(PKG) --libs inih jansson libevent libcrypto) -lpthread
 
 # fuzz_dns: a DNS server's bytes on a loopback connection of gw_dns.
-$(BUILD)/fuzz/fuzz_dns: gateway/fuzz/fuzz_dns.c gateway/src/dns/gw_dns.c gateway/src/process/gw_clock.c \
+$(BUILD)/fuzz/fuzz_dns: gateway/fuzz/fuzz_dns.c gateway/src/dns/gw_dns.c gateway/src/core/gw_clock.c \
 		$(wildcard gateway/src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< gateway/src/dns/gw_dns.c gateway/src/process/gw_clock.c \
+	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< gateway/src/dns/gw_dns.c gateway/src/core/gw_clock.c \
 	    $(shell $(PKG) --libs ldns libcrypto)
 
 # fuzz_csv: ddns-provision's CSV input (prov_csv, prov_batch).

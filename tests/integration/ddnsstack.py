@@ -290,9 +290,9 @@ class Stack:
         # PostgreSQL is given the real path: the link may be on a path it cannot walk.
         pgdir = os.path.realpath(pgdir)
         self.pg_data = os.path.join(pgdir, "data")
-        fresh = not os.path.exists(os.path.join(self.pg_data, "PG_VERSION"))
-        if not fresh:
-            with open(os.path.join(self.pg_data, "PG_VERSION")) as f:
+        version_file = os.path.join(self.pg_data, "PG_VERSION")
+        if os.path.exists(version_file):
+            with open(version_file) as f:
                 have = f.read().strip()
             mine = os.path.basename(os.path.dirname(bindir))
             if have != mine:
@@ -300,7 +300,7 @@ class Stack:
                     "%s holds a PostgreSQL %s cluster and this machine runs PostgreSQL %s: move "
                     "%s away (or choose another state directory) to start afresh, or upgrade "
                     "the cluster with pg_upgrade" % (self.pg_data, have, mine, self.dir))
-        if fresh:
+        else:
             self.log("initialising PostgreSQL cluster in %s" % self.pg_data)
             run(self._as_pg([os.path.join(bindir, "initdb"), "-D", self.pg_data, "-A", "trust",
                              "-U", "ddns", "-E", "UTF8", "--no-locale"]), cwd=pgdir)

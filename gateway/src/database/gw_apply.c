@@ -15,13 +15,6 @@ static const char gw_apply_sql[] =
 #define GW_APPLY_NPARAMS 11
 #define GW_APPLY_NFIELDS 4      /* item, ord, result, retry_after */
 
-/* One request waiting for the database. */
-struct gw_apply_job {
-    gw_db_t *db;
-    gw_apply_cb cb;
-    void *arg;
-};
-
 static const char *const gw_apply_names[] = {
     [GW_APPLY_GOOD] = "good", [GW_APPLY_NOCHG] = "nochg", [GW_APPLY_RATELIMIT] = "ratelimit",
     [GW_APPLY_NOHOST] = "nohost", [GW_APPLY_FOREIGN] = "foreign", [GW_APPLY_UNKNOWN] = "unknown",
@@ -87,19 +80,20 @@ static int gw_apply_decode(const PGresult *res, int row0, int rows, gw_apply_ans
 
 static void gw_apply_db_cb(void *arg, int err, const PGresult *res, int row0, int rows)
 {
-    struct gw_apply_job *j = arg;
+    gw_apply_job_t *j = arg;
     gw_apply_answer_t a;
-    gw_apply_result_t *name = NULL;
+    /* a device has a few names: their results fit here, more are allocated */
+    gw_apply_result_t local[32], *name = local;
 
-    if (err == GW_OK && rows > 0 && (name = calloc((size_t)rows, sizeof *name)) == NULL)
+    if (err == GW_OK && rows > 32 && (name = calloc((size_t)rows, sizeof *name)) == NULL)
         err = GW_ENOMEM;
     if (err == GW_OK)
         err = gw_apply_decode(res, row0, rows, &a, name);
     if (err == GW_OK && a.ngood > 0)
         gw_db_wake_publishers(j->db);   /* committed: outbox rows wait */
-    j->cb(j->arg, err, err == GW_OK ? &a : NULL);
-    free(name);
-    free(j);
+    j->cb(j->arg, err, err == GW_OK ? &a : NULL);   /* may free j */
+    if (name != local)
+        free(name);
 }
 
 size_t gw_apply_count(const gw_apply_answer_t *a, gw_apply_result_t r)
@@ -110,12 +104,10 @@ size_t gw_apply_count(const gw_apply_answer_t *a, gw_apply_result_t r)
     return n;
 }
 
-int gw_apply(gw_db_t *db, const gw_apply_req_t *rq, int timeout_s, gw_apply_cb cb, void *arg)
+int gw_apply(gw_db_t *db, const gw_apply_req_t *rq, int timeout_s, gw_apply_job_t *j,
+             gw_apply_cb cb, void *arg)
 {
     char interval[16];
-    struct gw_apply_job *j = calloc(1, sizeof *j);
-    if (j == NULL)
-        return GW_ENOMEM;
     j->db = db;
     j->cb = cb;
     j->arg = arg;
@@ -125,9 +117,6 @@ int gw_apply(gw_db_t *db, const gw_apply_req_t *rq, int timeout_s, gw_apply_cb c
                                             rq->source, rq->fqdns,
                                             rq->offline ? "true" : "false", interval, rq->agent,
                                             rq->firmware};
-    int rc = gw_db_query_batched(db, gw_apply_sql, GW_APPLY_NPARAMS, params, timeout_s,
-                                 gw_apply_db_cb, j);
-    if (rc != GW_OK)
-        free(j);
-    return rc;
+    return gw_db_query_batched(db, gw_apply_sql, GW_APPLY_NPARAMS, params, timeout_s,
+                               gw_apply_db_cb, j);
 }

@@ -53,13 +53,21 @@ typedef struct gw_apply_answer {
  * answer the database should not give is logged and passed as GW_EDB. */
 typedef void (*gw_apply_cb)(void *arg, int err, const gw_apply_answer_t *a);
 
+/* One request on its way: the caller's storage (inside its own job, so that
+ * a request costs no allocation here), untouched after cb was called. */
+typedef struct gw_apply_job {
+    gw_db_t *db;
+    gw_apply_cb cb;
+    void *arg;
+} gw_apply_job_t;
+
 /* The names of the answer whose result is r. */
 size_t gw_apply_count(const gw_apply_answer_t *a, gw_apply_result_t r);
 
-/* Queues the request with a deadline of timeout_s. From the call on, cb
- * may run at any time, even before gw_apply returns; when gw_apply fails
- * (GW_ENOMEM, or as gw_db_query) it is not called. */
-int gw_apply(gw_db_t *db, const gw_apply_req_t *rq, int timeout_s, gw_apply_cb cb, void *arg)
-    __attribute__((warn_unused_result));
+/* Queues the request with a deadline of timeout_s; job must live until cb
+ * runs. From the call on, cb may run at any time, even before gw_apply
+ * returns; when gw_apply fails (as gw_db_query) it is not called. */
+int gw_apply(gw_db_t *db, const gw_apply_req_t *rq, int timeout_s, gw_apply_job_t *job,
+             gw_apply_cb cb, void *arg) __attribute__((warn_unused_result));
 
 #endif

@@ -155,7 +155,6 @@ static int gw_pub_connect(struct gw_publish *p)
 {
     const char *kw[] = {"application_name", "connect_timeout", "dbname", NULL};
     const char *val[] = {"ddns-gateway-publisher", "5", gw_config_publisher_conninfo(p->cfg), NULL};
-    PGresult *r = NULL;
 
     p->pg = PQconnectdbParams(kw, val, 1);
     if (p->pg == NULL || PQstatus(p->pg) != CONNECTION_OK) {
@@ -173,7 +172,6 @@ static int gw_pub_connect(struct gw_publish *p)
     atomic_store(&p->pg_up, 1);
     return 0;
 fail:
-    PQclear(r);
     gw_pub_disconnect(p);
     return -1;
 }

@@ -35,6 +35,7 @@ struct gw_dyndns {
 struct gw_dyn_job {
     gw_dyndns_t *d;
     gw_req_t *rq;
+    gw_apply_job_t apply;
     gw_dyn_query_t q;
     /* request item i -> index (1-based) among the distinct FQDNs sent to
      * the database, 0 for an item that is not an FQDN */
@@ -337,7 +338,7 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
     free(query);
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time and frees j and rq. */
-    int rc = gw_apply(d->db, &ap, d->cfg->request_timeout, gw_dyn_applied, j);
+    int rc = gw_apply(d->db, &ap, d->cfg->request_timeout, &j->apply, gw_dyn_applied, j);
     if (rc != GW_OK) {
         gw_warn("dyndns2 update not queued: %s", gw_strerror(rc));
         free(j);

@@ -33,6 +33,7 @@ struct gw_update {
 struct gw_upd_job {
     gw_update_t *u;
     gw_req_t *rq;
+    gw_apply_job_t apply;
     char ipv4[INET_ADDRSTRLEN];
     char ipv6[INET6_ADDRSTRLEN];
 };
@@ -219,7 +220,7 @@ void gw_update_handle(void *arg, gw_req_t *rq)
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time (even before gw_apply
      * returns) and frees j and rq. */
-    int rc = gw_apply(u->db, &ap, u->cfg->request_timeout, gw_update_applied, j);
+    int rc = gw_apply(u->db, &ap, u->cfg->request_timeout, &j->apply, gw_update_applied, j);
     if (rc != GW_OK) {
         gw_warn("update not queued: %s", gw_strerror(rc));
         free(j);

@@ -36,7 +36,8 @@ $(BIN)/ddns-gateway: $(GW_OBJS) $(COMMON_LIB)
 
 # Unit tests, one cmocka program per gateway/tests/test_*.c: test_gateway
 # (gw_auth against docs/vectors, the configuration parser, the parsers and
-# limits), test_outbox (coalescing, superseding, the send window).
+# limits), test_outbox (coalescing, superseding, the send window),
+# test_adminapi (the device search's statement, gw_sql, the input forms).
 GW_TEST_BINS := $(GW_TEST_SRCS:gateway/tests/%.c=$(BUILD)/tests/%)
 $(GW_TEST_BINS): $(BUILD)/tests/%: $(BUILD)/gateway/tests/%.o $(GW_LIB_OBJS) \
 		$(BUILD)/tests/unit/vectors.o $(COMMON_LIB)

@@ -15,6 +15,7 @@ const char *gw_strerror(int err)
     case GW_ECLOSED: return "shutting down";
     case GW_EBUSY: return "queue full";
     case GW_ETIMEDOUT: return "timed out";
+    case GW_ENOSPC: return "too large";
     default: return "unknown error";
     }
 }

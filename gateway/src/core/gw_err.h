@@ -17,6 +17,7 @@ typedef enum gw_err {
     GW_ECLOSED = -8,    /* component is shutting down */
     GW_EBUSY = -9,      /* queue full */
     GW_ETIMEDOUT = -10, /* operation timed out */
+    GW_ENOSPC = -11,    /* does not fit in its buffer (nothing is truncated) */
 } gw_err_t;
 
 const char *gw_strerror(int err);

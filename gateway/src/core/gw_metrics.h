@@ -11,7 +11,7 @@
  * Endpoint and result labels come from fixed lists (anything else counts
  * as "other"), so a client cannot grow the label set. Gauges owned by
  * other modules (open connections, database pool, outbox) are rendered by
- * gw_admin next to these. */
+ * gw_ops next to these. */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
 

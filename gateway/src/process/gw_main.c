@@ -19,8 +19,10 @@
 #include <openssl/ssl.h>
 
 #include "cmn_key.h"
-#include "gw_admin.h"
+#include "gw_ops.h"
 #include "gw_api.h"
+#include "gw_policydb.h"
+#include "gw_tally.h"
 #include "gw_config.h"
 #include "gw_checkip.h"
 #include "gw_conn.h"
@@ -57,9 +59,11 @@ struct gw_app {
     struct event_base *base;
     gw_db_t *db;                /* the admin probe's pool, on the main loop */
     gw_workers_t *workers;
-    gw_admin_t *admin;
+    gw_ops_t *admin;
     gw_db_t *api_db;            /* the admin API's pool, on the main loop */
     gw_api_t *api;
+    gw_policydb_t *policydb;    /* the operators' firmware rules, on api_db */
+    gw_tally_t *tally;          /* the counts the console reads, on api_db */
     gw_policy_t *policy;
     gw_publish_t *pub;
     struct event *sig[3];
@@ -276,7 +280,9 @@ static void gw_app_free(struct gw_app *app)
     gw_workers_free(app->workers);   /* joins the threads first */
     gw_db_free(app->api_db);         /* answers admin API requests in flight */
     gw_api_free(app->api);
-    gw_admin_free(app->admin);
+    gw_policydb_free(app->policydb);
+    gw_tally_free(app->tally);
+    gw_ops_free(app->admin);
     gw_db_free(app->db);
     gw_policy_free(app->policy);
     for (int i = 0; i < 3; i++)
@@ -384,7 +390,7 @@ static void gw_reload(struct gw_app *app)
      * master keys and firmware policy on its own loop; the settings read on
      * each use change while all of them are parked. The old objects are
      * freed once every worker has switched. */
-    gw_api_policy_apply(app->api, fresh.policy);
+    gw_policydb_apply(app->policydb, fresh.policy);
     gw_workers_reload(app->workers, fresh.ssl, fresh.keys, fresh.policy, gw_apply_settings,
                       &fresh);
     /* The publisher takes its copy of the zones' new settings before its
@@ -402,7 +408,7 @@ static void gw_reload(struct gw_app *app)
     gw_policy_free(app->policy);
     app->policy = fresh.policy;
     fresh.policy = NULL;
-    gw_admin_apply_settings(app->admin);
+    gw_ops_apply_settings(app->admin);
     gw_log_set_level(cur->log_level);
     gw_log_set_format(cur->log_format);
     gw_limit_conf_t lc;
@@ -464,7 +470,7 @@ static void gw_begin_stop(struct gw_app *app)
     if (app->deadline != NULL)
         evtimer_add(app->deadline, &tv);
     (void)gw_notify("STOPPING=1\nSTATUS=stopping: draining requests in flight");
-    gw_admin_set_stopping(app->admin);
+    gw_ops_set_stopping(app->admin);
     gw_workers_stop(app->workers);
 }
 
@@ -473,7 +479,7 @@ static void gw_apply_nothing(void *arg)
     (void)arg;
 }
 
-/* The operator policy in the database changed (gw_api): the workers switch
+/* The operator policy in the database changed (gw_policydb): the workers switch
  * to [firmware] plus the database rules. */
 static void gw_policy_changed(void *arg)
 {
@@ -489,7 +495,7 @@ static void gw_policy_changed(void *arg)
         gw_policy_free(p);
         return;
     }
-    size_t n = gw_api_policy_apply(app->api, p);
+    size_t n = gw_policydb_apply(app->policydb, p);
     gw_workers_reload(app->workers, app->ssl, app->keys, p, gw_apply_nothing, NULL);
     gw_policy_free(app->policy);
     app->policy = p;
@@ -514,10 +520,12 @@ static int gw_run(struct gw_app *app)
     }
     int nworkers = gw_workers_count(cfg);
     app->db = gw_db_new(app->base, cfg->db_conninfo, 1);
-    app->admin = app->db ? gw_admin_new(app->base, cfg, app->db) : NULL;
+    app->admin = app->db ? gw_ops_new(app->base, cfg, app->db) : NULL;
     app->api_db = gw_db_new(app->base, cfg->db_conninfo, 2);
-    app->api = app->api_db ? gw_api_new(app->base, cfg, app->api_db) : NULL;
-    if (app->admin == NULL || app->api == NULL) {
+    app->api = app->api_db ? gw_api_new(cfg, app->api_db) : NULL;
+    app->policydb = app->api_db ? gw_policydb_new(app->base, app->api_db) : NULL;
+    app->tally = app->api_db ? gw_tally_new(app->base, app->api_db) : NULL;
+    if (app->admin == NULL || app->api == NULL || app->policydb == NULL || app->tally == NULL) {
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
@@ -533,22 +541,24 @@ static int gw_run(struct gw_app *app)
     if (app->workers == NULL)
         return GW_EXIT_RUNTIME;
     for (int i = 0; i < nworkers; i++)
-        if (gw_admin_add_worker(app->admin, gw_workers_db(app->workers, i),
+        if (gw_ops_add_worker(app->admin, gw_workers_db(app->workers, i),
                                 gw_workers_http(app->workers, i)) != GW_OK)
             return GW_EXIT_RUNTIME;
     gw_api_set_keys(app->api, app->keys);
-    gw_api_set_policy_cb(app->api, gw_policy_changed, app);
-    gw_admin_set_api(app->admin, app->api);
-    if (gw_admin_listen(app->admin) != GW_OK)
+    gw_api_set_policydb(app->api, app->policydb);
+    gw_policydb_set_cb(app->policydb, gw_policy_changed, app);
+    gw_ops_set_api(app->admin, app->api);
+    if (gw_ops_listen(app->admin) != GW_OK)
         return GW_EXIT_RUNTIME;
     gw_db_start(app->db);
     gw_db_start(app->api_db);
-    gw_api_start(app->api);
+    gw_policydb_start(app->policydb);
+    gw_tally_start(app->tally);
     if (gw_workers_start(app->workers) != GW_OK)
         return GW_EXIT_RUNTIME;
     if (gw_publish_start(cfg, &app->pub) != GW_OK)
         return GW_EXIT_RUNTIME;
-    gw_admin_set_publisher(app->admin, app->pub);
+    gw_ops_set_publisher(app->admin, app->pub);
     (void)gw_notify("READY=1\nSTATUS=serving");
     gw_info("ddns-gateway %s running: %d worker(s), %zu master key(s), %zu zone(s), database "
             "pool of %d per worker, clock skew %d s, min change interval %d s, %zu firmware "

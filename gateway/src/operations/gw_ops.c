@@ -1,5 +1,5 @@
-/* gw_admin: operations listener (see gw_admin.h). */
-#include "gw_admin.h"
+/* gw_ops: operations listener (see gw_ops.h). */
+#include "gw_ops.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,18 +23,18 @@
 #include "gw_metrics.h"
 #include "gw_outbox.h"
 
-#define GW_ADMIN_PROBE_OK_S 5
-#define GW_ADMIN_PROBE_FAIL_S 1
-#define GW_ADMIN_PROBE_STALE_S 5
+#define GW_OPS_PROBE_OK_S 5
+#define GW_OPS_PROBE_FAIL_S 1
+#define GW_OPS_PROBE_STALE_S 5
 
-struct gw_admin {
+struct gw_ops {
     struct event_base *base;
     const gw_config_t *cfg;
     gw_db_t *db;                    /* the probe's pool, on the main loop */
     struct {                        /* the workers', read for /metrics */
         gw_db_t *db;
         gw_http_t *http;
-    } w[GW_ADMIN_WORKERS_MAX];
+    } w[GW_OPS_WORKERS_MAX];
     size_t nw;
     gw_publish_t *pub;
     gw_api_t *api;
@@ -53,15 +53,15 @@ struct gw_admin {
 
 /* ---- the probe ----------------------------------------------------------- */
 
-static void gw_admin_probe_arm(gw_admin_t *a)
+static void gw_ops_probe_arm(gw_ops_t *a)
 {
-    struct timeval tv = {a->probe_ok ? GW_ADMIN_PROBE_OK_S : GW_ADMIN_PROBE_FAIL_S, 0};
+    struct timeval tv = {a->probe_ok ? GW_OPS_PROBE_OK_S : GW_OPS_PROBE_FAIL_S, 0};
     evtimer_add(a->probe_timer, &tv);
 }
 
-static void gw_admin_probe_cb(void *arg, int err, const PGresult *res)
+static void gw_ops_probe_cb(void *arg, int err, const PGresult *res)
 {
-    gw_admin_t *a = arg;
+    gw_ops_t *a = arg;
     a->probe_job = NULL;
     a->probed = 1;
     if (err != GW_OK || PQntuples(res) != 1 || PQnfields(res) != 2) {
@@ -74,18 +74,18 @@ static void gw_admin_probe_cb(void *arg, int err, const PGresult *res)
         a->outbox_age = atof(PQgetvalue(res, 0, 1));
     }
     if (err != GW_ECLOSED)
-        gw_admin_probe_arm(a);
+        gw_ops_probe_arm(a);
 }
 
-static void gw_admin_probe_timer_cb(evutil_socket_t fd, short what, void *arg)
+static void gw_ops_probe_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-    gw_admin_t *a = arg;
+    gw_ops_t *a = arg;
     (void)fd;
     (void)what;
     if (a->probe_job != NULL)
         return;
     a->probe_started = gw_clock_s();
-    int rc = gw_db_query(a->db, gw_outbox_stats_sql, 0, NULL, gw_admin_probe_cb, a,
+    int rc = gw_db_query(a->db, gw_outbox_stats_sql, 0, NULL, gw_ops_probe_cb, a,
                          &a->probe_job);
     if (rc != GW_OK) {
         a->probe_job = NULL;
@@ -93,13 +93,13 @@ static void gw_admin_probe_timer_cb(evutil_socket_t fd, short what, void *arg)
         a->probe_ok = 0;
         snprintf(a->probe_why, sizeof a->probe_why, "database: %s",
                  rc == GW_EDB ? "no connection" : gw_strerror(rc));
-        gw_admin_probe_arm(a);
+        gw_ops_probe_arm(a);
     }
 }
 
 /* ---- answers ------------------------------------------------------------- */
 
-static void gw_admin_reply(struct evhttp_request *req, int status, const char *reason,
+static void gw_ops_reply(struct evhttp_request *req, int status, const char *reason,
                            const char *ctype, struct evbuffer *body)
 {
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
@@ -108,7 +108,7 @@ static void gw_admin_reply(struct evhttp_request *req, int status, const char *r
     evhttp_send_reply(req, status, reason, body);
 }
 
-static void gw_admin_text(struct evhttp_request *req, int status, const char *reason,
+static void gw_ops_text(struct evhttp_request *req, int status, const char *reason,
                           const char *line)
 {
     struct evbuffer *b = evbuffer_new();
@@ -117,18 +117,18 @@ static void gw_admin_text(struct evhttp_request *req, int status, const char *re
         return;
     }
     evbuffer_add_printf(b, "%s\n", line);
-    gw_admin_reply(req, status, reason, "text/plain; charset=utf-8", b);
+    gw_ops_reply(req, status, reason, "text/plain; charset=utf-8", b);
     evbuffer_free(b);
 }
 
 /* NULL when ready, else why not. */
-static const char *gw_admin_not_ready(gw_admin_t *a, char *why, size_t whylen)
+static const char *gw_ops_not_ready(gw_ops_t *a, char *why, size_t whylen)
 {
     if (a->stopping)
         return "stopping";
     if (gw_db_connected(a->db) == 0)
         return "database: no connection in the pool";
-    if (a->probe_job != NULL && gw_clock_s() - a->probe_started >= GW_ADMIN_PROBE_STALE_S) {
+    if (a->probe_job != NULL && gw_clock_s() - a->probe_started >= GW_OPS_PROBE_STALE_S) {
         snprintf(why, whylen, "database: no answer to the probe for %lld s",
                  (long long)(gw_clock_s() - a->probe_started));
         return why;
@@ -144,7 +144,7 @@ static const char *gw_admin_not_ready(gw_admin_t *a, char *why, size_t whylen)
     return NULL;
 }
 
-static void gw_admin_metrics(gw_admin_t *a, struct evhttp_request *req)
+static void gw_ops_metrics(gw_ops_t *a, struct evhttp_request *req)
 {
     struct evbuffer *b = evbuffer_new();
     if (b == NULL) {
@@ -208,13 +208,13 @@ static void gw_admin_metrics(gw_admin_t *a, struct evhttp_request *req)
             "last probe; 0 when empty).\n"
             "# TYPE ddns_outbox_oldest_age_seconds gauge\nddns_outbox_oldest_age_seconds %.3f\n",
             a->outbox_rows, a->outbox_age);
-    gw_admin_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
+    gw_ops_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);
 }
 
-static void gw_admin_gencb(struct evhttp_request *req, void *arg)
+static void gw_ops_gencb(struct evhttp_request *req, void *arg)
 {
-    gw_admin_t *a = arg;
+    gw_ops_t *a = arg;
     const char *uri = evhttp_request_get_uri(req);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     size_t pl = uri ? strcspn(uri, "?") : 0;
@@ -231,41 +231,41 @@ static void gw_admin_gencb(struct evhttp_request *req, void *arg)
                 (pl == 7 && strncmp(path, "/readyz", 7) == 0) ||
                 (pl == 8 && strncmp(path, "/metrics", 8) == 0);
     if (!known) {
-        gw_admin_text(req, 404, "Not Found", "notfound");
+        gw_ops_text(req, 404, "Not Found", "notfound");
         return;
     }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        gw_admin_text(req, 405, "Method Not Allowed", "badrequest method");
+        gw_ops_text(req, 405, "Method Not Allowed", "badrequest method");
         return;
     }
     if (path[1] == 'h') {
-        gw_admin_text(req, 200, "OK", "ok");
+        gw_ops_text(req, 200, "OK", "ok");
     } else if (path[1] == 'r') {
-        const char *bad = gw_admin_not_ready(a, why, sizeof why);
+        const char *bad = gw_ops_not_ready(a, why, sizeof why);
         if (bad == NULL) {
-            gw_admin_text(req, 200, "OK", "ready");
+            gw_ops_text(req, 200, "OK", "ready");
         } else {
             char line[360];
             snprintf(line, sizeof line, "notready %s", bad);
-            gw_admin_text(req, 503, "Service Unavailable", line);
+            gw_ops_text(req, 503, "Service Unavailable", line);
         }
     } else {
-        gw_admin_metrics(a, req);
+        gw_ops_metrics(a, req);
     }
 }
 
 /* ---- life cycle ----------------------------------------------------------- */
 
-gw_admin_t *gw_admin_new(struct event_base *base, const gw_config_t *cfg, gw_db_t *db)
+gw_ops_t *gw_ops_new(struct event_base *base, const gw_config_t *cfg, gw_db_t *db)
 {
-    gw_admin_t *a = calloc(1, sizeof *a);
+    gw_ops_t *a = calloc(1, sizeof *a);
     if (a == NULL)
         return NULL;
     a->base = base;
     a->cfg = cfg;
     a->db = db;
-    a->probe_timer = evtimer_new(base, gw_admin_probe_timer_cb, a);
+    a->probe_timer = evtimer_new(base, gw_ops_probe_timer_cb, a);
     if (a->probe_timer == NULL) {
         free(a);
         return NULL;
@@ -273,9 +273,9 @@ gw_admin_t *gw_admin_new(struct event_base *base, const gw_config_t *cfg, gw_db_
     return a;
 }
 
-int gw_admin_add_worker(gw_admin_t *a, gw_db_t *db, gw_http_t *http)
+int gw_ops_add_worker(gw_ops_t *a, gw_db_t *db, gw_http_t *http)
 {
-    if (a->nw == GW_ADMIN_WORKERS_MAX)
+    if (a->nw == GW_OPS_WORKERS_MAX)
         return GW_EINVAL;
     a->w[a->nw].db = db;
     a->w[a->nw].http = http;
@@ -283,29 +283,29 @@ int gw_admin_add_worker(gw_admin_t *a, gw_db_t *db, gw_http_t *http)
     return GW_OK;
 }
 
-void gw_admin_set_publisher(gw_admin_t *a, gw_publish_t *pub)
+void gw_ops_set_publisher(gw_ops_t *a, gw_publish_t *pub)
 {
     a->pub = pub;
 }
 
-void gw_admin_set_api(gw_admin_t *a, gw_api_t *api)
+void gw_ops_set_api(gw_ops_t *a, gw_api_t *api)
 {
     a->api = api;
 }
 
-void gw_admin_set_stopping(gw_admin_t *a)
+void gw_ops_set_stopping(gw_ops_t *a)
 {
     if (a != NULL)
         a->stopping = 1;
 }
 
-void gw_admin_apply_settings(gw_admin_t *a)
+void gw_ops_apply_settings(gw_ops_t *a)
 {
     if (a != NULL && a->evh != NULL)
         evhttp_set_timeout(a->evh, a->cfg->request_timeout);
 }
 
-int gw_admin_listen(gw_admin_t *a)
+int gw_ops_listen(gw_ops_t *a)
 {
     /* The probe also feeds nothing but /readyz and /metrics: without a
      * listener there is no reason to run it. */
@@ -314,7 +314,7 @@ int gw_admin_listen(gw_admin_t *a)
     a->evh = evhttp_new(a->base);
     if (a->evh == NULL)
         return GW_EIO;
-    evhttp_set_gencb(a->evh, gw_admin_gencb, a);
+    evhttp_set_gencb(a->evh, gw_ops_gencb, a);
     evhttp_set_timeout(a->evh, a->cfg->request_timeout);
     evhttp_set_max_headers_size(a->evh, 8192);
     evhttp_set_max_body_size(a->evh, 65536);
@@ -358,7 +358,7 @@ int gw_admin_listen(gw_admin_t *a)
     return GW_OK;
 }
 
-void gw_admin_free(gw_admin_t *a)
+void gw_ops_free(gw_ops_t *a)
 {
     if (a == NULL)
         return;

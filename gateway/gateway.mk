@@ -94,7 +94,7 @@ $(BUILD)/fuzz/fuzz_http: gateway/fuzz/fuzz_http.c $(GW_HTTP_SRCS) $(wildcard gat
 	$(FUZZ_CC) $(GW_FUZZ_FLAGS) -o $@ $< $(GW_HTTP_SRCS) $(shell $(PKG) --libs libevent libcrypto)
 
 # fuzz_config: the configuration file parser (gw_config over inih).
-GW_CONF_SRCS  := gateway/src/core/gw_config.c gateway/src/core/gw_addr.c gateway/src/core/gw_log.c gateway/src/core/gw_err.c \
+GW_CONF_SRCS  := gateway/src/core/gw_config.c gateway/src/core/gw_cvalue.c gateway/src/core/gw_addr.c gateway/src/core/gw_log.c gateway/src/core/gw_err.c \
                  $(COMMON_SRCS)
 $(BUILD)/fuzz/fuzz_config: gateway/fuzz/fuzz_config.c $(GW_CONF_SRCS) $(wildcard gateway/src/*/*.h common/*.h)
 	@mkdir -p $(dir $@)

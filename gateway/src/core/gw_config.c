@@ -17,6 +17,7 @@
 #include <ini.h>
 
 #include "cmn_key.h"
+#include "gw_cvalue.h"
 #include "gw_err.h"
 #include "gw_log.h"
 
@@ -311,360 +312,70 @@ int gw_config_is_proxy_listener(const gw_config_t *cfg, const gw_sockaddr_t *l)
     return 0;
 }
 
-/* Domain name: labels of [A-Za-z0-9_-], 1 to 63 characters, at most 253 in
- * all, one optional trailing dot (removed). lower: fold to lowercase and
- * refuse '_' and labels starting or ending with '-' (host names). */
-static int gw_parse_dname(const char *s, int lower, char **out)
+/* ---- table-driven setter -------------------------------------------------- */
+
+/* A TSIG secret file's value: its path and the secret it holds. */
+static const char *gw_param_secret_file(const gw_config_t *cfg, gw_zone_conf_t *z, const char *v,
+                                        gw_config_msgs_t *msgs, const char *where)
 {
-    size_t n = strlen(s);
-    if (n > 0 && s[n - 1] == '.')
-        n--;
-    if (n == 0 || n > 253)
-        return -1;
-    char *d = malloc(n + 1);
-    if (d == NULL)
-        return -1;
-    size_t lab = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (lab == 0 || (lower && d[i - 1] == '-'))
-                goto bad;
-            lab = 0;
-            d[i] = c;
-            continue;
-        }
-        if (lower)
-            c = (char)tolower((unsigned char)c);
-        int ok = isalnum((unsigned char)c) || c == '-' || (!lower && c == '_');
-        if (!ok || (lower && c == '-' && lab == 0) || ++lab > 63)
-            goto bad;
-        d[i] = c;
+    char *path, *secret = NULL;
+    int others = 0;
+    const char *bad = gw_cvalue_path(cfg->dir, v, &path);
+    if (bad != NULL)
+        return bad;
+    if ((bad = gw_cvalue_secret_file(path, &secret, &others)) != NULL) {
+        free(path);
+        return bad;
     }
-    if (lab == 0 || (lower && d[n - 1] == '-'))
-        goto bad;
-    d[n] = '\0';
-    *out = d;
-    return 0;
-bad:
-    free(d);
-    return -1;
-}
-
-static int gw_b64_valid(const char *s, size_t n)
-{
-    size_t pad = 0;
-    if (n == 0 || n % 4 != 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        if (pad > 0)
-            return 0;
-        if (!(isalnum((unsigned char)c) || c == '+' || c == '/'))
-            return 0;
+    if (others)
+        gw_cwarn(msgs, "%s: %s is readable by others; chmod 600 it", where, path);
+    free(z->tsig_secret_file);
+    if (z->tsig_secret) {
+        cmn_wipe(z->tsig_secret, strlen(z->tsig_secret));
+        free(z->tsig_secret);
     }
-    return pad <= 2 && n - pad >= 2;
-}
-
-#define GW_CRED_VAR "$CREDENTIALS_DIRECTORY"
-
-/* The absolute path of a path value: "$CREDENTIALS_DIRECTORY" or
- * "$CREDENTIALS_DIRECTORY/rest" names the directory the service manager
- * put the unit's credentials in (systemd LoadCredential=), a relative path
- * is taken from the configuration file's directory. Returns NULL and *out,
- * or what is wrong. */
-static const char *gw_resolve_path(const gw_config_t *cfg, const char *v, char **out)
-{
-    const char *base = cfg->dir, *rest = v;
-    size_t vl = sizeof GW_CRED_VAR - 1;
-
-    *out = NULL;
-    if (strncmp(v, GW_CRED_VAR, vl) == 0 && (v[vl] == '\0' || v[vl] == '/')) {
-        base = getenv("CREDENTIALS_DIRECTORY");
-        if (base == NULL || base[0] != '/')
-            return "$CREDENTIALS_DIRECTORY is not set: the service manager sets it for a "
-                   "unit with LoadCredential= (see docs/OPERATIONS.md, \"systemd\")";
-        rest = v[vl] == '/' ? v + vl + 1 : "";
-    } else if (v[0] == '/') {
-        *out = strdup(v);
-        return *out ? NULL : "out of memory";
-    }
-    size_t n = strlen(base) + 1 + strlen(rest) + 1;
-    *out = malloc(n);
-    if (*out == NULL)
-        return "out of memory";
-    snprintf(*out, n, rest[0] ? "%s/%s" : "%s", base, rest);
+    z->tsig_secret_file = path;
+    z->tsig_secret = secret;
     return NULL;
 }
 
-/* Reads the one-line base64 TSIG secret of path into *out. Returns NULL or
- * a description of the problem (never the file's content). */
-static const char *gw_read_secret_file(const char *path, char **out, int *others_can_read)
+/* A text value into the string field: the old value freed. */
+static const char *gw_param_text(char **field, const char *bad, char **s)
 {
-    static __thread char why[300];
-    const char *res = NULL;
-    char buf[1024];
-    int fd = -1;
-    ssize_t n;
-    struct stat st;
-
-    *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, sizeof why, "cannot open %s: %s", path, strerror(errno));
-        return why;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(why, sizeof why, "%s is not a regular file", path);
-        res = why;
-        goto out;
-    }
-    *others_can_read = (st.st_mode & 007) != 0;
-    n = read(fd, buf, sizeof buf - 1);
-    if (n < 0) {
-        snprintf(why, sizeof why, "cannot read %s: %s", path, strerror(errno));
-        res = why;
-        goto out;
-    }
-    if ((size_t)n == sizeof buf - 1) {
-        snprintf(why, sizeof why, "%s is too large for a TSIG secret", path);
-        res = why;
-        goto out;
-    }
-    buf[n] = '\0';
-    char *p = buf;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    size_t len = strcspn(p, " \t\r\n");
-    for (char *q = p + len; *q; q++)
-        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') {
-            snprintf(why, sizeof why, "%s must hold exactly one line of base64", path);
-            res = why;
-            goto out;
-        }
-    if (!gw_b64_valid(p, len)) {
-        snprintf(why, sizeof why, "%s does not hold a base64 secret", path);
-        res = why;
-        goto out;
-    }
-    *out = strndup(p, len);
-    if (*out == NULL)
-        res = "out of memory";
-out:
-    cmn_wipe(buf, sizeof buf);
-    if (fd >= 0)
-        close(fd);
-    return res;
+    if (bad != NULL)
+        return bad;
+    free(*field);
+    *field = *s;
+    return NULL;
 }
 
-/* ---- table-driven setter -------------------------------------------------- */
-
-/* Stores value v for param p into base. Returns NULL or a description of
- * what is wrong with the value. */
+/* Stores value v for param p into base (gw_config_t, or gw_zone_conf_t
+ * for a zone's key). Returns NULL or what is wrong with the value. */
 static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p, void *base,
                                 const char *v, gw_config_msgs_t *msgs, const char *where)
 {
-    static __thread char why[400];
-    char *field = (char *)base + p->offset;
+    char *field = (char *)base + p->offset, *s = NULL;
+    int optional = p->def != NULL && p->def[0] == '\0';
 
     switch (p->type) {
-    case GW_CT_INT: {
-        char *end;
-        errno = 0;
-        long x = strtol(v, &end, 10);
-        if (v[0] == '\0' || *end != '\0' || errno != 0) {
-            snprintf(why, sizeof why, "'%s' is not a whole number", v);
-            return why;
-        }
-        if (x < p->min || x > p->max) {
-            snprintf(why, sizeof why, "%ld is out of range (%ld to %ld)", x, p->min, p->max);
-            return why;
-        }
-        *(int *)field = (int)x;
-        return NULL;
-    }
-    case GW_CT_STRING:
-    case GW_CT_PATH: {
+    case GW_CT_INT: return gw_cvalue_int(v, p->min, p->max, (int *)field);
+    case GW_CT_STRING: return gw_param_text((char **)field, gw_cvalue_string(v, &s), &s);
+    case GW_CT_PATH: return gw_param_text((char **)field, gw_cvalue_path(cfg->dir, v, &s), &s);
+    case GW_CT_LIST:
+        s = strdup(v);
+        return gw_param_text((char **)field, s ? NULL : "out of memory", &s);
+    case GW_CT_DNAME: return gw_param_text((char **)field, gw_cvalue_dname(v, 0, &s), &s);
+    case GW_CT_TSIGALG: return gw_param_text((char **)field, gw_cvalue_tsigalg(v, &s), &s);
+    case GW_CT_LEVEL: return gw_cvalue_level(v, (int *)field);
+    case GW_CT_LOGFMT: return gw_cvalue_logfmt(v, (int *)field);
+    case GW_CT_BOOL: return gw_cvalue_bool(v, (int *)field);
+    case GW_CT_LISTEN: return gw_cvalue_listen(v, optional, (gw_listen_list_t *)field);
+    case GW_CT_CIDRS: return gw_cvalue_cidrs(v, (gw_cidr_list_t *)field);
+    case GW_CT_ADDRPORT: return gw_cvalue_addrport(v, 53, (gw_sockaddr_t *)field);
+    case GW_CT_SECRETFILE:
         if (v[0] == '\0')
             return "empty value";
-        char *s = NULL;
-        if (p->type == GW_CT_PATH) {
-            const char *bad = gw_resolve_path(cfg, v, &s);
-            if (bad != NULL)
-                return bad;
-        } else if ((s = strdup(v)) == NULL) {
-            return "out of memory";
-        }
-        free(*(char **)field);
-        *(char **)field = s;
-        return NULL;
-    }
-    case GW_CT_LEVEL: {
-        int lvl = gw_log_level_parse(v);
-        if (lvl < 0) {
-            snprintf(why, sizeof why, "'%s' is not one of debug, info, warn, error", v);
-            return why;
-        }
-        *(int *)field = lvl;
-        return NULL;
-    }
-    case GW_CT_LISTEN: {
-        gw_listen_list_t *l = (gw_listen_list_t *)field;
-        if (v[0] == '\0' && p->def != NULL && p->def[0] == '\0') {
-            l->n = 0;   /* optional list left empty */
-            return NULL;
-        }
-        char *copy = strdup(v), *save = NULL;
-        if (copy == NULL)
-            return "out of memory";
-        l->n = 0;
-        const char *res = NULL;
-        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            while (*tok == ' ' || *tok == '\t')
-                tok++;
-            size_t tl = strlen(tok);
-            while (tl > 0 && (tok[tl - 1] == ' ' || tok[tl - 1] == '\t'))
-                tok[--tl] = '\0';
-            if (l->n == GW_MAX_LISTEN) {
-                snprintf(why, sizeof why, "more than %d addresses", GW_MAX_LISTEN);
-                res = why;
-                break;
-            }
-            if (gw_addr_parse(tok, -1, &l->addr[l->n]) != 0) {
-                snprintf(why, sizeof why,
-                         "'%.80s' is not addr:port (numeric address, IPv6 in brackets)", tok);
-                res = why;
-                break;
-            }
-            for (size_t i = 0; i < l->n && res == NULL; i++)
-                if (strcmp(l->addr[i].text, l->addr[l->n].text) == 0) {
-                    snprintf(why, sizeof why, "%s is listed twice", l->addr[i].text);
-                    res = why;
-                }
-            if (res != NULL)
-                break;
-            l->n++;
-        }
-        free(copy);
-        if (res == NULL && l->n == 0)
-            res = "no address given";
-        return res;
-    }
-    case GW_CT_CIDRS: {
-        gw_cidr_list_t *l = (gw_cidr_list_t *)field;
-        char *copy = strdup(v), *save = NULL;
-        const char *res = NULL;
-        if (copy == NULL)
-            return "out of memory";
-        l->n = 0;
-        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            while (*tok == ' ' || *tok == '\t')
-                tok++;
-            size_t tl = strlen(tok);
-            while (tl > 0 && (tok[tl - 1] == ' ' || tok[tl - 1] == '\t'))
-                tok[--tl] = '\0';
-            if (l->n == GW_MAX_CIDRS) {
-                snprintf(why, sizeof why, "more than %d networks", GW_MAX_CIDRS);
-                res = why;
-                break;
-            }
-            if (gw_addr_parse_cidr(tok, &l->net[l->n]) != 0) {
-                snprintf(why, sizeof why,
-                         "'%.80s' is not an address or network (192.0.2.0/24, 2001:db8::/32)",
-                         tok);
-                res = why;
-                break;
-            }
-            l->n++;
-        }
-        free(copy);
-        return res;
-    }
-    case GW_CT_LOGFMT:
-        if (strcmp(v, "text") == 0)
-            *(int *)field = GW_LOGFMT_TEXT;
-        else if (strcmp(v, "json") == 0)
-            *(int *)field = GW_LOGFMT_JSON;
-        else {
-            snprintf(why, sizeof why, "'%.40s' is not text or json", v);
-            return why;
-        }
-        return NULL;
-    case GW_CT_ADDRPORT:
-        if (gw_addr_parse(v, 53, (gw_sockaddr_t *)field) != 0) {
-            snprintf(why, sizeof why,
-                     "'%.80s' is not addr[:port] (numeric address, IPv6 in brackets)", v);
-            return why;
-        }
-        return NULL;
-    case GW_CT_DNAME: {
-        char *d;
-        if (gw_parse_dname(v, 0, &d) != 0) {
-            snprintf(why, sizeof why, "'%.80s' is not a domain name", v);
-            return why;
-        }
-        free(*(char **)field);
-        *(char **)field = d;
-        return NULL;
-    }
-    case GW_CT_BOOL: {
-        static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
-        for (size_t i = 0; i < 4; i++) {
-            if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
-                *(int *)field = strcasecmp(v, yes[i]) == 0;
-                return NULL;
-            }
-        }
-        snprintf(why, sizeof why, "'%.40s' is not yes or no", v);
-        return why;
-    }
-    case GW_CT_LIST: {
-        char *s = strdup(v);
-        if (s == NULL)
-            return "out of memory";
-        free(*(char **)field);
-        *(char **)field = s;
-        return NULL;
-    }
-    case GW_CT_TSIGALG:
-        if (strcmp(v, "hmac-sha256") != 0 && strcmp(v, "hmac-sha512") != 0) {
-            snprintf(why, sizeof why, "'%.40s' is not hmac-sha256 or hmac-sha512", v);
-            return why;
-        }
-        free(*(char **)field);
-        *(char **)field = strdup(v);
-        return *(char **)field ? NULL : "out of memory";
-    case GW_CT_SECRETFILE: {
-        gw_zone_conf_t *z = base;
-        char *path;
-        int others = 0;
-        if (v[0] == '\0')
-            return "empty value";
-        const char *unresolved = gw_resolve_path(cfg, v, &path);
-        if (unresolved != NULL)
-            return unresolved;
-        char *secret = NULL;
-        const char *bad = gw_read_secret_file(path, &secret, &others);
-        if (bad != NULL) {
-            free(path);
-            snprintf(why, sizeof why, "%s", bad);
-            return why;
-        }
-        if (others)
-            gw_cwarn(msgs, "%s: %s is readable by others; chmod 600 it", where, path);
-        free(z->tsig_secret_file);
-        if (z->tsig_secret) {
-            cmn_wipe(z->tsig_secret, strlen(z->tsig_secret));
-            free(z->tsig_secret);
-        }
-        z->tsig_secret_file = path;
-        z->tsig_secret = secret;
-        return NULL;
-    }
+        return gw_param_secret_file(cfg, base, v, msgs, where);
     }
     return "internal error: unknown type";
 }
@@ -709,7 +420,7 @@ static gw_zone_conf_t *gw_zone_add(struct gw_cparse *cp, const char *name_text)
 {
     gw_config_t *cfg = cp->cfg;
     char *name = NULL;
-    if (gw_parse_dname(name_text, 1, &name) != 0) {
+    if (gw_cvalue_dname(name_text, 1, &name) != NULL) {
         gw_cerr(cp->msgs, "%s:%d: [zone %s]: '%s' is not a zone name", cfg->path, cp->line,
                 name_text, name_text);
         return NULL;

@@ -21,6 +21,7 @@
 #include "../../tests/unit/vectors.h"
 #include "cmn_key.h"
 #include "gw_auth.h"
+#include "gw_addr.h"
 #include "gw_checkip.h"
 #include "gw_config.h"
 #include "gw_console.h"
@@ -1077,7 +1078,7 @@ static void test_dyn_basic(void **state)
     assert_int_equal(gw_dyn_parse_basic("Digest abc", &c), -1);
 }
 
-static void test_checkip_peer_addr(void **state)
+static void test_addr_text(void **state)
 {
     (void)state;
     struct sockaddr_in s4;
@@ -1086,18 +1087,19 @@ static void test_checkip_peer_addr(void **state)
     memset(&s4, 0, sizeof s4);
     s4.sin_family = AF_INET;
     inet_pton(AF_INET, "192.0.2.7", &s4.sin_addr);
-    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s4, out, sizeof out), AF_INET);
+    assert_int_equal(gw_addr_text((struct sockaddr *)&s4, out, sizeof out), AF_INET);
     assert_string_equal(out, "192.0.2.7");
     memset(&s6, 0, sizeof s6);
     s6.sin6_family = AF_INET6;
     inet_pton(AF_INET6, "::ffff:198.51.100.9", &s6.sin6_addr);
-    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s6, out, sizeof out), AF_INET);
+    assert_int_equal(gw_addr_text((struct sockaddr *)&s6, out, sizeof out), AF_INET);
     assert_string_equal(out, "198.51.100.9");
     inet_pton(AF_INET6, "2001:DB8::9", &s6.sin6_addr);
-    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s6, out, sizeof out), AF_INET6);
+    assert_int_equal(gw_addr_text((struct sockaddr *)&s6, out, sizeof out), AF_INET6);
     assert_string_equal(out, "2001:db8::9");
     s6.sin6_family = AF_UNIX;
-    assert_int_equal(gw_checkip_peer_addr((struct sockaddr *)&s6, out, sizeof out), 0);
+    assert_int_equal(gw_addr_text((struct sockaddr *)&s6, out, sizeof out), 0);
+    assert_string_equal(out, "");
 }
 
 /* gw_console_map: which request paths name a console file, and its type. */
@@ -1192,7 +1194,7 @@ int main(void)
         cmocka_unit_test(test_policy_rules),
         cmocka_unit_test(test_dyn_query),
         cmocka_unit_test(test_dyn_basic),
-        cmocka_unit_test(test_checkip_peer_addr),
+        cmocka_unit_test(test_addr_text),
         cmocka_unit_test(test_config_limits_proxy_admin),
         cmocka_unit_test(test_proxy_parse),
         cmocka_unit_test(test_limits),

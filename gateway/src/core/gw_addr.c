@@ -149,3 +149,22 @@ int gw_addr_cidr_match(const gw_cidr_list_t *l, const struct sockaddr *sa)
     return 0;
 }
 
+
+int gw_addr_text(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    int fam = 0;
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+        fam = inet_ntop(AF_INET, &s->sin_addr, out, (socklen_t)outlen) ? AF_INET : 0;
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr))
+            fam = inet_ntop(AF_INET, &s->sin6_addr.s6_addr[12], out, (socklen_t)outlen) ?
+                  AF_INET : 0;
+        else
+            fam = inet_ntop(AF_INET6, &s->sin6_addr, out, (socklen_t)outlen) ? AF_INET6 : 0;
+    }
+    if (fam == 0 && outlen > 0)
+        out[0] = '\0';
+    return fam;
+}

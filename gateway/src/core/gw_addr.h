@@ -3,7 +3,8 @@
  *
  * Owns "addr:port" with IPv6 in brackets (listeners, a zone's primary) and
  * its canonical text, lists of them, and "addr[/prefix]" networks with the
- * test whether a peer (IPv4, IPv6 or IPv4-mapped IPv6) lies in one. Pure
+ * test whether a peer (IPv4, IPv6 or IPv4-mapped IPv6) lies in one, and
+ * the text form of a peer's address the gateway records. Pure
  * functions, no name lookups. */
 #ifndef GW_ADDR_H
 #define GW_ADDR_H
@@ -43,6 +44,11 @@ typedef struct gw_cidr_list {
 /* Parses "1.2.3.4:53", "[2001:db8::1]:53" (numeric addresses only). When
  * default_port >= 0 the ":port" part may be left out. Returns 0 or -1. */
 int gw_addr_parse(const char *s, int default_port, gw_sockaddr_t *out);
+
+/* The address of sa (without the port) as text into out (INET6_ADDRSTRLEN
+ * bytes suffice); an IPv4-mapped IPv6 address is an IPv4 address. Returns
+ * AF_INET, AF_INET6, or 0 when sa is neither (out then empty). */
+int gw_addr_text(const struct sockaddr *sa, char *out, size_t outlen);
 
 /* 1 when sa (IPv4, IPv6 or IPv4-mapped IPv6) lies in one of the ranges. */
 int gw_addr_cidr_match(const gw_cidr_list_t *l, const struct sockaddr *sa);

@@ -89,6 +89,8 @@ static void gw_apply_db_cb(void *arg, int err, const PGresult *res, int row0, in
         err = GW_ENOMEM;
     if (err == GW_OK)
         err = gw_apply_decode(res, row0, rows, &a, name);
+    a.ipv4 = j->ipv4;
+    a.ipv6 = j->ipv6;
     if (err == GW_OK && a.ngood > 0)
         gw_db_wake_publishers(j->db);   /* committed: outbox rows wait */
     j->cb(j->arg, err, err == GW_OK ? &a : NULL);   /* may free j */
@@ -111,9 +113,20 @@ int gw_apply(gw_db_t *db, const gw_apply_req_t *rq, int timeout_s, gw_apply_job_
     j->db = db;
     j->cb = cb;
     j->arg = arg;
+    snprintf(j->ipv4, sizeof j->ipv4, "%s", rq->ipv4 ? rq->ipv4 : "");
+    snprintf(j->ipv6, sizeof j->ipv6, "%s", rq->ipv6 ? rq->ipv6 : "");
+    if (j->ipv4[0] == '\0' && j->ipv6[0] == '\0' && rq->source != NULL) {
+        /* no address named: the one the request comes from */
+        if (strchr(rq->source, ':') != NULL)
+            snprintf(j->ipv6, sizeof j->ipv6, "%s", rq->source);
+        else
+            snprintf(j->ipv4, sizeof j->ipv4, "%s", rq->source);
+    }
     snprintf(interval, sizeof interval, "%d", rq->min_interval);
     /* in the order of ddns_apply_batch()'s arrays */
-    const char *params[GW_APPLY_NPARAMS] = {rq->device, rq->kid, rq->ts, rq->ipv4, rq->ipv6,
+    const char *params[GW_APPLY_NPARAMS] = {rq->device, rq->kid, rq->ts,
+                                            j->ipv4[0] ? j->ipv4 : NULL,
+                                            j->ipv6[0] ? j->ipv6 : NULL,
                                             rq->source, rq->fqdns,
                                             rq->offline ? "true" : "false", interval, rq->agent,
                                             rq->firmware};

@@ -4,12 +4,14 @@
  * Owns the statement (ddns_apply_batch(), so that the requests of both
  * protocols share batches: gw_db batches the jobs of one statement), the
  * order of its parameters, the decoding of the request's rows into a typed
- * answer (refusing any row it does not expect), and the wake-up of the DNS
- * publishers once a change is committed. The handlers only translate
+ * answer (refusing any row it does not expect), the rule that a request
+ * naming no address publishes the address its connection comes from, and
+ * the wake-up of the DNS publishers once a change is committed. The handlers only translate
  * their protocol into a gw_apply_req_t and the answer into their reply. */
 #ifndef GW_APPLY_H
 #define GW_APPLY_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 
 #include "gw_db.h"
@@ -31,8 +33,9 @@ typedef enum gw_apply_result {
 typedef struct gw_apply_req {
     const char *device, *kid;
     const char *ts;             /* NULL: no replay token (dyndns2) */
-    const char *ipv4, *ipv6;    /* NULL: the name keeps that address */
-    const char *source;         /* the client's address */
+    const char *ipv4, *ipv6;    /* NULL: the name keeps that address; both NULL:
+                                   the connection's address (source) */
+    const char *source;         /* the client's address (gw_addr_text) */
     const char *fqdns;          /* a text[] literal of names, NULL: every name of the device */
     int offline;                /* take the names' addresses away */
     int min_interval;           /* seconds between two changes */
@@ -47,6 +50,7 @@ typedef struct gw_apply_answer {
     const gw_apply_result_t *name;
     size_t ngood, nratelimit;
     int retry_after;            /* the longest wait of a rate-limited name, 1 to 86400 */
+    const char *ipv4, *ipv6;    /* the addresses the request published ("": none) */
 } gw_apply_answer_t;
 
 /* a is NULL unless err is GW_OK; it lives until the callback returns. An
@@ -59,6 +63,8 @@ typedef struct gw_apply_job {
     gw_db_t *db;
     gw_apply_cb cb;
     void *arg;
+    char ipv4[INET_ADDRSTRLEN];
+    char ipv6[INET6_ADDRSTRLEN];
 } gw_apply_job_t;
 
 /* The names of the answer whose result is r. */

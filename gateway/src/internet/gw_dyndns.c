@@ -14,7 +14,6 @@
 
 #include "gw_apply.h"
 #include "gw_auth.h"
-#include "gw_checkip.h"
 #include "gw_dynparse.h"
 #include "gw_err.h"
 #include "gw_limit.h"
@@ -41,9 +40,15 @@ struct gw_dyn_job {
      * the database, 0 for an item that is not an FQDN */
     size_t ord[GW_DYN_HOSTS_MAX];
     size_t nuniq;
-    char ipv4[INET_ADDRSTRLEN];
-    char ipv6[INET6_ADDRSTRLEN];
+    /* the distinct FQDNs as a text[] literal ({a.b,c.d}: no quoting needed) */
+    char fqdns[GW_DYN_HOSTS_MAX * (GW_DYN_FQDN_MAX + 1) + 3];
 };
+
+/* The one line of a request refused before or instead of the database. */
+typedef struct gw_dyn_refusal {
+    int status;
+    char line[64];
+} gw_dyn_refusal_t;
 
 void gw_dyndns_set_keys(gw_dyndns_t *d, const cmn_keyset_t *keys)
 {
@@ -95,12 +100,20 @@ static void gw_dyn_line(gw_req_t *rq, const char *line)
 
 /* "good ADDR" with the addresses of the request ("v4,v6" for both); no
  * address when the request took the names offline. */
-static size_t gw_dyn_fmt(char *out, const char *token, const struct gw_dyn_job *j)
+static size_t gw_dyn_fmt(char *out, const char *token, const struct gw_dyn_job *j,
+                         const gw_apply_answer_t *a)
 {
     if (j->q.offline)
         return (size_t)snprintf(out, GW_DYN_LINE_MAX, "%s\n", token);
-    return (size_t)snprintf(out, GW_DYN_LINE_MAX, "%s %s%s%s\n", token, j->ipv4,
-                            j->ipv4[0] && j->ipv6[0] ? "," : "", j->ipv6);
+    return (size_t)snprintf(out, GW_DYN_LINE_MAX, "%s %s%s%s\n", token, a->ipv4,
+                            a->ipv4[0] && a->ipv6[0] ? "," : "", a->ipv6);
+}
+
+static int gw_dyn_refuse(gw_dyn_refusal_t *f, int status, const char *line)
+{
+    f->status = status;
+    snprintf(f->line, sizeof f->line, "%s", line);
+    return GW_EINVAL;
 }
 
 /* The dyndns2 line for one name's result. */
@@ -128,7 +141,7 @@ static void gw_dyn_applied(void *arg, int err, const gw_apply_answer_t *a)
         goto fail;
     if (a->device_level) {
         if (a->result == GW_APPLY_UNKNOWN || a->result == GW_APPLY_DISABLED) {
-            gw_limit_auth_failed(gw_req_peer(rq));
+            gw_limit_auth_failed(gw_req_info(rq)->peer);
             gw_dyn_line(rq, "badauth");
         } else if (a->result == GW_APPLY_NOHOST) {
             gw_dyn_line(rq, "nohost");
@@ -147,7 +160,7 @@ static void gw_dyn_applied(void *arg, int err, const gw_apply_answer_t *a)
         if (a->nratelimit > 0)
             len = (size_t)snprintf(body, GW_DYN_LINE_MAX, "abuse\n");
         else
-            len = gw_dyn_fmt(body, a->ngood > 0 ? "good" : "nochg", j);
+            len = gw_dyn_fmt(body, a->ngood > 0 ? "good" : "nochg", j, a);
     } else {
         for (size_t i = 0; i < j->q.nhosts; i++) {
             size_t o = j->ord[i];   /* 0: not a host name; else the name's row */
@@ -157,7 +170,7 @@ static void gw_dyn_applied(void *arg, int err, const gw_apply_answer_t *a)
             }
             const char *t = o == 0 ? "notfqdn" : gw_dyn_token(j->d, a->name[o - 1]);
             if (strcmp(t, "good") == 0 || strcmp(t, "nochg") == 0)
-                len += gw_dyn_fmt(body + len, t, j);
+                len += gw_dyn_fmt(body + len, t, j, a);
             else
                 len += (size_t)snprintf(body + len, GW_DYN_LINE_MAX, "%s\n", t);
         }
@@ -183,107 +196,70 @@ static int gw_dyn_secret_ok(const cmn_keyset_t *keys, const gw_dyn_cred_t *c)
     return same & (found == 1);
 }
 
-/* The request's query string (after '?', without a fragment) into out;
- * -1 when longer than GW_DYN_QUERY_MAX. */
-static int gw_dyn_query_text(const char *uri, char *out, size_t outlen)
+/* 1. the method and the User-Agent (the firmware policy) */
+static int gw_dyn_check_agent(const gw_dyndns_t *d, gw_req_t *rq, gw_agent_t *ga,
+                              gw_dyn_refusal_t *f)
 {
-    const char *q = uri ? strchr(uri, '?') : NULL;
-    size_t n = q ? strcspn(q + 1, "#") : 0;
-    if (n >= outlen)
-        return -1;
-    if (n > 0)
-        memcpy(out, q + 1, n);
-    out[n] = '\0';
-    return 0;
+    const char *agent = gw_req_info(rq)->agent;
+    if (evhttp_request_get_command(gw_req_evreq(rq)) != EVHTTP_REQ_GET ||
+        agent == NULL || agent[0] == '\0' ||
+        gw_policy_check(d->policy, agent, ga) != GW_POLICY_ALLOW)
+        return gw_dyn_refuse(f, 200, "badagent");
+    return GW_OK;
 }
 
-void gw_dyndns_handle(void *arg, gw_req_t *rq)
+/* 2. the credentials; a source that failed too often is not even looked
+ * at (dyndns2's abuse: the client stops until a person acts) */
+static int gw_dyn_check_credentials(const gw_dyndns_t *d, gw_req_t *rq, gw_dyn_cred_t *cred,
+                                    gw_dyn_refusal_t *f)
 {
-    gw_dyndns_t *d = arg;
-    struct evhttp_request *req = gw_req_evreq(rq);
-    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
-    struct evkeyval *kv;
-    const char *auth = NULL, *agent = NULL;
-    int nauth = 0;
-    gw_dyn_cred_t cred;
-    gw_agent_t ga;
-    char source[INET6_ADDRSTRLEN], line[64], fqdns[GW_DYN_HOSTS_MAX * (GW_DYN_FQDN_MAX + 1) + 3];
-    char *query = NULL;
-    struct gw_dyn_job *j = NULL;
-
-    memset(&ga, 0, sizeof ga);
-    /* 1. method and User-Agent */
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-        gw_dyn_line(rq, "badagent");
-        return;
-    }
-    TAILQ_FOREACH(kv, hdrs, next) {
-        if (strcasecmp(kv->key, "Authorization") == 0) {
-            auth = kv->value;
-            nauth++;
-        } else if (strcasecmp(kv->key, "User-Agent") == 0 && agent == NULL) {
-            agent = kv->value;
-        }
-    }
-    if (agent == NULL || agent[0] == '\0' ||
-        gw_policy_check(d->policy, agent, &ga) != GW_POLICY_ALLOW) {
-        gw_dyn_line(rq, "badagent");
-        return;
-    }
-
-    /* 2. credentials; a source that failed too often is not even looked
-     * at (dyndns2's abuse: the client stops until a person acts) */
-    int blocked = gw_limit_auth_blocked(gw_req_peer(rq));
+    const gw_req_info_t *in = gw_req_info(rq);
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(gw_req_evreq(rq));
+    int blocked = gw_limit_auth_blocked(in->peer);
     if (blocked > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", blocked);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
-        gw_dyn_line(rq, "abuse");
-        return;
+        evhttp_add_header(oh, "Retry-After", ra);
+        return gw_dyn_refuse(f, 200, "abuse");
     }
-    if (nauth == 0) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          "Basic realm=\"ddns\", charset=\"UTF-8\"");
-        gw_dyn_send(rq, 401, "badauth\n", 8);
-        return;
+    if (in->nauth == 0) {
+        evhttp_add_header(oh, "WWW-Authenticate", "Basic realm=\"ddns\", charset=\"UTF-8\"");
+        return gw_dyn_refuse(f, 401, "badauth");
     }
-    if (nauth != 1 || gw_dyn_parse_basic(auth, &cred) != 0) {
-        gw_limit_auth_failed(gw_req_peer(rq));
-        gw_dyn_line(rq, "badauth");
-        return;
+    int ok = in->authorization != NULL && gw_dyn_parse_basic(in->authorization, cred) == 0;
+    if (ok) {
+        gw_req_set_device(rq, cred->device_id);
+        ok = gw_dyn_secret_ok(d->keys, cred);
     }
-    gw_req_set_device(rq, cred.device_id);
-    int ok = gw_dyn_secret_ok(d->keys, &cred);
-    cmn_wipe(cred.secret, sizeof cred.secret);
+    cmn_wipe(cred->secret, sizeof cred->secret);
     if (!ok) {
-        gw_limit_auth_failed(gw_req_peer(rq));
-        gw_dyn_line(rq, "badauth");
-        return;
+        gw_limit_auth_failed(in->peer);
+        return gw_dyn_refuse(f, 200, "badauth");
     }
+    return GW_OK;
+}
 
-    /* 3. the query */
-    j = calloc(1, sizeof *j);
-    query = malloc(GW_DYN_QUERY_MAX + 1);
-    if (j == NULL || query == NULL)
-        goto fail;
-    j->d = d;
-    j->rq = rq;
-    if (gw_dyn_query_text(evhttp_request_get_uri(req), query, GW_DYN_QUERY_MAX + 1) != 0) {
-        gw_dyn_line(rq, "badrequest query");
-        goto done;
-    }
-    if (gw_dyn_parse_query(query, &j->q) != 0) {
+/* 3. the query: its hosts, their distinct FQDNs (j->ord, j->fqdns). */
+static int gw_dyn_parse(const gw_dyndns_t *d, gw_req_t *rq, struct gw_dyn_job *j,
+                        gw_dyn_refusal_t *f)
+{
+    const char *query = gw_req_query(rq);
+    size_t qn = strcspn(query, "#"), fl = 0;
+    char line[64];
+    if (qn > GW_DYN_QUERY_MAX)
+        return gw_dyn_refuse(f, 200, "badrequest query");
+    char *text = strndup(query, qn);
+    if (text == NULL)
+        return gw_dyn_refuse(f, 200, "911");
+    int rc = gw_dyn_parse_query(text, &j->q);
+    free(text);
+    if (rc != 0) {
         snprintf(line, sizeof line, "badrequest %s", j->q.field);
-        gw_dyn_line(rq, line);
-        goto done;
+        return gw_dyn_refuse(f, 200, line);
     }
-    if (j->q.have_hostname && j->q.nhosts > (size_t)d->cfg->dyn_max_hosts) {
-        gw_dyn_line(rq, "numhost");
-        goto done;
-    }
-    /* the distinct FQDNs as a text[] literal ({a.b,c.d}: no quoting needed) */
-    size_t fl = 0;
-    fqdns[fl++] = '{';
+    if (j->q.have_hostname && j->q.nhosts > (size_t)d->cfg->dyn_max_hosts)
+        return gw_dyn_refuse(f, 200, "numhost");
+    j->fqdns[fl++] = '{';
     for (size_t i = 0; j->q.have_hostname && i < j->q.nhosts; i++) {
         const char *h = j->q.host[i];
         if (h[0] == '\0')
@@ -295,60 +271,94 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
             continue;
         j->ord[i] = ++j->nuniq;
         if (j->nuniq > 1)
-            fqdns[fl++] = ',';
+            j->fqdns[fl++] = ',';
         size_t hl = strlen(h);
-        memcpy(fqdns + fl, h, hl);
+        memcpy(j->fqdns + fl, h, hl);
         fl += hl;
     }
-    fqdns[fl++] = '}';
-    fqdns[fl] = '\0';
-    if (j->q.have_hostname && j->nuniq == 0) {
-        /* nothing for the database: every item is "notfqdn" */
-        size_t len = 0;
-        char *body = malloc(j->q.nhosts * 8 + 1);
-        if (body == NULL)
-            goto fail;
-        for (size_t i = 0; i < j->q.nhosts; i++)
-            len += (size_t)snprintf(body + len, 9, "notfqdn\n");
-        gw_dyn_send(rq, 200, body, len);
-        free(body);
-        goto done;
-    }
+    j->fqdns[fl++] = '}';
+    j->fqdns[fl] = '\0';
+    return GW_OK;
+}
 
-    /* 4. the addresses: myip, or the connection's */
-    int fam = gw_checkip_peer_addr(gw_req_peer(rq), source, sizeof source);
-    if (fam == 0) {
-        gw_error("request without a peer address");
-        goto fail;
+/* Every item of the hostname list is "notfqdn": nothing for the database. */
+static void gw_dyn_all_notfqdn(gw_req_t *rq, size_t nhosts)
+{
+    size_t len = 0;
+    char *body = malloc(nhosts * 8 + 1);
+    if (body == NULL) {
+        gw_dyn_line(rq, "911");
+        return;
     }
-    memcpy(j->ipv4, j->q.ipv4, sizeof j->ipv4);
-    memcpy(j->ipv6, j->q.ipv6, sizeof j->ipv6);
-    gw_checkip_default_addr(fam, source, j->ipv4, j->ipv6);
+    for (size_t i = 0; i < nhosts; i++)
+        len += (size_t)snprintf(body + len, 9, "notfqdn\n");
+    gw_dyn_send(rq, 200, body, len);
+    free(body);
+}
 
-    /* 5. the database; no timestamp: dyndns2 has no replay token */
+/* 4. the database; no timestamp: dyndns2 has no replay token. The
+ * addresses are myip's, or the connection's (gw_apply). */
+static int gw_dyn_apply(gw_dyndns_t *d, gw_req_t *rq, struct gw_dyn_job *j,
+                        const gw_dyn_cred_t *cred, const gw_agent_t *ga, gw_dyn_refusal_t *f)
+{
+    const gw_req_info_t *in = gw_req_info(rq);
     char agent_text[201];
-    gw_agent_printable(agent, agent_text, sizeof agent_text);
+    if (in->family == 0) {
+        gw_error("request without a peer address");
+        return gw_dyn_refuse(f, 200, "911");
+    }
+    gw_agent_printable(in->agent, agent_text, sizeof agent_text);
     const gw_apply_req_t ap = {
-        .device = cred.device_id, .kid = cred.kid,
-        .ipv4 = j->ipv4[0] ? j->ipv4 : NULL, .ipv6 = j->ipv6[0] ? j->ipv6 : NULL,
-        .source = source, .fqdns = j->q.have_hostname ? fqdns : NULL, .offline = j->q.offline,
-        .min_interval = d->cfg->min_change_interval, .agent = agent_text,
-        .firmware = ga.version[0] ? ga.version : NULL,
+        .device = cred->device_id, .kid = cred->kid,
+        .ipv4 = j->q.ipv4[0] ? j->q.ipv4 : NULL, .ipv6 = j->q.ipv6[0] ? j->q.ipv6 : NULL,
+        .source = in->addr, .fqdns = j->q.have_hostname ? j->fqdns : NULL,
+        .offline = j->q.offline, .min_interval = d->cfg->min_change_interval,
+        .agent = agent_text, .firmware = ga->version[0] ? ga->version : NULL,
     };
-    free(query);
     gw_req_async_begin(rq);
     /* From here on the callback may run at any time and frees j and rq. */
     int rc = gw_apply(d->db, &ap, d->cfg->request_timeout, &j->apply, gw_dyn_applied, j);
     if (rc != GW_OK) {
         gw_warn("dyndns2 update not queued: %s", gw_strerror(rc));
-        free(j);
-        gw_dyn_line(rq, "911");
+        return gw_dyn_refuse(f, 200, "911");
     }
-    return;
-fail:
-    gw_dyn_line(rq, "911");
-done:
-    free(query);
-    if (j != NULL)
+    return GW_OK;
+}
+
+void gw_dyndns_handle(void *arg, gw_req_t *rq)
+{
+    gw_dyndns_t *d = arg;
+    gw_dyn_cred_t cred;
+    gw_agent_t ga;
+    gw_dyn_refusal_t f;
+    struct gw_dyn_job *j = NULL;
+
+    memset(&ga, 0, sizeof ga);
+    if (gw_dyn_check_agent(d, rq, &ga, &f) != GW_OK ||
+        gw_dyn_check_credentials(d, rq, &cred, &f) != GW_OK)
+        goto refuse;
+    if ((j = calloc(1, sizeof *j)) == NULL) {
+        gw_dyn_refuse(&f, 200, "911");
+        goto refuse;
+    }
+    j->d = d;
+    j->rq = rq;
+    if (gw_dyn_parse(d, rq, j, &f) != GW_OK)
+        goto refuse;
+    if (j->q.have_hostname && j->nuniq == 0) {
+        gw_dyn_all_notfqdn(rq, j->q.nhosts);
         free(j);
+        return;
+    }
+    if (gw_dyn_apply(d, rq, j, &cred, &ga, &f) == GW_OK)
+        return;
+refuse:
+    free(j);
+    if (f.status == 401) {
+        char body[72];
+        int n = snprintf(body, sizeof body, "%s\n", f.line);
+        gw_dyn_send(rq, 401, body, (size_t)n);
+    } else {
+        gw_dyn_line(rq, f.line);
+    }
 }

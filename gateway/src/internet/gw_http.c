@@ -20,6 +20,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
 
+#include "gw_addr.h"
 #include "gw_conn.h"
 #include "gw_err.h"
 #include "gw_log.h"
@@ -40,7 +41,10 @@ struct gw_req {
     uint64_t id;
     struct timespec start;
     struct sockaddr_storage peer;
-    char peer_text[INET6_ADDRSTRLEN + 8];
+    char peer_text[INET6_ADDRSTRLEN + 8];   /* with the port, for the access log */
+    char addr[INET6_ADDRSTRLEN];
+    gw_req_info_t info;
+    const char *query;
     const char *method;
     char path[128];
     char device[16];
@@ -257,6 +261,25 @@ const struct sockaddr *gw_req_peer(const gw_req_t *rq)
     return (const struct sockaddr *)&rq->peer;
 }
 
+const gw_req_info_t *gw_req_info(const gw_req_t *rq)
+{
+    return &rq->info;
+}
+
+const uint8_t *gw_req_body(gw_req_t *rq, size_t max, size_t *len)
+{
+    struct evbuffer *in = rq->req ? evhttp_request_get_input_buffer(rq->req) : NULL;
+    *len = in ? evbuffer_get_length(in) : 0;
+    if (*len > max)
+        return NULL;
+    return *len ? evbuffer_pullup(in, -1) : (const uint8_t *)"";
+}
+
+const char *gw_req_query(const gw_req_t *rq)
+{
+    return rq->query;
+}
+
 void gw_req_set_device(gw_req_t *rq, const char *device_id)
 {
     snprintf(rq->device, sizeof rq->device, "%s", device_id);
@@ -318,6 +341,32 @@ static const char *gw_method_name(enum evhttp_cmd_type t)
     }
 }
 
+/* One pass over the headers: what gw_req_info gives the endpoints, and the
+ * number of Content-Length and Transfer-Encoding fields (the framing). */
+static void gw_req_headers(gw_req_t *rq, struct evhttp_request *req, size_t *n_length,
+                           size_t *n_te)
+{
+    struct evkeyval *kv;
+    const char *auth = NULL;
+    TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next) {
+        if (strcasecmp(kv->key, "Authorization") == 0) {
+            auth = kv->value;
+            rq->info.nauth++;
+        } else if (strcasecmp(kv->key, "User-Agent") == 0) {
+            if (rq->info.agent == NULL)
+                rq->info.agent = kv->value;
+        } else if (strcasecmp(kv->key, "Content-Length") == 0) {
+            (*n_length)++;
+            rq->info.has_length = 1;
+        } else if (strcasecmp(kv->key, "Transfer-Encoding") == 0) {
+            (*n_te)++;
+            if (strcasecmp(kv->value, "chunked") == 0)
+                rq->info.has_length = 1;
+        }
+    }
+    rq->info.authorization = rq->info.nauth == 1 ? auth : NULL;
+}
+
 /* The checks every request passes before routing (gw_route). Answers and
  * returns -1 when the request fails one. */
 static int gw_http_check_request(gw_http_t *h, gw_req_t *rq, struct evhttp_request *req,
@@ -327,11 +376,7 @@ static int gw_http_check_request(gw_http_t *h, gw_req_t *rq, struct evhttp_reque
     gw_route_precheck(uri, (int)cmd, &h->cfg->limits, &v);
     if (v.status == 0) {
         size_t n_length = 0, n_te = 0;
-        struct evkeyval *kv;
-        TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next) {
-            n_length += strcasecmp(kv->key, "Content-Length") == 0;
-            n_te += strcasecmp(kv->key, "Transfer-Encoding") == 0;
-        }
+        gw_req_headers(rq, req, &n_length, &n_te);
         gw_route_framing(n_length, n_te, &v);
         if (v.status != 0)      /* what follows on the connection is not trusted */
             evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
@@ -374,6 +419,9 @@ static void gw_http_gencb(struct evhttp_request *req, void *arg)
                                                            : sizeof(struct sockaddr_in6));
     }
     gw_peer_text((const struct sockaddr *)&rq->peer, rq->peer_text, sizeof rq->peer_text);
+    rq->info.peer = (const struct sockaddr *)&rq->peer;
+    rq->info.family = gw_addr_text(rq->info.peer, rq->addr, sizeof rq->addr);
+    rq->info.addr = rq->addr;
 
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     rq->method = gw_method_name(cmd);
@@ -381,6 +429,7 @@ static void gw_http_gencb(struct evhttp_request *req, void *arg)
     if (uri == NULL)
         uri = "";
     size_t pl = strcspn(uri, "?#");
+    rq->query = uri[pl] == '?' ? uri + pl + 1 : "";
     snprintf(rq->path, sizeof rq->path, "%.*s", (int)(pl < 100 ? pl : 100), uri);
     for (char *c = rq->path; *c; c++)
         if (*c == ' ' || (unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)

@@ -10,8 +10,9 @@
  * (POST /v1/update, GET /healthz, the paths other modules add with
  * gw_http_add_route, everything else 404 notfound), the
  * response format of docs/PROTOCOL.md section 6 (one text line, always
- * Content-Length, Retry-After on 429/503), the per-request context and the
- * one access-log line per request, and the graceful stop (stop accepting,
+ * Content-Length, Retry-After on 429/503), the per-request context (the
+ * client's address and the headers every endpoint reads, parsed once:
+ * gw_req_info) and the one access-log line per request, and the graceful stop (stop accepting,
  * let in-flight requests finish). */
 #ifndef GW_HTTP_H
 #define GW_HTTP_H
@@ -65,10 +66,30 @@ void gw_http_free(gw_http_t *h);
 
 /* ---- per request -------------------------------------------------------- */
 
+/* What every endpoint reads of a request, parsed once when it arrives. */
+typedef struct gw_req_info {
+    /* the client's address: the PROXY header's when there was one, never
+     * a request header such as X-Forwarded-For */
+    const struct sockaddr *peer;
+    const char *addr;           /* its text (gw_addr_text); "" when none */
+    int family;                 /* AF_INET or AF_INET6 of addr; 0 when none */
+    const char *agent;          /* the first User-Agent; NULL when none */
+    const char *authorization;  /* the Authorization value; NULL unless exactly one */
+    int nauth;                  /* Authorization header fields */
+    int has_length;             /* a Content-Length, or Transfer-Encoding: chunked */
+} gw_req_info_t;
+
 /* The libevent request, or NULL once the request was abandoned. */
 struct evhttp_request *gw_req_evreq(gw_req_t *rq);
+const gw_req_info_t *gw_req_info(const gw_req_t *rq);
 /* The client's address (from the PROXY header when there was one). */
 const struct sockaddr *gw_req_peer(const gw_req_t *rq);
+/* The body ("" when there is none) and its length; NULL when it is longer
+ * than max (*len still says how long). */
+const uint8_t *gw_req_body(gw_req_t *rq, size_t max, size_t *len);
+/* The request target after its '?' ("" when none); a fragment, if the
+ * client sent one, follows a '#'. */
+const char *gw_req_query(const gw_req_t *rq);
 /* Records the device id for the access log. */
 void gw_req_set_device(gw_req_t *rq, const char *device_id);
 /* Before going asynchronous: watch for the client going away. */

@@ -124,15 +124,13 @@ static void gencb(struct evhttp_request *req, void *arg)
     struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
     gw_route_verdict_t v;
     gw_route_precheck(uri, (int)evhttp_request_get_command(req), &limits, &v);
-    if (v.status == 0) {
-        size_t ncl = 0, nte = 0;
-        struct evkeyval *kv;
-        TAILQ_FOREACH(kv, hdrs, next) {
-            ncl += strcasecmp(kv->key, "Content-Length") == 0;
-            nte += strcasecmp(kv->key, "Transfer-Encoding") == 0;
-        }
-        gw_route_framing(ncl, nte, &v);
+    size_t ncl = 0, nte = 0;
+    struct evkeyval *kv;
+    TAILQ_FOREACH(kv, hdrs, next) {
+        ncl += strcasecmp(kv->key, "Content-Length") == 0;
+        nte += strcasecmp(kv->key, "Transfer-Encoding") == 0;
     }
+    gw_route_framing(ncl, nte, &v);
     if (v.status != 0) {
         if (v.line == NULL)
             abort();
@@ -141,9 +139,9 @@ static void gencb(struct evhttp_request *req, void *arg)
     }
     if (strlen(uri) > MAX_URI)
         abort();
-    if (v.path_len == 10 && strncmp(uri, "/v1/update", 10) == 0)
+    if (v.route == GW_ROUTE_UPDATE)
         handle_update(req, hdrs);
-    else if (v.path_len == 11 && strncmp(uri, "/nic/update", 11) == 0)
+    else if (v.route == GW_ROUTE_DYNDNS)
         handle_dyndns(req, hdrs, uri);
     else
         reply(req, v.known ? 200 : 404, v.known ? "ok" : "notfound");

@@ -56,12 +56,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int is_get = (v.path_len == 8 && memcmp(target, "/healthz", 8) == 0) ||
                  (v.path_len == 8 && memcmp(target, "/checkip", 8) == 0) ||
                  (v.path_len == 12 && memcmp(target, "/nic/checkip", 12) == 0);
+    int is_dyndns = v.path_len == 11 && memcmp(target, "/nic/update", 11) == 0;
     int allowed = is_update ? method == EVHTTP_REQ_POST
                 : is_get ? (method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD) : 1;
+    int known = is_update || is_get || is_dyndns;
     switch (v.status) {
     case 0:
         if (tl > (size_t)lim.max_uri_length || params > (size_t)lim.max_query_params ||
-            !allowed || v.known != (is_update || is_get) || v.line != NULL)
+            !allowed || v.known != known || v.line != NULL ||
+            (v.route == GW_ROUTE_NONE) == known || (is_update && target[v.path_len] != '\0') ||
+            (is_update && v.route != GW_ROUTE_UPDATE) || (is_dyndns && v.route != GW_ROUTE_DYNDNS))
             abort();
         break;
     case 414:
@@ -69,8 +73,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         break;
     case 400:
-        if (params <= (size_t)lim.max_query_params || strcmp(v.line, "badrequest query") != 0)
+        if (strcmp(v.line, "badrequest path") == 0) {
+            if (!is_update || !allowed || target[v.path_len] == '\0' || v.route != GW_ROUTE_NONE)
+                abort();
+        } else if (params <= (size_t)lim.max_query_params ||
+                   strcmp(v.line, "badrequest query") != 0) {
             abort();
+        }
         break;
     case 405:
         if (!v.known || allowed || v.allow == NULL || strcmp(v.line, "badrequest method") != 0)

@@ -14,12 +14,9 @@
 
 #include "gw_http.h"
 
-#define GW_CHECKIP_PATH "/checkip"
-#define GW_CHECKIP_HTML_PATH "/nic/checkip"
-
-/* gw_http_handler_fn for GW_CHECKIP_PATH; arg unused. */
+/* gw_http_handler_fn for GW_ROUTE_CHECKIP; arg unused. */
 void gw_checkip_handle_text(void *arg, gw_req_t *rq);
-/* gw_http_handler_fn for GW_CHECKIP_HTML_PATH; arg unused. */
+/* gw_http_handler_fn for GW_ROUTE_CHECKIP_HTML; arg unused. */
 void gw_checkip_handle_html(void *arg, gw_req_t *rq);
 
 #endif

@@ -22,7 +22,6 @@
 #include "gw_http.h"
 #include "gw_policy.h"
 
-#define GW_DYNDNS_PATH "/nic/update"
 
 typedef struct gw_dyndns gw_dyndns_t;
 
@@ -34,7 +33,7 @@ void gw_dyndns_set_keys(gw_dyndns_t *d, const cmn_keyset_t *keys);
 void gw_dyndns_set_policy(gw_dyndns_t *d, const gw_policy_t *policy);
 void gw_dyndns_free(gw_dyndns_t *d);
 
-/* gw_http_handler_fn for GW_DYNDNS_PATH; arg is the gw_dyndns_t. */
+/* gw_http_handler_fn for GW_ROUTE_DYNDNS; arg is the gw_dyndns_t. */
 void gw_dyndns_handle(void *arg, gw_req_t *rq);
 
 #endif

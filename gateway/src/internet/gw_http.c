@@ -28,7 +28,6 @@
 #include "gw_route.h"
 
 #define GW_HTTP_LISTEN_BACKLOG 1024
-#define GW_HTTP_ROUTES_MAX 8
 
 struct gw_req {
     TAILQ_ENTRY(gw_req) next;
@@ -58,14 +57,10 @@ struct gw_http {
     struct evhttp *http;
     struct evhttp_bound_socket *bound[GW_MAX_LISTEN];
     size_t nbound;
-    gw_http_handler_fn update_fn;
-    void *update_arg;
-    struct gw_route {
-        const char *path;
+    struct {
         gw_http_handler_fn fn;
         void *arg;
-    } routes[GW_HTTP_ROUTES_MAX];       /* gw_http_add_route */
-    size_t nroutes;
+    } handler[GW_ROUTE_COUNT];          /* gw_http_set_handler */
     struct gw_reqq inflight;
     atomic_size_t ninflight;    /* atomic: read by /metrics on the main thread */
     int worker;                 /* worker number, for the access log */
@@ -370,17 +365,18 @@ static void gw_req_headers(gw_req_t *rq, struct evhttp_request *req, size_t *n_l
 /* The checks every request passes before routing (gw_route). Answers and
  * returns -1 when the request fails one. */
 static int gw_http_check_request(gw_http_t *h, gw_req_t *rq, struct evhttp_request *req,
-                                 const char *uri, enum evhttp_cmd_type cmd)
+                                 const char *uri, enum evhttp_cmd_type cmd,
+                                 gw_route_id_t *route)
 {
     gw_route_verdict_t v;
+    size_t n_length = 0, n_te = 0;
     gw_route_precheck(uri, (int)cmd, &h->cfg->limits, &v);
-    if (v.status == 0) {
-        size_t n_length = 0, n_te = 0;
-        gw_req_headers(rq, req, &n_length, &n_te);
-        gw_route_framing(n_length, n_te, &v);
-        if (v.status != 0)      /* what follows on the connection is not trusted */
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-    }
+    gw_req_headers(rq, req, &n_length, &n_te);
+    gw_route_framing(n_length, n_te, &v);
+    if (v.status == 400 && v.line != NULL && strcmp(v.line, "badrequest content-length") == 0)
+        /* what follows on the connection is not trusted */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    *route = v.route;
     if (v.status == 0)
         return 0;
     if (v.allow != NULL)
@@ -435,26 +431,15 @@ static void gw_http_gencb(struct evhttp_request *req, void *arg)
         if (*c == ' ' || (unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
             *c = '?';
 
-    if (gw_http_check_request(h, rq, req, uri, cmd) != 0)
+    gw_route_id_t route;
+    if (gw_http_check_request(h, rq, req, uri, cmd, &route) != 0)
         return;
-
-    if (pl == 8 && strncmp(uri, "/healthz", 8) == 0) {
+    if (route == GW_ROUTE_HEALTHZ)
         gw_req_reply(rq, 200, "ok", 0);
-        return;
-    }
-    if (pl == 10 && strncmp(uri, "/v1/update", 10) == 0) {
-        if (uri[pl] != '\0' || h->update_fn == NULL)
-            gw_req_reply(rq, 400, "badrequest path", 0);
-        else
-            h->update_fn(h->update_arg, rq);
-        return;
-    }
-    for (size_t i = 0; i < h->nroutes; i++)
-        if (strlen(h->routes[i].path) == pl && strncmp(uri, h->routes[i].path, pl) == 0) {
-            h->routes[i].fn(h->routes[i].arg, rq);
-            return;
-        }
-    gw_req_reply(rq, 404, "notfound", 0);
+    else if (route != GW_ROUTE_NONE && h->handler[route].fn != NULL)
+        h->handler[route].fn(h->handler[route].arg, rq);
+    else
+        gw_req_reply(rq, 404, "notfound", 0);
 }
 
 /* ---- life cycle ----------------------------------------------------------- */
@@ -498,21 +483,12 @@ gw_http_t *gw_http_new(struct event_base *base, const gw_config_t *cfg, SSL_CTX 
     return h;
 }
 
-void gw_http_set_update_handler(gw_http_t *h, gw_http_handler_fn fn, void *arg)
+void gw_http_set_handler(gw_http_t *h, gw_route_id_t route, gw_http_handler_fn fn, void *arg)
 {
-    h->update_fn = fn;
-    h->update_arg = arg;
-}
-
-int gw_http_add_route(gw_http_t *h, const char *path, gw_http_handler_fn fn, void *arg)
-{
-    if (h->nroutes == GW_HTTP_ROUTES_MAX)
-        return GW_EINVAL;
-    h->routes[h->nroutes].path = path;
-    h->routes[h->nroutes].fn = fn;
-    h->routes[h->nroutes].arg = arg;
-    h->nroutes++;
-    return GW_OK;
+    if (route > GW_ROUTE_NONE && route < GW_ROUTE_COUNT) {
+        h->handler[route].fn = fn;
+        h->handler[route].arg = arg;
+    }
 }
 
 static int gw_http_bind_one(const gw_sockaddr_t *a, unsigned short port, char *text,

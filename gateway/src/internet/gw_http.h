@@ -7,8 +7,9 @@
  * parameter count 400, methods per known path 405 with Allow),
  * request_timeout as evhttp's read/write inactivity timeout, routing in one
  * generic callback
- * (POST /v1/update, GET /healthz, the paths other modules add with
- * gw_http_add_route, everything else 404 notfound), the
+ * (gw_route's table gives the route, each endpoint registered its handler
+ * with gw_http_set_handler, GET /healthz is answered here, everything else
+ * 404 notfound), the
  * response format of docs/PROTOCOL.md section 6 (one text line, always
  * Content-Length, Retry-After on 429/503), the per-request context (the
  * client's address and the headers every endpoint reads, parsed once:
@@ -26,12 +27,13 @@
 #include <openssl/ssl.h>
 
 #include "gw_config.h"
+#include "gw_route.h"
 
 typedef struct gw_http gw_http_t;
 typedef struct gw_req gw_req_t;
 
-/* Handler of POST /v1/update. It must end, now or later, with exactly one
- * gw_req_reply(). */
+/* An endpoint's handler. It must end, now or later, with exactly one
+ * gw_req_reply() or gw_req_reply_body(). */
 typedef void (*gw_http_handler_fn)(void *arg, gw_req_t *rq);
 
 gw_http_t *gw_http_new(struct event_base *base, const gw_config_t *cfg, SSL_CTX *ssl);
@@ -40,13 +42,9 @@ gw_http_t *gw_http_new(struct event_base *base, const gw_config_t *cfg, SSL_CTX 
 void gw_http_set_ssl(gw_http_t *h, SSL_CTX *ssl);
 /* Applies cfg's [limits] sizes and request_timeout again (reload). */
 void gw_http_apply_settings(gw_http_t *h);
-void gw_http_set_update_handler(gw_http_t *h, gw_http_handler_fn fn, void *arg);
-/* Sends every request whose path (the request target up to '?' or '#') is
- * exactly path to fn, whatever its method; fn answers methods it does not
- * serve itself. path must live as long as h. Returns GW_OK, or GW_EINVAL
- * when the table is full. */
-int gw_http_add_route(gw_http_t *h, const char *path, gw_http_handler_fn fn, void *arg)
-    __attribute__((warn_unused_result));
+/* Sends every request of route (gw_route's table: its path and methods)
+ * to fn(arg, rq); a route without a handler answers 404 notfound. */
+void gw_http_set_handler(gw_http_t *h, gw_route_id_t route, gw_http_handler_fn fn, void *arg);
 /* Binds every configured listener with SO_REUSEPORT, so that each worker
  * has its own sockets on the same ports and the kernel spreads new
  * connections over them. With first NULL, logs "listening on ADDR:PORT"

@@ -5,17 +5,22 @@
 
 #include <event2/http.h>
 
-/* Methods each known path answers. */
+#define GW_ROUTE_ANY_METHOD (-1)
+
+/* The device listener's routes: path, the methods it answers, the endpoint. */
 static const struct gw_route {
     const char *path;
     int methods;        /* enum evhttp_cmd_type bits */
     const char *allow;
+    gw_route_id_t id;
+    int no_query;       /* anything after the path is 400 "badrequest path" */
 } gw_routes[] = {
-    {"/v1/update", EVHTTP_REQ_POST, "POST"},
-    {"/healthz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD"},
-    {"/checkip", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD"},
-    {"/nic/checkip", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD"},
+    {"/v1/update", EVHTTP_REQ_POST, "POST", GW_ROUTE_UPDATE, 1},
+    {"/healthz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", GW_ROUTE_HEALTHZ, 0},
+    {"/checkip", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", GW_ROUTE_CHECKIP, 0},
+    {"/nic/checkip", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", GW_ROUTE_CHECKIP_HTML, 0},
     /* /nic/update checks its method itself: dyndns2 answers badagent */
+    {"/nic/update", GW_ROUTE_ANY_METHOD, NULL, GW_ROUTE_DYNDNS, 0},
 };
 
 void gw_route_precheck(const char *target, int method, const gw_limits_t *lim,
@@ -49,6 +54,11 @@ void gw_route_precheck(const char *target, int method, const gw_limits_t *lim,
             v->status = 405;
             v->line = "badrequest method";
             v->allow = r->allow;
+        } else if (r->no_query && target[v->path_len] != '\0') {
+            v->status = 400;
+            v->line = "badrequest path";
+        } else {
+            v->route = r->id;
         }
         return;
     }

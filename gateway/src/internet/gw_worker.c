@@ -151,12 +151,10 @@ static int gw_worker_init(gw_workers_t *g, struct gw_worker *w, SSL_CTX *ssl,
     if (w->stop_ev == NULL)
         return GW_ENOMEM;
     gw_http_set_worker(w->http, w->id);
-    gw_http_set_update_handler(w->http, gw_update_handle, w->upd);
-    if (gw_http_add_route(w->http, GW_DYNDNS_PATH, gw_dyndns_handle, w->dyn) != GW_OK ||
-        gw_http_add_route(w->http, GW_CHECKIP_PATH, gw_checkip_handle_text, NULL) != GW_OK ||
-        gw_http_add_route(w->http, GW_CHECKIP_HTML_PATH, gw_checkip_handle_html, NULL) !=
-            GW_OK)
-        return GW_ENOMEM;
+    gw_http_set_handler(w->http, GW_ROUTE_UPDATE, gw_update_handle, w->upd);
+    gw_http_set_handler(w->http, GW_ROUTE_DYNDNS, gw_dyndns_handle, w->dyn);
+    gw_http_set_handler(w->http, GW_ROUTE_CHECKIP, gw_checkip_handle_text, NULL);
+    gw_http_set_handler(w->http, GW_ROUTE_CHECKIP_HTML, gw_checkip_handle_html, NULL);
     return GW_OK;
 }
 

@@ -212,47 +212,86 @@ static void gw_ops_metrics(gw_ops_t *a, struct evhttp_request *req)
     evbuffer_free(b);
 }
 
+static void gw_ops_healthz(gw_ops_t *a, struct evhttp_request *req)
+{
+    (void)a;
+    gw_ops_text(req, 200, "OK", "ok");
+}
+
+static void gw_ops_readyz(gw_ops_t *a, struct evhttp_request *req)
+{
+    char why[300], line[360];
+    const char *bad = gw_ops_not_ready(a, why, sizeof why);
+    if (bad == NULL) {
+        gw_ops_text(req, 200, "OK", "ready");
+        return;
+    }
+    snprintf(line, sizeof line, "notready %s", bad);
+    gw_ops_text(req, 503, "Service Unavailable", line);
+}
+
+static void gw_ops_api(gw_ops_t *a, struct evhttp_request *req)
+{
+    if (a->api == NULL || !gw_api_handle(a->api, req))
+        gw_ops_text(req, 404, "Not Found", "notfound");
+}
+
+static void gw_ops_console(gw_ops_t *a, struct evhttp_request *req)
+{
+    gw_console_serve(a->cfg->admin_console_dir, req);
+}
+
+/* How a route's path matches a request's. */
+enum gw_ops_match {
+    GW_OPS_EXACT,       /* the path itself */
+    GW_OPS_PREFIX,      /* any path that begins with it */
+    GW_OPS_TREE,        /* the path, or anything below it ("/console", "/console/x") */
+};
+
+/* The operations listener's one route table: the path and how it
+ * matches, whether it takes only GET and HEAD, the handler. */
+static const struct gw_ops_route {
+    const char *path;
+    enum gw_ops_match match;
+    int get_only;
+    void (*fn)(gw_ops_t *a, struct evhttp_request *req);
+} gw_ops_routes[] = {
+    {"/api/", GW_OPS_PREFIX, 0, gw_ops_api},
+    {GW_CONSOLE_PREFIX, GW_OPS_TREE, 0, gw_ops_console},   /* checks its method itself */
+    {"/healthz", GW_OPS_EXACT, 1, gw_ops_healthz},
+    {"/readyz", GW_OPS_EXACT, 1, gw_ops_readyz},
+    {"/metrics", GW_OPS_EXACT, 1, gw_ops_metrics},
+};
+
+static int gw_ops_route_match(const struct gw_ops_route *r, const char *path, size_t pl)
+{
+    size_t n = strlen(r->path);
+    if (pl < n || strncmp(path, r->path, n) != 0)
+        return 0;
+    return r->match == GW_OPS_PREFIX || pl == n || (r->match == GW_OPS_TREE && path[n] == '/');
+}
+
 static void gw_ops_gencb(struct evhttp_request *req, void *arg)
 {
     gw_ops_t *a = arg;
     const char *uri = evhttp_request_get_uri(req);
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    size_t pl = uri ? strcspn(uri, "?") : 0;
-    char why[300];
-
-    if (a->api != NULL && gw_api_handle(a->api, req))
-        return;
     const char *path = uri ? uri : "";
-    if (gw_console_path(path, pl)) {
-        gw_console_serve(a->cfg->admin_console_dir, req);
-        return;
-    }
-    int known = (pl == 8 && strncmp(path, "/healthz", 8) == 0) ||
-                (pl == 7 && strncmp(path, "/readyz", 7) == 0) ||
-                (pl == 8 && strncmp(path, "/metrics", 8) == 0);
-    if (!known) {
-        gw_ops_text(req, 404, "Not Found", "notfound");
-        return;
-    }
-    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        gw_ops_text(req, 405, "Method Not Allowed", "badrequest method");
-        return;
-    }
-    if (path[1] == 'h') {
-        gw_ops_text(req, 200, "OK", "ok");
-    } else if (path[1] == 'r') {
-        const char *bad = gw_ops_not_ready(a, why, sizeof why);
-        if (bad == NULL) {
-            gw_ops_text(req, 200, "OK", "ready");
-        } else {
-            char line[360];
-            snprintf(line, sizeof line, "notready %s", bad);
-            gw_ops_text(req, 503, "Service Unavailable", line);
+    size_t pl = strcspn(path, "?");
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+    for (size_t i = 0; i < sizeof gw_ops_routes / sizeof gw_ops_routes[0]; i++) {
+        const struct gw_ops_route *r = &gw_ops_routes[i];
+        if (!gw_ops_route_match(r, path, pl))
+            continue;
+        if (r->get_only && cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+            gw_ops_text(req, 405, "Method Not Allowed", "badrequest method");
+            return;
         }
-    } else {
-        gw_ops_metrics(a, req);
+        r->fn(a, req);
+        return;
     }
+    gw_ops_text(req, 404, "Not Found", "notfound");
 }
 
 /* ---- life cycle ----------------------------------------------------------- */

@@ -25,6 +25,7 @@
 #include "gw_err.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_reply.h"
 #include "gw_route.h"
 
 #define GW_HTTP_LISTEN_BACKLOG 1024
@@ -89,24 +90,6 @@ static struct bufferevent *gw_http_bevcb(struct event_base *base, void *arg)
 #define GW_HTTP_JOIN_MAX 4096
 
 static void gw_http_flush_timeout_cb(evutil_socket_t fd, short what, void *arg);
-
-static const char *gw_reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 429: return "Too Many Requests";
-    case 503: return "Service Unavailable";
-    default: return "Status";
-    }
-}
 
 /* While stopping: once no request is in flight and every answer went out
  * (or the flush timer gave up on them), tell the owner. */
@@ -204,17 +187,11 @@ void gw_req_reply_body(gw_req_t *rq, int status, const char *content_type, const
         if (rq->async && rq->evcon != NULL)
             evhttp_connection_set_closecb(rq->evcon, NULL, NULL);
         struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-        evhttp_add_header(oh, "Content-Type",
-                          content_type ? content_type : "text/plain; charset=utf-8");
+        gw_reply_headers(req, status, content_type, retry_after);
         snprintf(num, sizeof num, "%zu", len);
         evhttp_add_header(oh, "Content-Length", num);
-        evhttp_add_header(oh, "Cache-Control", "no-store");
         snprintf(num, sizeof num, "%llu", (unsigned long long)rq->id);
         evhttp_add_header(oh, "X-Request-Id", num);
-        if (retry_after > 0 && (status == 429 || status == 503)) {
-            snprintf(num, sizeof num, "%d", retry_after);
-            evhttp_add_header(oh, "Retry-After", num);
-        }
         if (rq->h != NULL && rq->h->stopping)
             evhttp_add_header(oh, "Connection", "close");
         evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
@@ -235,7 +212,7 @@ void gw_req_reply_body(gw_req_t *rq, int status, const char *content_type, const
          * answers (a few hundred bytes are copied). evhttp frees the
          * connection only after the write. */
         int join = out != NULL && evbuffer_get_length(out) == 0;
-        evhttp_send_reply(req, status, gw_reason(status), NULL);
+        evhttp_send_reply(req, status, gw_reply_reason(status), NULL);
         if (join && evbuffer_get_length(out) <= GW_HTTP_JOIN_MAX &&
             evbuffer_peek(out, -1, NULL, NULL, 0) > 1)
             (void)evbuffer_pullup(out, -1);

@@ -12,6 +12,7 @@
 #include "gw_apiin.h"
 #include "gw_err.h"
 #include "gw_log.h"
+#include "gw_reply.h"
 
 gw_apireq_t *gw_apireq_new(struct evhttp_request *req)
 {
@@ -60,23 +61,6 @@ void gw_apireq_async_begin(gw_apireq_t *r)
 
 /* ---- answers --------------------------------------------------------------- */
 
-static const char *gw_apireq_reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 429: return "Too Many Requests";
-    case 503: return "Service Unavailable";
-    default: return "Error";
-    }
-}
-
 /* Sends status with body (JSON text), logs the line and frees r. */
 static void gw_apireq_send(gw_apireq_t *r, int status, const char *body, size_t len)
 {
@@ -91,20 +75,10 @@ static void gw_apireq_send(gw_apireq_t *r, int status, const char *body, size_t 
     if (r->gone) {
         evhttp_request_free(req);
     } else {
-        struct evbuffer *b = evbuffer_new();
-        struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-        if (b == NULL) {
-            evhttp_send_error(req, 503, NULL);
-        } else {
-            evbuffer_add(b, body, len);
-            evbuffer_add(b, "\n", 1);
-            evhttp_add_header(oh, "Content-Type", "application/json");
-            evhttp_add_header(oh, "Cache-Control", "no-store");
-            if (status == 401)
-                evhttp_add_header(oh, "WWW-Authenticate", "Bearer realm=\"ddns-admin\"");
-            evhttp_send_reply(req, status, gw_apireq_reason(status), b);
-            evbuffer_free(b);
-        }
+        if (status == 401)
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                              "Bearer realm=\"ddns-admin\"");
+        gw_reply_printf(req, status, "application/json", "%.*s\n", (int)len, body);
     }
     gw_apireq_free(r);
 }

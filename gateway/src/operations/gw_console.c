@@ -14,6 +14,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "gw_err.h"
+#include "gw_reply.h"
 #include "gw_log.h"
 
 #define GW_CONSOLE_SEGMENTS_MAX 4
@@ -116,21 +117,10 @@ static void gw_console_headers(struct evhttp_request *req)
     evhttp_add_header(oh, "Cross-Origin-Resource-Policy", "same-origin");
 }
 
-static void gw_console_text(struct evhttp_request *req, int status, const char *reason,
-                            const char *line)
+static void gw_console_text(struct evhttp_request *req, int status, const char *line)
 {
-    struct evbuffer *b = evbuffer_new();
-    if (b == NULL) {
-        evhttp_send_error(req, 503, NULL);
-        return;
-    }
-    struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-    evbuffer_add_printf(b, "%s\n", line);
-    evhttp_add_header(oh, "Content-Type", "text/plain; charset=utf-8");
-    evhttp_add_header(oh, "Cache-Control", "no-store");
     gw_console_headers(req);
-    evhttp_send_reply(req, status, reason, b);
-    evbuffer_free(b);
+    gw_reply_printf(req, status, NULL, "%s\n", line);
 }
 
 /* 1 when the If-None-Match header lists etag (or is "*"). */
@@ -170,12 +160,12 @@ void gw_console_serve(const char *dir, struct evhttp_request *req)
 
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         evhttp_add_header(oh, "Allow", "GET, HEAD");
-        gw_console_text(req, 405, "Method Not Allowed", "badrequest method");
+        gw_console_text(req, 405, "badrequest method");
         goto out;
     }
     if (pl == sizeof GW_CONSOLE_PREFIX - 1) {
         evhttp_add_header(oh, "Location", GW_CONSOLE_PREFIX "/");
-        gw_console_text(req, 301, "Moved Permanently", "moved " GW_CONSOLE_PREFIX "/");
+        gw_console_text(req, 301, "moved " GW_CONSOLE_PREFIX "/");
         goto out;
     }
     if (dir == NULL || gw_console_map(uri, pl, rel, sizeof rel, &ctype) != GW_OK)
@@ -225,7 +215,7 @@ void gw_console_serve(const char *dir, struct evhttp_request *req)
     evhttp_send_reply(req, 200, "OK", b);
     goto out;
 notfound:
-    gw_console_text(req, 404, "Not Found", "notfound");
+    gw_console_text(req, 404, "notfound");
 out:
     if (fd >= 0)
         close(fd);

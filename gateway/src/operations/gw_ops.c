@@ -22,6 +22,7 @@
 #include "gw_log.h"
 #include "gw_metrics.h"
 #include "gw_outbox.h"
+#include "gw_reply.h"
 
 #define GW_OPS_PROBE_OK_S 5
 #define GW_OPS_PROBE_FAIL_S 1
@@ -99,26 +100,9 @@ static void gw_ops_probe_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- answers ------------------------------------------------------------- */
 
-static void gw_ops_reply(struct evhttp_request *req, int status, const char *reason,
-                           const char *ctype, struct evbuffer *body)
+static void gw_ops_text(struct evhttp_request *req, int status, const char *line)
 {
-    struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-    evhttp_add_header(oh, "Content-Type", ctype);
-    evhttp_add_header(oh, "Cache-Control", "no-store");
-    evhttp_send_reply(req, status, reason, body);
-}
-
-static void gw_ops_text(struct evhttp_request *req, int status, const char *reason,
-                          const char *line)
-{
-    struct evbuffer *b = evbuffer_new();
-    if (b == NULL) {
-        evhttp_send_error(req, 503, NULL);
-        return;
-    }
-    evbuffer_add_printf(b, "%s\n", line);
-    gw_ops_reply(req, status, reason, "text/plain; charset=utf-8", b);
-    evbuffer_free(b);
+    gw_reply_printf(req, status, NULL, "%s\n", line);
 }
 
 /* NULL when ready, else why not. */
@@ -208,14 +192,14 @@ static void gw_ops_metrics(gw_ops_t *a, struct evhttp_request *req)
             "last probe; 0 when empty).\n"
             "# TYPE ddns_outbox_oldest_age_seconds gauge\nddns_outbox_oldest_age_seconds %.3f\n",
             a->outbox_rows, a->outbox_age);
-    gw_ops_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
+    gw_reply_buffer(req, 200, "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);
 }
 
 static void gw_ops_healthz(gw_ops_t *a, struct evhttp_request *req)
 {
     (void)a;
-    gw_ops_text(req, 200, "OK", "ok");
+    gw_ops_text(req, 200, "ok");
 }
 
 static void gw_ops_readyz(gw_ops_t *a, struct evhttp_request *req)
@@ -223,17 +207,17 @@ static void gw_ops_readyz(gw_ops_t *a, struct evhttp_request *req)
     char why[300], line[360];
     const char *bad = gw_ops_not_ready(a, why, sizeof why);
     if (bad == NULL) {
-        gw_ops_text(req, 200, "OK", "ready");
+        gw_ops_text(req, 200, "ready");
         return;
     }
     snprintf(line, sizeof line, "notready %s", bad);
-    gw_ops_text(req, 503, "Service Unavailable", line);
+    gw_ops_text(req, 503, line);
 }
 
 static void gw_ops_api(gw_ops_t *a, struct evhttp_request *req)
 {
     if (a->api == NULL || !gw_api_handle(a->api, req))
-        gw_ops_text(req, 404, "Not Found", "notfound");
+        gw_ops_text(req, 404, "notfound");
 }
 
 static void gw_ops_console(gw_ops_t *a, struct evhttp_request *req)
@@ -285,13 +269,13 @@ static void gw_ops_gencb(struct evhttp_request *req, void *arg)
             continue;
         if (r->get_only && cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-            gw_ops_text(req, 405, "Method Not Allowed", "badrequest method");
+            gw_ops_text(req, 405, "badrequest method");
             return;
         }
         r->fn(a, req);
         return;
     }
-    gw_ops_text(req, 404, "Not Found", "notfound");
+    gw_ops_text(req, 404, "notfound");
 }
 
 /* ---- life cycle ----------------------------------------------------------- */

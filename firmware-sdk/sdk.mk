@@ -13,6 +13,9 @@ SDK_LIB      := $(BUILD)/lib/libddns_sdk.a
 SDK_CLIENT   := $(BIN)/ddns-client
 SDK_TEST     := $(BUILD)/tests/test_sdk
 SDK_CLIENT_PKGS := openssl jansson
+# The reference Linux client is C11 with OpenSSL and a heap: it lives in
+# tools/, outside the C99 library it is built on.
+SDK_CLIENT_OBJ  := $(BUILD)/sdk/tools/ddns-client/ddns_client.o
 
 $(BUILD)/sdk/lib/%.o: $(SDK_DIR)/src/%.c
 	@mkdir -p $(dir $@)
@@ -23,11 +26,11 @@ $(SDK_LIB): $(SDK_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/sdk/client/ddns_client.o: $(SDK_DIR)/client/ddns_client.c
+$(SDK_CLIENT_OBJ): $(SDK_DIR)/tools/ddns-client/ddns_client.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_C11) $(SDK_INC) $(shell $(PKG) --cflags $(SDK_CLIENT_PKGS)) -MMD -MP -c -o $@ $<
 
-$(SDK_CLIENT): $(BUILD)/sdk/client/ddns_client.o $(SDK_LIB)
+$(SDK_CLIENT): $(SDK_CLIENT_OBJ) $(SDK_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell $(PKG) --libs $(SDK_CLIENT_PKGS))
 

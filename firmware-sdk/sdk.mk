@@ -13,6 +13,9 @@ SDK_LIB      := $(BUILD)/lib/libddns_sdk.a
 SDK_CLIENT   := $(BIN)/ddns-client
 SDK_TEST     := $(BUILD)/tests/test_sdk
 SDK_CLIENT_PKGS := openssl jansson
+# The reference Linux client is C11 with OpenSSL and a heap: it lives in
+# tools/, outside the C99 library it is built on.
+SDK_CLIENT_OBJ  := $(BUILD)/sdk/tools/ddns-client/ddns_client.o
 
 $(BUILD)/sdk/lib/%.o: $(SDK_DIR)/src/%.c
 	@mkdir -p $(dir $@)
@@ -23,11 +26,11 @@ $(SDK_LIB): $(SDK_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/sdk/client/ddns_client.o: $(SDK_DIR)/client/ddns_client.c
+$(SDK_CLIENT_OBJ): $(SDK_DIR)/tools/ddns-client/ddns_client.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_C11) $(SDK_INC) $(shell $(PKG) --cflags $(SDK_CLIENT_PKGS)) -MMD -MP -c -o $@ $<
 
-$(SDK_CLIENT): $(BUILD)/sdk/client/ddns_client.o $(SDK_LIB)
+$(SDK_CLIENT): $(SDK_CLIENT_OBJ) $(SDK_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell $(PKG) --libs $(SDK_CLIENT_PKGS))
 
@@ -68,7 +71,7 @@ SDK_FUZZ_RUNS ?= 100000
 FUZZ_TIME     ?= 300
 SDK_FUZZERS   := $(BUILD)/fuzz/fuzz_response $(BUILD)/fuzz/fuzz_request
 
-$(BUILD)/fuzz/%: $(SDK_DIR)/fuzz/%.c $(SDK_SRCS) $(wildcard $(SDK_DIR)/src/*.h) $(SDK_DIR)/include/ddns_sdk.h
+$(BUILD)/fuzz/%: $(SDK_DIR)/fuzz/%.c $(SDK_SRCS) $(wildcard $(SDK_DIR)/src/*.h) $(wildcard $(SDK_DIR)/include/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(SDK_INC) -o $@ $< $(SDK_SRCS)
 
@@ -113,7 +116,8 @@ coverage: $(VECTORS_OBJ)
 	@python3 $(SDK_DIR)/tools/coverage_report.py $(SDK_COV_DIR)/sdk.info --min $(SDK_COVERAGE_MIN)
 
 # ---- Install ----------------------------------------------------------------
-# make install [PREFIX=/usr/local] [DESTDIR=...]: ddns_sdk.h, libddns_sdk.a
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the headers (ddns_sdk.h and
+# one per optional module), libddns_sdk.a
 # and the pkg-config file ddns_sdk.pc.
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
@@ -123,7 +127,7 @@ SDK_VERSION := $(shell sed -n 's/^\#define DDNS_SDK_VERSION "\(.*\)"/\1/p' $(SDK
 .PHONY: install
 install: $(SDK_LIB)
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
-	install -m 644 $(SDK_DIR)/include/ddns_sdk.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(SDK_DIR)/include/*.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(SDK_LIB) $(DESTDIR)$(LIBDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(SDK_VERSION)|' $(SDK_DIR)/ddns_sdk.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ddns_sdk.pc

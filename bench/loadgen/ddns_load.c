@@ -30,6 +30,8 @@
 #include "ld_run.h"
 #include "ld_work.h"
 
+#include "ddns_check.h"
+
 #define PROG "ddns-load"
 #define LD_VERSION "1.0"
 

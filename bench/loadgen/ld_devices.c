@@ -1,6 +1,9 @@
 /* ld_devices: device credentials (see ld_devices.h). */
 #include "ld_devices.h"
 
+#include "ddns_check.h"
+#include "ddns_credentials.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,9 @@
 /* ld_work: requests and answers of the workloads (see ld_work.h). */
 #include "ld_work.h"
 
+#include "ddns_http.h"
+#include "ddns_sha256.h"
+
 #include <stdio.h>
 #include <string.h>
 

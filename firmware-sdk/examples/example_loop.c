@@ -1,9 +1,12 @@
 #include <string.h>
+#include "ddns_http.h"
 #include "ddns_sdk.h"
+#include "ddns_sha256.h"
 #include "platform.h"
 
 void ddns_task(const device_config_t *cfg)
 {
+    const ddns_options_t opt = ddns_options_default();
     ddns_state_t st = { 0 };
     uint8_t buf[1024];   /* request (up to DDNS_REQUEST_MAX), then the answer */
     for (;;) {
@@ -30,8 +33,8 @@ void ddns_task(const device_config_t *cfg)
             platform_tls_close(conn);
         }
         platform_random(&rnd, sizeof rnd);
-        switch (ddns_next(&st, answer, platform_time(), rnd, &delay)) {
-        case DDNS_NEXT_IDLE: platform_wait_address_change(DDNS_MIN_INTERVAL, delay); break;
+        switch (ddns_next(&st, &opt, answer, platform_time(), rnd, &delay)) {
+        case DDNS_NEXT_IDLE: platform_wait_address_change(opt.min_interval, delay); break;
         case DDNS_NEXT_RETRY: platform_sleep(delay); break;
         case DDNS_NEXT_STOP: platform_alert(answer); return;  /* until a person acts */
         }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ddns_sha256.h"
 #include "platform.h"
 
 void ddns_task(const device_config_t *cfg);
@@ -145,7 +146,7 @@ void platform_sleep(uint32_t seconds) { waited('s', seconds); }
 
 void platform_wait_address_change(uint32_t min_s, uint32_t max_s)
 {
-    CHECK(min_s == DDNS_MIN_INTERVAL);
+    CHECK(min_s == ddns_options_default().min_interval);
     waited('w', max_s);
 }
 

@@ -13,8 +13,11 @@
  * exactly the fields given (no byte of them can add a header line, an
  * Authorization field or a body parameter), its Content-Length is the
  * body's length, its sig is the HMAC of the string to sign, and the
- * presigned path gives the same bytes. */
+ * presigned path gives the same bytes, as do the Authorization value and
+ * the body laid out on their own. */
+#include "ddns_check.h"
 #include "ddns_sdk.h"
+#include "ddns_sha256.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +166,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (a[alen] != '\r')
             alen++;
         if (count(a, alen, ",") != 4 || count(a, alen, " ") != 0 || count(a, alen, "=") < 5)
+            abort();
+        /* the parts on their own are the request's bytes */
+        a -= sizeof "DDNS-HMAC-SHA256 " - 1;
+        alen += sizeof "DDNS-HMAC-SHA256 " - 1;
+        if (ddns_request_authorization(&req, secret, out2, alen, &len) != DDNS_OK ||
+            len != alen || memcmp(out2, a, alen) != 0 ||
+            ddns_request_authorization_presigned(&req, mac, out2, alen, &len) != DDNS_OK ||
+            len != alen || memcmp(out2, a, alen) != 0 ||
+            ddns_request_body(&req, out2, body, &len) != DDNS_OK || len != body ||
+            memcmp(out2, out + head, body) != 0)
             abort();
         char cl[32];
         int k = 0;

@@ -8,6 +8,8 @@
  * the parsers never fail open (an error leaves result NONE), every span
  * lies inside the input, the data matches the result, and ddns_next()
  * gives a sane decision for every answer. */
+#include "ddns_error.h"
+#include "ddns_http.h"
 #include "ddns_sdk.h"
 
 #include <stdlib.h>
@@ -24,6 +26,7 @@ static void check_span(ddns_span_t s, const uint8_t *base, size_t n)
 static void check_answer(ddns_err_t err, const ddns_response_t *r, const uint8_t *body,
                          size_t n)
 {
+    const ddns_options_t opt = ddns_options_default();
     ddns_state_t st;
     uint32_t delay;
     ddns_next_t next;
@@ -50,9 +53,9 @@ static void check_answer(ddns_err_t err, const ddns_response_t *r, const uint8_t
         abort();
 
     memset(&st, 0, sizeof st);
-    next = ddns_next(&st, r, 1700000000u, (uint32_t)n * 2654435761u, &delay);
+    next = ddns_next(&st, &opt, r, 1700000000u, (uint32_t)n * 2654435761u, &delay);
     if (next == DDNS_NEXT_STOP ? delay != 0
-                               : next == DDNS_NEXT_IDLE ? delay < DDNS_KEEPALIVE : delay < 4)
+                               : next == DDNS_NEXT_IDLE ? delay < opt.keepalive : delay < 4)
         abort();
 }
 

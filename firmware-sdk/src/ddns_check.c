@@ -5,6 +5,7 @@
  * or "badauth" for. The request builders themselves check only what keeps
  * the HTTP message intact. */
 #include "ddns_internal.h"
+#include "ddns_check.h"
 
 /* True when every byte of s is a digit or a lowercase letter up to last. */
 static bool lower_alnum(ddns_span_t s, unsigned last)
@@ -135,4 +136,20 @@ ddns_err_t ddns_request_check(const ddns_request_t *req)
         if (more[i] != DDNS_OK && (err == DDNS_OK || more[i] < err))
             err = more[i];
     return err;
+}
+
+ddns_err_t ddns_options_check(const ddns_options_t *opt)
+{
+    uint32_t min;
+
+    if (opt == NULL)
+        return DDNS_E_NULL;
+    min = opt->min_interval;
+    return min >= 1u && min <= opt->backoff_first && opt->backoff_first <= opt->backoff_max &&
+                   opt->backoff_max <= DDNS_DELAY_MAX && min <= opt->keepalive &&
+                   opt->keepalive <= DDNS_DELAY_MAX && min <= opt->retry_after_max &&
+                   opt->retry_after_max <= DDNS_DELAY_MAX &&
+                   opt->badtime_retry <= DDNS_DELAY_MAX
+               ? DDNS_OK
+               : DDNS_E_OPTIONS;
 }

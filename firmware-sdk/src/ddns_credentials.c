@@ -6,6 +6,8 @@
  * indexed by the secret characters, so its timing does not depend on the
  * secret. */
 #include "ddns_internal.h"
+#include "ddns_check.h"
+#include "ddns_credentials.h"
 
 #include <string.h>
 

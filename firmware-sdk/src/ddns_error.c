@@ -1,12 +1,13 @@
 /* ddns_error: names of the error codes and result tokens, for logs
  * (optional module: firmware that does not log them leaves it out). */
 #include "ddns_internal.h"
+#include "ddns_error.h"
 
 /* In the order of ddns_err_t, each ended by NUL; "?" after the last. */
 static const char names[] =
     "ok\0null\0buffer\0host\0user-agent\0device-id\0device-id-zero\0device-id-multicast\0"
     "kid\0ts\0ipv4\0ipv6\0secret\0password\0resp-format\0resp-token\0resp-status\0"
-    "resp-data\0http-incomplete\0http-syntax\0http-length\0?";
+    "resp-data\0http-incomplete\0http-syntax\0http-length\0options\0?";
 
 /* The result tokens in the order of ddns_result_t, each ended by NUL. */
 static const char tokens[] =

@@ -7,6 +7,7 @@
  * interpreted; other header lines are skipped. Every index is checked
  * against the length of the input before use. */
 #include "ddns_internal.h"
+#include "ddns_http.h"
 
 #include <string.h>
 

@@ -23,6 +23,11 @@ static inline uint8_t ddns__hex_digit(unsigned v)
 /* True when c - lo <= hi - lo, i.e. lo <= c <= hi. */
 #define DDNS__IN(c, lo, hi) ((unsigned)((unsigned)(c) - (unsigned)(lo)) <= (unsigned)((hi) - (lo)))
 
+/* The string to sign without its body (ddns__request_layout()), so that
+ * the built-in signer can hash it in two pieces, each shorter than the
+ * part it signs. */
+#define DDNS__PART_SIGN_HEAD 4u
+
 /* Decimal number of 1 to 19 digits at p (n bytes, n may be 0); false for
  * anything else. */
 bool ddns__parse_dec(const uint8_t *p, size_t n, uint64_t *value);

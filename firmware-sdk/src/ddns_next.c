@@ -20,14 +20,14 @@ ddns_err_t ddns_clock_correct(ddns_state_t *st, const ddns_response_t *r, uint64
     return DDNS_OK;
 }
 
-ddns_next_t ddns_next(ddns_state_t *st, const ddns_response_t *r, uint64_t device_now,
-                      uint32_t random, uint32_t *delay)
+ddns_next_t ddns_next(ddns_state_t *st, const ddns_options_t *opt, const ddns_response_t *r,
+                      uint64_t device_now, uint32_t random, uint32_t *delay)
 {
     unsigned res = r != NULL ? (unsigned)r->result : 0u;
     ddns_next_t next = DDNS_NEXT_RETRY;
     uint32_t base, n;
 
-    if (st == NULL || delay == NULL)
+    if (st == NULL || opt == NULL || delay == NULL)
         return DDNS_NEXT_STOP;
     *delay = 0;
     /* badrequest, badauth, disabled, notfound, badagent: a person must act
@@ -40,19 +40,25 @@ ddns_next_t ddns_next(ddns_state_t *st, const ddns_response_t *r, uint64_t devic
         st->failures = 0;
         st->stopped = 0;
         next = DDNS_NEXT_IDLE;
-        base = DDNS_KEEPALIVE;
+        base = opt->keepalive;
     } else if (st->stopped) {
         return DDNS_NEXT_STOP;
     } else {
+        /* backoff_first, doubled per further failure in a row up to
+         * backoff_max */
         n = ++st->failures;
-        base = n - 1u >= 4u ? DDNS_BACKOFF_MAX : (uint32_t)DDNS_BACKOFF_FIRST << (n - 1u);
+        base = opt->backoff_first;
+        while (--n > 0 && base < opt->backoff_max)
+            base <<= 1;
+        if (base > opt->backoff_max)
+            base = opt->backoff_max;
         if (res == DDNS_RESULT_RATELIMIT)
-            base = r->retry_after < DDNS_MIN_INTERVAL ? DDNS_MIN_INTERVAL
-                   : r->retry_after > DDNS_RETRY_AFTER_MAX ? DDNS_RETRY_AFTER_MAX
+            base = r->retry_after < opt->min_interval     ? opt->min_interval
+                   : r->retry_after > opt->retry_after_max ? opt->retry_after_max
                                                            : r->retry_after;
         else if (res == DDNS_RESULT_BADTIME &&
-                 ddns_clock_correct(st, r, device_now) == DDNS_OK && n == 1u)
-            base = 4;
+                 ddns_clock_correct(st, r, device_now) == DDNS_OK && st->failures == 1u)
+            base = opt->badtime_retry;
     }
     /* base plus a random part of up to half of it (base below 2^20) */
     *delay = base + (((random & 0xfffu) * base) >> 13);

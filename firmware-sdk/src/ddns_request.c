@@ -1,71 +1,86 @@
-/* ddns_request: the string to sign and the complete signed update request
- * (PROTOCOL.md section 4).
+/* ddns_request: the layouts of the signed update request (PROTOCOL.md
+ * section 4): the complete HTTP/1.1 request, the Authorization header
+ * value, the body and the string to sign.
  *
- * Both layouts are templates: literal text with one-byte codes for the
- * fields, interpreted by ddns_request_build_presigned(), which either counts
- * the bytes or writes them; the string to sign is the same function with
- * the marker SIGN for the MAC. It checks each field when it first meets it
- * while counting, compares the count with the caller's buffer and only then
- * writes, so a short buffer is never touched.
+ * All of them are one template: literal text with one-byte codes for the
+ * fields, interpreted by ddns__request_layout(), which either counts the
+ * bytes or writes them. Each part starts at its own place in the template:
+ * the complete request contains the Authorization value and the body as
+ * they are laid out on their own, and the string to sign continues with
+ * the same body. The layout checks each field when it first meets it
+ * while counting, compares the count with the caller's buffer and only
+ * then writes, so a short buffer is never touched.
  *
- * The builders check every field for what keeps the HTTP message intact:
+ * The layouts check every field for what keeps the HTTP message intact:
  * lengths and the range of its bytes (no CR or LF can enter a header, no
  * blank, ',' or '&' a field of the Authorization header or the body).
  * ddns_request_check() (ddns_check.c) checks the full syntax of every
  * field.
  *
  * Template codes are the bytes from 0x80 (the literal text is ASCII):
- *   0x80 to 0x85  the span host, user_agent, device_id, kid, ipv4, ipv6
+ *   0x80 to 0x85  the field host, user_agent, device_id, kid, ipv4, ipv6
  *   0x86          ts in decimal
  *   0x87          Content-Length: the length of the body, in decimal
  *   0x88          nonce in lowercase hex
  *   0x89          MAC in lowercase hex (the sig field)
- *   0x8a          continue with the body (BODY, the end of tpl_request)
- *   0x90 to 0x95  skip to the next 0x9f when span 0x80 to 0x85 is empty
- *   0x9f          end of such a section
+ *   0x89 + p      the end of part p, where its layout stops:
+ *   0x8a            the Authorization value (p = DDNS__PART_AUTHORIZATION)
+ *   0x8d            the head of the string to sign (p =
+ *                   DDNS__PART_SIGN_HEAD); the string to sign continues
+ *                   with the body
+ *   0x90 to 0x95  check field 0x80 to 0x85 without writing it
+ *   0xa0 to 0xa5  skip to the next 0xaf when field 0x80 to 0x85 is empty
+ *   0xaf          end of such a section
  */
 #include "ddns_internal.h"
 
 #include <string.h>
 
-#define C_IF   0x90u
-#define C_END  0x9fu
+#define C_CHECK 0x90u
+#define C_IF    0xa0u
+#define C_END   0xafu
 
-/* The body: "ipv4=" and "ipv6=" for the addresses given, "&" between
- * them when both are. It ends the request layout, and the string to sign
- * continues with it. */
-#define BODY "\x94" "ipv4=\x84\x9f" "\x94\x95&\x9f" "\x95" "ipv6=\x85\x9f"
+/* The parts, in the order of the template. The complete request contains
+ * the Authorization value (which also checks the body's fields, as the MAC
+ * covers them) and ends with the body. */
+#define TPL_REQUEST_HEAD                                                 \
+    "POST /v1/update HTTP/1.1\r\nHost: \x80\r\n"                         \
+    "\xa1" "User-Agent: \x81\r\n\xaf" "Authorization: "
+#define TPL_AUTHORIZATION                                                \
+    "DDNS-HMAC-SHA256 id=\x82,kid=\x83,ts=\x86,nonce=\x88,sig=\x89\x8a"
+#define TPL_REQUEST_TAIL                                                 \
+    "\r\nContent-Type: application/x-www-form-urlencoded\r\n"            \
+    "Content-Length: \x87\r\n\r\n"
+/* "ipv4=" and "ipv6=" for the addresses given, "&" between them when both
+ * are. */
+#define TPL_BODY "\xa4" "ipv4=\x84\xaf" "\xa4\xa5&\xaf" "\xa5" "ipv6=\x85\xaf"
+#define TPL_SIGN "DDNS-HMAC-SHA256\nPOST\n/v1/update\n\x82\n\x83\n\x86\n\x88\n\x8d"
 
-static const char tpl_sign[] =
-    "DDNS-HMAC-SHA256\nPOST\n/v1/update\n\x82\n\x83\n\x86\n\x88\n\x8a";
+static const char tpl[] =
+    TPL_REQUEST_HEAD TPL_AUTHORIZATION TPL_REQUEST_TAIL TPL_BODY "\0" TPL_SIGN;
 
-/* The MAC argument that selects the string to sign: no caller can pass the
- * address of this file's template. */
-#define SIGN ((const uint8_t *)tpl_sign)
+#define AT_BODY (sizeof(TPL_REQUEST_HEAD TPL_AUTHORIZATION TPL_REQUEST_TAIL) - 1u)
+#define AT_SIGN (sizeof(TPL_REQUEST_HEAD TPL_AUTHORIZATION TPL_REQUEST_TAIL TPL_BODY))
 
-static const char tpl_request[] =
-    "POST /v1/update HTTP/1.1\r\nHost: \x80\r\n"
-    "\x91" "User-Agent: \x81\r\n\x9f"
-    "Authorization: DDNS-HMAC-SHA256 id=\x82,kid=\x83,ts=\x86,nonce=\x88,sig=\x89\r\n"
-    "Content-Type: application/x-www-form-urlencoded\r\n"
-    "Content-Length: \x87\r\n\r\n" BODY;
-
-/* Per span of the request, in code order: the fewest bytes, the most
- * bytes, the error, and the lowest byte allowed (the highest is '~').
- * Printable ASCII ends no line early; from '.' up there is no blank, ','
- * or '&' to add a field to the Authorization header or a parameter to the
- * body. */
-static const uint8_t limits[6][4] = {
-    { 1, DDNS_HOST_MAX, DDNS_E_HOST, '!' },
-    { 0, DDNS_USER_AGENT_MAX, DDNS_E_USER_AGENT, ' ' },
-    { DDNS_DEVICE_ID_LEN, DDNS_DEVICE_ID_LEN, DDNS_E_DEVICE_ID, '.' },
-    { 1, DDNS_KID_MAX, DDNS_E_KID, '.' },
-    { 0, DDNS_IPV4_MAX, DDNS_E_IPV4, '.' },
-    { 0, DDNS_IPV6_MAX, DDNS_E_IPV6, '.' },
+/* Where each part starts in tpl, by uint32_t. */
+static const uint8_t starts[DDNS__PART_SIGN_HEAD + 1] = {
+    0, sizeof(TPL_REQUEST_HEAD) - 1u, AT_BODY, AT_SIGN, AT_SIGN,
 };
 
-/* The six spans open ddns_request_t, in code order. */
-typedef char spans_first[offsetof(ddns_request_t, ipv6) == 5 * sizeof(ddns_span_t) ? 1 : -1];
+/* Per field of the request, in code order: the fewest bytes, the most
+ * bytes, the error, the lowest byte allowed (the highest is '~') and the
+ * field's place in ddns_request_t. Printable ASCII ends no line early; from
+ * '.' up there is no blank, ',' or '&' to add a field to the Authorization
+ * header or a parameter to the body. */
+static const uint8_t fields[6][5] = {
+    { 1, DDNS_HOST_MAX, DDNS_E_HOST, '!', offsetof(ddns_request_t, host) },
+    { 0, DDNS_USER_AGENT_MAX, DDNS_E_USER_AGENT, ' ', offsetof(ddns_request_t, user_agent) },
+    { DDNS_DEVICE_ID_LEN, DDNS_DEVICE_ID_LEN, DDNS_E_DEVICE_ID, '.',
+      offsetof(ddns_request_t, device_id) },
+    { 1, DDNS_KID_MAX, DDNS_E_KID, '.', offsetof(ddns_request_t, kid) },
+    { 0, DDNS_IPV4_MAX, DDNS_E_IPV4, '.', offsetof(ddns_request_t, ipv4) },
+    { 0, DDNS_IPV6_MAX, DDNS_E_IPV6, '.', offsetof(ddns_request_t, ipv6) },
+};
 
 /* Writes v (below 2^40) in decimal at the end of tmp[12]; returns where
  * the digits start. Each digit is the remainder of a long division by 10,
@@ -96,10 +111,16 @@ DDNS__NOINLINE static uint8_t *decimal(uint8_t tmp[12], uint64_t v)
     return n;
 }
 
-/* The builders' check of span k (see limits). */
-static ddns_err_t span_check(ddns_span_t s, unsigned k)
+/* Field k of req (the member at the place fields[k] gives). */
+static ddns_span_t field(const ddns_request_t *req, unsigned k)
 {
-    const uint8_t *l = limits[k];
+    return *(const ddns_span_t *)(const void *)((const uint8_t *)req + fields[k][4]);
+}
+
+/* The layouts' check of field k (see fields). */
+static ddns_err_t field_check(ddns_span_t s, unsigned k)
+{
+    const uint8_t *l = fields[k];
     size_t i;
 
     if (s.len < l[0] || s.len > l[1] || (s.ptr == NULL && s.len > 0))
@@ -110,20 +131,24 @@ static ddns_err_t span_check(ddns_span_t s, unsigned k)
     return DDNS_OK;
 }
 
-ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
-                                        const uint8_t mac[DDNS_SHA256_LEN], uint8_t *out,
-                                        size_t out_size, size_t *out_len)
+ddns_err_t ddns__request_layout(const ddns_request_t *req, uint32_t part,
+                               const uint8_t mac[DDNS_SHA256_LEN], uint8_t *out,
+                               size_t out_size, size_t *out_len)
 {
-    const ddns_span_t *spans = (const ddns_span_t *)(const void *)req;
-    uint8_t *dst = NULL;   /* first counting, then writing */
+    /* Three passes: the body's length (for Content-Length), the part's
+     * length and its checks, then writing. */
+    unsigned pass = 0;
+    size_t body_len = 0;
 
     if (out_len == NULL)
         return DDNS_E_NULL;
     *out_len = 0;
-    if (req == NULL || mac == NULL || (out == NULL && out_size > 0))
+    /* mac is read only when writing a part that carries it */
+    if (req == NULL ||
+        (out_size > 0 && (out == NULL || (mac == NULL && part < DDNS__PART_BODY))))
         return DDNS_E_NULL;
     for (;;) {
-        const uint8_t *t = (const uint8_t *)(mac == SIGN ? tpl_sign : tpl_request);
+        const uint8_t *t = (const uint8_t *)tpl + starts[pass == 0u ? DDNS__PART_BODY : part];
         size_t n = 0;
         unsigned c;
 
@@ -136,26 +161,24 @@ ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
             if (c >= 0x80u) {
                 len = 0;
                 if (k < 6u) {
+                    ddns_span_t s = field(req, k);
                     if (c >= C_IF) {
-                        if (spans[k].len == 0)
+                        if (s.len == 0)
                             while (*t != C_END)
                                 t++;
                     } else {
                         /* the fields in the order of their errors: each
-                         * layout has them in the order of ddns_request_t
-                         * (the string to sign from the device id on) */
-                        ddns_err_t err = span_check(spans[k], k);
-                        if (err != DDNS_OK)
+                         * part has them in the order of ddns_request_t */
+                        ddns_err_t err = field_check(s, k);
+                        if (err != DDNS_OK && pass > 0u)
                             return err;
-                        src = spans[k].ptr;
-                        len = spans[k].len;
+                        src = s.ptr;
+                        len = s.len;
                     }
                 } else if (k < 8u) {
                     uint64_t v = req->ts;
                     if (k == 7u) {
-                        /* the body: "ipv4=" a, "ipv6=" b, "&" between them */
-                        size_t a = req->ipv4.len, b = req->ipv6.len;
-                        v = (a > 0 ? a + 5u : 0u) + (b > 0 ? b + 5u + (a > 0) : 0u);
+                        v = body_len;
                     } else if (v > DDNS_TS_MAX) {
                         return DDNS_E_TS;
                     }
@@ -166,29 +189,27 @@ ddns_err_t ddns_request_build_presigned(const ddns_request_t *req,
                     src = k == 8u ? req->nonce : mac;
                     len = k == 8u ? 2u * DDNS_NONCE_LEN : 2u * DDNS_SHA256_LEN;
                     hex = 1;
-                } else if (k == 10u) {
-                    t = (const uint8_t *)tpl_request + sizeof tpl_request - sizeof BODY;
+                } else if (k == part + 9u) {
+                    break;   /* the end of this part: 0x8a or 0x8d */
+                } else if (k == 13u) {
+                    t = (const uint8_t *)tpl + AT_BODY;
                 }
             }
-            for (i = 0; dst != NULL && i < len; i++, n++) {
+            for (i = 0; pass == 2u && i < len; i++) {
                 /* in hex, the high nibble of each byte first */
                 unsigned nibble = (unsigned)src[i >> 1] >> ((~i & 1u) * 4u) & 15u;
-                dst[n] = hex ? ddns__hex_digit(nibble) : src[i];
+                out[n + i] = hex ? ddns__hex_digit(nibble) : src[i];
             }
-            if (dst == NULL)
-                n += len;
+            n += len;
         }
-        if (dst != NULL)
+        if (pass++ == 0u) {
+            body_len = n;
+            continue;
+        }
+        if (pass == 3u)
             return DDNS_OK;
         *out_len = n;
         if (n > out_size)
             return DDNS_E_BUFFER;
-        dst = out;
     }
-}
-
-ddns_err_t ddns_request_string_to_sign(const ddns_request_t *req, uint8_t *out,
-                                       size_t out_size, size_t *out_len)
-{
-    return ddns_request_build_presigned(req, SIGN, out, out_size, out_len);
 }

@@ -8,24 +8,25 @@
 
 #include <string.h>
 
-/* Status byte of a token: the hundreds in the top three bits, the rest
- * (below 32 for every status of the protocol) in the low five. */
-#define STATUS_BYTE(status) (((status) / 100u) << 5 | (status) % 100u)
+/* Status byte of a token: the status modulo 256. Every status of the
+ * protocol gives one with bit 7 set, which no token character has, and
+ * only 200 is below 256. */
+#define STATUS_BYTE(status) ((status) & 0xffu)
 
-/* Each token as its length, its status byte and its text, in the order of
+/* Each token as its text and its status byte, in the order of
  * ddns_result_t from DDNS_RESULT_GOOD. */
 static const uint8_t tokens[] = {
-    4, STATUS_BYTE(200), 'g', 'o', 'o', 'd',
-    5, STATUS_BYTE(200), 'n', 'o', 'c', 'h', 'g',
-    10, STATUS_BYTE(400), 'b', 'a', 'd', 'r', 'e', 'q', 'u', 'e', 's', 't',
-    7, STATUS_BYTE(401), 'b', 'a', 'd', 'a', 'u', 't', 'h',
-    7, STATUS_BYTE(401), 'b', 'a', 'd', 't', 'i', 'm', 'e',
-    8, STATUS_BYTE(403), 'd', 'i', 's', 'a', 'b', 'l', 'e', 'd',
-    8, STATUS_BYTE(404), 'n', 'o', 't', 'f', 'o', 'u', 'n', 'd',
-    6, STATUS_BYTE(409), 'r', 'e', 'p', 'l', 'a', 'y',
-    9, STATUS_BYTE(429), 'r', 'a', 't', 'e', 'l', 'i', 'm', 'i', 't',
-    3, STATUS_BYTE(503), '9', '1', '1',
-    8, STATUS_BYTE(403), 'b', 'a', 'd', 'a', 'g', 'e', 'n', 't',
+    'g', 'o', 'o', 'd', STATUS_BYTE(200),
+    'n', 'o', 'c', 'h', 'g', STATUS_BYTE(200),
+    'b', 'a', 'd', 'r', 'e', 'q', 'u', 'e', 's', 't', STATUS_BYTE(400),
+    'b', 'a', 'd', 'a', 'u', 't', 'h', STATUS_BYTE(401),
+    'b', 'a', 'd', 't', 'i', 'm', 'e', STATUS_BYTE(401),
+    'd', 'i', 's', 'a', 'b', 'l', 'e', 'd', STATUS_BYTE(403),
+    'n', 'o', 't', 'f', 'o', 'u', 'n', 'd', STATUS_BYTE(404),
+    'r', 'e', 'p', 'l', 'a', 'y', STATUS_BYTE(409),
+    'r', 'a', 't', 'e', 'l', 'i', 'm', 'i', 't', STATUS_BYTE(429),
+    '9', '1', '1', STATUS_BYTE(503),
+    'b', 'a', 'd', 'a', 'g', 'e', 'n', 't', STATUS_BYTE(403),
 };
 
 #define NRESULTS 12u
@@ -89,11 +90,15 @@ ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_
     for (r = 1;; r++) {
         if (r == NRESULTS)
             return DDNS_E_RESP_TOKEN;
-        if (t[0] == w[0].len && memcmp(t + 2, w[0].ptr, w[0].len) == 0)
+        /* the word's bytes are below 0x80: a match stops at the status */
+        for (i = 0; i < w[0].len && t[i] == w[0].ptr[i]; i++)
+            ;
+        if (i == w[0].len && t[i] >= 0x80u)
             break;
-        t += t[0] + 2u;
+        while (*t++ < 0x80u)
+            ;
     }
-    if ((t[1] >> 5) * 100u + (t[1] & 31u) != status)
+    if (status - t[i] != (t[i] == STATUS_BYTE(200) ? 0u : 256u))
         return DDNS_E_RESP_STATUS;
 
     nw--;  /* data words */

@@ -8,6 +8,7 @@
  * byte, so there are no alignment or endianness requirements. A platform
  * that signs elsewhere leaves this file out. */
 #include "ddns_internal.h"
+#include "ddns_sha256.h"
 
 #include <string.h>
 
@@ -109,16 +110,38 @@ void ddns_sha256_final(ddns_sha256_t *ctx, uint8_t digest[DDNS_SHA256_LEN])
     ddns_wipe(ctx, sizeof *ctx);
 }
 
+/* Starts ctx on the HMAC key block: the key (at most a block) XOR pad. */
+static void hmac_key(ddns_sha256_t *ctx, const uint8_t *k, size_t key_len, unsigned pad)
+{
+    size_t i;
+
+    ddns_sha256_init(ctx);
+    for (i = 0; i < DDNS_SHA256_BLOCK; i++) {
+        uint8_t b = (uint8_t)((i < key_len ? k[i] : 0u) ^ pad);
+        ddns_sha256_update(ctx, &b, 1);
+    }
+}
+
+/* Completes HMAC from the inner hash in ctx: mac = H(key ^ opad || inner).
+ * mac may be where the message was. */
+static void hmac_finish(ddns_sha256_t *ctx, const uint8_t *k, size_t key_len,
+                        uint8_t mac[DDNS_SHA256_LEN])
+{
+    uint8_t inner[DDNS_SHA256_LEN];
+
+    ddns_sha256_final(ctx, inner);
+    hmac_key(ctx, k, key_len, 0x5c);
+    ddns_sha256_update(ctx, inner, sizeof inner);
+    ddns_sha256_final(ctx, mac);
+    ddns_wipe(inner, sizeof inner);
+}
+
 void ddns_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                       uint8_t mac[DDNS_SHA256_LEN])
 {
     ddns_sha256_t ctx;
-    uint8_t hashed_key[DDNS_SHA256_LEN], inner[DDNS_SHA256_LEN];
+    uint8_t hashed_key[DDNS_SHA256_LEN];
     const uint8_t *k = (const uint8_t *)key;
-    const void *msg = data;
-    size_t msg_len = len, i;
-    uint8_t *digest = inner;
-    unsigned pad;
 
     if (key_len > DDNS_SHA256_BLOCK) {
         ddns_sha256_init(&ctx);
@@ -127,44 +150,66 @@ void ddns_hmac_sha256(const void *key, size_t key_len, const void *data, size_t 
         k = hashed_key;
         key_len = DDNS_SHA256_LEN;
     }
-    /* inner = H(key ^ ipad || data), then mac = H(key ^ opad || inner) */
-    for (pad = 0x36;; pad = 0x5c) {
-        ddns_sha256_init(&ctx);
-        for (i = 0; i < DDNS_SHA256_BLOCK; i++) {
-            uint8_t b = (uint8_t)((i < key_len ? k[i] : 0u) ^ pad);
-            ddns_sha256_update(&ctx, &b, 1);
-        }
-        ddns_sha256_update(&ctx, msg, msg_len);
-        ddns_sha256_final(&ctx, digest);
-        if (digest == mac)
-            break;
-        msg = inner;
-        msg_len = sizeof inner;
-        digest = mac;
-    }
+    hmac_key(&ctx, k, key_len, 0x36);
+    ddns_sha256_update(&ctx, data, len);
+    hmac_finish(&ctx, k, key_len, mac);
     ddns_wipe(hashed_key, sizeof hashed_key);
-    ddns_wipe(inner, sizeof inner);
+}
+
+/* Lays out part (the request or the Authorization value) signed with the
+ * secret. First without writing: the part's checks, then, for the
+ * Authorization value, which does not contain the body its MAC covers,
+ * the body's; then laid out with an all-zero signature, which checks the
+ * buffer and writes only when it fits. The string to sign is then laid
+ * out in out in two pieces, its head and its body, each shorter than the
+ * part, and hashed piece by piece; the signed part overwrites them and
+ * sets *out_len again. Once the part was written the other layouts
+ * cannot fail. */
+static ddns_err_t build_signed(const ddns_request_t *req, uint32_t part,
+                               const uint8_t secret[DDNS_SECRET_LEN], uint8_t *out,
+                               size_t out_size, size_t *out_len)
+{
+    uint8_t mac[DDNS_SHA256_LEN] = { 0 };
+    ddns_sha256_t ctx;
+    uint32_t piece = DDNS__PART_SIGN_HEAD;
+    size_t n;
+    ddns_err_t err = secret == NULL ? DDNS_E_NULL
+                                    : ddns__request_layout(req, part, mac, NULL, 0, out_len);
+
+    if (err == DDNS_E_BUFFER && part == DDNS__PART_AUTHORIZATION) {
+        err = ddns__request_layout(req, DDNS__PART_BODY, NULL, NULL, 0, &n);
+        if (err == DDNS_OK)
+            err = DDNS_E_BUFFER;   /* an empty body */
+        else if (err != DDNS_E_BUFFER)
+            *out_len = 0;
+    }
+    if (err == DDNS_E_BUFFER)
+        err = ddns__request_layout(req, part, mac, out, out_size, out_len);
+    if (err == DDNS_OK) {
+        hmac_key(&ctx, secret, DDNS_SECRET_LEN, 0x36);
+        for (;;) {
+            if (ddns__request_layout(req, piece, NULL, out, out_size, &n) == DDNS_OK)
+                ddns_sha256_update(&ctx, out, n);
+            if (piece == DDNS__PART_BODY)
+                break;
+            piece = DDNS__PART_BODY;
+        }
+        hmac_finish(&ctx, secret, DDNS_SECRET_LEN, mac);
+        err = ddns__request_layout(req, part, mac, out, out_size, out_len);
+        ddns_wipe(mac, sizeof mac);
+    }
+    return err;
 }
 
 ddns_err_t ddns_request_build(const ddns_request_t *req, const uint8_t secret[DDNS_SECRET_LEN],
                               uint8_t *out, size_t out_size, size_t *out_len)
 {
-    /* The request is laid out with an all-zero signature first: that
-     * checks req and the buffer, and writes only when it fits. The string
-     * to sign is shorter: it is laid out in out, signed, then overwritten
-     * by the signed request, which sets *out_len again. Once the first
-     * call succeeded the others cannot fail. */
-    uint8_t mac[DDNS_SHA256_LEN] = { 0 };
-    ddns_err_t err = secret == NULL ? DDNS_E_NULL
-                                    : ddns_request_build_presigned(req, mac, out, out_size,
-                                                                   out_len);
+    return build_signed(req, DDNS__PART_REQUEST, secret, out, out_size, out_len);
+}
 
-    if (err == DDNS_OK)
-        err = ddns_request_string_to_sign(req, out, out_size, out_len);
-    if (err == DDNS_OK) {
-        ddns_hmac_sha256(secret, DDNS_SECRET_LEN, out, *out_len, mac);
-        err = ddns_request_build_presigned(req, mac, out, out_size, out_len);
-        ddns_wipe(mac, sizeof mac);
-    }
-    return err;
+ddns_err_t ddns_request_authorization(const ddns_request_t *req,
+                                      const uint8_t secret[DDNS_SECRET_LEN], uint8_t *out,
+                                      size_t out_size, size_t *out_len)
+{
+    return build_signed(req, DDNS__PART_AUTHORIZATION, secret, out, out_size, out_len);
 }

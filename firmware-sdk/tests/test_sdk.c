@@ -20,8 +20,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ddns_check.h"
+#include "ddns_credentials.h"
+#include "ddns_error.h"
+#include "ddns_http.h"
 #include "ddns_sdk.h"
+#include "ddns_sha256.h"
 #include "vectors.h"
+
+/* The documented defaults of ddns_options_t (test_options_default checks
+ * ddns_options_default() against them), and the options the ddns_next()
+ * tests use: the defaults. */
+#define MIN_INTERVAL 60u
+#define KEEPALIVE 86400u
+#define BACKOFF_FIRST 300u
+#define BACKOFF_MAX 3600u
+#define RETRY_AFTER_MAX 1048576u
+static const ddns_options_t dflt = { MIN_INTERVAL, KEEPALIVE, BACKOFF_FIRST, BACKOFF_MAX,
+                                     RETRY_AFTER_MAX, 4 };
 
 /* ---- Helpers -------------------------------------------------------------- */
 
@@ -282,6 +298,85 @@ static void request_from_record(const vectors_rec_t *rec, ddns_request_t *req, u
     }
 }
 
+/* ---- Authorization value and body ----------------------------------------- */
+
+/* The value of the Authorization header line and the body of a complete
+ * request. */
+static void request_parts(const uint8_t *req, size_t len, ddns_span_t *auth, ddns_span_t *body)
+{
+    static const char name[] = "\r\nAuthorization: ";
+    const uint8_t *a = memmem(req, len, name, sizeof name - 1);
+    const uint8_t *end = memmem(req, len, "\r\n\r\n", 4);
+    assert_non_null(a);
+    assert_non_null(end);
+    a += sizeof name - 1;
+    const uint8_t *eol = memmem(a, len - (size_t)(a - req), "\r\n", 2);
+    assert_non_null(eol);
+    *auth = ddns_span(a, (size_t)(eol - a));
+    *body = ddns_span(end + 4, len - (size_t)(end + 4 - req));
+}
+
+/* The Authorization value and the body of a sign record's request,
+ * signed and presigned (mac), are the record's and the very bytes of the
+ * complete request full; a size query needs no MAC; every buffer one byte
+ * short is refused and left untouched. */
+static void check_vector_parts(const vectors_rec_t *rec, const ddns_request_t *req,
+                               const uint8_t secret[32], const uint8_t mac[32],
+                               const uint8_t *full, size_t full_len)
+{
+    uint8_t buf[DDNS_AUTHORIZATION_MAX + 1];
+    size_t len, needed;
+    ddns_span_t auth, body;
+
+    request_parts(full, full_len, &auth, &body);
+    assert_span(auth, vectors_need(rec, "authorization"));
+    assert_span(body, vectors_need(rec, "body"));
+
+    /* with the built-in crypto */
+    assert_int_equal(ddns_request_authorization(req, secret, NULL, 0, &needed), DDNS_E_BUFFER);
+    assert_int_equal(needed, auth.len);
+    assert_true(needed <= DDNS_AUTHORIZATION_MAX);
+    assert_int_equal(ddns_request_authorization(req, secret, buf, needed, &len), DDNS_OK);
+    assert_int_equal(len, auth.len);
+    assert_memory_equal(buf, auth.ptr, len);
+    memset(buf, 0xa5, sizeof buf);
+    assert_int_equal(ddns_request_authorization(req, secret, buf, needed - 1, &len),
+                     DDNS_E_BUFFER);
+    assert_int_equal(len, needed);
+    for (size_t i = 0; i < sizeof buf; i++)
+        assert_int_equal(buf[i], 0xa5);
+
+    /* with the platform's MAC */
+    assert_int_equal(ddns_request_authorization_presigned(req, NULL, NULL, 0, &len),
+                     DDNS_E_BUFFER);
+    assert_int_equal(len, auth.len);
+    assert_int_equal(ddns_request_authorization_presigned(req, NULL, buf, sizeof buf, &len),
+                     DDNS_E_NULL);
+    assert_int_equal(len, 0);
+    assert_int_equal(ddns_request_authorization_presigned(req, mac, buf, sizeof buf, &len),
+                     DDNS_OK);
+    assert_int_equal(len, auth.len);
+    assert_memory_equal(buf, auth.ptr, len);
+
+    /* the body */
+    assert_int_equal(ddns_request_body(req, NULL, 0, &needed),
+                     body.len > 0 ? DDNS_E_BUFFER : DDNS_OK);
+    assert_int_equal(needed, body.len);
+    memset(buf, 0xa5, sizeof buf);
+    assert_int_equal(ddns_request_body(req, buf, sizeof buf, &len), DDNS_OK);
+    assert_int_equal(len, body.len);
+    if (len > 0) {
+        assert_memory_equal(buf, body.ptr, len);
+        assert_int_equal(ddns_request_body(req, buf, len - 1, &len), DDNS_E_BUFFER);
+        assert_int_equal(len, body.len);
+    }
+    assert_int_equal(buf[body.len], 0xa5);
+
+    /* the size query of the complete request needs no MAC */
+    assert_int_equal(ddns_request_build_presigned(req, NULL, NULL, 0, &needed), DDNS_E_BUFFER);
+    assert_int_equal(needed, full_len);
+}
+
 static void test_vectors_sign(void **state)
 {
     const vectors_t *v = *state;
@@ -326,6 +421,9 @@ static void test_vectors_sign(void **state)
         assert_int_equal(ddns_request_build_presigned(&req, mac, buf, sizeof buf, &len), DDNS_OK);
         assert_int_equal(len, xlen);
         assert_memory_equal(buf, expect, len);
+
+        /* The Authorization value and the body on their own. */
+        check_vector_parts(rec, &req, secret, mac, expect, xlen);
         free(expect);
         count++;
     }
@@ -511,6 +609,12 @@ static void test_request_maximum_size(void **state)
     assert_int_equal(ddns_request_string_to_sign(&req, NULL, 0, &len), DDNS_E_BUFFER);
     assert_int_equal(len, 33 + 13 + 17 + 13 + 17 + 71);
     assert_int_equal(len, DDNS_STRING_TO_SIGN_MAX);
+    assert_int_equal(ddns_request_authorization(&req, test_secret, NULL, 0, &len), DDNS_E_BUFFER);
+    assert_int_equal(len, DDNS_AUTHORIZATION_MAX);
+    assert_int_equal(ddns_request_authorization(&req, test_secret, buf, len, &len), DDNS_OK);
+    assert_int_equal(len, DDNS_AUTHORIZATION_MAX);
+    assert_int_equal(ddns_request_body(&req, NULL, 0, &len), DDNS_E_BUFFER);
+    assert_int_equal(len, DDNS_BODY_MAX);
     req.ts = 0;
     assert_int_equal(ddns_request_build(&req, test_secret, buf, sizeof buf, &len), DDNS_OK);
     assert_non_null(memmem(buf, len, ",ts=0,", 6));
@@ -1144,21 +1248,21 @@ static void test_next_success_and_keepalive(void **state)
 
     memset(&st, 0, sizeof st);
     st.failures = 7;
-    assert_int_equal(ddns_next(&st, &good, 0, 0, &delay), DDNS_NEXT_IDLE);
-    assert_int_equal(delay, DDNS_KEEPALIVE);
+    assert_int_equal(ddns_next(&st, &dflt, &good, 0, 0, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(delay, KEEPALIVE);
     assert_int_equal(st.failures, 0);
     /* The random part spreads the keep-alive over up to half of it. */
-    assert_int_equal(ddns_next(&st, &nochg, 0, 0xffffffffu, &delay), DDNS_NEXT_IDLE);
-    assert_true(delay > DDNS_KEEPALIVE && delay < DDNS_KEEPALIVE + DDNS_KEEPALIVE / 2);
-    assert_int_equal(ddns_next(&st, &nochg, 0, 0x800u, &delay), DDNS_NEXT_IDLE);
-    assert_int_equal(delay, DDNS_KEEPALIVE + DDNS_KEEPALIVE / 4);
+    assert_int_equal(ddns_next(&st, &dflt, &nochg, 0, 0xffffffffu, &delay), DDNS_NEXT_IDLE);
+    assert_true(delay > KEEPALIVE && delay < KEEPALIVE + KEEPALIVE / 2);
+    assert_int_equal(ddns_next(&st, &dflt, &nochg, 0, 0x800u, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(delay, KEEPALIVE + KEEPALIVE / 4);
     /* Only the low 12 bits of the random value count. */
     uint32_t d2;
-    assert_int_equal(ddns_next(&st, &nochg, 0, 0xabcd1800u, &d2), DDNS_NEXT_IDLE);
-    assert_int_equal(ddns_next(&st, &nochg, 0, 0x800u, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(ddns_next(&st, &dflt, &nochg, 0, 0xabcd1800u, &d2), DDNS_NEXT_IDLE);
+    assert_int_equal(ddns_next(&st, &dflt, &nochg, 0, 0x800u, &delay), DDNS_NEXT_IDLE);
     assert_int_equal(d2, delay);
-    assert_int_equal(ddns_next(&st, &nochg, 0, 0x5u << 12, &delay), DDNS_NEXT_IDLE);
-    assert_int_equal(delay, DDNS_KEEPALIVE);
+    assert_int_equal(ddns_next(&st, &dflt, &nochg, 0, 0x5u << 12, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(delay, KEEPALIVE);
 }
 
 static void test_next_backoff(void **state)
@@ -1174,21 +1278,21 @@ static void test_next_backoff(void **state)
     for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
         memset(&st, 0, sizeof st);
         for (size_t i = 0; i < sizeof bases / sizeof *bases; i++) {
-            assert_int_equal(ddns_next(&st, kinds[k], 0, 0, &delay), DDNS_NEXT_RETRY);
+            assert_int_equal(ddns_next(&st, &dflt, kinds[k], 0, 0, &delay), DDNS_NEXT_RETRY);
             assert_int_equal(delay, bases[i]);
             assert_int_equal(st.failures, i + 1);
         }
         /* A success resets the backoff. */
         ddns_response_t good = answer(DDNS_RESULT_GOOD);
-        assert_int_equal(ddns_next(&st, &good, 0, 0, &delay), DDNS_NEXT_IDLE);
-        assert_int_equal(ddns_next(&st, kinds[k], 0, 0xfffu, &delay), DDNS_NEXT_RETRY);
+        assert_int_equal(ddns_next(&st, &dflt, &good, 0, 0, &delay), DDNS_NEXT_IDLE);
+        assert_int_equal(ddns_next(&st, &dflt, kinds[k], 0, 0xfffu, &delay), DDNS_NEXT_RETRY);
         assert_int_equal(delay, 300 + ((0xfffu * 300u) >> 13));
     }
     /* Even a count that wrapped around keeps the longest delay. */
     st.failures = UINT32_MAX;
-    assert_int_equal(ddns_next(&st, &r911, 0, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(ddns_next(&st, &dflt, &r911, 0, 0, &delay), DDNS_NEXT_RETRY);
     assert_int_equal(st.failures, 0);
-    assert_int_equal(delay, DDNS_BACKOFF_MAX);
+    assert_int_equal(delay, BACKOFF_MAX);
 }
 
 static void test_next_ratelimit(void **state)
@@ -1200,21 +1304,21 @@ static void test_next_ratelimit(void **state)
 
     memset(&st, 0, sizeof st);
     r.retry_after = 7200;
-    assert_int_equal(ddns_next(&st, &r, 0, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(ddns_next(&st, &dflt, &r, 0, 0, &delay), DDNS_NEXT_RETRY);
     assert_int_equal(delay, 7200);
-    assert_int_equal(ddns_next(&st, &r, 0, 0xfffu, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(ddns_next(&st, &dflt, &r, 0, 0xfffu, &delay), DDNS_NEXT_RETRY);
     assert_true(delay > 7200 && delay < 7200 + 3600);
     /* Never sooner than a minute, however short the server's delay. */
     r.retry_after = 0;
-    assert_int_equal(ddns_next(&st, &r, 0, 0, &delay), DDNS_NEXT_RETRY);
-    assert_int_equal(delay, DDNS_MIN_INTERVAL);
+    assert_int_equal(ddns_next(&st, &dflt, &r, 0, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(delay, MIN_INTERVAL);
     r.retry_after = 59;
-    assert_int_equal(ddns_next(&st, &r, 0, 0, &delay), DDNS_NEXT_RETRY);
-    assert_int_equal(delay, DDNS_MIN_INTERVAL);
+    assert_int_equal(ddns_next(&st, &dflt, &r, 0, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(delay, MIN_INTERVAL);
     /* An absurd delay is limited instead of overflowing. */
     r.retry_after = UINT32_MAX;
-    assert_int_equal(ddns_next(&st, &r, 0, 0xffffffffu, &delay), DDNS_NEXT_RETRY);
-    assert_true(delay >= DDNS_RETRY_AFTER_MAX && delay < DDNS_RETRY_AFTER_MAX / 2 * 3);
+    assert_int_equal(ddns_next(&st, &dflt, &r, 0, 0xffffffffu, &delay), DDNS_NEXT_RETRY);
+    assert_true(delay >= RETRY_AFTER_MAX && delay < RETRY_AFTER_MAX / 2 * 3);
 }
 
 static void test_next_badtime_and_clock(void **state)
@@ -1227,30 +1331,30 @@ static void test_next_badtime_and_clock(void **state)
     memset(&st, 0, sizeof st);
     /* A device whose clock restarted at the epoch. */
     r.server_time = 1700000000;
-    assert_int_equal(ddns_next(&st, &r, 100, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(ddns_next(&st, &dflt, &r, 100, 0, &delay), DDNS_NEXT_RETRY);
     assert_true(st.clock_offset == 1699999900);
     assert_int_equal(delay, 4);
-    assert_int_equal(ddns_next(&st, NULL, 100, 0xfffu, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(ddns_next(&st, &dflt, NULL, 100, 0xfffu, &delay), DDNS_NEXT_RETRY);
     assert_true(st.clock_offset == 1699999900);
     assert_true(ddns_clock(&st, 160) == 1700000060);
 
     /* A clock ahead: a negative offset. */
     memset(&st, 0, sizeof st);
     r.server_time = 1700000000;
-    assert_int_equal(ddns_next(&st, &r, 1700003600, 0xfffu, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(ddns_next(&st, &dflt, &r, 1700003600, 0xfffu, &delay), DDNS_NEXT_RETRY);
     assert_true(st.clock_offset == -3600);
     assert_true(delay >= 4 && delay <= 5);
     assert_true(ddns_clock(&st, 1700003700) == 1700000100);
     /* A second badtime in a row backs off like an error. */
-    assert_int_equal(ddns_next(&st, &r, 1700003600, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(ddns_next(&st, &dflt, &r, 1700003600, 0, &delay), DDNS_NEXT_RETRY);
     assert_int_equal(delay, 600);
 
     /* A server time beyond the protocol's range is not learnt. */
     memset(&st, 0, sizeof st);
     r.server_time = DDNS_TS_MAX + 1;
-    assert_int_equal(ddns_next(&st, &r, 5, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(ddns_next(&st, &dflt, &r, 5, 0, &delay), DDNS_NEXT_RETRY);
     assert_true(st.clock_offset == 0);
-    assert_int_equal(delay, DDNS_BACKOFF_FIRST);
+    assert_int_equal(delay, BACKOFF_FIRST);
 
     /* ddns_clock_correct() on its own. */
     memset(&st, 0, sizeof st);
@@ -1292,22 +1396,22 @@ static void test_next_stop(void **state)
         ddns_response_t good = answer(DDNS_RESULT_GOOD);
         memset(&st, 0, sizeof st);
         delay = 99;
-        assert_int_equal(ddns_next(&st, &r, 0, 0xffffffffu, &delay), DDNS_NEXT_STOP);
+        assert_int_equal(ddns_next(&st, &dflt, &r, 0, 0xffffffffu, &delay), DDNS_NEXT_STOP);
         assert_int_equal(delay, 0);
         assert_int_equal(st.stopped, 1);
         /* Whatever comes next, it stays stopped... */
-        assert_int_equal(ddns_next(&st, &r911, 0, 0, &delay), DDNS_NEXT_STOP);
-        assert_int_equal(ddns_next(&st, NULL, 0, 0, &delay), DDNS_NEXT_STOP);
+        assert_int_equal(ddns_next(&st, &dflt, &r911, 0, 0, &delay), DDNS_NEXT_STOP);
+        assert_int_equal(ddns_next(&st, &dflt, NULL, 0, 0, &delay), DDNS_NEXT_STOP);
         assert_int_equal(delay, 0);
         /* ...until an update succeeds (a person fixed it) or the state is
          * zeroed. */
-        assert_int_equal(ddns_next(&st, &good, 0, 0, &delay), DDNS_NEXT_IDLE);
+        assert_int_equal(ddns_next(&st, &dflt, &good, 0, 0, &delay), DDNS_NEXT_IDLE);
         assert_int_equal(st.stopped, 0);
-        assert_int_equal(ddns_next(&st, &r911, 0, 0, &delay), DDNS_NEXT_RETRY);
+        assert_int_equal(ddns_next(&st, &dflt, &r911, 0, 0, &delay), DDNS_NEXT_RETRY);
     }
     ddns_response_t good = answer(DDNS_RESULT_GOOD);
-    assert_int_equal(ddns_next(NULL, &good, 0, 0, &delay), DDNS_NEXT_STOP);
-    assert_int_equal(ddns_next(&st, &good, 0, 0, NULL), DDNS_NEXT_STOP);
+    assert_int_equal(ddns_next(NULL, &dflt, &good, 0, 0, &delay), DDNS_NEXT_STOP);
+    assert_int_equal(ddns_next(&st, &dflt, &good, 0, 0, NULL), DDNS_NEXT_STOP);
 }
 
 /* Never hammer: over every result and many random values, a retry waits at
@@ -1329,18 +1433,18 @@ static void test_next_never_hammers(void **state)
         r.server_time = lcg(&seed);
         uint32_t rnd = lcg(&seed) ^ (lcg(&seed) << 24);
         uint32_t before = st.failures;
-        ddns_next_t next = ddns_next(&st, &r, lcg(&seed), rnd, &delay);
+        ddns_next_t next = ddns_next(&st, &dflt, &r, lcg(&seed), rnd, &delay);
         switch (next) {
         case DDNS_NEXT_IDLE:
             assert_true(r.result == DDNS_RESULT_GOOD || r.result == DDNS_RESULT_NOCHG);
-            assert_true(delay >= DDNS_KEEPALIVE && delay < DDNS_KEEPALIVE / 2 * 3);
+            assert_true(delay >= KEEPALIVE && delay < KEEPALIVE / 2 * 3);
             break;
         case DDNS_NEXT_RETRY:
             if (r.result == DDNS_RESULT_BADTIME && before == 0 && r.server_time <= DDNS_TS_MAX)
                 assert_true(delay >= 4 && delay <= 5);
             else
-                assert_true(delay >= DDNS_MIN_INTERVAL);
-            assert_true(delay < DDNS_RETRY_AFTER_MAX / 2 * 3);
+                assert_true(delay >= MIN_INTERVAL);
+            assert_true(delay < RETRY_AFTER_MAX / 2 * 3);
             break;
         default:
             assert_int_equal(delay, 0);
@@ -1418,10 +1522,143 @@ static void test_http_status_line(void **state)
     assert_int_equal(ddns_response_parse(200, ddns_span(NULL, 0), &r), DDNS_E_RESP_FORMAT);
 }
 
+/* The Authorization value checks the body's fields too (its MAC covers
+ * them), in the order of the string to sign, and writes nothing then; the
+ * presigned value checks only its own fields; the body only the
+ * addresses. */
+static void test_request_parts_checks(void **state)
+{
+    (void)state;
+    uint8_t buf[DDNS_REQUEST_MAX], mac[32] = { 0 };
+    size_t len = 99;
+    ddns_request_t req = base_request();
+
+    req.ipv4 = S("192.0.2.1&x=1");
+    memset(buf, 0xa5, sizeof buf);
+    assert_int_equal(ddns_request_authorization(&req, test_secret, buf, sizeof buf, &len),
+                     DDNS_E_IPV4);
+    assert_int_equal(len, 0);
+    assert_int_equal(buf[0], 0xa5);
+    assert_int_equal(ddns_request_authorization_presigned(&req, mac, buf, sizeof buf, &len),
+                     DDNS_OK);
+    assert_int_equal(ddns_request_body(&req, buf, sizeof buf, &len), DDNS_E_IPV4);
+    req.kid = S("a b");
+    assert_int_equal(ddns_request_authorization(&req, test_secret, buf, sizeof buf, &len),
+                     DDNS_E_KID);
+    req = base_request();
+    req.ipv6 = S("2001:db8::1 x");
+    assert_int_equal(ddns_request_authorization(&req, test_secret, buf, sizeof buf, &len),
+                     DDNS_E_IPV6);
+
+    /* host and user agent are not in the value or the body */
+    req = base_request();
+    req.host = S("bad host");
+    req.user_agent = S("ua\r\nX: 1");
+    assert_int_equal(ddns_request_authorization(&req, test_secret, buf, sizeof buf, &len),
+                     DDNS_OK);
+    assert_int_equal(ddns_request_body(&req, buf, sizeof buf, &len), DDNS_OK);
+    assert_int_equal(ddns_request_build(&req, test_secret, buf, sizeof buf, &len), DDNS_E_HOST);
+
+    /* no address: an empty body, an empty Content-Length */
+    req = base_request();
+    req.ipv4 = ddns_span(NULL, 0);
+    assert_int_equal(ddns_request_body(&req, NULL, 0, &len), DDNS_OK);
+    assert_int_equal(len, 0);
+    assert_int_equal(ddns_request_authorization(&req, test_secret, buf, sizeof buf, &len),
+                     DDNS_OK);
+
+    assert_int_equal(ddns_request_authorization(NULL, test_secret, buf, sizeof buf, &len),
+                     DDNS_E_NULL);
+    assert_int_equal(ddns_request_authorization(&req, NULL, buf, sizeof buf, &len), DDNS_E_NULL);
+    assert_int_equal(ddns_request_authorization(&req, test_secret, NULL, 5, &len), DDNS_E_NULL);
+    assert_int_equal(ddns_request_body(&req, buf, sizeof buf, NULL), DDNS_E_NULL);
+    assert_int_equal(ddns_request_body(NULL, buf, sizeof buf, &len), DDNS_E_NULL);
+}
+
+/* ---- Options of ddns_next() ------------------------------------------------ */
+
+static void test_options_default(void **state)
+{
+    (void)state;
+    ddns_options_t o = ddns_options_default();
+    assert_int_equal(o.min_interval, MIN_INTERVAL);
+    assert_int_equal(o.keepalive, KEEPALIVE);
+    assert_int_equal(o.backoff_first, BACKOFF_FIRST);
+    assert_int_equal(o.backoff_max, BACKOFF_MAX);
+    assert_int_equal(o.retry_after_max, RETRY_AFTER_MAX);
+    assert_int_equal(o.retry_after_max, DDNS_DELAY_MAX);
+    assert_int_equal(o.badtime_retry, 4);
+    assert_int_equal(ddns_options_check(&o), DDNS_OK);
+    assert_int_equal(ddns_options_check(NULL), DDNS_E_NULL);
+
+    /* each range refused */
+    ddns_options_t bad[9];
+    for (int i = 0; i < 9; i++)
+        bad[i] = o;
+    bad[0].min_interval = 0;
+    bad[1].min_interval = o.backoff_first + 1;
+    bad[2].backoff_max = o.backoff_first - 1;
+    bad[3].backoff_max = DDNS_DELAY_MAX + 1;
+    bad[4].keepalive = o.min_interval - 1;
+    bad[5].keepalive = DDNS_DELAY_MAX + 1;
+    bad[6].retry_after_max = o.min_interval - 1;
+    bad[7].retry_after_max = DDNS_DELAY_MAX + 1;
+    bad[8].badtime_retry = DDNS_DELAY_MAX + 1;
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(ddns_options_check(&bad[i]), DDNS_E_OPTIONS);
+    ddns_options_t edge = { 1, 1, 1, DDNS_DELAY_MAX, DDNS_DELAY_MAX, 0 };
+    assert_int_equal(ddns_options_check(&edge), DDNS_OK);
+}
+
+/* ddns_next() follows the options it is given. */
+static void test_next_options(void **state)
+{
+    (void)state;
+    ddns_options_t o = { 30, 6 * 3600, 45, 200, 1000, 2 };
+    ddns_state_t st;
+    ddns_response_t good = { .result = DDNS_RESULT_GOOD, .naddrs = 1 };
+    ddns_response_t r911 = { .result = DDNS_RESULT_SERVERERROR };
+    ddns_response_t rl = { .result = DDNS_RESULT_RATELIMIT };
+    ddns_response_t bt = { .result = DDNS_RESULT_BADTIME, .server_time = 1000 };
+    uint32_t delay;
+
+    assert_int_equal(ddns_options_check(&o), DDNS_OK);
+    memset(&st, 0, sizeof st);
+    assert_int_equal(ddns_next(&st, &o, &good, 0, 0, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(delay, 6 * 3600);
+    /* 45, 90, 180, then backoff_max */
+    static const uint32_t backoff[] = { 45, 90, 180, 200, 200 };
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ddns_next(&st, &o, &r911, 0, 0, &delay), DDNS_NEXT_RETRY);
+        assert_int_equal(delay, backoff[i]);
+    }
+    rl.retry_after = 5;
+    assert_int_equal(ddns_next(&st, &o, &rl, 0, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(delay, 30);
+    rl.retry_after = 5000;
+    assert_int_equal(ddns_next(&st, &o, &rl, 0, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(delay, 1000);
+    assert_int_equal(ddns_next(&st, &o, &good, 0, 0, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(ddns_next(&st, &o, &bt, 900, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(delay, 2);
+    assert_int_equal(st.clock_offset, 100);
+    /* the random part: up to half of the base */
+    assert_int_equal(ddns_next(&st, &o, &good, 0, 0xfffu, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(delay, 6 * 3600 + ((0xfffu * 6 * 3600) >> 13));
+    assert_int_equal(ddns_next(&st, NULL, &good, 0, 0, &delay), DDNS_NEXT_STOP);
+
+    /* options out of range: no undefined behaviour, bounded work */
+    ddns_options_t wild = { 0, UINT32_MAX, 0, UINT32_MAX, UINT32_MAX, UINT32_MAX };
+    memset(&st, 0, sizeof st);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(ddns_next(&st, &wild, &r911, 0, 0xfffu, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(ddns_next(&st, &wild, &good, 0, 0xfffu, &delay), DDNS_NEXT_IDLE);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
-    for (int e = DDNS_OK; e <= DDNS_E_HTTP_LENGTH; e++) {
+    for (int e = DDNS_OK; e <= DDNS_E_OPTIONS; e++) {
         const char *s = ddns_strerror((ddns_err_t)e);
         assert_non_null(s);
         assert_true(strlen(s) > 1);
@@ -1431,6 +1668,17 @@ static void test_strerror(void **state)
     assert_string_equal(ddns_strerror((ddns_err_t)1000), "?");
     assert_string_equal(ddns_strerror(DDNS_E_HOST), "host");
     assert_string_equal(ddns_strerror(DDNS_E_HTTP_LENGTH), "http-length");
+    assert_string_equal(ddns_strerror(DDNS_E_OPTIONS), "options");
+}
+
+/* The result types have the same size whatever the compiler's enum size. */
+static void test_result_types_fixed(void **state)
+{
+    (void)state;
+    assert_int_equal(sizeof(ddns_err_t), 4);
+    assert_int_equal(sizeof(ddns_result_t), 4);
+    assert_int_equal(sizeof(ddns_next_t), 4);
+    assert_int_equal(sizeof(((ddns_response_t *)0)->result), 4);
 }
 
 int main(void)
@@ -1461,6 +1709,10 @@ int main(void)
         cmocka_unit_test(test_checks_direct),
         cmocka_unit_test(test_http_status_line),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_result_types_fixed),
+        cmocka_unit_test(test_request_parts_checks),
+        cmocka_unit_test(test_options_default),
+        cmocka_unit_test(test_next_options),
     };
     return cmocka_run_group_tests_name("firmware-sdk", tests, setup_vectors, teardown_vectors);
 }

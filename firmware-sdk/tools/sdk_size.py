@@ -7,13 +7,15 @@ SDK on Cortex-M, checked against the targets of the SDK README.
 For each CPU (cortex-m0plus, cortex-m4) every src/*.c is compiled with
   -std=c99 -Os -mthumb -mcpu=CPU -ffunction-sections -fdata-sections
   -fstack-usage -fcallgraph-info=su
-and linked with --gc-sections, keeping every public (ddns_*) function of
-the linked files as a root, three times:
+and linked with --gc-sections, keeping every external (ddns_*) function of
+the linked files as a root (the public ones, and ddns__request_layout(),
+which the header's inline functions call), three times:
   - "with built-in crypto": the core (ddns_request.c, ddns_response.c,
     ddns_next.c) and ddns_sha256.c (SHA-256, HMAC-SHA256 and
     ddns_request_build(), which signs with them);
   - "without built-in crypto": the core only; the platform signs the
-    string to sign (ddns_request_string_to_sign/_build_presigned);
+    string to sign (ddns_request_string_to_sign/_build_presigned,
+    _authorization_presigned, _body);
   - "everything": the core, the crypto and the optional modules
     (ddns_check.c, ddns_http.c, ddns_credentials.c, ddns_error.c), for
     information: firmware links only the optional modules it calls.
@@ -73,6 +75,7 @@ int memcmp(const void *, const void *, size_t);
 # attempts; the others live only during one call sequence.
 STRUCTS = [
     ("ddns_state_t", "context kept across attempts"),
+    ("ddns_options_t", "timing rules of ddns_next()"),
     ("ddns_request_t", "request inputs"),
     ("ddns_response_t", "parsed answer"),
     ("ddns_http_response_t", "HTTP framing"),
@@ -107,8 +110,7 @@ def public_functions(objs, nm):
     for obj in objs:
         for line in run([nm, "-g", "--defined-only", obj]).splitlines():
             parts = line.split()
-            if len(parts) == 3 and parts[1] == "T" and parts[2].startswith("ddns_") \
-                    and not parts[2].startswith("ddns__"):
+            if len(parts) == 3 and parts[1] == "T" and parts[2].startswith("ddns_"):
                 names.append(parts[2])
     return sorted(set(names))
 
@@ -221,7 +223,8 @@ def worst_stack(frames, edges, roots):
 def struct_sizes(cc, flags, out_dir, inc_dir):
     probe = os.path.join(out_dir, "sizes.c")
     with open(probe, "w") as f:
-        f.write('#include "ddns_sdk.h"\n')
+        for h in sorted(os.listdir(os.path.join(SDK, "include"))):
+            f.write('#include "%s"\n' % h)
         for name, _ in STRUCTS:
             f.write("char sizeof_%s[sizeof(%s)];\n" % (name, name))
     obj = os.path.join(out_dir, "sizes.o")

@@ -53,7 +53,7 @@ def test_make_reads_no_pkg_config_before_the_install(tmp_path):
     # The same make does call it once a recipe needs it (the check sees calls).
     out = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "PKG=%s" % pkg,
                           "BUILD=%s" % (tmp_path / "build"),
-                          str(tmp_path / "build" / "sdk" / "client" / "ddns_client.o")],
+                          str(tmp_path / "build" / "sdk" / "tools" / "ddns-client" / "ddns_client.o")],
                          capture_output=True, text=True, timeout=120, env=MAKE_ENV)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "--cflags openssl jansson" in calls.read_text()

@@ -21,8 +21,8 @@ import ddnsstack
 
 ANSWER = re.compile(r"^ddns-client: answer: (.*)$", re.M)
 
-KEEPALIVE = 86400        # DDNS_KEEPALIVE
-BACKOFF_FIRST = 300      # DDNS_BACKOFF_FIRST
+KEEPALIVE = 86400        # ddns_options_default().keepalive
+BACKOFF_FIRST = 300      # ddns_options_default().backoff_first
 
 
 def parsed(p):

@@ -5,7 +5,12 @@
  * (libddns_sdk.a); this program adds what a device platform provides: the
  * credentials store (a JSON file), the clock, the random nonce, TCP and TLS
  * (OpenSSL). See --help for usage and exit codes. */
+#include "ddns_check.h"
+#include "ddns_credentials.h"
+#include "ddns_error.h"
+#include "ddns_http.h"
 #include "ddns_sdk.h"
+#include "ddns_sha256.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -190,6 +195,7 @@ static const char *describe(ddns_err_t err)
     case DDNS_E_HTTP_INCOMPLETE: return "HTTP response incomplete";
     case DDNS_E_HTTP_SYNTAX: return "malformed HTTP response";
     case DDNS_E_HTTP_LENGTH: return "HTTP response without valid Content-Length";
+    case DDNS_E_OPTIONS: return "options of ddns_next() out of their ranges";
     }
     return ddns_strerror(err);
 }
@@ -576,6 +582,7 @@ static int read_response(SSL *ssl, uint8_t *buf, size_t size, ddns_http_response
 static void report(const ddns_response_t *r, uint64_t device_now)
 {
     static const char *const next_names[] = { "idle", "retry", "stop" };
+    const ddns_options_t opt = ddns_options_default();
     ddns_state_t st;
     uint32_t rnd = 0, delay = 0;
     unsigned i;
@@ -583,7 +590,7 @@ static void report(const ddns_response_t *r, uint64_t device_now)
     memset(&st, 0, sizeof st);
     if (RAND_bytes((unsigned char *)&rnd, (int)sizeof rnd) != 1)
         rnd = (uint32_t)getpid();
-    ddns_next_t next = ddns_next(&st, r, device_now, rnd, &delay);
+    ddns_next_t next = ddns_next(&st, &opt, r, device_now, rnd, &delay);
     fprintf(stderr, "%s: answer: result=%s", PROG,
             r != NULL ? ddns_result_token(r->result) : "none");
     for (i = 0; r != NULL && i < r->naddrs; i++)

@@ -44,12 +44,6 @@ struct gw_dyn_job {
     char fqdns[GW_DYN_HOSTS_MAX * (GW_DYN_FQDN_MAX + 1) + 3];
 };
 
-/* The one line of a request refused before or instead of the database. */
-typedef struct gw_dyn_refusal {
-    int status;
-    char line[64];
-} gw_dyn_refusal_t;
-
 void gw_dyndns_set_keys(gw_dyndns_t *d, const cmn_keyset_t *keys)
 {
     d->keys = keys;
@@ -91,13 +85,6 @@ static void gw_dyn_send(gw_req_t *rq, int status, const char *body, size_t len)
     gw_req_reply_body(rq, status, NULL, body, len, token, 0);
 }
 
-static void gw_dyn_line(gw_req_t *rq, const char *line)
-{
-    char body[64];
-    int n = snprintf(body, sizeof body, "%s\n", line);
-    gw_dyn_send(rq, 200, body, (size_t)n);
-}
-
 /* "good ADDR" with the addresses of the request ("v4,v6" for both); no
  * address when the request took the names offline. */
 static size_t gw_dyn_fmt(char *out, const char *token, const struct gw_dyn_job *j,
@@ -107,13 +94,6 @@ static size_t gw_dyn_fmt(char *out, const char *token, const struct gw_dyn_job *
         return (size_t)snprintf(out, GW_DYN_LINE_MAX, "%s\n", token);
     return (size_t)snprintf(out, GW_DYN_LINE_MAX, "%s %s%s%s\n", token, a->ipv4,
                             a->ipv4[0] && a->ipv6[0] ? "," : "", a->ipv6);
-}
-
-static int gw_dyn_refuse(gw_dyn_refusal_t *f, int status, const char *line)
-{
-    f->status = status;
-    snprintf(f->line, sizeof f->line, "%s", line);
-    return GW_EINVAL;
 }
 
 /* The dyndns2 line for one name's result. */
@@ -142,9 +122,9 @@ static void gw_dyn_applied(void *arg, int err, const gw_apply_answer_t *a)
     if (a->device_level) {
         if (a->result == GW_APPLY_UNKNOWN || a->result == GW_APPLY_DISABLED) {
             gw_limit_auth_failed(gw_req_info(rq)->peer);
-            gw_dyn_line(rq, "badauth");
+            gw_req_reply(rq, 200, "badauth", 0);
         } else if (a->result == GW_APPLY_NOHOST) {
-            gw_dyn_line(rq, "nohost");
+            gw_req_reply(rq, 200, "nohost", 0);
         } else {    /* replay: dyndns2 sends no timestamp */
             gw_error("ddns_apply_batch answered a dyndns2 update with a replay");
             goto fail;
@@ -178,7 +158,7 @@ static void gw_dyn_applied(void *arg, int err, const gw_apply_answer_t *a)
     gw_dyn_send(rq, 200, body, len);
     goto out;
 fail:
-    gw_dyn_line(rq, "911");
+    gw_req_reply(rq, 200, "911", 0);
 out:
     free(body);
     free(j);
@@ -198,20 +178,20 @@ static int gw_dyn_secret_ok(const cmn_keyset_t *keys, const gw_dyn_cred_t *c)
 
 /* 1. the method and the User-Agent (the firmware policy) */
 static int gw_dyn_check_agent(const gw_dyndns_t *d, gw_req_t *rq, gw_agent_t *ga,
-                              gw_dyn_refusal_t *f)
+                              gw_req_refusal_t *f)
 {
     const char *agent = gw_req_info(rq)->agent;
     if (evhttp_request_get_command(gw_req_evreq(rq)) != EVHTTP_REQ_GET ||
         agent == NULL || agent[0] == '\0' ||
         gw_policy_check(d->policy, agent, ga) != GW_POLICY_ALLOW)
-        return gw_dyn_refuse(f, 200, "badagent");
+        return gw_req_refuse(f, 200, 0, "badagent");
     return GW_OK;
 }
 
 /* 2. the credentials; a source that failed too often is not even looked
  * at (dyndns2's abuse: the client stops until a person acts) */
 static int gw_dyn_check_credentials(const gw_dyndns_t *d, gw_req_t *rq, gw_dyn_cred_t *cred,
-                                    gw_dyn_refusal_t *f)
+                                    gw_req_refusal_t *f)
 {
     const gw_req_info_t *in = gw_req_info(rq);
     struct evkeyvalq *oh = evhttp_request_get_output_headers(gw_req_evreq(rq));
@@ -220,11 +200,11 @@ static int gw_dyn_check_credentials(const gw_dyndns_t *d, gw_req_t *rq, gw_dyn_c
         char ra[16];
         snprintf(ra, sizeof ra, "%d", blocked);
         evhttp_add_header(oh, "Retry-After", ra);
-        return gw_dyn_refuse(f, 200, "abuse");
+        return gw_req_refuse(f, 200, 0, "abuse");
     }
     if (in->nauth == 0) {
         evhttp_add_header(oh, "WWW-Authenticate", "Basic realm=\"ddns\", charset=\"UTF-8\"");
-        return gw_dyn_refuse(f, 401, "badauth");
+        return gw_req_refuse(f, 401, 0, "badauth");
     }
     int ok = in->authorization != NULL && gw_dyn_parse_basic(in->authorization, cred) == 0;
     if (ok) {
@@ -234,31 +214,28 @@ static int gw_dyn_check_credentials(const gw_dyndns_t *d, gw_req_t *rq, gw_dyn_c
     cmn_wipe(cred->secret, sizeof cred->secret);
     if (!ok) {
         gw_limit_auth_failed(in->peer);
-        return gw_dyn_refuse(f, 200, "badauth");
+        return gw_req_refuse(f, 200, 0, "badauth");
     }
     return GW_OK;
 }
 
 /* 3. the query: its hosts, their distinct FQDNs (j->ord, j->fqdns). */
 static int gw_dyn_parse(const gw_dyndns_t *d, gw_req_t *rq, struct gw_dyn_job *j,
-                        gw_dyn_refusal_t *f)
+                        gw_req_refusal_t *f)
 {
     const char *query = gw_req_query(rq);
     size_t qn = strcspn(query, "#"), fl = 0;
-    char line[64];
     if (qn > GW_DYN_QUERY_MAX)
-        return gw_dyn_refuse(f, 200, "badrequest query");
+        return gw_req_refuse(f, 200, 0, "badrequest query");
     char *text = strndup(query, qn);
     if (text == NULL)
-        return gw_dyn_refuse(f, 200, "911");
+        return gw_req_refuse(f, 200, 0, "911");
     int rc = gw_dyn_parse_query(text, &j->q);
     free(text);
-    if (rc != 0) {
-        snprintf(line, sizeof line, "badrequest %s", j->q.field);
-        return gw_dyn_refuse(f, 200, line);
-    }
+    if (rc != 0)
+        return gw_req_refuse(f, 200, 0, "badrequest %s", j->q.field);
     if (j->q.have_hostname && j->q.nhosts > (size_t)d->cfg->dyn_max_hosts)
-        return gw_dyn_refuse(f, 200, "numhost");
+        return gw_req_refuse(f, 200, 0, "numhost");
     j->fqdns[fl++] = '{';
     for (size_t i = 0; j->q.have_hostname && i < j->q.nhosts; i++) {
         const char *h = j->q.host[i];
@@ -287,7 +264,7 @@ static void gw_dyn_all_notfqdn(gw_req_t *rq, size_t nhosts)
     size_t len = 0;
     char *body = malloc(nhosts * 8 + 1);
     if (body == NULL) {
-        gw_dyn_line(rq, "911");
+        gw_req_reply(rq, 200, "911", 0);
         return;
     }
     for (size_t i = 0; i < nhosts; i++)
@@ -299,13 +276,13 @@ static void gw_dyn_all_notfqdn(gw_req_t *rq, size_t nhosts)
 /* 4. the database; no timestamp: dyndns2 has no replay token. The
  * addresses are myip's, or the connection's (gw_apply). */
 static int gw_dyn_apply(gw_dyndns_t *d, gw_req_t *rq, struct gw_dyn_job *j,
-                        const gw_dyn_cred_t *cred, const gw_agent_t *ga, gw_dyn_refusal_t *f)
+                        const gw_dyn_cred_t *cred, const gw_agent_t *ga, gw_req_refusal_t *f)
 {
     const gw_req_info_t *in = gw_req_info(rq);
     char agent_text[201];
     if (in->family == 0) {
         gw_error("request without a peer address");
-        return gw_dyn_refuse(f, 200, "911");
+        return gw_req_refuse(f, 200, 0, "911");
     }
     gw_agent_printable(in->agent, agent_text, sizeof agent_text);
     const gw_apply_req_t ap = {
@@ -320,7 +297,7 @@ static int gw_dyn_apply(gw_dyndns_t *d, gw_req_t *rq, struct gw_dyn_job *j,
     int rc = gw_apply(d->db, &ap, d->cfg->request_timeout, &j->apply, gw_dyn_applied, j);
     if (rc != GW_OK) {
         gw_warn("dyndns2 update not queued: %s", gw_strerror(rc));
-        return gw_dyn_refuse(f, 200, "911");
+        return gw_req_refuse(f, 200, 0, "911");
     }
     return GW_OK;
 }
@@ -330,7 +307,7 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
     gw_dyndns_t *d = arg;
     gw_dyn_cred_t cred;
     gw_agent_t ga;
-    gw_dyn_refusal_t f;
+    gw_req_refusal_t f;
     struct gw_dyn_job *j = NULL;
 
     memset(&ga, 0, sizeof ga);
@@ -338,7 +315,7 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
         gw_dyn_check_credentials(d, rq, &cred, &f) != GW_OK)
         goto refuse;
     if ((j = calloc(1, sizeof *j)) == NULL) {
-        gw_dyn_refuse(&f, 200, "911");
+        gw_req_refuse(&f, 200, 0, "911");
         goto refuse;
     }
     j->d = d;
@@ -354,11 +331,5 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
         return;
 refuse:
     free(j);
-    if (f.status == 401) {
-        char body[72];
-        int n = snprintf(body, sizeof body, "%s\n", f.line);
-        gw_dyn_send(rq, 401, body, (size_t)n);
-    } else {
-        gw_dyn_line(rq, f.line);
-    }
+    gw_req_reply(rq, f.status, f.line, 0);
 }

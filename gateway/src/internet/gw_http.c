@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -141,6 +142,17 @@ static void gw_req_free(gw_req_t *rq)
     h->ninflight--;
     free(rq);
     gw_http_check_drained(h);
+}
+
+int gw_req_refuse(gw_req_refusal_t *f, int status, int retry_after, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->line, sizeof f->line, fmt, ap);
+    va_end(ap);
+    f->status = status;
+    f->retry_after = retry_after;
+    return GW_EINVAL;
 }
 
 void gw_req_reply(gw_req_t *rq, int status, const char *line, int retry_after)

@@ -94,6 +94,20 @@ void gw_req_set_device(gw_req_t *rq, const char *device_id);
 void gw_req_async_begin(gw_req_t *rq);
 /* 1 when the client went away (the answer will not be delivered). */
 int gw_req_gone(const gw_req_t *rq);
+/* An answer an endpoint decides before, or instead of, its real work: the
+ * status and the one line (a token and its data words). Endpoints record
+ * it with gw_req_refuse() and send it once, with gw_req_reply(). */
+typedef struct gw_req_refusal {
+    int status;
+    int retry_after;
+    char line[96];
+} gw_req_refusal_t;
+
+/* Fills f; returns GW_EINVAL, so that a check reads
+ * `return gw_req_refuse(f, 400, 0, "badrequest body");`. */
+int gw_req_refuse(gw_req_refusal_t *f, int status, int retry_after, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Sends status with body line + LF (line is one token and its data words),
  * adds Retry-After when retry_after > 0, writes the access-log line and
  * frees rq. */

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +35,6 @@ struct gw_upd_job {
     gw_apply_job_t apply;
 };
 
-/* The answer of a request refused before or instead of the database. */
-typedef struct gw_upd_refusal {
-    int status;
-    int retry_after;
-    char line[96];
-} gw_upd_refusal_t;
-
 gw_update_t *gw_update_new(const gw_config_t *cfg,
                            const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy)
 {
@@ -69,19 +61,6 @@ void gw_update_set_policy(gw_update_t *u, const gw_policy_t *policy)
 void gw_update_free(gw_update_t *u)
 {
     free(u);
-}
-
-static int gw_upd_refuse(gw_upd_refusal_t *f, int status, int retry_after, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int gw_upd_refuse(gw_upd_refusal_t *f, int status, int retry_after, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->line, sizeof f->line, fmt, ap);
-    va_end(ap);
-    f->status = status;
-    f->retry_after = retry_after;
-    return GW_EINVAL;
 }
 
 static void gw_reply_911(gw_req_t *rq)
@@ -136,7 +115,7 @@ static void gw_update_applied(void *arg, int err, const gw_apply_answer_t *a)
  * Authorization, a framed body, the syntax, the firmware policy (after the
  * syntax, before the clock), the clock and the signature. */
 static int gw_upd_check(const gw_update_t *u, gw_req_t *rq, gw_auth_result_t *ar, gw_agent_t *ga,
-                        gw_upd_refusal_t *f)
+                        gw_req_refusal_t *f)
 {
     const gw_req_info_t *in = gw_req_info(rq);
     size_t blen;
@@ -144,14 +123,14 @@ static int gw_upd_check(const gw_update_t *u, gw_req_t *rq, gw_auth_result_t *ar
     /* A source that failed too often is not even looked at. */
     int blocked = gw_limit_auth_blocked(in->peer);
     if (blocked > 0)
-        return gw_upd_refuse(f, 429, blocked, "ratelimit %d", blocked);
+        return gw_req_refuse(f, 429, blocked, "ratelimit %d", blocked);
     if (in->nauth != 1)
-        return gw_upd_refuse(f, 400, 0, "badrequest authorization");
+        return gw_req_refuse(f, 400, 0, "badrequest authorization");
     if (!in->has_length)
-        return gw_upd_refuse(f, 400, 0, "badrequest content-length");
+        return gw_req_refuse(f, 400, 0, "badrequest content-length");
     const uint8_t *body = gw_req_body(rq, GW_AUTH_BODY_MAX, &blen);
     if (body == NULL)
-        return gw_upd_refuse(f, 400, 0, "badrequest body");
+        return gw_req_refuse(f, 400, 0, "badrequest body");
     int64_t now = (int64_t)time(NULL);
     gw_auth_verify(in->authorization, body, blen, now, u->cfg->clock_skew, gw_auth_keyset_lookup,
                    (void *)u->keys, ar);
@@ -159,15 +138,15 @@ static int gw_upd_check(const gw_update_t *u, gw_req_t *rq, gw_auth_result_t *ar
         gw_req_set_device(rq, ar->device_id);
     if (ar->verdict != GW_AUTH_BADREQUEST &&
         gw_policy_check(u->policy, in->agent, ga) != GW_POLICY_ALLOW)
-        return gw_upd_refuse(f, 403, 0, "badagent");
+        return gw_req_refuse(f, 403, 0, "badagent");
     switch (ar->verdict) {
     case GW_AUTH_BADREQUEST:
-        return gw_upd_refuse(f, 400, 0, "badrequest %s", ar->field);
+        return gw_req_refuse(f, 400, 0, "badrequest %s", ar->field);
     case GW_AUTH_BADTIME:
-        return gw_upd_refuse(f, 401, 0, "badtime %" PRId64, now);
+        return gw_req_refuse(f, 401, 0, "badtime %" PRId64, now);
     case GW_AUTH_BADAUTH:
         gw_limit_auth_failed(in->peer);
-        return gw_upd_refuse(f, 401, 0, "badauth");
+        return gw_req_refuse(f, 401, 0, "badauth");
     case GW_AUTH_OK:
         break;
     }
@@ -177,17 +156,17 @@ static int gw_upd_check(const gw_update_t *u, gw_req_t *rq, gw_auth_result_t *ar
 /* Hands the verified request to gw_apply: every name of the device (fqdns
  * NULL), never offline. */
 static int gw_upd_apply(gw_update_t *u, gw_req_t *rq, const gw_auth_result_t *ar,
-                        const gw_agent_t *ga, gw_upd_refusal_t *f)
+                        const gw_agent_t *ga, gw_req_refusal_t *f)
 {
     const gw_req_info_t *in = gw_req_info(rq);
     char tsbuf[24], agent_text[201];
     if (in->family == 0) {
         gw_error("request without a peer address");
-        return gw_upd_refuse(f, 503, GW_UPDATE_RETRY_AFTER, "911");
+        return gw_req_refuse(f, 503, GW_UPDATE_RETRY_AFTER, "911");
     }
     struct gw_upd_job *j = calloc(1, sizeof *j);
     if (j == NULL)
-        return gw_upd_refuse(f, 503, GW_UPDATE_RETRY_AFTER, "911");
+        return gw_req_refuse(f, 503, GW_UPDATE_RETRY_AFTER, "911");
     j->u = u;
     j->rq = rq;
     snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar->ts);
@@ -206,7 +185,7 @@ static int gw_upd_apply(gw_update_t *u, gw_req_t *rq, const gw_auth_result_t *ar
     if (rc != GW_OK) {
         gw_warn("update not queued: %s", gw_strerror(rc));
         free(j);
-        return gw_upd_refuse(f, 503, GW_UPDATE_RETRY_AFTER, "911");
+        return gw_req_refuse(f, 503, GW_UPDATE_RETRY_AFTER, "911");
     }
     return GW_OK;
 }
@@ -216,7 +195,7 @@ void gw_update_handle(void *arg, gw_req_t *rq)
     gw_update_t *u = arg;
     gw_auth_result_t ar;
     gw_agent_t ga;
-    gw_upd_refusal_t f;
+    gw_req_refusal_t f;
 
     memset(&ga, 0, sizeof ga);
     if (gw_upd_check(u, rq, &ar, &ga, &f) == GW_OK && gw_upd_apply(u, rq, &ar, &ga, &f) == GW_OK)

@@ -471,6 +471,57 @@ int gw_dns_conn_recv(gw_dns_conn_t *c, int timeout_ms, uint16_t *id, int *signed
     }
 }
 
+/* One A or AAAA record of a transfer, handed to cb with its owner in
+ * lowercase without the final dot. GW_OK, GW_EDNS (unusable) or GW_ENOMEM. */
+static int gw_dns_axfr_address(const gw_zone_conf_t *zone, ldns_rr *rr, gw_dns_axfr_cb cb,
+                               void *arg, char *err, size_t errlen)
+{
+    char owner[GW_DNAME_MAX + 2];
+    int aaaa = ldns_rr_get_type(rr) == LDNS_RR_TYPE_AAAA;
+    char *o = ldns_rdf2str(ldns_rr_owner(rr));
+    const ldns_rdf *rd = ldns_rr_rdf(rr, 0);
+    size_t ol = o ? strlen(o) : 0;
+    if (o == NULL || ol == 0 || ol > GW_DNAME_MAX + 1) {
+        free(o);
+        snprintf(err, errlen, "zone transfer of %s: unusable owner name", zone->name);
+        return GW_EDNS;
+    }
+    if (o[ol - 1] == '.')
+        o[--ol] = '\0';
+    for (size_t i = 0; i < ol; i++)
+        owner[i] = (o[i] >= 'A' && o[i] <= 'Z') ? (char)(o[i] + 32) : o[i];
+    owner[ol] = '\0';
+    free(o);
+    if (ldns_rdf_size(rd) != (aaaa ? 16u : 4u)) {
+        snprintf(err, errlen, "zone transfer of %s: malformed %s record at %s", zone->name,
+                 aaaa ? "AAAA" : "A", owner);
+        return GW_EDNS;
+    }
+    if (cb(arg, owner, aaaa, ldns_rr_ttl(rr), ldns_rdf_data(rd)) != 0) {
+        snprintf(err, errlen, "out of memory reading the zone transfer");
+        return GW_ENOMEM;
+    }
+    return GW_OK;
+}
+
+/* Why a transfer did not complete: the server's refusal, or an end
+ * without the closing SOA. */
+static void gw_dns_axfr_incomplete(ldns_resolver *res, const gw_zone_conf_t *zone, char *err,
+                                   size_t errlen)
+{
+    ldns_pkt *last = ldns_axfr_last_pkt(res);
+    if (last != NULL && ldns_pkt_get_rcode(last) != LDNS_RCODE_NOERROR) {
+        char *rcode = ldns_pkt_rcode2str(ldns_pkt_get_rcode(last));
+        snprintf(err, errlen, "%s refused the zone transfer of %s: %s (is transfer allowed "
+                 "for key %s?)", zone->primary.text, zone->name, rcode ? rcode : "error",
+                 zone->tsig_key_name);
+        free(rcode);
+    } else {
+        snprintf(err, errlen, "zone transfer of %s from %s did not complete", zone->name,
+                 zone->primary.text);
+    }
+}
+
 int gw_dns_axfr(const gw_zone_conf_t *zone, gw_dns_axfr_cb cb, void *arg,
                 gw_dns_axfr_stats_t *stats, char *err, size_t errlen)
 {
@@ -478,7 +529,6 @@ int gw_dns_axfr(const gw_zone_conf_t *zone, gw_dns_axfr_cb cb, void *arg,
     ldns_rdf *zname = NULL;
     ldns_rr *rr = NULL;
     int rc = GW_EDNS, soa_seen = 0;
-    char owner[GW_DNAME_MAX + 2];
 
     memset(stats, 0, sizeof *stats);
     res = gw_dns_resolver(zone, err, errlen);
@@ -501,50 +551,17 @@ int gw_dns_axfr(const gw_zone_conf_t *zone, gw_dns_axfr_cb cb, void *arg,
         stats->records++;
         if (t == LDNS_RR_TYPE_SOA)
             soa_seen++;
-        if ((t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA) && ldns_rr_rd_count(rr) == 1) {
-            char *o = ldns_rdf2str(ldns_rr_owner(rr));
-            const ldns_rdf *rd = ldns_rr_rdf(rr, 0);
-            size_t ol = o ? strlen(o) : 0;
-            if (o == NULL || ol == 0 || ol > GW_DNAME_MAX + 1) {
-                free(o);
-                snprintf(err, errlen, "zone transfer of %s: unusable owner name", zone->name);
-                goto out;
-            }
-            if (o[ol - 1] == '.')
-                o[--ol] = '\0';
-            for (size_t i = 0; i < ol; i++)
-                owner[i] = (o[i] >= 'A' && o[i] <= 'Z') ? (char)(o[i] + 32) : o[i];
-            owner[ol] = '\0';
-            free(o);
-            size_t want = t == LDNS_RR_TYPE_AAAA ? 16 : 4;
-            if (ldns_rdf_size(rd) != want) {
-                snprintf(err, errlen, "zone transfer of %s: malformed %s record at %s",
-                         zone->name, t == LDNS_RR_TYPE_AAAA ? "AAAA" : "A", owner);
-                goto out;
-            }
-            stats->addresses++;
-            if (cb(arg, owner, t == LDNS_RR_TYPE_AAAA, ldns_rr_ttl(rr), ldns_rdf_data(rd)) != 0) {
-                snprintf(err, errlen, "out of memory reading the zone transfer");
-                rc = GW_ENOMEM;
-                goto out;
-            }
-        }
+        int addr = (t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA) && ldns_rr_rd_count(rr) == 1;
+        if (addr && (rc = gw_dns_axfr_address(zone, rr, cb, arg, err, errlen)) != GW_OK)
+            goto out;
+        stats->addresses += (size_t)addr;
+        rc = GW_EDNS;
         ldns_rr_free(rr);
         rr = NULL;
     }
     /* A complete transfer starts and ends with the SOA. */
     if (!ldns_axfr_complete(res) || soa_seen < 2) {
-        ldns_pkt *last = ldns_axfr_last_pkt(res);
-        if (last != NULL && ldns_pkt_get_rcode(last) != LDNS_RCODE_NOERROR) {
-            char *rcode = ldns_pkt_rcode2str(ldns_pkt_get_rcode(last));
-            snprintf(err, errlen, "%s refused the zone transfer of %s: %s (is transfer allowed "
-                     "for key %s?)", zone->primary.text, zone->name, rcode ? rcode : "error",
-                     zone->tsig_key_name);
-            free(rcode);
-        } else {
-            snprintf(err, errlen, "zone transfer of %s from %s did not complete", zone->name,
-                     zone->primary.text);
-        }
+        gw_dns_axfr_incomplete(res, zone, err, errlen);
         goto out;
     }
     rc = GW_OK;

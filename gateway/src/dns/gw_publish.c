@@ -452,6 +452,74 @@ static int gw_pub_run_record_failure(struct gw_pub_run *run)
     return 0;
 }
 
+/* Rows set aside whose time came are tried again, one row at a time
+ * first. */
+static void gw_pub_retry_aside(struct gw_zone_state *zs)
+{
+    for (size_t a = 0; a < zs->naside;)
+        if (zs->aside[a].retry_ms <= gw_clock_ms()) {
+            zs->aside[a] = zs->aside[--zs->naside];
+            gw_pubwin_retry_alone(&zs->win);
+        } else {
+            a++;
+        }
+}
+
+/* When the oldest message in flight was sent (INT64_MAX: none). */
+static int64_t gw_pub_run_oldest(const struct gw_pub_run *run)
+{
+    int64_t oldest = INT64_MAX;
+    for (size_t i = 0; i < GW_PUBWIN_MAX; i++)
+        if (run->m[i].state == GW_MSG_INFLIGHT && run->m[i].sent_ms < oldest)
+            oldest = run->m[i].sent_ms;
+    return oldest;
+}
+
+/* Every whole answer received (one read may bring several): a confirmed
+ * message's rows leave the outbox, a refused one fails the run, a lost
+ * connection loses the messages in flight. Returns 1 when a message was
+ * confirmed, 0 when none, -1 when the database failed. */
+static int gw_pub_run_answers(struct gw_pub_run *run)
+{
+    struct gw_publish *p = run->p;
+    struct gw_zone_state *zs = run->zs;
+    int confirmed = 0;
+    while (run->ninflight > 0) {
+        char err[256];
+        uint16_t id = 0;
+        int signed_rcode = -1;
+        int rc = gw_dns_conn_recv(run->conn, 0, &id, &signed_rcode, err, sizeof err);
+        if (rc == GW_ETIMEDOUT)
+            break;
+        struct gw_pub_msg *m = NULL;
+        for (size_t i = 0; i < GW_PUBWIN_MAX; i++)
+            if (run->m[i].state == GW_MSG_INFLIGHT && run->m[i].id == id)
+                m = &run->m[i];
+        if ((rc != GW_OK && rc != GW_EDNS) || m == NULL) {
+            gw_pub_run_lost(run, err);
+            break;
+        }
+        run->ninflight--;
+        if (rc == GW_EDNS) {
+            m->state = GW_MSG_FAILED;
+            m->refused = signed_rcode > 0;
+            snprintf(m->err, sizeof m->err, "%s", err);
+            run->failed = 1;
+            continue;
+        }
+        if (gw_pub_run_confirmed(run, m) != 0)
+            return -1;
+        gw_pub_msg_free(m);
+        gw_pubwin_confirmed(&zs->win);
+        if (!run->failed) {
+            gw_pub_zone_ok(p, zs);
+            zs->backoff_ms = GW_PUB_BACKOFF_MIN_MS;
+        }
+        confirmed = 1;
+    }
+    return confirmed;
+}
+
 /* Publishes the zone's outbox while it has rows: up to GW_PUBWIN_MAX UPDATE
  * messages in flight on one connection, the next one sent as soon as rows
  * are committed (LISTEN) and the window has room, so that the DNS server
@@ -464,15 +532,7 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
     int want = 1, full = 0, sent_any = 0, stop = 0;
     int64_t turn_end = gw_clock_ms() + GW_PUB_TURN_MS;
 
-    /* Rows set aside whose time came are tried again, one row at a time
-     * first. */
-    for (size_t a = 0; a < zs->naside;)
-        if (zs->aside[a].retry_ms <= gw_clock_ms()) {
-            zs->aside[a] = zs->aside[--zs->naside];
-            gw_pubwin_retry_alone(&zs->win);
-        } else {
-            a++;
-        }
+    gw_pub_retry_aside(zs);
     run.window = gw_pubwin_window(&zs->win);
 
     for (;;) {
@@ -490,10 +550,7 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
         if (p->cfg->nzones > 1 && gw_clock_ms() > turn_end)
             stop = 1;
         /* Wait for an answer, a notification or the stop pipe. */
-        int64_t oldest = INT64_MAX;
-        for (size_t i = 0; i < GW_PUBWIN_MAX; i++)
-            if (run.m[i].state == GW_MSG_INFLIGHT && run.m[i].sent_ms < oldest)
-                oldest = run.m[i].sent_ms;
+        int64_t oldest = gw_pub_run_oldest(&run);
         int got = gw_outbox_take_wakeups(p->pg);
         if (got < 0)
             goto done;
@@ -511,39 +568,11 @@ static enum gw_pub_outcome gw_pub_stream(struct gw_publish *p, struct gw_zone_st
             gw_warn("publisher: poll: %s", strerror(errno));
         if (atomic_load(&p->stop))
             stop = 1;
-        /* Every whole answer received (one read may bring several). */
-        while (r > 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) && run.ninflight > 0) {
-            char err[256];
-            uint16_t id = 0;
-            int signed_rcode = -1;
-            int rc = gw_dns_conn_recv(run.conn, 0, &id, &signed_rcode, err, sizeof err);
-            if (rc == GW_ETIMEDOUT)
-                break;
-            struct gw_pub_msg *m = NULL;
-            for (size_t i = 0; i < GW_PUBWIN_MAX; i++)
-                if (run.m[i].state == GW_MSG_INFLIGHT && run.m[i].id == id)
-                    m = &run.m[i];
-            if ((rc != GW_OK && rc != GW_EDNS) || m == NULL) {
-                gw_pub_run_lost(&run, err);
-                break;
-            }
-            run.ninflight--;
-            if (rc == GW_EDNS) {
-                m->state = GW_MSG_FAILED;
-                m->refused = signed_rcode > 0;
-                snprintf(m->err, sizeof m->err, "%s", err);
-                run.failed = 1;
-                continue;
-            }
-            if (gw_pub_run_confirmed(&run, m) != 0)
+        if (r > 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP))) {
+            int got_answer = gw_pub_run_answers(&run);
+            if (got_answer < 0)
                 goto done;
-            gw_pub_msg_free(m);
-            gw_pubwin_confirmed(&zs->win);
-            if (!run.failed) {
-                gw_pub_zone_ok(p, zs);
-                zs->backoff_ms = GW_PUB_BACKOFF_MIN_MS;
-            }
-            want = 1;
+            want |= got_answer;
         }
         if (run.ninflight > 0 && gw_clock_ms() >= oldest + GW_DNS_TIMEOUT_S * 1000) {
             char err[256];

@@ -25,6 +25,7 @@
 #define GW_RS_EXIT_CONFIG 1
 #define GW_RS_EXIT_USAGE 2
 #define GW_RS_EXIT_RUNTIME 3
+#define GW_RS_EXIT_HELP 100   /* internal: --help was answered */
 #define GW_RS_CHUNK 1000            /* differences queued per transaction */
 #define GW_RS_SHOW 20               /* differences listed without --verbose */
 
@@ -527,7 +528,16 @@ static void gw_rs_free(struct gw_resync *rs)
         PQfinish(rs->pg);
 }
 
-int gw_resync_main(int argc, char **argv, const char *default_config)
+/* What the command line asked for. */
+typedef struct gw_rs_args {
+    const char *path;
+    int dry_run, publish, timeout_s, verbose;
+    char zone[GW_DNAME_MAX + 2];    /* lowercase, no trailing dot */
+} gw_rs_args_t;
+
+/* Options and the one ZONE; GW_OK, or the exit code of a usage error or
+ * of --help (as a positive number). */
+static int gw_rs_args(int argc, char **argv, const char *default_config, gw_rs_args_t *a)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -538,35 +548,27 @@ int gw_resync_main(int argc, char **argv, const char *default_config)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *path = default_config;
-    int dry_run = 0, publish = 1, timeout_s = 60, opt, code = GW_RS_EXIT_RUNTIME;
-    gw_config_t *cfg = NULL;
-    gw_config_msgs_t msgs;
-    gw_publish_t *pub = NULL;
-    struct gw_resync rs;
-    char err[512];
-
-    memset(&rs, 0, sizeof rs);
-    memset(&msgs, 0, sizeof msgs);
+    int opt;
+    char *end;
+    *a = (gw_rs_args_t){.path = default_config, .publish = 1, .timeout_s = 60};
     optind = 1;
     while ((opt = getopt_long(argc, argv, "c:nvh", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'c': path = optarg; break;
-        case 'n': dry_run = 1; break;
-        case 'v': rs.verbose = 1; break;
-        case 'P': publish = 0; break;
+        case 'c': a->path = optarg; break;
+        case 'n': a->dry_run = 1; break;
+        case 'v': a->verbose = 1; break;
+        case 'P': a->publish = 0; break;
         case 'T': {
-            char *end;
             long v = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || v < 1 || v > 86400) {
                 fprintf(stderr, "ddns-gateway resync: --timeout wants seconds from 1 to 86400, "
                         "not '%s'\n", optarg);
                 return GW_RS_EXIT_USAGE;
             }
-            timeout_s = (int)v;
+            a->timeout_s = (int)v;
             break;
         }
-        case 'h': gw_rs_usage(stdout, default_config); return GW_RS_EXIT_OK;
+        case 'h': gw_rs_usage(stdout, default_config); return GW_RS_EXIT_HELP;
         default:
             fprintf(stderr, "Try 'ddns-gateway resync --help'.\n");
             return GW_RS_EXIT_USAGE;
@@ -577,102 +579,129 @@ int gw_resync_main(int argc, char **argv, const char *default_config)
                 optind < argc ? "exactly one ZONE expected" : "which ZONE? (none given)");
         return GW_RS_EXIT_USAGE;
     }
-    char zname[GW_DNAME_MAX + 2];
-    snprintf(zname, sizeof zname, "%s", argv[optind]);
-    size_t zl = strlen(zname);
-    if (zl > 0 && zname[zl - 1] == '.')
-        zname[--zl] = '\0';
+    snprintf(a->zone, sizeof a->zone, "%s", argv[optind]);
+    size_t zl = strlen(a->zone);
+    if (zl > 0 && a->zone[zl - 1] == '.')
+        a->zone[--zl] = '\0';
     for (size_t i = 0; i < zl; i++)
-        if (zname[i] >= 'A' && zname[i] <= 'Z')
-            zname[i] = (char)(zname[i] + 32);
+        if (a->zone[i] >= 'A' && a->zone[i] <= 'Z')
+            a->zone[i] = (char)(a->zone[i] + 32);
+    return GW_OK;
+}
 
-    if (gw_config_load(path, &cfg, &msgs) != GW_OK) {
-        fputs(msgs.errors ? msgs.errors : "configuration error\n", stderr);
-        fprintf(stderr, "ddns-gateway resync: %s: %d problem(s) found\n", path, msgs.nerrors);
-        code = GW_RS_EXIT_CONFIG;
-        goto out;
+/* The configuration and the zone's section in it; GW_OK or an exit code. */
+static int gw_rs_load(const gw_rs_args_t *a, gw_config_t **cfg, gw_config_msgs_t *msgs,
+                      struct gw_resync *rs)
+{
+    if (gw_config_load(a->path, cfg, msgs) != GW_OK) {
+        fputs(msgs->errors ? msgs->errors : "configuration error\n", stderr);
+        fprintf(stderr, "ddns-gateway resync: %s: %d problem(s) found\n", a->path,
+                msgs->nerrors);
+        return GW_RS_EXIT_CONFIG;
     }
-    gw_log_set_level(rs.verbose ? GW_LOG_INFO : GW_LOG_WARN);
-    for (size_t i = 0; i < cfg->nzones; i++)
-        if (strcmp(cfg->zones[i].name, zname) == 0)
-            rs.zone = &cfg->zones[i];
-    if (rs.zone == NULL) {
+    gw_log_set_level(rs->verbose ? GW_LOG_INFO : GW_LOG_WARN);
+    for (size_t i = 0; i < (*cfg)->nzones; i++)
+        if (strcmp((*cfg)->zones[i].name, a->zone) == 0)
+            rs->zone = &(*cfg)->zones[i];
+    if (rs->zone == NULL) {
         fprintf(stderr, "ddns-gateway resync: zone '%s' is not configured in %s (no [zone %s] "
-                "section)\n", zname, path, zname);
-        code = GW_RS_EXIT_CONFIG;
-        goto out;
+                "section)\n", a->zone, a->path, a->zone);
+        return GW_RS_EXIT_CONFIG;
     }
+    return GW_OK;
+}
 
-    /* 1. the zone as its primary serves it */
+/* 1. the zone as its primary serves it; 2. the database's names against it. */
+static int gw_rs_transfer_compare(const gw_config_t *cfg, const char *zname, struct gw_resync *rs)
+{
     gw_dns_axfr_stats_t st;
+    char err[512];
     int64_t t0 = gw_clock_ms();
-    int rc = gw_dns_axfr(rs.zone, gw_rs_add_record, &rs.tab, &st, err, sizeof err);
-    if (rc != GW_OK) {
+    if (gw_dns_axfr(rs->zone, gw_rs_add_record, &rs->tab, &st, err, sizeof err) != GW_OK) {
         fprintf(stderr, "ddns-gateway resync: %s\n", err);
-        goto out;
+        return GW_EDNS;
     }
     printf("resync %s: zone transfer from %s: %zu records, %zu A/AAAA at %zu names (%.1f s)\n",
-           zname, rs.zone->primary.text, st.records, st.addresses, rs.tab.len,
+           zname, rs->zone->primary.text, st.records, st.addresses, rs->tab.len,
            (double)(gw_clock_ms() - t0) / 1000.0);
     fflush(stdout);
-
-    /* 2. the database */
     const char *kw[3], *val[3];
     gw_db_conn_params(cfg->db_conninfo, "ddns-gateway-resync", kw, val);
-    rs.pg = PQconnectdbParams(kw, val, 1);
-    if (PQstatus(rs.pg) != CONNECTION_OK) {
+    rs->pg = PQconnectdbParams(kw, val, 1);
+    if (PQstatus(rs->pg) != CONNECTION_OK) {
         fprintf(stderr, "ddns-gateway resync: cannot connect to the database: %s\n",
-                gw_rs_pgerr(rs.pg, NULL));
-        goto out;
+                gw_rs_pgerr(rs->pg, NULL));
+        return GW_EDB;
     }
-    if (gw_rs_compare_db(&rs) != GW_OK || gw_rs_compare_unknown(&rs) != GW_OK)
-        goto out;
+    if (gw_rs_compare_db(rs) != GW_OK || gw_rs_compare_unknown(rs) != GW_OK)
+        return GW_EDB;
     printf("resync %s: database: %zu names (%zu of active devices); differences: %zu missing, "
            "%zu wrong, %zu extra, %zu removed; %zu record(s) not published by the gateway "
            "left alone\n",
-           zname, rs.names, rs.active, rs.counts[GW_RS_MISSING], rs.counts[GW_RS_WRONG],
-           rs.counts[GW_RS_EXTRA], rs.counts[GW_RS_REMOVED], rs.unmanaged);
-    for (size_t i = 0; i < rs.ndiffs && (rs.verbose || i < GW_RS_SHOW); i++) {
-        const struct gw_rs_diff *d = &rs.diffs[i];
+           zname, rs->names, rs->active, rs->counts[GW_RS_MISSING], rs->counts[GW_RS_WRONG],
+           rs->counts[GW_RS_EXTRA], rs->counts[GW_RS_REMOVED], rs->unmanaged);
+    for (size_t i = 0; i < rs->ndiffs && (rs->verbose || i < GW_RS_SHOW); i++) {
+        const struct gw_rs_diff *d = &rs->diffs[i];
         printf("  %-8s %-4s %s  zone: %s  database: %s\n", gw_rs_kind_name[d->kind],
                d->is_aaaa ? "AAAA" : "A", d->fqdn, d->zone_has, d->db_has);
     }
-    if (!rs.verbose && rs.ndiffs > GW_RS_SHOW)
-        printf("  ... and %zu more (--verbose lists all)\n", rs.ndiffs - GW_RS_SHOW);
-    if (rs.ndiffs == 0) {
-        printf("resync %s: in sync, nothing to do\n", zname);
-        code = GW_RS_EXIT_OK;
-        goto out;
-    }
-    if (dry_run) {
-        printf("resync %s: --dry-run: %zu change(s) would be queued\n", zname, rs.ndiffs);
-        code = GW_RESYNC_EXIT_DIFFERENT;
-        goto out;
-    }
+    if (!rs->verbose && rs->ndiffs > GW_RS_SHOW)
+        printf("  ... and %zu more (--verbose lists all)\n", rs->ndiffs - GW_RS_SHOW);
+    return GW_OK;
+}
 
-    /* 3. queue the repairs */
-    long long max_id = 0;
-    for (size_t from = 0; from < rs.ndiffs; from += GW_RS_CHUNK) {
-        size_t to = from + GW_RS_CHUNK < rs.ndiffs ? from + GW_RS_CHUNK : rs.ndiffs;
-        if (gw_rs_queue_chunk(&rs, from, to, &max_id) != GW_OK)
-            goto out;
-        if (rs.ndiffs > GW_RS_CHUNK) {
-            printf("resync %s: queued %zu of %zu\n", zname, to, rs.ndiffs);
+/* 3. the repairs into the outbox, in chunks, with progress. */
+static int gw_rs_queue(struct gw_resync *rs, const char *zname, long long *max_id)
+{
+    *max_id = 0;
+    for (size_t from = 0; from < rs->ndiffs; from += GW_RS_CHUNK) {
+        size_t to = from + GW_RS_CHUNK < rs->ndiffs ? from + GW_RS_CHUNK : rs->ndiffs;
+        if (gw_rs_queue_chunk(rs, from, to, max_id) != GW_OK)
+            return GW_EDB;
+        if (rs->ndiffs > GW_RS_CHUNK) {
+            printf("resync %s: queued %zu of %zu\n", zname, to, rs->ndiffs);
             fflush(stdout);
         }
     }
-    printf("resync %s: %zu change(s) queued in the outbox\n", zname, rs.ndiffs);
+    printf("resync %s: %zu change(s) queued in the outbox\n", zname, rs->ndiffs);
     fflush(stdout);
-    if (!publish) {
-        code = GW_RS_EXIT_OK;
-        goto out;
-    }
+    return GW_OK;
+}
 
-    /* 4. publish them like a gateway does */
-    if (gw_publish_start(cfg, &pub) != GW_OK)
+int gw_resync_main(int argc, char **argv, const char *default_config)
+{
+    gw_rs_args_t a;
+    gw_config_t *cfg = NULL;
+    gw_config_msgs_t msgs;
+    gw_publish_t *pub = NULL;
+    struct gw_resync rs;
+    long long max_id;
+    int code;
+
+    memset(&rs, 0, sizeof rs);
+    memset(&msgs, 0, sizeof msgs);
+    if ((code = gw_rs_args(argc, argv, default_config, &a)) != GW_OK)
+        return code == GW_RS_EXIT_HELP ? GW_RS_EXIT_OK : code;
+    rs.verbose = a.verbose;
+    if ((code = gw_rs_load(&a, &cfg, &msgs, &rs)) != GW_OK)
         goto out;
-    if (gw_rs_wait(&rs, max_id, timeout_s) == GW_OK)
+    code = GW_RS_EXIT_RUNTIME;
+    if (gw_rs_transfer_compare(cfg, a.zone, &rs) != GW_OK)
+        goto out;
+    if (rs.ndiffs == 0) {
+        printf("resync %s: in sync, nothing to do\n", a.zone);
         code = GW_RS_EXIT_OK;
+    } else if (a.dry_run) {
+        printf("resync %s: --dry-run: %zu change(s) would be queued\n", a.zone, rs.ndiffs);
+        code = GW_RESYNC_EXIT_DIFFERENT;
+    } else if (gw_rs_queue(&rs, a.zone, &max_id) == GW_OK) {
+        /* 4. publish them like a gateway does */
+        if (!a.publish)
+            code = GW_RS_EXIT_OK;
+        else if (gw_publish_start(cfg, &pub) == GW_OK &&
+                 gw_rs_wait(&rs, max_id, a.timeout_s) == GW_OK)
+            code = GW_RS_EXIT_OK;
+    }
 out:
     gw_publish_stop(pub);
     gw_rs_free(&rs);

@@ -226,32 +226,98 @@ static const char *gw_ocsp_status_name(int status)
 
 /* Reads file as the OCSP response for cert into *out. Returns 0, or -1
  * with the reason in err. */
+/* The DER bytes of an OCSP response file (at most GW_TLS_OCSP_MAX) into
+ * *der (OPENSSL_malloc'd); 0 or -1 with err. */
+static int gw_staple_read(const char *file, unsigned char **der, size_t *len, char *err,
+                          size_t errlen)
+{
+    int rc = -1;
+    FILE *f = fopen(file, "rb");
+    *der = NULL;
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open OCSP response %s: %s", file, strerror(errno));
+        return -1;
+    }
+    *der = OPENSSL_malloc(GW_TLS_OCSP_MAX + 1);
+    if (*der == NULL) {
+        snprintf(err, errlen, "out of memory");
+    } else {
+        *len = fread(*der, 1, GW_TLS_OCSP_MAX + 1, f);
+        if (ferror(f))
+            snprintf(err, errlen, "cannot read OCSP response %s: %s", file, strerror(errno));
+        else if (*len > GW_TLS_OCSP_MAX)
+            snprintf(err, errlen, "OCSP response %s: larger than %d bytes", file,
+                     GW_TLS_OCSP_MAX);
+        else
+            rc = 0;
+    }
+    fclose(f);
+    if (rc != 0) {
+        OPENSSL_free(*der);
+        *der = NULL;
+    }
+    return rc;
+}
+
+/* The entry of basic about cert (by serial number), or NULL. */
+static OCSP_SINGLERESP *gw_staple_single(OCSP_BASICRESP *basic, X509 *cert)
+{
+    const ASN1_INTEGER *serial = X509_get0_serialNumber(cert);
+    for (int i = 0; i < OCSP_resp_count(basic); i++) {
+        OCSP_SINGLERESP *sr = OCSP_resp_get0(basic, i);
+        ASN1_INTEGER *sn = NULL;
+        if (OCSP_id_get0_info(NULL, NULL, NULL, &sn, (OCSP_CERTID *)OCSP_SINGLERESP_get0_id(sr)) ==
+                1 && sn != NULL && ASN1_INTEGER_cmp(sn, serial) == 0)
+            return sr;
+    }
+    return NULL;
+}
+
+/* The entry's status must be good and its nextUpdate, when given, still to
+ * come (*next: 0 when none). 0 or -1 with err. */
+static int gw_staple_check_single(const char *file, OCSP_SINGLERESP *single, time_t *next,
+                                  char *err, size_t errlen)
+{
+    int reason = 0;
+    ASN1_GENERALIZEDTIME *revoked = NULL, *this_upd = NULL, *next_upd = NULL;
+    int status = OCSP_single_get0_status(single, &reason, &revoked, &this_upd, &next_upd);
+    *next = 0;
+    if (status != V_OCSP_CERTSTATUS_GOOD) {
+        snprintf(err, errlen, "OCSP response %s: the certificate's status is %s", file,
+                 gw_ocsp_status_name(status));
+        return -1;
+    }
+    if (next_upd == NULL)
+        return 0;
+    struct tm tm;
+    if (ASN1_TIME_to_tm(next_upd, &tm) != 1) {
+        ERR_clear_error();
+        snprintf(err, errlen, "OCSP response %s: unreadable nextUpdate", file);
+        return -1;
+    }
+    *next = timegm(&tm);
+    if (*next <= time(NULL)) {
+        char when[32];
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(err, errlen, "OCSP response %s: expired at %s (fetch a fresh one)", file,
+                 when);
+        return -1;
+    }
+    return 0;
+}
+
 static int gw_staple_load(const char *file, X509 *cert, struct gw_staple *out, char *err,
                           size_t errlen)
 {
     int rc = -1;
     unsigned char *der = NULL;
+    size_t len = 0;
     OCSP_RESPONSE *resp = NULL;
     OCSP_BASICRESP *basic = NULL;
-    FILE *f = fopen(file, "rb");
-    if (f == NULL) {
-        snprintf(err, errlen, "cannot open OCSP response %s: %s", file, strerror(errno));
+    OCSP_SINGLERESP *single;
+    time_t next;
+    if (gw_staple_read(file, &der, &len, err, errlen) != 0)
         goto out;
-    }
-    der = OPENSSL_malloc(GW_TLS_OCSP_MAX + 1);
-    if (der == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    size_t len = fread(der, 1, GW_TLS_OCSP_MAX + 1, f);
-    if (ferror(f)) {
-        snprintf(err, errlen, "cannot read OCSP response %s: %s", file, strerror(errno));
-        goto out;
-    }
-    if (len > GW_TLS_OCSP_MAX) {
-        snprintf(err, errlen, "OCSP response %s: larger than %d bytes", file, GW_TLS_OCSP_MAX);
-        goto out;
-    }
     const unsigned char *p = der;
     resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
     ERR_clear_error();
@@ -271,47 +337,13 @@ static int gw_staple_load(const char *file, X509 *cert, struct gw_staple *out, c
         snprintf(err, errlen, "OCSP response %s: no basic response inside", file);
         goto out;
     }
-    const ASN1_INTEGER *serial = X509_get0_serialNumber(cert);
-    OCSP_SINGLERESP *single = NULL;
-    for (int i = 0; i < OCSP_resp_count(basic); i++) {
-        OCSP_SINGLERESP *sr = OCSP_resp_get0(basic, i);
-        ASN1_INTEGER *sn = NULL;
-        if (OCSP_id_get0_info(NULL, NULL, NULL, &sn, (OCSP_CERTID *)OCSP_SINGLERESP_get0_id(sr)) ==
-                1 && sn != NULL && ASN1_INTEGER_cmp(sn, serial) == 0) {
-            single = sr;
-            break;
-        }
-    }
-    if (single == NULL) {
+    if ((single = gw_staple_single(basic, cert)) == NULL) {
         snprintf(err, errlen, "OCSP response %s: is not about this certificate (no entry "
                  "for its serial number)", file);
         goto out;
     }
-    int reason = 0;
-    ASN1_GENERALIZEDTIME *revoked = NULL, *this_upd = NULL, *next_upd = NULL;
-    int status = OCSP_single_get0_status(single, &reason, &revoked, &this_upd, &next_upd);
-    if (status != V_OCSP_CERTSTATUS_GOOD) {
-        snprintf(err, errlen, "OCSP response %s: the certificate's status is %s", file,
-                 gw_ocsp_status_name(status));
+    if (gw_staple_check_single(file, single, &next, err, errlen) != 0)
         goto out;
-    }
-    time_t next = 0;
-    if (next_upd != NULL) {
-        struct tm tm;
-        if (ASN1_TIME_to_tm(next_upd, &tm) != 1) {
-            ERR_clear_error();
-            snprintf(err, errlen, "OCSP response %s: unreadable nextUpdate", file);
-            goto out;
-        }
-        next = timegm(&tm);
-        if (next <= time(NULL)) {
-            char when[32];
-            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-            snprintf(err, errlen, "OCSP response %s: expired at %s (fetch a fresh one)", file,
-                     when);
-            goto out;
-        }
-    }
     out->cert = cert;
     out->der = der;
     out->len = len;
@@ -319,8 +351,6 @@ static int gw_staple_load(const char *file, X509 *cert, struct gw_staple *out, c
     der = NULL;
     rc = 0;
 out:
-    if (f != NULL)
-        fclose(f);
     OPENSSL_free(der);
     OCSP_BASICRESP_free(basic);
     OCSP_RESPONSE_free(resp);
@@ -339,22 +369,16 @@ static int gw_staples_attach(SSL_CTX *ctx, struct gw_staples *st, char *err, siz
     return 0;
 }
 
-SSL_CTX *gw_tls_ctx_new(const gw_tls_files_t *files, char *err, size_t errlen, int *bad)
+/* The policy every context has: versions, options, suites, groups and
+ * resumption (a server cache for TLS 1.2 session ids, and tickets under
+ * the process's rotating keys for both versions). 0 or -1 with err. */
+static int gw_tls_policy(SSL_CTX *ctx, char *err, size_t errlen)
 {
-    const char *certificate = files->certificate, *private_key = files->private_key;
-    const char *certificate2 = files->certificate2, *private_key2 = files->private_key2;
-    struct gw_staples *st = NULL;
-    X509 *cert1 = NULL, *cert2 = NULL;
-    *bad = GW_TLS_BAD_NONE;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL) {
-        gw_tls_err(err, errlen, "cannot create TLS context", NULL);
-        goto fail;
-    }
+    static const unsigned char sid_ctx[] = "ddns-gateway";
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
         SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1) {
         gw_tls_err(err, errlen, "cannot set the TLS versions", NULL);
-        goto fail;
+        return -1;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                              SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF |
@@ -363,72 +387,93 @@ SSL_CTX *gw_tls_ctx_new(const gw_tls_files_t *files, char *err, size_t errlen, i
     if (SSL_CTX_set_cipher_list(ctx, GW_TLS12_CIPHERS) != 1 ||
         SSL_CTX_set_ciphersuites(ctx, GW_TLS13_SUITES) != 1) {
         gw_tls_err(err, errlen, "cannot set the cipher suites", NULL);
-        goto fail;
+        return -1;
     }
     if (SSL_CTX_set1_groups_list(ctx, GW_TLS_GROUPS) != 1) {
         gw_tls_err(err, errlen, "cannot set the key exchange groups", NULL);
-        goto fail;
+        return -1;
     }
-    /* Resumption: a server cache (TLS 1.2 session ids) and tickets under
-     * the process's rotating keys (both versions). */
-    static const unsigned char sid_ctx[] = "ddns-gateway";
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
     SSL_CTX_set_timeout(ctx, 7200);
     if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, gw_tk_cb) != 1) {
         gw_tls_err(err, errlen, "cannot set the session ticket callback", NULL);
-        goto fail;
+        return -1;
     }
-    if (gw_tls_load_pair(ctx, certificate, private_key, err, errlen, bad, GW_TLS_BAD_CERT,
-                         GW_TLS_BAD_KEY) != 0)
-        goto fail;
-    cert1 = SSL_CTX_get0_certificate(ctx);
-    if (certificate2 != NULL && private_key2 != NULL) {
-        /* Each key type has one slot: a second certificate of the same type
-         * would silently replace the first. */
-        X509 *first = cert1;
-        EVP_PKEY *pk1 = first ? X509_get0_pubkey(first) : NULL;
-        int type1 = pk1 ? EVP_PKEY_get_base_id(pk1) : 0;
-        if (gw_tls_load_pair(ctx, certificate2, private_key2, err, errlen, bad,
-                             GW_TLS_BAD_CERT2, GW_TLS_BAD_KEY2) != 0)
-            goto fail;
-        X509 *second = SSL_CTX_get0_certificate(ctx);
-        EVP_PKEY *pk2 = second ? X509_get0_pubkey(second) : NULL;
-        if (pk2 != NULL && EVP_PKEY_get_base_id(pk2) == type1) {
-            snprintf(err, errlen, "%s has the same key type as [tls] certificate (give one "
-                     "ECDSA and one RSA certificate)", certificate2);
-            *bad = GW_TLS_BAD_CERT2;
-            goto fail;
-        }
-        cert2 = second;
+    return 0;
+}
+
+/* The certificate(s) and key(s); *cert1, *cert2 (NULL: none) as loaded.
+ * Each key type has one slot: a second certificate of the same type would
+ * silently replace the first, so it is refused. 0 or -1 with err, *bad. */
+static int gw_tls_certs(SSL_CTX *ctx, const gw_tls_files_t *files, X509 **cert1, X509 **cert2,
+                        char *err, size_t errlen, int *bad)
+{
+    *cert2 = NULL;
+    if (gw_tls_load_pair(ctx, files->certificate, files->private_key, err, errlen, bad,
+                         GW_TLS_BAD_CERT, GW_TLS_BAD_KEY) != 0)
+        return -1;
+    *cert1 = SSL_CTX_get0_certificate(ctx);
+    if (files->certificate2 == NULL || files->private_key2 == NULL)
+        return 0;
+    EVP_PKEY *pk1 = *cert1 ? X509_get0_pubkey(*cert1) : NULL;
+    int type1 = pk1 ? EVP_PKEY_get_base_id(pk1) : 0;
+    if (gw_tls_load_pair(ctx, files->certificate2, files->private_key2, err, errlen, bad,
+                         GW_TLS_BAD_CERT2, GW_TLS_BAD_KEY2) != 0)
+        return -1;
+    X509 *second = SSL_CTX_get0_certificate(ctx);
+    EVP_PKEY *pk2 = second ? X509_get0_pubkey(second) : NULL;
+    if (pk2 != NULL && EVP_PKEY_get_base_id(pk2) == type1) {
+        snprintf(err, errlen, "%s has the same key type as [tls] certificate (give one "
+                 "ECDSA and one RSA certificate)", files->certificate2);
+        *bad = GW_TLS_BAD_CERT2;
+        return -1;
     }
-    if (files->ocsp_response != NULL || files->ocsp_response2 != NULL) {
-        st = OPENSSL_zalloc(sizeof *st);
-        if (st == NULL) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-        if (files->ocsp_response != NULL &&
-            gw_staple_load(files->ocsp_response, cert1, &st->s[0], err, errlen) != 0) {
-            *bad = GW_TLS_BAD_OCSP;
-            goto fail;
-        }
-        if (files->ocsp_response2 != NULL &&
-            (cert2 == NULL ||
-             gw_staple_load(files->ocsp_response2, cert2, &st->s[1], err, errlen) != 0)) {
-            if (cert2 == NULL)
-                snprintf(err, errlen, "ocsp_response2 needs certificate2");
-            *bad = GW_TLS_BAD_OCSP2;
-            goto fail;
-        }
-        if (gw_staples_attach(ctx, st, err, errlen) != 0)
-            goto fail;
-        st = NULL;  /* ctx owns it */
+    *cert2 = second;
+    return 0;
+}
+
+/* The OCSP responses stapled for cert1 and cert2, when configured. */
+static int gw_tls_staples(SSL_CTX *ctx, const gw_tls_files_t *files, X509 *cert1, X509 *cert2,
+                          char *err, size_t errlen, int *bad)
+{
+    if (files->ocsp_response == NULL && files->ocsp_response2 == NULL)
+        return 0;
+    struct gw_staples *st = OPENSSL_zalloc(sizeof *st);
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (files->ocsp_response != NULL &&
+        gw_staple_load(files->ocsp_response, cert1, &st->s[0], err, errlen) != 0) {
+        *bad = GW_TLS_BAD_OCSP;
+    } else if (files->ocsp_response2 != NULL &&
+               (cert2 == NULL ||
+                gw_staple_load(files->ocsp_response2, cert2, &st->s[1], err, errlen) != 0)) {
+        if (cert2 == NULL)
+            snprintf(err, errlen, "ocsp_response2 needs certificate2");
+        *bad = GW_TLS_BAD_OCSP2;
+    } else if (gw_staples_attach(ctx, st, err, errlen) == 0) {
+        return 0;   /* ctx owns st */
+    }
+    gw_staples_free(NULL, st, NULL, 0, 0, NULL);
+    return -1;
+}
+
+SSL_CTX *gw_tls_ctx_new(const gw_tls_files_t *files, char *err, size_t errlen, int *bad)
+{
+    X509 *cert1 = NULL, *cert2 = NULL;
+    *bad = GW_TLS_BAD_NONE;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        gw_tls_err(err, errlen, "cannot create TLS context", NULL);
+        return NULL;
+    }
+    if (gw_tls_policy(ctx, err, errlen) != 0 ||
+        gw_tls_certs(ctx, files, &cert1, &cert2, err, errlen, bad) != 0 ||
+        gw_tls_staples(ctx, files, cert1, cert2, err, errlen, bad) != 0) {
+        SSL_CTX_free(ctx);
+        return NULL;
     }
     return ctx;
-fail:
-    if (st != NULL)
-        gw_staples_free(NULL, st, NULL, 0, 0, NULL);
-    SSL_CTX_free(ctx);
-    return NULL;
 }

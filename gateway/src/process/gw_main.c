@@ -347,6 +347,19 @@ static void gw_apply_settings(void *arg)
     gw_config_apply_reload(gw_reload_cur, fresh->cfg);
 }
 
+/* The configuration's warnings, one log line each. */
+static void gw_reload_warnings(const gw_config_msgs_t *msgs)
+{
+    if (msgs->warnings == NULL)
+        return;
+    for (const char *l = msgs->warnings, *e; *l; l = e + 1) {
+        e = strchr(l, '\n');
+        if (e == NULL)
+            break;
+        gw_warn("reload: %.*s", (int)(e - l), l);
+    }
+}
+
 /* SIGHUP: loads the configuration file and everything it names again. With
  * any problem nothing changes (each problem is logged). Otherwise new
  * connections get the new TLS context (open ones keep theirs), updates are
@@ -422,13 +435,7 @@ static void gw_reload(struct gw_app *app)
 out:
     (void)gw_notify(rc == GW_OK ? "READY=1\nSTATUS=serving (reloaded)"
                                 : "READY=1\nSTATUS=serving (reload refused: see the log)");
-    if (msgs.warnings != NULL)
-        for (char *l = msgs.warnings, *e; *l; l = e + 1) {
-            e = strchr(l, '\n');
-            if (e == NULL)
-                break;
-            gw_warn("reload: %.*s", (int)(e - l), l);
-        }
+    gw_reload_warnings(&msgs);
     SSL_CTX_free(fresh.ssl);
     cmn_keyset_free(fresh.keys);
     gw_policy_free(fresh.policy);

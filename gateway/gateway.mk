@@ -145,5 +145,11 @@ gw-fuzz: $(GW_FUZZERS)
 	    $(SAN_RUN) $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $$corpus $$seeds || exit 1; \
 	done
 
-test-unit: gw-fuzz-smoke
+test-unit: gw-fuzz-smoke gw-check-layers
+
+# The include rule of gateway/src/: a folder includes only from itself and
+# from the folders below it (gateway/tools/check-layers, docs/ARCHITECTURE.md).
+.PHONY: gw-check-layers
+gw-check-layers:
+	@gateway/tools/check-layers gateway/src
 fuzz: gw-fuzz

@@ -7,6 +7,8 @@
 
 #include <libpq-fe.h>
 
+#include "cmn_text.h"
+
 struct prov_db {
     PGconn *conn;
 };
@@ -25,9 +27,7 @@ prov_db_t *prov_db_connect(const char *conninfo, char *err, size_t errlen)
     db->conn = PQconnectdb(conninfo ? conninfo : "");
     if (PQstatus(db->conn) != CONNECTION_OK) {
         snprintf(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(db->conn));
-        size_t n = strlen(err);
-        while (n > 0 && err[n - 1] == '\n')
-            err[--n] = '\0';
+        cmn_rtrim(err, "\n");
         prov_db_close(db);
         return NULL;
     }
@@ -42,6 +42,13 @@ void prov_db_close(prov_db_t *db)
     free(db);
 }
 
+/* The error of a failed result as "database: MESSAGE" (no line end). */
+static void prov_db_result_err(const PGresult *r, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "database: %s", PQresultErrorMessage(r));
+    cmn_rtrim(err, "\n");
+}
+
 /* Runs one parameterised statement; returns the result or NULL with err set. */
 static PGresult *prov_db_exec(prov_db_t *db, const char *sql, int n, const char *const *params,
                               char *err, size_t errlen)
@@ -49,10 +56,7 @@ static PGresult *prov_db_exec(prov_db_t *db, const char *sql, int n, const char 
     PGresult *r = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        snprintf(err, errlen, "database: %s", PQresultErrorMessage(r));
-        size_t len = strlen(err);
-        while (len > 0 && err[len - 1] == '\n')
-            err[--len] = '\0';
+        prov_db_result_err(r, err, errlen);
         PQclear(r);
         return NULL;
     }
@@ -223,9 +227,7 @@ void prov_db_rollback(prov_db_t *db)
 static void prov_db_errmsg(prov_db_t *db, const char *what, char *err, size_t errlen)
 {
     snprintf(err, errlen, "database: %s: %s", what, PQerrorMessage(db->conn));
-    size_t len = strlen(err);
-    while (len > 0 && err[len - 1] == '\n')
-        err[--len] = '\0';
+    cmn_rtrim(err, "\n");
 }
 
 /* Appends s to a COPY text-format line, escaping what the format needs. */
@@ -311,11 +313,8 @@ drain:
 out:
     PQclear(r);
     free(buf);
-    if (rc != 0) {
-        size_t len = strlen(err);
-        while (len > 0 && err[len - 1] == '\n')
-            err[--len] = '\0';
-    }
+    if (rc != 0)
+        cmn_rtrim(err, "\n");
     return rc;
 }
 
@@ -343,10 +342,7 @@ static int prov_db_each(prov_db_t *db, const char *sql, int n, const char *const
                 rc = -1;
             }
         } else if (st != PGRES_TUPLES_OK && rc == 0) {
-            snprintf(err, errlen, "database: %s", PQresultErrorMessage(r));
-            size_t len = strlen(err);
-            while (len > 0 && err[len - 1] == '\n')
-                err[--len] = '\0';
+            prov_db_result_err(r, err, errlen);
             rc = -1;
         }
         PQclear(r);
@@ -593,10 +589,7 @@ int prov_db_insert_wait(prov_db_t *db, size_t expect, char *err, size_t errlen)
         if (!seen) {
             seen = 1;
             if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-                snprintf(err, errlen, "database: %s", PQresultErrorMessage(r));
-                size_t len = strlen(err);
-                while (len > 0 && err[len - 1] == '\n')
-                    err[--len] = '\0';
+                prov_db_result_err(r, err, errlen);
             } else {
                 unsigned long long got = strtoull(PQcmdTuples(r), NULL, 10);
                 if (got == expect)

@@ -267,11 +267,8 @@ static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
         if (o->operator_name == NULL)
             return PROV_EXIT_USAGE;
     }
-    if (o->kid != NULL && !cmn_kid_valid(o->kid, strlen(o->kid))) {
-        fprintf(stderr, "ddns-provision %s: --kid '%s': 1 to %d characters of [a-z0-9]\n", cmd,
-                o->kid, CMN_KID_MAX);
+    if (!prov_kid_ok(cmd, o->kid))
         return PROV_EXIT_USAGE;
-    }
     o->fmt = prov_fmt_parse(fmt);
     if (o->fmt < 0) {
         fprintf(stderr, "ddns-provision %s: --format '%s': use jsonl, csv or record\n", cmd, fmt);
@@ -481,20 +478,8 @@ static int prov_run(int mode, int argc, char **argv)
     prov_interrupt_install();
 
     if (use_key) {
-        ks = cmn_keyset_load_dir(o.key_dir, err, sizeof err);
+        ks = prov_key_pick(cmd, o.key_dir, o.kid, &key);
         if (ks == NULL) {
-            fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-            rc = PROV_EXIT_USAGE;
-            goto out;
-        }
-        key = o.kid ? cmn_keyset_find(ks, o.kid, strlen(o.kid)) : cmn_keyset_newest(ks);
-        if (key == NULL) {
-            if (o.kid)
-                fprintf(stderr, "ddns-provision %s: no key with id '%s' in %s\n", cmd, o.kid,
-                        o.key_dir);
-            else
-                fprintf(stderr, "ddns-provision %s: no master key in %s (run 'ddns-provision "
-                        "keygen')\n", cmd, o.key_dir);
             rc = PROV_EXIT_USAGE;
             goto out;
         }

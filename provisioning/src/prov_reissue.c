@@ -147,19 +147,13 @@ int prov_cmd_reissue(int argc, char **argv)
         fprintf(stderr, "ddns-provision reissue: the device's MAC is required (see --help)\n");
         return PROV_EXIT_USAGE;
     }
-    int mrc = cmn_mac_canon(mac, strlen(mac), id);
-    if (mrc != CMN_MAC_OK) {
-        fprintf(stderr, "ddns-provision reissue: MAC '%.40s': %s\n", mac, cmn_mac_explain(mrc));
+    if (!prov_mac_ok("reissue", mac, id))
         return PROV_EXIT_USAGE;
-    }
     operator_name = prov_operator("reissue", operator_name);
     if (operator_name == NULL)
         return PROV_EXIT_USAGE;
-    if (kid != NULL && !cmn_kid_valid(kid, strlen(kid))) {
-        fprintf(stderr, "ddns-provision reissue: --kid '%s': 1 to %d characters of [a-z0-9]\n",
-                kid, CMN_KID_MAX);
+    if (!prov_kid_ok("reissue", kid))
         return PROV_EXIT_USAGE;
-    }
     if (new_name && name != NULL) {
         fprintf(stderr, "ddns-provision reissue: --new-name and --name exclude each other\n");
         return PROV_EXIT_USAGE;
@@ -233,17 +227,12 @@ int prov_cmd_reissue(int argc, char **argv)
         fprintf(stderr, "ddns-provision reissue: device %s stays revoked: its updates are "
                 "answered 'disabled' until 'ddns-provision restore'\n", id);
     rc = PROV_EXIT_OK;
-    char *json = prov_cred_json(&cred, res.has_serial ? res.serial : NULL,
-                                res.has_model ? res.model : NULL);
-    if (json == NULL || printf("%s\n", json) < 0 || fflush(stdout) != 0) {
+    if (prov_print_cred(&cred, res.has_serial ? res.serial : NULL,
+                        res.has_model ? res.model : NULL) != 0) {
         fprintf(stderr, "ddns-provision reissue: the device is reissued, but its credentials "
                 "could not be written; 'ddns-provision reissue %s --kid %s' prints them "
                 "again\n", id, cred.kid);
         rc = PROV_EXIT_REFUSED;
-    }
-    if (json != NULL) {
-        cmn_wipe(json, strlen(json));
-        free(json);
     }
 out:
     prov_db_close(db);

@@ -12,6 +12,7 @@
 #include "prov_cli.h"
 #include "prov_csv.h"
 #include "prov_db.h"
+#include "prov_dbbatch.h"
 #include "prov_out.h"
 
 static const char prov_usage_batch[] =
@@ -596,8 +597,8 @@ static int prov_run_check(prov_run_t *r)
         int ok = r->db != NULL && prov_db_begin(r->db, r->err, sizeof r->err) == 0;
         if (ok) {
             r->in_tx = 1;
-            ok = prov_db_stage(r->db, r->b, r->err, sizeof r->err) == 0 &&
-                 prov_db_check(r->db, r->b, r->kid, r->o.prefix, r->err, sizeof r->err) == 0;
+            ok = prov_dbbatch_stage(r->db, r->b, r->err, sizeof r->err) == 0 &&
+                 prov_dbbatch_check(r->db, r->b, r->kid, r->o.prefix, r->err, sizeof r->err) == 0;
         }
         if (!ok) {
             prov_run_fail(r, NULL, PROV_EXIT_REFUSED);
@@ -656,7 +657,7 @@ static int prov_run_insert(prov_run_t *r)
         .tool_version = PROV_VERSION,
     };
     if (prov_db_audit(r->db, &audit, &r->batch_id, r->err, sizeof r->err) != 0 ||
-        prov_db_insert_send(r->db, r->batch_id, r->kid, r->zone, r->err, sizeof r->err) != 0)
+        prov_dbbatch_insert_send(r->db, r->batch_id, r->kid, r->zone, r->err, sizeof r->err) != 0)
         return prov_run_fail(r, NULL, PROV_EXIT_REFUSED);
     return PROV_RUN_ON;
 }
@@ -673,7 +674,7 @@ static int prov_run_write(prov_run_t *r)
                     ? 0 : prov_write_output(r->out, r->b, r->key, &r->pg, r->err, sizeof r->err);
     if (r->use_db) {
         char ierr[1024];
-        if (prov_db_insert_wait(r->db, r->n_new, ierr, sizeof ierr) != 0) {
+        if (prov_dbbatch_insert_wait(r->db, r->n_new, ierr, sizeof ierr) != 0) {
             fprintf(stderr, "ddns-provision %s: %s\n", r->cmd, ierr);
             return PROV_EXIT_REFUSED;
         }

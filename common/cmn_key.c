@@ -81,34 +81,89 @@ static int cmn_unhex(const char *s, size_t len, uint8_t *out, size_t outlen)
     return 0;
 }
 
-int cmn_keyfile_read(const char *path, cmn_master_key_t *out, char *err, size_t errlen)
+/* Opens a key file for reading after checking that it is a regular file
+ * that neither group nor others may access. Returns the stream or NULL
+ * with err. */
+static FILE *cmn_keyfile_open(const char *path, char *err, size_t errlen)
 {
-    int rc = -1, fd = -1, lineno = 0, have_key = 0;
-    FILE *f = NULL;
-    char line[512];
     struct stat st;
-
-    memset(out, 0, sizeof *out);
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    FILE *f = NULL;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         cmn_err(err, errlen, "%s: cannot open key file: %s", path, strerror(errno));
-        goto out;
+        return NULL;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         cmn_err(err, errlen, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
+    } else if ((st.st_mode & 077) != 0) {
         cmn_err(err, errlen, "%s: key file is accessible by group or others (mode %04o); "
                 "refusing to use it: run chmod 600 on it", path, (unsigned)(st.st_mode & 07777));
-        goto out;
+    } else {
+        f = fdopen(fd, "r");
+        if (f == NULL)
+            cmn_err(err, errlen, "%s: %s", path, strerror(errno));
     }
-    f = fdopen(fd, "r");
-    if (f == NULL) {
-        cmn_err(err, errlen, "%s: %s", path, strerror(errno));
-        goto out;
+    if (f == NULL)
+        close(fd);
+    return f;
+}
+
+/* One "name = value" line (already trimmed at its end) of a key file into
+ * out; *have_key is set by the key line. Blank lines and comments are
+ * skipped. Returns 0 or -1 with err naming the file and line. */
+static int cmn_keyfile_line(const char *path, int lineno, char *line, cmn_master_key_t *out,
+                            int *have_key, char *err, size_t errlen)
+{
+    char *p = line;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0' || *p == '#')
+        return 0;
+    char *eq = strchr(p, '=');
+    if (eq == NULL) {
+        cmn_err(err, errlen, "%s:%d: expected 'name = value'", path, lineno);
+        return -1;
     }
-    fd = -1;
+    char *name_end = eq;
+    while (name_end > p && (name_end[-1] == ' ' || name_end[-1] == '\t'))
+        name_end--;
+    *name_end = '\0';
+    char *val = eq + 1;
+    while (*val == ' ' || *val == '\t')
+        val++;
+    if (strcmp(p, "kid") == 0) {
+        if (!cmn_kid_valid(val, strlen(val))) {
+            cmn_err(err, errlen, "%s:%d: kid must be 1 to %d characters of [a-z0-9]", path,
+                    lineno, CMN_KID_MAX);
+            return -1;
+        }
+        memcpy(out->kid, val, strlen(val) + 1);
+    } else if (strcmp(p, "created") == 0) {
+        snprintf(out->created, sizeof out->created, "%s", val);
+    } else if (strcmp(p, "key") == 0) {
+        if (cmn_unhex(val, strlen(val), out->key, CMN_KEY_LEN) != 0) {
+            cmn_err(err, errlen, "%s:%d: key must be %d lowercase hex digits", path, lineno,
+                    2 * CMN_KEY_LEN);
+            return -1;
+        }
+        *have_key = 1;
+    } else {
+        cmn_err(err, errlen, "%s:%d: unknown field '%s'", path, lineno, p);
+        return -1;
+    }
+    return 0;
+}
+
+int cmn_keyfile_read(const char *path, cmn_master_key_t *out, char *err, size_t errlen)
+{
+    int rc = -1, lineno = 0, have_key = 0;
+    char line[512];
+    FILE *f;
+
+    memset(out, 0, sizeof *out);
+    f = cmn_keyfile_open(path, err, errlen);
+    if (f == NULL)
+        goto out;
     while (fgets(line, sizeof line, f) != NULL) {
         lineno++;
         size_t n = strlen(line);
@@ -118,43 +173,8 @@ int cmn_keyfile_read(const char *path, cmn_master_key_t *out, char *err, size_t 
         }
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
             line[--n] = '\0';
-        char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '\0' || *p == '#')
-            continue;
-        char *eq = strchr(p, '=');
-        if (eq == NULL) {
-            cmn_err(err, errlen, "%s:%d: expected 'name = value'", path, lineno);
+        if (cmn_keyfile_line(path, lineno, line, out, &have_key, err, errlen) != 0)
             goto out;
-        }
-        char *name_end = eq;
-        while (name_end > p && (name_end[-1] == ' ' || name_end[-1] == '\t'))
-            name_end--;
-        *name_end = '\0';
-        char *val = eq + 1;
-        while (*val == ' ' || *val == '\t')
-            val++;
-        if (strcmp(p, "kid") == 0) {
-            if (!cmn_kid_valid(val, strlen(val))) {
-                cmn_err(err, errlen, "%s:%d: kid must be 1 to %d characters of [a-z0-9]",
-                        path, lineno, CMN_KID_MAX);
-                goto out;
-            }
-            memcpy(out->kid, val, strlen(val) + 1);
-        } else if (strcmp(p, "created") == 0) {
-            snprintf(out->created, sizeof out->created, "%s", val);
-        } else if (strcmp(p, "key") == 0) {
-            if (cmn_unhex(val, strlen(val), out->key, CMN_KEY_LEN) != 0) {
-                cmn_err(err, errlen, "%s:%d: key must be %d lowercase hex digits",
-                        path, lineno, 2 * CMN_KEY_LEN);
-                goto out;
-            }
-            have_key = 1;
-        } else {
-            cmn_err(err, errlen, "%s:%d: unknown field '%s'", path, lineno, p);
-            goto out;
-        }
     }
     if (out->kid[0] == '\0' || !have_key) {
         cmn_err(err, errlen, "%s: missing %s", path, out->kid[0] == '\0' ? "kid" : "key");
@@ -165,8 +185,6 @@ out:
     cmn_wipe(line, sizeof line);
     if (f != NULL)
         fclose(f);
-    if (fd >= 0)
-        close(fd);
     if (rc != 0)
         cmn_wipe(out, sizeof *out);
     return rc;

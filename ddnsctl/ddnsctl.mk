@@ -2,7 +2,7 @@
 # inih; libpq and OpenSSL for 'token ... --db', the first token).
 CTL_VERSION := 1.0.0
 CTL_SRCS := ddnsctl/src/ctl_http.c ddnsctl/src/ctl_table.c ddnsctl/src/ctl_tokendb.c \
-            ddnsctl/src/ctl_main.c
+            ddnsctl/src/ctl_cli.c ddnsctl/src/ctl_token.c ddnsctl/src/ctl_main.c
 CTL_OBJS := $(CTL_SRCS:%.c=$(BUILD)/%.o)
 CTL_PKGS := libcurl jansson inih libpq libcrypto
 CTL_LIBS = $(shell $(PKG) --libs $(CTL_PKGS))

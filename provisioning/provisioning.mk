@@ -1,5 +1,5 @@
 # provisioning/: ddns-provision, the factory tool (C11, OpenSSL, libpq, jansson).
-PROV_SRCS := provisioning/src/prov_cred.c provisioning/src/prov_db.c \
+PROV_SRCS := provisioning/src/prov_cred.c provisioning/src/prov_db.c provisioning/src/prov_dbbatch.c \
              provisioning/src/prov_csv.c provisioning/src/prov_record.c \
              provisioning/src/prov_batch.c provisioning/src/prov_out.c \
              provisioning/src/prov_cli.c provisioning/src/prov_keys.c \

@@ -15,6 +15,7 @@
 
 #include "cmn_key.h"
 #include "cmn_mac.h"
+#include "cmn_text.h"
 #include "cmn_token.h"
 #include "../../tests/unit/vectors.h"
 
@@ -187,6 +188,20 @@ static void test_tokens(void **state)
     assert_string_equal(sha, "041e32a7954593de823002a6cb296cebec7b4126508a961ed4a96bf433a5b525");
 }
 
+static void test_rtrim(void **state)
+{
+    (void)state;
+    char a[] = "message\n\n", b[] = "x \n \n", c[] = "\n", d[] = "keep\t";
+    assert_int_equal(cmn_rtrim(a, "\n"), 7);
+    assert_string_equal(a, "message");
+    assert_int_equal(cmn_rtrim(b, "\n "), 1);
+    assert_string_equal(b, "x");
+    assert_int_equal(cmn_rtrim(c, "\n"), 0);
+    assert_string_equal(c, "");
+    assert_int_equal(cmn_rtrim(d, "\n "), 5);
+    assert_string_equal(d, "keep\t");
+}
+
 int main(void)
 {
     vec = vectors_load(NULL);
@@ -197,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_b64url_rejects),
         cmocka_unit_test(test_keyfile_roundtrip_and_permissions),
         cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_rtrim),
     };
     int rc = cmocka_run_group_tests_name("common", tests, NULL, NULL);
     vectors_free(vec);

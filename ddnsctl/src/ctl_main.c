@@ -13,9 +13,10 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "ctl_cli.h"
 #include "ctl_http.h"
 #include "ctl_table.h"
-#include "ctl_tokendb.h"
+#include "ctl_token.h"
 
 static const char ctl_usage[] =
 "NAME\n"
@@ -196,135 +197,6 @@ static const char ctl_usage_audit[] =
 "The admin audit log, newest first: time, token and its comment, action,\n"
 "device, client address and details of each write (default 50 entries).\n";
 
-static const char ctl_usage_token[] =
-"Usage: ddnsctl token list [--db CONNINFO]\n"
-"       ddnsctl token create --scope read|write [--expires WHEN] [--comment TEXT]\n"
-"                            [--db CONNINFO]\n"
-"       ddnsctl token revoke ID [--db CONNINFO]\n"
-"\n"
-"Admin tokens are stored only as their SHA-256; 'create' prints the token\n"
-"once (keep it: it cannot be shown again). A read token may use every GET;\n"
-"writing needs scope write.\n"
-"\n"
-"Through the API these need a token of scope write (list: read). With --db\n"
-"CONNINFO (or DDNS_DB set and no URL configured) ddnsctl works directly on\n"
-"PostgreSQL instead, which is how the first token is made; the audit row then\n"
-"names 'ddnsctl (database) USER@HOST'.\n"
-"\n"
-"  --scope S       read or write\n"
-"  --expires WHEN  a time (2027-01-31, 2027-01-31T12:00:00Z) or a duration\n"
-"                  (90m, 12h, 30d); default: never\n"
-"  --comment TEXT  who or what it is for (at most 200 characters), shown in\n"
-"                  the audit log\n"
-"  --db CONNINFO   PostgreSQL connection string\n";
-
-static int ctl_json_out;
-static ctl_conf_t ctl_conf;
-
-/* Prints an API error answer; returns CTL_EXIT_REFUSED. */
-static int ctl_refused(int status, const json_t *j)
-{
-    const char *e = json_string_value(json_object_get(j, "error"));
-    const char *f = json_string_value(json_object_get(j, "field"));
-    if (ctl_json_out) {
-        char *s = json_dumps(j, JSON_COMPACT);
-        if (s != NULL)
-            printf("%s\n", s);
-        free(s);
-    }
-    fprintf(stderr, "ddnsctl: %d: %s%s%s%s\n", status, e ? e : "refused", f ? " (field '" : "",
-            f ? f : "", f ? "')" : "");
-    return CTL_EXIT_REFUSED;
-}
-
-/* Calls the API; on success *out is the answer (0), else the exit status. */
-static int ctl_call(const char *method, const char *path, json_t *body, json_t **out)
-{
-    char err[1024];
-    int st = ctl_http_call(&ctl_conf, method, path, body, out, err, sizeof err);
-    json_decref(body);
-    if (st < 0) {
-        fprintf(stderr, "ddnsctl: %s\n", err);
-        return CTL_EXIT_CONNECT;
-    }
-    if (st >= 300) {
-        int rc = ctl_refused(st, *out);
-        json_decref(*out);
-        *out = NULL;
-        return rc;
-    }
-    return 0;
-}
-
-static void ctl_print_json(const json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (s != NULL)
-        printf("%s\n", s);
-    free(s);
-}
-
-/* Parses the options of a command: long options only, each with an
- * argument, plus --help. Fills vals[i] for opts[i] (repeatable ones: the
- * caller uses multi). Returns the index of the first operand, or -1
- * (usage printed), or -2 (help printed). */
-typedef struct ctl_opt {
-    const char *name;
-    const char *val;
-    const char *multi[64];
-    int nmulti;
-    int flag;                   /* takes no argument */
-} ctl_opt_t;
-
-static int ctl_opts(int argc, char **argv, ctl_opt_t *o, int n, const char *usage,
-                    char **operands, int *noperands, int maxoperands)
-{
-    *noperands = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage, stdout);
-            return -2;
-        }
-        if (strncmp(a, "--", 2) == 0 || (a[0] == '-' && a[1] == 'q' && a[2] == '\0')) {
-            const char *name = a[1] == 'q' ? "query" : a + 2;
-            const char *eq = strchr(name, '=');
-            size_t nl = eq ? (size_t)(eq - name) : strlen(name);
-            int k;
-            for (k = 0; k < n; k++)
-                if (strlen(o[k].name) == nl && strncmp(o[k].name, name, nl) == 0)
-                    break;
-            if (k == n) {
-                fprintf(stderr, "ddnsctl %s: unknown option '%s' (see --help)\n", argv[0], a);
-                return -1;
-            }
-            const char *v;
-            if (o[k].flag) {
-                v = "1";
-            } else if (eq != NULL) {
-                v = eq + 1;
-            } else if (i + 1 < argc) {
-                v = argv[++i];
-            } else {
-                fprintf(stderr, "ddnsctl %s: option '%s' needs a value\n", argv[0], a);
-                return -1;
-            }
-            o[k].val = v;
-            if (o[k].nmulti < 64)
-                o[k].multi[o[k].nmulti++] = v;
-            continue;
-        }
-        if (*noperands == maxoperands) {
-            fprintf(stderr, "ddnsctl %s: unexpected argument '%s' (see --help)\n", argv[0], a);
-            return -1;
-        }
-        operands[(*noperands)++] = argv[i];
-    }
-    return 0;
-}
-
-#define CTL_OPTS(...) ctl_opt_t o[] = {__VA_ARGS__}; \
-    const int no = (int)(sizeof o / sizeof o[0])
 
 static const ctl_col_t ctl_dev_cols[] = {
     {"MAC", "mac"}, {"SERIAL", "serial"}, {"MODEL", "model"}, {"FIRMWARE", "firmware"},
@@ -334,7 +206,7 @@ static const ctl_col_t ctl_dev_cols[] = {
 
 static int ctl_cmd_devices(int argc, char **argv)
 {
-    CTL_OPTS({"query", NULL, {0}, 0, 0}, {"mac", NULL, {0}, 0, 0}, {"serial", NULL, {0}, 0, 0},
+    CTL_CLI_OPTS({"query", NULL, {0}, 0, 0}, {"mac", NULL, {0}, 0, 0}, {"serial", NULL, {0}, 0, 0},
              {"hostname", NULL, {0}, 0, 0}, {"model", NULL, {0}, 0, 0},
              {"firmware", NULL, {0}, 0, 0}, {"addr", NULL, {0}, 0, 0},
              {"kid", NULL, {0}, 0, 0}, {"batch", NULL, {0}, 0, 0}, {"status", NULL, {0}, 0, 0},
@@ -346,7 +218,7 @@ static int ctl_cmd_devices(int argc, char **argv)
                                        "seen_before", "sort", "order", "limit", "offset"};
     char *ops[1];
     int nops;
-    int rc = ctl_opts(argc, argv, o, no, ctl_usage_devices, ops, &nops, 1);
+    int rc = ctl_cli_opts(argc, argv, o, no, ctl_usage_devices, ops, &nops, 1);
     if (rc < 0)
         return rc == -2 ? 0 : CTL_EXIT_USAGE;
     if (nops == 1 && o[0].val == NULL)
@@ -364,10 +236,10 @@ static int ctl_cmd_devices(int argc, char **argv)
             }
         }
     json_t *j;
-    if ((rc = ctl_call("GET", path, NULL, &j)) != 0)
+    if ((rc = ctl_cli_call("GET", path, NULL, &j)) != 0)
         return rc;
-    if (ctl_json_out) {
-        ctl_print_json(j);
+    if (ctl_cli_json) {
+        ctl_cli_print_json(j);
     } else {
         json_t *d = json_object_get(j, "devices");
         ctl_table_print(d, ctl_dev_cols, (int)(sizeof ctl_dev_cols / sizeof ctl_dev_cols[0]));
@@ -392,25 +264,38 @@ static int ctl_device_path(const char *cmd, int nops, char **ops, const char *us
     return 0;
 }
 
+/* The options (o, no) and the one DEVICE operand of a device command, the
+ * device's API path into path. Returns 0, -1 after printing --help, or the
+ * exit code after printing why. */
+static int ctl_device_args(int argc, char **argv, ctl_cli_opt_t *o, int no, const char *usage,
+                           char *path, size_t pathlen)
+{
+    char *ops[1];
+    int nops, rc = ctl_cli_opts(argc, argv, o, no, usage, ops, &nops, 1);
+    if (rc < 0)
+        return rc == -2 ? -1 : CTL_EXIT_USAGE;
+    if (ctl_device_path(argv[0], nops, ops, usage, path, pathlen) != 0)
+        return CTL_EXIT_USAGE;
+    return 0;
+}
+
 static int ctl_cmd_show(int argc, char **argv)
 {
-    CTL_OPTS({"history", NULL, {0}, 0, 0});
-    char *ops[1], path[512];
-    int nops, rc = ctl_opts(argc, argv, o, no, ctl_usage_show, ops, &nops, 1);
-    if (rc < 0)
-        return rc == -2 ? 0 : CTL_EXIT_USAGE;
-    if (ctl_device_path("show", nops, ops, ctl_usage_show, path, sizeof path) != 0)
-        return CTL_EXIT_USAGE;
+    CTL_CLI_OPTS({"history", NULL, {0}, 0, 0});
+    char path[512];
+    int rc = ctl_device_args(argc, argv, o, no, ctl_usage_show, path, sizeof path);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
     if (o[0].val != NULL) {
         char esc[64];
         ctl_http_escape(o[0].val, esc, sizeof esc);
         snprintf(path + strlen(path), sizeof path - strlen(path), "?history=%s", esc);
     }
     json_t *j;
-    if ((rc = ctl_call("GET", path, NULL, &j)) != 0)
+    if ((rc = ctl_cli_call("GET", path, NULL, &j)) != 0)
         return rc;
-    if (ctl_json_out) {
-        ctl_print_json(j);
+    if (ctl_cli_json) {
+        ctl_cli_print_json(j);
     } else {
         static const ctl_col_t f[] = {
             {"mac", "mac"}, {"device id", "device_id"}, {"serial", "serial"},
@@ -435,53 +320,21 @@ static int ctl_cmd_show(int argc, char **argv)
     return 0;
 }
 
-/* Prints a write's answer: JSON, or its fields as "key: value". */
-static void ctl_print_result(const json_t *j)
-{
-    if (ctl_json_out) {
-        ctl_print_json(j);
-        return;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)j, k, v) {
-        char text[512];
-        ctl_table_text(v, text, sizeof text);
-        printf("%s: %s\n", k, text);
-    }
-}
-
-/* Sends the request (ctl_call takes body) and prints its answer;
- * returns 0 or ctl_call's exit code. */
-static int ctl_call_print(const char *method, const char *path, json_t *body)
-{
-    json_t *j;
-    int rc = ctl_call(method, path, body, &j);
-    if (rc != 0)
-        return rc;
-    ctl_print_result(j);
-    json_decref(j);
-    return 0;
-}
-
 static int ctl_cmd_action(int argc, char **argv)
 {
-    ctl_opt_t *o = NULL;
-    char *ops[1], path[512];
-    int nops, rc = ctl_opts(argc, argv, o, 0, ctl_usage_action, ops, &nops, 1);
-    if (rc < 0)
-        return rc == -2 ? 0 : CTL_EXIT_USAGE;
-    if (ctl_device_path(argv[0], nops, ops, ctl_usage_action, path, sizeof path) != 0)
-        return CTL_EXIT_USAGE;
+    char path[512];
+    int rc = ctl_device_args(argc, argv, NULL, 0, ctl_usage_action, path, sizeof path);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
     snprintf(path + strlen(path), sizeof path - strlen(path), "/%s", argv[0]);
-    return ctl_call_print("POST", path, NULL);
+    return ctl_cli_call_print("POST", path, NULL);
 }
 
 static int ctl_cmd_names(int argc, char **argv)
 {
     int rename = strcmp(argv[0], "rename") == 0;
     char *ops[3], path[1024], esc[600];
-    int nops, rc = ctl_opts(argc, argv, NULL, 0, ctl_usage_names, ops, &nops, 3);
+    int nops, rc = ctl_cli_opts(argc, argv, NULL, 0, ctl_usage_names, ops, &nops, 3);
     if (rc < 0)
         return rc == -2 ? 0 : CTL_EXIT_USAGE;
     if (nops != (rename ? 3 : 2)) {
@@ -497,14 +350,14 @@ static int ctl_cmd_names(int argc, char **argv)
     } else {
         snprintf(path + strlen(path), sizeof path - strlen(path), "/names");
     }
-    return ctl_call_print(rename ? "PUT" : "POST", path,
-                       json_pack("{s:s}", "name", ops[rename ? 2 : 1]));
+    return ctl_cli_call_print(rename ? "PUT" : "POST", path,
+                              json_pack("{s:s}", "name", ops[rename ? 2 : 1]));
 }
 
 static int ctl_cmd_ttl(int argc, char **argv)
 {
     char *ops[2], path[512], *end;
-    int nops, rc = ctl_opts(argc, argv, NULL, 0, ctl_usage_ttl, ops, &nops, 2);
+    int nops, rc = ctl_cli_opts(argc, argv, NULL, 0, ctl_usage_ttl, ops, &nops, 2);
     if (rc < 0)
         return rc == -2 ? 0 : CTL_EXIT_USAGE;
     if (nops != 2) {
@@ -525,24 +378,22 @@ static int ctl_cmd_ttl(int argc, char **argv)
     }
     ctl_device_path("ttl", nops, ops, ctl_usage_ttl, path, sizeof path);
     strcat(path, "/ttl");
-    return ctl_call_print("PUT", path, body);
+    return ctl_cli_call_print("PUT", path, body);
 }
 
 static int ctl_cmd_reissue(int argc, char **argv)
 {
-    CTL_OPTS({"kid", NULL, {0}, 0, 0});
-    char *ops[1], path[512];
-    int nops, rc = ctl_opts(argc, argv, o, no, ctl_usage_reissue, ops, &nops, 1);
-    if (rc < 0)
-        return rc == -2 ? 0 : CTL_EXIT_USAGE;
-    if (ctl_device_path("reissue", nops, ops, ctl_usage_reissue, path, sizeof path) != 0)
-        return CTL_EXIT_USAGE;
+    CTL_CLI_OPTS({"kid", NULL, {0}, 0, 0});
+    char path[512];
+    int rc = ctl_device_args(argc, argv, o, no, ctl_usage_reissue, path, sizeof path);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
     if (o[0].val == NULL) {
         fprintf(stderr, "ddnsctl reissue: --kid KID is required\n");
         return CTL_EXIT_USAGE;
     }
     strcat(path, "/reissue");
-    return ctl_call_print("POST", path, json_pack("{s:s}", "kid", o[0].val));
+    return ctl_cli_call_print("POST", path, json_pack("{s:s}", "kid", o[0].val));
 }
 
 /* {"a": 3, "b": 1} as "  a  3" lines, largest first. */
@@ -586,9 +437,9 @@ static void ctl_print_counts(const char *title, const json_t *obj)
 static int ctl_get_with_option(int argc, char **argv, const char *opt, const char *base,
                                const char *key, json_t **j)
 {
-    CTL_OPTS({opt, NULL, {0}, 0, 0});
+    CTL_CLI_OPTS({opt, NULL, {0}, 0, 0});
     char *ops[1], path[256], esc[64];
-    int nops, rc = ctl_opts(argc, argv, o, no, ctl_usage_fleet, ops, &nops, 0);
+    int nops, rc = ctl_cli_opts(argc, argv, o, no, ctl_usage_fleet, ops, &nops, 0);
     *j = NULL;
     if (rc < 0)
         return rc == -2 ? 0 : CTL_EXIT_USAGE;
@@ -598,10 +449,10 @@ static int ctl_get_with_option(int argc, char **argv, const char *opt, const cha
         ctl_http_escape(o[0].val, esc, sizeof esc);
         snprintf(path, sizeof path, "%s?%s=%s", base, key, esc);
     }
-    if ((rc = ctl_call("GET", path, NULL, j)) != 0)
+    if ((rc = ctl_cli_call("GET", path, NULL, j)) != 0)
         return rc;
-    if (ctl_json_out) {
-        ctl_print_json(*j);
+    if (ctl_cli_json) {
+        ctl_cli_print_json(*j);
         json_decref(*j);
         *j = NULL;
     }
@@ -676,9 +527,9 @@ static int ctl_cmd_failing(int argc, char **argv)
 
 static int ctl_cmd_policy(int argc, char **argv)
 {
-    CTL_OPTS({"block", NULL, {0}, 0, 0}, {"min", NULL, {0}, 0, 0}, {"clear", NULL, {0}, 0, 1});
+    CTL_CLI_OPTS({"block", NULL, {0}, 0, 0}, {"min", NULL, {0}, 0, 0}, {"clear", NULL, {0}, 0, 1});
     char *ops[1];
-    int nops, rc = ctl_opts(argc, argv, o, no, ctl_usage_policy, ops, &nops, 1);
+    int nops, rc = ctl_cli_opts(argc, argv, o, no, ctl_usage_policy, ops, &nops, 1);
     if (rc < 0)
         return rc == -2 ? 0 : CTL_EXIT_USAGE;
     int set = nops == 1 && strcmp(ops[0], "set") == 0;
@@ -709,14 +560,14 @@ static int ctl_cmd_policy(int argc, char **argv)
             json_object_set_new(min, model, json_string(eq + 1));
         }
         json_t *body = json_pack("{s:o,s:o}", "blocked_models", blocked, "min_firmware", min);
-        rc = ctl_call("PUT", "/api/v1/policy", body, &j);
+        rc = ctl_cli_call("PUT", "/api/v1/policy", body, &j);
     } else {
-        rc = ctl_call("GET", "/api/v1/policy", NULL, &j);
+        rc = ctl_cli_call("GET", "/api/v1/policy", NULL, &j);
     }
     if (rc != 0)
         return rc;
-    if (ctl_json_out) {
-        ctl_print_json(j);
+    if (ctl_cli_json) {
+        ctl_cli_print_json(j);
     } else {
         char text[1024];
         ctl_table_text(json_object_get(j, "blocked_models"), text, sizeof text);
@@ -744,11 +595,11 @@ static int ctl_cmd_policy(int argc, char **argv)
 
 static int ctl_cmd_audit(int argc, char **argv)
 {
-    CTL_OPTS({"limit", NULL, {0}, 0, 0}, {"offset", NULL, {0}, 0, 0},
+    CTL_CLI_OPTS({"limit", NULL, {0}, 0, 0}, {"offset", NULL, {0}, 0, 0},
              {"device", NULL, {0}, 0, 0});
     static const char *const keys[] = {"limit", "offset", "device"};
     char *ops[1], path[512] = "/api/v1/audit", esc[128];
-    int nops, rc = ctl_opts(argc, argv, o, no, ctl_usage_audit, ops, &nops, 0);
+    int nops, rc = ctl_cli_opts(argc, argv, o, no, ctl_usage_audit, ops, &nops, 0);
     if (rc < 0)
         return rc == -2 ? 0 : CTL_EXIT_USAGE;
     for (int i = 0; i < no; i++)
@@ -758,10 +609,10 @@ static int ctl_cmd_audit(int argc, char **argv)
                      strchr(path, '?') ? '&' : '?', keys[i], esc);
         }
     json_t *j;
-    if ((rc = ctl_call("GET", path, NULL, &j)) != 0)
+    if ((rc = ctl_cli_call("GET", path, NULL, &j)) != 0)
         return rc;
-    if (ctl_json_out) {
-        ctl_print_json(j);
+    if (ctl_cli_json) {
+        ctl_cli_print_json(j);
     } else {
         static const ctl_col_t c[] = {{"ID", "id"}, {"AT", "at"}, {"ACTOR", "actor"},
                                       {"ACTION", "action"}, {"DEVICE", "device_id"},
@@ -775,142 +626,15 @@ static int ctl_cmd_audit(int argc, char **argv)
     return 0;
 }
 
-/* --expires: a duration becomes an absolute UTC time. */
-static int ctl_expires(const char *s, char *out, size_t outlen)
-{
-    char *end;
-    long n = strtol(s, &end, 10);
-    long mul = end == s || n <= 0 ? -1 : *end == '\0' || strcmp(end, "s") == 0 ? 1 :
-               strcmp(end, "m") == 0 ? 60 : strcmp(end, "h") == 0 ? 3600 :
-               strcmp(end, "d") == 0 ? 86400 : -1;
-    if (mul > 0 && n <= 3650L * 86400 / mul) {
-        time_t t = time(NULL) + n * mul;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        return 0;
-    }
-    snprintf(out, outlen, "%s", s);
-    return 0;
-}
-
-static int ctl_cmd_token(int argc, char **argv)
-{
-    CTL_OPTS({"scope", NULL, {0}, 0, 0}, {"expires", NULL, {0}, 0, 0},
-             {"comment", NULL, {0}, 0, 0}, {"db", NULL, {0}, 0, 0});
-    char *ops[2], err[1024], when[64];
-    int nops, rc = ctl_opts(argc, argv, o, no, ctl_usage_token, ops, &nops, 2);
-    if (rc < 0)
-        return rc == -2 ? 0 : CTL_EXIT_USAGE;
-    if (nops < 1) {
-        fprintf(stderr, "ddnsctl token: list, create or revoke\n\n%s", ctl_usage_token);
-        return CTL_EXIT_USAGE;
-    }
-    const char *verb = ops[0], *db = o[3].val;
-    if (db == NULL && ctl_conf.url[0] == '\0' && getenv("DDNS_DB") != NULL)
-        db = getenv("DDNS_DB");
-    json_t *j = NULL;
-    int st;
-    if (strcmp(verb, "create") == 0) {
-        if (nops != 1) {
-            fprintf(stderr, "ddnsctl token create: unexpected argument '%s'\n", ops[1]);
-            return CTL_EXIT_USAGE;
-        }
-        if (o[0].val == NULL || (strcmp(o[0].val, "read") != 0 &&
-                                 strcmp(o[0].val, "write") != 0)) {
-            fprintf(stderr, "ddnsctl token create: --scope read or --scope write is "
-                    "required\n");
-            return CTL_EXIT_USAGE;
-        }
-        if (o[2].val != NULL && strlen(o[2].val) > 200) {
-            fprintf(stderr, "ddnsctl token create: --comment: at most 200 characters\n");
-            return CTL_EXIT_USAGE;
-        }
-        if (o[1].val != NULL)
-            ctl_expires(o[1].val, when, sizeof when);
-        if (db != NULL) {
-            st = ctl_tokendb_create(db, o[0].val, o[1].val ? when : NULL, o[2].val, &j, err,
-                                    sizeof err);
-        } else {
-            json_t *body = json_pack("{s:s,s:s}", "scope", o[0].val, "comment",
-                                     o[2].val ? o[2].val : "");
-            if (o[1].val != NULL)
-                json_object_set_new(body, "expires", json_string(o[1].val));
-            rc = ctl_call("POST", "/api/v1/tokens", body, &j);
-            if (rc != 0)
-                return rc;
-            st = 201;
-        }
-    } else if (strcmp(verb, "list") == 0) {
-        if (db != NULL) {
-            st = ctl_tokendb_list(db, &j, err, sizeof err);
-        } else {
-            if ((rc = ctl_call("GET", "/api/v1/tokens", NULL, &j)) != 0)
-                return rc;
-            st = 200;
-        }
-    } else if (strcmp(verb, "revoke") == 0) {
-        char *end;
-        long long id = nops == 2 ? strtoll(ops[1], &end, 10) : 0;
-        if (nops != 2 || *end != '\0' || id < 1) {
-            fprintf(stderr, "ddnsctl token revoke: the token ID (a number, see 'token list') "
-                    "is required\n");
-            return CTL_EXIT_USAGE;
-        }
-        if (db != NULL) {
-            st = ctl_tokendb_revoke(db, id, &j, err, sizeof err);
-        } else {
-            char path[64];
-            snprintf(path, sizeof path, "/api/v1/tokens/%lld", id);
-            if ((rc = ctl_call("DELETE", path, NULL, &j)) != 0)
-                return rc;
-            st = 200;
-        }
-    } else {
-        fprintf(stderr, "ddnsctl token: '%s': list, create or revoke\n", verb);
-        return CTL_EXIT_USAGE;
-    }
-    if (st < 0) {
-        fprintf(stderr, "ddnsctl token %s: %s\n", verb, err);
-        return CTL_EXIT_CONNECT;
-    }
-    if (st >= 300) {
-        rc = ctl_refused(st, j);
-        json_decref(j);
-        return rc;
-    }
-    if (ctl_json_out) {
-        ctl_print_json(j);
-    } else if (strcmp(verb, "list") == 0) {
-        static const ctl_col_t c[] = {{"ID", "token_id"}, {"SCOPE", "scope"},
-                                      {"STATE", "state"}, {"EXPIRES", "expires"},
-                                      {"CREATED", "created"}, {"BY", "created_by"},
-                                      {"COMMENT", "comment"}};
-        ctl_table_print(json_object_get(j, "tokens"), c, 7);
-    } else if (strcmp(verb, "create") == 0) {
-        char t[64];
-        ctl_table_text(json_object_get(j, "expires"), t, sizeof t);
-        fprintf(stderr, "ddnsctl: token %" JSON_INTEGER_FORMAT " (scope %s, expires %s) "
-                "created; it is shown only now:\n",
-                json_integer_value(json_object_get(j, "token_id")),
-                json_string_value(json_object_get(j, "scope")), t);
-        printf("%s\n", json_string_value(json_object_get(j, "token")));
-    } else {
-        ctl_print_result(j);
-    }
-    json_decref(j);
-    return 0;
-}
-
 static int ctl_cmd_whoami(int argc, char **argv)
 {
     char *ops[1];
-    int nops, rc = ctl_opts(argc, argv, NULL, 0,
-                            "Usage: ddnsctl whoami\n\nThe token in use: its id, scope, "
-                            "comment and expiry (GET /api/v1/whoami).\n", ops, &nops, 0);
+    int nops, rc = ctl_cli_opts(argc, argv, NULL, 0,
+                                "Usage: ddnsctl whoami\n\nThe token in use: its id, scope, "
+                                "comment and expiry (GET /api/v1/whoami).\n", ops, &nops, 0);
     if (rc < 0)
         return rc == -2 ? 0 : CTL_EXIT_USAGE;
-    return ctl_call_print("GET", "/api/v1/whoami", NULL);
+    return ctl_cli_call_print("GET", "/api/v1/whoami", NULL);
 }
 
 static const struct {
@@ -942,7 +666,7 @@ int main(int argc, char **argv)
         case 'u': url = optarg; break;
         case 't': token = optarg; break;
         case 'c': config = optarg; break;
-        case 'j': ctl_json_out = 1; break;
+        case 'j': ctl_cli_json = 1; break;
         case 'h': fputs(ctl_usage, stdout); return 0;
         case 'V': printf("ddnsctl %s\n", CTL_VERSION); return 0;
         default: fprintf(stderr, "ddnsctl: see 'ddnsctl --help'\n"); return CTL_EXIT_USAGE;
@@ -959,11 +683,11 @@ int main(int argc, char **argv)
         return CTL_EXIT_CONNECT;
     for (int i = optind; i < argc; i++) {
         if (i > optind && (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0))
-            ctl_json_out = 1;
+            ctl_cli_json = 1;
         else
             nargv[nargc++] = argv[i];
     }
-    if (ctl_conf_load(&ctl_conf, config, url, token, err, sizeof err) != 0) {
+    if (ctl_conf_load(&ctl_cli_conf, config, url, token, err, sizeof err) != 0) {
         fprintf(stderr, "ddnsctl: %s\n", err);
         free(nargv);
         return CTL_EXIT_USAGE;
@@ -980,7 +704,7 @@ int main(int argc, char **argv)
         rc = CTL_EXIT_USAGE;
     }
     curl_global_cleanup();
-    memset(&ctl_conf, 0, sizeof ctl_conf);
+    memset(&ctl_cli_conf, 0, sizeof ctl_cli_conf);
     free(nargv);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 
 #include "cmn_key.h"
+#include "cmn_text.h"
 #include "cmn_token.h"
 
 /* Runs sql with params; status column 0 (or 200 when one column), JSON
@@ -28,9 +29,7 @@ static int ctl_tokendb_run(const char *conninfo, const char *sql, int n, const c
     r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         snprintf(err, errlen, "%s", PQerrorMessage(c));
-        size_t l = strlen(err);
-        while (l > 0 && (err[l - 1] == '\n' || err[l - 1] == ' '))
-            err[--l] = '\0';
+        cmn_rtrim(err, "\n ");
         goto out;
     }
     int jc = PQnfields(r) == 2 ? 1 : 0;

@@ -415,12 +415,64 @@ static void prov_check_dups(prov_batch_t *b, size_t i)
     }
 }
 
+/* The key id and zone of row i of a public file, which must be those of
+ * every other line. Returns 1 when both are good, else 0 (row rejected). */
+static int prov_parse_public(prov_batch_t *b, size_t i, const char *kid, const char *zone)
+{
+    prov_row_t *r = &b->rows[i];
+    char err[512], canon[PROV_ZONE_MAX + 1];
+    int ok = 1;
+
+    if (!cmn_kid_valid(kid, strlen(kid))) {
+        prov_batch_reject(b, i, "kid '%.40s': 1 to %d characters of [a-z0-9]", kid, CMN_KID_MAX);
+        ok = 0;
+    } else if (b->kid[0] == '\0') {
+        snprintf(b->kid, sizeof b->kid, "%s", kid);
+        b->kid_line = r->line;
+    } else if (strcmp(kid, b->kid) != 0) {
+        prov_batch_reject(b, i, "kid '%s': line %u has '%s'; one file holds one key id", kid,
+                          b->kid_line, b->kid);
+        ok = 0;
+    }
+    if (prov_zone_check(zone, canon, err, sizeof err) != 0) {
+        prov_batch_reject(b, i, "%s", err);
+        ok = 0;
+    } else if (b->zone[0] == '\0') {
+        snprintf(b->zone, sizeof b->zone, "%s", canon);
+        b->zone_line = r->line;
+    } else if (strcmp(canon, b->zone) != 0) {
+        prov_batch_reject(b, i, "zone '%s': line %u has '%s'; one file holds one zone", canon,
+                          b->zone_line, b->zone);
+        ok = 0;
+    }
+    return ok;
+}
+
+/* The explicit name of row i, when given. Returns -1 when out of memory. */
+static int prov_parse_name(prov_batch_t *b, size_t i, const char *name)
+{
+    prov_row_t *r = &b->rows[i];
+    char err[512], label[PROV_LABEL_MAX + 1];
+
+    if (prov_label_check(name, label, err, sizeof err) != 0) {
+        prov_batch_reject(b, i, "name: %s", err);
+    } else if (strlen(label) + 1 + strlen(b->zone) > PROV_FQDN_MAX) {
+        prov_batch_reject(b, i, "name '%s': %s.%s is longer than %d characters", label, label,
+                          b->zone, PROV_FQDN_MAX);
+    } else {
+        if (prov_arena_add(b, label, &r->label) != 0)
+            return -1;
+        r->label_explicit = 1;
+    }
+    return 0;
+}
+
 /* Validates the fields of row i. */
 static int prov_parse_fields(prov_batch_t *b, size_t i, char **f, size_t nf,
                              const prov_csv_header_t *h)
 {
     prov_row_t *r = &b->rows[i];
-    char err[512], id[CMN_DEVICE_ID_LEN + 1], label[PROV_LABEL_MAX + 1];
+    char err[512], id[CMN_DEVICE_ID_LEN + 1];
 
     if (nf != h->nfields) {
         prov_batch_reject(b, i, "line: %zu field%s, but the header names %zu columns", nf,
@@ -452,49 +504,14 @@ static int prov_parse_fields(prov_batch_t *b, size_t i, char **f, size_t nf,
     else if (prov_arena_add(b, model, &r->model) != 0)
         return -1;
 
-    int public_ok = 1;
-    if (b->public_file) {
-        const char *kid = f[h->col[PROV_COL_KID]], *zone = f[h->col[PROV_COL_ZONE]];
-        char canon[PROV_ZONE_MAX + 1];
-        if (!cmn_kid_valid(kid, strlen(kid))) {
-            prov_batch_reject(b, i, "kid '%.40s': 1 to %d characters of [a-z0-9]", kid, CMN_KID_MAX);
-            public_ok = 0;
-        } else if (b->kid[0] == '\0') {
-            snprintf(b->kid, sizeof b->kid, "%s", kid);
-            b->kid_line = r->line;
-        } else if (strcmp(kid, b->kid) != 0) {
-            prov_batch_reject(b, i, "kid '%s': line %u has '%s'; one file holds one key id", kid,
-                              b->kid_line, b->kid);
-            public_ok = 0;
-        }
-        if (prov_zone_check(zone, canon, err, sizeof err) != 0) {
-            prov_batch_reject(b, i, "%s", err);
-            public_ok = 0;
-        } else if (b->zone[0] == '\0') {
-            snprintf(b->zone, sizeof b->zone, "%s", canon);
-            b->zone_line = r->line;
-        } else if (strcmp(canon, b->zone) != 0) {
-            prov_batch_reject(b, i, "zone '%s': line %u has '%s'; one file holds one zone", canon,
-                              b->zone_line, b->zone);
-            public_ok = 0;
-        }
-    }
-
+    int public_ok = !b->public_file ||
+                    prov_parse_public(b, i, f[h->col[PROV_COL_KID]], f[h->col[PROV_COL_ZONE]]);
     const char *name = h->col[PROV_COL_NAME] >= 0 ? f[h->col[PROV_COL_NAME]] : "";
     if (name[0] == '\0' && b->public_file) {
         prov_batch_reject(b, i, "name: empty (a public file names every device)");
         public_ok = 0;
-    } else if (name[0] != '\0') {
-        if (prov_label_check(name, label, err, sizeof err) != 0) {
-            prov_batch_reject(b, i, "name: %s", err);
-        } else if (strlen(label) + 1 + strlen(b->zone) > PROV_FQDN_MAX) {
-            prov_batch_reject(b, i, "name '%s': %s.%s is longer than %d characters", label,
-                              label, b->zone, PROV_FQDN_MAX);
-        } else {
-            if (prov_arena_add(b, label, &r->label) != 0)
-                return -1;
-            r->label_explicit = 1;
-        }
+    } else if (name[0] != '\0' && prov_parse_name(b, i, name) != 0) {
+        return -1;
     }
     prov_check_dups(b, i);
     if (r->mac != 0 && r->serial != 0 && r->model != 0 && public_ok &&
@@ -503,94 +520,126 @@ static int prov_parse_fields(prov_batch_t *b, size_t i, char **f, size_t nf,
     return 0;
 }
 
-int prov_batch_parse(prov_batch_t *b, char *err, size_t errlen)
-{
-    int rc = -1;
-    size_t pos = 0, start = 0, end = 0, nlines = 0, nf = 0, maxlen = 0, line = 0;
-    char *scratch = NULL;
+/* What prov_batch_parse works with: the field buffer and the header. */
+typedef struct prov_parse {
+    size_t pos, nlines, line;
+    char *scratch;
+    size_t scratch_len;
     char *f[PROV_CSV_MAX_FIELDS];
-    const char *why = NULL;
     prov_csv_header_t h;
+} prov_parse_t;
+
+/* Checks the input is text, skips a byte order mark, counts the lines and
+ * allocates the rows, the indexes and the field buffer. */
+static int prov_parse_prepare(prov_batch_t *b, prov_parse_t *p, char *err, size_t errlen)
+{
+    size_t start = 0, end = 0, maxlen = 0;
 
     if (memchr(b->text, '\0', b->text_len) != NULL) {
         snprintf(err, errlen, "the input holds a NUL byte: not a CSV text file");
-        goto out;
+        return -1;
     }
     /* A UTF-8 byte order mark, as some spreadsheet programs write. */
     if (b->text_len >= 3 && memcmp(b->text, "\xef\xbb\xbf", 3) == 0)
-        pos = 3;
-    for (size_t p = pos; prov_next_line(b, &p, &start, &end);) {
-        nlines++;
+        p->pos = 3;
+    for (size_t pos = p->pos; prov_next_line(b, &pos, &start, &end);) {
+        p->nlines++;
         if (end - start > maxlen)
             maxlen = end - start;
     }
-    if (nlines > UINT32_MAX / 2) {
+    if (p->nlines > UINT32_MAX / 2) {
         snprintf(err, errlen, "too many lines in one batch; split it");
-        goto out;
+        return -1;
     }
-    scratch = malloc(maxlen + PROV_CSV_MAX_FIELDS + 1);
-    b->rows = malloc((nlines ? nlines : 1) * sizeof *b->rows);
-    if (scratch == NULL || b->rows == NULL || prov_idx_init(&b->idx_mac, nlines) != 0 ||
-        prov_idx_init(&b->idx_serial, nlines) != 0 || prov_idx_init(&b->idx_label, nlines) != 0) {
-        snprintf(err, errlen, "out of memory for %zu lines", nlines);
-        goto out;
+    p->scratch_len = maxlen + PROV_CSV_MAX_FIELDS + 1;
+    p->scratch = malloc(p->scratch_len);
+    b->rows = malloc((p->nlines ? p->nlines : 1) * sizeof *b->rows);
+    if (p->scratch == NULL || b->rows == NULL || prov_idx_init(&b->idx_mac, p->nlines) != 0 ||
+        prov_idx_init(&b->idx_serial, p->nlines) != 0 ||
+        prov_idx_init(&b->idx_label, p->nlines) != 0) {
+        snprintf(err, errlen, "out of memory for %zu lines", p->nlines);
+        return -1;
     }
-    b->cap_rows = nlines ? nlines : 1;
+    b->cap_rows = p->nlines ? p->nlines : 1;
+    return 0;
+}
 
-    /* The header: the first line that is not blank. */
+/* The header: the first line that is not blank. */
+static int prov_parse_header(prov_batch_t *b, prov_parse_t *p, char *err, size_t errlen)
+{
+    size_t start = 0, end = 0, nf = 0;
+    const char *why = NULL;
+
     for (;;) {
-        if (!prov_next_line(b, &pos, &start, &end)) {
+        if (!prov_next_line(b, &p->pos, &start, &end)) {
             snprintf(err, errlen, "the input is empty: expected a header line such as "
                      "'mac,serial,model,name' and one line per device");
-            goto out;
+            return -1;
         }
-        line++;
+        p->line++;
         if (!prov_blank_line(b->text + start, end - start))
             break;
     }
-    if (prov_csv_split(b->text + start, end - start, scratch, maxlen + PROV_CSV_MAX_FIELDS + 1,
-                       f, PROV_CSV_MAX_FIELDS, &nf, &why) != 0) {
-        snprintf(err, errlen, "line %zu (header): %s", line, why);
-        goto out;
+    if (prov_csv_split(b->text + start, end - start, p->scratch, p->scratch_len, p->f,
+                       PROV_CSV_MAX_FIELDS, &nf, &why) != 0) {
+        snprintf(err, errlen, "line %zu (header): %s", p->line, why);
+        return -1;
     }
-    if (prov_csv_header(f, nf, b->public_file ? PROV_CSV_PUBLIC : PROV_CSV_INPUT, &h, err,
+    if (prov_csv_header(p->f, nf, b->public_file ? PROV_CSV_PUBLIC : PROV_CSV_INPUT, &p->h, err,
                         errlen) != 0) {
         char tmp[512];
-        snprintf(tmp, sizeof tmp, "line %zu: %s", line, err);
+        snprintf(tmp, sizeof tmp, "line %zu: %s", p->line, err);
         snprintf(err, errlen, "%s", tmp);
-        goto out;
+        return -1;
     }
+    return 0;
+}
 
-    while (prov_next_line(b, &pos, &start, &end)) {
-        line++;
+/* The device lines. */
+static int prov_parse_rows(prov_batch_t *b, prov_parse_t *p, char *err, size_t errlen)
+{
+    size_t start = 0, end = 0, nf = 0;
+    const char *why = NULL;
+
+    while (prov_next_line(b, &p->pos, &start, &end)) {
+        p->line++;
         if (prov_blank_line(b->text + start, end - start))
             continue;
         size_t i = b->nrows++;
         prov_row_t *r = &b->rows[i];
         memset(r, 0, sizeof *r);
-        r->line = (uint32_t)line;
+        r->line = (uint32_t)p->line;
         r->raw_off = (uint32_t)start;
         r->raw_len = (uint32_t)(end - start);
         r->state = PROV_ROW_NEW;
-        if (prov_csv_split(b->text + start, end - start, scratch,
-                           maxlen + PROV_CSV_MAX_FIELDS + 1, f, PROV_CSV_MAX_FIELDS, &nf,
-                           &why) != 0)
+        if (prov_csv_split(b->text + start, end - start, p->scratch, p->scratch_len, p->f,
+                           PROV_CSV_MAX_FIELDS, &nf, &why) != 0)
             prov_batch_reject(b, i, "line: %s", why);
-        else if (prov_parse_fields(b, i, f, nf, &h) != 0) {
-            snprintf(err, errlen, "out of memory at line %zu", line);
-            goto out;
+        else if (prov_parse_fields(b, i, p->f, nf, &p->h) != 0) {
+            snprintf(err, errlen, "out of memory at line %zu", p->line);
+            return -1;
         }
         if ((b->nrows & 0xffff) == 0)
-            prov_progress(b, "validated", b->nrows, nlines);
+            prov_progress(b, "validated", b->nrows, p->nlines);
     }
     if (b->nrows == 0) {
         snprintf(err, errlen, "the input has a header line but no device lines");
-        goto out;
+        return -1;
     }
     prov_progress(b, "validated", b->nrows, b->nrows);
-    rc = 0;
-out:
-    free(scratch);
+    return 0;
+}
+
+int prov_batch_parse(prov_batch_t *b, char *err, size_t errlen)
+{
+    prov_parse_t p;
+    memset(&p, 0, sizeof p);
+    int rc = prov_parse_prepare(b, &p, err, errlen) == 0 &&
+                     prov_parse_header(b, &p, err, errlen) == 0 &&
+                     prov_parse_rows(b, &p, err, errlen) == 0
+                 ? 0
+                 : -1;
+    free(p.scratch);
     prov_idx_free(&b->idx_mac);
     prov_idx_free(&b->idx_serial);
     return rc;

@@ -12,6 +12,7 @@
 #include "prov_cli.h"
 #include "prov_csv.h"
 #include "prov_db.h"
+#include "prov_dbbatch.h"
 #include "prov_out.h"
 
 static const char prov_usage_batch[] =
@@ -158,18 +159,21 @@ static const char prov_usage_register[] =
 
 enum prov_mode { PROV_MODE_BATCH, PROV_MODE_DERIVE, PROV_MODE_REGISTER };
 static const char *const prov_mode_names[] = {"batch", "derive", "register"};
-/* The options each command takes (getopt values of prov_run_args). */
+/* The options each command takes (getopt values of prov_run_getopt). */
 static const char *const prov_mode_opts[] = {"czOifoDrCpqdk", "czPifoDrCpqk", "POrCqd"};
 
 typedef struct prov_batch_opts {
     int mode;
     const char *cmd;
     const char *csv, *zone_in, *operator_name, *kid, *out, *out_dir, *reject_file, *public_path;
-    const char *prefix, *db_info, *key_dir;
+    const char *prefix, *db_info, *key_dir, *fmt_name;
     int fmt, check_only, quiet;
 } prov_batch_opts_t;
 
-static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
+/* Reads the options of command mode into o (defaults from the
+ * environment). Returns 0, -1 after printing --help, or an exit code after
+ * printing why. */
+static int prov_run_getopt(int mode, int argc, char **argv, prov_batch_opts_t *o)
 {
     static const struct option opts[] = {
         {"csv", required_argument, NULL, 'c'},
@@ -194,7 +198,6 @@ static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
                                                    : prov_usage_register;
     const char *cmd = prov_mode_names[mode];
     int c;
-    const char *fmt = "jsonl";
 
     memset(o, 0, sizeof *o);
     o->mode = mode;
@@ -204,6 +207,7 @@ static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
     o->db_info = prov_env("DDNS_DB", NULL);
     o->key_dir = prov_env("DDNS_KEY_DIR", "keys");
     o->prefix = "d";
+    o->fmt_name = "jsonl";
     while ((c = getopt_long(argc, argv, "z:f:o:qd:k:h", opts, NULL)) != -1) {
         if (c != 'h' && c != '?' && c != ':' && strchr(prov_mode_opts[mode], c) == NULL) {
             const char *name = "?";
@@ -219,7 +223,7 @@ static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
         case 'z': o->zone_in = optarg; break;
         case 'O': o->operator_name = optarg; break;
         case 'i': o->kid = optarg; break;
-        case 'f': fmt = optarg; break;
+        case 'f': o->fmt_name = optarg; break;
         case 'o': o->out = optarg; break;
         case 'D': o->out_dir = optarg; break;
         case 'r': o->reject_file = optarg; break;
@@ -237,6 +241,17 @@ static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
         fprintf(stderr, "ddns-provision %s: unexpected argument '%s'\n", cmd, argv[optind]);
         return PROV_EXIT_USAGE;
     }
+    return 0;
+}
+
+/* Reads and checks the options of command mode into o. Returns 0, -1
+ * after printing --help, or an exit code after printing why. */
+static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
+{
+    const char *cmd = prov_mode_names[mode];
+    int rc = prov_run_getopt(mode, argc, argv, o);
+    if (rc != 0)
+        return rc;
     if (mode == PROV_MODE_REGISTER) {
         /* the public file is the input; there is no flashing output */
         o->csv = o->public_path;
@@ -267,14 +282,12 @@ static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
         if (o->operator_name == NULL)
             return PROV_EXIT_USAGE;
     }
-    if (o->kid != NULL && !cmn_kid_valid(o->kid, strlen(o->kid))) {
-        fprintf(stderr, "ddns-provision %s: --kid '%s': 1 to %d characters of [a-z0-9]\n", cmd,
-                o->kid, CMN_KID_MAX);
+    if (!prov_kid_ok(cmd, o->kid))
         return PROV_EXIT_USAGE;
-    }
-    o->fmt = prov_fmt_parse(fmt);
+    o->fmt = prov_fmt_parse(o->fmt_name);
     if (o->fmt < 0) {
-        fprintf(stderr, "ddns-provision %s: --format '%s': use jsonl, csv or record\n", cmd, fmt);
+        fprintf(stderr, "ddns-provision %s: --format '%s': use jsonl, csv or record\n", cmd,
+                o->fmt_name);
         return PROV_EXIT_USAGE;
     }
     if (o->out != NULL && o->out_dir != NULL) {
@@ -448,288 +461,323 @@ static int prov_write_public(prov_out_t *o, const prov_batch_t *b, const char *k
     return 0;
 }
 
+/* The state of one run of batch, derive or register. */
+typedef struct prov_run {
+    prov_batch_opts_t o;
+    prov_progress_t pg;
+    char zone[PROV_ZONE_MAX + 1];
+    char err[1024];
+    const char *cmd, *in_name;
+    int mode, use_db, use_key, in_tx, to_stdout;
+    prov_batch_t *b;
+    prov_db_t *db;
+    prov_out_t *out, *rej, *pub;
+    cmn_keyset_t *ks;
+    const cmn_master_key_t *key;
+    const char *kid;
+    long long batch_id;
+    size_t lines, n_bad, n_new, n_same;
+} prov_run_t;
+
+/* What a step of prov_run returns to go on; anything else is the exit code. */
+#define PROV_RUN_ON (-1)
+
+/* Prints "ddns-provision CMD: [WHAT: ]ERR" and returns rc. */
+static int prov_run_fail(const prov_run_t *r, const char *what, int rc)
+{
+    fprintf(stderr, "ddns-provision %s: %s%s%s\n", r->cmd, what ? what : "", what ? ": " : "",
+            r->err);
+    return rc;
+}
+
+static int prov_run_interrupted(const prov_run_t *r)
+{
+    fprintf(stderr, "ddns-provision %s: interrupted; nothing written\n", r->cmd);
+    return PROV_EXIT_INTERRUPTED;
+}
+
+/* The options, the zone, progress and the interrupt flag. */
+static int prov_run_start(prov_run_t *r, int mode, int argc, char **argv)
+{
+    memset(r, 0, sizeof *r);
+    r->mode = mode;
+    r->cmd = prov_mode_names[mode];
+    r->use_db = mode != PROV_MODE_DERIVE;
+    r->use_key = mode != PROV_MODE_REGISTER;
+    int arc = prov_run_args(mode, argc, argv, &r->o);
+    if (arc != 0)
+        return arc < 0 ? PROV_EXIT_OK : arc;
+    if (r->o.zone_in != NULL && mode != PROV_MODE_REGISTER &&
+        prov_zone_check(r->o.zone_in, r->zone, r->err, sizeof r->err) != 0)
+        return prov_run_fail(r, NULL, PROV_EXIT_USAGE);
+    r->in_name = strcmp(r->o.csv, "-") == 0 ? "<stdin>" : r->o.csv;
+    prov_progress_init(&r->pg, r->cmd, r->o.quiet);
+    prov_interrupt_install();
+    return PROV_RUN_ON;
+}
+
+/* The master key, then the output names: claimed first, so that a name in
+ * use is reported before any work is done. */
+static int prov_run_open(prov_run_t *r)
+{
+    const prov_batch_opts_t *o = &r->o;
+    if (r->use_key) {
+        r->ks = prov_key_pick(r->cmd, o->key_dir, o->kid, &r->key);
+        if (r->ks == NULL)
+            return PROV_EXIT_USAGE;
+        r->kid = r->key->kid;
+    }
+    if (o->check_only)
+        return PROV_RUN_ON;
+    if (r->mode != PROV_MODE_REGISTER) {
+        r->out = prov_out_open(o->fmt, o->out_dir ? o->out_dir : o->out, o->out_dir != NULL,
+                               r->err, sizeof r->err);
+        if (r->out == NULL)
+            return prov_run_fail(r, NULL, PROV_EXIT_USAGE);
+    }
+    if (o->public_path != NULL) {
+        r->pub = prov_out_open(PROV_FMT_RAW, o->public_path, 0, r->err, sizeof r->err);
+        if (r->pub == NULL)
+            return prov_run_fail(r, "--public", PROV_EXIT_USAGE);
+    }
+    if (o->reject_file != NULL) {
+        r->rej = prov_out_open(PROV_FMT_RAW, o->reject_file, 0, r->err, sizeof r->err);
+        if (r->rej == NULL)
+            return prov_run_fail(r, "--reject-file", PROV_EXIT_USAGE);
+    }
+    return PROV_RUN_ON;
+}
+
+/* Reads and validates the input; labels (or, for register, the key id and
+ * zone of the public file). */
+static int prov_run_load(prov_run_t *r)
+{
+    r->b = prov_batch_new(r->zone);
+    if (r->b == NULL) {
+        fprintf(stderr, "ddns-provision %s: out of memory\n", r->cmd);
+        return PROV_EXIT_REFUSED;
+    }
+    if (r->mode == PROV_MODE_REGISTER)
+        prov_batch_set_public(r->b);
+    prov_batch_set_progress(r->b, prov_progress_cb, &r->pg);
+    if (prov_batch_read(r->b, r->o.csv, r->err, sizeof r->err) != 0)
+        return prov_interrupted() ? prov_run_interrupted(r)
+                                  : prov_run_fail(r, NULL, PROV_EXIT_REFUSED);
+    if (prov_batch_parse(r->b, r->err, sizeof r->err) != 0) {
+        fprintf(stderr, "%s: ", r->in_name);
+        prov_print_safe(stderr, r->err, strlen(r->err));
+        fprintf(stderr, "\nddns-provision %s: nothing written\n", r->cmd);
+        return PROV_EXIT_REFUSED;
+    }
+    if (r->mode == PROV_MODE_REGISTER) {
+        r->kid = prov_batch_kid(r->b);
+        snprintf(r->zone, sizeof r->zone, "%s", prov_batch_zone(r->b));
+        if (r->kid[0] == '\0' || r->zone[0] == '\0') {
+            prov_batch_sort_errors(r->b);
+            prov_report_errors(r->b, r->in_name);
+            fprintf(stderr, "ddns-provision register: no line has a valid key id and zone; "
+                    "nothing written\n");
+            return PROV_EXIT_REFUSED;
+        }
+    } else if (prov_batch_labels(r->b, r->o.prefix, r->err, sizeof r->err) != 0) {
+        return prov_run_fail(r, NULL, PROV_EXIT_USAGE);
+    }
+    r->lines = prov_batch_count(r->b);
+    prov_progress_say(&r->pg, "read %zu device lines from %s (%zu bytes, sha256 %.16s...)",
+                      r->lines, r->in_name, prov_batch_input_size(r->b), prov_batch_sha256(r->b));
+    return prov_interrupted() ? prov_run_interrupted(r) : PROV_RUN_ON;
+}
+
+/* Checks the lines against the database (inside the transaction, which
+ * stays open), reports every bad line and counts the verdicts. */
+static int prov_run_check(prov_run_t *r)
+{
+    if (r->use_db) {
+        r->db = prov_db_connect(r->o.db_info, r->err, sizeof r->err);
+        int ok = r->db != NULL && prov_db_begin(r->db, r->err, sizeof r->err) == 0;
+        if (ok) {
+            r->in_tx = 1;
+            ok = prov_dbbatch_stage(r->db, r->b, r->err, sizeof r->err) == 0 &&
+                 prov_dbbatch_check(r->db, r->b, r->kid, r->o.prefix, r->err, sizeof r->err) == 0;
+        }
+        if (!ok) {
+            prov_run_fail(r, NULL, PROV_EXIT_REFUSED);
+            /* The lines already known to be bad are still worth reporting. */
+            prov_batch_sort_errors(r->b);
+            prov_report_errors(r->b, r->in_name);
+            fprintf(stderr, "ddns-provision %s: nothing written\n", r->cmd);
+            return PROV_EXIT_REFUSED;
+        }
+        prov_progress_say(&r->pg, "checked %zu lines against the database", r->lines);
+    }
+    prov_batch_sort_errors(r->b);
+    prov_report_errors(r->b, r->in_name);
+    r->n_bad = prov_bad_lines(r->b);
+    r->n_new = prov_batch_count_state(r->b, PROV_ROW_NEW);
+    r->n_same = prov_batch_count_state(r->b, PROV_ROW_SAME);
+    return PROV_RUN_ON;
+}
+
+/* --check ends here; bad lines end the run unless --reject-file is given. */
+static int prov_run_verdict(prov_run_t *r)
+{
+    if (r->o.check_only) {
+        if (r->n_bad > 0)
+            fprintf(stderr, "ddns-provision %s: check: %zu of %zu lines have errors\n", r->cmd,
+                    r->n_bad, r->lines);
+        else if (r->use_db)
+            fprintf(stderr, "ddns-provision %s: check: all %zu lines are good: %zu new, "
+                    "%zu already registered; nothing written\n", r->cmd, r->lines, r->n_new,
+                    r->n_same);
+        else
+            fprintf(stderr, "ddns-provision %s: check: all %zu lines are good; nothing "
+                    "written\n", r->cmd, r->lines);
+        return r->n_bad > 0 ? PROV_EXIT_REFUSED : PROV_EXIT_OK;
+    }
+    if (r->n_bad > 0 && r->rej == NULL) {
+        fprintf(stderr, "ddns-provision %s: %zu of %zu lines have errors; nothing written "
+                "(fix them, or use --reject-file to %s the good lines)\n", r->cmd, r->n_bad,
+                r->lines, r->mode == PROV_MODE_DERIVE ? "write" : "register");
+        return PROV_EXIT_REFUSED;
+    }
+    return prov_interrupted() ? prov_run_interrupted(r) : PROV_RUN_ON;
+}
+
+/* The audit row and the start of the set-based insert. */
+static int prov_run_insert(prov_run_t *r)
+{
+    const prov_batch_opts_t *o = &r->o;
+    prov_audit_t audit = {
+        .command = r->cmd, .operator_name = o->operator_name, .kid = r->kid, .zone = r->zone,
+        .input_name = strcmp(o->csv, "-") == 0 ? "-" : o->csv,
+        .input_sha256 = prov_batch_sha256(r->b), .input_bytes = prov_batch_input_size(r->b),
+        .lines = r->lines, .devices_new = r->n_new, .devices_unchanged = r->n_same,
+        .lines_rejected = r->n_bad,
+        .output_format = r->mode == PROV_MODE_REGISTER ? "none" : prov_fmt_name(o->fmt),
+        .tool_version = PROV_VERSION,
+    };
+    if (prov_db_audit(r->db, &audit, &r->batch_id, r->err, sizeof r->err) != 0 ||
+        prov_dbbatch_insert_send(r->db, r->batch_id, r->kid, r->zone, r->err, sizeof r->err) != 0)
+        return prov_run_fail(r, NULL, PROV_EXIT_REFUSED);
+    return PROV_RUN_ON;
+}
+
+/* Registers the devices and, meanwhile, writes the output (to a temporary
+ * name); then the public file and the reject file. Nothing is committed. */
+static int prov_run_write(prov_run_t *r)
+{
+    int rc;
+    if (r->use_db && (rc = prov_run_insert(r)) != PROV_RUN_ON)
+        return rc;
+    r->to_stdout = r->out != NULL && r->o.out != NULL && strcmp(r->o.out, "-") == 0;
+    int wrote = (r->out == NULL || r->to_stdout)
+                    ? 0 : prov_write_output(r->out, r->b, r->key, &r->pg, r->err, sizeof r->err);
+    if (r->use_db) {
+        char ierr[1024];
+        if (prov_dbbatch_insert_wait(r->db, r->n_new, ierr, sizeof ierr) != 0) {
+            fprintf(stderr, "ddns-provision %s: %s\n", r->cmd, ierr);
+            return PROV_EXIT_REFUSED;
+        }
+    }
+    if (wrote != 0)
+        return prov_interrupted() ? prov_run_interrupted(r)
+                                  : prov_run_fail(r, NULL, PROV_EXIT_REFUSED);
+    prov_progress_say(&r->pg, "%s %zu devices%s (not yet committed)",
+                      r->use_db ? "registered" : "derived",
+                      r->use_db ? r->n_new : r->n_new + r->n_same,
+                      r->out != NULL && !r->to_stdout ? " and wrote the output" : "");
+    if (r->pub != NULL && (prov_write_public(r->pub, r->b, r->kid, r->err, sizeof r->err) != 0 ||
+                           prov_out_finish(r->pub, r->err, sizeof r->err) != 0))
+        return prov_run_fail(r, "--public", PROV_EXIT_REFUSED);
+    if (r->rej != NULL && (prov_write_rejects(r->rej, r->b, r->err, sizeof r->err) != 0 ||
+                           prov_out_finish(r->rej, r->err, sizeof r->err) != 0))
+        return prov_run_fail(r, "--reject-file", PROV_EXIT_REFUSED);
+    return prov_interrupted() ? prov_run_interrupted(r) : PROV_RUN_ON;
+}
+
+/* Commits, then puts the files in place. From the commit on the devices
+ * are registered (or, for derive, the public file is in place); an output
+ * that cannot be put in place is written again by re-running the batch. */
+static int prov_run_commit(prov_run_t *r)
+{
+    if (r->use_db) {
+        r->in_tx = 0;
+        if (prov_db_commit(r->db, r->err, sizeof r->err) != 0) {
+            fprintf(stderr, "ddns-provision %s: %s; nothing written\n", r->cmd, r->err);
+            return PROV_EXIT_REFUSED;
+        }
+    }
+    if (r->pub != NULL && prov_out_commit(r->pub, r->err, sizeof r->err) != 0) {
+        fprintf(stderr, "ddns-provision %s: --public: %s; nothing written\n", r->cmd, r->err);
+        return PROV_EXIT_REFUSED;
+    }
+    if (r->out != NULL && !r->to_stdout && prov_out_commit(r->out, r->err, sizeof r->err) != 0) {
+        if (r->mode == PROV_MODE_DERIVE)
+            fprintf(stderr, "ddns-provision derive: %s; the public file %s was written but "
+                    "belongs to no flashing output: delete it and run derive again\n", r->err,
+                    r->o.public_path);
+        else
+            fprintf(stderr, "ddns-provision %s: batch %lld is registered, but %s; run the same "
+                    "batch again to write the output\n", r->cmd, r->batch_id, r->err);
+        return PROV_EXIT_REFUSED;
+    }
+    if (r->rej != NULL && prov_out_commit(r->rej, r->err, sizeof r->err) != 0)
+        return prov_run_fail(r, "the output is written, but --reject-file", PROV_EXIT_REFUSED);
+    if (r->to_stdout && prov_write_output(r->out, r->b, r->key, &r->pg, r->err,
+                                          sizeof r->err) != 0) {
+        fprintf(stderr, "ddns-provision %s: standard output failed: %s%s\n", r->cmd, r->err,
+                r->mode == PROV_MODE_BATCH ? "; the batch is registered: run it again to write "
+                                             "the output" : "");
+        return PROV_EXIT_REFUSED;
+    }
+    return PROV_RUN_ON;
+}
+
+/* The summary line; returns the exit code of a run that went through. */
+static int prov_run_summary(const prov_run_t *r)
+{
+    if (r->mode == PROV_MODE_DERIVE)
+        fprintf(stderr, "ddns-provision derive: %zu devices derived, %zu lines rejected; key id "
+                "%s, zone %s; public file %s (register it with 'ddns-provision register')\n",
+                r->n_new, r->n_bad, r->kid, r->zone, r->o.public_path);
+    else if (r->n_new == 0 && r->n_bad == 0)
+        fprintf(stderr, "ddns-provision %s: batch %lld: nothing changed: all %zu devices are "
+                "already registered exactly so%s\n", r->cmd, r->batch_id, r->n_same,
+                r->out != NULL ? "; their credentials were written again" : "");
+    else
+        fprintf(stderr, "ddns-provision %s: batch %lld: %zu devices registered, %zu already "
+                "registered (unchanged), %zu lines rejected; key id %s, zone %s, %.1f s\n",
+                r->cmd, r->batch_id, r->n_new, r->n_same, r->n_bad, r->kid, r->zone,
+                prov_progress_elapsed(&r->pg));
+    return r->n_bad > 0 ? PROV_EXIT_PARTIAL : PROV_EXIT_OK;
+}
+
 /* The batch, derive and register commands: one pipeline, three modes.
  *   batch:    key, CSV, database, flashing output, audit
  *   derive:   key, CSV, flashing output and public file; no database
  *   register: public file, database, audit; no key, no secret */
 static int prov_run(int mode, int argc, char **argv)
 {
-    prov_batch_opts_t o;
-    prov_progress_t pg;
-    char zone[PROV_ZONE_MAX + 1] = "", err[1024];
-    const char *in_name, *cmd = prov_mode_names[mode];
-    int rc = PROV_EXIT_REFUSED, in_tx = 0;
-    int use_db = mode != PROV_MODE_DERIVE, use_key = mode != PROV_MODE_REGISTER;
-    prov_batch_t *b = NULL;
-    prov_db_t *db = NULL;
-    prov_out_t *out = NULL, *rej = NULL, *pub = NULL;
-    cmn_keyset_t *ks = NULL;
-    const cmn_master_key_t *key = NULL;
-    const char *kid = NULL;
-    long long batch_id = 0;
-
-    int arc = prov_run_args(mode, argc, argv, &o);
-    if (arc != 0)
-        return arc < 0 ? PROV_EXIT_OK : arc;
-    if (o.zone_in != NULL && mode != PROV_MODE_REGISTER &&
-        prov_zone_check(o.zone_in, zone, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-        return PROV_EXIT_USAGE;
-    }
-    in_name = strcmp(o.csv, "-") == 0 ? "<stdin>" : o.csv;
-    prov_progress_init(&pg, cmd, o.quiet);
-    prov_interrupt_install();
-
-    if (use_key) {
-        ks = cmn_keyset_load_dir(o.key_dir, err, sizeof err);
-        if (ks == NULL) {
-            fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-            rc = PROV_EXIT_USAGE;
-            goto out;
-        }
-        key = o.kid ? cmn_keyset_find(ks, o.kid, strlen(o.kid)) : cmn_keyset_newest(ks);
-        if (key == NULL) {
-            if (o.kid)
-                fprintf(stderr, "ddns-provision %s: no key with id '%s' in %s\n", cmd, o.kid,
-                        o.key_dir);
-            else
-                fprintf(stderr, "ddns-provision %s: no master key in %s (run 'ddns-provision "
-                        "keygen')\n", cmd, o.key_dir);
-            rc = PROV_EXIT_USAGE;
-            goto out;
-        }
-        kid = key->kid;
-    }
-    /* Claim the output names first, so that a name in use is reported
-     * before any work is done. */
-    if (!o.check_only) {
-        if (mode != PROV_MODE_REGISTER) {
-            out = prov_out_open(o.fmt, o.out_dir ? o.out_dir : o.out, o.out_dir != NULL, err,
-                                sizeof err);
-            if (out == NULL) {
-                fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-                rc = PROV_EXIT_USAGE;
-                goto out;
-            }
-        }
-        if (o.public_path != NULL) {
-            pub = prov_out_open(PROV_FMT_RAW, o.public_path, 0, err, sizeof err);
-            if (pub == NULL) {
-                fprintf(stderr, "ddns-provision %s: --public: %s\n", cmd, err);
-                rc = PROV_EXIT_USAGE;
-                goto out;
-            }
-        }
-        if (o.reject_file != NULL) {
-            rej = prov_out_open(PROV_FMT_RAW, o.reject_file, 0, err, sizeof err);
-            if (rej == NULL) {
-                fprintf(stderr, "ddns-provision %s: --reject-file: %s\n", cmd, err);
-                rc = PROV_EXIT_USAGE;
-                goto out;
-            }
-        }
-    }
-
-    b = prov_batch_new(zone);
-    if (b == NULL) {
-        fprintf(stderr, "ddns-provision %s: out of memory\n", cmd);
-        goto out;
-    }
-    if (mode == PROV_MODE_REGISTER)
-        prov_batch_set_public(b);
-    prov_batch_set_progress(b, prov_progress_cb, &pg);
-    if (prov_batch_read(b, o.csv, err, sizeof err) != 0) {
-        if (prov_interrupted())
-            goto interrupted;
-        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-        goto out;
-    }
-    if (prov_batch_parse(b, err, sizeof err) != 0) {
-        fprintf(stderr, "%s: ", in_name);
-        prov_print_safe(stderr, err, strlen(err));
-        fprintf(stderr, "\nddns-provision %s: nothing written\n", cmd);
-        goto out;
-    }
-    if (mode == PROV_MODE_REGISTER) {
-        kid = prov_batch_kid(b);
-        snprintf(zone, sizeof zone, "%s", prov_batch_zone(b));
-        if (kid[0] == '\0' || zone[0] == '\0') {
-            prov_batch_sort_errors(b);
-            prov_report_errors(b, in_name);
-            fprintf(stderr, "ddns-provision register: no line has a valid key id and zone; "
-                    "nothing written\n");
-            goto out;
-        }
-    } else if (prov_batch_labels(b, o.prefix, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-        rc = PROV_EXIT_USAGE;
-        goto out;
-    }
-    size_t lines = prov_batch_count(b);
-    prov_progress_say(&pg, "read %zu device lines from %s (%zu bytes, sha256 %.16s...)", lines,
-                      in_name, prov_batch_input_size(b), prov_batch_sha256(b));
-    if (prov_interrupted())
-        goto interrupted;
-
-    if (use_db) {
-        db = prov_db_connect(o.db_info, err, sizeof err);
-        if (db == NULL || prov_db_begin(db, err, sizeof err) != 0) {
-            fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-            goto db_failed;
-        }
-        in_tx = 1;
-        if (prov_db_stage(db, b, err, sizeof err) != 0 ||
-            prov_db_check(db, b, kid, o.prefix, err, sizeof err) != 0) {
-            fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-            goto db_failed;
-        }
-        prov_progress_say(&pg, "checked %zu lines against the database", lines);
-    }
-    prov_batch_sort_errors(b);
-    prov_report_errors(b, in_name);
-
-    size_t n_bad = prov_bad_lines(b), n_new = prov_batch_count_state(b, PROV_ROW_NEW);
-    size_t n_same = prov_batch_count_state(b, PROV_ROW_SAME);
-    if (o.check_only) {
-        if (n_bad > 0)
-            fprintf(stderr, "ddns-provision %s: check: %zu of %zu lines have errors\n", cmd,
-                    n_bad, lines);
-        else if (use_db)
-            fprintf(stderr, "ddns-provision %s: check: all %zu lines are good: %zu new, "
-                    "%zu already registered; nothing written\n", cmd, lines, n_new, n_same);
-        else
-            fprintf(stderr, "ddns-provision %s: check: all %zu lines are good; nothing "
-                    "written\n", cmd, lines);
-        rc = n_bad > 0 ? PROV_EXIT_REFUSED : PROV_EXIT_OK;
-        goto out;
-    }
-    if (n_bad > 0 && rej == NULL) {
-        fprintf(stderr, "ddns-provision %s: %zu of %zu lines have errors; nothing written "
-                "(fix them, or use --reject-file to %s the good lines)\n", cmd, n_bad, lines,
-                mode == PROV_MODE_DERIVE ? "write" : "register");
-        goto out;
-    }
-    if (prov_interrupted())
-        goto interrupted;
-
-    if (use_db) {
-        prov_audit_t audit = {
-            .command = cmd, .operator_name = o.operator_name, .kid = kid, .zone = zone,
-            .input_name = strcmp(o.csv, "-") == 0 ? "-" : o.csv,
-            .input_sha256 = prov_batch_sha256(b), .input_bytes = prov_batch_input_size(b),
-            .lines = lines, .devices_new = n_new, .devices_unchanged = n_same,
-            .lines_rejected = n_bad,
-            .output_format = mode == PROV_MODE_REGISTER ? "none" : prov_fmt_name(o.fmt),
-            .tool_version = PROV_VERSION,
-        };
-        if (prov_db_audit(db, &audit, &batch_id, err, sizeof err) != 0 ||
-            prov_db_insert_send(db, batch_id, kid, zone, err, sizeof err) != 0) {
-            fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-            goto out;
-        }
-    }
-    /* While the database registers the devices, derive and write the
-     * output (to a temporary name) here. */
-    int to_stdout = out != NULL && o.out != NULL && strcmp(o.out, "-") == 0;
-    int wrote = (out == NULL || to_stdout) ? 0
-                                           : prov_write_output(out, b, key, &pg, err, sizeof err);
-    if (use_db) {
-        char ierr[1024];
-        if (prov_db_insert_wait(db, n_new, ierr, sizeof ierr) != 0) {
-            fprintf(stderr, "ddns-provision %s: %s\n", cmd, ierr);
-            goto out;
-        }
-    }
-    if (wrote != 0) {
-        if (prov_interrupted())
-            goto interrupted;
-        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-        goto out;
-    }
-    prov_progress_say(&pg, "%s %zu devices%s (not yet committed)",
-                      use_db ? "registered" : "derived", use_db ? n_new : n_new + n_same,
-                      out != NULL && !to_stdout ? " and wrote the output" : "");
-    if (pub != NULL && (prov_write_public(pub, b, kid, err, sizeof err) != 0 ||
-                        prov_out_finish(pub, err, sizeof err) != 0)) {
-        fprintf(stderr, "ddns-provision %s: --public: %s\n", cmd, err);
-        goto out;
-    }
-    if (rej != NULL && (prov_write_rejects(rej, b, err, sizeof err) != 0 ||
-                        prov_out_finish(rej, err, sizeof err) != 0)) {
-        fprintf(stderr, "ddns-provision %s: --reject-file: %s\n", cmd, err);
-        goto out;
-    }
-    if (prov_interrupted())
-        goto interrupted;
-    if (use_db) {
-        if (prov_db_commit(db, err, sizeof err) != 0) {
-            in_tx = 0;
-            fprintf(stderr, "ddns-provision %s: %s; nothing written\n", cmd, err);
-            goto out;
-        }
-        in_tx = 0;
-    }
-    /* From here on the devices are registered (or, for derive, the public
-     * file is in place). An output that cannot be put in place after a
-     * commit is written again by re-running the same batch. */
-    if (pub != NULL && prov_out_commit(pub, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision %s: --public: %s; nothing written\n", cmd, err);
-        goto out;
-    }
-    if (out != NULL && !to_stdout && prov_out_commit(out, err, sizeof err) != 0) {
-        if (mode == PROV_MODE_DERIVE)
-            fprintf(stderr, "ddns-provision derive: %s; the public file %s was written but "
-                    "belongs to no flashing output: delete it and run derive again\n", err,
-                    o.public_path);
-        else
-            fprintf(stderr, "ddns-provision %s: batch %lld is registered, but %s; run the same "
-                    "batch again to write the output\n", cmd, batch_id, err);
-        goto out;
-    }
-    if (rej != NULL && prov_out_commit(rej, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision %s: the output is written, but --reject-file: %s\n", cmd,
-                err);
-        goto out;
-    }
-    if (to_stdout && prov_write_output(out, b, key, &pg, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision %s: standard output failed: %s%s\n", cmd, err,
-                mode == PROV_MODE_BATCH ? "; the batch is registered: run it again to write "
-                                          "the output" : "");
-        goto out;
-    }
-    if (mode == PROV_MODE_DERIVE)
-        fprintf(stderr, "ddns-provision derive: %zu devices derived, %zu lines rejected; key id "
-                "%s, zone %s; public file %s (register it with 'ddns-provision register')\n",
-                n_new, n_bad, kid, zone, o.public_path);
-    else if (n_new == 0 && n_bad == 0)
-        fprintf(stderr, "ddns-provision %s: batch %lld: nothing changed: all %zu devices are "
-                "already registered exactly so%s\n", cmd, batch_id, n_same,
-                out != NULL ? "; their credentials were written again" : "");
-    else
-        fprintf(stderr, "ddns-provision %s: batch %lld: %zu devices registered, %zu already "
-                "registered (unchanged), %zu lines rejected; key id %s, zone %s, %.1f s\n",
-                cmd, batch_id, n_new, n_same, n_bad, kid, zone, prov_progress_elapsed(&pg));
-    rc = n_bad > 0 ? PROV_EXIT_PARTIAL : PROV_EXIT_OK;
-    goto out;
-
-db_failed:
-    /* The lines already known to be bad are still worth reporting. */
-    prov_batch_sort_errors(b);
-    prov_report_errors(b, in_name);
-    fprintf(stderr, "ddns-provision %s: nothing written\n", cmd);
-    goto out;
-interrupted:
-    fprintf(stderr, "ddns-provision %s: interrupted; nothing written\n", cmd);
-    rc = PROV_EXIT_INTERRUPTED;
-out:
-    if (in_tx)
-        prov_db_rollback(db);
-    prov_out_free(out); /* discards what was not committed */
-    prov_out_free(pub);
-    prov_out_free(rej);
-    prov_db_close(db);
-    prov_batch_free(b);
-    cmn_keyset_free(ks);
+    static int (*const steps[])(prov_run_t *) = {
+        prov_run_open, prov_run_load, prov_run_check, prov_run_verdict, prov_run_write,
+        prov_run_commit,
+    };
+    prov_run_t r;
+    int rc = prov_run_start(&r, mode, argc, argv);
+    if (rc != PROV_RUN_ON)
+        return rc;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0] && rc == PROV_RUN_ON; i++)
+        rc = steps[i](&r);
+    if (rc == PROV_RUN_ON)
+        rc = prov_run_summary(&r);
+    if (r.in_tx)
+        prov_db_rollback(r.db);
+    prov_out_free(r.out); /* discards what was not committed */
+    prov_out_free(r.pub);
+    prov_out_free(r.rej);
+    prov_db_close(r.db);
+    prov_batch_free(r.b);
+    cmn_keyset_free(r.ks);
     return rc;
 }
 

@@ -9,7 +9,6 @@
 
 #include <openssl/sha.h>
 
-#include "cmn_key.h"
 
 static volatile sig_atomic_t prov_stop;
 
@@ -44,6 +43,58 @@ const char *prov_operator(const char *cmd, const char *opt)
         return NULL;
     }
     return prov_text_ok(cmd, "--operator", op) ? op : NULL;
+}
+
+int prov_kid_ok(const char *cmd, const char *kid)
+{
+    if (kid == NULL || cmn_kid_valid(kid, strlen(kid)))
+        return 1;
+    fprintf(stderr, "ddns-provision %s: --kid '%s': 1 to %d characters of [a-z0-9]\n", cmd, kid,
+            CMN_KID_MAX);
+    return 0;
+}
+
+int prov_mac_ok(const char *cmd, const char *mac, char id[CMN_DEVICE_ID_LEN + 1])
+{
+    int mrc = cmn_mac_canon(mac, strlen(mac), id);
+    if (mrc == CMN_MAC_OK)
+        return 1;
+    fprintf(stderr, "ddns-provision %s: MAC '%.40s': %s\n", cmd, mac, cmn_mac_explain(mrc));
+    return 0;
+}
+
+cmn_keyset_t *prov_key_pick(const char *cmd, const char *dir, const char *kid,
+                            const cmn_master_key_t **key)
+{
+    char err[1024];
+    cmn_keyset_t *ks = cmn_keyset_load_dir(dir, err, sizeof err);
+    if (ks == NULL) {
+        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
+        return NULL;
+    }
+    *key = kid ? cmn_keyset_find(ks, kid, strlen(kid)) : cmn_keyset_newest(ks);
+    if (*key != NULL)
+        return ks;
+    if (kid)
+        fprintf(stderr, "ddns-provision %s: no key with id '%s' in %s\n", cmd, kid, dir);
+    else
+        fprintf(stderr, "ddns-provision %s: no master key in %s (run 'ddns-provision keygen')\n",
+                cmd, dir);
+    cmn_keyset_free(ks);
+    return NULL;
+}
+
+int prov_print_cred(const prov_cred_t *c, const char *serial, const char *model)
+{
+    char *json = prov_cred_json(c, serial, model);
+    if (json == NULL)
+        return -1;
+    int rc = printf("%s\n", json) < 0 ? -2 : 0;
+    if (fflush(stdout) != 0)
+        rc = -2;
+    cmn_wipe(json, strlen(json));
+    free(json);
+    return rc;
 }
 
 void prov_single_input(const char *device_id, char name[32], char sha256_hex[65])

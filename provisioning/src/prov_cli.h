@@ -1,8 +1,9 @@
 /* prov_cli: what the commands of ddns-provision share.
  *
  * Owns the exit codes, option defaults from the environment, the checks of
- * free-text options (operator), the audit input of single-device commands,
- * printing text from the input safely
+ * options several commands take (operator, key id, MAC), picking the master
+ * key a command uses, the audit input of single-device commands, printing
+ * one device's credentials, printing text from the input safely
  * (control bytes escaped), progress lines on standard error, and the
  * interrupt flag set by SIGINT/SIGTERM/SIGHUP so that a command can stop at
  * a point where nothing is half-written. */
@@ -11,6 +12,10 @@
 
 #include <stddef.h>
 #include <stdio.h>
+
+#include "cmn_key.h"
+#include "cmn_mac.h"
+#include "prov_cred.h"
 
 #define PROV_VERSION "0.2.0"
 
@@ -33,6 +38,25 @@ int prov_text_ok(const char *cmd, const char *what, const char *s);
  * (opt, may be NULL) or DDNS_OPERATOR; required, 1 to 64 printable ASCII.
  * Returns it, or NULL after printing why ("ddns-provision CMD: ..."). */
 const char *prov_operator(const char *cmd, const char *opt);
+
+/* 1 when kid is NULL or a valid key id; otherwise prints why
+ * ("ddns-provision CMD: --kid 'KID': ...") and returns 0. */
+int prov_kid_ok(const char *cmd, const char *kid);
+
+/* Canonicalises mac into id and returns 1; otherwise prints why
+ * ("ddns-provision CMD: MAC '...': reason") and returns 0. */
+int prov_mac_ok(const char *cmd, const char *mac, char id[CMN_DEVICE_ID_LEN + 1]);
+
+/* Loads the key directory dir and picks the key with id kid, or the newest
+ * when kid is NULL, into *key. Returns the key set (the caller frees it),
+ * or NULL after printing why ("ddns-provision CMD: ..."). */
+cmn_keyset_t *prov_key_pick(const char *cmd, const char *dir, const char *kid,
+                            const cmn_master_key_t **key);
+
+/* Prints c as one JSON line on standard output (prov_cred_json) and wipes
+ * the text. Returns 0, -1 when out of memory (nothing printed), or -2 when
+ * standard output failed. */
+int prov_print_cred(const prov_cred_t *c, const char *serial, const char *model);
 
 /* The audit input of a single-device command (issue, reissue): the name
  * "--mac DEVICE_ID" and the SHA-256 (hex) of the line "DEVICE_ID\n", whose

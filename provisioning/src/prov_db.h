@@ -3,16 +3,17 @@
  * Owns the provisioning tool's database connection, the registration
  * transaction of one device ('issue'), moving a device to another key id
  * or name ('reissue', with its DNS changes through the outbox), revoking and
- * restoring, the audit rows of all of these, and the batch transaction:
- * staging a batch with COPY, checking it against what is registered, the
- * audit row and the set-based inserts. Provisioning runs serialise on one advisory lock so
- * that two stations never register the same device or name at once; the
- * gateway is never blocked. Only public data reaches the database (device
+ * restoring, the audit rows of all of these, and the transaction and
+ * audit row of a batch (whose steps are prov_dbbatch's). Provisioning runs
+ * serialise on one advisory lock so that two stations never register the
+ * same device or name at once; the gateway is never blocked. Only public data reaches the database (device
  * id, key id, serial, model, name); never a secret. */
 #ifndef PROV_DB_H
 #define PROV_DB_H
 
 #include <stddef.h>
+
+#include <libpq-fe.h>
 
 #include "prov_batch.h"
 #include "prov_cred.h"
@@ -105,30 +106,12 @@ int prov_db_kid_counts(prov_db_t *db, void (*fn)(void *ctx, const char *kid, lon
                                                  long long active),
                        void *ctx, char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* ---- batches ----------------------------------------------------------
- * Call order: prov_db_begin, prov_db_stage, prov_db_check, then either
- * prov_db_rollback, or prov_db_audit, prov_db_insert_send,
- * prov_db_insert_wait and prov_db_commit. */
+/* ---- transactions (the batch steps are in prov_dbbatch.h) -------------- */
 
 /* BEGIN and the provisioning lock. */
 int prov_db_begin(prov_db_t *db, char *err, size_t errlen) __attribute__((warn_unused_result));
 int prov_db_commit(prov_db_t *db, char *err, size_t errlen) __attribute__((warn_unused_result));
 void prov_db_rollback(prov_db_t *db);
-
-/* Copies every row of b whose fields are valid (PROV_ROW_F_VALID, even when
- * rejected for a duplicate within the file, so that the database checks can
- * add their reasons) into the temporary table prov_in, dropped at the end of
- * the transaction, with COPY. */
-int prov_db_stage(prov_db_t *db, prov_batch_t *b, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-
-/* Checks the staged rows against the database: registered MACs go to
- * prov_batch_existing() (batch key id kid), serials registered to another
- * device and explicit names that belong to another device are rejected,
- * random labels that are taken are drawn again (prefix). Afterwards only
- * the rows still new are staged. Database failures return -1 with err. */
-int prov_db_check(prov_db_t *db, prov_batch_t *b, const char *kid, const char *prefix,
-                  char *err, size_t errlen) __attribute__((warn_unused_result));
 
 struct prov_audit {
     const char *command;       /* batch, register, issue, reissue */
@@ -157,13 +140,19 @@ struct prov_audit {
 int prov_db_audit(prov_db_t *db, const prov_audit_t *a, long long *batch_id, char *err,
                   size_t errlen) __attribute__((warn_unused_result));
 
-/* Starts registering every staged row (device under kid with batch_id, its
- * name in zone) as one set-based statement and returns at once, so that
- * the caller can write the output meanwhile. prov_db_insert_wait() must
- * follow; it fails unless exactly expect devices were registered. */
-int prov_db_insert_send(prov_db_t *db, long long batch_id, const char *kid, const char *zone,
-                        char *err, size_t errlen) __attribute__((warn_unused_result));
-int prov_db_insert_wait(prov_db_t *db, size_t expect, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+/* ---- for the modules that run their own statements (prov_dbbatch) ------ */
+
+/* The libpq connection. */
+PGconn *prov_db_pg(prov_db_t *db);
+/* Runs one parameterised statement; returns the result (the caller clears
+ * it) or NULL with err set ("database: MESSAGE"). */
+PGresult *prov_db_exec(prov_db_t *db, const char *sql, int n, const char *const *params,
+                       char *err, size_t errlen);
+/* Runs a statement without parameters or result; 0 or -1 with err set. */
+int prov_db_simple(prov_db_t *db, const char *sql, char *err, size_t errlen);
+/* err = "database: WHAT: " and the connection's last error message. */
+void prov_db_errmsg(prov_db_t *db, const char *what, char *err, size_t errlen);
+/* err = "database: " and the error message of the failed result r. */
+void prov_db_result_err(const PGresult *r, char *err, size_t errlen);
 
 #endif

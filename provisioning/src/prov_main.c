@@ -166,11 +166,8 @@ static int prov_cmd_status(int argc, char **argv, int revoke)
         fprintf(stderr, "ddns-provision %s: exactly --mac MAC is expected (see --help)\n", cmd);
         return EXIT_USAGE;
     }
-    int mrc = cmn_mac_canon(mac, strlen(mac), id);
-    if (mrc != CMN_MAC_OK) {
-        fprintf(stderr, "ddns-provision %s: MAC '%.40s': %s\n", cmd, mac, cmn_mac_explain(mrc));
+    if (!prov_mac_ok(cmd, mac, id))
         return EXIT_USAGE;
-    }
     prov_db_t *db = prov_db_connect(db_info, err, sizeof err);
     if (db == NULL) {
         fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
@@ -212,11 +209,8 @@ static int prov_cmd_keygen(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
-            if (!cmn_kid_valid(optarg, strlen(optarg))) {
-                fprintf(stderr, "ddns-provision keygen: --kid '%s': 1 to %d characters of [a-z0-9]\n",
-                        optarg, CMN_KID_MAX);
+            if (!prov_kid_ok("keygen", optarg))
                 return EXIT_USAGE;
-            }
             snprintf(kid, sizeof kid, "%s", optarg);
             break;
         case 'k': dir = optarg; break;
@@ -256,43 +250,17 @@ static int prov_cmd_keygen(int argc, char **argv)
     return 0;
 }
 
-/* Loads the key directory and picks the key (given id or newest). */
-static cmn_keyset_t *prov_pick_key(const char *cmd, const char *dir, const char *kid,
-                                   const cmn_master_key_t **out)
-{
-    char err[512];
-    cmn_keyset_t *ks = cmn_keyset_load_dir(dir, err, sizeof err);
-    if (ks == NULL) {
-        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-        return NULL;
-    }
-    *out = kid ? cmn_keyset_find(ks, kid, strlen(kid)) : cmn_keyset_newest(ks);
-    if (*out == NULL) {
-        if (kid)
-            fprintf(stderr, "ddns-provision %s: no key with id '%s' in %s\n", cmd, kid, dir);
-        else
-            fprintf(stderr, "ddns-provision %s: no master key in %s (run 'ddns-provision keygen')\n",
-                    cmd, dir);
-        cmn_keyset_free(ks);
-        return NULL;
-    }
-    return ks;
-}
+/* The options of issue and show. */
+typedef struct prov_issue_opts {
+    int show_only;
+    const char *cmd, *usage;
+    const char *mac, *name, *kid, *serial, *model, *zone, *db_info, *dir, *prefix;
+    const char *operator_name;
+} prov_issue_opts_t;
 
-static int prov_print_json(const prov_cred_t *cred, const char *serial, const char *model)
-{
-    char *json = prov_cred_json(cred, serial, model);
-    if (json == NULL) {
-        fprintf(stderr, "ddns-provision: out of memory\n");
-        return EXIT_REFUSED;
-    }
-    printf("%s\n", json);
-    cmn_wipe(json, strlen(json));
-    free(json);
-    return fflush(stdout) == 0 ? 0 : EXIT_REFUSED;
-}
-
-static int prov_cmd_issue(int argc, char **argv, int show_only)
+/* Parses the command line of issue or show into o. Returns 0, -1 after
+ * printing --help, or an exit code after printing why. */
+static int prov_issue_args(int argc, char **argv, int show_only, prov_issue_opts_t *o)
 {
     static const struct option opts[] = {
         {"mac", required_argument, NULL, 'm'},
@@ -308,112 +276,154 @@ static int prov_cmd_issue(int argc, char **argv, int show_only)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *cmd = show_only ? "show" : "issue";
-    const char *usage = show_only ? prov_usage_show : prov_usage_issue;
-    const char *mac = NULL, *name = NULL, *kid = NULL, *serial = NULL, *model = NULL;
-    const char *zone = prov_env("DDNS_ZONE", NULL), *db_info = prov_env("DDNS_DB", NULL);
-    const char *dir = prov_env("DDNS_KEY_DIR", "keys"), *prefix = "d", *operator_name = NULL;
-    char err[1024];
-    int c, rc = EXIT_REFUSED;
-    prov_cred_t cred;
-    cmn_keyset_t *ks = NULL;
-    prov_db_t *db = NULL;
+    int c;
 
-    memset(&cred, 0, sizeof cred);
+    memset(o, 0, sizeof *o);
+    o->show_only = show_only;
+    o->cmd = show_only ? "show" : "issue";
+    o->usage = show_only ? prov_usage_show : prov_usage_issue;
+    o->zone = prov_env("DDNS_ZONE", NULL);
+    o->db_info = prov_env("DDNS_DB", NULL);
+    o->dir = prov_env("DDNS_KEY_DIR", "keys");
+    o->prefix = "d";
     while ((c = getopt_long(argc, argv, "m:n:z:d:k:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': mac = optarg; break;
-        case 'n': name = optarg; break;
-        case 'z': zone = optarg; break;
-        case 'i': kid = optarg; break;
-        case 's': serial = optarg; break;
-        case 'M': model = optarg; break;
-        case 'p': prefix = optarg; break;
-        case 'O': operator_name = optarg; break;
-        case 'd': db_info = optarg; break;
-        case 'k': dir = optarg; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return EXIT_USAGE;
+        case 'm': o->mac = optarg; break;
+        case 'n': o->name = optarg; break;
+        case 'z': o->zone = optarg; break;
+        case 'i': o->kid = optarg; break;
+        case 's': o->serial = optarg; break;
+        case 'M': o->model = optarg; break;
+        case 'p': o->prefix = optarg; break;
+        case 'O': o->operator_name = optarg; break;
+        case 'd': o->db_info = optarg; break;
+        case 'k': o->dir = optarg; break;
+        case 'h': fputs(o->usage, stdout); return -1;
+        default: fputs(o->usage, stderr); return EXIT_USAGE;
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "ddns-provision %s: unexpected argument '%s'\n", cmd, argv[optind]);
+        fprintf(stderr, "ddns-provision %s: unexpected argument '%s'\n", o->cmd, argv[optind]);
         return EXIT_USAGE;
     }
-    if (mac == NULL) {
-        fprintf(stderr, "ddns-provision %s: --mac is required\n", cmd);
+    if (o->mac == NULL) {
+        fprintf(stderr, "ddns-provision %s: --mac is required\n", o->cmd);
         return EXIT_USAGE;
     }
-    if (show_only && operator_name != NULL) {
+    if (show_only && o->operator_name != NULL) {
         fprintf(stderr, "ddns-provision show: --operator is not an option of 'show' (it writes "
                 "nothing)\n");
         return EXIT_USAGE;
     }
-    if (!show_only) {
-        operator_name = prov_operator(cmd, operator_name);
-        if (operator_name == NULL)
-            return EXIT_USAGE;
-        if (zone == NULL) {
-            fprintf(stderr, "ddns-provision issue: --zone (or DDNS_ZONE) is required\n");
-            return EXIT_USAGE;
-        }
-        if (prov_zone_check(zone, cred.zone, err, sizeof err) != 0 ||
-            (name != NULL && prov_label_check(name, cred.label, err, sizeof err) != 0)) {
-            fprintf(stderr, "ddns-provision issue: %s\n", err);
-            return EXIT_USAGE;
-        }
-        if ((serial && prov_serial_check(serial, err, sizeof err) != 0) ||
-            (model && prov_model_check(model, err, sizeof err) != 0)) {
-            fprintf(stderr, "ddns-provision issue: --%s\n", err);
-            return EXIT_USAGE;
-        }
-        if (name == NULL && prov_label_random(prefix, cred.label) != 0) {
-            fprintf(stderr, "ddns-provision issue: --label-prefix '%s' is not usable\n", prefix);
-            return EXIT_USAGE;
-        }
-        if (name == NULL && prov_label_check(cred.label, cred.label, err, sizeof err) != 0) {
-            fprintf(stderr, "ddns-provision issue: --label-prefix: %s\n", err);
-            return EXIT_USAGE;
-        }
-    }
-    const cmn_master_key_t *key = NULL;
-    ks = prov_pick_key(cmd, dir, kid, &key);
-    if (ks == NULL)
+    return 0;
+}
+
+/* Checks what issue records (operator, zone, name, serial, model) and puts
+ * the zone and the label (given or random) into cred. Returns 0 or an exit
+ * code after printing why. */
+static int prov_issue_check(prov_issue_opts_t *o, prov_cred_t *cred)
+{
+    char err[1024];
+
+    o->operator_name = prov_operator(o->cmd, o->operator_name);
+    if (o->operator_name == NULL)
         return EXIT_USAGE;
-    if (prov_cred_derive(&cred, mac, key, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
-        goto out;
+    if (o->zone == NULL) {
+        fprintf(stderr, "ddns-provision issue: --zone (or DDNS_ZONE) is required\n");
+        return EXIT_USAGE;
     }
-    if (show_only) {
-        rc = prov_print_json(&cred, NULL, NULL); /* no label: no fqdn member */
-        goto out;
+    if (prov_zone_check(o->zone, cred->zone, err, sizeof err) != 0 ||
+        (o->name != NULL && prov_label_check(o->name, cred->label, err, sizeof err) != 0)) {
+        fprintf(stderr, "ddns-provision issue: %s\n", err);
+        return EXIT_USAGE;
     }
-    db = prov_db_connect(db_info, err, sizeof err);
+    if ((o->serial && prov_serial_check(o->serial, err, sizeof err) != 0) ||
+        (o->model && prov_model_check(o->model, err, sizeof err) != 0)) {
+        fprintf(stderr, "ddns-provision issue: --%s\n", err);
+        return EXIT_USAGE;
+    }
+    if (o->name == NULL && prov_label_random(o->prefix, cred->label) != 0) {
+        fprintf(stderr, "ddns-provision issue: --label-prefix '%s' is not usable\n", o->prefix);
+        return EXIT_USAGE;
+    }
+    if (o->name == NULL && prov_label_check(cred->label, cred->label, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision issue: --label-prefix: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Prints the credentials; returns an exit code. */
+static int prov_issue_print(const prov_cred_t *cred, const char *serial, const char *model)
+{
+    int prc = prov_print_cred(cred, serial, model);
+    if (prc == -1)
+        fprintf(stderr, "ddns-provision: out of memory\n");
+    return prc == 0 ? 0 : EXIT_REFUSED;
+}
+
+/* Registers the device of cred (with its audit row) and prints its
+ * credentials. Returns an exit code. */
+static int prov_issue_register(const prov_issue_opts_t *o, prov_cred_t *cred)
+{
+    char err[1024], in_name[32], in_sha[65];
+    long long audit_id = 0;
+    int rc = EXIT_REFUSED;
+    prov_db_t *db = prov_db_connect(o->db_info, err, sizeof err);
+
     if (db == NULL) {
         fprintf(stderr, "ddns-provision issue: %s\n", err);
-        goto out;
+        return EXIT_REFUSED;
     }
-    char in_name[32], in_sha[65];
-    long long audit_id = 0;
-    prov_single_input(cred.device_id, in_name, in_sha);
+    prov_single_input(cred->device_id, in_name, in_sha);
     prov_audit_t audit = {
-        .command = "issue", .operator_name = operator_name, .kid = cred.kid, .zone = cred.zone,
-        .input_name = in_name, .input_sha256 = in_sha, .input_bytes = PROV_SINGLE_INPUT_BYTES,
-        .lines = 1, .output_format = "jsonl", .tool_version = PROV_VERSION,
+        .command = "issue", .operator_name = o->operator_name, .kid = cred->kid,
+        .zone = cred->zone, .input_name = in_name, .input_sha256 = in_sha,
+        .input_bytes = PROV_SINGLE_INPUT_BYTES, .lines = 1, .output_format = "jsonl",
+        .tool_version = PROV_VERSION,
     };
-    int reg = prov_db_register(db, &cred, name != NULL, prefix, serial, model, &audit, &audit_id,
-                               err, sizeof err);
+    int reg = prov_db_register(db, cred, o->name != NULL, o->prefix, o->serial, o->model, &audit,
+                               &audit_id, err, sizeof err);
     if (reg == PROV_REG_ERROR) {
         fprintf(stderr, "ddns-provision issue: %s\n", err);
         goto out;
     }
     fprintf(stderr, "ddns-provision issue: device %s %s %s.%s (key id %s)%s; audit row %lld\n",
-            cred.device_id, reg == PROV_REG_NEW ? "registered as" : "is already registered as",
-            cred.label, cred.zone, cred.kid, reg == PROV_REG_NEW ? "" : "; nothing changed",
+            cred->device_id, reg == PROV_REG_NEW ? "registered as" : "is already registered as",
+            cred->label, cred->zone, cred->kid, reg == PROV_REG_NEW ? "" : "; nothing changed",
             audit_id);
-    rc = prov_print_json(&cred, serial, model);
+    rc = prov_issue_print(cred, o->serial, o->model);
 out:
     prov_db_close(db);
+    return rc;
+}
+
+static int prov_cmd_issue(int argc, char **argv, int show_only)
+{
+    prov_issue_opts_t o;
+    char err[1024];
+    int rc;
+    prov_cred_t cred;
+    cmn_keyset_t *ks = NULL;
+    const cmn_master_key_t *key = NULL;
+
+    memset(&cred, 0, sizeof cred);
+    rc = prov_issue_args(argc, argv, show_only, &o);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (!show_only && (rc = prov_issue_check(&o, &cred)) != 0)
+        return rc;
+    ks = prov_key_pick(o.cmd, o.dir, o.kid, &key);
+    if (ks == NULL)
+        return EXIT_USAGE;
+    if (prov_cred_derive(&cred, o.mac, key, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision %s: %s\n", o.cmd, err);
+        rc = EXIT_REFUSED;
+    } else if (show_only) {
+        rc = prov_issue_print(&cred, NULL, NULL); /* no label: no fqdn member */
+    } else {
+        rc = prov_issue_register(&o, &cred);
+    }
     prov_cred_wipe(&cred);
     cmn_keyset_free(ks);
     return rc;

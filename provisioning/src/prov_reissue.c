@@ -98,7 +98,17 @@ static cmn_keyset_t *prov_reissue_key(const char *dir, const char *kid,
     return NULL;
 }
 
-int prov_cmd_reissue(int argc, char **argv)
+/* The options of reissue, checked. */
+typedef struct prov_reissue_opts {
+    const char *mac, *kid, *name, *operator_name, *prefix, *db_info, *dir;
+    int new_name;
+    char id[CMN_DEVICE_ID_LEN + 1];  /* the device id of mac */
+    char label[PROV_LABEL_MAX + 1];  /* --name, checked */
+} prov_reissue_opts_t;
+
+/* Parses and checks the command line into o. Returns 0, -1 after printing
+ * --help, or an exit code after printing why. */
+static int prov_reissue_args(int argc, char **argv, prov_reissue_opts_t *o)
 {
     static const struct option opts[] = {
         {"mac", required_argument, NULL, 'm'},
@@ -112,141 +122,157 @@ int prov_cmd_reissue(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *mac = NULL, *kid = NULL, *name = NULL, *operator_name = NULL, *prefix = "d";
-    const char *db_info = prov_env("DDNS_DB", NULL), *dir = prov_env("DDNS_KEY_DIR", "keys");
-    char id[CMN_DEVICE_ID_LEN + 1], label[PROV_LABEL_MAX + 1], probe[PROV_LABEL_MAX + 1];
-    char err[1024], in_name[32], in_sha[65];
-    int c, new_name = 0, rc = PROV_EXIT_REFUSED;
-    prov_cred_t cred;
-    cmn_keyset_t *ks = NULL;
-    const cmn_master_key_t *key = NULL;
-    prov_db_t *db = NULL;
+    char err[1024], probe[PROV_LABEL_MAX + 1];
+    int c;
 
-    memset(&cred, 0, sizeof cred);
+    memset(o, 0, sizeof *o);
+    o->prefix = "d";
+    o->db_info = prov_env("DDNS_DB", NULL);
+    o->dir = prov_env("DDNS_KEY_DIR", "keys");
     while ((c = getopt_long(argc, argv, "m:n:d:k:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': mac = optarg; break;
-        case 'i': kid = optarg; break;
-        case 'N': new_name = 1; break;
-        case 'n': name = optarg; break;
-        case 'O': operator_name = optarg; break;
-        case 'p': prefix = optarg; break;
-        case 'd': db_info = optarg; break;
-        case 'k': dir = optarg; break;
-        case 'h': fputs(prov_usage_reissue, stdout); return PROV_EXIT_OK;
+        case 'm': o->mac = optarg; break;
+        case 'i': o->kid = optarg; break;
+        case 'N': o->new_name = 1; break;
+        case 'n': o->name = optarg; break;
+        case 'O': o->operator_name = optarg; break;
+        case 'p': o->prefix = optarg; break;
+        case 'd': o->db_info = optarg; break;
+        case 'k': o->dir = optarg; break;
+        case 'h': fputs(prov_usage_reissue, stdout); return -1;
         default: fputs(prov_usage_reissue, stderr); return PROV_EXIT_USAGE;
         }
     }
-    if (mac == NULL && optind < argc)
-        mac = argv[optind++];
+    if (o->mac == NULL && optind < argc)
+        o->mac = argv[optind++];
     if (optind != argc) {
         fprintf(stderr, "ddns-provision reissue: unexpected argument '%s'\n", argv[optind]);
         return PROV_EXIT_USAGE;
     }
-    if (mac == NULL) {
+    if (o->mac == NULL) {
         fprintf(stderr, "ddns-provision reissue: the device's MAC is required (see --help)\n");
         return PROV_EXIT_USAGE;
     }
-    int mrc = cmn_mac_canon(mac, strlen(mac), id);
-    if (mrc != CMN_MAC_OK) {
-        fprintf(stderr, "ddns-provision reissue: MAC '%.40s': %s\n", mac, cmn_mac_explain(mrc));
+    if (!prov_mac_ok("reissue", o->mac, o->id))
         return PROV_EXIT_USAGE;
-    }
-    operator_name = prov_operator("reissue", operator_name);
-    if (operator_name == NULL)
+    o->operator_name = prov_operator("reissue", o->operator_name);
+    if (o->operator_name == NULL || !prov_kid_ok("reissue", o->kid))
         return PROV_EXIT_USAGE;
-    if (kid != NULL && !cmn_kid_valid(kid, strlen(kid))) {
-        fprintf(stderr, "ddns-provision reissue: --kid '%s': 1 to %d characters of [a-z0-9]\n",
-                kid, CMN_KID_MAX);
-        return PROV_EXIT_USAGE;
-    }
-    if (new_name && name != NULL) {
+    if (o->new_name && o->name != NULL) {
         fprintf(stderr, "ddns-provision reissue: --new-name and --name exclude each other\n");
         return PROV_EXIT_USAGE;
     }
-    if (name != NULL && prov_label_check(name, label, err, sizeof err) != 0) {
+    if (o->name != NULL && prov_label_check(o->name, o->label, err, sizeof err) != 0) {
         fprintf(stderr, "ddns-provision reissue: %s\n", err);
         return PROV_EXIT_USAGE;
     }
-    if (new_name && (prov_label_random(prefix, probe) != 0 ||
-                     prov_label_check(probe, probe, err, sizeof err) != 0)) {
-        fprintf(stderr, "ddns-provision reissue: --label-prefix '%s' is not usable\n", prefix);
+    if (o->new_name && (prov_label_random(o->prefix, probe) != 0 ||
+                        prov_label_check(probe, probe, err, sizeof err) != 0)) {
+        fprintf(stderr, "ddns-provision reissue: --label-prefix '%s' is not usable\n", o->prefix);
         return PROV_EXIT_USAGE;
     }
+    return 0;
+}
 
-    ks = prov_reissue_key(dir, kid, &key);
-    if (ks == NULL)
-        return PROV_EXIT_USAGE;
-    /* The new secret is derived before anything changes. */
-    if (prov_cred_derive(&cred, id, key, err, sizeof err) != 0) {
-        fprintf(stderr, "ddns-provision reissue: %s\n", err);
-        rc = PROV_EXIT_USAGE;
-        goto out;
+/* Says on standard error what the reissue of device id did. */
+static void prov_reissue_report(const char *id, const prov_cred_t *cred, int reg,
+                                const prov_reissue_result_t *res, long long audit_id)
+{
+    if (reg == PROV_REG_SAME) {
+        fprintf(stderr, "ddns-provision reissue: device %s is already registered under key id "
+                "'%s'%s%s%s; nothing changed, its credentials are printed again (audit row "
+                "%lld)\n", id, cred->kid, res->label[0] ? " as " : "", res->label,
+                res->label[0] ? "" : " without a name", audit_id);
+    } else {
+        if (strcmp(res->previous_kid, cred->kid) != 0)
+            fprintf(stderr, "ddns-provision reissue: device %s moved from key id '%s' to '%s': "
+                    "updates signed with its old secret are refused from now on", id,
+                    res->previous_kid, cred->kid);
+        else
+            fprintf(stderr, "ddns-provision reissue: device %s keeps key id '%s'", id, cred->kid);
+        if (res->names > 0)
+            fprintf(stderr, "; name %s.%s replaced by %s.%s%s (%lld DNS record%s moved)",
+                    res->previous_label, res->zone, res->label, res->zone,
+                    res->names > 1 ? " and its other names" : "", res->records,
+                    res->records == 1 ? "" : "s");
+        fprintf(stderr, " (audit row %lld)\n", audit_id);
     }
-    db = prov_db_connect(db_info, err, sizeof err);
+    if (res->revoked)
+        fprintf(stderr, "ddns-provision reissue: device %s stays revoked: its updates are "
+                "answered 'disabled' until 'ddns-provision restore'\n", id);
+}
+
+/* Runs the database change of the reissue with its audit row; on success
+ * cred receives the device's name and *res what was done. Returns
+ * PROV_REG_* (PROV_REG_ERROR after printing why). */
+static int prov_reissue_db(const prov_reissue_opts_t *o, prov_cred_t *cred,
+                           prov_reissue_result_t *res, long long *audit_id)
+{
+    char err[1024], in_name[32], in_sha[65];
+    prov_db_t *db = prov_db_connect(o->db_info, err, sizeof err);
     if (db == NULL) {
         fprintf(stderr, "ddns-provision reissue: %s\n", err);
-        goto out;
+        return PROV_REG_ERROR;
     }
-    prov_single_input(id, in_name, in_sha);
+    prov_single_input(o->id, in_name, in_sha);
     prov_audit_t audit = {
-        .command = "reissue", .operator_name = operator_name, .kid = cred.kid, .zone = "",
+        .command = "reissue", .operator_name = o->operator_name, .kid = cred->kid, .zone = "",
         .input_name = in_name, .input_sha256 = in_sha, .input_bytes = PROV_SINGLE_INPUT_BYTES,
         .lines = 1, .output_format = "jsonl", .tool_version = PROV_VERSION,
     };
     prov_reissue_t rq = {
-        .device_id = id, .kid = cred.kid,
-        .rename = new_name ? PROV_RENAME_RANDOM : name != NULL ? PROV_RENAME_LABEL
-                                                             : PROV_RENAME_NONE,
-        .label = label, .label_prefix = prefix,
+        .device_id = o->id, .kid = cred->kid,
+        .rename = o->new_name ? PROV_RENAME_RANDOM : o->name != NULL ? PROV_RENAME_LABEL
+                                                                   : PROV_RENAME_NONE,
+        .label = o->label, .label_prefix = o->prefix,
     };
-    prov_reissue_result_t res;
-    long long audit_id = 0;
-    int reg = prov_db_reissue(db, &rq, &audit, &audit_id, &res, err, sizeof err);
+    int reg = prov_db_reissue(db, &rq, &audit, audit_id, res, err, sizeof err);
+    prov_db_close(db);
     if (reg == PROV_REG_ERROR) {
         fprintf(stderr, "ddns-provision reissue: %s; nothing changed\n", err);
+        return PROV_REG_ERROR;
+    }
+    snprintf(cred->label, sizeof cred->label, "%s", res->label);
+    snprintf(cred->zone, sizeof cred->zone, "%s", res->zone);
+    return reg;
+}
+
+int prov_cmd_reissue(int argc, char **argv)
+{
+    prov_reissue_opts_t o;
+    char err[1024];
+    int rc = PROV_EXIT_REFUSED;
+    prov_cred_t cred;
+    const cmn_master_key_t *key = NULL;
+    prov_reissue_result_t res;
+    long long audit_id = 0;
+
+    memset(&cred, 0, sizeof cred);
+    int arc = prov_reissue_args(argc, argv, &o);
+    if (arc != 0)
+        return arc < 0 ? PROV_EXIT_OK : arc;
+    cmn_keyset_t *ks = prov_reissue_key(o.dir, o.kid, &key);
+    if (ks == NULL)
+        return PROV_EXIT_USAGE;
+    /* The new secret is derived before anything changes. */
+    if (prov_cred_derive(&cred, o.id, key, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision reissue: %s\n", err);
+        rc = PROV_EXIT_USAGE;
         goto out;
     }
-    snprintf(cred.label, sizeof cred.label, "%s", res.label);
-    snprintf(cred.zone, sizeof cred.zone, "%s", res.zone);
-
-    if (reg == PROV_REG_SAME) {
-        fprintf(stderr, "ddns-provision reissue: device %s is already registered under key id "
-                "'%s'%s%s%s; nothing changed, its credentials are printed again (audit row "
-                "%lld)\n", id, cred.kid, res.label[0] ? " as " : "", res.label,
-                res.label[0] ? "" : " without a name", audit_id);
-    } else {
-        if (strcmp(res.previous_kid, cred.kid) != 0)
-            fprintf(stderr, "ddns-provision reissue: device %s moved from key id '%s' to '%s': "
-                    "updates signed with its old secret are refused from now on", id,
-                    res.previous_kid, cred.kid);
-        else
-            fprintf(stderr, "ddns-provision reissue: device %s keeps key id '%s'", id, cred.kid);
-        if (res.names > 0)
-            fprintf(stderr, "; name %s.%s replaced by %s.%s%s (%lld DNS record%s moved)",
-                    res.previous_label, res.zone, res.label, res.zone,
-                    res.names > 1 ? " and its other names" : "", res.records,
-                    res.records == 1 ? "" : "s");
-        fprintf(stderr, " (audit row %lld)\n", audit_id);
-    }
-    if (res.revoked)
-        fprintf(stderr, "ddns-provision reissue: device %s stays revoked: its updates are "
-                "answered 'disabled' until 'ddns-provision restore'\n", id);
+    int reg = prov_reissue_db(&o, &cred, &res, &audit_id);
+    if (reg == PROV_REG_ERROR)
+        goto out;
+    prov_reissue_report(o.id, &cred, reg, &res, audit_id);
     rc = PROV_EXIT_OK;
-    char *json = prov_cred_json(&cred, res.has_serial ? res.serial : NULL,
-                                res.has_model ? res.model : NULL);
-    if (json == NULL || printf("%s\n", json) < 0 || fflush(stdout) != 0) {
+    if (prov_print_cred(&cred, res.has_serial ? res.serial : NULL,
+                        res.has_model ? res.model : NULL) != 0) {
         fprintf(stderr, "ddns-provision reissue: the device is reissued, but its credentials "
                 "could not be written; 'ddns-provision reissue %s --kid %s' prints them "
-                "again\n", id, cred.kid);
+                "again\n", o.id, cred.kid);
         rc = PROV_EXIT_REFUSED;
     }
-    if (json != NULL) {
-        cmn_wipe(json, strlen(json));
-        free(json);
-    }
 out:
-    prov_db_close(db);
     prov_cred_wipe(&cred);
     cmn_keyset_free(ks);
     return rc;

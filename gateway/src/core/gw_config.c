@@ -631,17 +631,17 @@ static int gw_config_dir(gw_config_t *cfg)
         cfg->dir = strndup(cfg->path, (size_t)(slash - cfg->path));
     } else {
         if (getcwd(cwd, sizeof cwd) == NULL)
-            return -1;
+            return GW_EIO;
         size_t n = strlen(cwd) + 1 + (slash ? (size_t)(slash - cfg->path) : 0) + 1;
         cfg->dir = malloc(n);
         if (cfg->dir == NULL)
-            return -1;
+            return GW_ENOMEM;
         if (slash)
             snprintf(cfg->dir, n, "%s/%.*s", cwd, (int)(slash - cfg->path), cfg->path);
         else
             snprintf(cfg->dir, n, "%s", cwd);
     }
-    return cfg->dir ? 0 : -1;
+    return cfg->dir ? GW_OK : GW_ENOMEM;
 }
 
 /* Rules that join several keys. */

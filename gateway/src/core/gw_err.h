@@ -1,7 +1,19 @@
-/* gw_err: the one error enum of the gateway.
+/* gw_err: the one error enum of the gateway, and its convention.
  *
  * Every gateway function that can fail returns 0 (GW_OK) or one of the
- * negative codes below; gw_strerror() gives a short English phrase. */
+ * negative codes below, and the caller passes a failure on with
+ * `if (rc != GW_OK) return rc;` (or goes to its one cleanup label);
+ * gw_strerror() gives a short English phrase. Where a failure must reach a
+ * client, the function records what to answer (gw_req_refuse in the
+ * device listener, gw_apireq_fail in the admin API) and returns its code:
+ * no helper both fails and answers; the dispatcher answers once.
+ *
+ * Three kinds of functions answer otherwise, each saying so where it is
+ * declared: pure predicates and parsers give a verdict (1/0, 0/-1, or a
+ * verdict enum such as gw_auth_verdict_t); functions that make a file
+ * descriptor return it or -1 with errno, as the system calls do; and
+ * callbacks of libevent, OpenSSL or libinih return what those libraries
+ * ask for. */
 #ifndef GW_ERR_H
 #define GW_ERR_H
 

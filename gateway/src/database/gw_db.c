@@ -181,7 +181,7 @@ static int gw_conn_watch(struct gw_db_conn *c, short what)
 {
     int fd = PQsocket(c->pg);
     if (fd < 0)
-        return -1;
+        return GW_EIO;
     if (c->ev != NULL && c->ev_fd == fd && c->ev_what == what &&
         event_pending(c->ev, EV_READ | EV_WRITE, NULL))
         return 0;
@@ -191,7 +191,7 @@ static int gw_conn_watch(struct gw_db_conn *c, short what)
     }
     c->ev = event_new(c->db->base, fd, what, gw_conn_io_cb, c);
     if (c->ev == NULL || event_add(c->ev, NULL) != 0)
-        return -1;
+        return GW_EIO;
     c->ev_fd = fd;
     c->ev_what = what;
     return 0;
@@ -458,12 +458,12 @@ static int gw_conn_flush(struct gw_db_conn *c)
     int r = PQflush(c->pg);
     if (r < 0) {
         gw_conn_fail(c, "cannot send query");
-        return -1;
+        return GW_EIO;
     }
     c->flushing = r == 1;
     if (gw_conn_watch(c, c->flushing ? EV_READ | EV_WRITE | EV_PERSIST : EV_READ | EV_PERSIST) != 0) {
         gw_conn_fail(c, "cannot watch socket");
-        return -1;
+        return GW_EIO;
     }
     return 0;
 }

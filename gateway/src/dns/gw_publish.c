@@ -173,7 +173,7 @@ static int gw_pub_connect(struct gw_publish *p)
     return 0;
 fail:
     gw_pub_disconnect(p);
-    return -1;
+    return GW_EDB;
 }
 
 /* One UPDATE message of a run: its outbox rows and their coalescing. */
@@ -422,13 +422,13 @@ static int gw_pub_run_record_failure(struct gw_pub_run *run)
             gw_warn("publisher: zone %s: %s", zs->zone->name, err);
         gw_outbox_ids_free(&ids);
         if (rc == GW_ENOMEM)
-            return -1;
+            return GW_ENOMEM;
         gw_metrics_inc(GW_M_PUBLISH_FAILED);
         gw_pub_zone_failed(p, zs, f->err);
         nrows += cnt;
         why = f->err;
         if (rc != GW_OK)
-            return -1;
+            return GW_EDB;
         fail[nf].sent = f->sent;
         fail[nf].refused = f->refused;
         failed[nf++] = f;
@@ -507,8 +507,8 @@ static int gw_pub_run_answers(struct gw_pub_run *run)
             run->failed = 1;
             continue;
         }
-        if (gw_pub_run_confirmed(run, m) != 0)
-            return -1;
+        if (gw_pub_run_confirmed(run, m) != GW_OK)
+            return GW_EDB;
         gw_pub_msg_free(m);
         gw_pubwin_confirmed(&zs->win);
         if (!run->failed) {

@@ -155,7 +155,7 @@ static int gw_rs_grow(struct gw_rs_table *t)
     size_t cap = t->cap ? t->cap * 2 : 1024;
     struct gw_rs_ent *s = calloc(cap, sizeof *s);
     if (s == NULL)
-        return -1;
+        return GW_ENOMEM;
     for (size_t i = 0; i < t->cap; i++) {
         if (t->slots[i].fqdn == NULL)
             continue;
@@ -177,14 +177,14 @@ static int gw_rs_add_record(void *arg, const char *owner, int is_aaaa, uint32_t 
     struct gw_rs_ent *e = gw_rs_find(t, owner);
 
     if (e == NULL) {
-        if ((t->len + 1) * 2 > t->cap && gw_rs_grow(t) != 0)
-            return -1;
+        if ((t->len + 1) * 2 > t->cap && gw_rs_grow(t) != GW_OK)
+            return GW_ENOMEM;
         size_t i = (size_t)gw_rs_hash(owner) & (t->cap - 1);
         while (t->slots[i].fqdn != NULL)
             i = (i + 1) & (t->cap - 1);
         e = &t->slots[i];
         if ((e->fqdn = strdup(owner)) == NULL)
-            return -1;
+            return GW_ENOMEM;
         t->len++;
     }
     int k = is_aaaa ? 1 : 0;
@@ -228,7 +228,7 @@ static int gw_rs_add_diff(struct gw_resync *rs, const char *fqdn, const char *la
         size_t cap = rs->capdiffs ? rs->capdiffs * 2 : 256;
         struct gw_rs_diff *d = realloc(rs->diffs, cap * sizeof *d);
         if (d == NULL)
-            return -1;
+            return GW_ENOMEM;
         rs->diffs = d;
         rs->capdiffs = cap;
     }
@@ -239,7 +239,7 @@ static int gw_rs_add_diff(struct gw_resync *rs, const char *fqdn, const char *la
     if (d->fqdn == NULL || d->label == NULL) {
         free(d->fqdn);
         free(d->label);
-        return -1;
+        return GW_ENOMEM;
     }
     d->is_aaaa = k;
     d->kind = kind;
@@ -271,7 +271,7 @@ static int gw_rs_compare(struct gw_resync *rs, const char *label, const char *fq
     snprintf(db_has, sizeof db_has, "%s ttl %d", db_addr, ttl);
     if (inet_pton(k ? AF_INET6 : AF_INET, db_addr, want) != 1) {
         gw_error("resync: the database holds an unusable address '%s' for %s", db_addr, fqdn);
-        return -1;
+        return GW_EDB;
     }
     if (!zone_has)
         return gw_rs_add_diff(rs, fqdn, label, k, GW_RS_MISSING, e, db_has);

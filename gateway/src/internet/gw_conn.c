@@ -326,7 +326,8 @@ static int gw_pbio_destroy(BIO *b)
     return 1;
 }
 
-/* Puts the PROXY filter between OpenSSL and the socket. */
+/* Puts the PROXY filter between OpenSSL and the socket. GW_OK or
+ * GW_ENOMEM. */
 static int gw_conn_push_filter(gw_conn_t *c)
 {
     struct gw_pbio *st = calloc(1, sizeof *st);
@@ -335,13 +336,13 @@ static int gw_conn_push_filter(gw_conn_t *c)
     if (st == NULL || f == NULL || sock == NULL || BIO_up_ref(sock) != 1) {
         free(st);
         BIO_free(f);
-        return -1;
+        return GW_ENOMEM;
     }
     st->c = c;
     BIO_set_data(f, st);
     BIO_push(f, sock);
     SSL_set0_rbio(c->ssl, f);   /* takes f, drops one reference to sock */
-    return 0;
+    return GW_OK;
 }
 
 /* ---- connection life ------------------------------------------------------ */

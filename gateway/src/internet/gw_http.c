@@ -351,11 +351,12 @@ static void gw_req_headers(gw_req_t *rq, struct evhttp_request *req, size_t *n_l
     rq->info.authorization = rq->info.nauth == 1 ? auth : NULL;
 }
 
-/* The checks every request passes before routing (gw_route). Answers and
- * returns -1 when the request fails one. */
+/* The checks every request passes before routing (gw_route): GW_OK with
+ * the route, or GW_EINVAL with the refusal in f (and the headers it needs
+ * already added). */
 static int gw_http_check_request(gw_http_t *h, gw_req_t *rq, struct evhttp_request *req,
                                  const char *uri, enum evhttp_cmd_type cmd,
-                                 gw_route_id_t *route)
+                                 gw_route_id_t *route, gw_req_refusal_t *f)
 {
     gw_route_verdict_t v;
     size_t n_length = 0, n_te = 0;
@@ -367,11 +368,10 @@ static int gw_http_check_request(gw_http_t *h, gw_req_t *rq, struct evhttp_reque
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     *route = v.route;
     if (v.status == 0)
-        return 0;
+        return GW_OK;
     if (v.allow != NULL)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", v.allow);
-    gw_req_reply(rq, v.status, v.line, 0);
-    return -1;
+    return gw_req_refuse(f, v.status, 0, "%s", v.line);
 }
 
 static void gw_http_gencb(struct evhttp_request *req, void *arg)
@@ -421,9 +421,10 @@ static void gw_http_gencb(struct evhttp_request *req, void *arg)
             *c = '?';
 
     gw_route_id_t route;
-    if (gw_http_check_request(h, rq, req, uri, cmd, &route) != 0)
-        return;
-    if (route == GW_ROUTE_HEALTHZ)
+    gw_req_refusal_t f;
+    if (gw_http_check_request(h, rq, req, uri, cmd, &route, &f) != GW_OK)
+        gw_req_reply(rq, f.status, f.line, f.retry_after);
+    else if (route == GW_ROUTE_HEALTHZ)
         gw_req_reply(rq, 200, "ok", 0);
     else if (route != GW_ROUTE_NONE && h->handler[route].fn != NULL)
         h->handler[route].fn(h->handler[route].arg, rq);

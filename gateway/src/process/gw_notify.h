@@ -11,8 +11,9 @@
 #ifndef GW_NOTIFY_H
 #define GW_NOTIFY_H
 
-/* Sends state (lines "KEY=value" separated by LF). Returns 0, or -1 when
- * NOTIFY_SOCKET is unset or the datagram could not be sent. */
+/* Sends state (lines "KEY=value" separated by LF). Returns GW_OK,
+ * GW_EINVAL when NOTIFY_SOCKET is unset or unusable, or GW_EIO when the
+ * datagram could not be sent. */
 int gw_notify(const char *state);
 
 #endif

@@ -309,8 +309,8 @@ def test_search_by_every_filter(stack, wtok, tmp_path):
     assert ids("hostname=" + fqdn2) == [c2["device_id"]]
     assert ids("model=acmecam-s2") == [c2["device_id"]]
     assert ids("addr=198.51.100.71") == [id1]
-    assert id1 in ids("firmware=2.0.0&serial=SRCH")
-    assert ids("firmware=2.0.0&serial=SRCH") == [id1]
+    assert id1 in ids("firmware=3.0.0&serial=SRCH")
+    assert ids("firmware=3.0.0&serial=SRCH") == [id1]
     assert ids("kid=k1&serial=SRCH&sort=serial&order=desc") == [c2["device_id"], id1]
     assert ids("status=never&serial=SRCH") == [c2["device_id"]]
     assert ids("seen_after=2000-01-01&serial=SRCH") == [id1]
@@ -323,7 +323,7 @@ def test_search_by_every_filter(stack, wtok, tmp_path):
     d = api(stack, "GET", "/api/v1/devices?q=" + id1, token=wtok)[1]["devices"][0]
     assert d["mac"] == mac1 and d["serial"] == "SRCH-0001" and d["model"] == "AcmeCam-S1"
     assert d["names"] == [fqdn1] and d["ipv4"] == "198.51.100.71" and d["status"] == "active"
-    assert d["kid"] == "k1" and d["last_result"] == "good" and d["firmware"] == "2.0.0"
+    assert d["kid"] == "k1" and d["last_result"] == "good" and d["firmware"] == "3.0.0"
     assert d["first_seen"] and d["last_seen"]
 
 
@@ -441,7 +441,7 @@ def test_fleet_counts_per_minute_and_outbox(stack, wtok, tmp_path):
     assert st == 200
     assert j["devices"] == devices == sum(j["by_status"].values()) == sum(j["by_kid"].values())
     assert j["by_model"]["AcmeCam-F1"] == 1 and sum(j["by_model"].values()) == devices
-    assert j["by_firmware"]["2.0.0"] >= 1
+    assert j["by_firmware"]["3.0.0"] >= 1
     assert j["not_seen"] == {"days": 30, "count": 1}
     assert set(j["outbox"]) == {"depth", "oldest_age_s"}
     assert len(j["per_minute"]) == 60
@@ -495,7 +495,7 @@ def test_policy_from_the_api_is_enforced_and_audited(stack, wtok, tmp_path):
     assert update(stack, f, "198.51.100.60").startswith("good")
     st, j = api(stack, "GET", "/api/v1/policy", token=wtok)
     assert st == 200 and "config" in j
-    # ddns-client says "ddns-client/2.0.0"
+    # ddns-client says "ddns-client/3.0.0"
     st, j = api(stack, "PUT", "/api/v1/policy",
                 {"blocked_models": ["AcmeCam-Q1"], "min_firmware": {"ddns-client": "9.0"}},
                 token=wtok)

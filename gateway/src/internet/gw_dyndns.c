@@ -23,16 +23,10 @@
 /* Longest answer line: "nochg " IPv4 "," IPv6 LF. */
 #define GW_DYN_LINE_MAX (6 + INET_ADDRSTRLEN + 1 + INET6_ADDRSTRLEN + 2)
 
-struct gw_dyndns {
-    const gw_config_t *cfg;
-    const cmn_keyset_t *keys;
-    gw_db_t *db;
-    const gw_policy_t *policy;
-};
 
 /* One update waiting for the database. */
 struct gw_dyn_job {
-    gw_dyndns_t *d;
+    const gw_devctx_t *d;
     gw_req_t *rq;
     gw_apply_job_t apply;
     gw_dyn_query_t q;
@@ -43,34 +37,6 @@ struct gw_dyn_job {
     /* the distinct FQDNs as a text[] literal ({a.b,c.d}: no quoting needed) */
     char fqdns[GW_DYN_HOSTS_MAX * (GW_DYN_FQDN_MAX + 1) + 3];
 };
-
-void gw_dyndns_set_keys(gw_dyndns_t *d, const cmn_keyset_t *keys)
-{
-    d->keys = keys;
-}
-
-void gw_dyndns_set_policy(gw_dyndns_t *d, const gw_policy_t *policy)
-{
-    d->policy = policy;
-}
-
-gw_dyndns_t *gw_dyndns_new(const gw_config_t *cfg,
-                           const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy)
-{
-    gw_dyndns_t *d = calloc(1, sizeof *d);
-    if (d == NULL)
-        return NULL;
-    d->cfg = cfg;
-    d->keys = keys;
-    d->db = db;
-    d->policy = policy;
-    return d;
-}
-
-void gw_dyndns_free(gw_dyndns_t *d)
-{
-    free(d);
-}
 
 /* Sends body (one or more lines) with HTTP 200, the access log naming its
  * first word. */
@@ -97,7 +63,7 @@ static size_t gw_dyn_fmt(char *out, const char *token, const struct gw_dyn_job *
 }
 
 /* The dyndns2 line for one name's result. */
-static const char *gw_dyn_token(const gw_dyndns_t *d, gw_apply_result_t result)
+static const char *gw_dyn_token(const gw_devctx_t *d, gw_apply_result_t result)
 {
     switch (result) {
     case GW_APPLY_GOOD: return "good";
@@ -177,7 +143,7 @@ static int gw_dyn_secret_ok(const cmn_keyset_t *keys, const gw_dyn_cred_t *c)
 }
 
 /* 1. the method and the User-Agent (the firmware policy) */
-static int gw_dyn_check_agent(const gw_dyndns_t *d, gw_req_t *rq, gw_agent_t *ga,
+static int gw_dyn_check_agent(const gw_devctx_t *d, gw_req_t *rq, gw_agent_t *ga,
                               gw_req_refusal_t *f)
 {
     const char *agent = gw_req_info(rq)->agent;
@@ -190,7 +156,7 @@ static int gw_dyn_check_agent(const gw_dyndns_t *d, gw_req_t *rq, gw_agent_t *ga
 
 /* 2. the credentials; a source that failed too often is not even looked
  * at (dyndns2's abuse: the client stops until a person acts) */
-static int gw_dyn_check_credentials(const gw_dyndns_t *d, gw_req_t *rq, gw_dyn_cred_t *cred,
+static int gw_dyn_check_credentials(const gw_devctx_t *d, gw_req_t *rq, gw_dyn_cred_t *cred,
                                     gw_req_refusal_t *f)
 {
     const gw_req_info_t *in = gw_req_info(rq);
@@ -220,7 +186,7 @@ static int gw_dyn_check_credentials(const gw_dyndns_t *d, gw_req_t *rq, gw_dyn_c
 }
 
 /* 3. the query: its hosts, their distinct FQDNs (j->ord, j->fqdns). */
-static int gw_dyn_parse(const gw_dyndns_t *d, gw_req_t *rq, struct gw_dyn_job *j,
+static int gw_dyn_parse(const gw_devctx_t *d, gw_req_t *rq, struct gw_dyn_job *j,
                         gw_req_refusal_t *f)
 {
     const char *query = gw_req_query(rq);
@@ -275,7 +241,7 @@ static void gw_dyn_all_notfqdn(gw_req_t *rq, size_t nhosts)
 
 /* 4. the database; no timestamp: dyndns2 has no replay token. The
  * addresses are myip's, or the connection's (gw_apply). */
-static int gw_dyn_apply(gw_dyndns_t *d, gw_req_t *rq, struct gw_dyn_job *j,
+static int gw_dyn_apply(const gw_devctx_t *d, gw_req_t *rq, struct gw_dyn_job *j,
                         const gw_dyn_cred_t *cred, const gw_agent_t *ga, gw_req_refusal_t *f)
 {
     const gw_req_info_t *in = gw_req_info(rq);
@@ -304,7 +270,7 @@ static int gw_dyn_apply(gw_dyndns_t *d, gw_req_t *rq, struct gw_dyn_job *j,
 
 void gw_dyndns_handle(void *arg, gw_req_t *rq)
 {
-    gw_dyndns_t *d = arg;
+    const gw_devctx_t *d = arg;
     gw_dyn_cred_t cred;
     gw_agent_t ga;
     gw_req_refusal_t f;

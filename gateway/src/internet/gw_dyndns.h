@@ -16,24 +16,11 @@
 
 #include <event2/event.h>
 
-#include "cmn_key.h"
-#include "gw_config.h"
-#include "gw_db.h"
+#include "gw_devctx.h"
 #include "gw_http.h"
-#include "gw_policy.h"
 
 
-typedef struct gw_dyndns gw_dyndns_t;
-
-gw_dyndns_t *gw_dyndns_new(const gw_config_t *cfg,
-                           const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy);
-/* Verifies with keys and applies policy from now on (reload); the caller
- * frees the old ones. */
-void gw_dyndns_set_keys(gw_dyndns_t *d, const cmn_keyset_t *keys);
-void gw_dyndns_set_policy(gw_dyndns_t *d, const gw_policy_t *policy);
-void gw_dyndns_free(gw_dyndns_t *d);
-
-/* gw_http_handler_fn for GW_ROUTE_DYNDNS; arg is the gw_dyndns_t. */
+/* gw_http_handler_fn for GW_ROUTE_DYNDNS; arg is the worker's gw_devctx_t. */
 void gw_dyndns_handle(void *arg, gw_req_t *rq);
 
 #endif

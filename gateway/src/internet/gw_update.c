@@ -21,47 +21,13 @@
 #include "gw_limit.h"
 #include "gw_log.h"
 
-struct gw_update {
-    const gw_config_t *cfg;
-    const cmn_keyset_t *keys;
-    gw_db_t *db;
-    const gw_policy_t *policy;
-};
 
 /* One update waiting for the database. */
 struct gw_upd_job {
-    gw_update_t *u;
+    const gw_devctx_t *u;
     gw_req_t *rq;
     gw_apply_job_t apply;
 };
-
-gw_update_t *gw_update_new(const gw_config_t *cfg,
-                           const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy)
-{
-    gw_update_t *u = calloc(1, sizeof *u);
-    if (u == NULL)
-        return NULL;
-    u->cfg = cfg;
-    u->keys = keys;
-    u->db = db;
-    u->policy = policy;
-    return u;
-}
-
-void gw_update_set_keys(gw_update_t *u, const cmn_keyset_t *keys)
-{
-    u->keys = keys;
-}
-
-void gw_update_set_policy(gw_update_t *u, const gw_policy_t *policy)
-{
-    u->policy = policy;
-}
-
-void gw_update_free(gw_update_t *u)
-{
-    free(u);
-}
 
 static void gw_reply_911(gw_req_t *rq)
 {
@@ -114,7 +80,7 @@ static void gw_update_applied(void *arg, int err, const gw_apply_answer_t *a)
 /* The request up to its verified signature: the source not blocked, one
  * Authorization, a framed body, the syntax, the firmware policy (after the
  * syntax, before the clock), the clock and the signature. */
-static int gw_upd_check(const gw_update_t *u, gw_req_t *rq, gw_auth_result_t *ar, gw_agent_t *ga,
+static int gw_upd_check(const gw_devctx_t *u, gw_req_t *rq, gw_auth_result_t *ar, gw_agent_t *ga,
                         gw_req_refusal_t *f)
 {
     const gw_req_info_t *in = gw_req_info(rq);
@@ -155,7 +121,7 @@ static int gw_upd_check(const gw_update_t *u, gw_req_t *rq, gw_auth_result_t *ar
 
 /* Hands the verified request to gw_apply: every name of the device (fqdns
  * NULL), never offline. */
-static int gw_upd_apply(gw_update_t *u, gw_req_t *rq, const gw_auth_result_t *ar,
+static int gw_upd_apply(const gw_devctx_t *u, gw_req_t *rq, const gw_auth_result_t *ar,
                         const gw_agent_t *ga, gw_req_refusal_t *f)
 {
     const gw_req_info_t *in = gw_req_info(rq);
@@ -192,7 +158,7 @@ static int gw_upd_apply(gw_update_t *u, gw_req_t *rq, const gw_auth_result_t *ar
 
 void gw_update_handle(void *arg, gw_req_t *rq)
 {
-    gw_update_t *u = arg;
+    const gw_devctx_t *u = arg;
     gw_auth_result_t ar;
     gw_agent_t ga;
     gw_req_refusal_t f;

@@ -18,25 +18,12 @@
 
 #include <event2/event.h>
 
-#include "cmn_key.h"
-#include "gw_config.h"
-#include "gw_db.h"
+#include "gw_devctx.h"
 #include "gw_http.h"
-#include "gw_policy.h"
 
 #define GW_UPDATE_RETRY_AFTER 30
 
-typedef struct gw_update gw_update_t;
-
-gw_update_t *gw_update_new(const gw_config_t *cfg,
-                           const cmn_keyset_t *keys, gw_db_t *db, const gw_policy_t *policy);
-void gw_update_free(gw_update_t *u);
-/* Verifies with keys from now on (reload); the caller frees the old set. */
-void gw_update_set_keys(gw_update_t *u, const cmn_keyset_t *keys);
-/* Applies policy from now on (reload); the caller frees the old one. */
-void gw_update_set_policy(gw_update_t *u, const gw_policy_t *policy);
-
-/* gw_http_handler_fn for POST /v1/update; arg is the gw_update_t. */
+/* gw_http_handler_fn for GW_ROUTE_UPDATE; arg is the worker's gw_devctx_t. */
 void gw_update_handle(void *arg, gw_req_t *rq);
 
 #endif

@@ -22,8 +22,7 @@ struct gw_worker {
     int left;                   /* left its loop (guarded by the group's mu) */
     struct event_base *base;
     gw_db_t *db;
-    gw_update_t *upd;
-    gw_dyndns_t *dyn;
+    gw_devctx_t dev;            /* what both device endpoints read */
     gw_http_t *http;
     struct event *reload_ev;    /* activated by the main thread */
     struct event *stop_ev;      /* activated by the main thread */
@@ -74,10 +73,8 @@ static void gw_worker_reload_cb(evutil_socket_t fd, short what, void *arg)
     while (g->gen == gen)
         pthread_cond_wait(&g->cond, &g->mu);
     gw_http_set_ssl(w->http, g->ssl);
-    gw_update_set_keys(w->upd, g->keys);
-    gw_dyndns_set_keys(w->dyn, g->keys);
-    gw_update_set_policy(w->upd, g->policy);
-    gw_dyndns_set_policy(w->dyn, g->policy);
+    w->dev.keys = g->keys;
+    w->dev.policy = g->policy;
     gw_http_apply_settings(w->http);
     gw_db_set_batch_max(w->db, g->cfg->db_batch_size);
     g->switched++;
@@ -143,16 +140,15 @@ static int gw_worker_init(gw_workers_t *g, struct gw_worker *w, SSL_CTX *ssl,
     w->db = gw_db_new(w->base, cfg->db_conninfo, cfg->db_pool_size);
     if (w->db != NULL)
         gw_db_set_batch_max(w->db, cfg->db_batch_size);
-    w->upd = w->db ? gw_update_new(cfg, keys, w->db, policy) : NULL;
-    w->dyn = w->upd ? gw_dyndns_new(cfg, keys, w->db, policy) : NULL;
-    w->http = w->dyn ? gw_http_new(w->base, cfg, ssl) : NULL;
+    w->dev = (gw_devctx_t){.cfg = cfg, .keys = keys, .db = w->db, .policy = policy};
+    w->http = w->db ? gw_http_new(w->base, cfg, ssl) : NULL;
     w->reload_ev = w->http ? event_new(w->base, -1, 0, gw_worker_reload_cb, w) : NULL;
     w->stop_ev = w->reload_ev ? event_new(w->base, -1, 0, gw_worker_stop_cb, w) : NULL;
     if (w->stop_ev == NULL)
         return GW_ENOMEM;
     gw_http_set_worker(w->http, w->id);
-    gw_http_set_handler(w->http, GW_ROUTE_UPDATE, gw_update_handle, w->upd);
-    gw_http_set_handler(w->http, GW_ROUTE_DYNDNS, gw_dyndns_handle, w->dyn);
+    gw_http_set_handler(w->http, GW_ROUTE_UPDATE, gw_update_handle, &w->dev);
+    gw_http_set_handler(w->http, GW_ROUTE_DYNDNS, gw_dyndns_handle, &w->dev);
     gw_http_set_handler(w->http, GW_ROUTE_CHECKIP, gw_checkip_handle_text, NULL);
     gw_http_set_handler(w->http, GW_ROUTE_CHECKIP_HTML, gw_checkip_handle_html, NULL);
     return GW_OK;
@@ -286,10 +282,8 @@ void gw_workers_reload(gw_workers_t *g, SSL_CTX *ssl, const cmn_keyset_t *keys,
         if (!g->w[i].started) {
             struct gw_worker *w = &g->w[i];
             gw_http_set_ssl(w->http, ssl);
-            gw_update_set_keys(w->upd, keys);
-            gw_dyndns_set_keys(w->dyn, keys);
-            gw_update_set_policy(w->upd, policy);
-            gw_dyndns_set_policy(w->dyn, policy);
+            w->dev.keys = keys;
+            w->dev.policy = policy;
             gw_http_apply_settings(w->http);
         }
 }
@@ -323,8 +317,6 @@ void gw_workers_free(gw_workers_t *g)
          * front end still exists. */
         gw_db_free(w->db);
         gw_http_free(w->http);
-        gw_update_free(w->upd);
-        gw_dyndns_free(w->dyn);
         if (w->reload_ev != NULL)
             event_free(w->reload_ev);
         if (w->stop_ev != NULL)

@@ -247,7 +247,7 @@ def test_only_a_change_waits_for_the_wal_flush(stack, device):
 
 
 def test_the_gateway_wakes_the_publishers_after_a_change(stack, device):
-    """ddns_apply_request(..., p_notify false) does not NOTIFY ddns_outbox
+    """ddns_apply_request (like ddns_apply_batch) does not NOTIFY ddns_outbox
     (the gateway's changes commit without the NOTIFY lock); the gateway
     sends the NOTIFY itself once the change committed."""
     creds, path = device
@@ -261,7 +261,7 @@ def test_the_gateway_wakes_the_publishers_after_a_change(stack, device):
         ts = int(stack.psql("SELECT last_ts FROM devices WHERE device_id = '%s'"
                             % creds["device_id"])[0][0]) + 1
         assert stack.psql("SELECT result FROM ddns_apply_request('%s', '%s', %d, '192.0.2.131', "
-                          "NULL, '127.0.0.1', NULL, false, 0, false)"
+                          "NULL, '127.0.0.1', NULL, false, 0)"
                           % (creds["device_id"], creds["kid"], ts)) == [["good"]]
         time.sleep(2)   # a NOTIFY of that commit would have arrived by now (and
                         # the client's next ts is past the one used here)

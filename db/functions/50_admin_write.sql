@@ -1,0 +1,300 @@
+-- The admin API's writing functions (docs/ADMIN-API.md). Every function
+-- below is one transaction with its admin_audit row and returns (status,
+-- body): the HTTP status and the JSON answer.
+
+CREATE OR REPLACE FUNCTION admin_audit_add(p_token bigint, p_actor text, p_source text,
+                                           p_action text, p_device text,
+                                           p_detail jsonb) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO admin_audit (token_id, actor, action, device_id, detail, source)
+        VALUES (p_token, p_actor, p_action, p_device, coalesce(p_detail, '{}'), p_source)
+$$;
+
+-- Queues the device's current records again (after a TTL change, or on
+-- demand); returns the number of records queued.
+CREATE OR REPLACE FUNCTION admin_queue_records(p_device text) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    INSERT INTO dns_outbox (zone, fqdn, rrtype, address, ttl)
+        SELECT zone, label || '.' || zone, t.rrtype, t.addr, ttl
+        FROM names, LATERAL (VALUES ('A', ipv4), ('AAAA', ipv6)) t(rrtype, addr)
+        WHERE device_id = p_device AND t.addr IS NOT NULL;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        PERFORM pg_notify('ddns_outbox', '');
+    END IF;
+    RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION admin_set_status(p_token bigint, p_actor text, p_source text,
+                                            p_device text, p_revoke boolean, OUT status integer,
+                                            OUT body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    cur  text;
+    want text := CASE WHEN p_revoke THEN 'revoked' ELSE 'active' END;
+    n    integer := 0;
+BEGIN
+    SELECT d.status INTO cur FROM devices d WHERE d.device_id = p_device FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 404;
+        body := jsonb_build_object('error', 'no such device', 'field', 'device_id');
+        RETURN;
+    END IF;
+    IF cur <> want THEN
+        UPDATE devices SET status = want WHERE device_id = p_device;
+        IF p_revoke THEN
+            INSERT INTO history (device_id, fqdn, rrtype, old_address, new_address)
+                SELECT device_id, label || '.' || zone, t.rrtype, t.addr, NULL
+                FROM names, LATERAL (VALUES ('A', ipv4), ('AAAA', ipv6)) t(rrtype, addr)
+                WHERE device_id = p_device AND t.addr IS NOT NULL;
+            INSERT INTO dns_outbox (zone, fqdn, rrtype, address, ttl)
+                SELECT zone, label || '.' || zone, t.rrtype, NULL, ttl
+                FROM names, LATERAL (VALUES ('A', ipv4), ('AAAA', ipv6)) t(rrtype, addr)
+                WHERE device_id = p_device AND t.addr IS NOT NULL;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            UPDATE names SET ipv4 = NULL, ipv6 = NULL, updated_at = now()
+                WHERE device_id = p_device AND (ipv4 IS NOT NULL OR ipv6 IS NOT NULL);
+            IF n > 0 THEN
+                PERFORM pg_notify('ddns_outbox', '');
+            END IF;
+        END IF;
+    END IF;
+    PERFORM admin_audit_add(p_token, p_actor, p_source,
+                            CASE WHEN p_revoke THEN 'revoke' ELSE 'restore' END, p_device,
+                            jsonb_build_object('previous_status', cur, 'records_removed', n));
+    status := 200;
+    body := jsonb_build_object('device_id', p_device, 'status', want,
+                               'previous_status', cur, 'changed', cur <> want,
+                               'records_removed', n);
+END $$;
+
+CREATE OR REPLACE FUNCTION admin_republish(p_token bigint, p_actor text, p_source text,
+                                           p_device text, OUT status integer, OUT body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    PERFORM 1 FROM devices WHERE device_id = p_device FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 404;
+        body := jsonb_build_object('error', 'no such device', 'field', 'device_id');
+        RETURN;
+    END IF;
+    PERFORM 1 FROM names WHERE device_id = p_device ORDER BY name_id FOR UPDATE;
+    n := admin_queue_records(p_device);
+    PERFORM admin_audit_add(p_token, p_actor, p_source, 'republish', p_device,
+                            jsonb_build_object('records', n));
+    status := 200;
+    body := jsonb_build_object('device_id', p_device, 'records_queued', n);
+END $$;
+
+CREATE OR REPLACE FUNCTION admin_set_ttl(p_token bigint, p_actor text, p_source text,
+                                         p_device text, p_ttl integer, OUT status integer,
+                                         OUT body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    PERFORM 1 FROM devices WHERE device_id = p_device FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 404;
+        body := jsonb_build_object('error', 'no such device', 'field', 'device_id');
+        RETURN;
+    END IF;
+    PERFORM 1 FROM names WHERE device_id = p_device ORDER BY name_id FOR UPDATE;
+    UPDATE names SET ttl = p_ttl WHERE device_id = p_device;
+    n := admin_queue_records(p_device);
+    PERFORM admin_audit_add(p_token, p_actor, p_source, 'ttl', p_device,
+                            jsonb_build_object('ttl', p_ttl, 'records', n));
+    status := 200;
+    body := jsonb_build_object('device_id', p_device, 'ttl', p_ttl, 'records_queued', n);
+END $$;
+
+-- Adds a name (p_old NULL) or renames p_old ("label.zone") to p_label.p_zone.
+-- The new name gets the device's current addresses (of its first name) and
+-- is published; a renamed name's old records are deleted.
+CREATE OR REPLACE FUNCTION admin_name(p_token bigint, p_actor text, p_source text, p_device text,
+                                      p_old text, p_label text, p_zone text, OUT status integer,
+                                      OUT body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    n      names%ROWTYPE;
+    first  names%ROWTYPE;
+    owner  text;
+    st     text;
+    dot    integer;
+BEGIN
+    SELECT d.status INTO st FROM devices d WHERE d.device_id = p_device FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 404;
+        body := jsonb_build_object('error', 'no such device', 'field', 'device_id');
+        RETURN;
+    END IF;
+    PERFORM 1 FROM names WHERE device_id = p_device ORDER BY name_id FOR UPDATE;
+    IF p_zone IS NULL THEN
+        -- a bare label: the zone of the device's first name
+        SELECT zone INTO p_zone FROM names WHERE device_id = p_device ORDER BY name_id LIMIT 1;
+        IF NOT FOUND THEN
+            status := 400;
+            body := jsonb_build_object('error', 'the device has no name yet: give the new name '
+                                       || 'with its zone (label.zone)', 'field', 'name');
+            RETURN;
+        END IF;
+    END IF;
+    IF p_old IS NOT NULL THEN
+        dot := strpos(p_old, '.');
+        SELECT * INTO n FROM names
+            WHERE device_id = p_device AND dot > 1 AND label = left(p_old, dot - 1)
+              AND zone = substr(p_old, dot + 1);
+        IF NOT FOUND THEN
+            status := 404;
+            body := jsonb_build_object('error', 'the device has no name ' || p_old,
+                                       'field', 'name');
+            RETURN;
+        END IF;
+    END IF;
+    SELECT device_id INTO owner FROM names WHERE label = p_label AND zone = p_zone;
+    IF FOUND THEN
+        IF owner = p_device AND p_old IS NOT NULL AND n.label = p_label AND n.zone = p_zone THEN
+            status := 200;
+            body := jsonb_build_object('device_id', p_device, 'name', p_label || '.' || p_zone,
+                                       'changed', false);
+            RETURN;
+        END IF;
+        status := 409;
+        body := jsonb_build_object('error', 'the name ' || p_label || '.' || p_zone
+                                   || CASE WHEN owner = p_device THEN ' is already this device''s'
+                                           ELSE ' belongs to another device' END,
+                                   'field', 'name');
+        RETURN;
+    END IF;
+    IF p_old IS NULL THEN
+        SELECT * INTO first FROM names WHERE device_id = p_device ORDER BY name_id LIMIT 1;
+        INSERT INTO names (device_id, label, zone, ipv4, ipv6, ttl, updated_at)
+            VALUES (p_device, p_label, p_zone, first.ipv4, first.ipv6, first.ttl, now())
+            RETURNING * INTO n;
+    ELSE
+        INSERT INTO dns_outbox (zone, fqdn, rrtype, address, ttl)
+            SELECT n.zone, n.label || '.' || n.zone, t.rrtype, NULL, n.ttl
+            FROM (VALUES ('A', n.ipv4), ('AAAA', n.ipv6)) t(rrtype, addr)
+            WHERE t.addr IS NOT NULL;
+        INSERT INTO history (device_id, fqdn, rrtype, old_address, new_address, source)
+            SELECT p_device, n.label || '.' || n.zone, t.rrtype, t.addr, NULL, NULL
+            FROM (VALUES ('A', n.ipv4), ('AAAA', n.ipv6)) t(rrtype, addr)
+            WHERE t.addr IS NOT NULL;
+        UPDATE names SET label = p_label, zone = p_zone, updated_at = now()
+            WHERE name_id = n.name_id RETURNING * INTO n;
+    END IF;
+    INSERT INTO dns_outbox (zone, fqdn, rrtype, address, ttl)
+        SELECT n.zone, n.label || '.' || n.zone, t.rrtype, t.addr, n.ttl
+        FROM (VALUES ('A', n.ipv4), ('AAAA', n.ipv6)) t(rrtype, addr)
+        WHERE t.addr IS NOT NULL;
+    INSERT INTO history (device_id, fqdn, rrtype, old_address, new_address, source)
+        SELECT p_device, n.label || '.' || n.zone, t.rrtype, NULL, t.addr, NULL
+        FROM (VALUES ('A', n.ipv4), ('AAAA', n.ipv6)) t(rrtype, addr)
+        WHERE t.addr IS NOT NULL;
+    PERFORM pg_notify('ddns_outbox', '');
+    PERFORM admin_audit_add(p_token, p_actor, p_source,
+                            CASE WHEN p_old IS NULL THEN 'name-add' ELSE 'rename' END, p_device,
+                            jsonb_strip_nulls(jsonb_build_object('name', p_label || '.' || p_zone,
+                                                                 'previous_name', p_old)));
+    status := CASE WHEN p_old IS NULL THEN 201 ELSE 200 END;
+    body := jsonb_strip_nulls(jsonb_build_object('device_id', p_device,
+                                                 'name', p_label || '.' || p_zone,
+                                                 'previous_name', p_old, 'changed', true));
+END $$;
+
+-- Moves the device to key id p_kid, like 'ddns-provision reissue' without a
+-- new name: the old secret is refused from the commit on.
+CREATE OR REPLACE FUNCTION admin_reissue(p_token bigint, p_actor text, p_source text,
+                                         p_device text, p_kid text, OUT status integer,
+                                         OUT body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    old text;
+BEGIN
+    SELECT kid INTO old FROM devices WHERE device_id = p_device FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 404;
+        body := jsonb_build_object('error', 'no such device', 'field', 'device_id');
+        RETURN;
+    END IF;
+    IF old <> p_kid THEN
+        UPDATE devices SET kid = p_kid WHERE device_id = p_device;
+    END IF;
+    PERFORM admin_audit_add(p_token, p_actor, p_source, 'reissue', p_device,
+                            jsonb_build_object('kid', p_kid, 'previous_kid', old));
+    status := 200;
+    body := jsonb_build_object('device_id', p_device, 'kid', p_kid, 'previous_kid', old,
+                               'changed', old <> p_kid);
+END $$;
+
+-- Replaces the whole operator policy (PUT /api/v1/policy).
+CREATE OR REPLACE FUNCTION admin_policy_set(p_token bigint, p_actor text, p_source text,
+                                            p_blocked text[], p_models text[], p_versions text[],
+                                            OUT status integer, OUT body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    before jsonb := admin_policy_json();
+BEGIN
+    PERFORM 1 FROM firmware_policy_state FOR UPDATE;
+    DELETE FROM firmware_policy;
+    INSERT INTO firmware_policy (model, blocked, min_version)
+        SELECT coalesce(b.model, m.model), b.model IS NOT NULL, m.version
+        FROM (SELECT DISTINCT lower(x) AS model FROM unnest(p_blocked) x) b
+        FULL JOIN (SELECT lower(x) AS model, v AS version
+                   FROM unnest(p_models, p_versions) u(x, v)) m ON m.model = b.model;
+    UPDATE firmware_policy_state SET version = version + 1, changed_at = now();
+    body := admin_policy_json();
+    PERFORM admin_audit_add(p_token, p_actor, p_source, 'policy', NULL,
+                            jsonb_build_object('before', before - 'changed_at',
+                                               'after', body - 'changed_at'));
+    status := 200;
+END $$;
+
+CREATE OR REPLACE FUNCTION admin_token_add(p_token bigint, p_actor text, p_source text,
+                                           p_sha256 text, p_scope text, p_expires timestamptz,
+                                           p_comment text, OUT status integer, OUT body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t admin_tokens%ROWTYPE;
+BEGIN
+    IF p_expires IS NOT NULL AND p_expires <= now() THEN
+        status := 400;
+        body := jsonb_build_object('error', 'expires: ' || p_expires || ' has passed',
+                                   'field', 'expires');
+        RETURN;
+    END IF;
+    INSERT INTO admin_tokens (token_sha256, scope, comment, created_by, expires_at)
+        VALUES (p_sha256, p_scope, coalesce(p_comment, ''),
+                coalesce('token ' || p_token, p_actor), p_expires)
+        RETURNING * INTO t;
+    PERFORM admin_audit_add(p_token, p_actor, p_source, 'token-create', NULL,
+                            jsonb_build_object('token_id', t.token_id, 'scope', t.scope,
+                                               'expires', t.expires_at, 'comment', t.comment));
+    status := 201;
+    body := jsonb_build_object('token_id', t.token_id, 'scope', t.scope,
+                               'expires', t.expires_at, 'comment', t.comment,
+                               'created', t.created_at);
+END $$;
+
+CREATE OR REPLACE FUNCTION admin_token_revoke(p_token bigint, p_actor text, p_source text,
+                                              p_id bigint, OUT status integer, OUT body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t admin_tokens%ROWTYPE;
+BEGIN
+    UPDATE admin_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_id = p_id
+        RETURNING * INTO t;
+    IF NOT FOUND THEN
+        status := 404;
+        body := jsonb_build_object('error', 'no such token', 'field', 'token_id');
+        RETURN;
+    END IF;
+    PERFORM admin_audit_add(p_token, p_actor, p_source, 'token-revoke', NULL,
+                            jsonb_build_object('token_id', p_id));
+    status := 200;
+    body := jsonb_build_object('token_id', p_id, 'revoked', t.revoked_at);
+END $$;

@@ -2,7 +2,7 @@
  *
  * Owns 'ddnsctl token create|list|revoke --db CONNINFO': the same SQL
  * functions the gateway's admin API calls (admin_token_add,
- * admin_tokens_json, admin_token_revoke of db/migrations/0006), with the
+ * admin_tokens_json, admin_token_revoke of db/functions/), with the
  * actor "ddnsctl (database) USER@HOST" and the source "database" in the
  * audit row, and the gateway's token form and hash (common/cmn_token: only
  * the token's SHA-256 is stored). */

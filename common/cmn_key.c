@@ -1,6 +1,8 @@
 /* cmn_key: master keys and per-device secrets (see cmn_key.h). */
 #include "cmn_key.h"
 
+#include "cmn_secmem.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,10 +19,29 @@
 
 #define CMN_DOMAIN "ddns-device-secret-v1"
 
+/* The keys live in memory of cmn_secmem (locked, out of core dumps);
+ * growing moves them to a larger region and wipes the old one. */
 struct cmn_keyset {
     cmn_master_key_t *keys;
-    size_t n;
+    size_t n, cap;
 };
+
+/* Room for one more key; 0 or -1. */
+static int cmn_keyset_grow(cmn_keyset_t *ks)
+{
+    if (ks->n < ks->cap)
+        return 0;
+    size_t cap = ks->cap ? ks->cap * 2 : 8;
+    cmn_master_key_t *k = cmn_secmem_alloc(cap * sizeof *k, NULL);
+    if (k == NULL)
+        return -1;
+    if (ks->n > 0)
+        memcpy(k, ks->keys, ks->n * sizeof *k);
+    cmn_secmem_free(ks->keys, ks->cap * sizeof *ks->keys);
+    ks->keys = k;
+    ks->cap = cap;
+    return 0;
+}
 
 static void cmn_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -81,31 +102,53 @@ static int cmn_unhex(const char *s, size_t len, uint8_t *out, size_t outlen)
     return 0;
 }
 
-/* Opens a key file for reading after checking that it is a regular file
- * that neither group nor others may access. Returns the stream or NULL
- * with err. */
-static FILE *cmn_keyfile_open(const char *path, char *err, size_t errlen)
+#define CMN_KEYFILE_MAX 4096
+#define CMN_KEYFILE_LINE_MAX 511
+
+/* Reads a key file whole into buf (NUL-terminated) with read(2), so that
+ * no stdio buffer keeps a copy of the key's hex, after checking that it is
+ * a regular file that neither group nor others may access. 0 or -1 with
+ * err. */
+static int cmn_keyfile_slurp(const char *path, char *buf, size_t cap, char *err, size_t errlen)
 {
     struct stat st;
-    FILE *f = NULL;
+    size_t len = 0;
+    int rc = -1;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         cmn_err(err, errlen, "%s: cannot open key file: %s", path, strerror(errno));
-        return NULL;
+        return -1;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         cmn_err(err, errlen, "%s: not a regular file", path);
-    } else if ((st.st_mode & 077) != 0) {
+        goto out;
+    }
+    if ((st.st_mode & 077) != 0) {
         cmn_err(err, errlen, "%s: key file is accessible by group or others (mode %04o); "
                 "refusing to use it: run chmod 600 on it", path, (unsigned)(st.st_mode & 07777));
-    } else {
-        f = fdopen(fd, "r");
-        if (f == NULL)
-            cmn_err(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
     }
-    if (f == NULL)
-        close(fd);
-    return f;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            cmn_err(err, errlen, "%s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len == cap - 1) {
+            cmn_err(err, errlen, "%s: larger than %zu bytes: not a key file", path, cap - 1);
+            goto out;
+        }
+    }
+    buf[len] = '\0';
+    rc = 0;
+out:
+    close(fd);
+    return rc;
 }
 
 /* One "name = value" line (already trimmed at its end) of a key file into
@@ -157,21 +200,21 @@ static int cmn_keyfile_line(const char *path, int lineno, char *line, cmn_master
 int cmn_keyfile_read(const char *path, cmn_master_key_t *out, char *err, size_t errlen)
 {
     int rc = -1, lineno = 0, have_key = 0;
-    char line[512];
-    FILE *f;
+    char buf[CMN_KEYFILE_MAX];
 
     memset(out, 0, sizeof *out);
-    f = cmn_keyfile_open(path, err, errlen);
-    if (f == NULL)
+    if (cmn_keyfile_slurp(path, buf, sizeof buf, err, errlen) != 0)
         goto out;
-    while (fgets(line, sizeof line, f) != NULL) {
+    for (char *line = buf, *next; *line != '\0'; line = next) {
         lineno++;
-        size_t n = strlen(line);
-        if (n > 0 && line[n - 1] != '\n' && !feof(f)) {
+        size_t n = strcspn(line, "\n");
+        next = line[n] == '\n' ? line + n + 1 : line + n;
+        line[n] = '\0';
+        if (n > CMN_KEYFILE_LINE_MAX) {
             cmn_err(err, errlen, "%s:%d: line too long", path, lineno);
             goto out;
         }
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
+        while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' '))
             line[--n] = '\0';
         if (cmn_keyfile_line(path, lineno, line, out, &have_key, err, errlen) != 0)
             goto out;
@@ -182,9 +225,7 @@ int cmn_keyfile_read(const char *path, cmn_master_key_t *out, char *err, size_t 
     }
     rc = 0;
 out:
-    cmn_wipe(line, sizeof line);
-    if (f != NULL)
-        fclose(f);
+    cmn_wipe(buf, sizeof buf);
     if (rc != 0)
         cmn_wipe(out, sizeof *out);
     return rc;
@@ -247,12 +288,10 @@ cmn_keyset_t *cmn_keyset_load_dir(const char *dir, char *err, size_t errlen)
             cmn_err(err, errlen, "%s/%s: path too long", dir, de->d_name);
             goto fail;
         }
-        cmn_master_key_t *grown = realloc(ks->keys, (ks->n + 1) * sizeof *ks->keys);
-        if (grown == NULL) {
-            cmn_err(err, errlen, "out of memory");
+        if (cmn_keyset_grow(ks) != 0) {
+            cmn_err(err, errlen, "out of memory for keys");
             goto fail;
         }
-        ks->keys = grown;
         if (cmn_keyfile_read(path, &ks->keys[ks->n], err, errlen) != 0)
             goto fail;
         for (size_t i = 0; i < ks->n; i++) {
@@ -280,10 +319,7 @@ void cmn_keyset_free(cmn_keyset_t *ks)
 {
     if (ks == NULL)
         return;
-    if (ks->keys != NULL) {
-        cmn_wipe(ks->keys, ks->n * sizeof *ks->keys);
-        free(ks->keys);
-    }
+    cmn_secmem_free(ks->keys, ks->cap * sizeof *ks->keys);
     free(ks);
 }
 

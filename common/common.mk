@@ -1,7 +1,7 @@
 # common/: code shared by the gateway, the provisioning tool and ddnsctl (MAC
 # canonicalisation, master keys, secret derivation, admin tokens, text helpers).
 # C11, OpenSSL.
-COMMON_SRCS := common/cmn_mac.c common/cmn_key.c common/cmn_token.c common/cmn_text.c
+COMMON_SRCS := common/cmn_mac.c common/cmn_key.c common/cmn_secmem.c common/cmn_token.c common/cmn_text.c
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 COMMON_LIB  := $(BUILD)/lib/libddns_common.a
 CPPFLAGS    += -Icommon

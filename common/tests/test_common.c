@@ -1,6 +1,6 @@
 /* Unit tests of common/: MAC canonicalisation and secret derivation against
  * docs/vectors/protocol-vectors.txt, key files and their permission rule,
- * base64url, admin tokens. */
+ * memory for keys, base64url, admin tokens. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,13 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "cmn_key.h"
 #include "cmn_mac.h"
+#include "cmn_secmem.h"
 #include "cmn_text.h"
 #include "cmn_token.h"
 #include "../../tests/unit/vectors.h"
@@ -165,6 +169,88 @@ static void test_keyfile_roundtrip_and_permissions(void **state)
     rmdir(dir);
 }
 
+/* The VmFlags of the mapping of /proc/self/smaps that holds addr into
+ * flags; 0, or -1 when no mapping holds it. */
+static int vmflags_of(const void *addr, char *flags, size_t flen)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    int inside = 0, found = -1;
+    uintptr_t a = (uintptr_t)addr;
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = a >= lo && a < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(flags, flen, "%.250s", line + 8);
+            found = 0;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static int has_flag(const char *flags, const char *flag)
+{
+    char want[8];
+    snprintf(want, sizeof want, " %s", flag);
+    return strstr(flags, want) != NULL;
+}
+
+/* Memory for secrets: its own pages, out of core dumps, locked when the
+ * limit allows it, wiped and unmapped when freed; a key set's keys live
+ * there; a process can make itself non-dumpable. */
+static void test_secmem(void **state)
+{
+    (void)state;
+    char flags[256];
+    int locked = -1;
+    uint8_t *p = cmn_secmem_alloc(100, &locked);
+    assert_non_null(p);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(p[i], 0);
+    memset(p, 0xa5, 100);
+    assert_int_equal(vmflags_of(p, flags, sizeof flags), 0);
+    assert_true(has_flag(flags, "dd"));             /* MADV_DONTDUMP */
+    assert_int_equal(has_flag(flags, "lo"), locked); /* mlock, as reported */
+    cmn_secmem_free(p, 100);
+    assert_int_equal(vmflags_of(p, flags, sizeof flags), -1);
+    assert_null(cmn_secmem_alloc(0, NULL));
+
+    /* a key set's keys */
+    char dir[] = "/tmp/ddns-test-secmem-XXXXXX", path[256], err[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/k1.key", dir);
+    cmn_master_key_t k = {0};
+    strcpy(k.kid, "k1");
+    strcpy(k.created, "2026-11-21T10:00:00Z");
+    assert_int_equal(cmn_keyfile_write(path, &k, err, sizeof err), 0);
+    cmn_keyset_t *ks = cmn_keyset_load_dir(dir, err, sizeof err);
+    assert_non_null(ks);
+    assert_int_equal(vmflags_of(cmn_keyset_at(ks, 0)->key, flags, sizeof flags), 0);
+    assert_true(has_flag(flags, "dd"));
+    cmn_keyset_free(ks);
+    unlink(path);
+    rmdir(dir);
+
+    /* non-dumpable, no core file: in a child, so the test runner is left as it is */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl;
+        int ok = cmn_secmem_protect_process() == 0 && prctl(PR_GET_DUMPABLE) == 0 &&
+                 getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur == 0;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* Admin tokens: the form, fresh randomness each time, and the record
  * (SHA-256 of the text; the vector was computed with Python's hashlib). */
 static void test_tokens(void **state)
@@ -211,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_derive_vectors),
         cmocka_unit_test(test_b64url_rejects),
         cmocka_unit_test(test_keyfile_roundtrip_and_permissions),
+        cmocka_unit_test(test_secmem),
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_rtrim),
     };

@@ -7,6 +7,7 @@
  * of the TLS files, the master keys and the reloadable settings, all or
  * nothing, reaching every worker; SIGPIPE ignored), start-up and shut-down order, and the exit
  * codes. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,12 +20,10 @@
 #include <openssl/ssl.h>
 
 #include "cmn_key.h"
-#include "gw_ops.h"
+#include "cmn_secmem.h"
 #include "gw_api.h"
-#include "gw_policydb.h"
-#include "gw_tally.h"
-#include "gw_config.h"
 #include "gw_checkip.h"
+#include "gw_config.h"
 #include "gw_conn.h"
 #include "gw_db.h"
 #include "gw_dns.h"
@@ -33,11 +32,14 @@
 #include "gw_http.h"
 #include "gw_limit.h"
 #include "gw_log.h"
-#include "gw_policy.h"
 #include "gw_metrics.h"
 #include "gw_notify.h"
+#include "gw_ops.h"
+#include "gw_policy.h"
+#include "gw_policydb.h"
 #include "gw_publish.h"
 #include "gw_resync.h"
+#include "gw_tally.h"
 #include "gw_tls.h"
 #include "gw_update.h"
 #include "gw_worker.h"
@@ -615,6 +617,10 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    /* Before any key is read: no core file, no ptrace or /proc/PID/mem
+     * for other users; the keys themselves live in cmn_secmem. */
+    if (cmn_secmem_protect_process() != 0)
+        gw_warn("cannot make the process non-dumpable: %s", strerror(errno));
     int rc = gw_load_all(path, &app, &msgs);
     if (msgs.warnings != NULL) {
         for (char *l = msgs.warnings, *e; *l; l = e + 1) {

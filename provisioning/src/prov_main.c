@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "cmn_key.h"
+#include "cmn_secmem.h"
 #include "prov_batchcmd.h"
 #include "prov_cli.h"
 #include "prov_cred.h"
@@ -444,6 +445,11 @@ int main(int argc, char **argv)
         printf("ddns-provision %s\n", PROV_VERSION);
         return 0;
     }
+    /* Before any key is read or made: no core file, no ptrace or
+     * /proc/PID/mem for other users (the keys live in cmn_secmem). */
+    if (cmn_secmem_protect_process() != 0)
+        fprintf(stderr, "ddns-provision: warning: cannot make the process non-dumpable: %s\n",
+                strerror(errno));
     if (strcmp(cmd, "keygen") == 0)
         return prov_cmd_keygen(argc - 1, argv + 1);
     if (strcmp(cmd, "issue") == 0)

@@ -317,7 +317,8 @@ def _vmflags(pid):
 def test_master_keys_live_in_memory_left_out_of_core_dumps(stack, device):
     """The running gateway keeps its master keys in pages of their own that a
     core dump leaves out (MADV_DONTDUMP: flag 'dd') and that are locked in
-    RAM ('lo'), and it has no core file size."""
+    RAM ('lo'), it has no core file size, and nothing it could run gains
+    privileges (no_new_privs)."""
     pid = stack.procs["gateway"].pid
     flags = _vmflags(pid)
     assert any("dd" in f for f in flags), "no mapping left out of core dumps"
@@ -325,6 +326,9 @@ def test_master_keys_live_in_memory_left_out_of_core_dumps(stack, device):
     with open("/proc/%d/limits" % pid) as f:
         core = [l for l in f if l.startswith("Max core file size")][0].split()
     assert core[4] == "0", core
+    with open("/proc/%d/status" % pid) as f:
+        status = dict(l.split(":", 1) for l in f if ":" in l)
+    assert status["NoNewPrivs"].strip() == "1", status.get("NoNewPrivs")
 
 
 def test_the_unit_forbids_core_files():

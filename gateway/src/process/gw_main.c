@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -621,6 +622,10 @@ int main(int argc, char **argv)
      * for other users; the keys themselves live in cmn_secmem. */
     if (cmn_secmem_protect_process() != 0)
         gw_warn("cannot make the process non-dumpable: %s", strerror(errno));
+    /* The gateway runs no other program: nothing it could exec gains
+     * privileges (setuid bits, file capabilities) either. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        gw_warn("cannot set no_new_privs: %s", strerror(errno));
     int rc = gw_load_all(path, &app, &msgs);
     if (msgs.warnings != NULL) {
         for (char *l = msgs.warnings, *e; *l; l = e + 1) {

@@ -322,7 +322,8 @@ def test_master_keys_live_in_memory_left_out_of_core_dumps(stack, device):
     pid = stack.procs["gateway"].pid
     flags = _vmflags(pid)
     assert any("dd" in f for f in flags), "no mapping left out of core dumps"
-    assert any("dd" in f and "lo" in f for f in flags), "the key pages are not locked"
+    if not os.environ.get("DDNS_SANITIZED"):    # AddressSanitizer makes mlock a no-op
+        assert any("dd" in f and "lo" in f for f in flags), "the key pages are not locked"
     with open("/proc/%d/limits" % pid) as f:
         core = [l for l in f if l.startswith("Max core file size")][0].split()
     assert core[4] == "0", core

@@ -1,4 +1,4 @@
-"""Batched device requests (db/migrations/0008, gw_db batches): requests
+"""Batched device requests (db/functions/20_update.sql, gw_db batches): requests
 that wait while the worker's only database connection is busy go out as one
 ddns_apply_batch() statement, and every one of them gets the answer it gets
 alone: nochg, good, replay for a second copy, disabled, badauth, a dyndns2

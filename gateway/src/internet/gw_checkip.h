@@ -8,10 +8,6 @@
 #ifndef GW_CHECKIP_H
 #define GW_CHECKIP_H
 
-#include <netinet/in.h>
-#include <stddef.h>
-#include <sys/socket.h>
-
 #include "gw_http.h"
 
 /* gw_http_handler_fn for GW_ROUTE_CHECKIP; arg unused. */

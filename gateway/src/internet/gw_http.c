@@ -240,11 +240,6 @@ struct evhttp_request *gw_req_evreq(gw_req_t *rq)
     return rq->gone ? NULL : rq->req;
 }
 
-const struct sockaddr *gw_req_peer(const gw_req_t *rq)
-{
-    return (const struct sockaddr *)&rq->peer;
-}
-
 const gw_req_info_t *gw_req_info(const gw_req_t *rq)
 {
     return &rq->info;

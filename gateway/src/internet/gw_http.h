@@ -80,8 +80,6 @@ typedef struct gw_req_info {
 /* The libevent request, or NULL once the request was abandoned. */
 struct evhttp_request *gw_req_evreq(gw_req_t *rq);
 const gw_req_info_t *gw_req_info(const gw_req_t *rq);
-/* The client's address (from the PROXY header when there was one). */
-const struct sockaddr *gw_req_peer(const gw_req_t *rq);
 /* The body ("" when there is none) and its length; NULL when it is longer
  * than max (*len still says how long). */
 const uint8_t *gw_req_body(gw_req_t *rq, size_t max, size_t *len);

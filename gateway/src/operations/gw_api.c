@@ -96,12 +96,13 @@ static const char *gw_api_method(enum evhttp_cmd_type cmd)
            cmd == EVHTTP_REQ_PUT ? "PUT" : "DELETE";
 }
 
-/* The route of the path and method: 404 when no route has the path, 405
- * (with Allow) when none of the path's routes has the method. */
-static int gw_api_route(gw_apireq_t *r, const gw_api_route_t **route)
+/* The route of the path and method into r (its endpoint and whether it
+ * writes): 404 when no route has the path, 405 (with Allow) when none of
+ * the path's routes has the method. */
+static int gw_api_route(gw_apireq_t *r)
 {
     char allow[64] = "";
-    *route = NULL;
+    r->endpoint = NULL;
     for (size_t i = 0; i < GW_API_NROUTES; i++) {
         const gw_api_route_t *t = &gw_api_routes[i];
         int match = t->nseg == r->nseg;
@@ -114,12 +115,14 @@ static int gw_api_route(gw_apireq_t *r, const gw_api_route_t **route)
         if (strstr(allow, m) == NULL)
             snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
                      allow[0] ? ", " : "", m);
-        if (t->cmd == r->cmd)
-            *route = t;
+        if (t->cmd == r->cmd) {
+            r->endpoint = t->fn;
+            r->needs_write = t->scope == GW_API_WRITE;
+        }
     }
     if (allow[0] == '\0')
         return gw_apireq_fail(r, 404, NULL, "no such endpoint");
-    if (*route == NULL) {
+    if (r->endpoint == NULL) {
         evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", allow);
         return gw_apireq_fail(r, 405, NULL, "method not allowed here (allowed: %s)", allow);
     }
@@ -177,14 +180,8 @@ static int gw_api_not_blocked(gw_apireq_t *r)
                           r->source, blocked);
 }
 
-/* The route found, once the token is known. */
-typedef struct gw_api_pending {
-    gw_apireq_t *r;
-    const gw_api_route_t *route;
-} gw_api_pending_t;
-
 /* The token's row: who the request acts as, and whether it may. */
-static int gw_api_token_row(gw_apireq_t *r, const gw_api_route_t *route, const PGresult *res)
+static int gw_api_token_row(gw_apireq_t *r, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
         struct sockaddr_storage ss;
@@ -202,7 +199,7 @@ static int gw_api_token_row(gw_apireq_t *r, const gw_api_route_t *route, const P
         snprintf(r->actor, sizeof r->actor, "token %lld (%s)", r->token_id, r->comment);
     else
         snprintf(r->actor, sizeof r->actor, "token %lld", r->token_id);
-    if (route->scope == GW_API_WRITE && strcmp(r->scope, "write") != 0)
+    if (r->needs_write && strcmp(r->scope, "write") != 0)
         return gw_apireq_fail(r, 403, NULL, "this token may only read (scope read); writing "
                               "needs a token of scope write");
     return GW_OK;
@@ -210,17 +207,14 @@ static int gw_api_token_row(gw_apireq_t *r, const gw_api_route_t *route, const P
 
 static void gw_api_auth_cb(void *arg, int err, const PGresult *res)
 {
-    gw_api_pending_t *pend = arg;
-    gw_apireq_t *r = pend->r;
-    const gw_api_route_t *route = pend->route;
-    free(pend);
+    gw_apireq_t *r = arg;
     r->job = NULL;
     int rc;
     if (err != GW_OK)
         rc = gw_apireq_fail(r, 503, NULL, "database %s; try again",
                             err == GW_ETIMEDOUT ? "did not answer in time" : "error");
-    else if ((rc = gw_api_token_row(r, route, res)) == GW_OK)
-        rc = route->fn(r);
+    else if ((rc = gw_api_token_row(r, res)) == GW_OK)
+        rc = r->endpoint(r);
     if (rc != GW_OK)
         gw_apireq_answer_fail(r);
 }
@@ -241,23 +235,16 @@ static int gw_api_bearer(gw_apireq_t *r, char sha[65])
 }
 
 /* Looks the token up; the route's endpoint runs when it is good. */
-static int gw_api_authenticate(gw_api_t *api, gw_apireq_t *r, const gw_api_route_t *route,
-                               const char *sha)
+static int gw_api_authenticate(gw_api_t *api, gw_apireq_t *r, const char *sha)
 {
-    gw_api_pending_t *pend = malloc(sizeof *pend);
-    if (pend == NULL)
-        return gw_apireq_fail(r, 503, NULL, "out of memory");
-    pend->r = r;
-    pend->route = route;
     gw_apireq_async_begin(r);
     const char *p[1] = {sha};
     int rc = gw_db_query_timed(api->db,
                                "SELECT token_id, scope, comment, expires_at FROM admin_tokens "
                                "WHERE token_sha256 = $1 AND revoked_at IS NULL AND "
                                "(expires_at IS NULL OR expires_at > now())",
-                               1, p, GW_APIREQ_TIMEOUT_S, gw_api_auth_cb, pend, &r->job);
+                               1, p, GW_APIREQ_TIMEOUT_S, gw_api_auth_cb, r, &r->job);
     if (rc != GW_OK) {
-        free(pend);
         r->job = NULL;
         return gw_apireq_fail(r, 503, NULL, "database %s; try again",
                               rc == GW_EDB ? "not connected" : gw_strerror(rc));
@@ -279,11 +266,10 @@ int gw_api_handle(gw_api_t *api, struct evhttp_request *req)
     r->keys = &api->keys;
     r->policydb = api->policydb;
     r->db = api->db;
-    const gw_api_route_t *route = NULL;
     char sha[65];
-    if (gw_api_parse_target(r, uri) != GW_OK || gw_api_route(r, &route) != GW_OK ||
+    if (gw_api_parse_target(r, uri) != GW_OK || gw_api_route(r) != GW_OK ||
         gw_api_not_blocked(r) != GW_OK || gw_api_bearer(r, sha) != GW_OK ||
-        gw_api_body(r) != GW_OK || gw_api_authenticate(api, r, route, sha) != GW_OK)
+        gw_api_body(r) != GW_OK || gw_api_authenticate(api, r, sha) != GW_OK)
         gw_apireq_answer_fail(r);
     return 1;
 }

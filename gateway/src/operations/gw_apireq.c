@@ -31,7 +31,7 @@ gw_apireq_t *gw_apireq_new(struct evhttp_request *req)
     return r;
 }
 
-void gw_apireq_free(gw_apireq_t *r)
+static void gw_apireq_free(gw_apireq_t *r)
 {
     if (r == NULL)
         return;

@@ -58,6 +58,8 @@ struct gw_apireq {
     int have_query;
     json_t *body;
     char source[INET6_ADDRSTRLEN];
+    gw_apireq_fn endpoint;              /* the route's, run once the token is good */
+    int needs_write;                    /* the route needs a token of scope write */
     /* the token */
     long long token_id;
     char token_id_text[24];
@@ -115,7 +117,5 @@ void gw_apireq_who(gw_apireq_t *r);
  * recorded (a parameter that did not fit, the pool not connected). */
 int gw_apireq_run(gw_apireq_t *r, gw_apireq_mode_t mode, const char *sql)
     __attribute__((warn_unused_result));
-/* Frees r without an answer (the gateway is stopping). */
-void gw_apireq_free(gw_apireq_t *r);
 
 #endif

@@ -353,13 +353,22 @@ const cmn_master_key_t *cmn_keyset_newest(const cmn_keyset_t *ks)
     return best;
 }
 
-int cmn_derive_secret(const uint8_t master[CMN_KEY_LEN], const char *kid, size_t kidlen,
+int cmn_key_hmac(const cmn_master_key_t *key, const void *msg, size_t len,
+                 uint8_t out[CMN_SECRET_LEN])
+{
+    unsigned int outlen = 0;
+    if (HMAC(EVP_sha256(), key->key, CMN_KEY_LEN, msg, len, out, &outlen) == NULL ||
+        outlen != CMN_SECRET_LEN)
+        return -1;
+    return 0;
+}
+
+int cmn_derive_secret(const cmn_master_key_t *key, const char *kid, size_t kidlen,
                       const char *device_id, size_t idlen, uint8_t out[CMN_SECRET_LEN])
 {
     uint8_t msg[sizeof CMN_DOMAIN + CMN_KID_MAX + 1 + 64];
-    unsigned int outlen = 0;
     size_t n = 0;
-    int rc = -1;
+    int rc;
 
     if (kidlen > CMN_KID_MAX || idlen > 64)
         return -1;
@@ -370,9 +379,7 @@ int cmn_derive_secret(const uint8_t master[CMN_KEY_LEN], const char *kid, size_t
     msg[n++] = 0;
     memcpy(msg + n, device_id, idlen);
     n += idlen;
-    if (HMAC(EVP_sha256(), master, CMN_KEY_LEN, msg, n, out, &outlen) != NULL &&
-        outlen == CMN_SECRET_LEN)
-        rc = 0;
+    rc = cmn_key_hmac(key, msg, n, out);
     cmn_wipe(msg, sizeof msg);
     return rc;
 }

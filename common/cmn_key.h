@@ -50,8 +50,12 @@ const cmn_master_key_t *cmn_keyset_find(const cmn_keyset_t *ks, const char *kid,
 /* The key with the latest creation time (ties: greatest key id), or NULL. */
 const cmn_master_key_t *cmn_keyset_newest(const cmn_keyset_t *ks);
 
+/* out = HMAC-SHA256(key, msg): the one place where a master key is used. */
+int cmn_key_hmac(const cmn_master_key_t *key, const void *msg, size_t len,
+                 uint8_t out[CMN_SECRET_LEN]) __attribute__((warn_unused_result));
+
 /* secret = HMAC-SHA256(master, "ddns-device-secret-v1" 0 kid 0 device_id). */
-int cmn_derive_secret(const uint8_t master[CMN_KEY_LEN], const char *kid, size_t kidlen,
+int cmn_derive_secret(const cmn_master_key_t *key, const char *kid, size_t kidlen,
                       const char *device_id, size_t idlen, uint8_t out[CMN_SECRET_LEN])
     __attribute__((warn_unused_result));
 

@@ -52,14 +52,14 @@ static gw_policy_t *policy;
 static gw_limits_t limits;
 static gw_dyn_query_t dq;
 
-static int lookup(void *ctx, const char *kid, size_t kidlen, uint8_t key[CMN_KEY_LEN])
+static cmn_master_key_t key1 = {.kid = "k1", .key = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                     1, 1}};
+
+static const cmn_master_key_t *lookup(void *ctx, const char *kid, size_t kidlen)
 {
     (void)ctx;
-    if (kidlen == 2 && kid[0] == 'k' && kid[1] == '1') {
-        memset(key, 1, CMN_KEY_LEN);
-        return 0;
-    }
-    return -1;
+    return kidlen == 2 && kid[0] == 'k' && kid[1] == '1' ? &key1 : NULL;
 }
 
 static void reply(struct evhttp_request *req, int status, const char *line)

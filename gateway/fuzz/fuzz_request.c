@@ -17,14 +17,21 @@
 #define NOW 1700000000
 #define SKEW 300
 
-static int lookup(void *ctx, const char *kid, size_t kidlen, uint8_t key[CMN_KEY_LEN])
+static cmn_master_key_t keys[2] = {
+    {.kid = "k1", .key = {'1', '1', '1', '1', '1', '1', '1', '1', '1', '1', '1', '1', '1', '1',
+                          '1', '1', '1', '1', '1', '1', '1', '1', '1', '1', '1', '1', '1', '1',
+                          '1', '1', '1', '1'}},
+    {.kid = "k2", .key = {'2', '2', '2', '2', '2', '2', '2', '2', '2', '2', '2', '2', '2', '2',
+                          '2', '2', '2', '2', '2', '2', '2', '2', '2', '2', '2', '2', '2', '2',
+                          '2', '2', '2', '2'}},
+};
+
+static const cmn_master_key_t *lookup(void *ctx, const char *kid, size_t kidlen)
 {
     (void)ctx;
-    if (kidlen == 2 && kid[0] == 'k' && (kid[1] == '1' || kid[1] == '2')) {
-        memset(key, kid[1], CMN_KEY_LEN);
-        return 0;
-    }
-    return -1;
+    if (kidlen == 2 && kid[0] == 'k' && (kid[1] == '1' || kid[1] == '2'))
+        return &keys[kid[1] - '1'];
+    return NULL;
 }
 
 static void terminated(const char *s, size_t n)

@@ -36,17 +36,15 @@ static vectors_t *vec;
 
 /* A one-key lookup: the master key of the vectors. */
 struct test_key {
-    const char *kid;
-    uint8_t key[CMN_KEY_LEN];
+    cmn_master_key_t mk;
 };
 
-static int test_lookup(void *ctx, const char *kid, size_t kidlen, uint8_t key[CMN_KEY_LEN])
+static const cmn_master_key_t *test_lookup(void *ctx, const char *kid, size_t kidlen)
 {
     const struct test_key *k = ctx;
-    if (strlen(k->kid) != kidlen || memcmp(k->kid, kid, kidlen) != 0)
-        return -1;
-    memcpy(key, k->key, CMN_KEY_LEN);
-    return 0;
+    if (strlen(k->mk.kid) != kidlen || memcmp(k->mk.kid, kid, kidlen) != 0)
+        return NULL;
+    return &k->mk;
 }
 
 static void test_key_from(const vectors_rec_t *r, struct test_key *k)
@@ -54,9 +52,10 @@ static void test_key_from(const vectors_rec_t *r, struct test_key *k)
     size_t len;
     unsigned char *mk = vectors_hex(r, "master_key_hex", &len);
     assert_int_equal(len, CMN_KEY_LEN);
-    memcpy(k->key, mk, CMN_KEY_LEN);
+    memset(k, 0, sizeof *k);
+    memcpy(k->mk.key, mk, CMN_KEY_LEN);
     free(mk);
-    k->kid = vectors_need(r, "kid");
+    snprintf(k->mk.kid, sizeof k->mk.kid, "%s", vectors_need(r, "kid"));
 }
 
 static const vectors_rec_t *find_derive_k1(void)
@@ -76,7 +75,8 @@ static void test_derive_known_and_unknown_kid(void **state)
     const vectors_rec_t *r = find_derive_k1();
     struct test_key k;
     size_t len;
-    uint8_t secret[CMN_SECRET_LEN], zero[CMN_KEY_LEN] = {0}, other[CMN_SECRET_LEN];
+    uint8_t secret[CMN_SECRET_LEN], other[CMN_SECRET_LEN];
+    const cmn_master_key_t zero = {0};
     test_key_from(r, &k);
     unsigned char *want = vectors_hex(r, "secret_hex", &len);
     const char *dev = vectors_need(r, "device_id");
@@ -84,7 +84,7 @@ static void test_derive_known_and_unknown_kid(void **state)
     assert_memory_equal(secret, want, CMN_SECRET_LEN);
     assert_int_equal(gw_auth_derive(test_lookup, &k, "k9", 2, dev, secret), 0);
     assert_memory_not_equal(secret, want, CMN_SECRET_LEN);
-    assert_int_equal(cmn_derive_secret(zero, "k9", 2, dev, CMN_DEVICE_ID_LEN, other), 0);
+    assert_int_equal(cmn_derive_secret(&zero, "k9", 2, dev, CMN_DEVICE_ID_LEN, other), 0);
     assert_memory_equal(secret, other, CMN_SECRET_LEN);
     free(want);
 }

@@ -18,7 +18,7 @@ int prov_cred_derive(prov_cred_t *c, const char *mac, const cmn_master_key_t *ke
         return -1;
     }
     snprintf(c->kid, sizeof c->kid, "%s", key->kid);
-    if (cmn_derive_secret(key->key, c->kid, strlen(c->kid), c->device_id,
+    if (cmn_derive_secret(key, c->kid, strlen(c->kid), c->device_id,
                           strlen(c->device_id), c->secret) != 0 ||
         cmn_b64url_encode(c->secret, CMN_SECRET_LEN, c->secret_b64, sizeof c->secret_b64) !=
             CMN_SECRET_B64_LEN ||

@@ -22,13 +22,9 @@ const char *gw_verdict_name(gw_verdict_t v)
     return "?";
 }
 
-int gw_auth_keyset_lookup(void *ctx, const char *kid, size_t kidlen, uint8_t key[CMN_KEY_LEN])
+const cmn_master_key_t *gw_auth_keyset_lookup(void *ctx, const char *kid, size_t kidlen)
 {
-    const cmn_master_key_t *mk = cmn_keyset_find(ctx, kid, kidlen);
-    if (mk == NULL)
-        return -1;
-    memcpy(key, mk->key, CMN_KEY_LEN);
-    return 0;
+    return cmn_keyset_find(ctx, kid, kidlen);
 }
 
 static int gw_lowhex_val(char c)
@@ -223,13 +219,11 @@ int gw_auth_derive(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *k
                    const char *device_id, uint8_t secret[CMN_SECRET_LEN])
 {
     /* Stands in for the master key of an unknown kid. */
-    static const uint8_t dummy_key[CMN_KEY_LEN] = {0};
-    uint8_t key[CMN_KEY_LEN];
-    int found = lookup(lookup_ctx, kid, kidlen, key) == 0;
-    if (!found)
-        memcpy(key, dummy_key, sizeof key);
-    int rc = cmn_derive_secret(key, kid, kidlen, device_id, CMN_DEVICE_ID_LEN, secret);
-    cmn_wipe(key, sizeof key);
+    static const cmn_master_key_t dummy_key;
+    const cmn_master_key_t *key = lookup(lookup_ctx, kid, kidlen);
+    int found = key != NULL;
+    int rc = cmn_derive_secret(found ? key : &dummy_key, kid, kidlen, device_id,
+                               CMN_DEVICE_ID_LEN, secret);
     return rc != 0 ? -1 : found;
 }
 

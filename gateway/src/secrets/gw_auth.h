@@ -44,20 +44,20 @@ typedef struct gw_auth_result {
     char ipv6[INET6_ADDRSTRLEN];
 } gw_auth_result_t;
 
-/* Finds the master key of kid[0..kidlen): copies it into key and returns 0,
- * or returns -1 when there is no such key. */
-typedef int (*gw_auth_key_lookup_fn)(void *ctx, const char *kid, size_t kidlen,
-                                     uint8_t key[CMN_KEY_LEN]);
+/* Finds the master key of kid[0..kidlen), or NULL when there is no such
+ * key. */
+typedef const cmn_master_key_t *(*gw_auth_key_lookup_fn)(void *ctx, const char *kid,
+                                                        size_t kidlen);
 
 /* Lookup over a cmn_keyset_t (ctx). */
-int gw_auth_keyset_lookup(void *ctx, const char *kid, size_t kidlen, uint8_t key[CMN_KEY_LEN]);
+const cmn_master_key_t *gw_auth_keyset_lookup(void *ctx, const char *kid, size_t kidlen);
 
 /* Derives the secret of device_id (CMN_DEVICE_ID_LEN characters) under
  * the master key of kid that lookup finds or, for a key id it does not
  * know, under a zero key: the same work either way, so that the time taken
  * does not tell known key ids from unknown ones. Returns 1 when the key id
  * was found, 0 when not (the secret is then nobody's), -1 when the
- * derivation failed. The key is wiped before returning. */
+ * derivation failed. */
 int gw_auth_derive(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid, size_t kidlen,
                    const char *device_id, uint8_t secret[CMN_SECRET_LEN]);
 

@@ -495,6 +495,39 @@ def gw_nochg_scenario(ctx):
                    target=Target(">=", 0.6, ">= 0.60 x ddns-hello TLS", on_ratio=True))]
 
 
+@scenario("gw-keyproc", "gateway nochg rate with the master keys in the key process against the "
+          "same gateway holding them itself ([keys] separate_process = no)")
+def gw_keyproc_scenario(ctx):
+    g = gateway_bench(ctx)
+    s = g.stack
+    port = ddnsstack.free_port()
+    conf = os.path.join(g.d, "gateway-inline-keys.conf")
+    text = s.gateway_config_text(port, keys_extra="separate_process = no\n")
+    # the same workers, pool and time-outs as the gateway under test
+    text = text.replace("[gateway]\n", "[gateway]\n" + "workers = 2\n" + s.gateway_extra, 1)
+    with open(conf, "w") as f:
+        f.write(text)
+    s._launch_gateway("gateway-inline-keys", conf, os.path.join(g.d, "gateway-inline-keys.log"),
+                      port)
+    sec = bench_seconds()
+    sep, inline = [], []
+    try:
+        # alternating runs, the better of two each: the machine's other load
+        # moves both alike
+        for _ in range(2):
+            sep.append(g.nochg("nochg keepalive, key process", "--connections", g.conns,
+                               "--duration", sec)["rate_per_s"])
+            inline.append(g.load("nochg keepalive, keys in the gateway", "--mode", "keepalive",
+                                 "--connections", g.conns, "--duration", sec,
+                                 server="127.0.0.1:%d" % port)["rate_per_s"])
+    finally:
+        s.stop_process("gateway-inline-keys")
+    return [Figure("nochg keepalive, %d connections, master keys in the key process: rate"
+                   % g.conns, max(sep), "req/s", baseline=max(inline), higher_is_better=True,
+                   target=Target(">=", 0.9, ">= 0.90 x keys in the gateway's process",
+                                 on_ratio=True))]
+
+
 @scenario("gw-dyndns2", "gateway dyndns2 /nic/update (nochg) over kept-alive connections against "
           "the gw-nochg rate")
 def gw_dyndns2_scenario(ctx):

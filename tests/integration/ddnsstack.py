@@ -232,6 +232,7 @@ class Stack:
         self.gateway_extra = ""
         self.pool_size = 4
         self.database_extra = ""
+        self.keys_extra = ""            # more lines of [keys]
         self.config_extra = ""
         self.tls_lines = None
         self.gateway_env = {}
@@ -593,12 +594,14 @@ minimum_versions = {minimum}
 
     def gateway_config_text(self, https_port, conninfo=None, min_change_interval=0, extra=None,
                             blocked=FIRMWARE_BLOCKED, minimum=FIRMWARE_MINIMUM, tls=None,
-                            main=False):
+                            main=False, keys_extra=None):
         """The configuration of the stack's gateway (main: its listeners,
         [gateway] lines, [admin] listener and sections of more_listen,
         gateway_extra, admin_port and config_extra) or of another gateway
         on https_port. extra: more sections, after the defaults ([limits],
-        [firmware]); for the main gateway it defaults to config_extra."""
+        [firmware]); for the main gateway it defaults to config_extra.
+        keys_extra: more lines of [keys] (default: self.keys_extra)."""
+        keys_extra = self.keys_extra if keys_extra is None else keys_extra
         if main:
             extra = self.config_extra if extra is None else extra
             listen = ", ".join(["127.0.0.1:%d" % https_port] + list(self.more_listen))
@@ -629,7 +632,7 @@ pool_size = {pool_size}
 {database_extra}
 [keys]
 directory = {keys}
-
+{keys_extra}
 {admin}[zone {zone}]
 primary = 127.0.0.1:{dns}
 tsig_key_name = {tsig}
@@ -639,7 +642,7 @@ default_ttl = 60
 {defaults}{extra}""".format(listen=listen, gateway_extra=gateway_extra, tls=tls, admin=admin,
                            database_extra=self.database_extra, pool_size=self.pool_size,
                            d=self.dir, conninfo=conninfo or self.conninfo,
-                           keys=self.key_dir, zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME,
+                           keys=self.key_dir, keys_extra=keys_extra, zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME,
                            defaults=self.GATEWAY_DEFAULTS.format(
                                interval=min_change_interval, blocked=blocked, minimum=minimum,
                                limits=self._default_limits(extra)),
@@ -1219,7 +1222,9 @@ def demo_leftovers(state):
     """The processes of an earlier demo on this state directory that outlived
     it (killed with SIGKILL, or its terminal closed): [(pid, what)], the
     gateway first and PostgreSQL last. Found by their command lines, which
-    name the state directory's files; empty where /proc cannot be read."""
+    name the state directory's files; empty where /proc cannot be read. A
+    gateway's key process ("ddns-keys", same command line) is not listed:
+    it leaves with its gateway."""
     marks = [(os.path.join(state, "gateway.conf"), "ddns-gateway"),
              (os.path.join(state, "knot", "knot.conf"), "Knot DNS"),
              (os.path.join(state, "pg", "data"), "PostgreSQL"),
@@ -1235,6 +1240,9 @@ def demo_leftovers(state):
         try:
             with open("/proc/%d/cmdline" % pid, "rb") as f:
                 argv = [a.decode(errors="replace") for a in f.read().split(b"\0")]
+            with open("/proc/%d/comm" % pid) as f:
+                if f.read().strip() == "ddns-keys":
+                    continue
         except OSError:
             continue
         for rank, (path, what) in enumerate(marks):

@@ -304,34 +304,6 @@ def test_migrate_is_idempotent_and_refuses_newer_schema(stack):
     stack.psql("DROP DATABASE ddns_migrate_test")
 
 
-def _vmflags(pid):
-    """The VmFlags of each mapping of process pid, as sets of flags."""
-    out, cur = [], None
-    with open("/proc/%d/smaps" % pid) as f:
-        for line in f:
-            if line.startswith("VmFlags:"):
-                out.append(set(line.split()[1:]))
-    return out
-
-
-def test_master_keys_live_in_memory_left_out_of_core_dumps(stack, device):
-    """The running gateway keeps its master keys in pages of their own that a
-    core dump leaves out (MADV_DONTDUMP: flag 'dd') and that are locked in
-    RAM ('lo'), it has no core file size, and nothing it could run gains
-    privileges (no_new_privs)."""
-    pid = stack.procs["gateway"].pid
-    flags = _vmflags(pid)
-    assert any("dd" in f for f in flags), "no mapping left out of core dumps"
-    if not os.environ.get("DDNS_SANITIZED"):    # AddressSanitizer makes mlock a no-op
-        assert any("dd" in f and "lo" in f for f in flags), "the key pages are not locked"
-    with open("/proc/%d/limits" % pid) as f:
-        core = [l for l in f if l.startswith("Max core file size")][0].split()
-    assert core[4] == "0", core
-    with open("/proc/%d/status" % pid) as f:
-        status = dict(l.split(":", 1) for l in f if ":" in l)
-    assert status["NoNewPrivs"].strip() == "1", status.get("NoNewPrivs")
-
-
 def test_the_unit_forbids_core_files():
     unit = open(os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "systemd",
                              "ddns-gateway.service")).read()

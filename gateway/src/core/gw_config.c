@@ -159,6 +159,13 @@ static const struct gw_param gw_params[] = {
     {GW_SEC_KEYS, "directory", GW_CT_PATH, NULL, 0, 0, GOFF(keys_directory), GW_RL_APPLY,
      "Directory of master key files: every *.key file is loaded (mode 0600 or "
      "stricter, docs/PROTOCOL.md section 2)."},
+    {GW_SEC_KEYS, "separate_process", GW_CT_BOOL, "yes", 0, 0, GOFF(keys_process),
+     GW_RL_RESTART,
+     "yes: only a small key process of its own, forked at start, reads and holds "
+     "the master keys; the worker threads that parse requests ask it whether a "
+     "signature or a dyndns2 password is right and never see a key or a device "
+     "secret (docs/SECURITY.md). no: the gateway's own process holds them (for "
+     "comparison measurements only)."},
     {GW_SEC_LIMITS, "max_header_size", GW_CT_INT, "8192", 1024, 65536,
      GOFF(limits.max_header_size), GW_RL_APPLY,
      "Bytes of request line and headers; more: libevent answers 400 (its own HTML "

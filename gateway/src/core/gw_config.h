@@ -72,6 +72,7 @@ typedef struct gw_config {
     int db_batch_size;          /* most device requests per statement */
     /* [keys] */
     char *keys_directory;
+    int keys_process;           /* a key process of its own holds them */
     /* [limits] */
     int min_change_interval;
     /* [dyndns2] */

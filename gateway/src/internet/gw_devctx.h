@@ -1,21 +1,21 @@
 /* gw_devctx: what the device endpoints of one worker read.
  *
  * Owns nothing but the one place where a worker's view is kept for both
- * device protocols (gw_update, gw_dyndns): the configuration, the master
- * keys, the worker's database pool and the firmware policy. The worker
- * embeds it and switches the keys and the policy on its own loop at a
+ * device protocols (gw_update, gw_dyndns): the configuration, the worker's
+ * client of the key process, its database pool and the firmware policy.
+ * The worker embeds it and switches the policy on its own loop at a
  * reload; the endpoints only read it. Plain data, no functions. */
 #ifndef GW_DEVCTX_H
 #define GW_DEVCTX_H
 
-#include "cmn_key.h"
 #include "gw_config.h"
 #include "gw_db.h"
+#include "gw_keycli.h"
 #include "gw_policy.h"
 
 typedef struct gw_devctx {
     const gw_config_t *cfg;
-    const cmn_keyset_t *keys;
+    gw_keycli_t *keys;          /* the worker's questions to the key process */
     gw_db_t *db;
     const gw_policy_t *policy;
 } gw_devctx_t;

@@ -10,7 +10,6 @@
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/crypto.h>
 
 #include "gw_apply.h"
 #include "gw_auth.h"
@@ -24,10 +23,12 @@
 #define GW_DYN_LINE_MAX (6 + INET_ADDRSTRLEN + 1 + INET6_ADDRSTRLEN + 2)
 
 
-/* One update waiting for the database. */
+/* One update waiting for the key process, then for the database. */
 struct gw_dyn_job {
     const gw_devctx_t *d;
     gw_req_t *rq;
+    gw_dyn_cred_t cred;         /* the secret wiped once asked about */
+    gw_agent_t ga;
     gw_apply_job_t apply;
     gw_dyn_query_t q;
     /* request item i -> index (1-based) among the distinct FQDNs sent to
@@ -130,18 +131,6 @@ out:
     free(j);
 }
 
-/* Re-derives the device secret and compares it with the password's in
- * constant time. An unknown kid derives under a zero key: the same work. */
-static int gw_dyn_secret_ok(const cmn_keyset_t *keys, const gw_dyn_cred_t *c)
-{
-    uint8_t secret[CMN_SECRET_LEN];
-    int found = gw_auth_derive(gw_auth_keyset_lookup, (void *)keys, c->kid, strlen(c->kid),
-                               c->device_id, secret);
-    int same = found >= 0 && CRYPTO_memcmp(secret, c->secret, CMN_SECRET_LEN) == 0;
-    cmn_wipe(secret, sizeof secret);
-    return same & (found == 1);
-}
-
 /* 1. the method and the User-Agent (the firmware policy) */
 static int gw_dyn_check_agent(const gw_devctx_t *d, gw_req_t *rq, gw_agent_t *ga,
                               gw_req_refusal_t *f)
@@ -154,10 +143,10 @@ static int gw_dyn_check_agent(const gw_devctx_t *d, gw_req_t *rq, gw_agent_t *ga
     return GW_OK;
 }
 
-/* 2. the credentials; a source that failed too often is not even looked
- * at (dyndns2's abuse: the client stops until a person acts) */
-static int gw_dyn_check_credentials(const gw_devctx_t *d, gw_req_t *rq, gw_dyn_cred_t *cred,
-                                    gw_req_refusal_t *f)
+/* 2. the credentials' form; a source that failed too often is not even
+ * looked at (dyndns2's abuse: the client stops until a person acts). The
+ * key process decides whether the password is right (gw_dyn_verified). */
+static int gw_dyn_check_credentials(gw_req_t *rq, gw_dyn_cred_t *cred, gw_req_refusal_t *f)
 {
     const gw_req_info_t *in = gw_req_info(rq);
     struct evkeyvalq *oh = evhttp_request_get_output_headers(gw_req_evreq(rq));
@@ -172,16 +161,11 @@ static int gw_dyn_check_credentials(const gw_devctx_t *d, gw_req_t *rq, gw_dyn_c
         evhttp_add_header(oh, "WWW-Authenticate", "Basic realm=\"ddns\", charset=\"UTF-8\"");
         return gw_req_refuse(f, 401, 0, "badauth");
     }
-    int ok = in->authorization != NULL && gw_dyn_parse_basic(in->authorization, cred) == 0;
-    if (ok) {
-        gw_req_set_device(rq, cred->device_id);
-        ok = gw_dyn_secret_ok(d->keys, cred);
-    }
-    cmn_wipe(cred->secret, sizeof cred->secret);
-    if (!ok) {
+    if (in->authorization == NULL || gw_dyn_parse_basic(in->authorization, cred) != 0) {
         gw_limit_auth_failed(in->peer);
         return gw_req_refuse(f, 200, 0, "badauth");
     }
+    gw_req_set_device(rq, cred->device_id);
     return GW_OK;
 }
 
@@ -240,11 +224,12 @@ static void gw_dyn_all_notfqdn(gw_req_t *rq, size_t nhosts)
 }
 
 /* 4. the database; no timestamp: dyndns2 has no replay token. The
- * addresses are myip's, or the connection's (gw_apply). */
-static int gw_dyn_apply(const gw_devctx_t *d, gw_req_t *rq, struct gw_dyn_job *j,
-                        const gw_dyn_cred_t *cred, const gw_agent_t *ga, gw_req_refusal_t *f)
+ * addresses are myip's, or the connection's (gw_apply). On GW_OK the
+ * database's callback owns j. */
+static int gw_dyn_apply(struct gw_dyn_job *j, gw_req_refusal_t *f)
 {
-    const gw_req_info_t *in = gw_req_info(rq);
+    const gw_devctx_t *d = j->d;
+    const gw_req_info_t *in = gw_req_info(j->rq);
     char agent_text[201];
     if (in->family == 0) {
         gw_error("request without a peer address");
@@ -252,13 +237,12 @@ static int gw_dyn_apply(const gw_devctx_t *d, gw_req_t *rq, struct gw_dyn_job *j
     }
     gw_agent_printable(in->agent, agent_text, sizeof agent_text);
     const gw_apply_req_t ap = {
-        .device = cred->device_id, .kid = cred->kid,
+        .device = j->cred.device_id, .kid = j->cred.kid,
         .ipv4 = j->q.ipv4[0] ? j->q.ipv4 : NULL, .ipv6 = j->q.ipv6[0] ? j->q.ipv6 : NULL,
         .source = in->addr, .fqdns = j->q.have_hostname ? j->fqdns : NULL,
         .offline = j->q.offline, .min_interval = d->cfg->min_change_interval,
-        .agent = agent_text, .firmware = ga->version[0] ? ga->version : NULL,
+        .agent = agent_text, .firmware = j->ga.version[0] ? j->ga.version : NULL,
     };
-    gw_req_async_begin(rq);
     /* From here on the callback may run at any time and frees j and rq. */
     int rc = gw_apply(d->db, &ap, d->cfg->request_timeout, &j->apply, gw_dyn_applied, j);
     if (rc != GW_OK) {
@@ -268,34 +252,56 @@ static int gw_dyn_apply(const gw_devctx_t *d, gw_req_t *rq, struct gw_dyn_job *j
     return GW_OK;
 }
 
+/* The key process's answer on the password; then 3. and 4. */
+static void gw_dyn_verified(void *arg, int answer)
+{
+    struct gw_dyn_job *j = arg;
+    gw_req_refusal_t f;
+    cmn_wipe(j->cred.secret, sizeof j->cred.secret);
+    if (answer < 0) {
+        gw_req_refuse(&f, 200, 0, "911");
+    } else if (answer == 0) {
+        gw_limit_auth_failed(gw_req_info(j->rq)->peer);
+        gw_req_refuse(&f, 200, 0, "badauth");
+    } else if (gw_dyn_parse(j->d, j->rq, j, &f) == GW_OK) {
+        if (j->q.have_hostname && j->nuniq == 0) {
+            gw_dyn_all_notfqdn(j->rq, j->q.nhosts);
+            free(j);
+            return;
+        }
+        if (gw_dyn_apply(j, &f) == GW_OK)
+            return;
+    }
+    gw_req_reply(j->rq, f.status, f.line, 0);
+    free(j);
+}
+
 void gw_dyndns_handle(void *arg, gw_req_t *rq)
 {
     const gw_devctx_t *d = arg;
-    gw_dyn_cred_t cred;
-    gw_agent_t ga;
     gw_req_refusal_t f;
-    struct gw_dyn_job *j = NULL;
+    struct gw_dyn_job *j = calloc(1, sizeof *j);
 
-    memset(&ga, 0, sizeof ga);
-    if (gw_dyn_check_agent(d, rq, &ga, &f) != GW_OK ||
-        gw_dyn_check_credentials(d, rq, &cred, &f) != GW_OK)
-        goto refuse;
-    if ((j = calloc(1, sizeof *j)) == NULL) {
-        gw_req_refuse(&f, 200, 0, "911");
-        goto refuse;
+    if (j == NULL) {
+        gw_req_reply(rq, 200, "911", 0);
+        return;
     }
     j->d = d;
     j->rq = rq;
-    if (gw_dyn_parse(d, rq, j, &f) != GW_OK)
-        goto refuse;
-    if (j->q.have_hostname && j->nuniq == 0) {
-        gw_dyn_all_notfqdn(rq, j->q.nhosts);
-        free(j);
-        return;
+    if (gw_dyn_check_agent(d, rq, &j->ga, &f) == GW_OK &&
+        gw_dyn_check_credentials(rq, &j->cred, &f) == GW_OK) {
+        gw_req_async_begin(rq);
+        /* From here on the key process's answer may come at any time (even
+         * before the call returns) and own j. */
+        int rc = gw_keycli_secret(d->keys, j->cred.kid, strlen(j->cred.kid), j->cred.device_id,
+                                  j->cred.secret, gw_dyn_verified, j);
+        if (rc == GW_OK)
+            return;
+        gw_warn("dyndns2 update not verified: the key process cannot be asked: %s",
+                gw_strerror(rc));
+        gw_req_refuse(&f, 200, 0, "911");
     }
-    if (gw_dyn_apply(d, rq, j, &cred, &ga, &f) == GW_OK)
-        return;
-refuse:
-    free(j);
     gw_req_reply(rq, f.status, f.line, 0);
+    cmn_wipe(j->cred.secret, sizeof j->cred.secret);
+    free(j);
 }

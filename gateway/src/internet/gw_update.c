@@ -22,10 +22,12 @@
 #include "gw_log.h"
 
 
-/* One update waiting for the database. */
+/* One update waiting for the key process, then for the database. */
 struct gw_upd_job {
     const gw_devctx_t *u;
     gw_req_t *rq;
+    gw_auth_result_t ar;
+    gw_agent_t ga;
     gw_apply_job_t apply;
 };
 
@@ -77,11 +79,12 @@ static void gw_update_applied(void *arg, int err, const gw_apply_answer_t *a)
     free(j);
 }
 
-/* The request up to its verified signature: the source not blocked, one
+/* The request up to its signature: the source not blocked, one
  * Authorization, a framed body, the syntax, the firmware policy (after the
- * syntax, before the clock), the clock and the signature. */
+ * syntax, before the clock) and the clock; s gets what the signature
+ * covers, for the key process. */
 static int gw_upd_check(const gw_devctx_t *u, gw_req_t *rq, gw_auth_result_t *ar, gw_agent_t *ga,
-                        gw_req_refusal_t *f)
+                        gw_auth_signed_t *s, gw_req_refusal_t *f)
 {
     const gw_req_info_t *in = gw_req_info(rq);
     size_t blen;
@@ -98,8 +101,7 @@ static int gw_upd_check(const gw_devctx_t *u, gw_req_t *rq, gw_auth_result_t *ar
     if (body == NULL)
         return gw_req_refuse(f, 400, 0, "badrequest body");
     int64_t now = (int64_t)time(NULL);
-    gw_auth_verify(in->authorization, body, blen, now, u->cfg->clock_skew, gw_auth_keyset_lookup,
-                   (void *)u->keys, ar);
+    (void)gw_auth_prepare(in->authorization, body, blen, now, u->cfg->clock_skew, ar, s);
     if (ar->device_id[0])
         gw_req_set_device(rq, ar->device_id);
     if (ar->verdict != GW_AUTH_BADREQUEST &&
@@ -119,22 +121,38 @@ static int gw_upd_check(const gw_devctx_t *u, gw_req_t *rq, gw_auth_result_t *ar
     return GW_OK;
 }
 
-/* Hands the verified request to gw_apply: every name of the device (fqdns
- * NULL), never offline. */
-static int gw_upd_apply(const gw_devctx_t *u, gw_req_t *rq, const gw_auth_result_t *ar,
-                        const gw_agent_t *ga, gw_req_refusal_t *f)
+static int gw_upd_apply(struct gw_upd_job *j, gw_req_refusal_t *f);
+
+/* The key process's answer on the signature. */
+static void gw_update_verified(void *arg, int answer)
 {
-    const gw_req_info_t *in = gw_req_info(rq);
+    struct gw_upd_job *j = arg;
+    gw_req_refusal_t f;
+    if (answer < 0) {
+        gw_req_refuse(&f, 503, GW_UPDATE_RETRY_AFTER, "911");
+    } else if (answer == 0) {
+        gw_limit_auth_failed(gw_req_info(j->rq)->peer);
+        gw_req_refuse(&f, 401, 0, "badauth");
+    } else if (gw_upd_apply(j, &f) == GW_OK) {
+        return;
+    }
+    gw_req_reply(j->rq, f.status, f.line, f.retry_after);
+    free(j);
+}
+
+/* Hands the verified request to gw_apply: every name of the device (fqdns
+ * NULL), never offline. On GW_OK the database's callback owns j. */
+static int gw_upd_apply(struct gw_upd_job *j, gw_req_refusal_t *f)
+{
+    const gw_devctx_t *u = j->u;
+    const gw_auth_result_t *ar = &j->ar;
+    const gw_agent_t *ga = &j->ga;
+    const gw_req_info_t *in = gw_req_info(j->rq);
     char tsbuf[24], agent_text[201];
     if (in->family == 0) {
         gw_error("request without a peer address");
         return gw_req_refuse(f, 503, GW_UPDATE_RETRY_AFTER, "911");
     }
-    struct gw_upd_job *j = calloc(1, sizeof *j);
-    if (j == NULL)
-        return gw_req_refuse(f, 503, GW_UPDATE_RETRY_AFTER, "911");
-    j->u = u;
-    j->rq = rq;
     snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar->ts);
     gw_agent_printable(in->agent, agent_text, sizeof agent_text);
     const gw_apply_req_t ap = {
@@ -144,13 +162,11 @@ static int gw_upd_apply(const gw_devctx_t *u, gw_req_t *rq, const gw_auth_result
         .agent = in->agent != NULL ? agent_text : NULL,
         .firmware = ga->version[0] ? ga->version : NULL,
     };
-    gw_req_async_begin(rq);
     /* From here on the callback may run at any time (even before gw_apply
      * returns) and frees j and rq. */
     int rc = gw_apply(u->db, &ap, u->cfg->request_timeout, &j->apply, gw_update_applied, j);
     if (rc != GW_OK) {
         gw_warn("update not queued: %s", gw_strerror(rc));
-        free(j);
         return gw_req_refuse(f, 503, GW_UPDATE_RETRY_AFTER, "911");
     }
     return GW_OK;
@@ -159,12 +175,27 @@ static int gw_upd_apply(const gw_devctx_t *u, gw_req_t *rq, const gw_auth_result
 void gw_update_handle(void *arg, gw_req_t *rq)
 {
     const gw_devctx_t *u = arg;
-    gw_auth_result_t ar;
-    gw_agent_t ga;
+    gw_auth_signed_t s;
     gw_req_refusal_t f;
+    struct gw_upd_job *j = calloc(1, sizeof *j);
 
-    memset(&ga, 0, sizeof ga);
-    if (gw_upd_check(u, rq, &ar, &ga, &f) == GW_OK && gw_upd_apply(u, rq, &ar, &ga, &f) == GW_OK)
+    if (j == NULL) {
+        gw_req_reply(rq, 503, "911", GW_UPDATE_RETRY_AFTER);
         return;
+    }
+    j->u = u;
+    j->rq = rq;
+    if (gw_upd_check(u, rq, &j->ar, &j->ga, &s, &f) == GW_OK) {
+        gw_req_async_begin(rq);
+        /* From here on the key process's answer may come at any time (even
+         * before the call returns) and own j. */
+        int rc = gw_keycli_signature(u->keys, j->ar.kid, strlen(j->ar.kid), j->ar.device_id,
+                                     s.sts, s.sts_len, s.sig, gw_update_verified, j);
+        if (rc == GW_OK)
+            return;
+        gw_warn("update not verified: the key process cannot be asked: %s", gw_strerror(rc));
+        gw_req_refuse(&f, 503, GW_UPDATE_RETRY_AFTER, "911");
+    }
     gw_req_reply(rq, f.status, f.line, f.retry_after);
+    free(j);
 }

@@ -23,6 +23,7 @@ struct gw_worker {
     struct event_base *base;
     gw_db_t *db;
     gw_devctx_t dev;            /* what both device endpoints read */
+    gw_keycli_t *keys;          /* dev.keys */
     gw_http_t *http;
     struct event *reload_ev;    /* activated by the main thread */
     struct event *stop_ev;      /* activated by the main thread */
@@ -73,7 +74,7 @@ static void gw_worker_reload_cb(evutil_socket_t fd, short what, void *arg)
     while (g->gen == gen)
         pthread_cond_wait(&g->cond, &g->mu);
     gw_http_set_ssl(w->http, g->ssl);
-    w->dev.keys = g->keys;
+    gw_keycli_set_keys(w->keys, g->keys);
     w->dev.policy = g->policy;
     gw_http_apply_settings(w->http);
     gw_db_set_batch_max(w->db, g->cfg->db_batch_size);
@@ -123,7 +124,7 @@ static void gw_workers_done_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static int gw_worker_init(gw_workers_t *g, struct gw_worker *w, SSL_CTX *ssl,
-                          const cmn_keyset_t *keys, const gw_policy_t *policy)
+                          const gw_worker_keys_t *keys, const gw_policy_t *policy)
 {
     const gw_config_t *cfg = g->cfg;
     /* epoll changelist: a request's answer adds the socket's write event
@@ -140,8 +141,12 @@ static int gw_worker_init(gw_workers_t *g, struct gw_worker *w, SSL_CTX *ssl,
     w->db = gw_db_new(w->base, cfg->db_conninfo, cfg->db_pool_size);
     if (w->db != NULL)
         gw_db_set_batch_max(w->db, cfg->db_batch_size);
-    w->dev = (gw_devctx_t){.cfg = cfg, .keys = keys, .db = w->db, .policy = policy};
-    w->http = w->db ? gw_http_new(w->base, cfg, ssl) : NULL;
+    if (keys->kp != NULL)
+        w->keys = gw_keycli_new(w->base, keys->kp->worker_fd[w->id]);
+    else
+        w->keys = gw_keycli_new_inline(keys->inline_keys);
+    w->dev = (gw_devctx_t){.cfg = cfg, .keys = w->keys, .db = w->db, .policy = policy};
+    w->http = w->db && w->keys ? gw_http_new(w->base, cfg, ssl) : NULL;
     w->reload_ev = w->http ? event_new(w->base, -1, 0, gw_worker_reload_cb, w) : NULL;
     w->stop_ev = w->reload_ev ? event_new(w->base, -1, 0, gw_worker_stop_cb, w) : NULL;
     if (w->stop_ev == NULL)
@@ -155,10 +160,10 @@ static int gw_worker_init(gw_workers_t *g, struct gw_worker *w, SSL_CTX *ssl,
 }
 
 gw_workers_t *gw_workers_new(struct event_base *main_base, int n, const gw_config_t *cfg,
-                             SSL_CTX *ssl, const cmn_keyset_t *keys,
+                             SSL_CTX *ssl, const gw_worker_keys_t *keys,
                              const gw_policy_t *policy, void (*done)(void *), void *arg)
 {
-    if (n < 1 || n > GW_WORKERS_MAX)
+    if (n < 1 || n > GW_WORKERS_MAX || (keys->kp != NULL && keys->kp->nworkers < n))
         return NULL;
     gw_workers_t *g = calloc(1, sizeof *g);
     if (g == NULL) {
@@ -282,7 +287,7 @@ void gw_workers_reload(gw_workers_t *g, SSL_CTX *ssl, const cmn_keyset_t *keys,
         if (!g->w[i].started) {
             struct gw_worker *w = &g->w[i];
             gw_http_set_ssl(w->http, ssl);
-            w->dev.keys = keys;
+            gw_keycli_set_keys(w->keys, keys);
             w->dev.policy = policy;
             gw_http_apply_settings(w->http);
         }
@@ -313,8 +318,9 @@ void gw_workers_free(gw_workers_t *g)
         }
     for (int i = 0; i < g->n; i++) {
         struct gw_worker *w = &g->w[i];
-        /* Fails queries still pending: their requests get 911 while the
-         * front end still exists. */
+        /* Fails questions and queries still pending: their requests get
+         * 911 while the front end still exists. */
+        gw_keycli_free(w->keys);
         gw_db_free(w->db);
         gw_http_free(w->http);
         if (w->reload_ev != NULL)

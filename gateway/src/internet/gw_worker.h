@@ -30,6 +30,7 @@
 #include "gw_config.h"
 #include "gw_db.h"
 #include "gw_http.h"
+#include "gw_keyproc.h"
 #include "gw_policy.h"
 
 #define GW_WORKERS_MAX 64
@@ -40,13 +41,20 @@ typedef struct gw_workers gw_workers_t;
  * online CPUs, within 1 and GW_WORKERS_MAX. */
 int gw_workers_count(const gw_config_t *cfg);
 
+/* Where the workers' questions about signatures and passwords go: the key
+ * process (kp), or, without one, keys in this process. */
+typedef struct gw_worker_keys {
+    gw_keyproc_t *kp;
+    const cmn_keyset_t *inline_keys;
+} gw_worker_keys_t;
+
 /* Creates n workers (not running) and binds their listeners. done(arg)
  * runs on main_base's loop after worker threads left their loops (see
  * gw_workers_running).
  * NULL on failure (logged). The objects given must outlive the group or
  * be replaced through gw_workers_reload(). */
 gw_workers_t *gw_workers_new(struct event_base *main_base, int n, const gw_config_t *cfg,
-                             SSL_CTX *ssl, const cmn_keyset_t *keys,
+                             SSL_CTX *ssl, const gw_worker_keys_t *keys,
                              const gw_policy_t *policy, void (*done)(void *), void *arg);
 /* Starts the threads (with every signal blocked: the main thread gets
  * them). Returns GW_OK or GW_EIO (logged; the ones started are stopped). */
@@ -61,8 +69,8 @@ size_t gw_workers_inflight(const gw_workers_t *g);
 
 /* Parks every worker, runs apply(arg) while none runs (for the settings
  * the workers read from the shared configuration), then has each worker
- * switch to ssl, keys and policy and apply the [limits] sizes and
- * request_timeout again. Returns once every worker has switched. */
+ * switch to ssl, keys (used without a key process only) and policy and
+ * apply the [limits] sizes and request_timeout again. Returns once every worker has switched. */
 void gw_workers_reload(gw_workers_t *g, SSL_CTX *ssl, const cmn_keyset_t *keys,
                        const gw_policy_t *policy, void (*apply)(void *), void *arg);
 /* Each worker closes its listeners and leaves its loop once no request is

@@ -22,7 +22,7 @@
 struct gw_api {
     const gw_config_t *cfg;
     gw_db_t *db;
-    const cmn_keyset_t *keys;
+    const char *kids;
     gw_policydb_t *policydb;
 };
 
@@ -263,7 +263,7 @@ int gw_api_handle(gw_api_t *api, struct evhttp_request *req)
         return 1;
     }
     r->cfg = api->cfg;
-    r->keys = &api->keys;
+    r->kids = &api->kids;
     r->policydb = api->policydb;
     r->db = api->db;
     char sha[65];
@@ -286,9 +286,9 @@ gw_api_t *gw_api_new(const gw_config_t *cfg, gw_db_t *db)
     return api;
 }
 
-void gw_api_set_keys(gw_api_t *api, const cmn_keyset_t *keys)
+void gw_api_set_kids(gw_api_t *api, const char *kids)
 {
-    api->keys = keys;
+    api->kids = kids;
 }
 
 void gw_api_set_policydb(gw_api_t *api, gw_policydb_t *pd)

@@ -25,8 +25,10 @@ typedef struct gw_api gw_api_t;
 
 /* db: the admin pool, on the loop of the listener. NULL when out of memory. */
 gw_api_t *gw_api_new(const gw_config_t *cfg, gw_db_t *db);
-/* The master keys a reissue may move a device to (the gateway's own). */
-void gw_api_set_keys(gw_api_t *api, const cmn_keyset_t *keys);
+/* The key ids a reissue may move a device to (the gateway's own master
+ * keys), one blank between them; the text must outlive the API or be
+ * replaced. */
+void gw_api_set_kids(gw_api_t *api, const char *kids);
 /* The operator policy, polled at once after a change through the API. */
 void gw_api_set_policydb(gw_api_t *api, gw_policydb_t *pd);
 /* Answers req when its path starts with "/api/" and returns 1; else 0. */

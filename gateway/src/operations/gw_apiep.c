@@ -147,6 +147,19 @@ int gw_apiep_ttl(gw_apireq_t *r)
                                               "$5::integer)");
 }
 
+/* 1 when kid is one of the blank-separated key ids of kids. */
+static int gw_apiep_kid_loaded(const char *kids, const char *kid)
+{
+    size_t kl = strlen(kid);
+    for (const char *p = kids; p != NULL && *p; p += strspn(p, " ")) {
+        size_t n = strcspn(p, " ");
+        if (n == kl && memcmp(p, kid, kl) == 0)
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
 int gw_apiep_reissue(gw_apireq_t *r)
 {
     const char *kid;
@@ -156,7 +169,7 @@ int gw_apiep_reissue(gw_apireq_t *r)
         return rc;
     if (!cmn_kid_valid(kid, strlen(kid)))
         return gw_apireq_fail(r, 400, "kid", "kid: 1 to 16 characters of [a-z0-9]");
-    if (*r->keys == NULL || cmn_keyset_find(*r->keys, kid, strlen(kid)) == NULL)
+    if (!gw_apiep_kid_loaded(*r->kids, kid))
         return gw_apireq_fail(r, 400, "kid", "no master key with id '%s' is loaded by this "
                               "gateway (add it to the key directory of every gateway and "
                               "reload them first)", kid);

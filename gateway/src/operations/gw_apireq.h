@@ -42,7 +42,7 @@ typedef int (*gw_apireq_fn)(gw_apireq_t *r);
 struct gw_apireq {
     /* what the endpoints may use, set by gw_api */
     const gw_config_t *cfg;
-    const cmn_keyset_t *const *keys;    /* the gateway's, replaced on reload */
+    const char *const *kids;    /* the gateway's key ids, replaced on reload */
     gw_policydb_t *policydb;
     gw_db_t *db;
     /* the request */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -31,6 +32,7 @@
 #include "gw_dyndns.h"
 #include "gw_err.h"
 #include "gw_http.h"
+#include "gw_keyproc.h"
 #include "gw_limit.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
@@ -57,7 +59,11 @@ enum gw_exit {
 
 struct gw_app {
     gw_config_t *cfg;
-    cmn_keyset_t *keys;
+    cmn_keyset_t *keys;         /* without a key process only */
+    gw_keyproc_t kp;            /* kp.pid > 0: the key process holds the keys */
+    struct event *kp_ev;        /* the key process's end closed */
+    size_t nkeys;
+    char kids[1024];            /* their ids, for the admin API */
     SSL_CTX *ssl;
     struct event_base *base;
     gw_db_t *db;                /* the admin probe's pool, on the main loop */
@@ -145,7 +151,10 @@ static void gw_usage(FILE *f)
 "    with its own sockets on every listener (SO_REUSEPORT), its own database\n"
 "    pool of pool_size connections and its own handlers; the main thread\n"
 "    handles signals, the admin listener and reload/stop, and one more thread\n"
-"    publishes DNS changes.\n"
+"    publishes DNS changes. The master keys are held by the key process\n"
+"    (\"ddns-keys\"), forked at start before anything else is loaded: the\n"
+"    workers ask it whether a signature or a dyndns2 password is right and\n"
+"    never hold a key ([keys] separate_process).\n"
 "\n"
 "    Connections: over max_connections or max_connections_per_source a new\n"
 "    connection is closed at once, before TLS; one that has not delivered a\n"
@@ -225,8 +234,36 @@ static void gw_usage(FILE *f)
 "    3  start-up or run-time failure (for example cannot listen)\n");
 }
 
-/* Loads the configuration and everything it names. */
-static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *msgs)
+/* The ids of the keys this process holds, for the admin API. */
+static void gw_app_kids_from_keys(struct gw_app *app)
+{
+    size_t o = 0;
+    app->kids[0] = '\0';
+    app->nkeys = app->keys ? cmn_keyset_count(app->keys) : 0;
+    for (size_t i = 0; i < app->nkeys && o + 1 < sizeof app->kids; i++)
+        o += (size_t)snprintf(app->kids + o, sizeof app->kids - o, "%s%s", i ? " " : "",
+                              cmn_keyset_at(app->keys, i)->kid);
+}
+
+/* The key process loads the key directory of cfg (again): 0, or -1 with
+ * the reason recorded against [keys] directory. */
+static int gw_app_keyproc_load(struct gw_app *app, gw_config_t *cfg, gw_config_msgs_t *msgs)
+{
+    char text[sizeof app->kids];
+    int n = gw_keyproc_ask(&app->kp, GW_KP_LOAD, cfg->keys_directory, text, sizeof text);
+    if (n < 0) {
+        gw_config_key_error(cfg, msgs, "keys", "directory", "%s", text);
+        return -1;
+    }
+    app->nkeys = (size_t)n;
+    memcpy(app->kids, text, sizeof app->kids);
+    return 0;
+}
+
+/* Loads the configuration and everything it names; the master keys too
+ * when keys_here (no key process holds them). */
+static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *msgs,
+                       int keys_here)
 {
     char err[1024];
     int bad = 0;
@@ -238,7 +275,7 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
         return GW_ECONFIG;
     /* Check what the file names even when it had errors, so that one run
      * of --check-config reports everything it can. */
-    if (cfg->keys_directory != NULL) {
+    if (cfg->keys_directory != NULL && keys_here) {
         app->keys = cmn_keyset_load_dir(cfg->keys_directory, err, sizeof err);
         if (app->keys == NULL)
             gw_config_key_error(cfg, msgs, "keys", "directory", "%s", err);
@@ -281,6 +318,9 @@ static void gw_app_free(struct gw_app *app)
     if (app->workers != NULL && gw_workers_running(app->workers) > 0)
         gw_workers_break(app->workers);
     gw_workers_free(app->workers);   /* joins the threads first */
+    if (app->kp_ev != NULL)
+        event_free(app->kp_ev);
+    gw_keyproc_stop(&app->kp);      /* after the workers: they ask it */
     gw_db_free(app->api_db);         /* answers admin API requests in flight */
     gw_api_free(app->api);
     gw_policydb_free(app->policydb);
@@ -381,7 +421,11 @@ static void gw_reload(struct gw_app *app)
     snprintf(note, sizeof note, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
              (long long)mono.tv_sec * 1000000LL + mono.tv_nsec / 1000);
     (void)gw_notify(note);
-    int rc = gw_load_all(app->cfg->path, &fresh, &msgs);
+    int rc = gw_load_all(app->cfg->path, &fresh, &msgs, app->kp.pid <= 0);
+    /* last: the key process switches to the new keys when it could load
+     * them (nothing after this can refuse the reload) */
+    if (rc == GW_OK && app->kp.pid > 0 && gw_app_keyproc_load(app, fresh.cfg, &msgs) != 0)
+        rc = GW_ECONFIG;
     if (rc != GW_OK) {
         for (char *l = msgs.errors, *e; l != NULL && *l; l = e + 1) {
             e = strchr(l, '\n');
@@ -416,11 +460,12 @@ static void gw_reload(struct gw_app *app)
     SSL_CTX_free(app->ssl);
     app->ssl = fresh.ssl;
     fresh.ssl = NULL;
-    cmn_keyset_free(app->keys);
-    app->keys = fresh.keys;
-    fresh.keys = NULL;
-    if (app->api != NULL)
-        gw_api_set_keys(app->api, app->keys);
+    if (app->kp.pid <= 0) {
+        cmn_keyset_free(app->keys);
+        app->keys = fresh.keys;
+        fresh.keys = NULL;
+        gw_app_kids_from_keys(app);
+    }
     gw_policy_free(app->policy);
     app->policy = fresh.policy;
     fresh.policy = NULL;
@@ -434,7 +479,7 @@ static void gw_reload(struct gw_app *app)
     gw_metrics_inc(GW_M_TLS_RELOADS);
     gw_info("reloaded %s: TLS certificate(s), %zu master key(s), firmware policy, zones, "
             "limits and the other settings a SIGHUP applies",
-            cur->path, cmn_keyset_count(app->keys));
+            cur->path, app->nkeys);
 out:
     (void)gw_notify(rc == GW_OK ? "READY=1\nSTATUS=serving (reloaded)"
                                 : "READY=1\nSTATUS=serving (reload refused: see the log)");
@@ -513,6 +558,25 @@ static void gw_policy_changed(void *arg)
             gw_policy_count(p), n);
 }
 
+/* The key process's end of the main socket: only ever readable when it
+ * closed (the key process answers only what it is asked, and the main
+ * thread reads those answers itself). Without it no update can be
+ * verified: the gateway stops. */
+static void gw_keyproc_gone_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_app *app = arg;
+    char c;
+    (void)what;
+    if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+        return;
+    event_del(app->kp_ev);
+    gw_error("the key process ended: stopping");
+    if (!app->stopping) {
+        app->failed = 1;
+        gw_begin_stop(app);
+    }
+}
+
 static int gw_run(struct gw_app *app)
 {
     const gw_config_t *cfg = app->cfg;
@@ -539,6 +603,13 @@ static int gw_run(struct gw_app *app)
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
+    if (app->kp.pid > 0 &&
+        ((app->kp_ev = event_new(app->base, app->kp.main_fd, EV_READ | EV_PERSIST,
+                                 gw_keyproc_gone_cb, app)) == NULL ||
+         event_add(app->kp_ev, NULL) != 0)) {
+        gw_error("out of memory at start-up");
+        return GW_EXIT_RUNTIME;
+    }
     for (int i = 0; i < 3; i++) {
         app->sig[i] = evsignal_new(app->base, sigs[i], gw_signal_cb, app);
         if (app->sig[i] == NULL || evsignal_add(app->sig[i], NULL) != 0) {
@@ -546,7 +617,9 @@ static int gw_run(struct gw_app *app)
             return GW_EXIT_RUNTIME;
         }
     }
-    app->workers = gw_workers_new(app->base, nworkers, cfg, app->ssl, app->keys, app->policy,
+    const gw_worker_keys_t wk = {.kp = app->kp.pid > 0 ? &app->kp : NULL,
+                                 .inline_keys = app->keys};
+    app->workers = gw_workers_new(app->base, nworkers, cfg, app->ssl, &wk, app->policy,
                                   gw_worker_exited, app);
     if (app->workers == NULL)
         return GW_EXIT_RUNTIME;
@@ -554,7 +627,7 @@ static int gw_run(struct gw_app *app)
         if (gw_ops_add_worker(app->admin, gw_workers_db(app->workers, i),
                                 gw_workers_http(app->workers, i)) != GW_OK)
             return GW_EXIT_RUNTIME;
-    gw_api_set_keys(app->api, app->keys);
+    gw_api_set_kids(app->api, app->kids);
     gw_api_set_policydb(app->api, app->policydb);
     gw_policydb_set_cb(app->policydb, gw_policy_changed, app);
     gw_ops_set_api(app->admin, app->api);
@@ -572,14 +645,44 @@ static int gw_run(struct gw_app *app)
     (void)gw_notify("READY=1\nSTATUS=serving");
     gw_info("ddns-gateway %s running: %d worker(s), %zu master key(s), %zu zone(s), database "
             "pool of %d per worker, clock skew %d s, min change interval %d s, %zu firmware "
-            "rule(s)", GW_VERSION, nworkers,
-            cmn_keyset_count(app->keys), cfg->nzones, cfg->db_pool_size, cfg->clock_skew,
-            cfg->min_change_interval, gw_policy_count(app->policy));
+            "rule(s)%s", GW_VERSION, nworkers,
+            app->nkeys, cfg->nzones, cfg->db_pool_size, cfg->clock_skew,
+            cfg->min_change_interval, gw_policy_count(app->policy),
+            app->kp.pid > 0 ? "; master keys in the key process" : "");
     if (event_base_dispatch(app->base) < 0) {
         gw_error("event loop failed");
         return GW_EXIT_RUNTIME;
     }
     return app->failed ? GW_EXIT_RUNTIME : GW_EXIT_OK;
+}
+
+/* In the key process, right after the fork: what it inherited and does
+ * not need goes (the configuration holds the database's conninfo and the
+ * zones' TSIG secrets). */
+static void gw_keyproc_child_cleanup(void *arg)
+{
+    gw_config_free(arg);
+}
+
+/* When the configuration asks for a key process (the default), forks it
+ * before anything else is loaded or any thread runs: it inherits nothing
+ * but the configuration, which it frees. A configuration with errors
+ * starts none: gw_load_all() then reports everything, keys included. */
+static int gw_keyproc_begin(const char *path, struct gw_app *app)
+{
+    gw_config_msgs_t pm;
+    gw_config_t *pre = NULL;
+    memset(&pm, 0, sizeof pm);
+    int rc = GW_OK;
+    if (gw_config_load(path, &pre, &pm) == GW_OK && pre != NULL && pre->keys_process &&
+        pre->keys_directory != NULL) {
+        rc = gw_keyproc_start(&app->kp, gw_workers_count(pre), gw_keyproc_child_cleanup, pre);
+        if (rc != GW_OK)
+            gw_error("cannot start the key process");
+    }
+    gw_config_free(pre);
+    gw_config_msgs_clear(&pm);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -626,7 +729,15 @@ int main(int argc, char **argv)
      * privileges (setuid bits, file capabilities) either. */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         gw_warn("cannot set no_new_privs: %s", strerror(errno));
-    int rc = gw_load_all(path, &app, &msgs);
+    if (!check_only && gw_keyproc_begin(path, &app) != GW_OK) {
+        code = GW_EXIT_RUNTIME;
+        goto out;
+    }
+    int rc = gw_load_all(path, &app, &msgs, app.kp.pid <= 0);
+    if (rc == GW_OK && app.kp.pid > 0 && gw_app_keyproc_load(&app, app.cfg, &msgs) != 0)
+        rc = GW_ECONFIG;
+    if (app.kp.pid <= 0)
+        gw_app_kids_from_keys(&app);
     if (msgs.warnings != NULL) {
         for (char *l = msgs.warnings, *e; *l; l = e + 1) {
             e = strchr(l, '\n');

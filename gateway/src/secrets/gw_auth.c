@@ -7,9 +7,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-/* Longest string to sign: the fixed lines, the fields and the body. */
-#define GW_STS_MAX (sizeof GW_AUTH_SCHEME + 64 + CMN_DEVICE_ID_LEN + CMN_KID_MAX + 13 + \
-                    GW_AUTH_NONCE_LEN + 8 + GW_AUTH_BODY_MAX)
 
 const char *gw_verdict_name(gw_verdict_t v)
 {
@@ -227,25 +224,21 @@ int gw_auth_derive(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *k
     return rc != 0 ? -1 : found;
 }
 
-void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_len,
-                    int64_t server_time, int64_t skew, gw_auth_key_lookup_fn lookup,
-                    void *lookup_ctx, gw_auth_result_t *out)
+int gw_auth_prepare(const char *authorization, const uint8_t *body, size_t body_len,
+                    int64_t server_time, int64_t skew, gw_auth_result_t *out, gw_auth_signed_t *s)
 {
-    uint8_t sig[32], secret[CMN_SECRET_LEN], mac[EVP_MAX_MD_SIZE];
-    uint8_t sts[GW_STS_MAX];
-    unsigned int maclen = 0;
-    int found, hmac_ok = 0;
-
     memset(out, 0, sizeof *out);
+    memset(s, 0, sizeof *s);
     out->verdict = GW_AUTH_BADREQUEST;
 
     /* 1. syntax */
-    if (gw_auth_parse_authorization(authorization, out, sig) != 0) {
+    if (gw_auth_parse_authorization(authorization, out, s->sig) != 0) {
         strcpy(out->field, "authorization");
-        goto out;
+        return -1;
     }
     if (gw_auth_parse_body(body, body_len, out) != 0)
-        goto out;
+        return -1;
+    out->field[0] = '\0';
 
     /* 2. clock window */
     int64_t d = server_time - out->ts;
@@ -253,32 +246,60 @@ void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_
         d = -d;
     if (d > skew) {
         out->verdict = GW_AUTH_BADTIME;
-        goto out;
+        return -1;
     }
 
-    /* 3. signature: an unknown kid does the same work (derivation, HMAC) */
-    found = gw_auth_derive(lookup, lookup_ctx, out->kid, strlen(out->kid), out->device_id,
-                           secret);
-    if (found < 0) {
-        out->verdict = GW_AUTH_BADAUTH;
-        goto out;
-    }
-    int n = snprintf((char *)sts, sizeof sts, "%s\nPOST\n/v1/update\n%s\n%s\n%lld\n%s\n",
+    /* 3. what the signature covers */
+    int n = snprintf((char *)s->sts, sizeof s->sts, "%s\nPOST\n/v1/update\n%s\n%s\n%lld\n%s\n",
                      GW_AUTH_SCHEME, out->device_id, out->kid, (long long)out->ts, out->nonce);
-    if (n < 0 || (size_t)n + body_len > sizeof sts) {
+    if (n < 0 || (size_t)n + body_len > sizeof s->sts) {
         out->verdict = GW_AUTH_BADAUTH;
-        goto out;
+        return -1;
     }
     if (body_len > 0)
-        memcpy(sts + n, body, body_len);
-    if (HMAC(EVP_sha256(), secret, sizeof secret, sts, (size_t)n + body_len, mac, &maclen) != NULL &&
+        memcpy(s->sts + n, body, body_len);
+    s->sts_len = (size_t)n + body_len;
+    out->verdict = GW_AUTH_OK;
+    return 0;
+}
+
+int gw_auth_check_signature(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid,
+                            size_t kidlen, const char *device_id, const uint8_t *sts,
+                            size_t sts_len, const uint8_t sig[32])
+{
+    uint8_t secret[CMN_SECRET_LEN], mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    int hmac_ok = 0;
+
+    /* an unknown kid does the same work (derivation, HMAC) */
+    int found = gw_auth_derive(lookup, lookup_ctx, kid, kidlen, device_id, secret);
+    if (found >= 0 && HMAC(EVP_sha256(), secret, sizeof secret, sts, sts_len, mac, &maclen) != NULL &&
         maclen == 32)
         hmac_ok = CRYPTO_memcmp(mac, sig, 32) == 0;
-    out->verdict = (hmac_ok & found) ? GW_AUTH_OK : GW_AUTH_BADAUTH;
-out:
-    if (out->verdict != GW_AUTH_BADREQUEST)
-        out->field[0] = '\0';
     cmn_wipe(secret, sizeof secret);
     cmn_wipe(mac, sizeof mac);
-    cmn_wipe(sig, sizeof sig);
+    return hmac_ok & (found == 1);
+}
+
+int gw_auth_check_secret(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid,
+                         size_t kidlen, const char *device_id,
+                         const uint8_t secret[CMN_SECRET_LEN])
+{
+    uint8_t mine[CMN_SECRET_LEN];
+    int found = gw_auth_derive(lookup, lookup_ctx, kid, kidlen, device_id, mine);
+    int same = found >= 0 && CRYPTO_memcmp(mine, secret, CMN_SECRET_LEN) == 0;
+    cmn_wipe(mine, sizeof mine);
+    return same & (found == 1);
+}
+
+void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_len,
+                    int64_t server_time, int64_t skew, gw_auth_key_lookup_fn lookup,
+                    void *lookup_ctx, gw_auth_result_t *out)
+{
+    gw_auth_signed_t s;
+    if (gw_auth_prepare(authorization, body, body_len, server_time, skew, out, &s) == 0 &&
+        !gw_auth_check_signature(lookup, lookup_ctx, out->kid, strlen(out->kid), out->device_id,
+                                 s.sts, s.sts_len, s.sig))
+        out->verdict = GW_AUTH_BADAUTH;
+    cmn_wipe(&s, sizeof s);
 }

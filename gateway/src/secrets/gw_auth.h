@@ -61,7 +61,38 @@ const cmn_master_key_t *gw_auth_keyset_lookup(void *ctx, const char *kid, size_t
 int gw_auth_derive(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid, size_t kidlen,
                    const char *device_id, uint8_t secret[CMN_SECRET_LEN]);
 
-/* Decides on one request. authorization may be NULL (header absent). */
+/* What a signature covers: the string to sign (docs/PROTOCOL.md 4.3) and
+ * the signature the request carries. */
+#define GW_AUTH_STS_MAX (sizeof GW_AUTH_SCHEME + 64 + CMN_DEVICE_ID_LEN + CMN_KID_MAX + 13 + \
+                         GW_AUTH_NONCE_LEN + 8 + GW_AUTH_BODY_MAX)
+typedef struct gw_auth_signed {
+    uint8_t sts[GW_AUTH_STS_MAX];
+    size_t sts_len;
+    uint8_t sig[32];
+} gw_auth_signed_t;
+
+/* Steps 1 and 2 (no secret involved): the syntax and the clock window.
+ * Returns 0 with out->verdict GW_AUTH_OK and s filled, ready for
+ * gw_auth_check_signature(); otherwise -1 with the verdict (badrequest,
+ * badtime) in out. authorization may be NULL (header absent). */
+int gw_auth_prepare(const char *authorization, const uint8_t *body, size_t body_len,
+                    int64_t server_time, int64_t skew, gw_auth_result_t *out, gw_auth_signed_t *s);
+
+/* Step 3: 1 when sig is the HMAC of sts[0..sts_len) under the secret of
+ * device_id derived from the master key of kid, 0 otherwise (an unknown
+ * kid costs the same). */
+int gw_auth_check_signature(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid,
+                            size_t kidlen, const char *device_id, const uint8_t *sts,
+                            size_t sts_len, const uint8_t sig[32]);
+
+/* 1 when secret is the device secret of device_id under kid (dyndns2's
+ * password), compared in constant time; 0 otherwise. */
+int gw_auth_check_secret(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid,
+                         size_t kidlen, const char *device_id,
+                         const uint8_t secret[CMN_SECRET_LEN]);
+
+/* Decides on one request: gw_auth_prepare() and gw_auth_check_signature()
+ * in one call. authorization may be NULL (header absent). */
 void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_len,
                     int64_t server_time, int64_t skew, gw_auth_key_lookup_fn lookup,
                     void *lookup_ctx, gw_auth_result_t *out);

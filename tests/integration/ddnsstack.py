@@ -1223,8 +1223,8 @@ def demo_leftovers(state):
     it (killed with SIGKILL, or its terminal closed): [(pid, what)], the
     gateway first and PostgreSQL last. Found by their command lines, which
     name the state directory's files; empty where /proc cannot be read. A
-    gateway's key process ("ddns-keys", same command line) is not listed:
-    it leaves with its gateway."""
+    gateway's key and publisher processes ("ddns-keys", "ddns-publish", same
+    command line) are not listed: they leave with their gateway."""
     marks = [(os.path.join(state, "gateway.conf"), "ddns-gateway"),
              (os.path.join(state, "knot", "knot.conf"), "Knot DNS"),
              (os.path.join(state, "pg", "data"), "PostgreSQL"),
@@ -1241,7 +1241,7 @@ def demo_leftovers(state):
             with open("/proc/%d/cmdline" % pid, "rb") as f:
                 argv = [a.decode(errors="replace") for a in f.read().split(b"\0")]
             with open("/proc/%d/comm" % pid) as f:
-                if f.read().strip() == "ddns-keys":
+                if f.read().strip() in ("ddns-keys", "ddns-publish"):
                     continue
         except OSError:
             continue

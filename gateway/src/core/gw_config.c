@@ -107,6 +107,13 @@ static const struct gw_param gw_params[] = {
      "HTTPS listeners: one or more addr:port separated by commas, IPv6 in brackets "
      "(\"127.0.0.1:8443, [::1]:8443\"). Port 0 picks a free port; the log line "
      "\"listening on ADDR:PORT\" shows the one chosen."},
+    {GW_SEC_GATEWAY, "user", GW_CT_STRING, "", 0, 0, GOFF(user), GW_RL_RESTART,
+     "When started as root: the user whose identity (and primary group, no "
+     "supplementary groups) the gateway takes once its listeners are bound and "
+     "before a worker thread runs; the key and publisher processes keep root's "
+     "to read the key directory and the TSIG secret files. Empty: started as "
+     "root, it stays root (a warning says so). Files read on SIGHUP (TLS) must "
+     "then be readable by this user."},
     {GW_SEC_GATEWAY, "workers", GW_CT_INT, "0", 0, 64, GOFF(workers), GW_RL_RESTART,
      "Worker threads serving the HTTPS listeners, 1 to 64; 0: one per online CPU (at "
      "most 64). Each has its own event loop, its own sockets on every listener "
@@ -293,6 +300,14 @@ static void gw_cerr(gw_config_msgs_t *m, const char *fmt, ...)
     va_end(ap);
 }
 
+void gw_config_error(gw_config_msgs_t *msgs, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gw_msg_append(&msgs->errors, &msgs->nerrors, fmt, ap);
+    va_end(ap);
+}
+
 static void gw_cwarn(gw_config_msgs_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void gw_cwarn(gw_config_msgs_t *m, const char *fmt, ...)
 {
@@ -330,7 +345,7 @@ static const char *gw_param_secret_file(const gw_config_t *cfg, gw_zone_conf_t *
     const char *bad = gw_cvalue_path(cfg->dir, v, &path);
     if (bad != NULL)
         return bad;
-    if ((bad = gw_cvalue_secret_file(path, &secret, &others)) != NULL) {
+    if (!cfg->secrets_elsewhere && (bad = gw_cvalue_secret_file(path, &secret, &others)) != NULL) {
         free(path);
         return bad;
     }
@@ -695,6 +710,12 @@ static void gw_config_cross_checks(gw_config_t *cfg, gw_config_msgs_t *msgs)
 
 int gw_config_load(const char *path, gw_config_t **out, gw_config_msgs_t *msgs)
 {
+    return gw_config_load_flags(path, out, msgs, 0);
+}
+
+int gw_config_load_flags(const char *path, gw_config_t **out, gw_config_msgs_t *msgs,
+                         unsigned flags)
+{
     struct gw_cparse cp;
     gw_config_t *cfg = NULL;
     int rc = GW_ECONFIG;
@@ -707,6 +728,7 @@ int gw_config_load(const char *path, gw_config_t **out, gw_config_msgs_t *msgs)
         gw_cerr(msgs, "%s: out of memory", path);
         goto out;
     }
+    cfg->secrets_elsewhere = (flags & GW_CONFIG_SECRETS_ELSEWHERE) != 0;
     for (size_t i = 0; i < GW_NPARAMS; i++) {
         const struct gw_param *p = &gw_params[i];
         /* an empty default leaves an optional list unset, except free text
@@ -789,6 +811,7 @@ void gw_config_free(gw_config_t *cfg)
         free(cfg->db_publisher_conninfo);
     }
     free(cfg->keys_directory);
+    free(cfg->user);
     free(cfg->admin_console_dir);
     free(cfg->fw_blocked_models);
     free(cfg->fw_minimum_versions);

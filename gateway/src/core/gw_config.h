@@ -57,6 +57,7 @@ typedef struct gw_config {
     int log_level;              /* enum gw_log_level */
     int request_timeout;
     int workers;                /* 0: one per online CPU */
+    char *user;                 /* "" or NULL: stay who started it */
     int log_format;             /* enum gw_log_format */
     /* [tls] */
     char *tls_certificate;
@@ -70,6 +71,7 @@ typedef struct gw_config {
     char *db_publisher_conninfo;    /* "" or NULL: db_conninfo */
     int db_pool_size;
     int db_batch_size;          /* most device requests per statement */
+    int secrets_elsewhere;      /* loaded without the TSIG secrets */
     /* [keys] */
     char *keys_directory;
     int keys_process;           /* a key process of its own holds them */
@@ -110,6 +112,11 @@ typedef struct gw_config_msgs {
  * can report further problems; the caller frees it either way. */
 int gw_config_load(const char *path, gw_config_t **out, gw_config_msgs_t *msgs)
     __attribute__((warn_unused_result));
+/* Only the paths of the zones' TSIG secret files, not their content: the
+ * publisher process reads them (tsig_secret stays NULL). */
+#define GW_CONFIG_SECRETS_ELSEWHERE 1u
+int gw_config_load_flags(const char *path, gw_config_t **out, gw_config_msgs_t *msgs,
+                         unsigned flags) __attribute__((warn_unused_result));
 void gw_config_free(gw_config_t *cfg);
 void gw_config_msgs_clear(gw_config_msgs_t *msgs);
 
@@ -119,6 +126,10 @@ void gw_config_msgs_clear(gw_config_msgs_t *msgs);
 void gw_config_key_error(const gw_config_t *cfg, gw_config_msgs_t *msgs, const char *section,
                          const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* Appends a problem as it is (a line another process reported). */
+void gw_config_error(gw_config_msgs_t *msgs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The same for a key of a zone section (placed at the section's line). */
 void gw_config_zone_error(const gw_config_t *cfg, gw_config_msgs_t *msgs,

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <event2/buffer.h>
 
@@ -48,11 +49,29 @@ static const struct {
     [GW_M_TLS_RELOAD_FAILURES] = {"ddns_reloads_total{result=\"failed\"}", NULL},
 };
 
-static _Atomic uint64_t gw_m_counters[GW_M_NCOUNTERS];
+static _Atomic uint64_t gw_m_counters_here[GW_M_NCOUNTERS];
+/* The event counters: this process's own, or after gw_metrics_share() a
+ * region shared with the processes forked since. */
+static _Atomic uint64_t *gw_m_counters = gw_m_counters_here;
 static _Atomic uint64_t gw_m_requests[GW_M_NEP][GW_M_NRES];
 static _Atomic uint64_t gw_m_buckets[GW_M_NEP][GW_M_NB];  /* not cumulative */
 static _Atomic uint64_t gw_m_count[GW_M_NEP];
 static _Atomic uint64_t gw_m_sum_us[GW_M_NEP];
+
+int gw_metrics_share(void)
+{
+    if (gw_m_counters != gw_m_counters_here)
+        return 0;
+    void *p = mmap(NULL, sizeof gw_m_counters_here, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    _Atomic uint64_t *shared = p;
+    for (size_t i = 0; i < GW_M_NCOUNTERS; i++)
+        atomic_init(&shared[i], atomic_load(&gw_m_counters_here[i]));
+    gw_m_counters = shared;
+    return 0;
+}
 
 void gw_metrics_inc(enum gw_counter c)
 {

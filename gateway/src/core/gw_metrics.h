@@ -35,6 +35,11 @@ enum gw_counter {
     GW_M_NCOUNTERS
 };
 
+/* Moves the event counters (enum gw_counter) into memory shared with the
+ * processes forked afterwards, so that the publisher process counts into
+ * the gateway's /metrics. 0, or -1 (the counters stay this process's). */
+int gw_metrics_share(void);
+
 void gw_metrics_inc(enum gw_counter c);
 void gw_metrics_add(enum gw_counter c, unsigned long n);
 unsigned long long gw_metrics_get(enum gw_counter c);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,18 +78,43 @@ struct gw_publish {
     int db_backoff_ms;
     struct gw_zone_state *zs;
     unsigned int seed;
-    /* health, read by other threads (gw_publish_health) */
+    gw_publish_health_t *health;    /* read by other threads and processes */
+};
+
+/* The publisher's health: written by its thread only, read anywhere (the
+ * gateway's process reads the publisher process's through shared memory):
+ * why is guarded by a sequence count (odd while it is written). */
+struct gw_publish_health {
     atomic_int pg_up;
     atomic_int nfailing;
-    pthread_mutex_t why_mu;
+    atomic_uint seq;
     char why[300];      /* the last failure of a zone still failing */
 };
+
+gw_publish_health_t *gw_publish_health_new(void)
+{
+    void *m = mmap(NULL, sizeof(gw_publish_health_t), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    gw_publish_health_t *h = m;
+    atomic_init(&h->pg_up, 0);
+    atomic_init(&h->nfailing, 0);
+    atomic_init(&h->seq, 0);
+    return h;
+}
+
+void gw_publish_health_free(gw_publish_health_t *h)
+{
+    if (h != NULL)
+        munmap(h, sizeof *h);
+}
 
 static void gw_pub_zone_ok(struct gw_publish *p, struct gw_zone_state *zs)
 {
     if (zs->failing) {
         zs->failing = 0;
-        atomic_fetch_sub(&p->nfailing, 1);
+        atomic_fetch_sub(&p->health->nfailing, 1);
     }
 }
 
@@ -96,27 +122,39 @@ static void gw_pub_zone_failed(struct gw_publish *p, struct gw_zone_state *zs, c
 {
     if (!zs->failing) {
         zs->failing = 1;
-        atomic_fetch_add(&p->nfailing, 1);
+        atomic_fetch_add(&p->health->nfailing, 1);
     }
-    pthread_mutex_lock(&p->why_mu);
-    snprintf(p->why, sizeof p->why, "zone %.60s: %.200s", zs->zone->name, err);
-    pthread_mutex_unlock(&p->why_mu);
+    gw_publish_health_t *h = p->health;
+    atomic_fetch_add(&h->seq, 1);
+    atomic_thread_fence(memory_order_release);
+    snprintf(h->why, sizeof h->why, "zone %.60s: %.200s", zs->zone->name, err);
+    atomic_thread_fence(memory_order_release);
+    atomic_fetch_add(&h->seq, 1);
 }
 
-int gw_publish_health(gw_publish_t *p, char *why, size_t whylen)
+int gw_publish_health(const gw_publish_health_t *h, char *why, size_t whylen)
 {
-    if (p == NULL) {
+    if (h == NULL) {
         snprintf(why, whylen, "publisher not running");
         return GW_ECLOSED;
     }
-    if (!atomic_load(&p->pg_up)) {
+    if (!atomic_load(&h->pg_up)) {
         snprintf(why, whylen, "publisher: no database connection");
         return GW_EDB;
     }
-    if (atomic_load(&p->nfailing) > 0) {
-        pthread_mutex_lock(&p->why_mu);
-        snprintf(why, whylen, "publisher: %.280s", p->why);
-        pthread_mutex_unlock(&p->why_mu);
+    if (atomic_load(&h->nfailing) > 0) {
+        char copy[sizeof h->why];
+        unsigned before, after;
+        int tries = 0;
+        do {
+            before = atomic_load(&h->seq);
+            atomic_thread_fence(memory_order_acquire);
+            memcpy(copy, (const char *)h->why, sizeof copy);
+            atomic_thread_fence(memory_order_acquire);
+            after = atomic_load(&h->seq);
+        } while ((before != after || (before & 1u)) && ++tries < 100);
+        copy[sizeof copy - 1] = '\0';
+        snprintf(why, whylen, "publisher: %.280s", copy);
         return GW_EDNS;
     }
     return GW_OK;
@@ -148,7 +186,7 @@ static void gw_pub_disconnect(struct gw_publish *p)
         PQfinish(p->pg);
         p->pg = NULL;
     }
-    atomic_store(&p->pg_up, 0);
+    atomic_store(&p->health->pg_up, 0);
 }
 
 static int gw_pub_connect(struct gw_publish *p)
@@ -169,7 +207,7 @@ static int gw_pub_connect(struct gw_publish *p)
     }
     gw_info("publisher: connected to the database, listening on channel " GW_OUTBOX_CHANNEL);
     p->db_backoff_ms = GW_PUB_BACKOFF_MIN_MS;
-    atomic_store(&p->pg_up, 1);
+    atomic_store(&p->health->pg_up, 1);
     return 0;
 fail:
     gw_pub_disconnect(p);
@@ -721,7 +759,7 @@ out:
     return NULL;
 }
 
-int gw_publish_start(const gw_config_t *cfg, gw_publish_t **out)
+int gw_publish_start(const gw_config_t *cfg, gw_publish_health_t *health, gw_publish_t **out)
 {
     gw_publish_t *p = calloc(1, sizeof *p);
     sigset_t all, old;
@@ -731,10 +769,12 @@ int gw_publish_start(const gw_config_t *cfg, gw_publish_t **out)
     if (p == NULL)
         return GW_ENOMEM;
     p->cfg = cfg;
+    p->health = health;
+    atomic_store(&health->pg_up, 0);
+    atomic_store(&health->nfailing, 0);
     p->wake[0] = p->wake[1] = -1;
     p->db_backoff_ms = GW_PUB_BACKOFF_MIN_MS;
     p->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-    pthread_mutex_init(&p->why_mu, NULL);
     pthread_mutex_init(&p->zmu, NULL);
     p->zs = calloc(cfg->nzones ? cfg->nzones : 1, sizeof *p->zs);
     p->zconf = calloc(cfg->nzones ? cfg->nzones : 1, sizeof *p->zconf);

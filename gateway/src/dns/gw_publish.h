@@ -17,7 +17,8 @@
  * until the refused change is alone; its rows are then set aside for 60 s
  * so that the others are published. Its health (database connection
  * up, zones whose last message failed) and the publish counters of
- * gw_metrics can be read from any thread. */
+ * gw_metrics can be read from any thread, and from another process when
+ * both are in shared memory (gw_publish_health_new, gw_metrics_share). */
 #ifndef GW_PUBLISH_H
 #define GW_PUBLISH_H
 
@@ -28,12 +29,22 @@
 #define GW_PUBLISH_BATCH 1000
 
 typedef struct gw_publish gw_publish_t;
+typedef struct gw_publish_health gw_publish_health_t;
 
-/* Starts the thread. cfg must outlive gw_publish_stop(). */
-int gw_publish_start(const gw_config_t *cfg, gw_publish_t **out) __attribute__((warn_unused_result));
+/* A health record in memory shared with the processes forked afterwards
+ * (the publisher runs in a process of its own, the gateway's /readyz and
+ * /metrics read it). NULL when out of memory. */
+gw_publish_health_t *gw_publish_health_new(void);
+void gw_publish_health_free(gw_publish_health_t *h);
+
+/* Starts the thread, which keeps its health in health. cfg and health
+ * must outlive gw_publish_stop(). */
+int gw_publish_start(const gw_config_t *cfg, gw_publish_health_t *health, gw_publish_t **out)
+    __attribute__((warn_unused_result));
 /* GW_OK when the publisher has its database connection and no zone's last
- * batch failed; otherwise an error code and the reason in why. */
-int gw_publish_health(gw_publish_t *p, char *why, size_t whylen);
+ * batch failed; otherwise an error code and the reason in why (h NULL:
+ * no publisher). Any thread of any process that shares h. */
+int gw_publish_health(const gw_publish_health_t *h, char *why, size_t whylen);
 /* SIGHUP: hands the thread new settings for its zones (the same zones in
  * the same order as at the start: primary, TSIG key name, algorithm and
  * secret, default TTL), copied; the thread takes them before its next run.

@@ -674,6 +674,7 @@ int gw_resync_main(int argc, char **argv, const char *default_config)
     gw_config_t *cfg = NULL;
     gw_config_msgs_t msgs;
     gw_publish_t *pub = NULL;
+    gw_publish_health_t *health = NULL;
     struct gw_resync rs;
     long long max_id;
     int code;
@@ -698,12 +699,14 @@ int gw_resync_main(int argc, char **argv, const char *default_config)
         /* 4. publish them like a gateway does */
         if (!a.publish)
             code = GW_RS_EXIT_OK;
-        else if (gw_publish_start(cfg, &pub) == GW_OK &&
+        else if ((health = gw_publish_health_new()) != NULL &&
+                 gw_publish_start(cfg, health, &pub) == GW_OK &&
                  gw_rs_wait(&rs, max_id, a.timeout_s) == GW_OK)
             code = GW_RS_EXIT_OK;
     }
 out:
     gw_publish_stop(pub);
+    gw_publish_health_free(health);
     gw_rs_free(&rs);
     gw_config_free(cfg);
     gw_config_msgs_clear(&msgs);

@@ -37,7 +37,7 @@ struct gw_ops {
         gw_http_t *http;
     } w[GW_OPS_WORKERS_MAX];
     size_t nw;
-    gw_publish_t *pub;
+    const gw_publish_health_t *pub_health;   /* the publisher process's */
     gw_api_t *api;
     struct evhttp *evh;
     struct event *probe_timer;
@@ -123,7 +123,7 @@ static const char *gw_ops_not_ready(gw_ops_t *a, char *why, size_t whylen)
         snprintf(why, whylen, "%s", a->probe_why);
         return why;
     }
-    if (gw_publish_health(a->pub, why, whylen) != GW_OK)
+    if (gw_publish_health(a->pub_health, why, whylen) != GW_OK)
         return why;
     return NULL;
 }
@@ -183,7 +183,7 @@ static void gw_ops_metrics(gw_ops_t *a, struct evhttp_request *req)
         gw_limit_connections(), gw_conn_count(), inflight,
         st.busy, st.idle, st.connecting, st.down, st.queued, st.batches, st.batched,
         st.batch_splits, a->probe_ok,
-        gw_publish_health(a->pub, why, sizeof why) == GW_OK);
+        gw_publish_health(a->pub_health, why, sizeof why) == GW_OK);
     if (a->probe_ok)
         evbuffer_add_printf(b,
             "# HELP ddns_outbox_rows DNS changes waiting in dns_outbox (at the last probe).\n"
@@ -306,9 +306,9 @@ int gw_ops_add_worker(gw_ops_t *a, gw_db_t *db, gw_http_t *http)
     return GW_OK;
 }
 
-void gw_ops_set_publisher(gw_ops_t *a, gw_publish_t *pub)
+void gw_ops_set_publisher(gw_ops_t *a, const gw_publish_health_t *health)
 {
-    a->pub = pub;
+    a->pub_health = health;
 }
 
 void gw_ops_set_api(gw_ops_t *a, gw_api_t *api)

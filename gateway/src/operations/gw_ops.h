@@ -42,7 +42,7 @@ int gw_ops_add_worker(gw_ops_t *a, gw_db_t *db, gw_http_t *http)
 /* Binds [admin] listen (nothing when unset) and starts the probe. Returns
  * GW_OK or GW_EIO (logged). */
 int gw_ops_listen(gw_ops_t *a) __attribute__((warn_unused_result));
-void gw_ops_set_publisher(gw_ops_t *a, gw_publish_t *pub);
+void gw_ops_set_publisher(gw_ops_t *a, const gw_publish_health_t *health);
 /* Requests under /api/ are answered by api (without one: 404). */
 void gw_ops_set_api(gw_ops_t *a, gw_api_t *api);
 /* After a reload: the operations listener takes request_timeout again. */

@@ -13,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -41,6 +44,7 @@
 #include "gw_policy.h"
 #include "gw_policydb.h"
 #include "gw_publish.h"
+#include "gw_pubproc.h"
 #include "gw_resync.h"
 #include "gw_tally.h"
 #include "gw_tls.h"
@@ -61,7 +65,9 @@ struct gw_app {
     gw_config_t *cfg;
     cmn_keyset_t *keys;         /* without a key process only */
     gw_keyproc_t kp;            /* kp.pid > 0: the key process holds the keys */
+    gw_pubproc_t pp;            /* pp.pid > 0: the publisher process */
     struct event *kp_ev;        /* the key process's end closed */
+    struct event *pp_ev;        /* the publisher process's end closed */
     size_t nkeys;
     char kids[1024];            /* their ids, for the admin API */
     SSL_CTX *ssl;
@@ -74,7 +80,6 @@ struct gw_app {
     gw_policydb_t *policydb;    /* the operators' firmware rules, on api_db */
     gw_tally_t *tally;          /* the counts the console reads, on api_db */
     gw_policy_t *policy;
-    gw_publish_t *pub;
     struct event *sig[3];
     struct event *deadline;
     int stopping;
@@ -150,11 +155,14 @@ static void gw_usage(FILE *f)
 "    Threads: [gateway] workers event loops serve the HTTPS listeners, each\n"
 "    with its own sockets on every listener (SO_REUSEPORT), its own database\n"
 "    pool of pool_size connections and its own handlers; the main thread\n"
-"    handles signals, the admin listener and reload/stop, and one more thread\n"
-"    publishes DNS changes. The master keys are held by the key process\n"
-"    (\"ddns-keys\"), forked at start before anything else is loaded: the\n"
-"    workers ask it whether a signature or a dyndns2 password is right and\n"
-"    never hold a key ([keys] separate_process).\n"
+"    handles signals, the admin listener and reload/stop.\n"
+"\n"
+"    Processes: two more are forked at start, before anything secret is\n"
+"    loaded. The key process (\"ddns-keys\") alone reads and holds the\n"
+"    master keys: the workers ask it whether a signature or a dyndns2\n"
+"    password is right ([keys] separate_process). The publisher process\n"
+"    (\"ddns-publish\") alone reads the zones' TSIG secrets and publishes\n"
+"    DNS changes. If either ends, the gateway stops with status 3.\n"
 "\n"
 "    Connections: over max_connections or max_connections_per_source a new\n"
 "    connection is closed at once, before TLS; one that has not delivered a\n"
@@ -261,14 +269,17 @@ static int gw_app_keyproc_load(struct gw_app *app, gw_config_t *cfg, gw_config_m
 }
 
 /* Loads the configuration and everything it names; the master keys too
- * when keys_here (no key process holds them). */
+ * when keys_here (no key process holds them), the zones' TSIG secrets when
+ * secrets_here (no publisher process reads them). */
 static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *msgs,
-                       int keys_here)
+                       int keys_here, int secrets_here)
 {
     char err[1024];
     int bad = 0;
 
-    if (gw_config_load(path, &app->cfg, msgs) != GW_OK && app->cfg == NULL)
+    if (gw_config_load_flags(path, &app->cfg, msgs,
+                             secrets_here ? 0 : GW_CONFIG_SECRETS_ELSEWHERE) != GW_OK &&
+        app->cfg == NULL)
         return GW_ECONFIG;
     gw_config_t *cfg = app->cfg;
     if (cfg == NULL)
@@ -314,7 +325,9 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
 
 static void gw_app_free(struct gw_app *app)
 {
-    gw_publish_stop(app->pub);
+    if (app->pp_ev != NULL)
+        event_free(app->pp_ev);
+    gw_pubproc_stop(&app->pp);      /* after its current batch */
     if (app->workers != NULL && gw_workers_running(app->workers) > 0)
         gw_workers_break(app->workers);
     gw_workers_free(app->workers);   /* joins the threads first */
@@ -421,10 +434,17 @@ static void gw_reload(struct gw_app *app)
     snprintf(note, sizeof note, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
              (long long)mono.tv_sec * 1000000LL + mono.tv_nsec / 1000);
     (void)gw_notify(note);
-    int rc = gw_load_all(app->cfg->path, &fresh, &msgs, app->kp.pid <= 0);
-    /* last: the key process switches to the new keys when it could load
-     * them (nothing after this can refuse the reload) */
+    int rc = gw_load_all(app->cfg->path, &fresh, &msgs, app->kp.pid <= 0, app->pp.pid <= 0);
+    /* the publisher process checks the TSIG secrets; last, the key process
+     * switches to the new keys when it could load them (nothing after this
+     * can refuse the reload), then the publisher to its new zone settings */
+    int checked = 0;
+    if (rc == GW_OK && app->pp.pid > 0 &&
+        !(checked = gw_pubproc_ask(&app->pp, "check", &msgs) == GW_OK))
+        rc = GW_ECONFIG;
     if (rc == GW_OK && app->kp.pid > 0 && gw_app_keyproc_load(app, fresh.cfg, &msgs) != 0)
+        rc = GW_ECONFIG;
+    if (checked && gw_pubproc_ask(&app->pp, rc == GW_OK ? "apply" : "abort", &msgs) != GW_OK)
         rc = GW_ECONFIG;
     if (rc != GW_OK) {
         for (char *l = msgs.errors, *e; l != NULL && *l; l = e + 1) {
@@ -444,7 +464,6 @@ static void gw_reload(struct gw_app *app)
     if (gw_config_restart_keys(cur, nc, restart, sizeof restart) > 0)
         gw_warn("reload: %s changed: needs a restart; the running value(s) stay in use",
                 restart);
-    int zones_same = gw_config_same_zones(cur, nc);
 
     /* Every worker switches to the new TLS context (new connections only),
      * master keys and firmware policy on its own loop; the settings read on
@@ -453,10 +472,6 @@ static void gw_reload(struct gw_app *app)
     gw_policydb_apply(app->policydb, fresh.policy);
     gw_workers_reload(app->workers, fresh.ssl, fresh.keys, fresh.policy, gw_apply_settings,
                       &fresh);
-    /* The publisher takes its copy of the zones' new settings before its
-     * next run (a leaked TSIG key is replaced without a restart). */
-    if (zones_same && gw_publish_set_zones(app->pub, cur->zones, cur->nzones) != GW_OK)
-        gw_warn("reload: out of memory: the publisher keeps the zones' previous settings");
     SSL_CTX_free(app->ssl);
     app->ssl = fresh.ssl;
     fresh.ssl = NULL;
@@ -558,23 +573,69 @@ static void gw_policy_changed(void *arg)
             gw_policy_count(p), n);
 }
 
-/* The key process's end of the main socket: only ever readable when it
- * closed (the key process answers only what it is asked, and the main
- * thread reads those answers itself). Without it no update can be
- * verified: the gateway stops. */
-static void gw_keyproc_gone_cb(evutil_socket_t fd, short what, void *arg)
+/* The main thread's end of a socket to the key or the publisher process:
+ * only ever readable when the process ended (each answers only what it is
+ * asked, and the main thread reads those answers itself). Without the key
+ * process no update can be verified, without the publisher no change
+ * reaches the DNS: the gateway stops. */
+static void gw_child_gone(struct gw_app *app, evutil_socket_t fd, struct event *ev,
+                          const char *what)
 {
-    struct gw_app *app = arg;
     char c;
-    (void)what;
     if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
         return;
-    event_del(app->kp_ev);
-    gw_error("the key process ended: stopping");
+    event_del(ev);
+    gw_error("the %s process ended: stopping", what);
     if (!app->stopping) {
         app->failed = 1;
         gw_begin_stop(app);
     }
+}
+
+static void gw_keyproc_gone_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_app *app = arg;
+    (void)what;
+    gw_child_gone(app, fd, app->kp_ev, "key");
+}
+
+static void gw_pubproc_gone_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_app *app = arg;
+    (void)what;
+    gw_child_gone(app, fd, app->pp_ev, "publisher");
+}
+
+/* Started as root: takes [gateway] user's identity (no supplementary
+ * groups) once the listeners are bound and before any worker runs. The
+ * key and publisher processes, forked before, keep theirs. */
+static int gw_drop_privileges(const gw_config_t *cfg)
+{
+    if (geteuid() != 0)
+        return GW_OK;
+    if (cfg->user == NULL || cfg->user[0] == '\0') {
+        gw_warn("running as root: set [gateway] user (or run under a service user) so that "
+                "the request parsers do not");
+        return GW_OK;
+    }
+    errno = 0;
+    const struct passwd *pw = getpwnam(cfg->user);
+    if (pw == NULL) {
+        gw_error("[gateway] user %s: %s", cfg->user, errno ? strerror(errno) : "no such user");
+        return GW_ECONFIG;
+    }
+    if (pw->pw_uid == 0) {
+        gw_error("[gateway] user %s: is root", cfg->user);
+        return GW_ECONFIG;
+    }
+    if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
+        setuid(0) == 0) {
+        gw_error("cannot become user %s: %s", cfg->user, strerror(errno));
+        return GW_EIO;
+    }
+    gw_info("running as user %s (uid %u, gid %u)", cfg->user, (unsigned)pw->pw_uid,
+            (unsigned)pw->pw_gid);
+    return GW_OK;
 }
 
 static int gw_run(struct gw_app *app)
@@ -603,10 +664,14 @@ static int gw_run(struct gw_app *app)
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
-    if (app->kp.pid > 0 &&
-        ((app->kp_ev = event_new(app->base, app->kp.main_fd, EV_READ | EV_PERSIST,
-                                 gw_keyproc_gone_cb, app)) == NULL ||
-         event_add(app->kp_ev, NULL) != 0)) {
+    if ((app->kp.pid > 0 &&
+         ((app->kp_ev = event_new(app->base, app->kp.main_fd, EV_READ | EV_PERSIST,
+                                  gw_keyproc_gone_cb, app)) == NULL ||
+          event_add(app->kp_ev, NULL) != 0)) ||
+        (app->pp.pid > 0 &&
+         ((app->pp_ev = event_new(app->base, app->pp.fd, EV_READ | EV_PERSIST,
+                                  gw_pubproc_gone_cb, app)) == NULL ||
+          event_add(app->pp_ev, NULL) != 0))) {
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
@@ -633,15 +698,17 @@ static int gw_run(struct gw_app *app)
     gw_ops_set_api(app->admin, app->api);
     if (gw_ops_listen(app->admin) != GW_OK)
         return GW_EXIT_RUNTIME;
+    /* every socket is bound: nothing below needs root */
+    int drop = gw_drop_privileges(cfg);
+    if (drop != GW_OK)
+        return drop == GW_ECONFIG ? GW_EXIT_CONFIG : GW_EXIT_RUNTIME;
     gw_db_start(app->db);
     gw_db_start(app->api_db);
     gw_policydb_start(app->policydb);
     gw_tally_start(app->tally);
     if (gw_workers_start(app->workers) != GW_OK)
         return GW_EXIT_RUNTIME;
-    if (gw_publish_start(cfg, &app->pub) != GW_OK)
-        return GW_EXIT_RUNTIME;
-    gw_ops_set_publisher(app->admin, app->pub);
+    gw_ops_set_publisher(app->admin, app->pp.health);
     (void)gw_notify("READY=1\nSTATUS=serving");
     gw_info("ddns-gateway %s running: %d worker(s), %zu master key(s), %zu zone(s), database "
             "pool of %d per worker, clock skew %d s, min change interval %d s, %zu firmware "
@@ -657,28 +724,46 @@ static int gw_run(struct gw_app *app)
 }
 
 /* In the key process, right after the fork: what it inherited and does
- * not need goes (the configuration holds the database's conninfo and the
- * zones' TSIG secrets). */
+ * not need goes (the configuration, without secrets but with the
+ * database's conninfo, and the socket to the publisher process). */
+struct gw_keyproc_inherited {
+    gw_config_t *cfg;
+    int pp_fd;
+};
+
 static void gw_keyproc_child_cleanup(void *arg)
 {
-    gw_config_free(arg);
+    struct gw_keyproc_inherited *in = arg;
+    gw_config_free(in->cfg);
+    if (in->pp_fd >= 0)
+        close(in->pp_fd);
 }
 
-/* When the configuration asks for a key process (the default), forks it
- * before anything else is loaded or any thread runs: it inherits nothing
- * but the configuration, which it frees. A configuration with errors
- * starts none: gw_load_all() then reports everything, keys included. */
-static int gw_keyproc_begin(const char *path, struct gw_app *app)
+/* Forks the publisher process and, when the configuration asks for one
+ * (the default), the key process, before anything else is loaded or any
+ * thread runs: they inherit nothing but the configuration read without its
+ * secrets. A configuration with errors starts neither: gw_load_all() then
+ * reports everything, keys and TSIG secrets included. */
+static int gw_children_begin(const char *path, struct gw_app *app)
 {
     gw_config_msgs_t pm;
     gw_config_t *pre = NULL;
     memset(&pm, 0, sizeof pm);
     int rc = GW_OK;
-    if (gw_config_load(path, &pre, &pm) == GW_OK && pre != NULL && pre->keys_process &&
-        pre->keys_directory != NULL) {
-        rc = gw_keyproc_start(&app->kp, gw_workers_count(pre), gw_keyproc_child_cleanup, pre);
+    if (gw_config_load_flags(path, &pre, &pm, GW_CONFIG_SECRETS_ELSEWHERE) == GW_OK &&
+        pre != NULL) {
+        if (gw_metrics_share() != 0)
+            gw_warn("the publisher's counters stay out of /metrics: %s", strerror(errno));
+        rc = gw_pubproc_start(&app->pp, path);
         if (rc != GW_OK)
-            gw_error("cannot start the key process");
+            gw_error("cannot start the publisher process");
+        if (rc == GW_OK && pre->keys_process && pre->keys_directory != NULL) {
+            struct gw_keyproc_inherited in = {pre, app->pp.fd};
+            rc = gw_keyproc_start(&app->kp, gw_workers_count(pre), gw_keyproc_child_cleanup,
+                                  &in);
+            if (rc != GW_OK)
+                gw_error("cannot start the key process");
+        }
     }
     gw_config_free(pre);
     gw_config_msgs_clear(&pm);
@@ -729,11 +814,13 @@ int main(int argc, char **argv)
      * privileges (setuid bits, file capabilities) either. */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         gw_warn("cannot set no_new_privs: %s", strerror(errno));
-    if (!check_only && gw_keyproc_begin(path, &app) != GW_OK) {
+    if (!check_only && gw_children_begin(path, &app) != GW_OK) {
         code = GW_EXIT_RUNTIME;
         goto out;
     }
-    int rc = gw_load_all(path, &app, &msgs, app.kp.pid <= 0);
+    int rc = gw_load_all(path, &app, &msgs, app.kp.pid <= 0, app.pp.pid <= 0);
+    if (app.pp.pid > 0 && gw_pubproc_started(&app.pp, &msgs) != GW_OK)
+        rc = GW_ECONFIG;
     if (rc == GW_OK && app.kp.pid > 0 && gw_app_keyproc_load(&app, app.cfg, &msgs) != 0)
         rc = GW_ECONFIG;
     if (app.kp.pid <= 0)

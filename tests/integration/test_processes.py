@@ -1,6 +1,7 @@
-"""The key process: the master keys live in a process of their own, never in
-a process that holds the HTTPS listening socket (docs/SECURITY.md,
-"Processes")."""
+"""The gateway's processes: the master keys live in the key process, the
+zones' TSIG secrets in the publisher process, and neither ever in a process
+that holds the HTTPS listening socket (docs/SECURITY.md, "Processes")."""
+import base64
 import glob
 import os
 import re
@@ -28,10 +29,25 @@ def _comm(pid):
         return f.read().strip()
 
 
-def _key_process(gateway_pid):
-    kids = [c for c in _children(gateway_pid) if _comm(c) == "ddns-keys"]
-    assert len(kids) == 1, "key processes of %d: %r" % (gateway_pid, kids)
+def _child(gateway_pid, comm):
+    kids = [c for c in _children(gateway_pid) if _comm(c) == comm]
+    assert len(kids) == 1, "%s processes of %d: %r" % (comm, gateway_pid, kids)
     return kids[0]
+
+
+def _key_process(gateway_pid):
+    return _child(gateway_pid, "ddns-keys")
+
+
+def _publisher_process(gateway_pid):
+    return _child(gateway_pid, "ddns-publish")
+
+
+def _tsig_secret(stack):
+    """The TSIG secret as its file's base64 text and as raw bytes."""
+    with open(os.path.join(stack.dir, "tsig.secret")) as f:
+        text = f.read().strip()
+    return [text.encode(), base64.b64decode(text)]
 
 
 def _master_keys(key_dir):
@@ -102,25 +118,32 @@ def _needles(keys):
 
 
 def test_no_process_with_the_https_socket_holds_a_master_key(stack, device):
-    """After signed and dyndns2 updates have been verified, no process that
-    holds the HTTPS listening socket has any master key in its memory, as raw
-    bytes or as hex text; the key process, which does not hold the socket,
-    has them (the scan finds what is there)."""
+    """After signed and dyndns2 updates have been verified and published, no
+    process that holds the HTTPS listening socket has any master key in its
+    memory, as raw bytes or as hex text, nor the zone's TSIG secret, as raw
+    bytes or as base64 text; the key process and the publisher process,
+    which do not hold the socket, have them (the scan finds what is
+    there)."""
     creds, path = device
     assert stack.client(path, "--ipv4", "192.0.2.70").returncode == 0
     status, body, _ = nic_update(stack, "hostname=%s&myip=192.0.2.71" % creds["fqdn"],
                                  creds["device_id"], creds["password"])
     assert (status, body) == (200, "good 192.0.2.71\n"), body
+    stack.wait_dns(creds["fqdn"], "A", "192.0.2.71")
     keys = _master_keys(stack.key_dir)
+    tsig = _tsig_secret(stack)
     gateway = stack.procs["gateway"].pid
-    keyproc = _key_process(gateway)
+    keyproc, publisher = _key_process(gateway), _publisher_process(gateway)
     holders = _holders(_listening_inodes(stack.https_port))
     assert gateway in holders
     assert keyproc not in holders, "the key process holds the HTTPS socket"
+    assert publisher not in holders, "the publisher process holds the HTTPS socket"
     for pid in holders:
-        assert _memory_has(pid, _needles(keys)) == set(), \
-            "a master key in the memory of process %d (%s)" % (pid, _comm(pid))
+        assert _memory_has(pid, _needles(keys) + tsig) == set(), \
+            "a master key or the TSIG secret in the memory of process %d (%s)" % (pid, _comm(pid))
     assert set(keys) <= _memory_has(keyproc, keys), "the scan does not find the keys"
+    assert _memory_has(publisher, tsig), "the scan does not find the TSIG secret"
+    assert _memory_has(keyproc, tsig) == set(), "the TSIG secret in the key process"
 
 
 def _vmflags(pid):
@@ -192,23 +215,89 @@ def test_a_reload_with_a_broken_key_keeps_the_running_keys(stack, device):
         os.unlink(bad)
 
 
-def test_the_gateway_stops_when_the_key_process_dies(stack, tmp_path):
-    """Without its key process no update can be verified: the gateway says so
-    and exits with status 3 instead of answering every device 911 forever."""
+def _kill_child_of_new_gateway(stack, tmp_path, which):
     port = ddnsstack.free_port()
     conf = str(tmp_path / "gw.conf")
     log_path = str(tmp_path / "gw.log")
     with open(conf, "w") as f:
         f.write(stack.gateway_config_text(port))
-    stack._launch_gateway("gateway-keykill", conf, log_path, port)
-    p = stack.procs.pop("gateway-keykill")
+    stack._launch_gateway("gateway-kill", conf, log_path, port)
+    p = stack.procs.pop("gateway-kill")
     try:
-        os.kill(_key_process(p.pid), signal.SIGKILL)
+        os.kill(which(p.pid), signal.SIGKILL)
         rc = p.wait(timeout=30)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    log = open(log_path).read()
+    return rc, open(log_path).read()
+
+
+def test_the_gateway_stops_when_the_key_process_dies(stack, tmp_path):
+    """Without its key process no update can be verified: the gateway says so
+    and exits with status 3 instead of answering every device 911 forever."""
+    rc, log = _kill_child_of_new_gateway(stack, tmp_path, _key_process)
     assert rc == 3, log
     assert "the key process ended: stopping" in log, log
+
+
+def test_the_gateway_stops_when_the_publisher_process_dies(stack, tmp_path):
+    """Without its publisher no change reaches the DNS: the gateway stops
+    with status 3 (its service manager starts it again)."""
+    rc, log = _kill_child_of_new_gateway(stack, tmp_path, _publisher_process)
+    assert rc == 3, log
+    assert "the publisher process ended: stopping" in log, log
+
+
+def test_publisher_counters_reach_the_gateways_metrics(stack, device):
+    """The publisher process counts into the gateway's /metrics (shared
+    counters) and its health is the gateway's /readyz."""
+    creds, path = device
+    before = stack.metrics().get('ddns_publish_batches_total{result="ok"}', 0)
+    assert stack.client(path, "--ipv4", "192.0.2.74").returncode == 0
+    stack.wait_dns(creds["fqdn"], "A", "192.0.2.74")
+    deadline = time.time() + 10
+    while time.time() < deadline and \
+            stack.metrics().get('ddns_publish_batches_total{result="ok"}', 0) <= before:
+        time.sleep(0.1)
+    assert stack.metrics().get('ddns_publish_batches_total{result="ok"}', 0) > before
+    assert stack.metrics().get("ddns_publisher_healthy") == 1
+    status, _, body = stack.admin_get("/readyz")
+    assert status == 200, body
+
+
+def _uid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return [int(x) for x in line.split()[1:]]
+    raise AssertionError("no Uid in /proc/%d/status" % pid)
+
+
+def test_started_as_root_the_gateway_becomes_its_user(stack, device, tmp_path):
+    """Started as root with [gateway] user, the process that parses requests
+    runs as that user (real, effective and saved uid) once its listeners are
+    bound, and keeps serving; the key and publisher processes keep root to
+    read the key directory and the TSIG secret files."""
+    import pwd
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("needs root: the test starts the gateway as root")
+    nobody = pwd.getpwnam("nobody").pw_uid
+    creds, path = device
+    port = ddnsstack.free_port()
+    conf = str(tmp_path / "gw.conf")
+    text = stack.gateway_config_text(port).replace("[gateway]\n", "[gateway]\nuser = nobody\n", 1)
+    with open(conf, "w") as f:
+        f.write(text)
+    stack._launch_gateway("gateway-user", conf, str(tmp_path / "gw.log"), port)
+    try:
+        pid = stack.procs["gateway-user"].pid
+        assert _uid(pid) == [nobody] * 4
+        assert _uid(_key_process(pid))[:3] == [0, 0, 0]
+        assert _uid(_publisher_process(pid))[:3] == [0, 0, 0]
+        p = stack.client(path, "--ipv4", "192.0.2.75", port=port)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "running as user nobody" in open(str(tmp_path / "gw.log")).read()
+    finally:
+        assert stack.stop_process("gateway-user") == 0

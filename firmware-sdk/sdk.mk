@@ -141,7 +141,7 @@ install: $(SDK_LIB)
 # the kernel can and under qemu-i386 where it cannot (tools/run-32bit says
 # which, or why it skipped); and checks that README.md shows example_loop.c
 # as it is. Part of make test-unit.
-SDK_STAGE := $(CURDIR)/$(BUILD)/sdk-stage
+SDK_STAGE := $(abspath $(BUILD))/sdk-stage
 SDK_EX    := $(SDK_DIR)/examples
 SDK_EX_FLAGS := -std=c99 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Werror -O2
 

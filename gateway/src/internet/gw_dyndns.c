@@ -10,7 +10,6 @@
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/crypto.h>
 
 #include "gw_apply.h"
 #include "gw_auth.h"
@@ -130,18 +129,6 @@ out:
     free(j);
 }
 
-/* Re-derives the device secret and compares it with the password's in
- * constant time. An unknown kid derives under a zero key: the same work. */
-static int gw_dyn_secret_ok(const cmn_keyset_t *keys, const gw_dyn_cred_t *c)
-{
-    uint8_t secret[CMN_SECRET_LEN];
-    int found = gw_auth_derive(gw_auth_keyset_lookup, (void *)keys, c->kid, strlen(c->kid),
-                               c->device_id, secret);
-    int same = found >= 0 && CRYPTO_memcmp(secret, c->secret, CMN_SECRET_LEN) == 0;
-    cmn_wipe(secret, sizeof secret);
-    return same & (found == 1);
-}
-
 /* 1. the method and the User-Agent (the firmware policy) */
 static int gw_dyn_check_agent(const gw_devctx_t *d, gw_req_t *rq, gw_agent_t *ga,
                               gw_req_refusal_t *f)
@@ -149,7 +136,7 @@ static int gw_dyn_check_agent(const gw_devctx_t *d, gw_req_t *rq, gw_agent_t *ga
     const char *agent = gw_req_info(rq)->agent;
     if (evhttp_request_get_command(gw_req_evreq(rq)) != EVHTTP_REQ_GET ||
         agent == NULL || agent[0] == '\0' ||
-        gw_policy_check(d->policy, agent, ga) != GW_POLICY_ALLOW)
+        gw_policy_check_dyndns2(d->policy, agent, ga) != GW_POLICY_ALLOW)
         return gw_req_refuse(f, 200, 0, "badagent");
     return GW_OK;
 }
@@ -175,9 +162,11 @@ static int gw_dyn_check_credentials(const gw_devctx_t *d, gw_req_t *rq, gw_dyn_c
     int ok = in->authorization != NULL && gw_dyn_parse_basic(in->authorization, cred) == 0;
     if (ok) {
         gw_req_set_device(rq, cred->device_id);
-        ok = gw_dyn_secret_ok(d->keys, cred);
+        ok = gw_auth_check_password(gw_auth_keyset_lookup, (void *)d->keys, cred->device_id,
+                                    cred->kid, strlen(cred->kid), cred->generation,
+                                    cred->password);
     }
-    cmn_wipe(cred->secret, sizeof cred->secret);
+    cmn_wipe(cred->password, sizeof cred->password);
     if (!ok) {
         gw_limit_auth_failed(in->peer);
         return gw_req_refuse(f, 200, 0, "badauth");
@@ -252,7 +241,7 @@ static int gw_dyn_apply(const gw_devctx_t *d, gw_req_t *rq, struct gw_dyn_job *j
     }
     gw_agent_printable(in->agent, agent_text, sizeof agent_text);
     const gw_apply_req_t ap = {
-        .device = cred->device_id, .kid = cred->kid,
+        .device = cred->device_id, .kid = cred->kid, .generation = cred->generation,
         .ipv4 = j->q.ipv4[0] ? j->q.ipv4 : NULL, .ipv6 = j->q.ipv6[0] ? j->q.ipv6 : NULL,
         .source = in->addr, .fqdns = j->q.have_hostname ? j->fqdns : NULL,
         .offline = j->q.offline, .min_interval = d->cfg->min_change_interval,

@@ -138,7 +138,7 @@ static int gw_upd_apply(const gw_devctx_t *u, gw_req_t *rq, const gw_auth_result
     snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar->ts);
     gw_agent_printable(in->agent, agent_text, sizeof agent_text);
     const gw_apply_req_t ap = {
-        .device = ar->device_id, .kid = ar->kid, .ts = tsbuf,
+        .device = ar->device_id, .kid = ar->kid, .generation = ar->generation, .ts = tsbuf,
         .ipv4 = ar->ipv4[0] ? ar->ipv4 : NULL, .ipv6 = ar->ipv6[0] ? ar->ipv6 : NULL,
         .source = in->addr, .min_interval = u->cfg->min_change_interval,
         .agent = in->agent != NULL ? agent_text : NULL,

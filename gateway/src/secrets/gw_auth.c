@@ -8,7 +8,7 @@
 #include <openssl/hmac.h>
 
 /* Longest string to sign: the fixed lines, the fields and the body. */
-#define GW_STS_MAX (sizeof GW_AUTH_SCHEME + 64 + CMN_DEVICE_ID_LEN + CMN_KID_MAX + 13 + \
+#define GW_STS_MAX (sizeof GW_AUTH_SCHEME + 64 + CMN_DEVICE_ID_LEN + CMN_KEYREF_MAX + 13 + \
                     GW_AUTH_NONCE_LEN + 8 + GW_AUTH_BODY_MAX)
 
 const char *gw_verdict_name(gw_verdict_t v)
@@ -74,9 +74,10 @@ int gw_auth_parse_authorization(const char *value, gw_auth_result_t *out, uint8_
     memcpy(r.device_id, v, (size_t)n);
 
     n = gw_take_field(&p, "kid", 0, &v);
-    if (n < 0 || !cmn_kid_valid(v, (size_t)n))
+    size_t kidlen;
+    if (n < 0 || cmn_keyref_parse(v, (size_t)n, &kidlen, &r.generation) != 0)
         return -1;
-    memcpy(r.kid, v, (size_t)n);
+    memcpy(r.kid, v, kidlen);
 
     n = gw_take_field(&p, "ts", 0, &v);
     if (n < 1 || n > 12 || v[0] < '1' || v[0] > '9')
@@ -107,6 +108,7 @@ int gw_auth_parse_authorization(const char *value, gw_auth_result_t *out, uint8_
 
     memcpy(out->device_id, r.device_id, sizeof r.device_id);
     memcpy(out->kid, r.kid, sizeof r.kid);
+    out->generation = r.generation;
     memcpy(out->nonce, r.nonce, sizeof r.nonce);
     out->ts = r.ts;
     return 0;
@@ -216,25 +218,66 @@ int gw_auth_parse_body(const uint8_t *body, size_t len, gw_auth_result_t *out)
 }
 
 int gw_auth_derive(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid, size_t kidlen,
-                   const char *device_id, uint8_t secret[CMN_SECRET_LEN])
+                   uint32_t generation, const char *device_id, uint8_t secret[CMN_SECRET_LEN])
 {
     /* Stands in for the master key of an unknown kid. */
     static const cmn_master_key_t dummy_key;
     const cmn_master_key_t *key = lookup(lookup_ctx, kid, kidlen);
     int found = key != NULL;
     int rc = cmn_derive_secret(found ? key : &dummy_key, kid, kidlen, device_id,
-                               CMN_DEVICE_ID_LEN, secret);
+                               CMN_DEVICE_ID_LEN, generation, secret);
     return rc != 0 ? -1 : found;
+}
+
+int gw_auth_check_signature(gw_auth_key_lookup_fn lookup, void *lookup_ctx,
+                            const gw_auth_result_t *a, const uint8_t sig[32],
+                            const uint8_t *body, size_t body_len)
+{
+    uint8_t secret[CMN_SECRET_LEN], mac[EVP_MAX_MD_SIZE], sts[GW_STS_MAX];
+    char ref[CMN_KEYREF_MAX + 1];
+    unsigned int maclen = 0;
+    int hmac_ok = 0, n;
+
+    /* an unknown kid does the same work (derivation, HMAC) */
+    int found = gw_auth_derive(lookup, lookup_ctx, a->kid, strlen(a->kid), a->generation,
+                               a->device_id, secret);
+    /* the key reference as sent: its syntax has one text per value */
+    if (found < 0 || cmn_keyref_format(a->kid, a->generation, ref, sizeof ref) < 0)
+        goto out;
+    n = snprintf((char *)sts, sizeof sts, "%s\nPOST\n/v1/update\n%s\n%s\n%lld\n%s\n",
+                 GW_AUTH_SCHEME, a->device_id, ref, (long long)a->ts, a->nonce);
+    if (n < 0 || (size_t)n + body_len > sizeof sts)
+        goto out;
+    if (body_len > 0)
+        memcpy(sts + n, body, body_len);
+    if (HMAC(EVP_sha256(), secret, sizeof secret, sts, (size_t)n + body_len, mac, &maclen) != NULL &&
+        maclen == 32)
+        hmac_ok = CRYPTO_memcmp(mac, sig, 32) == 0;
+out:
+    cmn_wipe(secret, sizeof secret);
+    cmn_wipe(mac, sizeof mac);
+    return hmac_ok & (found == 1);
+}
+
+int gw_auth_check_password(gw_auth_key_lookup_fn lookup, void *lookup_ctx,
+                           const char *device_id, const char *kid, size_t kidlen,
+                           uint32_t generation, const uint8_t password[CMN_SECRET_LEN])
+{
+    uint8_t secret[CMN_SECRET_LEN], want[CMN_SECRET_LEN];
+    /* an unknown kid derives under a zero key: the same work */
+    int found = gw_auth_derive(lookup, lookup_ctx, kid, kidlen, generation, device_id, secret);
+    int same = found >= 0 && cmn_dyndns2_password(secret, generation, want) == 0 &&
+               CRYPTO_memcmp(want, password, CMN_SECRET_LEN) == 0;
+    cmn_wipe(secret, sizeof secret);
+    cmn_wipe(want, sizeof want);
+    return same & (found == 1);
 }
 
 void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_len,
                     int64_t server_time, int64_t skew, gw_auth_key_lookup_fn lookup,
                     void *lookup_ctx, gw_auth_result_t *out)
 {
-    uint8_t sig[32], secret[CMN_SECRET_LEN], mac[EVP_MAX_MD_SIZE];
-    uint8_t sts[GW_STS_MAX];
-    unsigned int maclen = 0;
-    int found, hmac_ok = 0;
+    uint8_t sig[32];
 
     memset(out, 0, sizeof *out);
     out->verdict = GW_AUTH_BADREQUEST;
@@ -256,29 +299,11 @@ void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_
         goto out;
     }
 
-    /* 3. signature: an unknown kid does the same work (derivation, HMAC) */
-    found = gw_auth_derive(lookup, lookup_ctx, out->kid, strlen(out->kid), out->device_id,
-                           secret);
-    if (found < 0) {
-        out->verdict = GW_AUTH_BADAUTH;
-        goto out;
-    }
-    int n = snprintf((char *)sts, sizeof sts, "%s\nPOST\n/v1/update\n%s\n%s\n%lld\n%s\n",
-                     GW_AUTH_SCHEME, out->device_id, out->kid, (long long)out->ts, out->nonce);
-    if (n < 0 || (size_t)n + body_len > sizeof sts) {
-        out->verdict = GW_AUTH_BADAUTH;
-        goto out;
-    }
-    if (body_len > 0)
-        memcpy(sts + n, body, body_len);
-    if (HMAC(EVP_sha256(), secret, sizeof secret, sts, (size_t)n + body_len, mac, &maclen) != NULL &&
-        maclen == 32)
-        hmac_ok = CRYPTO_memcmp(mac, sig, 32) == 0;
-    out->verdict = (hmac_ok & found) ? GW_AUTH_OK : GW_AUTH_BADAUTH;
+    /* 3. signature */
+    out->verdict = gw_auth_check_signature(lookup, lookup_ctx, out, sig, body, body_len)
+                       ? GW_AUTH_OK : GW_AUTH_BADAUTH;
 out:
     if (out->verdict != GW_AUTH_BADREQUEST)
         out->field[0] = '\0';
-    cmn_wipe(secret, sizeof secret);
-    cmn_wipe(mac, sizeof mac);
     cmn_wipe(sig, sizeof sig);
 }

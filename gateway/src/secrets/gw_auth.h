@@ -1,11 +1,16 @@
-/* gw_auth: verification of a signed update request (docs/PROTOCOL.md 4.1-4.4,
- * steps 1 to 3).
+/* gw_auth: the device credentials before the database: a signed update
+ * request (docs/PROTOCOL.md 4.1-4.4, steps 1 to 3) and a dyndns2 password
+ * (section 10).
  *
  * Pure functions, no I/O: parse the Authorization header value (strict
- * field order), parse the body, check the clock window, re-derive the
- * device secret from the master key named by kid, and compare the
- * HMAC-SHA256 signature in constant time. An unknown kid costs the same work
- * as a known one. Secrets and MACs are wiped before returning. */
+ * field order; the kid field is a key reference, key id and generation),
+ * parse the body, check the clock window, re-derive the device secret of
+ * the generation from the master key named by the key id, and compare the
+ * HMAC-SHA256 signature, or the password derived from the secret, in
+ * constant time. The two questions that need a master key are one function
+ * each, gw_auth_check_signature() and gw_auth_check_password(). An unknown
+ * key id costs the same work as a known one. Secrets and MACs are wiped
+ * before returning. */
 #ifndef GW_AUTH_H
 #define GW_AUTH_H
 
@@ -36,7 +41,8 @@ typedef struct gw_auth_result {
     /* Filled once the Authorization value parsed (also for badtime and
      * badauth); empty strings before that. */
     char device_id[CMN_DEVICE_ID_LEN + 1];
-    char kid[CMN_KID_MAX + 1];
+    char kid[CMN_KID_MAX + 1];      /* the key id, without the generation */
+    uint32_t generation;            /* of the kid field's key reference */
     char nonce[GW_AUTH_NONCE_LEN + 1];
     int64_t ts;
     /* Filled once the body parsed: canonical text, "" when absent. */
@@ -52,22 +58,41 @@ typedef const cmn_master_key_t *(*gw_auth_key_lookup_fn)(void *ctx, const char *
 /* Lookup over a cmn_keyset_t (ctx). */
 const cmn_master_key_t *gw_auth_keyset_lookup(void *ctx, const char *kid, size_t kidlen);
 
-/* Derives the secret of device_id (CMN_DEVICE_ID_LEN characters) under
- * the master key of kid that lookup finds or, for a key id it does not
- * know, under a zero key: the same work either way, so that the time taken
- * does not tell known key ids from unknown ones. Returns 1 when the key id
- * was found, 0 when not (the secret is then nobody's), -1 when the
- * derivation failed. */
+/* Derives the secret of device_id (CMN_DEVICE_ID_LEN characters) and
+ * generation under the master key of kid that lookup finds or, for a key
+ * id it does not know, under a zero key: the same work either way, so that
+ * the time taken does not tell known key ids from unknown ones. Returns 1
+ * when the key id was found, 0 when not (the secret is then nobody's), -1
+ * when the derivation failed. */
 int gw_auth_derive(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid, size_t kidlen,
-                   const char *device_id, uint8_t secret[CMN_SECRET_LEN]);
+                   uint32_t generation, const char *device_id, uint8_t secret[CMN_SECRET_LEN]);
 
-/* Decides on one request. authorization may be NULL (header absent). */
+/* Whether sig is the signature of the request a (its device id, key id,
+ * generation, ts and nonce, as gw_auth_parse_authorization() left them)
+ * with body: the string to sign of section 4.3 under the device secret,
+ * compared in constant time. 1 when it is, 0 otherwise (also for an unknown
+ * key id, after the same work). */
+int gw_auth_check_signature(gw_auth_key_lookup_fn lookup, void *lookup_ctx,
+                            const gw_auth_result_t *a, const uint8_t sig[32],
+                            const uint8_t *body, size_t body_len);
+
+/* Whether password (the 32 bytes after the key reference in the Basic
+ * password) is the dyndns2 password of device_id under kid and generation
+ * (cmn_dyndns2_password of its secret: the secret itself for generation 0,
+ * never from generation 1 on), compared in constant time. 1 when it is, 0
+ * otherwise (also for an unknown key id, after the same work). */
+int gw_auth_check_password(gw_auth_key_lookup_fn lookup, void *lookup_ctx,
+                           const char *device_id, const char *kid, size_t kidlen,
+                           uint32_t generation, const uint8_t password[CMN_SECRET_LEN]);
+
+/* Decides on one request: steps 1 to 3 of section 4.4, the signature by
+ * gw_auth_check_signature(). authorization may be NULL (header absent). */
 void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_len,
                     int64_t server_time, int64_t skew, gw_auth_key_lookup_fn lookup,
                     void *lookup_ctx, gw_auth_result_t *out);
 
 /* Step 1 alone: parses the Authorization value into out (device_id, kid,
- * ts, nonce) and the raw signature. Returns 0 or -1. */
+ * generation, ts, nonce) and the raw signature. Returns 0 or -1. */
 int gw_auth_parse_authorization(const char *value, gw_auth_result_t *out,
                                 uint8_t sig[32]);
 

@@ -190,7 +190,7 @@ def copy_load(ctx, conninfo, d, dev_path, names_path, label):
     ctx.psql(conninfo, "-c", "CHECKPOINT")
     script = os.path.join(d, "copy-%s.sql" % label)
     with open(script, "w") as f:
-        f.write("\\copy devices (device_id, kid, serial, model, batch_id) FROM '%s'\n"
+        f.write("\\copy devices (device_id, kid, generation, serial, model, batch_id) FROM '%s'\n"
                 "\\copy names (device_id, label, zone) FROM '%s'\n" % (dev_path, names_path))
     wall, _, _ = run_measured(["psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", conninfo,
                                "-f", script], label)
@@ -224,7 +224,7 @@ def provision_scenario(ctx):
     with open(warm_dev, "w") as dv, open(warm_names, "w") as nm:
         for i in range(n):
             dev = mac_of(i + 1).replace(":", "")
-            dv.write("%s\tk1\tSN%09d\tIPC-G5\t1\n" % (dev, i + 1))
+            dv.write("%s\tk1\t1\tSN%09d\tIPC-G5\t1\n" % (dev, i + 1))
             nm.write("%s\tw%013d\t%s\n" % (dev, i + 1, zone))
     copy_load(ctx, ctx.fresh_database("bench_warm"), d, warm_dev, warm_names, "warm-up")
     ctx.stack.psql("DROP DATABASE bench_warm")
@@ -256,7 +256,9 @@ def provision_scenario(ctx):
     with open(out_path) as src, open(dev_path, "w") as dv, open(names_path, "w") as nm:
         for line in src:
             c = json.loads(line)
-            dv.write("%s\t%s\t%s\t%s\t1\n" % (c["device_id"], c["kid"], c["serial"], c["model"]))
+            # the key id and generation of the key reference (k1/1)
+            dv.write("%s\t%s\t%d\t%s\t%s\t1\n" % (c["device_id"], c["kid"].split("/")[0],
+                                                   c["generation"], c["serial"], c["model"]))
             nm.write("%s\t%s\t%s\n" % (c["device_id"], c["fqdn"][:-len(zone) - 1], zone))
             lines += 1
     if lines != n:

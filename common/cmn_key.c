@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#define CMN_DOMAIN "ddns-device-secret-v1"
+#define CMN_DOMAIN "ddns-device-secret-v1"        /* generation 0 */
+#define CMN_DOMAIN_V2 "ddns-device-secret-v2"     /* generation 1 and later */
+#define CMN_PASSWORD_LABEL "ddns-dyndns2-password-v1"
 
 /* The keys live in memory of cmn_secmem (locked, out of core dumps);
  * growing moves them to a larger region and wipes the old one. */
@@ -364,24 +367,83 @@ int cmn_key_hmac(const cmn_master_key_t *key, const void *msg, size_t len,
 }
 
 int cmn_derive_secret(const cmn_master_key_t *key, const char *kid, size_t kidlen,
-                      const char *device_id, size_t idlen, uint8_t out[CMN_SECRET_LEN])
+                      const char *device_id, size_t idlen, uint32_t generation,
+                      uint8_t out[CMN_SECRET_LEN])
 {
-    uint8_t msg[sizeof CMN_DOMAIN + CMN_KID_MAX + 1 + 64];
+    _Static_assert(sizeof CMN_DOMAIN == sizeof CMN_DOMAIN_V2, "labels of one length");
+    uint8_t msg[sizeof CMN_DOMAIN + CMN_KID_MAX + 1 + 64 + 1 + 7 + 1]; /* + sprintf's NUL */
     size_t n = 0;
     int rc;
 
-    if (kidlen > CMN_KID_MAX || idlen > 64)
+    if (kidlen > CMN_KID_MAX || idlen > 64 || generation > CMN_GENERATION_MAX)
         return -1;
-    memcpy(msg, CMN_DOMAIN, sizeof CMN_DOMAIN); /* includes the 0x00 separator */
+    /* the label with its 0x00 separator */
+    memcpy(msg, generation == 0 ? CMN_DOMAIN : CMN_DOMAIN_V2, sizeof CMN_DOMAIN);
     n = sizeof CMN_DOMAIN;
     memcpy(msg + n, kid, kidlen);
     n += kidlen;
     msg[n++] = 0;
     memcpy(msg + n, device_id, idlen);
     n += idlen;
+    if (generation > 0)
+        n += (size_t)sprintf((char *)msg + n, "%c%" PRIu32, 0, generation);
     rc = cmn_key_hmac(key, msg, n, out);
     cmn_wipe(msg, sizeof msg);
     return rc;
+}
+
+int cmn_keyref_parse(const char *s, size_t len, size_t *kidlen, uint32_t *generation)
+{
+    size_t kl = 0;
+    uint32_t g = 0;
+
+    while (kl < len && s[kl] != '/')
+        kl++;
+    if (!cmn_kid_valid(s, kl))
+        return -1;
+    if (kl < len) {
+        size_t digits = len - kl - 1;
+        const char *d = s + kl + 1;
+        if (digits == 0 || digits > 7 || d[0] == '0')
+            return -1;
+        for (size_t i = 0; i < digits; i++) {
+            if (d[i] < '0' || d[i] > '9')
+                return -1;
+            g = g * 10 + (uint32_t)(d[i] - '0');
+        }
+    }
+    *kidlen = kl;
+    *generation = g;
+    return 0;
+}
+
+int cmn_keyref_format(const char *kid, uint32_t generation, char *out, size_t outlen)
+{
+    size_t kl = strlen(kid);
+    int n;
+    if (!cmn_kid_valid(kid, kl) || generation > CMN_GENERATION_MAX)
+        return -1;
+    if (generation == 0)
+        n = snprintf(out, outlen, "%s", kid);
+    else
+        n = snprintf(out, outlen, "%s/%" PRIu32, kid, generation);
+    return n < 0 || (size_t)n >= outlen ? -1 : n;
+}
+
+int cmn_dyndns2_password(const uint8_t secret[CMN_SECRET_LEN], uint32_t generation,
+                         uint8_t out[CMN_SECRET_LEN])
+{
+    unsigned int outlen = 0;
+    if (generation > CMN_GENERATION_MAX)
+        return -1;
+    if (generation == 0) {
+        memcpy(out, secret, CMN_SECRET_LEN);
+        return 0;
+    }
+    if (HMAC(EVP_sha256(), secret, CMN_SECRET_LEN, (const uint8_t *)CMN_PASSWORD_LABEL,
+             sizeof CMN_PASSWORD_LABEL - 1, out, &outlen) == NULL || outlen != CMN_SECRET_LEN)
+        return -1;
+    return 0;
 }
 
 size_t cmn_b64url_encode(const uint8_t *in, size_t len, char *out, size_t outlen)
@@ -450,16 +512,21 @@ int cmn_b64url_decode(const char *in, size_t len, uint8_t *out, size_t outlen)
     return (int)o;
 }
 
-int cmn_password_format(const char *kid, const uint8_t secret[CMN_SECRET_LEN],
-                        char *out, size_t outlen)
+int cmn_password_format(const char *kid, uint32_t generation,
+                        const uint8_t secret[CMN_SECRET_LEN], char *out, size_t outlen)
 {
-    size_t kl = strlen(kid);
-    if (!cmn_kid_valid(kid, kl) || outlen < kl + 1 + CMN_SECRET_B64_LEN + 1)
-        return -1;
-    memcpy(out, kid, kl);
-    out[kl] = '.';
-    if (cmn_b64url_encode(secret, CMN_SECRET_LEN, out + kl + 1, outlen - kl - 1) !=
+    uint8_t pw[CMN_SECRET_LEN];
+    int n = cmn_keyref_format(kid, generation, out, outlen), rc = -1;
+    if (n < 0 || outlen < (size_t)n + 1 + CMN_SECRET_B64_LEN + 1 ||
+        cmn_dyndns2_password(secret, generation, pw) != 0)
+        goto out;
+    out[n] = '.';
+    if (cmn_b64url_encode(pw, CMN_SECRET_LEN, out + n + 1, outlen - (size_t)n - 1) ==
         CMN_SECRET_B64_LEN)
-        return -1;
-    return 0;
+        rc = 0;
+out:
+    cmn_wipe(pw, sizeof pw);
+    if (rc != 0 && outlen > 0)
+        out[0] = '\0';
+    return rc;
 }

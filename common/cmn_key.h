@@ -2,8 +2,10 @@
  *
  * Owns the master key file format (and its permission rule), the set of
  * master keys a process loads from a key directory, the per-device secret
- * derivation, and the text encodings of secrets (base64url, "kid.secret").
- * Key material is wiped when freed. Used by the gateway and the provisioning
+ * derivation (by key id and generation), the key reference a device sends
+ * as its kid ("k1", "k1/3"), the dyndns2 password derived from a secret,
+ * and the text encodings of secrets (base64url, the Basic password). Key
+ * material is wiped when freed. Used by the gateway and the provisioning
  * tool; nothing here logs. */
 #ifndef CMN_KEY_H
 #define CMN_KEY_H
@@ -15,7 +17,9 @@
 #define CMN_SECRET_LEN 32       /* device secret bytes */
 #define CMN_KID_MAX 16          /* key id characters */
 #define CMN_SECRET_B64_LEN 43   /* base64url text of a secret, no padding */
-#define CMN_PASSWORD_MAX (CMN_KID_MAX + 1 + CMN_SECRET_B64_LEN)
+#define CMN_GENERATION_MAX 9999999u /* a device's secret generation: 0 to this */
+#define CMN_KEYREF_MAX (CMN_KID_MAX + 1 + 7) /* "kid/generation" characters */
+#define CMN_PASSWORD_MAX (CMN_KEYREF_MAX + 1 + CMN_SECRET_B64_LEN)
 
 typedef struct cmn_master_key {
     char kid[CMN_KID_MAX + 1];
@@ -54,10 +58,35 @@ const cmn_master_key_t *cmn_keyset_newest(const cmn_keyset_t *ks);
 int cmn_key_hmac(const cmn_master_key_t *key, const void *msg, size_t len,
                  uint8_t out[CMN_SECRET_LEN]) __attribute__((warn_unused_result));
 
-/* secret = HMAC-SHA256(master, "ddns-device-secret-v1" 0 kid 0 device_id). */
+/* The device secret of one generation (docs/PROTOCOL.md section 3):
+ *   generation 0:  HMAC-SHA256(master, "ddns-device-secret-v1" 0 kid 0 device_id)
+ *   generation g:  HMAC-SHA256(master, "ddns-device-secret-v2" 0 kid 0 device_id 0 g)
+ * with g in decimal. Returns 0, or -1 for a generation above
+ * CMN_GENERATION_MAX or an overlong key id or device id. */
 int cmn_derive_secret(const cmn_master_key_t *key, const char *kid, size_t kidlen,
-                      const char *device_id, size_t idlen, uint8_t out[CMN_SECRET_LEN])
+                      const char *device_id, size_t idlen, uint32_t generation,
+                      uint8_t out[CMN_SECRET_LEN]) __attribute__((warn_unused_result));
+
+/* The key reference s[0..len) (the kid field a device sends): a key id,
+ * optionally followed by "/" and a generation of 1 to CMN_GENERATION_MAX
+ * in decimal without a leading zero ("k1", "k1/3"; generation 0 is the key
+ * id alone). Returns 0 with *kidlen (the key id is s[0..*kidlen)) and
+ * *generation, or -1 for anything else ("k1/0", "k1/01", "k1/", "/3"). */
+int cmn_keyref_parse(const char *s, size_t len, size_t *kidlen, uint32_t *generation)
     __attribute__((warn_unused_result));
+
+/* Writes the key reference of (kid, generation), NUL-terminated, into out
+ * (CMN_KEYREF_MAX + 1 bytes suffice). Returns its length, or -1 for an
+ * invalid key id or generation, or a short buffer. */
+int cmn_keyref_format(const char *kid, uint32_t generation, char *out, size_t outlen);
+
+/* The bytes of the dyndns2 password (the 32 bytes whose base64url follows
+ * the key reference and "." in the Basic password) of a device secret:
+ * for generation 0 the secret itself (the legacy "kid.secret"), from
+ * generation 1 on HMAC-SHA256(key = secret, "ddns-dyndns2-password-v1"),
+ * from which the secret cannot be recovered. Returns 0 or -1. */
+int cmn_dyndns2_password(const uint8_t secret[CMN_SECRET_LEN], uint32_t generation,
+                         uint8_t out[CMN_SECRET_LEN]) __attribute__((warn_unused_result));
 
 /* base64url without padding. encode writes NUL-terminated text and returns
  * its length, or 0 if outlen is too small. decode returns the byte count or
@@ -65,9 +94,12 @@ int cmn_derive_secret(const cmn_master_key_t *key, const char *kid, size_t kidle
 size_t cmn_b64url_encode(const uint8_t *in, size_t len, char *out, size_t outlen);
 int cmn_b64url_decode(const char *in, size_t len, uint8_t *out, size_t outlen);
 
-/* "kid.secret" password of section 3 (out holds CMN_PASSWORD_MAX + 1). */
-int cmn_password_format(const char *kid, const uint8_t secret[CMN_SECRET_LEN],
-                        char *out, size_t outlen);
+/* The HTTP Basic password of section 3 for the device secret of
+ * (kid, generation): key reference "." base64url(cmn_dyndns2_password());
+ * "kid.secret" for generation 0. out holds CMN_PASSWORD_MAX + 1. Returns 0
+ * or -1. */
+int cmn_password_format(const char *kid, uint32_t generation,
+                        const uint8_t secret[CMN_SECRET_LEN], char *out, size_t outlen);
 
 /* Lowercase hex of in (out holds 2*len + 1). */
 void cmn_hex(const uint8_t *in, size_t len, char *out);

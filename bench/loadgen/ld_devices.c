@@ -30,13 +30,13 @@ static const char *get_text(json_t *o, const char *key, size_t *len)
     return json_string_value(v);
 }
 
-/* "Basic " + base64(device_id ":" kid "." secret_text). */
-static char *make_basic(const char *device_id, const char *kid, const char *secret_text,
-                        size_t secret_len)
+/* "Basic " + base64(device_id ":" password), where the password is
+ * prefix "." text (the key reference and the 43 characters after it). */
+static char *make_basic(const char *device_id, const char *prefix, const char *text,
+                        size_t len)
 {
     char plain[DDNS_DEVICE_ID_LEN + 1 + DDNS_KID_MAX + 1 + DDNS_SECRET_TEXT_LEN + 1];
-    int n = snprintf(plain, sizeof plain, "%s:%s.%.*s", device_id, kid, (int)secret_len,
-                     secret_text);
+    int n = snprintf(plain, sizeof plain, "%s:%s.%.*s", device_id, prefix, (int)len, text);
     char *out = NULL;
     if (n > 0 && (size_t)n < sizeof plain) {
         size_t enc = 4 * (((size_t)n + 2) / 3);
@@ -101,10 +101,21 @@ static int parse_device(json_t *o, bool need_fqdn, ld_device_t *d, char *why, si
         memcpy(d->kid, kid, kidl);
         d->kid[kidl] = '\0';
     }
-    if (pw != NULL) {
+    /* From generation 1 on (a kid with "/") the password is the dyndns2
+     * password derived from the secret: it is sent as it is. */
+    if (pw != NULL && kid != NULL && memchr(kid, '/', kidl) != NULL) {
+        size_t dot = strcspn(pw, ".");
+        if (dot != kidl || memcmp(pw, kid, kidl) != 0 || pwl != kidl + 1 + DDNS_SECRET_TEXT_LEN) {
+            snprintf(why, whylen, "password: not the kid, \".\" and 43 characters");
+            goto out;
+        }
+        sec = pw + kidl + 1;
+        secl = DDNS_SECRET_TEXT_LEN;
+    } else if (pw != NULL) {
         if (ddns_password_decode(ddns_span(pw, pwl), pw_kid, &pw_kid_len, pw_secret) !=
             DDNS_OK) {
-            snprintf(why, whylen, "password: not of the form kid.secret");
+            snprintf(why, whylen, "password: not of the form kid.secret (from generation 1 on "
+                     "give kid and secret)");
             goto out;
         }
         if (kid != NULL && (strcmp(pw_kid, d->kid) != 0 ||
@@ -134,8 +145,14 @@ static int parse_device(json_t *o, bool need_fqdn, ld_device_t *d, char *why, si
         snprintf(why, whylen, "fqdn: missing (the dyndns2 workload sends it as hostname=)");
         goto out;
     }
-    d->basic = make_basic(d->device_id, d->kid, sec, secl);
-    if (d->basic == NULL) {
+    if (pw == NULL && strchr(d->kid, '/') != NULL) {
+        /* generation 1 or later without its dyndns2 password: signed only */
+        if (need_fqdn) {
+            snprintf(why, whylen, "password: missing (the dyndns2 workload sends it; from "
+                     "generation 1 on it is not the secret)");
+            goto out;
+        }
+    } else if ((d->basic = make_basic(d->device_id, d->kid, sec, secl)) == NULL) {
         snprintf(why, whylen, "out of memory");
         goto out;
     }

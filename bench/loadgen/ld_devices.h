@@ -20,7 +20,8 @@ typedef struct ld_device {
     char kid[DDNS_KID_MAX + 1];
     uint8_t secret[DDNS_SECRET_LEN];
     char *fqdn;            /* NULL when the line has none */
-    char *basic;           /* "Basic base64(device_id:kid.secret)" */
+    char *basic;           /* "Basic base64(device_id:password)"; NULL for a device of
+                              generation 1 or later given without its password */
     uint32_t index;        /* line order, from 0 */
     /* run state, owned by the thread the device is assigned to */
     uint64_t last_ts;      /* ts of the last request sent; 0 before */
@@ -29,8 +30,11 @@ typedef struct ld_device {
 } ld_device_t;
 
 /* Reads path ("-" for standard input). Every line must be a JSON object
- * with device_id and either kid and secret or password (kid.secret); when
- * both forms are present they must agree. fqdn is required when need_fqdn.
+ * with device_id and either kid (the key reference) and secret, or, for a
+ * device of generation 0, password (kid.secret); when both forms are
+ * present they must agree (from generation 1 on the password is the
+ * dyndns2 password, sent as it is, and its key reference must be the kid).
+ * fqdn, and for generation 1 on the password, are required when need_fqdn.
  * Blank lines are skipped. On error returns -1 with "FILE:LINE: reason" in
  * err and nothing allocated; on success 0 with *out (free with
  * ld_devices_free) and *n > 0. */

@@ -147,6 +147,23 @@ static void test_devices_both_forms(void **state)
     assert_int_equal(d[1].index, 1);
     assert_memory_equal(d[0].secret, d[1].secret, DDNS_SECRET_LEN);
     ld_devices_free(d, n);
+
+    /* generation 1 on: the kid is the key reference, the password is sent
+     * as it is (it is not the secret) */
+    rc = load("{\"device_id\":\"" DEV_ID "\",\"kid\":\"k1/2\",\"secret\":\"" DEV_SECRET
+              "\",\"password\":\"k1/2.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+              "\"fqdn\":\"cam.example.test\"}\n"
+              "{\"device_id\":\"020000000002\",\"kid\":\"k1/3\",\"secret\":\"" DEV_SECRET
+              "\",\"fqdn\":\"cam2.example.test\"}\n", 0, &d, &n, err);
+    assert_int_equal(rc, 0);
+    assert_string_equal(d[0].kid, "k1/2");
+    unsigned char plain[200];
+    int pl = EVP_DecodeBlock(plain, (unsigned char *)d[0].basic + 6, (int)strlen(d[0].basic + 6));
+    assert_true(pl > 0);
+    plain[pl] = '\0';
+    assert_string_equal((char *)plain, DEV_ID ":k1/2.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_null(d[1].basic);     /* signed updates only */
+    ld_devices_free(d, n);
 }
 
 static void expect_error(const char *text, int need_fqdn, const char *where, const char *what)
@@ -180,6 +197,12 @@ static void test_devices_errors_name_line_and_field(void **state)
     expect_error("{\"device_id\":\"" DEV_ID "\",\"kid\":\"k1\",\"secret\":\"" DEV_SECRET
                  "\",\"password\":\"k2." DEV_SECRET "\"}\n", 0, ":1:", "does not match");
     expect_error(good, 1, ":1:", "fqdn");
+    expect_error("{\"device_id\":\"" DEV_ID "\",\"kid\":\"k1/2\",\"secret\":\"" DEV_SECRET
+                 "\",\"fqdn\":\"a.b\"}\n", 1, ":1:", "password: missing");
+    expect_error("{\"device_id\":\"" DEV_ID "\",\"kid\":\"k1/2\",\"secret\":\"" DEV_SECRET
+                 "\",\"password\":\"k1/3." DEV_SECRET "\"}\n", 0, ":1:", "password");
+    expect_error("{\"device_id\":\"" DEV_ID "\",\"password\":\"k1/2." DEV_SECRET "\"}\n", 0,
+                 ":1:", "generation 1");
     expect_error("{\"device_id\":\"" DEV_ID "\",\"kid\":\"k1\",\"secret\":\"" DEV_SECRET
                  "\",\"fqdn\":\"a b\"}\n", 0, ":1:", "fqdn");
     expect_error("not json\n", 0, ":1:", "not JSON");

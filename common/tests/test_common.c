@@ -71,31 +71,95 @@ static void test_device_id_check(void **state)
 static void test_derive_vectors(void **state)
 {
     (void)state;
-    size_t n = 0;
+    size_t n = 0, generations = 0;
     for (const vectors_rec_t *r = vectors_next(vec, NULL, "derive"); r; r = vectors_next(vec, r, "derive")) {
         size_t klen, slen;
         unsigned char *mk = vectors_hex(r, "master_key_hex", &klen);
         unsigned char *want = vectors_hex(r, "secret_hex", &slen);
         const char *kid = vectors_need(r, "kid"), *dev = vectors_need(r, "device_id");
+        uint32_t gen = (uint32_t)strtoul(vectors_need(r, "generation"), NULL, 10);
         uint8_t secret[CMN_SECRET_LEN];
-        char b64[64], pw[CMN_PASSWORD_MAX + 1];
+        char b64[64], pw[CMN_PASSWORD_MAX + 1], ref[CMN_KEYREF_MAX + 1];
         cmn_master_key_t key = {0};
         assert_int_equal(klen, CMN_KEY_LEN);
         memcpy(key.key, mk, CMN_KEY_LEN);
-        assert_int_equal(cmn_derive_secret(&key, kid, strlen(kid), dev, strlen(dev), secret), 0);
+        assert_int_equal(cmn_derive_secret(&key, kid, strlen(kid), dev, strlen(dev), gen, secret), 0);
         assert_memory_equal(secret, want, CMN_SECRET_LEN);
         assert_int_equal(cmn_b64url_encode(secret, sizeof secret, b64, sizeof b64), CMN_SECRET_B64_LEN);
         assert_string_equal(b64, vectors_need(r, "secret_b64u"));
-        assert_int_equal(cmn_password_format(kid, secret, pw, sizeof pw), 0);
+        assert_int_equal(cmn_keyref_format(kid, gen, ref, sizeof ref),
+                         (int)strlen(vectors_need(r, "key_ref")));
+        assert_string_equal(ref, vectors_need(r, "key_ref"));
+        assert_int_equal(cmn_password_format(kid, gen, secret, pw, sizeof pw), 0);
         assert_string_equal(pw, vectors_need(r, "password"));
-        uint8_t back[CMN_SECRET_LEN];
+        uint8_t back[CMN_SECRET_LEN], pwbytes[CMN_SECRET_LEN];
         assert_int_equal(cmn_b64url_decode(b64, strlen(b64), back, sizeof back), CMN_SECRET_LEN);
         assert_memory_equal(back, secret, CMN_SECRET_LEN);
+        /* the password carries the secret in generation 0 only */
+        assert_int_equal(cmn_dyndns2_password(secret, gen, pwbytes), 0);
+        if (gen == 0)
+            assert_memory_equal(pwbytes, secret, CMN_SECRET_LEN);
+        else
+            assert_memory_not_equal(pwbytes, secret, CMN_SECRET_LEN);
+        generations += gen > 0;
         free(mk);
         free(want);
         n++;
     }
-    assert_true(n >= 2);
+    assert_true(n >= 8 && generations >= 4);
+}
+
+/* Every generation gives another secret; the generation is refused past
+ * its maximum, and so is a short buffer for the key reference. */
+static void test_derive_generations(void **state)
+{
+    (void)state;
+    cmn_master_key_t key = {0};
+    uint8_t a[CMN_SECRET_LEN], b[CMN_SECRET_LEN];
+    char ref[CMN_KEYREF_MAX + 1];
+    assert_int_equal(cmn_derive_secret(&key, "k1", 2, "3c5ab4f09a21", 12, 0, a), 0);
+    for (uint32_t g = 1; g < 40; g++) {
+        assert_int_equal(cmn_derive_secret(&key, "k1", 2, "3c5ab4f09a21", 12, g, b), 0);
+        assert_memory_not_equal(a, b, CMN_SECRET_LEN);
+        memcpy(a, b, sizeof a);
+    }
+    assert_int_equal(cmn_derive_secret(&key, "k1", 2, "3c5ab4f09a21", 12, CMN_GENERATION_MAX, b), 0);
+    assert_int_equal(cmn_derive_secret(&key, "k1", 2, "3c5ab4f09a21", 12, CMN_GENERATION_MAX + 1,
+                                       b), -1);
+    assert_int_equal(cmn_keyref_format("k1", CMN_GENERATION_MAX + 1, ref, sizeof ref), -1);
+    assert_int_equal(cmn_keyref_format("K1", 1, ref, sizeof ref), -1);
+    assert_int_equal(cmn_keyref_format("k1", 12, ref, 5), -1);
+    assert_int_equal(cmn_keyref_format("k1", 12, ref, 6), 5);
+    assert_string_equal(ref, "k1/12");
+    assert_int_equal(cmn_keyref_format("abcdefghijklmnop", CMN_GENERATION_MAX, ref, sizeof ref),
+                     CMN_KEYREF_MAX);
+    assert_int_equal(cmn_dyndns2_password(a, CMN_GENERATION_MAX + 1, b), -1);
+}
+
+/* The kid field's syntax, against the keyref records. */
+static void test_keyref_vectors(void **state)
+{
+    (void)state;
+    size_t n = 0, bad = 0;
+    for (const vectors_rec_t *r = vectors_next(vec, NULL, "keyref"); r; r = vectors_next(vec, r, "keyref")) {
+        const char *in = vectors_need(r, "input");
+        size_t kl = 99;
+        uint32_t g = 99;
+        int rc = cmn_keyref_parse(in, strlen(in), &kl, &g);
+        if (vectors_get(r, "error") != NULL) {
+            if (rc != -1)
+                fail_msg("key reference '%s' accepted", in);
+            bad++;
+        } else {
+            if (rc != 0)
+                fail_msg("key reference '%s' refused", in);
+            assert_int_equal(kl, strlen(vectors_need(r, "kid")));
+            assert_memory_equal(in, vectors_need(r, "kid"), kl);
+            assert_int_equal(g, strtoul(vectors_need(r, "generation"), NULL, 10));
+        }
+        n++;
+    }
+    assert_true(n >= 20 && bad >= 12);
 }
 
 static void test_b64url_rejects(void **state)
@@ -308,6 +372,8 @@ int main(void)
         cmocka_unit_test(test_mac_vectors),
         cmocka_unit_test(test_device_id_check),
         cmocka_unit_test(test_derive_vectors),
+        cmocka_unit_test(test_derive_generations),
+        cmocka_unit_test(test_keyref_vectors),
         cmocka_unit_test(test_b64url_rejects),
         cmocka_unit_test(test_keyfile_roundtrip_and_permissions),
         cmocka_unit_test(test_secmem),

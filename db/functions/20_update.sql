@@ -10,11 +10,17 @@
 -- them as one statement (one round trip, one parse and plan, one commit and
 -- WAL flush when something changed), one array per parameter, element i
 -- belonging to request i:
---   p_device, p_kid   the authenticated device and the key id it used; a
---                     device registered under another kid is 'unknown'
+--   p_device, p_kid, p_generation
+--                     the authenticated device, the key id and the
+--                     generation of the secret it used (docs/PROTOCOL.md
+--                     section 3); a device registered under another kid or
+--                     another generation is 'unknown' (a reissue raises the
+--                     generation, so the old secret is refused from its
+--                     commit on)
 --   p_ts              the request's timestamp for the replay rule, or NULL
---                     (dyndns2: no replay token; the rule is skipped and
---                     last_ts is kept)
+--                     for a dyndns2 request (no replay token; the rule is
+--                     skipped and last_ts is kept); a dyndns2 request of a
+--                     device whose dyndns2 is false is 'unknown' too
 --   p_ipv4, p_ipv6    the addresses to record (NULL: that family unchanged)
 --   p_source          the connection's address, for history and last_source
 --   p_fqdns           a text[] literal of the names the request is about, in
@@ -38,7 +44,9 @@
 --   'nohost'     no such name
 --   'foreign'    the name belongs to another device
 -- or exactly one row with ord NULL:
---   'unknown'    no such device, or registered under another kid
+--   'unknown'    no such device, registered under another kid or
+--                generation, or a dyndns2 request of a device kept off
+--                dyndns2 (devices.dyndns2)
 --   'disabled'   the device is revoked
 --   'replay'     p_ts is not greater than the last accepted one
 --   'nohost'     the request is about no name (p_fqdns NULL and the device
@@ -111,7 +119,8 @@ LANGUAGE sql STABLE AS $$
                          AND n.zone = substr(f.fqdn, strpos(f.fqdn, '.') + 1)
 $$;
 
-CREATE OR REPLACE FUNCTION ddns_apply_batch(p_device text[], p_kid text[], p_ts bigint[],
+CREATE OR REPLACE FUNCTION ddns_apply_batch(p_device text[], p_kid text[],
+                                            p_generation integer[], p_ts bigint[],
                                             p_ipv4 inet[], p_ipv6 inet[], p_source inet[],
                                             p_fqdns text[], p_offline boolean[],
                                             p_min_interval integer[],
@@ -137,7 +146,8 @@ DECLARE
     sync     text := current_setting('synchronous_commit');
     changed  boolean := false;
 BEGIN
-    IF cardinality(p_kid) <> nb OR cardinality(p_ts) <> nb OR cardinality(p_ipv4) <> nb
+    IF cardinality(p_kid) <> nb OR cardinality(p_generation) <> nb
+       OR cardinality(p_ts) <> nb OR cardinality(p_ipv4) <> nb
        OR cardinality(p_ipv6) <> nb OR cardinality(p_source) <> nb
        OR cardinality(p_fqdns) <> nb OR cardinality(p_offline) <> nb
        OR cardinality(p_min_interval) <> nb OR cardinality(p_agent) <> nb
@@ -159,14 +169,16 @@ BEGIN
                 SELECT q.*, d.device_id AS dev, d.last_change, d.user_agent, d.firmware,
                        d.last_result, d.seen_day,
                        CASE WHEN d.device_id IS NULL OR d.kid IS DISTINCT FROM q.r_kid
+                                     OR d.generation IS DISTINCT FROM q.r_generation
+                                     OR (q.r_ts IS NULL AND NOT d.dyndns2)
                                 THEN 'unknown'
                             WHEN d.status <> 'active' THEN 'disabled'
                             WHEN q.r_ts <= d.last_ts THEN 'replay' END AS refusal
-                    FROM unnest(p_device, p_kid, p_ts, p_ipv4, p_ipv6, p_source, p_fqdns,
-                                p_offline, p_min_interval, p_agent, p_firmware)
-                             WITH ORDINALITY AS q(r_device, r_kid, r_ts, r_ipv4, r_ipv6,
-                                                  r_source, r_fqdns, r_offline, r_interval,
-                                                  r_agent, r_firmware, k)
+                    FROM unnest(p_device, p_kid, p_generation, p_ts, p_ipv4, p_ipv6, p_source,
+                                p_fqdns, p_offline, p_min_interval, p_agent, p_firmware)
+                             WITH ORDINALITY AS q(r_device, r_kid, r_generation, r_ts, r_ipv4,
+                                                  r_ipv6, r_source, r_fqdns, r_offline,
+                                                  r_interval, r_agent, r_firmware, k)
                     LEFT JOIN devices d ON d.device_id = q.r_device
                     WHERE turn[q.k] = rnd
             ), t AS (
@@ -308,12 +320,31 @@ BEGIN
     PERFORM set_config('synchronous_commit', CASE WHEN changed THEN sync ELSE 'off' END, true);
 END $$;
 
+-- The form of the gateways of the release before secret generations
+-- (eleven arrays, no p_generation), kept so that they work on this schema
+-- while the gateways are replaced one by one (docs/OPERATIONS.md,
+-- "Upgrading"): such a gateway verifies generation-0 secrets only, so its
+-- requests are of generation 0.
+CREATE OR REPLACE FUNCTION ddns_apply_batch(p_device text[], p_kid text[], p_ts bigint[],
+                                            p_ipv4 inet[], p_ipv6 inet[], p_source inet[],
+                                            p_fqdns text[], p_offline boolean[],
+                                            p_min_interval integer[],
+                                            p_agent text[], p_firmware text[])
+RETURNS TABLE (item integer, ord integer, result text, retry_after integer)
+LANGUAGE sql AS $$
+    SELECT * FROM ddns_apply_batch(p_device, p_kid,
+                                   array_fill(0, ARRAY[cardinality(p_device)]), p_ts,
+                                   p_ipv4, p_ipv6, p_source, p_fqdns, p_offline, p_min_interval,
+                                   p_agent, p_firmware)
+$$;
+
 -- One request: the batch of one, with the rows of the batch and for each
 -- name its fqdn and the addresses now recorded for the families the request
 -- named (NULL when offline or when the name is not the device's).
 -- p_agent and p_firmware may be left out (NULL: no User-Agent, firmware
 -- kept).
-CREATE OR REPLACE FUNCTION ddns_apply_request(p_device text, p_kid text, p_ts bigint,
+CREATE OR REPLACE FUNCTION ddns_apply_request(p_device text, p_kid text, p_generation integer,
+                                              p_ts bigint,
                                               p_ipv4 inet, p_ipv6 inet, p_source inet,
                                               p_fqdns text[], p_offline boolean,
                                               p_min_interval integer,
@@ -328,7 +359,8 @@ DECLARE
 BEGIN
     FOR ord, result, retry_after IN
         SELECT b.ord, b.result, b.retry_after
-            FROM ddns_apply_batch(ARRAY[p_device], ARRAY[p_kid], ARRAY[p_ts], ARRAY[p_ipv4],
+            FROM ddns_apply_batch(ARRAY[p_device], ARRAY[p_kid], ARRAY[p_generation],
+                                  ARRAY[p_ts], ARRAY[p_ipv4],
                                   ARRAY[p_ipv6], ARRAY[p_source], ARRAY[p_fqdns::text],
                                   ARRAY[p_offline], ARRAY[p_min_interval], ARRAY[p_agent],
                                   ARRAY[p_firmware]) b LOOP

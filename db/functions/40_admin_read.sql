@@ -43,8 +43,8 @@ END $$;
 CREATE OR REPLACE FUNCTION admin_device_json(d devices) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'device_id', d.device_id, 'mac', admin_mac(d.device_id), 'serial', d.serial,
-        'model', d.model, 'firmware', d.firmware, 'kid', d.kid, 'batch', d.batch_id,
-        'status', d.status,
+        'model', d.model, 'firmware', d.firmware, 'kid', d.kid, 'generation', d.generation,
+        'batch', d.batch_id, 'status', d.status, 'dyndns2', d.dyndns2,
         'names', coalesce((SELECT jsonb_agg(n.label || '.' || n.zone ORDER BY n.name_id)
                            FROM names n WHERE n.device_id = d.device_id), '[]'),
         'ipv4', (SELECT host(n.ipv4) FROM names n WHERE n.device_id = d.device_id
@@ -83,7 +83,8 @@ LANGUAGE sql STABLE AS $$
                   UNION ALL
                   SELECT created_at, operator, 'provision ' || command,
                          jsonb_strip_nulls(jsonb_build_object('kid', kid,
-                             'previous_kid', previous_kid, 'fqdn', fqdn,
+                             'previous_kid', previous_kid, 'generation', generation,
+                             'previous_generation', previous_generation, 'fqdn', fqdn,
                              'previous_fqdn', previous_fqdn)),
                          'ddns-provision'
                   FROM provision_batches WHERE device_id = d.device_id
@@ -159,6 +160,8 @@ CREATE OR REPLACE FUNCTION admin_policy_json() RETURNS jsonb LANGUAGE sql STABLE
     SELECT jsonb_build_object(
         'blocked_models', coalesce((SELECT jsonb_agg(model ORDER BY model)
                                     FROM firmware_policy WHERE blocked), '[]'),
+        'signed_only_models', coalesce((SELECT jsonb_agg(model ORDER BY model)
+                                        FROM firmware_policy WHERE signed_only), '[]'),
         'min_firmware', coalesce((SELECT jsonb_object_agg(model, min_version)
                                   FROM firmware_policy WHERE min_version IS NOT NULL), '{}'),
         'version', (SELECT version FROM firmware_policy_state),

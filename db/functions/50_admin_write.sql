@@ -206,34 +206,72 @@ BEGIN
                                                  'previous_name', p_old, 'changed', true));
 END $$;
 
--- Moves the device to key id p_kid, like 'ddns-provision reissue' without a
--- new name: the old secret is refused from the commit on.
+-- Reissues the device under key id p_kid, like 'ddns-provision reissue'
+-- without a new name: its generation goes up by one, also when the key id
+-- stays, so that the secret it had (under any key id) is refused from the
+-- commit on and never comes back (docs/PROTOCOL.md section 3).
 CREATE OR REPLACE FUNCTION admin_reissue(p_token bigint, p_actor text, p_source text,
                                          p_device text, p_kid text, OUT status integer,
                                          OUT body jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
     old text;
+    gen integer;
 BEGIN
-    SELECT kid INTO old FROM devices WHERE device_id = p_device FOR UPDATE;
+    SELECT kid, generation INTO old, gen FROM devices WHERE device_id = p_device FOR UPDATE;
     IF NOT FOUND THEN
         status := 404;
         body := jsonb_build_object('error', 'no such device', 'field', 'device_id');
         RETURN;
     END IF;
-    IF old <> p_kid THEN
-        UPDATE devices SET kid = p_kid WHERE device_id = p_device;
+    IF gen >= 9999999 THEN
+        status := 409;
+        body := jsonb_build_object('error', 'the device has had its last generation (9999999)',
+                                   'field', 'device_id');
+        RETURN;
     END IF;
+    UPDATE devices SET kid = p_kid, generation = gen + 1 WHERE device_id = p_device;
     PERFORM admin_audit_add(p_token, p_actor, p_source, 'reissue', p_device,
-                            jsonb_build_object('kid', p_kid, 'previous_kid', old));
+                            jsonb_build_object('kid', p_kid, 'previous_kid', old,
+                                               'generation', gen + 1,
+                                               'previous_generation', gen));
     status := 200;
     body := jsonb_build_object('device_id', p_device, 'kid', p_kid, 'previous_kid', old,
-                               'changed', old <> p_kid);
+                               'generation', gen + 1, 'previous_generation', gen,
+                               'key_ref', p_kid || '/' || (gen + 1), 'changed', true);
 END $$;
 
--- Replaces the whole operator policy (PUT /api/v1/policy).
+-- Lets the device use /nic/update (p_allowed) or not: a device kept off it
+-- is answered badauth there, as for a wrong password (docs/PROTOCOL.md
+-- section 10); its signed updates are not affected.
+CREATE OR REPLACE FUNCTION admin_set_dyndns2(p_token bigint, p_actor text, p_source text,
+                                             p_device text, p_allowed boolean,
+                                             OUT status integer, OUT body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    cur boolean;
+BEGIN
+    SELECT dyndns2 INTO cur FROM devices WHERE device_id = p_device FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 404;
+        body := jsonb_build_object('error', 'no such device', 'field', 'device_id');
+        RETURN;
+    END IF;
+    IF cur <> p_allowed THEN
+        UPDATE devices SET dyndns2 = p_allowed WHERE device_id = p_device;
+    END IF;
+    PERFORM admin_audit_add(p_token, p_actor, p_source, 'dyndns2', p_device,
+                            jsonb_build_object('allowed', p_allowed, 'previous', cur));
+    status := 200;
+    body := jsonb_build_object('device_id', p_device, 'dyndns2', p_allowed, 'previous', cur,
+                               'changed', cur <> p_allowed);
+END $$;
+
+-- Replaces the whole operator policy (PUT /api/v1/policy): blocked
+-- models, signed-only models (refused on /nic/update) and minimum versions.
 CREATE OR REPLACE FUNCTION admin_policy_set(p_token bigint, p_actor text, p_source text,
                                             p_blocked text[], p_models text[], p_versions text[],
+                                            p_signed_only text[],
                                             OUT status integer, OUT body jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -241,11 +279,15 @@ DECLARE
 BEGIN
     PERFORM 1 FROM firmware_policy_state FOR UPDATE;
     DELETE FROM firmware_policy;
-    INSERT INTO firmware_policy (model, blocked, min_version)
-        SELECT coalesce(b.model, m.model), b.model IS NOT NULL, m.version
-        FROM (SELECT DISTINCT lower(x) AS model FROM unnest(p_blocked) x) b
-        FULL JOIN (SELECT lower(x) AS model, v AS version
-                   FROM unnest(p_models, p_versions) u(x, v)) m ON m.model = b.model;
+    INSERT INTO firmware_policy (model, blocked, signed_only, min_version)
+        SELECT r.model, bool_or(r.blocked), bool_or(r.signed_only), max(r.version)
+        FROM (SELECT lower(x) AS model, true AS blocked, false AS signed_only,
+                     NULL::text AS version FROM unnest(p_blocked) x
+              UNION ALL
+              SELECT lower(x), false, true, NULL FROM unnest(p_signed_only) x
+              UNION ALL
+              SELECT lower(x), false, false, v FROM unnest(p_models, p_versions) u(x, v)) r
+        GROUP BY r.model;
     UPDATE firmware_policy_state SET version = version + 1, changed_at = now();
     body := admin_policy_json();
     PERFORM admin_audit_add(p_token, p_actor, p_source, 'policy', NULL,
@@ -253,6 +295,16 @@ BEGIN
                                                'after', body - 'changed_at'));
     status := 200;
 END $$;
+
+-- The form of the gateways of the release before signed-only models: it
+-- keeps the signed-only models the policy has.
+CREATE OR REPLACE FUNCTION admin_policy_set(p_token bigint, p_actor text, p_source text,
+                                            p_blocked text[], p_models text[], p_versions text[],
+                                            OUT status integer, OUT body jsonb)
+LANGUAGE sql AS $$
+    SELECT * FROM admin_policy_set(p_token, p_actor, p_source, p_blocked, p_models, p_versions,
+                                   ARRAY(SELECT model FROM firmware_policy WHERE signed_only))
+$$;
 
 CREATE OR REPLACE FUNCTION admin_token_add(p_token bigint, p_actor text, p_source text,
                                            p_sha256 text, p_scope text, p_expires timestamptz,

@@ -43,11 +43,13 @@ static const char ctl_usage[] =
 "    add-name DEVICE NAME        give it one more hostname\n"
 "    rename DEVICE OLD NEW       rename one of its hostnames\n"
 "    ttl DEVICE SECONDS|default  set the TTL of its records\n"
-"    reissue DEVICE --kid KID    move it to another master key id\n"
+"    reissue DEVICE --kid KID    a new secret generation, under key id KID\n"
+"    dyndns2 DEVICE allow|deny   let it use /nic/update, or not\n"
 "    fleet [--not-seen-days N]   counts, updates and errors per minute, outbox\n"
 "    failing [--limit N]         devices and source addresses failing most\n"
 "    policy [show]               the firmware policy\n"
-"    policy set [--block MODEL]... [--min MODEL=VERSION]...\n"
+"    policy set [--block MODEL]... [--signed-only MODEL]...\n"
+"               [--min MODEL=VERSION]...\n"
 "                                replace the operators' firmware policy\n"
 "    audit [--limit N] [--offset N] [--device DEVICE]\n"
 "                                the admin audit log, newest first\n"
@@ -120,8 +122,9 @@ static const char ctl_usage_show[] =
 "Usage: ddnsctl show DEVICE [--history N]\n"
 "\n"
 "Prints one device (GET /api/v1/devices/DEVICE): MAC, serial, model, firmware,\n"
-"user agent, key id, batch, status, names, current addresses, TTL, first and\n"
-"last seen, last source address and answer; then its address changes (newest\n"
+"user agent, key id, secret generation, batch, status, whether it may use\n"
+"dyndns2, names, current addresses, TTL, first and last seen, last source\n"
+"address and answer; then its address changes (newest\n"
 "first, N of them, default 50) and the actions taken on it (admin API and\n"
 "ddns-provision).\n";
 
@@ -158,12 +161,22 @@ static const char ctl_usage_ttl[] =
 static const char ctl_usage_reissue[] =
 "Usage: ddnsctl reissue DEVICE --kid KID\n"
 "\n"
-"Moves the device to master key id KID, like 'ddns-provision reissue' without\n"
-"a new name: from now on only a request signed with the secret derived under\n"
-"KID is accepted; the old secret gets badauth. The gateways must have KID\n"
-"loaded. The new secret is not shown: it is re-derived from the master key at\n"
-"the flashing station ('ddns-provision show --mac DEVICE'), where the master\n"
-"keys are. Needs scope write.\n";
+"Gives the device a new secret, like 'ddns-provision reissue' without a new\n"
+"name: its secret generation goes up by one and it moves to master key id KID\n"
+"(which may be the one it has). From now on only a request signed with the\n"
+"secret of KID and the new generation is accepted; every earlier secret and\n"
+"dyndns2 password gets badauth. The gateways must have KID loaded. The new\n"
+"secret is not shown: it is derived from the master key at the flashing\n"
+"station ('ddns-provision show --mac DEVICE --db ...'), where the master keys\n"
+"are. Needs scope write.\n";
+
+static const char ctl_usage_dyndns2[] =
+"Usage: ddnsctl dyndns2 DEVICE allow|deny\n"
+"\n"
+"deny: the gateway answers the device's dyndns2 updates (GET /nic/update)\n"
+"'badauth' from now on, as for a wrong password, for a device that only\n"
+"speaks the signed protocol; its signed updates are not affected. allow: they\n"
+"are accepted again (POST /api/v1/devices/DEVICE/dyndns2). Needs scope write.\n";
 
 static const char ctl_usage_fleet[] =
 "Usage: ddnsctl fleet [--not-seen-days N]\n"
@@ -180,7 +193,8 @@ static const char ctl_usage_fleet[] =
 
 static const char ctl_usage_policy[] =
 "Usage: ddnsctl policy [show]\n"
-"       ddnsctl policy set [--block MODEL]... [--min MODEL=VERSION]... [--clear]\n"
+"       ddnsctl policy set [--block MODEL]... [--signed-only MODEL]...\n"
+"                          [--min MODEL=VERSION]... [--clear]\n"
 "\n"
 "show: the firmware policy set by operators (stored in the database) and the\n"
 "rules of the gateway's [firmware] section. Every gateway enforces both: a\n"
@@ -189,6 +203,8 @@ static const char ctl_usage_policy[] =
 "set: replaces the operators' policy by the rules given (--clear, or no rule:\n"
 "none). Needs scope write.\n"
 "  --block MODEL        refuse every device of MODEL (repeatable)\n"
+"  --signed-only MODEL  refuse MODEL's dyndns2 updates (/nic/update): it speaks\n"
+"                       the signed protocol only (repeatable)\n"
 "  --min MODEL=VERSION  refuse firmware of MODEL older than VERSION (repeatable)\n";
 
 static const char ctl_usage_audit[] =
@@ -300,7 +316,8 @@ static int ctl_cmd_show(int argc, char **argv)
         static const ctl_col_t f[] = {
             {"mac", "mac"}, {"device id", "device_id"}, {"serial", "serial"},
             {"model", "model"}, {"firmware", "firmware"}, {"user agent", "user_agent"},
-            {"key id", "kid"}, {"batch", "batch"}, {"status", "status"}, {"names", "names"},
+            {"key id", "kid"}, {"generation", "generation"}, {"batch", "batch"},
+            {"status", "status"}, {"dyndns2", "dyndns2"}, {"names", "names"},
             {"ipv4", "ipv4"}, {"ipv6", "ipv6"}, {"ttl", "ttl"}, {"first seen", "first_seen"},
             {"last seen", "last_seen"}, {"last source", "last_source"},
             {"last result", "last_result"}, {"result at", "last_result_at"},
@@ -394,6 +411,23 @@ static int ctl_cmd_reissue(int argc, char **argv)
     }
     strcat(path, "/reissue");
     return ctl_cli_call_print("POST", path, json_pack("{s:s}", "kid", o[0].val));
+}
+
+static int ctl_cmd_dyndns2(int argc, char **argv)
+{
+    char *ops[2], path[512];
+    int nops, rc = ctl_cli_opts(argc, argv, NULL, 0, ctl_usage_dyndns2, ops, &nops, 2);
+    if (rc < 0)
+        return rc == -2 ? 0 : CTL_EXIT_USAGE;
+    if (nops != 2 || (strcmp(ops[1], "allow") != 0 && strcmp(ops[1], "deny") != 0)) {
+        fprintf(stderr, "ddnsctl dyndns2: DEVICE and allow or deny are required\n\n%s",
+                ctl_usage_dyndns2);
+        return CTL_EXIT_USAGE;
+    }
+    ctl_device_path("dyndns2", nops, ops, ctl_usage_dyndns2, path, sizeof path);
+    strcat(path, "/dyndns2");
+    return ctl_cli_call_print("POST", path,
+                              json_pack("{s:b}", "allowed", strcmp(ops[1], "allow") == 0));
 }
 
 /* {"a": 3, "b": 1} as "  a  3" lines, largest first. */
@@ -527,7 +561,8 @@ static int ctl_cmd_failing(int argc, char **argv)
 
 static int ctl_cmd_policy(int argc, char **argv)
 {
-    CTL_CLI_OPTS({"block", NULL, {0}, 0, 0}, {"min", NULL, {0}, 0, 0}, {"clear", NULL, {0}, 0, 1});
+    CTL_CLI_OPTS({"block", NULL, {0}, 0, 0}, {"min", NULL, {0}, 0, 0}, {"clear", NULL, {0}, 0, 1},
+                 {"signed-only", NULL, {0}, 0, 0});
     char *ops[1];
     int nops, rc = ctl_cli_opts(argc, argv, o, no, ctl_usage_policy, ops, &nops, 1);
     if (rc < 0)
@@ -537,15 +572,18 @@ static int ctl_cmd_policy(int argc, char **argv)
         fprintf(stderr, "ddnsctl policy: '%s': show or set\n", ops[0]);
         return CTL_EXIT_USAGE;
     }
-    if (!set && (o[0].nmulti || o[1].nmulti || o[2].val)) {
-        fprintf(stderr, "ddnsctl policy: --block, --min and --clear belong to 'policy set'\n");
+    if (!set && (o[0].nmulti || o[1].nmulti || o[2].val || o[3].nmulti)) {
+        fprintf(stderr, "ddnsctl policy: --block, --signed-only, --min and --clear belong to "
+                "'policy set'\n");
         return CTL_EXIT_USAGE;
     }
     json_t *j;
     if (set) {
-        json_t *blocked = json_array(), *min = json_object();
+        json_t *blocked = json_array(), *min = json_object(), *signed_only = json_array();
         for (int i = 0; i < o[0].nmulti; i++)
             json_array_append_new(blocked, json_string(o[0].multi[i]));
+        for (int i = 0; i < o[3].nmulti; i++)
+            json_array_append_new(signed_only, json_string(o[3].multi[i]));
         for (int i = 0; i < o[1].nmulti; i++) {
             const char *eq = strchr(o[1].multi[i], '=');
             if (eq == NULL || eq == o[1].multi[i] || eq[1] == '\0') {
@@ -553,13 +591,15 @@ static int ctl_cmd_policy(int argc, char **argv)
                         o[1].multi[i]);
                 json_decref(blocked);
                 json_decref(min);
+                json_decref(signed_only);
                 return CTL_EXIT_USAGE;
             }
             char model[128];
             snprintf(model, sizeof model, "%.*s", (int)(eq - o[1].multi[i]), o[1].multi[i]);
             json_object_set_new(min, model, json_string(eq + 1));
         }
-        json_t *body = json_pack("{s:o,s:o}", "blocked_models", blocked, "min_firmware", min);
+        json_t *body = json_pack("{s:o,s:o,s:o}", "blocked_models", blocked, "min_firmware", min,
+                                 "signed_only_models", signed_only);
         rc = ctl_cli_call("PUT", "/api/v1/policy", body, &j);
     } else {
         rc = ctl_cli_call("GET", "/api/v1/policy", NULL, &j);
@@ -572,6 +612,8 @@ static int ctl_cmd_policy(int argc, char **argv)
         char text[1024];
         ctl_table_text(json_object_get(j, "blocked_models"), text, sizeof text);
         printf("blocked models (database): %s\n", text);
+        ctl_table_text(json_object_get(j, "signed_only_models"), text, sizeof text);
+        printf("signed-only models, refused on /nic/update (database): %s\n", text);
         printf("minimum firmware (database):");
         const char *k;
         json_t *v;
@@ -587,6 +629,9 @@ static int ctl_cmd_policy(int argc, char **argv)
             const char *m = json_string_value(json_object_get(cfg, "minimum_versions"));
             printf("blocked models ([firmware] of this gateway): %s\n", b && *b ? b : "-");
             printf("minimum versions ([firmware] of this gateway): %s\n", m && *m ? m : "-");
+            const char *so = json_string_value(json_object_get(cfg, "signed_only_models"));
+            printf("signed-only models ([firmware] of this gateway): %s\n",
+                   so && *so ? so : "-");
         }
     }
     json_decref(j);
@@ -644,7 +689,8 @@ static const struct {
     {"whoami", ctl_cmd_whoami}, {"devices", ctl_cmd_devices}, {"search", ctl_cmd_devices},
     {"show", ctl_cmd_show}, {"revoke", ctl_cmd_action}, {"restore", ctl_cmd_action},
     {"republish", ctl_cmd_action}, {"add-name", ctl_cmd_names}, {"rename", ctl_cmd_names},
-    {"ttl", ctl_cmd_ttl}, {"reissue", ctl_cmd_reissue}, {"fleet", ctl_cmd_fleet},
+    {"ttl", ctl_cmd_ttl}, {"reissue", ctl_cmd_reissue}, {"dyndns2", ctl_cmd_dyndns2},
+    {"fleet", ctl_cmd_fleet},
     {"failing", ctl_cmd_failing}, {"policy", ctl_cmd_policy}, {"audit", ctl_cmd_audit},
     {"token", ctl_cmd_token},
 };

@@ -11,8 +11,11 @@ import hmac
 import re
 import sys
 
-DOMAIN = b"ddns-device-secret-v1"
+DOMAIN = b"ddns-device-secret-v1"       # generation 0
+DOMAIN_V2 = b"ddns-device-secret-v2"    # generation 1 and later
+PASSWORD_LABEL = b"ddns-dyndns2-password-v1"
 SCHEME = "DDNS-HMAC-SHA256"
+GENERATION_MAX = 9999999
 
 
 def canon_mac(text):
@@ -46,9 +49,37 @@ def b64u(b):
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
 
-def derive(master, kid, device_id):
-    msg = DOMAIN + b"\x00" + kid.encode() + b"\x00" + device_id.encode()
+def derive(master, kid, device_id, generation=0):
+    if generation == 0:
+        msg = DOMAIN + b"\x00" + kid.encode() + b"\x00" + device_id.encode()
+    else:
+        msg = (DOMAIN_V2 + b"\x00" + kid.encode() + b"\x00" + device_id.encode() + b"\x00"
+               + str(generation).encode())
     return hmac.new(master, msg, hashlib.sha256).digest()
+
+
+def key_ref(kid, generation):
+    """What the device stores and sends as its kid: the key id, and
+    "/generation" from generation 1 on."""
+    return kid if generation == 0 else "%s/%d" % (kid, generation)
+
+
+def parse_key_ref(text):
+    """Return (kid, generation) or None."""
+    m = re.fullmatch(r"([a-z0-9]{1,16})(?:/([1-9][0-9]{0,6}))?", text)
+    if m is None:
+        return None
+    return m.group(1), int(m.group(2) or 0)
+
+
+def dyndns2_password(kid, generation, secret):
+    """The HTTP Basic password: the legacy kid.secret for generation 0, a
+    password derived from the secret (never the secret) from generation 1
+    on."""
+    if generation == 0:
+        return "%s.%s" % (kid, b64u(secret))
+    pw = hmac.new(secret, PASSWORD_LABEL, hashlib.sha256).digest()
+    return "%s.%s" % (key_ref(kid, generation), b64u(pw))
 
 
 def string_to_sign(device_id, kid, ts, nonce, body):
@@ -94,12 +125,37 @@ for inp in ["3C:5A:B4:F0:9A:21", "3c-5a-b4-f0-9a-21", "3c5a.b4f0.9a21", "3C5AB4F
         rec(type="mac", input=inp, error=err)
 
 # --- secret derivation ------------------------------------------------------
+# generation 0: the devices provisioned before generations existed; from
+# generation 1 on the label is v2 and the generation part of the input.
+# key_ref is what the device stores and sends as its kid; password is its
+# HTTP Basic password for dyndns2 (section 3).
 DEVICES = ["3c5ab4f09a21", "001a2b3c4d5e", "020000000001"]
-for kid, mk in KEYS.items():
-    for dev in DEVICES:
-        s = derive(mk, kid, dev)
-        rec(type="derive", master_key_hex=mk.hex(), kid=kid, device_id=dev,
-            secret_hex=s.hex(), secret_b64u=b64u(s), password="%s.%s" % (kid, b64u(s)))
+DERIVE_CASES = [(kid, dev, 0) for kid in KEYS for dev in DEVICES] + [
+    ("k1", "3c5ab4f09a21", 1),
+    ("k1", "3c5ab4f09a21", 2),
+    ("k1", "3c5ab4f09a21", 10),
+    ("k1", "001a2b3c4d5e", 1),
+    ("k2026b", "001a2b3c4d5e", GENERATION_MAX),
+    ("kabcdefghijklmno", "020000000001", GENERATION_MAX),   # the longest key reference
+]
+KEYS["kabcdefghijklmno"] = MASTER_K1
+for kid, dev, gen in DERIVE_CASES:
+    mk = KEYS[kid]
+    s = derive(mk, kid, dev, gen)
+    rec(type="derive", master_key_hex=mk.hex(), kid=kid, generation=str(gen),
+        key_ref=key_ref(kid, gen), device_id=dev, secret_hex=s.hex(), secret_b64u=b64u(s),
+        password=dyndns2_password(kid, gen, s))
+
+# --- key references (the kid field) -------------------------------------------
+for text in ["k1", "k1/1", "k1/3", "k2026b/9999999", "kabcdefghijklmno/9999999",
+             "abcdefghijklmnop", "k1/0", "k1/01", "k1/", "/3", "abcdefghijklmnopq",
+             "abcdefghijklmnopq/1", "k1/10000000", "k1/1/2", "k1//1", "K1/1", "k1/-1",
+             "k1/+1", "k1/1a", "k1/ 1", "k1.1", ""]:
+    ref = parse_key_ref(text)
+    if ref:
+        rec(type="keyref", input=text, kid=ref[0], generation=str(ref[1]))
+    else:
+        rec(type="keyref", input=text, error="invalid")
 
 # --- signed requests (what a device sends) -----------------------------------
 SIGN_CASES = [
@@ -108,14 +164,22 @@ SIGN_CASES = [
     ("k1", "3c5ab4f09a21", 1700000002, "00000000000000ff", b"ipv4=192.0.2.10&ipv6=2001:db8::10"),
     ("k2026b", "001a2b3c4d5e", 1800000000, "a5a5a5a5a5a5a5a5", b""),
 ]
-for kid, dev, ts, nonce, body in SIGN_CASES:
-    secret = derive(KEYS[kid], kid, dev)
-    sig = sign(secret, dev, kid, ts, nonce, body)
-    auth = authorization(dev, kid, ts, nonce, sig)
-    rec(type="sign", master_key_hex=KEYS[kid].hex(), kid=kid, device_id=dev,
-        secret_hex=secret.hex(), ts=str(ts), nonce=nonce, body=body.decode(),
+# kid is the key reference as sent (generation 0: the key id alone).
+SIGN_CASES = [(kid, dev, ts, nonce, body, 0) for kid, dev, ts, nonce, body in SIGN_CASES] + [
+    ("k1", "3c5ab4f09a21", 1700000003, "0011223344556677", b"ipv4=192.0.2.10", 2),
+    ("k1", "3c5ab4f09a21", 1700000004, "8899aabbccddeeff", b"ipv4=192.0.2.10&ipv6=2001:db8::10", 2),
+    ("kabcdefghijklmno", "020000000001", 999999999999, "ffffffffffffffff",
+     b"ipv4=255.255.255.255&ipv6=ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", GENERATION_MAX),
+]
+for kid, dev, ts, nonce, body, gen in SIGN_CASES:
+    secret = derive(KEYS[kid], kid, dev, gen)
+    ref = key_ref(kid, gen)
+    sig = sign(secret, dev, ref, ts, nonce, body)
+    auth = authorization(dev, ref, ts, nonce, sig)
+    rec(type="sign", master_key_hex=KEYS[kid].hex(), kid=ref, key_id=kid, generation=str(gen),
+        device_id=dev, secret_hex=secret.hex(), ts=str(ts), nonce=nonce, body=body.decode(),
         host="ddns.example.test",
-        string_to_sign_hex=string_to_sign(dev, kid, ts, nonce, body).hex(),
+        string_to_sign_hex=string_to_sign(dev, ref, ts, nonce, body).hex(),
         sig=sig, authorization=auth,
         request_hex=request("ddns.example.test", auth, body).hex())
 
@@ -133,9 +197,9 @@ def verify_case(name, auth, body, server_time, expect, **extra):
 
 
 verify_case("valid", authorization(dev, kid, ts, nonce, good_sig), good_body, ts + 5, "ok",
-            device_id=dev, kid=kid, ipv4="192.0.2.10")
+            device_id=dev, kid=kid, generation="0", ipv4="192.0.2.10")
 verify_case("valid-at-window-edge", authorization(dev, kid, ts, nonce, good_sig), good_body, ts + 300, "ok",
-            device_id=dev, kid=kid, ipv4="192.0.2.10")
+            device_id=dev, kid=kid, generation="0", ipv4="192.0.2.10")
 verify_case("tampered-body", authorization(dev, kid, ts, nonce, good_sig), b"ipv4=192.0.2.66", ts, "badauth")
 wrong = derive(MASTER_K1, kid, "3c5ab4f09a22")
 verify_case("wrong-secret", authorization(dev, kid, ts, nonce, sign(wrong, dev, kid, ts, nonce, good_body)),
@@ -165,10 +229,12 @@ def signed_body_case(name, body, expect, **extra):
     verify_case(name, authorization(dev, kid, ts, nonce, s), body, ts, expect, **extra)
 
 
-signed_body_case("empty-body-means-connection-address", b"", "ok", device_id=dev, kid=kid)
+signed_body_case("empty-body-means-connection-address", b"", "ok", device_id=dev, kid=kid,
+                 generation="0")
 signed_body_case("both-families", b"ipv4=192.0.2.10&ipv6=2001:DB8:0:0::10", "ok", device_id=dev, kid=kid,
-                 ipv4="192.0.2.10", ipv6="2001:db8::10")
-signed_body_case("unknown-parameter-ignored", b"ipv4=192.0.2.10&fw=4.1.0", "ok", device_id=dev, kid=kid, ipv4="192.0.2.10")
+                 generation="0", ipv4="192.0.2.10", ipv6="2001:db8::10")
+signed_body_case("unknown-parameter-ignored", b"ipv4=192.0.2.10&fw=4.1.0", "ok", device_id=dev, kid=kid,
+                 generation="0", ipv4="192.0.2.10")
 signed_body_case("bad-ipv4", b"ipv4=192.0.2.300", "badrequest", field="ipv4")
 signed_body_case("ipv6-in-ipv4", b"ipv4=2001:db8::1", "badrequest", field="ipv4")
 signed_body_case("bad-ipv6", b"ipv6=2001:db8::g", "badrequest", field="ipv6")
@@ -177,6 +243,58 @@ signed_body_case("duplicate-parameter", b"ipv4=192.0.2.10&ipv4=192.0.2.11", "bad
 signed_body_case("percent-encoding", b"ipv4=192.0.2.1%30", "badrequest", field="ipv4")
 signed_body_case("empty-value", b"ipv4=", "badrequest", field="ipv4")
 signed_body_case("no-equals", b"ipv4", "badrequest", field="ipv4")
+
+# Generations: the kid field is the key reference; the secret of one
+# generation does not verify under another, and a key reference that is
+# not canonical is a syntax error.
+secret2 = derive(MASTER_K1, kid, dev, 2)
+
+
+def generation_case(name, ref, signing_secret, expect, **extra):
+    s = sign(signing_secret, dev, ref, ts, nonce, good_body)
+    verify_case(name, authorization(dev, ref, ts, nonce, s), good_body, ts, expect, **extra)
+
+
+generation_case("valid-generation-2", "k1/2", secret2, "ok", device_id=dev, kid=kid,
+                generation="2", ipv4="192.0.2.10")
+generation_case("generation-0-secret-as-generation-2", "k1/2", secret, "badauth")
+generation_case("generation-2-secret-as-generation-0", "k1", secret2, "badauth")
+generation_case("generation-2-secret-as-generation-3", "k1/3", secret2, "badauth")
+generation_case("generation-2-secret-as-generation-1", "k1/1", secret2, "badauth")
+generation_case("unknown-kid-generation-2", "k9/2", derive(MASTER_K1, "k9", dev, 2), "badauth")
+for name, ref in [("keyref-generation-zero", "k1/0"), ("keyref-leading-zero", "k1/02"),
+                  ("keyref-empty-generation", "k1/"), ("keyref-no-kid", "/2"),
+                  ("keyref-17-character-kid", "abcdefghijklmnopq/2"),
+                  ("keyref-8-digit-generation", "k1/10000000"), ("keyref-two-slashes", "k1/2/2"),
+                  ("keyref-uppercase", "K1/2")]:
+    generation_case(name, ref, secret2, "badrequest", field="authorization")
+
+# --- dyndns2 credentials (HTTP Basic, section 10) -------------------------------
+# Whether the Basic credentials are right for the device, its key id and its
+# generation (before the database: the registered key id and generation are
+# the database's to compare). The master key is k1's.
+def basic(user, password):
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+def dyndns2_case(name, user, password, expect, **extra):
+    rec(type="dyndns2", name=name, authorization=basic(user, password), expect=expect, **extra)
+
+
+pw0 = dyndns2_password(kid, 0, secret)
+pw2 = dyndns2_password(kid, 2, secret2)
+dyndns2_case("generation-0-legacy-password", dev, pw0, "ok", device_id=dev, kid=kid, generation="0")
+dyndns2_case("generation-2-password", dev, pw2, "ok", device_id=dev, kid=kid, generation="2")
+dyndns2_case("generation-2-password-mac-form", "3C-5A-B4-F0-9A-21", pw2, "ok", device_id=dev, kid=kid,
+             generation="2")
+dyndns2_case("generation-2-signing-secret", dev, "k1/2." + b64u(secret2), "badauth")
+dyndns2_case("generation-2-password-as-generation-3", dev, "k1/3." + pw2.split(".", 1)[1], "badauth")
+dyndns2_case("generation-2-password-without-generation", dev, "k1." + pw2.split(".", 1)[1], "badauth")
+dyndns2_case("generation-0-secret-as-generation-1", dev, "k1/1." + b64u(secret), "badauth")
+dyndns2_case("generation-zero-written-out", dev, "k1/0." + b64u(secret), "badauth")
+dyndns2_case("generation-leading-zero", dev, "k1/02." + pw2.split(".", 1)[1], "badauth")
+dyndns2_case("other-device", "001a2b3c4d5e", pw2, "badauth")
+dyndns2_case("unknown-kid", dev, dyndns2_password("k9", 2, derive(MASTER_K1, "k9", dev, 2)), "badauth")
 
 # --- responses (what a device parses) ----------------------------------------
 RESP = [

@@ -1,8 +1,8 @@
 /* ddns_check.h: full syntax checks of the firmware SDK (ddns_check.c,
- * optional): every field of a request, the device id, key id and address
- * text, and the options of ddns_next(). The layouts of ddns_sdk.h check
- * only what keeps the HTTP message intact; these refuse exactly what the
- * gateway would answer with "badrequest" or "badauth". */
+ * optional): every field of a request, the device id, key reference and
+ * address text, and the options of ddns_next(). The layouts of ddns_sdk.h
+ * check only what keeps the HTTP message intact; these refuse exactly what
+ * the gateway would answer with "badrequest" or "badauth". */
 #ifndef DDNS_CHECK_H
 #define DDNS_CHECK_H
 
@@ -16,7 +16,8 @@ extern "C" {
  * Checks every field of req with the full syntax: the layouts' checks,
  * then the user agent (no blank at either end), the device id (12 of
  * [0-9a-f], DDNS_E_DEVICE_ID_ZERO, DDNS_E_DEVICE_ID_MULTICAST), the kid
- * ([a-z0-9]) and the address syntax (DDNS_E_IPV4, DDNS_E_IPV6).
+ * (a key reference, ddns_kid_check()) and the address syntax (DDNS_E_IPV4,
+ * DDNS_E_IPV6).
  * @param[in] req  the request
  * @return DDNS_OK, DDNS_E_NULL or the first error in the order of the fields
  */
@@ -32,7 +33,10 @@ DDNS_MUST_CHECK ddns_err_t ddns_request_check(const ddns_request_t *req);
 DDNS_MUST_CHECK ddns_err_t ddns_device_id_check(ddns_span_t device_id);
 
 /**
- * Checks a key id: 1 to 16 characters of [a-z0-9].
+ * Checks the kid field, a key reference (PROTOCOL.md section 3): a key id
+ * of 1 to 16 characters of [a-z0-9], optionally followed by "/" and the
+ * generation of the secret, 1 to 9999999 in decimal without a leading zero
+ * ("k1", "k1/3"; never "k1/0" or "k1/03"). At most DDNS_KID_MAX characters.
  * @param[in] kid  the text
  * @return DDNS_OK or DDNS_E_KID
  */

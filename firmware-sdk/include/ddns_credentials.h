@@ -33,13 +33,18 @@ DDNS_MUST_CHECK ddns_err_t ddns_secret_decode(ddns_span_t text,
                                               uint8_t secret[DDNS_SECRET_LEN]);
 
 /**
- * Decodes the password form kid "." secret. Nothing is written on error.
+ * Decodes the password form kid "." secret of a secret of generation 0
+ * (PROTOCOL.md section 3). A password whose key reference has a generation
+ * ("k1/3.") is derived from the secret and does not carry it: it is
+ * refused (DDNS_E_PASSWORD); such a device keeps its key reference as its
+ * kid and its secret's own text (ddns_secret_decode()). Nothing is written
+ * on error.
  * @param[in]  password  the text
  * @param[out] kid       the key id and a NUL
  * @param[out] kid_len   its length (may be NULL)
  * @param[out] secret    the 32 bytes
- * @return DDNS_OK, DDNS_E_NULL, DDNS_E_PASSWORD (no "."), DDNS_E_KID or
- *         DDNS_E_SECRET
+ * @return DDNS_OK, DDNS_E_NULL, DDNS_E_PASSWORD (no ".", or a generation),
+ *         DDNS_E_KID or DDNS_E_SECRET
  */
 DDNS_MUST_CHECK ddns_err_t ddns_password_decode(ddns_span_t password,
                                                 char kid[DDNS_KID_MAX + 1], size_t *kid_len,

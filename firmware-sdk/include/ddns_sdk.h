@@ -53,7 +53,7 @@
 extern "C" {
 #endif
 
-#define DDNS_SDK_VERSION "3.0.0"
+#define DDNS_SDK_VERSION "3.1.0"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define DDNS_MUST_CHECK __attribute__((warn_unused_result))
@@ -70,7 +70,8 @@ extern "C" {
 #define DDNS_NONCE_LEN        8   /* random bytes per request */
 #define DDNS_DEVICE_ID_LEN    12  /* canonical device id characters */
 #define DDNS_MAC_LEN          6   /* MAC address octets */
-#define DDNS_KID_MAX          16  /* key id characters, at most */
+#define DDNS_KID_MAX          24  /* kid field (key reference: key id and
+                                     "/generation") characters, at most */
 #define DDNS_HOST_MAX         255 /* Host header value bytes, at most */
 #define DDNS_USER_AGENT_MAX   128 /* User-Agent header value bytes, at most */
 #define DDNS_IPV4_MAX         15  /* "255.255.255.255" */
@@ -79,10 +80,10 @@ extern "C" {
 #define DDNS_RESPONSE_BODY_MAX 128 /* answer body bytes, at most */
 /* Upper bound of a complete request (all inputs at their maximum). */
 #define DDNS_REQUEST_MAX      768
-/* Upper bound of the string to sign (16-character kid, both addresses). */
-#define DDNS_STRING_TO_SIGN_MAX 164
-/* Upper bound of the Authorization header value (16-character kid). */
-#define DDNS_AUTHORIZATION_MAX 161
+/* Upper bound of the string to sign (24-character kid, both addresses). */
+#define DDNS_STRING_TO_SIGN_MAX 172
+/* Upper bound of the Authorization header value (24-character kid). */
+#define DDNS_AUTHORIZATION_MAX 169
 /* Upper bound of the body (both addresses at their longest). */
 #define DDNS_BODY_MAX         71
 
@@ -128,7 +129,9 @@ enum {
     DDNS_E_DEVICE_ID,           /* device id not 12 lowercase hexadecimal digits */
     DDNS_E_DEVICE_ID_ZERO,      /* device id is the all-zero address */
     DDNS_E_DEVICE_ID_MULTICAST, /* device id is a multicast (or broadcast) address */
-    DDNS_E_KID,                 /* key id not 1 to 16 characters of [a-z0-9] */
+    DDNS_E_KID,                 /* kid not a key reference: a key id of 1 to 16
+                                   characters of [a-z0-9], optionally "/" and a
+                                   generation of 1 to 9999999 */
     DDNS_E_TS,                  /* ts above 999999999999 */
     DDNS_E_IPV4,                /* ipv4 not a dotted-quad address */
     DDNS_E_IPV6,                /* ipv6 not IPv6 address text */
@@ -150,7 +153,8 @@ typedef struct ddns_request {
     ddns_span_t host;        /* Host header value, e.g. "ddns.example.com" */
     ddns_span_t user_agent;  /* User-Agent value, or len 0 for no header */
     ddns_span_t device_id;   /* canonical device id */
-    ddns_span_t kid;         /* key id of the secret */
+    ddns_span_t kid;         /* key reference of the secret as provisioned:
+                                "k1", "k1/3" (PROTOCOL.md section 3) */
     ddns_span_t ipv4;        /* dotted quad, or len 0 for none */
     ddns_span_t ipv6;        /* IPv6 text, or len 0 for none (neither: the
                                 connection's address is recorded) */
@@ -161,7 +165,7 @@ typedef struct ddns_request {
 /* The layouts check the fields of req they write, in this order, for
  * what keeps the message well formed: host 1 to 255 bytes of '!' to '~'
  * (DDNS_E_HOST); user agent at most 128 bytes of ' ' to '~'
- * (DDNS_E_USER_AGENT); device id 12 (DDNS_E_DEVICE_ID), kid 1 to 16
+ * (DDNS_E_USER_AGENT); device id 12 (DDNS_E_DEVICE_ID), kid 1 to 24
  * (DDNS_E_KID), ipv4 at most 15 (DDNS_E_IPV4) and ipv6 at most 45
  * (DDNS_E_IPV6) bytes of '.' to '~'; ts at most DDNS_TS_MAX (DDNS_E_TS,
  * after the kid). So no input can end a header line or add a field or a

@@ -1,5 +1,6 @@
 /* ddns_check: the full syntax checks (optional module). The device id
- * (PROTOCOL.md section 1), the key id, IPv4 / IPv6 address text as
+ * (PROTOCOL.md section 1), the key reference (section 3), IPv4 / IPv6
+ * address text as
  * inet_pton() accepts it, and every field of a request, so that firmware
  * can refuse exactly the inputs the gateway would answer with "badrequest"
  * or "badauth" for. The request builders themselves check only what keeps
@@ -39,7 +40,25 @@ ddns_err_t ddns_device_id_check(ddns_span_t device_id)
 
 ddns_err_t ddns_kid_check(ddns_span_t kid)
 {
-    return kid.len - 1u < DDNS_KID_MAX && lower_alnum(kid, 'z') ? DDNS_OK : DDNS_E_KID;
+    size_t n = 0, digits;
+
+    if (kid.ptr == NULL)
+        return DDNS_E_KID;
+    while (n < kid.len && kid.ptr[n] != '/')
+        n++;
+    /* the key id: 1 to 16 of [a-z0-9] */
+    if (n - 1u >= 16u || !lower_alnum(ddns_span(kid.ptr, n), 'z'))
+        return DDNS_E_KID;
+    if (n == kid.len)
+        return DDNS_OK;
+    /* "/" and a generation of 1 to 7 digits, no leading zero */
+    digits = kid.len - n - 1u;
+    if (digits - 1u >= 7u || kid.ptr[n + 1u] == '0')
+        return DDNS_E_KID;
+    while (++n < kid.len)
+        if (!DDNS__IN(kid.ptr[n], '0', '9'))
+            return DDNS_E_KID;
+    return DDNS_OK;
 }
 
 /* Four decimal parts of 1 to 3 digits, each at most 255, no leading zeros. */

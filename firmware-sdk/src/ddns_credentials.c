@@ -1,6 +1,9 @@
 /* ddns_credentials: the device id of a MAC address and the text forms of
  * the device secret (PROTOCOL.md sections 1 to 3). Optional module: for
- * firmware that stores the secret as text rather than as 32 bytes.
+ * firmware that stores the secret as text rather than as 32 bytes. The
+ * secret of generation 1 and later is stored as its own text (with the key
+ * reference as the kid): the dyndns2 password of those generations does
+ * not carry it.
  *
  * The base64url decoder works without data-dependent branches or lookups
  * indexed by the secret characters, so its timing does not depend on the
@@ -80,9 +83,11 @@ ddns_err_t ddns_password_decode(ddns_span_t password, char kid[DDNS_KID_MAX + 1]
         return DDNS_E_NULL;
     if (password.ptr == NULL)
         return DDNS_E_PASSWORD;
-    while (dot < password.len && password.ptr[dot] != '.')
+    /* From generation 1 on ("k1/3.") the password is derived from the
+     * secret and does not carry it: a "/" before the "." refuses it. */
+    while (dot < password.len && password.ptr[dot] != '.' && password.ptr[dot] != '/')
         dot++;
-    if (dot == password.len)
+    if (dot == password.len || password.ptr[dot] == '/')
         return DDNS_E_PASSWORD;
     err = ddns_kid_check(ddns_span(password.ptr, dot));
     if (err == DDNS_OK)

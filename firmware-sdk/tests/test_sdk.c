@@ -428,33 +428,63 @@ static void test_vectors_sign(void **state)
         count++;
     }
     assert_int_equal(count, vectors_count(v, "sign"));
-    assert_true(count >= 4);
+    assert_true(count >= 7);
 }
 
 static void test_vectors_derive(void **state)
 {
     const vectors_t *v = *state;
-    size_t count = 0;
+    size_t count = 0, generations = 0;
 
     for (const vectors_rec_t *rec = vectors_next(v, NULL, "derive"); rec;
          rec = vectors_next(v, rec, "derive")) {
         uint8_t secret[32], expect[32];
         char kid[DDNS_KID_MAX + 1];
         size_t kid_len = 99;
+        const char *ref = vectors_need(rec, "key_ref");
 
         from_hex(vectors_need(rec, "secret_hex"), expect, 32);
-        assert_int_equal(ddns_password_decode(S(vectors_need(rec, "password")), kid, &kid_len,
-                                              secret), DDNS_OK);
-        assert_string_equal(kid, vectors_need(rec, "kid"));
-        assert_int_equal(kid_len, strlen(kid));
-        assert_memory_equal(secret, expect, 32);
+        /* what the device stores as its kid */
+        assert_int_equal(ddns_kid_check(S(ref)), DDNS_OK);
+        assert_true(strlen(ref) <= DDNS_KID_MAX);
+        if (strcmp(vectors_need(rec, "generation"), "0") == 0) {
+            /* the legacy password carries the secret */
+            assert_int_equal(ddns_password_decode(S(vectors_need(rec, "password")), kid,
+                                                  &kid_len, secret), DDNS_OK);
+            assert_string_equal(kid, vectors_need(rec, "kid"));
+            assert_string_equal(kid, ref);
+            assert_int_equal(kid_len, strlen(kid));
+            assert_memory_equal(secret, expect, 32);
+        } else {
+            /* a later generation's password does not */
+            assert_int_equal(ddns_password_decode(S(vectors_need(rec, "password")), kid,
+                                                  &kid_len, secret), DDNS_E_PASSWORD);
+            generations++;
+        }
 
         memset(secret, 0, sizeof secret);
         assert_int_equal(ddns_secret_decode(S(vectors_need(rec, "secret_b64u")), secret), DDNS_OK);
         assert_memory_equal(secret, expect, 32);
         count++;
     }
-    assert_true(count >= 6);
+    assert_true(count >= 12 && generations >= 6);
+}
+
+/* The kid field's syntax against the keyref records (ddns_check.c). */
+static void test_vectors_keyref(void **state)
+{
+    const vectors_t *v = *state;
+    size_t count = 0;
+
+    for (const vectors_rec_t *rec = vectors_next(v, NULL, "keyref"); rec;
+         rec = vectors_next(v, rec, "keyref")) {
+        const char *in = vectors_need(rec, "input");
+        ddns_err_t want = vectors_get(rec, "error") != NULL ? DDNS_E_KID : DDNS_OK;
+        if (ddns_kid_check(S(in)) != want)
+            fail_msg("key reference '%s': expected %s", in, want ? "DDNS_E_KID" : "DDNS_OK");
+        count++;
+    }
+    assert_true(count >= 20);
 }
 
 static void test_vectors_response(void **state)
@@ -594,7 +624,7 @@ static void test_request_maximum_size(void **state)
     ddns_request_t req = base_request();
     req.host = ddns_span(host, sizeof host);
     req.user_agent = ddns_span(ua, sizeof ua);
-    req.kid = S("abcdefghij012345");
+    req.kid = S("abcdefghij012345/9999999");
     req.ts = DDNS_TS_MAX;
     req.ipv4 = S("255.255.255.255");
     req.ipv6 = S("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
@@ -607,7 +637,7 @@ static void test_request_maximum_size(void **state)
     assert_int_equal(len, needed);
     assert_non_null(memmem(buf, len, ",ts=999999999999,", 17));
     assert_int_equal(ddns_request_string_to_sign(&req, NULL, 0, &len), DDNS_E_BUFFER);
-    assert_int_equal(len, 33 + 13 + 17 + 13 + 17 + 71);
+    assert_int_equal(len, 33 + 13 + 25 + 13 + 17 + 71);
     assert_int_equal(len, DDNS_STRING_TO_SIGN_MAX);
     assert_int_equal(ddns_request_authorization(&req, test_secret, NULL, 0, &len), DDNS_E_BUFFER);
     assert_int_equal(len, DDNS_AUTHORIZATION_MAX);
@@ -733,7 +763,23 @@ static void test_request_bad_inputs(void **state)
 
     assert_int_equal(check_with(set_kid, "k2026b"), DDNS_OK);
     assert_int_equal(check_with(set_kid, "abcdefghij012345"), DDNS_OK);
-    assert_int_equal(check_with(set_kid, "abcdefghij0123456"), DDNS_E_KID);
+    /* key references: the key id, "/" and a generation */
+    assert_int_equal(check_with(set_kid, "k1/1"), DDNS_OK);
+    assert_int_equal(check_with(set_kid, "k1/3"), DDNS_OK);
+    assert_int_equal(check_with(set_kid, "abcdefghij012345/9999999"), DDNS_OK);
+    assert_int_equal(check_with(set_kid, "abcdefghij012345/99999990"), DDNS_E_KID);
+    strict_only(set_kid, "abcdefghij0123456", DDNS_E_KID);
+    strict_only(set_kid, "k1/0", DDNS_E_KID);
+    strict_only(set_kid, "k1/01", DDNS_E_KID);
+    strict_only(set_kid, "k1/", DDNS_E_KID);
+    strict_only(set_kid, "/3", DDNS_E_KID);
+    strict_only(set_kid, "k1/10000000", DDNS_E_KID);
+    strict_only(set_kid, "abcdefghij0123456/1", DDNS_E_KID);
+    strict_only(set_kid, "k1/1/2", DDNS_E_KID);
+    strict_only(set_kid, "k1//1", DDNS_E_KID);
+    strict_only(set_kid, "k1/1a", DDNS_E_KID);
+    assert_int_equal(check_with(set_kid, "k1/-1"), DDNS_E_KID);   /* "-" is below "." */
+    strict_only(set_kid, "K1/1", DDNS_E_KID);
     assert_int_equal(check_with(set_kid, ""), DDNS_E_KID);
     assert_int_equal(check_with(set_kid, "k-1"), DDNS_E_KID);
     assert_int_equal(check_with(set_kid, "k1,sig=0"), DDNS_E_KID);
@@ -931,6 +977,15 @@ static void test_credentials(void **state)
     assert_int_equal(ddns_password_decode(S(pw), kid, &kid_len, secret), DDNS_E_KID);
     snprintf(pw, sizeof pw, "k1.%s.", good);
     assert_int_equal(ddns_password_decode(S(pw), kid, &kid_len, secret), DDNS_E_SECRET);
+    /* a password of generation 1 or later does not carry the secret */
+    memcpy(secret, keep, 32);
+    memset(kid, 0x5a, sizeof kid);
+    snprintf(pw, sizeof pw, "k1/3.%s", good);
+    assert_int_equal(ddns_password_decode(S(pw), kid, &kid_len, secret), DDNS_E_PASSWORD);
+    assert_memory_equal(secret, keep, 32);
+    assert_int_equal((unsigned char)kid[0], 0x5a);
+    snprintf(pw, sizeof pw, "k1/.%s", good);
+    assert_int_equal(ddns_password_decode(S(pw), kid, &kid_len, secret), DDNS_E_PASSWORD);
     assert_int_equal(ddns_password_decode(S("k1."), kid, &kid_len, secret), DDNS_E_SECRET);
     assert_int_equal(ddns_password_decode(S(""), kid, &kid_len, secret), DDNS_E_PASSWORD);
     assert_int_equal(ddns_password_decode(S(pw), NULL, &kid_len, secret), DDNS_E_NULL);
@@ -1474,14 +1529,16 @@ static void test_checks_direct(void **state)
     assert_int_equal(ddns_device_id_check(ddns_span(NULL, 12)), DDNS_E_DEVICE_ID);
     assert_int_equal(ddns_device_id_check(S("3c5ab4f09a2g")), DDNS_E_DEVICE_ID);
     assert_int_equal(ddns_kid_check(ddns_span(NULL, 2)), DDNS_E_KID);
+    assert_int_equal(ddns_kid_check(ddns_span(NULL, 0)), DDNS_E_KID);
     assert_int_equal(ddns_kid_check(S("k1")), DDNS_OK);
+    assert_int_equal(ddns_kid_check(S("k1/7")), DDNS_OK);
 
     char id[13];
     static const uint8_t mac_ok[6] = { 0x3c, 0x5a, 0xb4, 0xf0, 0x9a, 0x21 };
     assert_int_equal(ddns_device_id_from_mac(mac_ok, NULL), DDNS_E_NULL);
     assert_int_equal(ddns_device_id_from_mac(mac_ok, id), DDNS_OK);
     uint8_t secret[32];
-    char kid[17];
+    char kid[DDNS_KID_MAX + 1];
     assert_int_equal(ddns_password_decode(S("k1.x"), kid, NULL, NULL), DDNS_E_NULL);
     assert_int_equal(ddns_password_decode(ddns_span(NULL, 4), kid, NULL, secret),
                      DDNS_E_PASSWORD);
@@ -1689,6 +1746,7 @@ int main(void)
         cmocka_unit_test(test_hmac_rfc4231),
         cmocka_unit_test(test_vectors_sign),
         cmocka_unit_test(test_vectors_derive),
+        cmocka_unit_test(test_vectors_keyref),
         cmocka_unit_test(test_vectors_response),
         cmocka_unit_test(test_request_short_buffers),
         cmocka_unit_test(test_request_user_agent_and_empty_body),

@@ -5,10 +5,11 @@
  * any read past its end), is parsed as a /nic/update query string
  * (gw_dyn_parse_query), as an Authorization value (gw_dyn_parse_basic, also
  * with "Basic " and the input's base64 in front of it), as a myip value and
- * as a User-Agent (gw_agent_parse, gw_policy_check against a fixed
- * policy). Checks: what the parsers accept is well-formed (every host kept
- * is an FQDN in canonical form that parses again to itself, addresses are
- * canonical, the device id is canonical and the kid valid), a refusal
+ * as a User-Agent (gw_agent_parse, gw_policy_check and
+ * gw_policy_check_dyndns2 against a fixed policy). Checks: what the parsers
+ * accept is well-formed (every host kept is an FQDN in canonical form that
+ * parses again to itself, addresses are canonical, the device id is
+ * canonical, the key id valid and the generation in range), a refusal
  * leaves nothing behind, and the policy only refuses the models it holds. */
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -71,7 +72,7 @@ static void check_basic(const char *s)
         return;
     }
     if (cmn_device_id_check(c.device_id, strlen(c.device_id)) != CMN_MAC_OK ||
-        !cmn_kid_valid(c.kid, strlen(c.kid)))
+        !cmn_kid_valid(c.kid, strlen(c.kid)) || c.generation > CMN_GENERATION_MAX)
         abort();
 }
 
@@ -82,7 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         policy = gw_policy_new();
         if (policy == NULL ||
             gw_policy_load_blocked(policy, "AcmeCam-X1, Acme-Cam X2", err, sizeof err) != 0 ||
-            gw_policy_load_minimums(policy, "AcmeCam-X3/2.1.0", err, sizeof err) != 0)
+            gw_policy_load_minimums(policy, "AcmeCam-X3/2.1.0", err, sizeof err) != 0 ||
+            gw_policy_load_signed_only(policy, "AcmeCam-S1", err, sizeof err) != 0)
             abort();
     }
     char *s = malloc(size + 1);
@@ -122,6 +124,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_policy_verdict_t v = gw_policy_check(policy, s, &a);
     if (v != GW_POLICY_ALLOW && strcasecmp(a.model, "AcmeCam-X1") != 0 &&
         strcasecmp(a.model, "Acme-Cam X2") != 0 && strcasecmp(a.model, "AcmeCam-X3") != 0)
+        abort();
+    gw_policy_verdict_t vd = gw_policy_check_dyndns2(policy, s, &a);
+    if (vd != v && !(v == GW_POLICY_ALLOW && vd == GW_POLICY_SIGNED_ONLY &&
+                     strcasecmp(a.model, "AcmeCam-S1") == 0))
         abort();
     if (gw_version_valid(a.version))
         (void)gw_version_compare(a.version, "2.1.0");

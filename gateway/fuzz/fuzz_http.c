@@ -109,9 +109,9 @@ static void handle_dyndns(struct evhttp_request *req, struct evkeyvalq *hdrs, co
     gw_dyn_cred_t c;
     const char *auth = evhttp_find_header(hdrs, "Authorization");
     if (auth != NULL && gw_dyn_parse_basic(auth, &c) == 0 &&
-        (strlen(c.device_id) != 12 || c.kid[0] == '\0'))
+        (strlen(c.device_id) != 12 || c.kid[0] == '\0' || c.generation > CMN_GENERATION_MAX))
         abort();
-    (void)gw_policy_check(policy, evhttp_find_header(hdrs, "User-Agent"), NULL);
+    (void)gw_policy_check_dyndns2(policy, evhttp_find_header(hdrs, "User-Agent"), NULL);
     reply(req, 200, "nohost");
 }
 

@@ -38,9 +38,14 @@ def proxy():
 
 
 def sign(master, method, path, dev, kid, ts, nonce, body):
-    """docs/PROTOCOL.md sections 3 and 4.3."""
-    secret = hmac.new(master, b"ddns-device-secret-v1\x00" + kid + b"\x00" + dev,
-                      hashlib.sha256).digest()
+    """docs/PROTOCOL.md sections 3 and 4.3; kid is the key reference (k1,
+    k1/2)."""
+    key_id, _, gen = kid.partition(b"/")
+    if gen:
+        msg = b"ddns-device-secret-v2\x00" + key_id + b"\x00" + dev + b"\x00" + gen
+    else:
+        msg = b"ddns-device-secret-v1\x00" + key_id + b"\x00" + dev
+    secret = hmac.new(master, msg, hashlib.sha256).digest()
     msg = b"".join(x + b"\n" for x in (b"DDNS-HMAC-SHA256", method, path, dev, kid,
                                         str(ts).encode(), nonce)) + body
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()
@@ -57,6 +62,9 @@ def request():
     write("request", "badtime", auth.replace(b"ts=1700000000", b"ts=1600000000") + b"\n" + body)
     write("request", "no-auth", body)
     write("request", "bad-ipv6", auth + b"\nipv6=2001:db8:::1")
+    sig = sign(b"1" * 32, b"POST", b"/v1/update", dev, b"k1/2", ts, nonce, body)
+    write("request", "signed-generation", b"DDNS-HMAC-SHA256 id=%s,kid=k1/2,ts=%d,nonce=%s,sig=%s"
+          % (dev, ts, nonce, sig.encode()) + b"\n" + body)
 
 
 def route():

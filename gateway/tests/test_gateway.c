@@ -55,16 +55,26 @@ static void test_key_from(const vectors_rec_t *r, struct test_key *k)
     memset(k, 0, sizeof *k);
     memcpy(k->mk.key, mk, CMN_KEY_LEN);
     free(mk);
-    snprintf(k->mk.kid, sizeof k->mk.kid, "%s", vectors_need(r, "kid"));
+    /* a sign record's kid is the key reference sent; key_id the key id */
+    const char *kid = vectors_get(r, "key_id");
+    snprintf(k->mk.kid, sizeof k->mk.kid, "%s", kid ? kid : vectors_need(r, "kid"));
+}
+
+/* The derive record of key id k1, device 3c5ab4f09a21 and generation gen. */
+static const vectors_rec_t *find_derive(const char *gen)
+{
+    for (const vectors_rec_t *r = vectors_next(vec, NULL, "derive"); r; r = vectors_next(vec, r, "derive"))
+        if (strcmp(vectors_need(r, "kid"), "k1") == 0 &&
+            strcmp(vectors_need(r, "device_id"), "3c5ab4f09a21") == 0 &&
+            strcmp(vectors_need(r, "generation"), gen) == 0)
+            return r;
+    fail_msg("no derive record with kid k1, generation %s", gen);
+    return NULL;
 }
 
 static const vectors_rec_t *find_derive_k1(void)
 {
-    for (const vectors_rec_t *r = vectors_next(vec, NULL, "derive"); r; r = vectors_next(vec, r, "derive"))
-        if (strcmp(vectors_need(r, "kid"), "k1") == 0)
-            return r;
-    fail_msg("no derive record with kid k1");
-    return NULL;
+    return find_derive("0");
 }
 
 /* gw_auth_derive: the vectors' secret for a known key id; for an unknown
@@ -72,21 +82,26 @@ static const vectors_rec_t *find_derive_k1(void)
 static void test_derive_known_and_unknown_kid(void **state)
 {
     (void)state;
-    const vectors_rec_t *r = find_derive_k1();
-    struct test_key k;
-    size_t len;
-    uint8_t secret[CMN_SECRET_LEN], other[CMN_SECRET_LEN];
     const cmn_master_key_t zero = {0};
-    test_key_from(r, &k);
-    unsigned char *want = vectors_hex(r, "secret_hex", &len);
-    const char *dev = vectors_need(r, "device_id");
-    assert_int_equal(gw_auth_derive(test_lookup, &k, "k1", 2, dev, secret), 1);
-    assert_memory_equal(secret, want, CMN_SECRET_LEN);
-    assert_int_equal(gw_auth_derive(test_lookup, &k, "k9", 2, dev, secret), 0);
-    assert_memory_not_equal(secret, want, CMN_SECRET_LEN);
-    assert_int_equal(cmn_derive_secret(&zero, "k9", 2, dev, CMN_DEVICE_ID_LEN, other), 0);
-    assert_memory_equal(secret, other, CMN_SECRET_LEN);
-    free(want);
+    for (int g = 0; g <= 2; g += 2) {
+        const vectors_rec_t *r = find_derive(g ? "2" : "0");
+        struct test_key k;
+        size_t len;
+        uint8_t secret[CMN_SECRET_LEN], other[CMN_SECRET_LEN];
+        test_key_from(r, &k);
+        unsigned char *want = vectors_hex(r, "secret_hex", &len);
+        const char *dev = vectors_need(r, "device_id");
+        assert_int_equal(gw_auth_derive(test_lookup, &k, "k1", 2, (uint32_t)g, dev, secret), 1);
+        assert_memory_equal(secret, want, CMN_SECRET_LEN);
+        assert_int_equal(gw_auth_derive(test_lookup, &k, "k1", 2, (uint32_t)g + 1, dev, secret), 1);
+        assert_memory_not_equal(secret, want, CMN_SECRET_LEN);
+        assert_int_equal(gw_auth_derive(test_lookup, &k, "k9", 2, (uint32_t)g, dev, secret), 0);
+        assert_memory_not_equal(secret, want, CMN_SECRET_LEN);
+        assert_int_equal(cmn_derive_secret(&zero, "k9", 2, dev, CMN_DEVICE_ID_LEN, (uint32_t)g,
+                                           other), 0);
+        assert_memory_equal(secret, other, CMN_SECRET_LEN);
+        free(want);
+    }
 }
 
 static void test_verify_vectors(void **state)
@@ -117,10 +132,11 @@ static void test_verify_vectors(void **state)
             assert_string_equal(ar.ipv6, v6 ? v6 : "");
             assert_string_equal(ar.device_id, vectors_need(r, "device_id"));
             assert_string_equal(ar.kid, vectors_need(r, "kid"));
+            assert_int_equal(ar.generation, strtoul(vectors_need(r, "generation"), NULL, 10));
         }
         n++;
     }
-    assert_true(n >= 20);
+    assert_true(n >= 40);
 }
 
 static void test_sign_vectors_verify(void **state)
@@ -138,7 +154,8 @@ static void test_sign_vectors_verify(void **state)
                        300, test_lookup, &k, &ar);
         assert_int_equal(ar.verdict, GW_AUTH_OK);
         assert_string_equal(ar.device_id, vectors_need(r, "device_id"));
-        assert_string_equal(ar.kid, vectors_need(r, "kid"));
+        assert_string_equal(ar.kid, vectors_need(r, "key_id"));
+        assert_int_equal(ar.generation, strtoul(vectors_need(r, "generation"), NULL, 10));
         assert_string_equal(ar.nonce, vectors_need(r, "nonce"));
         assert_int_equal(ar.ts, ts);
         /* a one-byte change of the body breaks the signature */
@@ -152,7 +169,60 @@ static void test_sign_vectors_verify(void **state)
         }
         n++;
     }
-    assert_true(n >= 3);
+    assert_true(n >= 6);
+}
+
+/* The dyndns2 records: the Basic credentials parsed (gw_dyn_parse_basic)
+ * and checked (gw_auth_check_password) under the master key k1. */
+static void test_dyndns2_vectors(void **state)
+{
+    (void)state;
+    struct test_key k1;
+    size_t n = 0;
+    test_key_from(find_derive_k1(), &k1);
+    for (const vectors_rec_t *r = vectors_next(vec, NULL, "dyndns2"); r; r = vectors_next(vec, r, "dyndns2")) {
+        const char *name = vectors_need(r, "name"), *expect = vectors_need(r, "expect");
+        gw_dyn_cred_t c;
+        int ok = gw_dyn_parse_basic(vectors_need(r, "authorization"), &c) == 0 &&
+                 gw_auth_check_password(test_lookup, &k1, c.device_id, c.kid, strlen(c.kid),
+                                        c.generation, c.password);
+        if (strcmp(ok ? "ok" : "badauth", expect) != 0)
+            fail_msg("dyndns2 record '%s': got %s, expected %s", name, ok ? "ok" : "badauth",
+                     expect);
+        if (ok) {
+            assert_string_equal(c.device_id, vectors_need(r, "device_id"));
+            assert_string_equal(c.kid, vectors_need(r, "kid"));
+            assert_int_equal(c.generation, strtoul(vectors_need(r, "generation"), NULL, 10));
+        }
+        n++;
+    }
+    assert_true(n >= 10);
+}
+
+/* gw_auth_check_password against every derive record of the master key:
+ * the password's bytes are right for their own (kid, generation) only. */
+static void test_password_check_derive_vectors(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    for (const vectors_rec_t *r = vectors_next(vec, NULL, "derive"); r; r = vectors_next(vec, r, "derive")) {
+        struct test_key k;
+        uint8_t pw[CMN_SECRET_LEN];
+        const char *password = vectors_need(r, "password"), *dot = strchr(password, '.');
+        const char *kid = vectors_need(r, "kid"), *dev = vectors_need(r, "device_id");
+        uint32_t g = (uint32_t)strtoul(vectors_need(r, "generation"), NULL, 10);
+        test_key_from(r, &k);
+        assert_non_null(dot);
+        assert_int_equal(cmn_b64url_decode(dot + 1, strlen(dot + 1), pw, sizeof pw), CMN_SECRET_LEN);
+        assert_true(gw_auth_check_password(test_lookup, &k, dev, kid, strlen(kid), g, pw));
+        assert_false(gw_auth_check_password(test_lookup, &k, dev, kid, strlen(kid), g + 1, pw));
+        if (g > 0)
+            assert_false(gw_auth_check_password(test_lookup, &k, dev, kid, strlen(kid), g - 1, pw));
+        pw[31] ^= 1;
+        assert_false(gw_auth_check_password(test_lookup, &k, dev, kid, strlen(kid), g, pw));
+        n++;
+    }
+    assert_true(n >= 8);
 }
 
 static void test_auth_edge_cases(void **state)
@@ -967,6 +1037,26 @@ static void test_policy_rules(void **state)
     assert_int_equal(gw_policy_load_minimums(p, "AcmeCam-X3/x1", err, sizeof err), GW_EINVAL);
     assert_int_equal(gw_policy_load_blocked(p, NULL, err, sizeof err), GW_OK);
     assert_int_equal(gw_policy_load_blocked(p, "", err, sizeof err), GW_OK);
+    /* signed-only models: refused on /nic/update only */
+    size_t before = gw_policy_count(p);
+    assert_int_equal(gw_policy_load_signed_only(p, "AcmeCam-S1, acmecam-x3", err, sizeof err),
+                     GW_OK);
+    assert_int_equal(gw_policy_count(p), before + 2);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-S1/1.0", NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_check_dyndns2(p, "AcmeCam-S1/1.0", NULL), GW_POLICY_SIGNED_ONLY);
+    assert_int_equal(gw_policy_check_dyndns2(p, "Acme - Cam S1 - 1.0", NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_check_dyndns2(p, "AcmeCam - S1 - 1.0", NULL),
+                     GW_POLICY_SIGNED_ONLY);
+    assert_int_equal(gw_policy_check_dyndns2(p, "ACMECAM-X3/2.1.0", NULL), GW_POLICY_SIGNED_ONLY);
+    /* blocked and too old come first */
+    assert_int_equal(gw_policy_check_dyndns2(p, "AcmeCam-X3/1.0", NULL), GW_POLICY_TOO_OLD);
+    assert_int_equal(gw_policy_check_dyndns2(p, "AcmeCam-X1/1.0", NULL), GW_POLICY_BLOCKED);
+    assert_int_equal(gw_policy_check_dyndns2(p, "AcmeCam-X5/1.0", NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_check_dyndns2(p, "curl/8.0", NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_check_dyndns2(p, NULL, NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_signed_only(p, "a/b"), GW_EINVAL);
+    assert_int_equal(gw_policy_load_signed_only(p, "A,,B", err, sizeof err), GW_EINVAL);
+    assert_string_equal(gw_policy_verdict_name(GW_POLICY_SIGNED_ONLY), "signed-only");
     gw_policy_free(p);
 }
 
@@ -1040,33 +1130,53 @@ static void test_dyn_basic(void **state)
 {
     (void)state;
     gw_dyn_cred_t c;
-    uint8_t secret[CMN_SECRET_LEN];
+    uint8_t secret[CMN_SECRET_LEN], want[CMN_SECRET_LEN];
     char pw[CMN_PASSWORD_MAX + 1], auth[320], text[200], b64[300];
     for (size_t i = 0; i < sizeof secret; i++)
         secret[i] = (uint8_t)(i * 7 + 1);
-    assert_int_equal(cmn_password_format("k1", secret, pw, sizeof pw), 0);
-
-    const char *users[] = {"3c5ab4f09a21", "3C-5A-B4-F0-9A-21", "3c5a.b4f0.9a21", "3C5AB4F09A21"};
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(text, sizeof text, "%s:%s", users[i], pw);
-        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)text, (int)strlen(text));
-        snprintf(auth, sizeof auth, "%s %s", i % 2 ? "basic" : "Basic", b64);
-        assert_int_equal(gw_dyn_parse_basic(auth, &c), 0);
-        assert_string_equal(c.device_id, "3c5ab4f09a21");
-        assert_string_equal(c.kid, "k1");
-        assert_memory_equal(c.secret, secret, sizeof secret);
+    for (uint32_t g = 0; g <= CMN_GENERATION_MAX; g = g ? g * 10 + 9 : 1) {
+        char ref[CMN_KEYREF_MAX + 1];
+        assert_int_equal(cmn_password_format("k1", g, secret, pw, sizeof pw), 0);
+        assert_int_equal(cmn_dyndns2_password(secret, g, want), 0);
+        assert_true(cmn_keyref_format("k1", g, ref, sizeof ref) > 0);
+        assert_memory_equal(pw, ref, strlen(ref));
+        const char *users[] = {"3c5ab4f09a21", "3C-5A-B4-F0-9A-21", "3c5a.b4f0.9a21",
+                               "3C5AB4F09A21"};
+        for (size_t i = 0; i < 4; i++) {
+            snprintf(text, sizeof text, "%s:%s", users[i], pw);
+            EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)text, (int)strlen(text));
+            snprintf(auth, sizeof auth, "%s %s", i % 2 ? "basic" : "Basic", b64);
+            assert_int_equal(gw_dyn_parse_basic(auth, &c), 0);
+            assert_string_equal(c.device_id, "3c5ab4f09a21");
+            assert_string_equal(c.kid, "k1");
+            assert_int_equal(c.generation, g);
+            assert_memory_equal(c.password, want, sizeof want);
+        }
     }
+    assert_int_equal(cmn_password_format("k1", 0, secret, pw, sizeof pw), 0);
+    const char *pw43 = pw + 3;
     const char *bad_texts[] = {
         "3c5ab4f09a21", "3c5ab4f09a21:", ":k1.x", "010000000001:%s", "camera:%s",
         "3c5ab4f09a21:K1.AAAA", "3c5ab4f09a21:k1", "3c5ab4f09a21:.%s",
+        /* key references that are not canonical */
+        "3c5ab4f09a21:k1/0.%s", "3c5ab4f09a21:k1/01.%s", "3c5ab4f09a21:k1/.%s",
+        "3c5ab4f09a21:/3.%s", "3c5ab4f09a21:abcdefghijklmnopq.%s",
+        "3c5ab4f09a21:abcdefghijklmnopq/1.%s", "3c5ab4f09a21:k1/10000000.%s",
+        "3c5ab4f09a21:k1/1/1.%s", "3c5ab4f09a21:k1/-1.%s",
     };
     for (size_t i = 0; i < sizeof bad_texts / sizeof bad_texts[0]; i++) {
-        snprintf(text, sizeof text, bad_texts[i], pw);
+        snprintf(text, sizeof text, bad_texts[i], i < 8 ? pw : pw43);
         EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)text, (int)strlen(text));
         snprintf(auth, sizeof auth, "Basic %s", b64);
-        assert_int_equal(gw_dyn_parse_basic(auth, &c), -1);
+        if (gw_dyn_parse_basic(auth, &c) != -1)
+            fail_msg("Basic credentials '%s' accepted", text);
         assert_string_equal(c.device_id, "");
     }
+    snprintf(text, sizeof text, "3c5ab4f09a21:k1/9999999.%s", pw43);   /* the largest */
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)text, (int)strlen(text));
+    snprintf(auth, sizeof auth, "Basic %s", b64);
+    assert_int_equal(gw_dyn_parse_basic(auth, &c), 0);
+    assert_int_equal(c.generation, CMN_GENERATION_MAX);
     snprintf(text, sizeof text, "3c5ab4f09a21:%sA", pw);       /* secret one too long */
     EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)text, (int)strlen(text));
     snprintf(auth, sizeof auth, "Basic %s", b64);
@@ -1177,6 +1287,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_vectors),
+        cmocka_unit_test(test_dyndns2_vectors),
+        cmocka_unit_test(test_password_check_derive_vectors),
         cmocka_unit_test(test_derive_known_and_unknown_kid),
         cmocka_unit_test(test_sign_vectors_verify),
         cmocka_unit_test(test_auth_edge_cases),

@@ -18,6 +18,7 @@
 
 #include "cmn_key.h"
 #include "gw_auth.h"
+#include "gw_dynparse.h"
 #include "gw_err.h"
 #include "gw_keycli.h"
 #include "gw_keyproc.h"
@@ -110,10 +111,12 @@ static void test_key_process_answers_the_vectors(void **state)
             continue;
         assert_true(asked < TEST_MAX_Q);
         want[asked++] = strcmp(vectors_need(r, "expect"), "ok") == 0;
-        assert_int_equal(gw_keycli_signature(cli, ar.kid, strlen(ar.kid), ar.device_id, s.sts,
-                                             s.sts_len, s.sig, test_answer_cb, &procs), GW_OK);
-        assert_int_equal(gw_keycli_signature(here, ar.kid, strlen(ar.kid), ar.device_id, s.sts,
-                                             s.sts_len, s.sig, test_answer_cb, &inl), GW_OK);
+        assert_int_equal(gw_keycli_signature(cli, ar.kid, strlen(ar.kid), ar.generation,
+                                             ar.device_id, s.sts, s.sts_len, s.sig,
+                                             test_answer_cb, &procs), GW_OK);
+        assert_int_equal(gw_keycli_signature(here, ar.kid, strlen(ar.kid), ar.generation,
+                                             ar.device_id, s.sts, s.sts_len, s.sig,
+                                             test_answer_cb, &inl), GW_OK);
     }
     assert_true(asked >= 5);
     assert_int_equal(inl.n, asked);             /* inline: answered at once */
@@ -135,8 +138,11 @@ static void test_key_process_answers_the_vectors(void **state)
     assert_int_equal(kp.pid, -1);
 }
 
-/* dyndns2: the device secret of the vectors is right; one changed bit, an
- * unknown key id or another device is not. */
+/* dyndns2: every Basic password of the vectors that parses is right
+ * exactly when the vectors say ok (both generations, the signing secret of
+ * a generation >= 1 refused); the legacy password (the generation 0
+ * secret) with one changed bit, an unknown key id or another device is
+ * not. */
 static void test_key_process_checks_secrets(void **state)
 {
     (void)state;
@@ -157,18 +163,37 @@ static void test_key_process_checks_secrets(void **state)
     struct test_slot slot[4];
     for (int i = 0; i < 4; i++)
         slot[i] = (struct test_slot){&a, &got[i]};
-    assert_int_equal(gw_keycli_secret(cli, "k1", 2, dev, secret, test_slot_cb, &slot[0]), GW_OK);
+    assert_int_equal(gw_keycli_password(cli, "k1", 2, 0, dev, secret, test_slot_cb, &slot[0]), GW_OK);
     secret[5] ^= 0x10;
-    assert_int_equal(gw_keycli_secret(cli, "k1", 2, dev, secret, test_slot_cb, &slot[1]), GW_OK);
+    assert_int_equal(gw_keycli_password(cli, "k1", 2, 0, dev, secret, test_slot_cb, &slot[1]), GW_OK);
     secret[5] ^= 0x10;
-    assert_int_equal(gw_keycli_secret(cli, "k9", 2, dev, secret, test_slot_cb, &slot[2]), GW_OK);
-    assert_int_equal(gw_keycli_secret(cli, "k1", 2, other, secret, test_slot_cb, &slot[3]),
+    assert_int_equal(gw_keycli_password(cli, "k9", 2, 0, dev, secret, test_slot_cb, &slot[2]), GW_OK);
+    assert_int_equal(gw_keycli_password(cli, "k1", 2, 0, other, secret, test_slot_cb, &slot[3]),
                      GW_OK);
     test_run_until(base, &a, 4);
     assert_int_equal(got[0], 1);
     assert_int_equal(got[1], 0);
     assert_int_equal(got[2], 0);
     assert_int_equal(got[3], 0);
+
+    struct test_answers v = {0};
+    int want[TEST_MAX_Q];
+    size_t asked = 0, yes = 0;
+    for (const vectors_rec_t *d = vectors_next(vec, NULL, "dyndns2"); d;
+         d = vectors_next(vec, d, "dyndns2")) {
+        gw_dyn_cred_t cred;
+        if (gw_dyn_parse_basic(vectors_need(d, "authorization"), &cred) != 0)
+            continue;
+        want[asked] = strcmp(vectors_need(d, "expect"), "ok") == 0;
+        yes += (size_t)want[asked++];
+        assert_int_equal(gw_keycli_password(cli, cred.kid, strlen(cred.kid), cred.generation,
+                                            cred.device_id, cred.password, test_answer_cb, &v),
+                         GW_OK);
+    }
+    assert_true(yes >= 2 && yes < asked);
+    test_run_until(base, &v, asked);
+    for (size_t i = 0; i < asked; i++)
+        assert_int_equal(v.got[i], want[i]);
     gw_keycli_free(cli);
     event_base_free(base);
     gw_keyproc_stop(&kp);
@@ -208,11 +233,11 @@ static void test_questions_fail_when_the_key_process_dies(void **state)
     gw_keycli_t *cli = gw_keycli_new(base, kp.worker_fd[0]);
     struct test_answers a = {0};
     assert_int_equal(kill(kp.pid, SIGKILL), 0);
-    assert_int_equal(gw_keycli_secret(cli, "k1", 2, vectors_need(r, "device_id"), secret,
+    assert_int_equal(gw_keycli_password(cli, "k1", 2, 0, vectors_need(r, "device_id"), secret,
                                       test_answer_cb, &a), GW_OK);
     test_run_until(base, &a, 1);
     assert_int_equal(a.got[0], -1);
-    assert_int_equal(gw_keycli_secret(cli, "k1", 2, vectors_need(r, "device_id"), secret,
+    assert_int_equal(gw_keycli_password(cli, "k1", 2, 0, vectors_need(r, "device_id"), secret,
                                       test_answer_cb, &a), GW_EIO);
     gw_keycli_free(cli);
     event_base_free(base);

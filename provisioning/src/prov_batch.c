@@ -38,8 +38,10 @@ typedef struct prov_err {
 struct prov_batch {
     char zone[PROV_ZONE_MAX + 1];
     char kid[CMN_KID_MAX + 1];
+    uint32_t generation;        /* of the new devices' secrets */
     int public_file;
     uint32_t zone_line, kid_line; /* where a public file's zone and kid come from */
+    uint32_t generation_line;     /* ... and its generation (0: none yet) */
     char *text;
     size_t text_len;
     char sha256[65];
@@ -60,6 +62,7 @@ prov_batch_t *prov_batch_new(const char *zone)
     if (b == NULL)
         return NULL;
     snprintf(b->zone, sizeof b->zone, "%s", zone);
+    b->generation = PROV_GENERATION_NEW;
     b->arena_cap = 4096;
     b->arena = malloc(b->arena_cap);
     if (b->arena == NULL) {
@@ -97,6 +100,16 @@ void prov_batch_free(prov_batch_t *b)
 void prov_batch_set_public(prov_batch_t *b)
 {
     b->public_file = 1;
+}
+
+void prov_batch_set_generation(prov_batch_t *b, uint32_t generation)
+{
+    b->generation = generation;
+}
+
+uint32_t prov_batch_generation(const prov_batch_t *b)
+{
+    return b->generation;
 }
 
 void prov_batch_set_progress(prov_batch_t *b, prov_progress_fn fn, void *ctx)
@@ -415,6 +428,35 @@ static void prov_check_dups(prov_batch_t *b, size_t i)
     }
 }
 
+/* The generation of row i of a public file (text; NULL: the file has no
+ * generation column, generation 0), which must be that of every other
+ * line. Returns 1 when it is good, else 0 (row rejected). */
+static int prov_parse_generation(prov_batch_t *b, size_t i, const char *text)
+{
+    prov_row_t *r = &b->rows[i];
+    unsigned long g = 0;
+    if (text != NULL) {
+        char *end;
+        g = strtoul(text, &end, 10);
+        if (text[0] < '0' || text[0] > '9' || *end != '\0' || g > CMN_GENERATION_MAX ||
+            (text[0] == '0' && text[1] != '\0')) {
+            prov_batch_reject(b, i, "generation '%.20s': a number from 0 to %u", text,
+                              CMN_GENERATION_MAX);
+            return 0;
+        }
+    }
+    if (b->generation_line == 0) {
+        b->generation = (uint32_t)g;
+        b->generation_line = r->line;
+    } else if (g != b->generation) {
+        prov_batch_reject(b, i, "generation %lu: line %u has %lu; one file holds one "
+                          "generation", g, b->generation_line, (unsigned long)b->generation);
+        return 0;
+    }
+    r->generation = (uint32_t)g;
+    return 1;
+}
+
 /* The key id and zone of row i of a public file, which must be those of
  * every other line. Returns 1 when both are good, else 0 (row rejected). */
 static int prov_parse_public(prov_batch_t *b, size_t i, const char *kid, const char *zone)
@@ -506,6 +548,10 @@ static int prov_parse_fields(prov_batch_t *b, size_t i, char **f, size_t nf,
 
     int public_ok = !b->public_file ||
                     prov_parse_public(b, i, f[h->col[PROV_COL_KID]], f[h->col[PROV_COL_ZONE]]);
+    if (b->public_file) {
+        int gc = h->col[PROV_COL_GENERATION];
+        public_ok &= prov_parse_generation(b, i, gc >= 0 ? f[gc] : NULL);
+    }
     const char *name = h->col[PROV_COL_NAME] >= 0 ? f[h->col[PROV_COL_NAME]] : "";
     if (name[0] == '\0' && b->public_file) {
         prov_batch_reject(b, i, "name: empty (a public file names every device)");
@@ -612,6 +658,7 @@ static int prov_parse_rows(prov_batch_t *b, prov_parse_t *p, char *err, size_t e
         r->raw_off = (uint32_t)start;
         r->raw_len = (uint32_t)(end - start);
         r->state = PROV_ROW_NEW;
+        r->generation = b->generation;
         if (prov_csv_split(b->text + start, end - start, p->scratch, p->scratch_len, p->f,
                            PROV_CSV_MAX_FIELDS, &nf, &why) != 0)
             prov_batch_reject(b, i, "line: %s", why);
@@ -730,6 +777,13 @@ void prov_batch_existing(prov_batch_t *b, size_t i, const char *kid, const prov_
                           e->model ? e->model : "(none)", model);
         bad = 1;
     }
+    unsigned long g = e->generation ? strtoul(e->generation, NULL, 10) : 0;
+    if (b->public_file && g != r->generation) {
+        /* flashed with another generation's secret than it is registered at */
+        prov_batch_reject(b, i, "mac %s: already registered at generation %lu, not %lu", id, g,
+                          (unsigned long)r->generation);
+        bad = 1;
+    }
     if (e->label == NULL) {
         prov_batch_reject(b, i, "mac %s: already registered, but without a name in zone %s",
                           id, b->zone);
@@ -745,6 +799,7 @@ void prov_batch_existing(prov_batch_t *b, size_t i, const char *kid, const prov_
         prov_batch_reject(b, i, "mac %s: out of memory", id);
         return;
     }
+    r->generation = (uint32_t)g;    /* its credentials are of its generation */
     r->state = PROV_ROW_SAME;
 }
 

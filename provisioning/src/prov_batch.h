@@ -31,6 +31,8 @@ typedef struct prov_row {
     uint32_t line;            /* 1-based line number in the input */
     uint32_t raw_off, raw_len; /* the line's text in the input */
     uint32_t serial, model, label; /* offsets of NUL-terminated strings (prov_batch_str) */
+    uint32_t generation;      /* the secret's: the batch's (prov_batch_generation) for a
+                                 new row, the registered one for a registered row */
     uint8_t state;            /* enum prov_row_state */
     uint8_t label_explicit;   /* the name came from the CSV */
     uint8_t flags;            /* PROV_ROW_F_VALID and internal bits */
@@ -67,8 +69,15 @@ size_t prov_batch_input_size(const prov_batch_t *b);
 
 /* Makes prov_batch_parse() read a public file of 'derive' (PROV_CSV_PUBLIC
  * columns): every line must name its device, and all lines must have the
- * same key id and zone (prov_batch_kid(), prov_batch_zone()). */
+ * same key id, zone and generation (prov_batch_kid(), prov_batch_zone(),
+ * prov_batch_generation(); a file without the generation column is of
+ * generation 0). */
 void prov_batch_set_public(prov_batch_t *b);
+
+/* The generation of the secrets of the batch's new devices (before
+ * prov_batch_parse(); PROV_GENERATION_NEW unless set). */
+void prov_batch_set_generation(prov_batch_t *b, uint32_t generation);
+uint32_t prov_batch_generation(const prov_batch_t *b);
 
 /* Parses and validates every line. Problems of single lines are recorded
  * (the line becomes PROV_ROW_BAD) and parsing goes on; -1 is returned only
@@ -88,6 +97,7 @@ int prov_batch_relabel(prov_batch_t *b, size_t i, const char *prefix)
 /* What the database holds for the MAC of row i. */
 typedef struct prov_existing {
     const char *kid;
+    const char *generation;
     const char *status;   /* "active" or "revoked" */
     const char *serial;   /* NULL when none is recorded */
     const char *model;    /* NULL when none is recorded */
@@ -95,9 +105,10 @@ typedef struct prov_existing {
 } prov_existing_t;
 
 /* Row i's MAC is registered already: a new row becomes PROV_ROW_SAME when the
- * registration matches it exactly (key id kid, serial, model, and the name
- * when the line gives one; the row then takes the registered label), else
- * it is rejected with the difference as the reason. */
+ * registration matches it exactly (key id kid, serial, model, the name
+ * when the line gives one, and for a public file its generation; the row
+ * then takes the registered label and generation), else it is rejected
+ * with the difference as the reason. */
 void prov_batch_existing(prov_batch_t *b, size_t i, const char *kid, const prov_existing_t *e);
 
 /* Rejects row i with a reason (printf format; the text should start with

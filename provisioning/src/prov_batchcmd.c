@@ -41,10 +41,13 @@ static const char prov_usage_batch[] =
 "serial registered to another device, a name that belongs to another device.\n"
 "Unless --reject-file is given, one bad line means nothing is written at all.\n"
 "\n"
+"New devices are registered at secret generation 1.\n"
+"\n"
 "Re-runs. A line whose device is already registered exactly so (same key id,\n"
-"serial, model and name) changes nothing; its credentials are written again\n"
-"(the same MAC under the same key id always gives the same secret, and the\n"
-"registered name is used). A batch where every device is registered says\n"
+"serial, model and name) changes nothing; its credentials are written again,\n"
+"those of the generation it is registered at (the same MAC, key id and\n"
+"generation always give the same secret; a reissue raises the generation),\n"
+"under its registered name. A batch where every device is registered says\n"
 "'nothing changed'.\n"
 "\n"
 "Loading. In one PostgreSQL transaction: the lines are copied with COPY into\n"
@@ -56,9 +59,11 @@ static const char prov_usage_batch[] =
 "\n"
 "Output (the only place secrets appear):\n"
 "  --format jsonl   one JSON object per line, as 'issue' prints it [default]\n"
-"  --format csv     device_id,kid,secret,password,fqdn,serial,model\n"
+"  --format csv     device_id,kid,secret,password,fqdn,serial,model (kid: the\n"
+"                   key reference the device stores, e.g. k1/1)\n"
 "  --format record  the fixed-size 512-byte flash record of docs/PROVISIONING.md\n"
-"                   (version byte, CRC-32)\n"
+"                   (version 2: with the generation and the dyndns2 password;\n"
+"                   CRC-32)\n"
 "\n"
 "Options:\n"
 "      --csv FILE         the input; '-' reads standard input (required)\n"
@@ -101,10 +106,16 @@ static const char prov_usage_derive[] =
 "file on a connected machine.\n"
 "\n"
 "The public file is a CSV file without any secret,\n"
-"  mac,serial,model,name,kid,zone\n"
-"one line per device, with the device id, the name drawn for it and the key id\n"
-"and zone of the batch. Carry it (not the key, not the flashing output) to the\n"
-"connected side and run 'ddns-provision register --public FILE' there.\n"
+"  mac,serial,model,name,kid,zone,generation\n"
+"one line per device, with the device id, the name drawn for it and the key\n"
+"id, zone and secret generation of the batch. Carry it (not the key, not the\n"
+"flashing output) to the connected side and run 'ddns-provision register\n"
+"--public FILE' there: the devices are registered at that generation.\n"
+"\n"
+"The devices' secrets are of generation 1 (new devices), or of --generation\n"
+"N: to flash devices again offline with the credentials of the generation\n"
+"they are registered at ('ddns-provision show --db' names it), or after\n"
+"a reissue.\n"
 "Random names are drawn anew on every run, so the public file and the flashing\n"
 "output of one run belong together: flash and register the same run.\n"
 "\n"
@@ -116,6 +127,7 @@ static const char prov_usage_derive[] =
 "  -z, --zone ZONE        DNS zone of the names [env DDNS_ZONE; required]\n"
 "      --public FILE      where to write the public file (required)\n"
 "      --kid KID          master key id [default: the newest key]\n"
+"      --generation N     the secrets' generation, 0 to 9999999 [default 1]\n"
 "  -f, --format FMT       jsonl, csv or record [default jsonl]\n"
 "  -o, --out FILE         the flashing output [default -, standard output]\n"
 "      --out-dir DIR      one file per device instead\n"
@@ -134,7 +146,9 @@ static const char prov_usage_register[] =
 "Usage: ddns-provision register --public FILE --operator NAME [OPTIONS]\n"
 "\n"
 "Loads the public file written by 'derive' on an air-gapped station into the\n"
-"database: the devices under the file's key id, their names in its zone. No\n"
+"database: the devices under the file's key id and generation (a file without\n"
+"the generation column, written before secret generations, is generation 0),\n"
+"their names in its zone. No\n"
 "master key is needed and no secret is involved. The checks are those of\n"
 "'batch' (see 'batch --help'): every line is validated, the devices and names\n"
 "are compared with what is registered, and nothing is written unless every\n"
@@ -160,14 +174,15 @@ static const char prov_usage_register[] =
 enum prov_mode { PROV_MODE_BATCH, PROV_MODE_DERIVE, PROV_MODE_REGISTER };
 static const char *const prov_mode_names[] = {"batch", "derive", "register"};
 /* The options each command takes (getopt values of prov_run_getopt). */
-static const char *const prov_mode_opts[] = {"czOifoDrCpqdk", "czPifoDrCpqk", "POrCqd"};
+static const char *const prov_mode_opts[] = {"czOifoDrCpqdk", "czPifoDrCpqkg", "POrCqd"};
 
 typedef struct prov_batch_opts {
     int mode;
     const char *cmd;
     const char *csv, *zone_in, *operator_name, *kid, *out, *out_dir, *reject_file, *public_path;
-    const char *prefix, *db_info, *key_dir, *fmt_name;
+    const char *prefix, *db_info, *key_dir, *fmt_name, *generation_text;
     int fmt, check_only, quiet;
+    uint32_t generation;
 } prov_batch_opts_t;
 
 /* Reads the options of command mode into o (defaults from the
@@ -190,6 +205,7 @@ static int prov_run_getopt(int mode, int argc, char **argv, prov_batch_opts_t *o
         {"quiet", no_argument, NULL, 'q'},
         {"db", required_argument, NULL, 'd'},
         {"key-dir", required_argument, NULL, 'k'},
+        {"generation", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -233,6 +249,7 @@ static int prov_run_getopt(int mode, int argc, char **argv, prov_batch_opts_t *o
         case 'q': o->quiet = 1; break;
         case 'd': o->db_info = optarg; break;
         case 'k': o->key_dir = optarg; break;
+        case 'g': o->generation_text = optarg; break;
         case 'h': fputs(usage, stdout); return -1;
         default: fputs(usage, stderr); return PROV_EXIT_USAGE;
         }
@@ -284,6 +301,18 @@ static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
     }
     if (!prov_kid_ok(cmd, o->kid))
         return PROV_EXIT_USAGE;
+    o->generation = PROV_GENERATION_NEW;
+    if (o->generation_text != NULL) {
+        char *end;
+        unsigned long g = strtoul(o->generation_text, &end, 10);
+        if (*end != '\0' || end == o->generation_text || o->generation_text[0] == '-' ||
+            g > CMN_GENERATION_MAX) {
+            fprintf(stderr, "ddns-provision %s: --generation '%s': a number from 0 to %u\n",
+                    cmd, o->generation_text, CMN_GENERATION_MAX);
+            return PROV_EXIT_USAGE;
+        }
+        o->generation = (uint32_t)g;
+    }
     o->fmt = prov_fmt_parse(o->fmt_name);
     if (o->fmt < 0) {
         fprintf(stderr, "ddns-provision %s: --format '%s': use jsonl, csv or record\n", cmd,
@@ -409,7 +438,7 @@ static int prov_write_output(prov_out_t *o, prov_batch_t *b, const cmn_master_ke
             goto out;
         }
         prov_row_device_id(r, id);
-        if (prov_cred_derive(&c, id, key, err, errlen) != 0)
+        if (prov_cred_derive(&c, id, key, r->generation, err, errlen) != 0)
             goto out;
         snprintf(c.label, sizeof c.label, "%s", prov_batch_str(b, r->label));
         snprintf(c.zone, sizeof c.zone, "%s", prov_batch_zone(b));
@@ -428,24 +457,25 @@ out:
 }
 
 /* Writes the public file of 'derive': every row not rejected, with its
- * name, the key id and the zone; no secret. */
+ * name, the key id, the zone and the generation; no secret. */
 static int prov_write_public(prov_out_t *o, const prov_batch_t *b, const char *kid, char *err,
                              size_t errlen)
 {
-    static const char header[] = "mac,serial,model,name,kid,zone\n";
-    char line[1024];
+    static const char header[] = "mac,serial,model,name,kid,zone,generation\n";
+    char line[1024], gen[12];
     if (prov_out_write_raw(o, header, strlen(header), err, errlen) != 0)
         return -1;
+    snprintf(gen, sizeof gen, "%lu", (unsigned long)prov_batch_generation(b));
     for (size_t i = 0, n = prov_batch_count(b); i < n; i++) {
         const prov_row_t *r = prov_batch_row_c(b, i);
         char id[CMN_DEVICE_ID_LEN + 1];
-        const char *f[6] = {id, prov_batch_str(b, r->serial), prov_batch_str(b, r->model),
-                            prov_batch_str(b, r->label), kid, prov_batch_zone(b)};
+        const char *f[7] = {id, prov_batch_str(b, r->serial), prov_batch_str(b, r->model),
+                            prov_batch_str(b, r->label), kid, prov_batch_zone(b), gen};
         size_t len = 0, w = 0;
         if (r->state == PROV_ROW_BAD)
             continue;
         prov_row_device_id(r, id);
-        for (int k = 0; k < 6; k++) {
+        for (int k = 0; k < 7; k++) {
             if (k > 0)
                 line[len++] = ',';
             if (prov_csv_field(f[k], line + len, sizeof line - len - 2, &w) != 0) {
@@ -559,6 +589,8 @@ static int prov_run_load(prov_run_t *r)
     }
     if (r->mode == PROV_MODE_REGISTER)
         prov_batch_set_public(r->b);
+    else
+        prov_batch_set_generation(r->b, r->o.generation);
     prov_batch_set_progress(r->b, prov_progress_cb, &r->pg);
     if (prov_batch_read(r->b, r->o.csv, r->err, sizeof r->err) != 0)
         return prov_interrupted() ? prov_run_interrupted(r)
@@ -647,8 +679,11 @@ static int prov_run_verdict(prov_run_t *r)
 static int prov_run_insert(prov_run_t *r)
 {
     const prov_batch_opts_t *o = &r->o;
+    char gen[12];
+    snprintf(gen, sizeof gen, "%lu", (unsigned long)prov_batch_generation(r->b));
     prov_audit_t audit = {
         .command = r->cmd, .operator_name = o->operator_name, .kid = r->kid, .zone = r->zone,
+        .generation = gen,
         .input_name = strcmp(o->csv, "-") == 0 ? "-" : o->csv,
         .input_sha256 = prov_batch_sha256(r->b), .input_bytes = prov_batch_input_size(r->b),
         .lines = r->lines, .devices_new = r->n_new, .devices_unchanged = r->n_same,
@@ -657,7 +692,8 @@ static int prov_run_insert(prov_run_t *r)
         .tool_version = PROV_VERSION,
     };
     if (prov_db_audit(r->db, &audit, &r->batch_id, r->err, sizeof r->err) != 0 ||
-        prov_dbbatch_insert_send(r->db, r->batch_id, r->kid, r->zone, r->err, sizeof r->err) != 0)
+        prov_dbbatch_insert_send(r->db, r->batch_id, r->kid, prov_batch_generation(r->b),
+                                 r->zone, r->err, sizeof r->err) != 0)
         return prov_run_fail(r, NULL, PROV_EXIT_REFUSED);
     return PROV_RUN_ON;
 }
@@ -738,8 +774,9 @@ static int prov_run_summary(const prov_run_t *r)
 {
     if (r->mode == PROV_MODE_DERIVE)
         fprintf(stderr, "ddns-provision derive: %zu devices derived, %zu lines rejected; key id "
-                "%s, zone %s; public file %s (register it with 'ddns-provision register')\n",
-                r->n_new, r->n_bad, r->kid, r->zone, r->o.public_path);
+                "%s, generation %lu, zone %s; public file %s (register it with "
+                "'ddns-provision register')\n", r->n_new, r->n_bad, r->kid,
+                (unsigned long)prov_batch_generation(r->b), r->zone, r->o.public_path);
     else if (r->n_new == 0 && r->n_bad == 0)
         fprintf(stderr, "ddns-provision %s: batch %lld: nothing changed: all %zu devices are "
                 "already registered exactly so%s\n", r->cmd, r->batch_id, r->n_same,

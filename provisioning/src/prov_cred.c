@@ -9,21 +9,36 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
+int prov_cred_regenerate(prov_cred_t *c, const cmn_master_key_t *key, uint32_t generation,
+                         char *err, size_t errlen)
+{
+    snprintf(c->kid, sizeof c->kid, "%s", key->kid);
+    c->generation = generation;
+    if (cmn_keyref_format(c->kid, generation, c->keyref, sizeof c->keyref) < 0 ||
+        cmn_derive_secret(key, c->kid, strlen(c->kid), c->device_id, strlen(c->device_id),
+                          generation, c->secret) != 0 ||
+        cmn_b64url_encode(c->secret, CMN_SECRET_LEN, c->secret_b64, sizeof c->secret_b64) !=
+            CMN_SECRET_B64_LEN ||
+        cmn_password_format(c->kid, generation, c->secret, c->password, sizeof c->password) != 0) {
+        snprintf(err, errlen, "secret derivation failed (generation %lu)",
+                 (unsigned long)generation);
+        cmn_wipe(c->secret, sizeof c->secret);
+        cmn_wipe(c->secret_b64, sizeof c->secret_b64);
+        cmn_wipe(c->password, sizeof c->password);
+        return -1;
+    }
+    return 0;
+}
+
 int prov_cred_derive(prov_cred_t *c, const char *mac, const cmn_master_key_t *key,
-                     char *err, size_t errlen)
+                     uint32_t generation, char *err, size_t errlen)
 {
     int rc = cmn_mac_canon(mac, strlen(mac), c->device_id);
     if (rc != CMN_MAC_OK) {
         snprintf(err, errlen, "MAC '%.40s': %s", mac, cmn_mac_explain(rc));
         return -1;
     }
-    snprintf(c->kid, sizeof c->kid, "%s", key->kid);
-    if (cmn_derive_secret(key, c->kid, strlen(c->kid), c->device_id,
-                          strlen(c->device_id), c->secret) != 0 ||
-        cmn_b64url_encode(c->secret, CMN_SECRET_LEN, c->secret_b64, sizeof c->secret_b64) !=
-            CMN_SECRET_B64_LEN ||
-        cmn_password_format(c->kid, c->secret, c->password, sizeof c->password) != 0) {
-        snprintf(err, errlen, "secret derivation failed");
+    if (prov_cred_regenerate(c, key, generation, err, errlen) != 0) {
         prov_cred_wipe(c);
         return -1;
     }
@@ -162,7 +177,8 @@ int prov_label_random(const char *prefix, char out[PROV_LABEL_MAX + 1])
 char *prov_cred_json(const prov_cred_t *c, const char *serial, const char *model)
 {
     char fqdn[PROV_LABEL_MAX + 1 + PROV_ZONE_MAX + 1];
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "device_id", c->device_id, "kid", c->kid,
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s}", "device_id", c->device_id,
+                          "kid", c->keyref, "generation", (json_int_t)c->generation,
                           "secret", c->secret_b64, "password", c->password);
     if (o == NULL)
         return NULL;

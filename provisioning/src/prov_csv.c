@@ -6,7 +6,7 @@
 #include <strings.h>
 
 static const char *const prov_col_names[PROV_COL_N] = {"mac", "serial", "model", "name", "kid",
-                                                       "zone"};
+                                                       "zone", "generation"};
 
 const char *prov_csv_col_name(int col)
 {
@@ -85,7 +85,8 @@ int prov_csv_header(char *const *fields, size_t n, int mode, prov_csv_header_t *
                     size_t errlen)
 {
     const int ncols = mode == PROV_CSV_PUBLIC ? PROV_COL_N : PROV_COL_KID;
-    const char *expected = mode == PROV_CSV_PUBLIC ? "mac, serial, model, name, kid and zone"
+    const char *expected = mode == PROV_CSV_PUBLIC ? "mac, serial, model, name, kid, zone and "
+                                                     "optionally generation"
                                                    : "mac, serial, model and optionally name";
     for (int c = 0; c < PROV_COL_N; c++)
         h->col[c] = -1;
@@ -113,7 +114,8 @@ int prov_csv_header(char *const *fields, size_t n, int mode, prov_csv_header_t *
         h->col[found] = (int)i;
     }
     for (int c = 0; c < ncols; c++) {
-        if (h->col[c] < 0 && (c != PROV_COL_NAME || mode == PROV_CSV_PUBLIC)) {
+        if (h->col[c] < 0 && c != PROV_COL_GENERATION &&
+            (c != PROV_COL_NAME || mode == PROV_CSV_PUBLIC)) {
             snprintf(err, errlen, "header: the required column '%s' is missing (the header "
                      "line names the columns: %s)", prov_col_names[c], expected);
             return -1;

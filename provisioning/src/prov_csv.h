@@ -20,12 +20,14 @@ enum prov_col {
     PROV_COL_NAME,
     PROV_COL_KID,   /* public files only */
     PROV_COL_ZONE,  /* public files only */
+    PROV_COL_GENERATION, /* public files only, optional (absent: generation 0) */
     PROV_COL_N,
 };
 
 /* prov_csv_header() modes. */
 #define PROV_CSV_INPUT 0  /* batch and derive input: mac, serial, model[, name] */
-#define PROV_CSV_PUBLIC 1 /* the public file of 'derive': all six columns */
+#define PROV_CSV_PUBLIC 1 /* the public file of 'derive': six columns and
+                             optionally generation */
 
 typedef struct prov_csv_header {
     int col[PROV_COL_N]; /* field index of each column, -1 when absent */
@@ -48,8 +50,9 @@ int prov_csv_split(const char *line, size_t len, char *scratch, size_t scratch_l
 /* Reads the header fields (case-insensitive column names) into h. In mode
  * PROV_CSV_INPUT the columns mac, serial and model are required and name is
  * optional; in PROV_CSV_PUBLIC mac, serial, model, name, kid and zone are
- * all required. Unknown, empty or repeated column names are errors,
- * described in err. */
+ * all required and generation is optional (a public file written before
+ * secret generations has none). Unknown, empty or repeated column names are
+ * errors, described in err. */
 int prov_csv_header(char *const *fields, size_t n, int mode, prov_csv_header_t *h, char *err,
                     size_t errlen) __attribute__((warn_unused_result));
 

@@ -109,10 +109,12 @@ static int prov_db_end(prov_db_t *db, int commit, int rc, char *err, size_t errl
  * PROV_REG_ERROR with the difference in err. */
 static int prov_db_register_same(prov_db_t *db, const PGresult *dev, prov_cred_t *c,
                                  int label_explicit, const char *serial, prov_audit_t *audit,
-                                 long long *audit_id, char *err, size_t errlen)
+                                 long long *audit_id, uint32_t *generation, char *err,
+                                 size_t errlen)
 {
     const char *kid = PQgetvalue(dev, 0, 0);
     const char *old_serial = PQgetisnull(dev, 0, 1) ? NULL : PQgetvalue(dev, 0, 1);
+    *generation = (uint32_t)strtoul(PQgetvalue(dev, 0, 2), NULL, 10);
     if (strcmp(kid, c->kid) != 0) {
         snprintf(err, errlen, "device %s is already registered under key id '%s', not '%s'",
                  c->device_id, kid, c->kid);
@@ -140,6 +142,7 @@ static int prov_db_register_same(prov_db_t *db, const PGresult *dev, prov_cred_t
         /* The credentials are handed out again: that is recorded too. */
         audit->device_id = c->device_id;
         audit->devices_unchanged = 1;
+        audit->generation = PQgetvalue(dev, 0, 2);
         if (prov_db_audit_one(db, audit, c->label, c->zone, audit_id, err, errlen) == 0)
             rc = PROV_REG_SAME;
     }
@@ -182,10 +185,12 @@ static int prov_db_register_new(prov_db_t *db, prov_cred_t *c, int label_explici
                                 prov_audit_t *audit, long long *audit_id, char *err,
                                 size_t errlen)
 {
-    char id_text[24];
-    const char *p_ins[4] = {c->device_id, c->kid, serial, model};
-    PGresult *r = prov_db_exec(db, "INSERT INTO devices (device_id, kid, serial, model) "
-                                   "VALUES ($1, $2, $3, $4)", 4, p_ins, err, errlen);
+    char id_text[24], gen[12];
+    snprintf(gen, sizeof gen, "%lu", (unsigned long)c->generation);
+    const char *p_ins[5] = {c->device_id, c->kid, serial, model, gen};
+    PGresult *r = prov_db_exec(db, "INSERT INTO devices (device_id, kid, serial, model, "
+                                   "generation) VALUES ($1, $2, $3, $4, $5::integer)", 5, p_ins,
+                               err, errlen);
     if (r == NULL)
         return PROV_REG_ERROR;
     PQclear(r);
@@ -193,7 +198,10 @@ static int prov_db_register_new(prov_db_t *db, prov_cred_t *c, int label_explici
         return PROV_REG_ERROR;
     audit->device_id = c->device_id;
     audit->devices_new = 1;
-    if (prov_db_audit_one(db, audit, c->label, c->zone, audit_id, err, errlen) != 0)
+    audit->generation = gen;
+    int rc = prov_db_audit_one(db, audit, c->label, c->zone, audit_id, err, errlen);
+    audit->generation = NULL; /* points into this frame */
+    if (rc != 0)
         return PROV_REG_ERROR;
     snprintf(id_text, sizeof id_text, "%lld", *audit_id);
     const char *p_bid[2] = {c->device_id, id_text};
@@ -207,22 +215,41 @@ static int prov_db_register_new(prov_db_t *db, prov_cred_t *c, int label_explici
 
 int prov_db_register(prov_db_t *db, prov_cred_t *c, int label_explicit, const char *label_prefix,
                      const char *serial, const char *model, prov_audit_t *audit,
-                     long long *audit_id, char *err, size_t errlen)
+                     long long *audit_id, uint32_t *generation, char *err, size_t errlen)
 {
     int rc = PROV_REG_ERROR;
+    *generation = c->generation;
     if (prov_db_begin(db, err, errlen) != 0)
         return PROV_REG_ERROR;
     const char *p_dev[1] = {c->device_id};
-    PGresult *r = prov_db_exec(db, "SELECT kid, serial FROM devices WHERE device_id = $1 "
-                                   "FOR UPDATE", 1, p_dev, err, errlen);
+    PGresult *r = prov_db_exec(db, "SELECT kid, serial, generation FROM devices WHERE "
+                                   "device_id = $1 FOR UPDATE", 1, p_dev, err, errlen);
     if (r != NULL && PQntuples(r) == 1)
-        rc = prov_db_register_same(db, r, c, label_explicit, serial, audit, audit_id, err,
-                                   errlen);
+        rc = prov_db_register_same(db, r, c, label_explicit, serial, audit, audit_id,
+                                   generation, err, errlen);
     else if (r != NULL)
         rc = prov_db_register_new(db, c, label_explicit, label_prefix, serial, model, audit,
                                   audit_id, err, errlen);
+    audit->generation = NULL; /* may point into r */
     PQclear(r);
     return prov_db_end(db, rc != PROV_REG_ERROR, rc, err, errlen);
+}
+
+int prov_db_device_key(prov_db_t *db, const char *device_id, char kid[CMN_KID_MAX + 1],
+                       uint32_t *generation, char *err, size_t errlen)
+{
+    const char *p_dev[1] = {device_id};
+    PGresult *r = prov_db_exec(db, "SELECT kid, generation FROM devices WHERE device_id = $1",
+                               1, p_dev, err, errlen);
+    if (r == NULL)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found) {
+        snprintf(kid, CMN_KID_MAX + 1, "%s", PQgetvalue(r, 0, 0));
+        *generation = (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+    }
+    PQclear(r);
+    return found;
 }
 
 /* ---- transactions ------------------------------------------------------ */
@@ -258,24 +285,26 @@ void prov_db_errmsg(prov_db_t *db, const char *what, char *err, size_t errlen)
 int prov_db_audit(prov_db_t *db, const prov_audit_t *a, long long *batch_id, char *err,
                   size_t errlen)
 {
-    char n[7][24];
+    char n[6][24];
     snprintf(n[0], sizeof n[0], "%zu", a->input_bytes);
     snprintf(n[1], sizeof n[1], "%zu", a->lines);
     snprintf(n[2], sizeof n[2], "%zu", a->devices_new);
     snprintf(n[3], sizeof n[3], "%zu", a->devices_unchanged);
     snprintf(n[4], sizeof n[4], "%zu", a->lines_rejected);
     snprintf(n[5], sizeof n[5], "%zu", a->devices_changed);
-    const char *p[18] = {a->command, a->operator_name, a->kid, a->zone, a->input_name,
+    const char *p[20] = {a->command, a->operator_name, a->kid, a->zone, a->input_name,
                          a->input_sha256, n[0], n[1], n[2], n[3], n[4], a->output_format,
                          a->tool_version, a->device_id, a->previous_kid, a->fqdn,
-                         a->previous_fqdn, n[5]};
+                         a->previous_fqdn, n[5], a->generation, a->previous_generation};
     PGresult *r = prov_db_exec(db,
                                "INSERT INTO provision_batches (command, operator, kid, zone, "
                                "input_name, input_sha256, input_bytes, lines, devices_new, "
                                "devices_unchanged, lines_rejected, output_format, tool_version, "
-                               "device_id, previous_kid, fqdn, previous_fqdn, devices_changed) "
+                               "device_id, previous_kid, fqdn, previous_fqdn, devices_changed, "
+                               "generation, previous_generation) "
                                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-                               "$14, $15, $16, $17, $18) RETURNING batch_id", 18, p, err, errlen);
+                               "$14, $15, $16, $17, $18, $19::integer, $20::integer) "
+                               "RETURNING batch_id", 20, p, err, errlen);
     if (r == NULL)
         return -1;
     *batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -414,8 +443,9 @@ static int prov_db_reissue_device(prov_db_t *db, const prov_reissue_t *rq,
 {
     int rc = -1, has;
     const char *p_dev[1] = {rq->device_id};
-    PGresult *r = prov_db_exec(db, "SELECT kid, status, serial, model FROM devices WHERE "
-                                   "device_id = $1 FOR UPDATE", 1, p_dev, err, errlen);
+    PGresult *r = prov_db_exec(db, "SELECT kid, status, serial, model, generation FROM "
+                                   "devices WHERE device_id = $1 FOR UPDATE", 1, p_dev, err,
+                               errlen);
     if (r == NULL)
         return -1;
     if (PQntuples(r) == 0) {
@@ -426,8 +456,13 @@ static int prov_db_reissue_device(prov_db_t *db, const prov_reissue_t *rq,
                prov_db_copy_col(r, 3, res->model, sizeof res->model, &res->has_model) != 0) {
         snprintf(err, errlen, "device %s: a recorded key id, serial or model is longer than "
                  "the tool allows", rq->device_id);
+    } else if ((res->previous_generation = (uint32_t)strtoul(PQgetvalue(r, 0, 4), NULL, 10)) >=
+               CMN_GENERATION_MAX) {
+        snprintf(err, errlen, "device %s has had its last generation (%lu): it cannot be "
+                 "reissued", rq->device_id, (unsigned long)res->previous_generation);
     } else {
         res->revoked = strcmp(PQgetvalue(r, 0, 1), "active") != 0;
+        res->generation = res->previous_generation + 1;
         rc = 0;
     }
     PQclear(r);
@@ -499,12 +534,12 @@ static int prov_db_reissue_names(prov_db_t *db, const prov_reissue_t *rq, int re
     return 0;
 }
 
-/* The audit row of a reissue (also when nothing changed). */
-static int prov_db_reissue_audit(prov_db_t *db, const prov_reissue_t *rq, int changed,
-                                 prov_audit_t *audit, long long *audit_id,
-                                 const prov_reissue_result_t *res, char *err, size_t errlen)
+/* The audit row of a reissue. */
+static int prov_db_reissue_audit(prov_db_t *db, const prov_reissue_t *rq, prov_audit_t *audit,
+                                 long long *audit_id, const prov_reissue_result_t *res,
+                                 char *err, size_t errlen)
 {
-    char prev_fqdn[PROV_LABEL_MAX + 1 + PROV_ZONE_MAX + 1];
+    char prev_fqdn[PROV_LABEL_MAX + 1 + PROV_ZONE_MAX + 1], gen[12], prev_gen[12];
     audit->device_id = rq->device_id;
     audit->zone = res->zone;
     audit->previous_kid = res->previous_kid;
@@ -513,17 +548,23 @@ static int prov_db_reissue_audit(prov_db_t *db, const prov_reissue_t *rq, int ch
         snprintf(prev_fqdn, sizeof prev_fqdn, "%s.%s", res->previous_label, res->zone);
         audit->previous_fqdn = prev_fqdn;
     }
-    audit->devices_changed = changed ? 1 : 0;
-    audit->devices_unchanged = changed ? 0 : 1;
+    snprintf(gen, sizeof gen, "%lu", (unsigned long)res->generation);
+    snprintf(prev_gen, sizeof prev_gen, "%lu", (unsigned long)res->previous_generation);
+    audit->generation = gen;
+    audit->previous_generation = prev_gen;
+    audit->devices_changed = 1;
+    audit->devices_unchanged = 0;
     int rc = prov_db_audit_one(db, audit, res->label, res->zone, audit_id, err, errlen);
-    audit->previous_fqdn = NULL; /* points into this frame */
+    /* these point into this frame */
+    audit->previous_fqdn = NULL;
+    audit->generation = audit->previous_generation = NULL;
     return rc;
 }
 
 int prov_db_reissue(prov_db_t *db, const prov_reissue_t *rq, prov_audit_t *audit,
                     long long *audit_id, prov_reissue_result_t *res, char *err, size_t errlen)
 {
-    int rc = PROV_REG_ERROR, changed = 0, rename = rq->rename;
+    int rc = PROV_REG_ERROR, rename = rq->rename;
     PGresult *names = NULL;
     const char *p_dev[1] = {rq->device_id};
 
@@ -554,22 +595,21 @@ int prov_db_reissue(prov_db_t *db, const prov_reissue_t *rq, prov_audit_t *audit
     }
     if (rename == PROV_RENAME_LABEL && strcmp(res->label, rq->label) == 0)
         rename = PROV_RENAME_NONE; /* already so */
-    if (strcmp(res->previous_kid, rq->kid) != 0) {
-        const char *p_kid[2] = {rq->device_id, rq->kid};
-        PGresult *r = prov_db_exec(db, "UPDATE devices SET kid = $2 WHERE device_id = $1", 2,
-                                   p_kid, err, errlen);
-        if (r == NULL)
-            goto out;
-        PQclear(r);
-        changed = 1;
-    }
+    /* A new generation, whatever the key id: the old secret stops working. */
+    char gen[12];
+    snprintf(gen, sizeof gen, "%lu", (unsigned long)res->generation);
+    const char *p_kid[3] = {rq->device_id, rq->kid, gen};
+    PGresult *r = prov_db_exec(db, "UPDATE devices SET kid = $2, generation = $3::integer "
+                                   "WHERE device_id = $1", 3, p_kid, err, errlen);
+    if (r == NULL)
+        goto out;
+    PQclear(r);
     if (rename != PROV_RENAME_NONE &&
         prov_db_reissue_names(db, rq, rename, names, res, err, errlen) != 0)
         goto out;
-    changed |= res->names > 0;
-    if (prov_db_reissue_audit(db, rq, changed, audit, audit_id, res, err, errlen) != 0)
+    if (prov_db_reissue_audit(db, rq, audit, audit_id, res, err, errlen) != 0)
         goto out;
-    rc = changed ? PROV_REG_NEW : PROV_REG_SAME;
+    rc = PROV_REG_NEW;
 out:
     PQclear(names);
     return prov_db_end(db, rc != PROV_REG_ERROR, rc, err, errlen);

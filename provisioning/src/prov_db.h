@@ -12,6 +12,7 @@
 #define PROV_DB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -32,17 +33,26 @@ void prov_db_close(prov_db_t *db);
 
 typedef struct prov_audit prov_audit_t;
 
-/* Registers c->device_id under c->kid with a name c->label in c->zone, in one
- * transaction. When label_explicit is 0 and the random label is taken, a new
- * random label is drawn. An existing device under the same key id (and
- * serial, when both are known) is PROV_REG_SAME and c->label receives its
- * current name; any other conflict is PROV_REG_ERROR with the reason in err.
+/* Registers c->device_id under c->kid and c->generation with a name
+ * c->label in c->zone, in one transaction. When label_explicit is 0 and the
+ * random label is taken, a new random label is drawn. An existing device
+ * under the same key id (and serial, when both are known) is PROV_REG_SAME,
+ * c->label receives its current name and *generation its generation (which
+ * a reissue may have raised: its credentials are those of that
+ * generation); any other conflict is PROV_REG_ERROR with the reason in err.
  * Unless it fails, the same transaction records audit (command 'issue';
- * device_id, fqdn and the counts are filled in here) in provision_batches,
- * *audit_id receives its id, and a new device's batch_id names it. */
+ * device_id, fqdn, generation and the counts are filled in here) in
+ * provision_batches, *audit_id receives its id, and a new device's batch_id
+ * names it. */
 int prov_db_register(prov_db_t *db, prov_cred_t *c, int label_explicit, const char *label_prefix,
                      const char *serial, const char *model, prov_audit_t *audit,
-                     long long *audit_id, char *err, size_t errlen);
+                     long long *audit_id, uint32_t *generation, char *err, size_t errlen);
+
+/* The key id and generation device_id is registered under: 1 and both,
+ * 0 when it is not registered, -1 with err. */
+int prov_db_device_key(prov_db_t *db, const char *device_id, char kid[CMN_KID_MAX + 1],
+                       uint32_t *generation, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Moving a registered device to another master key id ('reissue'). */
 typedef struct prov_reissue {
@@ -62,6 +72,8 @@ enum prov_rename {
 /* What a reissue found and did. Text fields are empty when unknown. */
 typedef struct prov_reissue_result {
     char previous_kid[CMN_KID_MAX + 1];
+    uint32_t previous_generation;
+    uint32_t generation;                /* the device's generation afterwards */
     char label[PROV_LABEL_MAX + 1];    /* the device's first name afterwards */
     char zone[PROV_ZONE_MAX + 1];
     char previous_label[PROV_LABEL_MAX + 1]; /* its first name before */
@@ -74,18 +86,19 @@ typedef struct prov_reissue_result {
 } prov_reissue_result_t;
 
 /* In one transaction under the provisioning lock, with the device row
- * locked as the gateway locks it: sets the device's key id to r->kid and,
- * when asked, gives its names new labels (unique in their zone). For each
+ * locked as the gateway locks it: sets the device's key id to r->kid,
+ * raises its generation by one (also when the key id stays, so that every
+ * secret it had is refused from the commit on) and, when asked, gives its
+ * names new labels (unique in their zone). For each
  * renamed name with recorded addresses, the old name's records are deleted
  * and the new name's published through dns_outbox (address NULL deletes
  * the RRset), with history rows, and pg_notify('ddns_outbox') wakes the
  * publisher. The device keeps its status, addresses and last_ts (the replay
  * rule compares timestamps only, so the new secret works at once). The
  * audit row (command 'reissue'; device_id, kids, names and counts filled in
- * here) is written in the same transaction, also when nothing changed.
- * Returns PROV_REG_NEW when the device changed, PROV_REG_SAME when it
- * already was so (same key id, no new name), PROV_REG_ERROR with err (also
- * for a device that is not registered or a name that is taken). */
+ * here) is written in the same transaction. Returns PROV_REG_NEW, or
+ * PROV_REG_ERROR with err (also for a device that is not registered, a name
+ * that is taken, or a device at the last generation). */
 int prov_db_reissue(prov_db_t *db, const prov_reissue_t *r, prov_audit_t *audit,
                     long long *audit_id, prov_reissue_result_t *res, char *err, size_t errlen);
 
@@ -133,6 +146,8 @@ struct prov_audit {
     const char *fqdn;          /* the device's name afterwards */
     const char *previous_fqdn; /* reissue with a new name: the name before */
     size_t devices_changed;    /* reissue: 1 when the device changed */
+    const char *generation;    /* the generation the devices are at afterwards */
+    const char *previous_generation; /* reissue: the generation before */
 };
 
 /* Records the batch (or single-device command) in provision_batches;

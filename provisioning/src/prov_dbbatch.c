@@ -152,8 +152,8 @@ static const char *prov_val(PGresult *r, int col)
 
 static int prov_on_existing(prov_check_ctx_t *cx, size_t i, PGresult *r)
 {
-    prov_existing_t e = {prov_val(r, 1), prov_val(r, 2), prov_val(r, 3), prov_val(r, 4),
-                         prov_val(r, 5)};
+    prov_existing_t e = {prov_val(r, 1), prov_val(r, 6), prov_val(r, 2), prov_val(r, 3),
+                         prov_val(r, 4), prov_val(r, 5)};
     prov_batch_existing(cx->b, i, cx->kid, &e);
     return 0;
 }
@@ -293,7 +293,7 @@ int prov_dbbatch_check(prov_db_t *db, prov_batch_t *b, const char *kid, const ch
     if (prov_dbbatch_each(&cx,
                           "SELECT i.idx, d.kid, d.status, d.serial, d.model, "
                           "(SELECT n.label FROM names n WHERE n.device_id = d.device_id "
-                          "AND n.zone = $1 ORDER BY n.name_id LIMIT 1) "
+                          "AND n.zone = $1 ORDER BY n.name_id LIMIT 1), d.generation "
                           "FROM prov_in i JOIN devices d ON d.device_id = i.device_id",
                           1, p_zone, prov_on_existing) != 0 ||
         prov_dbbatch_each(&cx,
@@ -305,20 +305,22 @@ int prov_dbbatch_check(prov_db_t *db, prov_batch_t *b, const char *kid, const ch
     return prov_dbbatch_unstage(db, b, err, errlen);
 }
 
-int prov_dbbatch_insert_send(prov_db_t *db, long long batch_id, const char *kid, const char *zone,
-                        char *err, size_t errlen)
+int prov_dbbatch_insert_send(prov_db_t *db, long long batch_id, const char *kid,
+                             uint32_t generation, const char *zone, char *err, size_t errlen)
 {
-    char bid[24];
+    char bid[24], gen[12];
     snprintf(bid, sizeof bid, "%lld", batch_id);
-    const char *p[3] = {kid, bid, zone};
+    snprintf(gen, sizeof gen, "%lu", (unsigned long)generation);
+    const char *p[4] = {kid, bid, zone, gen};
     /* One statement: the devices in a data-modifying WITH, the names in the
      * main part; the names' foreign key is checked at its end. */
     if (PQsendQueryParams(prov_db_pg(db),
-                          "WITH d AS (INSERT INTO devices (device_id, kid, serial, model, batch_id) "
-                          "SELECT device_id, $1, serial, model, $2::bigint FROM prov_in) "
+                          "WITH d AS (INSERT INTO devices (device_id, kid, serial, model, batch_id, "
+                          "generation) SELECT device_id, $1, serial, model, $2::bigint, "
+                          "$4::integer FROM prov_in) "
                           "INSERT INTO names (device_id, label, zone) "
                           "SELECT device_id, label, $3 FROM prov_in",
-                          3, NULL, p, NULL, NULL, 0) != 1) {
+                          4, NULL, p, NULL, NULL, 0) != 1) {
         prov_db_errmsg(db, "insert", err, errlen);
         return -1;
     }

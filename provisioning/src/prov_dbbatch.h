@@ -32,12 +32,14 @@ int prov_dbbatch_stage(prov_db_t *db, prov_batch_t *b, char *err, size_t errlen)
 int prov_dbbatch_check(prov_db_t *db, prov_batch_t *b, const char *kid, const char *prefix,
                        char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Starts registering every staged row (device under kid with batch_id, its
- * name in zone) as one set-based statement and returns at once, so that
- * the caller can write the output meanwhile. prov_dbbatch_insert_wait()
- * must follow; it fails unless exactly expect devices were registered. */
+/* Starts registering every staged row (device under kid and generation
+ * with batch_id, its name in zone) as one set-based statement and returns
+ * at once, so that the caller can write the output meanwhile.
+ * prov_dbbatch_insert_wait() must follow; it fails unless exactly expect
+ * devices were registered. */
 int prov_dbbatch_insert_send(prov_db_t *db, long long batch_id, const char *kid,
-                             const char *zone, char *err, size_t errlen) __attribute__((warn_unused_result));
+                             uint32_t generation, const char *zone, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 int prov_dbbatch_insert_wait(prov_db_t *db, size_t expect, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

@@ -38,9 +38,11 @@ static const char prov_usage[] =
 "  derive   the flashing output of a batch without a database (air-gapped\n"
 "           stations), with a public file for 'register'\n"
 "  register load the public file of 'derive' into the database (no key)\n"
-"  show     print one device's credentials again, without the database\n"
-"  reissue  move a device to another master key id (refurbished or resold\n"
-"           devices), optionally under a new name; prints its new credentials\n"
+"  show     print one device's credentials again (its key id and generation\n"
+"           from the database, or given)\n"
+"  reissue  give a device a new secret (a new generation, optionally another\n"
+"           master key id) for refurbished or resold devices, optionally under\n"
+"           a new name; prints its new credentials\n"
 "  revoke   refuse a device's updates from now on and remove its DNS records\n"
 "  restore  let a revoked device update again\n"
 "\n"
@@ -77,19 +79,23 @@ static const char prov_usage_keygen[] =
 static const char prov_usage_issue[] =
 "Usage: ddns-provision issue --mac MAC --zone ZONE --operator NAME [OPTIONS]\n"
 "\n"
-"Registers one device in PostgreSQL with a hostname LABEL.ZONE and prints its\n"
-"credentials as one JSON line on standard output:\n"
-"  {\"device_id\":\"3c5ab4f09a21\",\"kid\":\"k1\",\"secret\":\"...\",\n"
-"   \"password\":\"k1....\",\"fqdn\":\"dxxxx.ddns.example.com\"}\n"
-"(with \"serial\" and \"model\" when given). \"secret\" is the 32-byte device\n"
-"secret in base64url; \"password\" is the HTTP Basic password for dyndns2\n"
-"clients (docs/PROTOCOL.md section 3).\n"
-"Running it again for the same device changes nothing and prints the same\n"
-"credentials; a device registered under another key id or serial, or a name\n"
+"Registers one device in PostgreSQL with a hostname LABEL.ZONE at secret\n"
+"generation 1 and prints its credentials as one JSON line on standard output:\n"
+"  {\"device_id\":\"3c5ab4f09a21\",\"kid\":\"k1/1\",\"generation\":1,\"secret\":\"...\",\n"
+"   \"password\":\"k1/1....\",\"fqdn\":\"dxxxx.ddns.example.com\"}\n"
+"(with \"serial\" and \"model\" when given). \"kid\" is the key reference the\n"
+"device stores and sends (key id and generation); \"secret\" is the 32-byte\n"
+"device secret in base64url, for signed updates; \"password\" is the HTTP\n"
+"Basic password for dyndns2 clients, derived from the secret (it does not\n"
+"contain it; docs/PROTOCOL.md section 3).\n"
+"Running it again for the same device changes nothing and prints its\n"
+"credentials again (of its current generation, which a reissue raises); a\n"
+"device registered under another key id or serial, or a name\n"
 "that belongs to another device, is refused ('reissue' moves a device to\n"
 "another key id). Every run that prints credentials is recorded in the audit\n"
-"table provision_batches (command 'issue', the operator, key id, device id and\n"
-"name; never the secret), in the transaction that registers the device.\n"
+"table provision_batches (command 'issue', the operator, key id, generation,\n"
+"device id and name; never the secret), in the transaction that registers\n"
+"the device.\n"
 "\n"
 "  -m, --mac MAC       the device's MAC: aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff,\n"
 "                      aabb.ccdd.eeff or aabbccddeeff (not zero, broadcast or multicast)\n"
@@ -111,11 +117,28 @@ static const char prov_usage_issue[] =
 "conflict, database error; nothing written); 2 usage or key file error.\n";
 
 static const char prov_usage_show[] =
-"Usage: ddns-provision show --mac MAC [--kid KID] [--key-dir DIR]\n"
+"Usage: ddns-provision show --mac MAC [--db CONNINFO | --kid KID --generation N]\n"
+"                          [--key-dir DIR]\n"
 "\n"
-"Derives and prints one device's credentials (device_id, kid, secret,\n"
-"password) as one JSON line, without touching the database: the same MAC and\n"
-"key id always give the same secret. For re-flashing a repaired device.\n";
+"Derives and prints one device's credentials (device_id, kid, generation,\n"
+"secret, password) as one JSON line, as 'issue' prints them, without changing\n"
+"anything. For re-flashing a repaired device.\n"
+"\n"
+"With a database (--db, or DDNS_DB) the key id and the generation are the\n"
+"ones the device is registered under (a device that is not registered is an\n"
+"error). Without one, or with --generation, they are --kid (default: the\n"
+"newest key) and --generation (default 1, a device issued and never\n"
+"reissued; 0 for a device provisioned before secret generations).\n"
+"\n"
+"  -m, --mac MAC       the device's MAC in any accepted form\n"
+"      --kid KID       master key id (without a database)\n"
+"      --generation N  the secret's generation, 0 to 9999999 (without a database)\n"
+"  -d, --db CONNINFO   read the key id and generation from PostgreSQL [env DDNS_DB]\n"
+"  -k, --key-dir DIR   master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+"  -h, --help          this text\n"
+"\n"
+"Exit status: 0 printed; 1 bad MAC, not registered, database error; 2 usage\n"
+"or key file error.\n";
 
 static const char prov_usage_revoke[] =
 "Usage: ddns-provision revoke --mac MAC [--db CONNINFO]\n"
@@ -132,7 +155,8 @@ static const char prov_usage_revoke[] =
 "their records come back with the device's next accepted update.\n"
 "\n"
 "Running either again changes nothing and says so. Neither touches a secret;\n"
-"a device whose secret leaked needs a new key id, not a restore.\n"
+"a device whose secret leaked needs a 'reissue' (a new secret), not a\n"
+"restore.\n"
 "\n"
 "  -m, --mac MAC       the device's MAC in any accepted form\n"
 "  -d, --db CONNINFO   PostgreSQL connection string [env DDNS_DB, else PG*]\n"
@@ -256,7 +280,7 @@ typedef struct prov_issue_opts {
     int show_only;
     const char *cmd, *usage;
     const char *mac, *name, *kid, *serial, *model, *zone, *db_info, *dir, *prefix;
-    const char *operator_name;
+    const char *operator_name, *generation;
 } prov_issue_opts_t;
 
 /* Parses the command line of issue or show into o. Returns 0, -1 after
@@ -272,6 +296,7 @@ static int prov_issue_args(int argc, char **argv, int show_only, prov_issue_opts
         {"model", required_argument, NULL, 'M'},
         {"label-prefix", required_argument, NULL, 'p'},
         {"operator", required_argument, NULL, 'O'},
+        {"generation", required_argument, NULL, 'g'},
         {"db", required_argument, NULL, 'd'},
         {"key-dir", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
@@ -297,6 +322,7 @@ static int prov_issue_args(int argc, char **argv, int show_only, prov_issue_opts
         case 'M': o->model = optarg; break;
         case 'p': o->prefix = optarg; break;
         case 'O': o->operator_name = optarg; break;
+        case 'g': o->generation = optarg; break;
         case 'd': o->db_info = optarg; break;
         case 'k': o->dir = optarg; break;
         case 'h': fputs(o->usage, stdout); return -1;
@@ -314,6 +340,11 @@ static int prov_issue_args(int argc, char **argv, int show_only, prov_issue_opts
     if (show_only && o->operator_name != NULL) {
         fprintf(stderr, "ddns-provision show: --operator is not an option of 'show' (it writes "
                 "nothing)\n");
+        return EXIT_USAGE;
+    }
+    if (!show_only && o->generation != NULL) {
+        fprintf(stderr, "ddns-provision issue: --generation is not an option of 'issue' (new "
+                "devices start at generation %u; 'reissue' raises it)\n", PROV_GENERATION_NEW);
         return EXIT_USAGE;
     }
     return 0;
@@ -364,11 +395,14 @@ static int prov_issue_print(const prov_cred_t *cred, const char *serial, const c
 }
 
 /* Registers the device of cred (with its audit row) and prints its
- * credentials. Returns an exit code. */
-static int prov_issue_register(const prov_issue_opts_t *o, prov_cred_t *cred)
+ * credentials, of the generation it is registered at. Returns an exit
+ * code. */
+static int prov_issue_register(const prov_issue_opts_t *o, const cmn_master_key_t *key,
+                               prov_cred_t *cred)
 {
     char err[1024], in_name[32], in_sha[65];
     long long audit_id = 0;
+    uint32_t generation = cred->generation;
     int rc = EXIT_REFUSED;
     prov_db_t *db = prov_db_connect(o->db_info, err, sizeof err);
 
@@ -384,26 +418,77 @@ static int prov_issue_register(const prov_issue_opts_t *o, prov_cred_t *cred)
         .tool_version = PROV_VERSION,
     };
     int reg = prov_db_register(db, cred, o->name != NULL, o->prefix, o->serial, o->model, &audit,
-                               &audit_id, err, sizeof err);
+                               &audit_id, &generation, err, sizeof err);
     if (reg == PROV_REG_ERROR) {
         fprintf(stderr, "ddns-provision issue: %s\n", err);
         goto out;
     }
-    fprintf(stderr, "ddns-provision issue: device %s %s %s.%s (key id %s)%s; audit row %lld\n",
-            cred->device_id, reg == PROV_REG_NEW ? "registered as" : "is already registered as",
-            cred->label, cred->zone, cred->kid, reg == PROV_REG_NEW ? "" : "; nothing changed",
-            audit_id);
+    if (generation != cred->generation &&
+        prov_cred_regenerate(cred, key, generation, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision issue: %s\n", err);
+        goto out;
+    }
+    fprintf(stderr, "ddns-provision issue: device %s %s %s.%s (key id %s, generation %lu)%s; "
+            "audit row %lld\n", cred->device_id,
+            reg == PROV_REG_NEW ? "registered as" : "is already registered as", cred->label,
+            cred->zone, cred->kid, (unsigned long)cred->generation,
+            reg == PROV_REG_NEW ? "" : "; nothing changed", audit_id);
     rc = prov_issue_print(cred, o->serial, o->model);
 out:
     prov_db_close(db);
     return rc;
 }
 
+/* show: the key id and generation to derive under, from the database
+ * when one is named and --generation is not given, else from the options
+ * (kid NULL: the newest key). Returns 0 or an exit code after printing
+ * why. */
+static int prov_show_key(prov_issue_opts_t *o, char kid[CMN_KID_MAX + 1], uint32_t *generation)
+{
+    char err[1024], id[CMN_DEVICE_ID_LEN + 1];
+    unsigned long g = PROV_GENERATION_NEW;
+    if (o->generation != NULL) {
+        char *end;
+        g = strtoul(o->generation, &end, 10);
+        if (*end != '\0' || end == o->generation || o->generation[0] == '-' ||
+            g > CMN_GENERATION_MAX) {
+            fprintf(stderr, "ddns-provision show: --generation '%s': a number from 0 to %u\n",
+                    o->generation, CMN_GENERATION_MAX);
+            return EXIT_USAGE;
+        }
+    }
+    *generation = (uint32_t)g;
+    if (o->generation != NULL || o->db_info == NULL)
+        return 0;
+    if (!prov_mac_ok("show", o->mac, id))
+        return EXIT_USAGE;
+    prov_db_t *db = prov_db_connect(o->db_info, err, sizeof err);
+    int found = db == NULL ? -1 : prov_db_device_key(db, id, kid, generation, err, sizeof err);
+    prov_db_close(db);
+    if (found < 0) {
+        fprintf(stderr, "ddns-provision show: %s\n", err);
+        return EXIT_REFUSED;
+    }
+    if (found == 0) {
+        fprintf(stderr, "ddns-provision show: device %s is not registered (without a database, "
+                "--kid and --generation name what to derive)\n", id);
+        return EXIT_REFUSED;
+    }
+    if (o->kid != NULL && strcmp(o->kid, kid) != 0) {
+        fprintf(stderr, "ddns-provision show: device %s is registered under key id '%s', not "
+                "'%s'\n", id, kid, o->kid);
+        return EXIT_REFUSED;
+    }
+    o->kid = kid;
+    return 0;
+}
+
 static int prov_cmd_issue(int argc, char **argv, int show_only)
 {
     prov_issue_opts_t o;
-    char err[1024];
+    char err[1024], kid[CMN_KID_MAX + 1];
     int rc;
+    uint32_t generation = PROV_GENERATION_NEW;
     prov_cred_t cred;
     cmn_keyset_t *ks = NULL;
     const cmn_master_key_t *key = NULL;
@@ -414,16 +499,18 @@ static int prov_cmd_issue(int argc, char **argv, int show_only)
         return rc < 0 ? 0 : rc;
     if (!show_only && (rc = prov_issue_check(&o, &cred)) != 0)
         return rc;
+    if (show_only && (rc = prov_show_key(&o, kid, &generation)) != 0)
+        return rc;
     ks = prov_key_pick(o.cmd, o.dir, o.kid, &key);
     if (ks == NULL)
         return EXIT_USAGE;
-    if (prov_cred_derive(&cred, o.mac, key, err, sizeof err) != 0) {
+    if (prov_cred_derive(&cred, o.mac, key, generation, err, sizeof err) != 0) {
         fprintf(stderr, "ddns-provision %s: %s\n", o.cmd, err);
         rc = EXIT_REFUSED;
     } else if (show_only) {
         rc = prov_issue_print(&cred, NULL, NULL); /* no label: no fqdn member */
     } else {
-        rc = prov_issue_register(&o, &cred);
+        rc = prov_issue_register(&o, key, &cred);
     }
     prov_cred_wipe(&cred);
     cmn_keyset_free(ks);

@@ -127,7 +127,7 @@ static void prov_put_csv(prov_buf_t *b, const char *s, int first)
 int prov_out_format(int fmt, const prov_cred_t *c, const char *serial, const char *model,
                     char buf[PROV_OUT_MAX], size_t *len, char *err, size_t errlen)
 {
-    char fqdn[PROV_LABEL_MAX + 1 + PROV_ZONE_MAX + 1] = "";
+    char fqdn[PROV_LABEL_MAX + 1 + PROV_ZONE_MAX + 1] = "", gen[32];
     prov_buf_t b = {buf, 0, PROV_OUT_MAX, 0};
 
     if (c->label[0] != '\0')
@@ -137,7 +137,9 @@ int prov_out_format(int fmt, const prov_cred_t *c, const char *serial, const cha
         /* The members and their order are those of prov_cred_json(). */
         prov_put(&b, "{", 1);
         prov_put_json_member(&b, "device_id", c->device_id, 1);
-        prov_put_json_member(&b, "kid", c->kid, 0);
+        prov_put_json_member(&b, "kid", c->keyref, 0);
+        snprintf(gen, sizeof gen, ",\"generation\":%lu", (unsigned long)c->generation);
+        prov_puts(&b, gen);
         prov_put_json_member(&b, "secret", c->secret_b64, 0);
         prov_put_json_member(&b, "password", c->password, 0);
         if (fqdn[0] != '\0')
@@ -150,7 +152,7 @@ int prov_out_format(int fmt, const prov_cred_t *c, const char *serial, const cha
         break;
     case PROV_FMT_CSV:
         prov_put_csv(&b, c->device_id, 1);
-        prov_put_csv(&b, c->kid, 0);
+        prov_put_csv(&b, c->keyref, 0);
         prov_put_csv(&b, c->secret_b64, 0);
         prov_put_csv(&b, c->password, 0);
         prov_put_csv(&b, fqdn, 0);

@@ -135,6 +135,13 @@ int prov_record_encode(const prov_cred_t *c, const char *serial, const char *mod
     (void)prov_put_text(out + PROV_REC_OFF_KID, PROV_REC_KID_SIZE, c->kid);
     memcpy(out + PROV_REC_OFF_SECRET, c->secret, CMN_SECRET_LEN);
     (void)prov_put_text(out + PROV_REC_OFF_FQDN, PROV_REC_FQDN_SIZE, fqdn);
+    prov_put_be32(out + PROV_REC_OFF_GENERATION, c->generation);
+    if (cmn_dyndns2_password(c->secret, c->generation, out + PROV_REC_OFF_PASSWORD) != 0) {
+        snprintf(err, errlen, "record: generation %lu out of range",
+                 (unsigned long)c->generation);
+        cmn_wipe(out, PROV_RECORD_SIZE);
+        return -1;
+    }
     prov_put_be32(out + PROV_REC_OFF_CRC, prov_crc32(out, PROV_REC_OFF_CRC));
     return 0;
 }
@@ -174,7 +181,8 @@ int prov_record_decode(const uint8_t in[PROV_RECORD_SIZE], prov_record_t *out, c
         *why = "no record here (the magic \"DDNS\" is missing)";
         return -1;
     }
-    if (in[PROV_REC_OFF_VERSION] != PROV_RECORD_VERSION) {
+    int v1 = in[PROV_REC_OFF_VERSION] == 1;
+    if (!v1 && in[PROV_REC_OFF_VERSION] != PROV_RECORD_VERSION) {
         *why = "unknown record version";
         return -1;
     }
@@ -186,10 +194,16 @@ int prov_record_decode(const uint8_t in[PROV_RECORD_SIZE], prov_record_t *out, c
         *why = "CRC mismatch: the record is damaged";
         return -1;
     }
+    size_t reserved = v1 ? PROV_REC_OFF_GENERATION : PROV_REC_OFF_RESERVED;
     if (in[PROV_REC_OFF_FLAGS] != 0 || !prov_all_zero(in + PROV_REC_OFF_PAD1, 2) ||
-        !prov_all_zero(in + PROV_REC_OFF_RESERVED, PROV_REC_OFF_CRC - PROV_REC_OFF_RESERVED)) {
+        !prov_all_zero(in + reserved, PROV_REC_OFF_CRC - reserved)) {
         *why = "reserved bytes are not zero";
         return -1;
+    }
+    out->generation = v1 ? 0 : prov_get_be32(in + PROV_REC_OFF_GENERATION);
+    if (out->generation > CMN_GENERATION_MAX) {
+        *why = "generation out of range";
+        goto fail;
     }
     out->version = in[PROV_REC_OFF_VERSION];
     memcpy(out->mac, in + PROV_REC_OFF_MAC, 6);
@@ -218,6 +232,8 @@ int prov_record_decode(const uint8_t in[PROV_RECORD_SIZE], prov_record_t *out, c
         goto fail;
     }
     memcpy(out->secret, in + PROV_REC_OFF_SECRET, CMN_SECRET_LEN);
+    memcpy(out->password, in + (v1 ? PROV_REC_OFF_SECRET : PROV_REC_OFF_PASSWORD),
+           CMN_SECRET_LEN);
     return 0;
 fail:
     cmn_wipe(out, sizeof *out);

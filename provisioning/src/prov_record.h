@@ -2,9 +2,11 @@
  *
  * Owns the binary layout (docs/PROVISIONING.md, "The flash record"): 512
  * bytes with a magic, a version byte, the MAC, key id, raw secret, FQDN,
- * serial and model, and a CRC-32 over everything before it. Encoding is for
- * the factory; decoding checks every rule of the layout and serves tests and
- * tools that inspect a written record. */
+ * serial and model, the secret's generation and the dyndns2 password's
+ * bytes, and a CRC-32 over everything before it. Encoding is for the
+ * factory (version 2); decoding checks every rule of the layout, reads
+ * version 1 records too (generation 0, written before generations) and
+ * serves tests and tools that inspect a written record. */
 #ifndef PROV_RECORD_H
 #define PROV_RECORD_H
 
@@ -14,7 +16,7 @@
 #include "prov_cred.h"
 
 #define PROV_RECORD_SIZE 512
-#define PROV_RECORD_VERSION 1
+#define PROV_RECORD_VERSION 2     /* written; 1 (generation 0) is still read */
 #define PROV_RECORD_MAGIC "DDNS"
 
 /* Field offsets and sizes (bytes). Multi-byte integers are big-endian. */
@@ -33,7 +35,10 @@
 #define PROV_REC_SERIAL_SIZE 64
 #define PROV_REC_OFF_MODEL 384   /* 64: model, ASCII, NUL-padded */
 #define PROV_REC_MODEL_SIZE 64
-#define PROV_REC_OFF_RESERVED 448 /* 60: 0 */
+#define PROV_REC_OFF_GENERATION 448 /* 4: the secret's generation (version 2) */
+#define PROV_REC_OFF_PASSWORD 452 /* 32: the dyndns2 password's bytes after "keyref."
+                                     (version 2; generation 0: the secret) */
+#define PROV_REC_OFF_RESERVED 484 /* 24: 0 (version 1: 60 bytes from 448) */
 #define PROV_REC_OFF_CRC 508     /* 4: CRC-32 of bytes 0..507 */
 
 #define PROV_FQDN_MAX 253
@@ -44,7 +49,9 @@ typedef struct prov_record {
     uint8_t mac[6];
     char device_id[CMN_DEVICE_ID_LEN + 1];
     char kid[CMN_KID_MAX + 1];
+    uint32_t generation;
     uint8_t secret[CMN_SECRET_LEN];
+    uint8_t password[CMN_SECRET_LEN];   /* the dyndns2 password's bytes */
     char fqdn[PROV_REC_FQDN_SIZE + 1];
     char serial[PROV_REC_SERIAL_SIZE + 1];
     char model[PROV_REC_MODEL_SIZE + 1];
@@ -55,16 +62,17 @@ typedef struct prov_record {
  * 0xCBF43926. */
 uint32_t prov_crc32(const void *data, size_t len);
 
-/* Encodes c (device id, kid, secret, label.zone) with serial and model
- * (NULL: empty). Returns 0, or -1 with the reason in err when a field does
- * not fit its slot. */
+/* Encodes c (device id, kid, generation, secret, label.zone) with serial
+ * and model (NULL: empty) as a version 2 record. Returns 0, or -1 with the
+ * reason in err when a field does not fit its slot. */
 int prov_record_encode(const prov_cred_t *c, const char *serial, const char *model,
                        uint8_t out[PROV_RECORD_SIZE], char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Decodes and checks a record: magic, version, size, CRC, zero reserved
- * bytes, NUL padding and the syntax of each text field. Returns 0, or -1
- * with a static reason in *why. */
+/* Decodes and checks a record: magic, version (1 or 2), size, CRC, zero
+ * reserved bytes, NUL padding, the syntax of each text field and the
+ * generation's range. A version 1 record is generation 0, its password
+ * bytes the secret. Returns 0, or -1 with a static reason in *why. */
 int prov_record_decode(const uint8_t in[PROV_RECORD_SIZE], prov_record_t *out, const char **why)
     __attribute__((warn_unused_result));
 

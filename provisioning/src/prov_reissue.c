@@ -17,16 +17,19 @@ static const char prov_usage_reissue[] =
 "Usage: ddns-provision reissue [--mac] MAC --operator NAME [--kid KID]\n"
 "                              [--new-name | --name LABEL] [OPTIONS]\n"
 "\n"
-"Moves a registered device to the master key id KID, for a refurbished or\n"
-"resold device whose old secret must stop working, and prints its new\n"
-"credentials as one JSON line on standard output, exactly as 'issue' does:\n"
-"  {\"device_id\":\"3c5ab4f09a21\",\"kid\":\"k2\",\"secret\":\"...\",\n"
-"   \"password\":\"k2....\",\"fqdn\":\"...\",\"serial\":\"...\",\"model\":\"...\"}\n"
-"The gateway accepts an update only under the key id recorded for the device,\n"
-"so from the commit on a request signed with the old secret is answered\n"
-"'badauth' and one signed with the new secret is accepted. The gateways must\n"
-"have KID loaded: after 'keygen', restart them before reissuing devices to the\n"
-"new key id.\n"
+"Gives a registered device a new secret, for a refurbished or resold device\n"
+"whose old secret must stop working, and prints its new credentials as one\n"
+"JSON line on standard output, exactly as 'issue' does:\n"
+"  {\"device_id\":\"3c5ab4f09a21\",\"kid\":\"k2/4\",\"generation\":4,\"secret\":\"...\",\n"
+"   \"password\":\"k2/4....\",\"fqdn\":\"...\",\"serial\":\"...\",\"model\":\"...\"}\n"
+"Every run raises the device's secret generation by one and moves it to the\n"
+"master key id KID (which may be the one it has). The gateway accepts an\n"
+"update only under the key id and generation recorded for the device, so\n"
+"from the commit on a request signed with any earlier secret, and the\n"
+"dyndns2 password of any earlier generation, is answered 'badauth', and the\n"
+"new credentials are accepted. No secret the device had comes back, also\n"
+"when it returns to an earlier key id. The gateways must have KID loaded:\n"
+"after 'keygen', restart them before reissuing devices to the new key id.\n"
 "\n"
 "With --new-name the device also gets a new random hostname label (the\n"
 "generator of 'issue', unique in its zone), so that a previous owner cannot\n"
@@ -36,10 +39,7 @@ static const char prov_usage_reissue[] =
 "The device keeps its status (a revoked device stays revoked, and says so),\n"
 "serial, model, addresses and replay counter. Every run is recorded in the\n"
 "audit table provision_batches (command 'reissue', operator, old and new key\n"
-"id and name; never the secret), also a run that changes nothing.\n"
-"\n"
-"Reissuing to the key id the device already has, without a new name, changes\n"
-"nothing, says so and prints the same credentials again.\n"
+"id, generation and name; never the secret).\n"
 "\n"
 "  -m, --mac MAC       the device's MAC in any accepted form (or as the only\n"
 "                      argument)\n"
@@ -56,8 +56,8 @@ static const char prov_usage_reissue[] =
 "  -k, --key-dir DIR   master key directory [env DDNS_KEY_DIR, default ./keys]\n"
 "  -h, --help          this text\n"
 "\n"
-"Exit status: 0 reissued, or nothing to change; 1 refused (device not\n"
-"registered, name taken, database error; nothing changed); 2 usage error,\n"
+"Exit status: 0 reissued; 1 refused (device not registered, name taken, the\n"
+"last generation reached, database error; nothing changed); 2 usage error,\n"
 "bad MAC, unknown or retired key id, key file error.\n";
 
 /* Picks the key: kid, or the newest. Refuses an unknown or retired key id
@@ -175,36 +175,33 @@ static int prov_reissue_args(int argc, char **argv, prov_reissue_opts_t *o)
 }
 
 /* Says on standard error what the reissue of device id did. */
-static void prov_reissue_report(const char *id, const prov_cred_t *cred, int reg,
+static void prov_reissue_report(const char *id, const prov_cred_t *cred,
                                 const prov_reissue_result_t *res, long long audit_id)
 {
-    if (reg == PROV_REG_SAME) {
-        fprintf(stderr, "ddns-provision reissue: device %s is already registered under key id "
-                "'%s'%s%s%s; nothing changed, its credentials are printed again (audit row "
-                "%lld)\n", id, cred->kid, res->label[0] ? " as " : "", res->label,
-                res->label[0] ? "" : " without a name", audit_id);
-    } else {
-        if (strcmp(res->previous_kid, cred->kid) != 0)
-            fprintf(stderr, "ddns-provision reissue: device %s moved from key id '%s' to '%s': "
-                    "updates signed with its old secret are refused from now on", id,
-                    res->previous_kid, cred->kid);
-        else
-            fprintf(stderr, "ddns-provision reissue: device %s keeps key id '%s'", id, cred->kid);
-        if (res->names > 0)
-            fprintf(stderr, "; name %s.%s replaced by %s.%s%s (%lld DNS record%s moved)",
-                    res->previous_label, res->zone, res->label, res->zone,
-                    res->names > 1 ? " and its other names" : "", res->records,
-                    res->records == 1 ? "" : "s");
-        fprintf(stderr, " (audit row %lld)\n", audit_id);
-    }
+    if (strcmp(res->previous_kid, cred->kid) != 0)
+        fprintf(stderr, "ddns-provision reissue: device %s moved from key id '%s' (generation "
+                "%lu) to '%s' (generation %lu)", id, res->previous_kid,
+                (unsigned long)res->previous_generation, cred->kid,
+                (unsigned long)res->generation);
+    else
+        fprintf(stderr, "ddns-provision reissue: device %s keeps key id '%s', generation %lu "
+                "to %lu", id, cred->kid, (unsigned long)res->previous_generation,
+                (unsigned long)res->generation);
+    fprintf(stderr, ": updates signed with its old secret are refused from now on");
+    if (res->names > 0)
+        fprintf(stderr, "; name %s.%s replaced by %s.%s%s (%lld DNS record%s moved)",
+                res->previous_label, res->zone, res->label, res->zone,
+                res->names > 1 ? " and its other names" : "", res->records,
+                res->records == 1 ? "" : "s");
+    fprintf(stderr, " (audit row %lld)\n", audit_id);
     if (res->revoked)
         fprintf(stderr, "ddns-provision reissue: device %s stays revoked: its updates are "
                 "answered 'disabled' until 'ddns-provision restore'\n", id);
 }
 
 /* Runs the database change of the reissue with its audit row; on success
- * cred receives the device's name and *res what was done. Returns
- * PROV_REG_* (PROV_REG_ERROR after printing why). */
+ * cred receives the device's name and *res what was done (its new
+ * generation). Returns PROV_REG_* (PROV_REG_ERROR after printing why). */
 static int prov_reissue_db(const prov_reissue_opts_t *o, prov_cred_t *cred,
                            prov_reissue_result_t *res, long long *audit_id)
 {
@@ -254,22 +251,23 @@ int prov_cmd_reissue(int argc, char **argv)
     cmn_keyset_t *ks = prov_reissue_key(o.dir, o.kid, &key);
     if (ks == NULL)
         return PROV_EXIT_USAGE;
-    /* The new secret is derived before anything changes. */
-    if (prov_cred_derive(&cred, o.id, key, err, sizeof err) != 0) {
+    /* The key works before anything changes; the generation is the
+     * database's. */
+    if (prov_cred_derive(&cred, o.id, key, PROV_GENERATION_NEW, err, sizeof err) != 0) {
         fprintf(stderr, "ddns-provision reissue: %s\n", err);
         rc = PROV_EXIT_USAGE;
         goto out;
     }
-    int reg = prov_reissue_db(&o, &cred, &res, &audit_id);
-    if (reg == PROV_REG_ERROR)
+    if (prov_reissue_db(&o, &cred, &res, &audit_id) == PROV_REG_ERROR)
         goto out;
-    prov_reissue_report(o.id, &cred, reg, &res, audit_id);
+    prov_reissue_report(o.id, &cred, &res, audit_id);
     rc = PROV_EXIT_OK;
-    if (prov_print_cred(&cred, res.has_serial ? res.serial : NULL,
+    if (prov_cred_regenerate(&cred, key, res.generation, err, sizeof err) != 0 ||
+        prov_print_cred(&cred, res.has_serial ? res.serial : NULL,
                         res.has_model ? res.model : NULL) != 0) {
-        fprintf(stderr, "ddns-provision reissue: the device is reissued, but its credentials "
-                "could not be written; 'ddns-provision reissue %s --kid %s' prints them "
-                "again\n", o.id, cred.kid);
+        fprintf(stderr, "ddns-provision reissue: the device is reissued (generation %lu), but "
+                "its credentials could not be written; 'ddns-provision show --mac %s --db ...' "
+                "prints them\n", (unsigned long)res.generation, o.id);
         rc = PROV_EXIT_REFUSED;
     }
 out:

@@ -485,23 +485,23 @@ static void test_batch_existing(void **state)
                             "02:00:00:00:00:09,S9,M,\n",       /* 10: no name in the zone */
                             &rc, err, sizeof err);
     assert_int_equal(prov_batch_labels(b, "d", err, sizeof err), 0);
-    prov_existing_t same = {"k1", "active", "S1", "M", "dregistered"};
+    prov_existing_t same = {"k1", "1", "active", "S1", "M", "dregistered"};
     prov_batch_existing(b, 0, "k1", &same);
-    prov_existing_t same2 = {"k1", "active", "S2", "M", "cam2"};
+    prov_existing_t same2 = {"k1", "1", "active", "S2", "M", "cam2"};
     prov_batch_existing(b, 1, "k1", &same2);
-    prov_existing_t e3 = {"k1", "active", "OTHER", "M", "x"};
+    prov_existing_t e3 = {"k1", "1", "active", "OTHER", "M", "x"};
     prov_batch_existing(b, 2, "k1", &e3);
-    prov_existing_t e4 = {"k1", "active", NULL, "M", "x"};
+    prov_existing_t e4 = {"k1", "1", "active", NULL, "M", "x"};
     prov_batch_existing(b, 3, "k1", &e4);
-    prov_existing_t e5 = {"k1", "active", "S5", "M2", "x"};
+    prov_existing_t e5 = {"k1", "1", "active", "S5", "M2", "x"};
     prov_batch_existing(b, 4, "k1", &e5);
-    prov_existing_t e6 = {"k0", "active", "S6", "M", "x"};
+    prov_existing_t e6 = {"k0", "1", "active", "S6", "M", "x"};
     prov_batch_existing(b, 5, "k1", &e6);
-    prov_existing_t e7 = {"k1", "revoked", "S7", "M", "x"};
+    prov_existing_t e7 = {"k1", "1", "revoked", "S7", "M", "x"};
     prov_batch_existing(b, 6, "k1", &e7);
-    prov_existing_t e8 = {"k1", "active", "S8", "M", "theirs"};
+    prov_existing_t e8 = {"k1", "1", "active", "S8", "M", "theirs"};
     prov_batch_existing(b, 7, "k1", &e8);
-    prov_existing_t e9 = {"k1", "active", "S9", "M", NULL};
+    prov_existing_t e9 = {"k1", "1", "active", "S9", "M", NULL};
     prov_batch_existing(b, 8, "k1", &e9);
     prov_batch_sort_errors(b);
 
@@ -524,6 +524,62 @@ static void test_batch_existing(void **state)
     prov_batch_free(b);
 }
 
+/* A registered device's credentials are of its generation; a public file
+ * holds one generation (none: 0), which a registered device must have. */
+static void test_batch_generations(void **state)
+{
+    (void)state;
+    int rc;
+    char err[512];
+    prov_batch_t *b = parse("mac,serial,model\n02:00:00:00:00:01,S1,M\n"
+                            "02:00:00:00:00:02,S2,M\n", &rc, err, sizeof err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(prov_batch_generation(b), PROV_GENERATION_NEW);
+    assert_int_equal(prov_batch_labels(b, "d", err, sizeof err), 0);
+    prov_existing_t reissued = {"k1", "7", "active", "S1", "M", "dx"};
+    prov_batch_existing(b, 0, "k1", &reissued);
+    assert_int_equal(prov_batch_row_c(b, 0)->state, PROV_ROW_SAME);
+    assert_int_equal(prov_batch_row_c(b, 0)->generation, 7);
+    assert_int_equal(prov_batch_row_c(b, 1)->generation, PROV_GENERATION_NEW);
+    prov_batch_free(b);
+
+    b = prov_batch_new("");
+    prov_batch_set_public(b);
+    char *text = strdup("mac,serial,model,name,kid,zone,generation\n"
+                        "020000000001,S1,M,a1,k1,ddns.example.test,3\n"
+                        "020000000002,S2,M,a2,k1,ddns.example.test,3\n"
+                        "020000000003,S3,M,a3,k1,ddns.example.test,4\n"
+                        "020000000004,S4,M,a4,k1,ddns.example.test,03\n"
+                        "020000000005,S5,M,a5,k1,ddns.example.test,10000000\n");
+    assert_int_equal(prov_batch_set_text(b, text, strlen(text), err, sizeof err), 0);
+    assert_int_equal(prov_batch_parse(b, err, sizeof err), 0);
+    prov_batch_sort_errors(b);
+    assert_int_equal(prov_batch_generation(b), 3);
+    assert_int_equal(prov_batch_row_c(b, 0)->generation, 3);
+    assert_non_null(strstr(reasons(b, 4), "generation 4: line 2 has 3"));
+    assert_non_null(strstr(reasons(b, 5), "generation '03'"));
+    assert_non_null(strstr(reasons(b, 6), "generation '10000000'"));
+    prov_existing_t at3 = {"k1", "3", "active", "S1", "M", "a1"};
+    prov_batch_existing(b, 0, "k1", &at3);
+    assert_int_equal(prov_batch_row_c(b, 0)->state, PROV_ROW_SAME);
+    prov_existing_t at2 = {"k1", "2", "active", "S2", "M", "a2"};
+    prov_batch_existing(b, 1, "k1", &at2);
+    prov_batch_sort_errors(b);
+    assert_non_null(strstr(reasons(b, 3), "already registered at generation 2, not 3"));
+    prov_batch_free(b);
+
+    /* a public file of a release before generations: generation 0 */
+    b = prov_batch_new("");
+    prov_batch_set_public(b);
+    text = strdup("mac,serial,model,name,kid,zone\n020000000001,S1,M,a1,k1,ddns.example.test\n");
+    assert_int_equal(prov_batch_set_text(b, text, strlen(text), err, sizeof err), 0);
+    assert_int_equal(prov_batch_parse(b, err, sizeof err), 0);
+    assert_int_equal(prov_batch_generation(b), 0);
+    assert_int_equal(prov_batch_row_c(b, 0)->generation, 0);
+    assert_int_equal(prov_batch_count_state(b, PROV_ROW_BAD), 0);
+    prov_batch_free(b);
+}
+
 static void test_batch_existing_keeps_rejections(void **state)
 {
     (void)state;
@@ -533,7 +589,7 @@ static void test_batch_existing_keeps_rejections(void **state)
      * knows the device exactly so */
     prov_batch_t *b = parse("mac,serial,model\n02:00:00:00:00:01,S1,M\n"
                             "02:00:00:00:00:01,S1,M\n", &rc, err, sizeof err);
-    prov_existing_t same = {"k1", "active", "S1", "M", "dx"};
+    prov_existing_t same = {"k1", "1", "active", "S1", "M", "dx"};
     prov_batch_existing(b, 0, "k1", &same);
     assert_int_equal(prov_batch_row_c(b, 0)->state, PROV_ROW_BAD);
     prov_batch_free(b);
@@ -549,7 +605,8 @@ static void make_cred(prov_cred_t *c)
     for (int i = 0; i < CMN_KEY_LEN; i++)
         key.key[i] = (uint8_t)i;
     memset(c, 0, sizeof *c);
-    assert_int_equal(prov_cred_derive(c, "3c5ab4f09a21", &key, err, sizeof err), 0);
+    /* generation 0: the legacy password carries the secret */
+    assert_int_equal(prov_cred_derive(c, "3c5ab4f09a21", &key, 0, err, sizeof err), 0);
     strcpy(c->label, "front-door");
     strcpy(c->zone, ZONE);
 }
@@ -610,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_batch_sha256),
         cmocka_unit_test(test_batch_random_labels),
         cmocka_unit_test(test_batch_existing),
+        cmocka_unit_test(test_batch_generations),
         cmocka_unit_test(test_batch_existing_keeps_rejections),
         cmocka_unit_test(test_out_jsonl_matches_issue),
         cmocka_unit_test(test_out_csv_line),

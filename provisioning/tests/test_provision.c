@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "prov_cred.h"
+#include "prov_out.h"
 #include "../../tests/unit/vectors.h"
 
 static vectors_t *vec;
@@ -33,8 +34,11 @@ static void test_derive_vectors_json(void **state)
         /* enter the MAC in the colon form a person would type */
         const char *d = vectors_need(r, "device_id");
         char mac[18];
+        uint32_t gen = (uint32_t)strtoul(vectors_need(r, "generation"), NULL, 10);
         snprintf(mac, sizeof mac, "%.2s:%.2s:%.2s:%.2s:%.2s:%.2s", d, d + 2, d + 4, d + 6, d + 8, d + 10);
-        assert_int_equal(prov_cred_derive(&c, mac, &key, err, sizeof err), 0);
+        assert_int_equal(prov_cred_derive(&c, mac, &key, gen, err, sizeof err), 0);
+        assert_string_equal(c.kid, vectors_need(r, "kid"));
+        assert_string_equal(c.keyref, vectors_need(r, "key_ref"));
         strcpy(c.label, "cam1");
         strcpy(c.zone, "ddns.example.test");
         char *json = prov_cred_json(&c, "SN1", NULL);
@@ -43,7 +47,9 @@ static void test_derive_vectors_json(void **state)
         json_t *o = json_loads(json, 0, &jerr);
         assert_non_null(o);
         assert_string_equal(json_string_value(json_object_get(o, "device_id")), d);
-        assert_string_equal(json_string_value(json_object_get(o, "kid")), vectors_need(r, "kid"));
+        /* what the device stores as its kid: the key reference */
+        assert_string_equal(json_string_value(json_object_get(o, "kid")), vectors_need(r, "key_ref"));
+        assert_int_equal(json_integer_value(json_object_get(o, "generation")), gen);
         assert_string_equal(json_string_value(json_object_get(o, "secret")), vectors_need(r, "secret_b64u"));
         assert_string_equal(json_string_value(json_object_get(o, "password")), vectors_need(r, "password"));
         assert_string_equal(json_string_value(json_object_get(o, "fqdn")), "cam1.ddns.example.test");
@@ -51,11 +57,55 @@ static void test_derive_vectors_json(void **state)
         assert_null(json_object_get(o, "model"));
         json_decref(o);
         free(json);
+        /* the JSON lines output of a batch is the same object */
+        char line[PROV_OUT_MAX];
+        size_t len = 0;
+        assert_int_equal(prov_out_format(PROV_FMT_JSONL, &c, "SN1", NULL, line, &len, err,
+                                         sizeof err), 0);
+        json = prov_cred_json(&c, "SN1", NULL);
+        assert_int_equal(len, strlen(json) + 1);
+        assert_memory_equal(line, json, strlen(json));
+        free(json);
+        /* the CSV output carries the key reference and both secrets */
+        assert_int_equal(prov_out_format(PROV_FMT_CSV, &c, "SN1", NULL, line, &len, err,
+                                         sizeof err), 0);
+        char want[512];
+        snprintf(want, sizeof want, "%s,%s,%s,%s,cam1.ddns.example.test,SN1,\n", d,
+                 vectors_need(r, "key_ref"), vectors_need(r, "secret_b64u"),
+                 vectors_need(r, "password"));
+        assert_int_equal(len, strlen(want));
+        assert_memory_equal(line, want, len);
         prov_cred_wipe(&c);
         free(mk);
         n++;
     }
-    assert_true(n >= 2);
+    assert_true(n >= 12);
+}
+
+/* Another generation of the same device is another secret and password. */
+static void test_regenerate(void **state)
+{
+    (void)state;
+    cmn_master_key_t key = {0};
+    prov_cred_t a, b;
+    char err[256];
+    strcpy(key.kid, "k1");
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    assert_int_equal(prov_cred_derive(&a, "3c:5a:b4:f0:9a:21", &key, 1, err, sizeof err), 0);
+    assert_int_equal(prov_cred_derive(&b, "3c:5a:b4:f0:9a:21", &key, 1, err, sizeof err), 0);
+    assert_int_equal(prov_cred_regenerate(&b, &key, 2, err, sizeof err), 0);
+    assert_string_equal(b.keyref, "k1/2");
+    assert_int_equal(b.generation, 2);
+    assert_string_not_equal(a.secret_b64, b.secret_b64);
+    assert_string_not_equal(a.password + 5, b.password + 5);
+    assert_int_equal(prov_cred_regenerate(&b, &key, 1, err, sizeof err), 0);
+    assert_string_equal(a.secret_b64, b.secret_b64);
+    assert_string_equal(a.password, b.password);
+    assert_int_equal(prov_cred_regenerate(&b, &key, CMN_GENERATION_MAX + 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "generation"));
+    prov_cred_wipe(&a);
+    prov_cred_wipe(&b);
 }
 
 static void test_mac_vectors_refused(void **state)
@@ -68,7 +118,7 @@ static void test_mac_vectors_refused(void **state)
         prov_cred_t c;
         char err[256] = "";
         memset(&c, 0, sizeof c);
-        int rc = prov_cred_derive(&c, in, &key, err, sizeof err);
+        int rc = prov_cred_derive(&c, in, &key, PROV_GENERATION_NEW, err, sizeof err);
         if (vectors_get(r, "device_id") != NULL) {
             assert_int_equal(rc, 0);
             assert_string_equal(c.device_id, vectors_get(r, "device_id"));
@@ -130,6 +180,7 @@ int main(void)
     vec = vectors_load(NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_derive_vectors_json),
+        cmocka_unit_test(test_regenerate),
         cmocka_unit_test(test_mac_vectors_refused),
         cmocka_unit_test(test_labels_and_zones),
         cmocka_unit_test(test_random_labels),

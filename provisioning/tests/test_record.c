@@ -41,7 +41,8 @@ static void cred_of(const vectors_rec_t *r, prov_cred_t *c)
     memcpy(key.key, mk, CMN_KEY_LEN);
     free(mk);
     memset(c, 0, sizeof *c);
-    assert_int_equal(prov_cred_derive(c, vectors_need(r, "mac"), &key, err, sizeof err), 0);
+    uint32_t gen = (uint32_t)strtoul(vectors_need(r, "generation"), NULL, 10);
+    assert_int_equal(prov_cred_derive(c, vectors_need(r, "mac"), &key, gen, err, sizeof err), 0);
     assert_string_equal(c->device_id, vectors_need(r, "device_id"));
     assert_string_equal(c->secret_b64, vectors_need(r, "secret_b64u"));
     snprintf(c->label, sizeof c->label, "%s", vectors_need(r, "label"));
@@ -58,20 +59,32 @@ static void test_record_vectors(void **state)
         prov_cred_t c;
         uint8_t rec[PROV_RECORD_SIZE];
         char err[256];
-        size_t len;
+        size_t len, plen;
+        int version = atoi(vectors_need(r, "version"));
         cred_of(r, &c);
-        assert_int_equal(prov_record_encode(&c, vectors_need(r, "serial"), vectors_need(r, "model"),
-                                            rec, err, sizeof err), 0);
         unsigned char *want = vectors_hex(r, "record_hex", &len);
+        unsigned char *pw = vectors_hex(r, "password_hex", &plen);
         assert_int_equal(len, PROV_RECORD_SIZE);
-        assert_memory_equal(rec, want, PROV_RECORD_SIZE);
+        assert_int_equal(plen, CMN_SECRET_LEN);
+        if (version == PROV_RECORD_VERSION) {
+            assert_int_equal(prov_record_encode(&c, vectors_need(r, "serial"),
+                                                vectors_need(r, "model"), rec, err, sizeof err), 0);
+            assert_memory_equal(rec, want, PROV_RECORD_SIZE);
+        } else {
+            memcpy(rec, want, PROV_RECORD_SIZE);   /* a record of an earlier version: read */
+        }
         free(want);
 
         /* the documented offsets */
         assert_memory_equal(rec + PROV_REC_OFF_MAGIC, "DDNS", 4);
-        assert_int_equal(rec[PROV_REC_OFF_VERSION], 1);
+        assert_int_equal(rec[PROV_REC_OFF_VERSION], version);
         assert_int_equal(rec[PROV_REC_OFF_SIZE] << 8 | rec[PROV_REC_OFF_SIZE + 1], 512);
         assert_memory_equal(rec + PROV_REC_OFF_SECRET, c.secret, CMN_SECRET_LEN);
+        if (version == 2) {
+            assert_int_equal((uint32_t)rec[448] << 24 | (uint32_t)rec[449] << 16 |
+                             (uint32_t)rec[450] << 8 | rec[451], c.generation);
+            assert_memory_equal(rec + PROV_REC_OFF_PASSWORD, pw, CMN_SECRET_LEN);
+        }
         char crc[9];
         uint32_t v = (uint32_t)rec[508] << 24 | (uint32_t)rec[509] << 16 |
                      (uint32_t)rec[510] << 8 | rec[511];
@@ -84,7 +97,16 @@ static void test_record_vectors(void **state)
         assert_int_equal(prov_record_decode(rec, &d, &why), 0);
         assert_string_equal(d.device_id, c.device_id);
         assert_string_equal(d.kid, c.kid);
+        assert_int_equal(d.generation, c.generation);
         assert_memory_equal(d.secret, c.secret, CMN_SECRET_LEN);
+        assert_memory_equal(d.password, pw, CMN_SECRET_LEN);
+        /* the password text of the credentials is the key reference and these bytes */
+        char b64[CMN_SECRET_B64_LEN + 1], text[CMN_PASSWORD_MAX + 1];
+        assert_int_equal(cmn_b64url_encode(d.password, CMN_SECRET_LEN, b64, sizeof b64),
+                         CMN_SECRET_B64_LEN);
+        snprintf(text, sizeof text, "%s.%s", c.keyref, b64);
+        assert_string_equal(text, c.password);
+        free(pw);
         char fqdn[320];
         snprintf(fqdn, sizeof fqdn, "%s.%s", c.label, c.zone);
         assert_string_equal(d.fqdn, fqdn);
@@ -93,7 +115,7 @@ static void test_record_vectors(void **state)
         prov_cred_wipe(&c);
         n++;
     }
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
 }
 
 static void good_record(uint8_t rec[PROV_RECORD_SIZE])
@@ -147,9 +169,20 @@ static void test_record_damage_refused(void **state)
     expect_refused(rec, "magic");
 
     good_record(rec);
-    rec[PROV_REC_OFF_VERSION] = 2;
+    rec[PROV_REC_OFF_VERSION] = 3;
     reseal(rec);
     expect_refused(rec, "unknown record version");
+
+    /* version 1 has no generation: its bytes must be zero */
+    good_record(rec);
+    rec[PROV_REC_OFF_VERSION] = 1;
+    reseal(rec);
+    expect_refused(rec, "reserved bytes");
+
+    good_record(rec);
+    rec[PROV_REC_OFF_GENERATION] = 0x01;    /* 16777216 + ... */
+    reseal(rec);
+    expect_refused(rec, "generation out of range");
 
     good_record(rec);
     rec[PROV_REC_OFF_SIZE] = 1; /* 256 */

@@ -142,6 +142,17 @@ def pg_bindir():
     return os.path.dirname(cands[-1])
 
 
+def key_id(creds):
+    """The key id of a credentials dict, whose kid is the key reference the
+    device sends ("k1", or "k1/3" from generation 1 on)."""
+    return creds["kid"].split("/", 1)[0]
+
+
+def generation(creds):
+    """The secret generation of a credentials dict (0 without a "/")."""
+    return int(creds["kid"].split("/", 1)[1]) if "/" in creds["kid"] else 0
+
+
 def run(cmd, **kw):
     kw.setdefault("check", True)
     kw.setdefault("capture_output", True)
@@ -579,9 +590,11 @@ min_change_interval = {interval}
 [firmware]
 blocked_models = {blocked}
 minimum_versions = {minimum}
+signed_only_models = {signed_only}
 """
     FIRMWARE_BLOCKED = "AcmeCam-X1, AcmeCam-X2"
     FIRMWARE_MINIMUM = "AcmeCam-X3/2.1.0"
+    FIRMWARE_SIGNED_ONLY = "AcmeCam-S1"
 
     # Many tests send wrong credentials from 127.0.0.1 on purpose, so the
     # failed-authentication limiter is off unless a test's extra sections
@@ -594,7 +607,7 @@ minimum_versions = {minimum}
 
     def gateway_config_text(self, https_port, conninfo=None, min_change_interval=0, extra=None,
                             blocked=FIRMWARE_BLOCKED, minimum=FIRMWARE_MINIMUM, tls=None,
-                            main=False, keys_extra=None):
+                            main=False, keys_extra=None, signed_only=FIRMWARE_SIGNED_ONLY):
         """The configuration of the stack's gateway (main: its listeners,
         [gateway] lines, [admin] listener and sections of more_listen,
         gateway_extra, admin_port and config_extra) or of another gateway
@@ -645,6 +658,7 @@ default_ttl = 60
                            keys=self.key_dir, keys_extra=keys_extra, zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME,
                            defaults=self.GATEWAY_DEFAULTS.format(
                                interval=min_change_interval, blocked=blocked, minimum=minimum,
+                               signed_only=signed_only,
                                limits=self._default_limits(extra)),
                            extra=extra)
 
@@ -1308,9 +1322,9 @@ def demo_device(stack, mac, label, say):
     have = sorted(os.path.basename(k)[:-4] for k in glob.glob(os.path.join(stack.key_dir, "*.key")))
     if kid not in have:
         creds = json.loads(run([prov, "reissue", "--mac", mac] + keys + db).stdout)
+        kid = key_id(creds)
         say("the demo device's key id '%s' has no key file in %s (retired or removed): "
-            "reissued it under '%s'" % (kid, stack.key_dir, creds["kid"]))
-        kid = creds["kid"]
+            "reissued it under '%s'" % (rows[0][0], stack.key_dir, kid))
     labels = [r[0] for r in stack.psql(
         "SELECT label FROM names WHERE device_id = '%s' AND zone = '%s' ORDER BY name_id"
         % (dev, ZONE))]
@@ -1325,7 +1339,9 @@ def demo_device(stack, mac, label, say):
                        % (DEMO_OPERATOR, dev, label, ZONE))
             say("the demo device had no name in %s: gave it %s" % (ZONE, fqdn(label)))
         elif len(labels) == 1:
-            run([prov, "reissue", "--mac", mac, "--kid", kid, "--name", label] + keys + db)
+            # The admin API's rename (admin_name): the name only, the secret stays.
+            stack.psql("SELECT status FROM admin_name(NULL, '%s', 'local', '%s', '%s', '%s', "
+                       "'%s')" % (DEMO_OPERATOR, dev, fqdn(labels[0]), label, ZONE))
             say("the demo device was renamed %s since the last run: renamed it back to %s"
                 % (fqdn(labels[0]), fqdn(label)))
         else:

@@ -183,6 +183,7 @@ WRITES = [
     ("PUT", "/api/v1/devices/0a1b2c000001/names/a." + ZONE, {"name": "x2"}),
     ("PUT", "/api/v1/devices/0a1b2c000001/ttl", {"ttl": 60}),
     ("POST", "/api/v1/devices/0a1b2c000001/reissue", {"kid": "k1"}),
+    ("POST", "/api/v1/devices/0a1b2c000001/dyndns2", {"allowed": False}),
     ("PUT", "/api/v1/policy", {"blocked_models": []}),
     ("POST", "/api/v1/tokens", {"scope": "write"}),
     ("DELETE", "/api/v1/tokens/1", None),
@@ -244,7 +245,11 @@ BAD = [
     ("PUT", "/api/v1/devices/0a1b2c000001/ttl", {}, "ttl"),
     ("POST", "/api/v1/devices/0a1b2c000001/reissue", {"kid": "K2!"}, "kid"),
     ("POST", "/api/v1/devices/0a1b2c000001/reissue", {"kid": "k77"}, "kid"),
+    ("POST", "/api/v1/devices/0a1b2c000001/dyndns2", {}, "allowed"),
+    ("POST", "/api/v1/devices/0a1b2c000001/dyndns2", {"allowed": 0}, "allowed"),
     ("PUT", "/api/v1/policy", {"blocked_models": "AcmeCam"}, "blocked_models"),
+    ("PUT", "/api/v1/policy", {"signed_only_models": "AcmeCam"}, "signed_only_models"),
+    ("PUT", "/api/v1/policy", {"signed_only_models": ["a b"]}, "signed_only_models"),
     ("PUT", "/api/v1/policy", {"blocked_models": ["a/b"]}, "blocked_models"),
     ("PUT", "/api/v1/policy", {"min_firmware": {"AcmeCam": "v2"}}, "min_firmware"),
     ("PUT", "/api/v1/policy", {"min_firmware": ["x"]}, "min_firmware"),
@@ -309,8 +314,8 @@ def test_search_by_every_filter(stack, wtok, tmp_path):
     assert ids("hostname=" + fqdn2) == [c2["device_id"]]
     assert ids("model=acmecam-s2") == [c2["device_id"]]
     assert ids("addr=198.51.100.71") == [id1]
-    assert id1 in ids("firmware=3.0.0&serial=SRCH")
-    assert ids("firmware=3.0.0&serial=SRCH") == [id1]
+    assert id1 in ids("firmware=3.1.0&serial=SRCH")
+    assert ids("firmware=3.1.0&serial=SRCH") == [id1]
     assert ids("kid=k1&serial=SRCH&sort=serial&order=desc") == [c2["device_id"], id1]
     assert ids("status=never&serial=SRCH") == [c2["device_id"]]
     assert ids("seen_after=2000-01-01&serial=SRCH") == [id1]
@@ -323,7 +328,7 @@ def test_search_by_every_filter(stack, wtok, tmp_path):
     d = api(stack, "GET", "/api/v1/devices?q=" + id1, token=wtok)[1]["devices"][0]
     assert d["mac"] == mac1 and d["serial"] == "SRCH-0001" and d["model"] == "AcmeCam-S1"
     assert d["names"] == [fqdn1] and d["ipv4"] == "198.51.100.71" and d["status"] == "active"
-    assert d["kid"] == "k1" and d["last_result"] == "good" and d["firmware"] == "3.0.0"
+    assert d["kid"] == "k1" and d["last_result"] == "good" and d["firmware"] == "3.1.0"
     assert d["first_seen"] and d["last_seen"]
 
 
@@ -416,6 +421,7 @@ def test_reissue_moves_the_key_id(stack, wtok, tmp_path):
     assert wait_for(lambda: "2 master key(s)" in stack.gateway_log())
     st, j = api(stack, "POST", "/api/v1/devices/%s/reissue" % mac, {"kid": "k2"}, token=wtok)
     assert st == 200 and (j["kid"], j["previous_kid"], j["changed"]) == ("k2", "k1", True)
+    assert (j["generation"], j["previous_generation"], j["key_ref"]) == (2, 1, "k2/2")
     assert "secret" not in json.dumps(j) and "password" not in json.dumps(j)
     assert update(stack, f, "198.51.100.41") == "badauth"
     show = subprocess.run([os.path.join(ddnsstack.BIN, "ddns-provision"), "show", "--mac", mac,
@@ -425,7 +431,7 @@ def test_reissue_moves_the_key_id(stack, wtok, tmp_path):
     f2 = stack.write_credentials(json.loads(show.stdout), str(tmp_path / "k2.json"))
     assert update(stack, f2, "198.51.100.41").startswith("good")
     assert audit_rows(stack, "reissue", c["device_id"])[0][3] == \
-        '{"kid": "k2", "previous_kid": "k1"}'
+        '{"kid": "k2", "generation": 2, "previous_kid": "k1", "previous_generation": 1}'
 
 
 # ---- fleet -------------------------------------------------------------------
@@ -441,7 +447,7 @@ def test_fleet_counts_per_minute_and_outbox(stack, wtok, tmp_path):
     assert st == 200
     assert j["devices"] == devices == sum(j["by_status"].values()) == sum(j["by_kid"].values())
     assert j["by_model"]["AcmeCam-F1"] == 1 and sum(j["by_model"].values()) == devices
-    assert j["by_firmware"]["3.0.0"] >= 1
+    assert j["by_firmware"]["3.1.0"] >= 1
     assert j["not_seen"] == {"days": 30, "count": 1}
     assert set(j["outbox"]) == {"depth", "oldest_age_s"}
     assert len(j["per_minute"]) == 60
@@ -481,7 +487,7 @@ def test_fleet_counts_per_minute_and_outbox(stack, wtok, tmp_path):
         srcs = api(stack, "GET", "/api/v1/fleet/failing", token=wtok)[1]["sources"]
         return sum(x["auth_failures"] for x in srcs if x["source"] == "127.0.0.1")
     before = auth_failures()
-    wrong = dict(c, secret="A" * 43, password=c["kid"] + "." + "A" * 43)
+    wrong = {"device_id": c["device_id"], "kid": c["kid"], "secret": "A" * 43}
     wf = stack.write_credentials(wrong, str(tmp_path / "wrong.json"))
     assert update(stack, wf, "198.51.100.52") == "badauth"
     assert update(stack, wf, "198.51.100.52") == "badauth"
@@ -495,7 +501,7 @@ def test_policy_from_the_api_is_enforced_and_audited(stack, wtok, tmp_path):
     assert update(stack, f, "198.51.100.60").startswith("good")
     st, j = api(stack, "GET", "/api/v1/policy", token=wtok)
     assert st == 200 and "config" in j
-    # ddns-client says "ddns-client/3.0.0"
+    # ddns-client says "ddns-client/3.1.0"
     st, j = api(stack, "PUT", "/api/v1/policy",
                 {"blocked_models": ["AcmeCam-Q1"], "min_firmware": {"ddns-client": "9.0"}},
                 token=wtok)
@@ -622,8 +628,8 @@ def test_ddnsctl_config_file_and_help(stack, wtok, tmp_path):
     p = subprocess.run([CTL, "--config", str(conf), "whoami"], capture_output=True, text=True,
                        env=env, timeout=30)
     assert p.returncode == 2 and ":1: unknown key 'colour'" in p.stderr
-    for cmd in ["devices", "show", "revoke", "add-name", "rename", "ttl", "reissue", "fleet",
-                "failing", "policy", "audit", "token", "whoami"]:
+    for cmd in ["devices", "show", "revoke", "add-name", "rename", "ttl", "reissue", "dyndns2",
+                "fleet", "failing", "policy", "audit", "token", "whoami"]:
         p = subprocess.run([CTL, cmd, "--help"], capture_output=True, text=True, timeout=10)
         assert p.returncode == 0 and p.stdout.startswith("Usage: ddnsctl"), cmd
     p = subprocess.run([CTL, "--help"], capture_output=True, text=True, timeout=10)
@@ -650,7 +656,8 @@ def test_openapi_file_lists_every_endpoint():
         ("GET", "/api/v1/whoami"), ("GET", "/api/v1/devices"), ("GET", dev),
         ("POST", dev + "/revoke"), ("POST", dev + "/restore"), ("POST", dev + "/republish"),
         ("POST", dev + "/names"), ("PUT", dev + "/names/{old}"), ("PUT", dev + "/ttl"),
-        ("POST", dev + "/reissue"), ("GET", "/api/v1/fleet"), ("GET", "/api/v1/fleet/failing"),
+        ("POST", dev + "/reissue"), ("POST", dev + "/dyndns2"), ("GET", "/api/v1/fleet"),
+        ("GET", "/api/v1/fleet/failing"),
         ("GET", "/api/v1/policy"), ("PUT", "/api/v1/policy"), ("GET", "/api/v1/audit"),
         ("GET", "/api/v1/tokens"), ("POST", "/api/v1/tokens"),
         ("DELETE", "/api/v1/tokens/{id}")}

@@ -251,12 +251,15 @@ def test_batch_commit_mode(bstack, tmp_path):
     def batch(addr_b):
         return s.psql(
             "SELECT string_agg(result, ',' ORDER BY item) FROM ddns_apply_batch("
-            "ARRAY['{a}', '{b}'], ARRAY['{ka}', '{kb}'], ARRAY[{ts}, {ts}]::bigint[], "
+            "ARRAY['{a}', '{b}'], ARRAY['{ka}', '{kb}'], ARRAY[{ga}, {gb}], "
+            "ARRAY[{ts}, {ts}]::bigint[], "
             "ARRAY['192.0.2.130', '{ab}']::inet[], ARRAY[NULL, NULL]::inet[], "
             "ARRAY['127.0.0.1', '127.0.0.1']::inet[], ARRAY[NULL, NULL]::text[], "
             "ARRAY[false, false], ARRAY[0, 0], ARRAY['t/1', 't/1'], ARRAY[NULL, NULL]::text[]); "
-            "SHOW synchronous_commit".format(a=a["device_id"], b=b["device_id"], ka=a["kid"],
-                                             kb=b["kid"], ts=ts, ab=addr_b))
+            "SHOW synchronous_commit".format(a=a["device_id"], b=b["device_id"],
+                                             ka=ddnsstack.key_id(a), kb=ddnsstack.key_id(b),
+                                             ga=ddnsstack.generation(a),
+                                             gb=ddnsstack.generation(b), ts=ts, ab=addr_b))
 
     assert batch("192.0.2.131") == [["nochg,nochg"], ["off"]]
     ts += 1
@@ -267,7 +270,7 @@ def test_a_batch_answers_and_writes_exactly_what_single_requests_do(bstack):
     """ddns_apply_batch() against ddns_apply_request() on twin fleets: the
     same requests (nochg, changes of either family or both, named hosts, a
     name of another device, offline, replays, a device twice, a revoked
-    device, a wrong key id, the rate limit) give the same answer rows and
+    device, a wrong key id, a wrong generation, the rate limit) give the same answer rows and
     leave the same devices, names, history and outbox rows. The twins live
     in a zone no gateway publishes, so the outbox rows stay to be compared."""
     import random
@@ -283,14 +286,15 @@ def test_a_batch_answers_and_writes_exactly_what_single_requests_do(bstack):
         return "%s-%d-%d.%s" % (t, i, j, zone)
 
     kinds = [rnd.choice(["nochg", "v4", "v6", "both", "named", "foreign", "offline", "replay",
-                         "twice", "kid", "limit"]) for i in range(n)]
+                         "twice", "kid", "limit", "gen"]) for i in range(n)]
     rows = []
     for t in ("aa", "bb"):
         for i in range(n):
             status = "revoked" if i % 17 == 5 else "active"
             recent = "now() - interval '10 s'" if i % 11 == 3 or kinds[i] == "limit" else "NULL"
-            rows.append("INSERT INTO devices (device_id, kid, status, last_ts, last_change) "
-                        "VALUES ('%s', 'k1', '%s', 1000, %s);" % (dev(t, i), status, recent))
+            rows.append("INSERT INTO devices (device_id, kid, generation, status, last_ts, "
+                        "last_change) VALUES ('%s', 'k1', %d, '%s', 1000, %s);"
+                        % (dev(t, i), i % 3, status, recent))
             for j in range(1 + i % 2):
                 rows.append("INSERT INTO names (device_id, label, zone, ipv4, ipv6) VALUES "
                             "('%s', '%s-%d-%d', '%s', '192.0.2.%d', %s);"
@@ -298,10 +302,10 @@ def test_a_batch_answers_and_writes_exactly_what_single_requests_do(bstack):
                                "'2001:db8::%x'" % i if i % 3 == 0 else "NULL"))
     s.psql("BEGIN; " + " ".join(rows) + " COMMIT;")
 
-    reqs = []       # (i, ts, ipv4, ipv6, fqdn indexes or None, offline, kid, interval)
+    reqs = []       # (i, ts, ipv4, ipv6, fqdn indexes or None, offline, kid, interval, gen)
     for i in range(n):
         kind = kinds[i]
-        ts, kid, interval, names, offline = 2000 + i, "k1", 0, None, False
+        ts, kid, interval, names, offline, gen = 2000 + i, "k1", 0, None, False, i % 3
         v4, v6 = "192.0.2.%d" % (i % 200), None
         if kind == "v4":
             v4 = "198.51.100.%d" % i
@@ -321,10 +325,12 @@ def test_a_batch_answers_and_writes_exactly_what_single_requests_do(bstack):
             kid = "k9"
         elif kind == "limit":
             interval, v4 = 3600, "198.51.100.%d" % i
-        reqs.append((i, ts, v4, v6, names, offline, kid, interval))
+        elif kind == "gen":
+            gen = (i + 1) % 3       # another generation's secret
+        reqs.append((i, ts, v4, v6, names, offline, kid, interval, gen))
         if kind == "twice":
-            reqs.append((i, ts, "203.0.113.%d" % i, None, None, False, "k1", 0))   # a replay
-            reqs.append((i, ts + 5, "203.0.113.%d" % i, None, None, False, "k1", 0))
+            reqs.append((i, ts, "203.0.113.%d" % i, None, None, False, "k1", 0, i % 3))  # a replay
+            reqs.append((i, ts + 5, "203.0.113.%d" % i, None, None, False, "k1", 0, i % 3))
     rnd.shuffle(reqs)
 
     def fqdn_list(t, r):
@@ -345,16 +351,16 @@ def test_a_batch_answers_and_writes_exactly_what_single_requests_do(bstack):
         return "NULL" if v is None else "'%s'" % v
 
     def args(t, r):
-        i, ts, v4, v6, _, offline, kid, interval = r
-        return [lit(dev(t, i)), lit(kid), str(ts), lit(v4), lit(v6), "'127.0.0.1'",
+        i, ts, v4, v6, _, offline, kid, interval, gen = r
+        return [lit(dev(t, i)), lit(kid), str(gen), str(ts), lit(v4), lit(v6), "'127.0.0.1'",
                 lit(fqdn_list(t, r)), "true" if offline else "false", str(interval),
                 "'twin/1.0'", "'1.0'"]
 
     # twin aa: one batch
     started = time.monotonic()
     cols = list(zip(*[args("aa", r) for r in reqs]))
-    types = ["text", "text", "bigint", "inet", "inet", "inet", "text", "boolean", "integer",
-             "text", "text"]
+    types = ["text", "text", "integer", "bigint", "inet", "inet", "inet", "text", "boolean",
+             "integer", "text", "text"]
     batch = s.psql("SELECT item, ord, result, retry_after FROM ddns_apply_batch(%s) "
                    "ORDER BY item, ord NULLS FIRST"
                    % ", ".join("ARRAY[%s]::%s[]" % (", ".join(c), ty)

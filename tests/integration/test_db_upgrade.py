@@ -1,7 +1,9 @@
 """A database of schema version 8 (migrations 0001..0008 only, with the
 functions they defined) upgrades in place with the current db/migrate: the
 version is the newest, the old forms of ddns_apply_request are gone, the
-data is kept, and updates work through the functions of db/functions.
+data is kept, its devices are of secret generation 0, and updates work
+through the functions of db/functions, also through the form of
+ddns_apply_batch() that the gateways of the previous release call.
 Running db/migrate again changes nothing and succeeds; --status works.
 
 Only PostgreSQL runs here (and ddns-provision against it)."""
@@ -64,13 +66,21 @@ def test_a_version_8_database_upgrades_in_place(pg, tmp_path):
     db = old_db(pg, tmp_path, "ddns_v8")
     assert len(signatures(db, "ddns_apply_request")) == 3     # 9, 10 and 11 arguments
 
-    # -- filled through version 8's own tools and functions
+    # -- filled as version 8's tools did (devices of one key id, no
+    #    generation) and through its functions
     devs = []
     for i in range(3):
-        out = ddnsstack.run([os.path.join(ddnsstack.BIN, "ddns-provision"), "issue",
-                             "--mac", "02:00:00:08:00:%02x" % (i + 1), "--zone", ddnsstack.ZONE,
-                             "--key-dir", pg.key_dir, "--db", db, "--operator", "upgrade"])
-        devs.append(__import__("json").loads(out.stdout))
+        dev = "0200000800%02x" % (i + 1)
+        psql(db, "INSERT INTO devices (device_id, kid, serial, model) VALUES ('%s', 'k1', "
+                 "'SN-%d', 'IPC-G5'); INSERT INTO names (device_id, label, zone) VALUES "
+                 "('%s', 'up%d', '%s')" % (dev, i, dev, i, ddnsstack.ZONE))
+        psql(db, "INSERT INTO provision_batches (command, operator, kid, zone, input_name, "
+                 "input_sha256, input_bytes, lines, devices_new, devices_unchanged, "
+                 "lines_rejected, output_format, tool_version, device_id, fqdn) VALUES "
+                 "('issue', 'upgrade', 'k1', '%s', '--mac %s', repeat('0', 64), 13, 1, 1, 0, 0, "
+                 "'jsonl', '0.2.0', '%s', 'up%d.%s')"
+                 % (ddnsstack.ZONE, dev, dev, i, ddnsstack.ZONE))
+        devs.append({"device_id": dev, "kid": "k1", "fqdn": "up%d.%s" % (i, ddnsstack.ZONE)})
     a, b, c = devs
     call11 = ("SELECT string_agg(result, ',') FROM ddns_apply_request('{d}', '{k}', {ts}, {v4}, "
               "NULL, '127.0.0.1', NULL, false, 0, 'fw/1.0', '1.0')")
@@ -112,27 +122,36 @@ def test_a_version_8_database_upgrades_in_place(pg, tmp_path):
                               % (newest - OLD, newest))
     assert psql(db, "SELECT max(version) FROM schema_version") == [[str(newest)]]
     assert signatures(db, "ddns_apply_request") == [
-        "p_device text, p_kid text, p_ts bigint, p_ipv4 inet, p_ipv6 inet, p_source inet, "
-        "p_fqdns text[], p_offline boolean, p_min_interval integer, p_agent text, "
-        "p_firmware text"]
+        "p_device text, p_kid text, p_generation integer, p_ts bigint, p_ipv4 inet, "
+        "p_ipv6 inet, p_source inet, p_fqdns text[], p_offline boolean, "
+        "p_min_interval integer, p_agent text, p_firmware text"]
     assert signatures(db, "ddns_apply_update") == []
-    assert len(signatures(db, "ddns_apply_batch")) == 1
+    # the gateways' form with generations, and the previous release's
+    assert len(signatures(db, "ddns_apply_batch")) == 2
     assert psql(db, counts) == before
     assert [psql(db, q) for q in rows] == kept
+    # every device registered before generations is generation 0, may use dyndns2
+    assert psql(db, "SELECT DISTINCT generation, dyndns2 FROM devices") == [["0", "t"]]
 
     # -- and it works: a change, a replay, the outbox
     outbox = int(psql(db, "SELECT count(*) FROM dns_outbox")[0][0])
     assert psql(db, "SELECT ord, fqdn, result, host(ipv4) FROM ddns_apply_request('%s', '%s', "
-                    "102, '192.0.2.5', NULL, '127.0.0.1', NULL, false, 0, 'fw/1.1', '1.1')"
+                    "0, 102, '192.0.2.5', NULL, '127.0.0.1', NULL, false, 0, 'fw/1.1', '1.1')"
                 % (a["device_id"], a["kid"])) == [["1", a["fqdn"], "good", "192.0.2.5"]]
-    assert psql(db, "SELECT ord, result FROM ddns_apply_request('%s', '%s', 102, '192.0.2.6', "
-                    "NULL, '127.0.0.1', NULL, false, 0, 'fw/1.1', '1.1')"
+    assert psql(db, "SELECT ord, result FROM ddns_apply_request('%s', '%s', 0, 102, "
+                    "'192.0.2.6', NULL, '127.0.0.1', NULL, false, 0, 'fw/1.1', '1.1')"
                 % (a["device_id"], a["kid"])) == [["", "replay"]]
     assert psql(db, "SELECT fqdn, host(address) FROM dns_outbox WHERE id > (SELECT max(id) - 1 "
                     "FROM dns_outbox)") == [[a["fqdn"], "192.0.2.5"]]
     assert int(psql(db, "SELECT count(*) FROM dns_outbox")[0][0]) == outbox + 1
     assert psql(db, "SELECT last_ts, last_result, fail_count, firmware FROM devices "
                     "WHERE device_id = '%s'" % a["device_id"]) == [["102", "replay", "1", "1.1"]]
+    # another generation than the registered one is an unknown device
+    assert psql(db, "SELECT ord, result FROM ddns_apply_request('%s', '%s', 1, 103, "
+                    "'192.0.2.6', NULL, '127.0.0.1', NULL, false, 0, 'fw/1.1', '1.1')"
+                % (a["device_id"], a["kid"])) == [["", "unknown"]]
+    # the previous release's gateways call the form without generations: their
+    # requests are generation 0 (the only secrets they can verify)
     assert psql(db, "SELECT item, ord, result FROM ddns_apply_batch(ARRAY['%s', '%s'], "
                     "ARRAY['%s', '%s'], ARRAY[101, 102]::bigint[], "
                     "ARRAY['192.0.2.3', '192.0.2.7']::inet[], ARRAY[NULL, NULL]::inet[], "
@@ -140,6 +159,13 @@ def test_a_version_8_database_upgrades_in_place(pg, tmp_path):
                     "ARRAY[false, false], ARRAY[0, 0], ARRAY['x', 'x'], ARRAY[NULL, NULL]::text[]) "
                     "ORDER BY item" % (b["device_id"], c["device_id"], b["kid"], c["kid"])) \
         == [["1", "1", "nochg"], ["2", "1", "good"]]
+    psql(db, "UPDATE devices SET generation = 1 WHERE device_id = '%s'" % c["device_id"])
+    assert psql(db, "SELECT item, ord, result FROM ddns_apply_batch(ARRAY['%s'], ARRAY['%s'], "
+                    "ARRAY[103]::bigint[], ARRAY['192.0.2.8']::inet[], ARRAY[NULL]::inet[], "
+                    "ARRAY['127.0.0.1']::inet[], ARRAY[NULL]::text[], ARRAY[false], ARRAY[0], "
+                    "ARRAY['x'], ARRAY[NULL]::text[])" % (c["device_id"], c["kid"])) \
+        == [["1", "", "unknown"]]
+    psql(db, "UPDATE devices SET generation = 0 WHERE device_id = '%s'" % c["device_id"])
 
     # -- again: nothing to migrate, the same functions, still working
     defs = "SELECT string_agg(pg_get_functiondef(oid), '' ORDER BY oid) FROM pg_proc " \

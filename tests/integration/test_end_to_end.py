@@ -233,13 +233,14 @@ def test_only_a_change_waits_for_the_wal_flush(stack, device):
     request changed no record, and durably when it changed one."""
     creds, path = device
     assert stack.client(path, "--ipv4", "192.0.2.121").returncode == 0
-    call = ("SELECT string_agg(result, ',') FROM ddns_apply_request('{dev}', '{kid}', {ts}, "
-            "'{ip}', NULL, '127.0.0.1', NULL, false, 0); SHOW synchronous_commit")
+    call = ("SELECT string_agg(result, ',') FROM ddns_apply_request('{dev}', '{kid}', {gen}, "
+            "{ts}, '{ip}', NULL, '127.0.0.1', NULL, false, 0); SHOW synchronous_commit")
     ts = int(stack.psql("SELECT last_ts FROM devices WHERE device_id = '%s'"
                         % creds["device_id"])[0][0]) + 1
-    same = call.format(dev=creds["device_id"], kid=creds["kid"], ts=ts, ip="192.0.2.121")
+    kid, gen = ddnsstack.key_id(creds), ddnsstack.generation(creds)
+    same = call.format(dev=creds["device_id"], kid=kid, gen=gen, ts=ts, ip="192.0.2.121")
     assert stack.psql(same) == [["nochg"], ["off"]]
-    changed = call.format(dev=creds["device_id"], kid=creds["kid"], ts=ts + 1, ip="192.0.2.122")
+    changed = call.format(dev=creds["device_id"], kid=kid, gen=gen, ts=ts + 1, ip="192.0.2.122")
     assert stack.psql(changed) == [["good"], ["on"]]
     assert stack.psql("SELECT host(ipv4) FROM names WHERE device_id = '%s'"
                       % creds["device_id"]) == [["192.0.2.122"]]
@@ -260,9 +261,10 @@ def test_the_gateway_wakes_the_publishers_after_a_change(stack, device):
         assert listener.stdout.readline().strip() == "listening"
         ts = int(stack.psql("SELECT last_ts FROM devices WHERE device_id = '%s'"
                             % creds["device_id"])[0][0]) + 1
-        assert stack.psql("SELECT result FROM ddns_apply_request('%s', '%s', %d, '192.0.2.131', "
-                          "NULL, '127.0.0.1', NULL, false, 0)"
-                          % (creds["device_id"], creds["kid"], ts)) == [["good"]]
+        assert stack.psql("SELECT result FROM ddns_apply_request('%s', '%s', %d, %d, "
+                          "'192.0.2.131', NULL, '127.0.0.1', NULL, false, 0)"
+                          % (creds["device_id"], ddnsstack.key_id(creds),
+                             ddnsstack.generation(creds), ts)) == [["good"]]
         time.sleep(2)   # a NOTIFY of that commit would have arrived by now (and
                         # the client's next ts is past the one used here)
         listener.stdin.write("SELECT 'quiet';\nSELECT 'still';\n")

@@ -658,7 +658,7 @@ def test_sigterm_drains_requests_in_flight(hs, hdevice, tmp_path):
 def test_sighup_loads_new_master_keys(hs, tmp_path):
     hs.make_keys("k2")
     creds = hs.provision("02:00:00:7f:00:01", extra=["--kid", "k2"])
-    assert creds["kid"] == "k2"
+    assert creds["kid"] == "k2/1"
     path = hs.write_credentials(creds, str(tmp_path / "k2.json"))
     # sent in the name of other clients, so that badauth blocks nobody else
     raw = signed(hs, path, tmp_path)

@@ -50,10 +50,12 @@ def test_derive_offline_then_register(stack, tmp_path):
     # the public file: no secret, everything register needs
     text = public.read_text()
     rows = list(csv.DictReader(text.splitlines()))
-    assert list(rows[0].keys()) == ["mac", "serial", "model", "name", "kid", "zone"]
+    assert list(rows[0].keys()) == ["mac", "serial", "model", "name", "kid", "zone",
+                                    "generation"]
     assert [r["mac"] for r in rows] == ids
     assert [r["name"] + "." + r["zone"] for r in rows] == [c["fqdn"] for c in creds]
-    assert {r["kid"] for r in rows} == {"k1"}
+    assert {(r["kid"], r["generation"]) for r in rows} == {("k1", "1")}
+    assert {c["kid"] for c in creds} == {"k1/1"}
     for c in creds:
         assert c["secret"] not in text and c["password"] not in text
     assert oct(os.stat(public).st_mode & 0o777) == "0o600"

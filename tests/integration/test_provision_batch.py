@@ -7,6 +7,7 @@ the gateway. Secrets must appear in the flashing output only."""
 import base64
 import csv
 import hashlib
+import hmac
 import io
 import json
 import os
@@ -354,18 +355,22 @@ def test_stdin_input_and_csv_output(stack, tmp_path):
     assert rows[0] == ["device_id", "kid", "secret", "password", "fqdn", "serial", "model"]
     assert [r[0] for r in rows[1:]] == [m.replace(":", "") for m in macs]
     assert rows[1][6] == "IPC G5, Pro"
-    assert rows[1][3] == "k1." + rows[1][2]
+    # the key reference, the secret and the dyndns2 password derived from it
+    assert rows[1][1] == "k1/1"
+    secret = base64.urlsafe_b64decode(rows[1][2] + "=")
+    assert rows[1][3] == "k1/1." + base64.urlsafe_b64encode(hmac.new(
+        secret, b"ddns-dyndns2-password-v1", hashlib.sha256).digest()).decode().rstrip("=")
     sha = hashlib.sha256(text.encode()).hexdigest()
     assert audit_rows(stack, sha)[0][4] == "-"
 
 
 def decode_record(data):
-    """The flash record as docs/PROVISIONING.md lays it out."""
+    """The flash record as docs/PROVISIONING.md lays it out (version 2)."""
     assert len(data) == 512
     magic, version, flags, size = struct.unpack(">4sBBH", data[0:8])
-    assert (magic, version, flags, size) == (b"DDNS", 1, 0, 512)
+    assert (magic, version, flags, size) == (b"DDNS", 2, 0, 512)
     assert struct.unpack(">I", data[508:512])[0] == zlib.crc32(data[:508])
-    assert data[14:16] == b"\0\0" and data[448:508] == bytes(60)
+    assert data[14:16] == b"\0\0" and data[484:508] == bytes(24)
 
     def text(a, b):
         raw = data[a:b]
@@ -373,8 +378,13 @@ def decode_record(data):
         assert raw[len(s):] == bytes(len(raw) - len(s)), "NUL padding"
         return s.decode("ascii")
 
-    return {"device_id": data[8:14].hex(), "kid": text(16, 32),
+    generation = struct.unpack(">I", data[448:452])[0]
+    kid = text(16, 32)
+    return {"device_id": data[8:14].hex(),
+            "kid": kid if generation == 0 else "%s/%d" % (kid, generation),
             "secret": base64.urlsafe_b64encode(data[32:64]).decode().rstrip("="),
+            "password": "%s/%d.%s" % (kid, generation,
+                                      base64.urlsafe_b64encode(data[452:484]).decode().rstrip("=")),
             "fqdn": text(64, 320), "serial": text(320, 384), "model": text(384, 448)}
 
 
@@ -404,6 +414,7 @@ def test_record_output_decodes_and_verifies_at_the_gateway(stack, tmp_path):
         c = by_id[r["device_id"]]
         assert (r["kid"], r["secret"], r["fqdn"], r["model"]) == (c["kid"], c["secret"], c["fqdn"],
                                                                   "IPC-G5")
+        assert r["password"] == c["password"]
         assert r["serial"] == c["serial"]
         assert decode_record((outdir / (r["device_id"] + ".bin")).read_bytes()) == r
     # the secret from the record verifies at the gateway

@@ -83,7 +83,7 @@ def key_hex(path):
 def test_rotation_retire_and_unretire(kstack, tmp_path):
     k1_file = os.path.join(kstack.key_dir, "k1.key")
     old = issue_batch(kstack, tmp_path, 2)
-    assert {c["kid"] for c in old} == {"k1"}
+    assert {c["kid"] for c in old} == {"k1/1"}
     assert update(kstack, old[0], "192.0.2.201") == "good 192.0.2.201"
 
     # rotation: a new key; after a restart the gateway knows both
@@ -93,7 +93,7 @@ def test_rotation_retire_and_unretire(kstack, tmp_path):
     fingerprint = re.search(r"fingerprint ([0-9a-f]{16})", p.stdout).group(1)
     restart_gateway(kstack)
     new = issue_batch(kstack, tmp_path, 1)
-    assert new[0]["kid"] == "k2", "new batches use the newest key id"
+    assert new[0]["kid"] == "k2/1", "new batches use the newest key id"
     assert kstack.psql("SELECT kid FROM devices WHERE device_id = '%s'" % new[0]["device_id"]) \
         == [["k2"]]
     assert kstack.psql("SELECT kid FROM provision_batches ORDER BY batch_id DESC LIMIT 1") \
@@ -105,7 +105,7 @@ def test_rotation_retire_and_unretire(kstack, tmp_path):
     p = prov("show", "--mac", old[0]["device_id"], "--kid", "k2", "--key-dir", kstack.key_dir)
     assert p.returncode == 0, p.stderr
     other = json.loads(p.stdout)
-    assert other["kid"] == "k2" and other["secret"] != old[0]["secret"]
+    assert other["kid"] == "k2/1" and other["secret"] != old[0]["secret"]
     other["path"] = kstack.write_credentials(
         {k: other[k] for k in ("device_id", "kid", "secret")}, str(tmp_path / "other-kid.json"))
     assert update(kstack, other, "192.0.2.207") == "badauth"

@@ -1,9 +1,11 @@
 """ddns-provision reissue against the real gateway and Knot DNS: a device
-moved to another master key id (refurbished or resold) is refused with its
-old secret and accepted with the new one; with a new name its old name
-leaves DNS and the new one is published with its current addresses; re-runs
-change nothing; unknown and retired key ids are refused; a revoked device
-stays revoked; every reissue and every single 'issue' leaves an audit row.
+reissued (refurbished or resold) gets a new secret generation, under
+another master key id or the same, and is refused with its old secret and
+accepted with the new one; with a new name its old name leaves DNS and the
+new one is published with its current addresses; every run changes the
+secret and no earlier secret comes back; unknown and retired key ids are
+refused; a revoked device stays revoked; every reissue and every single
+'issue' leaves an audit row.
 Key rotation: a key id the gateway has not loaded (no restart after keygen)
 verifies nothing.
 
@@ -24,7 +26,7 @@ import ddnsstack
 
 PROV = os.path.join(ddnsstack.BIN, "ddns-provision")
 ZONE = ddnsstack.ZONE
-JSON_KEYS = ["device_id", "kid", "secret", "password", "fqdn", "serial", "model"]
+JSON_KEYS = ["device_id", "kid", "generation", "secret", "password", "fqdn", "serial", "model"]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,8 @@ def issue(stack, tmp_path, kid="k1", name=None):
 def with_path(stack, tmp_path, creds):
     creds["path"] = stack.write_credentials(
         {k: creds[k] for k in ("device_id", "kid", "secret")},
-        str(tmp_path / ("%s-%s-%s.json" % (creds["device_id"], creds["kid"], uuid.uuid4().hex[:6]))))
+        str(tmp_path / ("%s-%s-%s.json" % (creds["device_id"], creds["kid"].replace("/", "-"),
+                                            uuid.uuid4().hex[:6]))))
     return creds
 
 
@@ -113,7 +116,7 @@ def test_rotation_gateway_needs_the_new_key_loaded(rstack, tmp_path):
     p, a2 = reissue(rstack, tmp_path, a)
     assert p.returncode == 0, p.stderr
     assert "no --kid given: using the newest key id 'k2'" in p.stderr
-    assert a2["kid"] == "k2" and a2["secret"] != a["secret"]
+    assert a2["kid"] == "k2/2" and a2["secret"] != a["secret"]
     assert device_row(rstack, a["device_id"])[0] == "k2"
 
     # the gateway refuses both secrets: the old one no longer matches the
@@ -144,16 +147,17 @@ def test_reissue_with_new_name_moves_secret_and_dns(rstack, tmp_path):
     assert p.returncode == 0, p.stderr
     # exactly what 'issue' prints, with the new key id and name
     assert list(json.loads(p.stdout).keys()) == JSON_KEYS
-    assert (n["device_id"], n["kid"], n["serial"], n["model"]) == (dev, "k2", c["serial"],
+    assert (n["device_id"], n["kid"], n["serial"], n["model"]) == (dev, "k2/2", c["serial"],
                                                                    c["model"])
-    assert n["password"] == "k2." + n["secret"]
+    assert n["generation"] == 2 and n["password"].startswith("k2/2.")
+    assert n["secret"] not in n["password"]
     new_label = n["fqdn"][:-len(ZONE) - 1]
     assert n["fqdn"].endswith("." + ZONE) and n["fqdn"] != old_fqdn
     assert re.fullmatch(r"d[a-z2-7]{13}", new_label)
-    shown = subprocess.run([PROV, "show", "--mac", dev, "--kid", "k2", "--key-dir",
+    shown = subprocess.run([PROV, "show", "--mac", dev, "--db", rstack.conninfo, "--key-dir",
                             rstack.key_dir], capture_output=True, text=True)
     assert json.loads(shown.stdout)["secret"] == n["secret"]
-    assert "moved from key id 'k1' to 'k2'" in p.stderr
+    assert "moved from key id 'k1' (generation 1) to 'k2' (generation 2)" in p.stderr
     assert "name %s replaced by %s (2 DNS records moved)" % (old_fqdn, n["fqdn"]) in p.stderr
     assert n["secret"] not in p.stderr and c["secret"] not in p.stdout + p.stderr
 
@@ -190,20 +194,24 @@ def test_reissue_with_new_name_moves_secret_and_dns(rstack, tmp_path):
          "--mac " + dev, sha, "13", "1", "jsonl"],
     ]
 
-    # the same again without a new name: nothing changes, same credentials
-    p2 = prov(rstack, "reissue", "--mac", dev.upper(), "--kid", "k2")
+    # the same again without a new name: a new generation under the same
+    # key id, so the secret changes again; the name and DNS stay
+    p2, n2 = reissue(rstack, tmp_path, n, "--kid", "k2")
     assert p2.returncode == 0, p2.stderr
-    assert p2.stdout == p.stdout
-    assert "already registered under key id 'k2' as %s; nothing changed" % new_label in p2.stderr
+    assert (n2["kid"], n2["fqdn"]) == ("k2/3", n["fqdn"]) and n2["secret"] != n["secret"]
+    assert "keeps key id 'k2', generation 2 to 3" in p2.stderr
     assert device_row(rstack, dev)[0::3] == ["k2", new_label]
     assert rstack.psql("SELECT count(*) FROM dns_outbox") == [["0"]]
     assert audit(rstack, dev)[-1][:10] == ["reissue", "refurb desk", "k2", "k2", ZONE,
-                                           n["fqdn"], "-", "0", "1", "0"]
-    # and back to the old key id, name kept
-    p3, back = reissue(rstack, tmp_path, n, "--kid", "k1")
-    assert p3.returncode == 0, p3.stderr
-    assert back["secret"] == c["secret"] and back["fqdn"] == n["fqdn"]
+                                           n["fqdn"], "-", "0", "0", "1"]
     assert update(rstack, n, "--ipv4", "192.0.2.23") == "badauth"
+    # and back to the old key id, name kept: no earlier secret comes back
+    p3, back = reissue(rstack, tmp_path, n2, "--kid", "k1")
+    assert p3.returncode == 0, p3.stderr
+    assert back["kid"] == "k1/4" and back["fqdn"] == n["fqdn"]
+    assert back["secret"] not in (c["secret"], n["secret"], n2["secret"])
+    for old in (c, n, n2):
+        assert update(rstack, old, "--ipv4", "192.0.2.23") == "badauth"
     assert update(rstack, back, "--ipv4", "192.0.2.24") == "good 192.0.2.24"
 
 
@@ -224,9 +232,10 @@ def test_reissue_with_a_chosen_name(rstack, tmp_path):
     assert n["fqdn"] == "%s.%s" % (label, ZONE)
     assert rstack.wait_dns(n["fqdn"], "A", ["192.0.2.30"]) == ["192.0.2.30"]
     assert rstack.wait_dns(d["fqdn"], "A", []) == []
-    # the name it already has: nothing to change
-    p, _ = reissue(rstack, tmp_path, n, "--kid", "k2", "--name", label)
-    assert p.returncode == 0 and "nothing changed" in p.stderr
+    # the name it already has: the name stays, the secret still changes
+    p, n2 = reissue(rstack, tmp_path, n, "--kid", "k2", "--name", label)
+    assert p.returncode == 0 and "replaced by" not in p.stderr
+    assert n2["fqdn"] == n["fqdn"] and n2["kid"] == "k2/3"
     p, _ = reissue(rstack, tmp_path, n, "--new-name", "--name", label)
     assert p.returncode == 2 and "exclude each other" in p.stderr
 
@@ -244,7 +253,7 @@ def test_reissue_of_a_revoked_device_keeps_it_revoked(rstack, tmp_path):
     p, n = reissue(rstack, tmp_path, e, "--kid", "k2", "--new-name")
     assert p.returncode == 0, p.stderr
     assert "stays revoked" in p.stderr and "(0 DNS records moved)" in p.stderr
-    assert n["kid"] == "k2" and n["fqdn"] != e["fqdn"]
+    assert n["kid"] == "k2/2" and n["fqdn"] != e["fqdn"]
     assert device_row(rstack, dev)[:2] == ["k2", "revoked"]
     assert rstack.outbox_empty()
     assert rstack.dig(n["fqdn"], "A") == []

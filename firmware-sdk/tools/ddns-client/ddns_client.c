@@ -30,7 +30,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -134,12 +137,15 @@ static const char help_text[] =
 "\n"
 "CREDENTIALS FILE\n"
 "    One JSON object, as printed by the provisioning tool:\n"
-"        {\"device_id\":\"3c5ab4f09a21\",\"kid\":\"k1\",\"secret\":\"<43 characters>\",\n"
-"         \"password\":\"k1.<secret>\",\"fqdn\":\"cam1.example.net\"}\n"
-"    device_id is required, and either kid and secret (base64url) or password\n"
-"    (kid.secret); when both forms are present they must agree. Other members\n"
-"    are ignored. The file should be readable by its owner only; a warning is\n"
-"    printed otherwise.\n"
+"        {\"device_id\":\"3c5ab4f09a21\",\"kid\":\"k1/2\",\"secret\":\"<43 characters>\",\n"
+"         \"password\":\"k1/2.<43 characters>\",\"fqdn\":\"cam1.example.net\"}\n"
+"    device_id is required, and kid (the key reference, sent as it is) and\n"
+"    secret (base64url). A device provisioned before secret generations (a\n"
+"    kid without \"/\") may have password (kid.secret) instead. When both\n"
+"    are present they must agree: from generation 1 on the password is the\n"
+"    dyndns2 password derived from the secret (docs/PROTOCOL.md section 3).\n"
+"    Other members are ignored. The file should be readable by its owner\n"
+"    only; a warning is printed otherwise.\n"
 "\n"
 "ANSWER\n"
 "    After every attempt one line on standard error shows the answer as the\n"
@@ -182,12 +188,14 @@ static const char *describe(ddns_err_t err)
     case DDNS_E_DEVICE_ID: return "device id is not 12 lowercase hexadecimal digits";
     case DDNS_E_DEVICE_ID_ZERO: return "device id is the all-zero address";
     case DDNS_E_DEVICE_ID_MULTICAST: return "device id is a multicast or broadcast address";
-    case DDNS_E_KID: return "key id is not 1 to 16 characters of [a-z0-9]";
+    case DDNS_E_KID: return "kid is not a key reference (1 to 16 characters of [a-z0-9], "
+                            "optionally \"/\" and a generation)";
     case DDNS_E_TS: return "timestamp above 999999999999";
     case DDNS_E_IPV4: return "invalid IPv4 address";
     case DDNS_E_IPV6: return "invalid IPv6 address";
     case DDNS_E_SECRET: return "secret is not 43 base64url characters";
-    case DDNS_E_PASSWORD: return "password is not of the form kid.secret";
+    case DDNS_E_PASSWORD: return "password is not of the form kid.secret (from generation 1 "
+                                 "on it does not carry the secret: give kid and secret)";
     case DDNS_E_RESP_FORMAT: return "answer is not one printable line ended by LF of at most 128 bytes";
     case DDNS_E_RESP_TOKEN: return "answer has an unknown result token";
     case DDNS_E_RESP_STATUS: return "answer token does not match the HTTP status";
@@ -351,6 +359,38 @@ static const char *json_text(json_t *root, const char *key, size_t *len)
 }
 
 /* Reads and checks the credentials file. Returns 0 or EXIT_USAGE. */
+/* Whether password (len bytes) is the dyndns2 password of the secret of
+ * key reference kid (docs/PROTOCOL.md section 3): kid "." base64url of the
+ * secret itself for generation 0, of HMAC-SHA256(secret,
+ * "ddns-dyndns2-password-v1") from generation 1 on. */
+static bool password_matches(const char *kid, const uint8_t secret[DDNS_SECRET_LEN],
+                             const char *password, size_t len)
+{
+    static const char label[] = "ddns-dyndns2-password-v1";
+    uint8_t pw[DDNS_SECRET_LEN];
+    char b64[48], want[DDNS_KID_MAX + 1 + sizeof b64];
+    unsigned int pwlen = DDNS_SECRET_LEN;
+    bool same = false;
+
+    if (strchr(kid, '/') == NULL)
+        memcpy(pw, secret, sizeof pw);
+    else if (HMAC(EVP_sha256(), secret, DDNS_SECRET_LEN, (const uint8_t *)label,
+                  sizeof label - 1, pw, &pwlen) == NULL)
+        goto out;
+    /* base64url without padding from OpenSSL's base64 */
+    EVP_EncodeBlock((unsigned char *)b64, pw, sizeof pw);
+    for (char *c = b64; *c; c++)
+        *c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
+    b64[DDNS_SECRET_TEXT_LEN] = '\0';
+    int n = snprintf(want, sizeof want, "%s.%s", kid, b64);
+    same = n > 0 && (size_t)n == len && CRYPTO_memcmp(want, password, len) == 0;
+    OPENSSL_cleanse(want, sizeof want);
+out:
+    OPENSSL_cleanse(pw, sizeof pw);
+    OPENSSL_cleanse(b64, sizeof b64);
+    return same;
+}
+
 static int load_credentials(const char *path, struct credentials *cred)
 {
     char *text = NULL;
@@ -411,10 +451,12 @@ static int load_credentials(const char *path, struct credentials *cred)
     memcpy(cred->device_id, s, len + 1);
 
     bool have = false;
-    s = json_text(root, "password", &len);
-    if (s != NULL) {
+    size_t pw_len = 0;
+    const char *pw = json_text(root, "password", &pw_len);
+    if (pw != NULL && json_object_get(root, "kid") == NULL) {
+        /* the password alone: the legacy kid.secret of generation 0 */
         size_t kid_len;
-        err = ddns_password_decode(ddns_span(s, len), cred->kid, &kid_len, cred->secret);
+        err = ddns_password_decode(ddns_span(pw, pw_len), cred->kid, &kid_len, cred->secret);
         if (err != DDNS_OK) {
             fprintf(stderr, "%s: credentials file %s: password: %s\n", PROG, path,
                     describe(err));
@@ -436,8 +478,7 @@ static int load_credentials(const char *path, struct credentials *cred)
             fprintf(stderr, "%s: credentials file %s: %s\n", PROG, path, describe(err));
             goto out;
         }
-        if (have && (strcmp(kid, cred->kid) != 0 ||
-                     CRYPTO_memcmp(secret, cred->secret, sizeof secret) != 0)) {
+        if (pw != NULL && !password_matches(kid, secret, pw, pw_len)) {
             OPENSSL_cleanse(secret, sizeof secret);
             fprintf(stderr, "%s: credentials file %s: password does not match kid and secret\n",
                     PROG, path);

@@ -228,6 +228,11 @@ static const struct gw_param gw_params[] = {
     {GW_SEC_FIRMWARE, "minimum_versions", GW_CT_LIST, "", 0, 0, GOFF(fw_minimum_versions), GW_RL_APPLY,
      "Oldest firmware accepted per model, comma-separated MODEL/VERSION "
      "(\"AcmeCam-X3/2.1.0\"); an older or unreadable version is refused (badagent)."},
+    {GW_SEC_FIRMWARE, "signed_only_models", GW_CT_LIST, "", 0, 0, GOFF(fw_signed_only_models),
+     GW_RL_APPLY,
+     "Models that only speak the signed protocol, comma-separated as blocked_models: "
+     "their /nic/update requests are refused (badagent) before the credentials are "
+     "looked at; their signed updates are not affected."},
     {GW_SEC_PROXY, "listeners", GW_CT_LISTEN, "", 0, 0, GOFF(proxy_listeners), GW_RL_RESTART,
      "Listeners of [gateway] listen that accept a PROXY protocol header (v1 or v2, "
      "before the TLS handshake) from the trusted addresses. A trusted peer must send "
@@ -815,6 +820,7 @@ void gw_config_free(gw_config_t *cfg)
     free(cfg->admin_console_dir);
     free(cfg->fw_blocked_models);
     free(cfg->fw_minimum_versions);
+    free(cfg->fw_signed_only_models);
     free(cfg->path);
     free(cfg->dir);
     free(cfg);

@@ -83,6 +83,7 @@ typedef struct gw_config {
     /* [firmware] (parsed by gw_policy) */
     char *fw_blocked_models;
     char *fw_minimum_versions;
+    char *fw_signed_only_models;
     gw_limits_t limits;
     /* [proxy] */
     gw_listen_list_t proxy_listeners;   /* members of listen that expect PROXY */

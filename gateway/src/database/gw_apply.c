@@ -1,6 +1,7 @@
 /* gw_apply: one device request in the database (see gw_apply.h). */
 #include "gw_apply.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,9 @@
 
 static const char gw_apply_sql[] =
     "SELECT item, ord, result, retry_after FROM ddns_apply_batch($1::text[], $2::text[], "
-    "$3::bigint[], $4::inet[], $5::inet[], $6::inet[], $7::text[], $8::boolean[], $9::integer[], "
-    "$10::text[], $11::text[])";
-#define GW_APPLY_NPARAMS 11
+    "$3::integer[], $4::bigint[], $5::inet[], $6::inet[], $7::inet[], $8::text[], "
+    "$9::boolean[], $10::integer[], $11::text[], $12::text[])";
+#define GW_APPLY_NPARAMS 12
 #define GW_APPLY_NFIELDS 4      /* item, ord, result, retry_after */
 
 static const char *const gw_apply_names[] = {
@@ -123,8 +124,9 @@ int gw_apply(gw_db_t *db, const gw_apply_req_t *rq, int timeout_s, gw_apply_job_
             snprintf(j->ipv4, sizeof j->ipv4, "%s", rq->source);
     }
     snprintf(interval, sizeof interval, "%d", rq->min_interval);
+    snprintf(j->generation, sizeof j->generation, "%" PRIu32, rq->generation);
     /* in the order of ddns_apply_batch()'s arrays */
-    const char *params[GW_APPLY_NPARAMS] = {rq->device, rq->kid, rq->ts,
+    const char *params[GW_APPLY_NPARAMS] = {rq->device, rq->kid, j->generation, rq->ts,
                                             j->ipv4[0] ? j->ipv4 : NULL,
                                             j->ipv6[0] ? j->ipv6 : NULL,
                                             rq->source, rq->fqdns,

@@ -13,6 +13,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gw_db.h"
 
@@ -24,14 +25,16 @@ typedef enum gw_apply_result {
     GW_APPLY_RATELIMIT,     /* a change held back by min_change_interval */
     GW_APPLY_NOHOST,        /* no such name; device-level: the device has no name */
     GW_APPLY_FOREIGN,       /* the name is another device's */
-    GW_APPLY_UNKNOWN,       /* no such device under that key id */
+    GW_APPLY_UNKNOWN,       /* no such device under that key id and generation (or
+                               a dyndns2 request of a device kept off dyndns2) */
     GW_APPLY_DISABLED,      /* the device is revoked */
     GW_APPLY_REPLAY,        /* the timestamp is not newer than the last accepted one */
 } gw_apply_result_t;
 
 /* One device request, as text (NULL: SQL NULL). */
 typedef struct gw_apply_req {
-    const char *device, *kid;
+    const char *device, *kid;   /* the authenticated device and its key id */
+    uint32_t generation;        /* the generation of its secret */
     const char *ts;             /* NULL: no replay token (dyndns2) */
     const char *ipv4, *ipv6;    /* NULL: the name keeps that address; both NULL:
                                    the connection's address (source) */
@@ -65,6 +68,7 @@ typedef struct gw_apply_job {
     void *arg;
     char ipv4[INET_ADDRSTRLEN];
     char ipv6[INET6_ADDRSTRLEN];
+    char generation[12];
 } gw_apply_job_t;
 
 /* The names of the answer whose result is r. */

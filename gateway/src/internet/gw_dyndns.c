@@ -138,7 +138,7 @@ static int gw_dyn_check_agent(const gw_devctx_t *d, gw_req_t *rq, gw_agent_t *ga
     const char *agent = gw_req_info(rq)->agent;
     if (evhttp_request_get_command(gw_req_evreq(rq)) != EVHTTP_REQ_GET ||
         agent == NULL || agent[0] == '\0' ||
-        gw_policy_check(d->policy, agent, ga) != GW_POLICY_ALLOW)
+        gw_policy_check_dyndns2(d->policy, agent, ga) != GW_POLICY_ALLOW)
         return gw_req_refuse(f, 200, 0, "badagent");
     return GW_OK;
 }
@@ -237,7 +237,7 @@ static int gw_dyn_apply(struct gw_dyn_job *j, gw_req_refusal_t *f)
     }
     gw_agent_printable(in->agent, agent_text, sizeof agent_text);
     const gw_apply_req_t ap = {
-        .device = j->cred.device_id, .kid = j->cred.kid,
+        .device = j->cred.device_id, .kid = j->cred.kid, .generation = j->cred.generation,
         .ipv4 = j->q.ipv4[0] ? j->q.ipv4 : NULL, .ipv6 = j->q.ipv6[0] ? j->q.ipv6 : NULL,
         .source = in->addr, .fqdns = j->q.have_hostname ? j->fqdns : NULL,
         .offline = j->q.offline, .min_interval = d->cfg->min_change_interval,
@@ -257,7 +257,7 @@ static void gw_dyn_verified(void *arg, int answer)
 {
     struct gw_dyn_job *j = arg;
     gw_req_refusal_t f;
-    cmn_wipe(j->cred.secret, sizeof j->cred.secret);
+    cmn_wipe(j->cred.password, sizeof j->cred.password);
     if (answer < 0) {
         gw_req_refuse(&f, 200, 0, "911");
     } else if (answer == 0) {
@@ -293,8 +293,9 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
         gw_req_async_begin(rq);
         /* From here on the key process's answer may come at any time (even
          * before the call returns) and own j. */
-        int rc = gw_keycli_secret(d->keys, j->cred.kid, strlen(j->cred.kid), j->cred.device_id,
-                                  j->cred.secret, gw_dyn_verified, j);
+        int rc = gw_keycli_password(d->keys, j->cred.kid, strlen(j->cred.kid),
+                                    j->cred.generation, j->cred.device_id, j->cred.password,
+                                    gw_dyn_verified, j);
         if (rc == GW_OK)
             return;
         gw_warn("dyndns2 update not verified: the key process cannot be asked: %s",
@@ -302,6 +303,6 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
         gw_req_refuse(&f, 200, 0, "911");
     }
     gw_req_reply(rq, f.status, f.line, 0);
-    cmn_wipe(j->cred.secret, sizeof j->cred.secret);
+    cmn_wipe(j->cred.password, sizeof j->cred.password);
     free(j);
 }

@@ -2,11 +2,11 @@
  * section 10), for devices and routers that carry a stock DDNS client.
  *
  * Owns the request-level decisions of a dyndns2 update, in this order: the
- * method (GET only) and the User-Agent (present, and allowed by gw_policy)
- * give badagent; HTTP Basic credentials (gw_dynparse) are checked by
- * re-deriving the device secret and comparing it in constant time (an
- * unknown key id costs the same work; no Authorization header at all gets
- * 401 with a Basic challenge, for clients that wait for one); then the
+ * method (GET only) and the User-Agent (present, and allowed by gw_policy,
+ * including its signed-only models) give badagent; HTTP Basic credentials
+ * (parsed by gw_dynparse) are checked by gw_auth_check_password() (no
+ * Authorization header at all gets 401 with a Basic challenge, for clients
+ * that wait for one); then the
  * query (badrequest, notfqdn, numhost), the one database request
  * (gw_apply) with the host list, the offline flag and the minimum change
  * interval, and the answer: one line per requested host in request order,

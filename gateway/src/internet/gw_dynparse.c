@@ -265,11 +265,13 @@ int gw_dyn_parse_basic(const char *authorization, gw_dyn_cred_t *out)
     if (ul == 0 || ul > 32 || cmn_mac_canon(text, ul, c.device_id) != CMN_MAC_OK)
         goto out;
     const char *pw = colon + 1, *dot = strchr(pw, '.');
-    if (dot == NULL || !cmn_kid_valid(pw, (size_t)(dot - pw)))
+    size_t kidlen;
+    if (dot == NULL || cmn_keyref_parse(pw, (size_t)(dot - pw), &kidlen, &c.generation) != 0)
         goto out;
-    memcpy(c.kid, pw, (size_t)(dot - pw));
+    memcpy(c.kid, pw, kidlen);
     if (strlen(dot + 1) != CMN_SECRET_B64_LEN ||
-        cmn_b64url_decode(dot + 1, CMN_SECRET_B64_LEN, c.secret, sizeof c.secret) != CMN_SECRET_LEN)
+        cmn_b64url_decode(dot + 1, CMN_SECRET_B64_LEN, c.password, sizeof c.password) !=
+            CMN_SECRET_LEN)
         goto out;
     *out = c;
     rc = 0;

@@ -6,8 +6,9 @@
  * wildcard, mx, backmx, system), the host name rule (an FQDN, folded to
  * lowercase), the myip forms (IPv4, IPv6, or both as "v4,v6"), and the
  * HTTP Basic credentials (user: the device id or the MAC in another
- * accepted form; password: "kid.secret"). Pure functions, no I/O, no
- * allocation; the secret is wiped from every intermediate buffer. The
+ * accepted form; password: key reference "." 43 base64url characters).
+ * Pure functions, no I/O, no allocation; the password is wiped from every
+ * intermediate buffer. The
  * fuzz target gateway/fuzz/fuzz_dyndns.c drives all of them. */
 #ifndef GW_DYNPARSE_H
 #define GW_DYNPARSE_H
@@ -55,15 +56,20 @@ int gw_dyn_parse_myip(const char *v, char ipv4[INET_ADDRSTRLEN], char ipv6[INET6
 
 typedef struct gw_dyn_cred {
     char device_id[CMN_DEVICE_ID_LEN + 1];
-    char kid[CMN_KID_MAX + 1];
-    uint8_t secret[CMN_SECRET_LEN];
+    char kid[CMN_KID_MAX + 1];      /* the key id, without the generation */
+    uint32_t generation;
+    /* the password's 32 bytes after the key reference (generation 0: the
+     * device secret; later: the password derived from it) */
+    uint8_t password[CMN_SECRET_LEN];
 } gw_dyn_cred_t;
 
 /* Parses an Authorization value "Basic <base64(user:password)>" (scheme
  * name in any case). The user is canonicalised with cmn_mac_canon (so
  * "3c5ab4f09a21", "3C-5A-B4-F0-9A-21" and "3c5a.b4f0.9a21" name the same
- * device); the password must be "kid.secret" (docs/PROTOCOL.md section 3).
- * Returns 0, or -1 (out wiped) for anything else. */
+ * device); the password must be a key reference ("k1", "k1/3"), "." and 43
+ * base64url characters (docs/PROTOCOL.md section 3). Whether the password
+ * is right is gw_auth_check_password()'s. Returns 0, or -1 (out wiped)
+ * for anything else. */
 int gw_dyn_parse_basic(const char *authorization, gw_dyn_cred_t *out);
 
 #endif

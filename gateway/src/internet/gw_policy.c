@@ -11,6 +11,7 @@
 struct gw_rule {
     char model[GW_POLICY_MODEL_MAX + 1];
     int blocked;
+    int signed_only;
     char minimum[GW_POLICY_VERSION_MAX + 1];    /* "" when none */
 };
 
@@ -36,7 +37,8 @@ size_t gw_policy_count(const gw_policy_t *p)
 {
     size_t k = 0;
     for (size_t i = 0; i < p->n; i++)
-        k += (size_t)(p->rules[i].blocked != 0) + (size_t)(p->rules[i].minimum[0] != '\0');
+        k += (size_t)(p->rules[i].blocked != 0) + (size_t)(p->rules[i].signed_only != 0) +
+             (size_t)(p->rules[i].minimum[0] != '\0');
     return k;
 }
 
@@ -129,16 +131,29 @@ static struct gw_rule *gw_rule_get(gw_policy_t *p, const char *model, size_t len
     return r;
 }
 
-int gw_policy_block(gw_policy_t *p, const char *model)
+/* Marks model's rule blocked, or signed-only. */
+static int gw_policy_flag(gw_policy_t *p, const char *model, int signed_only)
 {
     int err;
     size_t len = strlen(model);
     if (!gw_model_valid(model, len))
         return GW_EINVAL;
     struct gw_rule *r = gw_rule_get(p, model, len, &err);
-    if (r != NULL)
+    if (r != NULL && signed_only)
+        r->signed_only = 1;
+    else if (r != NULL)
         r->blocked = 1;
     return err;
+}
+
+int gw_policy_block(gw_policy_t *p, const char *model)
+{
+    return gw_policy_flag(p, model, 0);
+}
+
+int gw_policy_signed_only(gw_policy_t *p, const char *model)
+{
+    return gw_policy_flag(p, model, 1);
 }
 
 int gw_policy_set_minimum(gw_policy_t *p, const char *model, const char *version)
@@ -153,10 +168,14 @@ int gw_policy_set_minimum(gw_policy_t *p, const char *model, const char *version
     return err;
 }
 
-/* Calls fn for every comma-separated, trimmed item of list. */
-static int gw_policy_each(gw_policy_t *p, const char *list, int minimums, char *err,
+/* What the items of a configured list are. */
+enum gw_list_kind { GW_LIST_BLOCKED, GW_LIST_MINIMUMS, GW_LIST_SIGNED_ONLY };
+
+/* Adds every comma-separated, trimmed item of list as a rule of kind. */
+static int gw_policy_each(gw_policy_t *p, const char *list, enum gw_list_kind kind, char *err,
                           size_t errlen)
 {
+    int minimums = kind == GW_LIST_MINIMUMS;
     char item[GW_POLICY_MODEL_MAX + GW_POLICY_VERSION_MAX + 8];
     const char *s = list ? list : "";
     while (*s != '\0') {
@@ -187,6 +206,8 @@ static int gw_policy_each(gw_policy_t *p, const char *list, int minimums, char *
             *slash = '\0';
             rc = gw_policy_set_minimum(p, item, slash + 1);
             *slash = '/';
+        } else if (kind == GW_LIST_SIGNED_ONLY) {
+            rc = gw_policy_signed_only(p, item);
         } else {
             rc = gw_policy_block(p, item);
         }
@@ -220,12 +241,17 @@ static int gw_policy_each(gw_policy_t *p, const char *list, int minimums, char *
 
 int gw_policy_load_blocked(gw_policy_t *p, const char *list, char *err, size_t errlen)
 {
-    return gw_policy_each(p, list, 0, err, errlen);
+    return gw_policy_each(p, list, GW_LIST_BLOCKED, err, errlen);
 }
 
 int gw_policy_load_minimums(gw_policy_t *p, const char *list, char *err, size_t errlen)
 {
-    return gw_policy_each(p, list, 1, err, errlen);
+    return gw_policy_each(p, list, GW_LIST_MINIMUMS, err, errlen);
+}
+
+int gw_policy_load_signed_only(gw_policy_t *p, const char *list, char *err, size_t errlen)
+{
+    return gw_policy_each(p, list, GW_LIST_SIGNED_ONLY, err, errlen);
 }
 
 /* Copies [b, e) trimmed of blanks into out (size cap + 1); 0 or -1. */
@@ -311,12 +337,26 @@ gw_policy_verdict_t gw_policy_check(const gw_policy_t *p, const char *user_agent
     return GW_POLICY_ALLOW;
 }
 
+gw_policy_verdict_t gw_policy_check_dyndns2(const gw_policy_t *p, const char *user_agent,
+                                            gw_agent_t *agent)
+{
+    gw_agent_t a;
+    gw_policy_verdict_t v = gw_policy_check(p, user_agent, &a);
+    if (agent != NULL)
+        *agent = a;
+    if (v != GW_POLICY_ALLOW || p == NULL || a.model[0] == '\0')
+        return v;
+    const struct gw_rule *r = gw_rule_find(p, a.model, strlen(a.model));
+    return r != NULL && r->signed_only ? GW_POLICY_SIGNED_ONLY : GW_POLICY_ALLOW;
+}
+
 const char *gw_policy_verdict_name(gw_policy_verdict_t v)
 {
     switch (v) {
     case GW_POLICY_ALLOW: return "allow";
     case GW_POLICY_BLOCKED: return "blocked";
     case GW_POLICY_TOO_OLD: return "too-old";
+    case GW_POLICY_SIGNED_ONLY: return "signed-only";
     }
     return "?";
 }

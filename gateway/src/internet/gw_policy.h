@@ -2,13 +2,16 @@
  *
  * Owns the User-Agent forms that name a device's model and firmware version
  * (docs/PROTOCOL.md section 11), the ordering of version numbers, and the
- * rules: models that are blocked, and the oldest firmware version accepted
- * per model. The rules come from the configuration file today ([firmware]
- * blocked_models, minimum_versions); another source (the database, an admin
- * API) fills the same object through gw_policy_block() and
- * gw_policy_set_minimum(). gw_policy_check() is the one decision both update
- * endpoints use (native: 403 badagent, dyndns2: badagent). The object is
- * read-only once built. Pure functions, no I/O. */
+ * rules: models that are blocked, models that only speak the signed
+ * protocol (refused on /nic/update), and the oldest firmware version
+ * accepted per model. The rules come from the configuration file ([firmware]
+ * blocked_models, signed_only_models, minimum_versions) and from the
+ * operators' policy in the database (gw_policydb), both through
+ * gw_policy_block(), gw_policy_signed_only() and gw_policy_set_minimum().
+ * gw_policy_check() is the decision both update endpoints use (native: 403
+ * badagent, dyndns2: badagent), gw_policy_check_dyndns2() adds the
+ * signed-only rule for /nic/update. The object is read-only once built.
+ * Pure functions, no I/O. */
 #ifndef GW_POLICY_H
 #define GW_POLICY_H
 
@@ -30,6 +33,7 @@ typedef enum gw_policy_verdict {
     GW_POLICY_ALLOW = 0,
     GW_POLICY_BLOCKED,  /* the model is blocked */
     GW_POLICY_TOO_OLD,  /* older than the model's minimum, or no readable version */
+    GW_POLICY_SIGNED_ONLY, /* the model speaks the signed protocol only (dyndns2) */
 } gw_policy_verdict_t;
 
 /* An empty policy (allows everything). NULL when out of memory. */
@@ -44,6 +48,7 @@ void gw_policy_free(gw_policy_t *p);
 int gw_policy_block(gw_policy_t *p, const char *model) __attribute__((warn_unused_result));
 int gw_policy_set_minimum(gw_policy_t *p, const char *model, const char *version)
     __attribute__((warn_unused_result));
+int gw_policy_signed_only(gw_policy_t *p, const char *model) __attribute__((warn_unused_result));
 
 /* The configuration forms: "Model, Model" and "Model/Version, Model/Version"
  * (blanks around items ignored; an empty or NULL list adds nothing).
@@ -52,8 +57,10 @@ int gw_policy_load_blocked(gw_policy_t *p, const char *list, char *err, size_t e
     __attribute__((warn_unused_result));
 int gw_policy_load_minimums(gw_policy_t *p, const char *list, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+int gw_policy_load_signed_only(gw_policy_t *p, const char *list, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
-/* Number of rules (blocked and minimum). */
+/* Number of rules (blocked, signed-only and minimum). */
 size_t gw_policy_count(const gw_policy_t *p);
 
 /* Reads the model and version of a User-Agent value (NULL: no header):
@@ -79,6 +86,11 @@ int gw_version_compare(const char *a, const char *b);
  * when not NULL, receives what the header said. */
 gw_policy_verdict_t gw_policy_check(const gw_policy_t *p, const char *user_agent,
                                     gw_agent_t *agent);
+
+/* The decision for one /nic/update request: gw_policy_check(), and a model
+ * that speaks the signed protocol only is GW_POLICY_SIGNED_ONLY. */
+gw_policy_verdict_t gw_policy_check_dyndns2(const gw_policy_t *p, const char *user_agent,
+                                            gw_agent_t *agent);
 
 /* The User-Agent as recorded for the admin API: at most outlen - 1
  * characters, every byte outside printable ASCII replaced by '?' (NULL:

@@ -13,6 +13,7 @@ typedef struct gw_policydb_rule {
     char model[GW_POLICY_MODEL_MAX + 1];
     char version[GW_POLICY_VERSION_MAX + 1];   /* "" : no minimum */
     int blocked;
+    int signed_only;
 } gw_policydb_rule_t;
 
 struct gw_policydb {
@@ -40,7 +41,7 @@ static void gw_policydb_cb(void *arg, int err, const PGresult *res)
     if (err != GW_ECLOSED)
         gw_policydb_arm(pd, pd->again ? 0 : GW_POLICYDB_TICK_S);
     pd->again = 0;
-    if (err != GW_OK || PQnfields(res) != 4 || PQntuples(res) < 1)
+    if (err != GW_OK || PQnfields(res) != 5 || PQntuples(res) < 1)
         return;
     long long version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     if (version == pd->version)
@@ -56,6 +57,7 @@ static void gw_policydb_cb(void *arg, int err, const PGresult *res)
         rules[n].blocked = PQgetvalue(res, row, 2)[0] == 't';
         snprintf(rules[n].version, sizeof rules[n].version, "%s",
                  PQgetisnull(res, row, 3) ? "" : PQgetvalue(res, row, 3));
+        rules[n].signed_only = PQgetvalue(res, row, 4)[0] == 't';
         n++;
     }
     free(pd->rules);
@@ -77,7 +79,8 @@ static void gw_policydb_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (pd->job != NULL)
         return;
-    if (gw_db_query_timed(pd->db, "SELECT s.version, p.model, p.blocked, p.min_version "
+    if (gw_db_query_timed(pd->db, "SELECT s.version, p.model, p.blocked, p.min_version, "
+                          "p.signed_only "
                           "FROM firmware_policy_state s LEFT JOIN firmware_policy p ON true "
                           "ORDER BY p.model", 0, NULL, GW_POLICYDB_TIMEOUT_S, gw_policydb_cb,
                           pd, &pd->job) != GW_OK) {
@@ -130,6 +133,8 @@ size_t gw_policydb_apply(const gw_policydb_t *pd, gw_policy_t *p)
     for (size_t i = 0; i < pd->nrules; i++) {
         const gw_policydb_rule_t *r = &pd->rules[i];
         if (r->blocked && gw_policy_block(p, r->model) == GW_OK)
+            n++;
+        if (r->signed_only && gw_policy_signed_only(p, r->model) == GW_OK)
             n++;
         if (r->version[0] && gw_policy_set_minimum(p, r->model, r->version) == GW_OK)
             n++;

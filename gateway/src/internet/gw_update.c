@@ -156,7 +156,7 @@ static int gw_upd_apply(struct gw_upd_job *j, gw_req_refusal_t *f)
     snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar->ts);
     gw_agent_printable(in->agent, agent_text, sizeof agent_text);
     const gw_apply_req_t ap = {
-        .device = ar->device_id, .kid = ar->kid, .ts = tsbuf,
+        .device = ar->device_id, .kid = ar->kid, .generation = ar->generation, .ts = tsbuf,
         .ipv4 = ar->ipv4[0] ? ar->ipv4 : NULL, .ipv6 = ar->ipv6[0] ? ar->ipv6 : NULL,
         .source = in->addr, .min_interval = u->cfg->min_change_interval,
         .agent = in->agent != NULL ? agent_text : NULL,
@@ -189,8 +189,9 @@ void gw_update_handle(void *arg, gw_req_t *rq)
         gw_req_async_begin(rq);
         /* From here on the key process's answer may come at any time (even
          * before the call returns) and own j. */
-        int rc = gw_keycli_signature(u->keys, j->ar.kid, strlen(j->ar.kid), j->ar.device_id,
-                                     s.sts, s.sts_len, s.sig, gw_update_verified, j);
+        int rc = gw_keycli_signature(u->keys, j->ar.kid, strlen(j->ar.kid), j->ar.generation,
+                                     j->ar.device_id, s.sts, s.sts_len, s.sig,
+                                     gw_update_verified, j);
         if (rc == GW_OK)
             return;
         gw_warn("update not verified: the key process cannot be asked: %s", gw_strerror(rc));

@@ -47,6 +47,7 @@ static const gw_api_route_t gw_api_routes[] = {
     {EVHTTP_REQ_PUT, 4, {"devices", NULL, "names", NULL}, GW_API_WRITE, gw_apiep_name},
     {EVHTTP_REQ_PUT, 3, {"devices", NULL, "ttl"}, GW_API_WRITE, gw_apiep_ttl},
     {EVHTTP_REQ_POST, 3, {"devices", NULL, "reissue"}, GW_API_WRITE, gw_apiep_reissue},
+    {EVHTTP_REQ_POST, 3, {"devices", NULL, "dyndns2"}, GW_API_WRITE, gw_apiep_dyndns2},
     {EVHTTP_REQ_GET, 1, {"fleet"}, GW_API_READ, gw_apiep_fleet},
     {EVHTTP_REQ_GET, 2, {"fleet", "failing"}, GW_API_READ, gw_apiep_failing},
     {EVHTTP_REQ_GET, 1, {"policy"}, GW_API_READ, gw_apiep_policy_get},

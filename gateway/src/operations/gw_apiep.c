@@ -180,6 +180,23 @@ int gw_apiep_reissue(gw_apireq_t *r)
                                               "admin_reissue($1::bigint, $2, $3, $4, $5)");
 }
 
+int gw_apiep_dyndns2(gw_apireq_t *r)
+{
+    int rc = gw_apireq_device_arg(r, 1);
+    if (rc != GW_OK)
+        return rc;
+    json_t *a = r->body ? json_object_get(r->body, "allowed") : NULL;
+    if (!json_is_boolean(a))
+        return gw_apireq_fail(r, 400, "allowed", "allowed: true (the device may use "
+                              "/nic/update) or false (it may not)");
+    gw_apireq_who(r);
+    gw_sql_param(&r->sql, r->device);
+    gw_sql_param(&r->sql, json_is_true(a) ? "true" : "false");
+    return gw_apireq_run(r, GW_APIREQ_STATUS, "SELECT status, body::text FROM "
+                                              "admin_set_dyndns2($1::bigint, $2, $3, $4, "
+                                              "$5::boolean)");
+}
+
 int gw_apiep_fleet(gw_apireq_t *r)
 {
     long days;
@@ -205,10 +222,11 @@ int gw_apiep_policy_get(gw_apireq_t *r)
     /* the configured rules too, as written in [firmware] */
     gw_sql_param(&r->sql, r->cfg->fw_blocked_models ? r->cfg->fw_blocked_models : "");
     gw_sql_param(&r->sql, r->cfg->fw_minimum_versions ? r->cfg->fw_minimum_versions : "");
+    gw_sql_param(&r->sql, r->cfg->fw_signed_only_models ? r->cfg->fw_signed_only_models : "");
     return gw_apireq_run(r, GW_APIREQ_JSON,
                          "SELECT (admin_policy_json() || jsonb_build_object('config', "
                          "jsonb_build_object('blocked_models', $1::text, 'minimum_versions', "
-                         "$2::text)))::text");
+                         "$2::text, 'signed_only_models', $3::text)))::text");
 }
 
 /* Appends s as an element of a PostgreSQL array literal "{...". */
@@ -230,24 +248,25 @@ static int gw_apiep_array_add(char *a, size_t al, const char *s)
     return GW_OK;
 }
 
-/* blocked_models: a list of model names, into the array literal blocked. */
-static int gw_apiep_blocked(gw_apireq_t *r, gw_policy_t *check, char *blocked, size_t len)
+/* A list of model names (blocked_models, signed_only_models), checked with
+ * add into check, into the array literal out. */
+static int gw_apiep_models(gw_apireq_t *r, const char *member, gw_policy_t *check,
+                           int (*add)(gw_policy_t *, const char *), char *out, size_t len)
 {
-    json_t *b = r->body ? json_object_get(r->body, "blocked_models") : NULL, *v;
+    json_t *b = r->body ? json_object_get(r->body, member) : NULL, *v;
     size_t i;
     if (b != NULL && !json_is_array(b) && !json_is_null(b))
-        return gw_apireq_fail(r, 400, "blocked_models", "blocked_models: a list of model names");
+        return gw_apireq_fail(r, 400, member, "%s: a list of model names", member);
     json_array_foreach(b, i, v) {
-        if (!json_is_string(v) || gw_policy_block(check, json_string_value(v)) != GW_OK ||
-            gw_apiep_array_add(blocked, len - 1, json_string_value(v)) != GW_OK)
-            return gw_apireq_fail(r, 400, "blocked_models", "blocked_models[%zu]: a model name "
-                                  "of 1 to %d printable characters without ',', '/' and blanks",
-                                  i, GW_POLICY_MODEL_MAX);
+        if (!json_is_string(v) || add(check, json_string_value(v)) != GW_OK ||
+            gw_apiep_array_add(out, len - 1, json_string_value(v)) != GW_OK)
+            return gw_apireq_fail(r, 400, member, "%s[%zu]: a model name of 1 to %d printable "
+                                  "characters without ',', '/' and blanks", member, i,
+                                  GW_POLICY_MODEL_MAX);
     }
-    if (strchr(blocked, ' ') != NULL)
-        return gw_apireq_fail(r, 400, "blocked_models", "blocked_models: a model name has no "
-                              "blanks");
-    strcat(blocked, "}");
+    if (strchr(out, ' ') != NULL)
+        return gw_apireq_fail(r, 400, member, "%s: a model name has no blanks", member);
+    strcat(out, "}");
     return GW_OK;
 }
 
@@ -279,22 +298,27 @@ static int gw_apiep_minimums(gw_apireq_t *r, gw_policy_t *check, char *models, c
 int gw_apiep_policy_put(gw_apireq_t *r)
 {
     char blocked[GW_APIEP_ARRAY_LEN] = "{", models[GW_APIEP_ARRAY_LEN] = "{",
-         versions[GW_APIEP_ARRAY_LEN] = "{";
+         versions[GW_APIEP_ARRAY_LEN] = "{", signed_only[GW_APIEP_ARRAY_LEN] = "{";
     gw_policy_t *check = gw_policy_new();
     int rc;
     if (check == NULL)
         return gw_apireq_fail(r, 503, NULL, "out of memory");
     /* the body's rules are checked as the workers will read them */
-    if ((rc = gw_apiep_blocked(r, check, blocked, sizeof blocked)) == GW_OK &&
+    if ((rc = gw_apiep_models(r, "blocked_models", check, gw_policy_block, blocked,
+                              sizeof blocked)) == GW_OK &&
+        (rc = gw_apiep_models(r, "signed_only_models", check, gw_policy_signed_only,
+                              signed_only, sizeof signed_only)) == GW_OK &&
         (rc = gw_apiep_minimums(r, check, models, versions, sizeof models)) == GW_OK) {
         gw_apireq_who(r);
         gw_sql_param(&r->sql, blocked);
         gw_sql_param(&r->sql, models);
         gw_sql_param(&r->sql, versions);
+        gw_sql_param(&r->sql, signed_only);
         r->policy_changed = 1;
         rc = gw_apireq_run(r, GW_APIREQ_STATUS, "SELECT status, body::text FROM "
                                                 "admin_policy_set($1::bigint, $2, $3, "
-                                                "$4::text[], $5::text[], $6::text[])");
+                                                "$4::text[], $5::text[], $6::text[], "
+                                                "$7::text[])");
     }
     gw_policy_free(check);
     return rc;

@@ -21,6 +21,8 @@ int gw_apiep_status_action(gw_apireq_t *r);
 int gw_apiep_name(gw_apireq_t *r);
 int gw_apiep_ttl(gw_apireq_t *r);
 int gw_apiep_reissue(gw_apireq_t *r);
+/* POST devices/{id}/dyndns2 {"allowed": true|false} */
+int gw_apiep_dyndns2(gw_apireq_t *r);
 int gw_apiep_fleet(gw_apireq_t *r);
 int gw_apiep_failing(gw_apireq_t *r);
 int gw_apiep_policy_get(gw_apireq_t *r);

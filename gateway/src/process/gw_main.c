@@ -113,7 +113,8 @@ static void gw_usage(FILE *f)
 "                        with Retry-After), 911 (503, with Retry-After)\n"
 "      GET  /nic/update  dyndns2 update for stock clients (ddclient, inadyn,\n"
 "                        routers): HTTP Basic auth with the device id and\n"
-"                        the password kid.secret; hostname=FQDN[,FQDN...],\n"
+"                        its password (key reference \".\" 43 characters;\n"
+"                        docs/PROTOCOL.md section 3); hostname=FQDN[,...],\n"
 "                        myip=V4|V6|V4,V6, offline=YES; answers HTTP 200\n"
 "                        with one line per host: good IP, nochg IP, badauth,\n"
 "                        badagent, notfqdn, nohost, !yours, numhost, abuse,\n"
@@ -136,7 +137,8 @@ static void gw_usage(FILE *f)
 "    [firmware] blocked_models and minimum_versions refuse models and old\n"
 "    firmware with badagent, together with the operators' rules stored in\n"
 "    the database through the admin API (read every 5 s). /nic/update also\n"
-"    refuses a request without a User-Agent.\n"
+"    refuses a request without a User-Agent, and the models of\n"
+"    signed_only_models.\n"
 "\n"
 "    Admin listener ([admin] listen, plain HTTP, keep it on loopback):\n"
 "      GET  /healthz     200 \"ok\"\n"
@@ -313,6 +315,9 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
         gw_config_key_error(cfg, msgs, "firmware", "blocked_models", "%s", err);
     if (gw_policy_load_minimums(app->policy, cfg->fw_minimum_versions, err, sizeof err) != GW_OK)
         gw_config_key_error(cfg, msgs, "firmware", "minimum_versions", "%s", err);
+    if (gw_policy_load_signed_only(app->policy, cfg->fw_signed_only_models, err,
+                                   sizeof err) != GW_OK)
+        gw_config_key_error(cfg, msgs, "firmware", "signed_only_models", "%s", err);
     for (size_t i = 0; i < cfg->nzones; i++) {
         const gw_zone_conf_t *z = &cfg->zones[i];
         if (z->tsig_secret == NULL || z->tsig_key_name == NULL || z->tsig_algorithm == NULL)
@@ -560,7 +565,9 @@ static void gw_policy_changed(void *arg)
     gw_policy_t *p = gw_policy_new();
     if (p == NULL || gw_policy_load_blocked(p, app->cfg->fw_blocked_models, err,
                                             sizeof err) != GW_OK ||
-        gw_policy_load_minimums(p, app->cfg->fw_minimum_versions, err, sizeof err) != GW_OK) {
+        gw_policy_load_minimums(p, app->cfg->fw_minimum_versions, err, sizeof err) != GW_OK ||
+        gw_policy_load_signed_only(p, app->cfg->fw_signed_only_models, err,
+                                   sizeof err) != GW_OK) {
         gw_error("firmware policy from the database not applied: out of memory");
         gw_policy_free(p);
         return;

@@ -71,9 +71,10 @@ int gw_auth_parse_authorization(const char *value, gw_auth_result_t *out, uint8_
     memcpy(r.device_id, v, (size_t)n);
 
     n = gw_take_field(&p, "kid", 0, &v);
-    if (n < 0 || !cmn_kid_valid(v, (size_t)n))
+    size_t kidlen;
+    if (n < 0 || cmn_keyref_parse(v, (size_t)n, &kidlen, &r.generation) != 0)
         return -1;
-    memcpy(r.kid, v, (size_t)n);
+    memcpy(r.kid, v, kidlen);
 
     n = gw_take_field(&p, "ts", 0, &v);
     if (n < 1 || n > 12 || v[0] < '1' || v[0] > '9')
@@ -104,6 +105,7 @@ int gw_auth_parse_authorization(const char *value, gw_auth_result_t *out, uint8_
 
     memcpy(out->device_id, r.device_id, sizeof r.device_id);
     memcpy(out->kid, r.kid, sizeof r.kid);
+    out->generation = r.generation;
     memcpy(out->nonce, r.nonce, sizeof r.nonce);
     out->ts = r.ts;
     return 0;
@@ -213,14 +215,14 @@ int gw_auth_parse_body(const uint8_t *body, size_t len, gw_auth_result_t *out)
 }
 
 int gw_auth_derive(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid, size_t kidlen,
-                   const char *device_id, uint8_t secret[CMN_SECRET_LEN])
+                   uint32_t generation, const char *device_id, uint8_t secret[CMN_SECRET_LEN])
 {
     /* Stands in for the master key of an unknown kid. */
     static const cmn_master_key_t dummy_key;
     const cmn_master_key_t *key = lookup(lookup_ctx, kid, kidlen);
     int found = key != NULL;
     int rc = cmn_derive_secret(found ? key : &dummy_key, kid, kidlen, device_id,
-                               CMN_DEVICE_ID_LEN, secret);
+                               CMN_DEVICE_ID_LEN, generation, secret);
     return rc != 0 ? -1 : found;
 }
 
@@ -249,9 +251,12 @@ int gw_auth_prepare(const char *authorization, const uint8_t *body, size_t body_
         return -1;
     }
 
-    /* 3. what the signature covers */
-    int n = snprintf((char *)s->sts, sizeof s->sts, "%s\nPOST\n/v1/update\n%s\n%s\n%lld\n%s\n",
-                     GW_AUTH_SCHEME, out->device_id, out->kid, (long long)out->ts, out->nonce);
+    /* 3. what the signature covers: the key reference as sent (its
+     * syntax has one text per value) */
+    char ref[CMN_KEYREF_MAX + 1];
+    int n = cmn_keyref_format(out->kid, out->generation, ref, sizeof ref) < 0 ? -1 :
+            snprintf((char *)s->sts, sizeof s->sts, "%s\nPOST\n/v1/update\n%s\n%s\n%lld\n%s\n",
+                     GW_AUTH_SCHEME, out->device_id, ref, (long long)out->ts, out->nonce);
     if (n < 0 || (size_t)n + body_len > sizeof s->sts) {
         out->verdict = GW_AUTH_BADAUTH;
         return -1;
@@ -264,15 +269,15 @@ int gw_auth_prepare(const char *authorization, const uint8_t *body, size_t body_
 }
 
 int gw_auth_check_signature(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid,
-                            size_t kidlen, const char *device_id, const uint8_t *sts,
-                            size_t sts_len, const uint8_t sig[32])
+                            size_t kidlen, uint32_t generation, const char *device_id,
+                            const uint8_t *sts, size_t sts_len, const uint8_t sig[32])
 {
     uint8_t secret[CMN_SECRET_LEN], mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
     int hmac_ok = 0;
 
     /* an unknown kid does the same work (derivation, HMAC) */
-    int found = gw_auth_derive(lookup, lookup_ctx, kid, kidlen, device_id, secret);
+    int found = gw_auth_derive(lookup, lookup_ctx, kid, kidlen, generation, device_id, secret);
     if (found >= 0 && HMAC(EVP_sha256(), secret, sizeof secret, sts, sts_len, mac, &maclen) != NULL &&
         maclen == 32)
         hmac_ok = CRYPTO_memcmp(mac, sig, 32) == 0;
@@ -281,14 +286,17 @@ int gw_auth_check_signature(gw_auth_key_lookup_fn lookup, void *lookup_ctx, cons
     return hmac_ok & (found == 1);
 }
 
-int gw_auth_check_secret(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid,
-                         size_t kidlen, const char *device_id,
-                         const uint8_t secret[CMN_SECRET_LEN])
+int gw_auth_check_password(gw_auth_key_lookup_fn lookup, void *lookup_ctx,
+                           const char *device_id, const char *kid, size_t kidlen,
+                           uint32_t generation, const uint8_t password[CMN_SECRET_LEN])
 {
-    uint8_t mine[CMN_SECRET_LEN];
-    int found = gw_auth_derive(lookup, lookup_ctx, kid, kidlen, device_id, mine);
-    int same = found >= 0 && CRYPTO_memcmp(mine, secret, CMN_SECRET_LEN) == 0;
-    cmn_wipe(mine, sizeof mine);
+    uint8_t secret[CMN_SECRET_LEN], want[CMN_SECRET_LEN];
+    /* an unknown kid derives under a zero key: the same work */
+    int found = gw_auth_derive(lookup, lookup_ctx, kid, kidlen, generation, device_id, secret);
+    int same = found >= 0 && cmn_dyndns2_password(secret, generation, want) == 0 &&
+               CRYPTO_memcmp(want, password, CMN_SECRET_LEN) == 0;
+    cmn_wipe(secret, sizeof secret);
+    cmn_wipe(want, sizeof want);
     return same & (found == 1);
 }
 
@@ -298,8 +306,8 @@ void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_
 {
     gw_auth_signed_t s;
     if (gw_auth_prepare(authorization, body, body_len, server_time, skew, out, &s) == 0 &&
-        !gw_auth_check_signature(lookup, lookup_ctx, out->kid, strlen(out->kid), out->device_id,
-                                 s.sts, s.sts_len, s.sig))
+        !gw_auth_check_signature(lookup, lookup_ctx, out->kid, strlen(out->kid), out->generation,
+                                 out->device_id, s.sts, s.sts_len, s.sig))
         out->verdict = GW_AUTH_BADAUTH;
     cmn_wipe(&s, sizeof s);
 }

@@ -168,37 +168,39 @@ static int gw_kc_ask(gw_keycli_t *c, gw_kp_req_t *rq, const uint8_t *data, gw_ke
 }
 
 static int gw_kc_fill(gw_kp_req_t *rq, enum gw_kp_op op, const char *kid, size_t kidlen,
-                      const char *device_id)
+                      uint32_t generation, const char *device_id)
 {
     memset(rq, 0, sizeof *rq);
     if (kidlen > sizeof rq->kid)
         return GW_EINVAL;
     rq->op = (uint8_t)op;
     rq->kid_len = (uint8_t)kidlen;
+    rq->generation = generation;
     memcpy(rq->kid, kid, kidlen);
     memcpy(rq->device_id, device_id, sizeof rq->device_id);
     return GW_OK;
 }
 
-int gw_keycli_signature(gw_keycli_t *c, const char *kid, size_t kidlen, const char *device_id,
-                        const uint8_t *sts, size_t sts_len, const uint8_t sig[32],
-                        gw_keycli_cb cb, void *arg)
+int gw_keycli_signature(gw_keycli_t *c, const char *kid, size_t kidlen, uint32_t generation,
+                        const char *device_id, const uint8_t *sts, size_t sts_len,
+                        const uint8_t sig[32], gw_keycli_cb cb, void *arg)
 {
     gw_kp_req_t rq;
     if (sts_len > GW_KP_FRAME_MAX - sizeof rq ||
-        gw_kc_fill(&rq, GW_KP_SIGNATURE, kid, kidlen, device_id) != GW_OK)
+        gw_kc_fill(&rq, GW_KP_SIGNATURE, kid, kidlen, generation, device_id) != GW_OK)
         return GW_EINVAL;
     rq.data_len = (uint16_t)sts_len;
     memcpy(rq.mac, sig, sizeof rq.mac);
     return gw_kc_ask(c, &rq, sts, cb, arg);
 }
 
-int gw_keycli_secret(gw_keycli_t *c, const char *kid, size_t kidlen, const char *device_id,
-                     const uint8_t secret[CMN_SECRET_LEN], gw_keycli_cb cb, void *arg)
+int gw_keycli_password(gw_keycli_t *c, const char *kid, size_t kidlen, uint32_t generation,
+                       const char *device_id, const uint8_t password[CMN_SECRET_LEN],
+                       gw_keycli_cb cb, void *arg)
 {
     gw_kp_req_t rq;
-    if (gw_kc_fill(&rq, GW_KP_SECRET, kid, kidlen, device_id) != GW_OK)
+    if (gw_kc_fill(&rq, GW_KP_PASSWORD, kid, kidlen, generation, device_id) != GW_OK)
         return GW_EINVAL;
-    memcpy(rq.mac, secret, sizeof rq.mac);
+    memcpy(rq.mac, password, sizeof rq.mac);
     return gw_kc_ask(c, &rq, NULL, cb, arg);
 }

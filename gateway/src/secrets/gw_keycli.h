@@ -36,14 +36,15 @@ void gw_keycli_set_keys(gw_keycli_t *c, const cmn_keyset_t *keys);
 /* Runs every waiting callback with -1, then frees. */
 void gw_keycli_free(gw_keycli_t *c);
 
-/* Is sig the signature of sts for (device_id, kid)? */
-int gw_keycli_signature(gw_keycli_t *c, const char *kid, size_t kidlen, const char *device_id,
-                        const uint8_t *sts, size_t sts_len, const uint8_t sig[32],
-                        gw_keycli_cb cb, void *arg) __attribute__((warn_unused_result));
-/* Is secret the device secret of (device_id, kid)? */
-int gw_keycli_secret(gw_keycli_t *c, const char *kid, size_t kidlen, const char *device_id,
-                     const uint8_t secret[CMN_SECRET_LEN], gw_keycli_cb cb, void *arg)
+/* Is sig the signature of sts for (device_id, kid, generation)? */
+int gw_keycli_signature(gw_keycli_t *c, const char *kid, size_t kidlen, uint32_t generation,
+                        const char *device_id, const uint8_t *sts, size_t sts_len,
+                        const uint8_t sig[32], gw_keycli_cb cb, void *arg)
     __attribute__((warn_unused_result));
+/* Is password the dyndns2 password of (device_id, kid, generation)? */
+int gw_keycli_password(gw_keycli_t *c, const char *kid, size_t kidlen, uint32_t generation,
+                       const char *device_id, const uint8_t password[CMN_SECRET_LEN],
+                       gw_keycli_cb cb, void *arg) __attribute__((warn_unused_result));
 
 /* Questions sent and not answered yet. */
 size_t gw_keycli_waiting(const gw_keycli_t *c);

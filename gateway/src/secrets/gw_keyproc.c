@@ -27,10 +27,11 @@ int gw_keyproc_decide(const cmn_keyset_t *keys, const gw_kp_req_t *rq, const uin
     switch (rq->op) {
     case GW_KP_SIGNATURE:
         return gw_auth_check_signature(gw_auth_keyset_lookup, (void *)keys, rq->kid, rq->kid_len,
-                                       rq->device_id, data, rq->data_len, rq->mac);
-    case GW_KP_SECRET:
-        return gw_auth_check_secret(gw_auth_keyset_lookup, (void *)keys, rq->kid, rq->kid_len,
-                                    rq->device_id, rq->mac);
+                                       rq->generation, rq->device_id, data, rq->data_len,
+                                       rq->mac);
+    case GW_KP_PASSWORD:
+        return gw_auth_check_password(gw_auth_keyset_lookup, (void *)keys, rq->device_id,
+                                      rq->kid, rq->kid_len, rq->generation, rq->mac);
     default:
         return 0;
     }

@@ -5,9 +5,9 @@
  * processes send it over their socketpairs (one per worker thread, one for
  * the main thread). The key process loads the master keys itself, keeps
  * them in cmn_secmem pages, and answers two questions per message: "is sig
- * the signature of this string to sign for (device, kid)?" and "is this
- * the device secret of (device, kid)?" (dyndns2's password), each with one
- * yes or no. Nothing else leaves it: no key, no secret, no derivation.
+ * the signature of this string to sign for (device, kid, generation)?" and
+ * "is this the dyndns2 password of (device, kid, generation)?", each with
+ * one yes or no. Nothing else leaves it: no key, no secret, no derivation.
  * The main thread's socket also asks it to (re)load the key directory and
  * for the key ids it holds.
  *
@@ -33,7 +33,7 @@
 
 enum gw_kp_op {
     GW_KP_SIGNATURE = 1,    /* data: the string to sign; mac: the signature */
-    GW_KP_SECRET = 2,       /* mac: the secret a dyndns2 password carries */
+    GW_KP_PASSWORD = 2,     /* mac: the 32 bytes of a dyndns2 password */
     GW_KP_LOAD = 3,         /* data: the key directory; answer: the key ids */
     GW_KP_KIDS = 4,         /* answer: the key ids, one blank between them */
 };
@@ -44,6 +44,7 @@ typedef struct gw_kp_req {
     uint8_t op;             /* enum gw_kp_op */
     uint8_t kid_len;
     uint16_t data_len;
+    uint32_t generation;    /* of the device secret asked about */
     char kid[CMN_KID_MAX];
     char device_id[CMN_DEVICE_ID_LEN];
     uint8_t mac[32];

@@ -1,6 +1,7 @@
 /* cmn_key: master keys and per-device secrets (see cmn_key.h). */
 #include "cmn_key.h"
 
+#include "cmn_p11.h"
 #include "cmn_secmem.h"
 
 #include <dirent.h>
@@ -24,6 +25,9 @@
 struct cmn_keyset {
     cmn_master_key_t *keys;
     size_t n, cap;
+    cmn_p11_token_t *token;     /* keys in a token: its sessions; NULL for files */
+    char *uri;                  /* the token's URI (may hold a PIN): for after_fork */
+    cmn_master_key_t standin;   /* for unknown key ids: zero, or a token session key */
 };
 
 /* Room for one more key; 0 or -1. */
@@ -320,7 +324,137 @@ void cmn_keyset_free(cmn_keyset_t *ks)
     if (ks == NULL)
         return;
     cmn_secmem_free(ks->keys, ks->cap * sizeof *ks->keys);
+    cmn_p11_close(ks->token);
+    if (ks->uri != NULL) {
+        cmn_wipe(ks->uri, strlen(ks->uri));
+        free(ks->uri);
+    }
     free(ks);
+}
+
+/* Whether the token key k may be a master key of the set: 1 yes, 0 it is
+ * someone else's (left alone), -1 refused with err. named: object= named
+ * it, so that it must be one. */
+static int cmn_keyset_p11_usable(const cmn_p11_key_t *k, const char *token, int named,
+                                 char *err, size_t errlen)
+{
+    if (k->label_too_long || !cmn_kid_valid(k->label, strlen(k->label)) || !k->generic ||
+        k->sign != 1) {
+        if (!named)
+            return 0;
+        cmn_err(err, errlen, "token '%s': key '%s' is not a master key: %s", token, k->label,
+                !cmn_kid_valid(k->label, strlen(k->label))
+                    ? "its label is not a key id (1 to 16 characters of [a-z0-9])"
+                    : "it is not an HMAC key (CKK_GENERIC_SECRET with CKA_SIGN)");
+        return -1;
+    }
+    if (k->sensitive != 1 || k->extractable != 0) {
+        cmn_err(err, errlen, "token '%s': key '%s' can be read out of the token (%s); "
+                "refusing it: master keys are made in the token with 'ddns-provision keygen "
+                "--pkcs11', sensitive and not extractable", token, k->label,
+                k->sensitive != 1 ? "CKA_SENSITIVE is not true" : "CKA_EXTRACTABLE is not false");
+        return -1;
+    }
+    if (k->value_len >= 0 && k->value_len != CMN_KEY_LEN) {
+        cmn_err(err, errlen, "token '%s': key '%s' is %ld bytes long, not %d", token, k->label,
+                k->value_len, CMN_KEY_LEN);
+        return -1;
+    }
+    return 1;
+}
+
+cmn_keyset_t *cmn_keyset_load_p11(const char *uri, char *err, size_t errlen)
+{
+    cmn_p11_uri_t u;
+    cmn_p11_key_t *found = NULL;
+    size_t nfound = 0;
+    cmn_keyset_t *ks = calloc(1, sizeof *ks);
+
+    if (ks == NULL || (ks->uri = strdup(uri)) == NULL) {
+        cmn_err(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (cmn_p11_uri_parse(uri, &u, err, errlen) != 0)
+        goto fail;
+    ks->token = cmn_p11_open(&u, 0, err, errlen);
+    if (ks->token == NULL)
+        goto fail;
+    const char *label = cmn_p11_token_label(ks->token);
+    if (cmn_p11_list(ks->token, u.object[0] ? u.object : NULL, &found, &nfound, err,
+                     errlen) != 0)
+        goto fail;
+    if (u.object[0] != '\0' && nfound == 0) {
+        cmn_err(err, errlen, "token '%s' holds no key labelled '%s'", label, u.object);
+        goto fail;
+    }
+    for (size_t i = 0; i < nfound; i++) {
+        int use = cmn_keyset_p11_usable(&found[i], label, u.object[0] != '\0', err, errlen);
+        if (use < 0)
+            goto fail;
+        if (use == 0)
+            continue;
+        if (cmn_keyset_find(ks, found[i].label, strlen(found[i].label)) != NULL) {
+            cmn_err(err, errlen, "token '%s': two keys are labelled '%s'", label,
+                    found[i].label);
+            goto fail;
+        }
+        if (cmn_keyset_grow(ks) != 0) {
+            cmn_err(err, errlen, "out of memory for keys");
+            goto fail;
+        }
+        cmn_master_key_t *k = &ks->keys[ks->n++];
+        memcpy(k->kid, found[i].label, strlen(found[i].label) + 1);
+        memcpy(k->created, found[i].created, sizeof k->created);
+        k->token = ks->token;
+        k->handle = found[i].handle;
+    }
+    /* The stand-in costs what a key of the token does: a session key of the
+     * same kind (or, where the token cannot make one, its first key). */
+    ks->standin.token = ks->token;
+    if (cmn_p11_standin(ks->token, &ks->standin.handle, NULL, 0) != 0) {
+        if (ks->n > 0)
+            ks->standin.handle = ks->keys[0].handle;
+        else
+            ks->standin.token = NULL;
+    }
+    if (ks->n > 1)
+        qsort(ks->keys, ks->n, sizeof *ks->keys, cmn_key_cmp);
+    free(found);
+    cmn_p11_uri_clear(&u);
+    return ks;
+fail:
+    free(found);
+    cmn_p11_uri_clear(&u);
+    cmn_keyset_free(ks);
+    return NULL;
+}
+
+int cmn_keyset_after_fork(cmn_keyset_t *ks, char *err, size_t errlen)
+{
+    if (ks->uri == NULL)
+        return 0;
+    cmn_keyset_t *fresh = cmn_keyset_load_p11(ks->uri, err, errlen);
+    if (fresh == NULL)
+        return -1;
+    /* swap the contents: ks gets the child's token, fresh the inherited one,
+     * which cmn_keyset_free releases without a PKCS#11 call (another
+     * process's sessions) */
+    cmn_keyset_t old = *ks;
+    *ks = *fresh;
+    *fresh = old;
+    cmn_keyset_free(fresh);
+    return 0;
+}
+
+const char *cmn_keyset_token_label(const cmn_keyset_t *ks)
+{
+    return ks->token != NULL ? cmn_p11_token_label(ks->token) : NULL;
+}
+
+const cmn_master_key_t *cmn_keyset_standin(const cmn_keyset_t *ks)
+{
+    static const cmn_master_key_t zero;
+    return ks != NULL ? &ks->standin : &zero;
 }
 
 size_t cmn_keyset_count(const cmn_keyset_t *ks)
@@ -353,10 +487,17 @@ const cmn_master_key_t *cmn_keyset_newest(const cmn_keyset_t *ks)
     return best;
 }
 
+int cmn_key_in_token(const cmn_master_key_t *key)
+{
+    return key->token != NULL;
+}
+
 int cmn_key_hmac(const cmn_master_key_t *key, const void *msg, size_t len,
                  uint8_t out[CMN_SECRET_LEN])
 {
     unsigned int outlen = 0;
+    if (key->token != NULL)
+        return cmn_p11_hmac(key->token, key->handle, msg, len, out);
     if (HMAC(EVP_sha256(), key->key, CMN_KEY_LEN, msg, len, out, &outlen) == NULL ||
         outlen != CMN_SECRET_LEN)
         return -1;

@@ -332,11 +332,8 @@ void cmn_keyset_free(cmn_keyset_t *ks)
     free(ks);
 }
 
-/* Whether the token key k may be a master key of the set: 1 yes, 0 it is
- * someone else's (left alone), -1 refused with err. named: object= named
- * it, so that it must be one. */
-static int cmn_keyset_p11_usable(const cmn_p11_key_t *k, const char *token, int named,
-                                 char *err, size_t errlen)
+int cmn_key_p11_usable(const cmn_p11_key_t *k, const char *token, int named, char *err,
+                       size_t errlen)
 {
     if (k->label_too_long || !cmn_kid_valid(k->label, strlen(k->label)) || !k->generic ||
         k->sign != 1) {
@@ -388,7 +385,7 @@ cmn_keyset_t *cmn_keyset_load_p11(const char *uri, char *err, size_t errlen)
         goto fail;
     }
     for (size_t i = 0; i < nfound; i++) {
-        int use = cmn_keyset_p11_usable(&found[i], label, u.object[0] != '\0', err, errlen);
+        int use = cmn_key_p11_usable(&found[i], label, u.object[0] != '\0', err, errlen);
         if (use < 0)
             goto fail;
         if (use == 0)

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmn_p11.h"
+
 #define CMN_KEY_LEN 32          /* master key bytes */
 #define CMN_SECRET_LEN 32       /* device secret bytes */
 #define CMN_KID_MAX 16          /* key id characters */
@@ -71,6 +73,13 @@ cmn_keyset_t *cmn_keyset_load_p11(const char *uri, char *err, size_t errlen);
  * 0 or -1 with err. */
 int cmn_keyset_after_fork(cmn_keyset_t *ks, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* The rule of cmn_keyset_load_p11 for one key object k of the token
+ * labelled token: 1 a master key; 0 someone else's (not labelled with a key
+ * id, not an HMAC key), or with named (object= names it) -1 with the
+ * reason in err; -1 with err when it breaks the rule (readable, not 32
+ * bytes). */
+int cmn_key_p11_usable(const cmn_p11_key_t *k, const char *token, int named, char *err,
+                       size_t errlen);
 /* The label of the token the keys live in, or NULL for a key directory. */
 const char *cmn_keyset_token_label(const cmn_keyset_t *ks);
 /* The key to derive under for an unknown key id, so that an unknown key id

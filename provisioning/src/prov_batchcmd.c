@@ -81,6 +81,9 @@ static const char prov_usage_batch[] =
 "  -q, --quiet            no progress lines (errors are still reported)\n"
 "  -d, --db CONNINFO      PostgreSQL connection string [env DDNS_DB, else PG*]\n"
 "  -k, --key-dir DIR      master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+"      --pkcs11 URI       master keys in a PKCS#11 token instead [env DDNS_PKCS11];\n"
+"                         every secret is then derived by the token (see\n"
+"                         'ddns-provision --help')\n"
 "  -h, --help             this text\n"
 "\n"
 "Progress lines go to standard error every two seconds on long batches, and a\n"
@@ -124,6 +127,9 @@ static const char prov_usage_derive[] =
 "      --label-prefix P   prefix of random labels [default: d]\n"
 "  -q, --quiet            no progress lines\n"
 "  -k, --key-dir DIR      master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+"      --pkcs11 URI       master keys in a PKCS#11 token instead [env DDNS_PKCS11];\n"
+"                         every secret is then derived by the token (see\n"
+"                         'ddns-provision --help')\n"
 "  -h, --help             this text\n"
 "\n"
 "Exit status: 0 done; 1 bad lines, nothing written; 2 usage or key file\n"
@@ -160,13 +166,14 @@ static const char prov_usage_register[] =
 enum prov_mode { PROV_MODE_BATCH, PROV_MODE_DERIVE, PROV_MODE_REGISTER };
 static const char *const prov_mode_names[] = {"batch", "derive", "register"};
 /* The options each command takes (getopt values of prov_run_getopt). */
-static const char *const prov_mode_opts[] = {"czOifoDrCpqdk", "czPifoDrCpqk", "POrCqd"};
+static const char *const prov_mode_opts[] = {"czOifoDrCpqdkT", "czPifoDrCpqkT", "POrCqd"};
 
 typedef struct prov_batch_opts {
     int mode;
     const char *cmd;
     const char *csv, *zone_in, *operator_name, *kid, *out, *out_dir, *reject_file, *public_path;
-    const char *prefix, *db_info, *key_dir, *fmt_name;
+    const char *prefix, *db_info, *fmt_name;
+    prov_keysrc_t keys;
     int fmt, check_only, quiet;
 } prov_batch_opts_t;
 
@@ -190,6 +197,7 @@ static int prov_run_getopt(int mode, int argc, char **argv, prov_batch_opts_t *o
         {"quiet", no_argument, NULL, 'q'},
         {"db", required_argument, NULL, 'd'},
         {"key-dir", required_argument, NULL, 'k'},
+        {"pkcs11", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -205,7 +213,7 @@ static int prov_run_getopt(int mode, int argc, char **argv, prov_batch_opts_t *o
     o->zone_in = prov_env("DDNS_ZONE", NULL);
     o->operator_name = prov_env("DDNS_OPERATOR", NULL);
     o->db_info = prov_env("DDNS_DB", NULL);
-    o->key_dir = prov_env("DDNS_KEY_DIR", "keys");
+    prov_keysrc_init(&o->keys);
     o->prefix = "d";
     o->fmt_name = "jsonl";
     while ((c = getopt_long(argc, argv, "z:f:o:qd:k:h", opts, NULL)) != -1) {
@@ -232,7 +240,8 @@ static int prov_run_getopt(int mode, int argc, char **argv, prov_batch_opts_t *o
         case 'p': o->prefix = optarg; break;
         case 'q': o->quiet = 1; break;
         case 'd': o->db_info = optarg; break;
-        case 'k': o->key_dir = optarg; break;
+        case 'k': prov_keysrc_opt_dir(&o->keys, optarg); break;
+        case 'T': prov_keysrc_opt_uri(&o->keys, optarg); break;
         case 'h': fputs(usage, stdout); return -1;
         default: fputs(usage, stderr); return PROV_EXIT_USAGE;
         }
@@ -282,7 +291,7 @@ static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
         if (o->operator_name == NULL)
             return PROV_EXIT_USAGE;
     }
-    if (!prov_kid_ok(cmd, o->kid))
+    if (!prov_kid_ok(cmd, o->kid) || prov_keysrc_resolve(cmd, &o->keys) != 0)
         return PROV_EXIT_USAGE;
     o->fmt = prov_fmt_parse(o->fmt_name);
     if (o->fmt < 0) {
@@ -522,7 +531,7 @@ static int prov_run_open(prov_run_t *r)
 {
     const prov_batch_opts_t *o = &r->o;
     if (r->use_key) {
-        r->ks = prov_key_pick(r->cmd, o->key_dir, o->kid, &r->key);
+        r->ks = prov_key_pick(r->cmd, &o->keys, o->kid, &r->key);
         if (r->ks == NULL)
             return PROV_EXIT_USAGE;
         r->kid = r->key->kid;

@@ -72,6 +72,7 @@ typedef struct gw_config {
     int db_batch_size;          /* most device requests per statement */
     /* [keys] */
     char *keys_directory;
+    char *keys_pkcs11;          /* a token's URI instead of keys_directory */
     /* [limits] */
     int min_change_interval;
     /* [dyndns2] */

@@ -220,7 +220,8 @@ static void gw_usage(FILE *f)
 "\n"
 "EXIT STATUS\n"
 "    0  clean stop, or --check-config found no problem\n"
-"    1  configuration problem (file, key directory, TLS files, TSIG secrets)\n"
+"    1  configuration problem (file, key directory or token, TLS files, TSIG\n"
+"       secrets)\n"
 "    2  bad command line\n"
 "    3  start-up or run-time failure (for example cannot listen)\n");
 }
@@ -238,13 +239,23 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
         return GW_ECONFIG;
     /* Check what the file names even when it had errors, so that one run
      * of --check-config reports everything it can. */
-    if (cfg->keys_directory != NULL) {
+    if (cfg->keys_directory != NULL && cfg->keys_pkcs11 == NULL) {
         app->keys = cmn_keyset_load_dir(cfg->keys_directory, err, sizeof err);
         if (app->keys == NULL)
             gw_config_key_error(cfg, msgs, "keys", "directory", "%s", err);
         else if (cmn_keyset_count(app->keys) == 0)
             gw_config_key_error(cfg, msgs, "keys", "directory", "no *.key file in %s",
                                 cfg->keys_directory);
+    } else if (cfg->keys_pkcs11 != NULL && cfg->keys_directory == NULL) {
+        /* The token's sessions belong to this process (cmn_keyset_load_p11):
+         * a process forked from here calls cmn_keyset_after_fork first. */
+        app->keys = cmn_keyset_load_p11(cfg->keys_pkcs11, err, sizeof err);
+        if (app->keys == NULL)
+            gw_config_key_error(cfg, msgs, "keys", "pkcs11", "%s", err);
+        else if (cmn_keyset_count(app->keys) == 0)
+            gw_config_key_error(cfg, msgs, "keys", "pkcs11", "token '%s' holds no master key "
+                                "(create one with 'ddns-provision keygen --pkcs11 URI')",
+                                cmn_keyset_token_label(app->keys));
     }
     if (cfg->tls_certificate != NULL && cfg->tls_private_key != NULL) {
         static const char *const which[] = {"certificate", "certificate", "private_key",

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <p11-kit/pkcs11.h>
 
 #include "cmn_key.h"
@@ -393,6 +395,11 @@ typedef struct cmn_p11_module {
     int refs;
     int finalize;                 /* we initialised it, so we finalize it */
     pid_t pid;
+    /* The slots this process logged in to, with the SHA-256 of the PIN that
+     * did it: while logged in, a token answers C_Login without looking at
+     * the PIN, so a PIN given again (a reload) is compared with this. */
+    struct { CK_SLOT_ID slot; unsigned char pin_sha[32]; } logins[8];
+    size_t nlogins;
 } cmn_p11_module_t;
 
 static pthread_mutex_t cmn_p11_modules_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -599,6 +606,39 @@ out:
     return rc;
 }
 
+/* Records the PIN of a login (fresh), or compares a PIN given while this
+ * process is logged in already with the one that logged in. 0 or -1 with
+ * err. */
+static int cmn_p11_login_seen(cmn_p11_token_t *t, const char *pin, int fresh, char *err,
+                              size_t errlen)
+{
+    cmn_p11_module_t *m = t->mod;
+    unsigned char sha[32];
+    int rc = 0;
+    SHA256((const unsigned char *)pin, strlen(pin), sha);
+    pthread_mutex_lock(&cmn_p11_modules_lock);
+    size_t i = 0;
+    while (i < m->nlogins && m->logins[i].slot != t->slot)
+        i++;
+    if (fresh && i == m->nlogins && i < sizeof m->logins / sizeof m->logins[0])
+        m->nlogins++;
+    if (i < m->nlogins) {
+        if (fresh) {
+            m->logins[i].slot = t->slot;
+            memcpy(m->logins[i].pin_sha, sha, sizeof sha);
+        } else if (CRYPTO_memcmp(m->logins[i].pin_sha, sha, sizeof sha) != 0) {
+            cmn_p11_err(err, errlen, "token '%s': this PIN from %s differs from the one this "
+                        "process logged in with, and cannot be checked while it is logged in "
+                        "(CKR_USER_ALREADY_LOGGED_IN): restart to use another PIN", t->label,
+                        t->uri.has_pin_value ? "pin-value" : t->uri.pin_source);
+            rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&cmn_p11_modules_lock);
+    cmn_wipe(sha, sizeof sha);
+    return rc;
+}
+
 /* Logs in when the token needs it or a PIN is given. 0 or -1 with err. */
 static int cmn_p11_login(cmn_p11_token_t *t, char *err, size_t errlen)
 {
@@ -626,7 +666,7 @@ static int cmn_p11_login(cmn_p11_token_t *t, char *err, size_t errlen)
     }
     rv = f->C_Login(t->anchor, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
     if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
-        rc = 0;
+        rc = cmn_p11_login_seen(t, pin, rv == CKR_OK, err, errlen);
     } else if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE) {
         cmn_p11_err(err, errlen, "token '%s' refused the PIN from %s (%s)", t->label,
                     t->uri.has_pin_value ? "pin-value" : t->uri.pin_source,

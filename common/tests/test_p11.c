@@ -357,6 +357,17 @@ static void test_errors_name_the_problem(void **state)
     assert_null(cmn_keyset_load_p11(uri, err, sizeof err));
     assert_non_null(strstr(err, "refused the PIN from pin-value"));
     assert_null(strstr(err, "8888"));
+    /* while the process is logged in, the token does not look at a PIN
+     * given again: the one that logged in is compared instead */
+    cmn_keyset_t *in = cmn_keyset_load_p11(uri_with("", ""), err, sizeof err);
+    assert_non_null(in);
+    assert_null(cmn_keyset_load_p11(uri, err, sizeof err));
+    assert_non_null(strstr(err, "differs from the one this process logged in with"));
+    assert_null(strstr(err, "8888"));
+    cmn_keyset_t *again = cmn_keyset_load_p11(uri_with("", ""), err, sizeof err);
+    assert_non_null(again);
+    cmn_keyset_free(again);
+    cmn_keyset_free(in);
 
     assert_int_equal(chmod(wrong, 0640), 0);
     snprintf(uri, sizeof uri, "pkcs11:token=" TOKEN "?module-path=%s&pin-source=%s", module,

@@ -45,6 +45,14 @@ int cmn_kid_valid(const char *s, size_t len);
 int cmn_keyfile_read(const char *path, cmn_master_key_t *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* Reads a small secret file (a key file, a token's PIN file, named what
+ * in messages) whole into buf (cap bytes, NUL-terminated) with read(2), so
+ * that no stdio buffer keeps a copy, after checking that it is a regular
+ * file that neither group nor others may access. 0, or -1 with err naming
+ * the file (never its content); buf is wiped then. */
+int cmn_secret_file_read(const char *path, const char *what, char *buf, size_t cap, char *err,
+                         size_t errlen) __attribute__((warn_unused_result));
+
 /* Creates path (which must not exist) with mode 0600 holding key. */
 int cmn_keyfile_write(const char *path, const cmn_master_key_t *key, char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -3,13 +3,10 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -17,20 +14,9 @@
 #include <p11-kit/pkcs11.h>
 
 #include "cmn_key.h"
+#include "cmn_mac.h"
 #include "cmn_secmem.h"
-
-static void cmn_p11_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void cmn_p11_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#include "cmn_text.h"
 
 const char *cmn_p11_rv_name(unsigned long rv, char buf[24])
 {
@@ -111,17 +97,6 @@ static const cmn_p11_attr_t cmn_p11_attrs[] = {
 #define CMN_P11_KNOWN "token, manufacturer, model, serial, slot-id, slot-description, " \
                       "object, type; after '?': module-path, pin-source, pin-value"
 
-static int cmn_p11_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes in[0..len) into out (size outsize, NUL-terminated).
  * Returns the length, -1 for a bad escape or a byte that is not printable
  * ASCII once decoded, -2 when it does not fit. */
@@ -131,8 +106,8 @@ static long cmn_p11_decode(const char *in, size_t len, char *out, size_t outsize
     for (size_t i = 0; i < len; i++) {
         int c = (unsigned char)in[i];
         if (c == '%') {
-            int hi = i + 2 < len ? cmn_p11_hexval(in[i + 1]) : -1;
-            int lo = i + 2 < len ? cmn_p11_hexval(in[i + 2]) : -1;
+            int hi = i + 2 < len ? cmn_hexval(in[i + 1]) : -1;
+            int lo = i + 2 < len ? cmn_hexval(in[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi << 4 | lo;
@@ -156,13 +131,13 @@ static int cmn_p11_uri_attr(const char *a, size_t len, int where, cmn_p11_uri_t 
     const char *eq = memchr(a, '=', len);
     const char *part = where == CMN_P11_IN_PATH ? "path" : "query";
     if (len == 0) {
-        cmn_p11_err(err, errlen, "an empty attribute in the %s (a doubled '%c')", part,
+        cmn_errf(err, errlen, "an empty attribute in the %s (a doubled '%c')", part,
                     where == CMN_P11_IN_PATH ? ';' : '&');
         return -1;
     }
     size_t nl = eq ? (size_t)(eq - a) : len;
     if (eq == NULL) {
-        cmn_p11_err(err, errlen, "attribute '%.*s' has no '=value'", (int)(nl > 40 ? 40 : nl),
+        cmn_errf(err, errlen, "attribute '%.*s' has no '=value'", (int)(nl > 40 ? 40 : nl),
                     a);
         return -1;
     }
@@ -178,21 +153,21 @@ static int cmn_p11_uri_attr(const char *a, size_t len, int where, cmn_p11_uri_t 
         if (cmn_p11_decode(a, nl > 40 ? 40 : nl, name, sizeof name) < 0)
             snprintf(name, sizeof name, "?");
         if (strcmp(name, "module-name") == 0)
-            cmn_p11_err(err, errlen, "module-name is not supported: name the module's file "
+            cmn_errf(err, errlen, "module-name is not supported: name the module's file "
                         "with module-path=/path/to/module.so");
         else
-            cmn_p11_err(err, errlen, "unknown attribute '%s' (known: %s)", name, CMN_P11_KNOWN);
+            cmn_errf(err, errlen, "unknown attribute '%s' (known: %s)", name, CMN_P11_KNOWN);
         return -1;
     }
     if (at->where != where) {
-        cmn_p11_err(err, errlen, "'%s' belongs in the %s (%s)", at->name,
+        cmn_errf(err, errlen, "'%s' belongs in the %s (%s)", at->name,
                     at->where == CMN_P11_IN_PATH ? "path, before '?'" : "query, after '?'",
                     at->where == CMN_P11_IN_PATH ? "pkcs11:token=...;object=..."
                                                  : "pkcs11:...?module-path=...&pin-source=...");
         return -1;
     }
     if (*seen & (1u << idx)) {
-        cmn_p11_err(err, errlen, "attribute '%s' is given twice", at->name);
+        cmn_errf(err, errlen, "attribute '%s' is given twice", at->name);
         return -1;
     }
     *seen |= 1u << idx;
@@ -203,17 +178,17 @@ static int cmn_p11_uri_attr(const char *a, size_t len, int where, cmn_p11_uri_t 
                             at->size ? at->size : sizeof buf);
     int rc = -1;
     if (n == -1) {
-        cmn_p11_err(err, errlen, "'%s': bad %%-escape or a character that is not printable "
+        cmn_errf(err, errlen, "'%s': bad %%-escape or a character that is not printable "
                     "ASCII", at->name);
         goto out;
     }
     if (n == -2) {
-        cmn_p11_err(err, errlen, "'%s': longer than %zu characters", at->name,
+        cmn_errf(err, errlen, "'%s': longer than %zu characters", at->name,
                     (at->size ? at->size : sizeof buf) - 1);
         goto out;
     }
     if (n == 0) {
-        cmn_p11_err(err, errlen, "'%s' is empty", at->name);
+        cmn_errf(err, errlen, "'%s' is empty", at->name);
         goto out;
     }
     if (strcmp(at->name, "slot-id") == 0) {
@@ -221,18 +196,18 @@ static int cmn_p11_uri_attr(const char *a, size_t len, int where, cmn_p11_uri_t 
         errno = 0;
         long long id = strtoll(buf, &end, 10);
         if (*end != '\0' || errno != 0 || id < 0 || buf[0] < '0' || buf[0] > '9') {
-            cmn_p11_err(err, errlen, "'slot-id': '%.40s' is not a slot number", buf);
+            cmn_errf(err, errlen, "'slot-id': '%.40s' is not a slot number", buf);
             goto out;
         }
         u->slot_id = id;
     } else if (strcmp(at->name, "type") == 0) {
         if (strcmp(buf, "secret-key") != 0) {
-            cmn_p11_err(err, errlen, "'type': master keys are secret keys (type=secret-key), "
+            cmn_errf(err, errlen, "'type': master keys are secret keys (type=secret-key), "
                         "not '%.40s'", buf);
             goto out;
         }
     } else if (strcmp(at->name, "module-path") == 0 && u->module_path[0] != '/') {
-        cmn_p11_err(err, errlen, "'module-path': '%s' is not an absolute path", u->module_path);
+        cmn_errf(err, errlen, "'module-path': '%s' is not an absolute path", u->module_path);
         goto out;
     } else if (strcmp(at->name, "pin-value") == 0) {
         u->has_pin_value = 1;
@@ -244,12 +219,12 @@ static int cmn_p11_uri_attr(const char *a, size_t len, int where, cmn_p11_uri_t 
                 memmove(u->pin_source, u->pin_source + 2, strlen(u->pin_source + 2) + 1);
         }
         if (u->pin_source[0] == '|') {
-            cmn_p11_err(err, errlen, "'pin-source': running a program for the PIN is not "
+            cmn_errf(err, errlen, "'pin-source': running a program for the PIN is not "
                         "supported: name a file");
             goto out;
         }
         if (u->pin_source[0] == '\0') {
-            cmn_p11_err(err, errlen, "'pin-source' names no file");
+            cmn_errf(err, errlen, "'pin-source' names no file");
             goto out;
         }
     }
@@ -265,7 +240,7 @@ int cmn_p11_uri_parse(const char *text, cmn_p11_uri_t *u, char *err, size_t errl
     memset(u, 0, sizeof *u);
     u->slot_id = -1;
     if (strncasecmp(text, "pkcs11:", 7) != 0) {
-        cmn_p11_err(err, errlen, "not a PKCS#11 URI: it must start with 'pkcs11:' (RFC 7512), "
+        cmn_errf(err, errlen, "not a PKCS#11 URI: it must start with 'pkcs11:' (RFC 7512), "
                     "e.g. pkcs11:token=ddns?module-path=/usr/lib/softhsm/libsofthsm2.so"
                     "&pin-source=/etc/ddns/token.pin");
         goto fail;
@@ -274,7 +249,7 @@ int cmn_p11_uri_parse(const char *text, cmn_p11_uri_t *u, char *err, size_t errl
     const char *q = strchr(path, '?');
     size_t pl = q ? (size_t)(q - path) : strlen(path);
     if (memchr(path, '#', strlen(path)) != NULL) {
-        cmn_p11_err(err, errlen, "a PKCS#11 URI has no '#' fragment");
+        cmn_errf(err, errlen, "a PKCS#11 URI has no '#' fragment");
         goto fail;
     }
     for (const char *p = path, *end = path + pl; pl > 0 && p <= end;) {
@@ -296,12 +271,12 @@ int cmn_p11_uri_parse(const char *text, cmn_p11_uri_t *u, char *err, size_t errl
         }
     }
     if (u->module_path[0] == '\0') {
-        cmn_p11_err(err, errlen, "no module-path: name the PKCS#11 module to load, e.g. "
+        cmn_errf(err, errlen, "no module-path: name the PKCS#11 module to load, e.g. "
                     "?module-path=/usr/lib/softhsm/libsofthsm2.so");
         goto fail;
     }
     if (u->has_pin_value && u->pin_source[0] != '\0') {
-        cmn_p11_err(err, errlen, "pin-source and pin-value exclude each other");
+        cmn_errf(err, errlen, "pin-source and pin-value exclude each other");
         goto fail;
     }
     return 0;
@@ -324,10 +299,8 @@ void cmn_p11_uri_clear(cmn_p11_uri_t *u)
 static int cmn_p11_pin(const cmn_p11_uri_t *u, char pin[CMN_P11_PIN_MAX + 1], char *err,
                        size_t errlen)
 {
-    char buf[CMN_P11_PIN_MAX + 2];
-    size_t len = 0;
-    struct stat st;
-    int rc = -1, fd;
+    char buf[4096], why[512];
+    int rc = -1;
 
     if (u->has_pin_value) {
         snprintf(pin, CMN_P11_PIN_MAX + 1, "%s", u->pin_value);
@@ -335,42 +308,15 @@ static int cmn_p11_pin(const cmn_p11_uri_t *u, char pin[CMN_P11_PIN_MAX + 1], ch
     }
     if (u->pin_source[0] == '\0')
         return 0;
-    fd = open(u->pin_source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        cmn_p11_err(err, errlen, "pin-source %s: cannot open: %s", u->pin_source,
-                    strerror(errno));
+    if (cmn_secret_file_read(u->pin_source, "PIN file", buf, sizeof buf, why, sizeof why) != 0) {
+        cmn_errf(err, errlen, "pin-source %s", why);
         return -1;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        cmn_p11_err(err, errlen, "pin-source %s: not a regular file", u->pin_source);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        cmn_p11_err(err, errlen, "pin-source %s: the PIN file is accessible by group or "
-                    "others (mode %04o); refusing to use it: run chmod 600 on it",
-                    u->pin_source, (unsigned)(st.st_mode & 07777));
-        goto out;
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            cmn_p11_err(err, errlen, "pin-source %s: %s", u->pin_source, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len == sizeof buf - 1)
-            break;
-    }
-    buf[len] = '\0';
-    len = strcspn(buf, "\r\n");
+    size_t len = strcspn(buf, "\r\n");
     if (len == 0 || len > CMN_P11_PIN_MAX) {
-        cmn_p11_err(err, errlen, "pin-source %s: %s", u->pin_source,
-                    len == 0 ? "the file is empty: it must hold the PIN on its first line"
-                             : "the first line is longer than a PIN can be");
+        cmn_errf(err, errlen, "pin-source %s: %s", u->pin_source,
+                 len == 0 ? "the file is empty: it must hold the PIN on its first line"
+                          : "the first line is longer than a PIN can be");
         goto out;
     }
     memcpy(pin, buf, len);
@@ -378,7 +324,6 @@ static int cmn_p11_pin(const cmn_p11_uri_t *u, char pin[CMN_P11_PIN_MAX + 1], ch
     rc = 1;
 out:
     cmn_wipe(buf, sizeof buf);
-    close(fd);
     return rc;
 }
 
@@ -430,7 +375,7 @@ static cmn_p11_module_t *cmn_p11_module_get(const char *path, char *err, size_t 
             /* a forked child: PKCS#11 wants C_Initialize again before use */
             rv = cmn_p11_initialize(m->f, &m->finalize);
             if (rv != CKR_OK) {
-                cmn_p11_err(err, errlen, "PKCS#11 module %s: C_Initialize in the child "
+                cmn_errf(err, errlen, "PKCS#11 module %s: C_Initialize in the child "
                             "process failed: %s", path, cmn_p11_rv_name(rv, rvb));
                 m = NULL;
                 goto out;
@@ -442,26 +387,26 @@ static cmn_p11_module_t *cmn_p11_module_get(const char *path, char *err, size_t 
     }
     m = calloc(1, sizeof *m);
     if (m == NULL) {
-        cmn_p11_err(err, errlen, "out of memory");
+        cmn_errf(err, errlen, "out of memory");
         goto out;
     }
     snprintf(m->path, sizeof m->path, "%s", path);
     m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (m->dl == NULL) {
         const char *why = dlerror();
-        cmn_p11_err(err, errlen, "cannot load the PKCS#11 module %s: %s", path,
+        cmn_errf(err, errlen, "cannot load the PKCS#11 module %s: %s", path,
                     why ? why : "dlopen failed");
         goto fail;
     }
     CK_C_GetFunctionList get;
     *(void **)&get = dlsym(m->dl, "C_GetFunctionList");
     if (get == NULL || get(&m->f) != CKR_OK || m->f == NULL) {
-        cmn_p11_err(err, errlen, "%s is not a PKCS#11 module (no C_GetFunctionList)", path);
+        cmn_errf(err, errlen, "%s is not a PKCS#11 module (no C_GetFunctionList)", path);
         goto fail;
     }
     rv = cmn_p11_initialize(m->f, &m->finalize);
     if (rv != CKR_OK) {
-        cmn_p11_err(err, errlen, "PKCS#11 module %s: C_Initialize failed: %s%s", path,
+        cmn_errf(err, errlen, "PKCS#11 module %s: C_Initialize failed: %s%s", path,
                     cmn_p11_rv_name(rv, rvb),
                     rv == CKR_GENERAL_ERROR ? " (for SoftHSM: is SOFTHSM2_CONF's file and its "
                     "directories.tokendir readable?)" : "");
@@ -551,13 +496,13 @@ static int cmn_p11_find_slot(cmn_p11_token_t *t, const cmn_p11_uri_t *u, char *e
     if (rv == CKR_OK && n > 0) {
         slots = calloc(n, sizeof *slots);
         if (slots == NULL) {
-            cmn_p11_err(err, errlen, "out of memory");
+            cmn_errf(err, errlen, "out of memory");
             return -1;
         }
         rv = f->C_GetSlotList(CK_TRUE, slots, &n);
     }
     if (rv != CKR_OK) {
-        cmn_p11_err(err, errlen, "PKCS#11 module %s: C_GetSlotList failed: %s", u->module_path,
+        cmn_errf(err, errlen, "PKCS#11 module %s: C_GetSlotList failed: %s", u->module_path,
                     cmn_p11_rv_name(rv, rvb));
         goto out;
     }
@@ -587,16 +532,16 @@ static int cmn_p11_find_slot(cmn_p11_token_t *t, const cmn_p11_uri_t *u, char *e
     }
     if (matches == 0) {
         if (u->token[0] != '\0')
-            cmn_p11_err(err, errlen, "no token labelled '%s' in PKCS#11 module %s (%s%s)",
+            cmn_errf(err, errlen, "no token labelled '%s' in PKCS#11 module %s (%s%s)",
                         u->token, u->module_path, n ? "tokens present: " : "no token present",
                         present);
         else
-            cmn_p11_err(err, errlen, "no token matches the URI in PKCS#11 module %s (%s%s)",
+            cmn_errf(err, errlen, "no token matches the URI in PKCS#11 module %s (%s%s)",
                         u->module_path, n ? "tokens present: " : "no token present", present);
         goto out;
     }
     if (matches > 1) {
-        cmn_p11_err(err, errlen, "%d tokens match the URI in PKCS#11 module %s (%s): name one "
+        cmn_errf(err, errlen, "%d tokens match the URI in PKCS#11 module %s (%s): name one "
                     "with token=, serial= or slot-id=", matches, u->module_path, present);
         goto out;
     }
@@ -627,7 +572,7 @@ static int cmn_p11_login_seen(cmn_p11_token_t *t, const char *pin, int fresh, ch
             m->logins[i].slot = t->slot;
             memcpy(m->logins[i].pin_sha, sha, sizeof sha);
         } else if (CRYPTO_memcmp(m->logins[i].pin_sha, sha, sizeof sha) != 0) {
-            cmn_p11_err(err, errlen, "token '%s': this PIN from %s differs from the one this "
+            cmn_errf(err, errlen, "token '%s': this PIN from %s differs from the one this "
                         "process logged in with, and cannot be checked while it is logged in "
                         "(CKR_USER_ALREADY_LOGGED_IN): restart to use another PIN", t->label,
                         t->uri.has_pin_value ? "pin-value" : t->uri.pin_source);
@@ -648,7 +593,7 @@ static int cmn_p11_login(cmn_p11_token_t *t, char *err, size_t errlen)
     int rc = -1;
     CK_RV rv = f->C_GetTokenInfo(t->slot, &ti);
     if (rv != CKR_OK) {
-        cmn_p11_err(err, errlen, "token '%s': C_GetTokenInfo failed: %s", t->label,
+        cmn_errf(err, errlen, "token '%s': C_GetTokenInfo failed: %s", t->label,
                     cmn_p11_rv_name(rv, rvb));
         return -1;
     }
@@ -657,7 +602,7 @@ static int cmn_p11_login(cmn_p11_token_t *t, char *err, size_t errlen)
         goto out;
     if (have == 0) {
         if (ti.flags & CKF_LOGIN_REQUIRED) {
-            cmn_p11_err(err, errlen, "token '%s' needs a PIN: add pin-source=FILE (a file of "
+            cmn_errf(err, errlen, "token '%s' needs a PIN: add pin-source=FILE (a file of "
                         "mode 0600 holding the PIN) to the URI", t->label);
             goto out;
         }
@@ -668,14 +613,14 @@ static int cmn_p11_login(cmn_p11_token_t *t, char *err, size_t errlen)
     if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
         rc = cmn_p11_login_seen(t, pin, rv == CKR_OK, err, errlen);
     } else if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE) {
-        cmn_p11_err(err, errlen, "token '%s' refused the PIN from %s (%s)", t->label,
+        cmn_errf(err, errlen, "token '%s' refused the PIN from %s (%s)", t->label,
                     t->uri.has_pin_value ? "pin-value" : t->uri.pin_source,
                     cmn_p11_rv_name(rv, rvb));
     } else if (rv == CKR_PIN_LOCKED) {
-        cmn_p11_err(err, errlen, "token '%s': the user PIN is locked (CKR_PIN_LOCKED): the "
+        cmn_errf(err, errlen, "token '%s': the user PIN is locked (CKR_PIN_LOCKED): the "
                     "security officer must unlock it", t->label);
     } else {
-        cmn_p11_err(err, errlen, "token '%s': C_Login failed: %s", t->label,
+        cmn_errf(err, errlen, "token '%s': C_Login failed: %s", t->label,
                     cmn_p11_rv_name(rv, rvb));
     }
 out:
@@ -689,7 +634,7 @@ cmn_p11_token_t *cmn_p11_open(const cmn_p11_uri_t *u, int rw, char *err, size_t 
     /* in cmn_secmem: the copy of the URI may hold the PIN */
     cmn_p11_token_t *t = cmn_secmem_alloc(sizeof *t, NULL);
     if (t == NULL) {
-        cmn_p11_err(err, errlen, "out of memory");
+        cmn_errf(err, errlen, "out of memory");
         return NULL;
     }
     t->uri = *u;
@@ -704,7 +649,7 @@ cmn_p11_token_t *cmn_p11_open(const cmn_p11_uri_t *u, int rw, char *err, size_t 
                                         NULL, NULL, &t->anchor);
     if (rv != CKR_OK) {
         t->anchor = CK_INVALID_HANDLE;
-        cmn_p11_err(err, errlen, "token '%s': C_OpenSession failed: %s", t->label,
+        cmn_errf(err, errlen, "token '%s': C_OpenSession failed: %s", t->label,
                     cmn_p11_rv_name(rv, rvb));
         goto fail;
     }
@@ -903,14 +848,14 @@ int cmn_p11_list(cmn_p11_token_t *t, const char *label, cmn_p11_key_t **out, siz
     }
     CK_RV rv = t->mod->f->C_FindObjectsInit(t->anchor, tmpl, label ? 2 : 1);
     if (rv != CKR_OK) {
-        cmn_p11_err(err, errlen, "token '%s': C_FindObjectsInit failed: %s", t->label,
+        cmn_errf(err, errlen, "token '%s': C_FindObjectsInit failed: %s", t->label,
                     cmn_p11_rv_name(rv, rvb));
         return -1;
     }
     for (;;) {
         rv = t->mod->f->C_FindObjects(t->anchor, hs, sizeof hs / sizeof hs[0], &got);
         if (rv != CKR_OK) {
-            cmn_p11_err(err, errlen, "token '%s': C_FindObjects failed: %s", t->label,
+            cmn_errf(err, errlen, "token '%s': C_FindObjects failed: %s", t->label,
                         cmn_p11_rv_name(rv, rvb));
             goto out;
         }
@@ -918,7 +863,7 @@ int cmn_p11_list(cmn_p11_token_t *t, const char *label, cmn_p11_key_t **out, siz
             break;
         cmn_p11_key_t *grown = realloc(keys, (nk + got) * sizeof *keys);
         if (grown == NULL) {
-            cmn_p11_err(err, errlen, "out of memory");
+            cmn_errf(err, errlen, "out of memory");
             goto out;
         }
         keys = grown;
@@ -937,6 +882,15 @@ out:
     return rc;
 }
 
+/* What a master key may do: sign (HMAC), nothing else; and never leave
+ * the token in the clear. */
+static const struct { CK_ATTRIBUTE_TYPE type; CK_BBOOL value; } cmn_p11_key_flags[] = {
+    {CKA_PRIVATE, CK_TRUE}, {CKA_SENSITIVE, CK_TRUE}, {CKA_EXTRACTABLE, CK_FALSE},
+    {CKA_SIGN, CK_TRUE}, {CKA_VERIFY, CK_FALSE}, {CKA_ENCRYPT, CK_FALSE},
+    {CKA_DECRYPT, CK_FALSE}, {CKA_WRAP, CK_FALSE}, {CKA_UNWRAP, CK_FALSE},
+    {CKA_DERIVE, CK_FALSE},
+};
+
 /* Creates a key object: generated in the token (key NULL) or imported; a
  * token object when label is given, else a session object. */
 static int cmn_p11_make(cmn_p11_token_t *t, const char *label, const char *created,
@@ -946,7 +900,7 @@ static int cmn_p11_make(cmn_p11_token_t *t, const char *label, const char *creat
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
     CK_ULONG vlen = CMN_KEY_LEN;
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE, token = label != NULL ? CK_TRUE : CK_FALSE;
+    CK_BBOOL token = label != NULL ? CK_TRUE : CK_FALSE;
     CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
     CK_DATE date;
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
@@ -960,16 +914,8 @@ static int cmn_p11_make(cmn_p11_token_t *t, const char *label, const char *creat
     CMN_P11_ADD(CKA_CLASS, &cls, sizeof cls);
     CMN_P11_ADD(CKA_KEY_TYPE, &kt, sizeof kt);
     CMN_P11_ADD(CKA_TOKEN, &token, sizeof token);
-    CMN_P11_ADD(CKA_PRIVATE, &yes, sizeof yes);
-    CMN_P11_ADD(CKA_SENSITIVE, &yes, sizeof yes);
-    CMN_P11_ADD(CKA_EXTRACTABLE, &no, sizeof no);
-    CMN_P11_ADD(CKA_SIGN, &yes, sizeof yes);
-    CMN_P11_ADD(CKA_VERIFY, &no, sizeof no);
-    CMN_P11_ADD(CKA_ENCRYPT, &no, sizeof no);
-    CMN_P11_ADD(CKA_DECRYPT, &no, sizeof no);
-    CMN_P11_ADD(CKA_WRAP, &no, sizeof no);
-    CMN_P11_ADD(CKA_UNWRAP, &no, sizeof no);
-    CMN_P11_ADD(CKA_DERIVE, &no, sizeof no);
+    for (size_t i = 0; i < sizeof cmn_p11_key_flags / sizeof cmn_p11_key_flags[0]; i++)
+        CMN_P11_ADD(cmn_p11_key_flags[i].type, &cmn_p11_key_flags[i].value, sizeof(CK_BBOOL));
     if (label != NULL) {
         CMN_P11_ADD(CKA_LABEL, label, strlen(label));
         if (created != NULL && cmn_p11_is_time(created, strlen(created))) {
@@ -989,7 +935,7 @@ static int cmn_p11_make(cmn_p11_token_t *t, const char *label, const char *creat
     }
 #undef CMN_P11_ADD
     if (rv != CKR_OK) {
-        cmn_p11_err(err, errlen, "token '%s': %s a key failed: %s%s", t->label,
+        cmn_errf(err, errlen, "token '%s': %s a key failed: %s%s", t->label,
                     key != NULL ? "C_CreateObject of" : "C_GenerateKey of",
                     cmn_p11_rv_name(rv, rvb),
                     rv == CKR_SESSION_READ_ONLY ? " (a read-only session)" : "");
@@ -1000,12 +946,6 @@ static int cmn_p11_make(cmn_p11_token_t *t, const char *label, const char *creat
 }
 
 int cmn_p11_keygen(cmn_p11_token_t *t, const char *label, const char *created,
-                   unsigned long *handle, char *err, size_t errlen)
-{
-    return cmn_p11_make(t, label, created, NULL, 0, handle, err, errlen);
-}
-
-int cmn_p11_import(cmn_p11_token_t *t, const char *label, const char *created,
                    const uint8_t *key, size_t keylen, unsigned long *handle, char *err,
                    size_t errlen)
 {

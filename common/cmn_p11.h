@@ -88,16 +88,14 @@ typedef struct cmn_p11_key {
 int cmn_p11_list(cmn_p11_token_t *t, const char *label, cmn_p11_key_t **out, size_t *n,
                  char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Generates a 32-byte master key in the token (a token object: CKK_GENERIC_SECRET,
+/* Makes a master key in the token (a token object: CKK_GENERIC_SECRET,
  * private, sensitive, not extractable, sign only) labelled label, its
  * creation time created ("YYYY-MM-DDTHH:MM:SSZ") in CKA_ID and its date in
- * CKA_START_DATE. Needs a token opened rw. 0 or -1 with err. */
+ * CKA_START_DATE: generated inside the token (key NULL; C_GenerateKey,
+ * CKM_GENERIC_SECRET_KEY_GEN, 32 bytes), or with the value key of keylen
+ * bytes imported (C_CreateObject: tests, moving a key file into a token).
+ * Needs a token opened rw. 0 or -1 with err. */
 int cmn_p11_keygen(cmn_p11_token_t *t, const char *label, const char *created,
-                   unsigned long *handle, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-/* The same with a given key value (C_CreateObject; also sensitive and not
- * extractable from then on). */
-int cmn_p11_import(cmn_p11_token_t *t, const char *label, const char *created,
                    const uint8_t *key, size_t keylen, unsigned long *handle, char *err,
                    size_t errlen) __attribute__((warn_unused_result));
 /* Generates a session key of the same kind (gone when the token is

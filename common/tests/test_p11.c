@@ -201,7 +201,7 @@ static void test_vectors_through_the_token(void **state)
             continue;
         unsigned char *mk = vectors_hex(r, "master_key_hex", &klen);
         unsigned long h;
-        if (cmn_p11_import(t, kid, "2026-01-02T03:04:05Z", mk, klen, &h, err, sizeof err) != 0)
+        if (cmn_p11_keygen(t, kid, "2026-01-02T03:04:05Z", mk, klen, &h, err, sizeof err) != 0)
             fail_msg("%s", err);
         free(mk);
     }
@@ -271,9 +271,9 @@ static void test_keygen_and_the_rules(void **state)
     char err[512];
     unsigned long h, hx;
     cmn_p11_token_t *t = open_token(1);
-    assert_int_equal(cmn_p11_keygen(t, "kgen", "2030-05-06T07:08:09Z", &h, err, sizeof err), 0);
+    assert_int_equal(cmn_p11_keygen(t, "kgen", "2030-05-06T07:08:09Z", NULL, 0, &h, err, sizeof err), 0);
     /* someone else's secret key with a label that is no key id is left alone */
-    assert_int_equal(cmn_p11_keygen(t, "Other App", NULL, &hx, err, sizeof err), 0);
+    assert_int_equal(cmn_p11_keygen(t, "Other App", NULL, NULL, 0, &hx, err, sizeof err), 0);
     cmn_p11_key_t *keys;
     size_t n;
     assert_int_equal(cmn_p11_list(t, "kgen", &keys, &n, err, sizeof err), 0);

@@ -132,7 +132,7 @@ int prov_keygen_token(const char *uri, const char *kid, const char *created)
     }
     cmn_master_key_t key = {.token = t};
     snprintf(key.kid, sizeof key.kid, "%s", id);
-    if (cmn_p11_keygen(t, id, created, &key.handle, err, sizeof err) != 0) {
+    if (cmn_p11_keygen(t, id, created, NULL, 0, &key.handle, err, sizeof err) != 0) {
         fprintf(stderr, "ddns-provision keygen: %s\n", err);
         goto out;
     }

@@ -231,7 +231,7 @@ def test_problems_are_named_and_the_pin_never_shown(hsm, case):
         "missing key": (token.uri(path_extra=";object=h9"),
                         "token '%s' holds no key labelled 'h9'" % TOKEN),
         "unsafe PIN file": (token.uri(pin_file=unsafe),
-                            "pin-source %s: the PIN file is accessible by group or others "
+                            "pin-source %s: PIN file is accessible by group or others "
                             "(mode 0644)" % unsafe),
         "no PIN": ("pkcs11:token=%s?module-path=%s" % (TOKEN, MODULE),
                    "token '%s' needs a PIN: add pin-source=FILE" % TOKEN),

@@ -372,7 +372,10 @@ static cmn_p11_module_t *cmn_p11_module_get(const char *path, char *err, size_t 
             break;
     if (m != NULL) {
         if (m->pid != getpid()) {
-            /* a forked child: PKCS#11 wants C_Initialize again before use */
+            /* a forked child: PKCS#11 wants C_Initialize again before use.
+             * The tokens it inherited are the parent's (and wiped:
+             * cmn_secmem), so the child counts its own users from here. */
+            m->refs = 0;
             rv = cmn_p11_initialize(m->f, &m->finalize);
             if (rv != CKR_OK) {
                 cmn_errf(err, errlen, "PKCS#11 module %s: C_Initialize in the child "

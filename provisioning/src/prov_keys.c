@@ -253,7 +253,7 @@ static int prov_keylist_load_p11(prov_keylist_t *l, const char *uri)
             fprintf(stderr, "ddns-provision keys: out of memory\n");
             goto out;
         }
-        snprintf(ki->kid, sizeof ki->kid, "%s", k->label);
+        snprintf(ki->kid, sizeof ki->kid, "%.16s", k->label);
         snprintf(ki->created, sizeof ki->created, "%s", k->created);
         snprintf(ki->file, sizeof ki->file, "token '%s', %s", cmn_p11_token_label(t),
                  k->local == 1 ? "generated in the token" : "imported");

@@ -16,6 +16,9 @@ directory by tests/integration/ddnsstack.py, as for the integration tests.
 
 Environment: DDNS_BIN (programs to measure; default build/release/bin),
 BENCH_PROV_DEVICES (devices of the provisioning scenario; default 1000000),
+BENCH_PROV_HSM_DEVICES (devices of the provisioning scenario with the master
+key in SoftHSM2; default BENCH_PROV_DEVICES; fewer are measured as a rate and
+extrapolated to 1,000,000),
 BENCH_TMPDIR (where the temporary directory goes; default the system's).
 The gateway scenarios: BENCH_DEVICES (fleet provisioned into the gateway's
 database; default 100000), BENCH_SECONDS (length of each timed measurement;
@@ -101,6 +104,7 @@ class Context:
 
     def __init__(self, tmp):
         self.tmp = tmp
+        self.prov_walls = {}     # devices -> wall time of the file-key batch of this run
         self._stack = None
         self.gateway = None
         self.on_stop = []
@@ -246,6 +250,7 @@ def provision_scenario(ctx):
                    "(SELECT count(*) FROM names)").stdout.strip()
     if got != "%d|%d" % (n, n):
         raise BenchError("after the batch the database holds %s devices|names, not %d" % (got, n))
+    ctx.prov_walls[n] = wall
 
     # 2. the baseline: the rows the tool registered (taken from its output,
     #    names included), loaded with plain COPY into the same tables of an
@@ -282,6 +287,87 @@ def provision_scenario(ctx):
         Figure("provision %s: peak RSS" % label, rss, "MB",
                target=Target("<", 200.0, "< 200 MB")),
     ]
+
+
+SOFTHSM_MODULES = ["/usr/lib/softhsm/libsofthsm2.so",
+                   "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+                   "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so"]
+
+
+def softhsm_token(d):
+    """A SoftHSM2 token of its own in directory d with master key b1
+    generated in it by ddns-provision; returns (URI, environment)."""
+    module = next((m for m in SOFTHSM_MODULES if os.path.exists(m)), None)
+    if module is None or shutil.which("softhsm2-util") is None:
+        raise BenchError("SoftHSM2 is not installed (Debian package softhsm2; "
+                         "scripts/install-deps installs it)")
+    os.makedirs(os.path.join(d, "tokens"), mode=0o700)
+    conf, pin = os.path.join(d, "softhsm2.conf"), os.path.join(d, "token.pin")
+    with open(conf, "w") as f:
+        f.write("directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
+                "log.level = ERROR\n" % d)
+    fd = os.open(pin, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("1234-5678\n")
+    env = dict(os.environ, SOFTHSM2_CONF=conf)
+    ddnsstack.run(["softhsm2-util", "--init-token", "--free", "--label", "bench",
+                   "--pin", "1234-5678", "--so-pin", "8765-4321"], env=env)
+    uri = "pkcs11:token=bench?module-path=%s&pin-source=%s" % (module, pin)
+    ddnsstack.run([os.path.join(BIN, "ddns-provision"), "keygen", "--pkcs11", uri, "--kid",
+                   "b1"], env=env)
+    return uri, env
+
+
+@scenario("provision-hsm", "the provisioning batch with its master key in a PKCS#11 token "
+          "(SoftHSM2) against the same batch with a key file")
+def provision_hsm_scenario(ctx):
+    n_file = count_env("BENCH_PROV_DEVICES", 1000000)
+    n = count_env("BENCH_PROV_HSM_DEVICES", n_file)
+    zone = "bench.example.test"
+    d = os.path.join(ctx.tmp, "provision-hsm")
+    os.makedirs(d)
+    uri, env = softhsm_token(os.path.join(d, "softhsm"))
+    csv_path = os.path.join(d, "devices.csv")
+    progress("provision-hsm: writing %d device lines to %s" % (n, csv_path))
+    with open(csv_path, "w") as f:
+        f.write("mac,serial,model\n")
+        f.writelines("%s,SN%09d,IPC-G5\n" % (mac_of(i + 1), i + 1) for i in range(n))
+
+    def batch(label, keys):
+        db = ctx.fresh_database("bench_" + label)
+        ctx.psql(db, "-c", "CHECKPOINT")
+        progress("provision-hsm: ddns-provision batch of %d devices, %s" % (n, label))
+        cmd = [os.path.join(BIN, "ddns-provision"), "batch", "--csv", csv_path, "--zone", zone,
+               "--operator", "bench", "--db", db, "--format", "jsonl",
+               "--out", os.path.join(d, label + ".jsonl")] + keys
+        wall, rss, _ = run_measured(cmd, "ddns-provision", env=env)
+        got = ctx.psql(db, "-At", "-c", "SELECT count(*) FROM devices").stdout.strip()
+        if got != str(n):
+            raise BenchError("after the %s batch the database holds %s devices, not %d"
+                             % (label, got, n))
+        ctx.stack.psql("DROP DATABASE bench_" + label)
+        return wall, rss
+
+    # 1. the baseline: the same batch under a key file, measured by the
+    #    provision scenario of this run when it had as many devices
+    base = ctx.prov_walls.get(n)
+    if base is None:
+        base, _ = batch("file", ["--key-dir", ctx.stack.key_dir])
+    # 2. every secret derived by the token (C_Sign, CKM_SHA256_HMAC)
+    wall, rss = batch("softhsm", ["--pkcs11", uri])
+    label = "provision %s devices, master key in SoftHSM2" % "{:,}".format(n)
+    figures = [
+        Figure(label + ": wall time", wall, "s", baseline=base,
+               note="baseline: the same batch with a key file"),
+        Figure(label + ": rate", n / wall, "rows/s", baseline=n / base, higher_is_better=True),
+        Figure(label + ": peak RSS", rss, "MB", target=Target("<", 200.0, "< 200 MB")),
+    ]
+    if n != 1000000:
+        figures.append(Figure("provision 1,000,000 devices, master key in SoftHSM2: wall "
+                              "time extrapolated from %s" % "{:,}".format(n),
+                              wall * 1e6 / n, "s", baseline=base * 1e6 / n,
+                              note="measured %d devices at %.0f rows/s" % (n, n / wall)))
+    return figures
 
 
 # -- the gateway scenarios -----------------------------------------------------

@@ -1,7 +1,9 @@
 /* cmn_key: master keys and per-device secrets (see cmn_key.h). */
 #include "cmn_key.h"
 
+#include "cmn_p11.h"
 #include "cmn_secmem.h"
+#include "cmn_text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +29,9 @@
 struct cmn_keyset {
     cmn_master_key_t *keys;
     size_t n, cap;
+    cmn_p11_token_t *token;     /* keys in a token: its sessions; NULL for files */
+    char *uri;                  /* the token's URI (may hold a PIN): for after_fork */
+    cmn_master_key_t standin;   /* for unknown key ids: zero, or a token session key */
 };
 
 /* Room for one more key; 0 or -1. */
@@ -44,19 +49,6 @@ static int cmn_keyset_grow(cmn_keyset_t *ks)
     ks->keys = k;
     ks->cap = cap;
     return 0;
-}
-
-static void cmn_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void cmn_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 void cmn_wipe(void *p, size_t len)
@@ -108,27 +100,25 @@ static int cmn_unhex(const char *s, size_t len, uint8_t *out, size_t outlen)
 #define CMN_KEYFILE_MAX 4096
 #define CMN_KEYFILE_LINE_MAX 511
 
-/* Reads a key file whole into buf (NUL-terminated) with read(2), so that
- * no stdio buffer keeps a copy of the key's hex, after checking that it is
- * a regular file that neither group nor others may access. 0 or -1 with
- * err. */
-static int cmn_keyfile_slurp(const char *path, char *buf, size_t cap, char *err, size_t errlen)
+int cmn_secret_file_read(const char *path, const char *what, char *buf, size_t cap, char *err,
+                         size_t errlen)
 {
     struct stat st;
     size_t len = 0;
     int rc = -1;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        cmn_err(err, errlen, "%s: cannot open key file: %s", path, strerror(errno));
+        cmn_errf(err, errlen, "%s: cannot open %s: %s", path, what, strerror(errno));
         return -1;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        cmn_err(err, errlen, "%s: not a regular file", path);
+        cmn_errf(err, errlen, "%s: not a regular file", path);
         goto out;
     }
     if ((st.st_mode & 077) != 0) {
-        cmn_err(err, errlen, "%s: key file is accessible by group or others (mode %04o); "
-                "refusing to use it: run chmod 600 on it", path, (unsigned)(st.st_mode & 07777));
+        cmn_errf(err, errlen, "%s: %s is accessible by group or others (mode %04o); "
+                 "refusing to use it: run chmod 600 on it", path, what,
+                 (unsigned)(st.st_mode & 07777));
         goto out;
     }
     for (;;) {
@@ -136,14 +126,14 @@ static int cmn_keyfile_slurp(const char *path, char *buf, size_t cap, char *err,
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            cmn_err(err, errlen, "%s: %s", path, strerror(errno));
+            cmn_errf(err, errlen, "%s: %s", path, strerror(errno));
             goto out;
         }
         if (n == 0)
             break;
         len += (size_t)n;
         if (len == cap - 1) {
-            cmn_err(err, errlen, "%s: larger than %zu bytes: not a key file", path, cap - 1);
+            cmn_errf(err, errlen, "%s: larger than %zu bytes: not a %s", path, cap - 1, what);
             goto out;
         }
     }
@@ -151,6 +141,8 @@ static int cmn_keyfile_slurp(const char *path, char *buf, size_t cap, char *err,
     rc = 0;
 out:
     close(fd);
+    if (rc != 0)
+        cmn_wipe(buf, cap);
     return rc;
 }
 
@@ -167,7 +159,7 @@ static int cmn_keyfile_line(const char *path, int lineno, char *line, cmn_master
         return 0;
     char *eq = strchr(p, '=');
     if (eq == NULL) {
-        cmn_err(err, errlen, "%s:%d: expected 'name = value'", path, lineno);
+        cmn_errf(err, errlen, "%s:%d: expected 'name = value'", path, lineno);
         return -1;
     }
     char *name_end = eq;
@@ -179,7 +171,7 @@ static int cmn_keyfile_line(const char *path, int lineno, char *line, cmn_master
         val++;
     if (strcmp(p, "kid") == 0) {
         if (!cmn_kid_valid(val, strlen(val))) {
-            cmn_err(err, errlen, "%s:%d: kid must be 1 to %d characters of [a-z0-9]", path,
+            cmn_errf(err, errlen, "%s:%d: kid must be 1 to %d characters of [a-z0-9]", path,
                     lineno, CMN_KID_MAX);
             return -1;
         }
@@ -188,13 +180,13 @@ static int cmn_keyfile_line(const char *path, int lineno, char *line, cmn_master
         snprintf(out->created, sizeof out->created, "%s", val);
     } else if (strcmp(p, "key") == 0) {
         if (cmn_unhex(val, strlen(val), out->key, CMN_KEY_LEN) != 0) {
-            cmn_err(err, errlen, "%s:%d: key must be %d lowercase hex digits", path, lineno,
+            cmn_errf(err, errlen, "%s:%d: key must be %d lowercase hex digits", path, lineno,
                     2 * CMN_KEY_LEN);
             return -1;
         }
         *have_key = 1;
     } else {
-        cmn_err(err, errlen, "%s:%d: unknown field '%s'", path, lineno, p);
+        cmn_errf(err, errlen, "%s:%d: unknown field '%s'", path, lineno, p);
         return -1;
     }
     return 0;
@@ -206,7 +198,7 @@ int cmn_keyfile_read(const char *path, cmn_master_key_t *out, char *err, size_t 
     char buf[CMN_KEYFILE_MAX];
 
     memset(out, 0, sizeof *out);
-    if (cmn_keyfile_slurp(path, buf, sizeof buf, err, errlen) != 0)
+    if (cmn_secret_file_read(path, "key file", buf, sizeof buf, err, errlen) != 0)
         goto out;
     for (char *line = buf, *next; *line != '\0'; line = next) {
         lineno++;
@@ -214,7 +206,7 @@ int cmn_keyfile_read(const char *path, cmn_master_key_t *out, char *err, size_t 
         next = line[n] == '\n' ? line + n + 1 : line + n;
         line[n] = '\0';
         if (n > CMN_KEYFILE_LINE_MAX) {
-            cmn_err(err, errlen, "%s:%d: line too long", path, lineno);
+            cmn_errf(err, errlen, "%s:%d: line too long", path, lineno);
             goto out;
         }
         while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' '))
@@ -223,7 +215,7 @@ int cmn_keyfile_read(const char *path, cmn_master_key_t *out, char *err, size_t 
             goto out;
     }
     if (out->kid[0] == '\0' || !have_key) {
-        cmn_err(err, errlen, "%s: missing %s", path, out->kid[0] == '\0' ? "kid" : "key");
+        cmn_errf(err, errlen, "%s: missing %s", path, out->kid[0] == '\0' ? "kid" : "key");
         goto out;
     }
     rc = 0;
@@ -241,7 +233,7 @@ int cmn_keyfile_write(const char *path, const cmn_master_key_t *key, char *err, 
     int rc = -1;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        cmn_err(err, errlen, "%s: cannot create key file: %s", path, strerror(errno));
+        cmn_errf(err, errlen, "%s: cannot create key file: %s", path, strerror(errno));
         return -1;
     }
     cmn_hex(key->key, CMN_KEY_LEN, hex);
@@ -250,7 +242,7 @@ int cmn_keyfile_write(const char *path, const cmn_master_key_t *key, char *err, 
                      "kid = %s\ncreated = %s\nkey = %s\n", key->kid, key->created, hex);
     if (n < 0 || (size_t)n >= sizeof buf || write(fd, buf, (size_t)n) != (ssize_t)n ||
         fsync(fd) != 0) {
-        cmn_err(err, errlen, "%s: cannot write key file: %s", path, strerror(errno));
+        cmn_errf(err, errlen, "%s: cannot write key file: %s", path, strerror(errno));
         unlink(path);
         goto out;
     }
@@ -275,12 +267,12 @@ cmn_keyset_t *cmn_keyset_load_dir(const char *dir, char *err, size_t errlen)
     char path[4096];
 
     if (ks == NULL) {
-        cmn_err(err, errlen, "out of memory");
+        cmn_errf(err, errlen, "out of memory");
         goto fail;
     }
     d = opendir(dir);
     if (d == NULL) {
-        cmn_err(err, errlen, "%s: cannot open key directory: %s", dir, strerror(errno));
+        cmn_errf(err, errlen, "%s: cannot open key directory: %s", dir, strerror(errno));
         goto fail;
     }
     while ((de = readdir(d)) != NULL) {
@@ -288,18 +280,18 @@ cmn_keyset_t *cmn_keyset_load_dir(const char *dir, char *err, size_t errlen)
         if (nl < 5 || strcmp(de->d_name + nl - 4, ".key") != 0 || de->d_name[0] == '.')
             continue;
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= sizeof path) {
-            cmn_err(err, errlen, "%s/%s: path too long", dir, de->d_name);
+            cmn_errf(err, errlen, "%s/%s: path too long", dir, de->d_name);
             goto fail;
         }
         if (cmn_keyset_grow(ks) != 0) {
-            cmn_err(err, errlen, "out of memory for keys");
+            cmn_errf(err, errlen, "out of memory for keys");
             goto fail;
         }
         if (cmn_keyfile_read(path, &ks->keys[ks->n], err, errlen) != 0)
             goto fail;
         for (size_t i = 0; i < ks->n; i++) {
             if (strcmp(ks->keys[i].kid, ks->keys[ks->n].kid) == 0) {
-                cmn_err(err, errlen, "%s: key id '%s' is also defined by another file in %s",
+                cmn_errf(err, errlen, "%s: key id '%s' is also defined by another file in %s",
                         path, ks->keys[i].kid, dir);
                 ks->n++;
                 goto fail;
@@ -323,7 +315,134 @@ void cmn_keyset_free(cmn_keyset_t *ks)
     if (ks == NULL)
         return;
     cmn_secmem_free(ks->keys, ks->cap * sizeof *ks->keys);
+    cmn_p11_close(ks->token);
+    if (ks->uri != NULL) {
+        cmn_wipe(ks->uri, strlen(ks->uri));
+        free(ks->uri);
+    }
     free(ks);
+}
+
+int cmn_key_p11_usable(const cmn_p11_key_t *k, const char *token, int named, char *err,
+                       size_t errlen)
+{
+    if (k->label_too_long || !cmn_kid_valid(k->label, strlen(k->label)) || !k->generic ||
+        k->sign != 1) {
+        if (!named)
+            return 0;
+        cmn_errf(err, errlen, "token '%s': key '%s' is not a master key: %s", token, k->label,
+                !cmn_kid_valid(k->label, strlen(k->label))
+                    ? "its label is not a key id (1 to 16 characters of [a-z0-9])"
+                    : "it is not an HMAC key (CKK_GENERIC_SECRET with CKA_SIGN)");
+        return -1;
+    }
+    if (k->sensitive != 1 || k->extractable != 0) {
+        cmn_errf(err, errlen, "token '%s': key '%s' can be read out of the token (%s); "
+                "refusing it: master keys are made in the token with 'ddns-provision keygen "
+                "--pkcs11', sensitive and not extractable", token, k->label,
+                k->sensitive != 1 ? "CKA_SENSITIVE is not true" : "CKA_EXTRACTABLE is not false");
+        return -1;
+    }
+    if (k->value_len >= 0 && k->value_len != CMN_KEY_LEN) {
+        cmn_errf(err, errlen, "token '%s': key '%s' is %ld bytes long, not %d", token, k->label,
+                k->value_len, CMN_KEY_LEN);
+        return -1;
+    }
+    return 1;
+}
+
+cmn_keyset_t *cmn_keyset_load_p11(const char *uri, char *err, size_t errlen)
+{
+    cmn_p11_uri_t u;
+    cmn_p11_key_t *found = NULL;
+    size_t nfound = 0;
+    cmn_keyset_t *ks = calloc(1, sizeof *ks);
+
+    if (ks == NULL || (ks->uri = strdup(uri)) == NULL) {
+        cmn_errf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (cmn_p11_uri_parse(uri, &u, err, errlen) != 0)
+        goto fail;
+    ks->token = cmn_p11_open(&u, 0, err, errlen);
+    if (ks->token == NULL)
+        goto fail;
+    const char *label = cmn_p11_token_label(ks->token);
+    if (cmn_p11_list(ks->token, u.object[0] ? u.object : NULL, &found, &nfound, err,
+                     errlen) != 0)
+        goto fail;
+    if (u.object[0] != '\0' && nfound == 0) {
+        cmn_errf(err, errlen, "token '%s' holds no key labelled '%s'", label, u.object);
+        goto fail;
+    }
+    for (size_t i = 0; i < nfound; i++) {
+        int use = cmn_key_p11_usable(&found[i], label, u.object[0] != '\0', err, errlen);
+        if (use < 0)
+            goto fail;
+        if (use == 0)
+            continue;
+        if (cmn_keyset_find(ks, found[i].label, strlen(found[i].label)) != NULL) {
+            cmn_errf(err, errlen, "token '%s': two keys are labelled '%s'", label,
+                    found[i].label);
+            goto fail;
+        }
+        if (cmn_keyset_grow(ks) != 0) {
+            cmn_errf(err, errlen, "out of memory for keys");
+            goto fail;
+        }
+        cmn_master_key_t *k = &ks->keys[ks->n++];
+        memcpy(k->kid, found[i].label, strlen(found[i].label) + 1);
+        memcpy(k->created, found[i].created, sizeof k->created);
+        k->token = ks->token;
+        k->handle = found[i].handle;
+    }
+    /* The stand-in costs what a key of the token does: a session key of the
+     * same kind (or, where the token cannot make one, its first key). */
+    ks->standin.token = ks->token;
+    if (cmn_p11_standin(ks->token, &ks->standin.handle, NULL, 0) != 0) {
+        if (ks->n > 0)
+            ks->standin.handle = ks->keys[0].handle;
+        else
+            ks->standin.token = NULL;
+    }
+    if (ks->n > 1)
+        qsort(ks->keys, ks->n, sizeof *ks->keys, cmn_key_cmp);
+    free(found);
+    cmn_p11_uri_clear(&u);
+    return ks;
+fail:
+    free(found);
+    cmn_p11_uri_clear(&u);
+    cmn_keyset_free(ks);
+    return NULL;
+}
+
+int cmn_keyset_after_fork(cmn_keyset_t *ks, char *err, size_t errlen)
+{
+    if (ks->uri == NULL)
+        return 0;
+    cmn_keyset_t *fresh = cmn_keyset_load_p11(ks->uri, err, errlen);
+    if (fresh == NULL)
+        return -1;
+    /* swap the contents: ks gets the child's token, fresh the inherited one,
+     * which cmn_keyset_free releases without a PKCS#11 call (another
+     * process's sessions) */
+    cmn_keyset_t old = *ks;
+    *ks = *fresh;
+    *fresh = old;
+    cmn_keyset_free(fresh);
+    return 0;
+}
+
+const char *cmn_keyset_token_label(const cmn_keyset_t *ks)
+{
+    return ks->token != NULL ? cmn_p11_token_label(ks->token) : NULL;
+}
+
+const cmn_master_key_t *cmn_keyset_standin(const cmn_keyset_t *ks)
+{
+    static const cmn_master_key_t zero;
+    return ks != NULL ? &ks->standin : &zero;
 }
 
 size_t cmn_keyset_count(const cmn_keyset_t *ks)
@@ -356,10 +475,17 @@ const cmn_master_key_t *cmn_keyset_newest(const cmn_keyset_t *ks)
     return best;
 }
 
+int cmn_key_in_token(const cmn_master_key_t *key)
+{
+    return key->token != NULL;
+}
+
 int cmn_key_hmac(const cmn_master_key_t *key, const void *msg, size_t len,
                  uint8_t out[CMN_SECRET_LEN])
 {
     unsigned int outlen = 0;
+    if (key->token != NULL)
+        return cmn_p11_hmac(key->token, key->handle, msg, len, out);
     if (HMAC(EVP_sha256(), key->key, CMN_KEY_LEN, msg, len, out, &outlen) == NULL ||
         outlen != CMN_SECRET_LEN)
         return -1;

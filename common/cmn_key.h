@@ -1,17 +1,22 @@
 /* cmn_key: master keys and per-device secrets (docs/PROTOCOL.md sections 2-3).
  *
  * Owns the master key file format (and its permission rule), the set of
- * master keys a process loads from a key directory, the per-device secret
- * derivation (by key id and generation), the key reference a device sends
- * as its kid ("k1", "k1/3"), the dyndns2 password derived from a secret,
- * and the text encodings of secrets (base64url, the Basic password). Key
- * material is wiped when freed. Used by the gateway and the provisioning
- * tool; nothing here logs. */
+ * master keys a process loads from a key directory or from a PKCS#11 token
+ * (through cmn_p11, which owns everything PKCS#11), the rule of which token
+ * keys are usable master keys, the one function that uses a master key
+ * (cmn_key_hmac: in memory for a key file, in the token for a token key),
+ * the per-device secret derivation (by key id and generation), the key
+ * reference a device sends as its kid ("k1", "k1/3"), the dyndns2 password
+ * derived from a secret, and the text encodings of secrets (base64url, the
+ * Basic password). Key material is wiped when freed. Used by the gateway
+ * and the provisioning tool; nothing here logs. */
 #ifndef CMN_KEY_H
 #define CMN_KEY_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "cmn_p11.h"
 
 #define CMN_KEY_LEN 32          /* master key bytes */
 #define CMN_SECRET_LEN 32       /* device secret bytes */
@@ -21,10 +26,16 @@
 #define CMN_KEYREF_MAX (CMN_KID_MAX + 1 + 7) /* "kid/generation" characters */
 #define CMN_PASSWORD_MAX (CMN_KEYREF_MAX + 1 + CMN_SECRET_B64_LEN)
 
+struct cmn_p11_token;
+
+/* A master key: its bytes (token NULL), or a key object of a PKCS#11
+ * token, which never leaves it (key all zero, handle the object). */
 typedef struct cmn_master_key {
     char kid[CMN_KID_MAX + 1];
     char created[32];           /* ISO 8601 UTC as written in the file */
     uint8_t key[CMN_KEY_LEN];
+    struct cmn_p11_token *token;
+    unsigned long handle;
 } cmn_master_key_t;
 
 typedef struct cmn_keyset cmn_keyset_t;
@@ -38,6 +49,14 @@ int cmn_kid_valid(const char *s, size_t len);
 int cmn_keyfile_read(const char *path, cmn_master_key_t *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* Reads a small secret file (a key file, a token's PIN file, named what
+ * in messages) whole into buf (cap bytes, NUL-terminated) with read(2), so
+ * that no stdio buffer keeps a copy, after checking that it is a regular
+ * file that neither group nor others may access. 0, or -1 with err naming
+ * the file (never its content); buf is wiped then. */
+int cmn_secret_file_read(const char *path, const char *what, char *buf, size_t cap, char *err,
+                         size_t errlen) __attribute__((warn_unused_result));
+
 /* Creates path (which must not exist) with mode 0600 holding key. */
 int cmn_keyfile_write(const char *path, const cmn_master_key_t *key, char *err, size_t errlen)
     __attribute__((warn_unused_result));
@@ -45,6 +64,40 @@ int cmn_keyfile_write(const char *path, const cmn_master_key_t *key, char *err, 
 /* Loads every "*.key" file of dir. Duplicate key ids, unreadable or unsafe
  * files are errors. An empty directory gives an empty set. */
 cmn_keyset_t *cmn_keyset_load_dir(const char *dir, char *err, size_t errlen);
+/* Loads the master keys of the PKCS#11 token that uri (RFC 7512, see
+ * cmn_p11.h) selects: every secret key object labelled with a key id, or
+ * only the one named by object=. Secret keys whose label is not a key id,
+ * or that are not HMAC keys (CKK_GENERIC_SECRET with CKA_SIGN), belong to
+ * someone else and are left alone, unless object= names them. A key that
+ * can be read out (CKA_SENSITIVE false or CKA_EXTRACTABLE true), that is
+ * not 32 bytes, or whose key id two objects carry, is an error. The
+ * creation time is the key's CKA_ID when keygen wrote it there
+ * ("2026-11-21T10:00:00Z"), else its CKA_START_DATE at midnight. The set
+ * belongs to this process: after fork(), the child calls
+ * cmn_keyset_after_fork before using it. */
+cmn_keyset_t *cmn_keyset_load_p11(const char *uri, char *err, size_t errlen);
+/* In a forked child: opens the token again (C_Initialize in the child, new
+ * sessions, login, the keys found again by their labels) so that the
+ * child can use the set; the parent's sessions are never touched. The
+ * keys of the set are new objects afterwards (pointers taken before are
+ * stale). A set loaded from a directory has nothing to do (its pages are
+ * wiped in a child, MADV_WIPEONFORK: load the directory in the child).
+ * 0 or -1 with err. */
+int cmn_keyset_after_fork(cmn_keyset_t *ks, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* The rule of cmn_keyset_load_p11 for one key object k of the token
+ * labelled token: 1 a master key; 0 someone else's (not labelled with a key
+ * id, not an HMAC key), or with named (object= names it) -1 with the
+ * reason in err; -1 with err when it breaks the rule (readable, not 32
+ * bytes). */
+int cmn_key_p11_usable(const cmn_p11_key_t *k, const char *token, int named, char *err,
+                       size_t errlen);
+/* The label of the token the keys live in, or NULL for a key directory. */
+const char *cmn_keyset_token_label(const cmn_keyset_t *ks);
+/* The key to derive under for an unknown key id, so that an unknown key id
+ * costs what a known one does: a zero key for a directory's keys, a session
+ * key generated in the token for a token's (ks NULL: the zero key). */
+const cmn_master_key_t *cmn_keyset_standin(const cmn_keyset_t *ks);
 void cmn_keyset_free(cmn_keyset_t *ks);
 size_t cmn_keyset_count(const cmn_keyset_t *ks);
 /* i-th key in key id order. */
@@ -54,7 +107,12 @@ const cmn_master_key_t *cmn_keyset_find(const cmn_keyset_t *ks, const char *kid,
 /* The key with the latest creation time (ties: greatest key id), or NULL. */
 const cmn_master_key_t *cmn_keyset_newest(const cmn_keyset_t *ks);
 
-/* out = HMAC-SHA256(key, msg): the one place where a master key is used. */
+/* 1 when key is a key object of a PKCS#11 token. */
+int cmn_key_in_token(const cmn_master_key_t *key);
+
+/* out = HMAC-SHA256(key, msg): the one place where a master key is used;
+ * a token key's HMAC is computed by the token (CKM_SHA256_HMAC). Safe from
+ * several threads at once. */
 int cmn_key_hmac(const cmn_master_key_t *key, const void *msg, size_t len,
                  uint8_t out[CMN_SECRET_LEN]) __attribute__((warn_unused_result));
 

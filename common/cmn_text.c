@@ -1,6 +1,8 @@
 /* cmn_text: small text helpers (see cmn_text.h). */
 #include "cmn_text.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 size_t cmn_rtrim(char *s, const char *set)
@@ -9,4 +11,14 @@ size_t cmn_rtrim(char *s, const char *set)
     while (n > 0 && strchr(set, s[n - 1]) != NULL)
         s[--n] = '\0';
     return n;
+}
+
+void cmn_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

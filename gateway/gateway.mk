@@ -60,13 +60,14 @@ all: $(BIN)/ddns-gateway
 #   make gw-fuzz-smoke  each target for GW_FUZZ_RUNS inputs from the seed
 #                       corpus gateway/fuzz/corpus/* (part of make test-unit)
 #   make fuzz           also runs them for FUZZ_TIME seconds each
-GW_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-                 -fno-sanitize-recover=all -Wall -Wextra -Werror $(GW_INC) -Icommon
+GW_FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+                 -fno-sanitize-recover=all -Wall -Wextra -Werror $(GW_INC) -Icommon $(COMMON_P11_CFLAGS)
 GW_FUZZ_RUNS  ?= 200000
 GW_FUZZERS    := $(BUILD)/fuzz/fuzz_proxy $(BUILD)/fuzz/fuzz_gw_request $(BUILD)/fuzz/fuzz_route \
                  $(BUILD)/fuzz/fuzz_dyndns $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_config \
                  $(BUILD)/fuzz/fuzz_csv $(BUILD)/fuzz/fuzz_dns
-GW_DYN_SRCS   := gateway/src/internet/gw_dynparse.c gateway/src/internet/gw_policy.c common/cmn_mac.c common/cmn_key.c common/cmn_secmem.c
+GW_DYN_SRCS   := gateway/src/internet/gw_dynparse.c gateway/src/internet/gw_policy.c common/cmn_mac.c common/cmn_key.c common/cmn_p11.c common/cmn_secmem.c \
+                 common/cmn_text.c
 
 $(BUILD)/fuzz/fuzz_dyndns: gateway/fuzz/fuzz_dyndns.c $(GW_DYN_SRCS) $(wildcard gateway/src/internet/gw_dynparse.h gateway/src/internet/gw_policy.h common/*.h)
 	@mkdir -p $(dir $@)

@@ -576,6 +576,45 @@ static const char *conf_plus(const char *sections)
     return buf;
 }
 
+/* [keys]: a key directory or a token's URI, one of them. */
+static void test_config_keys_directory_or_pkcs11(void **state)
+{
+    (void)state;
+    gw_config_t *cfg = NULL;
+    gw_config_msgs_t m;
+    static const char base[] =
+        "[gateway]\nlisten = 127.0.0.1:8443\n"
+        "[tls]\ncertificate = a.crt\nprivate_key = a.key\n"
+        "[database]\nconninfo = dbname=ddns\n";
+    char buf[1024];
+
+    snprintf(buf, sizeof buf, "%s[keys]\npkcs11 = pkcs11:token=ddns?module-path=/m.so"
+             "&pin-source=/etc/ddns/token.pin\n", base);
+    write_file("p11.conf", buf, 0644);
+    assert_int_equal(load("p11.conf", &cfg, &m), 0);
+    assert_null(cfg->keys_directory);
+    assert_string_equal(cfg->keys_pkcs11,
+                        "pkcs11:token=ddns?module-path=/m.so&pin-source=/etc/ddns/token.pin");
+    gw_config_free(cfg);
+    gw_config_msgs_clear(&m);
+
+    snprintf(buf, sizeof buf, "%s[keys]\ndirectory = keys\npkcs11 = pkcs11:token=ddns?"
+             "module-path=/m.so&pin-value=7777\n", base);
+    write_file("both.conf", buf, 0644);
+    assert_int_not_equal(load("both.conf", &cfg, &m), 0);
+    gw_config_free(cfg);
+    assert_error_has(&m, "[keys] pkcs11: directory and pkcs11 exclude each other");
+    assert_null(strstr(m.errors, "7777"));
+    gw_config_msgs_clear(&m);
+
+    snprintf(buf, sizeof buf, "%s[keys]\n", base);
+    write_file("none.conf", buf, 0644);
+    assert_int_not_equal(load("none.conf", &cfg, &m), 0);
+    gw_config_free(cfg);
+    assert_error_has(&m, "[keys]: missing: directory (key files) or pkcs11");
+    gw_config_msgs_clear(&m);
+}
+
 static void test_config_limits_proxy_admin(void **state)
 {
     (void)state;
@@ -1308,6 +1347,7 @@ int main(void)
         cmocka_unit_test(test_dyn_basic),
         cmocka_unit_test(test_addr_text),
         cmocka_unit_test(test_config_limits_proxy_admin),
+        cmocka_unit_test(test_config_keys_directory_or_pkcs11),
         cmocka_unit_test(test_proxy_parse),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_console_map),

@@ -86,6 +86,9 @@ static const char prov_usage_batch[] =
 "  -q, --quiet            no progress lines (errors are still reported)\n"
 "  -d, --db CONNINFO      PostgreSQL connection string [env DDNS_DB, else PG*]\n"
 "  -k, --key-dir DIR      master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+"      --pkcs11 URI       master keys in a PKCS#11 token instead [env DDNS_PKCS11];\n"
+"                         every secret is then derived by the token (see\n"
+"                         'ddns-provision --help')\n"
 "  -h, --help             this text\n"
 "\n"
 "Progress lines go to standard error every two seconds on long batches, and a\n"
@@ -136,6 +139,9 @@ static const char prov_usage_derive[] =
 "      --label-prefix P   prefix of random labels [default: d]\n"
 "  -q, --quiet            no progress lines\n"
 "  -k, --key-dir DIR      master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+"      --pkcs11 URI       master keys in a PKCS#11 token instead [env DDNS_PKCS11];\n"
+"                         every secret is then derived by the token (see\n"
+"                         'ddns-provision --help')\n"
 "  -h, --help             this text\n"
 "\n"
 "Exit status: 0 done; 1 bad lines, nothing written; 2 usage or key file\n"
@@ -174,13 +180,14 @@ static const char prov_usage_register[] =
 enum prov_mode { PROV_MODE_BATCH, PROV_MODE_DERIVE, PROV_MODE_REGISTER };
 static const char *const prov_mode_names[] = {"batch", "derive", "register"};
 /* The options each command takes (getopt values of prov_run_getopt). */
-static const char *const prov_mode_opts[] = {"czOifoDrCpqdk", "czPifoDrCpqkg", "POrCqd"};
+static const char *const prov_mode_opts[] = {"czOifoDrCpqdkT", "czPifoDrCpqkgT", "POrCqd"};
 
 typedef struct prov_batch_opts {
     int mode;
     const char *cmd;
     const char *csv, *zone_in, *operator_name, *kid, *out, *out_dir, *reject_file, *public_path;
-    const char *prefix, *db_info, *key_dir, *fmt_name, *generation_text;
+    const char *prefix, *db_info, *fmt_name, *generation_text;
+    prov_keysrc_t keys;
     int fmt, check_only, quiet;
     uint32_t generation;
 } prov_batch_opts_t;
@@ -206,6 +213,7 @@ static int prov_run_getopt(int mode, int argc, char **argv, prov_batch_opts_t *o
         {"db", required_argument, NULL, 'd'},
         {"key-dir", required_argument, NULL, 'k'},
         {"generation", required_argument, NULL, 'g'},
+        {"pkcs11", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -221,7 +229,7 @@ static int prov_run_getopt(int mode, int argc, char **argv, prov_batch_opts_t *o
     o->zone_in = prov_env("DDNS_ZONE", NULL);
     o->operator_name = prov_env("DDNS_OPERATOR", NULL);
     o->db_info = prov_env("DDNS_DB", NULL);
-    o->key_dir = prov_env("DDNS_KEY_DIR", "keys");
+    prov_keysrc_init(&o->keys);
     o->prefix = "d";
     o->fmt_name = "jsonl";
     while ((c = getopt_long(argc, argv, "z:f:o:qd:k:h", opts, NULL)) != -1) {
@@ -248,7 +256,8 @@ static int prov_run_getopt(int mode, int argc, char **argv, prov_batch_opts_t *o
         case 'p': o->prefix = optarg; break;
         case 'q': o->quiet = 1; break;
         case 'd': o->db_info = optarg; break;
-        case 'k': o->key_dir = optarg; break;
+        case 'k': prov_keysrc_opt_dir(&o->keys, optarg); break;
+        case 'T': prov_keysrc_opt_uri(&o->keys, optarg); break;
         case 'g': o->generation_text = optarg; break;
         case 'h': fputs(usage, stdout); return -1;
         default: fputs(usage, stderr); return PROV_EXIT_USAGE;
@@ -299,7 +308,7 @@ static int prov_run_args(int mode, int argc, char **argv, prov_batch_opts_t *o)
         if (o->operator_name == NULL)
             return PROV_EXIT_USAGE;
     }
-    if (!prov_kid_ok(cmd, o->kid))
+    if (!prov_kid_ok(cmd, o->kid) || prov_keysrc_resolve(cmd, &o->keys) != 0)
         return PROV_EXIT_USAGE;
     o->generation = PROV_GENERATION_NEW;
     if (o->generation_text != NULL) {
@@ -552,7 +561,7 @@ static int prov_run_open(prov_run_t *r)
 {
     const prov_batch_opts_t *o = &r->o;
     if (r->use_key) {
-        r->ks = prov_key_pick(r->cmd, o->key_dir, o->kid, &r->key);
+        r->ks = prov_key_pick(r->cmd, &o->keys, o->kid, &r->key);
         if (r->ks == NULL)
             return PROV_EXIT_USAGE;
         r->kid = r->key->kid;

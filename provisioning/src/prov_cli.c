@@ -63,23 +63,75 @@ int prov_mac_ok(const char *cmd, const char *mac, char id[CMN_DEVICE_ID_LEN + 1]
     return 0;
 }
 
-cmn_keyset_t *prov_key_pick(const char *cmd, const char *dir, const char *kid,
-                            const cmn_master_key_t **key)
+void prov_keysrc_init(prov_keysrc_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->dir = prov_env("DDNS_KEY_DIR", "keys");
+    s->uri = prov_env("DDNS_PKCS11", NULL);
+}
+
+void prov_keysrc_opt_dir(prov_keysrc_t *s, const char *dir)
+{
+    s->dir = dir;
+    s->dir_given = 1;
+}
+
+void prov_keysrc_opt_uri(prov_keysrc_t *s, const char *uri)
+{
+    s->uri = uri;
+    s->uri_given = 1;
+}
+
+int prov_keysrc_resolve(const char *cmd, prov_keysrc_t *s)
+{
+    if (s->dir_given && s->uri_given) {
+        fprintf(stderr, "ddns-provision %s: --key-dir and --pkcs11 exclude each other: the "
+                "master keys are either files or in a token\n", cmd);
+        return PROV_EXIT_USAGE;
+    }
+    if (s->dir_given)
+        s->uri = NULL;
+    else if (s->uri != NULL)
+        s->dir = NULL;
+    return 0;
+}
+
+cmn_keyset_t *prov_keysrc_load(const char *cmd, const prov_keysrc_t *s)
 {
     char err[1024];
-    cmn_keyset_t *ks = cmn_keyset_load_dir(dir, err, sizeof err);
-    if (ks == NULL) {
+    cmn_keyset_t *ks = s->uri != NULL ? cmn_keyset_load_p11(s->uri, err, sizeof err)
+                                      : cmn_keyset_load_dir(s->dir, err, sizeof err);
+    if (ks == NULL)
         fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
+    return ks;
+}
+
+const char *prov_keysrc_name(const prov_keysrc_t *s, const cmn_keyset_t *ks, char *buf,
+                             size_t len)
+{
+    const char *label = ks != NULL ? cmn_keyset_token_label(ks) : NULL;
+    if (s->uri == NULL)
+        return s->dir;
+    snprintf(buf, len, "token '%s'", label != NULL ? label : "?");
+    return buf;
+}
+
+cmn_keyset_t *prov_key_pick(const char *cmd, const prov_keysrc_t *src, const char *kid,
+                            const cmn_master_key_t **key)
+{
+    char where[128];
+    cmn_keyset_t *ks = prov_keysrc_load(cmd, src);
+    if (ks == NULL)
         return NULL;
-    }
     *key = kid ? cmn_keyset_find(ks, kid, strlen(kid)) : cmn_keyset_newest(ks);
     if (*key != NULL)
         return ks;
+    prov_keysrc_name(src, ks, where, sizeof where);
     if (kid)
-        fprintf(stderr, "ddns-provision %s: no key with id '%s' in %s\n", cmd, kid, dir);
+        fprintf(stderr, "ddns-provision %s: no key with id '%s' in %s\n", cmd, kid, where);
     else
-        fprintf(stderr, "ddns-provision %s: no master key in %s (run 'ddns-provision keygen')\n",
-                cmd, dir);
+        fprintf(stderr, "ddns-provision %s: no master key in %s (run 'ddns-provision keygen%s')\n",
+                cmd, where, src->uri ? " --pkcs11 URI" : "");
     cmn_keyset_free(ks);
     return NULL;
 }

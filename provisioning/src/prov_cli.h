@@ -1,7 +1,8 @@
 /* prov_cli: what the commands of ddns-provision share.
  *
  * Owns the exit codes, option defaults from the environment, the checks of
- * options several commands take (operator, key id, MAC), picking the master
+ * options several commands take (operator, key id, MAC), where the master
+ * keys come from (a key directory or a PKCS#11 token) and picking the master
  * key a command uses, the audit input of single-device commands, printing
  * one device's credentials, printing text from the input safely
  * (control bytes escaped), progress lines on standard error, and the
@@ -47,10 +48,37 @@ int prov_kid_ok(const char *cmd, const char *kid);
  * ("ddns-provision CMD: MAC '...': reason") and returns 0. */
 int prov_mac_ok(const char *cmd, const char *mac, char id[CMN_DEVICE_ID_LEN + 1]);
 
-/* Loads the key directory dir and picks the key with id kid, or the newest
- * when kid is NULL, into *key. Returns the key set (the caller frees it),
- * or NULL after printing why ("ddns-provision CMD: ..."). */
-cmn_keyset_t *prov_key_pick(const char *cmd, const char *dir, const char *kid,
+/* Where a command's master keys are: a key directory (--key-dir, else
+ * DDNS_KEY_DIR, else ./keys) or a PKCS#11 token (--pkcs11 URI, else
+ * DDNS_PKCS11 unless --key-dir is given). After prov_keysrc_resolve
+ * exactly one of dir and uri is set. */
+typedef struct prov_keysrc {
+    const char *dir, *uri;
+    int dir_given, uri_given;   /* on the command line */
+} prov_keysrc_t;
+
+/* The defaults from the environment. */
+void prov_keysrc_init(prov_keysrc_t *s);
+/* The option values (either may be NULL: not given). */
+void prov_keysrc_opt_dir(prov_keysrc_t *s, const char *dir);
+void prov_keysrc_opt_uri(prov_keysrc_t *s, const char *uri);
+/* Settles the source; 0, or PROV_EXIT_USAGE after printing why (both
+ * options given). */
+int prov_keysrc_resolve(const char *cmd, prov_keysrc_t *s);
+/* Loads the key set of the source, or NULL after printing why. */
+cmn_keyset_t *prov_keysrc_load(const char *cmd, const prov_keysrc_t *s);
+/* "DIR" or "token 'LABEL'" for messages (buf of 96 bytes at least). */
+const char *prov_keysrc_name(const prov_keysrc_t *s, const cmn_keyset_t *ks, char *buf,
+                             size_t len);
+/* The --pkcs11 line of the commands' usage texts. */
+#define PROV_USAGE_PKCS11 \
+"      --pkcs11 URI        master keys in a PKCS#11 token instead of a key\n" \
+"                          directory [env DDNS_PKCS11]; see 'ddns-provision --help'\n"
+
+/* Loads the keys of src and picks the key with id kid, or the newest when
+ * kid is NULL, into *key. Returns the key set (the caller frees it), or
+ * NULL after printing why ("ddns-provision CMD: ..."). */
+cmn_keyset_t *prov_key_pick(const char *cmd, const prov_keysrc_t *src, const char *kid,
                             const cmn_master_key_t **key);
 
 /* Prints c as one JSON line on standard output (prov_cred_json) and wipes

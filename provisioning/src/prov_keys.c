@@ -13,13 +13,14 @@
 
 #include <openssl/sha.h>
 
+#include "cmn_p11.h"
 #include "prov_cli.h"
 #include "prov_db.h"
 
 #define PROV_RETIRED_DIR "retired"
 
 static const char prov_usage_keys[] =
-"Usage: ddns-provision keys list [--key-dir DIR] [--db CONNINFO]\n"
+"Usage: ddns-provision keys list [--key-dir DIR | --pkcs11 URI] [--db CONNINFO]\n"
 "       ddns-provision keys retire KID [--key-dir DIR] [--db CONNINFO] [--force]\n"
 "       ddns-provision keys unretire KID [--key-dir DIR]\n"
 "\n"
@@ -37,6 +38,10 @@ static const char prov_usage_keys[] =
 "  devices), 'active' (verifies its devices), 'retired' (in DIR/retired, no\n"
 "  longer loaded), 'unusable' (the file is refused, with the reason), and\n"
 "  'missing' for a key id devices are registered under but no file holds.\n"
+"  With --pkcs11, the master keys of the token instead (secret keys labelled\n"
+"  with a key id; see 'ddns-provision --help'), where the file column says\n"
+"  whether the key was generated in the token or imported into it, and\n"
+"  'unusable' gives the reason (for example, a key that can be read out).\n"
 "\n"
 "keys retire KID\n"
 "  Retires a key id: says how many devices still use it, then moves its file\n"
@@ -52,8 +57,13 @@ static const char prov_usage_keys[] =
 "  Moves a retired key file back into DIR; after a gateway restart its\n"
 "  devices verify again.\n"
 "\n"
+"retire and unretire move key files; a token's keys are retired with the\n"
+"token's own tools (relabel or destroy the object; the gateway loads only\n"
+"objects labelled with a key id).\n"
+"\n"
 "Options:\n"
 "  -k, --key-dir DIR   master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+PROV_USAGE_PKCS11
 "  -d, --db CONNINFO   PostgreSQL connection string [env DDNS_DB]; 'list'\n"
 "                      shows device counts only with a database\n"
 "      --force         retire even though active devices still use the key id\n"
@@ -62,12 +72,79 @@ static const char prov_usage_keys[] =
 "Exit status: 0 done; 1 refused (devices still use the key, no such key,\n"
 "database error); 2 usage error.\n";
 
-void prov_key_fingerprint(const cmn_master_key_t *key, char out[17])
+#define PROV_FINGERPRINT_LABEL "ddns-key-fingerprint-v1"
+
+int prov_key_fingerprint(const cmn_master_key_t *key, char out[17])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(key->key, CMN_KEY_LEN, md);
-    cmn_hex(md, 8, out);
+    int rc = 0;
+    if (cmn_key_in_token(key))
+        rc = cmn_key_hmac(key, PROV_FINGERPRINT_LABEL, sizeof PROV_FINGERPRINT_LABEL - 1, md);
+    else
+        SHA256(key->key, CMN_KEY_LEN, md);
+    if (rc == 0)
+        cmn_hex(md, 8, out);
+    else
+        snprintf(out, 17, "-");
     cmn_wipe(md, sizeof md);
+    return rc;
+}
+
+int prov_keygen_token(const char *uri, const char *kid, const char *created)
+{
+    cmn_p11_uri_t u;
+    cmn_p11_token_t *t = NULL;
+    cmn_p11_key_t *have = NULL;
+    size_t nhave = 0;
+    char err[1024], id[CMN_KID_MAX + 1], fp[17];
+    int rc = PROV_EXIT_USAGE;
+
+    if (cmn_p11_uri_parse(uri, &u, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision keygen: --pkcs11: %s\n", err);
+        return PROV_EXIT_USAGE;
+    }
+    if (kid != NULL && u.object[0] != '\0' && strcmp(kid, u.object) != 0) {
+        fprintf(stderr, "ddns-provision keygen: --kid '%s' and the URI's object='%s' differ\n",
+                kid, u.object);
+        goto out;
+    }
+    if (kid == NULL && u.object[0] != '\0')
+        kid = u.object;
+    if (!prov_kid_ok("keygen", kid))
+        goto out;
+    if (kid == NULL)
+        snprintf(id, sizeof id, "k%.4s%.2s%.2s", created, created + 5, created + 8);
+    else
+        snprintf(id, sizeof id, "%.16s", kid);
+    t = cmn_p11_open(&u, 1, err, sizeof err);
+    if (t == NULL) {
+        fprintf(stderr, "ddns-provision keygen: %s\n", err);
+        goto out;
+    }
+    if (cmn_p11_list(t, id, &have, &nhave, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision keygen: %s\n", err);
+        goto out;
+    }
+    if (nhave > 0) {
+        fprintf(stderr, "ddns-provision keygen: token '%s' already holds a key labelled '%s' "
+                "(choose another --kid)\n", cmn_p11_token_label(t), id);
+        goto out;
+    }
+    cmn_master_key_t key = {.token = t};
+    snprintf(key.kid, sizeof key.kid, "%s", id);
+    if (cmn_p11_keygen(t, id, created, NULL, 0, &key.handle, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision keygen: %s\n", err);
+        goto out;
+    }
+    prov_key_fingerprint(&key, fp);
+    printf("created master key '%s' in token '%s' (generated inside the token: sensitive, "
+           "never extractable; fingerprint %s)\n", id, cmn_p11_token_label(t), fp);
+    rc = PROV_EXIT_OK;
+out:
+    free(have);
+    cmn_p11_close(t);
+    cmn_p11_uri_clear(&u);
+    return rc;
 }
 
 /* One key file as listed. */
@@ -148,6 +225,53 @@ static int prov_keyinfo_cmp(const void *a, const void *b)
         return x->retired - y->retired;
     int c = strcmp(x->kid, y->kid);
     return c ? c : strcmp(x->file, y->file);
+}
+
+/* The master keys of the token of uri: every secret key labelled with a
+ * key id, with the reason when it cannot be one. */
+static int prov_keylist_load_p11(prov_keylist_t *l, const char *uri)
+{
+    cmn_p11_uri_t u;
+    cmn_p11_token_t *t = NULL;
+    cmn_p11_key_t *keys = NULL;
+    size_t n = 0;
+    char err[1024];
+    int rc = -1;
+
+    if (cmn_p11_uri_parse(uri, &u, err, sizeof err) != 0 ||
+        (t = cmn_p11_open(&u, 0, err, sizeof err)) == NULL ||
+        cmn_p11_list(t, u.object[0] ? u.object : NULL, &keys, &n, err, sizeof err) != 0) {
+        fprintf(stderr, "ddns-provision keys: --pkcs11: %s\n", err);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const cmn_p11_key_t *k = &keys[i];
+        if (k->label_too_long || !cmn_kid_valid(k->label, strlen(k->label)))
+            continue;   /* not a master key: someone else's object */
+        prov_keyinfo_t *ki = prov_keylist_add(l);
+        if (ki == NULL) {
+            fprintf(stderr, "ddns-provision keys: out of memory\n");
+            goto out;
+        }
+        snprintf(ki->kid, sizeof ki->kid, "%.16s", k->label);
+        snprintf(ki->created, sizeof ki->created, "%s", k->created);
+        snprintf(ki->file, sizeof ki->file, "token '%s', %s", cmn_p11_token_label(t),
+                 k->local == 1 ? "generated in the token" : "imported");
+        if (cmn_key_p11_usable(k, cmn_p11_token_label(t), 1, ki->problem,
+                               sizeof ki->problem) == 1) {
+            cmn_master_key_t key = {.token = t, .handle = k->handle};
+            ki->problem[0] = '\0';
+            prov_key_fingerprint(&key, ki->fp);
+        }
+    }
+    if (l->n > 1)
+        qsort(l->k, l->n, sizeof *l->k, prov_keyinfo_cmp);
+    rc = 0;
+out:
+    free(keys);
+    cmn_p11_close(t);
+    cmn_p11_uri_clear(&u);
+    return rc;
 }
 
 static int prov_keylist_load(prov_keylist_t *l, const char *dir)
@@ -234,12 +358,14 @@ out:
     return rc;
 }
 
-static int prov_keys_list(const char *dir, const char *db_info)
+static int prov_keys_list(const prov_keysrc_t *src, const char *db_info)
 {
     prov_keylist_t l = {NULL, 0};
     int rc = PROV_EXIT_REFUSED;
+    const char *dir = src->dir;
 
-    if (prov_keylist_load(&l, dir) != 0)
+    if (src->uri != NULL ? prov_keylist_load_p11(&l, src->uri) != 0
+                         : prov_keylist_load(&l, dir) != 0)
         goto out;
     if (db_info != NULL && prov_keylist_count(&l, db_info) != 0)
         goto out;
@@ -263,7 +389,10 @@ static int prov_keys_list(const char *dir, const char *db_info)
         if (k->problem[0] != '\0' && k->retired != 2)
             printf("    %s\n", k->problem);
     }
-    if (l.n == 0)
+    if (l.n == 0 && src->uri != NULL)
+        printf("(no master keys in the token; create one with 'ddns-provision keygen "
+               "--pkcs11 URI')\n");
+    else if (l.n == 0)
         printf("(no key files in %s; create one with 'ddns-provision keygen')\n", dir);
     rc = fflush(stdout) == 0 ? PROV_EXIT_OK : PROV_EXIT_REFUSED;
 out:
@@ -366,23 +495,30 @@ int prov_cmd_keys(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"key-dir", required_argument, NULL, 'k'},
+        {"pkcs11", required_argument, NULL, 'T'},
         {"db", required_argument, NULL, 'd'},
         {"force", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *dir = prov_env("DDNS_KEY_DIR", "keys"), *db_info = prov_env("DDNS_DB", NULL);
+    const char *db_info = prov_env("DDNS_DB", NULL);
+    prov_keysrc_t src;
     int c, force = 0;
 
+    prov_keysrc_init(&src);
     while ((c = getopt_long(argc, argv, "k:d:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'k': dir = optarg; break;
+        case 'k': prov_keysrc_opt_dir(&src, optarg); break;
+        case 'T': prov_keysrc_opt_uri(&src, optarg); break;
         case 'd': db_info = optarg; break;
         case 'F': force = 1; break;
         case 'h': fputs(prov_usage_keys, stdout); return PROV_EXIT_OK;
         default: fputs(prov_usage_keys, stderr); return PROV_EXIT_USAGE;
         }
     }
+    if (prov_keysrc_resolve("keys", &src) != 0)
+        return PROV_EXIT_USAGE;
+    const char *dir = src.dir;
     const char *verb = optind < argc ? argv[optind] : NULL;
     if (verb == NULL) {
         fputs(prov_usage_keys, stderr);
@@ -394,7 +530,7 @@ int prov_cmd_keys(int argc, char **argv)
                     argv[optind + 1]);
             return PROV_EXIT_USAGE;
         }
-        return prov_keys_list(dir, db_info);
+        return prov_keys_list(&src, db_info);
     }
     if (strcmp(verb, "retire") == 0 || strcmp(verb, "unretire") == 0) {
         if (optind + 2 != argc) {
@@ -402,6 +538,13 @@ int prov_cmd_keys(int argc, char **argv)
             return PROV_EXIT_USAGE;
         }
         const char *kid = argv[optind + 1];
+        if (src.uri != NULL) {
+            fprintf(stderr, "ddns-provision keys %s: works on key files only: a token's keys "
+                    "are retired with the token's own tools (relabel the object, for example "
+                    "to retired-%s, or destroy it); the gateway loads only objects labelled "
+                    "with a key id\n", verb, kid);
+            return PROV_EXIT_USAGE;
+        }
         if (!cmn_kid_valid(kid, strlen(kid))) {
             fprintf(stderr, "ddns-provision keys %s: '%s' is not a key id (1 to %d characters "
                     "of [a-z0-9])\n", verb, kid, CMN_KID_MAX);

@@ -49,6 +49,8 @@ static const char prov_usage[] =
 "Common options:\n"
 "  -k, --key-dir DIR   directory of master key files (*.key)\n"
 "                      [env DDNS_KEY_DIR, default ./keys]\n"
+"      --pkcs11 URI    master keys in a PKCS#11 token (HSM) instead [env\n"
+"                      DDNS_PKCS11, used unless --key-dir is given]\n"
 "  -h, --help          this text; 'ddns-provision COMMAND --help' for a command\n"
 "  -V, --version       print the version\n"
 "\n"
@@ -56,25 +58,55 @@ static const char prov_usage[] =
 "nothing written), 2 usage or key file error, 3 batch written with rejected\n"
 "lines (batch --reject-file), 130 interrupted (nothing written).\n"
 "\n"
+"Master keys in a PKCS#11 token. With --pkcs11 the master keys are secret\n"
+"key objects of a token (an HSM, or SoftHSM2), made there by 'keygen\n"
+"--pkcs11' as sensitive, non-extractable HMAC keys labelled with their key\n"
+"id; every derivation is a C_Sign (CKM_SHA256_HMAC) by the token, and no\n"
+"master key is ever in this program's memory. keygen, keys list, issue,\n"
+"show, batch, derive and reissue take it. The URI (RFC 7512) names the\n"
+"token and the module to load, and where the PIN is:\n"
+"  pkcs11:token=ddns?module-path=/usr/lib/softhsm/libsofthsm2.so\n"
+"      &pin-source=/etc/ddns/token.pin\n"
+"Path attributes (before '?', separated by ';'): token (label), serial,\n"
+"manufacturer, model, slot-id, slot-description select the token (exactly\n"
+"one must match); object=KID selects one key; type=secret-key. Query\n"
+"attributes (after '?', separated by '&'): module-path (required, absolute),\n"
+"pin-source (a file holding the PIN on its first line; mode 0600 or\n"
+"stricter, like key files) or pin-value (the PIN itself, which then sits\n"
+"in shell histories and process lists: prefer pin-source). Values are\n"
+"%-encoded. Errors name the token, key or file at fault, never the PIN.\n"
+"\n"
 "Secrets appear only in the flashing output: standard output of 'issue',\n"
 "'reissue' and 'show', the output of 'batch'. They are never written to the database, to\n"
 "standard error or to any log. docs/PROVISIONING.md describes the factory\n"
 "workflow, the CSV input and the flash record.\n";
 
 static const char prov_usage_keygen[] =
-"Usage: ddns-provision keygen [--kid KID] [--key-dir DIR]\n"
+"Usage: ddns-provision keygen [--kid KID] [--key-dir DIR | --pkcs11 URI]\n"
 "\n"
 "Creates DIR/KID.key holding 32 random bytes from the OpenSSL CSPRNG, with\n"
 "file mode 0600. An existing file is never overwritten. New devices are\n"
 "issued under the newest key unless 'issue --kid' says otherwise.\n"
 "\n"
+"With --pkcs11 the key is generated inside the token instead (C_GenerateKey,\n"
+"CKM_GENERIC_SECRET_KEY_GEN, 32 bytes): a token object labelled KID,\n"
+"private, sensitive, never extractable, usable for signing (HMAC) only, its\n"
+"creation time in CKA_ID and its date in CKA_START_DATE. Its value never\n"
+"leaves the token: back it up with the token's own means (an HSM's\n"
+"key backup or cloning to a second HSM). A key labelled KID in the token is\n"
+"never replaced. The URI must allow writing (a read-write session).\n"
+"\n"
 "  --kid KID           key id, 1 to 16 characters of [a-z0-9]\n"
-"                      [default: k followed by today's date, e.g. k20261121]\n"
+"                      [default: k followed by today's date, e.g. k20261121;\n"
+"                      with --pkcs11, the URI's object= when it has one]\n"
 "  -k, --key-dir DIR   where to write the key [env DDNS_KEY_DIR, default ./keys];\n"
 "                      created with mode 0700 if missing\n"
+PROV_USAGE_PKCS11
 "\n"
-"Prints the key id, the file and a fingerprint (first 16 hex digits of the\n"
-"SHA-256 of the key), never the key.\n";
+"Prints the key id, the file or token and a fingerprint, never the key: the\n"
+"first 16 hex digits of the SHA-256 of a key file's key, or of\n"
+"HMAC-SHA256(key, \"ddns-key-fingerprint-v1\") computed by the token for a\n"
+"token key.\n";
 
 static const char prov_usage_issue[] =
 "Usage: ddns-provision issue --mac MAC --zone ZONE --operator NAME [OPTIONS]\n"
@@ -111,6 +143,7 @@ static const char prov_usage_issue[] =
 "      --label-prefix P  prefix of random labels [default: d]\n"
 "  -d, --db CONNINFO   PostgreSQL connection string [env DDNS_DB, else PG* variables]\n"
 "  -k, --key-dir DIR   master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+PROV_USAGE_PKCS11
 "  -h, --help          this text\n"
 "\n"
 "Exit status: 0 registered or already registered so; 1 refused (bad MAC,\n"
@@ -118,7 +151,7 @@ static const char prov_usage_issue[] =
 
 static const char prov_usage_show[] =
 "Usage: ddns-provision show --mac MAC [--db CONNINFO | --kid KID --generation N]\n"
-"                          [--key-dir DIR]\n"
+"                          [--key-dir DIR | --pkcs11 URI]\n"
 "\n"
 "Derives and prints one device's credentials (device_id, kid, generation,\n"
 "secret, password) as one JSON line, as 'issue' prints them, without changing\n"
@@ -135,10 +168,11 @@ static const char prov_usage_show[] =
 "      --generation N  the secret's generation, 0 to 9999999 (without a database)\n"
 "  -d, --db CONNINFO   read the key id and generation from PostgreSQL [env DDNS_DB]\n"
 "  -k, --key-dir DIR   master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+PROV_USAGE_PKCS11
 "  -h, --help          this text\n"
 "\n"
 "Exit status: 0 printed; 1 bad MAC, not registered, database error; 2 usage\n"
-"or key file error.\n";
+"or key error.\n";
 
 static const char prov_usage_revoke[] =
 "Usage: ddns-provision revoke --mac MAC [--db CONNINFO]\n"
@@ -220,10 +254,11 @@ static int prov_cmd_keygen(int argc, char **argv)
     static const struct option opts[] = {
         {"kid", required_argument, NULL, 'i'},
         {"key-dir", required_argument, NULL, 'k'},
+        {"pkcs11", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *dir = prov_env("DDNS_KEY_DIR", "keys");
+    prov_keysrc_t src;
     char kid[CMN_KID_MAX + 1] = "";
     char err[512], path[4096];
     int c;
@@ -231,6 +266,7 @@ static int prov_cmd_keygen(int argc, char **argv)
     struct tm tm;
     gmtime_r(&now, &tm);
 
+    prov_keysrc_init(&src);
     while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
@@ -238,7 +274,8 @@ static int prov_cmd_keygen(int argc, char **argv)
                 return EXIT_USAGE;
             snprintf(kid, sizeof kid, "%s", optarg);
             break;
-        case 'k': dir = optarg; break;
+        case 'k': prov_keysrc_opt_dir(&src, optarg); break;
+        case 'T': prov_keysrc_opt_uri(&src, optarg); break;
         case 'h': fputs(prov_usage_keygen, stdout); return 0;
         default: fputs(prov_usage_keygen, stderr); return EXIT_USAGE;
         }
@@ -247,6 +284,13 @@ static int prov_cmd_keygen(int argc, char **argv)
         fprintf(stderr, "ddns-provision keygen: unexpected argument '%s'\n", argv[optind]);
         return EXIT_USAGE;
     }
+    if (prov_keysrc_resolve("keygen", &src) != 0)
+        return EXIT_USAGE;
+    char created[32];
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (src.uri != NULL)
+        return prov_keygen_token(src.uri, kid[0] ? kid : NULL, created);
+    const char *dir = src.dir;
     if (kid[0] == '\0')
         strftime(kid, sizeof kid, "k%Y%m%d", &tm);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -257,7 +301,7 @@ static int prov_cmd_keygen(int argc, char **argv)
 
     cmn_master_key_t key = {0};
     snprintf(key.kid, sizeof key.kid, "%s", kid);
-    strftime(key.created, sizeof key.created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(key.created, sizeof key.created, "%s", created);
     if (RAND_bytes(key.key, CMN_KEY_LEN) != 1) {
         fprintf(stderr, "ddns-provision keygen: the random generator failed\n");
         return EXIT_USAGE;
@@ -279,8 +323,9 @@ static int prov_cmd_keygen(int argc, char **argv)
 typedef struct prov_issue_opts {
     int show_only;
     const char *cmd, *usage;
-    const char *mac, *name, *kid, *serial, *model, *zone, *db_info, *dir, *prefix;
+    const char *mac, *name, *kid, *serial, *model, *zone, *db_info, *prefix;
     const char *operator_name, *generation;
+    prov_keysrc_t keys;
 } prov_issue_opts_t;
 
 /* Parses the command line of issue or show into o. Returns 0, -1 after
@@ -299,6 +344,7 @@ static int prov_issue_args(int argc, char **argv, int show_only, prov_issue_opts
         {"generation", required_argument, NULL, 'g'},
         {"db", required_argument, NULL, 'd'},
         {"key-dir", required_argument, NULL, 'k'},
+        {"pkcs11", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -310,7 +356,7 @@ static int prov_issue_args(int argc, char **argv, int show_only, prov_issue_opts
     o->usage = show_only ? prov_usage_show : prov_usage_issue;
     o->zone = prov_env("DDNS_ZONE", NULL);
     o->db_info = prov_env("DDNS_DB", NULL);
-    o->dir = prov_env("DDNS_KEY_DIR", "keys");
+    prov_keysrc_init(&o->keys);
     o->prefix = "d";
     while ((c = getopt_long(argc, argv, "m:n:z:d:k:h", opts, NULL)) != -1) {
         switch (c) {
@@ -324,7 +370,8 @@ static int prov_issue_args(int argc, char **argv, int show_only, prov_issue_opts
         case 'O': o->operator_name = optarg; break;
         case 'g': o->generation = optarg; break;
         case 'd': o->db_info = optarg; break;
-        case 'k': o->dir = optarg; break;
+        case 'k': prov_keysrc_opt_dir(&o->keys, optarg); break;
+        case 'T': prov_keysrc_opt_uri(&o->keys, optarg); break;
         case 'h': fputs(o->usage, stdout); return -1;
         default: fputs(o->usage, stderr); return EXIT_USAGE;
         }
@@ -337,6 +384,8 @@ static int prov_issue_args(int argc, char **argv, int show_only, prov_issue_opts
         fprintf(stderr, "ddns-provision %s: --mac is required\n", o->cmd);
         return EXIT_USAGE;
     }
+    if (prov_keysrc_resolve(o->cmd, &o->keys) != 0)
+        return EXIT_USAGE;
     if (show_only && o->operator_name != NULL) {
         fprintf(stderr, "ddns-provision show: --operator is not an option of 'show' (it writes "
                 "nothing)\n");
@@ -501,7 +550,7 @@ static int prov_cmd_issue(int argc, char **argv, int show_only)
         return rc;
     if (show_only && (rc = prov_show_key(&o, kid, &generation)) != 0)
         return rc;
-    ks = prov_key_pick(o.cmd, o.dir, o.kid, &key);
+    ks = prov_key_pick(o.cmd, &o.keys, o.kid, &key);
     if (ks == NULL)
         return EXIT_USAGE;
     if (prov_cred_derive(&cred, o.mac, key, generation, err, sizeof err) != 0) {

@@ -54,6 +54,7 @@ static const char prov_usage_reissue[] =
 "      --label-prefix P  prefix of random labels [default: d]\n"
 "  -d, --db CONNINFO   PostgreSQL connection string [env DDNS_DB, else PG*]\n"
 "  -k, --key-dir DIR   master key directory [env DDNS_KEY_DIR, default ./keys]\n"
+PROV_USAGE_PKCS11
 "  -h, --help          this text\n"
 "\n"
 "Exit status: 0 reissued; 1 refused (device not registered, name taken, the\n"
@@ -62,16 +63,16 @@ static const char prov_usage_reissue[] =
 
 /* Picks the key: kid, or the newest. Refuses an unknown or retired key id
  * with the reason. Returns the key set or NULL. */
-static cmn_keyset_t *prov_reissue_key(const char *dir, const char *kid,
+static cmn_keyset_t *prov_reissue_key(const prov_keysrc_t *src, const char *kid,
                                       const cmn_master_key_t **key)
 {
-    char err[512], retired[4096];
+    char retired[4096], where[128];
     struct stat st;
-    cmn_keyset_t *ks = cmn_keyset_load_dir(dir, err, sizeof err);
-    if (ks == NULL) {
-        fprintf(stderr, "ddns-provision reissue: %s\n", err);
+    const char *dir = src->dir;
+    cmn_keyset_t *ks = prov_keysrc_load("reissue", src);
+    if (ks == NULL)
         return NULL;
-    }
+    prov_keysrc_name(src, ks, where, sizeof where);
     if (kid == NULL) {
         *key = cmn_keyset_newest(ks);
         if (*key != NULL) {
@@ -80,19 +81,20 @@ static cmn_keyset_t *prov_reissue_key(const char *dir, const char *kid,
             return ks;
         }
         fprintf(stderr, "ddns-provision reissue: no master key in %s (run 'ddns-provision "
-                "keygen')\n", dir);
+                "keygen')\n", where);
     } else {
         *key = cmn_keyset_find(ks, kid, strlen(kid));
         if (*key != NULL)
             return ks;
-        snprintf(retired, sizeof retired, "%s/retired/%s.key", dir, kid);
-        if (stat(retired, &st) == 0)
+        if (dir != NULL)
+            snprintf(retired, sizeof retired, "%s/retired/%s.key", dir, kid);
+        if (dir != NULL && stat(retired, &st) == 0)
             fprintf(stderr, "ddns-provision reissue: key id '%s' is retired (%s): the gateway "
                     "does not load it, so the device could not authenticate; choose a current "
                     "key id ('ddns-provision keys list')\n", kid, retired);
         else
             fprintf(stderr, "ddns-provision reissue: no key with id '%s' in %s "
-                    "('ddns-provision keys list' shows the key ids)\n", kid, dir);
+                    "('ddns-provision keys list' shows the key ids)\n", kid, where);
     }
     cmn_keyset_free(ks);
     return NULL;
@@ -100,7 +102,8 @@ static cmn_keyset_t *prov_reissue_key(const char *dir, const char *kid,
 
 /* The options of reissue, checked. */
 typedef struct prov_reissue_opts {
-    const char *mac, *kid, *name, *operator_name, *prefix, *db_info, *dir;
+    const char *mac, *kid, *name, *operator_name, *prefix, *db_info;
+    prov_keysrc_t keys;
     int new_name;
     char id[CMN_DEVICE_ID_LEN + 1];  /* the device id of mac */
     char label[PROV_LABEL_MAX + 1];  /* --name, checked */
@@ -119,6 +122,7 @@ static int prov_reissue_args(int argc, char **argv, prov_reissue_opts_t *o)
         {"label-prefix", required_argument, NULL, 'p'},
         {"db", required_argument, NULL, 'd'},
         {"key-dir", required_argument, NULL, 'k'},
+        {"pkcs11", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -128,7 +132,7 @@ static int prov_reissue_args(int argc, char **argv, prov_reissue_opts_t *o)
     memset(o, 0, sizeof *o);
     o->prefix = "d";
     o->db_info = prov_env("DDNS_DB", NULL);
-    o->dir = prov_env("DDNS_KEY_DIR", "keys");
+    prov_keysrc_init(&o->keys);
     while ((c = getopt_long(argc, argv, "m:n:d:k:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': o->mac = optarg; break;
@@ -138,7 +142,8 @@ static int prov_reissue_args(int argc, char **argv, prov_reissue_opts_t *o)
         case 'O': o->operator_name = optarg; break;
         case 'p': o->prefix = optarg; break;
         case 'd': o->db_info = optarg; break;
-        case 'k': o->dir = optarg; break;
+        case 'k': prov_keysrc_opt_dir(&o->keys, optarg); break;
+        case 'T': prov_keysrc_opt_uri(&o->keys, optarg); break;
         case 'h': fputs(prov_usage_reissue, stdout); return -1;
         default: fputs(prov_usage_reissue, stderr); return PROV_EXIT_USAGE;
         }
@@ -153,7 +158,7 @@ static int prov_reissue_args(int argc, char **argv, prov_reissue_opts_t *o)
         fprintf(stderr, "ddns-provision reissue: the device's MAC is required (see --help)\n");
         return PROV_EXIT_USAGE;
     }
-    if (!prov_mac_ok("reissue", o->mac, o->id))
+    if (!prov_mac_ok("reissue", o->mac, o->id) || prov_keysrc_resolve("reissue", &o->keys) != 0)
         return PROV_EXIT_USAGE;
     o->operator_name = prov_operator("reissue", o->operator_name);
     if (o->operator_name == NULL || !prov_kid_ok("reissue", o->kid))
@@ -248,7 +253,7 @@ int prov_cmd_reissue(int argc, char **argv)
     int arc = prov_reissue_args(argc, argv, &o);
     if (arc != 0)
         return arc < 0 ? PROV_EXIT_OK : arc;
-    cmn_keyset_t *ks = prov_reissue_key(o.dir, o.kid, &key);
+    cmn_keyset_t *ks = prov_reissue_key(&o.keys, o.kid, &key);
     if (ks == NULL)
         return PROV_EXIT_USAGE;
     /* The key works before anything changes; the generation is the

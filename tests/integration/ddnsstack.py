@@ -246,6 +246,7 @@ class Stack:
         self.keys_extra = ""            # more lines of [keys]
         self.config_extra = ""
         self.tls_lines = None
+        self.keys_pkcs11 = None     # a token's URI for [keys] pkcs11 instead of the key directory
         self.gateway_env = {}
         self.log = log or (lambda msg: None)
         self.procs = {}
@@ -644,7 +645,7 @@ conninfo = {conninfo}
 pool_size = {pool_size}
 {database_extra}
 [keys]
-directory = {keys}
+{keys}
 {keys_extra}
 {admin}[zone {zone}]
 primary = 127.0.0.1:{dns}
@@ -655,7 +656,9 @@ default_ttl = 60
 {defaults}{extra}""".format(listen=listen, gateway_extra=gateway_extra, tls=tls, admin=admin,
                            database_extra=self.database_extra, pool_size=self.pool_size,
                            d=self.dir, conninfo=conninfo or self.conninfo,
-                           keys=self.key_dir, keys_extra=keys_extra, zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME,
+                           keys=("pkcs11 = %s" % self.keys_pkcs11 if self.keys_pkcs11
+                                 else "directory = %s" % self.key_dir),
+                           keys_extra=keys_extra, zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME,
                            defaults=self.GATEWAY_DEFAULTS.format(
                                interval=min_change_interval, blocked=blocked, minimum=minimum,
                                signed_only=signed_only,

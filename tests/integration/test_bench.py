@@ -65,6 +65,33 @@ def test_provision_scenario_table_and_json(tmp_path, bench_tmp):
     assert os.listdir(bench_tmp) == []
 
 
+def test_provision_with_the_master_key_in_softhsm(tmp_path, bench_tmp):
+    if not any(os.path.exists(m) for m in ("/usr/lib/softhsm/libsofthsm2.so",
+                                           "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so")):
+        pytest.skip("SoftHSM2 (Debian package softhsm2) is not installed")
+    p = bench(tmp_path, bench_tmp, "--only", "provision", "--only", "provision-hsm")
+    assert p.returncode == 0, p.stdout + p.stderr
+    files = os.listdir(tmp_path / "results")
+    with open(tmp_path / "results" / files[0]) as f:
+        res = json.load(f)
+    file_sc, hsm_sc = res["scenarios"]
+    file_wall = {fig["figure"]: fig for fig in file_sc["figures"]}[
+        "provision 300 devices: wall time"]["value"]
+    figs = {fig["figure"]: fig for fig in hsm_sc["figures"]}
+    wall = figs["provision 300 devices, master key in SoftHSM2: wall time"]
+    # the baseline is the key-file batch of the same run
+    assert wall["baseline"] == file_wall and wall["value"] > 0
+    rate = figs["provision 300 devices, master key in SoftHSM2: rate"]
+    assert abs(rate["value"] - 300 / wall["value"]) < 1e-6 * rate["value"]
+    # fewer than a million: the measured rate, extrapolated and labelled so
+    extra = figs["provision 1,000,000 devices, master key in SoftHSM2: wall time "
+                 "extrapolated from 300"]
+    assert abs(extra["value"] - wall["value"] * 1e6 / 300) < 1e-6 * extra["value"]
+    assert "measured 300 devices at" in extra["note"]
+    assert "extrapolated from 300" in p.stdout
+    assert os.listdir(bench_tmp) == []
+
+
 def test_fails_only_when_it_cannot_run(tmp_path, bench_tmp):
     p = bench(tmp_path, bench_tmp, devices="lots", gw_devices="many")
     assert p.returncode == 1

@@ -163,16 +163,23 @@ static const struct gw_param gw_params[] = {
      "transaction. Requests are batched only while every connection of the pool "
      "is busy, so a lightly loaded gateway sends each alone; under load a batch "
      "pays for one round trip, one parse and one commit. 1: never batch."},
-    {GW_SEC_KEYS, "directory", GW_CT_PATH, NULL, 0, 0, GOFF(keys_directory), GW_RL_APPLY,
+    {GW_SEC_KEYS, "directory", GW_CT_PATH, "", 0, 0, GOFF(keys_directory), GW_RL_APPLY,
      "Directory of master key files: every *.key file is loaded (mode 0600 or "
-     "stricter, docs/PROTOCOL.md section 2)."},
+     "stricter, docs/PROTOCOL.md section 2). This or pkcs11 is required."},
+    {GW_SEC_KEYS, "pkcs11", GW_CT_STRING, "", 0, 0, GOFF(keys_pkcs11), GW_RL_APPLY,
+     "The master keys are in a PKCS#11 token (an HSM) instead: its URI (RFC 7512), "
+     "\"pkcs11:token=LABEL?module-path=/path/module.so&pin-source=/etc/ddns/token.pin\". "
+     "Every secret key of the token labelled with a key id is loaded (object=KID: that "
+     "one only); each must be sensitive and not extractable, as 'ddns-provision keygen "
+     "--pkcs11' makes them. The PIN file must be mode 0600 or stricter. Every "
+     "derivation is then an HMAC computed by the token. Excludes directory."},
     {GW_SEC_KEYS, "separate_process", GW_CT_BOOL, "yes", 0, 0, GOFF(keys_process),
      GW_RL_RESTART,
      "yes: only a small key process of its own, forked at start, reads and holds "
-     "the master keys; the worker threads that parse requests ask it whether a "
-     "signature or a dyndns2 password is right and never see a key or a device "
-     "secret (docs/SECURITY.md). no: the gateway's own process holds them (for "
-     "comparison measurements only)."},
+     "the master keys (or opens the token); the worker threads that parse requests "
+     "ask it whether a signature or a dyndns2 password is right and never see a key "
+     "or a device secret (docs/SECURITY.md). no: the gateway's own process holds "
+     "them (for comparison measurements only)."},
     {GW_SEC_LIMITS, "max_header_size", GW_CT_INT, "8192", 1024, 65536,
      GOFF(limits.max_header_size), GW_RL_APPLY,
      "Bytes of request line and headers; more: libevent answers 400 (its own HTML "
@@ -687,6 +694,13 @@ static void gw_config_cross_checks(gw_config_t *cfg, gw_config_msgs_t *msgs)
         gw_config_key_error(cfg, msgs, "proxy", "trusted",
                             "missing: [proxy] listeners needs the addresses of the load "
                             "balancers allowed to send a PROXY header");
+    if (cfg->keys_directory == NULL && cfg->keys_pkcs11 == NULL)
+        gw_cerr(msgs, "%s: [keys]: missing: directory (key files) or pkcs11 (a token's URI) "
+                "names the master keys", cfg->path);
+    else if (cfg->keys_directory != NULL && cfg->keys_pkcs11 != NULL)
+        gw_config_key_error(cfg, msgs, "keys", "pkcs11",
+                            "directory and pkcs11 exclude each other: the master keys are "
+                            "either files or in a token");
     if ((cfg->tls_certificate2 == NULL) != (cfg->tls_private_key2 == NULL))
         gw_config_key_error(cfg, msgs, "tls",
                             cfg->tls_certificate2 ? "certificate2" : "private_key2",
@@ -817,6 +831,10 @@ void gw_config_free(gw_config_t *cfg)
     }
     free(cfg->keys_directory);
     free(cfg->user);
+    if (cfg->keys_pkcs11 != NULL) {
+        cmn_wipe(cfg->keys_pkcs11, strlen(cfg->keys_pkcs11)); /* may hold a pin-value */
+        free(cfg->keys_pkcs11);
+    }
     free(cfg->admin_console_dir);
     free(cfg->fw_blocked_models);
     free(cfg->fw_minimum_versions);

@@ -75,6 +75,7 @@ typedef struct gw_config {
     /* [keys] */
     char *keys_directory;
     int keys_process;           /* a key process of its own holds them */
+    char *keys_pkcs11;          /* a token's URI instead of keys_directory */
     /* [limits] */
     int min_change_interval;
     /* [dyndns2] */

@@ -239,7 +239,8 @@ static void gw_usage(FILE *f)
 "\n"
 "EXIT STATUS\n"
 "    0  clean stop, or --check-config found no problem\n"
-"    1  configuration problem (file, key directory, TLS files, TSIG secrets)\n"
+"    1  configuration problem (file, key directory or token, TLS files, TSIG\n"
+"       secrets)\n"
 "    2  bad command line\n"
 "    3  start-up or run-time failure (for example cannot listen)\n");
 }
@@ -255,14 +256,17 @@ static void gw_app_kids_from_keys(struct gw_app *app)
                               cmn_keyset_at(app->keys, i)->kid);
 }
 
-/* The key process loads the key directory of cfg (again): 0, or -1 with
- * the reason recorded against [keys] directory. */
+/* The key process loads the master keys cfg names (again): the key
+ * directory or the PKCS#11 token. 0, or -1 with the reason recorded
+ * against the [keys] key that names them. */
 static int gw_app_keyproc_load(struct gw_app *app, gw_config_t *cfg, gw_config_msgs_t *msgs)
 {
     char text[sizeof app->kids];
-    int n = gw_keyproc_ask(&app->kp, GW_KP_LOAD, cfg->keys_directory, text, sizeof text);
+    int token = cfg->keys_pkcs11 != NULL;
+    int n = gw_keyproc_ask(&app->kp, token ? GW_KP_LOAD_TOKEN : GW_KP_LOAD,
+                           token ? cfg->keys_pkcs11 : cfg->keys_directory, text, sizeof text);
     if (n < 0) {
-        gw_config_key_error(cfg, msgs, "keys", "directory", "%s", text);
+        gw_config_key_error(cfg, msgs, "keys", token ? "pkcs11" : "directory", "%s", text);
         return -1;
     }
     app->nkeys = (size_t)n;
@@ -288,13 +292,24 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
         return GW_ECONFIG;
     /* Check what the file names even when it had errors, so that one run
      * of --check-config reports everything it can. */
-    if (cfg->keys_directory != NULL && keys_here) {
+    if (keys_here && cfg->keys_directory != NULL && cfg->keys_pkcs11 == NULL) {
         app->keys = cmn_keyset_load_dir(cfg->keys_directory, err, sizeof err);
         if (app->keys == NULL)
             gw_config_key_error(cfg, msgs, "keys", "directory", "%s", err);
         else if (cmn_keyset_count(app->keys) == 0)
             gw_config_key_error(cfg, msgs, "keys", "directory", "no *.key file in %s",
                                 cfg->keys_directory);
+    } else if (keys_here && cfg->keys_pkcs11 != NULL && cfg->keys_directory == NULL) {
+        /* The token's sessions belong to this process (cmn_keyset_load_p11):
+         * a process forked from here calls cmn_keyset_after_fork first.
+         * The key process, forked before, opens its own. */
+        app->keys = cmn_keyset_load_p11(cfg->keys_pkcs11, err, sizeof err);
+        if (app->keys == NULL)
+            gw_config_key_error(cfg, msgs, "keys", "pkcs11", "%s", err);
+        else if (cmn_keyset_count(app->keys) == 0)
+            gw_config_key_error(cfg, msgs, "keys", "pkcs11", "token '%s' holds no master key "
+                                "(create one with 'ddns-provision keygen --pkcs11 URI')",
+                                cmn_keyset_token_label(app->keys));
     }
     if (cfg->tls_certificate != NULL && cfg->tls_private_key != NULL) {
         static const char *const which[] = {"certificate", "certificate", "private_key",
@@ -759,12 +774,13 @@ static int gw_children_begin(const char *path, struct gw_app *app)
     int rc = GW_OK;
     if (gw_config_load_flags(path, &pre, &pm, GW_CONFIG_SECRETS_ELSEWHERE) == GW_OK &&
         pre != NULL) {
+        int keys_named = pre->keys_directory != NULL || pre->keys_pkcs11 != NULL;
         if (gw_metrics_share() != 0)
             gw_warn("the publisher's counters stay out of /metrics: %s", strerror(errno));
         rc = gw_pubproc_start(&app->pp, path);
         if (rc != GW_OK)
             gw_error("cannot start the publisher process");
-        if (rc == GW_OK && pre->keys_process && pre->keys_directory != NULL) {
+        if (rc == GW_OK && pre->keys_process && keys_named) {
             struct gw_keyproc_inherited in = {pre, app->pp.fd};
             rc = gw_keyproc_start(&app->kp, gw_workers_count(pre), gw_keyproc_child_cleanup,
                                   &in);

@@ -217,12 +217,16 @@ int gw_auth_parse_body(const uint8_t *body, size_t len, gw_auth_result_t *out)
 int gw_auth_derive(gw_auth_key_lookup_fn lookup, void *lookup_ctx, const char *kid, size_t kidlen,
                    uint32_t generation, const char *device_id, uint8_t secret[CMN_SECRET_LEN])
 {
-    /* Stands in for the master key of an unknown kid. */
+    /* Stands in for the master key of an unknown kid, at the same cost: a
+     * key set's stand-in is computed where its keys are (a token's keys:
+     * by the token). */
     static const cmn_master_key_t dummy_key;
     const cmn_master_key_t *key = lookup(lookup_ctx, kid, kidlen);
     int found = key != NULL;
-    int rc = cmn_derive_secret(found ? key : &dummy_key, kid, kidlen, device_id,
-                               CMN_DEVICE_ID_LEN, generation, secret);
+    if (!found)
+        key = lookup == gw_auth_keyset_lookup ? cmn_keyset_standin(lookup_ctx) : &dummy_key;
+    int rc = cmn_derive_secret(key, kid, kidlen, device_id, CMN_DEVICE_ID_LEN, generation,
+                               secret);
     return rc != 0 ? -1 : found;
 }
 

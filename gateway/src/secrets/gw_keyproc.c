@@ -102,21 +102,28 @@ static int32_t gw_kp_main_op(struct gw_kp_state *st, const gw_kp_req_t *rq, cons
         gw_kp_kid_list(st->keys, text, textlen);
         return st->keys ? (int32_t)cmn_keyset_count(st->keys) : 0;
     }
-    if (rq->op != GW_KP_LOAD || rq->data_len == 0) {
+    if ((rq->op != GW_KP_LOAD && rq->op != GW_KP_LOAD_TOKEN) || rq->data_len == 0) {
         snprintf(text, textlen, "unknown question %u", rq->op);
         return -1;
     }
-    char dir[GW_KP_FRAME_MAX];
-    memcpy(dir, data, rq->data_len);
-    dir[rq->data_len] = '\0';
-    cmn_keyset_t *fresh = cmn_keyset_load_dir(dir, text, textlen);
+    char where[GW_KP_FRAME_MAX];
+    memcpy(where, data, rq->data_len);
+    where[rq->data_len] = '\0';
+    int token = rq->op == GW_KP_LOAD_TOKEN;
+    cmn_keyset_t *fresh = token ? cmn_keyset_load_p11(where, text, textlen)
+                                : cmn_keyset_load_dir(where, text, textlen);
+    if (fresh != NULL && cmn_keyset_count(fresh) == 0) {
+        if (token)
+            snprintf(text, textlen, "token '%s' holds no master key (create one with "
+                     "'ddns-provision keygen --pkcs11 URI')", cmn_keyset_token_label(fresh));
+        else
+            snprintf(text, textlen, "no *.key file in %.900s", where);
+        cmn_keyset_free(fresh);
+        fresh = NULL;
+    }
+    cmn_wipe(where, sizeof where);      /* a URI may hold a pin-value */
     if (fresh == NULL)
         return -1;
-    if (cmn_keyset_count(fresh) == 0) {
-        cmn_keyset_free(fresh);
-        snprintf(text, textlen, "no *.key file in %.900s", dir);
-        return -1;
-    }
     cmn_keyset_free(st->keys);
     st->keys = fresh;
     gw_kp_kid_list(st->keys, text, textlen);

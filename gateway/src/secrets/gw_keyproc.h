@@ -8,8 +8,9 @@
  * the signature of this string to sign for (device, kid, generation)?" and
  * "is this the dyndns2 password of (device, kid, generation)?", each with
  * one yes or no. Nothing else leaves it: no key, no secret, no derivation.
- * The main thread's socket also asks it to (re)load the key directory and
- * for the key ids it holds.
+ * The main thread's socket also asks it to (re)load the key directory or
+ * the keys of a PKCS#11 token (opened in the key process itself, after the
+ * fork) and for the key ids it holds.
  *
  * Messages are frames in host byte order (both ends are the same program
  * on the same machine): a gw_kp_req_t, then data_len bytes. The answer is
@@ -36,6 +37,7 @@ enum gw_kp_op {
     GW_KP_PASSWORD = 2,     /* mac: the 32 bytes of a dyndns2 password */
     GW_KP_LOAD = 3,         /* data: the key directory; answer: the key ids */
     GW_KP_KIDS = 4,         /* answer: the key ids, one blank between them */
+    GW_KP_LOAD_TOKEN = 5,   /* data: a PKCS#11 URI; answer: the key ids */
 };
 
 typedef struct gw_kp_req {
@@ -79,7 +81,7 @@ int gw_keyproc_start(gw_keyproc_t *kp, int nworkers, void (*in_child)(void *), v
     __attribute__((warn_unused_result));
 
 /* One question of the main thread, blocking (key loading takes
- * milliseconds): LOAD dir or KIDS. Returns the key count, or -1 with the
+ * milliseconds): LOAD dir, LOAD_TOKEN uri or KIDS. Returns the key count, or -1 with the
  * key process's reason in text (the key ids on success). */
 int gw_keyproc_ask(gw_keyproc_t *kp, enum gw_kp_op op, const char *dir, char *text,
                    size_t textlen);

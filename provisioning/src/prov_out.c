@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmn_io.h"
 #include "prov_csv.h"
 #include "prov_record.h"
 
@@ -180,26 +181,11 @@ int prov_out_format(int fmt, const prov_cred_t *c, const char *serial, const cha
 
 /* ---- files ------------------------------------------------------------- */
 
-static int prov_write_all(int fd, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int prov_flush(prov_out_t *o, char *err, size_t errlen)
 {
     if (o->used == 0)
         return 0;
-    int rc = prov_write_all(o->fd, o->buf, o->used);
+    int rc = cmn_write_all(o->fd, o->buf, o->used);
     cmn_wipe(o->buf, o->used);
     o->used = 0;
     if (rc != 0) {
@@ -302,8 +288,8 @@ static int prov_out_device_file(prov_out_t *o, const char *device_id, const void
         return -1;
     }
     if ((o->fmt == PROV_FMT_CSV &&
-         prov_write_all(fd, PROV_OUT_CSV_HEADER, strlen(PROV_OUT_CSV_HEADER)) != 0) ||
-        prov_write_all(fd, data, len) != 0) {
+         cmn_write_all(fd, PROV_OUT_CSV_HEADER, strlen(PROV_OUT_CSV_HEADER)) != 0) ||
+        cmn_write_all(fd, data, len) != 0) {
         snprintf(err, errlen, "%s/%s: write error: %s", o->path, name, strerror(errno));
         goto out;
     }

@@ -12,26 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cmn_io.h"
 #include "gw_dns.h"
 #include "gw_err.h"
 #include "gw_log.h"
 
 /* Longest answer. */
 #define GW_PP_ANSWER_MAX 8192
-
-static int gw_pp_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* ---- in the publisher process ------------------------------------------- */
 
@@ -42,7 +29,7 @@ static void gw_pp_answer(int fd, const char *errors)
     int n = errors == NULL ? snprintf(a, sizeof a, "ok\n")
                            : snprintf(a, sizeof a, "error\n%.8000s", errors);
     size_t len = n < 0 ? 0 : (size_t)n >= sizeof a ? sizeof a - 1 : (size_t)n;
-    (void)gw_pp_write_all(fd, a, len + 1);     /* with the NUL */
+    (void)cmn_write_all(fd, a, len + 1);     /* with the NUL */
 }
 
 /* Loads path with its secrets and checks every zone's TSIG key: the
@@ -223,7 +210,7 @@ int gw_pubproc_ask(gw_pubproc_t *pp, const char *question, gw_config_msgs_t *msg
 {
     char q[64];
     int n = snprintf(q, sizeof q, "%s\n", question);
-    if (pp->pid <= 0 || n < 0 || gw_pp_write_all(pp->fd, q, (size_t)n) != 0) {
+    if (pp->pid <= 0 || n < 0 || cmn_write_all(pp->fd, q, (size_t)n) != 0) {
         gw_config_error(msgs, "the publisher process does not answer");
         return GW_EIO;
     }

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cmn_io.h"
 #include "cmn_secmem.h"
 #include "gw_auth.h"
 #include "gw_err.h"
@@ -52,20 +53,6 @@ struct gw_kp_state {
     uint8_t *out;               /* the answers of one read */
     size_t outlen, outcap;
 };
-
-static int gw_kp_write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 static int gw_kp_append(struct gw_kp_state *st, const void *p, size_t n)
 {
@@ -162,7 +149,7 @@ static int gw_kp_serve(struct gw_kp_state *st, int i)
     cmn_wipe(p->in, at);
     memmove(p->in, p->in + at, p->have - at);
     p->have -= at;
-    return st->outlen == 0 ? 0 : gw_kp_write_all(p->fd, st->out, st->outlen);
+    return st->outlen == 0 ? 0 : cmn_write_all(p->fd, st->out, st->outlen);
 }
 
 static int gw_kp_loop(struct gw_kp_state *st)
@@ -310,7 +297,7 @@ int gw_keyproc_ask(gw_keyproc_t *kp, enum gw_kp_op op, const char *dir, char *te
                       .data_len = (uint16_t)dl};
     memcpy(frame, &rq, sizeof rq);
     memcpy(frame + sizeof rq, dir, dl);
-    if (gw_kp_write_all(kp->main_fd, frame, rq.size) != 0 ||
+    if (cmn_write_all(kp->main_fd, frame, rq.size) != 0 ||
         gw_kp_read_all(kp->main_fd, &a, sizeof a) != 0 || a.id != rq.id ||
         a.data_len >= sizeof frame || gw_kp_read_all(kp->main_fd, frame, a.data_len) != 0)
         return -1;

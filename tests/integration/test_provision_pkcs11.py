@@ -144,7 +144,7 @@ def test_batch_from_the_token_and_devices_update_through_the_gateway(hsm, tmp_pa
     stack, token = hsm
     macs = ["0a:11:%02x:00:00:%02x" % (os.getpid() & 0xff, i + 1) for i in range(6)]
     creds = batch(stack, token, tmp_path, macs)
-    assert {c["kid"] for c in creds} == {"h1"}
+    assert {c["kid"] for c in creds} == {"h1/1"}      # key id h1, generation 1
     assert stack.psql("SELECT count(*) FROM devices WHERE kid = 'h1' AND device_id IN (%s)"
                       % ",".join("'%s'" % c["device_id"] for c in creds))[0][0] == "6"
     # the signed protocol through the real SDK client
@@ -176,7 +176,7 @@ def test_a_key_id_the_token_does_not_hold_is_badauth(hsm, tmp_path):
     # a device of the file key k1 (the stack's own key directory, which this
     # gateway does not read)
     creds = stack.provision("0a:12:%02x:00:00:01" % (os.getpid() & 0xff))
-    assert creds["kid"] == "k1"
+    assert creds["kid"] == "k1/1"
     path = stack.write_credentials(creds, str(tmp_path / "k1.json"))
     p = stack.client(path, "--ipv4", "192.0.2.80")
     assert p.stdout.strip() == "badauth", p.stdout + p.stderr
@@ -188,7 +188,7 @@ def test_sighup_loads_a_key_added_to_the_token(hsm, tmp_path):
     assert p.returncode == 0, p.stderr
     creds = batch(stack, token, tmp_path, ["0a:13:%02x:00:00:01" % (os.getpid() & 0xff)],
                   "--kid", "h2")
-    assert creds[0]["kid"] == "h2"
+    assert creds[0]["kid"] == "h2/1"
     p = stack.client(creds[0]["path"], "--ipv4", "192.0.2.90")
     assert p.stdout.strip() == "badauth", p.stdout
     n = stack.gateway_log().count("reloaded %s" % stack.gw_conf)

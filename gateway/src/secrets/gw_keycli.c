@@ -1,11 +1,11 @@
 /* gw_keycli: a worker's questions to the key process (see gw_keycli.h). */
 #include "gw_keycli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 
 #include "gw_err.h"
 #include "gw_keyproc.h"
@@ -18,10 +18,19 @@ struct gw_kc_wait {
 };
 
 struct gw_keycli {
-    struct bufferevent *bev;        /* NULL: inline */
+    int fd;                         /* -1: inline */
+    struct event *rev;              /* answers to read */
+    struct event *wev;              /* questions the socket did not take yet */
+    struct event *flush_ev;         /* the questions of this loop pass */
     const cmn_keyset_t *keys;       /* inline */
     int dead;                       /* the key process is gone */
     uint32_t next_id;
+    /* questions not written yet */
+    uint8_t *out;
+    size_t outlen, outcap;
+    /* answers read, not complete yet */
+    uint8_t in[64 * sizeof(gw_kp_ans_t)];
+    size_t inlen;
     /* the callbacks waiting, in the order asked: a ring */
     struct gw_kc_wait *w;
     size_t cap, head, n;
@@ -54,45 +63,95 @@ static struct gw_kc_wait gw_kc_pop(gw_keycli_t *c)
     return w;
 }
 
-/* Every waiting callback gets -1. */
-static void gw_kc_fail_all(gw_keycli_t *c)
+/* The key process is gone (or spoke out of turn): no more questions, and
+ * every waiting callback gets -1. */
+static void gw_kc_lost(gw_keycli_t *c, const char *why)
 {
+    if (!c->dead && why != NULL)
+        gw_error("%s: updates are answered 911", why);
+    c->dead = 1;
+    if (c->rev != NULL)
+        event_del(c->rev);
+    if (c->wev != NULL)
+        event_del(c->wev);
+    c->outlen = 0;
     while (c->n > 0) {
         struct gw_kc_wait w = gw_kc_pop(c);
         w.cb(w.arg, -1);
     }
 }
 
-static void gw_kc_read_cb(struct bufferevent *bev, void *arg)
+/* Writes what the socket takes; the rest waits for it to be writable. */
+static void gw_kc_write(gw_keycli_t *c)
 {
-    gw_keycli_t *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    gw_kp_ans_t a;
-    while (evbuffer_get_length(in) >= sizeof a) {
-        evbuffer_copyout(in, &a, sizeof a);
-        if (a.size != sizeof a || c->n == 0 || c->w[c->head].id != a.id) {
-            gw_error("key process: an answer out of order: no more questions to it");
-            c->dead = 1;
-            bufferevent_disable(bev, EV_READ | EV_WRITE);
-            gw_kc_fail_all(c);
+    size_t done = 0;
+    while (done < c->outlen) {
+        ssize_t n = write(c->fd, c->out + done, c->outlen - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            gw_kc_lost(c, "key process gone");
             return;
         }
-        evbuffer_drain(in, sizeof a);
-        struct gw_kc_wait w = gw_kc_pop(c);
-        w.cb(w.arg, a.result == 1);
+        done += (size_t)n;
     }
+    cmn_wipe(c->out, done);        /* a dyndns2 password was among them */
+    memmove(c->out, c->out + done, c->outlen - done);
+    c->outlen -= done;
+    if (c->outlen > 0)
+        event_add(c->wev, NULL);
+    else
+        event_del(c->wev);
 }
 
-static void gw_kc_event_cb(struct bufferevent *bev, short what, void *arg)
+static void gw_kc_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     gw_keycli_t *c = arg;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if (!c->dead)
-            gw_error("key process gone: updates are answered 911");
-        c->dead = 1;
-        bufferevent_disable(bev, EV_READ | EV_WRITE);
-        gw_kc_fail_all(c);
+    (void)fd;
+    (void)what;
+    if (!c->dead && c->outlen > 0 && !event_pending(c->wev, EV_WRITE, NULL))
+        gw_kc_write(c);
+}
+
+static void gw_kc_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_keycli_t *c = arg;
+    (void)fd;
+    (void)what;
+    if (!c->dead)
+        gw_kc_write(c);
+}
+
+static void gw_kc_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_keycli_t *c = arg;
+    (void)what;
+    ssize_t r = read(fd, c->in + c->inlen, sizeof c->in - c->inlen);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (r <= 0) {
+        gw_kc_lost(c, "key process gone");
+        return;
     }
+    c->inlen += (size_t)r;
+    size_t at = 0;
+    gw_kp_ans_t a;
+    while (c->inlen - at >= sizeof a) {
+        memcpy(&a, c->in + at, sizeof a);
+        if (a.size != sizeof a || c->n == 0 || c->w[c->head].id != a.id) {
+            gw_kc_lost(c, "key process: an answer out of order");
+            return;
+        }
+        at += sizeof a;
+        struct gw_kc_wait w = gw_kc_pop(c);
+        w.cb(w.arg, a.result == 1);
+        if (c->dead)
+            return;
+    }
+    memmove(c->in, c->in + at, c->inlen - at);
+    c->inlen -= at;
 }
 
 gw_keycli_t *gw_keycli_new(struct event_base *base, int fd)
@@ -100,21 +159,25 @@ gw_keycli_t *gw_keycli_new(struct event_base *base, int fd)
     gw_keycli_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
+    c->fd = fd;
     if (evutil_make_socket_nonblocking(fd) != 0 ||
-        (c->bev = bufferevent_socket_new(base, fd, 0)) == NULL) {
-        free(c);
+        (c->rev = event_new(base, fd, EV_READ | EV_PERSIST, gw_kc_read_cb, c)) == NULL ||
+        (c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, gw_kc_write_cb, c)) == NULL ||
+        (c->flush_ev = event_new(base, -1, 0, gw_kc_flush_cb, c)) == NULL ||
+        event_add(c->rev, NULL) != 0) {
+        gw_keycli_free(c);
         return NULL;
     }
-    bufferevent_setcb(c->bev, gw_kc_read_cb, NULL, gw_kc_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     return c;
 }
 
 gw_keycli_t *gw_keycli_new_inline(const cmn_keyset_t *keys)
 {
     gw_keycli_t *c = calloc(1, sizeof *c);
-    if (c != NULL)
+    if (c != NULL) {
+        c->fd = -1;
         c->keys = keys;
+    }
     return c;
 }
 
@@ -127,9 +190,16 @@ void gw_keycli_free(gw_keycli_t *c)
 {
     if (c == NULL)
         return;
-    gw_kc_fail_all(c);
-    if (c->bev != NULL)
-        bufferevent_free(c->bev);
+    gw_kc_lost(c, NULL);
+    if (c->rev != NULL)
+        event_free(c->rev);
+    if (c->wev != NULL)
+        event_free(c->wev);
+    if (c->flush_ev != NULL)
+        event_free(c->flush_ev);
+    if (c->out != NULL)
+        cmn_wipe(c->out, c->outcap);
+    free(c->out);
     free(c->w);
     free(c);
 }
@@ -139,11 +209,32 @@ size_t gw_keycli_waiting(const gw_keycli_t *c)
     return c->n;
 }
 
-/* Sends rq and data (or decides inline). */
+/* Room for n more bytes of questions. */
+static int gw_kc_room(gw_keycli_t *c, size_t n)
+{
+    if (c->outlen + n <= c->outcap)
+        return GW_OK;
+    size_t cap = c->outcap ? c->outcap * 2 : 16384;
+    while (cap < c->outlen + n)
+        cap *= 2;
+    uint8_t *o = malloc(cap);
+    if (o == NULL)
+        return GW_ENOMEM;
+    if (c->outlen > 0)
+        memcpy(o, c->out, c->outlen);
+    if (c->out != NULL)
+        cmn_wipe(c->out, c->outcap);
+    free(c->out);
+    c->out = o;
+    c->outcap = cap;
+    return GW_OK;
+}
+
+/* Queues rq and data for this loop pass's write (or decides inline). */
 static int gw_kc_ask(gw_keycli_t *c, gw_kp_req_t *rq, const uint8_t *data, gw_keycli_cb cb,
                      void *arg)
 {
-    if (c->bev == NULL) {
+    if (c->fd < 0) {
         int yes = gw_keyproc_decide(c->keys, rq, data);
         cmn_wipe(rq, sizeof *rq);
         cb(arg, yes);
@@ -153,15 +244,18 @@ static int gw_kc_ask(gw_keycli_t *c, gw_kp_req_t *rq, const uint8_t *data, gw_ke
         return GW_EIO;
     rq->id = ++c->next_id;
     rq->size = (uint32_t)(sizeof *rq + rq->data_len);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    int rc = gw_kc_push(c, rq->id, cb, arg);
-    if (rc == GW_OK && (evbuffer_add(out, rq, sizeof *rq) != 0 ||
-                        evbuffer_add(out, data, rq->data_len) != 0)) {
-        /* the frame may be half written: the stream is lost */
-        c->n--;            /* not asked after all */
-        c->dead = 1;
-        gw_error("key process: out of memory while asking: no more questions to it");
-        rc = GW_ENOMEM;
+    int rc = gw_kc_room(c, rq->size);
+    if (rc == GW_OK)
+        rc = gw_kc_push(c, rq->id, cb, arg);
+    if (rc == GW_OK) {
+        /* the first question of a loop pass schedules the write after
+         * every callback this pass has queued */
+        if (c->outlen == 0)
+            event_active(c->flush_ev, EV_WRITE, 0);
+        memcpy(c->out + c->outlen, rq, sizeof *rq);
+        if (rq->data_len > 0)
+            memcpy(c->out + c->outlen + sizeof *rq, data, rq->data_len);
+        c->outlen += rq->size;
     }
     cmn_wipe(rq, sizeof *rq);
     return rc;

@@ -296,7 +296,8 @@ int gw_keyproc_ask(gw_keyproc_t *kp, enum gw_kp_op op, const char *dir, char *te
     gw_kp_req_t rq = {.size = (uint32_t)(sizeof rq + dl), .id = ++next_id, .op = (uint8_t)op,
                       .data_len = (uint16_t)dl};
     memcpy(frame, &rq, sizeof rq);
-    memcpy(frame + sizeof rq, dir, dl);
+    if (dl > 0)
+        memcpy(frame + sizeof rq, dir, dl);
     if (cmn_write_all(kp->main_fd, frame, rq.size) != 0 ||
         gw_kp_read_all(kp->main_fd, &a, sizeof a) != 0 || a.id != rq.id ||
         a.data_len >= sizeof frame || gw_kp_read_all(kp->main_fd, frame, a.data_len) != 0)

@@ -327,27 +327,49 @@ int prov_db_kid_counts(prov_db_t *db, void (*fn)(void *ctx, const char *kid, lon
     return 0;
 }
 
-int prov_db_set_status(prov_db_t *db, const char *device_id, int revoke, long long *records,
-                       char *err, size_t errlen)
+/* The audit row of a revoke or restore: the device's key id, generation
+ * and first name as they are (dev: status, kid, generation, label, zone). */
+static int prov_db_status_audit(prov_db_t *db, PGresult *dev, int changed, prov_audit_t *audit,
+                                long long *audit_id, char *err, size_t errlen)
+{
+    audit->kid = PQgetvalue(dev, 0, 1);
+    audit->generation = PQgetvalue(dev, 0, 2);
+    audit->zone = PQgetvalue(dev, 0, 4);
+    audit->devices_changed = (size_t)changed;
+    audit->devices_unchanged = (size_t)!changed;
+    int rc = prov_db_audit_one(db, audit, PQgetvalue(dev, 0, 3), audit->zone, audit_id, err,
+                               errlen);
+    audit->kid = audit->generation = audit->zone = NULL;    /* point into dev */
+    return rc;
+}
+
+int prov_db_set_status(prov_db_t *db, const char *device_id, int revoke, prov_audit_t *audit,
+                       long long *audit_id, long long *records, char *err, size_t errlen)
 {
     int rc = PROV_REG_ERROR;
-    PGresult *r = NULL;
+    PGresult *r = NULL, *dev = NULL;
     const char *p[1] = {device_id};
     const char *want = revoke ? "revoked" : "active";
 
     *records = 0;
     if (prov_db_begin(db, err, errlen) != 0)
         return PROV_REG_ERROR;
-    r = prov_db_exec(db, "SELECT status FROM devices WHERE device_id = $1 FOR UPDATE", 1, p, err,
-                     errlen);
-    if (r == NULL)
+    dev = prov_db_exec(db, "SELECT d.status, d.kid, d.generation::text, "
+                           "coalesce(n.label, ''), coalesce(n.zone, '') "
+                           "FROM devices d LEFT JOIN LATERAL (SELECT label, zone FROM names "
+                           "WHERE names.device_id = d.device_id ORDER BY name_id LIMIT 1) n "
+                           "ON true WHERE d.device_id = $1 FOR UPDATE OF d", 1, p, err, errlen);
+    if (dev == NULL)
         goto out;
-    if (PQntuples(r) == 0) {
+    if (PQntuples(dev) == 0) {
         snprintf(err, errlen, "device %s is not registered", device_id);
         goto out;
     }
-    if (strcmp(PQgetvalue(r, 0, 0), want) == 0) {
-        rc = PROV_REG_SAME;
+    audit->device_id = device_id;
+    if (strcmp(PQgetvalue(dev, 0, 0), want) == 0) {
+        /* nothing to change, but who looked is recorded */
+        if (prov_db_status_audit(db, dev, 0, audit, audit_id, err, errlen) == 0)
+            rc = PROV_REG_SAME;
         goto out;
     }
     PQclear(r);
@@ -386,10 +408,13 @@ int prov_db_set_status(prov_db_t *db, const char *device_id, int revoke, long lo
                 goto out;
         }
     }
-    rc = PROV_REG_NEW;
+    if (prov_db_status_audit(db, dev, 1, audit, audit_id, err, errlen) == 0)
+        rc = PROV_REG_NEW;
 out:
     PQclear(r);
-    return prov_db_end(db, rc == PROV_REG_NEW, rc, err, errlen);
+    PQclear(dev);
+    audit->device_id = NULL;
+    return prov_db_end(db, rc != PROV_REG_ERROR, rc, err, errlen);
 }
 
 /* Copies column col of row 0 into out (size outlen): 0, or -1 when it does

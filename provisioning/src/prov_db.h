@@ -109,8 +109,12 @@ int prov_db_reissue(prov_db_t *db, const prov_reissue_t *r, prov_audit_t *audit,
  * number of records removed. Restoring makes it active again; its records
  * come back with its next update. Returns PROV_REG_NEW when the status
  * changed, PROV_REG_SAME when it already was so, PROV_REG_ERROR with err
- * (also for a device that is not registered). */
-int prov_db_set_status(prov_db_t *db, const char *device_id, int revoke, long long *records,
+ * (also for a device that is not registered). Either way but the last, the
+ * same transaction records audit (command 'revoke' or 'restore'; device_id,
+ * kid, generation, zone, fqdn and the counts filled in here) and *audit_id
+ * receives its id. */
+int prov_db_set_status(prov_db_t *db, const char *device_id, int revoke, prov_audit_t *audit,
+                       long long *audit_id, long long *records,
                        char *err, size_t errlen);
 
 /* Hands every key id that devices are registered under to fn with the
@@ -127,7 +131,7 @@ int prov_db_commit(prov_db_t *db, char *err, size_t errlen) __attribute__((warn_
 void prov_db_rollback(prov_db_t *db);
 
 struct prov_audit {
-    const char *command;       /* batch, register, issue, reissue */
+    const char *command;       /* batch, register, issue, reissue, revoke, restore */
     const char *operator_name;
     const char *kid;
     const char *zone;

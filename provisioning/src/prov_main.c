@@ -175,8 +175,8 @@ PROV_USAGE_PKCS11
 "or key error.\n";
 
 static const char prov_usage_revoke[] =
-"Usage: ddns-provision revoke --mac MAC [--db CONNINFO]\n"
-"       ddns-provision restore --mac MAC [--db CONNINFO]\n"
+"Usage: ddns-provision revoke --mac MAC --operator NAME [--db CONNINFO]\n"
+"       ddns-provision restore --mac MAC --operator NAME [--db CONNINFO]\n"
 "\n"
 "revoke: the gateway answers every further update of the device 'disabled'\n"
 "(docs/PROTOCOL.md section 4.4), and the DNS records of all its names are\n"
@@ -188,11 +188,16 @@ static const char prov_usage_revoke[] =
 "restore: marks a revoked device active again. Its names keep their labels;\n"
 "their records come back with the device's next accepted update.\n"
 "\n"
-"Running either again changes nothing and says so. Neither touches a secret;\n"
+"Running either again changes nothing and says so. Each run, also one that\n"
+"changes nothing, is recorded in the audit table provision_batches (command\n"
+"'revoke' or 'restore', the operator, the device, its key id, generation and\n"
+"first name) in the same transaction. Neither touches a secret;\n"
 "a device whose secret leaked needs a 'reissue' (a new secret), not a\n"
 "restore.\n"
 "\n"
 "  -m, --mac MAC       the device's MAC in any accepted form\n"
+"      --operator NAME who does it, recorded in the audit row: 1 to 64\n"
+"                      printable ASCII characters [env DDNS_OPERATOR]\n"
 "  -d, --db CONNINFO   PostgreSQL connection string [env DDNS_DB, else PG*]\n"
 "  -h, --help          this text\n"
 "\n"
@@ -203,19 +208,21 @@ static int prov_cmd_status(int argc, char **argv, int revoke)
 {
     static const struct option opts[] = {
         {"mac", required_argument, NULL, 'm'},
+        {"operator", required_argument, NULL, 'O'},
         {"db", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = revoke ? "revoke" : "restore";
-    const char *mac = NULL, *db_info = prov_env("DDNS_DB", NULL);
-    char id[CMN_DEVICE_ID_LEN + 1], err[1024];
-    long long records = 0;
+    const char *mac = NULL, *db_info = prov_env("DDNS_DB", NULL), *operator_name = NULL;
+    char id[CMN_DEVICE_ID_LEN + 1], err[1024], in_name[32], in_sha[65];
+    long long records = 0, audit_id = 0;
     int c;
 
     while ((c = getopt_long(argc, argv, "m:d:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': mac = optarg; break;
+        case 'O': operator_name = optarg; break;
         case 'd': db_info = optarg; break;
         case 'h': fputs(prov_usage_revoke, stdout); return 0;
         default: fputs(prov_usage_revoke, stderr); return EXIT_USAGE;
@@ -227,12 +234,20 @@ static int prov_cmd_status(int argc, char **argv, int revoke)
     }
     if (!prov_mac_ok(cmd, mac, id))
         return EXIT_USAGE;
+    if ((operator_name = prov_operator(cmd, operator_name)) == NULL)
+        return EXIT_USAGE;
     prov_db_t *db = prov_db_connect(db_info, err, sizeof err);
     if (db == NULL) {
         fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);
         return EXIT_REFUSED;
     }
-    int rc = prov_db_set_status(db, id, revoke, &records, err, sizeof err);
+    prov_single_input(id, in_name, in_sha);
+    prov_audit_t audit = {
+        .command = cmd, .operator_name = operator_name, .input_name = in_name,
+        .input_sha256 = in_sha, .input_bytes = PROV_SINGLE_INPUT_BYTES, .lines = 1,
+        .output_format = "text", .tool_version = PROV_VERSION,
+    };
+    int rc = prov_db_set_status(db, id, revoke, &audit, &audit_id, &records, err, sizeof err);
     prov_db_close(db);
     if (rc == PROV_REG_ERROR) {
         fprintf(stderr, "ddns-provision %s: %s\n", cmd, err);

@@ -1351,7 +1351,7 @@ def demo_device(stack, mac, label, say):
             say("the demo device has the names %s: keeping them"
                 % ", ".join(map(fqdn, labels)))
     if status != "active":
-        run([prov, "restore", "--mac", mac, "--db", stack.conninfo])
+        run([prov, "restore", "--mac", mac, "--db", stack.conninfo, "--operator", DEMO_OPERATOR])
         say("the demo device was revoked: restored it (its name gets an address again with "
             "its next update)")
     return issue(kid=kid)

@@ -307,7 +307,7 @@ def test_make_run_starts_again_whatever_was_done_to_its_state(tmp_path):
         # The resale flow on it, a new key, and a revocation.
         demo.prov("reissue", mac, "--new-name", *op)
         demo.prov("keygen", "--kid", "k2", "--key-dir", demo.keys)
-        demo.prov("revoke", "--mac", mac, "--db", demo.conninfo)
+        demo.prov("revoke", "--mac", mac, "--db", demo.conninfo, "--operator", "test")
         assert demo.stop() == 0
 
         demo.start()

@@ -14,9 +14,18 @@ PROV = os.path.join(ddnsstack.BIN, "ddns-provision")
 ZONE = ddnsstack.ZONE
 
 
-def prov(stack, *args):
-    return subprocess.run([PROV] + list(args) + ["--db", stack.conninfo], capture_output=True,
-                          text=True, timeout=60)
+def prov(stack, *args, operator="life"):
+    op = ["--operator", operator] if operator else []
+    return subprocess.run([PROV] + list(args) + ["--db", stack.conninfo] + op,
+                          capture_output=True, text=True, timeout=60)
+
+
+def audit_rows(stack, dev):
+    """(command, operator, kid, generation, fqdn, devices_changed) of the
+    revoke and restore rows of dev, oldest first."""
+    return stack.psql("SELECT command, operator, kid, generation::text, coalesce(fqdn, ''), "
+                      "devices_changed::text FROM provision_batches WHERE device_id = '%s' "
+                      "AND command IN ('revoke', 'restore') ORDER BY batch_id" % dev)
 
 
 def one_device(stack, tmp_path):
@@ -76,11 +85,20 @@ def test_revoke_and_restore_seen_by_gateway_and_dns(stack, tmp_path):
     p = stack.client(path, "--ipv4", "192.0.2.152")
     assert p.stdout.strip() == "good 192.0.2.152", p.stderr
     assert stack.wait_dns(creds["fqdn"], "A", ["192.0.2.152"]) == ["192.0.2.152"]
-    p = prov(stack, "restore", "--mac", mac)
+    p = prov(stack, "restore", "--mac", mac, operator="second")
     assert p.returncode == 0 and "already active; nothing changed" in p.stdout
+    # every run is in the audit table with its operator, the runs that
+    # changed nothing too
+    kid, gen = creds["kid"].split("/")
+    assert audit_rows(stack, dev) == [
+        ["revoke", "life", kid, gen, creds["fqdn"], "1"],
+        ["revoke", "life", kid, gen, creds["fqdn"], "0"],
+        ["restore", "life", kid, gen, creds["fqdn"], "1"],
+        ["restore", "second", kid, gen, creds["fqdn"], "0"],
+    ]
 
 
-def test_revoke_refusals(stack):
+def test_revoke_refusals(stack, tmp_path):
     p = prov(stack, "revoke", "--mac", "0a:ff:ff:ff:ff:fe")
     assert p.returncode == 1 and "0affffffffff" not in p.stderr
     assert "device 0afffffffffe is not registered" in p.stderr
@@ -88,4 +106,11 @@ def test_revoke_refusals(stack):
     assert p.returncode == 2 and "multicast" in p.stderr
     p = subprocess.run([PROV, "revoke", "--help"], capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.startswith("Usage: ddns-provision revoke")
-    assert "Exit status" in p.stdout
+    assert "Exit status" in p.stdout and "--operator NAME" in p.stdout
+    # who does it is recorded, so it must be said: nothing changes without it
+    mac, creds, _ = one_device(stack, tmp_path)
+    p = prov(stack, "revoke", "--mac", mac, operator=None)
+    assert p.returncode == 2 and "--operator (or DDNS_OPERATOR) is required" in p.stderr
+    assert stack.psql("SELECT status FROM devices WHERE device_id = '%s'"
+                      % creds["device_id"]) == [["active"]]
+    assert audit_rows(stack, creds["device_id"]) == []

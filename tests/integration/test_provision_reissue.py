@@ -245,7 +245,7 @@ def test_reissue_of_a_revoked_device_keeps_it_revoked(rstack, tmp_path):
     dev = e["device_id"]
     assert update(rstack, e, "--ipv4", "192.0.2.40") == "good 192.0.2.40"
     assert rstack.wait_dns(e["fqdn"], "A", ["192.0.2.40"]) == ["192.0.2.40"]
-    p = subprocess.run([PROV, "revoke", "--mac", dev, "--db", rstack.conninfo],
+    p = subprocess.run([PROV, "revoke", "--mac", dev, "--db", rstack.conninfo, "--operator", "rs"],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert rstack.wait_dns(e["fqdn"], "A", []) == []
@@ -260,7 +260,7 @@ def test_reissue_of_a_revoked_device_keeps_it_revoked(rstack, tmp_path):
     assert update(rstack, n, "--ipv4", "192.0.2.41") == "disabled"
     assert update(rstack, e, "--ipv4", "192.0.2.42") == "badauth"
 
-    p = subprocess.run([PROV, "restore", "--mac", dev, "--db", rstack.conninfo],
+    p = subprocess.run([PROV, "restore", "--mac", dev, "--db", rstack.conninfo, "--operator", "rs"],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert update(rstack, n, "--ipv4", "192.0.2.43") == "good 192.0.2.43"

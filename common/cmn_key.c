@@ -455,6 +455,19 @@ const cmn_master_key_t *cmn_keyset_at(const cmn_keyset_t *ks, size_t i)
     return i < ks->n ? &ks->keys[i] : NULL;
 }
 
+size_t cmn_keyset_ids(const cmn_keyset_t *ks, char *out, size_t outlen)
+{
+    size_t o = 0, n = ks != NULL ? ks->n : 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t need = (i > 0) + strlen(ks->keys[i].kid);
+        if (o + need >= outlen)
+            break;
+        o += (size_t)snprintf(out + o, outlen - o, "%s%s", i > 0 ? " " : "", ks->keys[i].kid);
+    }
+    return n;
+}
+
 const cmn_master_key_t *cmn_keyset_find(const cmn_keyset_t *ks, const char *kid, size_t kidlen)
 {
     for (size_t i = 0; i < ks->n; i++)

@@ -102,6 +102,10 @@ void cmn_keyset_free(cmn_keyset_t *ks);
 size_t cmn_keyset_count(const cmn_keyset_t *ks);
 /* i-th key in key id order. */
 const cmn_master_key_t *cmn_keyset_at(const cmn_keyset_t *ks, size_t i);
+/* The key ids of ks (NULL: none) in key id order, one blank between them,
+ * into out (outlen > 0; ids that do not fit whole are left out). Returns
+ * the number of keys. */
+size_t cmn_keyset_ids(const cmn_keyset_t *ks, char *out, size_t outlen);
 /* Key by id, or NULL. */
 const cmn_master_key_t *cmn_keyset_find(const cmn_keyset_t *ks, const char *kid, size_t kidlen);
 /* The key with the latest creation time (ties: greatest key id), or NULL. */

@@ -248,12 +248,7 @@ static void gw_usage(FILE *f)
 /* The ids of the keys this process holds, for the admin API. */
 static void gw_app_kids_from_keys(struct gw_app *app)
 {
-    size_t o = 0;
-    app->kids[0] = '\0';
-    app->nkeys = app->keys ? cmn_keyset_count(app->keys) : 0;
-    for (size_t i = 0; i < app->nkeys && o + 1 < sizeof app->kids; i++)
-        o += (size_t)snprintf(app->kids + o, sizeof app->kids - o, "%s%s", i ? " " : "",
-                              cmn_keyset_at(app->keys, i)->kid);
+    app->nkeys = cmn_keyset_ids(app->keys, app->kids, sizeof app->kids);
 }
 
 /* The key process loads the master keys cfg names (again): the key

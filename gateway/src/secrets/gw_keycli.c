@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 #include "gw_err.h"
 #include "gw_keyproc.h"
 #include "gw_log.h"

@@ -71,24 +71,12 @@ static int gw_kp_append(struct gw_kp_state *st, const void *p, size_t n)
     return 0;
 }
 
-/* The key ids of keys, one blank between them, into text. */
-static void gw_kp_kid_list(const cmn_keyset_t *keys, char *text, size_t textlen)
-{
-    size_t o = 0;
-    text[0] = '\0';
-    for (size_t i = 0; keys != NULL && i < cmn_keyset_count(keys) && o + 1 < textlen; i++)
-        o += (size_t)snprintf(text + o, textlen - o, "%s%s", i ? " " : "",
-                              cmn_keyset_at(keys, i)->kid);
-}
-
 /* A question of the main thread: the answer's result and text. */
 static int32_t gw_kp_main_op(struct gw_kp_state *st, const gw_kp_req_t *rq, const uint8_t *data,
                              char *text, size_t textlen)
 {
-    if (rq->op == GW_KP_KIDS) {
-        gw_kp_kid_list(st->keys, text, textlen);
-        return st->keys ? (int32_t)cmn_keyset_count(st->keys) : 0;
-    }
+    if (rq->op == GW_KP_KIDS)
+        return (int32_t)cmn_keyset_ids(st->keys, text, textlen);
     if ((rq->op != GW_KP_LOAD && rq->op != GW_KP_LOAD_TOKEN) || rq->data_len == 0) {
         snprintf(text, textlen, "unknown question %u", rq->op);
         return -1;
@@ -113,8 +101,7 @@ static int32_t gw_kp_main_op(struct gw_kp_state *st, const gw_kp_req_t *rq, cons
         return -1;
     cmn_keyset_free(st->keys);
     st->keys = fresh;
-    gw_kp_kid_list(st->keys, text, textlen);
-    return (int32_t)cmn_keyset_count(st->keys);
+    return (int32_t)cmn_keyset_ids(st->keys, text, textlen);
 }
 
 /* Answers every complete frame in peer i's buffer. -1: a frame that
@@ -290,7 +277,8 @@ int gw_keyproc_ask(gw_keyproc_t *kp, enum gw_kp_op op, const char *dir, char *te
     gw_kp_ans_t a;
     snprintf(text, textlen, "the key process does not answer");
     if (kp->main_fd < 0 || sizeof(gw_kp_req_t) + dl > sizeof frame) {
-        snprintf(text, textlen, "key directory path too long");
+        snprintf(text, textlen, "the key directory or token URI is too long (at most %zu bytes)",
+                 sizeof frame - sizeof(gw_kp_req_t));
         return -1;
     }
     gw_kp_req_t rq = {.size = (uint32_t)(sizeof rq + dl), .id = ++next_id, .op = (uint8_t)op,

@@ -599,8 +599,10 @@ signed_only_models = {signed_only}
 
     # Many tests send wrong credentials from 127.0.0.1 on purpose, so the
     # failed-authentication limiter is off unless a test's extra sections
-    # set it (test_hardening crosses it).
-    LIMIT_DEFAULTS = {"auth_fail_limit": "0"}
+    # set it (test_hardening crosses it); and many send bursts of one
+    # device's requests, so the device budget is off too unless set
+    # (test_budget crosses it).
+    LIMIT_DEFAULTS = {"auth_fail_limit": "0", "device_rate": "0"}
 
     def _default_limits(self, extra):
         return "".join("%s = %s\n" % (k, v) for k, v in self.LIMIT_DEFAULTS.items()

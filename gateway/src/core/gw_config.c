@@ -218,6 +218,20 @@ static const struct gw_param gw_params[] = {
      GOFF(limits.auth_block_time), GW_RL_APPLY,
      "Seconds a blocked source is answered 429 \"ratelimit <s>\" with Retry-After, "
      "without any credential check."},
+    {GW_SEC_LIMITS, "device_rate", GW_CT_INT, "6", 0, 600000, GOFF(limits.device_rate),
+     GW_RL_APPLY,
+     "Signed or dyndns2 requests per minute one device earns, counted by each gateway "
+     "after the credential check and before the database (a token bucket). A device "
+     "over it is answered ratelimit <s> (/v1/update) or abuse (/nic/update) with "
+     "Retry-After and costs the database nothing. 0: no budget."},
+    {GW_SEC_LIMITS, "device_burst", GW_CT_INT, "20", 1, 1000000, GOFF(limits.device_burst),
+     GW_RL_APPLY,
+     "Requests a device may make at once after a quiet time (the bucket's size)."},
+    {GW_SEC_LIMITS, "device_memory", GW_CT_INT, "262144", 1024, 16777216,
+     GOFF(limits.device_memory), GW_RL_RESTART,
+     "Devices each gateway remembers (budget, newest accepted timestamp, revocation; "
+     "about 64 bytes each, resident only once used); the least recently seen of a "
+     "set of 8 makes room for a new one."},
     {GW_SEC_LIMITS, "min_change_interval", GW_CT_INT, "60", 0, 86400, GOFF(min_change_interval), GW_RL_APPLY,
      "Seconds that must pass between two accepted updates of one device that change a "
      "record (an answer nochg does not count). A change sooner is refused: ratelimit "

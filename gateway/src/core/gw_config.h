@@ -29,6 +29,9 @@ typedef struct gw_limits {
     int auth_fail_limit;
     int auth_fail_window;
     int auth_block_time;
+    int device_rate;
+    int device_burst;
+    int device_memory;
 } gw_limits_t;
 
 enum gw_log_format {

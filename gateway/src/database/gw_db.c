@@ -69,10 +69,17 @@ struct gw_db {
     unsigned int seed;
     int wake_inflight;          /* a wake-up of the publishers is queued or running */
     int wake_again;             /* changes committed since it was queued */
+    char *listen_sql;           /* gw_db_listen: "LISTEN channel", else NULL */
+    char *listen_channel;
+    gw_db_notify_cb listen_cb;
+    void *listen_arg;
 };
 
 static void gw_conn_io_cb(evutil_socket_t fd, short what, void *arg);
 static void gw_conn_start(struct gw_db_conn *c);
+static int gw_db_enqueue(gw_db_t *db, const char *sql, int nparams, const char *const *values,
+                         int timeout_s, gw_db_cb cb, gw_db_rows_cb rcb, void *arg,
+                         gw_db_job_t **jobp, int front);
 static void gw_db_dispatch(gw_db_t *db);
 
 void gw_db_conn_params(const char *conninfo, const char *application_name,
@@ -271,8 +278,11 @@ static void gw_conn_fail(struct gw_db_conn *c, const char *what)
     gw_warn("database connection %d: %s: %s", c->idx, what,
             gw_db_message(c->pg ? PQerrorMessage(c->pg) : NULL));
     int njobs = c->njobs;
+    int was_open = c->state == GW_CONN_IDLE || c->state == GW_CONN_BUSY;
     c->njobs = 0;
     gw_conn_close(c);
+    if (was_open && db->listen_cb != NULL)
+        db->listen_cb(db->listen_arg, NULL);   /* announcements may be missed now */
 
     int jitter = c->backoff_ms / 4 > 0 ? (int)(rand_r(&db->seed) % (unsigned)(c->backoff_ms / 4 + 1)) : 0;
     struct timeval tv = {(c->backoff_ms + jitter) / 1000, ((c->backoff_ms + jitter) % 1000) * 1000};
@@ -283,6 +293,30 @@ static void gw_conn_fail(struct gw_db_conn *c, const char *what)
     gw_conn_fail_jobs(c->jobs, njobs, GW_EDB);
     if (gw_db_usable(db) == 0)
         gw_db_fail_queue(db, GW_EDB);
+}
+
+/* Hands every notification that arrived to the gw_db_listen callback. */
+static void gw_conn_notifies(struct gw_db_conn *c)
+{
+    gw_db_t *db = c->db;
+    for (PGnotify *n; (n = PQnotifies(c->pg)) != NULL;) {
+        if (db->listen_cb != NULL && strcmp(n->relname, db->listen_channel) == 0)
+            db->listen_cb(db->listen_arg, n->extra != NULL ? n->extra : "");
+        PQfreemem(n);
+    }
+}
+
+static void gw_db_listening_cb(void *arg, int err, const PGresult *res)
+{
+    gw_db_t *db = arg;
+    (void)res;
+    if (err != GW_OK) {
+        gw_warn("database: LISTEN %s failed; notifications are not received until the "
+                "connection is re-opened", db->listen_channel);
+        return;
+    }
+    /* from here on nothing is missed: whatever happened before is unknown */
+    db->listen_cb(db->listen_arg, NULL);
 }
 
 static void gw_conn_ready(struct gw_db_conn *c)
@@ -299,6 +333,10 @@ static void gw_conn_ready(struct gw_db_conn *c)
         return;
     }
     gw_info("database connection %d ready", c->idx);
+    if (c->db->listen_sql != NULL &&
+        gw_db_enqueue(c->db, c->db->listen_sql, 0, NULL, 0, gw_db_listening_cb, NULL, c->db,
+                      NULL, 1) != GW_OK)
+        gw_warn("database: cannot queue LISTEN %s", c->db->listen_channel);
     gw_db_dispatch(c->db);
 }
 
@@ -483,8 +521,7 @@ static void gw_conn_io_cb(evutil_socket_t fd, short what, void *arg)
             gw_conn_fail(c, "connection lost while idle");
             return;
         }
-        for (PGnotify *n; (n = PQnotifies(c->pg)) != NULL;)
-            PQfreemem(n);
+        gw_conn_notifies(c);
         return;
     case GW_CONN_BUSY:
         if ((what & EV_READ) && !PQconsumeInput(c->pg)) {
@@ -493,6 +530,7 @@ static void gw_conn_io_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (c->flushing && gw_conn_flush(c) != 0)
             return;
+        gw_conn_notifies(c);
         gw_conn_collect(c);
         return;
     case GW_CONN_DOWN:
@@ -664,6 +702,8 @@ void gw_db_free(gw_db_t *db)
         free(c->jobs);
     }
     free(db->conns);
+    free(db->listen_sql);
+    free(db->listen_channel);
     if (db->conninfo != NULL) {
         memset(db->conninfo, 0, strlen(db->conninfo));
         free(db->conninfo);
@@ -712,7 +752,7 @@ void gw_db_set_batch_max(gw_db_t *db, int batch_max)
 /* Queues a job: cb for a plain statement, rcb for a batched one. */
 static int gw_db_enqueue(gw_db_t *db, const char *sql, int nparams, const char *const *values,
                          int timeout_s, gw_db_cb cb, gw_db_rows_cb rcb, void *arg,
-                         gw_db_job_t **jobp)
+                         gw_db_job_t **jobp, int front)
 {
     if (nparams < 0 || nparams > GW_DB_MAX_PARAMS)
         return GW_EINVAL;
@@ -752,7 +792,10 @@ static int gw_db_enqueue(gw_db_t *db, const char *sql, int nparams, const char *
             return GW_ENOMEM;
         }
     }
-    TAILQ_INSERT_TAIL(&db->queue, job, next);
+    if (front)
+        TAILQ_INSERT_HEAD(&db->queue, job, next);
+    else
+        TAILQ_INSERT_TAIL(&db->queue, job, next);
     db->qlen++;
     job->queued = 1;
     if (jobp != NULL)
@@ -764,13 +807,32 @@ static int gw_db_enqueue(gw_db_t *db, const char *sql, int nparams, const char *
 int gw_db_query_timed(gw_db_t *db, const char *sql, int nparams, const char *const *values,
                       int timeout_s, gw_db_cb cb, void *arg, gw_db_job_t **jobp)
 {
-    return gw_db_enqueue(db, sql, nparams, values, timeout_s, cb, NULL, arg, jobp);
+    return gw_db_enqueue(db, sql, nparams, values, timeout_s, cb, NULL, arg, jobp, 0);
 }
 
 int gw_db_query_batched(gw_db_t *db, const char *sql, int nparams, const char *const *values,
                         int timeout_s, gw_db_rows_cb cb, void *arg)
 {
-    return gw_db_enqueue(db, sql, nparams, values, timeout_s, NULL, cb, arg, NULL);
+    return gw_db_enqueue(db, sql, nparams, values, timeout_s, NULL, cb, arg, NULL, 0);
+}
+
+int gw_db_listen(gw_db_t *db, const char *channel, gw_db_notify_cb cb, void *arg)
+{
+    if (db->n != 1 || cb == NULL || db->listen_sql != NULL)
+        return GW_EINVAL;
+    size_t len = strlen("LISTEN ") + strlen(channel) + 1;
+    db->listen_sql = malloc(len);
+    db->listen_channel = strdup(channel);
+    if (db->listen_sql == NULL || db->listen_channel == NULL) {
+        free(db->listen_sql);
+        free(db->listen_channel);
+        db->listen_sql = db->listen_channel = NULL;
+        return GW_ENOMEM;
+    }
+    snprintf(db->listen_sql, len, "LISTEN %s", channel);
+    db->listen_cb = cb;
+    db->listen_arg = arg;
+    return GW_OK;
 }
 
 void gw_db_cancel(gw_db_job_t *job)

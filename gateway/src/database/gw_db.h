@@ -10,7 +10,8 @@
  * deadline after which its caller is told GW_ETIMEDOUT. Batched statements
  * (gw_db_query_batched) that wait together go out as one statement, one
  * round trip and one transaction. Also owns the coalesced wake-up of the
- * DNS publishers after changes commit. */
+ * DNS publishers after changes commit, and LISTEN on a pool of one
+ * (gw_db_listen). */
 #ifndef GW_DB_H
 #define GW_DB_H
 
@@ -81,6 +82,18 @@ int gw_db_query_batched(gw_db_t *db, const char *sql, int nparams, const char *c
  * every commit before it. When the pool is down nothing is sent (the
  * publishers' safety timer finds the rows). */
 void gw_db_wake_publishers(gw_db_t *db);
+
+/* A notification on the channel of gw_db_listen: its payload (""
+ * when none), or NULL when the connection was lost and again once the
+ * pool LISTENs on a new one: what was announced meanwhile is unknown. */
+typedef void (*gw_db_notify_cb)(void *arg, const char *payload);
+/* Makes a pool of one connection LISTEN on channel (an SQL identifier the
+ * caller controls) each time it opens, before any query, and hands every
+ * notification on it to cb, on the event loop. Call before gw_db_start.
+ * GW_OK, GW_EINVAL (a pool of more than one, or called twice) or
+ * GW_ENOMEM. */
+int gw_db_listen(gw_db_t *db, const char *channel, gw_db_notify_cb cb, void *arg)
+    __attribute__((warn_unused_result));
 
 /* The callback of job will not be called (the statement may still run). */
 void gw_db_cancel(gw_db_job_t *job);

@@ -13,6 +13,8 @@
 
 #include "gw_apply.h"
 #include "gw_auth.h"
+#include "gw_budget.h"
+#include "gw_clock.h"
 #include "gw_dynparse.h"
 #include "gw_err.h"
 #include "gw_limit.h"
@@ -88,6 +90,8 @@ static void gw_dyn_applied(void *arg, int err, const gw_apply_answer_t *a)
         goto fail;
     if (a->device_level) {
         if (a->result == GW_APPLY_UNKNOWN || a->result == GW_APPLY_DISABLED) {
+            if (a->result == GW_APPLY_DISABLED)
+                gw_budget_disabled(j->cred.device_id, j->cred.generation, gw_clock_ms());
             gw_limit_auth_failed(gw_req_info(rq)->peer);
             gw_req_reply(rq, 200, "badauth", 0);
         } else if (a->result == GW_APPLY_NOHOST) {
@@ -252,6 +256,27 @@ static int gw_dyn_apply(struct gw_dyn_job *j, gw_req_refusal_t *f)
     return GW_OK;
 }
 
+/* The device's budget and revocation as this gateway remembers them
+ * (gw_budget): over the budget is dyndns2's abuse with a Retry-After, a
+ * revoked device badauth, as the database would answer. */
+static int gw_dyn_budget(struct gw_dyn_job *j, gw_req_refusal_t *f)
+{
+    int retry = 0;
+    switch (gw_budget_check(j->cred.device_id, j->cred.generation, -1, gw_clock_ms(), &retry)) {
+    case GW_BUDGET_RATELIMIT: {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry);
+        evhttp_add_header(evhttp_request_get_output_headers(gw_req_evreq(j->rq)), "Retry-After", ra);
+        return gw_req_refuse(f, 200, 0, "abuse");
+    }
+    case GW_BUDGET_DISABLED:
+        gw_limit_auth_failed(gw_req_info(j->rq)->peer);
+        return gw_req_refuse(f, 200, 0, "badauth");
+    default:
+        return GW_OK;
+    }
+}
+
 /* The key process's answer on the password; then 3. and 4. */
 static void gw_dyn_verified(void *arg, int answer)
 {
@@ -269,7 +294,7 @@ static void gw_dyn_verified(void *arg, int answer)
             free(j);
             return;
         }
-        if (gw_dyn_apply(j, &f) == GW_OK)
+        if (gw_dyn_budget(j, &f) == GW_OK && gw_dyn_apply(j, &f) == GW_OK)
             return;
     }
     gw_req_reply(j->rq, f.status, f.line, 0);

@@ -17,6 +17,8 @@
 
 #include "gw_apply.h"
 #include "gw_auth.h"
+#include "gw_budget.h"
+#include "gw_clock.h"
 #include "gw_err.h"
 #include "gw_limit.h"
 #include "gw_log.h"
@@ -49,6 +51,9 @@ static void gw_update_applied(void *arg, int err, const gw_apply_answer_t *a)
     struct gw_upd_job *j = arg;
     gw_req_t *rq = j->rq;
 
+    if (err == GW_OK && !a->device_level)
+        /* accepted (good, nochg or ratelimit): the marker is now ts */
+        gw_budget_accepted(j->ar.device_id, j->ar.generation, j->ar.ts, gw_clock_ms());
     if (err != GW_OK) {
         if (err == GW_ETIMEDOUT)
             gw_warn("database did not answer an update within %d s", j->u->cfg->request_timeout);
@@ -59,8 +64,17 @@ static void gw_update_applied(void *arg, int err, const gw_apply_answer_t *a)
             gw_limit_auth_failed(gw_req_info(rq)->peer);
             gw_req_reply(rq, 401, "badauth", 0);
             break;
-        case GW_APPLY_DISABLED: gw_req_reply(rq, 403, "disabled", 0); break;
-        case GW_APPLY_REPLAY: gw_req_reply(rq, 409, "replay", 0); break;
+        case GW_APPLY_DISABLED:
+            gw_budget_disabled(j->ar.device_id, j->ar.generation, gw_clock_ms());
+            gw_limit_auth_failed(gw_req_info(rq)->peer);
+            gw_req_reply(rq, 403, "disabled", 0);
+            break;
+        case GW_APPLY_REPLAY:
+            /* the database's marker is at least ts */
+            gw_budget_accepted(j->ar.device_id, j->ar.generation, j->ar.ts, gw_clock_ms());
+            gw_limit_auth_failed(gw_req_info(rq)->peer);
+            gw_req_reply(rq, 409, "replay", 0);
+            break;
         default: gw_reply_addrs(rq, "nochg", a); break;  /* no name */
         }
     } else if (a->ngood + a->nratelimit + gw_apply_count(a, GW_APPLY_NOCHG) != a->n) {
@@ -123,6 +137,27 @@ static int gw_upd_check(const gw_devctx_t *u, gw_req_t *rq, gw_auth_result_t *ar
 
 static int gw_upd_apply(struct gw_upd_job *j, gw_req_refusal_t *f);
 
+/* The device's budget, its replay marker and revocation as this gateway
+ * remembers them: a request they settle never reaches the database, and a
+ * replay or a revoked credential counts against its source. */
+static int gw_upd_budget(struct gw_upd_job *j, gw_req_refusal_t *f)
+{
+    int retry = 0;
+    const struct sockaddr *peer = gw_req_info(j->rq)->peer;
+    switch (gw_budget_check(j->ar.device_id, j->ar.generation, j->ar.ts, gw_clock_ms(), &retry)) {
+    case GW_BUDGET_RATELIMIT:
+        return gw_req_refuse(f, 429, retry, "ratelimit %d", retry);
+    case GW_BUDGET_REPLAY:
+        gw_limit_auth_failed(peer);
+        return gw_req_refuse(f, 409, 0, "replay");
+    case GW_BUDGET_DISABLED:
+        gw_limit_auth_failed(peer);
+        return gw_req_refuse(f, 403, 0, "disabled");
+    default:
+        return GW_OK;
+    }
+}
+
 /* The key process's answer on the signature. */
 static void gw_update_verified(void *arg, int answer)
 {
@@ -133,7 +168,7 @@ static void gw_update_verified(void *arg, int answer)
     } else if (answer == 0) {
         gw_limit_auth_failed(gw_req_info(j->rq)->peer);
         gw_req_refuse(&f, 401, 0, "badauth");
-    } else if (gw_upd_apply(j, &f) == GW_OK) {
+    } else if (gw_upd_budget(j, &f) == GW_OK && gw_upd_apply(j, &f) == GW_OK) {
         return;
     }
     gw_req_reply(j->rq, f.status, f.line, f.retry_after);

@@ -14,6 +14,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "gw_budget.h"
 #include "gw_clock.h"
 #include "gw_conn.h"
 #include "gw_console.h"
@@ -184,6 +185,15 @@ static void gw_ops_metrics(gw_ops_t *a, struct evhttp_request *req)
         st.busy, st.idle, st.connecting, st.down, st.queued, st.batches, st.batched,
         st.batch_splits, a->probe_ok,
         gw_publish_health(a->pub_health, why, sizeof why) == GW_OK);
+    evbuffer_add_printf(b,
+        "# HELP ddns_device_memory_answers_total Verified device requests answered from "
+        "this gateway's memory, without the database (gw_budget).\n"
+        "# TYPE ddns_device_memory_answers_total counter\n"
+        "ddns_device_memory_answers_total{answer=\"ratelimit\"} %llu\n"
+        "ddns_device_memory_answers_total{answer=\"replay\"} %llu\n"
+        "ddns_device_memory_answers_total{answer=\"disabled\"} %llu\n",
+        gw_budget_answers(GW_BUDGET_RATELIMIT), gw_budget_answers(GW_BUDGET_REPLAY),
+        gw_budget_answers(GW_BUDGET_DISABLED));
     if (a->probe_ok)
         evbuffer_add_printf(b,
             "# HELP ddns_outbox_rows DNS changes waiting in dns_outbox (at the last probe).\n"

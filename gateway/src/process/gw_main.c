@@ -27,6 +27,7 @@
 #include "cmn_key.h"
 #include "cmn_secmem.h"
 #include "gw_api.h"
+#include "gw_budget.h"
 #include "gw_checkip.h"
 #include "gw_config.h"
 #include "gw_conn.h"
@@ -72,7 +73,8 @@ struct gw_app {
     char kids[1024];            /* their ids, for the admin API */
     SSL_CTX *ssl;
     struct event_base *base;
-    gw_db_t *db;                /* the admin probe's pool, on the main loop */
+    gw_db_t *db;                /* the admin probe's pool, on the main loop; it
+                                 * also LISTENs for devices' status changes */
     gw_workers_t *workers;
     gw_ops_t *admin;
     gw_db_t *api_db;            /* the admin API's pool, on the main loop */
@@ -365,6 +367,7 @@ static void gw_app_free(struct gw_app *app)
         event_base_free(app->base);
     SSL_CTX_free(app->ssl);
     gw_limit_shutdown();
+    gw_budget_shutdown();
     gw_conn_shutdown();
     gw_tls_cleanup();
     cmn_keyset_free(app->keys);
@@ -406,6 +409,22 @@ static void gw_limit_conf_from(const gw_config_t *cfg, gw_limit_conf_t *lc)
     lc->auth_fail_limit = cfg->limits.auth_fail_limit;
     lc->auth_fail_window = cfg->limits.auth_fail_window;
     lc->auth_block_time = cfg->limits.auth_block_time;
+}
+
+static void gw_budget_conf_from(const gw_config_t *cfg, gw_budget_conf_t *bc)
+{
+    bc->rate = cfg->limits.device_rate;
+    bc->burst = cfg->limits.device_burst;
+    bc->entries = (size_t)cfg->limits.device_memory;
+}
+
+/* NOTIFY ddns_device_status, or the LISTEN (re-)established: no device is
+ * known revoked any more (db/functions/60_status_announce.sql). */
+static void gw_status_changed(void *arg, const char *payload)
+{
+    (void)arg;
+    (void)payload;
+    gw_budget_forget_disabled();
 }
 
 /* Moves the keys a SIGHUP applies from the fresh configuration (arg: its
@@ -504,7 +523,9 @@ static void gw_reload(struct gw_app *app)
     gw_log_set_format(cur->log_format);
     gw_limit_conf_t lc;
     gw_limit_conf_from(cur, &lc);
-    if (gw_limit_init(&lc) != GW_OK)
+    gw_budget_conf_t bc;
+    gw_budget_conf_from(cur, &bc);
+    if (gw_limit_init(&lc) != GW_OK || gw_budget_init(&bc) != GW_OK)
         gw_warn("reload: the limits could not be updated");
     gw_metrics_inc(GW_M_TLS_RELOADS);
     gw_info("reloaded %s: TLS certificate(s), %zu master key(s), firmware policy, zones, "
@@ -666,12 +687,19 @@ static int gw_run(struct gw_app *app)
     }
     gw_limit_conf_t lc;
     gw_limit_conf_from(cfg, &lc);
-    if (gw_conn_init() != GW_OK || gw_limit_init(&lc) != GW_OK) {
+    gw_budget_conf_t bc;
+    gw_budget_conf_from(cfg, &bc);
+    if (gw_conn_init() != GW_OK || gw_limit_init(&lc) != GW_OK || gw_budget_init(&bc) != GW_OK) {
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
     int nworkers = gw_workers_count(cfg);
     app->db = gw_db_new(app->base, cfg->db_conninfo, 1);
+    if (app->db != NULL &&
+        gw_db_listen(app->db, GW_BUDGET_CHANNEL, gw_status_changed, app) != GW_OK) {
+        gw_error("out of memory at start-up");
+        return GW_EXIT_RUNTIME;
+    }
     app->admin = app->db ? gw_ops_new(app->base, cfg, app->db) : NULL;
     app->api_db = gw_db_new(app->base, cfg->db_conninfo, 2);
     app->api = app->api_db ? gw_api_new(cfg, app->api_db) : NULL;

@@ -425,7 +425,8 @@ class GatewayBench:
         s.pool_size = count_env("BENCH_DB_POOL", 1)
         s.database_extra = "batch_size = %d\n" % count_env("BENCH_DB_BATCH", 64)
         s.LIMIT_DEFAULTS = {"auth_fail_limit": "0", "header_timeout": "300",
-                            "max_connections": "0", "max_connections_per_source": "0"}
+                            "max_connections": "0", "max_connections_per_source": "0",
+                            "device_rate": "0"}
         s.start_dns()
         s.make_tls()
         s.write_gateway_config()
@@ -649,6 +650,75 @@ def gw_latency_scenario(ctx):
                    "ms", baseline=hlat["p50"], note=note),
             Figure("nochg keepalive at %d/s (half the maximum): latency p99" % rate, lat["p99"],
                    "ms", baseline=hlat["p99"], target=Target("<", 5.0, "< 5 ms"), note=note)]
+
+
+@scenario("gw-abuse", "p99 of fleet nochg updates while one device's signed request is replayed "
+          "from 64 source addresses at full speed, against the same load without the attack "
+          "(the shipped [limits]: device budget and failed-authentication limiter on)")
+def gw_abuse_scenario(ctx):
+    import attack
+    g = gateway_bench(ctx)
+    s = g.stack
+    port = ddnsstack.free_port()
+    conf = os.path.join(g.d, "gateway-abuse.conf")
+    # the shipped defaults of the budget and the limiter (the gateway under
+    # test has them off: its scenarios send each device's request often)
+    text = s.gateway_config_text(port, extra="[limits]\nauth_fail_limit = 10\n"
+                                             "device_rate = 6\ndevice_burst = 20\n")
+    text = text.replace("[gateway]\n", "[gateway]\n" + "workers = 2\n" + s.gateway_extra, 1)
+    with open(conf, "w") as f:
+        f.write(text)
+    s._launch_gateway("gateway-abuse", conf, os.path.join(g.d, "gateway-abuse.log"), port)
+    server = "127.0.0.1:%d" % port
+    with open(g.change_devices) as f:
+        victim = json.loads(f.readlines()[-1])
+    raw = attack.signed_update(victim, b"ipv4=192.0.2.200")
+    status, body = s.https_request(raw, port=port)
+    if status != 200:
+        raise BenchError("the replayed request was not accepted first: %d %r" % (status, body))
+    req = os.path.join(g.d, "replayed.http")
+    with open(req, "wb") as f:
+        f.write(raw)
+    sec = bench_seconds()
+    rate = count_env("BENCH_ABUSE_RATE", 1000)
+    row = lambda: s.psql("SELECT fail_count, last_ts FROM devices WHERE device_id = '%s'"
+                         % victim["device_id"])
+    before = row()
+    try:
+        quiet = g.load("fleet nochg at %d/s, no attack" % rate, "--mode", "keepalive",
+                       "--connections", g.conns, "--rate", rate, "--duration", sec,
+                       server=server)
+        need_ok(quiet, "fleet nochg without the attack")
+        attacker = subprocess.Popen(
+            [os.path.join(BIN, "ddns-load"), "--server", server, "--ca", s.ca_cert,
+             "--workload", "replay", "--request", req, "--sources", "64",
+             "--connections", "64", "--duration", str(float(sec) + 30), "-q"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(2)
+            loud = g.load("fleet nochg at %d/s, one credential replayed from 64 sources" % rate,
+                          "--mode", "keepalive", "--connections", g.conns, "--rate", rate,
+                          "--duration", sec, server=server)
+        finally:
+            attacker.terminate()
+            out, _ = attacker.communicate(timeout=60)
+        hit = json.loads(out.strip().splitlines()[-1])
+        need_ok(loud, "fleet nochg under the attack")
+    finally:
+        s.stop_process("gateway-abuse")
+    answered = {k: v for k, v in hit["results"].items() if v}
+    progress("attack: %d answers (%.0f/s): %s" % (sum(answered.values()), hit["rate_per_s"],
+                                                  answered))
+    if set(answered) - {"replay", "ratelimit"} or loud["results"].get("911"):
+        raise BenchError("the attack got %s; the fleet %s" % (answered, loud["results"]))
+    if row() != before:
+        raise BenchError("the database saw the attacker: %s then %s" % (before, row()))
+    note = ("baseline: the same load without the attack; the attacker got %.0f answers/s, "
+            "none from the database" % hit["rate_per_s"])
+    return [Figure("fleet nochg at %d/s under a 64-source replay: latency p99" % rate,
+                   loud["latency_ms"]["p99"], "ms", baseline=quiet["latency_ms"]["p99"],
+                   target=Target(">=", 0.5, "<= 2 x without the attack", on_ratio=True),
+                   note=note)]
 
 
 @scenario("gw-new", "gateway CPU per update with a new TLS connection per update (full and "

@@ -94,6 +94,11 @@ static const char help_text[] =
 "             the same with a new address every time.\n"
 "    hello    GET PATH (--path, default /); a 200 answer is a success. For\n"
 "             the ddns-hello baseline server; needs no --devices.\n"
+"    replay   sends the bytes of --request FILE (one whole HTTP request, at\n"
+"             most 1024 bytes, such as `ddns-client --request-out` writes)\n"
+"             again and again, and reads the answers as /v1/update answers:\n"
+"             an attacker replaying one captured signed request. No success\n"
+"             is expected (exit status 1 when none); needs no --devices.\n"
 "\n"
 "MODES (--mode)\n"
 "    keepalive  (default) the connections are opened first (not measured,\n"
@@ -127,6 +132,12 @@ static const char help_text[] =
 "        Plain HTTP instead of TLS (ddns-hello without --tls).\n"
 "    --tls-max 1.2|1.3\n"
 "        Highest TLS version to offer (default 1.3).\n"
+"    --request FILE\n"
+"        The request of the replay workload.\n"
+"    --sources N\n"
+"        Connection i connects from 127.0.0.(2 + i mod N) instead of the\n"
+"        system's choice: N loopback sources (1 to 250) for a server on\n"
+"        127.0.0.1 (TLS only). For per-source limits.\n"
 "    --host-header NAME\n"
 "        Host header and certificate name, when they differ from HOST.\n"
 "    --devices FILE\n"
@@ -255,18 +266,18 @@ static const char help_text[] =
 "        --mode idle --connections 10000 --duration 60\n";
 
 struct options {
-    const char *server, *ca, *host_header, *devices, *path;
+    const char *server, *ca, *host_header, *devices, *path, *request;
     int plain, resume, warmup, quiet, tls_max;
     ld_mode_t mode;
     ld_workload_t wl;
     int wl_given;
-    unsigned long connections, threads, connect_burst;
+    unsigned long connections, threads, connect_burst, sources;
     double duration, rate, timeout, idle_ping;
     unsigned long long count;
 };
 
 static const char *const workload_names[] = {"nochg", "change", "dyndns2", "dyndns2-change",
-                                             "hello"};
+                                             "hello", "replay"};
 static const char *const mode_names[] = {"keepalive", "new", "idle"};
 
 static void usage_hint(void)
@@ -323,7 +334,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
     enum { O_SERVER = 256, O_CA, O_PLAIN, O_TLSMAX, O_HOST, O_DEVICES, O_WORKLOAD, O_PATH,
            O_MODE, O_RESUME, O_CONNS, O_THREADS, O_DURATION, O_COUNT, O_RATE, O_WARMUP,
-           O_TIMEOUT, O_BURST, O_PING };
+           O_TIMEOUT, O_BURST, O_PING, O_REQUEST, O_SOURCES };
     static const struct option longopts[] = {
         {"server", required_argument, NULL, O_SERVER},
         {"ca", required_argument, NULL, O_CA},
@@ -333,6 +344,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"devices", required_argument, NULL, O_DEVICES},
         {"workload", required_argument, NULL, O_WORKLOAD},
         {"path", required_argument, NULL, O_PATH},
+        {"request", required_argument, NULL, O_REQUEST},
+        {"sources", required_argument, NULL, O_SOURCES},
         {"mode", required_argument, NULL, O_MODE},
         {"resume", no_argument, NULL, O_RESUME},
         {"connections", required_argument, NULL, O_CONNS},
@@ -380,10 +393,15 @@ static int parse_args(int argc, char **argv, struct options *o)
         case O_HOST: o->host_header = optarg; break;
         case O_DEVICES: o->devices = optarg; break;
         case O_WORKLOAD:
-            if (pick("--workload", optarg, workload_names, 5, &v) != 0)
+            if (pick("--workload", optarg, workload_names, 6, &v) != 0)
                 return -1;
             o->wl = (ld_workload_t)v;
             o->wl_given = 1;
+            break;
+        case O_REQUEST: o->request = optarg; break;
+        case O_SOURCES:
+            if (parse_ulong("--sources", optarg, 1, 250, &o->sources) != 0)
+                return -1;
             break;
         case O_PATH:
             if (optarg[0] != '/' || strlen(optarg) > 200 ||
@@ -451,7 +469,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         return -1;
     }
     const char *why = NULL;
-    int device_wl = o->wl != LD_WL_HELLO;
+    int device_wl = o->wl != LD_WL_HELLO && o->wl != LD_WL_REPLAY;
     if (o->server == NULL)
         why = "--server is required";
     else if (!o->plain && o->ca == NULL)
@@ -472,6 +490,10 @@ static int parse_args(int argc, char **argv, struct options *o)
         why = "--warmup applies to the device workloads only";
     else if (o->idle_ping > 0 && o->mode != LD_MODE_IDLE)
         why = "--idle-ping applies to --mode idle only";
+    else if ((o->wl == LD_WL_REPLAY) != (o->request != NULL))
+        why = "--request FILE goes with --workload replay, and only with it";
+    else if (o->sources > 0 && o->plain)
+        why = "--sources needs TLS";
     else if (o->threads > o->connections)
         why = "--threads cannot exceed --connections";
     if (why != NULL) {
@@ -655,6 +677,25 @@ static json_t *summary(const struct options *o, const ld_stats_t *s, const ld_st
     return j;
 }
 
+/* --request FILE: one whole request of at most LD_REQUEST_MAX bytes. */
+static int read_request(const char *path, uint8_t *buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "%s: --request %s: %s\n", PROG, path, strerror(errno));
+        return -1;
+    }
+    *len = fread(buf, 1, LD_REQUEST_MAX, f);
+    int more = fgetc(f) != EOF, bad = ferror(f);
+    fclose(f);
+    if (bad || more || *len == 0) {
+        fprintf(stderr, "%s: --request %s: %s\n", PROG, path,
+                bad ? "read error" : more ? "longer than 1024 bytes" : "empty");
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct options opt;
@@ -666,6 +707,8 @@ int main(int argc, char **argv)
     struct addrinfo hints, *res = NULL;
     char host[256], port[8], verify[256], host_header[DDNS_HOST_MAX + 1], err[512];
     char server_text[300];
+    static uint8_t replay[LD_REQUEST_MAX];
+    size_t replay_len = 0;
     int rc = EXIT_USAGE, interrupted = 0;
 
     signal(SIGPIPE, SIG_IGN);
@@ -719,7 +762,9 @@ int main(int argc, char **argv)
         }
     }
 
-    int device_wl = opt.mode != LD_MODE_IDLE && opt.wl != LD_WL_HELLO;
+    int device_wl = opt.mode != LD_MODE_IDLE && opt.wl != LD_WL_HELLO && opt.wl != LD_WL_REPLAY;
+    if (opt.request != NULL && read_request(opt.request, replay, &replay_len) != 0)
+        goto out;
     if (device_wl) {
         if (ld_devices_load(opt.devices, opt.wl == LD_WL_DYNDNS2 ||
                                              opt.wl == LD_WL_DYNDNS2_CHANGE,
@@ -762,6 +807,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --server %s: %s\n", PROG, host, gai_strerror(gai));
         goto out;
     }
+    if (opt.sources > 0 && res->ai_family != AF_INET) {
+        fprintf(stderr, "%s: --sources needs an IPv4 server address\n", PROG);
+        goto out;
+    }
     memcpy(&cfg.addr, res->ai_addr, res->ai_addrlen);
     cfg.addrlen = res->ai_addrlen;
     if (raise_nofile((rlim_t)opt.connections + 64) != 0)
@@ -777,6 +826,9 @@ int main(int argc, char **argv)
     cfg.work.wl = opt.mode == LD_MODE_IDLE ? LD_WL_HELLO : opt.wl;
     cfg.work.host = host_header;
     cfg.work.path = opt.path;
+    cfg.work.replay = replay;
+    cfg.work.replay_len = replay_len;
+    cfg.sources = (unsigned)opt.sources;
     if (RAND_bytes((unsigned char *)&cfg.work.change_base, sizeof cfg.work.change_base) != 1)
         cfg.work.change_base = (uint32_t)time(NULL);
     cfg.devices = devs;

@@ -129,7 +129,32 @@ static uint64_t timeout_ns(const ld_cfg_t *c)
 
 static int needs_device(const ld_cfg_t *c)
 {
-    return c->work.wl != LD_WL_HELLO;
+    return c->work.wl != LD_WL_HELLO && c->work.wl != LD_WL_REPLAY;
+}
+
+/* --sources: a TCP connection from the slot's loopback source address,
+ * connected before libevent sees it (loopback answers at once); -1 with
+ * errno on failure. */
+static evutil_socket_t conn_from_source(const ld_slot_t *s)
+{
+    const ld_cfg_t *c = s->t->cfg;
+    unsigned i = (unsigned)(s - s->t->slots) * c->threads + s->t->id;
+    struct sockaddr_in src;
+    memset(&src, 0, sizeof src);
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl((127u << 24) + 2u + i % c->sources);
+    evutil_socket_t fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (const struct sockaddr *)&src, sizeof src) != 0 ||
+        connect(fd, (const struct sockaddr *)&c->addr, c->addrlen) != 0 ||
+        evutil_make_socket_nonblocking(fd) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
 
 /* ---- TLS ------------------------------------------------------------------ */
@@ -236,7 +261,15 @@ static void conn_open(ld_slot_t *s)
             goto fail;
         if (c->resume && s->sess != NULL)
             (void)SSL_set_session(ssl, s->sess);
-        bev = bufferevent_openssl_socket_new(t->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+        evutil_socket_t sfd = -1;
+        if (c->sources > 0 && (sfd = conn_from_source(s)) < 0) {
+            s->fail_errno = errno ? errno : EIO;
+            SSL_free(ssl);
+            evtimer_del(s->timer);
+            event_active(s->timer, EV_TIMEOUT, 0);
+            return;
+        }
+        bev = bufferevent_openssl_socket_new(t->base, sfd, ssl, BUFFEREVENT_SSL_CONNECTING,
                                              BEV_OPT_CLOSE_ON_FREE);
         ssl = NULL; /* owned (or already freed) by libevent now */
         if (bev == NULL)
@@ -251,7 +284,8 @@ static void conn_open(ld_slot_t *s)
     s->bev = bev;
     s->ssl = bufferevent_openssl_get_ssl(bev);
     errno = 0;
-    if (bufferevent_socket_connect(bev, (const struct sockaddr *)&c->addr, (int)c->addrlen) !=
+    if (bufferevent_getfd(bev) < 0 &&
+        bufferevent_socket_connect(bev, (const struct sockaddr *)&c->addr, (int)c->addrlen) !=
         0) {
         s->fail_errno = errno ? errno : EIO;
         conn_close(s, 0);

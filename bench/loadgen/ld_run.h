@@ -47,6 +47,8 @@ typedef struct ld_cfg {
     double idle_ping;              /* idle: seconds between pings; 0: none */
     unsigned connect_burst;        /* handshakes in progress while opening */
     int warmup;                    /* one unmeasured request per device first */
+    unsigned sources;              /* IPv4 server: connection i binds to
+                                      127.0.0.(2 + i mod sources); 0: no bind */
     int quiet;                     /* no progress lines */
 } ld_cfg_t;
 

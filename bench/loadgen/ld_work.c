@@ -85,6 +85,7 @@ void ld_work_parse(ld_workload_t wl, const uint8_t *raw, size_t len, ld_answer_t
     switch (wl) {
     case LD_WL_NOCHG:
     case LD_WL_CHANGE:
+    case LD_WL_REPLAY:
         if (ddns_response_parse(http.status, http.body, &resp) == DDNS_OK)
             a->result = from_sdk(resp.result);
         break;
@@ -159,6 +160,12 @@ int ld_work_build(const ld_work_t *w, ld_device_t *d, uint64_t ts,
                      "Authorization: %s\r\nUser-Agent: " LD_USER_AGENT "\r\n\r\n",
                      d->fqdn != NULL ? d->fqdn : "", addr, w->host, d->basic);
         break;
+    case LD_WL_REPLAY:
+        if (w->replay_len > LD_REQUEST_MAX)
+            return -1;
+        memcpy(out, w->replay, w->replay_len);
+        *len = w->replay_len;
+        return 0;
     case LD_WL_HELLO:
         n = snprintf((char *)out, LD_REQUEST_MAX,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: " LD_USER_AGENT "\r\n\r\n",

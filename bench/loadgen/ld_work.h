@@ -1,6 +1,6 @@
 /* ld_work: what the load generator sends and how it reads the answers.
  *
- * Owns the four workloads: the request bytes of each (signed updates built
+ * Owns the workloads: the request bytes of each (signed updates built
  * by the firmware SDK, dyndns2 GET requests with HTTP Basic credentials,
  * plain GET requests), the addresses they carry (a fixed one per device for
  * nochg, a new one per request for change), and the classification of an
@@ -21,6 +21,8 @@ typedef enum ld_workload {
                         the device's fixed address as in nochg */
     LD_WL_DYNDNS2_CHANGE, /* the same with a new address every time */
     LD_WL_HELLO,     /* GET PATH, any 200 answer */
+    LD_WL_REPLAY,    /* the same recorded bytes every time, read as an update's
+                        answer (an attacker replaying one signed request) */
 } ld_workload_t;
 
 /* Result of one answer. The order is the order of the summary. */
@@ -73,6 +75,8 @@ typedef struct ld_work {
     const char *host;       /* Host header value */
     const char *path;       /* hello: the request target */
     uint32_t change_base;   /* change: offset of the address sequence */
+    const uint8_t *replay;  /* replay: the request's bytes */
+    size_t replay_len;
 } ld_work_t;
 
 /* Longest request any workload builds. */

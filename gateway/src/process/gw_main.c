@@ -73,8 +73,9 @@ struct gw_app {
     char kids[1024];            /* their ids, for the admin API */
     SSL_CTX *ssl;
     struct event_base *base;
-    gw_db_t *db;                /* the admin probe's pool, on the main loop; it
-                                 * also LISTENs for devices' status changes */
+    gw_db_t *db;                /* the admin probe's pool, on the main loop */
+    gw_db_t *watch_db;          /* LISTENs for devices' status changes (gw_budget),
+                                 * on the publisher's conninfo: a session of its own */
     gw_workers_t *workers;
     gw_ops_t *admin;
     gw_db_t *api_db;            /* the admin API's pool, on the main loop */
@@ -357,6 +358,7 @@ static void gw_app_free(struct gw_app *app)
     gw_tally_free(app->tally);
     gw_ops_free(app->admin);
     gw_db_free(app->db);
+    gw_db_free(app->watch_db);
     gw_policy_free(app->policy);
     for (int i = 0; i < 3; i++)
         if (app->sig[i] != NULL)
@@ -695,8 +697,9 @@ static int gw_run(struct gw_app *app)
     }
     int nworkers = gw_workers_count(cfg);
     app->db = gw_db_new(app->base, cfg->db_conninfo, 1);
-    if (app->db != NULL &&
-        gw_db_listen(app->db, GW_BUDGET_CHANNEL, gw_status_changed, app) != GW_OK) {
+    app->watch_db = gw_db_new(app->base, gw_config_publisher_conninfo(cfg), 1);
+    if (app->watch_db == NULL ||
+        gw_db_listen(app->watch_db, GW_BUDGET_CHANNEL, gw_status_changed, app) != GW_OK) {
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }
@@ -748,6 +751,7 @@ static int gw_run(struct gw_app *app)
     if (drop != GW_OK)
         return drop == GW_ECONFIG ? GW_EXIT_CONFIG : GW_EXIT_RUNTIME;
     gw_db_start(app->db);
+    gw_db_start(app->watch_db);
     gw_db_start(app->api_db);
     gw_policydb_start(app->policydb);
     gw_tally_start(app->tally);

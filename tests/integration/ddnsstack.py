@@ -1032,13 +1032,13 @@ class Cluster:
         return got
 
     def gateway_config(self, i, conninfo=None, publisher_conninfo=None):
-        direct = self.stack.conninfo
+        direct = self.stack.gateway_conninfo
         return render_docker_file("gateway/gateway.conf", [
             ("workers = 0", "workers = 2"),
             ("0.0.0.0:8443", "127.0.0.1:%d" % self.gw_ports[i]),
             ("trusted = 172.30.53.20", "trusted = 127.0.0.1"),
             ("0.0.0.0:9100", "127.0.0.1:%d" % self.admin_ports[i]),
-            ("conninfo = hostaddr=172.30.53.10 port=5432 dbname=ddns user=ddns",
+            ("conninfo = hostaddr=172.30.53.10 port=5432 dbname=ddns user=ddns_gateway_login",
              "conninfo = %s\npublisher_conninfo = %s" % (conninfo or direct,
                                                           publisher_conninfo or direct)),
             ("/var/lib/ddns/", self.state + "/"),
@@ -1168,7 +1168,8 @@ class Cluster:
         with open(ini, "w") as f:
             f.write(text)
         with open(os.path.join(pdir, "userlist.txt"), "w") as f:
-            f.write('"ddns" ""\n"postgres" ""\n')
+            f.write('"ddns" ""\n"postgres" ""\n"ddns_gateway_login" ""\n'
+                    '"ddns_provision_login" ""\n')
         user = self.stack._pg_user()
         if user:
             pw = pwd.getpwnam(user)

@@ -70,7 +70,12 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT ON history, dns_outbox, provision_batches TO %s', prov);
     EXECUTE format('GRANT INSERT ON fleet_deltas TO %s', prov);
     EXECUTE format('GRANT SELECT ON schema_version, db_roles TO %s', prov);
-    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %s', current_database(), prov);
+    BEGIN
+        EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %s', current_database(), prov);
+    EXCEPTION WHEN insufficient_privilege THEN
+        -- not the database's owner: PUBLIC's TEMPORARY (the default) must do
+        RAISE NOTICE 'db/migrate: cannot grant TEMPORARY on the database to %', prov;
+    END;
 
     -- reading
     EXECUTE format('GRANT SELECT ON devices, names, history, dns_outbox, provision_batches, '

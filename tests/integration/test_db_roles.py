@@ -21,16 +21,10 @@ CTL = os.path.join(ddnsstack.BIN, "ddnsctl")
 
 
 @pytest.fixture(scope="module")
-def stack():
-    with ddnsstack.started("ddns-roles-", "roles") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def device(stack, tmp_path_factory):
+def updated(stack, tmp_path_factory):
     """A device with an address (through the gateway's role), so that
     history holds rows."""
-    creds = stack.provision("0A:5E:00:00:00:01")
+    creds = stack.provision("0A:5E:%02X:00:00:01" % (os.getpid() & 0xff))
     path = stack.write_credentials(creds, str(tmp_path_factory.mktemp("roles") / "d.json"))
     p = stack.client(path, "--ipv4", "192.0.2.77")
     assert p.stdout.strip() == "good 192.0.2.77", p.stdout + p.stderr
@@ -95,7 +89,7 @@ NO_SCHEMA = [
 ]
 
 
-def test_gateway_role_cannot_change_schema_erase_or_mint_tokens(stack, device):
+def test_gateway_role_cannot_change_schema_erase_or_mint_tokens(stack, updated):
     refused(stack, stack.gateway_conninfo, NO_SCHEMA + [
         # a token with no creator: the owner's bootstrap only
         ("SELECT * FROM admin_token_add(NULL, 'x', 'database', '%s', 'write', NULL, '')"
@@ -103,7 +97,7 @@ def test_gateway_role_cannot_change_schema_erase_or_mint_tokens(stack, device):
     ])
 
 
-def test_provision_role_has_nothing_of_the_admin_api(stack, device):
+def test_provision_role_has_nothing_of_the_admin_api(stack, updated):
     refused(stack, stack.provision_conninfo, NO_SCHEMA + [
         ("SELECT token_sha256 FROM admin_tokens", "permission denied for table admin_tokens"),
         ("INSERT INTO admin_audit (actor, action, source) VALUES ('x', 'forged', 'x')",
@@ -118,7 +112,7 @@ def test_provision_role_has_nothing_of_the_admin_api(stack, device):
     ])
 
 
-def test_readonly_role_writes_nothing(stack, device):
+def test_readonly_role_writes_nothing(stack, updated):
     ro = stack.readonly_conninfo
     refused(stack, ro, NO_SCHEMA + [
         ("UPDATE devices SET status = 'revoked'", "permission denied for table devices"),
@@ -130,19 +124,19 @@ def test_readonly_role_writes_nothing(stack, device):
         ("UPDATE names SET ipv4 = '192.0.2.1'", "permission denied for table names"),
         ("SELECT token_sha256 FROM admin_tokens", "permission denied for table admin_tokens"),
         ("SELECT status FROM admin_set_status(NULL, 'x', 'x', '%s', true)"
-         % device["device_id"], "permission denied for table devices"),
+         % updated["device_id"], "permission denied for table devices"),
         ("SELECT * FROM admin_token_revoke(NULL, 'x', 'x', 1)",
          "permission denied for function admin_token_revoke"),
     ])
     # and reads what reports need
     ok, out = sql_as(ro, "SELECT count(*) FROM devices WHERE device_id = '%s'"
-                     % device["device_id"])
+                     % updated["device_id"])
     assert ok and out.strip() == "1", out
     ok, out = sql_as(ro, "SELECT admin_tokens_json()::text")
     assert ok and json.loads(out)["tokens"] is not None, out
 
 
-def test_owner_cannot_empty_the_append_only_tables(stack, device):
+def test_owner_cannot_empty_the_append_only_tables(stack, updated):
     refused(stack, stack.conninfo, [
         ("TRUNCATE history", "history is append-only"),
         ("TRUNCATE admin_audit", "admin_audit is append-only"),

@@ -1435,7 +1435,8 @@ The DDNS backend is running (state in {state}).
   admin       http://127.0.0.1:{admin}/metrics  (/healthz, /readyz)
   console     http://127.0.0.1:{admin}/console/  (a token to log in with:
               {bin}/ddnsctl token create --db "{conninfo}" --scope write)
-  PostgreSQL  {conninfo}
+  PostgreSQL  {conninfo}  (the owner; the gateway logs in as
+              ddns_gateway_login, ddns-provision as ddns_provision_login)
   Knot DNS    127.0.0.1 port {dns}, zone {zone}
   gateway log {gwlog}
 

@@ -867,6 +867,8 @@ def gw_change_scenario(ctx):
 PROPAGATION_TRIGGER = """
 CREATE TABLE IF NOT EXISTS bench_published (created_at timestamptz, deleted_at timestamptz);
 TRUNCATE bench_published;
+-- the trigger runs as the publisher's role, which deletes the outbox rows
+GRANT INSERT ON bench_published TO ddns_gateway;
 CREATE OR REPLACE FUNCTION bench_record_published() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO bench_published SELECT created_at, clock_timestamp() FROM old_rows;

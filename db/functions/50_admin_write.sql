@@ -306,12 +306,88 @@ LANGUAGE sql AS $$
                                    ARRAY(SELECT model FROM firmware_policy WHERE signed_only))
 $$;
 
+-- A token's bounds, whoever writes the row: a token created by a token
+-- (parent_id) is created while its creator is valid, is of the creator's
+-- scope or below (read < write), and expires no later than it (with no
+-- expires given, when it does). A revocation is never undone, and a token's
+-- hash, scope and creator never change.
+CREATE OR REPLACE FUNCTION admin_tokens_bounded() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    p admin_tokens%ROWTYPE;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF OLD.revoked_at IS NOT NULL AND NEW.revoked_at IS DISTINCT FROM OLD.revoked_at THEN
+            RAISE EXCEPTION 'admin_tokens: token % is revoked; a revocation is never undone',
+                OLD.token_id USING ERRCODE = 'check_violation';
+        END IF;
+        IF NEW.token_sha256 <> OLD.token_sha256 OR NEW.scope <> OLD.scope
+           OR NEW.parent_id IS DISTINCT FROM OLD.parent_id
+           OR NEW.created_by <> OLD.created_by THEN
+            RAISE EXCEPTION 'admin_tokens: a token''s hash, scope and creator never change'
+                USING ERRCODE = 'check_violation';
+        END IF;
+    END IF;
+    IF NEW.parent_id IS NULL THEN
+        RETURN NEW;
+    END IF;
+    SELECT * INTO p FROM admin_tokens WHERE token_id = NEW.parent_id;
+    IF TG_OP = 'INSERT' AND (NOT FOUND OR p.revoked_at IS NOT NULL OR p.expires_at <= now()) THEN
+        RAISE EXCEPTION 'admin_tokens: creating token % is not valid', NEW.parent_id
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF TG_OP = 'INSERT' AND p.scope = 'read' AND NEW.scope <> 'read' THEN
+        RAISE EXCEPTION 'admin_tokens: a token of scope % cannot create one of scope %',
+            p.scope, NEW.scope USING ERRCODE = 'check_violation';
+    END IF;
+    IF p.expires_at IS NOT NULL THEN
+        IF TG_OP = 'INSERT' AND NEW.expires_at IS NULL THEN
+            NEW.expires_at := p.expires_at;
+        ELSIF NEW.expires_at IS NULL OR NEW.expires_at > p.expires_at THEN
+            RAISE EXCEPTION 'admin_tokens: token % would outlive its creator %, which expires %',
+                NEW.token_id, p.token_id, p.expires_at USING ERRCODE = 'check_violation';
+        END IF;
+    END IF;
+    IF TG_OP = 'INSERT' AND p.revoked_at IS NOT NULL THEN
+        NEW.revoked_at := p.revoked_at;
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- What happens to a token happens to the tokens it created: revoked with
+-- it, expiring no later than it (and so on down, by this trigger again).
+CREATE OR REPLACE FUNCTION admin_tokens_cascade() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.revoked_at IS NOT NULL AND OLD.revoked_at IS NULL THEN
+        UPDATE admin_tokens SET revoked_at = NEW.revoked_at
+            WHERE parent_id = NEW.token_id AND revoked_at IS NULL;
+    END IF;
+    IF NEW.expires_at IS NOT NULL AND NEW.expires_at IS DISTINCT FROM OLD.expires_at THEN
+        UPDATE admin_tokens SET expires_at = NEW.expires_at
+            WHERE parent_id = NEW.token_id
+              AND (expires_at IS NULL OR expires_at > NEW.expires_at);
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS admin_tokens_bounded ON admin_tokens;
+CREATE TRIGGER admin_tokens_bounded BEFORE INSERT OR UPDATE ON admin_tokens
+    FOR EACH ROW EXECUTE FUNCTION admin_tokens_bounded();
+DROP TRIGGER IF EXISTS admin_tokens_cascade ON admin_tokens;
+CREATE TRIGGER admin_tokens_cascade AFTER UPDATE OF revoked_at, expires_at ON admin_tokens
+    FOR EACH ROW EXECUTE FUNCTION admin_tokens_cascade();
+
+-- Creates a token. The only way in for the gateway's role, which may not
+-- write admin_tokens itself (SECURITY DEFINER, db/functions/90_roles.sql):
+-- with p_token, the new token is bounded by that creating token (see
+-- admin_tokens_bounded); without one (ddnsctl token create --db), only a
+-- role that may insert the row itself, the owner, may create it.
 CREATE OR REPLACE FUNCTION admin_token_add(p_token bigint, p_actor text, p_source text,
                                            p_sha256 text, p_scope text, p_expires timestamptz,
                                            p_comment text, OUT status integer, OUT body jsonb)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     t admin_tokens%ROWTYPE;
+    p admin_tokens%ROWTYPE;
 BEGIN
     IF p_expires IS NOT NULL AND p_expires <= now() THEN
         status := 400;
@@ -319,9 +395,35 @@ BEGIN
                                    'field', 'expires');
         RETURN;
     END IF;
-    INSERT INTO admin_tokens (token_sha256, scope, comment, created_by, expires_at)
+    IF p_token IS NULL THEN
+        IF NOT has_table_privilege(session_user, 'admin_tokens', 'INSERT') THEN
+            RAISE EXCEPTION 'a token without a creating token is created by the database '
+                            'owner only' USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    ELSE
+        SELECT * INTO p FROM admin_tokens WHERE token_id = p_token;
+        IF NOT FOUND OR p.revoked_at IS NOT NULL OR p.expires_at <= now() THEN
+            status := 403;
+            body := jsonb_build_object('error', 'the creating token is not valid');
+            RETURN;
+        END IF;
+        IF p.scope = 'read' AND p_scope <> 'read' THEN
+            status := 403;
+            body := jsonb_build_object('error', 'a token of scope read creates tokens of scope '
+                                       'read only', 'field', 'scope');
+            RETURN;
+        END IF;
+        IF p.expires_at IS NOT NULL AND p_expires > p.expires_at THEN
+            status := 400;
+            body := jsonb_build_object('error', 'expires: ' || p_expires || ' is later than '
+                                       || p.expires_at || ', when the creating token expires',
+                                       'field', 'expires');
+            RETURN;
+        END IF;
+    END IF;
+    INSERT INTO admin_tokens (token_sha256, scope, comment, created_by, expires_at, parent_id)
         VALUES (p_sha256, p_scope, coalesce(p_comment, ''),
-                coalesce('token ' || p_token, p_actor), p_expires)
+                coalesce('token ' || p_token, p_actor), p_expires, p_token)
         RETURNING * INTO t;
     PERFORM admin_audit_add(p_token, p_actor, p_source, 'token-create', NULL,
                             jsonb_build_object('token_id', t.token_id, 'scope', t.scope,
@@ -334,7 +436,7 @@ END $$;
 
 CREATE OR REPLACE FUNCTION admin_token_revoke(p_token bigint, p_actor text, p_source text,
                                               p_id bigint, OUT status integer, OUT body jsonb)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     t admin_tokens%ROWTYPE;
 BEGIN

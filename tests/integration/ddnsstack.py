@@ -223,6 +223,21 @@ def admin_metrics(port):
     return out
 
 
+# The login users of the programs' roles, as an operator makes them
+# (docs/OPERATIONS.md, "Database roles"); the harness trusts loopback, so
+# no password.
+ROLE_LOGINS_SQL = """DO $$
+DECLARE r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['gateway', 'provision', 'readonly'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ddns_' || r || '_login') THEN
+            EXECUTE format('CREATE ROLE %I LOGIN IN ROLE %I', 'ddns_' || r || '_login',
+                           'ddns_' || r);
+        END IF;
+    END LOOP;
+END $$"""
+
+
 class Stack:
     """One PostgreSQL + Knot DNS + gateway on loopback, in base_dir."""
 
@@ -256,7 +271,18 @@ class Stack:
         self.ca_cert = os.path.join(self.dir, "tls", "ca.crt")
         self.gw_conf = os.path.join(self.dir, "gateway.conf")
         self.gw_log = os.path.join(self.dir, "gateway.log")
+        # The owner (migrations, and the tests' own looks at the tables), and
+        # the login users of the programs, members of the roles db/migrate
+        # makes (docs/OPERATIONS.md, "Database roles").
         self.conninfo = "host=127.0.0.1 port=%d dbname=ddns user=ddns" % self.pg_port
+        self.gateway_conninfo = self.role_conninfo("gateway")
+        self.provision_conninfo = self.role_conninfo("provision")
+        self.readonly_conninfo = self.role_conninfo("readonly")
+
+    def role_conninfo(self, role):
+        """The conninfo of the login user of a program's role (gateway,
+        provision, readonly), made by start_postgres."""
+        return "host=127.0.0.1 port=%d dbname=ddns user=ddns_%s_login" % (self.pg_port, role)
 
     # -- PostgreSQL ----------------------------------------------------------
     def _pg_user(self):
@@ -347,6 +373,7 @@ class Stack:
             raise RuntimeError("db/migrate failed (%d):\n%s%s" % (out.returncode, out.stdout,
                                                                    out.stderr))
         self.log(out.stdout.strip().splitlines()[-1])
+        self.psql(ROLE_LOGINS_SQL)
 
     def stop_postgres(self):
         """Stops PostgreSQL (fast shutdown: open sessions are cut)."""
@@ -657,7 +684,7 @@ tsig_secret_file = {d}/tsig.secret
 default_ttl = 60
 {defaults}{extra}""".format(listen=listen, gateway_extra=gateway_extra, tls=tls, admin=admin,
                            database_extra=self.database_extra, pool_size=self.pool_size,
-                           d=self.dir, conninfo=conninfo or self.conninfo,
+                           d=self.dir, conninfo=conninfo or self.gateway_conninfo,
                            keys=("pkcs11 = %s" % self.keys_pkcs11 if self.keys_pkcs11
                                  else "directory = %s" % self.key_dir),
                            keys_extra=keys_extra, zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME,
@@ -780,7 +807,7 @@ default_ttl = 60
     # -- devices -------------------------------------------------------------
     def provision(self, mac, name=None, extra=()):
         cmd = [os.path.join(BIN, "ddns-provision"), "issue", "--mac", mac, "--zone", ZONE,
-               "--key-dir", self.key_dir, "--db", self.conninfo,
+               "--key-dir", self.key_dir, "--db", self.provision_conninfo,
                "--operator", "ddnsstack"] + list(extra)
         if name:
             cmd += ["--name", name]
@@ -1007,13 +1034,13 @@ class Cluster:
         return got
 
     def gateway_config(self, i, conninfo=None, publisher_conninfo=None):
-        direct = self.stack.conninfo
+        direct = self.stack.gateway_conninfo
         return render_docker_file("gateway/gateway.conf", [
             ("workers = 0", "workers = 2"),
             ("0.0.0.0:8443", "127.0.0.1:%d" % self.gw_ports[i]),
             ("trusted = 172.30.53.20", "trusted = 127.0.0.1"),
             ("0.0.0.0:9100", "127.0.0.1:%d" % self.admin_ports[i]),
-            ("conninfo = hostaddr=172.30.53.10 port=5432 dbname=ddns user=ddns",
+            ("conninfo = hostaddr=172.30.53.10 port=5432 dbname=ddns user=ddns_gateway_login",
              "conninfo = %s\npublisher_conninfo = %s" % (conninfo or direct,
                                                           publisher_conninfo or direct)),
             ("/var/lib/ddns/", self.state + "/"),
@@ -1143,7 +1170,8 @@ class Cluster:
         with open(ini, "w") as f:
             f.write(text)
         with open(os.path.join(pdir, "userlist.txt"), "w") as f:
-            f.write('"ddns" ""\n"postgres" ""\n')
+            f.write('"ddns" ""\n"postgres" ""\n"ddns_gateway_login" ""\n'
+                    '"ddns_provision_login" ""\n')
         user = self.stack._pg_user()
         if user:
             pw = pwd.getpwnam(user)
@@ -1294,7 +1322,7 @@ def demo_device(stack, mac, label, say):
     its credentials."""
     prov = os.path.join(BIN, "ddns-provision")
     keys = ["--key-dir", stack.key_dir]
-    db = ["--db", stack.conninfo, "--operator", DEMO_OPERATOR]
+    db = ["--db", stack.provision_conninfo, "--operator", DEMO_OPERATOR]
     dev = re.sub(r"[^0-9a-f]", "", mac.lower())   # checked by ddns-provision below
     fqdn = lambda lbl: "%s.%s" % (lbl, ZONE)
 
@@ -1353,7 +1381,7 @@ def demo_device(stack, mac, label, say):
             say("the demo device has the names %s: keeping them"
                 % ", ".join(map(fqdn, labels)))
     if status != "active":
-        run([prov, "restore", "--mac", mac, "--db", stack.conninfo, "--operator", DEMO_OPERATOR])
+        run([prov, "restore", "--mac", mac, "--db", stack.provision_conninfo, "--operator", DEMO_OPERATOR])
         say("the demo device was revoked: restored it (its name gets an address again with "
             "its next update)")
     return issue(kid=kid)
@@ -1409,7 +1437,8 @@ The DDNS backend is running (state in {state}).
   admin       http://127.0.0.1:{admin}/metrics  (/healthz, /readyz)
   console     http://127.0.0.1:{admin}/console/  (a token to log in with:
               {bin}/ddnsctl token create --db "{conninfo}" --scope write)
-  PostgreSQL  {conninfo}
+  PostgreSQL  {conninfo}  (the owner; the gateway logs in as
+              ddns_gateway_login, ddns-provision as ddns_provision_login)
   Knot DNS    127.0.0.1 port {dns}, zone {zone}
   gateway log {gwlog}
 

@@ -425,7 +425,7 @@ def test_reissue_moves_the_key_id(stack, wtok, tmp_path):
     assert "secret" not in json.dumps(j) and "password" not in json.dumps(j)
     assert update(stack, f, "198.51.100.41") == "badauth"
     show = subprocess.run([os.path.join(ddnsstack.BIN, "ddns-provision"), "show", "--mac", mac,
-                           "--key-dir", stack.key_dir, "--db", stack.conninfo],
+                           "--key-dir", stack.key_dir, "--db", stack.provision_conninfo],
                           capture_output=True, text=True, timeout=30)
     assert show.returncode == 0, show.stderr
     f2 = stack.write_credentials(json.loads(show.stdout), str(tmp_path / "k2.json"))
@@ -604,7 +604,7 @@ def test_ddnsctl_end_to_end(stack, tmp_path):
     ctl(stack, "token", "revoke", str(rid), token=tok, check=0)
     p = ctl(stack, "whoami", token=rtok, check=1)
     assert "401" in p.stderr
-    p = ctl(stack, "token", "list", "--db", stack.conninfo, check=0)
+    p = ctl(stack, "token", "list", "--db", stack.readonly_conninfo, check=0)
     assert "revoked" in p.stdout and "ddnsctl e2e" in p.stdout
 
     # errors: unknown device (1), usage (2), no answer (3)

@@ -395,7 +395,7 @@ def test_sql_injection_through_every_field_changes_nothing(stack, tmp_path):
             '0a:%02x:00:a8:%02x:%02x,%s,"%s"\n' % ((pid,) + r) for r in rows))
         return subprocess.run([os.path.join(ddnsstack.BIN, "ddns-provision"), "batch", "--csv",
                                str(path), "--zone", ZONE, "--key-dir", stack.key_dir, "--db",
-                               stack.conninfo, "--operator", "attack test", "--format", "csv",
+                               stack.provision_conninfo, "--operator", "attack test", "--format", "csv",
                                "--out", str(tmp_path / (name + ".out"))],
                               capture_output=True, text=True, timeout=60)
 
@@ -467,7 +467,7 @@ def test_odd_host_names(stack):
     for bad in ("_x", "a_b", "*", "-a", "a-", "a" * 64, "B\u00fccher", "a.b", ""):
         p = subprocess.run([os.path.join(ddnsstack.BIN, "ddns-provision"), "issue", "--mac",
                             "0a:%02x:00:a9:00:01" % (os.getpid() & 0xff), "--zone", ZONE,
-                            "--name", bad, "--key-dir", stack.key_dir, "--db", stack.conninfo,
+                            "--name", bad, "--key-dir", stack.key_dir, "--db", stack.provision_conninfo,
                             "--operator", "attack test"], capture_output=True, text=True,
                            timeout=30)
         assert p.returncode != 0 and "name" in p.stderr.lower(), (bad, p.stdout, p.stderr)

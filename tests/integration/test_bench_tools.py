@@ -65,7 +65,7 @@ def fleet(stack, tmp_path_factory):
             f.write("%s,LD-%s-%04d,BENCH\n" % (m, os.urandom(3).hex(), i))
     out = d / "fleet.jsonl"
     p = subprocess.run([PROV, "batch", "--csv", str(csv), "--zone", ddnsstack.ZONE,
-                        "--key-dir", stack.key_dir, "--db", stack.conninfo,
+                        "--key-dir", stack.key_dir, "--db", stack.provision_conninfo,
                         "--operator", "bench-test", "--out", str(out)],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr

@@ -137,7 +137,8 @@ def test_gateway_through_pgbouncer_in_transaction_mode(cluster, fleet, tmp_path)
     rule across gateways, publishing and the provisioning tool all work."""
     stack = cluster.stack
     port = cluster.start_pgbouncer()
-    via = "host=127.0.0.1 port=%d dbname=ddns user=ddns" % port
+    via = "host=127.0.0.1 port=%d dbname=ddns user=ddns_gateway_login" % port
+    prov_via = "host=127.0.0.1 port=%d dbname=ddns user=ddns_provision_login" % port
     p = cluster.procs.pop("gateway1")
     p.terminate()
     assert p.wait(timeout=15) == 0
@@ -173,7 +174,7 @@ def test_gateway_through_pgbouncer_in_transaction_mode(cluster, fleet, tmp_path)
     # batch (COPY into a temporary table, all in one transaction)
     tool = os.path.join(ddnsstack.BIN, "ddns-provision")
     one = ddnsstack.run([tool, "issue", "--mac", "0e:c1:%02x:00:03:01" % (os.getpid() & 0xff),
-                         "--zone", ZONE, "--key-dir", stack.key_dir, "--db", via,
+                         "--zone", ZONE, "--key-dir", stack.key_dir, "--db", prov_via,
                          "--operator", "pgbouncer test"])
     assert '"device_id"' in one.stdout, one.stdout + one.stderr
     csv = tmp_path / "batch.csv"
@@ -181,7 +182,7 @@ def test_gateway_through_pgbouncer_in_transaction_mode(cluster, fleet, tmp_path)
         "0e:c1:%02x:00:04:%02x,SNPGB%02d,IPC-G5\n" % (os.getpid() & 0xff, k, k)
         for k in range(1, 21)))
     batch = ddnsstack.run([tool, "batch", "--csv", str(csv), "--zone", ZONE, "--key-dir",
-                           stack.key_dir, "--db", via, "--operator", "pgbouncer test",
+                           stack.key_dir, "--db", prov_via, "--operator", "pgbouncer test",
                            "--format", "jsonl", "--out", str(tmp_path / "batch.jsonl")])
     assert len((tmp_path / "batch.jsonl").read_text().splitlines()) == 20, batch.stderr
     # each gateway's publisher has its own session with PostgreSQL

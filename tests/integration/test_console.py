@@ -188,7 +188,7 @@ def test_console_in_a_browser(stack, tmp_path):
         for i in range(30))
     p = subprocess.run([os.path.join(ddnsstack.BIN, "ddns-provision"), "batch", "--csv", "-",
                         "--zone", ddnsstack.ZONE, "--key-dir", stack.key_dir, "--db",
-                        stack.conninfo, "--operator", "test_console"],
+                        stack.provision_conninfo, "--operator", "test_console"],
                        input=csv, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     shutil.rmtree(ARTIFACTS, ignore_errors=True)

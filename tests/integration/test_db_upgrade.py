@@ -98,6 +98,14 @@ def test_a_version_8_database_upgrades_in_place(pg, tmp_path):
                     % (c["device_id"], c["kid"])) == [["good"]]
     psql(db, "INSERT INTO admin_tokens (token_sha256, scope, comment, created_by) "
              "VALUES (repeat('ab', 32), 'write', 'laptop', 'ddnsctl (database)')")
+    # tokens made by tokens, as version 8's admin API made them (no expiry of
+    # their own): one of a token that expires, one of a revoked token
+    psql(db, "INSERT INTO admin_tokens (token_sha256, scope, created_by, expires_at, revoked_at) "
+             "VALUES (repeat('c1', 32), 'write', 'ddnsctl (database)', now() + interval '1 day', "
+             "NULL), (repeat('c2', 32), 'write', 'ddnsctl (database)', NULL, now())")
+    psql(db, "INSERT INTO admin_tokens (token_sha256, scope, created_by) SELECT repeat('d' || "
+             "right(token_sha256, 1), 32), 'write', 'token ' || token_id FROM admin_tokens "
+             "WHERE token_sha256 IN (repeat('c1', 32), repeat('c2', 32))")
     assert psql(db, "SELECT (admin_set_ttl(NULL, 'upgrade test', 'database', '%s', 120)).status"
                 % b["device_id"]) == [["200"]]
     counts = "SELECT (SELECT count(*) FROM %s)" % ") || ',' || (SELECT count(*) FROM ".join(
@@ -130,6 +138,13 @@ def test_a_version_8_database_upgrades_in_place(pg, tmp_path):
     assert len(signatures(db, "ddns_apply_batch")) == 2
     assert psql(db, counts) == before
     assert [psql(db, q) for q in rows] == kept
+    # the tokens made by tokens now belong to them: bounded by the one that
+    # expires, revoked with the revoked one
+    assert psql(db, "SELECT c.parent_id = p.token_id, c.expires_at IS NOT DISTINCT FROM "
+                    "p.expires_at, c.revoked_at IS NOT DISTINCT FROM p.revoked_at, "
+                    "c.revoked_at IS NULL FROM admin_tokens c JOIN admin_tokens p ON "
+                    "c.created_by = 'token ' || p.token_id ORDER BY c.token_id") == [
+        ["t", "t", "t", "t"], ["t", "t", "t", "f"]]
     # every device registered before generations is generation 0, may use dyndns2
     assert psql(db, "SELECT DISTINCT generation, dyndns2 FROM devices") == [["0", "t"]]
 

@@ -179,6 +179,34 @@ def test_compose_addresses_agree_with_the_configuration_files(compose):
     assert re.search(r"^ns2\s+A\s+%s$" % re.escape(ip["knot-secondary"]), zone, re.M)
 
 
+def test_compose_postgres_makes_the_login_users_the_services_use(compose, stack):
+    """docker/postgres/ddns-roles.sh, which the postgres service runs at
+    initialisation, against a real PostgreSQL: it makes the login users the
+    gateway configuration and the tools service connect as, members of the
+    roles db/migrate grants, with the passwords of the environment; run
+    again, it changes nothing but the passwords."""
+    s = compose["services"]
+    mounts = [v.split(":") for v in s["postgres"]["volumes"]]
+    script = [os.path.normpath(os.path.join(DOCKER, src)) for src, dst, *_ in mounts
+              if dst.startswith("/docker-entrypoint-initdb.d/")]
+    assert script == [os.path.join(DOCKER, "postgres", "ddns-roles.sh")], mounts
+    with open(os.path.join(DOCKER, "gateway", "gateway.conf")) as f:
+        gw_user = re.search(r"user=(\S+)", ini_value(f.read(), "database", "conninfo")).group(1)
+    tools_user = re.search(r"user=(\S+)", s["tools"]["environment"]["DDNS_DB"]).group(1)
+    assert "DDNS_DB_GATEWAY_PASSWORD" in s["gateway1"]["environment"]["PGPASSWORD"]
+    assert "DDNS_DB_PROVISION_PASSWORD" in s["tools"]["environment"]["PGPASSWORD"]
+    env = dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(stack.pg_port), POSTGRES_USER="ddns",
+               POSTGRES_DB="ddns", DDNS_DB_GATEWAY_PASSWORD="gw 'pw",
+               DDNS_DB_PROVISION_PASSWORD="prov-pw")
+    for _ in range(2):
+        p = subprocess.run(["sh", script[0]], env=env, capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+    rows = stack.psql("SELECT r.rolname, g.rolname, r.rolpassword IS NOT NULL FROM pg_auth_members m "
+                      "JOIN pg_authid r ON r.oid = m.member JOIN pg_authid g ON g.oid = m.roleid "
+                      "WHERE r.rolname IN ('%s', '%s') ORDER BY 1" % (gw_user, tools_user))
+    assert rows == [[gw_user, "ddns_gateway", "t"], [tools_user, "ddns_provision", "t"]], rows
+
+
 def test_haproxy_accepts_the_compose_environment(compose, tmp_path):
     env = dict(os.environ, **{k: str(v) for k, v in
                               compose["services"]["haproxy"]["environment"].items()})

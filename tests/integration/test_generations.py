@@ -56,7 +56,7 @@ def prov(stack, *args, db=True):
     if args[0] != "register":       # the one command without a key
         cmd += ["--key-dir", stack.key_dir]
     if db:
-        cmd += ["--db", stack.conninfo]
+        cmd += ["--db", stack.provision_conninfo]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDNS_")}
     env["DDNS_OPERATOR"] = "generations test"
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)

@@ -61,7 +61,7 @@ def test_derive_offline_then_register(stack, tmp_path):
     assert oct(os.stat(public).st_mode & 0o777) == "0o600"
 
     # register on the connected side, without any key directory
-    p = run("register", "--public", str(public), "--operator", "gate-2", "--db", stack.conninfo)
+    p = run("register", "--public", str(public), "--operator", "gate-2", "--db", stack.provision_conninfo)
     assert p.returncode == 0, p.stderr
     assert "3 devices registered" in p.stderr
     got = stack.psql("SELECT d.device_id, d.kid, d.serial, n.label FROM devices d JOIN names n "
@@ -80,7 +80,7 @@ def test_derive_offline_then_register(stack, tmp_path):
     assert stack.wait_dns(creds[2]["fqdn"], "A", ["192.0.2.160"]) == ["192.0.2.160"]
 
     # registering again changes nothing
-    p = run("register", "--public", str(public), "--operator", "gate-2", "--db", stack.conninfo)
+    p = run("register", "--public", str(public), "--operator", "gate-2", "--db", stack.provision_conninfo)
     assert p.returncode == 0, p.stderr
     assert "nothing changed: all 3 devices are already registered exactly so" in p.stderr
 
@@ -102,9 +102,9 @@ def test_register_refuses_conflicts_and_bad_files(stack, tmp_path):
     b = tmp_path / "b.csv"
     b.write_text("mac,serial,model,name\n%s,SN-%s-X,M,%s\n" % (other, t, label))
     p = run("batch", "--csv", str(b), "--zone", ZONE, "--operator", "x", "--key-dir",
-            stack.key_dir, "--db", stack.conninfo, "--out", str(tmp_path / "b.jsonl"))
+            stack.key_dir, "--db", stack.provision_conninfo, "--out", str(tmp_path / "b.jsonl"))
     assert p.returncode == 0, p.stderr
-    p = run("register", "--public", str(public), "--operator", "o", "--db", stack.conninfo)
+    p = run("register", "--public", str(public), "--operator", "o", "--db", stack.provision_conninfo)
     assert p.returncode == 1
     assert "%s:3: name '%s': %s.%s belongs to device %s" % (public, label, label, ZONE,
                                                            other.replace(":", "")) in p.stderr
@@ -119,16 +119,16 @@ def test_register_refuses_conflicts_and_bad_files(stack, tmp_path):
                    "%s,SN-%s-c,M,n3-%s,k1,other.example\n"
                    "%s,SN-%s-d,M,,k1,%s\n" % (ms[0], t, t, ZONE, ms[1], t, t, ZONE,
                                               other, t, t, macs(1)[0], t, ZONE))
-    p = run("register", "--public", str(bad), "--operator", "o", "--db", stack.conninfo)
+    p = run("register", "--public", str(bad), "--operator", "o", "--db", stack.provision_conninfo)
     assert p.returncode == 1
     assert "bad.csv:3: kid 'k2': line 2 has 'k1'; one file holds one key id" in p.stderr
     assert "bad.csv:4: zone 'other.example': line 2 has '%s'" % ZONE in p.stderr
     assert "bad.csv:5: name: empty" in p.stderr
-    p = run("register", "--public", str(src), "--operator", "o", "--db", stack.conninfo)
+    p = run("register", "--public", str(src), "--operator", "o", "--db", stack.provision_conninfo)
     assert p.returncode == 1 and "the required column 'name' is missing" in p.stderr
     # and 'batch' does not take a public file's columns
     p = run("batch", "--csv", str(public), "--zone", ZONE, "--operator", "o", "--key-dir",
-            stack.key_dir, "--db", stack.conninfo, "--check")
+            stack.key_dir, "--db", stack.provision_conninfo, "--check")
     assert p.returncode == 1 and "unknown column 'kid'" in p.stderr
 
 
@@ -138,7 +138,7 @@ def test_derive_and_register_options(stack, tmp_path):
     p = run("derive", "--csv", str(src), "--zone", ZONE, "--key-dir", stack.key_dir)
     assert p.returncode == 2 and "--public FILE is required" in p.stderr
     p = run("derive", "--csv", str(src), "--zone", ZONE, "--key-dir", stack.key_dir,
-            "--public", str(tmp_path / "p.csv"), "--db", stack.conninfo)
+            "--public", str(tmp_path / "p.csv"), "--db", stack.provision_conninfo)
     assert p.returncode == 2 and "--db is not an option of 'derive'" in p.stderr
     p = run("register", "--public", str(src), "--operator", "o", "--key-dir", stack.key_dir)
     assert p.returncode == 2 and "--key-dir is not an option of 'register'" in p.stderr

@@ -38,7 +38,7 @@ def tag():
 
 
 def batch(stack, *args, stdin=None, operator="line-7", env=None):
-    cmd = [PROV, "batch", "--zone", ZONE, "--key-dir", stack.key_dir, "--db", stack.conninfo]
+    cmd = [PROV, "batch", "--zone", ZONE, "--key-dir", stack.key_dir, "--db", stack.provision_conninfo]
     if operator is not None:
         cmd += ["--operator", operator]
     full_env = dict(os.environ)
@@ -309,7 +309,7 @@ def test_conflicts_with_registered_devices(stack, tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     p = subprocess.run([PROV, "batch", "--csv", src, "--zone", ZONE, "--operator", "x",
-                        "--key-dir", str(tmp_path / "keys"), "--db", stack.conninfo,
+                        "--key-dir", str(tmp_path / "keys"), "--db", stack.provision_conninfo,
                         "--out", str(tmp_path / "k.jsonl")], capture_output=True, text=True)
     assert p.returncode == 1
     assert "already registered under key id 'k1', not 'kother' (run the batch with --kid k1" \

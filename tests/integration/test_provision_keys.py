@@ -46,7 +46,7 @@ def issue_batch(stack, tmp_path, n, *extra):
                                                   for i, m in enumerate(macs)))
     out = tmp_path / ("out-%s.jsonl" % t)
     p = prov("batch", "--csv", str(src), "--zone", ZONE, "--operator", "keys-test",
-             "--key-dir", stack.key_dir, "--db", stack.conninfo, "--out", str(out), *extra)
+             "--key-dir", stack.key_dir, "--db", stack.provision_conninfo, "--out", str(out), *extra)
     assert p.returncode == 0, p.stderr
     creds = [json.loads(line) for line in out.read_text().splitlines()]
     for c in creds:
@@ -112,7 +112,7 @@ def test_rotation_retire_and_unretire(kstack, tmp_path):
     assert update(kstack, old[0], "192.0.2.208") == "good 192.0.2.208"
 
     # keys list: ids, fingerprints, states and device counts; never a key
-    text, rows = keys_list(kstack, "--db", kstack.conninfo)
+    text, rows = keys_list(kstack, "--db", kstack.provision_conninfo)
     assert rows["k2"]["state"] == "newest" and rows["k2"]["fp"] == fingerprint
     assert rows["k1"]["state"] == "active"
     assert (rows["k1"]["devices"], rows["k1"]["active"]) == ("2", "2")
@@ -124,21 +124,21 @@ def test_rotation_retire_and_unretire(kstack, tmp_path):
 
     # retiring says how many devices still use the key, and refuses while
     # active ones do
-    p = prov("keys", "retire", "k1", "--key-dir", kstack.key_dir, "--db", kstack.conninfo)
+    p = prov("keys", "retire", "k1", "--key-dir", kstack.key_dir, "--db", kstack.provision_conninfo)
     assert p.returncode == 1
     assert "2 devices registered under it, 2 of them active" in p.stdout
     assert "2 active devices still use key id 'k1'" in p.stderr
     assert os.path.exists(k1_file)
 
     p = prov("keys", "retire", "k1", "--force", "--key-dir", kstack.key_dir,
-             "--db", kstack.conninfo)
+             "--db", kstack.provision_conninfo)
     assert p.returncode == 0, p.stderr
     assert "2 devices registered under it" in p.stdout
     assert not os.path.exists(k1_file)
     retired = os.path.join(kstack.key_dir, "retired", "k1.key")
     assert os.path.exists(retired)
     assert oct(os.stat(os.path.dirname(retired)).st_mode & 0o777) == "0o700"
-    text, rows = keys_list(kstack, "--db", kstack.conninfo)
+    text, rows = keys_list(kstack, "--db", kstack.provision_conninfo)
     assert rows["k1"]["state"] == "retired"
 
     # once the gateway no longer loads it, the old secrets are refused
@@ -151,7 +151,7 @@ def test_rotation_retire_and_unretire(kstack, tmp_path):
 
     # the last key is never retired: the gateway does not start without one
     p = prov("keys", "retire", "k2", "--force", "--key-dir", kstack.key_dir,
-             "--db", kstack.conninfo)
+             "--db", kstack.provision_conninfo)
     assert p.returncode == 1 and "is the last key" in p.stderr
     assert os.path.exists(os.path.join(kstack.key_dir, "k2.key"))
 
@@ -172,7 +172,7 @@ def test_unsafe_key_file_refused(kstack, tmp_path):
     src = tmp_path / "in.csv"
     src.write_text("mac,serial,model\n0a:00:00:00:99:01,SN-X,M\n")
     p = prov("batch", "--csv", str(src), "--zone", ZONE, "--operator", "t", "--key-dir", str(kdir),
-             "--db", kstack.conninfo, "--check")
+             "--db", kstack.provision_conninfo, "--check")
     assert p.returncode == 2
     assert "accessible by group or others" in p.stderr
     text, rows = keys_list(kstack)  # the stack's own keys are unaffected
@@ -190,5 +190,5 @@ def test_keys_usage_errors(kstack):
     assert prov("keys", "frobnicate").returncode == 2
     p = prov("keys", "retire", "Bad_Id", "--key-dir", kstack.key_dir)
     assert p.returncode == 2 and "not a key id" in p.stderr
-    p = prov("keys", "retire", "nope", "--key-dir", kstack.key_dir, "--db", kstack.conninfo)
+    p = prov("keys", "retire", "nope", "--key-dir", kstack.key_dir, "--db", kstack.provision_conninfo)
     assert p.returncode == 1 and "no key with id 'nope'" in p.stderr

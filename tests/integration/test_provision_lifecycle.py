@@ -16,7 +16,7 @@ ZONE = ddnsstack.ZONE
 
 def prov(stack, *args, operator="life"):
     op = ["--operator", operator] if operator else []
-    return subprocess.run([PROV] + list(args) + ["--db", stack.conninfo] + op,
+    return subprocess.run([PROV] + list(args) + ["--db", stack.provision_conninfo] + op,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -34,7 +34,7 @@ def one_device(stack, tmp_path):
     src.write_text("mac,serial,model\n%s,SN-%s,IPC-G5\n" % (mac, uuid.uuid4().hex[:10]))
     out = tmp_path / "out.jsonl"
     p = subprocess.run([PROV, "batch", "--csv", str(src), "--zone", ZONE, "--operator", "life",
-                        "--key-dir", stack.key_dir, "--db", stack.conninfo, "--out", str(out)],
+                        "--key-dir", stack.key_dir, "--db", stack.provision_conninfo, "--out", str(out)],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     creds = json.loads(out.read_text())
@@ -74,7 +74,7 @@ def test_revoke_and_restore_seen_by_gateway_and_dns(stack, tmp_path):
     src = tmp_path / "again.csv"
     src.write_text("mac,serial,model\n%s,%s,IPC-G5\n" % (mac, creds["serial"]))
     p = subprocess.run([PROV, "batch", "--csv", str(src), "--zone", ZONE, "--operator", "life",
-                        "--key-dir", stack.key_dir, "--db", stack.conninfo, "--check"],
+                        "--key-dir", stack.key_dir, "--db", stack.provision_conninfo, "--check"],
                        capture_output=True, text=True)
     assert p.returncode == 1 and "revoked" in p.stderr
 

@@ -98,7 +98,7 @@ def batch(stack, token, tmp_path, macs, *extra):
         "%s,HSM-%s,IPC-G5\n" % (m, m.replace(":", "")) for m in macs))
     out = tmp_path / ("out-%d.jsonl" % time.monotonic_ns())
     p = prov(token, "batch", "--csv", str(src), "--zone", ZONE, "--operator", "hsm-test",
-             "--pkcs11", token.uri(), "--db", stack.conninfo, "--out", str(out), *extra)
+             "--pkcs11", token.uri(), "--db", stack.provision_conninfo, "--out", str(out), *extra)
     assert p.returncode == 0, p.stderr
     creds = [json.loads(line) for line in out.read_text().splitlines()]
     for c in creds:
@@ -117,7 +117,7 @@ def nic_update(stack, creds, addr):
 
 def test_keys_generated_in_the_token_cannot_be_read_out(hsm):
     stack, token = hsm
-    p = prov(token, "keys", "list", "--pkcs11", token.uri(), "--db", stack.conninfo)
+    p = prov(token, "keys", "list", "--pkcs11", token.uri(), "--db", stack.provision_conninfo)
     assert p.returncode == 0, p.stderr
     row = [l for l in p.stdout.splitlines() if l.startswith("h1 ")]
     assert row and "newest" in row[0] and "generated in the token" in row[0], p.stdout

@@ -291,6 +291,8 @@ enum {
     DDNS_RESULT_NONE = 0,     /* no valid answer */
     DDNS_RESULT_GOOD,         /* 200 good <addr> [<addr>] */
     DDNS_RESULT_NOCHG,        /* 200 nochg <addr> [<addr>] */
+    DDNS_RESULT_BADADDR,      /* 403 badaddr <addr> [<addr>]: the gateway does not point
+                                 names at these addresses; nothing was recorded */
     DDNS_RESULT_BADREQUEST,   /* 400 badrequest <field> */
     DDNS_RESULT_BADAUTH,      /* 401 badauth */
     DDNS_RESULT_BADTIME,      /* 401 badtime <server_time> */
@@ -307,7 +309,8 @@ enum {
 typedef struct ddns_response {
     ddns_result_t result;
     unsigned naddrs;          /* good/nochg: 1 or 2 */
-    ddns_span_t addr[2];      /* good/nochg: recorded addresses, IPv4 first */
+    ddns_span_t addr[2];      /* good/nochg: recorded addresses, IPv4 first;
+                                 badaddr: the addresses refused */
     ddns_span_t detail;       /* badrequest: the field named */
     uint64_t server_time;     /* badtime: the gateway clock */
     uint32_t retry_after;     /* ratelimit: seconds to wait */
@@ -402,7 +405,10 @@ enum {
  * Decides what to do after an attempt. Every delay is a base plus a random
  * part of up to half of the base (opt: the ddns_options_t fields):
  *
- *   good, nochg          IDLE   base keepalive (24 to 36 hours by default)
+ *   good, nochg,         IDLE   base keepalive (24 to 36 hours by default);
+ *   badaddr                     badaddr: the gateway refuses the address
+ *                               (nothing was recorded); update when it
+ *                               changes, sending it again cannot help
  *   badtime              RETRY  clock corrected (ddns_clock_correct()); the
  *                               first failure in a row: base badtime_retry,
  *                               later ones as an error

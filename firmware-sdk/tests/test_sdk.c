@@ -1320,6 +1320,28 @@ static void test_next_success_and_keepalive(void **state)
     assert_int_equal(delay, KEEPALIVE);
 }
 
+/* badaddr: the address is refused; the device waits for another one (or
+ * the keep-alive) as after good, neither stopped nor hammering. */
+static void test_next_badaddr(void **state)
+{
+    (void)state;
+    ddns_state_t st;
+    ddns_response_t r = answer(DDNS_RESULT_BADADDR), good = answer(DDNS_RESULT_GOOD);
+    uint32_t delay = 1;
+
+    memset(&st, 0, sizeof st);
+    st.failures = 3;
+    assert_int_equal(ddns_next(&st, &dflt, &r, 0, 0, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(delay, KEEPALIVE);
+    assert_int_equal(st.stopped, 0);
+    assert_int_equal(st.failures, 0);
+    assert_int_equal(ddns_next(&st, &dflt, &r, 0, 0x800u, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(delay, KEEPALIVE + KEEPALIVE / 4);
+    assert_int_equal(ddns_next(&st, &dflt, &good, 0, 0, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(delay, KEEPALIVE);
+    assert_string_equal(ddns_result_token(DDNS_RESULT_BADADDR), "badaddr");
+}
+
 static void test_next_backoff(void **state)
 {
     (void)state;
@@ -1483,7 +1505,7 @@ static void test_next_never_hammers(void **state)
         uint32_t delay;
         memset(&st, 0, sizeof st);
         st.failures = lcg(&seed) % 8;
-        r = answer((ddns_result_t)(lcg(&seed) % 11));
+        r = answer((ddns_result_t)(lcg(&seed) % 13));
         r.retry_after = lcg(&seed) << 8;
         r.server_time = lcg(&seed);
         uint32_t rnd = lcg(&seed) ^ (lcg(&seed) << 24);
@@ -1491,7 +1513,8 @@ static void test_next_never_hammers(void **state)
         ddns_next_t next = ddns_next(&st, &dflt, &r, lcg(&seed), rnd, &delay);
         switch (next) {
         case DDNS_NEXT_IDLE:
-            assert_true(r.result == DDNS_RESULT_GOOD || r.result == DDNS_RESULT_NOCHG);
+            assert_true(r.result == DDNS_RESULT_GOOD || r.result == DDNS_RESULT_NOCHG ||
+                        r.result == DDNS_RESULT_BADADDR);
             assert_true(delay >= KEEPALIVE && delay < KEEPALIVE / 2 * 3);
             break;
         case DDNS_NEXT_RETRY:
@@ -1760,6 +1783,7 @@ int main(void)
         cmocka_unit_test(test_http_parse),
         cmocka_unit_test(test_next_success_and_keepalive),
         cmocka_unit_test(test_next_backoff),
+        cmocka_unit_test(test_next_badaddr),
         cmocka_unit_test(test_next_ratelimit),
         cmocka_unit_test(test_next_badtime_and_clock),
         cmocka_unit_test(test_next_stop),

@@ -299,6 +299,10 @@ static void test_request(void **state)
     assert_string_equal(r.addr, "fe80::1");
     assert_int_equal(check_req("169.254.169.254", "2a00:1450::1", NULL, NULL, 0, &r), 0);
     assert_string_equal(r.addr, "169.254.169.254");
+    /* both refused: both named, IPv4 first, the block of the first */
+    assert_int_equal(check_req("10.1.2.3", "fe80::1", NULL, NULL, 0, &r), 0);
+    assert_string_equal(r.addr, "10.1.2.3 fe80::1");
+    assert_string_equal(r.block, "10.0.0.0/8 private-use");
     /* no address named: the connection's */
     assert_int_equal(check_req(NULL, NULL, "127.0.0.1", NULL, 0, &r), 0);
     assert_string_equal(r.addr, "127.0.0.1");

@@ -150,7 +150,7 @@ static int gw_addrpol_zones_allow(const gw_config_t *cfg, const gw_addrpol_req_t
     return checked > 0;
 }
 
-/* 1 when the address text may be published; else *out. */
+/* 1 when the address text may be published; else it is added to *out. */
 static int gw_addrpol_one(const gw_config_t *cfg, const gw_addrpol_req_t *rq, const char *text,
                           gw_addrpol_refusal_t *out)
 {
@@ -162,24 +162,27 @@ static int gw_addrpol_one(const gw_config_t *cfg, const gw_addrpol_req_t *rq, co
         if (block == NULL || gw_addrpol_zones_allow(cfg, rq, family, a))
             return 1;
     }
-    snprintf(out->addr, sizeof out->addr, "%s", text);
-    out->block = block;
+    size_t len = strlen(out->addr);
+    snprintf(out->addr + len, sizeof out->addr - len, "%s%s", len ? " " : "", text);
+    if (out->block == NULL)
+        out->block = block;
     return 0;
 }
 
 int gw_addrpol_check(const gw_config_t *cfg, const gw_addrpol_req_t *rq,
                      gw_addrpol_refusal_t *out)
 {
-    int named = 0;
+    int named = 0, ok = 1;
     const char *addrs[2] = {rq->ipv4, rq->ipv6};
+    out->addr[0] = '\0';
+    out->block = NULL;
     for (size_t i = 0; i < 2; i++) {
         if (addrs[i] == NULL || addrs[i][0] == '\0')
             continue;
         named = 1;
-        if (!gw_addrpol_one(cfg, rq, addrs[i], out))
-            return 0;
+        ok &= gw_addrpol_one(cfg, rq, addrs[i], out);
     }
     if (named || rq->source == NULL || rq->source[0] == '\0')
-        return 1;
+        return ok;
     return gw_addrpol_one(cfg, rq, rq->source, out);
 }

@@ -26,10 +26,10 @@ const char *gw_addrpol_block(int family, const unsigned char *a);
  * none does. */
 const gw_zone_conf_t *gw_addrpol_zone(const gw_config_t *cfg, const char *fqdn);
 
-/* What refused a request: the first refused address, as sent, and its
- * block. */
+/* What refused a request: the refused addresses as sent, IPv4 first,
+ * separated by a space, and the block of the first. */
 typedef struct gw_addrpol_refusal {
-    char addr[INET6_ADDRSTRLEN];
+    char addr[2 * INET6_ADDRSTRLEN];
     const char *block;
 } gw_addrpol_refusal_t;
 

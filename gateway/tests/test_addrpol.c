@@ -126,83 +126,90 @@ static void test_blocks_edges(void **state)
     }
 }
 
-static void check_text(const char *text, int want_refused, const char *want_block)
-{
-    unsigned char a[16];
-    int family = strchr(text, ':') ? AF_INET6 : AF_INET;
-    assert_int_equal(inet_pton(family, text, a), 1);
-    const char *got = gw_addrpol_block(family, a);
-    if ((got != NULL) != want_refused)
-        fail_msg("%s: expected %s, got %s", text, want_refused ? "refused" : "allowed",
-                 got ? got : "allowed");
-    if (want_block != NULL && strcmp(got, want_block) != 0)
-        fail_msg("%s: expected block '%s', got '%s'", text, want_block, got);
-}
-
 /* The addresses the issue names, the exceptions and their neighbours, and
- * ordinary public addresses. */
+ * ordinary public addresses: refused or not, and the block named (NULL:
+ * not checked). */
+static const struct {
+    const char *text;
+    int refused;
+    const char *block;
+} named_cases[] = {
+    {"169.254.169.254", 1, "169.254.0.0/16 link-local"},
+    {"127.0.0.1", 1, "127.0.0.0/8 loopback"},
+    {"0.0.0.0", 1, "0.0.0.0/8 this network"},
+    {"10.1.2.3", 1, "10.0.0.0/8 private-use"},
+    {"172.31.255.255", 1, "172.16.0.0/12 private-use"},
+    {"192.168.1.1", 1, "192.168.0.0/16 private-use"},
+    {"100.100.100.100", 1, "100.64.0.0/10 shared address space"},
+    {"239.255.255.250", 1, "224.0.0.0/4 multicast"},
+    {"255.255.255.255", 1, "255.255.255.255/32 limited broadcast"},
+    {"255.255.255.254", 1, "240.0.0.0/4 reserved"},
+    {"192.0.0.8", 1, "192.0.0.0/24 IETF protocol assignments"},
+    {"192.0.0.9", 0, NULL},
+    {"192.0.0.10", 0, NULL},
+    {"192.0.0.11", 1, NULL},
+    {"192.0.0.170", 1, NULL},
+    {"192.0.2.10", 1, "192.0.2.0/24 documentation (TEST-NET-1)"},
+    {"198.51.100.1", 1, NULL},
+    {"203.0.113.255", 1, NULL},
+    {"198.19.255.255", 1, "198.18.0.0/15 benchmarking"},
+    {"192.88.99.1", 1, NULL},
+    {"::", 1, "::/128 unspecified address"},
+    {"::1", 1, "::1/128 loopback"},
+    {"::2", 1, "outside the IPv6 global unicast space 2000::/3"},
+    {"::ffff:169.254.169.254", 1, "::ffff:0:0/96 IPv4-mapped"},
+    {"::a9fe:a9fe", 1, NULL}, /* IPv4-compatible (deprecated) */
+    {"64:ff9b::a9fe:a9fe", 1, "64:ff9b::/96 IPv4/IPv6 translation"},
+    {"64:ff9b:1::1", 1, "64:ff9b:1::/48 local-use IPv4/IPv6 translation"},
+    {"100::1", 1, "100::/64 discard-only"},
+    {"2001::1", 1, "2001::/32 Teredo"},
+    {"2001:1::1", 0, NULL},
+    {"2001:1::3", 0, NULL},
+    {"2001:1::4", 1, "2001::/23 IETF protocol assignments"},
+    {"2001:2::1", 1, "2001:2::/48 benchmarking"},
+    {"2001:3::1", 0, NULL},
+    {"2001:4:112::1", 0, NULL},
+    {"2001:4:113::1", 1, "2001::/23 IETF protocol assignments"},
+    {"2001:10::1", 1, "2001:10::/28 ORCHID (deprecated)"},
+    {"2001:20::1", 0, NULL},
+    {"2001:1ff:ffff::1", 1, "2001::/23 IETF protocol assignments"},
+    {"2001:200::1", 0, NULL},
+    {"2001:db8::1", 1, "2001:db8::/32 documentation"},
+    {"2002:a00:1::1", 1, "2002::/16 6to4"},
+    {"3fff:fff::1", 1, "3fff::/20 documentation"},
+    {"3fff:1000::1", 0, NULL},
+    {"5f00::1", 1, NULL},
+    {"fd00::1", 1, "fc00::/7 unique-local"},
+    {"fe80::1", 1, "fe80::/10 link-local"},
+    {"fec0::1", 1, NULL},
+    {"ff02::1", 1, "ff00::/8 multicast"},
+    /* globally reachable */
+    {"8.8.8.8", 0, NULL},
+    {"1.1.1.1", 0, NULL},
+    {"192.31.196.1", 0, NULL},
+    {"192.52.193.1", 0, NULL},
+    {"192.175.48.1", 0, NULL},
+    {"223.255.255.255", 0, NULL},
+    {"2a00:1450:4001::1", 0, NULL},
+    {"2620:4f:8000::1", 0, NULL},
+    {"3ffe:ffff::1", 0, NULL},
+};
+
 static void test_blocks_named(void **state)
 {
     (void)state;
-    check_text("169.254.169.254", 1, "169.254.0.0/16 link-local");
-    check_text("127.0.0.1", 1, "127.0.0.0/8 loopback");
-    check_text("0.0.0.0", 1, "0.0.0.0/8 this network");
-    check_text("10.1.2.3", 1, "10.0.0.0/8 private-use");
-    check_text("172.31.255.255", 1, "172.16.0.0/12 private-use");
-    check_text("192.168.1.1", 1, "192.168.0.0/16 private-use");
-    check_text("100.100.100.100", 1, "100.64.0.0/10 shared address space");
-    check_text("239.255.255.250", 1, "224.0.0.0/4 multicast");
-    check_text("255.255.255.255", 1, "255.255.255.255/32 limited broadcast");
-    check_text("255.255.255.254", 1, "240.0.0.0/4 reserved");
-    check_text("192.0.0.8", 1, "192.0.0.0/24 IETF protocol assignments");
-    check_text("192.0.0.9", 0, NULL);
-    check_text("192.0.0.10", 0, NULL);
-    check_text("192.0.0.11", 1, NULL);
-    check_text("192.0.0.170", 1, NULL);
-    check_text("192.0.2.10", 1, "192.0.2.0/24 documentation (TEST-NET-1)");
-    check_text("198.51.100.1", 1, NULL);
-    check_text("203.0.113.255", 1, NULL);
-    check_text("198.19.255.255", 1, "198.18.0.0/15 benchmarking");
-    check_text("192.88.99.1", 1, NULL);
-    check_text("::", 1, "::/128 unspecified address");
-    check_text("::1", 1, "::1/128 loopback");
-    check_text("::2", 1, "outside the IPv6 global unicast space 2000::/3");
-    check_text("::ffff:169.254.169.254", 1, "::ffff:0:0/96 IPv4-mapped");
-    check_text("::a9fe:a9fe", 1, NULL);    /* IPv4-compatible (deprecated) */
-    check_text("64:ff9b::a9fe:a9fe", 1, "64:ff9b::/96 IPv4/IPv6 translation");
-    check_text("64:ff9b:1::1", 1, "64:ff9b:1::/48 local-use IPv4/IPv6 translation");
-    check_text("100::1", 1, "100::/64 discard-only");
-    check_text("2001::1", 1, "2001::/32 Teredo");
-    check_text("2001:1::1", 0, NULL);
-    check_text("2001:1::3", 0, NULL);
-    check_text("2001:1::4", 1, "2001::/23 IETF protocol assignments");
-    check_text("2001:2::1", 1, "2001:2::/48 benchmarking");
-    check_text("2001:3::1", 0, NULL);
-    check_text("2001:4:112::1", 0, NULL);
-    check_text("2001:4:113::1", 1, "2001::/23 IETF protocol assignments");
-    check_text("2001:10::1", 1, "2001:10::/28 ORCHID (deprecated)");
-    check_text("2001:20::1", 0, NULL);
-    check_text("2001:1ff:ffff::1", 1, "2001::/23 IETF protocol assignments");
-    check_text("2001:200::1", 0, NULL);
-    check_text("2001:db8::1", 1, "2001:db8::/32 documentation");
-    check_text("2002:a00:1::1", 1, "2002::/16 6to4");
-    check_text("3fff:fff::1", 1, "3fff::/20 documentation");
-    check_text("3fff:1000::1", 0, NULL);
-    check_text("5f00::1", 1, NULL);
-    check_text("fd00::1", 1, "fc00::/7 unique-local");
-    check_text("fe80::1", 1, "fe80::/10 link-local");
-    check_text("fec0::1", 1, NULL);
-    check_text("ff02::1", 1, "ff00::/8 multicast");
-    /* globally reachable */
-    check_text("8.8.8.8", 0, NULL);
-    check_text("1.1.1.1", 0, NULL);
-    check_text("192.31.196.1", 0, NULL);
-    check_text("192.52.193.1", 0, NULL);
-    check_text("192.175.48.1", 0, NULL);
-    check_text("223.255.255.255", 0, NULL);
-    check_text("2a00:1450:4001::1", 0, NULL);
-    check_text("2620:4f:8000::1", 0, NULL);
-    check_text("3ffe:ffff::1", 0, NULL);
+    for (size_t i = 0; i < sizeof named_cases / sizeof *named_cases; i++) {
+        const char *text = named_cases[i].text, *want = named_cases[i].block;
+        unsigned char a[16];
+        int family = strchr(text, ':') ? AF_INET6 : AF_INET;
+        assert_int_equal(inet_pton(family, text, a), 1);
+        const char *got = gw_addrpol_block(family, a);
+        if ((got != NULL) != named_cases[i].refused)
+            fail_msg("%s: expected %s, got %s", text,
+                     named_cases[i].refused ? "refused" : "allowed", got ? got : "allowed");
+        if (want != NULL && strcmp(got, want) != 0)
+            fail_msg("%s: expected block '%s', got '%s'", text, want, got);
+    }
 }
 
 /* Three zones: example.test allows 10/8 and fd00::/8, sub.example.test

@@ -1,8 +1,8 @@
 /* ddns_response: the gateway's answer (PROTOCOL.md section 6).
  *
  * The parser only reads inside the given span and checks every index
- * against its length before use. The addresses of good and nochg are taken
- * as the words they are; ddns_ipv4_check() and ddns_ipv6_check()
+ * against its length before use. The addresses of good, nochg and badaddr
+ * are taken as the words they are; ddns_ipv4_check() and ddns_ipv6_check()
  * (ddns_check.c) check their syntax. */
 #include "ddns_internal.h"
 

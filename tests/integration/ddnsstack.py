@@ -1031,6 +1031,10 @@ class Cluster:
             ("172.30.53.11:53", "127.0.0.1:%d" % self.primary_port),
             # the tests change a device's address every second
             ("min_change_interval = 60", "min_change_interval = 0"),
+            # and publish the addresses the other tests do (loopback through
+            # HAProxy's PROXY header, the load generator's ranges)
+            ("allow_addresses = 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32",
+             "allow_addresses = " + ZONE_ALLOW),
         ])
 
     def start_gateway(self, i, **conninfo):

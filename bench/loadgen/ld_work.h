@@ -37,6 +37,7 @@ typedef enum ld_result {
     LD_R_REPLAY,
     LD_R_RATELIMIT,
     LD_R_911,
+    LD_R_BADADDR,
     LD_R_NOHOST,     /* dyndns2 tokens from here */
     LD_R_NOTFQDN,
     LD_R_NUMHOST,

@@ -342,6 +342,10 @@ static void test_answers_classified(void **state)
     assert_int_equal(a.result, LD_R_REPLAY);
     a = parse(LD_WL_CHANGE, HTTP("503 x", "4\r\n\r\n911\n"));
     assert_int_equal(a.result, LD_R_911);
+    a = parse(LD_WL_CHANGE, HTTP("403 Forbidden", "17\r\n\r\nbadaddr 10.0.0.1\n"));
+    assert_int_equal(a.result, LD_R_BADADDR);
+    assert_false(ld_result_ok(a.result));
+    assert_string_equal(ld_result_name(LD_R_BADADDR), "badaddr");
     /* token and status disagree: not a valid answer */
     a = parse(LD_WL_NOCHG, HTTP("500 x", "15\r\n\r\ngood 192.0.2.1\n"));
     assert_int_equal(a.kind, LD_ANS_INVALID);

@@ -306,6 +306,8 @@ RESP = [
     (401, "badtime 1700000123\n", "badtime", {"server_time": "1700000123"}),
     (403, "disabled\n", "disabled", {}),
     (403, "badagent\n", "badagent", {}),
+    (403, "badaddr 169.254.169.254\n", "badaddr", {"addr1": "169.254.169.254"}),
+    (403, "badaddr 10.0.0.1 fd00::1\n", "badaddr", {"addr1": "10.0.0.1", "addr2": "fd00::1"}),
     (409, "replay\n", "replay", {}),
     (429, "ratelimit 60\n", "ratelimit", {"retry_after": "60"}),
     (503, "911\n", "911", {}),
@@ -315,6 +317,9 @@ RESP = [
     (401, "badtime 12x\n", "error", {}),
     (200, "good 192.0.2.10", "error", {}),
     (500, "good 192.0.2.10\n", "error", {}),
+    (403, "badaddr\n", "error", {}),
+    (403, "badaddr 10.0.0.1 fd00::1 fe80::1\n", "error", {}),
+    (200, "badaddr 10.0.0.1\n", "error", {}),
 ]
 for status, body, expect, extra in RESP:
     rec(type="response", status=str(status), body_hex=body.encode().hex(), result=expect, **extra)

@@ -291,6 +291,8 @@ enum {
     DDNS_RESULT_NONE = 0,     /* no valid answer */
     DDNS_RESULT_GOOD,         /* 200 good <addr> [<addr>] */
     DDNS_RESULT_NOCHG,        /* 200 nochg <addr> [<addr>] */
+    DDNS_RESULT_BADADDR,      /* 403 badaddr <addr> [<addr>]: the gateway does not point
+                                 names at these addresses; nothing was recorded */
     DDNS_RESULT_BADREQUEST,   /* 400 badrequest <field> */
     DDNS_RESULT_BADAUTH,      /* 401 badauth */
     DDNS_RESULT_BADTIME,      /* 401 badtime <server_time> */
@@ -306,8 +308,9 @@ enum {
  * ddns_response_parse(), which must stay in place while they are used. */
 typedef struct ddns_response {
     ddns_result_t result;
-    unsigned naddrs;          /* good/nochg: 1 or 2 */
-    ddns_span_t addr[2];      /* good/nochg: recorded addresses, IPv4 first */
+    unsigned naddrs;          /* good/nochg/badaddr: 1 or 2 */
+    ddns_span_t addr[2];      /* good/nochg: recorded addresses, IPv4 first;
+                                 badaddr: the addresses refused */
     ddns_span_t detail;       /* badrequest: the field named */
     uint64_t server_time;     /* badtime: the gateway clock */
     uint32_t retry_after;     /* ratelimit: seconds to wait */
@@ -317,8 +320,8 @@ typedef struct ddns_response {
  * Parses an answer from its HTTP status and body: one line of printable
  * ASCII ended by LF, at most 128 bytes, single spaces between words, a
  * known token whose HTTP status matches, and exactly the data words the
- * token takes. The addresses of good and nochg are taken as the words they
- * are (the gateway sends IPv4 first); ddns_ipv4_check() and
+ * token takes. The addresses of good, nochg and badaddr are taken as the
+ * words they are (the gateway sends IPv4 first); ddns_ipv4_check() and
  * ddns_ipv6_check() (ddns_check.h) check their syntax. Numbers have 1 to
  * 19 digits (retry_after at most 4294967295).
  * @param[in]  status  the HTTP status code
@@ -380,7 +383,7 @@ static inline ddns_options_t ddns_options_default(void)
  * again after a person has acted on DDNS_NEXT_STOP). */
 typedef struct ddns_state {
     int64_t clock_offset;     /* seconds added to the device clock */
-    uint32_t failures;        /* consecutive attempts without good/nochg */
+    uint32_t failures;        /* consecutive attempts without good/nochg/badaddr */
     uint8_t stopped;          /* 1 once ddns_next() said DDNS_NEXT_STOP */
 } ddns_state_t;
 
@@ -402,7 +405,10 @@ enum {
  * Decides what to do after an attempt. Every delay is a base plus a random
  * part of up to half of the base (opt: the ddns_options_t fields):
  *
- *   good, nochg          IDLE   base keepalive (24 to 36 hours by default)
+ *   good, nochg,         IDLE   base keepalive (24 to 36 hours by default);
+ *   badaddr                     badaddr: the gateway refuses the address
+ *                               (nothing was recorded); update when it
+ *                               changes, sending it again cannot help
  *   badtime              RETRY  clock corrected (ddns_clock_correct()); the
  *                               first failure in a row: base badtime_retry,
  *                               later ones as an error

@@ -11,7 +11,7 @@ static const char names[] =
 
 /* The result tokens in the order of ddns_result_t, each ended by NUL. */
 static const char tokens[] =
-    "\0good\0nochg\0badrequest\0badauth\0badtime\0disabled\0notfound\0replay\0ratelimit\0"
+    "\0good\0nochg\0badaddr\0badrequest\0badauth\0badtime\0disabled\0notfound\0replay\0ratelimit\0"
     "911\0badagent";
 
 /* The n-th string (from 0) of the NUL-separated list s, or its last one
@@ -31,5 +31,5 @@ const char *ddns_strerror(ddns_err_t err)
 
 const char *ddns_result_token(ddns_result_t r)
 {
-    return (unsigned)r < 12u ? nth(tokens, (unsigned)r) : tokens;
+    return (unsigned)r < 13u ? nth(tokens, (unsigned)r) : tokens;
 }

@@ -4,7 +4,8 @@
  * The rules follow the usual terms of dynamic DNS services: update when an
  * address changes and otherwise only as a periodic keep-alive, never more
  * than one update a minute, back off on errors, obey a server's rate limit,
- * and stop on an authentication refusal until a person acts. A random part
+ * wait for another address when the gateway refuses this one, and stop on
+ * an authentication refusal until a person acts. A random part
  * keeps devices that fail together (a server outage) from retrying
  * together. */
 #include "ddns_internal.h"
@@ -36,7 +37,9 @@ ddns_next_t ddns_next(ddns_state_t *st, const ddns_options_t *opt, const ddns_re
                        (1u << DDNS_RESULT_DISABLED) | (1u << DDNS_RESULT_NOTFOUND) |
                        (1u << DDNS_RESULT_BADAGENT)))
         st->stopped = 1;
-    if (res == DDNS_RESULT_GOOD || res == DDNS_RESULT_NOCHG) {
+    /* badaddr: the gateway answered, but refuses the address; sending it
+     * again cannot help: update when it changes, else at the keep-alive */
+    if (res - DDNS_RESULT_GOOD <= DDNS_RESULT_BADADDR - DDNS_RESULT_GOOD) {
         st->failures = 0;
         st->stopped = 0;
         next = DDNS_NEXT_IDLE;

@@ -1,8 +1,8 @@
 /* ddns_response: the gateway's answer (PROTOCOL.md section 6).
  *
  * The parser only reads inside the given span and checks every index
- * against its length before use. The addresses of good and nochg are taken
- * as the words they are; ddns_ipv4_check() and ddns_ipv6_check()
+ * against its length before use. The addresses of good, nochg and badaddr
+ * are taken as the words they are; ddns_ipv4_check() and ddns_ipv6_check()
  * (ddns_check.c) check their syntax. */
 #include "ddns_internal.h"
 
@@ -18,6 +18,7 @@
 static const uint8_t tokens[] = {
     'g', 'o', 'o', 'd', STATUS_BYTE(200),
     'n', 'o', 'c', 'h', 'g', STATUS_BYTE(200),
+    'b', 'a', 'd', 'a', 'd', 'd', 'r', STATUS_BYTE(403),
     'b', 'a', 'd', 'r', 'e', 'q', 'u', 'e', 's', 't', STATUS_BYTE(400),
     'b', 'a', 'd', 'a', 'u', 't', 'h', STATUS_BYTE(401),
     'b', 'a', 'd', 't', 'i', 'm', 'e', STATUS_BYTE(401),
@@ -29,7 +30,7 @@ static const uint8_t tokens[] = {
     'b', 'a', 'd', 'a', 'g', 'e', 'n', 't', STATUS_BYTE(403),
 };
 
-#define NRESULTS 12u
+#define NRESULTS 13u
 
 bool ddns__parse_dec(const uint8_t *p, size_t n, uint64_t *value)
 {
@@ -102,25 +103,25 @@ ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_
         return DDNS_E_RESP_STATUS;
 
     nw--;  /* data words */
-    if (r <= DDNS_RESULT_NOCHG) {
-        /* one or two addresses (IPv4 first) */
+    if (r <= DDNS_RESULT_BADADDR) {
+        /* one or two addresses (IPv4 first): recorded, or refused */
         if (nw - 1u >= 2u)
             return DDNS_E_RESP_DATA;
         out->naddrs = (unsigned)nw;
         memcpy(out->addr, &w[1], nw * sizeof w[1]);
     } else if (r == DDNS_RESULT_BADTIME || r == DDNS_RESULT_RATELIMIT) {
-        if (nw != 1u || !ddns__parse_dec(w[1].ptr, w[1].len, &v) ||
-            (r == DDNS_RESULT_RATELIMIT && v > UINT32_MAX))
+        if (nw != 1u || !ddns__parse_dec(w[1].ptr, w[1].len, &v))
             return DDNS_E_RESP_DATA;
         if (r == DDNS_RESULT_BADTIME)
             out->server_time = v;
+        else if (v > UINT32_MAX)
+            return DDNS_E_RESP_DATA;
         else
             out->retry_after = (uint32_t)v;
     } else {
         if (nw != (r == DDNS_RESULT_BADREQUEST))
             return DDNS_E_RESP_DATA;
-        if (nw > 0)
-            out->detail = w[1];
+        memcpy(&out->detail, &w[1], nw * sizeof w[1]);   /* nw is 0 or 1 */
     }
     out->result = (ddns_result_t)r;
     return DDNS_OK;

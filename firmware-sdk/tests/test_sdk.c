@@ -1318,6 +1318,16 @@ static void test_next_success_and_keepalive(void **state)
     assert_int_equal(d2, delay);
     assert_int_equal(ddns_next(&st, &dflt, &nochg, 0, 0x5u << 12, &delay), DDNS_NEXT_IDLE);
     assert_int_equal(delay, KEEPALIVE);
+    /* badaddr: the address is refused, sending it again cannot help; the
+     * device waits for another one or the keep-alive, as after good. */
+    ddns_response_t badaddr = answer(DDNS_RESULT_BADADDR);
+    st.failures = 3;
+    st.stopped = 1;
+    assert_int_equal(ddns_next(&st, &dflt, &badaddr, 0, 0x800u, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(delay, KEEPALIVE + KEEPALIVE / 4);
+    assert_int_equal(st.failures, 0);
+    assert_int_equal(st.stopped, 0);
+    assert_string_equal(ddns_result_token(DDNS_RESULT_BADADDR), "badaddr");
 }
 
 static void test_next_backoff(void **state)
@@ -1483,7 +1493,7 @@ static void test_next_never_hammers(void **state)
         uint32_t delay;
         memset(&st, 0, sizeof st);
         st.failures = lcg(&seed) % 8;
-        r = answer((ddns_result_t)(lcg(&seed) % 11));
+        r = answer((ddns_result_t)(lcg(&seed) % 13));
         r.retry_after = lcg(&seed) << 8;
         r.server_time = lcg(&seed);
         uint32_t rnd = lcg(&seed) ^ (lcg(&seed) << 24);
@@ -1491,7 +1501,8 @@ static void test_next_never_hammers(void **state)
         ddns_next_t next = ddns_next(&st, &dflt, &r, lcg(&seed), rnd, &delay);
         switch (next) {
         case DDNS_NEXT_IDLE:
-            assert_true(r.result == DDNS_RESULT_GOOD || r.result == DDNS_RESULT_NOCHG);
+            assert_true(r.result == DDNS_RESULT_GOOD || r.result == DDNS_RESULT_NOCHG ||
+                        r.result == DDNS_RESULT_BADADDR);
             assert_true(delay >= KEEPALIVE && delay < KEEPALIVE / 2 * 3);
             break;
         case DDNS_NEXT_RETRY:

@@ -415,7 +415,8 @@ static void test_config_reload(void **state)
     write_file("new.conf",
                conf_with("listen = 127.0.0.1:9443\nclock_skew = 120\nworkers = 4\n",
                          "primary = 127.0.0.1:5300\ntsig_key_name = k2\n"
-                         "tsig_algorithm = hmac-sha512\ntsig_secret_file = tsig2.secret\n"),
+                         "tsig_algorithm = hmac-sha512\ntsig_secret_file = tsig2.secret\n"
+                         "allow_addresses = 10.0.0.0/8, fd00::/8\n"),
                0644);
     assert_int_equal(load("new.conf", &nc, &m2), 0);
     assert_int_equal(gw_config_same_zones(cur, nc), 1);
@@ -429,6 +430,9 @@ static void test_config_reload(void **state)
     assert_string_equal(cur->zones[0].tsig_key_name, "k2");
     assert_string_equal(cur->zones[0].tsig_algorithm, "hmac-sha512");
     assert_string_equal(cur->zones[0].tsig_secret, "bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0");
+    assert_int_equal(cur->zones[0].allow_addresses.n, 2);   /* at once, no restart */
+    assert_int_equal(cur->zones[0].allow_addresses.net[1].prefix, 8);
+    assert_int_equal(nc->zones[0].allow_addresses.n, 0);
     /* nc holds the previous values now, and frees them */
     assert_int_equal(nc->clock_skew, 300);
     assert_string_equal(nc->zones[0].tsig_key_name, "k");
@@ -525,6 +529,9 @@ static void test_config_bad_values(void **state)
          "[zone example.test] tsig_secret_file: cannot open"},
         {"listen = 127.0.0.1:1\n", "primary = 127.0.0.1\ntsig_key_name = k\ntsig_secret_file = notb64.secret\n",
          "does not hold a base64 secret"},
+        {"listen = 127.0.0.1:1\n", "primary = 127.0.0.1\ntsig_key_name = k\ntsig_secret_file = tsig.secret\n"
+         "allow_addresses = 10.0.0.1/8\n",
+         "[zone example.test] allow_addresses: '10.0.0.1/8' is not an address or network"},
     };
     write_file("notb64.secret", "not-base64!\n", 0600);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

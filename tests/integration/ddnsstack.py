@@ -30,6 +30,13 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("DDNS_BIN", os.path.join(ROOT, "build", "bin"))
 ZONE = "ddns.example.test"
 TSIG_NAME = "ddns-update"
+# What the stack's zone allows beyond globally reachable addresses: the
+# documentation ranges of the tests and the demo, loopback (an update
+# without an address publishes the connection's, 127.0.0.1 or ::1 here),
+# and the load generator's ranges (bench/loadgen: 198.18.0.0/15, then
+# 10.0.0.0/8 for nochg, 100.64.0.0/10 for change).
+ZONE_ALLOW = ("192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32, 3fff::/20, "
+              "127.0.0.0/8, ::1, 198.18.0.0/15, 10.0.0.0/8, 100.64.0.0/10")
 
 
 def _own_environment():
@@ -261,6 +268,10 @@ class Stack:
         self.keys_extra = ""            # more lines of [keys]
         self.config_extra = ""
         self.tls_lines = None
+        # [zone] allow_addresses: the addresses the tests, the demo and the
+        # load generator publish lie outside the default address policy
+        # (docs/SECURITY.md); "" keeps the zone strict.
+        self.zone_allow = ZONE_ALLOW
         self.keys_pkcs11 = None     # a token's URI for [keys] pkcs11 instead of the key directory
         self.gateway_env = {}
         self.log = log or (lambda msg: None)
@@ -682,11 +693,13 @@ tsig_key_name = {tsig}
 tsig_algorithm = hmac-sha256
 tsig_secret_file = {d}/tsig.secret
 default_ttl = 60
-{defaults}{extra}""".format(listen=listen, gateway_extra=gateway_extra, tls=tls, admin=admin,
+{allow}{defaults}{extra}""".format(listen=listen, gateway_extra=gateway_extra, tls=tls, admin=admin,
                            database_extra=self.database_extra, pool_size=self.pool_size,
                            d=self.dir, conninfo=conninfo or self.gateway_conninfo,
                            keys=("pkcs11 = %s" % self.keys_pkcs11 if self.keys_pkcs11
                                  else "directory = %s" % self.key_dir),
+                           allow=("allow_addresses = %s\n" % self.zone_allow
+                                  if self.zone_allow else ""),
                            keys_extra=keys_extra, zone=ZONE, dns=self.dns_port, tsig=TSIG_NAME,
                            defaults=self.GATEWAY_DEFAULTS.format(
                                interval=min_change_interval, blocked=blocked, minimum=minimum,
@@ -1047,6 +1060,10 @@ class Cluster:
             ("172.30.53.11:53", "127.0.0.1:%d" % self.primary_port),
             # the tests change a device's address every second
             ("min_change_interval = 60", "min_change_interval = 0"),
+            # and publish the addresses the other tests do (loopback through
+            # HAProxy's PROXY header, the load generator's ranges)
+            ("allow_addresses = 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32",
+             "allow_addresses = " + ZONE_ALLOW),
         ])
 
     def start_gateway(self, i, **conninfo):

@@ -450,11 +450,14 @@ def test_odd_host_names(stack):
     for h in notfqdn:
         got = lines(h)
         assert got and set(got) <= {"notfqdn", "badrequest query"}, (h, got)
-    # well-formed, but nobody's name (an IDN in punycode too)
+    # well-formed, but nobody's name (an IDN in punycode too); a globally
+    # reachable address, since only the stack's zone allows 192.0.2.0/24
     for h in (b"xn--bcher-kva." + ZONE.encode(), b"nobody-here." + ZONE.encode(),
               label.encode() + b".other.example.test", b"a" * 63 + b"." + ZONE.encode(),
               b"192.0.2.1"):
-        assert lines(h) == ["nohost"], h
+        assert lines(h, "1.0.0.61") == ["nohost"], h
+    # a name in a zone the gateway does not serve gets no allow list
+    assert lines(label.encode() + b".other.example.test") == ["abuse"]
     # the own name: any case, one trailing dot
     assert lines(fqdn.upper().encode()) == ["nochg 192.0.2.61"]
     assert lines(fqdn.encode() + b".") == ["nochg 192.0.2.61"]

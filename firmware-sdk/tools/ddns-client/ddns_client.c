@@ -152,17 +152,17 @@ static const char help_text[] =
 "    SDK parsed it and what the SDK's retry rules say to do next (from a\n"
 "    fresh state):\n"
 "        ddns-client: answer: result=good addr=192.0.2.10 next=idle delay=97012\n"
-"    with addr=, detail= (badrequest), server_time= and clock_offset=\n"
-"    (badtime) or retry_after= (ratelimit); result=none when there was no\n"
-"    valid answer (exit status 3). next is idle (update on change, else\n"
-"    keep-alive after delay seconds), retry (after delay seconds) or stop\n"
-"    (until a person acts).\n"
+"    with addr= (good, nochg, badaddr), detail= (badrequest),\n"
+"    server_time= and clock_offset= (badtime) or retry_after= (ratelimit);\n"
+"    result=none when there was no valid answer (exit status 3). next is\n"
+"    idle (update on change, else keep-alive after delay seconds), retry\n"
+"    (after delay seconds) or stop (until a person acts).\n"
 "\n"
 "EXIT STATUS\n"
 "    0   the gateway answered good or nochg: the addresses are recorded.\n"
 "    1   the gateway refused the update (badrequest, badauth, badtime,\n"
-"        disabled, badagent, notfound, replay, ratelimit, 911). The token and\n"
-"        a short\n"
+"        disabled, badagent, badaddr, notfound, replay, ratelimit, 911). The\n"
+"        token and a short\n"
 "        explanation are printed on standard error; for badtime the offset of\n"
 "        the device clock from the gateway's.\n"
 "    2   usage error, or unreadable or invalid credentials or CA file.\n"
@@ -674,6 +674,11 @@ static void explain(const ddns_response_t *r, uint64_t ts)
     case DDNS_RESULT_BADAGENT:
         fprintf(stderr, "%s: %s: the gateway refuses this model or firmware version "
                 "(User-Agent); update the firmware, do not retry\n", PROG, tok);
+        break;
+    case DDNS_RESULT_BADADDR:
+        fprintf(stderr, "%s: %s: the gateway does not point names at %.*s (not a globally "
+                "reachable address); nothing was recorded, do not retry with it\n", PROG, tok,
+                (int)r->addr[0].len, (const char *)r->addr[0].ptr);
         break;
     case DDNS_RESULT_NOTFOUND:
         fprintf(stderr, "%s: %s: the server has no update endpoint; check --server\n", PROG,

@@ -135,18 +135,25 @@ int gw_addr_cidr_match(const gw_cidr_list_t *l, const struct sockaddr *sa)
     } else {
         return 0;
     }
-    for (size_t i = 0; i < l->n; i++) {
-        const gw_cidr_t *c = &l->net[i];
-        if (c->family != fam)
-            continue;
-        int full = c->prefix / 8, rest = c->prefix % 8;
-        if (memcmp(a, c->addr, (size_t)full) != 0)
-            continue;
-        if (rest != 0 && ((a[full] ^ c->addr[full]) & (0xff << (8 - rest)) & 0xff) != 0)
-            continue;
-        return 1;
-    }
+    return gw_addr_cidr_has(l, fam, a);
+}
+
+int gw_addr_cidr_has(const gw_cidr_list_t *l, int family, const unsigned char *a)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (gw_addr_in_cidr(&l->net[i], family, a))
+            return 1;
     return 0;
+}
+
+int gw_addr_in_cidr(const gw_cidr_t *c, int family, const unsigned char *a)
+{
+    if (c->family != family)
+        return 0;
+    int full = c->prefix / 8, rest = c->prefix % 8;
+    if (memcmp(a, c->addr, (size_t)full) != 0)
+        return 0;
+    return rest == 0 || ((a[full] ^ c->addr[full]) & (0xff << (8 - rest)) & 0xff) == 0;
 }
 
 

@@ -53,6 +53,13 @@ int gw_addr_text(const struct sockaddr *sa, char *out, size_t outlen);
 /* 1 when sa (IPv4, IPv6 or IPv4-mapped IPv6) lies in one of the ranges. */
 int gw_addr_cidr_match(const gw_cidr_list_t *l, const struct sockaddr *sa);
 
+/* 1 when the address a (4 bytes for AF_INET, 16 for AF_INET6) of family
+ * lies in the range c. */
+int gw_addr_in_cidr(const gw_cidr_t *c, int family, const unsigned char *a);
+
+/* The same for a list: 1 when a lies in one of its ranges. */
+int gw_addr_cidr_has(const gw_cidr_list_t *l, int family, const unsigned char *a);
+
 /* "192.0.2.0/24", "2001:db8::/32" or one address (the full prefix). Host
  * bits beyond the prefix must be zero. Returns 0 or -1. */
 int gw_addr_parse_cidr(const char *s, gw_cidr_t *out);

@@ -282,6 +282,12 @@ static const struct gw_param gw_params[] = {
      "File holding the TSIG secret as one line of base64 (keep it mode 0600)."},
     {GW_SEC_ZONE, "default_ttl", GW_CT_INT, "60", 1, 86400, ZOFF(default_ttl), GW_RL_APPLY,
      "TTL of published records whose name has no TTL of its own."},
+    {GW_SEC_ZONE, "allow_addresses", GW_CT_CIDRS, "", 0, 0, ZOFF(allow_addresses), GW_RL_APPLY,
+     "Networks a name of this zone may point at although they are not globally "
+     "reachable (\"10.0.0.0/8, fd00::/8\"), for devices that live in a private "
+     "network. Unset: only globally reachable unicast addresses (docs/SECURITY.md). "
+     "An update of every name of a device (every signed update) needs the network in "
+     "the list of every zone."},
 };
 #define GW_NPARAMS (sizeof gw_params / sizeof gw_params[0])
 _Static_assert(sizeof ((gw_config_t *)0)->lines / sizeof(int) >= GW_NPARAMS, "lines[] too small");

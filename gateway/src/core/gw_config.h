@@ -47,6 +47,7 @@ typedef struct gw_zone_conf {
     char *tsig_secret_file;     /* absolute path */
     char *tsig_secret;          /* base64 text of the secret; wiped when freed */
     int default_ttl;
+    gw_cidr_list_t allow_addresses; /* lifts gw_addrpol's refusal for these */
     int line;                   /* line of the [zone ...] header */
     unsigned set;               /* bit i: zone key i was given in the file */
 } gw_zone_conf_t;

@@ -11,6 +11,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "gw_addrpol.h"
 #include "gw_apply.h"
 #include "gw_auth.h"
 #include "gw_budget.h"
@@ -212,19 +213,42 @@ static int gw_dyn_parse(const gw_devctx_t *d, gw_req_t *rq, struct gw_dyn_job *j
     return GW_OK;
 }
 
-/* Every item of the hostname list is "notfqdn": nothing for the database. */
-static void gw_dyn_all_notfqdn(gw_req_t *rq, size_t nhosts)
+/* An answer without the database: "notfqdn" for each item of the hostname
+ * list that is not an FQDN, token for the others (one line when the
+ * request names no host). */
+static void gw_dyn_answer_each(gw_req_t *rq, const struct gw_dyn_job *j, const char *token)
 {
-    size_t len = 0;
-    char *body = malloc(nhosts * 8 + 1);
+    size_t len = 0, lines = j->q.have_hostname ? j->q.nhosts : 1;
+    char *body = malloc(lines * 9 + 1);
     if (body == NULL) {
         gw_req_reply(rq, 200, "911", 0);
         return;
     }
-    for (size_t i = 0; i < nhosts; i++)
-        len += (size_t)snprintf(body + len, 9, "notfqdn\n");
+    for (size_t i = 0; i < lines; i++)
+        len += (size_t)snprintf(body + len, 9, "%s\n",
+                                j->q.have_hostname && j->ord[i] == 0 ? "notfqdn" : token);
     gw_dyn_send(rq, 200, body, len);
     free(body);
+}
+
+/* 3b. where the names would point (gw_addrpol), before the database: an
+ * address a name must not point at is dyndns2's "abuse" for every host. */
+static int gw_dyn_check_addresses(struct gw_dyn_job *j)
+{
+    const gw_req_info_t *in = gw_req_info(j->rq);
+    if (j->q.offline)
+        return GW_OK;
+    const gw_addrpol_req_t pq = {
+        .ipv4 = j->q.ipv4, .ipv6 = j->q.ipv6, .source = in->addr,
+        .hosts = j->q.have_hostname ? j->q.host[0] : NULL, .nhosts = j->q.nhosts,
+        .stride = sizeof j->q.host[0],
+    };
+    gw_addrpol_refusal_t pr;
+    if (gw_addrpol_check(j->d->cfg, &pq, &pr))
+        return GW_OK;
+    gw_info("device %s: dyndns2 update refused: %s is in %s", j->cred.device_id, pr.addr,
+            pr.block);
+    return GW_EINVAL;
 }
 
 /* 4. the database; no timestamp: dyndns2 has no replay token. The
@@ -290,7 +314,12 @@ static void gw_dyn_verified(void *arg, int answer)
         gw_req_refuse(&f, 200, 0, "badauth");
     } else if (gw_dyn_parse(j->d, j->rq, j, &f) == GW_OK) {
         if (j->q.have_hostname && j->nuniq == 0) {
-            gw_dyn_all_notfqdn(j->rq, j->q.nhosts);
+            gw_dyn_answer_each(j->rq, j, "notfqdn");
+            free(j);
+            return;
+        }
+        if (gw_dyn_check_addresses(j) != GW_OK) {
+            gw_dyn_answer_each(j->rq, j, "abuse");
             free(j);
             return;
         }

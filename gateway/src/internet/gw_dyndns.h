@@ -7,9 +7,10 @@
  * (parsed by gw_dynparse) are checked by gw_auth_check_password() (no
  * Authorization header at all gets 401 with a Basic challenge, for clients
  * that wait for one); then the
- * query (badrequest, notfqdn, numhost), the one database request
- * (gw_apply) with the host list, the offline flag and the minimum change
- * interval, and the answer: one line per requested host in request order,
+ * query (badrequest, notfqdn, numhost), the address policy (gw_addrpol:
+ * "abuse" for every host, nothing sent to the database), the one database
+ * request (gw_apply) with the host list, the offline flag and the minimum
+ * change interval, and the answer: one line per requested host in request order,
  * HTTP 200 for every dyndns2 result. */
 #ifndef GW_DYNDNS_H
 #define GW_DYNDNS_H

@@ -15,6 +15,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "gw_addrpol.h"
 #include "gw_apply.h"
 #include "gw_auth.h"
 #include "gw_budget.h"
@@ -187,6 +188,13 @@ static int gw_upd_apply(struct gw_upd_job *j, gw_req_refusal_t *f)
     if (in->family == 0) {
         gw_error("request without a peer address");
         return gw_req_refuse(f, 503, GW_UPDATE_RETRY_AFTER, "911");
+    }
+    /* Where the names would point: refused before the database */
+    const gw_addrpol_req_t pq = {.ipv4 = ar->ipv4, .ipv6 = ar->ipv6, .source = in->addr};
+    gw_addrpol_refusal_t pr;
+    if (!gw_addrpol_check(u->cfg, &pq, &pr)) {
+        gw_info("device %s: update refused: %s is in %s", ar->device_id, pr.addr, pr.block);
+        return gw_req_refuse(f, 403, 0, "badaddr %s", pr.addr);
     }
     snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar->ts);
     gw_agent_printable(in->agent, agent_text, sizeof agent_text);

@@ -7,8 +7,10 @@
  * Content-Length, verification through gw_auth (syntax, clock window,
  * signature) with the firmware policy (gw_policy) between syntax and clock,
  * the connection's address when the body names none (IPv4-mapped IPv6
- * peers count as IPv4), the one database request (gw_apply, for every name
- * of the device, with the minimum change interval) with a deadline of
+ * peers count as IPv4), the address policy after the signature
+ * (gw_addrpol: 403 "badaddr <addr> [<addr>]", nothing sent to the
+ * database), the one database request (gw_apply, for every name of the
+ * device, with the minimum change interval) with a deadline of
  * request_timeout, and the mapping of its typed answer to the
  * answer: good/nochg 200, unknown 401 badauth (the same answer as a wrong
  * signature), disabled 403, badagent 403, replay 409, ratelimit 429 with

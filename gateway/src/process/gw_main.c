@@ -500,6 +500,7 @@ static void gw_reload(struct gw_app *app)
     app->policy = fresh.policy;
     fresh.policy = NULL;
     gw_ops_apply_settings(app->admin);
+    gw_api_apply_settings(app->api);
     gw_log_set_level(cur->log_level);
     gw_log_set_format(cur->log_format);
     gw_limit_conf_t lc;
@@ -720,6 +721,7 @@ static int gw_run(struct gw_app *app)
     if (drop != GW_OK)
         return drop == GW_ECONFIG ? GW_EXIT_CONFIG : GW_EXIT_RUNTIME;
     gw_db_start(app->db);
+    gw_db_set_statement_timeout(app->api_db, cfg->admin_limits.statement_timeout);
     gw_db_start(app->api_db);
     gw_policydb_start(app->policydb);
     gw_tally_start(app->tally);

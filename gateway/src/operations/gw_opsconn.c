@@ -29,6 +29,7 @@ struct gw_oconn {
     void *gone_arg;
     struct sockaddr_storage peer;
     int counted;                    /* gw_limit_open_in succeeded */
+    int per_source;                 /* and counted the peer (not a trusted proxy) */
     int closing;
 };
 
@@ -106,6 +107,7 @@ static void gw_oconn_start_cb(evutil_socket_t fd, short what, void *arg)
     int v = gw_limit_open_in(c->oc->lim, proxy ? NULL : (struct sockaddr *)&c->peer);
     if (v == GW_LIMIT_OK) {
         c->counted = 1;
+        c->per_source = !proxy;
         return;
     }
     gw_opsconn_note(c->oc, c, 0, v == GW_LIMIT_TOTAL ? "[admin] max_connections reached"
@@ -129,11 +131,8 @@ static void gw_oconn_clock_cb(evutil_socket_t fd, short what, void *arg)
 static void gw_oconn_uncount(struct gw_oconn *c)
 {
     gw_opsconn_t *oc = c->oc;
-    if (c->counted) {
-        int proxy = gw_addr_cidr_match(&oc->cfg->admin_trusted_proxies,
-                                       (struct sockaddr *)&c->peer);
-        gw_limit_close_in(oc->lim, proxy ? NULL : (struct sockaddr *)&c->peer);
-    }
+    if (c->counted)
+        gw_limit_close_in(oc->lim, c->per_source ? (struct sockaddr *)&c->peer : NULL);
     c->counted = 0;
 }
 

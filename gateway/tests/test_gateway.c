@@ -883,6 +883,16 @@ static void test_limit_tables_apart(void **state)
     gw_limit_failed_in(admin, A);
     gw_limit_failed_in(admin, A);
     assert_true(gw_limit_blocked_in(admin, A) > 0);
+    /* listed among the failing sources, without blocking a device */
+    struct sockaddr_in b = {.sin_family = AF_INET};
+    const struct sockaddr *B = (void *)&b;
+    inet_pton(AF_INET, "192.0.2.10", &b.sin_addr);
+    gw_limit_failure_listed(B);
+    gw_limit_failure_listed(B);
+    assert_int_equal(gw_limit_auth_blocked(B), 0);
+    assert_int_equal(gw_limit_take_failures(f, 4), 1);
+    assert_string_equal(f[0].source, "192.0.2.10");
+    assert_int_equal(f[0].failures, 2);
     gw_limit_free(admin);
     gw_limit_shutdown();
 }

@@ -315,15 +315,19 @@ size_t gw_limit_sources_in(gw_limit_t *l)
     return n;
 }
 
-/* One failure (counted among the failing sources when counted is set). */
-static void gw_limit_fail(gw_limit_t *l, const struct sockaddr *sa, int counted)
+enum { GW_FAIL_LISTED = 1, GW_FAIL_LIMITED = 2 };
+
+/* One failure: among the failing sources (GW_FAIL_LISTED), towards the
+ * block (GW_FAIL_LIMITED), or both. */
+static void gw_limit_fail(gw_limit_t *l, const struct sockaddr *sa, int how)
 {
     unsigned char key[16];
     if (l == NULL || gw_limit_key(sa, key) != 0)
         return;
     pthread_mutex_lock(&l->mu);
-    int taking = counted && l->taking;
-    if (l->conf.auth_fail_limit <= 0 && !taking)
+    int taking = (how & GW_FAIL_LISTED) && l->taking;
+    int limiting = (how & GW_FAIL_LIMITED) && l->conf.auth_fail_limit > 0;
+    if (!limiting && !taking)
         goto out;
     int64_t now = gw_clock_s();
     struct gw_src *s = gw_limit_find(l, key, 1, now);
@@ -331,7 +335,7 @@ static void gw_limit_fail(gw_limit_t *l, const struct sockaddr *sa, int counted)
         goto out;
     if (taking && s->unflushed < INT_MAX)
         s->unflushed++;
-    if (l->conf.auth_fail_limit <= 0)
+    if (!limiting)
         goto out;
     if (s->fails == 0 || now - s->window_start >= l->conf.auth_fail_window) {
         s->fails = 0;
@@ -352,7 +356,7 @@ out:
 
 void gw_limit_failed_in(gw_limit_t *l, const struct sockaddr *sa)
 {
-    gw_limit_fail(l, sa, 1);
+    gw_limit_fail(l, sa, GW_FAIL_LISTED | GW_FAIL_LIMITED);
 }
 
 int gw_limit_blocked_in(gw_limit_t *l, const struct sockaddr *sa)
@@ -389,12 +393,17 @@ size_t gw_limit_connections(void)
 
 void gw_limit_auth_failed(const struct sockaddr *sa)
 {
-    gw_limit_fail(gw_lim, sa, 1);
+    gw_limit_fail(gw_lim, sa, GW_FAIL_LISTED | GW_FAIL_LIMITED);
 }
 
 void gw_limit_abuse(const struct sockaddr *sa)
 {
-    gw_limit_fail(gw_lim, sa, 0);
+    gw_limit_fail(gw_lim, sa, GW_FAIL_LIMITED);
+}
+
+void gw_limit_failure_listed(const struct sockaddr *sa)
+{
+    gw_limit_fail(gw_lim, sa, GW_FAIL_LISTED);
 }
 
 int gw_limit_auth_blocked(const struct sockaddr *sa)

@@ -66,6 +66,11 @@ void gw_limit_auth_failed(const struct sockaddr *sa);
  * auth_fail_limit and the block exactly as gw_limit_auth_failed does, but
  * not in the failing sources of gw_limit_take_failures. */
 void gw_limit_abuse(const struct sockaddr *sa);
+/* Lists a failed authentication of sa among the failing sources of
+ * gw_limit_take_failures without counting it towards the device table's
+ * block: for the admin API, whose failed logins have a limiter of their
+ * own but show among the failing sources all the same. */
+void gw_limit_failure_listed(const struct sockaddr *sa);
 /* Seconds sa stays blocked (at least 1), or 0 when it may try. */
 int gw_limit_auth_blocked(const struct sockaddr *sa);
 

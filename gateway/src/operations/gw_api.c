@@ -176,8 +176,10 @@ static int gw_api_token_row(gw_apireq_t *r, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
         struct sockaddr_storage ss;
-        if (gw_opsconn_sa(r->source, &ss) == 0)
+        if (gw_opsconn_sa(r->source, &ss) == 0) {
             gw_limit_failed_in(r->api_lim, (struct sockaddr *)&ss);
+            gw_limit_failure_listed((struct sockaddr *)&ss);  /* the failing sources */
+        }
         return gw_apireq_fail(r, 401, NULL, "the token is unknown, expired or revoked");
     }
     r->token_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

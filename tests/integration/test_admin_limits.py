@@ -18,6 +18,7 @@ import time
 import pytest
 
 import ddnsstack
+from test_hardening import wait_until
 
 PROXY = "127.0.0.2"
 ADMIN = """max_connections = 8
@@ -45,16 +46,6 @@ def st():
         s.config_extra = LIMITS
     with ddnsstack.started("ddns-admlim-", "admin-limits", configure) as s:
         yield s
-
-
-def wait_until(pred, timeout=20.0, step=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def admin_raw(st, method, path, source="127.0.0.1", token=None, headers=None, body=None,
@@ -121,23 +112,20 @@ def device_update(st, tmp_path, mac, ipv4):
 
 def test_admin_connections_are_capped_and_devices_still_served(st, tmp_path):
     held = []
+
+    def connect(source):
+        held.append(socket.create_connection(("127.0.0.1", st.admin_port),
+                                             source_address=(source, 0)))
+        return held[-1]
     try:
         for _ in range(4):
-            held.append(socket.create_connection(("127.0.0.1", st.admin_port),
-                                                 source_address=("127.0.0.1", 0)))
+            connect("127.0.0.1")
         # the fifth from one source is closed before anything is read
-        extra = socket.create_connection(("127.0.0.1", st.admin_port),
-                                         source_address=("127.0.0.1", 0))
-        held.append(extra)
-        assert closed_without_answer(extra)
+        assert closed_without_answer(connect("127.0.0.1"))
         for _ in range(4):
-            held.append(socket.create_connection(("127.0.0.1", st.admin_port),
-                                                 source_address=("127.0.0.3", 0)))
+            connect("127.0.0.3")
         # eight open: a connection from a new source is over the total
-        other = socket.create_connection(("127.0.0.1", st.admin_port),
-                                         source_address=("127.0.0.4", 0))
-        held.append(other)
-        assert closed_without_answer(other)
+        assert closed_without_answer(connect("127.0.0.4"))
         # meanwhile the device listener serves devices
         assert device_update(st, tmp_path, "0A:DD:00:00:00:01", "192.0.2.61") == \
             "good 192.0.2.61"

@@ -155,6 +155,16 @@ static void gw_oconn_closecb(struct evhttp_connection *evcon, void *arg)
         gone(c->gone_arg, 1);
 }
 
+/* Frees the events of c and c itself. */
+static void gw_oconn_drop(struct gw_oconn *c)
+{
+    struct event *evs[3] = {c->start, c->watch, c->clock};
+    for (size_t i = 0; i < 3; i++)
+        if (evs[i] != NULL)
+            event_free(evs[i]);
+    free(c);
+}
+
 /* evhttp has freed the connection (bufferevent_free took its callbacks):
  * uncount it if its close was not seen, and drop the last reference, which
  * closes the socket. */
@@ -168,13 +178,8 @@ static void gw_oconn_end(struct gw_oconn *c)
         oc->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    if (c->start != NULL)
-        event_free(c->start);
-    if (c->watch != NULL)
-        event_free(c->watch);
-    event_free(c->clock);
     bufferevent_decref(c->bev);
-    free(c);
+    gw_oconn_drop(c);
 }
 
 /* Finds the connections evhttp has freed. evhttp_connection_free has no
@@ -231,13 +236,8 @@ static struct bufferevent *gw_opsconn_bevcb(struct event_base *base, void *arg)
     event_active(c->start, EV_TIMEOUT, 1);
     return bev;
 fail:
-    if (c != NULL) {
-        if (c->start != NULL)
-            event_free(c->start);
-        if (c->clock != NULL)
-            event_free(c->clock);
-        free(c);
-    }
+    if (c != NULL)
+        gw_oconn_drop(c);
     if (bev == NULL)
         bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     gw_error("cannot create the state of a new admin connection: it is not counted");

@@ -178,8 +178,9 @@ static void gw_oconn_end(struct gw_oconn *c)
         oc->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    bufferevent_decref(c->bev);
-    gw_oconn_drop(c);
+    struct bufferevent *bev = c->bev;
+    gw_oconn_drop(c);           /* its events first: the socket is still open */
+    bufferevent_decref(bev);
 }
 
 /* Finds the connections evhttp has freed. evhttp_connection_free has no

@@ -825,6 +825,85 @@ static void test_limits(void **state)
     assert_int_equal(gw_limit_auth_blocked(A), 0);      /* no table: nothing blocked */
 }
 
+/* A full table evicts the least recently seen source without an open
+ * connection: the newest source is still limited, connection counts stay
+ * exact, and a source that keeps failing is not the one forgotten. */
+static void test_limit_evicts(void **state)
+{
+    (void)state;
+    gw_limit_conf_t c = {.max_connections_per_source = 1, .auth_fail_limit = 2,
+                         .auth_fail_window = 60, .auth_block_time = 30};
+    gw_limit_t *l = gw_limit_new(&c, 8, "test");
+    assert_non_null(l);
+    struct sockaddr_in s = {.sin_family = AF_INET};
+    const struct sockaddr *S = (void *)&s;
+    inet_pton(AF_INET, "198.51.100.1", &s.sin_addr);
+    assert_int_equal(gw_limit_open_in(l, S), GW_LIMIT_OK);     /* .1 holds a connection */
+    inet_pton(AF_INET, "198.51.100.2", &s.sin_addr);
+    gw_limit_failed_in(l, S);
+    gw_limit_failed_in(l, S);                                   /* .2 blocked */
+    for (int i = 10; i < 40; i++) {                             /* far past 8 sources */
+        char ip[32];
+        snprintf(ip, sizeof ip, "203.0.113.%d", i);
+        inet_pton(AF_INET, ip, &s.sin_addr);
+        gw_limit_failed_in(l, S);
+        inet_pton(AF_INET, "198.51.100.2", &s.sin_addr);
+        assert_true(gw_limit_blocked_in(l, S) > 0);             /* seen again: kept */
+    }
+    assert_true(gw_limit_sources_in(l) <= 8);
+    /* the newest source is tracked and blocked like any other */
+    inet_pton(AF_INET, "203.0.113.200", &s.sin_addr);
+    gw_limit_failed_in(l, S);
+    gw_limit_failed_in(l, S);
+    assert_true(gw_limit_blocked_in(l, S) > 0);
+    /* the source with a connection was never evicted: its cap holds, its
+     * close is counted */
+    inet_pton(AF_INET, "198.51.100.1", &s.sin_addr);
+    assert_int_equal(gw_limit_open_in(l, S), GW_LIMIT_SOURCE);
+    assert_int_equal(gw_limit_connections_in(l), 1);
+    gw_limit_close_in(l, S);
+    assert_int_equal(gw_limit_connections_in(l), 0);
+    assert_int_equal(gw_limit_open_in(l, S), GW_LIMIT_OK);
+    gw_limit_close_in(l, S);
+    gw_limit_free(l);
+}
+
+/* Separate tables do not share blocks; gw_limit_abuse blocks like a failed
+ * authentication without being listed among the failing sources. */
+static void test_limit_tables_apart(void **state)
+{
+    (void)state;
+    gw_limit_conf_t c = {.auth_fail_limit = 2, .auth_fail_window = 60, .auth_block_time = 30};
+    assert_int_equal(gw_limit_init(&c), 0);
+    gw_limit_t *admin = gw_limit_new(&c, 0, "admin API");
+    assert_non_null(admin);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    const struct sockaddr *A = (void *)&a;
+    inet_pton(AF_INET, "192.0.2.9", &a.sin_addr);
+    gw_limit_fail_t f[4];
+    (void)gw_limit_take_failures(f, 4);
+    gw_limit_abuse(A);
+    gw_limit_abuse(A);
+    assert_true(gw_limit_auth_blocked(A) > 0);
+    assert_int_equal(gw_limit_blocked_in(admin, A), 0);
+    assert_int_equal(gw_limit_take_failures(f, 4), 0);
+    gw_limit_failed_in(admin, A);
+    gw_limit_failed_in(admin, A);
+    assert_true(gw_limit_blocked_in(admin, A) > 0);
+    /* listed among the failing sources, without blocking a device */
+    struct sockaddr_in b = {.sin_family = AF_INET};
+    const struct sockaddr *B = (void *)&b;
+    inet_pton(AF_INET, "192.0.2.10", &b.sin_addr);
+    gw_limit_failure_listed(B);
+    gw_limit_failure_listed(B);
+    assert_int_equal(gw_limit_auth_blocked(B), 0);
+    assert_int_equal(gw_limit_take_failures(f, 4), 1);
+    assert_string_equal(f[0].source, "192.0.2.10");
+    assert_int_equal(f[0].failures, 2);
+    gw_limit_free(admin);
+    gw_limit_shutdown();
+}
+
 /* Failed authentications per source, for the admin API: counted from the
  * first take on, also with the limiter off, and taken once. */
 static void test_limit_failures_taken(void **state)
@@ -1357,6 +1436,8 @@ int main(void)
         cmocka_unit_test(test_config_keys_directory_or_pkcs11),
         cmocka_unit_test(test_proxy_parse),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_limit_evicts),
+        cmocka_unit_test(test_limit_tables_apart),
         cmocka_unit_test(test_console_map),
     };
     return cmocka_run_group_tests_name("gateway", tests, setup, teardown);

@@ -266,6 +266,10 @@ class Stack:
         self.pool_size = 4
         self.database_extra = ""
         self.keys_extra = ""            # more lines of [keys]
+        # more lines of [admin]; tests send wrong admin tokens from
+        # 127.0.0.1 on purpose, so the admin API's limiter is off unless a
+        # test sets it
+        self.admin_extra = "auth_fail_limit = 0\n"
         self.config_extra = ""
         self.tls_lines = None
         # [zone] allow_addresses: the addresses the tests, the demo and the
@@ -659,8 +663,8 @@ signed_only_models = {signed_only}
         if main:
             extra = self.config_extra if extra is None else extra
             listen = ", ".join(["127.0.0.1:%d" % https_port] + list(self.more_listen))
-            admin = "[admin]\nlisten = 127.0.0.1:%d\nconsole_dir = %s\n\n" % (
-                self.admin_port, os.path.join(ROOT, "gateway", "console"))
+            admin = "[admin]\nlisten = 127.0.0.1:%d\nconsole_dir = %s\n%s\n" % (
+                self.admin_port, os.path.join(ROOT, "gateway", "console"), self.admin_extra)
             gateway_extra = self.gateway_extra
             if not re.search(r"^workers\s*=", gateway_extra, re.M):
                 # several event loops everywhere, whatever the machine's CPUs

@@ -271,6 +271,49 @@ static const struct gw_param gw_params[] = {
      "Directory of the web console's files (HTML, CSS, JavaScript), served at "
      "/console/ on the admin listener; `make install` puts them in the default. "
      "A directory that does not exist is warned about and /console/ answers 404."},
+    {GW_SEC_ADMIN, "max_connections", GW_CT_INT, "256", 1, 100000,
+     GOFF(admin_limits.max_connections), GW_RL_APPLY,
+     "Connections open at once on the admin listener(s); over: closed at once, with no "
+     "answer. Counted apart from [limits] max_connections, so that neither side can "
+     "take the other's file descriptors."},
+    {GW_SEC_ADMIN, "max_connections_per_source", GW_CT_INT, "16", 1, 100000,
+     GOFF(admin_limits.max_connections_per_source), GW_RL_APPLY,
+     "Connections open at once on the admin listener(s) from one source (an IPv4 "
+     "address or an IPv6 /64: the TCP peer, a trusted proxy included); over: closed at "
+     "once."},
+    {GW_SEC_ADMIN, "header_timeout", GW_CT_INT, "10", 1, 300,
+     GOFF(admin_limits.header_timeout), GW_RL_APPLY,
+     "Seconds an admin connection has to deliver one complete request (headers and "
+     "body), counted from the connection's start or from the previous answer; then it "
+     "is closed (slow clients)."},
+    {GW_SEC_ADMIN, "auth_fail_limit", GW_CT_INT, "10", 0, 100000,
+     GOFF(admin_limits.auth_fail_limit), GW_RL_APPLY,
+     "Admin API requests with a bad bearer token from one client within "
+     "auth_fail_window that block the client (0: never block). A limiter of its own: "
+     "devices' failed authentications never block operators, nor the reverse."},
+    {GW_SEC_ADMIN, "auth_fail_window", GW_CT_INT, "60", 1, 86400,
+     GOFF(admin_limits.auth_fail_window), GW_RL_APPLY,
+     "Seconds over which the admin API's failed authentications are counted."},
+    {GW_SEC_ADMIN, "auth_block_time", GW_CT_INT, "300", 1, 86400,
+     GOFF(admin_limits.auth_block_time), GW_RL_APPLY,
+     "Seconds a blocked admin API client is answered 429 with Retry-After, without "
+     "its token being looked at."},
+    {GW_SEC_ADMIN, "trusted_proxies", GW_CT_CIDRS, "", 0, 0, GOFF(admin_trusted_proxies),
+     GW_RL_APPLY,
+     "Reverse proxies in front of the admin listener (\"10.0.0.5, 2001:db8::/64\"). "
+     "Only a TCP peer in this list may name the client in client_address_header."},
+    {GW_SEC_ADMIN, "client_address_header", GW_CT_STRING, "", 0, 0,
+     GOFF(admin_client_address_header), GW_RL_APPLY,
+     "Request header in which a trusted proxy names the client, such as "
+     "X-Forwarded-For: its right-most address (the one the proxy appended) is then "
+     "the client's for the admin API's limiter, its log and the audit log. From any "
+     "other peer, and when unset, the header is ignored."},
+    {GW_SEC_ADMIN, "statement_timeout", GW_CT_INT, "5", 1, 3600,
+     GOFF(admin_limits.statement_timeout), GW_RL_RESTART,
+     "Seconds an admin API statement may run: PostgreSQL's statement_timeout of the "
+     "admin pool's connections; the gateway also cancels the statement itself one "
+     "second later, or at once when the client goes away. The request is answered "
+     "504."},
     {GW_SEC_ZONE, "primary", GW_CT_ADDRPORT, NULL, 0, 0, ZOFF(primary), GW_RL_APPLY,
      "Primary DNS server of the zone that accepts RFC 2136 updates: addr[:port], "
      "port 53 by default."},
@@ -856,6 +899,7 @@ void gw_config_free(gw_config_t *cfg)
         free(cfg->keys_pkcs11);
     }
     free(cfg->admin_console_dir);
+    free(cfg->admin_client_address_header);
     free(cfg->fw_blocked_models);
     free(cfg->fw_minimum_versions);
     free(cfg->fw_signed_only_models);

@@ -34,6 +34,17 @@ typedef struct gw_limits {
     int device_memory;
 } gw_limits_t;
 
+/* [admin]: the operations listener's own bounds and the admin API's. */
+typedef struct gw_admin_limits {
+    int max_connections;
+    int max_connections_per_source;
+    int header_timeout;
+    int auth_fail_limit;
+    int auth_fail_window;
+    int auth_block_time;
+    int statement_timeout;      /* seconds */
+} gw_admin_limits_t;
+
 enum gw_log_format {
     GW_LOGFMT_TEXT = 0,
     GW_LOGFMT_JSON = 1,
@@ -96,11 +107,14 @@ typedef struct gw_config {
     /* [admin] */
     gw_listen_list_t admin_listen;      /* n == 0: no admin listener */
     char *admin_console_dir;            /* the web console's files (gw_console) */
+    gw_admin_limits_t admin_limits;
+    char *admin_client_address_header;  /* "" or NULL: none */
+    gw_cidr_list_t admin_trusted_proxies;
     /* [zone NAME] */
     gw_zone_conf_t *zones;
     size_t nzones;
     /* where each global key was set (0: default) */
-    int lines[64];
+    int lines[80];
 } gw_config_t;
 
 /* Problems found while loading: newline-separated lines, NULL when none. */

@@ -1,7 +1,9 @@
 /* gw_db: asynchronous PostgreSQL pool on the event loop (see gw_db.h). */
 #include "gw_db.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -27,6 +29,7 @@ enum gw_conn_state {
 
 struct gw_db_job {
     TAILQ_ENTRY(gw_db_job) next;
+    gw_db_t *db;
     const char *sql;            /* own_sql, or a batched statement's (static) text */
     char *own_sql;              /* a plain query's copy of its text */
     int nparams;
@@ -52,6 +55,12 @@ struct gw_db_conn {
     struct event *timer;        /* reconnect backoff, or connect deadline */
     int backoff_ms;
     int flushing;
+    struct event *cancel_done;  /* the cancel thread finished */
+    pthread_t cancel_thread;
+    PGcancel *cancel_pc;        /* the thread's, made on the loop */
+    int cancelling;             /* a cancel thread runs: nothing new is sent */
+    char cancel_err[256];       /* written by that thread, read once it ended */
+    int cancel_ok;
     gw_db_job_t **jobs;         /* the statement's jobs: one, or a batch */
     int njobs;
     PGresult *result;
@@ -67,6 +76,8 @@ struct gw_db {
     struct gw_db_jobq queue;
     atomic_size_t qlen;
     unsigned int seed;
+    char options[64];           /* libpq "options" of new connections; "" none */
+    int cancel_on_deadline;     /* gw_db_set_statement_timeout was called */
     int wake_inflight;          /* a wake-up of the publishers is queued or running */
     int wake_again;             /* changes committed since it was queued */
     char *listen_sql;           /* gw_db_listen: "LISTEN channel", else NULL */
@@ -143,6 +154,62 @@ static void gw_job_free(gw_db_job_t *job)
 
 /* The deadline of a query passed: its caller learns now, the answer (when
  * it comes) is dropped. */
+/* A thread that sends one cancel request: PQcancel blocks for a round
+ * trip to the server (or a connect timeout when it is unreachable). */
+static void *gw_cancel_thread(void *arg)
+{
+    struct gw_db_conn *c = arg;
+    c->cancel_ok = PQcancel(c->cancel_pc, c->cancel_err, (int)sizeof c->cancel_err) == 1;
+    event_active(c->cancel_done, EV_TIMEOUT, 1);
+    return NULL;
+}
+
+static void gw_cancel_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_db_conn *c = arg;
+    (void)fd;
+    (void)what;
+    pthread_join(c->cancel_thread, NULL);
+    PQfreeCancel(c->cancel_pc);
+    c->cancel_pc = NULL;
+    c->cancelling = 0;
+    if (c->cancel_ok)
+        gw_info("database connection %d: statement past its deadline cancelled", c->idx);
+    else
+        gw_warn("database connection %d: cannot cancel a statement past its deadline: %s",
+                c->idx, gw_db_message(c->cancel_err));
+    gw_db_dispatch(c->db);
+}
+
+/* Cancels the statement of job if a connection runs it now. A cancel is
+ * for a backend, not for one statement (one that arrives while the
+ * backend is idle is ignored), so that connection sends nothing more until
+ * the server has taken the request. */
+static void gw_job_cancel_running(gw_db_job_t *job)
+{
+    gw_db_t *db = job->db;
+    for (int i = 0; i < db->n; i++) {
+        struct gw_db_conn *c = &db->conns[i];
+        if (c->state != GW_CONN_BUSY || c->njobs != 1 || c->jobs[0] != job || c->cancelling)
+            continue;
+        if (c->cancel_done == NULL &&
+            (c->cancel_done = event_new(db->base, -1, 0, gw_cancel_done_cb, c)) == NULL)
+            return;
+        c->cancel_pc = PQgetCancel(c->pg);     /* needs no connection afterwards */
+        if (c->cancel_pc == NULL)
+            return;
+        c->cancelling = 1;
+        if (pthread_create(&c->cancel_thread, NULL, gw_cancel_thread, c) != 0) {
+            c->cancelling = 0;
+            PQfreeCancel(c->cancel_pc);
+            c->cancel_pc = NULL;
+            gw_warn("database connection %d: cannot start the thread that cancels a "
+                    "statement past its deadline", c->idx);
+        }
+        return;
+    }
+}
+
 static void gw_job_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     gw_db_job_t *job = arg;
@@ -150,6 +217,8 @@ static void gw_job_deadline_cb(evutil_socket_t fd, short what, void *arg)
     gw_db_rows_cb rcb = job->rcb;
     (void)fd;
     (void)what;
+    if (job->db->cancel_on_deadline && (cb != NULL || rcb != NULL))
+        gw_job_cancel_running(job);
     job->cb = NULL;
     job->rcb = NULL;
     if (cb != NULL)
@@ -373,8 +442,17 @@ static void gw_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static void gw_conn_start(struct gw_db_conn *c)
 {
-    const char *kw[3], *val[3];
+    const char *kw[4], *val[4];
     gw_db_conn_params(c->db->conninfo, "ddns-gateway", kw, val);
+    if (c->db->options[0] != '\0') {
+        /* before the conninfo (kw[1]), which may override it */
+        kw[3] = NULL;
+        val[3] = NULL;
+        kw[2] = kw[1];
+        val[2] = val[1];
+        kw[1] = "options";
+        val[1] = c->db->options;
+    }
     c->pg = PQconnectStartParams(kw, val, 1);
     c->state = GW_CONN_CONNECTING;
     if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
@@ -446,7 +524,10 @@ static void gw_conn_complete(struct gw_db_conn *c)
         err = GW_EDB;
         gw_warn("database connection %d: query returned no result", c->idx);
     } else if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
-        err = GW_EDB;
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        /* query_canceled: statement_timeout, or a cancel past the deadline */
+        err = c->db->cancel_on_deadline && state != NULL && strcmp(state, "57014") == 0
+                  ? GW_ETIMEDOUT : GW_EDB;
         gw_warn("database connection %d: %s failed: %s", c->idx,
                 c->njobs > 1 ? "batch" : "query", gw_db_message(PQresultErrorMessage(res)));
     }
@@ -624,7 +705,7 @@ static void gw_db_dispatch(gw_db_t *db)
 {
     for (int i = 0; i < db->n && !TAILQ_EMPTY(&db->queue); i++) {
         struct gw_db_conn *c = &db->conns[i];
-        if (c->state != GW_CONN_IDLE)
+        if (c->state != GW_CONN_IDLE || c->cancelling)
             continue;
         gw_db_job_t *job = TAILQ_FIRST(&db->queue);
         TAILQ_REMOVE(&db->queue, job, next);
@@ -695,6 +776,12 @@ void gw_db_free(gw_db_t *db)
         struct gw_db_conn *c = &db->conns[i];
         int njobs = c->njobs;
         c->njobs = 0;
+        if (c->cancelling) {
+            pthread_join(c->cancel_thread, NULL);   /* it writes to c */
+            PQfreeCancel(c->cancel_pc);
+        }
+        if (c->cancel_done != NULL)
+            event_free(c->cancel_done);
         gw_conn_close(c);
         if (c->timer != NULL)
             event_free(c->timer);
@@ -770,6 +857,7 @@ static int gw_db_enqueue(gw_db_t *db, const char *sql, int nparams, const char *
         free(job);
         return GW_ENOMEM;
     }
+    job->db = db;
     job->cb = cb;
     job->rcb = rcb;
     job->batched = rcb != NULL;
@@ -833,6 +921,18 @@ int gw_db_listen(gw_db_t *db, const char *channel, gw_db_notify_cb cb, void *arg
     db->listen_cb = cb;
     db->listen_arg = arg;
     return GW_OK;
+}
+
+void gw_db_set_statement_timeout(gw_db_t *db, int seconds)
+{
+    snprintf(db->options, sizeof db->options, "-c statement_timeout=%ds", seconds);
+    db->cancel_on_deadline = 1;
+}
+
+void gw_db_expire(gw_db_job_t *job)
+{
+    if (job->deadline != NULL && (job->cb != NULL || job->rcb != NULL))
+        event_active(job->deadline, EV_TIMEOUT, 1);
 }
 
 void gw_db_cancel(gw_db_job_t *job)

@@ -98,6 +98,20 @@ int gw_db_listen(gw_db_t *db, const char *channel, gw_db_notify_cb cb, void *arg
 /* The callback of job will not be called (the statement may still run). */
 void gw_db_cancel(gw_db_job_t *job);
 
+/* For a pool whose statements must not outlive their callers (the admin
+ * API's): connections opened from now on run with PostgreSQL's
+ * statement_timeout of seconds (the libpq "options" startup parameter,
+ * before the conninfo, which may override it), and a statement whose
+ * deadline (gw_db_query_timed) passes while it runs is cancelled on the
+ * server (PQcancel, on the loop: one round trip). A statement the server
+ * cancelled, for either reason, is reported GW_ETIMEDOUT. */
+void gw_db_set_statement_timeout(gw_db_t *db, int seconds);
+/* The deadline of job (gw_db_query_timed) passes now, on the next turn of
+ * the loop: its callback runs with GW_ETIMEDOUT and, on a pool of
+ * gw_db_set_statement_timeout, its statement is cancelled if it runs (for
+ * a caller whose client went away). Nothing for a job without deadline. */
+void gw_db_expire(gw_db_job_t *job);
+
 /* Connections currently open and ready or busy. */
 size_t gw_db_connected(const gw_db_t *db);
 

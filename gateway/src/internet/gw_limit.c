@@ -18,9 +18,12 @@
 #include "gw_log.h"
 
 #define GW_LIMIT_BUCKETS 4096
+/* Entries looked at from the old end of the list for one to evict. */
+#define GW_LIMIT_EVICT_SCAN 64
 
 struct gw_src {
-    struct gw_src *next;
+    struct gw_src *next;            /* in its bucket */
+    struct gw_src *newer, *older;   /* in the list by last activity */
     unsigned char key[16];
     int conns;
     int fails;              /* failures in the current window */
@@ -32,16 +35,19 @@ struct gw_src {
 struct gw_limit {
     pthread_mutex_t mu;
     gw_limit_conf_t conf;
+    const char *what;
     uint64_t seed[2];
     struct gw_src *b[GW_LIMIT_BUCKETS];
+    struct gw_src *newest, *oldest;
     size_t nsrc;
+    size_t max_sources;
     size_t nconns;
     size_t sweep;           /* next bucket to tidy */
     int taking;             /* gw_limit_take_failures() was called */
     int64_t full_warned;
 };
 
-static struct gw_limit *gw_lim;
+static gw_limit_t *gw_lim;      /* the device listeners' table */
 
 /* IPv4 (also IPv4-mapped IPv6) as ::ffff:a.b.c.d; IPv6 as its /64. */
 static int gw_limit_key(const struct sockaddr *sa, unsigned char key[16])
@@ -84,6 +90,39 @@ static int gw_src_idle(const struct gw_src *s, const gw_limit_conf_t *c, int64_t
            (s->fails == 0 || now - s->window_start >= c->auth_fail_window);
 }
 
+static void gw_lru_unlink(struct gw_limit *l, struct gw_src *s)
+{
+    if (s->newer != NULL)
+        s->newer->older = s->older;
+    else
+        l->newest = s->older;
+    if (s->older != NULL)
+        s->older->newer = s->newer;
+    else
+        l->oldest = s->newer;
+    s->newer = s->older = NULL;
+}
+
+static void gw_lru_front(struct gw_limit *l, struct gw_src *s)
+{
+    s->newer = NULL;
+    s->older = l->newest;
+    if (l->newest != NULL)
+        l->newest->newer = s;
+    l->newest = s;
+    if (l->oldest == NULL)
+        l->oldest = s;
+}
+
+/* Takes s (found at *pp of its bucket) out of the table and frees it. */
+static void gw_limit_drop(struct gw_limit *l, struct gw_src **pp, struct gw_src *s)
+{
+    *pp = s->next;
+    gw_lru_unlink(l, s);
+    free(s);
+    l->nsrc--;
+}
+
 /* Drops idle entries of one bucket per call: the table tidies itself. */
 static void gw_limit_tidy(struct gw_limit *l, int64_t now)
 {
@@ -91,74 +130,85 @@ static void gw_limit_tidy(struct gw_limit *l, int64_t now)
     l->sweep = (l->sweep + 1) % GW_LIMIT_BUCKETS;
     while (*pp != NULL) {
         struct gw_src *s = *pp;
-        if (gw_src_idle(s, &l->conf, now)) {
-            *pp = s->next;
-            free(s);
-            l->nsrc--;
-        } else {
+        if (gw_src_idle(s, &l->conf, now))
+            gw_limit_drop(l, pp, s);
+        else
             pp = &s->next;
-        }
     }
 }
 
-/* The entry of key (created when create is set); NULL if absent or the
- * table is full. Called with the mutex held. */
+/* Makes room for one entry: evicts the least recently seen entry without
+ * an open connection. Returns 0, or -1 when the oldest entries all have
+ * connections (the table then grows: they are bounded by the connections). */
+static int gw_limit_evict(struct gw_limit *l, int64_t now)
+{
+    struct gw_src *s = l->oldest;
+    for (int i = 0; s != NULL && i < GW_LIMIT_EVICT_SCAN; i++, s = s->newer) {
+        if (s->conns > 0)
+            continue;
+        struct gw_src **pp = &l->b[gw_limit_hash(l, s->key)];
+        while (*pp != s)
+            pp = &(*pp)->next;
+        gw_limit_drop(l, pp, s);
+        if (now - l->full_warned >= 60) {
+            l->full_warned = now;
+            gw_warn("%s source table full (%zu sources): the least recently seen are "
+                    "forgotten", l->what, l->max_sources);
+        }
+        return 0;
+    }
+    return -1;
+}
+
+/* The entry of key (created when create is set), now the most recently
+ * seen; NULL if absent or out of memory. Called with the mutex held. */
 static struct gw_src *gw_limit_find(struct gw_limit *l, const unsigned char key[16], int create,
                                     int64_t now)
 {
     size_t h = gw_limit_hash(l, key);
     for (struct gw_src *s = l->b[h]; s != NULL; s = s->next)
-        if (memcmp(s->key, key, 16) == 0)
+        if (memcmp(s->key, key, 16) == 0) {
+            gw_lru_unlink(l, s);
+            gw_lru_front(l, s);
             return s;
+        }
     if (!create)
         return NULL;
-    if (l->nsrc >= GW_LIMIT_MAX_SOURCES) {
-        if (now - l->full_warned >= 60) {
-            l->full_warned = now;
-            gw_warn("source table full (%d sources): new sources are not limited",
-                    GW_LIMIT_MAX_SOURCES);
-        }
-        return NULL;
-    }
+    if (l->nsrc >= l->max_sources)
+        (void)gw_limit_evict(l, now);
     struct gw_src *s = calloc(1, sizeof *s);
     if (s == NULL)
         return NULL;
     memcpy(s->key, key, 16);
     s->next = l->b[h];
     l->b[h] = s;
+    gw_lru_front(l, s);
     l->nsrc++;
     return s;
 }
 
-int gw_limit_init(const gw_limit_conf_t *conf)
+gw_limit_t *gw_limit_new(const gw_limit_conf_t *conf, size_t max_sources, const char *what)
 {
-    if (gw_lim != NULL) {
-        pthread_mutex_lock(&gw_lim->mu);
-        gw_lim->conf = *conf;
-        pthread_mutex_unlock(&gw_lim->mu);
-        return GW_OK;
-    }
     struct gw_limit *l = calloc(1, sizeof *l);
     if (l == NULL)
-        return GW_ENOMEM;
+        return NULL;
     if (pthread_mutex_init(&l->mu, NULL) != 0) {
         free(l);
-        return GW_ENOMEM;
+        return NULL;
     }
     if (RAND_bytes((unsigned char *)l->seed, sizeof l->seed) != 1)
         l->seed[0] = (uint64_t)time(NULL) * 0x2545F4914F6CDD1DULL;
     l->conf = *conf;
+    l->what = what;
+    l->max_sources = max_sources > 0 ? max_sources : GW_LIMIT_MAX_SOURCES;
     l->full_warned = -1000;
-    gw_lim = l;
-    return GW_OK;
+    return l;
 }
 
-void gw_limit_shutdown(void)
+void gw_limit_free(gw_limit_t *l)
 {
-    struct gw_limit *l = gw_lim;
     if (l == NULL)
         return;
-    gw_lim = NULL;
     for (size_t i = 0; i < GW_LIMIT_BUCKETS; i++) {
         struct gw_src *s = l->b[i];
         while (s != NULL) {
@@ -171,9 +221,39 @@ void gw_limit_shutdown(void)
     free(l);
 }
 
-int gw_limit_conn_open(const struct sockaddr *sa)
+void gw_limit_configure(gw_limit_t *l, const gw_limit_conf_t *conf)
 {
-    struct gw_limit *l = gw_lim;
+    if (l == NULL)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->conf = *conf;
+    pthread_mutex_unlock(&l->mu);
+}
+
+gw_limit_t *gw_limit_device(void)
+{
+    return gw_lim;
+}
+
+int gw_limit_init(const gw_limit_conf_t *conf)
+{
+    if (gw_lim != NULL) {
+        gw_limit_configure(gw_lim, conf);
+        return GW_OK;
+    }
+    gw_lim = gw_limit_new(conf, GW_LIMIT_MAX_SOURCES, "device");
+    return gw_lim != NULL ? GW_OK : GW_ENOMEM;
+}
+
+void gw_limit_shutdown(void)
+{
+    gw_limit_t *l = gw_lim;
+    gw_lim = NULL;
+    gw_limit_free(l);
+}
+
+int gw_limit_open_in(gw_limit_t *l, const struct sockaddr *sa)
+{
     unsigned char key[16];
     int rc = GW_LIMIT_OK;
     if (l == NULL)
@@ -200,9 +280,8 @@ out:
     return rc;
 }
 
-void gw_limit_conn_close(const struct sockaddr *sa)
+void gw_limit_close_in(gw_limit_t *l, const struct sockaddr *sa)
 {
-    struct gw_limit *l = gw_lim;
     unsigned char key[16];
     if (l == NULL)
         return;
@@ -216,9 +295,8 @@ void gw_limit_conn_close(const struct sockaddr *sa)
     pthread_mutex_unlock(&l->mu);
 }
 
-size_t gw_limit_connections(void)
+size_t gw_limit_connections_in(gw_limit_t *l)
 {
-    struct gw_limit *l = gw_lim;
     if (l == NULL)
         return 0;
     pthread_mutex_lock(&l->mu);
@@ -227,22 +305,37 @@ size_t gw_limit_connections(void)
     return n;
 }
 
-void gw_limit_auth_failed(const struct sockaddr *sa)
+size_t gw_limit_sources_in(gw_limit_t *l)
 {
-    struct gw_limit *l = gw_lim;
+    if (l == NULL)
+        return 0;
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->nsrc;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+enum { GW_FAIL_LISTED = 1, GW_FAIL_LIMITED = 2 };
+
+/* One failure: among the failing sources (GW_FAIL_LISTED), towards the
+ * block (GW_FAIL_LIMITED), or both. */
+static void gw_limit_fail(gw_limit_t *l, const struct sockaddr *sa, int how)
+{
     unsigned char key[16];
     if (l == NULL || gw_limit_key(sa, key) != 0)
         return;
     pthread_mutex_lock(&l->mu);
-    if (l->conf.auth_fail_limit <= 0 && !l->taking)
+    int taking = (how & GW_FAIL_LISTED) && l->taking;
+    int limiting = (how & GW_FAIL_LIMITED) && l->conf.auth_fail_limit > 0;
+    if (!limiting && !taking)
         goto out;
     int64_t now = gw_clock_s();
     struct gw_src *s = gw_limit_find(l, key, 1, now);
     if (s == NULL)
         goto out;
-    if (l->taking && s->unflushed < INT_MAX)
+    if (taking && s->unflushed < INT_MAX)
         s->unflushed++;
-    if (l->conf.auth_fail_limit <= 0)
+    if (!limiting)
         goto out;
     if (s->fails == 0 || now - s->window_start >= l->conf.auth_fail_window) {
         s->fails = 0;
@@ -253,17 +346,21 @@ void gw_limit_auth_failed(const struct sockaddr *sa)
         s->fails = 0;
         char text[64];
         gw_limit_source_text(sa, text, sizeof text);
-        gw_warn("source %s blocked for %d s after %d failed authentications within %d s",
-                text, l->conf.auth_block_time, l->conf.auth_fail_limit,
+        gw_warn("%s: source %s blocked for %d s after %d failed authentications within %d s",
+                l->what, text, l->conf.auth_block_time, l->conf.auth_fail_limit,
                 l->conf.auth_fail_window);
     }
 out:
     pthread_mutex_unlock(&l->mu);
 }
 
-int gw_limit_auth_blocked(const struct sockaddr *sa)
+void gw_limit_failed_in(gw_limit_t *l, const struct sockaddr *sa)
 {
-    struct gw_limit *l = gw_lim;
+    gw_limit_fail(l, sa, GW_FAIL_LISTED | GW_FAIL_LIMITED);
+}
+
+int gw_limit_blocked_in(gw_limit_t *l, const struct sockaddr *sa)
+{
     unsigned char key[16];
     int left = 0;
     if (l == NULL || gw_limit_key(sa, key) != 0)
@@ -275,6 +372,43 @@ int gw_limit_auth_blocked(const struct sockaddr *sa)
         left = (int)(s->blocked_until - now);
     pthread_mutex_unlock(&l->mu);
     return left;
+}
+
+/* ---- the device listeners' table ------------------------------------------- */
+
+int gw_limit_conn_open(const struct sockaddr *sa)
+{
+    return gw_limit_open_in(gw_lim, sa);
+}
+
+void gw_limit_conn_close(const struct sockaddr *sa)
+{
+    gw_limit_close_in(gw_lim, sa);
+}
+
+size_t gw_limit_connections(void)
+{
+    return gw_limit_connections_in(gw_lim);
+}
+
+void gw_limit_auth_failed(const struct sockaddr *sa)
+{
+    gw_limit_fail(gw_lim, sa, GW_FAIL_LISTED | GW_FAIL_LIMITED);
+}
+
+void gw_limit_abuse(const struct sockaddr *sa)
+{
+    gw_limit_fail(gw_lim, sa, GW_FAIL_LIMITED);
+}
+
+void gw_limit_failure_listed(const struct sockaddr *sa)
+{
+    gw_limit_fail(gw_lim, sa, GW_FAIL_LISTED);
+}
+
+int gw_limit_auth_blocked(const struct sockaddr *sa)
+{
+    return gw_limit_blocked_in(gw_lim, sa);
 }
 
 static void gw_limit_key_text(const unsigned char key[16], char *out, size_t outlen)

@@ -1,17 +1,27 @@
-/* gw_limit: per-source-address limits shared by every listener.
+/* gw_limit: per-source-address limits.
  *
- * Owns one process-wide table keyed by source (an IPv4 address, or the /64
- * prefix of an IPv6 address, since one IPv6 client holds a whole /64): the
- * number of open connections per source and in all, and the failed
- * authentication limiter (after auth_fail_limit failures within
- * auth_fail_window seconds from one source, that source is blocked for
- * auth_block_time seconds: requests are answered "ratelimit <s>" without
- * checking credentials). The table is guarded by a mutex, so any thread may
- * call these functions; entries with nothing to remember are dropped, and
- * the table holds at most GW_LIMIT_MAX_SOURCES entries (past that, new
- * sources are not tracked: the limiter fails open and says so in the log).
- * It also counts failed authentications per source until they are taken
- * (gw_limit_take_failures), for the admin API's failing sources. */
+ * Owns tables keyed by source (an IPv4 address, or the /64 prefix of an
+ * IPv6 address, since one IPv6 client holds a whole /64): the number of
+ * open connections per source and in all, and the failed authentication
+ * limiter (after auth_fail_limit failures within auth_fail_window seconds
+ * from one source, that source is blocked for auth_block_time seconds:
+ * requests are answered "ratelimit <s>" (429 on the admin API) without
+ * checking credentials). A table is a gw_limit_t; the device listeners share
+ * one process-wide table (gw_limit_init and the functions without a table
+ * argument), the operations listener and the admin API have their own
+ * (gw_limit_new), so that a flood on one side never locks out the other.
+ * Each table is guarded by a mutex, so any thread may call these
+ * functions; entries with nothing to remember are dropped. A table holds at
+ * most max_sources entries: a new source past that evicts the least
+ * recently seen source that has no open connection (its failure count and
+ * block are forgotten; an attacker who cycles through that many sources
+ * frees the oldest, never the sources he keeps hammering, and the newest
+ * source is limited like any other). Entries with open connections are
+ * never evicted, so every connection count stays exact; there are no more
+ * of them than open connections, and while every entry has one the table
+ * grows past max_sources. The device table also counts failed
+ * authentications per source until they are taken (gw_limit_take_failures),
+ * for the admin API's failing sources. */
 #ifndef GW_LIMIT_H
 #define GW_LIMIT_H
 
@@ -19,6 +29,8 @@
 #include <sys/socket.h>
 
 #define GW_LIMIT_MAX_SOURCES 262144
+
+typedef struct gw_limit gw_limit_t;
 
 typedef struct gw_limit_conf {
     int max_connections;            /* 0: no limit */
@@ -49,8 +61,38 @@ size_t gw_limit_connections(void);
 
 /* Records one failed authentication from sa (call it on every badauth). */
 void gw_limit_auth_failed(const struct sockaddr *sa);
+/* Records a suspicious result for sa that is not a failed authentication
+ * (a replayed request, a revoked device's credential): it counts towards
+ * auth_fail_limit and the block exactly as gw_limit_auth_failed does, but
+ * not in the failing sources of gw_limit_take_failures. */
+void gw_limit_abuse(const struct sockaddr *sa);
+/* Lists a failed authentication of sa among the failing sources of
+ * gw_limit_take_failures without counting it towards the device table's
+ * block: for the admin API, whose failed logins have a limiter of their
+ * own but show among the failing sources all the same. */
+void gw_limit_failure_listed(const struct sockaddr *sa);
 /* Seconds sa stays blocked (at least 1), or 0 when it may try. */
 int gw_limit_auth_blocked(const struct sockaddr *sa);
+
+/* ---- tables of their own ---------------------------------------------------
+ * A table with the settings conf and room for max_sources entries (0:
+ * GW_LIMIT_MAX_SOURCES); what names it in the log ("admin API"). NULL when
+ * out of memory. */
+gw_limit_t *gw_limit_new(const gw_limit_conf_t *conf, size_t max_sources, const char *what);
+void gw_limit_free(gw_limit_t *l);
+/* New settings, counts kept (a reload). */
+void gw_limit_configure(gw_limit_t *l, const gw_limit_conf_t *conf);
+/* The process-wide table of the device listeners (NULL before
+ * gw_limit_init). */
+gw_limit_t *gw_limit_device(void);
+/* The functions above, on table l (NULL: no limit, nothing counted). */
+int gw_limit_open_in(gw_limit_t *l, const struct sockaddr *sa);
+void gw_limit_close_in(gw_limit_t *l, const struct sockaddr *sa);
+size_t gw_limit_connections_in(gw_limit_t *l);
+void gw_limit_failed_in(gw_limit_t *l, const struct sockaddr *sa);
+int gw_limit_blocked_in(gw_limit_t *l, const struct sockaddr *sa);
+/* Entries the table holds now. */
+size_t gw_limit_sources_in(gw_limit_t *l);
 
 /* Failed authentications of one source since the last take. */
 typedef struct gw_limit_fail {

@@ -15,6 +15,7 @@
 #include "gw_apireq.h"
 #include "gw_err.h"
 #include "gw_limit.h"
+#include "gw_opsconn.h"
 
 #define GW_API_BODY_MAX 16384
 #define GW_API_PREFIX "/api/v1/"
@@ -24,6 +25,8 @@ struct gw_api {
     gw_db_t *db;
     const char *kids;
     gw_policydb_t *policydb;
+    gw_limit_t *lim;                /* failed logins, apart from the devices' */
+    gw_opsconn_t *conns;            /* the listener's connections */
 };
 
 enum gw_api_scope { GW_API_READ = 0, GW_API_WRITE = 1 };
@@ -152,26 +155,13 @@ static int gw_api_body(gw_apireq_t *r)
 
 /* ---- the token ------------------------------------------------------------------ */
 
-/* The client's address as a socket address (for gw_limit); 0 or -1. */
-static int gw_api_source_sa(const gw_apireq_t *r, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (inet_pton(AF_INET, r->source, &((struct sockaddr_in *)ss)->sin_addr) == 1)
-        ss->ss_family = AF_INET;
-    else if (inet_pton(AF_INET6, r->source, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1)
-        ss->ss_family = AF_INET6;
-    else
-        return -1;
-    return 0;
-}
-
 /* A source that failed too often is not even looked at (429). */
-static int gw_api_not_blocked(gw_apireq_t *r)
+static int gw_api_not_blocked(gw_api_t *api, gw_apireq_t *r)
 {
     struct sockaddr_storage ss;
-    if (gw_api_source_sa(r, &ss) != 0)
+    if (gw_opsconn_sa(r->source, &ss) != 0)
         return GW_OK;
-    int blocked = gw_limit_auth_blocked((struct sockaddr *)&ss);
+    int blocked = gw_limit_blocked_in(api->lim, (struct sockaddr *)&ss);
     if (blocked <= 0)
         return GW_OK;
     char num[16];
@@ -186,8 +176,10 @@ static int gw_api_token_row(gw_apireq_t *r, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
         struct sockaddr_storage ss;
-        if (gw_api_source_sa(r, &ss) == 0)
-            gw_limit_auth_failed((struct sockaddr *)&ss);
+        if (gw_opsconn_sa(r->source, &ss) == 0) {
+            gw_limit_failed_in(r->api_lim, (struct sockaddr *)&ss);
+            gw_limit_failure_listed((struct sockaddr *)&ss);  /* the failing sources */
+        }
         return gw_apireq_fail(r, 401, NULL, "the token is unknown, expired or revoked");
     }
     r->token_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -212,8 +204,7 @@ static void gw_api_auth_cb(void *arg, int err, const PGresult *res)
     r->job = NULL;
     int rc;
     if (err != GW_OK)
-        rc = gw_apireq_fail(r, 503, NULL, "database %s; try again",
-                            err == GW_ETIMEDOUT ? "did not answer in time" : "error");
+        rc = gw_apireq_db_fail(r, err);
     else if ((rc = gw_api_token_row(r, res)) == GW_OK)
         rc = r->endpoint(r);
     if (rc != GW_OK)
@@ -236,21 +227,14 @@ static int gw_api_bearer(gw_apireq_t *r, char sha[65])
 }
 
 /* Looks the token up; the route's endpoint runs when it is good. */
-static int gw_api_authenticate(gw_api_t *api, gw_apireq_t *r, const char *sha)
+static int gw_api_authenticate(gw_apireq_t *r, const char *sha)
 {
     gw_apireq_async_begin(r);
     const char *p[1] = {sha};
-    int rc = gw_db_query_timed(api->db,
-                               "SELECT token_id, scope, comment, expires_at FROM admin_tokens "
-                               "WHERE token_sha256 = $1 AND revoked_at IS NULL AND "
-                               "(expires_at IS NULL OR expires_at > now())",
-                               1, p, GW_APIREQ_TIMEOUT_S, gw_api_auth_cb, r, &r->job);
-    if (rc != GW_OK) {
-        r->job = NULL;
-        return gw_apireq_fail(r, 503, NULL, "database %s; try again",
-                              rc == GW_EDB ? "not connected" : gw_strerror(rc));
-    }
-    return GW_OK;
+    return gw_apireq_query(r, "SELECT token_id, scope, comment, expires_at FROM admin_tokens "
+                              "WHERE token_sha256 = $1 AND revoked_at IS NULL AND "
+                              "(expires_at IS NULL OR expires_at > now())",
+                           1, p, gw_api_auth_cb);
 }
 
 int gw_api_handle(gw_api_t *api, struct evhttp_request *req)
@@ -267,15 +251,26 @@ int gw_api_handle(gw_api_t *api, struct evhttp_request *req)
     r->kids = &api->kids;
     r->policydb = api->policydb;
     r->db = api->db;
+    r->api_lim = api->lim;
+    r->conns = api->conns;
+    gw_opsconn_client(api->cfg, req, r->source, sizeof r->source);
     char sha[65];
     if (gw_api_parse_target(r, uri) != GW_OK || gw_api_route(r) != GW_OK ||
-        gw_api_not_blocked(r) != GW_OK || gw_api_bearer(r, sha) != GW_OK ||
-        gw_api_body(r) != GW_OK || gw_api_authenticate(api, r, sha) != GW_OK)
+        gw_api_not_blocked(api, r) != GW_OK || gw_api_bearer(r, sha) != GW_OK ||
+        gw_api_body(r) != GW_OK || gw_api_authenticate(r, sha) != GW_OK)
         gw_apireq_answer_fail(r);
     return 1;
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
+
+static void gw_api_limits(const gw_config_t *cfg, gw_limit_conf_t *lc)
+{
+    memset(lc, 0, sizeof *lc);
+    lc->auth_fail_limit = cfg->admin_limits.auth_fail_limit;
+    lc->auth_fail_window = cfg->admin_limits.auth_fail_window;
+    lc->auth_block_time = cfg->admin_limits.auth_block_time;
+}
 
 gw_api_t *gw_api_new(const gw_config_t *cfg, gw_db_t *db)
 {
@@ -284,12 +279,33 @@ gw_api_t *gw_api_new(const gw_config_t *cfg, gw_db_t *db)
         return NULL;
     api->cfg = cfg;
     api->db = db;
+    gw_limit_conf_t lc;
+    gw_api_limits(cfg, &lc);
+    api->lim = gw_limit_new(&lc, 0, "admin API");
+    if (api->lim == NULL) {
+        free(api);
+        return NULL;
+    }
     return api;
+}
+
+void gw_api_apply_settings(gw_api_t *api)
+{
+    gw_limit_conf_t lc;
+    if (api == NULL)
+        return;
+    gw_api_limits(api->cfg, &lc);
+    gw_limit_configure(api->lim, &lc);
 }
 
 void gw_api_set_kids(gw_api_t *api, const char *kids)
 {
     api->kids = kids;
+}
+
+void gw_api_set_conns(gw_api_t *api, gw_opsconn_t *conns)
+{
+    api->conns = conns;
 }
 
 void gw_api_set_policydb(gw_api_t *api, gw_policydb_t *pd)
@@ -299,5 +315,7 @@ void gw_api_set_policydb(gw_api_t *api, gw_policydb_t *pd)
 
 void gw_api_free(gw_api_t *api)
 {
+    if (api != NULL)
+        gw_limit_free(api->lim);
     free(api);
 }

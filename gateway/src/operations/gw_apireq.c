@@ -21,12 +21,7 @@ gw_apireq_t *gw_apireq_new(struct evhttp_request *req)
         return NULL;
     r->req = req;
     r->cmd = evhttp_request_get_command(req);
-    struct evhttp_connection *c = evhttp_request_get_connection(req);
-    char *host = NULL;
-    ev_uint16_t port = 0;
-    if (c != NULL)
-        evhttp_connection_get_peer(c, &host, &port);
-    snprintf(r->source, sizeof r->source, "%s", host ? host : "unknown");
+    snprintf(r->source, sizeof r->source, "unknown");
     gw_sql_reset(&r->sql);
     return r;
 }
@@ -35,8 +30,7 @@ static void gw_apireq_free(gw_apireq_t *r)
 {
     if (r == NULL)
         return;
-    if (r->evcon != NULL)
-        evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+    gw_opsconn_unwatch(r->conn);
     if (r->have_query)
         evhttp_clear_headers(&r->query);
     json_decref(r->body);
@@ -44,19 +38,21 @@ static void gw_apireq_free(gw_apireq_t *r)
     free(r);
 }
 
-static void gw_apireq_closecb(struct evhttp_connection *evcon, void *arg)
+static void gw_apireq_gone(void *arg, int closed)
 {
     gw_apireq_t *r = arg;
-    (void)evcon;
-    r->gone = 1;
-    r->evcon = NULL;
+    r->left = 1;
+    if (closed) {
+        r->gone = 1;
+        r->conn = NULL;
+    }
+    if (r->job != NULL)
+        gw_db_expire(r->job);   /* nobody waits for it: the statement is cancelled */
 }
 
 void gw_apireq_async_begin(gw_apireq_t *r)
 {
-    r->evcon = evhttp_request_get_connection(r->req);
-    if (r->evcon != NULL)
-        evhttp_connection_set_closecb(r->evcon, gw_apireq_closecb, r);
+    r->conn = gw_opsconn_watch(r->conns, r->req, gw_apireq_gone, r);
 }
 
 /* ---- answers --------------------------------------------------------------- */
@@ -65,9 +61,8 @@ void gw_apireq_async_begin(gw_apireq_t *r)
 static void gw_apireq_send(gw_apireq_t *r, int status, const char *body, size_t len)
 {
     struct evhttp_request *req = r->req;
-    if (r->evcon != NULL)
-        evhttp_connection_set_closecb(r->evcon, NULL, NULL);
-    r->evcon = NULL;
+    gw_opsconn_unwatch(r->conn);
+    r->conn = NULL;
     gw_info("admin %s %s from %s: %d%s%s", r->cmd == EVHTTP_REQ_GET ? "GET" :
             r->cmd == EVHTTP_REQ_POST ? "POST" : r->cmd == EVHTTP_REQ_PUT ? "PUT" :
             r->cmd == EVHTTP_REQ_DELETE ? "DELETE" : "other", r->path, r->source, status,
@@ -190,14 +185,44 @@ static void gw_apireq_status_answer(gw_apireq_t *r, const PGresult *res)
     gw_apireq_send(r, status, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
 }
 
+int gw_apireq_db_fail(gw_apireq_t *r, int err)
+{
+    if (err == GW_ETIMEDOUT && r->left)
+        return gw_apireq_fail(r, 504, NULL, "the client went away; the statement was "
+                              "cancelled");
+    if (err == GW_ETIMEDOUT) {
+        gw_warn("admin %s from %s: the statement ran longer than [admin] statement_timeout "
+                "(%d s) and was cancelled", r->path, r->source,
+                r->cfg->admin_limits.statement_timeout);
+        return gw_apireq_fail(r, 504, NULL, "the database did not answer within %d s; the "
+                              "statement was cancelled",
+                              r->cfg->admin_limits.statement_timeout);
+    }
+    gw_warn("admin %s: database error", r->path);
+    return gw_apireq_fail(r, 503, NULL, "database error; try again");
+}
+
+int gw_apireq_query(gw_apireq_t *r, const char *sql, int nparams, const char *const *values,
+                    gw_db_cb cb)
+{
+    /* one second after the server's own statement_timeout, in case it
+     * did not apply (a pooler that drops the startup option) */
+    int rc = gw_db_query_timed(r->db, sql, nparams, values,
+                               r->cfg->admin_limits.statement_timeout + 1, cb, r, &r->job);
+    if (rc != GW_OK) {
+        r->job = NULL;
+        return gw_apireq_fail(r, 503, NULL, "database %s; try again",
+                              rc == GW_EDB ? "not connected" : gw_strerror(rc));
+    }
+    return GW_OK;
+}
+
 static void gw_apireq_db_cb(void *arg, int err, const PGresult *res)
 {
     gw_apireq_t *r = arg;
     r->job = NULL;
     if (err != GW_OK) {
-        const char *what = err == GW_ETIMEDOUT ? "did not answer in time" : "error";
-        gw_warn("admin %s: database %s", r->path, what);
-        gw_apireq_fail(r, 503, NULL, "database %s; try again", what);
+        gw_apireq_db_fail(r, err);
     } else if (r->mode == GW_APIREQ_JSON) {
         if (PQntuples(res) != 1 || PQnfields(res) < 1)
             gw_apireq_fail(r, 503, NULL, "unexpected database answer");
@@ -221,12 +246,5 @@ int gw_apireq_run(gw_apireq_t *r, gw_apireq_mode_t mode, const char *sql)
     if (gw_sql_err(&r->sql) != GW_OK)
         return gw_apireq_fail(r, 400, NULL, "a value of the request is too large");
     r->mode = mode;
-    int rc = gw_db_query_timed(r->db, sql, r->sql.np, r->sql.pv, GW_APIREQ_TIMEOUT_S,
-                               gw_apireq_db_cb, r, &r->job);
-    if (rc != GW_OK) {
-        r->job = NULL;
-        return gw_apireq_fail(r, 503, NULL, "database %s; try again",
-                              rc == GW_EDB ? "not connected" : gw_strerror(rc));
-    }
-    return GW_OK;
+    return gw_apireq_query(r, sql, r->sql.np, r->sql.pv, gw_apireq_db_cb);
 }

@@ -24,11 +24,11 @@
 #include "cmn_token.h"
 #include "gw_config.h"
 #include "gw_db.h"
+#include "gw_opsconn.h"
 #include "gw_policydb.h"
 #include "gw_sql.h"
 
 #define GW_APIREQ_NSEG 6
-#define GW_APIREQ_TIMEOUT_S 10
 
 /* How a statement's answer becomes the HTTP answer. */
 typedef enum gw_apireq_mode {
@@ -45,10 +45,13 @@ struct gw_apireq {
     const char *const *kids;    /* the gateway's key ids, replaced on reload */
     gw_policydb_t *policydb;
     gw_db_t *db;
+    struct gw_limit *api_lim;           /* the admin API's failed logins */
     /* the request */
     struct evhttp_request *req;
-    struct evhttp_connection *evcon;
-    int gone;
+    gw_opsconn_t *conns;                /* the listener's connections */
+    gw_oconn_t *conn;                   /* watched while the request waits */
+    int gone;                           /* evhttp closed the connection */
+    int left;                           /* the client closed its end */
     gw_db_job_t *job;
     enum evhttp_cmd_type cmd;
     char path[512];
@@ -57,7 +60,7 @@ struct gw_apireq {
     struct evkeyvalq query;
     int have_query;
     json_t *body;
-    char source[INET6_ADDRSTRLEN];
+    char source[INET6_ADDRSTRLEN];      /* the client (gw_opsconn_client) */
     gw_apireq_fn endpoint;              /* the route's, run once the token is good */
     int needs_write;                    /* the route needs a token of scope write */
     /* the token */
@@ -79,7 +82,7 @@ struct gw_apireq {
     char fail_msg[512];
 };
 
-/* A request of req from source; NULL when out of memory. */
+/* A request of req (its source set by the caller); NULL when out of memory. */
 gw_apireq_t *gw_apireq_new(struct evhttp_request *req);
 /* Watches for the client going away while the request waits. */
 void gw_apireq_async_begin(gw_apireq_t *r);
@@ -112,6 +115,16 @@ int gw_apireq_device_arg(gw_apireq_t *r, int i);
 /* The first three parameters of every admin_* write function: the token,
  * the actor and the client's address. */
 void gw_apireq_who(gw_apireq_t *r);
+/* Runs sql with values on the admin pool, cb(r, ...) with its answer.
+ * Its deadline is [admin] statement_timeout plus one second (the server's
+ * own statement_timeout comes first); past it, or when the client goes
+ * away, the statement is cancelled (gw_db_expire). GW_OK, or the fault
+ * recorded (503: the pool not connected or its queue full). */
+int gw_apireq_query(gw_apireq_t *r, const char *sql, int nparams, const char *const *values,
+                    gw_db_cb cb) __attribute__((warn_unused_result));
+/* Records the fault of a statement that failed with err: 504 when it ran
+ * past the statement timeout (and was cancelled), else 503. */
+int gw_apireq_db_fail(gw_apireq_t *r, int err);
 /* Runs sql with r->sql's parameters on the admin pool; the answer, in the
  * way mode says, goes to the client and frees r. GW_OK, or a fault
  * recorded (a parameter that did not fit, the pool not connected). */

@@ -22,6 +22,7 @@
 #include "gw_limit.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_opsconn.h"
 #include "gw_outbox.h"
 #include "gw_reply.h"
 
@@ -41,6 +42,7 @@ struct gw_ops {
     const gw_publish_health_t *pub_health;   /* the publisher process's */
     gw_api_t *api;
     struct evhttp *evh;
+    gw_opsconn_t *oc;               /* its connections' limits and clock */
     struct event *probe_timer;
     gw_db_job_t *probe_job;         /* non-NULL while a probe runs */
     time_t probe_started;           /* monotonic seconds */
@@ -159,6 +161,8 @@ static void gw_ops_metrics(gw_ops_t *a, struct evhttp_request *req)
         "# TYPE ddns_connections_open gauge\nddns_connections_open %zu\n"
         "# HELP ddns_connections_state HTTPS connections whose state exists, counted or not.\n"
         "# TYPE ddns_connections_state gauge\nddns_connections_state %zu\n"
+        "# HELP ddns_admin_connections_open Admin listener connections open now.\n"
+        "# TYPE ddns_admin_connections_open gauge\nddns_admin_connections_open %zu\n"
         "# HELP ddns_requests_in_flight Requests received and not yet answered.\n"
         "# TYPE ddns_requests_in_flight gauge\nddns_requests_in_flight %zu\n"
         "# HELP ddns_db_pool_connections Request pool connections by state.\n"
@@ -181,7 +185,7 @@ static void gw_ops_metrics(gw_ops_t *a, struct evhttp_request *req)
         "# HELP ddns_publisher_healthy 1 when the publisher has its database connection "
         "and no zone's last batch failed.\n"
         "# TYPE ddns_publisher_healthy gauge\nddns_publisher_healthy %d\n",
-        gw_limit_connections(), gw_conn_count(), inflight,
+        gw_limit_connections(), gw_conn_count(), gw_opsconn_open(a->oc), inflight,
         st.busy, st.idle, st.connecting, st.down, st.queued, st.batches, st.batched,
         st.batch_splits, a->probe_ok,
         gw_publish_health(a->pub_health, why, sizeof why) == GW_OK);
@@ -273,6 +277,7 @@ static void gw_ops_gencb(struct evhttp_request *req, void *arg)
     size_t pl = strcspn(path, "?");
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
+    gw_opsconn_request(a->oc, req);
     for (size_t i = 0; i < sizeof gw_ops_routes / sizeof gw_ops_routes[0]; i++) {
         const struct gw_ops_route *r = &gw_ops_routes[i];
         if (!gw_ops_route_match(r, path, pl))
@@ -336,6 +341,8 @@ void gw_ops_apply_settings(gw_ops_t *a)
 {
     if (a != NULL && a->evh != NULL)
         evhttp_set_timeout(a->evh, a->cfg->request_timeout);
+    if (a != NULL)
+        gw_opsconn_apply_settings(a->oc);
 }
 
 int gw_ops_listen(gw_ops_t *a)
@@ -345,8 +352,12 @@ int gw_ops_listen(gw_ops_t *a)
     if (a->cfg->admin_listen.n == 0)
         return GW_OK;
     a->evh = evhttp_new(a->base);
-    if (a->evh == NULL)
+    a->oc = gw_opsconn_new(a->base, a->cfg);
+    if (a->evh == NULL || a->oc == NULL)
         return GW_EIO;
+    gw_opsconn_attach(a->oc, a->evh);
+    if (a->api != NULL)
+        gw_api_set_conns(a->api, a->oc);
     evhttp_set_gencb(a->evh, gw_ops_gencb, a);
     evhttp_set_timeout(a->evh, a->cfg->request_timeout);
     evhttp_set_max_headers_size(a->evh, 8192);
@@ -398,7 +409,8 @@ void gw_ops_free(gw_ops_t *a)
     if (a->probe_job != NULL)
         gw_db_cancel(a->probe_job);
     if (a->evh != NULL)
-        evhttp_free(a->evh);
+        evhttp_free(a->evh);        /* frees the connections, then their limits */
+    gw_opsconn_free(a->oc);
     event_free(a->probe_timer);
     free(a);
 }

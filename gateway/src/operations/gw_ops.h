@@ -15,7 +15,8 @@
  * The outbox numbers come from a probe query run on a pool of its own (one
  * connection on the main loop) every 5 s (every second while it fails), so that scraping never loads
  * the database. Admin requests are not counted in ddns_requests_total.
- * Paths under /api/ go to gw_api (the admin API), when one is set. */
+ * Paths under /api/ go to gw_api (the admin API), when one is set. Its
+ * connections go through gw_opsconn (their caps and header clock). */
 #ifndef GW_OPS_H
 #define GW_OPS_H
 

@@ -158,6 +158,12 @@ static void gw_usage(FILE *f)
 "                        policy, tokens (docs/ADMIN-API.md; client: ddnsctl)\n"
 "      GET  /console/    the web console: static files of [admin]\n"
 "                        console_dir (docs/OPERATIONS.md, \"Web console\")\n"
+"    Its connections have caps and a header deadline of their own, and the\n"
+"    admin API a failed-login limiter of its own ([admin] max_connections,\n"
+"    max_connections_per_source, header_timeout, auth_fail_limit); behind\n"
+"    [admin] trusted_proxies the client is the right-most address of\n"
+"    [admin] client_address_header. Admin statements are cancelled after\n"
+"    [admin] statement_timeout (answer 504).\n"
 "\n"
 "    Threads: [gateway] workers event loops serve the HTTPS listeners, each\n"
 "    with its own sockets on every listener (SO_REUSEPORT), its own database\n"
@@ -523,6 +529,7 @@ static void gw_reload(struct gw_app *app)
     app->policy = fresh.policy;
     fresh.policy = NULL;
     gw_ops_apply_settings(app->admin);
+    gw_api_apply_settings(app->api);
     gw_log_set_level(cur->log_level);
     gw_log_set_format(cur->log_format);
     gw_limit_conf_t lc;
@@ -754,6 +761,7 @@ static int gw_run(struct gw_app *app)
         return drop == GW_ECONFIG ? GW_EXIT_CONFIG : GW_EXIT_RUNTIME;
     gw_db_start(app->db);
     gw_db_start(app->watch_db);
+    gw_db_set_statement_timeout(app->api_db, cfg->admin_limits.statement_timeout);
     gw_db_start(app->api_db);
     gw_policydb_start(app->policydb);
     gw_tally_start(app->tally);

@@ -67,13 +67,13 @@ static void gw_update_applied(void *arg, int err, const gw_apply_answer_t *a)
             break;
         case GW_APPLY_DISABLED:
             gw_budget_disabled(j->ar.device_id, j->ar.generation, gw_clock_ms());
-            gw_limit_auth_failed(gw_req_info(rq)->peer);
+            gw_limit_abuse(gw_req_info(rq)->peer);
             gw_req_reply(rq, 403, "disabled", 0);
             break;
         case GW_APPLY_REPLAY:
             /* the database's marker is at least ts */
             gw_budget_accepted(j->ar.device_id, j->ar.generation, j->ar.ts, gw_clock_ms());
-            gw_limit_auth_failed(gw_req_info(rq)->peer);
+            gw_limit_abuse(gw_req_info(rq)->peer);
             gw_req_reply(rq, 409, "replay", 0);
             break;
         default: gw_reply_addrs(rq, "nochg", a); break;  /* no name */
@@ -149,10 +149,10 @@ static int gw_upd_budget(struct gw_upd_job *j, gw_req_refusal_t *f)
     case GW_BUDGET_RATELIMIT:
         return gw_req_refuse(f, 429, retry, "ratelimit %d", retry);
     case GW_BUDGET_REPLAY:
-        gw_limit_auth_failed(peer);
+        gw_limit_abuse(peer);
         return gw_req_refuse(f, 409, 0, "replay");
     case GW_BUDGET_DISABLED:
-        gw_limit_auth_failed(peer);
+        gw_limit_abuse(peer);
         return gw_req_refuse(f, 403, 0, "disabled");
     default:
         return GW_OK;

@@ -265,7 +265,8 @@ static const struct gw_param gw_params[] = {
     {GW_SEC_ZONE, "tsig_algorithm", GW_CT_TSIGALG, "hmac-sha256", 0, 0, ZOFF(tsig_algorithm), GW_RL_APPLY,
      "hmac-sha256 or hmac-sha512."},
     {GW_SEC_ZONE, "tsig_secret_file", GW_CT_SECRETFILE, NULL, 0, 0, ZOFF(tsig_secret_file), GW_RL_APPLY,
-     "File holding the TSIG secret as one line of base64 (keep it mode 0600)."},
+     "File holding the TSIG secret as one line of base64, mode 0600 or stricter (a file "
+     "that group or others may access is refused, as master key files are)."},
     {GW_SEC_ZONE, "default_ttl", GW_CT_INT, "60", 1, 86400, ZOFF(default_ttl), GW_RL_APPLY,
      "TTL of published records whose name has no TTL of its own."},
 };
@@ -349,20 +350,16 @@ int gw_config_is_proxy_listener(const gw_config_t *cfg, const gw_sockaddr_t *l)
 /* ---- table-driven setter -------------------------------------------------- */
 
 /* A TSIG secret file's value: its path and the secret it holds. */
-static const char *gw_param_secret_file(const gw_config_t *cfg, gw_zone_conf_t *z, const char *v,
-                                        gw_config_msgs_t *msgs, const char *where)
+static const char *gw_param_secret_file(const gw_config_t *cfg, gw_zone_conf_t *z, const char *v)
 {
     char *path, *secret = NULL;
-    int others = 0;
     const char *bad = gw_cvalue_path(cfg->dir, v, &path);
     if (bad != NULL)
         return bad;
-    if (!cfg->secrets_elsewhere && (bad = gw_cvalue_secret_file(path, &secret, &others)) != NULL) {
+    if (!cfg->secrets_elsewhere && (bad = gw_cvalue_secret_file(path, &secret)) != NULL) {
         free(path);
         return bad;
     }
-    if (others)
-        gw_cwarn(msgs, "%s: %s is readable by others; chmod 600 it", where, path);
     free(z->tsig_secret_file);
     if (z->tsig_secret) {
         cmn_wipe(z->tsig_secret, strlen(z->tsig_secret));
@@ -386,7 +383,7 @@ static const char *gw_param_text(char **field, const char *bad, char **s)
 /* Stores value v for param p into base (gw_config_t, or gw_zone_conf_t
  * for a zone's key). Returns NULL or what is wrong with the value. */
 static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p, void *base,
-                                const char *v, gw_config_msgs_t *msgs, const char *where)
+                                const char *v)
 {
     char *field = (char *)base + p->offset, *s = NULL;
     int optional = p->def != NULL && p->def[0] == '\0';
@@ -409,7 +406,7 @@ static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p
     case GW_CT_SECRETFILE:
         if (v[0] == '\0')
             return "empty value";
-        return gw_param_secret_file(cfg, base, v, msgs, where);
+        return gw_param_secret_file(cfg, base, v);
     }
     return "internal error: unknown type";
 }
@@ -479,7 +476,7 @@ static gw_zone_conf_t *gw_zone_add(struct gw_cparse *cp, const char *name_text)
     for (size_t i = 0; i < GW_NPARAMS; i++) {
         const struct gw_param *p = &gw_params[i];
         if (p->section == GW_SEC_ZONE && p->def != NULL)
-            (void)gw_param_set(cfg, p, z, p->def, cp->msgs, "");
+            (void)gw_param_set(cfg, p, z, p->def);
     }
     return z;
 }
@@ -598,7 +595,7 @@ static int gw_ini_handler(void *user, const char *section, const char *name, con
             goto fail;
         }
         cp->zone->set |= 1u << zidx;   /* given (even if wrong): not "missing" */
-        const char *bad = gw_param_set(cfg, p, cp->zone, value, cp->msgs, where);
+        const char *bad = gw_param_set(cfg, p, cp->zone, value);
         if (bad != NULL) {
             gw_cerr(cp->msgs, "%s: %s", where, bad);
             goto fail;
@@ -610,7 +607,7 @@ static int gw_ini_handler(void *user, const char *section, const char *name, con
             goto fail;
         }
         cfg->lines[gi] = cp->line;     /* given (even if wrong): not "missing" */
-        const char *bad = gw_param_set(cfg, p, cfg, value, cp->msgs, where);
+        const char *bad = gw_param_set(cfg, p, cfg, value);
         if (bad != NULL) {
             gw_cerr(cp->msgs, "%s: %s", where, bad);
             goto fail;
@@ -754,7 +751,7 @@ int gw_config_load_flags(const char *path, gw_config_t **out, gw_config_msgs_t *
          * (GW_CT_LIST), which is then the empty string */
         if (p->section != GW_SEC_ZONE && p->def != NULL &&
             (p->def[0] != '\0' || p->type == GW_CT_LIST))
-            (void)gw_param_set(cfg, p, cfg, p->def, msgs, "");
+            (void)gw_param_set(cfg, p, cfg, p->def);
     }
     cp.cfg = cfg;
     cp.msgs = msgs;

@@ -17,6 +17,7 @@
 #include <ini.h>
 
 #include "cmn_key.h"
+#include "cmn_label.h"
 #include "gw_cvalue.h"
 #include "gw_err.h"
 #include "gw_log.h"
@@ -257,6 +258,13 @@ static const struct gw_param gw_params[] = {
      "Directory of the web console's files (HTML, CSS, JavaScript), served at "
      "/console/ on the admin listener; `make install` puts them in the default. "
      "A directory that does not exist is warned about and /console/ answers 404."},
+    {GW_SEC_ADMIN, "reserved_labels", GW_CT_LIST, CMN_LABEL_RESERVED_DEFAULT, 0, 0,
+     GOFF(admin_reserved_labels), GW_RL_APPLY,
+     "Labels no device may take through the admin API (add or rename a name): glob "
+     "patterns (* ? [...]) separated by commas, matched against the host label in "
+     "lowercase. The default is ddns-provision's (DDNS_RESERVED_LABELS); keep the two "
+     "the same. Empty: none reserved. Labels that already hold records in the zone "
+     "that no device published are refused whatever this says."},
     {GW_SEC_ZONE, "primary", GW_CT_ADDRPORT, NULL, 0, 0, ZOFF(primary), GW_RL_APPLY,
      "Primary DNS server of the zone that accepts RFC 2136 updates: addr[:port], "
      "port 53 by default."},
@@ -712,6 +720,9 @@ static void gw_config_cross_checks(gw_config_t *cfg, gw_config_msgs_t *msgs)
                      "/metrics and /readyz are reachable from the network", cfg->path,
                      cfg->admin_listen.addr[i].text);
     }
+    char lerr[200];
+    if (cmn_label_list_check(cfg->admin_reserved_labels, lerr, sizeof lerr) != 0)
+        gw_config_key_error(cfg, msgs, "admin", "reserved_labels", "%s", lerr);
     struct stat cst;
     if (cfg->admin_listen.n > 0 && cfg->admin_console_dir != NULL &&
         (stat(cfg->admin_console_dir, &cst) != 0 || !S_ISDIR(cst.st_mode)))
@@ -833,6 +844,7 @@ void gw_config_free(gw_config_t *cfg)
         free(cfg->keys_pkcs11);
     }
     free(cfg->admin_console_dir);
+    free(cfg->admin_reserved_labels);
     free(cfg->fw_blocked_models);
     free(cfg->fw_minimum_versions);
     free(cfg->fw_signed_only_models);

@@ -92,6 +92,7 @@ typedef struct gw_config {
     /* [admin] */
     gw_listen_list_t admin_listen;      /* n == 0: no admin listener */
     char *admin_console_dir;            /* the web console's files (gw_console) */
+    char *admin_reserved_labels;        /* cmn_label patterns the admin API refuses */
     /* [zone NAME] */
     gw_zone_conf_t *zones;
     size_t nzones;

@@ -248,6 +248,9 @@ class Stack:
         self.tls_lines = None
         self.keys_pkcs11 = None     # a token's URI for [keys] pkcs11 instead of the key directory
         self.gateway_env = {}
+        # The zone's own hosts (label: IPv4 address) in the zone file; the DNS
+        # server refuses every change to them made with the gateway's key.
+        self.zone_hosts = {"ns1": "127.0.0.1"}
         self.log = log or (lambda msg: None)
         self.procs = {}
         self.pg_data = os.path.join(self.dir, "pg", "data")
@@ -408,9 +411,22 @@ key:
     algorithm: hmac-sha256
     secret: {secret}
 acl:
+  - id: ddns-reserved
+    key: {tsig}
+    action: update
+    update-owner: name
+    update-owner-match: equal
+    update-owner-name: [{hosts}]
+    deny: on
   - id: ddns-update
     key: {tsig}
-    action: [update, transfer]
+    action: update
+    update-type: [A, AAAA]
+    update-owner: zone
+    update-owner-match: sub
+  - id: ddns-transfer
+    key: {tsig}
+    action: transfer
 template:
   - id: default
     storage: "{d}"
@@ -420,9 +436,9 @@ template:
 zone:
   - domain: {zone}
     file: "{zone}.zone"
-    acl: ddns-update
+    acl: [ddns-reserved, ddns-update, ddns-transfer]
 """.format(d=kdir, rundir=rundir, port=self.dns_port, tsig=TSIG_NAME, secret=self.tsig_secret,
-           zone=ZONE))
+           zone=ZONE, hosts=", ".join(sorted(self.zone_hosts))))
         os.chmod(conf, 0o600)
         logf = open(os.path.join(kdir, "knotd.log"), "a")
         self.procs["knotd"] = subprocess.Popen(["knotd", "-c", conf], stdout=logf, stderr=logf,
@@ -442,7 +458,8 @@ zone:
             with open(path, "w") as f:
                 f.write("$ORIGIN %s.\n$TTL 60\n"
                         "@ SOA ns1 hostmaster 1 3600 900 604800 60\n"
-                        "@ NS ns1\nns1 A 127.0.0.1\n" % ZONE)
+                        "@ NS ns1\n" % ZONE)
+                f.write("".join("%s A %s\n" % h for h in sorted(self.zone_hosts.items())))
 
     @staticmethod
     def named_confined():
@@ -493,10 +510,15 @@ key "{tsig}" {{
 zone "{zone}" {{
     type primary;
     file "{zone}.zone";
-    allow-update {{ key "{tsig}"; }};
+    update-policy {{
+        deny {tsig} name {zone}. ANY;
+{deny}        grant {tsig} subdomain {zone}. A AAAA;
+    }};
     allow-transfer {{ key "{tsig}"; }};
 }};
-""".format(d=bdir, port=self.dns_port, tsig=TSIG_NAME, secret=self.tsig_secret, zone=ZONE))
+""".format(d=bdir, port=self.dns_port, tsig=TSIG_NAME, secret=self.tsig_secret, zone=ZONE,
+           deny="".join("        deny %s name %s.%s. ANY;\n" % (TSIG_NAME, h, ZONE)
+                        for h in sorted(self.zone_hosts))))
         os.chmod(conf, 0o600)
         logf = open(os.path.join(bdir, "named.log"), "a")
         self.procs["named"] = subprocess.Popen(["named", "-g", "-4", "-c", conf], stdout=logf,

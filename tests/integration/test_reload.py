@@ -35,14 +35,14 @@ def wait_until(cond, timeout=15.0):
 
 def knot_keys(s, keys):
     """Knot's configuration with the TSIG keys [(name, secret)], every one
-    allowed to update the zone; applied with knotc reload."""
+    under the gateway key's rules (ACLs ddns-*); applied with knotc reload."""
     conf = os.path.join(s.dir, "knot", "knot.conf")
     with open(conf) as f:
         text = f.read()
     key_block = "key:\n" + "".join("  - id: %s\n    algorithm: hmac-sha256\n    secret: %s\n"
                                    % k for k in keys)
     text = re.sub(r"key:\n(?:  - id: .*\n    algorithm: .*\n    secret: .*\n)+", key_block, text)
-    text = re.sub(r"(acl:\n  - id: ddns-update\n    key: ).*\n",
+    text = re.sub(r"(\n  - id: ddns-[a-z]+\n    key: ).*\n",
                   r"\g<1>[%s]\n" % ", ".join(k[0] for k in keys), text)
     with open(conf, "w") as f:
         f.write(text)

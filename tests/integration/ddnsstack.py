@@ -720,6 +720,15 @@ default_ttl = 60
     def start_gateway(self):
         self._launch_gateway("gateway", self.gw_conf, self.gw_log, self.https_port)
 
+    def sighup(self, timeout=20):
+        """Sends SIGHUP to the gateway; returns once it logged the reload."""
+        n = self.gateway_log().count("reloaded %s" % self.gw_conf)
+        self.procs["gateway"].send_signal(signal.SIGHUP)
+        deadline = time.time() + timeout
+        while self.gateway_log().count("reloaded %s" % self.gw_conf) == n:
+            assert time.time() < deadline, self.gateway_log()[-3000:]
+            time.sleep(0.1)
+
     @contextlib.contextmanager
     def extra_gateway(self, name, min_change_interval=0, conninfo=None, extra="", **firmware):
         """Another gateway on the same database, Knot DNS and keys, with its

@@ -1123,8 +1123,9 @@ def admin_scenario(ctx):
     s.make_tls()
     secret = os.path.join(s.dir, "tsig.secret")
     if not os.path.exists(secret):
-        with open(secret, "w") as f:
-            f.write("c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=\n")
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, b"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=\n")
+        os.close(fd)
     admin_port = ddnsstack.free_port()
     tok = ddnsstack.run([os.path.join(BIN, "ddnsctl"), "token", "create", "--db", db,
                          "--scope", "read", "--comment", "bench"]).stdout.strip()

@@ -4,7 +4,7 @@
 # named in a token URI is loaded with dlopen (cmn_p11), which needs only
 # p11-kit's pkcs11.h at build time.
 COMMON_SRCS := common/cmn_mac.c common/cmn_key.c common/cmn_p11.c common/cmn_secmem.c \
-               common/cmn_token.c common/cmn_text.c common/cmn_io.c
+               common/cmn_token.c common/cmn_text.c common/cmn_io.c common/cmn_label.c
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 COMMON_LIB  := $(BUILD)/lib/libddns_common.a
 COMMON_P11_CFLAGS = $(shell $(PKG) --cflags p11-kit-1)

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "cmn_key.h"
+#include "cmn_label.h"
 #include "cmn_mac.h"
 #include "cmn_secmem.h"
 #include "cmn_text.h"
@@ -365,6 +366,69 @@ static void test_rtrim(void **state)
     assert_string_equal(d, "keep\t");
 }
 
+/* The reserved-label rule: the default list refuses the zone's
+ * infrastructure and leaves device labels alone; lists are checked. */
+static void test_reserved_labels(void **state)
+{
+    (void)state;
+    char pat[CMN_LABEL_PATTERN_MAX + 1], err[200];
+    const char *def = CMN_LABEL_RESERVED_DEFAULT;
+    static const char *const refused[][2] = {
+        {"ns1", "ns*"}, {"ns", "ns*"}, {"dns2", "dns*"}, {"www", "www"}, {"www2", "www[0-9]*"},
+        {"mail", "mail*"}, {"mx10", "mx*"}, {"smtp", "smtp*"}, {"imap", "imap*"},
+        {"autodiscover", "autodiscover"}, {"wpad", "wpad"}, {"localhost", "localhost"},
+        {"_dmarc", "_*"}, {"ftp", "ftp"},
+    };
+    assert_int_equal(cmn_label_list_check(def, err, sizeof err), 0);
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(cmn_label_reserved(def, refused[i][0], pat, sizeof pat), 1);
+        assert_string_equal(pat, refused[i][1]);
+    }
+    static const char *const allowed[] = {"demo-camera", "d4k5akk4xh5xsu", "cam-ns1", "wwwx",
+                                          "front-door", "xmail"};
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+        assert_int_equal(cmn_label_reserved(def, allowed[i], pat, sizeof pat), 0);
+    assert_int_equal(cmn_label_reserved("", "ns1", NULL, 0), 0);
+    assert_int_equal(cmn_label_reserved(" lab-*  ,x ", "lab-7", pat, sizeof pat), 1);
+    assert_string_equal(pat, "lab-*");
+    assert_int_equal(cmn_label_list_check("ok, Bad", err, sizeof err), -1);
+    assert_non_null(strstr(err, "'Bad'"));
+    assert_int_equal(cmn_label_list_check("a[b", err, sizeof err), -1);
+    assert_non_null(strstr(err, "unbalanced"));
+}
+
+/* The zone question's message and the reading of its answer. */
+static void test_label_query(void **state)
+{
+    (void)state;
+    uint8_t q[512], a[64];
+    char err[200];
+    size_t n = cmn_label_query(0x1234, "cam.ddns.example", q, sizeof q);
+    static const uint8_t want[] = {0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'c', 'a', 'm',
+                                   4, 'd', 'd', 'n', 's', 7, 'e', 'x', 'a', 'm', 'p', 'l',
+                                   'e', 0, 0, 1, 0, 1};
+    assert_int_equal(n, sizeof want);
+    assert_memory_equal(q, want, sizeof want);
+    assert_int_equal(cmn_label_query(1, "a..b", q, sizeof q), 0);
+    assert_int_equal(cmn_label_query(1, "", q, sizeof q), 0);
+    memcpy(a, want, sizeof want);
+    a[2] = 0x84;                                /* QR, AA */
+    a[3] = 3;                                   /* NXDOMAIN */
+    assert_int_equal(cmn_label_answer(0x1234, a, sizeof want, err, sizeof err), CMN_LABEL_FREE);
+    a[3] = 0;
+    assert_int_equal(cmn_label_answer(0x1234, a, sizeof want, err, sizeof err),
+                     CMN_LABEL_IN_ZONE);
+    a[3] = 5;
+    assert_int_equal(cmn_label_answer(0x1234, a, sizeof want, err, sizeof err),
+                     CMN_LABEL_NO_ANSWER);
+    assert_non_null(strstr(err, "REFUSED"));
+    assert_int_equal(cmn_label_answer(0x1235, a, sizeof want, err, sizeof err),
+                     CMN_LABEL_NO_ANSWER);
+    a[2] = 0x04;                                /* a query, not an answer */
+    assert_int_equal(cmn_label_answer(0x1234, a, sizeof want, err, sizeof err),
+                     CMN_LABEL_NO_ANSWER);
+}
+
 int main(void)
 {
     vec = vectors_load(NULL);
@@ -379,6 +443,8 @@ int main(void)
         cmocka_unit_test(test_secmem),
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_rtrim),
+        cmocka_unit_test(test_reserved_labels),
+        cmocka_unit_test(test_label_query),
     };
     int rc = cmocka_run_group_tests_name("common", tests, NULL, NULL);
     vectors_free(vec);

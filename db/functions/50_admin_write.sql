@@ -206,6 +206,44 @@ BEGIN
                                                  'previous_name', p_old, 'changed', true));
 END $$;
 
+-- admin_name, after the gateway asked each zone's primary whether the new
+-- label already holds records there (cmn_label): p_in_zone lists the zones
+-- where it does, p_unanswered those whose primary gave no answer. A label
+-- that holds records in the name's zone without being a device's name
+-- (the zone's own hosts: name servers, web, mail) is refused with 409; an
+-- unanswered question about that zone with 503. Otherwise admin_name.
+CREATE OR REPLACE FUNCTION admin_name_checked(p_token bigint, p_actor text, p_source text,
+                                              p_device text, p_old text, p_label text,
+                                              p_zone text, p_in_zone text[],
+                                              p_unanswered text[], OUT status integer,
+                                              OUT body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    z text := p_zone;
+BEGIN
+    IF z IS NULL THEN
+        SELECT zone INTO z FROM names WHERE device_id = p_device ORDER BY name_id LIMIT 1;
+    END IF;
+    IF z IS NOT NULL AND NOT EXISTS (SELECT 1 FROM names WHERE label = p_label AND zone = z) THEN
+        IF z = ANY (p_in_zone) THEN
+            status := 409;
+            body := jsonb_build_object('error', 'the name ' || p_label || '.' || z
+                                       || ' is reserved: it already holds records in the zone '
+                                       || 'that no device published', 'field', 'name');
+            RETURN;
+        END IF;
+        IF z = ANY (p_unanswered) THEN
+            status := 503;
+            body := jsonb_build_object('error', 'cannot tell whether ' || p_label || '.' || z
+                                       || ' already holds records: the zone''s primary did '
+                                       || 'not answer; try again', 'field', 'name');
+            RETURN;
+        END IF;
+    END IF;
+    SELECT a.status, a.body INTO status, body
+        FROM admin_name(p_token, p_actor, p_source, p_device, p_old, p_label, p_zone) a;
+END $$;
+
 -- Reissues the device under key id p_kid, like 'ddns-provision reissue'
 -- without a new name: its generation goes up by one, also when the key id
 -- stays, so that the secret it had (under any key id) is refused from the

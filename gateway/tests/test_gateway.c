@@ -526,14 +526,22 @@ static void test_config_bad_values(void **state)
         {"listen = 127.0.0.1:1\n", "primary = 127.0.0.1\ntsig_key_name = k\ntsig_algorithm = hmac-md5\ntsig_secret_file = tsig.secret\n",
          "[zone example.test] tsig_algorithm: 'hmac-md5' is not hmac-sha256 or hmac-sha512"},
         {"listen = 127.0.0.1:1\n", "primary = 127.0.0.1\ntsig_key_name = k\ntsig_secret_file = missing.secret\n",
-         "[zone example.test] tsig_secret_file: cannot open"},
+         "missing.secret: cannot open TSIG secret file"},
         {"listen = 127.0.0.1:1\n", "primary = 127.0.0.1\ntsig_key_name = k\ntsig_secret_file = notb64.secret\n",
          "does not hold a base64 secret"},
         {"listen = 127.0.0.1:1\n", "primary = 127.0.0.1\ntsig_key_name = k\ntsig_secret_file = tsig.secret\n"
          "allow_addresses = 10.0.0.1/8\n",
          "[zone example.test] allow_addresses: '10.0.0.1/8' is not an address or network"},
+        {"listen = 127.0.0.1:1\n", "primary = 127.0.0.1\ntsig_key_name = k\ntsig_secret_file = group.secret\n",
+         "group.secret: TSIG secret file is accessible by group or others (mode 0640)"},
+        {"listen = 127.0.0.1:1\n", "primary = 127.0.0.1\ntsig_key_name = k\ntsig_secret_file = others.secret\n",
+         "others.secret: TSIG secret file is accessible by group or others (mode 0604)"},
+        {"listen = 127.0.0.1:1\nlog_level = info\n[admin]\nreserved_labels = ok, Not-Ok\n", zone_ok,
+         "[admin] reserved_labels: pattern 'Not-Ok': 'N' is not allowed"},
     };
     write_file("notb64.secret", "not-base64!\n", 0600);
+    write_file("group.secret", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\n", 0640);
+    write_file("others.secret", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\n", 0604);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_file("bad.conf", conf_with(cases[i].gw, cases[i].zone), 0644);
         assert_int_not_equal(load("bad.conf", &cfg, &m), 0);

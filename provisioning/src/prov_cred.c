@@ -71,15 +71,31 @@ static int prov_one_label(const char *in, size_t len, char *out, const char **wh
     return 0;
 }
 
+const char *prov_reserved_labels(void)
+{
+    const char *v = getenv(PROV_RESERVED_ENV);
+    return v != NULL ? v : CMN_LABEL_RESERVED_DEFAULT;
+}
+
 int prov_label_check(const char *in, char out[PROV_LABEL_MAX + 1], char *err, size_t errlen)
 {
     const char *why = NULL;
+    char pat[CMN_LABEL_PATTERN_MAX + 1], lerr[200];
     size_t len = strlen(in);
     if (prov_one_label(in, len, out, &why) != 0) {
         snprintf(err, errlen, "hostname label '%.70s': %s", in, why);
         return -1;
     }
     out[len] = '\0';
+    if (cmn_label_list_check(prov_reserved_labels(), lerr, sizeof lerr) != 0) {
+        snprintf(err, errlen, "%s: %s", PROV_RESERVED_ENV, lerr);
+        return -1;
+    }
+    if (cmn_label_reserved(prov_reserved_labels(), out, pat, sizeof pat)) {
+        snprintf(err, errlen, "hostname label '%s' is reserved for the zone's own hosts "
+                 "(pattern '%s' of the reserved labels, %s)", out, pat, PROV_RESERVED_ENV);
+        return -1;
+    }
     return 0;
 }
 
@@ -167,11 +183,19 @@ int prov_label_random(const char *prefix, char out[PROV_LABEL_MAX + 1])
     size_t pl = strlen(prefix);
     if (pl + sizeof rnd > PROV_LABEL_MAX || RAND_bytes(rnd, sizeof rnd) != 1)
         return -1;
-    memcpy(out, prefix, pl);
-    for (size_t i = 0; i < sizeof rnd; i++)
-        out[pl + i] = alpha[rnd[i] & 31];
-    out[pl + sizeof rnd] = '\0';
-    return 0;
+    /* a label the reserved patterns refuse is drawn again */
+    for (int attempt = 0; attempt < PROV_LABEL_DRAWS; attempt++) {
+        for (size_t i = 0; i < pl; i++)
+            out[i] = (char)tolower((unsigned char)prefix[i]);
+        for (size_t i = 0; i < sizeof rnd; i++)
+            out[pl + i] = alpha[rnd[i] & 31];
+        out[pl + sizeof rnd] = '\0';
+        if (!cmn_label_reserved(prov_reserved_labels(), out, NULL, 0))
+            return 0;
+        if (RAND_bytes(rnd, sizeof rnd) != 1)
+            return -1;
+    }
+    return -1;
 }
 
 char *prov_cred_json(const prov_cred_t *c, const char *serial, const char *model)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "cmn_key.h"
+#include "cmn_label.h"
 #include "cmn_mac.h"
 
 #define PROV_LABEL_MAX 63
@@ -46,8 +47,16 @@ int prov_cred_derive(prov_cred_t *c, const char *mac, const cmn_master_key_t *ke
 int prov_cred_regenerate(prov_cred_t *c, const cmn_master_key_t *key, uint32_t generation,
                          char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Validates and lowercases an explicit hostname label into out.
- * Returns 0 or -1 with the reason in err. */
+/* The reserved-label patterns (cmn_label): the environment variable
+ * DDNS_RESERVED_LABELS when set (empty: none reserved), else
+ * CMN_LABEL_RESERVED_DEFAULT, the gateway's [admin] reserved_labels
+ * default. */
+#define PROV_RESERVED_ENV "DDNS_RESERVED_LABELS"
+const char *prov_reserved_labels(void);
+
+/* Validates and lowercases an explicit hostname label into out; a label
+ * the reserved patterns match is refused. Returns 0 or -1 with the reason
+ * in err. */
 int prov_label_check(const char *in, char out[PROV_LABEL_MAX + 1], char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
@@ -66,7 +75,10 @@ int prov_serial_check(const char *in, char *err, size_t errlen) __attribute__((w
 int prov_model_check(const char *in, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* A random label: prefix followed by 13 characters of [a-z2-7] (65 bits from
- * the OpenSSL CSPRNG), unrelated to the MAC or serial. */
+ * the OpenSSL CSPRNG), unrelated to the MAC or serial; one the reserved
+ * patterns match is drawn again (-1 after PROV_LABEL_DRAWS draws: the
+ * prefix itself is reserved). */
+#define PROV_LABEL_DRAWS 64
 int prov_label_random(const char *prefix, char out[PROV_LABEL_MAX + 1])
     __attribute__((warn_unused_result));
 

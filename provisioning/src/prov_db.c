@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn_label.h"
 #include "cmn_text.h"
 
 struct prov_db {
@@ -150,12 +151,44 @@ static int prov_db_register_same(prov_db_t *db, const PGresult *dev, prov_cred_t
     return rc;
 }
 
+int prov_db_label_foreign(prov_db_t *db, const char *label, const char *zone, char *err,
+                          size_t errlen)
+{
+    const char *server = getenv(PROV_DNS_SERVER_ENV);
+    char fqdn[PROV_LABEL_MAX + 1 + PROV_ZONE_MAX + 1], why[300];
+    if (server == NULL || server[0] == '\0')
+        return 0;
+    snprintf(fqdn, sizeof fqdn, "%s.%s", label, zone);
+    int in_zone = cmn_label_ask(server, fqdn, PROV_DNS_TIMEOUT_MS, why, sizeof why);
+    if (in_zone == CMN_LABEL_FREE)
+        return 0;
+    if (in_zone == CMN_LABEL_NO_ANSWER) {
+        snprintf(err, errlen, "cannot tell whether %s already holds records: %s (%s=%s)", fqdn,
+                 why, PROV_DNS_SERVER_ENV, server);
+        return -1;
+    }
+    const char *p[2] = {label, zone};
+    PGresult *r = prov_db_exec(db, "SELECT 1 FROM names WHERE label = $1 AND zone = $2", 2, p,
+                               err, errlen);
+    if (r == NULL)
+        return -1;
+    int device_name = PQntuples(r) > 0;
+    PQclear(r);
+    if (device_name)
+        return 0;
+    snprintf(err, errlen, "the name %s is reserved: it already holds records in the zone that "
+             "no device published (asked %s)", fqdn, server);
+    return -1;
+}
+
 /* Inserts the name c->label in c->zone of a new device; when it is taken
  * and not explicit, random labels are drawn (up to 8 more). Returns 0 or
  * -1 with err. */
 static int prov_db_insert_name(prov_db_t *db, prov_cred_t *c, int label_explicit,
                                const char *label_prefix, char *err, size_t errlen)
 {
+    if (label_explicit && prov_db_label_foreign(db, c->label, c->zone, err, errlen) != 0)
+        return -1;
     for (int attempt = 0;; attempt++) {
         const char *p_n[3] = {c->device_id, c->label, c->zone};
         PGresult *r = prov_db_exec(db, "INSERT INTO names (device_id, label, zone) VALUES ($1, "
@@ -520,7 +553,8 @@ static int prov_db_free_label(prov_db_t *db, const prov_reissue_t *rq, int renam
                      PQgetvalue(r, 0, 0));
         PQclear(r);
         if (!taken)
-            return 0;
+            return rename == PROV_RENAME_LABEL ? prov_db_label_foreign(db, label, zone, err,
+                                                                       errlen) : 0;
         if (rename == PROV_RENAME_LABEL)
             return -1;
         if (attempt == 8) {

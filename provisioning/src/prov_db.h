@@ -48,6 +48,18 @@ int prov_db_register(prov_db_t *db, prov_cred_t *c, int label_explicit, const ch
                      const char *serial, const char *model, prov_audit_t *audit,
                      long long *audit_id, uint32_t *generation, char *err, size_t errlen);
 
+/* The zones' primary DNS server (addr[:port]) that ddns-provision asks
+ * whether an explicit label already holds records (cmn_label); unset: it
+ * is not asked. */
+#define PROV_DNS_SERVER_ENV "DDNS_DNS_SERVER"
+#define PROV_DNS_TIMEOUT_MS 2000
+
+/* With DDNS_DNS_SERVER set: -1 with err when label.zone already holds
+ * records there and is no device's name (the zone's own hosts), or when the
+ * server gives no answer; otherwise 0 (also without DDNS_DNS_SERVER). */
+int prov_db_label_foreign(prov_db_t *db, const char *label, const char *zone, char *err,
+                          size_t errlen) __attribute__((warn_unused_result));
+
 /* The key id and generation device_id is registered under: 1 and both,
  * 0 when it is not registered, -1 with err. */
 int prov_db_device_key(prov_db_t *db, const char *device_id, char kid[CMN_KID_MAX + 1],

@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "cmn_key.h"
+#include "cmn_label.h"
 #include "cmn_secmem.h"
 #include "prov_batchcmd.h"
 #include "prov_cli.h"
@@ -53,6 +54,15 @@ static const char prov_usage[] =
 "                      DDNS_PKCS11, used unless --key-dir is given]\n"
 "  -h, --help          this text; 'ddns-provision COMMAND --help' for a command\n"
 "  -V, --version       print the version\n"
+"\n"
+"Reserved labels. No device may be named after the zone's own hosts: a\n"
+"label (given with --name, in a CSV, or drawn at random) that matches one of\n"
+"the glob patterns of DDNS_RESERVED_LABELS is refused (random ones are drawn\n"
+"again). Unset, the list is the gateway's [admin] reserved_labels default:\n"
+"  " CMN_LABEL_RESERVED_DEFAULT "\n"
+"set to empty, nothing is reserved. With DDNS_DNS_SERVER=ADDR[:PORT] (the\n"
+"zones' primary), issue --name and reissue --name also refuse a label that\n"
+"already holds records in the zone without being a device's name.\n"
 "\n"
 "Exit status: 0 success, 1 refused (bad MAC, conflict, database error;\n"
 "nothing written), 2 usage or key file error, 3 batch written with rejected\n"

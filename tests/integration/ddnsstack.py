@@ -278,6 +278,9 @@ class Stack:
         self.zone_allow = ZONE_ALLOW
         self.keys_pkcs11 = None     # a token's URI for [keys] pkcs11 instead of the key directory
         self.gateway_env = {}
+        # The zone's own hosts (label: IPv4 address) in the zone file; the DNS
+        # server refuses every change to them made with the gateway's key.
+        self.zone_hosts = {"ns1": "127.0.0.1"}
         self.log = log or (lambda msg: None)
         self.procs = {}
         self.pg_data = os.path.join(self.dir, "pg", "data")
@@ -450,9 +453,22 @@ key:
     algorithm: hmac-sha256
     secret: {secret}
 acl:
+  - id: ddns-reserved
+    key: {tsig}
+    action: update
+    update-owner: name
+    update-owner-match: equal
+    update-owner-name: [{hosts}]
+    deny: on
   - id: ddns-update
     key: {tsig}
-    action: [update, transfer]
+    action: update
+    update-type: [A, AAAA]
+    update-owner: zone
+    update-owner-match: sub
+  - id: ddns-transfer
+    key: {tsig}
+    action: transfer
 template:
   - id: default
     storage: "{d}"
@@ -462,9 +478,9 @@ template:
 zone:
   - domain: {zone}
     file: "{zone}.zone"
-    acl: ddns-update
+    acl: [ddns-reserved, ddns-update, ddns-transfer]
 """.format(d=kdir, rundir=rundir, port=self.dns_port, tsig=TSIG_NAME, secret=self.tsig_secret,
-           zone=ZONE))
+           zone=ZONE, hosts=", ".join(sorted(self.zone_hosts))))
         os.chmod(conf, 0o600)
         logf = open(os.path.join(kdir, "knotd.log"), "a")
         self.procs["knotd"] = subprocess.Popen(["knotd", "-c", conf], stdout=logf, stderr=logf,
@@ -484,7 +500,8 @@ zone:
             with open(path, "w") as f:
                 f.write("$ORIGIN %s.\n$TTL 60\n"
                         "@ SOA ns1 hostmaster 1 3600 900 604800 60\n"
-                        "@ NS ns1\nns1 A 127.0.0.1\n" % ZONE)
+                        "@ NS ns1\n" % ZONE)
+                f.write("".join("%s A %s\n" % h for h in sorted(self.zone_hosts.items())))
 
     @staticmethod
     def named_confined():
@@ -535,10 +552,15 @@ key "{tsig}" {{
 zone "{zone}" {{
     type primary;
     file "{zone}.zone";
-    allow-update {{ key "{tsig}"; }};
+    update-policy {{
+        deny {tsig} name {zone}. ANY;
+{deny}        grant {tsig} subdomain {zone}. A AAAA;
+    }};
     allow-transfer {{ key "{tsig}"; }};
 }};
-""".format(d=bdir, port=self.dns_port, tsig=TSIG_NAME, secret=self.tsig_secret, zone=ZONE))
+""".format(d=bdir, port=self.dns_port, tsig=TSIG_NAME, secret=self.tsig_secret, zone=ZONE,
+           deny="".join("        deny %s name %s.%s. ANY;\n" % (TSIG_NAME, h, ZONE)
+                        for h in sorted(self.zone_hosts))))
         os.chmod(conf, 0o600)
         logf = open(os.path.join(bdir, "named.log"), "a")
         self.procs["named"] = subprocess.Popen(["named", "-g", "-4", "-c", conf], stdout=logf,
@@ -743,6 +765,15 @@ default_ttl = 60
 
     def start_gateway(self):
         self._launch_gateway("gateway", self.gw_conf, self.gw_log, self.https_port)
+
+    def sighup(self, timeout=20):
+        """Sends SIGHUP to the gateway; returns once it logged the reload."""
+        n = self.gateway_log().count("reloaded %s" % self.gw_conf)
+        self.procs["gateway"].send_signal(signal.SIGHUP)
+        deadline = time.time() + timeout
+        while self.gateway_log().count("reloaded %s" % self.gw_conf) == n:
+            assert time.time() < deadline, self.gateway_log()[-3000:]
+            time.sleep(0.1)
 
     @contextlib.contextmanager
     def extra_gateway(self, name, min_change_interval=0, conninfo=None, extra="", **firmware):

@@ -35,14 +35,14 @@ def wait_until(cond, timeout=15.0):
 
 def knot_keys(s, keys):
     """Knot's configuration with the TSIG keys [(name, secret)], every one
-    allowed to update the zone; applied with knotc reload."""
+    under the gateway key's rules (ACLs ddns-*); applied with knotc reload."""
     conf = os.path.join(s.dir, "knot", "knot.conf")
     with open(conf) as f:
         text = f.read()
     key_block = "key:\n" + "".join("  - id: %s\n    algorithm: hmac-sha256\n    secret: %s\n"
                                    % k for k in keys)
     text = re.sub(r"key:\n(?:  - id: .*\n    algorithm: .*\n    secret: .*\n)+", key_block, text)
-    text = re.sub(r"(acl:\n  - id: ddns-update\n    key: ).*\n",
+    text = re.sub(r"(\n  - id: ddns-[a-z]+\n    key: ).*\n",
                   r"\g<1>[%s]\n" % ", ".join(k[0] for k in keys), text)
     with open(conf, "w") as f:
         f.write(text)
@@ -121,3 +121,51 @@ def test_sighup_names_the_keys_that_need_a_restart(rstack):
         with open(s.gw_conf, "w") as f:
             f.write(conf)
         sighup(s)
+
+
+def _reload_refused(s):
+    """Sends SIGHUP; the log's text from it on once the reload was refused."""
+    before = len(s.gateway_log())
+    s.procs["gateway"].send_signal(signal.SIGHUP)
+    assert wait_until(lambda: "reload refused" in s.gateway_log()[before:]), \
+        s.gateway_log()[before:][-3000:]
+    return s.gateway_log()[before:]
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o610])
+def test_a_tsig_secret_file_others_may_access_is_refused(rstack, tmp_path, mode):
+    """A TSIG secret file with any group or other permission bit is refused
+    as a master key file is: the gateway does not start with it, and a
+    reload to it is refused (the running key stays in use), the message
+    naming the file and its mode, never the secret."""
+    s = rstack
+    secret = base64.b64encode(os.urandom(32)).decode()
+    secret_file = tmp_path / "tsig-open.secret"
+    secret_file.write_text(secret + "\n")
+    os.chmod(secret_file, mode)
+    with open(s.gw_conf) as f:
+        conf = f.read()
+    changed = re.sub(r"tsig_secret_file = .*", "tsig_secret_file = %s" % secret_file, conf)
+    want = "%s: TSIG secret file is accessible by group or others (mode %04o)" % (secret_file,
+                                                                                  mode)
+    # a gateway started with it stops at once, naming it
+    other = tmp_path / "gw-open.conf"
+    other.write_text(changed)
+    p = subprocess.run([os.path.join(ddnsstack.BIN, "ddns-gateway"), "-c", str(other)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and want in p.stderr, p.stderr
+    assert secret not in p.stdout + p.stderr
+    # the running gateway refuses a reload to it and still publishes
+    with open(s.gw_conf, "w") as f:
+        f.write(changed)
+    try:
+        log = _reload_refused(s)
+        assert want in log and secret not in log, log
+    finally:
+        with open(s.gw_conf, "w") as f:
+            f.write(conf)
+        sighup(s)
+    creds = s.provision("02:00:00:7e:01:%02x" % (mode & 0xff))
+    path = s.write_credentials(creds, str(tmp_path / "d.json"))
+    assert s.client(path, "--ipv4", "192.0.2.81").stdout.strip() == "good 192.0.2.81"
+    assert s.wait_dns(creds["fqdn"], "A", ["192.0.2.81"]) == ["192.0.2.81"]

@@ -17,6 +17,7 @@
 #include <ini.h>
 
 #include "cmn_key.h"
+#include "cmn_label.h"
 #include "gw_cvalue.h"
 #include "gw_err.h"
 #include "gw_log.h"
@@ -314,6 +315,13 @@ static const struct gw_param gw_params[] = {
      "admin pool's connections; the gateway also cancels the statement itself one "
      "second later, or at once when the client goes away. The request is answered "
      "504."},
+    {GW_SEC_ADMIN, "reserved_labels", GW_CT_LIST, CMN_LABEL_RESERVED_DEFAULT, 0, 0,
+     GOFF(admin_reserved_labels), GW_RL_APPLY,
+     "Labels no device may take through the admin API (add or rename a name): glob "
+     "patterns (* ? [...]) separated by commas, matched against the host label in "
+     "lowercase. The default is ddns-provision's (DDNS_RESERVED_LABELS); keep the two "
+     "the same. Empty: none reserved. Labels that already hold records in the zone "
+     "that no device published are refused whatever this says."},
     {GW_SEC_ZONE, "primary", GW_CT_ADDRPORT, NULL, 0, 0, ZOFF(primary), GW_RL_APPLY,
      "Primary DNS server of the zone that accepts RFC 2136 updates: addr[:port], "
      "port 53 by default."},
@@ -322,7 +330,8 @@ static const struct gw_param gw_params[] = {
     {GW_SEC_ZONE, "tsig_algorithm", GW_CT_TSIGALG, "hmac-sha256", 0, 0, ZOFF(tsig_algorithm), GW_RL_APPLY,
      "hmac-sha256 or hmac-sha512."},
     {GW_SEC_ZONE, "tsig_secret_file", GW_CT_SECRETFILE, NULL, 0, 0, ZOFF(tsig_secret_file), GW_RL_APPLY,
-     "File holding the TSIG secret as one line of base64 (keep it mode 0600)."},
+     "File holding the TSIG secret as one line of base64, mode 0600 or stricter (a file "
+     "that group or others may access is refused, as master key files are)."},
     {GW_SEC_ZONE, "default_ttl", GW_CT_INT, "60", 1, 86400, ZOFF(default_ttl), GW_RL_APPLY,
      "TTL of published records whose name has no TTL of its own."},
     {GW_SEC_ZONE, "allow_addresses", GW_CT_CIDRS, "", 0, 0, ZOFF(allow_addresses), GW_RL_APPLY,
@@ -412,20 +421,16 @@ int gw_config_is_proxy_listener(const gw_config_t *cfg, const gw_sockaddr_t *l)
 /* ---- table-driven setter -------------------------------------------------- */
 
 /* A TSIG secret file's value: its path and the secret it holds. */
-static const char *gw_param_secret_file(const gw_config_t *cfg, gw_zone_conf_t *z, const char *v,
-                                        gw_config_msgs_t *msgs, const char *where)
+static const char *gw_param_secret_file(const gw_config_t *cfg, gw_zone_conf_t *z, const char *v)
 {
     char *path, *secret = NULL;
-    int others = 0;
     const char *bad = gw_cvalue_path(cfg->dir, v, &path);
     if (bad != NULL)
         return bad;
-    if (!cfg->secrets_elsewhere && (bad = gw_cvalue_secret_file(path, &secret, &others)) != NULL) {
+    if (!cfg->secrets_elsewhere && (bad = gw_cvalue_secret_file(path, &secret)) != NULL) {
         free(path);
         return bad;
     }
-    if (others)
-        gw_cwarn(msgs, "%s: %s is readable by others; chmod 600 it", where, path);
     free(z->tsig_secret_file);
     if (z->tsig_secret) {
         cmn_wipe(z->tsig_secret, strlen(z->tsig_secret));
@@ -449,7 +454,7 @@ static const char *gw_param_text(char **field, const char *bad, char **s)
 /* Stores value v for param p into base (gw_config_t, or gw_zone_conf_t
  * for a zone's key). Returns NULL or what is wrong with the value. */
 static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p, void *base,
-                                const char *v, gw_config_msgs_t *msgs, const char *where)
+                                const char *v)
 {
     char *field = (char *)base + p->offset, *s = NULL;
     int optional = p->def != NULL && p->def[0] == '\0';
@@ -472,7 +477,7 @@ static const char *gw_param_set(const gw_config_t *cfg, const struct gw_param *p
     case GW_CT_SECRETFILE:
         if (v[0] == '\0')
             return "empty value";
-        return gw_param_secret_file(cfg, base, v, msgs, where);
+        return gw_param_secret_file(cfg, base, v);
     }
     return "internal error: unknown type";
 }
@@ -542,7 +547,7 @@ static gw_zone_conf_t *gw_zone_add(struct gw_cparse *cp, const char *name_text)
     for (size_t i = 0; i < GW_NPARAMS; i++) {
         const struct gw_param *p = &gw_params[i];
         if (p->section == GW_SEC_ZONE && p->def != NULL)
-            (void)gw_param_set(cfg, p, z, p->def, cp->msgs, "");
+            (void)gw_param_set(cfg, p, z, p->def);
     }
     return z;
 }
@@ -661,7 +666,7 @@ static int gw_ini_handler(void *user, const char *section, const char *name, con
             goto fail;
         }
         cp->zone->set |= 1u << zidx;   /* given (even if wrong): not "missing" */
-        const char *bad = gw_param_set(cfg, p, cp->zone, value, cp->msgs, where);
+        const char *bad = gw_param_set(cfg, p, cp->zone, value);
         if (bad != NULL) {
             gw_cerr(cp->msgs, "%s: %s", where, bad);
             goto fail;
@@ -673,7 +678,7 @@ static int gw_ini_handler(void *user, const char *section, const char *name, con
             goto fail;
         }
         cfg->lines[gi] = cp->line;     /* given (even if wrong): not "missing" */
-        const char *bad = gw_param_set(cfg, p, cfg, value, cp->msgs, where);
+        const char *bad = gw_param_set(cfg, p, cfg, value);
         if (bad != NULL) {
             gw_cerr(cp->msgs, "%s: %s", where, bad);
             goto fail;
@@ -778,6 +783,9 @@ static void gw_config_cross_checks(gw_config_t *cfg, gw_config_msgs_t *msgs)
                      "/metrics and /readyz are reachable from the network", cfg->path,
                      cfg->admin_listen.addr[i].text);
     }
+    char lerr[200];
+    if (cmn_label_list_check(cfg->admin_reserved_labels, lerr, sizeof lerr) != 0)
+        gw_config_key_error(cfg, msgs, "admin", "reserved_labels", "%s", lerr);
     struct stat cst;
     if (cfg->admin_listen.n > 0 && cfg->admin_console_dir != NULL &&
         (stat(cfg->admin_console_dir, &cst) != 0 || !S_ISDIR(cst.st_mode)))
@@ -817,7 +825,7 @@ int gw_config_load_flags(const char *path, gw_config_t **out, gw_config_msgs_t *
          * (GW_CT_LIST), which is then the empty string */
         if (p->section != GW_SEC_ZONE && p->def != NULL &&
             (p->def[0] != '\0' || p->type == GW_CT_LIST))
-            (void)gw_param_set(cfg, p, cfg, p->def, msgs, "");
+            (void)gw_param_set(cfg, p, cfg, p->def);
     }
     cp.cfg = cfg;
     cp.msgs = msgs;
@@ -900,6 +908,7 @@ void gw_config_free(gw_config_t *cfg)
     }
     free(cfg->admin_console_dir);
     free(cfg->admin_client_address_header);
+    free(cfg->admin_reserved_labels);
     free(cfg->fw_blocked_models);
     free(cfg->fw_minimum_versions);
     free(cfg->fw_signed_only_models);

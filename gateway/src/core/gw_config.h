@@ -110,6 +110,7 @@ typedef struct gw_config {
     gw_admin_limits_t admin_limits;
     char *admin_client_address_header;  /* "" or NULL: none */
     gw_cidr_list_t admin_trusted_proxies;
+    char *admin_reserved_labels;        /* cmn_label patterns the admin API refuses */
     /* [zone NAME] */
     gw_zone_conf_t *zones;
     size_t nzones;

@@ -270,29 +270,15 @@ static const char *gw_cvalue_secret_line(const char *path, char *buf, char **out
     return *out ? NULL : "out of memory";
 }
 
-const char *gw_cvalue_secret_file(const char *path, char **out, int *others_can_read)
+const char *gw_cvalue_secret_file(const char *path, char **out)
 {
     const char *res = NULL;
-    char buf[1024];
-    ssize_t n = 0;
-    struct stat st;
+    char buf[1024], err[sizeof gw_cvalue_why];
 
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return gw_cvalue_bad("cannot open %s: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-        res = gw_cvalue_bad("%s is not a regular file", path);
-    else if ((n = read(fd, buf, sizeof buf - 1)) < 0)
-        res = gw_cvalue_bad("cannot read %s: %s", path, strerror(errno));
-    else if ((size_t)n == sizeof buf - 1)
-        res = gw_cvalue_bad("%s is too large for a TSIG secret", path);
-    if (res == NULL) {
-        *others_can_read = (st.st_mode & 007) != 0;
-        buf[n] = '\0';
-        res = gw_cvalue_secret_line(path, buf, out);
-    }
+    if (cmn_secret_file_read(path, "TSIG secret file", buf, sizeof buf, err, sizeof err) != 0)
+        return gw_cvalue_bad("%s", err);
+    res = gw_cvalue_secret_line(path, buf, out);
     cmn_wipe(buf, sizeof buf);
-    close(fd);
     return res;
 }

@@ -36,7 +36,8 @@ const char *gw_cvalue_logfmt(const char *v, int *out);
 /* hmac-sha256 or hmac-sha512. *out is newly allocated. */
 const char *gw_cvalue_tsigalg(const char *v, char **out);
 /* Reads the one-line base64 secret of the file at path into *out (newly
- * allocated); *others_can_read tells whether its mode lets others read. */
-const char *gw_cvalue_secret_file(const char *path, char **out, int *others_can_read);
+ * allocated). A file that group or others may access is refused, as a
+ * master key file is (cmn_secret_file_read), with its mode in the reason. */
+const char *gw_cvalue_secret_file(const char *path, char **out);
 
 #endif

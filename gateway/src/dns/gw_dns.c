@@ -380,8 +380,22 @@ out:
     return rc;
 }
 
+/* 1 when answer is how Knot DNS refuses an UPDATE its ACL does not allow
+ * (an update-type or update-owner rule): NOTAUTH with an unsigned TSIG
+ * record carrying the error BADKEY. The same answer comes for a key name
+ * the server does not know; a wrong secret is BADSIG. */
+static int gw_dns_acl_refusal(const ldns_pkt *answer)
+{
+    const ldns_rr *tsig = ldns_pkt_tsig(answer);
+    const ldns_rdf *error = tsig != NULL ? ldns_rr_rdf(tsig, 5) : NULL;
+    return ldns_pkt_get_rcode(answer) == LDNS_RCODE_NOTAUTH && error != NULL &&
+           ldns_rdf_size(error) == 2 && ldns_rdf2native_int16(error) == GW_DNS_TSIG_BADKEY;
+}
+
 /* Checks one whole answer; sets *id to the UPDATE it answers and *signed_rcode
- * to its rcode when its TSIG is valid. */
+ * to its rcode when its TSIG is valid, or when it is an ACL refusal
+ * (gw_dns_acl_refusal): a refusal of what the message holds, which the
+ * publisher narrows down to the change refused, as for a signed one. */
 static int gw_dns_answer(gw_dns_conn_t *c, const uint8_t *wire, size_t len, uint16_t *id,
                          int *signed_rcode, char *err, size_t errlen)
 {
@@ -413,7 +427,12 @@ static int gw_dns_answer(gw_dns_conn_t *c, const uint8_t *wire, size_t len, uint
      * the MAC (an unknown algorithm): give it back so that it is freed */
     if (tsig != NULL && ldns_pkt_tsig(answer) == NULL)
         ldns_pkt_set_tsig(answer, tsig);
-    if (!valid) {
+    if (!valid && gw_dns_acl_refusal(answer)) {
+        *signed_rcode = (int)rcode;
+        snprintf(err, errlen, "%s refused the UPDATE: NOTAUTH with TSIG error BADKEY (the "
+                 "server's access rules for the key refuse a record of it, or it does not "
+                 "know the key)", srv);
+    } else if (!valid) {
         char *rs = ldns_pkt_rcode2str(rcode);
         snprintf(err, errlen, "no valid answer from %s: TSIG of the answer is missing or wrong "
                  "(rcode %s)", srv, rs ? rs : "?");

@@ -61,7 +61,10 @@ int gw_dns_conn_send(gw_dns_conn_t *c, const gw_dns_change_t *changes, size_t *n
  * whole answer yet. GW_EIO: the connection is broken or the server sent
  * something that answers nothing sent (reason in err); it is unusable.
  * *signed_rcode is the answer's rcode when its TSIG is valid (0 with GW_OK,
- * the refusal's rcode with GW_EDNS), otherwise -1. */
+ * the refusal's rcode with GW_EDNS), and NOTAUTH for Knot's refusal by its
+ * ACL (NOTAUTH with the TSIG error BADKEY, unsigned: the key's update rules
+ * refuse a record of the message); otherwise -1. */
+#define GW_DNS_TSIG_BADKEY 17
 int gw_dns_conn_recv(gw_dns_conn_t *c, int timeout_ms, uint16_t *id, int *signed_rcode,
                      char *err, size_t errlen) __attribute__((warn_unused_result));
 

@@ -12,6 +12,7 @@
 
 #include "cmn_token.h"
 #include "gw_apiep.h"
+#include "gw_apiname.h"
 #include "gw_apireq.h"
 #include "gw_err.h"
 #include "gw_limit.h"
@@ -46,8 +47,8 @@ static const gw_api_route_t gw_api_routes[] = {
     {EVHTTP_REQ_POST, 3, {"devices", NULL, "revoke"}, GW_API_WRITE, gw_apiep_status_action},
     {EVHTTP_REQ_POST, 3, {"devices", NULL, "restore"}, GW_API_WRITE, gw_apiep_status_action},
     {EVHTTP_REQ_POST, 3, {"devices", NULL, "republish"}, GW_API_WRITE, gw_apiep_status_action},
-    {EVHTTP_REQ_POST, 3, {"devices", NULL, "names"}, GW_API_WRITE, gw_apiep_name},
-    {EVHTTP_REQ_PUT, 4, {"devices", NULL, "names", NULL}, GW_API_WRITE, gw_apiep_name},
+    {EVHTTP_REQ_POST, 3, {"devices", NULL, "names"}, GW_API_WRITE, gw_apiname_set},
+    {EVHTTP_REQ_PUT, 4, {"devices", NULL, "names", NULL}, GW_API_WRITE, gw_apiname_set},
     {EVHTTP_REQ_PUT, 3, {"devices", NULL, "ttl"}, GW_API_WRITE, gw_apiep_ttl},
     {EVHTTP_REQ_POST, 3, {"devices", NULL, "reissue"}, GW_API_WRITE, gw_apiep_reissue},
     {EVHTTP_REQ_POST, 3, {"devices", NULL, "dyndns2"}, GW_API_WRITE, gw_apiep_dyndns2},

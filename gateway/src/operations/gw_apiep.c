@@ -68,64 +68,6 @@ int gw_apiep_status_action(gw_apireq_t *r)
                                               "$5::boolean)");
 }
 
-/* The zone of a full name's rest (after the label): one of this gateway's. */
-static const char *gw_apiep_zone(const gw_apireq_t *r, const char *rest)
-{
-    for (size_t i = 0; i < r->cfg->nzones; i++)
-        if (strcmp(rest, r->cfg->zones[i].name) == 0)
-            return r->cfg->zones[i].name;
-    return NULL;
-}
-
-/* PUT .../names/{old}: the name to rename, in full, lowercase. */
-static int gw_apiep_old_name(gw_apireq_t *r, char *old, size_t oldlen)
-{
-    char *d = evhttp_uridecode(r->seg[3], 0, NULL);
-    snprintf(old, oldlen, "%s", d ? d : "");
-    free(d);
-    for (char *c = old; *c; c++)
-        *c = (char)tolower((unsigned char)*c);
-    if (strchr(old, '.') == NULL)
-        return gw_apireq_fail(r, 400, "name", "the name to rename must be given in full "
-                              "(label.zone)");
-    return GW_OK;
-}
-
-int gw_apiep_name(gw_apireq_t *r)
-{
-    char name[300], old[300] = "", label[64];
-    const char *zone = NULL, *v;
-    int rc;
-    if ((rc = gw_apireq_device_arg(r, 1)) != GW_OK ||
-        (rc = gw_apireq_body_str(r, "name", 253, &v)) != GW_OK)
-        return rc;
-    size_t n = strlen(v);
-    for (size_t i = 0; i <= n; i++)
-        name[i] = (char)tolower((unsigned char)v[i]);
-    if (n > 0 && name[n - 1] == '.')
-        name[--n] = '\0';
-    const char *dot = strchr(name, '.');
-    size_t ll = dot ? (size_t)(dot - name) : n;
-    if (!gw_apiin_label_ok(name, ll))
-        return gw_apireq_fail(r, 400, "name", "name '%s': the host label must be 1 to 63 "
-                              "characters of a-z, 0-9 and '-', not starting or ending with "
-                              "'-'", v);
-    memcpy(label, name, ll);
-    label[ll] = '\0';
-    if (dot != NULL && (zone = gw_apiep_zone(r, dot + 1)) == NULL)
-        return gw_apireq_fail(r, 400, "name", "name '%s': '%s' is not a zone of this gateway",
-                              v, dot + 1);
-    if (r->cmd == EVHTTP_REQ_PUT && (rc = gw_apiep_old_name(r, old, sizeof old)) != GW_OK)
-        return rc;
-    gw_apireq_who(r);
-    gw_sql_param(&r->sql, r->device);
-    gw_sql_param(&r->sql, old[0] ? old : NULL);
-    gw_sql_param(&r->sql, label);
-    gw_sql_param(&r->sql, zone);
-    return gw_apireq_run(r, GW_APIREQ_STATUS, "SELECT status, body::text FROM "
-                                              "admin_name($1::bigint, $2, $3, $4, $5, $6, $7)");
-}
-
 int gw_apiep_ttl(gw_apireq_t *r)
 {
     int rc = gw_apireq_device_arg(r, 1);

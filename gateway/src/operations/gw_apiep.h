@@ -17,8 +17,6 @@ int gw_apiep_devices(gw_apireq_t *r);
 int gw_apiep_device(gw_apireq_t *r);
 /* POST devices/{id}/revoke, restore, republish */
 int gw_apiep_status_action(gw_apireq_t *r);
-/* POST devices/{id}/names, PUT devices/{id}/names/{name} */
-int gw_apiep_name(gw_apireq_t *r);
 int gw_apiep_ttl(gw_apireq_t *r);
 int gw_apiep_reissue(gw_apireq_t *r);
 /* POST devices/{id}/dyndns2 {"allowed": true|false} */

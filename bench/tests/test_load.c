@@ -242,7 +242,7 @@ static void test_signed_request_verifies(void **state)
     size_t n, len;
     ld_device_t *d = one_device(&n, "cam.example.test");
     uint8_t out[LD_REQUEST_MAX + 1], nonce[DDNS_NONCE_LEN] = {1, 2, 3, 4, 5, 6, 7, 8};
-    ld_work_t w = {LD_WL_NOCHG, "gw.example.test", "/", 0};
+    ld_work_t w = {.wl = LD_WL_NOCHG, .host = "gw.example.test", .path = "/"};
 
     d->index = 5;
     assert_int_equal(ld_work_build(&w, d, 1700000000, nonce, out, &len), 0);
@@ -292,7 +292,7 @@ static void test_dyndns2_and_hello_requests(void **state)
     size_t n, len;
     ld_device_t *d = one_device(&n, "cam.example.test");
     uint8_t out[LD_REQUEST_MAX + 1], nonce[DDNS_NONCE_LEN] = {0};
-    ld_work_t w = {LD_WL_DYNDNS2, "gw.example.test", "/", 0};
+    ld_work_t w = {.wl = LD_WL_DYNDNS2, .host = "gw.example.test", .path = "/"};
 
     assert_int_equal(ld_work_build(&w, d, 1, nonce, out, &len), 0);
     out[len] = '\0';
@@ -314,6 +314,25 @@ static void test_dyndns2_and_hello_requests(void **state)
     assert_true(starts_with(out, "GET /x HTTP/1.1\r\nHost: gw.example.test\r\n"));
     assert_true(len > 4 && memcmp(out + len - 4, "\r\n\r\n", 4) == 0);
     ld_devices_free(d, n);
+}
+
+/* replay: the recorded bytes, exactly, every time; and none longer than a
+ * request may be */
+static void test_replay_sends_the_recorded_bytes(void **state)
+{
+    (void)state;
+    static const uint8_t rec[] = "POST /v1/update HTTP/1.1\r\nHost: x\r\n\r\nipv4=192.0.2.1";
+    uint8_t out[LD_REQUEST_MAX], nonce[DDNS_NONCE_LEN] = {0};
+    size_t len = 0;
+    ld_work_t w = {.wl = LD_WL_REPLAY, .host = "gw.example.test", .path = "/",
+                   .replay = rec, .replay_len = sizeof rec - 1};
+    for (uint64_t ts = 1; ts < 3; ts++) {
+        assert_int_equal(ld_work_build(&w, NULL, ts, nonce, out, &len), 0);
+        assert_int_equal(len, sizeof rec - 1);
+        assert_memory_equal(out, rec, len);
+    }
+    w.replay_len = LD_REQUEST_MAX + 1;
+    assert_int_equal(ld_work_build(&w, NULL, 1, nonce, out, &len), -1);
 }
 
 /* ---- answers -------------------------------------------------------------------- */
@@ -340,6 +359,8 @@ static void test_answers_classified(void **state)
     assert_false(ld_result_ok(a.result));
     a = parse(LD_WL_CHANGE, HTTP("409 Conflict", "7\r\n\r\nreplay\n"));
     assert_int_equal(a.result, LD_R_REPLAY);
+    a = parse(LD_WL_REPLAY, HTTP("429 Too Many Requests", "14\r\n\r\nratelimit 300\n"));
+    assert_int_equal(a.result, LD_R_RATELIMIT);
     a = parse(LD_WL_CHANGE, HTTP("503 x", "4\r\n\r\n911\n"));
     assert_int_equal(a.result, LD_R_911);
     a = parse(LD_WL_CHANGE, HTTP("403 Forbidden", "17\r\n\r\nbadaddr 10.0.0.1\n"));
@@ -387,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_devices_errors_name_line_and_field),
         cmocka_unit_test(test_signed_request_verifies),
         cmocka_unit_test(test_dyndns2_and_hello_requests),
+        cmocka_unit_test(test_replay_sends_the_recorded_bytes),
         cmocka_unit_test(test_answers_classified),
     };
     return cmocka_run_group_tests_name("load", tests, NULL, NULL);

@@ -6,7 +6,8 @@
  * response, and a complete one's body as an answer. Every input is an
  * exact heap copy, so the sanitizers catch any read past its end. Checks:
  * the parsers never fail open (an error leaves result NONE), every span
- * lies inside the input, the data matches the result, and ddns_next()
+ * lies inside the input, the data matches the result (addresses with
+ * good, nochg and badaddr only), and ddns_next()
  * gives a sane decision for every answer. */
 #include "ddns_error.h"
 #include "ddns_http.h"
@@ -38,7 +39,8 @@ static void check_answer(ddns_err_t err, const ddns_response_t *r, const uint8_t
     }
     if (r->result == DDNS_RESULT_NONE || r->result > DDNS_RESULT_BADAGENT)
         abort();
-    if ((r->naddrs > 0) != (r->result == DDNS_RESULT_GOOD || r->result == DDNS_RESULT_NOCHG) ||
+    if ((r->naddrs > 0) != (r->result == DDNS_RESULT_GOOD || r->result == DDNS_RESULT_NOCHG ||
+                            r->result == DDNS_RESULT_BADADDR) ||
         r->naddrs > 2)
         abort();
     for (unsigned i = 0; i < 2; i++) {

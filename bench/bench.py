@@ -553,6 +553,21 @@ class GatewayBench:
     def psql(self, sql):
         return self.stack.psql(sql)
 
+    def second_gateway(self, name, **kw):
+        """Starts gateway-NAME on the same database, keys and zone, with the
+        workers, pool and time-outs of the gateway under test and
+        gateway_config_text's kw; returns its port (stop_process to stop)."""
+        s = self.stack
+        port = ddnsstack.free_port()
+        conf = os.path.join(self.d, "gateway-%s.conf" % name)
+        text = s.gateway_config_text(port, **kw)
+        text = text.replace("[gateway]\n", "[gateway]\n" + "workers = 2\n" + s.gateway_extra, 1)
+        with open(conf, "w") as f:
+            f.write(text)
+        s._launch_gateway("gateway-" + name, conf, os.path.join(self.d, "gateway-%s.log" % name),
+                          port)
+        return port
+
 
 def gateway_bench(ctx):
     if getattr(ctx, "gateway", None) is None:
@@ -589,15 +604,7 @@ def gw_nochg_scenario(ctx):
 def gw_keyproc_scenario(ctx):
     g = gateway_bench(ctx)
     s = g.stack
-    port = ddnsstack.free_port()
-    conf = os.path.join(g.d, "gateway-inline-keys.conf")
-    text = s.gateway_config_text(port, keys_extra="separate_process = no\n")
-    # the same workers, pool and time-outs as the gateway under test
-    text = text.replace("[gateway]\n", "[gateway]\n" + "workers = 2\n" + s.gateway_extra, 1)
-    with open(conf, "w") as f:
-        f.write(text)
-    s._launch_gateway("gateway-inline-keys", conf, os.path.join(g.d, "gateway-inline-keys.log"),
-                      port)
+    port = g.second_gateway("inline-keys", keys_extra="separate_process = no\n")
     sec = bench_seconds()
     sep, inline = [], []
     try:
@@ -659,16 +666,10 @@ def gw_abuse_scenario(ctx):
     import attack
     g = gateway_bench(ctx)
     s = g.stack
-    port = ddnsstack.free_port()
-    conf = os.path.join(g.d, "gateway-abuse.conf")
     # the shipped defaults of the budget and the limiter (the gateway under
     # test has them off: its scenarios send each device's request often)
-    text = s.gateway_config_text(port, extra="[limits]\nauth_fail_limit = 10\n"
-                                             "device_rate = 6\ndevice_burst = 20\n")
-    text = text.replace("[gateway]\n", "[gateway]\n" + "workers = 2\n" + s.gateway_extra, 1)
-    with open(conf, "w") as f:
-        f.write(text)
-    s._launch_gateway("gateway-abuse", conf, os.path.join(g.d, "gateway-abuse.log"), port)
+    port = g.second_gateway("abuse", extra="[limits]\nauth_fail_limit = 10\n"
+                                           "device_rate = 6\ndevice_burst = 20\n")
     server = "127.0.0.1:%d" % port
     with open(g.change_devices) as f:
         victim = json.loads(f.readlines()[-1])

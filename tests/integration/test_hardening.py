@@ -430,9 +430,13 @@ def test_brute_force_is_rate_limited(hs, hdevice, tmp_path):
         raw = signed(hs, path, tmp_path, "--ipv4", "192.0.2.90")
         bad = raw.replace(b"ipv4=192.0.2.90", b"ipv4=192.0.2.91")
         assert hs.https_request(bad, port=hs.proxy_port, prefix=attacker) == (401, b"badauth\n")
-    # now even a correct request from that source is not looked at
+    # now even a correct request from that source is not looked at, and its
+    # answer is held back for [limits] blocked_delay (1000 ms by default: a
+    # lower bound, which no machine can make shorter)
     good = signed(hs, path, tmp_path, "--ipv4", "192.0.2.92")
+    t0 = time.monotonic()
     status, headers, body = hs.https_exchange(good, port=hs.proxy_port, prefix=attacker)
+    assert time.monotonic() - t0 >= 1.0
     m = re.fullmatch(rb"ratelimit (\d+)\n", body)
     assert status == 429 and m, (status, body)
     assert 1 <= int(m.group(1)) <= 30 and headers["retry-after"] == m.group(1).decode()

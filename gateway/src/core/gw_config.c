@@ -219,6 +219,11 @@ static const struct gw_param gw_params[] = {
      GOFF(limits.auth_block_time), GW_RL_APPLY,
      "Seconds a blocked source is answered 429 \"ratelimit <s>\" with Retry-After, "
      "without any credential check."},
+    {GW_SEC_LIMITS, "blocked_delay", GW_CT_INT, "1000", 0, 10000, GOFF(limits.blocked_delay),
+     GW_RL_APPLY,
+     "Milliseconds the answer to a blocked source is held back (a tarpit): a client that "
+     "ignores Retry-After gets one answer per connection per delay instead of as many as "
+     "it can send, so a flood from blocked sources costs next to nothing. 0: at once."},
     {GW_SEC_LIMITS, "device_rate", GW_CT_INT, "6", 0, 600000, GOFF(limits.device_rate),
      GW_RL_APPLY,
      "Signed or dyndns2 requests per minute one device earns, counted by each gateway "

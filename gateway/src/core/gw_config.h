@@ -29,6 +29,7 @@ typedef struct gw_limits {
     int auth_fail_limit;
     int auth_fail_window;
     int auth_block_time;
+    int blocked_delay;          /* ms */
     int device_rate;
     int device_burst;
     int device_memory;

@@ -151,7 +151,8 @@ static int gw_dyn_check_agent(const gw_devctx_t *d, gw_req_t *rq, gw_agent_t *ga
 /* 2. the credentials' form; a source that failed too often is not even
  * looked at (dyndns2's abuse: the client stops until a person acts). The
  * key process decides whether the password is right (gw_dyn_verified). */
-static int gw_dyn_check_credentials(gw_req_t *rq, gw_dyn_cred_t *cred, gw_req_refusal_t *f)
+static int gw_dyn_check_credentials(const gw_devctx_t *d, gw_req_t *rq, gw_dyn_cred_t *cred,
+                                    gw_req_refusal_t *f)
 {
     const gw_req_info_t *in = gw_req_info(rq);
     struct evkeyvalq *oh = evhttp_request_get_output_headers(gw_req_evreq(rq));
@@ -160,7 +161,9 @@ static int gw_dyn_check_credentials(gw_req_t *rq, gw_dyn_cred_t *cred, gw_req_re
         char ra[16];
         snprintf(ra, sizeof ra, "%d", blocked);
         evhttp_add_header(oh, "Retry-After", ra);
-        return gw_req_refuse(f, 200, 0, "abuse");
+        (void)gw_req_refuse(f, 200, 0, "abuse");
+        f->delay_ms = d->cfg->limits.blocked_delay;
+        return GW_EINVAL;
     }
     if (in->nauth == 0) {
         evhttp_add_header(oh, "WWW-Authenticate", "Basic realm=\"ddns\", charset=\"UTF-8\"");
@@ -343,7 +346,7 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
     j->d = d;
     j->rq = rq;
     if (gw_dyn_check_agent(d, rq, &j->ga, &f) == GW_OK &&
-        gw_dyn_check_credentials(rq, &j->cred, &f) == GW_OK) {
+        gw_dyn_check_credentials(d, rq, &j->cred, &f) == GW_OK) {
         gw_req_async_begin(rq);
         /* From here on the key process's answer may come at any time (even
          * before the call returns) and own j. */
@@ -356,7 +359,7 @@ void gw_dyndns_handle(void *arg, gw_req_t *rq)
                 gw_strerror(rc));
         gw_req_refuse(&f, 200, 0, "911");
     }
-    gw_req_reply(rq, f.status, f.line, 0);
+    gw_req_reply_refusal(rq, &f);
     cmn_wipe(j->cred.password, sizeof j->cred.password);
     free(j);
 }

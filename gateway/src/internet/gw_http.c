@@ -152,7 +152,43 @@ int gw_req_refuse(gw_req_refusal_t *f, int status, int retry_after, const char *
     va_end(ap);
     f->status = status;
     f->retry_after = retry_after;
+    f->delay_ms = 0;
     return GW_EINVAL;
+}
+
+/* A refusal waiting for its time (gw_req_reply_refusal). */
+struct gw_req_later {
+    gw_req_t *rq;
+    gw_req_refusal_t f;
+    struct event *ev;
+};
+
+static void gw_req_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_req_later *l = arg;
+    (void)fd;
+    (void)what;
+    event_free(l->ev);
+    gw_req_reply(l->rq, l->f.status, l->f.line, l->f.retry_after);
+    free(l);
+}
+
+void gw_req_reply_refusal(gw_req_t *rq, const gw_req_refusal_t *f)
+{
+    struct gw_req_later *l = NULL;
+    if (f->delay_ms > 0 && rq->h != NULL && !rq->h->stopping &&
+        (l = calloc(1, sizeof *l)) != NULL &&
+        (l->ev = evtimer_new(rq->h->base, gw_req_later_cb, l)) != NULL) {
+        struct timeval tv = {f->delay_ms / 1000, (f->delay_ms % 1000) * 1000};
+        l->rq = rq;
+        l->f = *f;
+        gw_req_async_begin(rq);
+        if (evtimer_add(l->ev, &tv) == 0)
+            return;
+        event_free(l->ev);
+    }
+    free(l);
+    gw_req_reply(rq, f->status, f->line, f->retry_after);
 }
 
 void gw_req_reply(gw_req_t *rq, int status, const char *line, int retry_after)

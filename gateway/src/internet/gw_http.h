@@ -98,6 +98,7 @@ int gw_req_gone(const gw_req_t *rq);
 typedef struct gw_req_refusal {
     int status;
     int retry_after;
+    int delay_ms;               /* > 0: sent this much later (gw_req_reply_refusal) */
     char line[96];
 } gw_req_refusal_t;
 
@@ -105,6 +106,13 @@ typedef struct gw_req_refusal {
  * `return gw_req_refuse(f, 400, 0, "badrequest body");`. */
 int gw_req_refuse(gw_req_refusal_t *f, int status, int retry_after, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Sends f with gw_req_reply, f->delay_ms later when it is set: the answer
+ * to a client the limiter blocked is held back, so that one that ignores
+ * Retry-After gets one answer per connection per delay (a tarpit) instead
+ * of as many as it can send; its connection reads nothing meanwhile. Also
+ * sent at once when the loop is stopping. */
+void gw_req_reply_refusal(gw_req_t *rq, const gw_req_refusal_t *f);
 
 /* Sends status with body line + LF (line is one token and its data words),
  * adds Retry-After when retry_after > 0, writes the access-log line and

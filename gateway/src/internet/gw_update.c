@@ -106,8 +106,11 @@ static int gw_upd_check(const gw_devctx_t *u, gw_req_t *rq, gw_auth_result_t *ar
 
     /* A source that failed too often is not even looked at. */
     int blocked = gw_limit_auth_blocked(in->peer);
-    if (blocked > 0)
-        return gw_req_refuse(f, 429, blocked, "ratelimit %d", blocked);
+    if (blocked > 0) {
+        (void)gw_req_refuse(f, 429, blocked, "ratelimit %d", blocked);
+        f->delay_ms = u->cfg->limits.blocked_delay;
+        return GW_EINVAL;
+    }
     if (in->nauth != 1)
         return gw_req_refuse(f, 400, 0, "badrequest authorization");
     if (!in->has_length)
@@ -240,6 +243,6 @@ void gw_update_handle(void *arg, gw_req_t *rq)
         gw_warn("update not verified: the key process cannot be asked: %s", gw_strerror(rc));
         gw_req_refuse(&f, 503, GW_UPDATE_RETRY_AFTER, "911");
     }
-    gw_req_reply(rq, f.status, f.line, f.retry_after);
+    gw_req_reply_refusal(rq, &f);
     free(j);
 }

@@ -53,7 +53,7 @@
 extern "C" {
 #endif
 
-#define DDNS_SDK_VERSION "3.1.0"
+#define DDNS_SDK_VERSION "3.2.0"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define DDNS_MUST_CHECK __attribute__((warn_unused_result))

@@ -388,6 +388,28 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pg_cpu_s(stack):
+    """CPU seconds of the stack's PostgreSQL so far: the postmaster's own
+    and its exited children's (cutime, cstime), and every live child's."""
+    with open(os.path.join(stack.pg_data, "postmaster.pid")) as f:
+        pm = int(f.readline())
+    tck = os.sysconf("SC_CLK_TCK")
+    with open("/proc/%d/stat" % pm) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    total = sum(int(x) for x in fields[11:15]) / tck
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pm:
+            total += (int(fields[11]) + int(fields[12])) / tck
+    return total
+
+
 def proc_status(pid, key):
     """A kB value of /proc/PID/status (VmRSS, ...)."""
     with open("/proc/%d/status" % pid) as f:
@@ -591,8 +613,11 @@ def gw_nochg_scenario(ctx):
     hello = g.load("ddns-hello keepalive", "--mode", "keepalive", "--connections", g.conns,
                    "--duration", sec, server=g.hello_addr, workload="hello")
     need_ok(hello, "ddns-hello")
+    pg0 = pg_cpu_s(g.stack)
     gw = g.nochg("gateway nochg keepalive", "--connections", g.conns, "--duration", sec)
-    need_ok(gw, "gateway nochg", "nochg")
+    n = need_ok(gw, "gateway nochg", "nochg")
+    g.nochg_pg_cpu_ms = (pg_cpu_s(g.stack) - pg0) * 1000 / n
+    progress("gateway nochg: PostgreSQL CPU %.3f ms per nochg" % g.nochg_pg_cpu_ms)
     g.nochg_rate = gw["rate_per_s"]
     return [Figure("nochg keepalive HTTPS, %d connections: rate" % g.conns, gw["rate_per_s"],
                    "req/s", baseline=hello["rate_per_s"], higher_is_better=True,
@@ -809,9 +834,10 @@ def gw_idle_scenario(ctx):
                    note="baseline: ddns-hello's RSS per idle connection")]
 
 
-def pgbench_tps(g, clients, seconds):
+def pgbench_tps(g, clients, seconds, cpu=False):
     """Single-row UPDATE transactions per second by pgbench on the same
-    server, in a database of its own."""
+    server, in a database of its own; with cpu, also PostgreSQL's CPU
+    milliseconds per transaction during the run (not its set-up)."""
     s = g.stack
     s.psql("DROP DATABASE IF EXISTS bench_pgbench")
     s.psql("CREATE DATABASE bench_pgbench")
@@ -823,17 +849,21 @@ def pgbench_tps(g, clients, seconds):
         f.write("\\set id random(1, 100000)\n"
                 "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :id;\n")
     progress("pgbench: %d clients, %d s of single-row UPDATEs" % (clients, seconds))
+    pg0 = pg_cpu_s(s)
     out = ddnsstack.run([pgbench, "-n", "-f", script, "-c", str(clients), "-j", "1",
                          "-T", str(seconds)] + conn + ["bench_pgbench"]).stdout
-    tps = None
+    pg_s = pg_cpu_s(s) - pg0
+    tps = txs = None
     for line in out.splitlines():
         if line.startswith("tps ="):
             tps = float(line.split()[2])
-    if tps is None:
+        if line.startswith("number of transactions actually processed:"):
+            txs = int(line.split(":")[1].split("/")[0])
+    if tps is None or txs is None:
         raise BenchError("pgbench printed no tps: %s" % out[-300:])
     progress("pgbench: %.0f tps" % tps)
     s.psql("DROP DATABASE bench_pgbench")
-    return tps
+    return (tps, pg_s * 1000 / txs) if cpu else tps
 
 
 def wait_outbox_empty(g, timeout=120):
@@ -859,10 +889,20 @@ def gw_change_scenario(ctx):
     rate = good / s["elapsed_s"]
     wait_outbox_empty(g)
     g.psql("CHECKPOINT")
-    tps = pgbench_tps(g, g.conns, sec)
-    return [Figure("change (good, durable), %d connections: rate" % g.conns, rate, "req/s",
+    tps, pg_tx_ms = pgbench_tps(g, g.conns, sec, cpu=True)
+    progress("pgbench: PostgreSQL CPU %.3f ms per transaction" % pg_tx_ms)
+    figs = [Figure("change (good, durable), %d connections: rate" % g.conns, rate, "req/s",
                    baseline=tps, higher_is_better=True, note="baseline: pgbench UPDATE tps",
                    target=Target(">=", 1.0, ">= 1.0 x pgbench", on_ratio=True))]
+    if getattr(g, "nochg_pg_cpu_ms", None):
+        # what the database spends on a poll that changes nothing, against
+        # one single-row UPDATE transaction of pgbench
+        figs.append(Figure("PostgreSQL CPU per signed nochg (gw-nochg)", g.nochg_pg_cpu_ms,
+                           "ms", baseline=pg_tx_ms,
+                           note="baseline: PostgreSQL CPU per pgbench UPDATE transaction",
+                           target=Target(">=", 10.0, "<= 0.10 x pgbench UPDATE",
+                                         on_ratio=True)))
+    return figs
 
 
 PROPAGATION_TRIGGER = """

@@ -80,8 +80,7 @@ struct gw_db {
     int cancel_on_deadline;     /* gw_db_set_statement_timeout was called */
     int wake_inflight;          /* a wake-up of the publishers is queued or running */
     int wake_again;             /* changes committed since it was queued */
-    char *listen_sql;           /* gw_db_listen: "LISTEN channel", else NULL */
-    char *listen_channel;
+    char *listen_channel;       /* gw_db_listen, else NULL */
     gw_db_notify_cb listen_cb;
     void *listen_arg;
 };
@@ -402,10 +401,13 @@ static void gw_conn_ready(struct gw_db_conn *c)
         return;
     }
     gw_info("database connection %d ready", c->idx);
-    if (c->db->listen_sql != NULL &&
-        gw_db_enqueue(c->db, c->db->listen_sql, 0, NULL, 0, gw_db_listening_cb, NULL, c->db,
-                      NULL, 1) != GW_OK)
-        gw_warn("database: cannot queue LISTEN %s", c->db->listen_channel);
+    if (c->db->listen_channel != NULL) {
+        char sql[96];   /* the channel is an identifier: at most 63 bytes */
+        snprintf(sql, sizeof sql, "LISTEN %s", c->db->listen_channel);
+        if (gw_db_enqueue(c->db, sql, 0, NULL, 0, gw_db_listening_cb, NULL, c->db, NULL, 1) !=
+            GW_OK)
+            gw_warn("database: cannot queue LISTEN %s", c->db->listen_channel);
+    }
     gw_db_dispatch(c->db);
 }
 
@@ -789,7 +791,6 @@ void gw_db_free(gw_db_t *db)
         free(c->jobs);
     }
     free(db->conns);
-    free(db->listen_sql);
     free(db->listen_channel);
     if (db->conninfo != NULL) {
         memset(db->conninfo, 0, strlen(db->conninfo));
@@ -906,18 +907,10 @@ int gw_db_query_batched(gw_db_t *db, const char *sql, int nparams, const char *c
 
 int gw_db_listen(gw_db_t *db, const char *channel, gw_db_notify_cb cb, void *arg)
 {
-    if (db->n != 1 || cb == NULL || db->listen_sql != NULL)
+    if (db->n != 1 || cb == NULL || db->listen_channel != NULL || strlen(channel) > 63)
         return GW_EINVAL;
-    size_t len = strlen("LISTEN ") + strlen(channel) + 1;
-    db->listen_sql = malloc(len);
-    db->listen_channel = strdup(channel);
-    if (db->listen_sql == NULL || db->listen_channel == NULL) {
-        free(db->listen_sql);
-        free(db->listen_channel);
-        db->listen_sql = db->listen_channel = NULL;
+    if ((db->listen_channel = strdup(channel)) == NULL)
         return GW_ENOMEM;
-    }
-    snprintf(db->listen_sql, len, "LISTEN %s", channel);
     db->listen_cb = cb;
     db->listen_arg = arg;
     return GW_OK;

@@ -88,10 +88,10 @@ void gw_db_wake_publishers(gw_db_t *db);
  * pool LISTENs on a new one: what was announced meanwhile is unknown. */
 typedef void (*gw_db_notify_cb)(void *arg, const char *payload);
 /* Makes a pool of one connection LISTEN on channel (an SQL identifier the
- * caller controls) each time it opens, before any query, and hands every
- * notification on it to cb, on the event loop. Call before gw_db_start.
- * GW_OK, GW_EINVAL (a pool of more than one, or called twice) or
- * GW_ENOMEM. */
+ * caller controls, at most 63 bytes) each time it opens, before any query,
+ * and hands every notification on it to cb, on the event loop. Call before
+ * gw_db_start. GW_OK, GW_EINVAL (a pool of more than one, called twice, or
+ * a longer channel) or GW_ENOMEM. */
 int gw_db_listen(gw_db_t *db, const char *channel, gw_db_notify_cb cb, void *arg)
     __attribute__((warn_unused_result));
 

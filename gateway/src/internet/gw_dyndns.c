@@ -148,6 +148,15 @@ static int gw_dyn_check_agent(const gw_devctx_t *d, gw_req_t *rq, gw_agent_t *ga
     return GW_OK;
 }
 
+/* dyndns2 answers abuse with HTTP 200: the seconds to wait go in a
+ * Retry-After header only. */
+static void gw_dyn_retry_after(gw_req_t *rq, int seconds)
+{
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", seconds);
+    evhttp_add_header(evhttp_request_get_output_headers(gw_req_evreq(rq)), "Retry-After", ra);
+}
+
 /* 2. the credentials' form; a source that failed too often is not even
  * looked at (dyndns2's abuse: the client stops until a person acts). The
  * key process decides whether the password is right (gw_dyn_verified). */
@@ -158,12 +167,9 @@ static int gw_dyn_check_credentials(const gw_devctx_t *d, gw_req_t *rq, gw_dyn_c
     struct evkeyvalq *oh = evhttp_request_get_output_headers(gw_req_evreq(rq));
     int blocked = gw_limit_auth_blocked(in->peer);
     if (blocked > 0) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", blocked);
-        evhttp_add_header(oh, "Retry-After", ra);
+        gw_dyn_retry_after(rq, blocked);
         (void)gw_req_refuse(f, 200, 0, "abuse");
-        f->delay_ms = d->cfg->limits.blocked_delay;
-        return GW_EINVAL;
+        return gw_req_hold(f, d->cfg->limits.blocked_delay);
     }
     if (in->nauth == 0) {
         evhttp_add_header(oh, "WWW-Authenticate", "Basic realm=\"ddns\", charset=\"UTF-8\"");
@@ -290,12 +296,9 @@ static int gw_dyn_budget(struct gw_dyn_job *j, gw_req_refusal_t *f)
 {
     int retry = 0;
     switch (gw_budget_check(j->cred.device_id, j->cred.generation, -1, gw_clock_ms(), &retry)) {
-    case GW_BUDGET_RATELIMIT: {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", retry);
-        evhttp_add_header(evhttp_request_get_output_headers(gw_req_evreq(j->rq)), "Retry-After", ra);
+    case GW_BUDGET_RATELIMIT:
+        gw_dyn_retry_after(j->rq, retry);
         return gw_req_refuse(f, 200, 0, "abuse");
-    }
     case GW_BUDGET_DISABLED:
         gw_limit_auth_failed(gw_req_info(j->rq)->peer);
         return gw_req_refuse(f, 200, 0, "badauth");
@@ -321,13 +324,17 @@ static void gw_dyn_verified(void *arg, int answer)
             free(j);
             return;
         }
-        if (gw_dyn_check_addresses(j) != GW_OK) {
-            gw_dyn_answer_each(j->rq, j, "abuse");
-            free(j);
-            return;
+        /* the budget first, as on /v1/update: a flood of refused
+         * addresses costs its device's budget too */
+        if (gw_dyn_budget(j, &f) == GW_OK) {
+            if (gw_dyn_check_addresses(j) != GW_OK) {
+                gw_dyn_answer_each(j->rq, j, "abuse");
+                free(j);
+                return;
+            }
+            if (gw_dyn_apply(j, &f) == GW_OK)
+                return;
         }
-        if (gw_dyn_budget(j, &f) == GW_OK && gw_dyn_apply(j, &f) == GW_OK)
-            return;
     }
     gw_req_reply(j->rq, f.status, f.line, 0);
     free(j);

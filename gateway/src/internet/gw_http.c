@@ -156,6 +156,12 @@ int gw_req_refuse(gw_req_refusal_t *f, int status, int retry_after, const char *
     return GW_EINVAL;
 }
 
+int gw_req_hold(gw_req_refusal_t *f, int delay_ms)
+{
+    f->delay_ms = delay_ms;
+    return GW_EINVAL;
+}
+
 /* A refusal waiting for its time (gw_req_reply_refusal). */
 struct gw_req_later {
     gw_req_t *rq;

@@ -107,6 +107,10 @@ typedef struct gw_req_refusal {
 int gw_req_refuse(gw_req_refusal_t *f, int status, int retry_after, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Marks the refusal f to be held back delay_ms (the answer to a blocked
+ * source); returns GW_EINVAL like gw_req_refuse. */
+int gw_req_hold(gw_req_refusal_t *f, int delay_ms);
+
 /* Sends f with gw_req_reply, f->delay_ms later when it is set: the answer
  * to a client the limiter blocked is held back, so that one that ignores
  * Retry-After gets one answer per connection per delay (a tarpit) instead

@@ -108,8 +108,7 @@ static int gw_upd_check(const gw_devctx_t *u, gw_req_t *rq, gw_auth_result_t *ar
     int blocked = gw_limit_auth_blocked(in->peer);
     if (blocked > 0) {
         (void)gw_req_refuse(f, 429, blocked, "ratelimit %d", blocked);
-        f->delay_ms = u->cfg->limits.blocked_delay;
-        return GW_EINVAL;
+        return gw_req_hold(f, u->cfg->limits.blocked_delay);
     }
     if (in->nauth != 1)
         return gw_req_refuse(f, 400, 0, "badrequest authorization");

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <openssl/rand.h>
@@ -23,7 +24,7 @@
 
 struct gw_src {
     struct gw_src *next;            /* in its bucket */
-    struct gw_src *newer, *older;   /* in the list by last activity */
+    TAILQ_ENTRY(gw_src) lru;        /* in the list by last activity, oldest first */
     unsigned char key[16];
     int conns;
     int fails;              /* failures in the current window */
@@ -38,7 +39,7 @@ struct gw_limit {
     const char *what;
     uint64_t seed[2];
     struct gw_src *b[GW_LIMIT_BUCKETS];
-    struct gw_src *newest, *oldest;
+    TAILQ_HEAD(gw_srcq, gw_src) lru;
     size_t nsrc;
     size_t max_sources;
     size_t nconns;
@@ -90,35 +91,11 @@ static int gw_src_idle(const struct gw_src *s, const gw_limit_conf_t *c, int64_t
            (s->fails == 0 || now - s->window_start >= c->auth_fail_window);
 }
 
-static void gw_lru_unlink(struct gw_limit *l, struct gw_src *s)
-{
-    if (s->newer != NULL)
-        s->newer->older = s->older;
-    else
-        l->newest = s->older;
-    if (s->older != NULL)
-        s->older->newer = s->newer;
-    else
-        l->oldest = s->newer;
-    s->newer = s->older = NULL;
-}
-
-static void gw_lru_front(struct gw_limit *l, struct gw_src *s)
-{
-    s->newer = NULL;
-    s->older = l->newest;
-    if (l->newest != NULL)
-        l->newest->newer = s;
-    l->newest = s;
-    if (l->oldest == NULL)
-        l->oldest = s;
-}
-
 /* Takes s (found at *pp of its bucket) out of the table and frees it. */
 static void gw_limit_drop(struct gw_limit *l, struct gw_src **pp, struct gw_src *s)
 {
     *pp = s->next;
-    gw_lru_unlink(l, s);
+    TAILQ_REMOVE(&l->lru, s, lru);
     free(s);
     l->nsrc--;
 }
@@ -142,8 +119,8 @@ static void gw_limit_tidy(struct gw_limit *l, int64_t now)
  * connections (the table then grows: they are bounded by the connections). */
 static int gw_limit_evict(struct gw_limit *l, int64_t now)
 {
-    struct gw_src *s = l->oldest;
-    for (int i = 0; s != NULL && i < GW_LIMIT_EVICT_SCAN; i++, s = s->newer) {
+    struct gw_src *s = TAILQ_FIRST(&l->lru);
+    for (int i = 0; s != NULL && i < GW_LIMIT_EVICT_SCAN; i++, s = TAILQ_NEXT(s, lru)) {
         if (s->conns > 0)
             continue;
         struct gw_src **pp = &l->b[gw_limit_hash(l, s->key)];
@@ -168,8 +145,8 @@ static struct gw_src *gw_limit_find(struct gw_limit *l, const unsigned char key[
     size_t h = gw_limit_hash(l, key);
     for (struct gw_src *s = l->b[h]; s != NULL; s = s->next)
         if (memcmp(s->key, key, 16) == 0) {
-            gw_lru_unlink(l, s);
-            gw_lru_front(l, s);
+            TAILQ_REMOVE(&l->lru, s, lru);
+            TAILQ_INSERT_TAIL(&l->lru, s, lru);
             return s;
         }
     if (!create)
@@ -182,7 +159,7 @@ static struct gw_src *gw_limit_find(struct gw_limit *l, const unsigned char key[
     memcpy(s->key, key, 16);
     s->next = l->b[h];
     l->b[h] = s;
-    gw_lru_front(l, s);
+    TAILQ_INSERT_TAIL(&l->lru, s, lru);
     l->nsrc++;
     return s;
 }
@@ -198,6 +175,7 @@ gw_limit_t *gw_limit_new(const gw_limit_conf_t *conf, size_t max_sources, const 
     }
     if (RAND_bytes((unsigned char *)l->seed, sizeof l->seed) != 1)
         l->seed[0] = (uint64_t)time(NULL) * 0x2545F4914F6CDD1DULL;
+    TAILQ_INIT(&l->lru);
     l->conf = *conf;
     l->what = what;
     l->max_sources = max_sources > 0 ? max_sources : GW_LIMIT_MAX_SOURCES;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
@@ -19,7 +20,7 @@
 /* One connection, from its bufferevent's creation to its free. */
 struct gw_oconn {
     gw_opsconn_t *oc;
-    struct gw_oconn *prev, *next;
+    LIST_ENTRY(gw_oconn) link;
     struct bufferevent *bev;        /* evhttp's, with one reference of ours */
     struct event *start;            /* runs once evhttp has set the socket; then NULL */
     struct event *clock;            /* header_timeout */
@@ -37,7 +38,7 @@ struct gw_opsconn {
     struct event_base *base;
     const gw_config_t *cfg;
     gw_limit_t *lim;
-    struct gw_oconn *conns;         /* every connection whose state exists */
+    LIST_HEAD(, gw_oconn) conns;    /* every connection whose state exists */
     struct event *sweep;            /* every second while there are any */
     int64_t noted[2];               /* last log line per reason (monotonic s) */
     unsigned long unnoted[2];       /* closes since */
@@ -170,14 +171,8 @@ static void gw_oconn_drop(struct gw_oconn *c)
  * closes the socket. */
 static void gw_oconn_end(struct gw_oconn *c)
 {
-    gw_opsconn_t *oc = c->oc;
     gw_oconn_uncount(c);
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        oc->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, link);
     struct bufferevent *bev = c->bev;
     gw_oconn_drop(c);           /* its events first: the socket is still open */
     bufferevent_decref(bev);
@@ -193,14 +188,14 @@ static void gw_opsconn_sweep_cb(evutil_socket_t fd, short what, void *arg)
     gw_opsconn_t *oc = arg;
     (void)fd;
     (void)what;
-    for (struct gw_oconn *c = oc->conns, *next; c != NULL; c = next) {
-        next = c->next;
+    for (struct gw_oconn *c = LIST_FIRST(&oc->conns), *next; c != NULL; c = next) {
+        next = LIST_NEXT(c, link);
         bufferevent_event_cb ecb = NULL;
         bufferevent_getcb(c->bev, NULL, NULL, &ecb, NULL);
         if (c->start == NULL && ecb == NULL)
             gw_oconn_end(c);
     }
-    if (oc->conns == NULL)
+    if (LIST_EMPTY(&oc->conns))
         evtimer_del(oc->sweep);
 }
 
@@ -224,10 +219,7 @@ static struct bufferevent *gw_opsconn_bevcb(struct event_base *base, void *arg)
     if (c->start == NULL || c->clock == NULL)
         goto fail;
     bufferevent_incref(bev);
-    c->next = oc->conns;
-    if (oc->conns != NULL)
-        oc->conns->prev = c;
-    oc->conns = c;
+    LIST_INSERT_HEAD(&oc->conns, c, link);
     if (!evtimer_pending(oc->sweep, NULL)) {
         struct timeval sec = {1, 0};
         evtimer_add(oc->sweep, &sec);
@@ -254,6 +246,7 @@ gw_opsconn_t *gw_opsconn_new(struct event_base *base, const gw_config_t *cfg)
     gw_opsconn_limits(cfg, &lc);
     oc->base = base;
     oc->cfg = cfg;
+    LIST_INIT(&oc->conns);
     oc->noted[0] = oc->noted[1] = -1000;
     oc->lim = gw_limit_new(&lc, 0, "admin listener");
     oc->sweep = event_new(base, -1, EV_PERSIST, gw_opsconn_sweep_cb, oc);
@@ -285,7 +278,10 @@ static struct gw_oconn *gw_opsconn_find(gw_opsconn_t *oc, struct evhttp_request 
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    for (struct gw_oconn *c = oc->conns; bev != NULL && c != NULL; c = c->next)
+    struct gw_oconn *c;
+    if (bev == NULL)
+        return NULL;
+    LIST_FOREACH(c, &oc->conns, link)
         if (c->bev == bev)
             return c;
     return NULL;
@@ -358,8 +354,8 @@ void gw_opsconn_free(gw_opsconn_t *oc)
 {
     if (oc == NULL)
         return;
-    while (oc->conns != NULL)           /* evhttp freed them all before */
-        gw_oconn_end(oc->conns);
+    while (!LIST_EMPTY(&oc->conns))     /* evhttp freed them all before */
+        gw_oconn_end(LIST_FIRST(&oc->conns));
     event_free(oc->sweep);
     gw_limit_free(oc->lim);
     free(oc);

@@ -33,11 +33,20 @@
 --   p_agent           the request's User-Agent (recorded, at most 200
 --                     characters)
 --   p_firmware        the firmware version read from it, or NULL (kept)
+--   p_own             true for a request whose addresses are its own (a
+--                     signed request that names them, or a dyndns2
+--                     request), false for a signed request that names no
+--                     address ("the connection's address", which its
+--                     signature does not cover). Such a request may be
+--                     answered nochg without a write (see "The poll that
+--                     changes nothing" below); a dyndns2 change raises the
+--                     replay marker to now + 1 s.
 --
 -- Returns, for each request (item = its index in the arrays), one row per
 -- name (ord 1, 2, ...: the index in its list of names), with result
 --   'good'       the name's records changed
---   'nochg'      they were already so
+--   'nochg'      they were already so (retry_after 0: answered without a
+--                write, see "The poll that changes nothing")
 --   'ratelimit'  they would change, but the device changed a record less
 --                than p_min_interval seconds ago; retry_after says how many
 --                seconds remain. Nothing of the request is applied then.
@@ -60,6 +69,14 @@
 -- its retry anew); for each name that changes, one history row and one
 -- outbox row per family changed and the names row; last_change when a
 -- record changed. A name listed twice is changed once.
+--
+-- The poll that changes nothing: a request with p_own that would only
+-- record last_seen and last_source (and its replay marker) is answered
+-- nochg read-only, before any lock (the conditions are in the function).
+-- Its replay marker is not needed: a copy of it changes nothing while the
+-- names hold its addresses, and any later change records a newer marker
+-- (docs/PROTOCOL.md section 5.1). last_seen, last_source and seen_day
+-- follow through ddns_record_seen().
 --
 -- What every request of a known device records (refused ones too): its
 -- answer (last_result: the first refusal in row order, 'unknown' recorded
@@ -124,7 +141,8 @@ CREATE OR REPLACE FUNCTION ddns_apply_batch(p_device text[], p_kid text[],
                                             p_ipv4 inet[], p_ipv6 inet[], p_source inet[],
                                             p_fqdns text[], p_offline boolean[],
                                             p_min_interval integer[],
-                                            p_agent text[], p_firmware text[])
+                                            p_agent text[], p_firmware text[],
+                                            p_own boolean[])
 RETURNS TABLE (item integer, ord integer, result text, retry_after integer)
 LANGUAGE plpgsql
 -- A batch is small (the gateway sends at most 1,000 requests) and touches
@@ -145,18 +163,71 @@ DECLARE
     rnd      integer;
     sync     text := current_setting('synchronous_commit');
     changed  boolean := false;
+    quiet    boolean[];     -- per request: answered nochg without a write
 BEGIN
     IF cardinality(p_kid) <> nb OR cardinality(p_generation) <> nb
        OR cardinality(p_ts) <> nb OR cardinality(p_ipv4) <> nb
        OR cardinality(p_ipv6) <> nb OR cardinality(p_source) <> nb
        OR cardinality(p_fqdns) <> nb OR cardinality(p_offline) <> nb
        OR cardinality(p_min_interval) <> nb OR cardinality(p_agent) <> nb
-       OR cardinality(p_firmware) <> nb THEN
+       OR cardinality(p_firmware) <> nb OR cardinality(p_own) <> nb THEN
         RAISE EXCEPTION 'ddns_apply_batch: the argument arrays differ in length';
     END IF;
-    PERFORM 1 FROM devices WHERE device_id = ANY (p_device) ORDER BY device_id FOR UPDATE;
+    quiet := array_fill(false, ARRAY[nb]);
+    -- The poll that changes nothing (docs/PROTOCOL.md section 5.1): a
+    -- request whose addresses are its own (p_own), the only one
+    -- of its device in the batch, of an active device whose row would not
+    -- change (same User-Agent and firmware, last answer nochg, no failures:
+    -- the first poll after a change or a refusal is recorded), that is not
+    -- a replay, signed at most 1 s ahead of this server's clock (so that a
+    -- change without a timestamp needs to raise the marker only to now + 1) and whose every name already holds
+    -- those addresses, is answered nochg here, read-only: no lock, no row
+    -- written, so a batch of such polls commits without a transaction id.
+    -- What it would have recorded (last_seen, last_source, seen_day) the
+    -- gateway records later with ddns_record_seen().
+    FOR item, ord, result, retry_after IN
+        WITH q AS (
+            SELECT q.*, count(*) OVER (PARTITION BY q.r_device) AS per_device
+                FROM unnest(p_device, p_kid, p_generation, p_ts, p_ipv4, p_ipv6, p_fqdns,
+                            p_offline, p_agent, p_firmware, p_own)
+                         WITH ORDINALITY AS q(r_device, r_kid, r_generation, r_ts, r_ipv4,
+                                              r_ipv6, r_fqdns, r_offline, r_agent,
+                                              r_firmware, r_own, k)
+        ), e AS (
+            SELECT q.k, x.o,
+                   coalesce(x.owner = d.device_id
+                            AND (q.r_ipv4 IS NULL OR x.ipv4 = q.r_ipv4)
+                            AND (q.r_ipv6 IS NULL OR x.ipv6 = q.r_ipv6), false) AS same
+                FROM q
+                JOIN devices d ON d.device_id = q.r_device
+                CROSS JOIN LATERAL ddns_request_targets(d.device_id, q.r_fqdns) x
+                WHERE q.per_device = 1 AND q.r_own AND NOT q.r_offline
+                  AND (q.r_ipv4 IS NOT NULL OR q.r_ipv6 IS NOT NULL)
+                  AND d.kid = q.r_kid AND d.generation = q.r_generation
+                  AND d.status = 'active'
+                  AND CASE WHEN q.r_ts IS NULL THEN d.dyndns2
+                           ELSE q.r_ts > d.last_ts
+                                AND q.r_ts <= floor(extract(epoch FROM now()))::bigint + 1 END
+                  AND d.user_agent IS NOT DISTINCT FROM left(q.r_agent, 200)
+                  AND (q.r_firmware IS NULL OR d.firmware IS NOT DISTINCT FROM q.r_firmware)
+                  AND d.last_result = 'nochg' AND d.fail_count = 0
+        ), s AS (
+            SELECT e.k FROM e GROUP BY e.k HAVING bool_and(e.same)
+        )
+        SELECT e.k::integer, e.o::integer, 'nochg', 0
+            FROM e JOIN s ON s.k = e.k ORDER BY e.k, e.o
+    LOOP
+        quiet[item] := true;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM 1 FROM devices
+        WHERE device_id = ANY (ARRAY(SELECT q.dev FROM unnest(p_device) WITH ORDINALITY AS q(dev, k)
+                                         WHERE NOT quiet[q.k]))
+        ORDER BY device_id FOR UPDATE;
     SELECT array_agg(s.turn ORDER BY s.k), max(s.turn) INTO turn, rounds
-        FROM (SELECT k, row_number() OVER (PARTITION BY dev ORDER BY k)::integer AS turn
+        FROM (SELECT k, CASE WHEN quiet[k] THEN 0
+                             ELSE row_number() OVER (PARTITION BY dev, quiet[k] ORDER BY k)::integer
+                        END AS turn
                 FROM unnest(p_device) WITH ORDINALITY AS q(dev, k)) s;
 
     FOR rnd IN 1 .. coalesce(rounds, 0) LOOP
@@ -175,10 +246,11 @@ BEGIN
                             WHEN d.status <> 'active' THEN 'disabled'
                             WHEN q.r_ts <= d.last_ts THEN 'replay' END AS refusal
                     FROM unnest(p_device, p_kid, p_generation, p_ts, p_ipv4, p_ipv6, p_source,
-                                p_fqdns, p_offline, p_min_interval, p_agent, p_firmware)
+                                p_fqdns, p_offline, p_min_interval, p_agent, p_firmware,
+                                p_own)
                              WITH ORDINALITY AS q(r_device, r_kid, r_generation, r_ts, r_ipv4,
                                                   r_ipv6, r_source, r_fqdns, r_offline,
-                                                  r_interval, r_agent, r_firmware, k)
+                                                  r_interval, r_agent, r_firmware, r_own, k)
                     LEFT JOIN devices d ON d.device_id = q.r_device
                     WHERE turn[q.k] = rnd
             ), t AS (
@@ -274,7 +346,7 @@ BEGIN
                            OR (v.r_firmware IS NOT NULL AND v.firmware IS DISTINCT FROM v.r_firmware)
                            OR v.last_result IS DISTINCT FROM v.answer
                            OR v.answer NOT IN ('good', 'nochg') AS record
-                    FROM (SELECT a.k, a.dev, a.r_ts, a.r_source, a.r_agent, a.r_firmware,
+                    FROM (SELECT a.k, a.dev, a.r_ts, a.r_own, a.r_source, a.r_agent, a.r_firmware,
                                  a.user_agent, a.seen_day, a.firmware, a.last_result,
                                  a.refusal IS NULL AND a.o IS NOT NULL AS accepted,
                                  a.changes AND NOT a.limited AS changes,
@@ -291,7 +363,16 @@ BEGIN
                             FROM a WHERE a.first AND a.dev IS NOT NULL) v
             ), dev AS (
                 UPDATE devices d
-                    SET last_ts = CASE WHEN u.accepted THEN coalesce(u.r_ts, d.last_ts)
+                    -- a change without a timestamp (dyndns2) raises the
+                    -- marker to every timestamp a poll answered without a
+                    -- write before it can carry (docs/PROTOCOL.md 5.1)
+                    SET last_ts = CASE WHEN NOT u.accepted THEN d.last_ts
+                                       WHEN u.r_ts IS NOT NULL THEN u.r_ts
+                                       WHEN u.changes AND u.r_own
+                                           THEN greatest(d.last_ts,
+                                                         floor(extract(epoch FROM
+                                                                       clock_timestamp()))::bigint
+                                                         + 1)
                                        ELSE d.last_ts END,
                         last_seen = CASE WHEN u.accepted THEN now() ELSE d.last_seen END,
                         last_source = CASE WHEN u.accepted THEN u.r_source
@@ -320,11 +401,26 @@ BEGIN
     PERFORM set_config('synchronous_commit', CASE WHEN changed THEN sync ELSE 'off' END, true);
 END $$;
 
--- The form of the gateways of the release before secret generations
--- (eleven arrays, no p_generation), kept so that they work on this schema
--- while the gateways are replaced one by one (docs/OPERATIONS.md,
--- "Upgrading"): such a gateway verifies generation-0 secrets only, so its
--- requests are of generation 0.
+-- The forms of the gateways of earlier releases, kept so that they work on
+-- this schema while the gateways are replaced one by one
+-- (docs/OPERATIONS.md, "Upgrading"). Twelve arrays (no p_own): every
+-- request takes the written path, as before. Eleven arrays (no
+-- p_generation either): such a gateway verifies generation-0 secrets only,
+-- so its requests are of generation 0.
+CREATE OR REPLACE FUNCTION ddns_apply_batch(p_device text[], p_kid text[],
+                                            p_generation integer[], p_ts bigint[],
+                                            p_ipv4 inet[], p_ipv6 inet[], p_source inet[],
+                                            p_fqdns text[], p_offline boolean[],
+                                            p_min_interval integer[],
+                                            p_agent text[], p_firmware text[])
+RETURNS TABLE (item integer, ord integer, result text, retry_after integer)
+LANGUAGE sql AS $$
+    SELECT * FROM ddns_apply_batch(p_device, p_kid, p_generation, p_ts,
+                                   p_ipv4, p_ipv6, p_source, p_fqdns, p_offline, p_min_interval,
+                                   p_agent, p_firmware,
+                                   array_fill(false, ARRAY[cardinality(p_device)]))
+$$;
+
 CREATE OR REPLACE FUNCTION ddns_apply_batch(p_device text[], p_kid text[], p_ts bigint[],
                                             p_ipv4 inet[], p_ipv6 inet[], p_source inet[],
                                             p_fqdns text[], p_offline boolean[],
@@ -335,8 +431,50 @@ LANGUAGE sql AS $$
     SELECT * FROM ddns_apply_batch(p_device, p_kid,
                                    array_fill(0, ARRAY[cardinality(p_device)]), p_ts,
                                    p_ipv4, p_ipv6, p_source, p_fqdns, p_offline, p_min_interval,
-                                   p_agent, p_firmware)
+                                   p_agent, p_firmware,
+                                   array_fill(false, ARRAY[cardinality(p_device)]))
 $$;
+
+-- What a poll answered nochg without a write (section 5.1 of
+-- docs/PROTOCOL.md) would have recorded, recorded later: the gateway
+-- collects, per device, the time (p_seen: seconds since the epoch) and
+-- source of its latest such poll and
+-- sends them here at most once per device per [database] seen_interval,
+-- sorted by device_id (so that its row locks are taken in the order every
+-- batch takes them). last_seen and last_source move only forward in time;
+-- seen_day follows last_seen. Lazily committed: what a crash of the
+-- database server loses is a few moments of "last seen". Returns the
+-- number of devices written.
+CREATE OR REPLACE FUNCTION ddns_record_seen(p_device text[], p_seen double precision[],
+                                            p_source inet[])
+RETURNS bigint
+LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    written bigint;
+BEGIN
+    IF cardinality(p_seen) <> cardinality(p_device)
+       OR cardinality(p_source) <> cardinality(p_device) THEN
+        RAISE EXCEPTION 'ddns_record_seen: the argument arrays differ in length';
+    END IF;
+    PERFORM set_config('synchronous_commit', 'off', true);
+    WITH s AS (
+        SELECT q.dev, to_timestamp(q.seen) AS seen, q.source
+            FROM unnest(p_device, p_seen, p_source) AS q(dev, seen, source)
+            ORDER BY q.dev
+    ), w AS (
+        UPDATE devices d
+            SET last_seen = s.seen, last_source = s.source,
+                seen_day = greatest(d.seen_day, s.seen::date)
+            FROM s
+            WHERE d.device_id = s.dev AND (d.last_seen IS NULL OR d.last_seen < s.seen)
+            RETURNING 1
+    )
+    SELECT count(*) INTO written FROM w;
+    RETURN written;
+END $$;
 
 -- One request: the batch of one, with the rows of the batch and for each
 -- name its fqdn and the addresses now recorded for the families the request
@@ -363,7 +501,7 @@ BEGIN
                                   ARRAY[p_ts], ARRAY[p_ipv4],
                                   ARRAY[p_ipv6], ARRAY[p_source], ARRAY[p_fqdns::text],
                                   ARRAY[p_offline], ARRAY[p_min_interval], ARRAY[p_agent],
-                                  ARRAY[p_firmware]) b LOOP
+                                  ARRAY[p_firmware], ARRAY[false]) b LOOP
         fqdn := NULL;
         ipv4 := NULL;
         ipv6 := NULL;

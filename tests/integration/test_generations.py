@@ -24,6 +24,7 @@ import json
 import os
 import struct
 import subprocess
+import time
 import zlib
 
 import pytest
@@ -104,10 +105,17 @@ def signed(stack, creds, ipv4, ua=None):
 
 
 def dyn(stack, creds, ipv4, password=None, ua=UA):
-    """One /nic/update of the device's name; returns the answer line."""
+    """One /nic/update of the device's name; returns the answer line. After
+    a change it waits until a signed request may follow: a dyndns2 change
+    raises the signed replay marker to its second + 1 (docs/PROTOCOL.md
+    section 5.1)."""
     status, body, _ = nic_update(stack, "hostname=%s&myip=%s" % (creds["fqdn"], ipv4),
                                  creds["device_id"], password or creds["password"], ua=ua)
     assert status == 200
+    if body.startswith("good"):
+        done = int(time.time())
+        while int(time.time()) <= done + 1:
+            time.sleep(0.1)
     return body.strip()
 
 

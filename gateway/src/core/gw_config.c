@@ -164,6 +164,14 @@ static const struct gw_param gw_params[] = {
      "transaction. Requests are batched only while every connection of the pool "
      "is busy, so a lightly loaded gateway sends each alone; under load a batch "
      "pays for one round trip, one parse and one commit. 1: never batch."},
+    {GW_SEC_DATABASE, "seen_interval", GW_CT_INT, "60", 1, 3600, GOFF(db_seen_interval),
+     GW_RL_RESTART,
+     "Seconds between two writes of the \"last seen\" time and source of devices whose "
+     "polls changed nothing. Such a poll is answered without a database write; the "
+     "gateway keeps the latest per device in memory and writes them in sorted batches "
+     "this often (and when it stops), so a device's row is written at most once per "
+     "interval however often it polls. \"last seen\" in the admin API is therefore up "
+     "to this many seconds old."},
     {GW_SEC_KEYS, "directory", GW_CT_PATH, "", 0, 0, GOFF(keys_directory), GW_RL_APPLY,
      "Directory of master key files: every *.key file is loaded (mode 0600 or "
      "stricter, docs/PROTOCOL.md section 2). This or pkcs11 is required."},
@@ -260,6 +268,13 @@ static const struct gw_param gw_params[] = {
      "Models that only speak the signed protocol, comma-separated as blocked_models: "
      "their /nic/update requests are refused (badagent) before the credentials are "
      "looked at; their signed updates are not affected."},
+    {GW_SEC_FIRMWARE, "address_required_models", GW_CT_LIST, "", 0, 0,
+     GOFF(fw_address_required_models), GW_RL_APPLY,
+     "Models whose signed updates must name the address they publish, comma-separated "
+     "as blocked_models: an update that names none (\"use the address this connection "
+     "comes from\", always written to the database) is answered \"409 moved ADDR\", "
+     "and SDK 3.3 signs ADDR again as peer= (docs/PROTOCOL.md section 4.2). Switch a "
+     "model on once its fleet runs SDK 3.3 or later."},
     {GW_SEC_PROXY, "listeners", GW_CT_LISTEN, "", 0, 0, GOFF(proxy_listeners), GW_RL_RESTART,
      "Listeners of [gateway] listen that accept a PROXY protocol header (v1 or v2, "
      "before the TLS handshake) from the trusted addresses. A trusted peer must send "
@@ -917,6 +932,7 @@ void gw_config_free(gw_config_t *cfg)
     free(cfg->fw_blocked_models);
     free(cfg->fw_minimum_versions);
     free(cfg->fw_signed_only_models);
+    free(cfg->fw_address_required_models);
     free(cfg->path);
     free(cfg->dir);
     free(cfg);

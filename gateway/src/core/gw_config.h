@@ -87,6 +87,7 @@ typedef struct gw_config {
     char *db_publisher_conninfo;    /* "" or NULL: db_conninfo */
     int db_pool_size;
     int db_batch_size;          /* most device requests per statement */
+    int db_seen_interval;       /* seconds between writes of last seen (gw_seen) */
     int secrets_elsewhere;      /* loaded without the TSIG secrets */
     /* [keys] */
     char *keys_directory;
@@ -101,6 +102,7 @@ typedef struct gw_config {
     char *fw_blocked_models;
     char *fw_minimum_versions;
     char *fw_signed_only_models;
+    char *fw_address_required_models;
     gw_limits_t limits;
     /* [proxy] */
     gw_listen_list_t proxy_listeners;   /* members of listen that expect PROXY */

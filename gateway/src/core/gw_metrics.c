@@ -47,6 +47,15 @@ static const struct {
                               "Outbox rows published to the DNS primaries."},
     [GW_M_TLS_RELOADS] = {"ddns_reloads_total{result=\"ok\"}", NULL},
     [GW_M_TLS_RELOAD_FAILURES] = {"ddns_reloads_total{result=\"failed\"}", NULL},
+    [GW_M_NOCHG_UNWRITTEN] = {"ddns_nochg_unwritten_total",
+                              "nochg answers that wrote nothing to the database (polls "
+                              "whose signed addresses the names already held)."},
+    [GW_M_SEEN_WRITTEN] = {"ddns_seen_written_total",
+                           "Devices whose last seen time was written later, in batches "
+                           "([database] seen_interval)."},
+    [GW_M_SEEN_FAILED] = {"ddns_seen_batches_failed_total",
+                          "Batches of last seen times the database refused (kept for the "
+                          "next interval)."},
 };
 
 static _Atomic uint64_t gw_m_counters_here[GW_M_NCOUNTERS];

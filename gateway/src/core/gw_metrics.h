@@ -32,6 +32,9 @@ enum gw_counter {
     GW_M_PUBLISH_CHANGES,       /* outbox rows published */
     GW_M_TLS_RELOADS,           /* successful SIGHUP reloads */
     GW_M_TLS_RELOAD_FAILURES,   /* SIGHUP reloads refused (old settings kept) */
+    GW_M_NOCHG_UNWRITTEN,       /* nochg answered without a database write */
+    GW_M_SEEN_WRITTEN,          /* devices whose last seen gw_seen wrote */
+    GW_M_SEEN_FAILED,           /* gw_seen batches that failed (kept for the next) */
     GW_M_NCOUNTERS
 };
 

@@ -5,15 +5,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gw_err.h"
 #include "gw_log.h"
+#include "gw_metrics.h"
+#include "gw_seen.h"
 
 static const char gw_apply_sql[] =
     "SELECT item, ord, result, retry_after FROM ddns_apply_batch($1::text[], $2::text[], "
     "$3::integer[], $4::bigint[], $5::inet[], $6::inet[], $7::inet[], $8::text[], "
-    "$9::boolean[], $10::integer[], $11::text[], $12::text[])";
-#define GW_APPLY_NPARAMS 12
+    "$9::boolean[], $10::integer[], $11::text[], $12::text[], $13::boolean[])";
+#define GW_APPLY_NPARAMS 13
 #define GW_APPLY_NFIELDS 4      /* item, ord, result, retry_after */
 
 static const char *const gw_apply_names[] = {
@@ -64,6 +67,10 @@ static int gw_apply_decode(const PGresult *res, int row0, int rows, gw_apply_ans
             return GW_EDB;
         }
         name[r] = (gw_apply_result_t)k;
+        /* retry_after 0 on nochg: answered without a write (only ever all
+         * the rows of a request) */
+        if (k == GW_APPLY_NOCHG && r == 0 && !PQgetisnull(res, row, 3))
+            a->unwritten = 1;
         if (k == GW_APPLY_GOOD)
             a->ngood++;
         if (k == GW_APPLY_RATELIMIT) {
@@ -94,6 +101,12 @@ static void gw_apply_db_cb(void *arg, int err, const PGresult *res, int row0, in
     a.ipv6 = j->ipv6;
     if (err == GW_OK && a.ngood > 0)
         gw_db_wake_publishers(j->db);   /* committed: outbox rows wait */
+    if (err == GW_OK && a.unwritten && j->source[0]) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        gw_seen_note(j->device, j->source, (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+        gw_metrics_inc(GW_M_NOCHG_UNWRITTEN);
+    }
     j->cb(j->arg, err, err == GW_OK ? &a : NULL);   /* may free j */
     if (name != local)
         free(name);
@@ -125,13 +138,15 @@ int gw_apply(gw_db_t *db, const gw_apply_req_t *rq, int timeout_s, gw_apply_job_
     }
     snprintf(interval, sizeof interval, "%d", rq->min_interval);
     snprintf(j->generation, sizeof j->generation, "%" PRIu32, rq->generation);
+    snprintf(j->device, sizeof j->device, "%s", rq->device);
+    snprintf(j->source, sizeof j->source, "%s", rq->source ? rq->source : "");
     /* in the order of ddns_apply_batch()'s arrays */
     const char *params[GW_APPLY_NPARAMS] = {rq->device, rq->kid, j->generation, rq->ts,
                                             j->ipv4[0] ? j->ipv4 : NULL,
                                             j->ipv6[0] ? j->ipv6 : NULL,
                                             rq->source, rq->fqdns,
                                             rq->offline ? "true" : "false", interval, rq->agent,
-                                            rq->firmware};
+                                            rq->firmware, rq->own ? "true" : "false"};
     return gw_db_query_batched(db, gw_apply_sql, GW_APPLY_NPARAMS, params, timeout_s,
                                gw_apply_db_cb, j);
 }

@@ -6,7 +6,8 @@
  * order of its parameters, the decoding of the request's rows into a typed
  * answer (refusing any row it does not expect), the rule that a request
  * naming no address publishes the address its connection comes from, and
- * the wake-up of the DNS publishers once a change is committed. The handlers only translate
+ * the wake-up of the DNS publishers once a change is committed, and the note
+ * (gw_seen) of a poll answered without a write. The handlers only translate
  * their protocol into a gw_apply_req_t and the answer into their reply. */
 #ifndef GW_APPLY_H
 #define GW_APPLY_H
@@ -44,6 +45,10 @@ typedef struct gw_apply_req {
     int min_interval;           /* seconds between two changes */
     const char *agent;          /* printable User-Agent, NULL when none */
     const char *firmware;       /* the User-Agent's firmware version, or NULL */
+    int own;                    /* the request's addresses are its own (signed ones it
+                                   names, or dyndns2): a poll that changes nothing may
+                                   write nothing (docs/PROTOCOL.md section 5.1); 0: they
+                                   are the connection's, unsigned, and it is recorded */
 } gw_apply_req_t;
 
 typedef struct gw_apply_answer {
@@ -54,6 +59,7 @@ typedef struct gw_apply_answer {
     size_t ngood, nratelimit;
     int retry_after;            /* the longest wait of a rate-limited name, 1 to 86400 */
     const char *ipv4, *ipv6;    /* the addresses the request published ("": none) */
+    int unwritten;              /* nochg, answered without a write (gw_seen noted it) */
 } gw_apply_answer_t;
 
 /* a is NULL unless err is GW_OK; it lives until the callback returns. An
@@ -69,6 +75,8 @@ typedef struct gw_apply_job {
     char ipv4[INET_ADDRSTRLEN];
     char ipv6[INET6_ADDRSTRLEN];
     char generation[12];
+    char device[16];            /* for gw_seen */
+    char source[INET6_ADDRSTRLEN];
 } gw_apply_job_t;
 
 /* The names of the answer whose result is r. */

@@ -260,7 +260,9 @@ static int gw_dyn_check_addresses(struct gw_dyn_job *j)
     return GW_EINVAL;
 }
 
-/* 4. the database; no timestamp: dyndns2 has no replay token. The
+/* 4. the database; no timestamp: dyndns2 has no replay token, so a poll
+ * that changes nothing may write nothing (own), and a change raises the
+ * replay marker of the signed protocol (docs/PROTOCOL.md section 5.1). The
  * addresses are myip's, or the connection's (gw_apply). On GW_OK the
  * database's callback owns j. */
 static int gw_dyn_apply(struct gw_dyn_job *j, gw_req_refusal_t *f)
@@ -279,6 +281,7 @@ static int gw_dyn_apply(struct gw_dyn_job *j, gw_req_refusal_t *f)
         .source = in->addr, .fqdns = j->q.have_hostname ? j->fqdns : NULL,
         .offline = j->q.offline, .min_interval = d->cfg->min_change_interval,
         .agent = agent_text, .firmware = j->ga.version[0] ? j->ga.version : NULL,
+        .own = 1,
     };
     /* From here on the callback may run at any time and frees j and rq. */
     int rc = gw_apply(d->db, &ap, d->cfg->request_timeout, &j->apply, gw_dyn_applied, j);

@@ -12,6 +12,7 @@ struct gw_rule {
     char model[GW_POLICY_MODEL_MAX + 1];
     int blocked;
     int signed_only;
+    int address_required;
     char minimum[GW_POLICY_VERSION_MAX + 1];    /* "" when none */
 };
 
@@ -38,6 +39,7 @@ size_t gw_policy_count(const gw_policy_t *p)
     size_t k = 0;
     for (size_t i = 0; i < p->n; i++)
         k += (size_t)(p->rules[i].blocked != 0) + (size_t)(p->rules[i].signed_only != 0) +
+             (size_t)(p->rules[i].address_required != 0) +
              (size_t)(p->rules[i].minimum[0] != '\0');
     return k;
 }
@@ -131,29 +133,42 @@ static struct gw_rule *gw_rule_get(gw_policy_t *p, const char *model, size_t len
     return r;
 }
 
-/* Marks model's rule blocked, or signed-only. */
-static int gw_policy_flag(gw_policy_t *p, const char *model, int signed_only)
+/* What the items of a configured list are; the flags first. */
+enum gw_list_kind {
+    GW_LIST_BLOCKED,
+    GW_LIST_SIGNED_ONLY,
+    GW_LIST_ADDRESS_REQUIRED,
+    GW_LIST_MINIMUMS
+};
+
+/* Sets a flag (kind) of model's rule. */
+static int gw_policy_flag(gw_policy_t *p, const char *model, enum gw_list_kind kind)
 {
     int err;
     size_t len = strlen(model);
     if (!gw_model_valid(model, len))
         return GW_EINVAL;
     struct gw_rule *r = gw_rule_get(p, model, len, &err);
-    if (r != NULL && signed_only)
-        r->signed_only = 1;
-    else if (r != NULL)
-        r->blocked = 1;
+    if (r != NULL)
+        *(kind == GW_LIST_SIGNED_ONLY        ? &r->signed_only
+          : kind == GW_LIST_ADDRESS_REQUIRED ? &r->address_required
+                                             : &r->blocked) = 1;
     return err;
 }
 
 int gw_policy_block(gw_policy_t *p, const char *model)
 {
-    return gw_policy_flag(p, model, 0);
+    return gw_policy_flag(p, model, GW_LIST_BLOCKED);
 }
 
 int gw_policy_signed_only(gw_policy_t *p, const char *model)
 {
-    return gw_policy_flag(p, model, 1);
+    return gw_policy_flag(p, model, GW_LIST_SIGNED_ONLY);
+}
+
+int gw_policy_address_required(gw_policy_t *p, const char *model)
+{
+    return gw_policy_flag(p, model, GW_LIST_ADDRESS_REQUIRED);
 }
 
 int gw_policy_set_minimum(gw_policy_t *p, const char *model, const char *version)
@@ -167,9 +182,6 @@ int gw_policy_set_minimum(gw_policy_t *p, const char *model, const char *version
         snprintf(r->minimum, sizeof r->minimum, "%s", version);
     return err;
 }
-
-/* What the items of a configured list are. */
-enum gw_list_kind { GW_LIST_BLOCKED, GW_LIST_MINIMUMS, GW_LIST_SIGNED_ONLY };
 
 /* Adds every comma-separated, trimmed item of list as a rule of kind. */
 static int gw_policy_each(gw_policy_t *p, const char *list, enum gw_list_kind kind, char *err,
@@ -206,10 +218,8 @@ static int gw_policy_each(gw_policy_t *p, const char *list, enum gw_list_kind ki
             *slash = '\0';
             rc = gw_policy_set_minimum(p, item, slash + 1);
             *slash = '/';
-        } else if (kind == GW_LIST_SIGNED_ONLY) {
-            rc = gw_policy_signed_only(p, item);
         } else {
-            rc = gw_policy_block(p, item);
+            rc = gw_policy_flag(p, item, kind);
         }
         if (rc == GW_ENOMEM) {
             snprintf(err, errlen, "out of memory");
@@ -252,6 +262,12 @@ int gw_policy_load_minimums(gw_policy_t *p, const char *list, char *err, size_t 
 int gw_policy_load_signed_only(gw_policy_t *p, const char *list, char *err, size_t errlen)
 {
     return gw_policy_each(p, list, GW_LIST_SIGNED_ONLY, err, errlen);
+}
+
+int gw_policy_load_address_required(gw_policy_t *p, const char *list, char *err,
+                                    size_t errlen)
+{
+    return gw_policy_each(p, list, GW_LIST_ADDRESS_REQUIRED, err, errlen);
 }
 
 /* Copies [b, e) trimmed of blanks into out (size cap + 1); 0 or -1. */
@@ -348,6 +364,14 @@ gw_policy_verdict_t gw_policy_check_dyndns2(const gw_policy_t *p, const char *us
         return v;
     const struct gw_rule *r = gw_rule_find(p, a.model, strlen(a.model));
     return r != NULL && r->signed_only ? GW_POLICY_SIGNED_ONLY : GW_POLICY_ALLOW;
+}
+
+int gw_policy_needs_address(const gw_policy_t *p, const gw_agent_t *agent)
+{
+    if (p == NULL || agent == NULL || agent->model[0] == '\0')
+        return 0;
+    const struct gw_rule *r = gw_rule_find(p, agent->model, strlen(agent->model));
+    return r != NULL && r->address_required;
 }
 
 const char *gw_policy_verdict_name(gw_policy_verdict_t v)

@@ -3,9 +3,11 @@
  * Owns the User-Agent forms that name a device's model and firmware version
  * (docs/PROTOCOL.md section 11), the ordering of version numbers, and the
  * rules: models that are blocked, models that only speak the signed
- * protocol (refused on /nic/update), and the oldest firmware version
- * accepted per model. The rules come from the configuration file ([firmware]
- * blocked_models, signed_only_models, minimum_versions) and from the
+ * protocol (refused on /nic/update), models whose signed requests must name
+ * their address (docs/PROTOCOL.md section 4.2: an address-less request is
+ * answered "moved"), and the oldest firmware version accepted per model.
+ * The rules come from the configuration file ([firmware] blocked_models,
+ * signed_only_models, address_required_models, minimum_versions) and from the
  * operators' policy in the database (gw_policydb), both through
  * gw_policy_block(), gw_policy_signed_only() and gw_policy_set_minimum().
  * gw_policy_check() is the decision both update endpoints use (native: 403
@@ -49,6 +51,8 @@ int gw_policy_block(gw_policy_t *p, const char *model) __attribute__((warn_unuse
 int gw_policy_set_minimum(gw_policy_t *p, const char *model, const char *version)
     __attribute__((warn_unused_result));
 int gw_policy_signed_only(gw_policy_t *p, const char *model) __attribute__((warn_unused_result));
+int gw_policy_address_required(gw_policy_t *p, const char *model)
+    __attribute__((warn_unused_result));
 
 /* The configuration forms: "Model, Model" and "Model/Version, Model/Version"
  * (blanks around items ignored; an empty or NULL list adds nothing).
@@ -59,8 +63,10 @@ int gw_policy_load_minimums(gw_policy_t *p, const char *list, char *err, size_t 
     __attribute__((warn_unused_result));
 int gw_policy_load_signed_only(gw_policy_t *p, const char *list, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+int gw_policy_load_address_required(gw_policy_t *p, const char *list, char *err,
+                                    size_t errlen) __attribute__((warn_unused_result));
 
-/* Number of rules (blocked, signed-only and minimum). */
+/* Number of rules (blocked, signed-only, address-required and minimum). */
 size_t gw_policy_count(const gw_policy_t *p);
 
 /* Reads the model and version of a User-Agent value (NULL: no header):
@@ -96,6 +102,10 @@ gw_policy_verdict_t gw_policy_check_dyndns2(const gw_policy_t *p, const char *us
  * characters, every byte outside printable ASCII replaced by '?' (NULL:
  * ""). */
 void gw_agent_printable(const char *user_agent, char *out, size_t outlen);
+
+/* 1 when the model agent names (from gw_policy_check) must name its address
+ * in signed requests. */
+int gw_policy_needs_address(const gw_policy_t *p, const gw_agent_t *agent);
 
 const char *gw_policy_verdict_name(gw_policy_verdict_t v);
 

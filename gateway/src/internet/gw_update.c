@@ -198,6 +198,16 @@ static int gw_upd_apply(struct gw_upd_job *j, gw_req_refusal_t *f)
         gw_info("device %s: update refused: %s is in %s", ar->device_id, pr.addr, pr.block);
         return gw_req_refuse(f, 403, 0, "badaddr %s", pr.addr);
     }
+    /* peer: the connection's address, if it is the one signed; else the
+     * device learns where its requests come from and signs again. An
+     * address-less request of a model that must sign its address learns
+     * it the same way. */
+    int own = ar->ipv4[0] || ar->ipv6[0];
+    if ((ar->peer[0] && strcmp(ar->peer, in->addr) != 0) ||
+        (!own && !ar->peer[0] && gw_policy_needs_address(u->policy, ga)))
+        return gw_req_refuse(f, 409, 0, "moved %s", in->addr);
+    if (ar->peer[0])
+        own = 1;
     snprintf(tsbuf, sizeof tsbuf, "%" PRId64, ar->ts);
     gw_agent_printable(in->agent, agent_text, sizeof agent_text);
     const gw_apply_req_t ap = {
@@ -206,6 +216,7 @@ static int gw_upd_apply(struct gw_upd_job *j, gw_req_refusal_t *f)
         .source = in->addr, .min_interval = u->cfg->min_change_interval,
         .agent = in->agent != NULL ? agent_text : NULL,
         .firmware = ga->version[0] ? ga->version : NULL,
+        .own = own,
     };
     /* From here on the callback may run at any time (even before gw_apply
      * returns) and frees j and rq. */

@@ -28,6 +28,7 @@
 #include "cmn_secmem.h"
 #include "gw_api.h"
 #include "gw_budget.h"
+#include "gw_seen.h"
 #include "gw_checkip.h"
 #include "gw_config.h"
 #include "gw_conn.h"
@@ -143,7 +144,8 @@ static void gw_usage(FILE *f)
 "    firmware with badagent, together with the operators' rules stored in\n"
 "    the database through the admin API (read every 5 s). /nic/update also\n"
 "    refuses a request without a User-Agent, and the models of\n"
-"    signed_only_models.\n"
+"    signed_only_models. address_required_models answer a signed update\n"
+"    that names no address \"409 moved ADDR\" (the device signs ADDR again).\n"
 "\n"
 "    Admin listener ([admin] listen, plain HTTP, keep it on loopback):\n"
 "      GET  /healthz     200 \"ok\"\n"
@@ -339,6 +341,9 @@ static int gw_load_all(const char *path, struct gw_app *app, gw_config_msgs_t *m
     if (gw_policy_load_signed_only(app->policy, cfg->fw_signed_only_models, err,
                                    sizeof err) != GW_OK)
         gw_config_key_error(cfg, msgs, "firmware", "signed_only_models", "%s", err);
+    if (gw_policy_load_address_required(app->policy, cfg->fw_address_required_models, err,
+                                        sizeof err) != GW_OK)
+        gw_config_key_error(cfg, msgs, "firmware", "address_required_models", "%s", err);
     for (size_t i = 0; i < cfg->nzones; i++) {
         const gw_zone_conf_t *z = &cfg->zones[i];
         if (z->tsig_secret == NULL || z->tsig_key_name == NULL || z->tsig_algorithm == NULL)
@@ -365,7 +370,8 @@ static void gw_app_free(struct gw_app *app)
     gw_policydb_free(app->policydb);
     gw_tally_free(app->tally);
     gw_ops_free(app->admin);
-    gw_db_free(app->db);
+    gw_db_free(app->db);             /* fails a last seen batch in flight */
+    gw_seen_free();
     gw_db_free(app->watch_db);
     gw_policy_free(app->policy);
     for (int i = 0; i < 3; i++)
@@ -386,7 +392,15 @@ static void gw_app_free(struct gw_app *app)
 
 static void gw_begin_stop(struct gw_app *app);
 
-/* A worker thread left its loop: once all have, the main loop ends too. */
+/* The last seen times are written (or failed): the main loop ends. */
+static void gw_seen_written(void *arg)
+{
+    struct gw_app *app = arg;
+    event_base_loopexit(app->base, NULL);
+}
+
+/* A worker thread left its loop: once all have, the last seen times
+ * waiting are written and the main loop ends. */
 static void gw_worker_exited(void *arg)
 {
     struct gw_app *app = arg;
@@ -397,7 +411,10 @@ static void gw_worker_exited(void *arg)
     }
     if (gw_workers_running(app->workers) == 0) {
         gw_info("no request in flight: stopping");
-        event_base_loopexit(app->base, NULL);
+        size_t n = gw_seen_pending();
+        if (n > 0)
+            gw_info("writing the last seen time of %zu device(s)", n);
+        gw_seen_stop(gw_seen_written, app);
     }
 }
 
@@ -609,7 +626,9 @@ static void gw_policy_changed(void *arg)
                                             sizeof err) != GW_OK ||
         gw_policy_load_minimums(p, app->cfg->fw_minimum_versions, err, sizeof err) != GW_OK ||
         gw_policy_load_signed_only(p, app->cfg->fw_signed_only_models, err,
-                                   sizeof err) != GW_OK) {
+                                   sizeof err) != GW_OK ||
+        gw_policy_load_address_required(p, app->cfg->fw_address_required_models, err,
+                                        sizeof err) != GW_OK) {
         gw_error("firmware policy from the database not applied: out of memory");
         gw_policy_free(p);
         return;
@@ -761,6 +780,10 @@ static int gw_run(struct gw_app *app)
         return drop == GW_ECONFIG ? GW_EXIT_CONFIG : GW_EXIT_RUNTIME;
     gw_db_start(app->db);
     gw_db_start(app->watch_db);
+    if (gw_seen_start(app->base, app->db, cfg->db_seen_interval) != GW_OK) {
+        gw_error("out of memory at start-up");
+        return GW_EXIT_RUNTIME;
+    }
     gw_db_set_statement_timeout(app->api_db, cfg->admin_limits.statement_timeout);
     gw_db_start(app->api_db);
     gw_policydb_start(app->policydb);

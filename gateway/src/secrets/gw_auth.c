@@ -139,7 +139,7 @@ int gw_auth_parse_body(const uint8_t *body, size_t len, gw_auth_result_t *out)
 {
     struct { size_t off, nlen; } seen[GW_AUTH_BODY_MAX / 2 + 1];
     size_t nseen = 0, pos = 0;
-    char v4[INET_ADDRSTRLEN] = "", v6[INET6_ADDRSTRLEN] = "";
+    char v4[INET_ADDRSTRLEN] = "", v6[INET6_ADDRSTRLEN] = "", pr[INET6_ADDRSTRLEN] = "";
 
     if (len > GW_AUTH_BODY_MAX) {
         strcpy(out->field, "body");
@@ -202,6 +202,23 @@ int gw_auth_parse_body(const uint8_t *body, size_t len, gw_auth_result_t *out)
                 strcpy(out->field, v6param ? "ipv6" : "ipv4");
                 return -1;
             }
+        } else if (nl == 4 && memcmp(seg, "peer", 4) == 0) {
+            struct in_addr a4;
+            struct in6_addr a6;
+            int bad = vl >= sizeof text;
+            if (!bad) {
+                memcpy(text, val, vl);
+                text[vl] = '\0';
+            }
+            if (!bad && inet_pton(AF_INET, text, &a4) == 1)
+                bad = inet_ntop(AF_INET, &a4, pr, sizeof pr) == NULL;
+            else
+                bad = bad || inet_pton(AF_INET6, text, &a6) != 1 || IN6_IS_ADDR_V4MAPPED(&a6) ||
+                      inet_ntop(AF_INET6, &a6, pr, sizeof pr) == NULL;
+            if (bad) {
+                strcpy(out->field, "peer");
+                return -1;
+            }
         }
         pos += sl + 1;
         if (pos == len) {   /* trailing '&' */
@@ -209,8 +226,14 @@ int gw_auth_parse_body(const uint8_t *body, size_t len, gw_auth_result_t *out)
             return -1;
         }
     }
+    if (pr[0] && (v4[0] || v6[0])) {
+        /* the connection's address and named ones: say which one */
+        strcpy(out->field, "peer");
+        return -1;
+    }
     memcpy(out->ipv4, v4, sizeof v4);
     memcpy(out->ipv6, v6, sizeof v6);
+    memcpy(out->peer, pr, sizeof pr);
     return 0;
 }
 

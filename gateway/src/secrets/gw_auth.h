@@ -36,7 +36,7 @@ typedef enum gw_verdict {
 typedef struct gw_auth_result {
     gw_verdict_t verdict;
     /* GW_AUTH_BADREQUEST: what is wrong ("authorization", "body", "ipv4",
-     * "ipv6" or the name of another parameter). */
+     * "ipv6", "peer" or the name of another parameter). */
     char field[40];
     /* Filled once the Authorization value parsed (also for badtime and
      * badauth); empty strings before that. */
@@ -48,6 +48,9 @@ typedef struct gw_auth_result {
     /* Filled once the body parsed: canonical text, "" when absent. */
     char ipv4[INET_ADDRSTRLEN];
     char ipv6[INET6_ADDRSTRLEN];
+    /* peer: the address the device says its requests come from (either
+     * family), never together with ipv4 or ipv6 */
+    char peer[INET6_ADDRSTRLEN];
 } gw_auth_result_t;
 
 /* Finds the master key of kid[0..kidlen), or NULL when there is no such
@@ -113,7 +116,7 @@ void gw_auth_verify(const char *authorization, const uint8_t *body, size_t body_
 int gw_auth_parse_authorization(const char *value, gw_auth_result_t *out,
                                 uint8_t sig[32]);
 
-/* Step 1 alone: parses the body into out->ipv4/ipv6. Returns 0, or -1 with
+/* Step 1 alone: parses the body into out->ipv4/ipv6/peer. Returns 0, or -1 with
  * out->field naming the problem. */
 int gw_auth_parse_body(const uint8_t *body, size_t len, gw_auth_result_t *out);
 

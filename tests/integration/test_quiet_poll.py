@@ -1,0 +1,332 @@
+"""A poll that changes nothing costs the database nothing (docs/PROTOCOL.md
+section 5.1): a signed request whose addresses the names already hold is
+answered nochg without a write, and every case of the replay argument of
+that section has its test here.
+
+"Without a write" is read from PostgreSQL itself: the xmin of the device's
+row and of its names' rows (the transaction that wrote each row version)
+does not move, and no history row appears. Each test uses new
+devices on a stack of its own whose gateway writes "last seen" only once an
+hour ([database] seen_interval = 3600, so that nothing else writes the rows
+while a test looks) and requires a named address from the model
+AcmeCam-P1 ([firmware] address_required_models)."""
+import itertools
+import os
+import re
+import time
+
+import pytest
+
+import attack
+import ddnsstack
+
+_macs = itertools.count(1)
+WINDOW = 300   # the harness's [gateway] clock_skew
+
+
+@pytest.fixture(scope="module")
+def qstack():
+    def configure(s):
+        s.config_extra = ("[database]\nseen_interval = 3600\n"
+                          "[firmware]\naddress_required_models = AcmeCam-P1\n")
+    with ddnsstack.started("ddns-quiet-", "quiet poll stack", configure=configure) as s:
+        yield s
+
+
+def new_device(stack):
+    n = next(_macs)
+    mac = "0a:%02x:00:c2:%02x:%02x" % (os.getpid() & 0xff, n >> 8, n & 0xff)
+    return stack.provision(mac)
+
+
+_signed = {}
+
+
+def signed(creds, body, ts=None, **kw):
+    """attack.signed_update with this device's own increasing timestamps,
+    never more than 1 s ahead of the clock (a poll signed further ahead is
+    recorded, section 5.1): a device's second request within a second waits
+    for the clock."""
+    dev = creds["device_id"]
+    if ts is None:
+        ts = max(int(time.time()), _signed.get(dev, 0) + 1)
+        while ts > int(time.time()) + 1:
+            time.sleep(0.05)
+    _signed[dev] = max(_signed.get(dev, 0), ts)
+    return attack.signed_update(creds, body, ts=ts, **kw)
+
+
+def versions(stack, creds):
+    """The row versions of the device and its names, and its history count
+    (every change adds history and outbox rows in one statement): equal
+    before and after only if nothing was written."""
+    dev = creds["device_id"]
+    return (stack.psql("SELECT xmin::text, last_ts FROM devices WHERE device_id = '%s'" % dev)[0],
+            stack.psql("SELECT string_agg(xmin::text, ',' ORDER BY name_id) FROM names "
+                       "WHERE device_id = '%s'" % dev)[0],
+            stack.psql("SELECT count(*) FROM history WHERE device_id = '%s'" % dev)[0])
+
+
+def names_hold(stack, creds):
+    return stack.psql("SELECT coalesce(host(ipv4), '-'), coalesce(host(ipv6), '-') FROM names "
+                      "WHERE device_id = '%s'" % creds["device_id"])[0]
+
+
+def send(stack, raw, port=None, source=None):
+    status, _, body = stack.https_exchange(raw, port=port, source=source)
+    return status, body
+
+
+def settled(stack, creds, addr, port=None, ts=None):
+    """The device's names hold addr and its last answer is nochg: the next
+    nochg poll is one that writes nothing. ts: the first of the two
+    timestamps (default: now)."""
+    body = ("ipv4=%s" % addr).encode()
+    first = send(stack, signed(creds, body, ts=ts), port)
+    assert first in ((200, b"good %s\n" % addr.encode()), (200, b"nochg %s\n" % addr.encode()))
+    assert send(stack, signed(creds, body, ts=ts and ts + 1), port) == \
+        (200, b"nochg %s\n" % addr.encode())
+
+
+def test_a_poll_that_changes_nothing_writes_nothing(qstack):
+    creds = new_device(qstack)
+    settled(qstack, creds, "192.0.2.71")
+    before = versions(qstack, creds)
+    unwritten = qstack.metrics().get("ddns_nochg_unwritten_total", 0)
+    seen_before = qstack.psql("SELECT extract(epoch FROM last_seen) FROM devices "
+                              "WHERE device_id = '%s'" % creds["device_id"])[0][0]
+    t0 = time.time()
+    for _ in range(3):
+        assert send(qstack, signed(creds, b"ipv4=192.0.2.71")) == \
+            (200, b"nochg 192.0.2.71\n")
+    assert versions(qstack, creds) == before
+    assert qstack.metrics()["ddns_nochg_unwritten_total"] == unwritten + 3
+    # what the write recorded follows within [database] seen_interval
+    with qstack.extra_gateway("quiet-seen", extra="[database]\nseen_interval = 1\n") as port:
+        assert send(qstack, signed(creds, b"ipv4=192.0.2.71"), port,
+                    source="127.0.0.5") == (200, b"nochg 192.0.2.71\n")
+        deadline = time.time() + 10
+        while True:
+            row = qstack.psql("SELECT extract(epoch FROM last_seen), host(last_source), "
+                              "seen_day = current_date FROM devices "
+                              "WHERE device_id = '%s'" % creds["device_id"])[0]
+            if float(row[0]) > float(seen_before) or time.time() > deadline:
+                break
+            time.sleep(0.2)
+    assert float(row[0]) >= t0 - 1 and float(row[0]) > float(seen_before), row
+    assert row[1:] == ["127.0.0.5", "t"]
+    # only last_seen moved: the replay marker and the names did not
+    after = versions(qstack, creds)
+    assert after[0][1] == before[0][1] and after[1:] == before[1:]
+
+
+def test_the_first_poll_after_a_change_is_recorded(qstack):
+    """last_result says nochg again after a change: that one poll writes."""
+    creds = new_device(qstack)
+    settled(qstack, creds, "192.0.2.72")
+    assert send(qstack, signed(creds, b"ipv4=192.0.2.73")) == \
+        (200, b"good 192.0.2.73\n")
+    before = versions(qstack, creds)
+    assert send(qstack, signed(creds, b"ipv4=192.0.2.73"))[0] == 200
+    assert versions(qstack, creds)[0] != before[0]
+    assert qstack.psql("SELECT last_result FROM devices WHERE device_id = '%s'"
+                       % creds["device_id"])[0] == ["nochg"]
+
+
+def test_copy_before_and_after_a_change(qstack):
+    """Case 1, 2 and 4: a copy of an unwritten nochg changes nothing while
+    the names hold its address (the gateway that answered it remembers its
+    timestamp and says replay; another gateway says nochg again, writing
+    nothing), and is a replay everywhere once a newer change is
+    recorded."""
+    creds = new_device(qstack)
+    settled(qstack, creds, "192.0.2.74")
+    poll = signed(creds, b"ipv4=192.0.2.74")
+    assert send(qstack, poll) == (200, b"nochg 192.0.2.74\n")
+    before = versions(qstack, creds)
+    with qstack.extra_gateway("quiet-copy") as other:
+        assert send(qstack, poll) == (409, b"replay\n")
+        assert send(qstack, poll, other) == (200, b"nochg 192.0.2.74\n")
+        assert versions(qstack, creds) == before
+        assert send(qstack, signed(creds, b"ipv4=192.0.2.75")) == \
+            (200, b"good 192.0.2.75\n")
+        for port in (None, other):
+            assert send(qstack, poll, port) == (409, b"replay\n")
+    assert names_hold(qstack, creds) == ["192.0.2.75", "-"]
+    qstack.wait_dns(creds["fqdn"], "A", "192.0.2.75")
+
+
+def test_flapping_across_two_gateways(qstack):
+    """Case 3 and 4: X on one gateway, Y on another, X again; every earlier
+    request copied to either gateway is a replay or a harmless nochg."""
+    creds = new_device(qstack)
+    with qstack.extra_gateway("quiet-b") as port_b:
+        ports = [None, port_b]
+        sent = []
+        for i, addr in enumerate(["192.0.2.76", "192.0.2.77", "192.0.2.76"]):
+            raw = signed(creds, ("ipv4=%s" % addr).encode())
+            assert send(qstack, raw, ports[i % 2]) == (200, b"good %s\n" % addr.encode())
+            sent.append(raw)
+        # the names hold X; a nochg for X on gateway B, recorded, then one not
+        for _ in range(2):
+            raw = signed(creds, b"ipv4=192.0.2.76")
+            assert send(qstack, raw, port_b) == (200, b"nochg 192.0.2.76\n")
+        before = versions(qstack, creds)
+        for port in ports:
+            for old in sent:
+                assert send(qstack, old, port) == (409, b"replay\n")
+        # the last nochg: B remembers it, the first gateway answers nochg
+        assert send(qstack, raw, port_b) == (409, b"replay\n")
+        assert send(qstack, raw) == (200, b"nochg 192.0.2.76\n")
+        assert versions(qstack, creds) == before
+        assert names_hold(qstack, creds) == ["192.0.2.76", "-"]
+        qstack.wait_dns(creds["fqdn"], "A", "192.0.2.76")
+
+
+def test_clock_window_edges(qstack):
+    """Case 6: a nochg signed near the window's lower edge writes nothing;
+    one signed ahead of the server's clock is recorded (its timestamp
+    written), so a copy of either is a replay after a change with a newer
+    timestamp; outside the window it is badtime."""
+    creds = new_device(qstack)
+    now = int(time.time())
+    settled(qstack, creds, "192.0.2.78", ts=now - WINDOW + 10)
+    behind = signed(creds, b"ipv4=192.0.2.78", ts=now - WINDOW + 20)
+    ahead = signed(creds, b"ipv4=192.0.2.78", ts=now + WINDOW - 20)
+    before = versions(qstack, creds)
+    # the older one first: the marker (not written) is still below both
+    assert send(qstack, behind) == (200, b"nochg 192.0.2.78\n")
+    assert versions(qstack, creds) == before
+    assert send(qstack, ahead) == (200, b"nochg 192.0.2.78\n")
+    assert versions(qstack, creds)[0][1] == str(now + WINDOW - 20)
+    change = signed(creds, b"ipv4=192.0.2.79", ts=now + WINDOW - 10)
+    assert send(qstack, change) == (200, b"good 192.0.2.79\n")
+    with qstack.extra_gateway("quiet-edges") as other:
+        for port in (None, other):
+            assert send(qstack, ahead, port) == (409, b"replay\n")
+            assert send(qstack, behind, port) == (409, b"replay\n")
+    outside = signed(creds, b"ipv4=192.0.2.78", ts=now + WINDOW + 60)
+    status, body = send(qstack, outside)
+    assert status == 401 and body.startswith(b"badtime ")
+    assert names_hold(qstack, creds) == ["192.0.2.79", "-"]
+
+
+def test_peer_is_the_connection_or_moved(qstack):
+    """Case 5: a device behind NAT signs the address it was told; from
+    another address the request changes nothing and tells it where it comes
+    from; signed again with that address, its name follows."""
+    creds = new_device(qstack)
+    assert send(qstack, signed(creds, b"peer=127.0.0.1")) == \
+        (200, b"good 127.0.0.1\n")
+    assert send(qstack, signed(creds, b"peer=127.0.0.1")) == \
+        (200, b"nochg 127.0.0.1\n")
+    before = versions(qstack, creds)
+    assert send(qstack, signed(creds, b"peer=127.0.0.1")) == \
+        (200, b"nochg 127.0.0.1\n")
+    assert versions(qstack, creds) == before
+    # the public address moved to 127.0.0.2; the device still signs the old
+    moved = signed(creds, b"peer=127.0.0.1")
+    assert send(qstack, moved, source="127.0.0.2") == (409, b"moved 127.0.0.2\n")
+    assert versions(qstack, creds) == before
+    follow = signed(creds, b"peer=127.0.0.2")
+    assert send(qstack, follow, source="127.0.0.2") == (200, b"good 127.0.0.2\n")
+    qstack.wait_dns(creds["fqdn"], "A", "127.0.0.2")
+    # a copy sent from elsewhere changes nothing: one sent after the
+    # device's own is a replay, one that arrives first is "moved"
+    after = versions(qstack, creds)
+    assert send(qstack, follow, source="127.0.0.3") == (409, b"replay\n")
+    intercepted = signed(creds, b"peer=127.0.0.2")
+    assert send(qstack, intercepted, source="127.0.0.3") == (409, b"moved 127.0.0.3\n")
+    assert versions(qstack, creds) == after
+    assert send(qstack, intercepted, source="127.0.0.2") == (200, b"nochg 127.0.0.2\n")
+    assert names_hold(qstack, creds) == ["127.0.0.2", "-"]
+
+
+@pytest.mark.parametrize("body,field", [
+    (b"peer=127.0.0.1&ipv4=192.0.2.80", b"peer"),
+    (b"ipv6=2001:db8::80&peer=127.0.0.1", b"peer"),
+    (b"peer=127.0.0", b"peer"),
+    (b"peer=::ffff:127.0.0.1", b"peer"),
+    (b"peer=127.0.0.1&peer=127.0.0.1", b"peer"),
+])
+def test_peer_syntax(qstack, body, field):
+    creds = new_device(qstack)
+    assert send(qstack, signed(creds, body)) == (400, b"badrequest " + field + b"\n")
+
+
+def test_address_required_model(qstack):
+    """An address-less request of a model that must name its address is
+    answered moved and writes nothing; the same device signing peer= is
+    accepted; other models keep the address-less request."""
+    creds = new_device(qstack)
+    settled(qstack, creds, "192.0.2.81")
+    before = versions(qstack, creds)
+    raw = signed(creds, b"", ua="AcmeCam-P1/1.0.0")
+    assert send(qstack, raw) == (409, b"moved 127.0.0.1\n")
+    assert versions(qstack, creds) == before
+    assert send(qstack, signed(creds, b"peer=127.0.0.1", ua="AcmeCam-P1/1.0.0")) \
+        == (200, b"good 127.0.0.1\n")
+    other = new_device(qstack)
+    assert send(qstack, signed(other, b"", ua="AcmeCam-X9/1.0.0")) == \
+        (200, b"good 127.0.0.1\n")
+
+
+def test_address_less_request_is_still_written(qstack):
+    """The request of devices in the field: its address is not under its
+    signature, so even a nochg records its timestamp."""
+    creds = new_device(qstack)
+    for _ in range(2):
+        assert send(qstack, signed(creds, b""))[0] == 200
+    before = versions(qstack, creds)
+    raw = signed(creds, b"")
+    assert send(qstack, raw) == (200, b"nochg 127.0.0.1\n")
+    assert versions(qstack, creds)[0][1] == str(int(re.search(rb"ts=(\d+)", raw).group(1)))
+    assert versions(qstack, creds)[0] != before[0]
+
+
+def test_dyndns2_nochg_writes_nothing_and_a_change_raises_the_marker(qstack):
+    creds = new_device(qstack)
+    auth = attack.basic(creds["device_id"], creds["password"])
+
+    def nic(addr):
+        status, _, body = qstack.https_exchange(
+            attack.nic_raw("hostname=%s&myip=%s" % (creds["fqdn"], addr), auth=auth))
+        return status, body
+
+    settled(qstack, creds, "192.0.2.82")
+    before = versions(qstack, creds)
+    for _ in range(2):
+        assert nic("192.0.2.82") == (200, b"nochg 192.0.2.82\n")
+    assert versions(qstack, creds) == before
+    # a signed poll from before a dyndns2 change cannot bring X back: the
+    # change raises the marker to every timestamp a poll written nothing for
+    # can carry (at most 1 s ahead of the server)
+    poll = signed(creds, b"ipv4=192.0.2.82")
+    assert send(qstack, poll) == (200, b"nochg 192.0.2.82\n")
+    assert versions(qstack, creds) == before
+    t0 = int(time.time())
+    assert nic("192.0.2.83") == (200, b"good 192.0.2.83\n")
+    last_ts = int(versions(qstack, creds)[0][1])
+    assert t0 + 1 <= last_ts <= int(time.time()) + 1
+    with qstack.extra_gateway("quiet-dyn") as other:
+        for port in (None, other):
+            assert send(qstack, poll, port) == (409, b"replay\n")
+    assert names_hold(qstack, creds) == ["192.0.2.83", "-"]
+
+
+def test_last_seen_is_written_when_the_gateway_stops(qstack):
+    """A gateway stopping writes what it noted, without waiting for the
+    interval."""
+    creds = new_device(qstack)
+    with qstack.extra_gateway("quiet-stop", extra="[database]\nseen_interval = 3600\n") as port:
+        settled(qstack, creds, "192.0.2.84", port)
+        time.sleep(1.1)
+        t0 = time.time()
+        assert send(qstack, signed(creds, b"ipv4=192.0.2.84"), port) == \
+            (200, b"nochg 192.0.2.84\n")
+        seen = qstack.psql("SELECT extract(epoch FROM last_seen) FROM devices "
+                           "WHERE device_id = '%s'" % creds["device_id"])[0][0]
+        assert float(seen) < t0
+    seen = qstack.psql("SELECT extract(epoch FROM last_seen) FROM devices "
+                       "WHERE device_id = '%s'" % creds["device_id"])[0][0]
+    assert float(seen) >= t0 - 0.01

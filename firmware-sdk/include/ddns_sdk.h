@@ -181,14 +181,14 @@ typedef struct ddns_request {
  * (DDNS_E_IPV6) bytes of '.' to '~'; ts at most DDNS_TS_MAX (DDNS_E_TS,
  * after the kid). The address learnt in the state is sent as peer when
  * it is 1 to 45 of those bytes, and left out otherwise (no error: the
- * request is then one without an address, as the device did not give
- * it; ddns_request_check() reports it). So no input can end a header line or add a field or a
- * body parameter (no CR, LF, blank, ',' or '&' where they would). The
- * string to sign has no host and no user agent and does not check them.
- * The builders trust the caller for the rest of the syntax (lowercase hex
- * device id, the kid's characters, address syntax): the gateway answers
- * badrequest or badauth when it is wrong; ddns_request_check()
- * (ddns_check.h) checks it. */
+ * request is then one without an address, as the device did not give it;
+ * ddns_request_check() reports it). So no input can end a header line or
+ * add a field or a body parameter (no CR, LF, blank, ',' or '&' where
+ * they would). The string to sign has no host and no user agent and does
+ * not check them. The builders trust the caller for the rest of the
+ * syntax (lowercase hex device id, the kid's characters, address syntax):
+ * the gateway answers badrequest or badauth when it is wrong;
+ * ddns_request_check() (ddns_check.h) checks it. */
 
 /* Internal: the one layout function of the request. The functions below
  * name its parts; call them, not this. mac is read only when writing a
@@ -276,8 +276,7 @@ static inline DDNS_MUST_CHECK ddns_err_t ddns_request_authorization_presigned(
  * @param[out] out       buffer, or NULL with out_size 0 for a size query
  * @param[in]  out_size  bytes available at out
  * @param[out] out_len   bytes written, or needed on DDNS_E_BUFFER
- * @return DDNS_OK, DDNS_E_NULL, DDNS_E_BUFFER, DDNS_E_IPV4, DDNS_E_IPV6 or
- *         DDNS_E_PEER
+ * @return DDNS_OK, DDNS_E_NULL, DDNS_E_BUFFER, DDNS_E_IPV4 or DDNS_E_IPV6
  */
 static inline DDNS_MUST_CHECK ddns_err_t ddns_request_body(const ddns_request_t *req,
                                                            uint8_t *out, size_t out_size,
@@ -438,9 +437,9 @@ enum {
  *                               address is learnt (st->peer)
  *   moved <addr>         RETRY  <addr> is learnt; the first failure in a
  *                               row: delay 0 (sign again at once), later
- *                               ones as an error; an address that cannot
- *                               be learnt (over 45 bytes, bytes outside '.'
- *                               to '~'): as no answer
+ *                               ones as an error; an address that does
+ *                               not fit (over 45 bytes) is not learnt:
+ *                               as no answer
  *   badtime              RETRY  clock corrected (ddns_clock_correct()); the
  *                               first failure in a row: base badtime_retry,
  *                               later ones as an error

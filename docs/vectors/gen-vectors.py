@@ -170,6 +170,11 @@ SIGN_CASES = [(kid, dev, ts, nonce, body, 0) for kid, dev, ts, nonce, body in SI
     ("k1", "3c5ab4f09a21", 1700000004, "8899aabbccddeeff", b"ipv4=192.0.2.10&ipv6=2001:db8::10", 2),
     ("kabcdefghijklmno", "020000000001", 999999999999, "ffffffffffffffff",
      b"ipv4=255.255.255.255&ipv6=ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", GENERATION_MAX),
+    # peer: the address an earlier answer named, sent alone
+    ("k1", "3c5ab4f09a21", 1700000005, "1122334455667788", b"peer=192.0.2.10", 2),
+    ("k1", "3c5ab4f09a21", 1700000006, "2233445566778899", b"peer=2001:db8::10", 0),
+    ("k2026b", "001a2b3c4d5e", 1800000001, "a5a5a5a5a5a5a5a6",
+     b"peer=ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", 1),
 ]
 for kid, dev, ts, nonce, body, gen in SIGN_CASES:
     secret = derive(KEYS[kid], kid, dev, gen)
@@ -309,6 +314,8 @@ RESP = [
     (403, "badaddr 169.254.169.254\n", "badaddr", {"addr1": "169.254.169.254"}),
     (403, "badaddr 10.0.0.1 fd00::1\n", "badaddr", {"addr1": "10.0.0.1", "addr2": "fd00::1"}),
     (409, "replay\n", "replay", {}),
+    (409, "moved 198.51.100.7\n", "moved", {"addr1": "198.51.100.7"}),
+    (409, "moved 2001:db8::7\n", "moved", {"addr1": "2001:db8::7"}),
     (429, "ratelimit 60\n", "ratelimit", {"retry_after": "60"}),
     (503, "911\n", "911", {}),
     (200, "good\n", "error", {}),
@@ -320,6 +327,10 @@ RESP = [
     (403, "badaddr\n", "error", {}),
     (403, "badaddr 10.0.0.1 fd00::1 fe80::1\n", "error", {}),
     (200, "badaddr 10.0.0.1\n", "error", {}),
+    (409, "moved\n", "error", {}),
+    (409, "moved 198.51.100.7 2001:db8::7\n", "error", {}),
+    (200, "moved 198.51.100.7\n", "error", {}),
+    (400, "moved 198.51.100.7\n", "error", {}),
 ]
 for status, body, expect, extra in RESP:
     rec(type="response", status=str(status), body_hex=body.encode().hex(), result=expect, **extra)

@@ -20,6 +20,7 @@ void ddns_task(const device_config_t *cfg)
         req.host = ddns_span(cfg->host, strlen(cfg->host));
         req.device_id = ddns_span(cfg->device_id, DDNS_DEVICE_ID_LEN);
         req.kid = ddns_span(cfg->kid, cfg->kid_len);  /* no address: use the connection's */
+        req.state = &st;  /* ...named as the gateway last saw it (peer, moved) */
         req.ts = ddns_clock(&st, platform_time());
         platform_random(req.nonce, sizeof req.nonce);
         if (ddns_request_build(&req, cfg->secret, buf, sizeof buf, &len) == DDNS_OK &&

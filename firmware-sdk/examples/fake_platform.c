@@ -3,8 +3,9 @@
  * chooses. The platform functions of platform.h are implemented here with
  * a simulated clock; the "gateway" checks each request by rebuilding it
  * with the SDK from the fields it carries (so the signature is checked
- * too) and answers from the script. Prints one line and exits 0 when all
- * is as expected. */
+ * too), checks the body the script expects (no address, or the peer
+ * learnt from the previous answers) and answers from the script. Prints
+ * one line and exits 0 when all is as expected. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,24 +35,36 @@ static const device_config_t config = {
 
 /* What the gateway does at each step, and what the task must do next. */
 static const struct {
+    const char *body;    /* the body the request must have */
     const char *answer;  /* raw HTTP response; NULL: the connection fails */
     unsigned chunks;     /* delivered in this many pieces */
     char wait;           /* 's' sleep, 'w' wait for an address change, 'a' alert */
     uint32_t min, max;   /* the wait in seconds */
 } script[] = {
-    { "HTTP/1.1 401 Unauthorized\r\nContent-Length: 19\r\n\r\nbadtime 1700000000\n", 1, 's', 4, 5 },
-    { "HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\ngood 198.51.100.7\n", 1, 'w', 86400, 129599 },
-    { NULL, 0, 's', 300, 449 },
-    { "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n\r\nnochg 198.51.100.7\n",
-      3, 'w', 86400, 129599 },
-    { "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 600\r\nContent-Length: 14\r\n\r\n"
-      "ratelimit 600\n", 2, 's', 600, 899 },
-    { "HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\ndisabled\n", 1, 'a', 0, 0 },
+    { "", "HTTP/1.1 401 Unauthorized\r\nContent-Length: 19\r\n\r\nbadtime 1700000000\n", 1,
+      's', 4, 5 },
+    { "", "HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\ngood 198.51.100.7\n", 1, 'w', 86400,
+      129599 },
+    { "", NULL, 0, 's', 300, 449 },
+    /* the address learnt from good is named as peer from now on */
+    { "peer=198.51.100.7",
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n\r\n"
+      "nochg 198.51.100.7\n", 3, 'w', 86400, 129599 },
+    /* the connection comes from elsewhere now: sign again at once */
+    { "peer=198.51.100.7", "HTTP/1.1 409 Conflict\r\nContent-Length: 18\r\n\r\nmoved 203.0.113.9\n",
+      1, 's', 0, 0 },
+    { "peer=203.0.113.9", "HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\ngood 203.0.113.9\n", 1,
+      'w', 86400, 129599 },
+    { "peer=203.0.113.9", "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 600\r\n"
+      "Content-Length: 14\r\n\r\nratelimit 600\n", 2, 's', 600, 899 },
+    { "peer=203.0.113.9", "HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\ndisabled\n", 1,
+      'a', 0, 0 },
 };
 #define NSTEPS ((int)(sizeof script / sizeof script[0]))
 
 static int step;
 static uint64_t device_clock = 100;   /* the RTC restarted at the epoch */
+static uint64_t last_ts;              /* the time of the previous request */
 static uint32_t rng = 12345;
 static size_t sent_at, recv_pos;
 static unsigned chunks_left;
@@ -79,17 +92,27 @@ int platform_tls_open(const char *host)
 }
 
 /* The gateway's check: the request is exactly what the SDK builds from the
- * ts and nonce it carries, so the signature is right; its ts is the
- * gateway's time once the clock was corrected. */
+ * ts and nonce it carries and the body the script expects, so the
+ * signature is right; its ts is the gateway's time once the clock was
+ * corrected, and always later than the previous one. */
 int platform_tls_send(int conn, const void *buf, size_t len)
 {
     const char *req = buf, *ts = strstr(req, ",ts="), *nonce = strstr(req, ",nonce=");
+    const char *body = script[step].body;
     ddns_request_t expect;
+    ddns_state_t peer;
     uint8_t again[DDNS_REQUEST_MAX];
-    size_t again_len;
+    size_t again_len, body_len = strlen(body);
+    uint64_t now;
 
     CHECK(conn == 7 && ts != NULL && nonce != NULL && len < sizeof again);
     memset(&expect, 0, sizeof expect);
+    memset(&peer, 0, sizeof peer);
+    if (body_len > 5) {
+        memcpy(peer.peer, body + 5, body_len - 5);   /* "peer=..." */
+        peer.peer_len = (uint8_t)(body_len - 5);
+        expect.state = &peer;
+    }
     expect.host = ddns_span(config.host, strlen(config.host));
     expect.device_id = ddns_span(config.device_id, DDNS_DEVICE_ID_LEN);
     expect.kid = ddns_span(config.kid, config.kid_len);
@@ -101,10 +124,11 @@ int platform_tls_send(int conn, const void *buf, size_t len)
     }
     CHECK(ddns_request_build(&expect, config.secret, again, sizeof again, &again_len) == DDNS_OK);
     CHECK(again_len == len && memcmp(again, buf, len) == 0);
-    if (step == 0)
-        CHECK(expect.ts == device_clock);                 /* not corrected yet */
-    else
-        CHECK(expect.ts == device_clock + SERVER_OFFSET); /* corrected by badtime */
+    CHECK(memcmp(req + len - body_len - 4, "\r\n\r\n", 4) == 0);
+    now = step == 0 ? device_clock                    /* not corrected yet */
+                    : device_clock + SERVER_OFFSET;   /* corrected by badtime */
+    CHECK(expect.ts == (now > last_ts ? now : last_ts + 1));
+    last_ts = expect.ts;
     recv_pos = 0;
     chunks_left = script[step].chunks;
     sent_at = 1;
@@ -161,6 +185,6 @@ int main(void)
     ddns_task(&config);
     CHECK(step == NSTEPS);
     printf("example loop: %d exchanges as expected (badtime, good, no connection, nochg, "
-           "ratelimit, disabled)\n", NSTEPS);
+           "moved, good, ratelimit, disabled)\n", NSTEPS);
     return 0;
 }

@@ -1,9 +1,11 @@
 /* fuzz_request: libFuzzer target for the request builders.
  *
  * Input: 8 bytes ts (little-endian), 8 bytes nonce, then host, user agent,
- * device id, kid, ipv4 and ipv6, each as one length byte and that many
- * bytes (cut short at the end of the input). Each field is an exact heap
- * copy, so the sanitizers catch any read past a span.
+ * device id, kid, ipv4, ipv6 and the address learnt in the state (peer),
+ * each as one length byte and that many bytes (cut short at the end of
+ * the input; the peer's bytes beyond its 46 are not stored, its length is
+ * kept). Each field is an exact heap copy, and the state too, so the
+ * sanitizers catch any read past a span or the state.
  *
  * Checks: every builder agrees on the error (the string to sign, which has
  * no host and no user agent, on the others); the full check refuses what
@@ -11,7 +13,8 @@
  * size query matches; a buffer one byte short is refused and left
  * untouched; an exact buffer is filled completely; the request carries
  * exactly the fields given (no byte of them can add a header line, an
- * Authorization field or a body parameter), its Content-Length is the
+ * Authorization field or a body parameter; peer alone, and only when it
+ * is 1 to 45 bytes of '.' to '~'), its Content-Length is the
  * body's length, its sig is the HMAC of the string to sign, and the
  * presigned path gives the same bytes, as do the Authorization value and
  * the body laid out on their own. */
@@ -39,6 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ddns_request_t req;
     ddns_span_t *fields[6];
     uint8_t *copies[6] = { 0 };
+    ddns_state_t *st = NULL;
+    int peer_sent = 0;
     uint8_t *out = NULL, *out2 = NULL, *sts = NULL, mac[32];
     size_t pos = 16, needed = 0, len = 0, sts_len = 0;
     ddns_err_t err, strict;
@@ -67,6 +72,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(copies[i], data + pos, n);
         *fields[i] = ddns_span(n ? copies[i] : NULL, n);
         pos += n;
+    }
+    if (pos < size) {
+        size_t n = data[pos++];
+        if (n > size - pos)
+            n = size - pos;
+        st = malloc(sizeof *st);
+        if (st == NULL)
+            goto out;
+        memset(st, 0, sizeof *st);
+        memcpy(st->peer, data + pos, n < sizeof st->peer ? n : sizeof st->peer);
+        st->peer_len = (uint8_t)n;
+        req.state = st;
+        pos += n;
+        /* sent when the request names no address and the body can carry it */
+        peer_sent = req.ipv4.len == 0 && req.ipv6.len == 0 && n >= 1 && n <= DDNS_IPV6_MAX;
+        for (size_t i = 0; peer_sent && i < n; i++)
+            peer_sent = st->peer[i] >= '.' && st->peer[i] <= '~';
     }
 
     err = ddns_request_size(&req, &needed);
@@ -149,6 +171,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(expect + e + 5, req.ipv6.ptr, req.ipv6.len);
             e += 5 + req.ipv6.len;
         }
+        if (peer_sent) {
+            memcpy(expect, "peer=", 5);
+            memcpy(expect + 5, st->peer, st->peer_len);
+            e = 5 + st->peer_len;
+        }
         if (body != e || memcmp(out + head, expect, e) != 0 ||
             count(out + head, body, "&") != (req.ipv4.len > 0 && req.ipv6.len > 0))
             abort();
@@ -195,6 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 out:
     for (int i = 0; i < 6; i++)
         free(copies[i]);
+    free(st);
     free(out);
     free(out2);
     free(sts);

@@ -7,8 +7,9 @@
  * exact heap copy, so the sanitizers catch any read past its end. Checks:
  * the parsers never fail open (an error leaves result NONE), every span
  * lies inside the input, the data matches the result (addresses with
- * good, nochg and badaddr only), and ddns_next()
- * gives a sane decision for every answer. */
+ * good, nochg and badaddr only, one with moved), and ddns_next() gives a
+ * sane decision for every answer and learns the one address of good,
+ * nochg and moved when it fits. */
 #include "ddns_error.h"
 #include "ddns_http.h"
 #include "ddns_sdk.h"
@@ -37,11 +38,11 @@ static void check_answer(ddns_err_t err, const ddns_response_t *r, const uint8_t
             abort();
         return;
     }
-    if (r->result == DDNS_RESULT_NONE || r->result > DDNS_RESULT_BADAGENT)
+    if (r->result == DDNS_RESULT_NONE || r->result > DDNS_RESULT_MOVED)
         abort();
     if ((r->naddrs > 0) != (r->result == DDNS_RESULT_GOOD || r->result == DDNS_RESULT_NOCHG ||
-                            r->result == DDNS_RESULT_BADADDR) ||
-        r->naddrs > 2)
+                            r->result == DDNS_RESULT_BADADDR || r->result == DDNS_RESULT_MOVED) ||
+        r->naddrs > (r->result == DDNS_RESULT_MOVED ? 1u : 2u))
         abort();
     for (unsigned i = 0; i < 2; i++) {
         check_span(r->addr[i], body, n);
@@ -56,8 +57,18 @@ static void check_answer(ddns_err_t err, const ddns_response_t *r, const uint8_t
 
     memset(&st, 0, sizeof st);
     next = ddns_next(&st, &opt, r, 1700000000u, (uint32_t)n * 2654435761u, &delay);
+    /* learnt: the one address of good, nochg and moved, when it fits */
+    int learns = r->naddrs == 1 && r->addr[0].len <= DDNS_IPV6_MAX &&
+                 r->result != DDNS_RESULT_BADADDR;
+    if (st.peer_len != (learns ? r->addr[0].len : 0) ||
+        (learns && memcmp(st.peer, r->addr[0].ptr, r->addr[0].len) != 0))
+        abort();
+    /* moved: at once when learnt (the first failure of a fresh state) */
+    if (r->result == DDNS_RESULT_MOVED && (next != DDNS_NEXT_RETRY || (delay == 0) != learns))
+        abort();
     if (next == DDNS_NEXT_STOP ? delay != 0
-                               : next == DDNS_NEXT_IDLE ? delay < opt.keepalive : delay < 4)
+        : next == DDNS_NEXT_IDLE ? delay < opt.keepalive
+                                 : delay < 4 && r->result != DDNS_RESULT_MOVED)
         abort();
 }
 

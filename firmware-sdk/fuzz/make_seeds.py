@@ -72,6 +72,8 @@ def main():
                 seed = data + field(rec["host"].encode()) + field(ua) + \
                     field(rec["device_id"].encode()) + field(rec["kid"].encode()) + \
                     field(params.get("ipv4", "").encode()) + field(params.get("ipv6", "").encode())
+                if "peer" in params:
+                    seed += field(params["peer"].encode())
                 write("request", "vector-%02d-%d" % (n_req, i), seed)
             n_req += 1
     print("seeds: %d response vectors (and as HTTP), %d sign vectors" % (n_resp, n_req))

@@ -16,8 +16,10 @@ extern "C" {
  * Checks every field of req with the full syntax: the layouts' checks,
  * then the user agent (no blank at either end), the device id (12 of
  * [0-9a-f], DDNS_E_DEVICE_ID_ZERO, DDNS_E_DEVICE_ID_MULTICAST), the kid
- * (a key reference, ddns_kid_check()) and the address syntax (DDNS_E_IPV4,
- * DDNS_E_IPV6).
+ * (a key reference, ddns_kid_check()), the address syntax (DDNS_E_IPV4,
+ * DDNS_E_IPV6) and, when the request names neither address, that of the
+ * address learnt in req->state (DDNS_E_PEER: not an IPv4 or IPv6 address,
+ * which the gateway would refuse as badrequest peer).
  * @param[in] req  the request
  * @return DDNS_OK, DDNS_E_NULL or the first error in the order of the fields
  */

@@ -53,7 +53,7 @@
 extern "C" {
 #endif
 
-#define DDNS_SDK_VERSION "3.2.0"
+#define DDNS_SDK_VERSION "3.3.0"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define DDNS_MUST_CHECK __attribute__((warn_unused_result))
@@ -144,10 +144,14 @@ enum {
     DDNS_E_HTTP_INCOMPLETE,     /* HTTP response not complete yet: read more */
     DDNS_E_HTTP_SYNTAX,         /* malformed HTTP status line or header */
     DDNS_E_HTTP_LENGTH,         /* Content-Length missing, invalid or unsupported framing */
-    DDNS_E_OPTIONS              /* options of ddns_next() out of their ranges */
+    DDNS_E_OPTIONS,             /* options of ddns_next() out of their ranges */
+    DDNS_E_PEER                 /* the address learnt in the state (ddns_state_t peer) is not
+                                   an IPv4 or IPv6 address (ddns_request_check()) */
 };
 
 /* ---- Signed update request (PROTOCOL.md section 4) ----------------------- */
+
+struct ddns_state;
 
 typedef struct ddns_request {
     ddns_span_t host;        /* Host header value, e.g. "ddns.example.com" */
@@ -160,6 +164,13 @@ typedef struct ddns_request {
                                 connection's address is recorded) */
     uint64_t ts;             /* seconds since the epoch: ddns_clock() */
     uint8_t nonce[DDNS_NONCE_LEN]; /* fresh random bytes for every request */
+    const struct ddns_state *state; /* the state of ddns_next(), or NULL. With
+                                neither ipv4 nor ipv6, and an address the
+                                state has learnt from the gateway's answers,
+                                the body is "peer=<that address>": record the
+                                connection's address on condition that it is
+                                still that one (PROTOCOL.md). NULL, or
+                                nothing learnt: no body, as before 3.3 */
 } ddns_request_t;
 
 /* The layouts check the fields of req they write, in this order, for
@@ -168,13 +179,16 @@ typedef struct ddns_request {
  * (DDNS_E_USER_AGENT); device id 12 (DDNS_E_DEVICE_ID), kid 1 to 24
  * (DDNS_E_KID), ipv4 at most 15 (DDNS_E_IPV4) and ipv6 at most 45
  * (DDNS_E_IPV6) bytes of '.' to '~'; ts at most DDNS_TS_MAX (DDNS_E_TS,
- * after the kid). So no input can end a header line or add a field or a
- * body parameter (no CR, LF, blank, ',' or '&' where they would). The
- * string to sign has no host and no user agent and does not check them.
- * The builders trust the caller for the rest of the syntax (lowercase hex
- * device id, the kid's characters, address syntax): the gateway answers
- * badrequest or badauth when it is wrong; ddns_request_check()
- * (ddns_check.h) checks it. */
+ * after the kid). The address learnt in the state is sent as peer when
+ * it is 1 to 45 of those bytes, and left out otherwise (no error: the
+ * request is then one without an address, as the device did not give it;
+ * ddns_request_check() reports it). So no input can end a header line or
+ * add a field or a body parameter (no CR, LF, blank, ',' or '&' where
+ * they would). The string to sign has no host and no user agent and does
+ * not check them. The builders trust the caller for the rest of the
+ * syntax (lowercase hex device id, the kid's characters, address syntax):
+ * the gateway answers badrequest or badauth when it is wrong;
+ * ddns_request_check() (ddns_check.h) checks it. */
 
 /* Internal: the one layout function of the request. The functions below
  * name its parts; call them, not this. mac is read only when writing a
@@ -255,8 +269,9 @@ static inline DDNS_MUST_CHECK ddns_err_t ddns_request_authorization_presigned(
 /**
  * The body, for firmware whose own HTTP client sends the request with
  * Content-Type application/x-www-form-urlencoded: "ipv4=...", "ipv6=..."
- * or both joined by "&", at most DDNS_BODY_MAX bytes; empty (DDNS_OK,
- * *out_len 0) when req has no address.
+ * or both joined by "&", at most DDNS_BODY_MAX bytes; without either,
+ * "peer=..." when req->state holds a learnt address, else empty (DDNS_OK,
+ * *out_len 0).
  * @param[in]  req       the request
  * @param[out] out       buffer, or NULL with out_size 0 for a size query
  * @param[in]  out_size  bytes available at out
@@ -301,16 +316,19 @@ enum {
     DDNS_RESULT_REPLAY,       /* 409 replay */
     DDNS_RESULT_RATELIMIT,    /* 429 ratelimit <seconds> */
     DDNS_RESULT_SERVERERROR,  /* 503 911 */
-    DDNS_RESULT_BADAGENT      /* 403 badagent: this model or firmware version is refused */
+    DDNS_RESULT_BADAGENT,     /* 403 badagent: this model or firmware version is refused */
+    DDNS_RESULT_MOVED         /* 409 moved <addr>: the connection comes from <addr>, not
+                                 from the peer address sent; nothing was recorded */
 };
 
 /* A parsed answer. The spans point into the body given to
  * ddns_response_parse(), which must stay in place while they are used. */
 typedef struct ddns_response {
     ddns_result_t result;
-    unsigned naddrs;          /* good/nochg/badaddr: 1 or 2 */
+    unsigned naddrs;          /* good/nochg/badaddr: 1 or 2; moved: 1 */
     ddns_span_t addr[2];      /* good/nochg: recorded addresses, IPv4 first;
-                                 badaddr: the addresses refused */
+                                 badaddr: the addresses refused; moved: the
+                                 connection's address */
     ddns_span_t detail;       /* badrequest: the field named */
     uint64_t server_time;     /* badtime: the gateway clock */
     uint32_t retry_after;     /* ratelimit: seconds to wait */
@@ -320,8 +338,8 @@ typedef struct ddns_response {
  * Parses an answer from its HTTP status and body: one line of printable
  * ASCII ended by LF, at most 128 bytes, single spaces between words, a
  * known token whose HTTP status matches, and exactly the data words the
- * token takes. The addresses of good, nochg and badaddr are taken as the
- * words they are (the gateway sends IPv4 first); ddns_ipv4_check() and
+ * token takes. The addresses of good, nochg, badaddr and moved are taken
+ * as the words they are (the gateway sends IPv4 first); ddns_ipv4_check() and
  * ddns_ipv6_check() (ddns_check.h) check their syntax. Numbers have 1 to
  * 19 digits (retry_after at most 4294967295).
  * @param[in]  status  the HTTP status code
@@ -380,11 +398,17 @@ static inline ddns_options_t ddns_options_default(void)
 }
 
 /* Caller-owned state kept across attempts; zero it once at start-up (and
- * again after a person has acted on DDNS_NEXT_STOP). */
+ * again after a person has acted on DDNS_NEXT_STOP). Give it to the
+ * request too (ddns_request_t state) so that a poll names the address
+ * learnt here. */
 typedef struct ddns_state {
     int64_t clock_offset;     /* seconds added to the device clock */
+    uint64_t last_ts;         /* the last time ddns_clock() gave */
     uint32_t failures;        /* consecutive attempts without good/nochg/badaddr */
     uint8_t stopped;          /* 1 once ddns_next() said DDNS_NEXT_STOP */
+    uint8_t peer_len;         /* bytes of peer; 0: no address learnt */
+    char peer[DDNS_IPV6_MAX + 1]; /* the address learnt from good, nochg or
+                                 moved (not NUL-terminated) */
 } ddns_state_t;
 
 /* Decision of ddns_next(): int32_t with enum constants, as ddns_err_t. */
@@ -408,7 +432,14 @@ enum {
  *   good, nochg,         IDLE   base keepalive (24 to 36 hours by default);
  *   badaddr                     badaddr: the gateway refuses the address
  *                               (nothing was recorded); update when it
- *                               changes, sending it again cannot help
+ *                               changes, sending it again cannot help.
+ *                               good and nochg with one address: that
+ *                               address is learnt (st->peer)
+ *   moved <addr>         RETRY  <addr> is learnt; the first failure in a
+ *                               row: delay 0 (sign again at once), later
+ *                               ones as an error; an address that does
+ *                               not fit (over 45 bytes) is not learnt:
+ *                               as no answer
  *   badtime              RETRY  clock corrected (ddns_clock_correct()); the
  *                               first failure in a row: base badtime_retry,
  *                               later ones as an error
@@ -420,6 +451,16 @@ enum {
  *   badrequest, notfound,       update); repeating cannot help. STOP again
  *   badagent                    on every call until good/nochg or a zeroed
  *                               state.
+ *
+ * The learnt address is the one the gateway recorded, or (moved) the one
+ * it sees the connection come from; for a request without ipv4 and ipv6
+ * it is the connection's address. A request that names neither ipv4 nor
+ * ipv6 and carries the state (ddns_request_t state) then sends it as
+ * "peer=<addr>": a poll from the same address is answered nochg without
+ * the gateway writing anything, and one from another address is answered
+ * "409 moved <new address>", which this function learns and answers with
+ * RETRY after 0 s, once in a row: a gateway that answered moved forever
+ * gets the error backoff, never a loop.
  *
  * @param[in,out] st          the state kept across attempts
  * @param[in]     opt         the timing rules (ddns_options_default())
@@ -440,8 +481,10 @@ ddns_next_t ddns_next(ddns_state_t *st, const ddns_options_t *opt, const ddns_re
 
 /**
  * Learns the clock offset from a badtime answer: the gateway's time minus
- * device_now. Changes nothing on error.
- * @param[in,out] st          the state; clock_offset is set
+ * device_now, and lets ddns_clock() go back to the gateway's time (last_ts
+ * is cleared: a device clock that was ahead must not keep signing ahead).
+ * Changes nothing on error.
+ * @param[in,out] st          the state; clock_offset is set, last_ts 0
  * @param[in]     r           the parsed answer
  * @param[in]     device_now  the device's own clock when the answer arrived
  * @return DDNS_OK, DDNS_E_NULL, or DDNS_E_RESP_DATA for any other answer
@@ -452,15 +495,29 @@ DDNS_MUST_CHECK ddns_err_t ddns_clock_correct(ddns_state_t *st, const ddns_respo
 
 /**
  * The time to sign with (ddns_request_t.ts): device_now plus the learnt
- * offset, modulo 2^64; a time that makes no sense (before 1970, after
- * DDNS_TS_MAX) then fails the request check with DDNS_E_TS.
- * @param[in] st          the state
- * @param[in] device_now  the device's own clock
- * @return the corrected time
+ * offset, modulo 2^64, but later than the time it gave last for this state
+ * (then that time plus 1): within one state the signed times strictly
+ * increase, even when the device clock steps back or two requests are
+ * signed within a second (a moved answer is answered at once). The
+ * gateway relies on it: a nochg that writes nothing does not record the
+ * time it was signed with, and a device never signing a later request
+ * with an older time is what keeps a captured older request from being
+ * replayed after it. After a badtime answer ddns_clock_correct() lets the
+ * time go back to the gateway's. A time that makes no sense (before 1970,
+ * after DDNS_TS_MAX) fails the request check with DDNS_E_TS and is not
+ * remembered.
+ * @param[in,out] st          the state (last_ts is updated)
+ * @param[in]     device_now  the device's own clock
+ * @return the time to sign with
  */
-static inline uint64_t ddns_clock(const ddns_state_t *st, uint64_t device_now)
+static inline uint64_t ddns_clock(ddns_state_t *st, uint64_t device_now)
 {
-    return device_now + (uint64_t)st->clock_offset;
+    uint64_t t = device_now + (uint64_t)st->clock_offset;
+    if (t <= st->last_ts)
+        t = st->last_ts + 1u;
+    if (t <= DDNS_TS_MAX)
+        st->last_ts = t;
+    return t;
 }
 
 #ifdef __cplusplus

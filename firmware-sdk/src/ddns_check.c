@@ -135,8 +135,9 @@ ddns_err_t ddns_ipv6_check(ddns_span_t text)
 ddns_err_t ddns_request_check(const ddns_request_t *req)
 {
     size_t n;
-    ddns_err_t err = ddns_request_size(req, &n), more[5];
-    ddns_span_t ua;
+    ddns_err_t err = ddns_request_size(req, &n), more[6];
+    const ddns_state_t *st;
+    ddns_span_t ua, peer;
     unsigned i;
 
     if (err == DDNS_E_NULL)
@@ -151,7 +152,16 @@ ddns_err_t ddns_request_check(const ddns_request_t *req)
     more[2] = ddns_kid_check(req->kid);
     more[3] = req->ipv4.len > 0 ? ddns_ipv4_check(req->ipv4) : DDNS_OK;
     more[4] = req->ipv6.len > 0 ? ddns_ipv6_check(req->ipv6) : DDNS_OK;
-    for (i = 0; i < 5u; i++)
+    /* the learnt address, when the body is to carry it */
+    st = req->state;
+    more[5] = DDNS_OK;
+    if (st != NULL && (req->ipv4.len | req->ipv6.len) == 0 && st->peer_len > 0) {
+        peer = ddns_span(st->peer, st->peer_len);
+        if (st->peer_len > DDNS_IPV6_MAX ||
+            (ddns_ipv4_check(peer) != DDNS_OK && ddns_ipv6_check(peer) != DDNS_OK))
+            more[5] = DDNS_E_PEER;
+    }
+    for (i = 0; i < 6u; i++)
         if (more[i] != DDNS_OK && (err == DDNS_OK || more[i] < err))
             err = more[i];
     return err;

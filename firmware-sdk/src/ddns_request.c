@@ -18,25 +18,25 @@
  * field.
  *
  * Template codes are the bytes from 0x80 (the literal text is ASCII):
- *   0x80 to 0x85  the field host, user_agent, device_id, kid, ipv4, ipv6
- *   0x86          ts in decimal
- *   0x87          Content-Length: the length of the body, in decimal
- *   0x88          nonce in lowercase hex
- *   0x89          MAC in lowercase hex (the sig field)
- *   0x89 + p      the end of part p, where its layout stops:
- *   0x8a            the Authorization value (p = DDNS__PART_AUTHORIZATION)
- *   0x8d            the head of the string to sign (p =
+ *   0x80 to 0x86  the field host, user_agent, device_id, kid, ipv4, ipv6,
+ *                 peer (the address learnt in req->state, when the request
+ *                 names neither ipv4 nor ipv6)
+ *   0x87          ts in decimal
+ *   0x88          Content-Length: the length of the body, in decimal
+ *   0x89          nonce in lowercase hex
+ *   0x8a          MAC in lowercase hex (the sig field)
+ *   0x8a + p      the end of part p, where its layout stops:
+ *   0x8b            the Authorization value (p = DDNS__PART_AUTHORIZATION)
+ *   0x8e            the head of the string to sign (p =
  *                   DDNS__PART_SIGN_HEAD); the string to sign continues
  *                   with the body
- *   0x90 to 0x95  check field 0x80 to 0x85 without writing it
- *   0xa0 to 0xa5  skip to the next 0xaf when field 0x80 to 0x85 is empty
+ *   0xa0 to 0xa6  skip to the next 0xaf when field 0x80 to 0x86 is empty
  *   0xaf          end of such a section
  */
 #include "ddns_internal.h"
 
 #include <string.h>
 
-#define C_CHECK 0x90u
 #define C_IF    0xa0u
 #define C_END   0xafu
 
@@ -47,14 +47,15 @@
     "POST /v1/update HTTP/1.1\r\nHost: \x80\r\n"                         \
     "\xa1" "User-Agent: \x81\r\n\xaf" "Authorization: "
 #define TPL_AUTHORIZATION                                                \
-    "DDNS-HMAC-SHA256 id=\x82,kid=\x83,ts=\x86,nonce=\x88,sig=\x89\x8a"
+    "DDNS-HMAC-SHA256 id=\x82,kid=\x83,ts=\x87,nonce=\x89,sig=\x8a\x8b"
 #define TPL_REQUEST_TAIL                                                 \
     "\r\nContent-Type: application/x-www-form-urlencoded\r\n"            \
-    "Content-Length: \x87\r\n\r\n"
+    "Content-Length: \x88\r\n\r\n"
 /* "ipv4=" and "ipv6=" for the addresses given, "&" between them when both
- * are. */
-#define TPL_BODY "\xa4" "ipv4=\x84\xaf" "\xa4\xa5&\xaf" "\xa5" "ipv6=\x85\xaf"
-#define TPL_SIGN "DDNS-HMAC-SHA256\nPOST\n/v1/update\n\x82\n\x83\n\x86\n\x88\n\x8d"
+ * are; "peer=" for the learnt address when neither is. */
+#define TPL_BODY                                                         \
+    "\xa4" "ipv4=\x84\xaf" "\xa4\xa5&\xaf" "\xa5" "ipv6=\x85\xaf" "\xa6" "peer=\x86\xaf"
+#define TPL_SIGN "DDNS-HMAC-SHA256\nPOST\n/v1/update\n\x82\n\x83\n\x87\n\x89\n\x8e"
 
 static const char tpl[] =
     TPL_REQUEST_HEAD TPL_AUTHORIZATION TPL_REQUEST_TAIL TPL_BODY "\0" TPL_SIGN;
@@ -69,10 +70,12 @@ static const uint8_t starts[DDNS__PART_SIGN_HEAD + 1] = {
 
 /* Per field of the request, in code order: the fewest bytes, the most
  * bytes, the error, the lowest byte allowed (the highest is '~') and the
- * field's place in ddns_request_t. Printable ASCII ends no line early; from
- * '.' up there is no blank, ',' or '&' to add a field to the Authorization
- * header or a parameter to the body. */
-static const uint8_t fields[6][5] = {
+ * field's place in ddns_request_t (not used for the peer, whose error only
+ * marks a learnt address the body cannot carry, which is left out).
+ * Printable ASCII ends no line early; from '.' up there is no blank, ','
+ * or '&' to add a field to the Authorization header or a parameter to the
+ * body. */
+static const uint8_t fields[7][5] = {
     { 1, DDNS_HOST_MAX, DDNS_E_HOST, '!', offsetof(ddns_request_t, host) },
     { 0, DDNS_USER_AGENT_MAX, DDNS_E_USER_AGENT, ' ', offsetof(ddns_request_t, user_agent) },
     { DDNS_DEVICE_ID_LEN, DDNS_DEVICE_ID_LEN, DDNS_E_DEVICE_ID, '.',
@@ -80,6 +83,7 @@ static const uint8_t fields[6][5] = {
     { 1, DDNS_KID_MAX, DDNS_E_KID, '.', offsetof(ddns_request_t, kid) },
     { 0, DDNS_IPV4_MAX, DDNS_E_IPV4, '.', offsetof(ddns_request_t, ipv4) },
     { 0, DDNS_IPV6_MAX, DDNS_E_IPV6, '.', offsetof(ddns_request_t, ipv6) },
+    { 0, DDNS_IPV6_MAX, DDNS_E_PEER, '.', 0 },
 };
 
 /* Writes v (below 2^40) in decimal at the end of tmp[12]; returns where
@@ -111,12 +115,6 @@ DDNS__NOINLINE static uint8_t *decimal(uint8_t tmp[12], uint64_t v)
     return n;
 }
 
-/* Field k of req (the member at the place fields[k] gives). */
-static ddns_span_t field(const ddns_request_t *req, unsigned k)
-{
-    return *(const ddns_span_t *)(const void *)((const uint8_t *)req + fields[k][4]);
-}
-
 /* The layouts' check of field k (see fields). */
 static ddns_err_t field_check(ddns_span_t s, unsigned k)
 {
@@ -129,6 +127,19 @@ static ddns_err_t field_check(ddns_span_t s, unsigned k)
         if (!DDNS__IN(s.ptr[i], l[3], '~'))
             return (ddns_err_t)l[2];
     return DDNS_OK;
+}
+
+/* Field k of req: the member at the place fields[k] gives, or (peer) the
+ * address learnt in req->state when req names neither ipv4 nor ipv6. */
+static ddns_span_t field(const ddns_request_t *req, unsigned k)
+{
+    const ddns_state_t *st = req->state;
+
+    if (k < 6u)
+        return *(const ddns_span_t *)(const void *)((const uint8_t *)req + fields[k][4]);
+    if (st == NULL || (req->ipv4.len | req->ipv6.len) != 0)
+        return ddns_span(NULL, 0);
+    return ddns_span(st->peer, st->peer_len);
 }
 
 ddns_err_t ddns__request_layout(const ddns_request_t *req, uint32_t part,
@@ -160,38 +171,40 @@ ddns_err_t ddns__request_layout(const ddns_request_t *req, uint32_t part,
 
             if (c >= 0x80u) {
                 len = 0;
-                if (k < 6u) {
+                if (k < 7u) {
                     ddns_span_t s = field(req, k);
+                    ddns_err_t err = field_check(s, k);
                     if (c >= C_IF) {
-                        if (s.len == 0)
+                        /* an empty field's section is left out, and so is
+                         * a learnt address the body cannot carry */
+                        if (s.len == 0 || err == DDNS_E_PEER)
                             while (*t != C_END)
                                 t++;
                     } else {
                         /* the fields in the order of their errors: each
                          * part has them in the order of ddns_request_t */
-                        ddns_err_t err = field_check(s, k);
                         if (err != DDNS_OK && pass > 0u)
                             return err;
                         src = s.ptr;
                         len = s.len;
                     }
-                } else if (k < 8u) {
+                } else if (k < 9u) {
                     uint64_t v = req->ts;
-                    if (k == 7u) {
+                    if (k == 8u) {
                         v = body_len;
                     } else if (v > DDNS_TS_MAX) {
                         return DDNS_E_TS;
                     }
                     src = decimal(tmp, v);
                     len = (size_t)(tmp + 12 - src);
-                } else if (k < 10u) {
+                } else if (k < 11u) {
                     /* the nonce or the MAC, in hex when written */
-                    src = k == 8u ? req->nonce : mac;
-                    len = k == 8u ? 2u * DDNS_NONCE_LEN : 2u * DDNS_SHA256_LEN;
+                    src = k == 9u ? req->nonce : mac;
+                    len = k == 9u ? 2u * DDNS_NONCE_LEN : 2u * DDNS_SHA256_LEN;
                     hex = 1;
-                } else if (k == part + 9u) {
-                    break;   /* the end of this part: 0x8a or 0x8d */
-                } else if (k == 13u) {
+                } else if (k == part + 10u) {
+                    break;   /* the end of this part: 0x8b or 0x8e */
+                } else if (k == 14u) {
                     t = (const uint8_t *)tpl + AT_BODY;
                 }
             }

@@ -1,8 +1,8 @@
 /* ddns_response: the gateway's answer (PROTOCOL.md section 6).
  *
  * The parser only reads inside the given span and checks every index
- * against its length before use. The addresses of good, nochg and badaddr
- * are taken as the words they are; ddns_ipv4_check() and ddns_ipv6_check()
+ * against its length before use. The addresses of good, nochg, badaddr and
+ * moved are taken as the words they are; ddns_ipv4_check() and ddns_ipv6_check()
  * (ddns_check.c) check their syntax. */
 #include "ddns_internal.h"
 
@@ -28,9 +28,10 @@ static const uint8_t tokens[] = {
     'r', 'a', 't', 'e', 'l', 'i', 'm', 'i', 't', STATUS_BYTE(429),
     '9', '1', '1', STATUS_BYTE(503),
     'b', 'a', 'd', 'a', 'g', 'e', 'n', 't', STATUS_BYTE(403),
+    'm', 'o', 'v', 'e', 'd', STATUS_BYTE(409),
 };
 
-#define NRESULTS 13u
+#define NRESULTS 14u
 
 bool ddns__parse_dec(const uint8_t *p, size_t n, uint64_t *value)
 {
@@ -103,9 +104,10 @@ ddns_err_t ddns_response_parse(unsigned status, ddns_span_t body, ddns_response_
         return DDNS_E_RESP_STATUS;
 
     nw--;  /* data words */
-    if (r <= DDNS_RESULT_BADADDR) {
-        /* one or two addresses (IPv4 first): recorded, or refused */
-        if (nw - 1u >= 2u)
+    if (r <= DDNS_RESULT_BADADDR || r == DDNS_RESULT_MOVED) {
+        /* one or two addresses (IPv4 first): recorded, or refused; moved:
+         * the connection's address */
+        if (nw - 1u >= 2u - (r == DDNS_RESULT_MOVED))
             return DDNS_E_RESP_DATA;
         out->naddrs = (unsigned)nw;
         memcpy(out->addr, &w[1], nw * sizeof w[1]);

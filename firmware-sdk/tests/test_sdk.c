@@ -273,10 +273,14 @@ static int teardown_vectors(void **state)
 }
 
 /* Fills req from a sign record; body parameters come from the record's
- * body field. */
+ * body field, peer as the address learnt in a state (which stays until the
+ * next call). */
 static void request_from_record(const vectors_rec_t *rec, ddns_request_t *req, uint8_t secret[32])
 {
+    static ddns_state_t st;
+
     memset(req, 0, sizeof *req);
+    memset(&st, 0, sizeof st);
     req->host = S(vectors_need(rec, "host"));
     req->device_id = S(vectors_need(rec, "device_id"));
     req->kid = S(vectors_need(rec, "kid"));
@@ -292,7 +296,11 @@ static void request_from_record(const vectors_rec_t *rec, ddns_request_t *req, u
             req->ipv4 = ddns_span(body + 5, n - 5);
         else if (n > 5 && strncmp(body, "ipv6=", 5) == 0)
             req->ipv6 = ddns_span(body + 5, n - 5);
-        else
+        else if (n > 5 && n - 5 <= sizeof st.peer && strncmp(body, "peer=", 5) == 0) {
+            memcpy(st.peer, body + 5, n - 5);
+            st.peer_len = (uint8_t)(n - 5);
+            req->state = &st;
+        } else
             fail_msg("unexpected body parameter in sign record: %s", body);
         body += n + (amp ? 1 : 0);
     }
@@ -428,7 +436,7 @@ static void test_vectors_sign(void **state)
         count++;
     }
     assert_int_equal(count, vectors_count(v, "sign"));
-    assert_true(count >= 7);
+    assert_true(count >= 10);
 }
 
 static void test_vectors_derive(void **state)
@@ -528,8 +536,8 @@ static void test_vectors_response(void **state)
         free(body);
         count++;
     }
-    assert_true(count >= 16);
-    assert_true(errors >= 6);
+    assert_true(count >= 28);
+    assert_true(errors >= 13);
 }
 
 /* ---- Request: buffers ----------------------------------------------------- */
@@ -1480,7 +1488,8 @@ static void test_next_stop(void **state)
 }
 
 /* Never hammer: over every result and many random values, a retry waits at
- * least a minute (the badtime correction excepted, once), a success waits
+ * least a minute (the badtime correction and the moved answer excepted,
+ * once in a row), a success waits
  * for the keep-alive, and no delay overflows. */
 static void test_next_never_hammers(void **state)
 {
@@ -1493,7 +1502,12 @@ static void test_next_never_hammers(void **state)
         uint32_t delay;
         memset(&st, 0, sizeof st);
         st.failures = lcg(&seed) % 8;
-        r = answer((ddns_result_t)(lcg(&seed) % 13));
+        r = answer((ddns_result_t)(lcg(&seed) % 14));
+        if (r.result == DDNS_RESULT_MOVED && lcg(&seed) % 2 == 0) {
+            r.naddrs = 1;   /* the address fits, or not */
+            r.addr[0] = ddns_span("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.2555",
+                                  DDNS_IPV6_MAX + lcg(&seed) % 2);
+        }
         r.retry_after = lcg(&seed) << 8;
         r.server_time = lcg(&seed);
         uint32_t rnd = lcg(&seed) ^ (lcg(&seed) << 24);
@@ -1508,6 +1522,9 @@ static void test_next_never_hammers(void **state)
         case DDNS_NEXT_RETRY:
             if (r.result == DDNS_RESULT_BADTIME && before == 0 && r.server_time <= DDNS_TS_MAX)
                 assert_true(delay >= 4 && delay <= 5);
+            else if (r.result == DDNS_RESULT_MOVED && before == 0 && r.naddrs == 1 &&
+                     r.addr[0].len <= DDNS_IPV6_MAX)
+                assert_int_equal(delay, 0);   /* sign again at once, once */
             else
                 assert_true(delay >= MIN_INTERVAL);
             assert_true(delay < RETRY_AFTER_MAX / 2 * 3);
@@ -1723,10 +1740,289 @@ static void test_next_options(void **state)
     assert_int_equal(ddns_next(&st, &wild, &good, 0, 0xfffu, &delay), DDNS_NEXT_IDLE);
 }
 
+/* ---- The learnt address (peer) and the moved answer ------------------------ */
+
+/* A state that has learnt addr. */
+static ddns_state_t state_with_peer(const char *addr)
+{
+    ddns_state_t st;
+    memset(&st, 0, sizeof st);
+    memcpy(st.peer, addr, strlen(addr));
+    st.peer_len = (uint8_t)strlen(addr);
+    return st;
+}
+
+/* The body of req as text ("" when empty). */
+static const char *body_text(const ddns_request_t *req)
+{
+    static char text[DDNS_BODY_MAX + 1];
+    size_t len = 99;
+
+    assert_int_equal(ddns_request_body(req, (uint8_t *)text, DDNS_BODY_MAX, &len), DDNS_OK);
+    text[len] = '\0';
+    return text;
+}
+
+static void test_request_peer(void **state)
+{
+    (void)state;
+    static const char sts_expect[] =
+        "DDNS-HMAC-SHA256\nPOST\n/v1/update\n3c5ab4f09a21\nk1\n1700000000\n0123456789abcdef\n"
+        "peer=192.0.2.10";
+    ddns_request_t req = base_request();
+    ddns_state_t st = state_with_peer("192.0.2.10");
+    uint8_t buf[DDNS_REQUEST_MAX];
+    size_t len;
+
+    /* No address: the learnt one, as peer. */
+    req.ipv4 = ddns_span(NULL, 0);
+    assert_string_equal(body_text(&req), "");
+    req.state = &st;
+    assert_string_equal(body_text(&req), "peer=192.0.2.10");
+    assert_int_equal(ddns_request_string_to_sign(&req, buf, sizeof buf, &len), DDNS_OK);
+    assert_int_equal(len, sizeof sts_expect - 1);
+    assert_memory_equal(buf, sts_expect, len);
+    assert_int_equal(ddns_request_build(&req, test_secret, buf, sizeof buf, &len), DDNS_OK);
+    assert_non_null(memmem(buf, len, "\r\nContent-Length: 15\r\n\r\npeer=192.0.2.10", 39));
+    assert_memory_equal(buf + len - 15, "peer=192.0.2.10", 15);
+    assert_int_equal(ddns_request_check(&req), DDNS_OK);
+    for (int which = 0; which < 3; which++)
+        check_short_buffers(&req, which);
+
+    /* An IPv6 address, the longest text. */
+    st = state_with_peer("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
+    assert_string_equal(body_text(&req), "peer=ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
+    assert_int_equal(ddns_request_check(&req), DDNS_OK);
+
+    /* An address given by the firmware wins: peer is sent alone. */
+    st = state_with_peer("192.0.2.10");
+    req.ipv4 = S("198.51.100.7");
+    assert_string_equal(body_text(&req), "ipv4=198.51.100.7");
+    req.ipv4 = ddns_span(NULL, 0);
+    req.ipv6 = S("2001:db8::7");
+    assert_string_equal(body_text(&req), "ipv6=2001:db8::7");
+    req.ipv6 = ddns_span(NULL, 0);
+
+    /* Nothing learnt: no body, as without the state. */
+    st.peer_len = 0;
+    assert_string_equal(body_text(&req), "");
+    assert_int_equal(ddns_request_check(&req), DDNS_OK);
+
+    /* A learnt address the body cannot carry is left out, never an
+     * error: over 45 bytes, a byte below '.' (',' '&' blank) or above
+     * '~'. ddns_request_check() reports it, and any learnt text that is
+     * not an address. */
+    static const char *const unsendable[] = { "1.2.3.4&ipv4=5.6.7.8", "1.2.3.4,", "1 2",
+                                              "1.2.3.4\x7f" };
+    for (size_t i = 0; i < sizeof unsendable / sizeof *unsendable; i++) {
+        st = state_with_peer(unsendable[i]);
+        assert_string_equal(body_text(&req), "");
+        assert_int_equal(ddns_request_size(&req, &len), DDNS_OK);
+        assert_int_equal(ddns_request_check(&req), DDNS_E_PEER);
+    }
+    st = state_with_peer("192.0.2.10");
+    st.peer_len = DDNS_IPV6_MAX + 1;
+    assert_string_equal(body_text(&req), "");
+    assert_int_equal(ddns_request_check(&req), DDNS_E_PEER);
+    st.peer_len = 255;
+    assert_string_equal(body_text(&req), "");
+    assert_int_equal(ddns_request_check(&req), DDNS_E_PEER);
+    st = state_with_peer("1.2.3");   /* sendable, but not an address */
+    assert_string_equal(body_text(&req), "peer=1.2.3");
+    assert_int_equal(ddns_request_check(&req), DDNS_E_PEER);
+    /* ...which does not matter when the request names an address. */
+    req.ipv4 = S("192.0.2.10");
+    assert_int_equal(ddns_request_check(&req), DDNS_OK);
+}
+
+static void test_response_moved(void **state)
+{
+    (void)state;
+    ddns_response_t r;
+
+    assert_int_equal(DDNS_RESULT_MOVED, DDNS_RESULT_BADAGENT + 1);
+    assert_int_equal(DDNS_E_PEER, DDNS_E_OPTIONS + 1);
+    assert_int_equal(parse_text(409, "moved 198.51.100.7\n", &r), DDNS_OK);
+    assert_int_equal(r.result, DDNS_RESULT_MOVED);
+    assert_int_equal(r.naddrs, 1);
+    assert_span(r.addr[0], "198.51.100.7");
+    assert_span(r.addr[1], "");
+    assert_string_equal(ddns_result_token(r.result), "moved");
+    assert_int_equal(parse_text(409, "moved 2001:db8::7\n", &r), DDNS_OK);
+    assert_int_equal(r.result, DDNS_RESULT_MOVED);
+    assert_span(r.addr[0], "2001:db8::7");
+    /* exactly one data word, and status 409 */
+    assert_int_equal(parse_text(409, "moved\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(409, "moved 198.51.100.7 2001:db8::7\n", &r), DDNS_E_RESP_DATA);
+    assert_int_equal(parse_text(200, "moved 198.51.100.7\n", &r), DDNS_E_RESP_STATUS);
+    assert_int_equal(parse_text(400, "moved 198.51.100.7\n", &r), DDNS_E_RESP_STATUS);
+    assert_int_equal(parse_text(409, "moved  198.51.100.7\n", &r), DDNS_E_RESP_FORMAT);
+    assert_int_equal(parse_text(409, "move 198.51.100.7\n", &r), DDNS_E_RESP_TOKEN);
+    assert_int_equal(parse_text(409, "movedx 198.51.100.7\n", &r), DDNS_E_RESP_TOKEN);
+    /* the other 409 still takes no data */
+    assert_int_equal(parse_text(409, "replay 198.51.100.7\n", &r), DDNS_E_RESP_DATA);
+}
+
+/* A parsed moved, good or nochg answer naming addr (a string literal). */
+static ddns_response_t answer_addr(ddns_result_t result, const char *addr)
+{
+    ddns_response_t r;
+    memset(&r, 0, sizeof r);
+    r.result = result;
+    r.naddrs = 1;
+    r.addr[0] = S(addr);
+    return r;
+}
+
+static void assert_peer(const ddns_state_t *st, const char *addr)
+{
+    assert_int_equal(st->peer_len, strlen(addr));
+    assert_memory_equal(st->peer, addr, strlen(addr));
+}
+
+static void test_next_learns_and_moved(void **state)
+{
+    (void)state;
+    ddns_state_t st;
+    ddns_request_t req = base_request();
+    uint32_t delay;
+
+    memset(&st, 0, sizeof st);
+    req.ipv4 = ddns_span(NULL, 0);
+    req.state = &st;
+
+    /* The first request has no address; good names the connection's,
+     * which the next poll sends as peer. */
+    assert_string_equal(body_text(&req), "");
+    ddns_response_t good = answer_addr(DDNS_RESULT_GOOD, "192.0.2.10");
+    assert_int_equal(ddns_next(&st, &dflt, &good, 0, 0, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(delay, KEEPALIVE);
+    assert_peer(&st, "192.0.2.10");
+    assert_string_equal(body_text(&req), "peer=192.0.2.10");
+
+    /* The connection now comes from elsewhere: moved is learnt and
+     * answered at once, whatever the random value... */
+    ddns_response_t moved = answer_addr(DDNS_RESULT_MOVED, "2001:db8::7");
+    assert_int_equal(ddns_next(&st, &dflt, &moved, 0, 0xffffffffu, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(delay, 0);
+    assert_int_equal(st.failures, 1);
+    assert_peer(&st, "2001:db8::7");
+    assert_string_equal(body_text(&req), "peer=2001:db8::7");
+    /* ...once in a row: a gateway answering moved forever gets the error
+     * backoff, never STOP. */
+    static const uint32_t bases[] = { 600, 1200, 2400, 3600, 3600 };
+    for (size_t i = 0; i < sizeof bases / sizeof *bases; i++) {
+        assert_int_equal(ddns_next(&st, &dflt, &moved, 0, 0, &delay), DDNS_NEXT_RETRY);
+        assert_int_equal(delay, bases[i]);
+    }
+    assert_int_equal(st.stopped, 0);
+    /* nochg resets the count; a later moved is answered at once again. */
+    ddns_response_t nochg = answer_addr(DDNS_RESULT_NOCHG, "2001:db8::7");
+    assert_int_equal(ddns_next(&st, &dflt, &nochg, 0, 0, &delay), DDNS_NEXT_IDLE);
+    assert_int_equal(st.failures, 0);
+    moved = answer_addr(DDNS_RESULT_MOVED, "198.51.100.7");
+    assert_int_equal(ddns_next(&st, &dflt, &moved, 0, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(delay, 0);
+    assert_peer(&st, "198.51.100.7");
+    /* Another failure first: moved is then the second in a row. */
+    ddns_response_t r911 = answer(DDNS_RESULT_SERVERERROR);
+    st.failures = 0;
+    assert_int_equal(ddns_next(&st, &dflt, &r911, 0, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(ddns_next(&st, &dflt, &moved, 0, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(delay, 600);
+
+    /* An address that does not fit is no valid answer: nothing learnt,
+     * the error backoff. */
+    static const char long_addr[] = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.2555";
+    assert_int_equal(strlen(long_addr), DDNS_IPV6_MAX + 1);
+    ddns_response_t too_long = answer_addr(DDNS_RESULT_MOVED, long_addr);
+    st.failures = 0;
+    assert_int_equal(ddns_next(&st, &dflt, &too_long, 0, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(delay, BACKOFF_FIRST);
+    assert_peer(&st, "198.51.100.7");
+    /* The longest address fits. */
+    ddns_response_t longest =
+        answer_addr(DDNS_RESULT_MOVED, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
+    st.failures = 0;
+    assert_int_equal(ddns_next(&st, &dflt, &longest, 0, 0, &delay), DDNS_NEXT_RETRY);
+    assert_int_equal(delay, 0);
+    assert_peer(&st, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
+
+    /* Only an answer with one recorded address is learnt: not two, not
+     * badaddr's refused ones, not good or nochg with a long word. */
+    st = state_with_peer("192.0.2.10");
+    ddns_response_t two = answer_addr(DDNS_RESULT_GOOD, "198.51.100.7");
+    two.naddrs = 2;
+    two.addr[1] = S("2001:db8::7");
+    assert_int_equal(ddns_next(&st, &dflt, &two, 0, 0, &delay), DDNS_NEXT_IDLE);
+    assert_peer(&st, "192.0.2.10");
+    ddns_response_t badaddr = answer_addr(DDNS_RESULT_BADADDR, "10.0.0.1");
+    assert_int_equal(ddns_next(&st, &dflt, &badaddr, 0, 0, &delay), DDNS_NEXT_IDLE);
+    assert_peer(&st, "192.0.2.10");
+    good = answer_addr(DDNS_RESULT_GOOD, long_addr);
+    assert_int_equal(ddns_next(&st, &dflt, &good, 0, 0, &delay), DDNS_NEXT_IDLE);
+    assert_peer(&st, "192.0.2.10");
+    nochg = answer_addr(DDNS_RESULT_NOCHG, "198.51.100.7");
+    assert_int_equal(ddns_next(&st, &dflt, &nochg, 0, 0, &delay), DDNS_NEXT_IDLE);
+    assert_peer(&st, "198.51.100.7");
+
+    /* A stopped device stays stopped. */
+    st.stopped = 1;
+    assert_int_equal(ddns_next(&st, &dflt, &moved, 0, 0, &delay), DDNS_NEXT_STOP);
+    assert_int_equal(delay, 0);
+}
+
+/* The time to sign strictly increases within a state; a badtime answer
+ * lets it go back to the gateway's. */
+static void test_clock_monotonic(void **state)
+{
+    (void)state;
+    ddns_state_t st;
+    ddns_response_t r = answer(DDNS_RESULT_BADTIME);
+    uint32_t delay;
+
+    memset(&st, 0, sizeof st);
+    assert_true(ddns_clock(&st, 1700000000) == 1700000000);
+    assert_true(st.last_ts == 1700000000);
+    /* the same second, and a clock that stepped back */
+    assert_true(ddns_clock(&st, 1700000000) == 1700000001);
+    assert_true(ddns_clock(&st, 1699999000) == 1700000002);
+    assert_true(ddns_clock(&st, 1700000100) == 1700000100);
+    /* with the offset */
+    st.clock_offset = -100;
+    assert_true(ddns_clock(&st, 1700000150) == 1700000101);
+    assert_true(ddns_clock(&st, 1700000300) == 1700000200);
+    /* A time the request refuses is not remembered. */
+    st.clock_offset = 0;
+    assert_true(ddns_clock(&st, DDNS_TS_MAX + 1) == DDNS_TS_MAX + 1);
+    assert_true(st.last_ts == 1700000200);
+    assert_true(ddns_clock(&st, DDNS_TS_MAX) == DDNS_TS_MAX);
+    assert_true(ddns_clock(&st, 5) == DDNS_TS_MAX + 1);
+    assert_true(st.last_ts == DDNS_TS_MAX);
+
+    /* A device clock an hour ahead signed at 1700003600; the gateway
+     * answers badtime with its time: the next time to sign is the
+     * gateway's, earlier than the last one signed. */
+    memset(&st, 0, sizeof st);
+    assert_true(ddns_clock(&st, 1700003600) == 1700003600);
+    r.server_time = 1700000000;
+    assert_int_equal(ddns_next(&st, &dflt, &r, 1700003600, 0, &delay), DDNS_NEXT_RETRY);
+    assert_true(st.last_ts == 0);
+    assert_true(ddns_clock(&st, 1700003604) == 1700000004);
+    /* ddns_clock_correct() on its own too; on error it changes nothing. */
+    assert_true(ddns_clock(&st, 1700003700) == 1700000100);
+    ddns_response_t good = answer(DDNS_RESULT_GOOD);
+    assert_int_equal(ddns_clock_correct(&st, &good, 1700003700), DDNS_E_RESP_DATA);
+    assert_true(st.last_ts == 1700000100);
+    assert_int_equal(ddns_clock_correct(&st, &r, 1700003700), DDNS_OK);
+    assert_true(st.last_ts == 0);
+    assert_true(ddns_clock(&st, 1700003700) == 1700000000);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
-    for (int e = DDNS_OK; e <= DDNS_E_OPTIONS; e++) {
+    for (int e = DDNS_OK; e <= DDNS_E_PEER; e++) {
         const char *s = ddns_strerror((ddns_err_t)e);
         assert_non_null(s);
         assert_true(strlen(s) > 1);
@@ -1737,6 +2033,10 @@ static void test_strerror(void **state)
     assert_string_equal(ddns_strerror(DDNS_E_HOST), "host");
     assert_string_equal(ddns_strerror(DDNS_E_HTTP_LENGTH), "http-length");
     assert_string_equal(ddns_strerror(DDNS_E_OPTIONS), "options");
+    assert_string_equal(ddns_strerror(DDNS_E_PEER), "peer");
+    assert_string_equal(ddns_strerror((ddns_err_t)(DDNS_E_PEER + 1)), "?");
+    assert_string_equal(ddns_result_token(DDNS_RESULT_MOVED), "moved");
+    assert_string_equal(ddns_result_token((ddns_result_t)(DDNS_RESULT_MOVED + 1)), "");
 }
 
 /* The result types have the same size whatever the compiler's enum size. */
@@ -1777,6 +2077,10 @@ int main(void)
         cmocka_unit_test(test_next_never_hammers),
         cmocka_unit_test(test_checks_direct),
         cmocka_unit_test(test_http_status_line),
+        cmocka_unit_test(test_request_peer),
+        cmocka_unit_test(test_response_moved),
+        cmocka_unit_test(test_next_learns_and_moved),
+        cmocka_unit_test(test_clock_monotonic),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_result_types_fixed),
         cmocka_unit_test(test_request_parts_checks),

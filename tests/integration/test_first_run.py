@@ -127,7 +127,7 @@ def test_32bit_example_under_qemu(tmp_path):
     out, skip_file = run32(tmp_path, env={"DDNS_RUN32": "qemu"})
     assert out.returncode == 0, out.stdout + out.stderr
     assert "sdk-example-32: running under qemu-i386" in out.stdout
-    assert "6 exchanges as expected" in out.stdout + out.stderr
+    assert "8 exchanges as expected" in out.stdout + out.stderr
     assert not skip_file.exists()
     # It is really a 32-bit x86 program.
     with open(tmp_path / "out" / "sdk-example-32", "rb") as f:
@@ -141,7 +141,7 @@ def test_32bit_example_chooses_a_way_and_says_which(tmp_path):
     out, skip_file = run32(tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"sdk-example-32: running (natively|under qemu-i386)", out.stdout), out.stdout
-    assert "6 exchanges as expected" in out.stdout + out.stderr
+    assert "8 exchanges as expected" in out.stdout + out.stderr
     assert not skip_file.exists()
 
 

@@ -15,6 +15,7 @@ is covered in test_end_to_end.py."""
 import os
 import re
 import socket
+import stat
 import time
 
 import ddnsstack
@@ -60,6 +61,41 @@ def test_good_with_the_connection_address(stack, device):
     assert (p.returncode, p.stdout) == (0, "good 127.0.0.1\n"), p.stderr
     a = parsed(p)
     assert (a["result"], a["addr"], a["next"]) == ("good", ["127.0.0.1"], "idle")
+
+
+def test_state_file_keeps_the_learnt_address(stack, device, tmp_path):
+    """--state keeps the address the SDK learnt from the answer
+    (ddns_state_t, given to the request as req.state): one line, mode
+    0600, and the next request without an address sends it as peer,
+    alone. Invalid uses are refused before anything is sent."""
+    creds, path = device
+    state = tmp_path / "peer"
+    p = stack.client(path, "--state", str(state))
+    assert (p.returncode, p.stdout) == (0, "good 127.0.0.1\n"), p.stderr
+    assert state.read_text() == "127.0.0.1\n"
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o600
+    raw = stack.signed_request(path, tmp_path, "--state", str(state))
+    assert raw.endswith(b"\r\nContent-Length: 14\r\n\r\npeer=127.0.0.1"), raw
+    # an address of the command line is sent instead, peer never beside it
+    raw = stack.signed_request(path, tmp_path, "--state", str(state), "--ipv4", "192.0.2.149")
+    assert raw.endswith(b"\r\n\r\nipv4=192.0.2.149"), raw
+    # --peer names the address itself
+    raw = stack.signed_request(path, tmp_path, "--peer", "2001:db8::149")
+    assert raw.endswith(b"\r\n\r\npeer=2001:db8::149"), raw
+
+    for args, message in [(["--peer", "192.0.2.149", "--ipv4", "192.0.2.149"],
+                           "--peer is sent alone"),
+                          (["--peer", "192.0.2"], "--peer/--state: the address to send as peer"),
+                          (["--peer", ""], "--peer: expected an IPv4 or IPv6 address")]:
+        p = stack.client(path, *args)
+        assert (p.returncode, p.stdout) == (2, ""), p.stderr
+        assert message in p.stderr
+        assert ANSWER.search(p.stderr) is None
+    state.write_text("not an address\n")
+    p = stack.client(path, "--state", str(state))
+    assert (p.returncode, p.stdout) == (2, ""), p.stderr
+    assert "not one line with an IPv4 or IPv6 address" in p.stderr
+    assert state.read_text() == "not an address\n"
 
 
 def test_badrequest_stops(stack, device):

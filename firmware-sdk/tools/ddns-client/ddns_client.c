@@ -1,10 +1,14 @@
 /* ddns-client: reference Linux device client of the DDNS device protocol.
  *
- * Sends one signed update to the gateway over TLS and reports the answer.
+ * Sends one signed update to the gateway over TLS and reports the answer
+ * (and, when the gateway answers moved, signs once more with the address
+ * it names, as the SDK's ddns_next() says).
  * The request is built and the answer parsed by the firmware SDK
- * (libddns_sdk.a); this program adds what a device platform provides: the
- * credentials store (a JSON file), the clock, the random nonce, TCP and TLS
- * (OpenSSL). See --help for usage and exit codes. */
+ * (libddns_sdk.a), which also keeps the state across attempts (the
+ * address learnt from the answers, the clock); this program adds what a
+ * device platform provides: the credentials store (a JSON file), the state
+ * file, the clock, the random nonce, TCP and TLS (OpenSSL). See --help for
+ * usage and exit codes. */
 #include "ddns_check.h"
 #include "ddns_credentials.h"
 #include "ddns_error.h"
@@ -43,12 +47,13 @@
 
 enum exit_code {
     EXIT_UPDATED = 0,  /* good or nochg */
-    EXIT_REFUSED = 1,  /* any other valid answer of the gateway */
+    EXIT_REFUSED = 1,  /* any other valid answer of the gateway (moved after the retry) */
     EXIT_USAGE = 2,    /* command line, credentials file or CA file */
     EXIT_NETWORK = 3,  /* name resolution, TCP, TLS, invalid answer */
 };
 
 #define CRED_FILE_MAX 4096
+#define STATE_FILE_MAX 64
 #define RESPONSE_MAX 4096
 #define DEFAULT_TIMEOUT 15
 
@@ -58,6 +63,8 @@ struct options {
     const char *credentials;
     const char *ipv4;
     const char *ipv6;
+    const char *peer;
+    const char *state;
     const char *host_header;
     const char *request_out;
     long timeout;
@@ -79,11 +86,12 @@ static const char help_text[] =
 "\n"
 "SYNOPSIS\n"
 "    ddns-client --server HOST:PORT --ca CA_FILE --credentials FILE\n"
-"                [--ipv4 ADDR] [--ipv6 ADDR] [--host-header NAME]\n"
-"                [--timeout SECONDS] [--timestamp SECONDS] [--no-syntax-check]\n"
-"                [--verbose]\n"
+"                [--ipv4 ADDR] [--ipv6 ADDR] [--peer ADDR] [--state FILE]\n"
+"                [--host-header NAME] [--timeout SECONDS] [--timestamp SECONDS]\n"
+"                [--no-syntax-check] [--verbose]\n"
 "    ddns-client --credentials FILE --request-out FILE [--server HOST:PORT]\n"
-"                [--ipv4 ADDR] [--ipv6 ADDR] [--timestamp SECONDS]\n"
+"                [--ipv4 ADDR] [--ipv6 ADDR] [--peer ADDR] [--state FILE]\n"
+"                [--timestamp SECONDS]\n"
 "    ddns-client --help\n"
 "\n"
 "DESCRIPTION\n"
@@ -96,7 +104,16 @@ static const char help_text[] =
 "    SDK, so this program also serves as an example of its use.\n"
 "\n"
 "    Without --ipv4 and --ipv6 the gateway records the address the connection\n"
-"    comes from (A record for an IPv4 connection, AAAA for IPv6).\n"
+"    comes from (A record for an IPv4 connection, AAAA for IPv6). Such a\n"
+"    request may name the address the gateway saw last (--peer, or the one\n"
+"    learnt in --state): it then records the connection's address on\n"
+"    condition that it is that one, so that a poll from an unchanged address\n"
+"    is answered nochg without the gateway writing anything. When the\n"
+"    connection comes from another address the gateway answers\n"
+"    \"moved ADDR\" and records nothing; ddns-client then signs the request\n"
+"    again at once with peer=ADDR and sends it once more, printing both\n"
+"    answers (the firmware SDK's ddns_next() decides this retry, and a\n"
+"    second moved in a row is not retried).\n"
 "\n"
 "OPTIONS\n"
 "    --server HOST:PORT\n"
@@ -112,6 +129,16 @@ static const char help_text[] =
 "        IPv4 address to record (dotted quad), instead of the connection's.\n"
 "    --ipv6 ADDR\n"
 "        IPv6 address to record, instead of the connection's.\n"
+"    --peer ADDR\n"
+"        Record the connection's address on condition that it is ADDR (IPv4\n"
+"        or IPv6): sends the body parameter peer=ADDR. Not with --ipv4 or\n"
+"        --ipv6. Overrides the address read from --state.\n"
+"    --state FILE\n"
+"        Keep the address learnt from the gateway's answers in FILE (see\n"
+"        STATE FILE): a run without --ipv4, --ipv6 and --peer sends the\n"
+"        address FILE holds as peer, and after a good, nochg or moved\n"
+"        answer the address learnt is written back. A FILE that does not\n"
+"        exist yet holds no address.\n"
 "    --host-header NAME\n"
 "        Name sent in the Host header and checked against the gateway\n"
 "        certificate, when it differs from the HOST of --server (for example\n"
@@ -135,6 +162,10 @@ static const char help_text[] =
 "    -h, --help\n"
 "        Show this text.\n"
 "\n"
+"STATE FILE\n"
+"    One line of text: the address learnt (IPv4 dotted quad or IPv6 text)\n"
+"    and a newline, or nothing. It is replaced as a whole, mode 0600.\n"
+"\n"
 "CREDENTIALS FILE\n"
 "    One JSON object, as printed by the provisioning tool:\n"
 "        {\"device_id\":\"3c5ab4f09a21\",\"kid\":\"k1/2\",\"secret\":\"<43 characters>\",\n"
@@ -150,21 +181,24 @@ static const char help_text[] =
 "ANSWER\n"
 "    After every attempt one line on standard error shows the answer as the\n"
 "    SDK parsed it and what the SDK's retry rules say to do next (from a\n"
-"    fresh state):\n"
+"    fresh state at the start of the run):\n"
 "        ddns-client: answer: result=good addr=192.0.2.10 next=idle delay=97012\n"
-"    with addr= (good, nochg, badaddr), detail= (badrequest),\n"
+"    with addr= (good, nochg, badaddr, moved), detail= (badrequest),\n"
 "    server_time= and clock_offset= (badtime) or retry_after= (ratelimit);\n"
 "    result=none when there was no valid answer (exit status 3). next is\n"
 "    idle (update on change, else keep-alive after delay seconds), retry\n"
-"    (after delay seconds) or stop (until a person acts).\n"
+"    (after delay seconds) or stop (until a person acts). A moved answer\n"
+"    followed by the retry gives two answer lines on standard output and\n"
+"    two of these lines.\n"
 "\n"
 "EXIT STATUS\n"
 "    0   the gateway answered good or nochg: the addresses are recorded.\n"
 "    1   the gateway refused the update (badrequest, badauth, badtime,\n"
-"        disabled, badagent, badaddr, notfound, replay, ratelimit, 911). The\n"
-"        token and a short\n"
+"        disabled, badagent, badaddr, notfound, replay, ratelimit, 911), or\n"
+"        answered moved again after the one retry. The token and a short\n"
 "        explanation are printed on standard error; for badtime the offset of\n"
-"        the device clock from the gateway's.\n"
+"        the device clock from the gateway's. After a moved answer and its\n"
+"        retry the status is the second answer's.\n"
 "    2   usage error, or unreadable or invalid credentials or CA file.\n"
 "    3   network or TLS failure (name resolution, connection, certificate\n"
 "        verification, time-out), or an answer that is not valid protocol.\n"
@@ -173,7 +207,9 @@ static const char help_text[] =
 "    ddns-client --server ddns.example.com:443 --ca /etc/ddns/ca.pem \\\n"
 "                --credentials /etc/ddns/device.json\n"
 "    ddns-client --server 127.0.0.1:8443 --host-header ddns.example.test \\\n"
-"                --ca ca.pem --credentials device.json --ipv4 192.0.2.10 -v\n";
+"                --ca ca.pem --credentials device.json --ipv4 192.0.2.10 -v\n"
+"    ddns-client --server ddns.example.com:443 --ca /etc/ddns/ca.pem \\\n"
+"                --credentials /etc/ddns/device.json --state /var/lib/ddns/peer\n";
 
 /* Descriptions of the SDK error codes for people (the SDK itself only
  * names them, for logs). */
@@ -204,6 +240,7 @@ static const char *describe(ddns_err_t err)
     case DDNS_E_HTTP_SYNTAX: return "malformed HTTP response";
     case DDNS_E_HTTP_LENGTH: return "HTTP response without valid Content-Length";
     case DDNS_E_OPTIONS: return "options of ddns_next() out of their ranges";
+    case DDNS_E_PEER: return "the address to send as peer is not an IPv4 or IPv6 address";
     }
     return ddns_strerror(err);
 }
@@ -216,14 +253,16 @@ static void usage_hint(void)
 /* Returns 0 to run, 1 when --help was given, -1 on a usage error. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { O_SERVER = 256, O_CA, O_CRED, O_IPV4, O_IPV6, O_HOST, O_TIMEOUT, O_TS, O_REQ_OUT,
-           O_NO_CHECK };
+    enum { O_SERVER = 256, O_CA, O_CRED, O_IPV4, O_IPV6, O_PEER, O_STATE, O_HOST, O_TIMEOUT, O_TS,
+           O_REQ_OUT, O_NO_CHECK };
     static const struct option longopts[] = {
         { "server", required_argument, NULL, O_SERVER },
         { "ca", required_argument, NULL, O_CA },
         { "credentials", required_argument, NULL, O_CRED },
         { "ipv4", required_argument, NULL, O_IPV4 },
         { "ipv6", required_argument, NULL, O_IPV6 },
+        { "peer", required_argument, NULL, O_PEER },
+        { "state", required_argument, NULL, O_STATE },
         { "host-header", required_argument, NULL, O_HOST },
         { "timeout", required_argument, NULL, O_TIMEOUT },
         { "timestamp", required_argument, NULL, O_TS },
@@ -245,6 +284,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         case O_CRED: o->credentials = optarg; break;
         case O_IPV4: o->ipv4 = optarg; break;
         case O_IPV6: o->ipv6 = optarg; break;
+        case O_PEER: o->peer = optarg; break;
+        case O_STATE: o->state = optarg; break;
         case O_HOST: o->host_header = optarg; break;
         case O_TIMEOUT: {
             char *end;
@@ -283,6 +324,10 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument '%s'\n", PROG, argv[optind]);
+        return -1;
+    }
+    if (o->peer != NULL && (o->ipv4 != NULL || o->ipv6 != NULL)) {
+        fprintf(stderr, "%s: --peer is sent alone: not with --ipv4 or --ipv6\n", PROG);
         return -1;
     }
     if (o->request_out != NULL && o->server == NULL)
@@ -615,23 +660,91 @@ static int read_response(SSL *ssl, uint8_t *buf, size_t size, ddns_http_response
     return 0;
 }
 
+/* Reads the address learnt before from the state file (--state) into st:
+ * one line, or nothing; a file that does not exist yet holds no address.
+ * Returns 0 or EXIT_USAGE. */
+static int load_state(const char *path, ddns_state_t *st)
+{
+    char text[STATE_FILE_MAX + 1];
+    size_t used = 0, len;
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0) {
+        fprintf(stderr, "%s: state file %s: %s\n", PROG, path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    while (used < sizeof text && (n = read(fd, text + used, sizeof text - used)) > 0)
+        used += (size_t)n;
+    close(fd);
+    if (n < 0) {
+        fprintf(stderr, "%s: state file %s: %s\n", PROG, path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    len = used > 0 && text[used - 1] == '\n' ? used - 1 : used;
+    if (len > 0 && (len > DDNS_IPV6_MAX ||
+                    (ddns_ipv4_check(ddns_span(text, len)) != DDNS_OK &&
+                     ddns_ipv6_check(ddns_span(text, len)) != DDNS_OK))) {
+        fprintf(stderr, "%s: state file %s: not one line with an IPv4 or IPv6 address\n", PROG,
+                path);
+        return EXIT_USAGE;
+    }
+    memcpy(st->peer, text, len);
+    st->peer_len = (uint8_t)len;
+    return 0;
+}
+
+/* Replaces the state file with the address learnt in st (mode 0600,
+ * written to FILE.tmp and renamed). A failure is a warning: the update
+ * itself is done, and the next run learns the address again. */
+static void save_state(const char *path, const ddns_state_t *st)
+{
+    size_t n = strlen(path) + sizeof ".tmp";
+    char *tmp = malloc(n), line[DDNS_IPV6_MAX + 2];
+    size_t len = st->peer_len;
+    int fd = -1, ok = 0;
+
+    if (tmp != NULL) {
+        snprintf(tmp, n, "%s.tmp", path);
+        memcpy(line, st->peer, len);
+        line[len++] = '\n';
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ok = fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, line, len) == (ssize_t)len;
+        if (fd >= 0 && close(fd) != 0)
+            ok = 0;
+        if (ok && rename(tmp, path) != 0)
+            ok = 0;
+    }
+    if (!ok) {
+        fprintf(stderr, "%s: warning: cannot write state file %s: %s\n", PROG, path,
+                strerror(errno));
+        if (fd >= 0)
+            unlink(tmp);
+    }
+    free(tmp);
+}
+
 /* Prints the answer as the SDK parsed it and what the SDK says to do next,
  * as one line on stderr: "ddns-client: answer: result=TOKEN [data...]
  * next=idle|retry|stop delay=SECONDS". r is NULL when there was no valid
- * answer. device_now is the clock the request was signed with (--timestamp
- * or the system clock), so a badtime answer shows that clock's offset. */
-static void report(const ddns_response_t *r, uint64_t device_now)
+ * answer. st is the run's state, which ddns_next() updates (the learnt
+ * address, the clock offset, the failures in a row). device_now is the
+ * clock the request was signed with (--timestamp or the system clock), so
+ * a badtime answer shows that clock's offset. Returns the decision; its
+ * delay in *delay. */
+static ddns_next_t report(ddns_state_t *st, const ddns_response_t *r, uint64_t device_now,
+                          uint32_t *delay)
 {
     static const char *const next_names[] = { "idle", "retry", "stop" };
     const ddns_options_t opt = ddns_options_default();
-    ddns_state_t st;
-    uint32_t rnd = 0, delay = 0;
+    uint32_t rnd = 0;
     unsigned i;
 
-    memset(&st, 0, sizeof st);
     if (RAND_bytes((unsigned char *)&rnd, (int)sizeof rnd) != 1)
         rnd = (uint32_t)getpid();
-    ddns_next_t next = ddns_next(&st, &opt, r, device_now, rnd, &delay);
+    ddns_next_t next = ddns_next(st, &opt, r, device_now, rnd, delay);
     fprintf(stderr, "%s: answer: result=%s", PROG,
             r != NULL ? ddns_result_token(r->result) : "none");
     for (i = 0; r != NULL && i < r->naddrs; i++)
@@ -640,10 +753,11 @@ static void report(const ddns_response_t *r, uint64_t device_now)
         fprintf(stderr, " detail=%.*s", (int)r->detail.len, (const char *)r->detail.ptr);
     if (r != NULL && r->result == DDNS_RESULT_BADTIME)
         fprintf(stderr, " server_time=%" PRIu64 " clock_offset=%" PRId64, r->server_time,
-                st.clock_offset);
+                st->clock_offset);
     if (r != NULL && r->result == DDNS_RESULT_RATELIMIT)
         fprintf(stderr, " retry_after=%" PRIu32, r->retry_after);
-    fprintf(stderr, " next=%s delay=%" PRIu32 "\n", next_names[next], delay);
+    fprintf(stderr, " next=%s delay=%" PRIu32 "\n", next_names[next], *delay);
+    return next;
 }
 
 /* Explains a refusal on stderr. */
@@ -695,26 +809,33 @@ static void explain(const ddns_response_t *r, uint64_t ts)
     case DDNS_RESULT_SERVERERROR:
         fprintf(stderr, "%s: %s: server-side failure; retry later with backoff\n", PROG, tok);
         break;
+    case DDNS_RESULT_MOVED:
+        fprintf(stderr, "%s: %s: the gateway sees the connection come from %.*s, not from "
+                "the address sent as peer; nothing was recorded, retry later\n", PROG, tok,
+                (int)r->addr[0].len, (const char *)r->addr[0].ptr);
+        break;
     default:
         fprintf(stderr, "%s: %s\n", PROG, tok);
         break;
     }
 }
 
-/* Sets req->ts (--timestamp or the system clock) and a fresh random nonce. */
-static int sign_time_and_nonce(const struct options *o, ddns_request_t *req)
+/* Sets req->ts from the state's clock (--timestamp or the system clock,
+ * never earlier than the time signed before in this run) and a fresh
+ * random nonce. */
+static int sign_time_and_nonce(const struct options *o, ddns_state_t *st, ddns_request_t *req)
 {
     time_t now = time(NULL);
     if (now < 0 || RAND_bytes(req->nonce, (int)sizeof req->nonce) != 1) {
         fprintf(stderr, "%s: no clock or no random source\n", PROG);
         return -1;
     }
-    req->ts = o->have_timestamp ? o->timestamp : (uint64_t)now;
+    req->ts = ddns_clock(st, o->have_timestamp ? o->timestamp : (uint64_t)now);
     return 0;
 }
 
 /* --request-out: signs the request and writes its exact bytes to a file. */
-static int write_request(const struct options *o, ddns_request_t *req,
+static int write_request(const struct options *o, ddns_state_t *st, ddns_request_t *req,
                          const struct credentials *cred)
 {
     uint8_t buf[DDNS_REQUEST_MAX];
@@ -722,7 +843,7 @@ static int write_request(const struct options *o, ddns_request_t *req,
     int rc = EXIT_USAGE, fd = -1;
     ddns_err_t err;
 
-    if (sign_time_and_nonce(o, req) != 0)
+    if (sign_time_and_nonce(o, st, req) != 0)
         goto out;
     err = ddns_request_build(req, cred->secret, buf, sizeof buf, &len);
     if (err != DDNS_OK) {
@@ -749,29 +870,118 @@ static const char *request_error_option(ddns_err_t err)
     switch (err) {
     case DDNS_E_IPV4: return "--ipv4";
     case DDNS_E_IPV6: return "--ipv6";
+    case DDNS_E_PEER: return "--peer/--state";
     case DDNS_E_HOST: return "--host-header/--server";
     default: return "request";
     }
+}
+
+/* Where to connect and what to verify (from --server and --host-header). */
+struct target {
+    char host[256], port[8], verify_name[256];
+};
+
+/* One attempt: connects, signs req just before sending so that ts is
+ * fresh, sends it and reads and parses the answer into *answer (its spans
+ * point into response). Returns 0, EXIT_NETWORK (also for an invalid
+ * answer) or EXIT_USAGE (the request cannot be built). */
+static int attempt(const struct options *o, SSL_CTX *ctx, const struct target *tg,
+                   const struct credentials *cred, ddns_state_t *st, ddns_request_t *req,
+                   uint8_t *response, size_t response_size, ddns_response_t *answer)
+{
+    uint8_t request[DDNS_REQUEST_MAX];
+    ddns_http_response_t http;
+    SSL *ssl = NULL;
+    int fd, rc = EXIT_NETWORK, ret;
+    size_t len;
+    ddns_err_t err;
+
+    fd = connect_tcp(tg->host, tg->port, o->timeout, o->verbose);
+    if (fd < 0)
+        goto out;
+    ssl = SSL_new(ctx);
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+        fprintf(stderr, "%s: cannot set up TLS\n", PROG);
+        goto out;
+    }
+    if (is_ip_literal(tg->verify_name)) {
+        ret = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), tg->verify_name);
+    } else {
+        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ret = SSL_set1_host(ssl, tg->verify_name) &&
+              SSL_set_tlsext_host_name(ssl, tg->verify_name);
+    }
+    if (ret != 1) {
+        fprintf(stderr, "%s: cannot set the expected server name %s\n", PROG, tg->verify_name);
+        goto out;
+    }
+    errno = 0;
+    ret = SSL_connect(ssl);
+    if (ret != 1) {
+        tls_error(ssl, ret, "TLS handshake");
+        goto out;
+    }
+    if (o->verbose)
+        fprintf(stderr, "%s: %s with %s, certificate verified for %s\n", PROG,
+                SSL_get_version(ssl), SSL_get_cipher_name(ssl), tg->verify_name);
+
+    if (sign_time_and_nonce(o, st, req) != 0)
+        goto out;
+    err = ddns_request_build(req, cred->secret, request, sizeof request, &len);
+    if (err != DDNS_OK) {
+        fprintf(stderr, "%s: cannot build the request: %s\n", PROG, describe(err));
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (o->verbose)
+        fprintf(stderr, "%s: sending:\n%.*s\n", PROG, (int)len, (const char *)request);
+    errno = 0;
+    ret = SSL_write(ssl, request, (int)len);
+    if (ret <= 0 || (size_t)ret != len) {
+        tls_error(ssl, ret, "sending the request");
+        goto out;
+    }
+
+    if (read_response(ssl, response, response_size, &http) != 0)
+        goto out;
+    if (o->verbose)
+        fprintf(stderr, "%s: HTTP status %u, %zu byte body\n", PROG, http.status,
+                http.content_length);
+    err = ddns_response_parse(http.status, http.body, answer);
+    if (err != DDNS_OK) {
+        fprintf(stderr, "%s: invalid answer from the gateway (HTTP %u): %s\n", PROG,
+                http.status, describe(err));
+        goto out;
+    }
+    /* A valid body is one printable line ended by LF. */
+    fwrite(http.body.ptr, 1, http.body.len, stdout);
+    fflush(stdout);
+    SSL_shutdown(ssl);
+    rc = 0;
+out:
+    SSL_free(ssl);
+    if (fd >= 0)
+        close(fd);
+    OPENSSL_cleanse(request, sizeof request);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     struct options opt;
     struct credentials cred;
-    char host[256], port[8], verify_name[256];
+    struct target tg;
     char host_header[DDNS_HOST_MAX + 1];
-    uint8_t request[DDNS_REQUEST_MAX], response[RESPONSE_MAX];
+    uint8_t response[RESPONSE_MAX];
     ddns_request_t req;
-    ddns_http_response_t http;
+    ddns_state_t st;
     ddns_response_t answer;
     SSL_CTX *ctx = NULL;
-    SSL *ssl = NULL;
-    int fd = -1, rc = EXIT_USAGE, ret;
-    bool attempted = false;
-    size_t len;
+    int rc = EXIT_USAGE, ret, tries;
     ddns_err_t err;
 
     memset(&cred, 0, sizeof cred);
+    memset(&st, 0, sizeof st);
     signal(SIGPIPE, SIG_IGN);
 
     ret = parse_args(argc, argv, &opt);
@@ -784,7 +994,7 @@ int main(int argc, char **argv)
         }
         goto out;
     }
-    if (!split_host_port(opt.server, host, sizeof host, port, sizeof port)) {
+    if (!split_host_port(opt.server, tg.host, sizeof tg.host, tg.port, sizeof tg.port)) {
         fprintf(stderr, "%s: --server: expected HOST:PORT, [IPV6]:PORT or HOST\n", PROG);
         goto out;
     }
@@ -792,39 +1002,52 @@ int main(int argc, char **argv)
     if (opt.host_header != NULL) {
         char ignored[8];
         if (strlen(opt.host_header) > DDNS_HOST_MAX ||
-            !split_host_port(opt.host_header, verify_name, sizeof verify_name, ignored,
+            !split_host_port(opt.host_header, tg.verify_name, sizeof tg.verify_name, ignored,
                              sizeof ignored)) {
             fprintf(stderr, "%s: --host-header: expected NAME or NAME:PORT\n", PROG);
             goto out;
         }
         snprintf(host_header, sizeof host_header, "%s", opt.host_header);
     } else {
-        if (strlen(host) + 2 > DDNS_HOST_MAX) {
+        if (strlen(tg.host) + 2 > DDNS_HOST_MAX) {
             fprintf(stderr, "%s: --server: host name too long\n", PROG);
             goto out;
         }
-        size_t hl = strlen(host);
-        snprintf(verify_name, sizeof verify_name, "%s", host);
-        if (strchr(host, ':') != NULL) {   /* IPv6 literal: brackets */
+        size_t hl = strlen(tg.host);
+        snprintf(tg.verify_name, sizeof tg.verify_name, "%s", tg.host);
+        if (strchr(tg.host, ':') != NULL) {   /* IPv6 literal: brackets */
             host_header[0] = '[';
-            memcpy(host_header + 1, host, hl);
+            memcpy(host_header + 1, tg.host, hl);
             host_header[hl + 1] = ']';
             host_header[hl + 2] = '\0';
         } else {
-            memcpy(host_header, host, hl + 1);
+            memcpy(host_header, tg.host, hl + 1);
         }
     }
 
     rc = load_credentials(opt.credentials, &cred);
     if (rc != 0)
         goto out;
+    /* The address learnt before (--state), or the one given (--peer). */
+    if (opt.state != NULL && (rc = load_state(opt.state, &st)) != 0)
+        goto out;
     rc = EXIT_USAGE;
+    if (opt.peer != NULL) {
+        size_t n = strlen(opt.peer);
+        if (n == 0 || n > DDNS_IPV6_MAX) {
+            fprintf(stderr, "%s: --peer: expected an IPv4 or IPv6 address\n", PROG);
+            goto out;
+        }
+        memcpy(st.peer, opt.peer, n);
+        st.peer_len = (uint8_t)n;
+    }
 
     memset(&req, 0, sizeof req);
     req.host = ddns_span(host_header, strlen(host_header));
     req.device_id = ddns_span(cred.device_id, strlen(cred.device_id));
     req.kid = ddns_span(cred.kid, strlen(cred.kid));
     req.user_agent = ddns_span(USER_AGENT, strlen(USER_AGENT));
+    req.state = &st;   /* without --ipv4 and --ipv6: peer=<learnt address> */
     if (opt.ipv4 != NULL)
         req.ipv4 = ddns_span(opt.ipv4, strlen(opt.ipv4));
     if (opt.ipv6 != NULL)
@@ -839,7 +1062,7 @@ int main(int argc, char **argv)
     }
 
     if (opt.request_out != NULL) {
-        rc = write_request(&opt, &req, &cred);
+        rc = write_request(&opt, &st, &req, &cred);
         goto out;
     }
 
@@ -857,87 +1080,42 @@ int main(int argc, char **argv)
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 
-    rc = EXIT_NETWORK;
-    attempted = true;
-    fd = connect_tcp(host, port, opt.timeout, opt.verbose);
-    if (fd < 0)
-        goto out;
-    ssl = SSL_new(ctx);
-    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
-        fprintf(stderr, "%s: cannot set up TLS\n", PROG);
-        goto out;
-    }
-    if (is_ip_literal(verify_name)) {
-        ret = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), verify_name);
-    } else {
-        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        ret = SSL_set1_host(ssl, verify_name) && SSL_set_tlsext_host_name(ssl, verify_name);
-    }
-    if (ret != 1) {
-        fprintf(stderr, "%s: cannot set the expected server name %s\n", PROG, verify_name);
-        goto out;
-    }
-    errno = 0;
-    ret = SSL_connect(ssl);
-    if (ret != 1) {
-        tls_error(ssl, ret, "TLS handshake");
-        goto out;
-    }
-    if (opt.verbose)
-        fprintf(stderr, "%s: %s with %s, certificate verified for %s\n", PROG,
-                SSL_get_version(ssl), SSL_get_cipher_name(ssl), verify_name);
+    /* One attempt, and one more when the SDK says to sign again at once
+     * (moved: the connection comes from another address than the peer
+     * sent, which ddns_next() has learnt). */
+    for (tries = 1;; tries++) {
+        uint32_t delay = 0;
+        ddns_next_t next;
 
-    /* Sign just before sending so that ts is fresh. */
-    if (sign_time_and_nonce(&opt, &req) != 0)
-        goto out;
-    err = ddns_request_build(&req, cred.secret, request, sizeof request, &len);
-    if (err != DDNS_OK) {
-        fprintf(stderr, "%s: cannot build the request: %s\n", PROG, describe(err));
-        rc = EXIT_USAGE;
-        goto out;
-    }
-    if (opt.verbose)
-        fprintf(stderr, "%s: sending:\n%.*s\n", PROG, (int)len, (const char *)request);
-    errno = 0;
-    ret = SSL_write(ssl, request, (int)len);
-    if (ret <= 0 || (size_t)ret != len) {
-        tls_error(ssl, ret, "sending the request");
-        goto out;
-    }
-
-    rc = read_response(ssl, response, sizeof response, &http);
-    if (rc != 0)
-        goto out;
-    if (opt.verbose)
-        fprintf(stderr, "%s: HTTP status %u, %zu byte body\n", PROG, http.status,
-                http.content_length);
-    err = ddns_response_parse(http.status, http.body, &answer);
-    if (err != DDNS_OK) {
-        fprintf(stderr, "%s: invalid answer from the gateway (HTTP %u): %s\n", PROG,
-                http.status, describe(err));
-        rc = EXIT_NETWORK;
-        goto out;
-    }
-    /* A valid body is one printable line ended by LF. */
-    fwrite(http.body.ptr, 1, http.body.len, stdout);
-    fflush(stdout);
-    report(&answer, req.ts);
-    if (answer.result == DDNS_RESULT_GOOD || answer.result == DDNS_RESULT_NOCHG) {
-        rc = EXIT_UPDATED;
-    } else {
+        rc = attempt(&opt, ctx, &tg, &cred, &st, &req, response, sizeof response, &answer);
+        if (rc != 0) {
+            if (rc == EXIT_NETWORK)
+                report(&st, NULL, req.ts, &delay);
+            break;
+        }
+        next = report(&st, &answer, req.ts, &delay);
+        if (opt.state != NULL && (answer.result == DDNS_RESULT_GOOD ||
+                                  answer.result == DDNS_RESULT_NOCHG ||
+                                  answer.result == DDNS_RESULT_MOVED))
+            save_state(opt.state, &st);
+        if (answer.result == DDNS_RESULT_GOOD || answer.result == DDNS_RESULT_NOCHG) {
+            rc = EXIT_UPDATED;
+            break;
+        }
+        if (answer.result == DDNS_RESULT_MOVED && next == DDNS_NEXT_RETRY && delay == 0 &&
+            tries == 1 && req.ipv4.len == 0 && req.ipv6.len == 0) {
+            fprintf(stderr, "%s: %s: the connection comes from %.*s; signing again with "
+                    "peer=%.*s\n", PROG, ddns_result_token(answer.result), (int)st.peer_len,
+                    st.peer, (int)st.peer_len, st.peer);
+            continue;
+        }
         explain(&answer, req.ts);
         rc = EXIT_REFUSED;
+        break;
     }
-    SSL_shutdown(ssl);
 
 out:
-    if (attempted && rc == EXIT_NETWORK)
-        report(NULL, req.ts);
-    SSL_free(ssl);
     SSL_CTX_free(ctx);
-    if (fd >= 0)
-        close(fd);
     OPENSSL_cleanse(&cred, sizeof cred);
-    OPENSSL_cleanse(request, sizeof request);
     return rc;
 }

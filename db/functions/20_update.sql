@@ -164,6 +164,7 @@ DECLARE
     sync     text := current_setting('synchronous_commit');
     changed  boolean := false;
     quiet    boolean[];     -- per request: answered nochg without a write
+    nquiet   integer := 0;
 BEGIN
     IF cardinality(p_kid) <> nb OR cardinality(p_generation) <> nb
        OR cardinality(p_ts) <> nb OR cardinality(p_ipv4) <> nb
@@ -217,9 +218,15 @@ BEGIN
         SELECT e.k::integer, e.o::integer, 'nochg', 0
             FROM e JOIN s ON s.k = e.k ORDER BY e.k, e.o
     LOOP
-        quiet[item] := true;
+        IF NOT quiet[item] THEN
+            quiet[item] := true;
+            nquiet := nquiet + 1;
+        END IF;
         RETURN NEXT;
     END LOOP;
+    IF nquiet = nb THEN
+        RETURN;     -- nothing to lock, nothing written
+    END IF;
     PERFORM 1 FROM devices
         WHERE device_id = ANY (ARRAY(SELECT q.dev FROM unnest(p_device) WITH ORDINALITY AS q(dev, k)
                                          WHERE NOT quiet[q.k]))
@@ -431,8 +438,7 @@ LANGUAGE sql AS $$
     SELECT * FROM ddns_apply_batch(p_device, p_kid,
                                    array_fill(0, ARRAY[cardinality(p_device)]), p_ts,
                                    p_ipv4, p_ipv6, p_source, p_fqdns, p_offline, p_min_interval,
-                                   p_agent, p_firmware,
-                                   array_fill(false, ARRAY[cardinality(p_device)]))
+                                   p_agent, p_firmware)
 $$;
 
 -- What a poll answered nochg without a write (section 5.1 of

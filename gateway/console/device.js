@@ -44,7 +44,11 @@ export async function render(main, route) {
     ['IPv6', h('span', {class: 'mono'}, dash(d.ipv6))],
     ['TTL', d.ttl === undefined ? null : (d.ttl === null ? h('span', {class: 'muted'}, 'zone default') : `${d.ttl} s`)],
     ['First seen', timeEl(d.first_seen)],
-    ['Last seen', timeEl(d.last_seen)],
+    ['Last seen', d.last_seen_interval
+      ? h('span', {}, timeEl(d.last_seen),
+          h('span', {class: 'muted', id: 'last-seen-interval'},
+            ` (polls that change nothing are recorded every ${d.last_seen_interval} s)`))
+      : timeEl(d.last_seen)],
     ['Last seen from', d.last_source === undefined ? null : h('span', {class: 'mono'}, dash(d.last_source))],
     ['Last result', h('span', {id: 'last-result'}, dash(d.last_result))],
     ['User agent', dash(d.user_agent)],

@@ -5,6 +5,7 @@
  * PROXY header parser (gw_proxy) and the limits (gw_limit). Run from the
  * repository root. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +29,7 @@
 #include "gw_dynparse.h"
 #include "gw_err.h"
 #include "gw_policy.h"
+#include "gw_seen.h"
 #include "gw_route.h"
 #include "gw_limit.h"
 #include "gw_proxy.h"
@@ -1193,6 +1195,106 @@ static void test_policy_rules(void **state)
     gw_policy_free(p);
 }
 
+static void *test_seen_thread(void *arg)
+{
+    int part = (int)(intptr_t)arg;
+    char dev[16];
+    for (int round = 0; round < 2; round++)
+        for (int i = part; i < 10000; i += 4) {
+            snprintf(dev, sizeof dev, "02%010x", (unsigned)i);
+            gw_seen_note(dev, round ? "192.0.2.2" : "192.0.2.1", 1700000000.0 + round);
+        }
+    return NULL;
+}
+
+/* gw_seen's table: one entry per device however often it is noted, from
+ * any thread (the writer itself needs the database: test_quiet_poll.py). */
+static void test_seen_table(void **state)
+{
+    (void)state;
+    pthread_t t[4];
+    assert_int_equal(gw_seen_pending(), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, test_seen_thread, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(gw_seen_pending(), 10000);
+    gw_seen_note("020000000000", "192.0.2.3", 1600000000.0);   /* older: kept as it was */
+    assert_int_equal(gw_seen_pending(), 10000);
+    gw_seen_free();
+    assert_int_equal(gw_seen_pending(), 0);
+}
+
+/* peer= in the body (docs/PROTOCOL.md section 4.2): either family, in
+ * canonical form, alone. */
+static void test_auth_body_peer(void **state)
+{
+    (void)state;
+    gw_auth_result_t ar;
+    struct { const char *body, *peer, *field; } cases[] = {
+        {"peer=203.0.113.7", "203.0.113.7", NULL},
+        {"peer=2001:DB8:0:0::7", "2001:db8::7", NULL},
+        {"fw=1&peer=198.51.100.1", "198.51.100.1", NULL},
+        {"peer=203.0.113.7&ipv4=203.0.113.7", NULL, "peer"},
+        {"ipv6=2001:db8::1&peer=203.0.113.7", NULL, "peer"},
+        {"peer=203.0.113", NULL, "peer"},
+        {"peer=::ffff:203.0.113.7", NULL, "peer"},
+        {"peer=0203.0.113.7", NULL, "peer"},
+        {"peer=2001:db8::1:2:3:4:5:6:7:8", NULL, "peer"},
+        {"peer=203.0.113.7&peer=203.0.113.7", NULL, "peer"},
+        {"peer=", NULL, "peer"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(&ar, 0, sizeof ar);
+        int rc = gw_auth_parse_body((const uint8_t *)cases[i].body, strlen(cases[i].body), &ar);
+        if (cases[i].field == NULL) {
+            assert_int_equal(rc, 0);
+            assert_string_equal(ar.peer, cases[i].peer);
+            assert_string_equal(ar.ipv4, "");
+            assert_string_equal(ar.ipv6, "");
+        } else {
+            assert_int_equal(rc, -1);
+            assert_string_equal(ar.field, cases[i].field);
+        }
+    }
+    /* without peer it stays empty */
+    memset(&ar, 0, sizeof ar);
+    assert_int_equal(gw_auth_parse_body((const uint8_t *)"ipv4=192.0.2.1", 14, &ar), 0);
+    assert_string_equal(ar.peer, "");
+}
+
+/* address_required_models: an address-less signed request of the model is
+ * answered "moved" (gw_update asks gw_policy_needs_address). */
+static void test_policy_address_required(void **state)
+{
+    (void)state;
+    char err[200];
+    gw_agent_t a;
+    gw_policy_t *p = gw_policy_new();
+    assert_non_null(p);
+    assert_int_equal(gw_policy_load_address_required(p, "AcmeCam-P1, acmecam-p2", err,
+                                                     sizeof err), GW_OK);
+    assert_int_equal(gw_policy_count(p), 2);
+    assert_int_equal(gw_policy_check(p, "ACMECAM-P1/3.3.0", &a), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_needs_address(p, &a), 1);
+    /* the dyndns2 form names the model "Vendor-Model" */
+    assert_int_equal(gw_policy_check(p, "AcmeCam - P2 - 1.0", &a), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_needs_address(p, &a), 1);
+    assert_int_equal(gw_policy_check(p, "Acme - Cam-P2 - 1.0", &a), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_needs_address(p, &a), 0);
+    assert_int_equal(gw_policy_check(p, "AcmeCam-P3/1.0", &a), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_needs_address(p, &a), 0);
+    assert_int_equal(gw_policy_check(p, NULL, &a), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_needs_address(p, &a), 0);
+    assert_int_equal(gw_policy_needs_address(NULL, &a), 0);
+    /* the flag is its own: neither blocked nor signed-only */
+    assert_int_equal(gw_policy_check_dyndns2(p, "AcmeCam-P1/3.3.0", NULL), GW_POLICY_ALLOW);
+    assert_int_equal(gw_policy_load_address_required(p, "A,,B", err, sizeof err), GW_EINVAL);
+    assert_string_equal(err, "empty item in the list");
+    assert_int_equal(gw_policy_address_required(p, "a/b"), GW_EINVAL);
+    gw_policy_free(p);
+}
+
 static void test_dyn_query(void **state)
 {
     (void)state;
@@ -1437,6 +1539,9 @@ int main(void)
         cmocka_unit_test(test_route_framing),
         cmocka_unit_test(test_policy_agent_and_versions),
         cmocka_unit_test(test_policy_rules),
+        cmocka_unit_test(test_policy_address_required),
+        cmocka_unit_test(test_auth_body_peer),
+        cmocka_unit_test(test_seen_table),
         cmocka_unit_test(test_dyn_query),
         cmocka_unit_test(test_dyn_basic),
         cmocka_unit_test(test_addr_text),

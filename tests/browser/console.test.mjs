@@ -119,6 +119,8 @@ try {
     await page.locator('#device-status').filter({hasText: 'active'}).waitFor();
     const names = await page.locator('#device-names li').allTextContents();
     expect(names.includes(cfg.fqdn), `names ${names} lack ${cfg.fqdn}`);
+    const fresh = await page.locator('#last-seen-interval').textContent();
+    expect(/recorded every \d+ s/.test(fresh), `last seen interval: ${fresh}`);
     await page.getByText('Address changes').waitFor();
     await shot(page, 'desktop-3-device');
   });

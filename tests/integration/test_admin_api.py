@@ -345,6 +345,8 @@ def test_device_detail_with_history_and_actions(stack, wtok, tmp_path):
     st, j = api(stack, "GET", "/api/v1/devices/" + mac.replace(":", "-").lower(), token=wtok)
     assert st == 200
     assert j["device_id"] == c["device_id"] and j["user_agent"].startswith("ddns-client/")
+    # how old last_seen may be: the gateway's [database] seen_interval
+    assert j["last_seen_interval"] == 60
     assert [h["ipv4"] for h in j["history"]] == ["198.51.100.2", "198.51.100.1"]
     assert all(h["source"] == "127.0.0.1" and h["fqdn"] == fqdn for h in j["history"])
     acts = [a["action"] for a in j["actions"]]

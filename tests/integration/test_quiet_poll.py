@@ -330,3 +330,50 @@ def test_last_seen_is_written_when_the_gateway_stops(qstack):
     seen = qstack.psql("SELECT extract(epoch FROM last_seen) FROM devices "
                        "WHERE device_id = '%s'" % creds["device_id"])[0][0]
     assert float(seen) >= t0 - 0.01
+
+
+def test_sdk_follows_the_connection_address(qstack, tmp_path):
+    """The SDK's dance, through ddns-client and its --state file (the SDK's
+    ddns_state_t): the first run is address-less and learns the address,
+    the next polls sign it as peer= and write nothing, and when the
+    learnt address is not where the requests come from, the answer
+    "moved" makes the SDK sign the new address at once: the name follows
+    in the same run, with nothing of the caller's."""
+    creds = new_device(qstack)
+    path = qstack.write_credentials(creds, str(tmp_path / "dev.json"))
+    state = tmp_path / "peer"
+    p = qstack.client(path, "--state", str(state))
+    assert (p.returncode, p.stdout) == (0, "good 127.0.0.1\n"), p.stderr
+    assert state.read_text() == "127.0.0.1\n"
+    for _ in range(2):      # the first after a change is recorded, then none
+        time.sleep(1.1)
+        before = versions(qstack, creds)
+        p = qstack.client(path, "--state", str(state))
+        assert (p.returncode, p.stdout) == (0, "nochg 127.0.0.1\n"), p.stderr
+    assert versions(qstack, creds) == before
+    # the device's public address was 198.51.100.7 as far as it knows
+    state.write_text("198.51.100.7\n")
+    time.sleep(1.1)
+    p = qstack.client(path, "--state", str(state))
+    assert (p.returncode, p.stdout) == (0, "moved 127.0.0.1\nnochg 127.0.0.1\n"), p.stderr
+    answers = re.findall(r"answer: result=(\w+) addr=(\S+)", p.stderr)
+    assert answers == [("moved", "127.0.0.1"), ("nochg", "127.0.0.1")], p.stderr
+    assert state.read_text() == "127.0.0.1\n"
+    assert versions(qstack, creds) == before
+
+
+def test_sdk_meets_an_address_required_model(qstack, tmp_path):
+    """A model switched to address_required_models: the SDK's first,
+    address-less request is answered moved and the SDK signs the address
+    it was told at once."""
+    creds = new_device(qstack)
+    path = qstack.write_credentials(creds, str(tmp_path / "dev.json"))
+    state = tmp_path / "peer"
+    # ddns-client's User-Agent names the model "ddns-client"
+    with qstack.extra_gateway("quiet-model", extra="[firmware]\n"
+                              "address_required_models = ddns-client\n") as port:
+        p = qstack.client(path, "--state", str(state), port=port)
+    assert (p.returncode, p.stdout) == (0, "moved 127.0.0.1\ngood 127.0.0.1\n"), p.stderr
+    answers = re.findall(r"answer: result=(\w+) addr=(\S+)", p.stderr)
+    assert answers == [("moved", "127.0.0.1"), ("good", "127.0.0.1")], p.stderr
+    assert state.read_text() == "127.0.0.1\n"

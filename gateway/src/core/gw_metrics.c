@@ -18,7 +18,7 @@ static const char *const gw_m_endpoints[] = {
 static const char *const gw_m_results[] = {
     "good", "nochg", "badrequest", "badauth", "badtime", "disabled", "replay",
     "ratelimit", "911", "notfound", "ok", "nohost", "notfqdn", "numhost", "abuse",
-    "badagent", "dnserr", "badaddr", "other",
+    "badagent", "dnserr", "badaddr", "moved", "other",
 };
 #define GW_M_NRES (sizeof gw_m_results / sizeof gw_m_results[0])
 

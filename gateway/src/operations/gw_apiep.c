@@ -49,7 +49,12 @@ int gw_apiep_device(gw_apireq_t *r)
         return rc;
     gw_sql_param(&r->sql, r->device);
     gw_sql_paramf(&r->sql, "%ld", hist);
-    return gw_apireq_run(r, GW_APIREQ_JSON, "SELECT admin_device_detail($1, $2::integer)::text");
+    /* how old last_seen may be: polls that change nothing are recorded
+     * every [database] seen_interval (gw_seen) */
+    gw_sql_paramf(&r->sql, "%d", r->cfg->db_seen_interval);
+    return gw_apireq_run(r, GW_APIREQ_JSON,
+                         "SELECT (admin_device_detail($1, $2::integer) || "
+                         "jsonb_build_object('last_seen_interval', $3::integer))::text");
 }
 
 int gw_apiep_status_action(gw_apireq_t *r)

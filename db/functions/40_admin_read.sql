@@ -162,6 +162,9 @@ CREATE OR REPLACE FUNCTION admin_policy_json() RETURNS jsonb LANGUAGE sql STABLE
                                     FROM firmware_policy WHERE blocked), '[]'),
         'signed_only_models', coalesce((SELECT jsonb_agg(model ORDER BY model)
                                         FROM firmware_policy WHERE signed_only), '[]'),
+        'address_required_models', coalesce((SELECT jsonb_agg(model ORDER BY model)
+                                             FROM firmware_policy WHERE address_required),
+                                            '[]'),
         'min_firmware', coalesce((SELECT jsonb_object_agg(model, min_version)
                                   FROM firmware_policy WHERE min_version IS NOT NULL), '{}'),
         'version', (SELECT version FROM firmware_policy_state),

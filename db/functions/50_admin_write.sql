@@ -306,10 +306,12 @@ BEGIN
 END $$;
 
 -- Replaces the whole operator policy (PUT /api/v1/policy): blocked
--- models, signed-only models (refused on /nic/update) and minimum versions.
+-- models, signed-only models (refused on /nic/update), models whose signed
+-- updates must name their address (an address-less one is answered
+-- "moved") and minimum versions.
 CREATE OR REPLACE FUNCTION admin_policy_set(p_token bigint, p_actor text, p_source text,
                                             p_blocked text[], p_models text[], p_versions text[],
-                                            p_signed_only text[],
+                                            p_signed_only text[], p_address_required text[],
                                             OUT status integer, OUT body jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -317,14 +319,18 @@ DECLARE
 BEGIN
     PERFORM 1 FROM firmware_policy_state FOR UPDATE;
     DELETE FROM firmware_policy;
-    INSERT INTO firmware_policy (model, blocked, signed_only, min_version)
-        SELECT r.model, bool_or(r.blocked), bool_or(r.signed_only), max(r.version)
+    INSERT INTO firmware_policy (model, blocked, signed_only, address_required, min_version)
+        SELECT r.model, bool_or(r.blocked), bool_or(r.signed_only), bool_or(r.address_required),
+               max(r.version)
         FROM (SELECT lower(x) AS model, true AS blocked, false AS signed_only,
-                     NULL::text AS version FROM unnest(p_blocked) x
+                     false AS address_required, NULL::text AS version FROM unnest(p_blocked) x
               UNION ALL
-              SELECT lower(x), false, true, NULL FROM unnest(p_signed_only) x
+              SELECT lower(x), false, true, false, NULL FROM unnest(p_signed_only) x
               UNION ALL
-              SELECT lower(x), false, false, v FROM unnest(p_models, p_versions) u(x, v)) r
+              SELECT lower(x), false, false, true, NULL FROM unnest(p_address_required) x
+              UNION ALL
+              SELECT lower(x), false, false, false, v
+                  FROM unnest(p_models, p_versions) u(x, v)) r
         GROUP BY r.model;
     UPDATE firmware_policy_state SET version = version + 1, changed_at = now();
     body := admin_policy_json();
@@ -334,8 +340,19 @@ BEGIN
     status := 200;
 END $$;
 
--- The form of the gateways of the release before signed-only models: it
--- keeps the signed-only models the policy has.
+-- The forms of the gateways of earlier releases: the one before
+-- address-required models keeps the address-required models the policy
+-- has, the one before signed-only models keeps those too.
+CREATE OR REPLACE FUNCTION admin_policy_set(p_token bigint, p_actor text, p_source text,
+                                            p_blocked text[], p_models text[], p_versions text[],
+                                            p_signed_only text[],
+                                            OUT status integer, OUT body jsonb)
+LANGUAGE sql AS $$
+    SELECT * FROM admin_policy_set(p_token, p_actor, p_source, p_blocked, p_models, p_versions,
+                                   p_signed_only,
+                                   ARRAY(SELECT model FROM firmware_policy WHERE address_required))
+$$;
+
 CREATE OR REPLACE FUNCTION admin_policy_set(p_token bigint, p_actor text, p_source text,
                                             p_blocked text[], p_models text[], p_versions text[],
                                             OUT status integer, OUT body jsonb)

@@ -49,6 +49,7 @@ static const char ctl_usage[] =
 "    failing [--limit N]         devices and source addresses failing most\n"
 "    policy [show]               the firmware policy\n"
 "    policy set [--block MODEL]... [--signed-only MODEL]...\n"
+"               [--address-required MODEL]...\n"
 "               [--min MODEL=VERSION]...\n"
 "                                replace the operators' firmware policy\n"
 "    audit [--limit N] [--offset N] [--device DEVICE]\n"
@@ -194,7 +195,8 @@ static const char ctl_usage_fleet[] =
 static const char ctl_usage_policy[] =
 "Usage: ddnsctl policy [show]\n"
 "       ddnsctl policy set [--block MODEL]... [--signed-only MODEL]...\n"
-"                          [--min MODEL=VERSION]... [--clear]\n"
+"                          [--address-required MODEL]... [--min MODEL=VERSION]...\n"
+"                          [--clear]\n"
 "\n"
 "show: the firmware policy set by operators (stored in the database) and the\n"
 "rules of the gateway's [firmware] section. Every gateway enforces both: a\n"
@@ -205,6 +207,11 @@ static const char ctl_usage_policy[] =
 "  --block MODEL        refuse every device of MODEL (repeatable)\n"
 "  --signed-only MODEL  refuse MODEL's dyndns2 updates (/nic/update): it speaks\n"
 "                       the signed protocol only (repeatable)\n"
+"  --address-required MODEL\n"
+"                       MODEL's signed updates must name their address: one\n"
+"                       that names none is answered \"409 moved ADDR\" and SDK\n"
+"                       3.3 signs ADDR again at once; switch a model on once its\n"
+"                       fleet runs SDK 3.3 or later (repeatable)\n"
 "  --min MODEL=VERSION  refuse firmware of MODEL older than VERSION (repeatable)\n";
 
 static const char ctl_usage_audit[] =
@@ -562,7 +569,7 @@ static int ctl_cmd_failing(int argc, char **argv)
 static int ctl_cmd_policy(int argc, char **argv)
 {
     CTL_CLI_OPTS({"block", NULL, {0}, 0, 0}, {"min", NULL, {0}, 0, 0}, {"clear", NULL, {0}, 0, 1},
-                 {"signed-only", NULL, {0}, 0, 0});
+                 {"signed-only", NULL, {0}, 0, 0}, {"address-required", NULL, {0}, 0, 0});
     char *ops[1];
     int nops, rc = ctl_cli_opts(argc, argv, o, no, ctl_usage_policy, ops, &nops, 1);
     if (rc < 0)
@@ -572,18 +579,21 @@ static int ctl_cmd_policy(int argc, char **argv)
         fprintf(stderr, "ddnsctl policy: '%s': show or set\n", ops[0]);
         return CTL_EXIT_USAGE;
     }
-    if (!set && (o[0].nmulti || o[1].nmulti || o[2].val || o[3].nmulti)) {
-        fprintf(stderr, "ddnsctl policy: --block, --signed-only, --min and --clear belong to "
-                "'policy set'\n");
+    if (!set && (o[0].nmulti || o[1].nmulti || o[2].val || o[3].nmulti || o[4].nmulti)) {
+        fprintf(stderr, "ddnsctl policy: --block, --signed-only, --address-required, --min and "
+                "--clear belong to 'policy set'\n");
         return CTL_EXIT_USAGE;
     }
     json_t *j;
     if (set) {
-        json_t *blocked = json_array(), *min = json_object(), *signed_only = json_array();
+        json_t *blocked = json_array(), *min = json_object(), *signed_only = json_array(),
+               *address_required = json_array();
         for (int i = 0; i < o[0].nmulti; i++)
             json_array_append_new(blocked, json_string(o[0].multi[i]));
         for (int i = 0; i < o[3].nmulti; i++)
             json_array_append_new(signed_only, json_string(o[3].multi[i]));
+        for (int i = 0; i < o[4].nmulti; i++)
+            json_array_append_new(address_required, json_string(o[4].multi[i]));
         for (int i = 0; i < o[1].nmulti; i++) {
             const char *eq = strchr(o[1].multi[i], '=');
             if (eq == NULL || eq == o[1].multi[i] || eq[1] == '\0') {
@@ -592,14 +602,16 @@ static int ctl_cmd_policy(int argc, char **argv)
                 json_decref(blocked);
                 json_decref(min);
                 json_decref(signed_only);
+                json_decref(address_required);
                 return CTL_EXIT_USAGE;
             }
             char model[128];
             snprintf(model, sizeof model, "%.*s", (int)(eq - o[1].multi[i]), o[1].multi[i]);
             json_object_set_new(min, model, json_string(eq + 1));
         }
-        json_t *body = json_pack("{s:o,s:o,s:o}", "blocked_models", blocked, "min_firmware", min,
-                                 "signed_only_models", signed_only);
+        json_t *body = json_pack("{s:o,s:o,s:o,s:o}", "blocked_models", blocked, "min_firmware",
+                                 min, "signed_only_models", signed_only,
+                                 "address_required_models", address_required);
         rc = ctl_cli_call("PUT", "/api/v1/policy", body, &j);
     } else {
         rc = ctl_cli_call("GET", "/api/v1/policy", NULL, &j);
@@ -614,6 +626,9 @@ static int ctl_cmd_policy(int argc, char **argv)
         printf("blocked models (database): %s\n", text);
         ctl_table_text(json_object_get(j, "signed_only_models"), text, sizeof text);
         printf("signed-only models, refused on /nic/update (database): %s\n", text);
+        ctl_table_text(json_object_get(j, "address_required_models"), text, sizeof text);
+        printf("address-required models, address-less updates answered moved (database): %s\n",
+               text);
         printf("minimum firmware (database):");
         const char *k;
         json_t *v;
@@ -632,6 +647,9 @@ static int ctl_cmd_policy(int argc, char **argv)
             const char *so = json_string_value(json_object_get(cfg, "signed_only_models"));
             printf("signed-only models ([firmware] of this gateway): %s\n",
                    so && *so ? so : "-");
+            const char *ar = json_string_value(json_object_get(cfg, "address_required_models"));
+            printf("address-required models ([firmware] of this gateway): %s\n",
+                   ar && *ar ? ar : "-");
         }
     }
     json_decref(j);

@@ -377,3 +377,34 @@ def test_sdk_meets_an_address_required_model(qstack, tmp_path):
     answers = re.findall(r"answer: result=(\w+) addr=(\S+)", p.stderr)
     assert answers == [("moved", "127.0.0.1"), ("good", "127.0.0.1")], p.stderr
     assert state.read_text() == "127.0.0.1\n"
+
+
+def test_address_required_through_the_admin_api(qstack, tmp_path):
+    """The operators' policy switches a model too (PUT /api/v1/policy,
+    ddnsctl policy set --address-required), and every worker follows it
+    within seconds; the answer and the SDK's dance are the same."""
+    from test_admin_api import api, ctl, make_token, wait_for
+    wtok = make_token(qstack, "write", "quiet poll")
+    creds = new_device(qstack)
+    p = ctl(qstack, "policy", "set", "--address-required", "AcmeCam-P7", token=wtok, check=0)
+    assert p.returncode == 0, p.stderr
+    assert "address-required models, address-less updates answered moved (database): " \
+           "acmecam-p7" in p.stdout
+    st, j = api(qstack, "GET", "/api/v1/policy", token=wtok)
+    assert st == 200 and j["address_required_models"] == ["acmecam-p7"], j
+    assert j["config"]["address_required_models"] == "AcmeCam-P1"
+    assert wait_for(lambda: send(qstack, signed(creds, b"", ua="AcmeCam-P7/3.3.0")) ==
+                    (409, b"moved 127.0.0.1\n"))
+    assert send(qstack, signed(creds, b"peer=127.0.0.1", ua="AcmeCam-P7/3.3.0")) == \
+        (200, b"good 127.0.0.1\n")
+    # clearing the policy takes the model out again
+    p = ctl(qstack, "policy", "set", "--clear", token=wtok, check=0)
+    assert p.returncode == 0, p.stderr
+    assert wait_for(lambda: send(qstack, signed(creds, b"", ua="AcmeCam-P7/3.3.0"))[0] == 200)
+    assert qstack.psql("SELECT (admin_policy_set(NULL, 't', 'database', '{}', '{}', '{}', '{}', "
+                       "'{acmecam-p8}')).body->'address_required_models'") == \
+        [['["acmecam-p8"]']]
+    # the form of the release before keeps the address-required models
+    assert qstack.psql("SELECT (admin_policy_set(NULL, 't', 'database', '{acmecam-b9}', '{}', "
+                       "'{}', '{}')).body->'address_required_models'") == [['["acmecam-p8"]']]
+    ctl(qstack, "policy", "set", "--clear", token=wtok, check=0)

@@ -14,6 +14,7 @@ typedef struct gw_policydb_rule {
     char version[GW_POLICY_VERSION_MAX + 1];   /* "" : no minimum */
     int blocked;
     int signed_only;
+    int address_required;
 } gw_policydb_rule_t;
 
 struct gw_policydb {
@@ -41,7 +42,7 @@ static void gw_policydb_cb(void *arg, int err, const PGresult *res)
     if (err != GW_ECLOSED)
         gw_policydb_arm(pd, pd->again ? 0 : GW_POLICYDB_TICK_S);
     pd->again = 0;
-    if (err != GW_OK || PQnfields(res) != 5 || PQntuples(res) < 1)
+    if (err != GW_OK || PQnfields(res) != 6 || PQntuples(res) < 1)
         return;
     long long version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     if (version == pd->version)
@@ -58,6 +59,7 @@ static void gw_policydb_cb(void *arg, int err, const PGresult *res)
         snprintf(rules[n].version, sizeof rules[n].version, "%s",
                  PQgetisnull(res, row, 3) ? "" : PQgetvalue(res, row, 3));
         rules[n].signed_only = PQgetvalue(res, row, 4)[0] == 't';
+        rules[n].address_required = PQgetvalue(res, row, 5)[0] == 't';
         n++;
     }
     free(pd->rules);
@@ -80,7 +82,7 @@ static void gw_policydb_timer_cb(evutil_socket_t fd, short what, void *arg)
     if (pd->job != NULL)
         return;
     if (gw_db_query_timed(pd->db, "SELECT s.version, p.model, p.blocked, p.min_version, "
-                          "p.signed_only "
+                          "p.signed_only, p.address_required "
                           "FROM firmware_policy_state s LEFT JOIN firmware_policy p ON true "
                           "ORDER BY p.model", 0, NULL, GW_POLICYDB_TIMEOUT_S, gw_policydb_cb,
                           pd, &pd->job) != GW_OK) {
@@ -135,6 +137,8 @@ size_t gw_policydb_apply(const gw_policydb_t *pd, gw_policy_t *p)
         if (r->blocked && gw_policy_block(p, r->model) == GW_OK)
             n++;
         if (r->signed_only && gw_policy_signed_only(p, r->model) == GW_OK)
+            n++;
+        if (r->address_required && gw_policy_address_required(p, r->model) == GW_OK)
             n++;
         if (r->version[0] && gw_policy_set_minimum(p, r->model, r->version) == GW_OK)
             n++;

@@ -170,10 +170,13 @@ int gw_apiep_policy_get(gw_apireq_t *r)
     gw_sql_param(&r->sql, r->cfg->fw_blocked_models ? r->cfg->fw_blocked_models : "");
     gw_sql_param(&r->sql, r->cfg->fw_minimum_versions ? r->cfg->fw_minimum_versions : "");
     gw_sql_param(&r->sql, r->cfg->fw_signed_only_models ? r->cfg->fw_signed_only_models : "");
+    gw_sql_param(&r->sql, r->cfg->fw_address_required_models
+                              ? r->cfg->fw_address_required_models : "");
     return gw_apireq_run(r, GW_APIREQ_JSON,
                          "SELECT (admin_policy_json() || jsonb_build_object('config', "
                          "jsonb_build_object('blocked_models', $1::text, 'minimum_versions', "
-                         "$2::text, 'signed_only_models', $3::text)))::text");
+                         "$2::text, 'signed_only_models', $3::text, "
+                         "'address_required_models', $4::text)))::text");
 }
 
 /* Appends s as an element of a PostgreSQL array literal "{...". */
@@ -195,7 +198,8 @@ static int gw_apiep_array_add(char *a, size_t al, const char *s)
     return GW_OK;
 }
 
-/* A list of model names (blocked_models, signed_only_models), checked with
+/* A list of model names (blocked_models, signed_only_models,
+ * address_required_models), checked with
  * add into check, into the array literal out. */
 static int gw_apiep_models(gw_apireq_t *r, const char *member, gw_policy_t *check,
                            int (*add)(gw_policy_t *, const char *), char *out, size_t len)
@@ -245,7 +249,8 @@ static int gw_apiep_minimums(gw_apireq_t *r, gw_policy_t *check, char *models, c
 int gw_apiep_policy_put(gw_apireq_t *r)
 {
     char blocked[GW_APIEP_ARRAY_LEN] = "{", models[GW_APIEP_ARRAY_LEN] = "{",
-         versions[GW_APIEP_ARRAY_LEN] = "{", signed_only[GW_APIEP_ARRAY_LEN] = "{";
+         versions[GW_APIEP_ARRAY_LEN] = "{", signed_only[GW_APIEP_ARRAY_LEN] = "{",
+         address_required[GW_APIEP_ARRAY_LEN] = "{";
     gw_policy_t *check = gw_policy_new();
     int rc;
     if (check == NULL)
@@ -255,17 +260,21 @@ int gw_apiep_policy_put(gw_apireq_t *r)
                               sizeof blocked)) == GW_OK &&
         (rc = gw_apiep_models(r, "signed_only_models", check, gw_policy_signed_only,
                               signed_only, sizeof signed_only)) == GW_OK &&
+        (rc = gw_apiep_models(r, "address_required_models", check,
+                              gw_policy_address_required, address_required,
+                              sizeof address_required)) == GW_OK &&
         (rc = gw_apiep_minimums(r, check, models, versions, sizeof models)) == GW_OK) {
         gw_apireq_who(r);
         gw_sql_param(&r->sql, blocked);
         gw_sql_param(&r->sql, models);
         gw_sql_param(&r->sql, versions);
         gw_sql_param(&r->sql, signed_only);
+        gw_sql_param(&r->sql, address_required);
         r->policy_changed = 1;
         rc = gw_apireq_run(r, GW_APIREQ_STATUS, "SELECT status, body::text FROM "
                                                 "admin_policy_set($1::bigint, $2, $3, "
                                                 "$4::text[], $5::text[], $6::text[], "
-                                                "$7::text[])");
+                                                "$7::text[], $8::text[])");
     }
     gw_policy_free(check);
     return rc;

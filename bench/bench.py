@@ -29,7 +29,9 @@ BENCH_IDLE_CONNECTIONS (default 10000),
 BENCH_PROP_RATE (changes per second of the propagation measurement; default
 1000), BENCH_BACKLOG (outbox rows committed at once for the backlog
 measurement; default 50000), BENCH_KNSUPDATE_MESSAGES (knsupdate messages of one change; default
-2000, and a tenth as many of 100 changes). The admin scenario:
+2000, and a tenth as many of 100 changes), BENCH_RENUMBER_DEVICES (devices of
+the renumbering wave, provisioned for it besides the fleet; default 100000)
+and BENCH_RENUMBER_SECONDS (the wave's length; default 60). The admin scenario:
 BENCH_ADMIN_DEVICES (fleet generated for it; default 1000000).
 """
 import argparse

@@ -29,7 +29,9 @@ BENCH_IDLE_CONNECTIONS (default 10000),
 BENCH_PROP_RATE (changes per second of the propagation measurement; default
 1000), BENCH_BACKLOG (outbox rows committed at once for the backlog
 measurement; default 50000), BENCH_KNSUPDATE_MESSAGES (knsupdate messages of one change; default
-2000, and a tenth as many of 100 changes). The admin scenario:
+2000, and a tenth as many of 100 changes), BENCH_RENUMBER_DEVICES (devices of
+the renumbering wave, provisioned for it besides the fleet; default 100000)
+and BENCH_RENUMBER_SECONDS (the wave's length; default 60). The admin scenario:
 BENCH_ADMIN_DEVICES (fleet generated for it; default 1000000).
 """
 import argparse
@@ -388,26 +390,37 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def pg_cpu_s(stack):
-    """CPU seconds of the stack's PostgreSQL so far: the postmaster's own
-    and its exited children's (cutime, cstime), and every live child's."""
-    with open(os.path.join(stack.pg_data, "postmaster.pid")) as f:
-        pm = int(f.readline())
-    tck = os.sysconf("SC_CLK_TCK")
-    with open("/proc/%d/stat" % pm) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    total = sum(int(x) for x in fields[11:15]) / tck
+def proc_tree_cpu_s(pid):
+    """User + system CPU seconds of process pid and of all its live
+    descendants (found by their PPid in /proc), each with its exited and
+    waited-for children's (cutime, cstime)."""
+    stats = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                stats[int(d)] = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pm:
-            total += (int(fields[11]) + int(fields[12])) / tck
-    return total
+    if pid not in stats:
+        raise BenchError("process %d is gone" % pid)
+    children = {}
+    for p, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(p)
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += sum(int(x) for x in stats[p][11:15])
+        todo += children.get(p, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def pg_cpu_s(stack):
+    """CPU seconds of the stack's PostgreSQL so far: the postmaster's, its
+    live children's and its exited children's."""
+    with open(os.path.join(stack.pg_data, "postmaster.pid")) as f:
+        return proc_tree_cpu_s(int(f.readline()))
 
 
 def proc_status(pid, key):
@@ -659,10 +672,11 @@ def gw_dyndns2_scenario(ctx):
     need_ok(s, "gateway dyndns2")
     return [Figure("dyndns2 /nic/update keepalive, %d connections: rate" % g.conns,
                    s["rate_per_s"], "req/s", baseline=base, higher_is_better=True,
-                   target=Target(">=", 0.9, ">= 0.9 x gw-nochg", on_ratio=True))]
+                   target=Target(">=", 0.9, ">= 0.90 x signed nochg", on_ratio=True))]
 
 
-@scenario("gw-latency", "gateway nochg keep-alive latency p99 at half the gw-nochg rate")
+@scenario("gw-latency", "gateway nochg keep-alive latency p99 at half the gw-nochg rate, open "
+          "loop, against ddns-hello's p99 at the same rate")
 def gw_latency_scenario(ctx):
     g = gateway_bench(ctx)
     rate = max(1, int(g.nochg_max() / 2))
@@ -681,7 +695,8 @@ def gw_latency_scenario(ctx):
     return [Figure("nochg keepalive at %d/s (half the maximum): latency p50" % rate, lat["p50"],
                    "ms", baseline=hlat["p50"], note=note),
             Figure("nochg keepalive at %d/s (half the maximum): latency p99" % rate, lat["p99"],
-                   "ms", baseline=hlat["p99"], target=Target("<", 5.0, "< 5 ms"), note=note)]
+                   "ms", baseline=hlat["p99"], note=note,
+                   target=Target(">=", 1 / 2.5, "<= 2.5 x ddns-hello p99", on_ratio=True))]
 
 
 @scenario("gw-abuse", "p99 of fleet nochg updates while one device's signed request is replayed "
@@ -779,6 +794,67 @@ def gw_new_scenario(ctx):
     return figures
 
 
+def new_resumed_cpu(g, label, workload, devices, token, seconds):
+    """Runs ddns-load --mode new --resume against the gateway; returns (ms of
+    CPU of the gateway's process tree, ms of PostgreSQL's CPU) per answer
+    with result token, the DNS publishing of the changes included."""
+    wait_outbox_empty(g)
+    gw0, pg0 = proc_tree_cpu_s(g.gw_pid), pg_cpu_s(g.stack)
+    s = g.load(label, "--mode", "new", "--resume", "--connections", g.conns, "--duration",
+               seconds, devices=devices, workload=workload)
+    n = need_ok(s, label, token)
+    wait_outbox_empty(g)
+    gw_ms = (proc_tree_cpu_s(g.gw_pid) - gw0) * 1e3 / n
+    pg_ms = (pg_cpu_s(g.stack) - pg0) * 1e3 / n
+    progress("%s: %d %s, CPU per answer: gateway process tree %.3f ms, PostgreSQL %.3f ms; "
+             "resumed %d/%d" % (label, n, token, gw_ms, pg_ms, s.get("handshakes_resumed", 0),
+                                s.get("connections_opened", 0)))
+    return gw_ms, pg_ms
+
+
+POLL_INTERVAL_S = 600       # the fleet's poll: every 10 minutes
+POLL_CHANGE_SHARE = 0.01    # of the polls, the share that changes an address
+
+
+@scenario("gw-fleet", "fleet capacity: devices per core polling every 10 minutes over a new "
+          "resumed TLS connection, 99 % nochg (gateway process tree + PostgreSQL CPU), "
+          "against the same for ddns-hello")
+def gw_fleet_scenario(ctx):
+    g = gateway_bench(ctx)
+    g.nochg_max()   # the devices' addresses are recorded: every answer is nochg
+    sec = bench_seconds()
+    cpu0 = proc_cpu_s(g.hello.pid)
+    h = g.load("ddns-hello new connections (resumed handshakes)", "--mode", "new", "--resume",
+               "--connections", g.conns, "--duration", sec, server=g.hello_addr,
+               workload="hello")
+    hello_ms = (proc_cpu_s(g.hello.pid) - cpu0) * 1e3 / need_ok(h, "ddns-hello new")
+    nochg = new_resumed_cpu(g, "gateway nochg, new resumed connections", "nochg",
+                            g.nochg_devices, "nochg", sec)
+    change = new_resumed_cpu(g, "gateway change, new resumed connections", "change",
+                             g.change_devices, "good", max(1.0, sec / 2))
+    gw_ms, pg_ms = ((1 - POLL_CHANGE_SHARE) * a + POLL_CHANGE_SHARE * b
+                    for a, b in zip(nochg, change))
+    per_core = POLL_INTERVAL_S * 1e3 / (gw_ms + pg_ms)
+    hello_per_core = POLL_INTERVAL_S * 1e3 / hello_ms
+    progress("fleet: CPU per poll (99 %% nochg): gateway process tree %.3f ms, PostgreSQL "
+             "%.3f ms; %.0f devices per core (ddns-hello %.3f ms per connection: %.0f)"
+             % (gw_ms, pg_ms, per_core, hello_ms, hello_per_core))
+    what = "poll every 10 min, new resumed TLS connection, 99 % nochg"
+    return [
+        Figure("fleet capacity (%s): devices per core" % what, per_core, "devices",
+               baseline=hello_per_core, higher_is_better=True,
+               target=Target(">=", 0.8, ">= 0.80 x ddns-hello", on_ratio=True),
+               note="CPU of the gateway's process and its children (key process, DNS "
+                    "publisher) plus PostgreSQL's; baseline: ddns-hello's process per "
+                    "resumed connection"),
+        Figure("fleet poll (%s): gateway process tree CPU" % what, gw_ms, "ms/poll"),
+        Figure("fleet poll (%s): PostgreSQL CPU" % what, pg_ms, "ms/poll"),
+        Figure("change over a new resumed connection: gateway process tree CPU", change[0],
+               "ms/req"),
+        Figure("change over a new resumed connection: PostgreSQL CPU", change[1], "ms/req"),
+    ]
+
+
 def idle_rss(g, label, pid, n, hold, server=None):
     """Holds n idle TLS connections to the server of process pid; returns
     (connections held, RSS before, RSS with them) in kB."""
@@ -830,7 +906,8 @@ def gw_idle_scenario(ctx):
     return [Figure("%s idle TLS connections: gateway RSS" % "{:,}".format(conns), rss / 1024.0,
                    "MB", baseline=rss0 / 1024.0, note="baseline: the idle gateway"),
             Figure("%s idle TLS connections: RSS per connection" % "{:,}".format(conns), per,
-                   "KB", baseline=(hrss - hrss0) / hconns, target=Target("<=", 16.0, "<= 16 KB"),
+                   "KB", baseline=(hrss - hrss0) / hconns,
+                   target=Target(">=", 1 / 1.05, "<= 1.05 x ddns-hello", on_ratio=True),
                    note="baseline: ddns-hello's RSS per idle connection")]
 
 
@@ -893,7 +970,7 @@ def gw_change_scenario(ctx):
     progress("pgbench: PostgreSQL CPU %.3f ms per transaction" % pg_tx_ms)
     figs = [Figure("change (good, durable), %d connections: rate" % g.conns, rate, "req/s",
                    baseline=tps, higher_is_better=True, note="baseline: pgbench UPDATE tps",
-                   target=Target(">=", 1.0, ">= 1.0 x pgbench", on_ratio=True))]
+                   target=Target(">=", 0.5, ">= 0.50 x pgbench", on_ratio=True))]
     if getattr(g, "nochg_pg_cpu_ms", None):
         # what the database spends on a poll that changes nothing, against
         # one single-row UPDATE transaction of pgbench
@@ -1088,6 +1165,129 @@ def gw_propagation_scenario(ctx):
                % "{:,}".format(nb), backlog_rate, "changes/s", baseline=kn100,
                higher_is_better=True, target=Target(">=", 5000.0, ">= 5000/s")),
     ]
+
+
+def provision_batch(g, label, n, first):
+    """Provisions n more devices (MACs and serials from first + 1) into the
+    gateway's database; returns the path of their JSON lines."""
+    d = os.path.join(g.d, label)
+    os.makedirs(d, exist_ok=True)
+    csv_path = os.path.join(d, "devices.csv")
+    with open(csv_path, "w") as f:
+        f.write("mac,serial,model\n")
+        f.writelines("%s,SN%09d,IPC-G5\n" % (mac_of(first + i + 1), first + i + 1)
+                     for i in range(n))
+    out = os.path.join(d, "devices.jsonl")
+    progress("%s: provisioning %d more devices" % (label, n))
+    run_measured([os.path.join(BIN, "ddns-provision"), "batch", "--csv", csv_path, "--zone",
+                  ddnsstack.ZONE, "--operator", "bench", "--key-dir", g.stack.key_dir, "--db",
+                  g.stack.conninfo, "--format", "jsonl", "--out", out], "ddns-provision")
+    return out
+
+
+def zone_a_records(g):
+    """Every A record of the zone Knot serves (AXFR): {fqdn: {address}}."""
+    s = g.stack
+    p = subprocess.run(["dig", "-y", "hmac-sha256:%s:%s" % (ddnsstack.TSIG_NAME, s.tsig_secret),
+                        "-p", str(s.dns_port), "@127.0.0.1", ddnsstack.ZONE, "AXFR",
+                        "+noall", "+answer"], capture_output=True, text=True, timeout=300)
+    if p.returncode != 0 or "Transfer failed" in p.stdout:
+        raise BenchError("AXFR of %s failed: %s" % (ddnsstack.ZONE,
+                                                     (p.stderr or p.stdout)[-300:]))
+    zone = {}
+    for line in p.stdout.splitlines():
+        f = line.split()
+        if len(f) == 5 and f[3] == "A":
+            zone.setdefault(f[0].rstrip(".").lower(), set()).add(f[4])
+    return zone
+
+
+@scenario("gw-renumber", "renumbering wave: BENCH_RENUMBER_DEVICES devices change their address "
+          "once within BENCH_RENUMBER_SECONDS, open loop; good answer to DNS p99 and no change "
+          "lost")
+def gw_renumber_scenario(ctx):
+    g = gateway_bench(ctx)
+    n = count_env("BENCH_RENUMBER_DEVICES", 100000)
+    secs = count_env("BENCH_RENUMBER_SECONDS", 60)
+    # devices of their own, after the fleet's MACs and serials, each with a
+    # recorded address outside the change workload's 100.64.0.0/10 (set in
+    # the database only, as a device that renumbers had one): every request
+    # of the wave is a change to a new address
+    devices = provision_batch(g, "renumber", n, g.n + 10000000)
+    with open(devices) as f:
+        ids = [json.loads(line)["device_id"] for line in f]
+    g.psql("CREATE TABLE bench_renumber (device_id text PRIMARY KEY)")
+    try:
+        with open(os.path.join(g.d, "renumber", "ids.txt"), "w") as f:
+            f.writelines(i + "\n" for i in ids)
+        ddnsstack.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", g.stack.conninfo, "-c",
+                       "\\copy bench_renumber FROM '%s'" % os.path.join(g.d, "renumber",
+                                                                         "ids.txt")])
+        g.psql("UPDATE names SET ipv4 = '198.18.0.0'::inet + name_id % 131072, "
+               "updated_at = now() WHERE device_id IN (SELECT device_id FROM bench_renumber)")
+        wait_outbox_empty(g)
+        g.psql("CHECKPOINT")
+        g.psql(PROPAGATION_TRIGGER)
+        hist0 = int(g.psql("SELECT coalesce(max(id), 0) FROM history")[0][0])
+        rate = n / secs
+        try:
+            # --count n over n devices: each device sends exactly once
+            s = g.load("renumbering wave, %d devices in %d s" % (n, secs), "--mode",
+                       "keepalive", "--connections", g.conns, "--rate", "%.3f" % rate,
+                       "--count", n, devices=devices, workload="change")
+            good = need_ok(s, "renumbering wave", "good")
+            t_answered = time.monotonic()
+            wait_outbox_empty(g, timeout=max(120, secs * 5))
+            published, p50, p99, _ = published_delays(g)
+        finally:
+            g.psql("DROP TRIGGER IF EXISTS bench_published ON dns_outbox")
+        progress("renumber: %d good answers of %d devices in %.1f s, DNS caught up %.1f s after "
+                 "the last answer; good answer to DNS acknowledgement p50 %.0f ms, p99 %.0f ms"
+                 % (good, n, s["elapsed_s"], time.monotonic() - t_answered, p50, p99))
+        hist = int(g.psql("SELECT count(*) FROM history h JOIN bench_renumber r "
+                          "USING (device_id) WHERE h.id > %d" % hist0)[0][0])
+        rows = g.psql("SELECT n.label || '.' || n.zone, host(n.ipv4) FROM names n "
+                      "JOIN bench_renumber r USING (device_id)")
+    finally:
+        g.psql("DROP TABLE IF EXISTS bench_renumber")
+    zone = zone_a_records(g)
+    wrong = [(fqdn, addr, sorted(zone.get(fqdn.lower(), ())))
+             for fqdn, addr in rows if zone.get(fqdn.lower()) != {addr}]
+    lost = abs(good - hist) + abs(hist - published) + len(wrong)
+    progress("renumber: %d good answers, %d history rows, %d outbox rows published, %d of %d "
+             "names in the zone (AXFR) differ from the database: lost %d"
+             % (good, hist, published, len(wrong), len(rows), lost))
+    if lost:
+        raise BenchError("renumber: %d changes lost (good %d, history %d, published %d; names "
+                         "that differ: %s)" % (lost, good, hist, published, wrong[:3]))
+    label = "renumbering wave, %s devices in %d s (%.0f/s answered)" % (
+        "{:,}".format(n), secs, good / s["elapsed_s"])
+    return [
+        Figure("%s: changes answered good" % label, good, "changes",
+               target=Target(">=", n, "all %s" % "{:,}".format(n))),
+        Figure("%s: good answer to DNS acknowledgement p50" % label, p50, "ms"),
+        Figure("%s: good answer to DNS acknowledgement p99" % label, p99, "ms",
+               target=Target("<", 5000.0, "< 5 s")),
+        Figure("%s: changes lost" % label, lost, "changes", target=Target("<=", 0, "== 0"),
+               note="good answers, history rows, outbox rows published and the zone's "
+                    "addresses (AXFR) of the changed names agree"),
+    ] + database_size_figures(g)
+
+
+def database_size_figures(g):
+    """Bytes on disk (tables, indexes, TOAST) per device of devices + names,
+    and per row of history."""
+    (devs, hrows, per_dev, per_hist), = g.psql(
+        "SELECT (SELECT count(*) FROM devices), (SELECT count(*) FROM history), "
+        "(pg_total_relation_size('devices') + pg_total_relation_size('names')) "
+        "/ greatest((SELECT count(*) FROM devices), 1), "
+        "pg_total_relation_size('history') / greatest((SELECT count(*) FROM history), 1)")
+    progress("database size: %s bytes per device (devices + names, %s devices), %s bytes per "
+             "history row (%s rows)" % (per_dev, devs, per_hist, hrows))
+    return [Figure("database size per device (devices + names, %s devices)"
+                   % "{:,}".format(int(devs)), float(per_dev), "bytes"),
+            Figure("database size per change (history, %s rows)" % "{:,}".format(int(hrows)),
+                   float(per_hist), "bytes")]
 
 
 # -- the admin API -------------------------------------------------------------

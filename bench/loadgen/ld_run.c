@@ -491,6 +491,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (t->rate <= 0 || t->stopping)
         return;
+    /* --count reached: the connections waiting for a token get none */
+    if (t->issued >= t->quota) {
+        stop_phase(t);
+        return;
+    }
     tokens_refill(t, now);
     while (t->wait_head != NULL && t->tokens_made > t->issued) {
         ld_slot_t *s = t->wait_head;

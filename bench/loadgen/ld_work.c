@@ -15,6 +15,7 @@ static const char *const result_names[LD_R_COUNT] = {
     [LD_R_BADTIME] = "badtime",   [LD_R_DISABLED] = "disabled",
     [LD_R_NOTFOUND] = "notfound", [LD_R_REPLAY] = "replay",
     [LD_R_RATELIMIT] = "ratelimit", [LD_R_911] = "911", [LD_R_BADADDR] = "badaddr",
+    [LD_R_MOVED] = "moved",
     [LD_R_NOHOST] = "nohost",     [LD_R_NOTFQDN] = "notfqdn",
     [LD_R_NUMHOST] = "numhost",   [LD_R_ABUSE] = "abuse",
     [LD_R_BADAGENT] = "badagent", [LD_R_DNSERR] = "dnserr",
@@ -46,6 +47,7 @@ static ld_result_t from_sdk(ddns_result_t r)
     case DDNS_RESULT_SERVERERROR: return LD_R_911;
     case DDNS_RESULT_BADAGENT: return LD_R_BADAGENT;
     case DDNS_RESULT_BADADDR: return LD_R_BADADDR;
+    case DDNS_RESULT_MOVED: return LD_R_MOVED;
     case DDNS_RESULT_NONE: break;
     }
     return LD_R_COUNT;

@@ -38,6 +38,8 @@ typedef enum ld_result {
     LD_R_RATELIMIT,
     LD_R_911,
     LD_R_BADADDR,
+    LD_R_MOVED,      /* 409 moved <addr>: the connection's address is not the
+                        peer= of the request (signed workloads) */
     LD_R_NOHOST,     /* dyndns2 tokens from here */
     LD_R_NOTFQDN,
     LD_R_NUMHOST,

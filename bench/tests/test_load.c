@@ -367,6 +367,12 @@ static void test_answers_classified(void **state)
     assert_int_equal(a.result, LD_R_BADADDR);
     assert_false(ld_result_ok(a.result));
     assert_string_equal(ld_result_name(LD_R_BADADDR), "badaddr");
+    /* an answer, but not one of the workload: counted as its own result */
+    a = parse(LD_WL_NOCHG, HTTP("409 Conflict", "16\r\n\r\nmoved 192.0.2.9\n"));
+    assert_int_equal(a.kind, LD_ANS_VALID);
+    assert_int_equal(a.result, LD_R_MOVED);
+    assert_false(ld_result_ok(a.result));
+    assert_string_equal(ld_result_name(LD_R_MOVED), "moved");
     /* token and status disagree: not a valid answer */
     a = parse(LD_WL_NOCHG, HTTP("500 x", "15\r\n\r\ngood 192.0.2.1\n"));
     assert_int_equal(a.kind, LD_ANS_INVALID);

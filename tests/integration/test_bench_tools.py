@@ -304,6 +304,15 @@ def test_hello_tls(hello, mode):
     assert s["connections_opened"] == (4 if mode == "keepalive" else 100)
 
 
+def test_hello_open_loop_ends_at_the_count(hello):
+    # connections waiting for the next token when the count is reached get
+    # none: the run ends once the last answer is in
+    p, s = load(hello["plain"], "--workload", "hello", "--connections", 8, "--rate", 500,
+                "--count", 50, tls=False, timeout=30)
+    assert_clean(s, 50)
+    assert nonzero(s["results"]) == {"hello": 50} and s["rate_unsent"] == 0
+
+
 def test_hello_other_path_is_an_http_error(hello):
     p, s = load(hello["plain"], "--workload", "hello", "--path", "/nothing", "--connections", 2,
                 "--count", 10, tls=False)

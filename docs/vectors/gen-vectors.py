@@ -248,6 +248,18 @@ signed_body_case("duplicate-parameter", b"ipv4=192.0.2.10&ipv4=192.0.2.11", "bad
 signed_body_case("percent-encoding", b"ipv4=192.0.2.1%30", "badrequest", field="ipv4")
 signed_body_case("empty-value", b"ipv4=", "badrequest", field="ipv4")
 signed_body_case("no-equals", b"ipv4", "badrequest", field="ipv4")
+# peer: the connection's address the device was told (section 4.2), either
+# family, canonical; alone
+signed_body_case("peer-ipv4", b"peer=203.0.113.7", "ok", device_id=dev, kid=kid, generation="0",
+                 peer="203.0.113.7")
+signed_body_case("peer-ipv6-canonical", b"peer=2001:DB8:0:0::7", "ok", device_id=dev, kid=kid,
+                 generation="0", peer="2001:db8::7")
+signed_body_case("peer-with-ipv4", b"peer=203.0.113.7&ipv4=203.0.113.7", "badrequest",
+                 field="peer")
+signed_body_case("peer-with-ipv6", b"ipv6=2001:db8::7&peer=203.0.113.7", "badrequest",
+                 field="peer")
+signed_body_case("peer-ipv4-mapped", b"peer=::ffff:203.0.113.7", "badrequest", field="peer")
+signed_body_case("peer-not-an-address", b"peer=203.0.113", "badrequest", field="peer")
 
 # Generations: the kid field is the key reference; the secret of one
 # generation does not verify under another, and a key reference that is

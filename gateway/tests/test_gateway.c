@@ -129,9 +129,11 @@ static void test_verify_vectors(void **state)
         if (field != NULL)
             assert_string_equal(ar.field, field);
         if (ar.verdict == GW_AUTH_OK) {
-            const char *v4 = vectors_get(r, "ipv4"), *v6 = vectors_get(r, "ipv6");
+            const char *v4 = vectors_get(r, "ipv4"), *v6 = vectors_get(r, "ipv6"),
+                       *peer = vectors_get(r, "peer");
             assert_string_equal(ar.ipv4, v4 ? v4 : "");
             assert_string_equal(ar.ipv6, v6 ? v6 : "");
+            assert_string_equal(ar.peer, peer ? peer : "");
             assert_string_equal(ar.device_id, vectors_need(r, "device_id"));
             assert_string_equal(ar.kid, vectors_need(r, "kid"));
             assert_int_equal(ar.generation, strtoul(vectors_need(r, "generation"), NULL, 10));

@@ -13,10 +13,12 @@
 
 #include <string.h>
 
-/* Learns the address of an answer with one address when it fits. */
+/* Learns the address of an answer with one address when it fits (1 to
+ * DDNS_IPV6_MAX bytes: an empty one, which no parsed answer has, is not
+ * an address). */
 DDNS__NOINLINE static bool learn(ddns_state_t *st, const ddns_response_t *r)
 {
-    if (r->naddrs != 1u || r->addr[0].len > DDNS_IPV6_MAX)
+    if (r->naddrs != 1u || r->addr[0].len - 1u >= DDNS_IPV6_MAX)
         return false;
     memcpy(st->peer, r->addr[0].ptr, r->addr[0].len);
     st->peer_len = (uint8_t)r->addr[0].len;

@@ -130,6 +130,8 @@ static int gw_seen_take(void)
     gw_seen_warned = 0;
     pthread_mutex_unlock(&gw_seen_mu);
     size_t k = 0;
+    if (slots == NULL)
+        return 0;
     for (size_t i = 0; i < cap; i++)
         if (slots[i].device[0])
             slots[k++] = slots[i];

@@ -25,6 +25,7 @@
 #include "gw_opsconn.h"
 #include "gw_outbox.h"
 #include "gw_reply.h"
+#include "gw_seen.h"
 
 #define GW_OPS_PROBE_OK_S 5
 #define GW_OPS_PROBE_FAIL_S 1
@@ -198,6 +199,10 @@ static void gw_ops_metrics(gw_ops_t *a, struct evhttp_request *req)
         "ddns_device_memory_answers_total{answer=\"disabled\"} %llu\n",
         gw_budget_answers(GW_BUDGET_RATELIMIT), gw_budget_answers(GW_BUDGET_REPLAY),
         gw_budget_answers(GW_BUDGET_DISABLED));
+    evbuffer_add_printf(b,
+        "# HELP ddns_seen_pending Devices whose last seen time waits for the next batch "
+        "([database] seen_interval).\n"
+        "# TYPE ddns_seen_pending gauge\nddns_seen_pending %zu\n", gw_seen_pending());
     if (a->probe_ok)
         evbuffer_add_printf(b,
             "# HELP ddns_outbox_rows DNS changes waiting in dns_outbox (at the last probe).\n"

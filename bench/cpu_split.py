@@ -6,8 +6,8 @@ directory (tests/integration/ddnsstack.py), registers 20,000 devices, and
 runs ddns-load four times: one round of first updates (answers good), nochg
 on keep-alive connections, nochg with a new TLS connection per update, and
 change on keep-alive connections. Around each run it reads the CPU time of
-the gateway and of every PostgreSQL process (/proc/PID/stat; the backends
-serving the gateway's pool live through the run) and the WAL position, and
+the gateway and of PostgreSQL (the postmaster and its children, exited ones
+included: bench.py's pg_cpu_s, as make bench) and the WAL position, and
 prints per answer: gateway CPU, PostgreSQL CPU and WAL bytes; at the end the
 size of the devices and names tables per device. The gateway has one database
 connection per worker, as in make bench (environment DB_POOL to change).
@@ -25,33 +25,11 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
 import ddnsstack  # noqa: E402
+from bench import pg_cpu_s, proc_cpu_s  # noqa: E402
 
 BIN = ddnsstack.BIN
-TICK = os.sysconf("SC_CLK_TCK")
 DEVICES = 20000
 SECONDS = 10
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def postgres_cpu(postmaster):
-    """{pid: CPU seconds} of the postmaster and its children."""
-    out = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if int(d) == postmaster or ppid == postmaster:
-                out[int(d)] = cpu_s(int(d))
-        except (OSError, ValueError):
-            pass
-    return out
 
 
 def main():
@@ -86,21 +64,19 @@ def main():
                 f.writelines(part)
         s.start_gateway()
         gw = s.procs["gateway"].pid
-        with open(os.path.join(s.pg_data, "postmaster.pid")) as f:
-            postmaster = int(f.readline())
 
         def measure(label, devices, workload, *args):
             cmd = [os.path.join(BIN, "ddns-load"), "--server", "127.0.0.1:%d" % s.https_port,
                    "--ca", s.ca_cert, "--workload", workload,
                    "--devices", os.path.join(base, devices + ".jsonl"), "-q"] + list(args)
             lsn = s.psql("SELECT pg_current_wal_lsn()")[0][0]
-            g0, p0 = cpu_s(gw), postgres_cpu(postmaster)
+            g0, p0 = proc_cpu_s(gw), pg_cpu_s(s)
             out = ddnsstack.run(cmd)
-            g1, p1 = cpu_s(gw), postgres_cpu(postmaster)
+            g1, p1 = proc_cpu_s(gw), pg_cpu_s(s)
             wal = int(s.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '%s')" % lsn)[0][0])
             summary = json.loads(out.stdout)
             ok = summary["ok"]
-            pg = sum(v - p0.get(k, 0.0) for k, v in p1.items())
+            pg = p1 - p0
             print("%-34s %6d answers %7.0f/s  gateway %.3f ms  postgres %.3f ms  WAL %5d B"
                   % (label, ok, summary["rate_per_s"], (g1 - g0) / ok * 1e3, pg / ok * 1e3,
                      wal // ok), flush=True)

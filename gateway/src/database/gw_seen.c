@@ -29,10 +29,8 @@ static int gw_seen_warned;
 
 /* The writer (main loop only). */
 static struct {
-    struct event_base *base;
     gw_db_t *db;
     struct event *timer, *early;
-    int interval;
     gw_seen_entry_t *batch;     /* the entries taken, sorted */
     size_t nbatch, pos;         /* pos: the next chunk */
     int busy, stopping;
@@ -142,17 +140,9 @@ static int gw_seen_take(void)
     return k > 0;
 }
 
-/* Notes again the entries first .. end of the batch (a chunk the database
- * refused), then drops the batch. */
-static void gw_seen_keep(size_t first)
-{
-    for (size_t i = first; i < gw_seen_w.nbatch; i++)
-        gw_seen_note(gw_seen_w.batch[i].device, gw_seen_w.batch[i].source,
-                     gw_seen_w.batch[i].seen);
-}
-
 static void gw_seen_send(void);
 
+/* Ends the round: drops the batch, and calls done once stopping. */
 static void gw_seen_finish(void)
 {
     free(gw_seen_w.batch);
@@ -166,19 +156,29 @@ static void gw_seen_finish(void)
     }
 }
 
+/* The chunk from first on was not written (err): its entries and the
+ * rest of the batch are noted again for the next round, which ends this
+ * one. */
+static void gw_seen_failed(size_t first, int err)
+{
+    gw_metrics_inc(GW_M_SEEN_FAILED);
+    gw_warn("last seen times of %zu device(s) not written (%s): kept for the next round",
+            gw_seen_w.nbatch - first, gw_strerror(err));
+    for (size_t i = first; i < gw_seen_w.nbatch; i++)
+        gw_seen_note(gw_seen_w.batch[i].device, gw_seen_w.batch[i].source,
+                     gw_seen_w.batch[i].seen);
+    gw_seen_finish();
+}
+
 static void gw_seen_sent(void *arg, int err, const PGresult *res)
 {
     size_t first = (size_t)(uintptr_t)arg;
     if (err == GW_OK && PQntuples(res) == 1) {
         gw_metrics_add(GW_M_SEEN_WRITTEN, strtoul(PQgetvalue(res, 0, 0), NULL, 10));
         gw_seen_send();
-        return;
+    } else {
+        gw_seen_failed(first, err == GW_OK ? GW_EDB : err);
     }
-    gw_metrics_inc(GW_M_SEEN_FAILED);
-    gw_warn("last seen times of %zu device(s) not written (%s): kept for the next round",
-            gw_seen_w.nbatch - first, gw_strerror(err));
-    gw_seen_keep(first);
-    gw_seen_finish();
 }
 
 /* Sends the next chunk of the batch, or finishes. */
@@ -191,11 +191,13 @@ static void gw_seen_send(void)
         gw_seen_finish();
         return;
     }
+    /* the three array literals, each NUL-terminated in its buffer */
     struct evbuffer *b[3] = {evbuffer_new(), evbuffer_new(), evbuffer_new()};
-    char *v[3] = {NULL, NULL, NULL};
+    const char *params[3];
     int rc = GW_ENOMEM;
-    if (b[0] == NULL || b[1] == NULL || b[2] == NULL)
-        goto out;
+    for (int k = 0; k < 3; k++)
+        if (b[k] == NULL)
+            goto out;
     for (size_t i = first; i < end; i++) {
         const gw_seen_entry_t *e = &gw_seen_w.batch[i];
         const char *sep = i == first ? "{" : ",";
@@ -204,31 +206,31 @@ static void gw_seen_send(void)
             evbuffer_add_printf(b[2], "%s%s", sep, e->source) < 0)
             goto out;
     }
-    for (int k = 0; k < 3; k++) {
-        size_t len = evbuffer_get_length(b[k]);
-        if ((v[k] = malloc(len + 2)) == NULL)
+    for (int k = 0; k < 3; k++)
+        if (evbuffer_add(b[k], "}", 2) != 0 ||
+            (params[k] = (const char *)evbuffer_pullup(b[k], -1)) == NULL)
             goto out;
-        evbuffer_remove(b[k], v[k], len);
-        v[k][len] = '}';
-        v[k][len + 1] = '\0';
-    }
-    const char *params[3] = {v[0], v[1], v[2]};
     gw_seen_w.pos = end;
     rc = gw_db_query_timed(gw_seen_w.db, gw_seen_sql, 3, params, 30, gw_seen_sent,
                            (void *)(uintptr_t)first, NULL);
 out:
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 3; k++)
         if (b[k] != NULL)
             evbuffer_free(b[k]);
-        free(v[k]);
-    }
-    if (rc != GW_OK) {
-        gw_metrics_inc(GW_M_SEEN_FAILED);
-        gw_warn("last seen times of %zu device(s) not written (%s): kept for the next round",
-                gw_seen_w.nbatch - first, gw_strerror(rc));
-        gw_seen_keep(first);
+    if (rc != GW_OK)
+        gw_seen_failed(first, rc);
+}
+
+/* Takes what waits and sends it; ends the round at once when nothing
+ * waits. */
+static void gw_seen_begin(void)
+{
+    if (gw_seen_w.db == NULL || !gw_seen_take()) {
         gw_seen_finish();
+        return;
     }
+    gw_seen_w.busy = 1;
+    gw_seen_send();
 }
 
 /* A round: takes what waits and sends it, unless a round is running. */
@@ -237,22 +239,14 @@ static void gw_seen_round(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    if (gw_seen_w.busy)
-        return;
-    if (!gw_seen_take()) {
-        gw_seen_finish();
-        return;
-    }
-    gw_seen_w.busy = 1;
-    gw_seen_send();
+    if (!gw_seen_w.busy)
+        gw_seen_begin();
 }
 
 int gw_seen_start(struct event_base *base, gw_db_t *db, int interval_s)
 {
     struct timeval tv = {interval_s, 0};
-    gw_seen_w.base = base;
     gw_seen_w.db = db;
-    gw_seen_w.interval = interval_s;
     gw_seen_w.timer = event_new(base, -1, EV_PERSIST, gw_seen_round, NULL);
     gw_seen_w.early = event_new(base, -1, 0, gw_seen_round, NULL);
     if (gw_seen_w.timer == NULL || gw_seen_w.early == NULL || evtimer_add(gw_seen_w.timer, &tv) != 0)
@@ -267,14 +261,8 @@ void gw_seen_stop(void (*done)(void *), void *arg)
     gw_seen_w.done_arg = arg;
     if (gw_seen_w.timer != NULL)
         evtimer_del(gw_seen_w.timer);
-    if (gw_seen_w.busy)
-        return;     /* the round running calls done */
-    if (gw_seen_w.db == NULL || !gw_seen_take()) {
-        gw_seen_finish();
-        return;
-    }
-    gw_seen_w.busy = 1;
-    gw_seen_send();
+    if (!gw_seen_w.busy)     /* else the round running calls done */
+        gw_seen_begin();
 }
 
 void gw_seen_free(void)

@@ -135,6 +135,26 @@ static void gw_set_field(gw_auth_result_t *out, const uint8_t *name, size_t len)
     }
 }
 
+/* An address value of the body into out (outlen bytes, enough for the
+ * family) in canonical text: family AF_INET or AF_INET6, or 0 for either.
+ * An IPv4-mapped IPv6 address is an IPv4 address, so never an AF_INET6
+ * one. Returns 0 or -1. */
+static int gw_body_addr(const uint8_t *val, size_t vl, int family, char *out, size_t outlen)
+{
+    char text[INET6_ADDRSTRLEN + 1];
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (vl >= sizeof text)
+        return -1;
+    memcpy(text, val, vl);
+    text[vl] = '\0';
+    if (family != AF_INET6 && inet_pton(AF_INET, text, &a4) == 1)
+        return inet_ntop(AF_INET, &a4, out, (socklen_t)outlen) != NULL ? 0 : -1;
+    if (family != AF_INET && inet_pton(AF_INET6, text, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6))
+        return inet_ntop(AF_INET6, &a6, out, (socklen_t)outlen) != NULL ? 0 : -1;
+    return -1;
+}
+
 int gw_auth_parse_body(const uint8_t *body, size_t len, gw_auth_result_t *out)
 {
     struct { size_t off, nlen; } seen[GW_AUTH_BODY_MAX / 2 + 1];
@@ -180,43 +200,14 @@ int gw_auth_parse_body(const uint8_t *body, size_t len, gw_auth_result_t *out)
         seen[nseen].nlen = nl;
         nseen++;
 
-        char text[INET6_ADDRSTRLEN + 1];
-        if (nl == 4 && (memcmp(seg, "ipv4", 4) == 0 || memcmp(seg, "ipv6", 4) == 0)) {
-            int v6param = seg[3] == '6';
-            int bad = vl >= sizeof text;
-            if (!bad) {
-                memcpy(text, val, vl);
-                text[vl] = '\0';
-            }
-            if (!v6param) {
-                struct in_addr a;
-                bad = bad || inet_pton(AF_INET, text, &a) != 1 ||
-                      inet_ntop(AF_INET, &a, v4, sizeof v4) == NULL;
-            } else {
-                struct in6_addr a;
-                /* an IPv4-mapped address is an IPv4 address: wrong family */
-                bad = bad || inet_pton(AF_INET6, text, &a) != 1 || IN6_IS_ADDR_V4MAPPED(&a) ||
-                      inet_ntop(AF_INET6, &a, v6, sizeof v6) == NULL;
-            }
-            if (bad) {
-                strcpy(out->field, v6param ? "ipv6" : "ipv4");
-                return -1;
-            }
-        } else if (nl == 4 && memcmp(seg, "peer", 4) == 0) {
-            struct in_addr a4;
-            struct in6_addr a6;
-            int bad = vl >= sizeof text;
-            if (!bad) {
-                memcpy(text, val, vl);
-                text[vl] = '\0';
-            }
-            if (!bad && inet_pton(AF_INET, text, &a4) == 1)
-                bad = inet_ntop(AF_INET, &a4, pr, sizeof pr) == NULL;
-            else
-                bad = bad || inet_pton(AF_INET6, text, &a6) != 1 || IN6_IS_ADDR_V4MAPPED(&a6) ||
-                      inet_ntop(AF_INET6, &a6, pr, sizeof pr) == NULL;
-            if (bad) {
-                strcpy(out->field, "peer");
+        /* ipv4, ipv6: that family; peer: either */
+        if (nl == 4 && (memcmp(seg, "ipv4", 4) == 0 || memcmp(seg, "ipv6", 4) == 0 ||
+                        memcmp(seg, "peer", 4) == 0)) {
+            int family = seg[0] == 'p' ? 0 : seg[3] == '6' ? AF_INET6 : AF_INET;
+            char *dst = family == 0 ? pr : family == AF_INET ? v4 : v6;
+            size_t dlen = family == AF_INET ? sizeof v4 : sizeof v6;
+            if (gw_body_addr(val, vl, family, dst, dlen) != 0) {
+                gw_set_field(out, seg, nl);
                 return -1;
             }
         }

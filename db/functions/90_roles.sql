@@ -9,11 +9,12 @@
 --                     per-minute tallies and the firmware policy; reads
 --                     admin_tokens and changes them only through
 --                     admin_token_add and admin_token_revoke (SECURITY
---                     DEFINER). No DELETE on history, admin_audit, devices
---                     or names, no TRUNCATE, no DDL.
+--                     DEFINER); reads and prunes the change log. No
+--                     DELETE on history, admin_audit, devices or names,
+--                     no TRUNCATE, no DDL.
 --   PREFIX_provision  registers devices and names, appends to history,
---                     the outbox and provision_batches; nothing of the
---                     admin API (tokens, audit, policy).
+--                     the outbox, provision_batches and the change log;
+--                     nothing of the admin API (tokens, audit, policy).
 --   PREFIX_readonly   SELECT on every table, admin_tokens without the
 --                     hashes.
 --
@@ -64,11 +65,13 @@ BEGIN
     EXECUTE format('GRANT SELECT, UPDATE ON firmware_policy_state TO %s', gw);
     EXECUTE format('GRANT SELECT ON admin_tokens, provision_batches, schema_version, '
                    'db_roles TO %s', gw);
+    EXECUTE format('GRANT SELECT, INSERT, DELETE ON ddns_changes, ddns_change_marks TO %s', gw);
+    EXECUTE format('GRANT SELECT, UPDATE ON ddns_change_horizon TO %s', gw);
 
     -- ddns-provision (its COPY goes to a temporary table)
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON devices, names TO %s', prov);
     EXECUTE format('GRANT SELECT, INSERT ON history, dns_outbox, provision_batches TO %s', prov);
-    EXECUTE format('GRANT INSERT ON fleet_deltas TO %s', prov);
+    EXECUTE format('GRANT INSERT ON fleet_deltas, ddns_changes TO %s', prov);
     EXECUTE format('GRANT SELECT ON schema_version, db_roles TO %s', prov);
     BEGIN
         EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO %s', current_database(), prov);
@@ -80,7 +83,8 @@ BEGIN
     -- reading
     EXECUTE format('GRANT SELECT ON devices, names, history, dns_outbox, provision_batches, '
                    'admin_audit, firmware_policy, firmware_policy_state, source_failures, '
-                   'update_minutes, fleet_deltas, schema_version, db_roles TO %s', ro);
+                   'update_minutes, fleet_deltas, schema_version, db_roles, ddns_changes, '
+                   'ddns_change_horizon, ddns_change_marks TO %s', ro);
     EXECUTE format('GRANT SELECT (token_id, scope, comment, created_at, created_by, expires_at, '
                    'revoked_at, parent_id) ON admin_tokens TO %s', ro);
 

@@ -10,7 +10,8 @@ The gateway here has one worker with one database connection. A test holds
 a row lock on one device in its own session, sends that device's request
 (which then occupies the connection), sends the others (which queue), and
 releases the lock: the queued requests leave in one statement, which the
-gateway's batch counters show."""
+gateway's batch counters show. (With [database] quiet_cache = 0: the
+answers kept in memory have tests of their own in test_quiet_poll.py.)"""
 import base64
 import math
 import os
@@ -28,6 +29,9 @@ WORKERS = 1
 def configure(s):
     s.gateway_extra = "workers = %d\n" % WORKERS
     s.pool_size = 1
+    # every request goes to the database: no answers kept in memory, whose
+    # barrier statements would queue for the one connection too
+    s.database_extra = "quiet_cache = 0\n"
 
 
 @pytest.fixture(scope="module")

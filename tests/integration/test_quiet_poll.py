@@ -413,3 +413,176 @@ def test_address_required_through_the_admin_api(qstack, tmp_path):
     assert qstack.psql("SELECT (admin_policy_set(NULL, 't', 'database', '{acmecam-b9}', '{}', "
                        "'{}', '{}')).body->'address_required_models'") == [['["acmecam-p8"]']]
     ctl(qstack, "policy", "set", "--clear", token=wtok, check=0)
+
+
+# -- the answers kept in memory (gw_quiet, [database] quiet_cache) ----------
+
+def hits(stack, port=None):
+    m = stack.metrics() if port is None else ddnsstack.admin_metrics(port)
+    return m.get("ddns_quiet_hits_total", 0)
+
+
+def warm(stack, creds, addr, ts):
+    """Settles the device at addr with timestamps from ts on and polls until
+    the gateway answers from memory; returns the next timestamp to use.
+    (An answer is kept only once a barrier newer than the device's last
+    change has completed: within about a second.)"""
+    settled(stack, creds, addr, ts=ts)
+    ts += 2
+    before = hits(stack)
+    deadline = time.time() + 15
+    while hits(stack) == before:
+        assert time.time() < deadline, "no poll was answered from memory"
+        assert send(stack, signed(creds, ("ipv4=%s" % addr).encode(), ts=ts)) == \
+            (200, b"nochg %s\n" % addr.encode())
+        ts += 1
+        time.sleep(0.1)
+    return ts
+
+
+def test_polls_are_answered_from_memory_without_a_read(qstack):
+    """Once the database has answered a poll quietly, the same poll is
+    answered after a barrier (one read of the devices changed since the
+    previous one), not by a read of the device's rows: the hit counter
+    counts every one, and nothing is written."""
+    creds = new_device(qstack)
+    ts = warm(qstack, creds, "192.0.2.90", int(time.time()) - 250)
+    before, h, b = versions(qstack, creds), hits(qstack), \
+        qstack.metrics()["ddns_quiet_barriers_total"]
+    for i in range(5):
+        assert send(qstack, signed(creds, b"ipv4=192.0.2.90", ts=ts + i)) == \
+            (200, b"nochg 192.0.2.90\n")
+    m = qstack.metrics()
+    assert m["ddns_quiet_hits_total"] == h + 5
+    assert m["ddns_quiet_barriers_total"] >= b + 5     # each waited for one of its own
+    assert m["ddns_quiet_entries"] >= 1
+    assert versions(qstack, creds) == before
+    # a copy of an older poll is not answered from memory: it is a replay
+    # for the gateway that saw the newer one, and the database decides
+    # the rest (here: older than nothing written, so nochg again)
+    assert send(qstack, signed(creds, b"ipv4=192.0.2.90", ts=ts + 4)) == (409, b"replay\n")
+
+
+@pytest.mark.parametrize("how", ["other gateway", "operator", "revoke", "key change"])
+def test_a_change_anywhere_is_seen_before_the_next_answer(qstack, how):
+    """The cache never answers nochg for what the database no longer holds:
+    the device's names or its credential changed by another gateway, by an
+    operator's SQL or by a revocation, and the very next poll to the warm
+    gateway gets the database's answer, twenty times in a row."""
+    creds = new_device(qstack)
+    dev = creds["device_id"]
+    ts = warm(qstack, creds, "192.0.2.91", int(time.time()) - 280)
+    with qstack.extra_gateway("quiet-cache-b") as other:
+        for i in range(20):
+            ts += 2
+            x = b"ipv4=192.0.2.91"
+            if how == "other gateway":
+                assert send(qstack, signed(creds, b"ipv4=192.0.2.92", ts=ts), other) == \
+                    (200, b"good 192.0.2.92\n")
+                assert send(qstack, signed(creds, x, ts=ts + 1)) == \
+                    (200, b"good 192.0.2.91\n")
+            elif how == "operator":
+                qstack.psql("UPDATE names SET ipv4 = '192.0.2.93' WHERE device_id = '%s'" % dev)
+                assert send(qstack, signed(creds, x, ts=ts + 1)) == \
+                    (200, b"good 192.0.2.91\n")
+            elif how == "revoke":
+                qstack.psql("UPDATE devices SET status = 'revoked' WHERE device_id = '%s'" % dev)
+                status, body = send(qstack, signed(creds, x, ts=ts + 1))
+                assert status != 200 and not body.startswith(b"nochg"), (status, body)
+                qstack.psql("UPDATE devices SET status = 'active' WHERE device_id = '%s'" % dev)
+            else:
+                qstack.psql("UPDATE devices SET generation = generation + 1 "
+                            "WHERE device_id = '%s'" % dev)
+                status, body = send(qstack, signed(creds, x, ts=ts + 1))
+                assert status != 200 and not body.startswith(b"nochg"), (status, body)
+                qstack.psql("UPDATE devices SET generation = generation - 1 "
+                            "WHERE device_id = '%s'" % dev)
+            # settle again, and let the gateway keep the answer again
+            for k in range(2, 40):
+                h = hits(qstack)
+                assert send(qstack, signed(creds, x, ts=ts + k)) == \
+                    (200, b"nochg 192.0.2.91\n") or k < 4
+                if hits(qstack) > h:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("no answer from memory after the change")
+            ts += k
+    assert names_hold(qstack, creds) == ["192.0.2.91", "-"]
+
+
+def test_barriers_that_cannot_know_drop_everything(qstack):
+    """A barrier older than the pruned change log, and a provisioning batch
+    (more than 100 names in one statement), drop every kept answer: the
+    next poll is answered by the database (correctly), and kept again."""
+    creds = new_device(qstack)
+    ts = warm(qstack, creds, "192.0.2.94", int(time.time()) - 200)
+    f0 = qstack.metrics()["ddns_quiet_flushes_total"]
+    qstack.psql("UPDATE ddns_change_horizon SET pruned = pg_current_xact_id()")
+    deadline = time.time() + 10
+    while qstack.metrics()["ddns_quiet_flushes_total"] == f0:
+        assert time.time() < deadline
+        time.sleep(0.2)
+    h = hits(qstack)
+    assert send(qstack, signed(creds, b"ipv4=192.0.2.94", ts=ts)) == (200, b"nochg 192.0.2.94\n")
+    assert hits(qstack) == h
+    ts = warm(qstack, creds, "192.0.2.94", ts + 1)
+    f1 = qstack.metrics()["ddns_quiet_flushes_total"]
+    qstack.psql(
+        "WITH d AS (INSERT INTO devices (device_id, kid) "
+        "SELECT lpad(to_hex(x), 12, 'f'), 'bulk' FROM generate_series(1, 101) x RETURNING device_id) "
+        "INSERT INTO names (device_id, label, zone) SELECT device_id, 'bulk' || device_id, "
+        "'bulk.example' FROM d")
+    deadline = time.time() + 10
+    while qstack.metrics()["ddns_quiet_flushes_total"] == f1:
+        assert time.time() < deadline
+        time.sleep(0.2)
+    h = hits(qstack)
+    assert send(qstack, signed(creds, b"ipv4=192.0.2.94", ts=ts)) == (200, b"nochg 192.0.2.94\n")
+    assert hits(qstack) == h
+
+
+def test_the_change_log_is_pruned_with_a_horizon(qstack):
+    """ddns_changes_prune() deletes only rows older than what it keeps, and
+    raises the horizon to the oldest transaction of a mark at least that
+    old, so a reader whose snapshot is older knows it missed some."""
+    qstack.psql("SELECT ddns_changes_prune('0 s')")
+    time.sleep(1.1)
+    creds = new_device(qstack)
+    settled(qstack, creds, "192.0.2.95", ts=int(time.time()) - 100)
+    assert int(qstack.psql("SELECT count(*) FROM ddns_changes WHERE device_id = '%s'"
+                           % creds["device_id"])[0][0]) >= 2
+    assert qstack.psql("SELECT ddns_changes_prune('1 hour')") == [["0"]]
+    assert int(qstack.psql("SELECT count(*) FROM ddns_changes WHERE device_id = '%s'"
+                           % creds["device_id"])[0][0]) >= 2
+    qstack.psql("SELECT ddns_changes_prune('0 s')")
+    time.sleep(1.1)
+    qstack.psql("SELECT ddns_changes_prune('0 s')")
+    assert qstack.psql("SELECT count(*) FROM ddns_changes WHERE device_id = '%s'"
+                       % creds["device_id"]) == [["0"]]
+    snap = qstack.psql("SELECT pg_current_snapshot()")[0][0]
+    assert qstack.psql("SELECT DISTINCT complete FROM ddns_changes_since('%s')" % snap) == [["t"]]
+    assert qstack.psql("SELECT DISTINCT complete FROM ddns_changes_since("
+                       "'1:1:'::pg_snapshot)") == [["f"]]
+
+
+def test_no_cache_reads_every_poll(qstack):
+    """[database] quiet_cache = 0: every poll is the database's read (still
+    written nothing), none is answered from memory."""
+    creds = new_device(qstack)
+    admin = ddnsstack.free_port()
+    with qstack.extra_gateway("quiet-off", extra="[database]\nquiet_cache = 0\n"
+                              "seen_interval = 3600\n[admin]\nlisten = 127.0.0.1:%d\n"
+                              % admin) as port:
+        ts = int(time.time()) - 150
+        settled(qstack, creds, "192.0.2.96", port, ts=ts)
+        before = versions(qstack, creds)
+        for i in range(5):
+            assert send(qstack, signed(creds, b"ipv4=192.0.2.96", ts=ts + 2 + i), port) == \
+                (200, b"nochg 192.0.2.96\n")
+            time.sleep(0.3)
+        assert versions(qstack, creds) == before
+        m = ddnsstack.admin_metrics(admin)
+        assert m["ddns_nochg_unwritten_total"] == 5
+        assert m["ddns_quiet_hits_total"] == 0 and m["ddns_quiet_barriers_total"] == 0
+        assert m["ddns_quiet_entries"] == 0

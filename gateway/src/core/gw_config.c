@@ -172,6 +172,13 @@ static const struct gw_param gw_params[] = {
      "this often (and when it stops), so a device's row is written at most once per "
      "interval however often it polls. \"last seen\" in the admin API is therefore up "
      "to this many seconds old."},
+    {GW_SEC_DATABASE, "quiet_cache", GW_CT_INT, "1000000", 0, 100000000,
+     GOFF(db_quiet_cache), GW_RL_RESTART,
+     "Devices whose last quiet nochg answer the gateway keeps in memory (about 100 "
+     "bytes each, shared by the workers). A poll of the same shape is then answered "
+     "after one shared read of the devices changed since the previous one, instead of "
+     "a read of its own rows: exact, never nochg for an address the database no longer "
+     "holds. 0: every poll reads its rows."},
     {GW_SEC_KEYS, "directory", GW_CT_PATH, "", 0, 0, GOFF(keys_directory), GW_RL_APPLY,
      "Directory of master key files: every *.key file is loaded (mode 0600 or "
      "stricter, docs/PROTOCOL.md section 2). This or pkcs11 is required."},

@@ -88,6 +88,7 @@ typedef struct gw_config {
     int db_pool_size;
     int db_batch_size;          /* most device requests per statement */
     int db_seen_interval;       /* seconds between writes of last seen (gw_seen) */
+    int db_quiet_cache;         /* devices whose quiet answer is kept (gw_quiet); 0: none */
     int secrets_elsewhere;      /* loaded without the TSIG secrets */
     /* [keys] */
     char *keys_directory;

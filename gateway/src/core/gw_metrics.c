@@ -56,6 +56,18 @@ static const struct {
     [GW_M_SEEN_FAILED] = {"ddns_seen_batches_failed_total",
                           "Batches of last seen times the database refused (kept for the "
                           "next interval)."},
+    [GW_M_QUIET_HITS] = {"ddns_quiet_hits_total",
+                         "nochg answers given from memory after a barrier, without a read "
+                         "of the device's rows ([database] quiet_cache)."},
+    [GW_M_QUIET_BARRIERS] = {"ddns_quiet_barriers_total",
+                             "Barrier statements: reads of the devices changed since the "
+                             "previous one, each shared by the polls that waited for it."},
+    [GW_M_QUIET_DROPPED] = {"ddns_quiet_dropped_total",
+                            "Answers in memory dropped because their device changed."},
+    [GW_M_QUIET_FLUSHES] = {"ddns_quiet_flushes_total",
+                            "Times every answer in memory was dropped (a worker's first "
+                            "barrier, a provisioning batch, a barrier older than the change "
+                            "log)."},
 };
 
 static _Atomic uint64_t gw_m_counters_here[GW_M_NCOUNTERS];

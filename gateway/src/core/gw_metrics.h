@@ -35,6 +35,10 @@ enum gw_counter {
     GW_M_NOCHG_UNWRITTEN,       /* nochg answered without a database write */
     GW_M_SEEN_WRITTEN,          /* devices whose last seen gw_seen wrote */
     GW_M_SEEN_FAILED,           /* gw_seen batches that failed (kept for the next) */
+    GW_M_QUIET_HITS,            /* nochg answered from memory after a barrier (gw_quiet) */
+    GW_M_QUIET_BARRIERS,        /* barrier statements (ddns_changes_since) */
+    GW_M_QUIET_DROPPED,         /* answers in memory dropped by a reported change */
+    GW_M_QUIET_FLUSHES,         /* times every answer in memory was dropped */
     GW_M_NCOUNTERS
 };
 

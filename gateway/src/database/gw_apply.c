@@ -2,6 +2,7 @@
 #include "gw_apply.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,32 @@ static int gw_apply_decode(const PGresult *res, int row0, int rows, gw_apply_ans
     return GW_OK;
 }
 
+/* A request gw_quiet may answer: its parameters (for the database, when
+ * memory cannot answer) and its shape (gw_quiet_key_t), in one block. */
+struct gw_apply_kept {
+    const char *params[GW_APPLY_NPARAMS];
+    unsigned char data[];
+};
+
+/* Notes the poll answered without a write (gw_seen). */
+static void gw_apply_unwritten(const gw_apply_job_t *j)
+{
+    if (j->source[0] == '\0')
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gw_seen_note(j->device, j->source, (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+    gw_metrics_inc(GW_M_NOCHG_UNWRITTEN);
+}
+
+/* Hands the answer to the caller and frees what the request kept. */
+static void gw_apply_finish(gw_apply_job_t *j, int err, const gw_apply_answer_t *a)
+{
+    struct gw_apply_kept *kept = j->kept;
+    j->cb(j->arg, err, err == GW_OK ? a : NULL);   /* may free j */
+    free(kept);
+}
+
 static void gw_apply_db_cb(void *arg, int err, const PGresult *res, int row0, int rows)
 {
     gw_apply_job_t *j = arg;
@@ -101,15 +128,85 @@ static void gw_apply_db_cb(void *arg, int err, const PGresult *res, int row0, in
     a.ipv6 = j->ipv6;
     if (err == GW_OK && a.ngood > 0)
         gw_db_wake_publishers(j->db);   /* committed: outbox rows wait */
-    if (err == GW_OK && a.unwritten && j->source[0]) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        gw_seen_note(j->device, j->source, (double)now.tv_sec + (double)now.tv_nsec / 1e9);
-        gw_metrics_inc(GW_M_NOCHG_UNWRITTEN);
+    if (err == GW_OK && a.unwritten) {
+        gw_apply_unwritten(j);
+        if (j->kept != NULL)
+            gw_quiet_learn(&j->ticket, &j->wait.key, (unsigned)a.n);
     }
-    j->cb(j->arg, err, err == GW_OK ? &a : NULL);   /* may free j */
+    gw_apply_finish(j, err, &a);
     if (name != local)
         free(name);
+}
+
+/* After the barrier the request waited for: nochg from memory, or the
+ * database. */
+static void gw_apply_quiet_done(gw_quiet_wait_t *w, int err, unsigned nrows)
+{
+    gw_apply_job_t *j = (gw_apply_job_t *)((char *)w - offsetof(gw_apply_job_t, wait));
+    if (err == GW_OK && nrows == 0) {
+        gw_quiet_ticket(&j->wait.key, &j->ticket);
+        err = gw_db_query_batched(j->db, gw_apply_sql, GW_APPLY_NPARAMS, j->kept->params,
+                                  j->timeout_s, gw_apply_db_cb, j);
+        if (err == GW_OK)
+            return;
+    }
+    gw_apply_result_t local[32], *name = local;
+    gw_apply_answer_t a = {.n = nrows, .ipv4 = j->ipv4, .ipv6 = j->ipv6, .unwritten = 1};
+    if (err == GW_OK && nrows > 32 && (name = calloc(nrows, sizeof *name)) == NULL)
+        err = GW_ENOMEM;
+    if (err == GW_OK) {
+        for (unsigned i = 0; i < nrows; i++)
+            name[i] = GW_APPLY_NOCHG;
+        a.name = name;
+        gw_metrics_inc(GW_M_QUIET_HITS);
+        gw_apply_unwritten(j);
+    }
+    gw_apply_finish(j, err, &a);
+    if (name != local)
+        free(name);
+}
+
+/* Copies the parameters into j->kept and sets the shape of the request in
+ * j->wait.key: what a kept answer must match (device, kid, generation,
+ * dyndns2 or not, addresses, names, User-Agent, firmware). GW_OK or
+ * GW_ENOMEM. */
+static int gw_apply_keep(gw_apply_job_t *j, const char *const *params)
+{
+    static const int shape_of[] = {0, 1, 2, 4, 5, 7, 10, 11};  /* and ts NULL or not */
+    size_t shape_len = 1, text_len = 0;
+    for (size_t i = 0; i < sizeof shape_of / sizeof shape_of[0]; i++)
+        shape_len += 1 + (params[shape_of[i]] ? strlen(params[shape_of[i]]) + 1 : 0);
+    for (int i = 0; i < GW_APPLY_NPARAMS; i++)
+        text_len += params[i] ? strlen(params[i]) + 1 : 0;
+    struct gw_apply_kept *k = malloc(sizeof *k + shape_len + text_len);
+    if (k == NULL)
+        return GW_ENOMEM;
+    unsigned char *p = k->data;
+    *p++ = params[3] == NULL;
+    for (size_t i = 0; i < sizeof shape_of / sizeof shape_of[0]; i++) {
+        const char *v = params[shape_of[i]];
+        *p++ = v != NULL;
+        if (v != NULL) {
+            size_t n = strlen(v) + 1;
+            memcpy(p, v, n);
+            p += n;
+        }
+    }
+    char *t = (char *)p;
+    for (int i = 0; i < GW_APPLY_NPARAMS; i++) {
+        k->params[i] = NULL;
+        if (params[i] != NULL) {
+            size_t n = strlen(params[i]) + 1;
+            memcpy(t, params[i], n);
+            k->params[i] = t;
+            t += n;
+        }
+    }
+    j->kept = k;
+    j->wait.key = (gw_quiet_key_t){
+        .device = j->device, .shape = k->data, .shape_len = shape_len,
+        .ts = params[3] ? strtoll(params[3], NULL, 10) : 0, .dyn = params[3] == NULL};
+    return GW_OK;
 }
 
 size_t gw_apply_count(const gw_apply_answer_t *a, gw_apply_result_t r)
@@ -120,13 +217,16 @@ size_t gw_apply_count(const gw_apply_answer_t *a, gw_apply_result_t r)
     return n;
 }
 
-int gw_apply(gw_db_t *db, const gw_apply_req_t *rq, int timeout_s, gw_apply_job_t *j,
-             gw_apply_cb cb, void *arg)
+int gw_apply(gw_db_t *db, gw_quiet_t *quiet, const gw_apply_req_t *rq, int timeout_s,
+             gw_apply_job_t *j, gw_apply_cb cb, void *arg)
 {
     char interval[16];
     j->db = db;
     j->cb = cb;
     j->arg = arg;
+    j->timeout_s = timeout_s;
+    j->kept = NULL;
+    j->ticket.ok = 0;
     snprintf(j->ipv4, sizeof j->ipv4, "%s", rq->ipv4 ? rq->ipv4 : "");
     snprintf(j->ipv6, sizeof j->ipv6, "%s", rq->ipv6 ? rq->ipv6 : "");
     if (j->ipv4[0] == '\0' && j->ipv6[0] == '\0' && rq->source != NULL) {
@@ -147,6 +247,21 @@ int gw_apply(gw_db_t *db, const gw_apply_req_t *rq, int timeout_s, gw_apply_job_
                                             rq->source, rq->fqdns,
                                             rq->offline ? "true" : "false", interval, rq->agent,
                                             rq->firmware, rq->own ? "true" : "false"};
-    return gw_db_query_batched(db, gw_apply_sql, GW_APPLY_NPARAMS, params, timeout_s,
-                               gw_apply_db_cb, j);
+    /* a poll that may change nothing: from memory if it can */
+    if (quiet != NULL && rq->own && !rq->offline && (j->ipv4[0] || j->ipv6[0]) &&
+        gw_apply_keep(j, params) == GW_OK) {
+        if (gw_quiet_candidate(&j->wait.key)) {
+            j->wait.done = gw_apply_quiet_done;
+            gw_quiet_wait(quiet, &j->wait);     /* may answer at once */
+            return GW_OK;
+        }
+        gw_quiet_ticket(&j->wait.key, &j->ticket);
+    }
+    int rc = gw_db_query_batched(db, gw_apply_sql, GW_APPLY_NPARAMS, params, timeout_s,
+                                 gw_apply_db_cb, j);
+    if (rc != GW_OK) {
+        free(j->kept);
+        j->kept = NULL;
+    }
+    return rc;
 }

@@ -6,8 +6,10 @@
  * order of its parameters, the decoding of the request's rows into a typed
  * answer (refusing any row it does not expect), the rule that a request
  * naming no address publishes the address its connection comes from, and
- * the wake-up of the DNS publishers once a change is committed, and the note
- * (gw_seen) of a poll answered without a write. The handlers only translate
+ * the wake-up of the DNS publishers once a change is committed, the note
+ * (gw_seen) of a poll answered without a write, and the choice between the
+ * database and the answers kept in memory (gw_quiet) for a request whose
+ * addresses are its own. The handlers only translate
  * their protocol into a gw_apply_req_t and the answer into their reply. */
 #ifndef GW_APPLY_H
 #define GW_APPLY_H
@@ -17,6 +19,7 @@
 #include <stdint.h>
 
 #include "gw_db.h"
+#include "gw_quiet.h"
 
 /* What the database decided. The first five are about one name; the last
  * three about the whole request (device_level: no name was looked at). */
@@ -68,10 +71,15 @@ typedef void (*gw_apply_cb)(void *arg, int err, const gw_apply_answer_t *a);
 
 /* One request on its way: the caller's storage (inside its own job, so that
  * a request costs no allocation here), untouched after cb was called. */
+struct gw_apply_kept;
 typedef struct gw_apply_job {
     gw_db_t *db;
     gw_apply_cb cb;
     void *arg;
+    int timeout_s;
+    gw_quiet_wait_t wait;       /* its key is the request's shape (in kept) */
+    gw_quiet_ticket_t ticket;
+    struct gw_apply_kept *kept; /* a request gw_quiet may answer: its parameters */
     char ipv4[INET_ADDRSTRLEN];
     char ipv6[INET6_ADDRSTRLEN];
     char generation[12];
@@ -83,9 +91,13 @@ typedef struct gw_apply_job {
 size_t gw_apply_count(const gw_apply_answer_t *a, gw_apply_result_t r);
 
 /* Queues the request with a deadline of timeout_s; job must live until cb
- * runs. From the call on, cb may run at any time, even before gw_apply
- * returns; when gw_apply fails (as gw_db_query) it is not called. */
-int gw_apply(gw_db_t *db, const gw_apply_req_t *rq, int timeout_s, gw_apply_job_t *job,
-             gw_apply_cb cb, void *arg) __attribute__((warn_unused_result));
+ * runs. A request whose addresses are its own (own, not offline) is
+ * answered from quiet's memory when an answer of its shape is kept and
+ * survives the next barrier; else, and with quiet NULL, by the database.
+ * From the call on, cb may run at any time, even before gw_apply returns;
+ * when gw_apply fails (as gw_db_query) it is not called. */
+int gw_apply(gw_db_t *db, gw_quiet_t *quiet, const gw_apply_req_t *rq, int timeout_s,
+             gw_apply_job_t *job, gw_apply_cb cb, void *arg)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -284,7 +284,7 @@ static int gw_dyn_apply(struct gw_dyn_job *j, gw_req_refusal_t *f)
         .own = 1,
     };
     /* From here on the callback may run at any time and frees j and rq. */
-    int rc = gw_apply(d->db, &ap, d->cfg->request_timeout, &j->apply, gw_dyn_applied, j);
+    int rc = gw_apply(d->db, d->quiet, &ap, d->cfg->request_timeout, &j->apply, gw_dyn_applied, j);
     if (rc != GW_OK) {
         gw_warn("dyndns2 update not queued: %s", gw_strerror(rc));
         return gw_req_refuse(f, 200, 0, "911");

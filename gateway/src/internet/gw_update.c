@@ -220,7 +220,7 @@ static int gw_upd_apply(struct gw_upd_job *j, gw_req_refusal_t *f)
     };
     /* From here on the callback may run at any time (even before gw_apply
      * returns) and frees j and rq. */
-    int rc = gw_apply(u->db, &ap, u->cfg->request_timeout, &j->apply, gw_update_applied, j);
+    int rc = gw_apply(u->db, u->quiet, &ap, u->cfg->request_timeout, &j->apply, gw_update_applied, j);
     if (rc != GW_OK) {
         gw_warn("update not queued: %s", gw_strerror(rc));
         return gw_req_refuse(f, 503, GW_UPDATE_RETRY_AFTER, "911");

@@ -22,6 +22,7 @@ struct gw_worker {
     int left;                   /* left its loop (guarded by the group's mu) */
     struct event_base *base;
     gw_db_t *db;
+    gw_quiet_t *quiet;          /* dev.quiet */
     gw_devctx_t dev;            /* what both device endpoints read */
     gw_keycli_t *keys;          /* dev.keys */
     gw_http_t *http;
@@ -145,7 +146,10 @@ static int gw_worker_init(gw_workers_t *g, struct gw_worker *w, SSL_CTX *ssl,
         w->keys = gw_keycli_new(w->base, keys->kp->worker_fd[w->id]);
     else
         w->keys = gw_keycli_new_inline(keys->inline_keys);
-    w->dev = (gw_devctx_t){.cfg = cfg, .keys = w->keys, .db = w->db, .policy = policy};
+    /* the first worker also prunes the change log */
+    w->quiet = w->db ? gw_quiet_new(w->base, w->db, w->id == 0) : NULL;
+    w->dev = (gw_devctx_t){.cfg = cfg, .keys = w->keys, .db = w->db, .quiet = w->quiet,
+                           .policy = policy};
     w->http = w->db && w->keys ? gw_http_new(w->base, cfg, ssl) : NULL;
     w->reload_ev = w->http ? event_new(w->base, -1, 0, gw_worker_reload_cb, w) : NULL;
     w->stop_ev = w->reload_ev ? event_new(w->base, -1, 0, gw_worker_stop_cb, w) : NULL;
@@ -321,6 +325,7 @@ void gw_workers_free(gw_workers_t *g)
         /* Fails questions and queries still pending: their requests get
          * 911 while the front end still exists. */
         gw_keycli_free(w->keys);
+        gw_quiet_free(w->quiet);
         gw_db_free(w->db);
         gw_http_free(w->http);
         if (w->reload_ev != NULL)

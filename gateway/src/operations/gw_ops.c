@@ -22,6 +22,7 @@
 #include "gw_limit.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_quiet.h"
 #include "gw_opsconn.h"
 #include "gw_outbox.h"
 #include "gw_reply.h"
@@ -203,6 +204,10 @@ static void gw_ops_metrics(gw_ops_t *a, struct evhttp_request *req)
         "# HELP ddns_seen_pending Devices whose last seen time waits for the next batch "
         "([database] seen_interval).\n"
         "# TYPE ddns_seen_pending gauge\nddns_seen_pending %zu\n", gw_seen_pending());
+    evbuffer_add_printf(b,
+        "# HELP ddns_quiet_entries Devices whose last quiet nochg answer is kept in memory "
+        "([database] quiet_cache).\n"
+        "# TYPE ddns_quiet_entries gauge\nddns_quiet_entries %zu\n", gw_quiet_entries());
     if (a->probe_ok)
         evbuffer_add_printf(b,
             "# HELP ddns_outbox_rows DNS changes waiting in dns_outbox (at the last probe).\n"

@@ -28,6 +28,7 @@
 #include "cmn_secmem.h"
 #include "gw_api.h"
 #include "gw_budget.h"
+#include "gw_quiet.h"
 #include "gw_seen.h"
 #include "gw_checkip.h"
 #include "gw_config.h"
@@ -362,6 +363,7 @@ static void gw_app_free(struct gw_app *app)
     if (app->workers != NULL && gw_workers_running(app->workers) > 0)
         gw_workers_break(app->workers);
     gw_workers_free(app->workers);   /* joins the threads first */
+    gw_quiet_shutdown();             /* after the workers' barriers */
     if (app->kp_ev != NULL)
         event_free(app->kp_ev);
     gw_keyproc_stop(&app->kp);      /* after the workers: they ask it */
@@ -719,7 +721,8 @@ static int gw_run(struct gw_app *app)
     gw_limit_conf_from(cfg, &lc);
     gw_budget_conf_t bc;
     gw_budget_conf_from(cfg, &bc);
-    if (gw_conn_init() != GW_OK || gw_limit_init(&lc) != GW_OK || gw_budget_init(&bc) != GW_OK) {
+    if (gw_conn_init() != GW_OK || gw_limit_init(&lc) != GW_OK || gw_budget_init(&bc) != GW_OK ||
+        gw_quiet_init((size_t)cfg->db_quiet_cache) != GW_OK) {
         gw_error("out of memory at start-up");
         return GW_EXIT_RUNTIME;
     }

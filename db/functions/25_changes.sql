@@ -7,7 +7,7 @@
 -- generation, status, last_ts, user_agent, firmware, last_result,
 -- fail_count or dyndns2; a name's owner, label, zone or addresses; a
 -- deleted device or name; a name added. A statement that adds more than
--- 100 names (a provisioning batch) appends one row with device_id '' for
+-- 100 names (a provisioning batch) appends one row with device_id '*' for
 -- all of them: every gateway drops its whole cache, which costs one read
 -- per device afterwards instead of a row per name now.
 --
@@ -34,7 +34,7 @@ END $$;
 CREATE OR REPLACE FUNCTION ddns_changes_names_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF (SELECT count(*) FROM (SELECT 1 FROM changes_new LIMIT 101) s) > 100 THEN
-        INSERT INTO ddns_changes (device_id) VALUES ('');
+        INSERT INTO ddns_changes (device_id) VALUES ('*');
     ELSE
         INSERT INTO ddns_changes (device_id) SELECT DISTINCT device_id FROM changes_new;
     END IF;
@@ -42,25 +42,36 @@ BEGIN
 END $$;
 
 -- What changed since p_since (a snapshot this function returned before;
--- NULL the first time): one row per change (device, transaction id) that
--- is visible now and was not in p_since, each with the new snapshot to
--- pass next time, the server's clock in whole seconds, and complete (false
--- when p_since is NULL or older than the pruned rows: the caller cannot
--- know what changed and drops everything). A row with device NULL when
--- nothing changed. Read-only, one index range from p_since's xmin.
-CREATE OR REPLACE FUNCTION ddns_changes_since(p_since pg_snapshot)
-RETURNS TABLE (snap pg_snapshot, db_now bigint, complete boolean, device text, xid xid8)
-LANGUAGE sql STABLE AS $$
-    WITH h AS (
-        SELECT pg_current_snapshot() AS s, floor(extract(epoch FROM now()))::bigint AS t,
-               coalesce(pg_snapshot_xmin(p_since) >= (SELECT pruned FROM ddns_change_horizon),
-                        false) AS complete
-    )
-    SELECT h.s, h.t, h.complete, c.device_id, c.xid
-        FROM h LEFT JOIN ddns_changes c
-            ON h.complete AND c.xid >= pg_snapshot_xmin(p_since)
-           AND NOT pg_visible_in_snapshot(c.xid, p_since)
-$$;
+-- NULL the first time), as one line of words separated by spaces: the new
+-- snapshot to pass next time, the server's clock in whole seconds, 't' or
+-- 'f' (complete: 'f' when p_since is NULL or older than the pruned rows,
+-- so that the caller cannot know what changed and drops everything), then
+-- for every change visible now and not in p_since its device and
+-- transaction id ('*' for every device). Read-only, one index range from
+-- p_since's xmin. STABLE: each of its statements reads the caller's one
+-- snapshot, the very one it returns (a VOLATILE function would take a new
+-- snapshot per statement). One scalar in PL/pgSQL, whose plans are made
+-- once per session: a gateway calls it for every barrier, and planning or
+-- a set of rows would be most of its cost.
+DROP FUNCTION IF EXISTS ddns_changes_since(pg_snapshot);
+CREATE FUNCTION ddns_changes_since(p_since pg_snapshot) RETURNS text
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    complete boolean := coalesce(pg_snapshot_xmin(p_since)
+                                 >= (SELECT h.pruned FROM ddns_change_horizon h), false);
+    changes text;
+BEGIN
+    IF complete THEN
+        SELECT string_agg(c.device_id || ' ' || c.xid::text, ' ') INTO changes
+            FROM ddns_changes c
+            WHERE c.xid >= pg_snapshot_xmin(p_since)
+              AND NOT pg_visible_in_snapshot(c.xid, p_since);
+    END IF;
+    RETURN pg_current_snapshot()::text || ' ' || floor(extract(epoch FROM now()))::bigint
+           || CASE WHEN complete THEN ' t' ELSE ' f' END || coalesce(' ' || changes, '');
+END $$;
 
 -- Deletes the rows older than p_keep (the gateway passes 5 minutes: a
 -- reader's snapshot is seconds old) and raises the horizon accordingly;

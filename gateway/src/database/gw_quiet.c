@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -17,10 +18,9 @@
 #define GW_QUIET_MAX_ROWS 1000      /* names of one answer kept */
 #define GW_QUIET_TIMEOUT 5          /* seconds a barrier may take */
 #define GW_QUIET_PRUNE_TICKS 60     /* ticks (s) between two prunes */
+#define GW_QUIET_WORKERS 64         /* workers that can be woken */
 
-static const char gw_quiet_sql[] =
-    "SELECT snap::text, db_now, complete, device, xid::text "
-    "FROM ddns_changes_since($1::pg_snapshot)";
+static const char gw_quiet_sql[] = "SELECT ddns_changes_since($1::pg_snapshot)";
 static const char gw_quiet_prune_sql[] = "SELECT ddns_changes_prune('5 minutes')";
 
 typedef struct gw_quiet_slot {
@@ -36,6 +36,7 @@ typedef struct gw_quiet_slot {
     unsigned char *shape;
 } gw_quiet_slot_t;
 
+/* Everything below is guarded by mu. */
 static struct {
     pthread_mutex_t mu;
     gw_quiet_slot_t *slot;
@@ -43,18 +44,28 @@ static struct {
     size_t valid;                   /* slots with an answer */
     uint64_t latest;                /* xmin of the newest barrier snapshot; 0: none yet */
     uint64_t flushes;
+    /* the sequence of barriers */
+    char *since;                    /* the previous barrier's snapshot; NULL: none */
+    int running;                    /* a barrier runs (on runner's pool) */
+    int sent;                       /* ... and its statement was sent */
+    gw_quiet_t *runner;
+    int more;                       /* requests wait for a barrier after the running one */
+    uint64_t started, done;         /* numbers of the last barrier started and completed */
+    uint64_t last_tick_done;        /* done at the keeper's previous second */
+    int64_t db_now;                 /* the database's clock at the last completed one */
+    gw_quiet_t *workers[GW_QUIET_WORKERS];
 } gw_q = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 struct gw_quiet {
     struct event_base *base;
     gw_db_t *db;
-    char *since;                    /* the previous barrier's snapshot; NULL: none */
-    gw_db_job_t *job;               /* the barrier in flight */
+    int keeper, ticks;
+    gw_db_job_t *job;               /* the barrier this worker runs */
     gw_db_job_t *prune_job;         /* the pruning in flight */
-    int running, ran, prune, ticks, pruning;
-    gw_quiet_wait_t *riding;        /* waiting for the barrier in flight */
-    gw_quiet_wait_t *next, **next_tail; /* waiting for the next one */
-    struct event *tick;
+    gw_quiet_wait_t *head, **tail;  /* this worker's waiting requests, oldest first */
+    struct event *wake;             /* a barrier completed (from any thread) */
+    struct event *kick;             /* sends the barrier this worker claimed */
+    struct event *tick;             /* keeper: every second */
 };
 
 int gw_quiet_init(size_t capacity)
@@ -84,6 +95,11 @@ void gw_quiet_shutdown(void)
     gw_q.slot = NULL;
     gw_q.cap = 0;
     gw_q.valid = 0;
+    free(gw_q.since);
+    gw_q.since = NULL;
+    gw_q.latest = 0;
+    gw_q.running = 0;
+    gw_q.runner = NULL;
     pthread_mutex_unlock(&gw_q.mu);
 }
 
@@ -210,161 +226,237 @@ static void gw_quiet_flush(void)
     gw_metrics_inc(GW_M_QUIET_FLUSHES);
 }
 
-static int gw_quiet_start(gw_quiet_t *q);
-
-/* Answers the requests that rode the barrier: from memory when their
- * entry survived it and the timestamp is not ahead of the database's
- * clock by more than 1 s (as ddns_apply_batch() would), else nrows 0. */
-static void gw_quiet_answer(gw_quiet_wait_t *w, int err, int ok, int64_t db_now)
+/* Applies a barrier's answer (see ddns_changes_since()): drops what it
+ * reports and keeps its snapshot for the next. GW_OK, GW_EDB for an answer
+ * it does not expect (nothing applied), GW_ENOMEM. Under the mutex. */
+static int gw_quiet_apply(const char *line)
 {
-    while (w != NULL) {
-        gw_quiet_wait_t *next = w->next;
-        unsigned nrows = 0;
-        if (ok) {
-            pthread_mutex_lock(&gw_q.mu);
-            const gw_quiet_slot_t *s = gw_quiet_find(w->key.device, 0);
-            if (gw_quiet_matches(s, &w->key) && (w->key.dyn || w->key.ts <= db_now + 1))
-                nrows = s->nrows;
-            pthread_mutex_unlock(&gw_q.mu);
-        }
-        w->done(w, err, nrows);   /* may free w */
-        w = next;
-    }
-}
-
-/* Applies a barrier's rows: GW_OK with its snapshot and clock, or GW_EDB. */
-static int gw_quiet_apply(gw_quiet_t *q, const PGresult *res, int64_t *db_now)
-{
-    int n = PQntuples(res);
-    if (n < 1 || PQnfields(res) != 5 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1)) {
-        gw_error("ddns_changes_since returned %d rows", n);
-        return GW_EDB;
-    }
-    const char *snap = PQgetvalue(res, 0, 0);
+    char *copy = strdup(line), *save = NULL;
+    if (copy == NULL)
+        return GW_ENOMEM;
+    const char *snap = strtok_r(copy, " ", &save);
+    const char *now = strtok_r(NULL, " ", &save);
+    const char *complete = strtok_r(NULL, " ", &save);
     char *end;
-    uint64_t xmin = strtoull(snap, &end, 10);
-    if (end == snap || *end != ':') {
-        gw_error("ddns_changes_since returned an unexpected snapshot");
+    uint64_t xmin = snap ? strtoull(snap, &end, 10) : 0;
+    if (snap == NULL || now == NULL || complete == NULL || end == snap || *end != ':' ||
+        (strcmp(complete, "t") != 0 && strcmp(complete, "f") != 0)) {
+        free(copy);
+        gw_error("ddns_changes_since returned an unexpected answer");
         return GW_EDB;
     }
     char *since = strdup(snap);
-    if (since == NULL)
+    if (since == NULL) {
+        free(copy);
         return GW_ENOMEM;
-    *db_now = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    int complete = PQgetvalue(res, 0, 2)[0] == 't';
-    pthread_mutex_lock(&gw_q.mu);
-    if (!complete) {
+    }
+    if (complete[0] == 'f')
         gw_quiet_flush();
-    } else {
-        for (int r = 0; r < n; r++) {
-            if (PQgetisnull(res, r, 3))
-                continue;
-            const char *device = PQgetvalue(res, r, 3);
-            uint64_t x = PQgetisnull(res, r, 4) ? UINT64_MAX
-                                                : strtoull(PQgetvalue(res, r, 4), NULL, 10);
-            if (device[0] == '\0') {    /* a provisioning batch: every device */
-                gw_quiet_flush();
-                continue;
-            }
-            gw_quiet_slot_t *s = gw_quiet_find(device, 0);
-            if (s == NULL)
-                continue;
-            if (x > s->changed)
-                s->changed = x;
-            if (s->valid && s->stamp <= x) {
-                gw_quiet_drop(s);
-                gw_metrics_inc(GW_M_QUIET_DROPPED);
-            }
+    const char *device, *xid;
+    while ((device = strtok_r(NULL, " ", &save)) != NULL) {
+        xid = strtok_r(NULL, " ", &save);
+        uint64_t x = xid ? strtoull(xid, NULL, 10) : UINT64_MAX;
+        if (strcmp(device, "*") == 0) {     /* a provisioning batch: every device */
+            gw_quiet_flush();
+            continue;
+        }
+        gw_quiet_slot_t *s = gw_quiet_find(device, 0);
+        if (s == NULL)
+            continue;
+        if (x > s->changed)
+            s->changed = x;
+        if (s->valid && s->stamp <= x) {
+            gw_quiet_drop(s);
+            gw_metrics_inc(GW_M_QUIET_DROPPED);
         }
     }
     if (xmin > gw_q.latest)
         gw_q.latest = xmin;
-    pthread_mutex_unlock(&gw_q.mu);
-    free(q->since);
-    q->since = since;
+    gw_q.db_now = strtoll(now, NULL, 10);
+    free(gw_q.since);
+    gw_q.since = since;
+    free(copy);
     return GW_OK;
+}
+
+static void gw_quiet_done(void *arg, int err, const PGresult *res);
+static void gw_quiet_answer(gw_quiet_t *q);
+
+/* Wakes every worker but q that has requests waiting, to answer what the
+ * last barrier covered. Under the mutex. */
+static void gw_quiet_wake_others(const gw_quiet_t *q)
+{
+    for (int i = 0; i < GW_QUIET_WORKERS; i++)
+        if (gw_q.workers[i] != NULL && gw_q.workers[i] != q && gw_q.workers[i]->head != NULL)
+            event_active(gw_q.workers[i]->wake, EV_READ, 0);
+}
+
+/* The running barrier ended without reading anything: what changed is
+ * unknown, so every answer is dropped and the requests it covered are
+ * answered by the database. Under the mutex. */
+static void gw_quiet_abandon(const gw_quiet_t *q)
+{
+    gw_quiet_flush();
+    gw_q.running = 0;
+    gw_q.runner = NULL;
+    gw_q.done = gw_q.started;
+    gw_quiet_wake_others(q);
+}
+
+/* Makes q the runner of the next barrier, sent at the end of the current
+ * turn of q's loop (gw_quiet_kick): the requests whose bytes arrived in
+ * the same turn wait for it too, instead of the one after. Under the
+ * mutex, with none running, on q's thread. */
+static void gw_quiet_claim(gw_quiet_t *q)
+{
+    gw_q.running = 1;
+    gw_q.sent = 0;
+    gw_q.runner = q;
+    event_active(q->kick, EV_TIMEOUT, 0);
+}
+
+/* Sends the barrier q claimed: it covers every request waiting now (the
+ * snapshot it reads is taken after they arrived). */
+static void gw_quiet_send(gw_quiet_t *q)
+{
+    pthread_mutex_lock(&gw_q.mu);
+    gw_q.started++;
+    gw_q.sent = 1;
+    gw_q.more = 0;
+    char *since = gw_q.since != NULL ? strdup(gw_q.since) : NULL;
+    int rc = gw_q.since != NULL && since == NULL ? GW_ENOMEM : GW_OK;
+    pthread_mutex_unlock(&gw_q.mu);
+    const char *params[1] = {since};
+    if (rc == GW_OK)
+        rc = gw_db_query_timed(q->db, gw_quiet_sql, 1, params, GW_QUIET_TIMEOUT, gw_quiet_done,
+                               q, &q->job);
+    free(since);
+    if (rc == GW_OK)
+        return;
+    q->job = NULL;
+    pthread_mutex_lock(&gw_q.mu);
+    gw_quiet_abandon(q);
+    pthread_mutex_unlock(&gw_q.mu);
+    gw_quiet_answer(q);
+}
+
+/* Answers this worker's requests that a completed barrier covers: from
+ * memory when their entry survived it and the timestamp is not ahead of
+ * the database's clock by more than 1 s (as ddns_apply_batch() would),
+ * else nrows 0; and starts a barrier for the rest if none runs. */
+static void gw_quiet_answer(gw_quiet_t *q)
+{
+    gw_quiet_wait_t *ready = NULL, **rtail = &ready;
+    pthread_mutex_lock(&gw_q.mu);
+    while (q->head != NULL && q->head->after < gw_q.done) {
+        gw_quiet_wait_t *w = q->head;
+        q->head = w->next;
+        if (q->head == NULL)
+            q->tail = &q->head;
+        const gw_quiet_slot_t *s = gw_quiet_find(w->key.device, 0);
+        w->after = gw_quiet_matches(s, &w->key) && (w->key.dyn || w->key.ts <= gw_q.db_now + 1)
+                       ? s->nrows : 0;  /* from here on: the answer */
+        w->next = NULL;
+        *rtail = w;
+        rtail = &w->next;
+    }
+    if (q->head != NULL && !gw_q.running)
+        gw_quiet_claim(q);
+    pthread_mutex_unlock(&gw_q.mu);
+    while (ready != NULL) {
+        gw_quiet_wait_t *w = ready;
+        ready = w->next;
+        w->done(w, GW_OK, (unsigned)w->after);   /* may free w */
+    }
 }
 
 static void gw_quiet_done(void *arg, int err, const PGresult *res)
 {
     gw_quiet_t *q = arg;
-    int64_t db_now = 0;
     q->job = NULL;
-    q->running = 0;
     gw_metrics_inc(GW_M_QUIET_BARRIERS);
+    if (err == GW_OK && (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+                         PQnfields(res) != 1 || PQgetisnull(res, 0, 0)))
+        err = GW_EDB;
+    pthread_mutex_lock(&gw_q.mu);
     if (err == GW_OK)
-        err = gw_quiet_apply(q, res, &db_now);
-    else
+        err = gw_quiet_apply(PQgetvalue(res, 0, 0));
+    if (err != GW_OK) {
+        /* the next barrier reads from the same snapshot again */
         gw_warn("quiet cache: barrier failed (%s): polls read the database",
                 gw_strerror(err));
-    gw_quiet_wait_t *w = q->riding;
-    q->riding = NULL;
-    if (q->next != NULL)
-        (void)gw_quiet_start(q);
-    gw_quiet_answer(w, GW_OK, err == GW_OK, db_now);
-}
-
-/* Starts a barrier for the requests waiting; they are answered without
- * memory (nrows 0) when it cannot be sent. */
-static int gw_quiet_start(gw_quiet_t *q)
-{
-    const char *params[1] = {q->since};
-    q->riding = q->next;
-    q->next = NULL;
-    q->next_tail = &q->next;
-    q->running = 1;
-    q->ran = 1;
-    int rc = gw_db_query_timed(q->db, gw_quiet_sql, 1, params, GW_QUIET_TIMEOUT, gw_quiet_done,
-                               q, &q->job);
-    if (rc != GW_OK) {
-        q->running = 0;
-        q->job = NULL;
-        gw_quiet_wait_t *w = q->riding;
-        q->riding = NULL;
-        gw_quiet_answer(w, GW_OK, 0, 0);
+        gw_quiet_abandon(q);
+    } else {
+        gw_q.running = 0;
+        gw_q.runner = NULL;
+        gw_q.done = gw_q.started;
+        gw_quiet_wake_others(q);
     }
-    return rc;
+    if (gw_q.more)
+        gw_quiet_claim(q);
+    pthread_mutex_unlock(&gw_q.mu);
+    gw_quiet_answer(q);
 }
 
 void gw_quiet_wait(gw_quiet_t *q, gw_quiet_wait_t *w)
 {
+    pthread_mutex_lock(&gw_q.mu);
+    w->after = gw_q.started;
     w->next = NULL;
-    *q->next_tail = w;
-    q->next_tail = &w->next;
-    if (!q->running)
-        (void)gw_quiet_start(q);
+    *q->tail = w;
+    q->tail = &w->next;
+    if (!gw_q.running)
+        gw_quiet_claim(q);
+    else if (gw_q.sent)
+        gw_q.more = 1;      /* else the claimed barrier, not sent yet, covers it */
+    pthread_mutex_unlock(&gw_q.mu);
+}
+
+static void gw_quiet_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gw_quiet_send(arg);
+}
+
+static void gw_quiet_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gw_quiet_answer(arg);
 }
 
 static void gw_quiet_pruned(void *arg, int err, const PGresult *res)
 {
     gw_quiet_t *q = arg;
     (void)res;
-    q->pruning = 0;
     q->prune_job = NULL;
     if (err != GW_OK)
         gw_warn("quiet cache: pruning the change log failed (%s)", gw_strerror(err));
 }
 
-/* Every second: a barrier when none ran (so that an idle worker's
- * snapshot stays recent and its next read short), and the pruning. */
+/* The keeper's second: a barrier when none ran (so that the snapshot
+ * stays recent and the next read short), and the pruning. */
 static void gw_quiet_tick(evutil_socket_t fd, short what, void *arg)
 {
     gw_quiet_t *q = arg;
     (void)fd;
     (void)what;
-    if (!q->running && !q->ran && gw_db_connected(q->db) > 0)
-        (void)gw_quiet_start(q);
-    q->ran = 0;
-    if (q->prune && ++q->ticks >= GW_QUIET_PRUNE_TICKS && !q->pruning &&
+    pthread_mutex_lock(&gw_q.mu);
+    if (!gw_q.running && gw_q.done == gw_q.last_tick_done && gw_db_connected(q->db) > 0)
+        gw_quiet_claim(q);
+    gw_q.last_tick_done = gw_q.done;
+    pthread_mutex_unlock(&gw_q.mu);
+    if (++q->ticks >= GW_QUIET_PRUNE_TICKS && q->prune_job == NULL &&
         gw_db_connected(q->db) > 0) {
         q->ticks = 0;
         if (gw_db_query_timed(q->db, gw_quiet_prune_sql, 0, NULL, 30, gw_quiet_pruned, q,
-                              &q->prune_job) == GW_OK)
-            q->pruning = 1;
+                              &q->prune_job) != GW_OK)
+            q->prune_job = NULL;
     }
 }
 
-gw_quiet_t *gw_quiet_new(struct event_base *base, gw_db_t *db, int prune)
+gw_quiet_t *gw_quiet_new(struct event_base *base, gw_db_t *db, int keeper)
 {
     if (gw_q.cap == 0)
         return NULL;
@@ -373,11 +465,28 @@ gw_quiet_t *gw_quiet_new(struct event_base *base, gw_db_t *db, int prune)
         return NULL;
     q->base = base;
     q->db = db;
-    q->prune = prune;
-    q->next_tail = &q->next;
-    q->tick = event_new(base, -1, EV_PERSIST, gw_quiet_tick, q);
+    q->keeper = keeper;
+    q->tail = &q->head;
+    q->wake = event_new(base, -1, 0, gw_quiet_wake, q);
+    q->kick = event_new(base, -1, 0, gw_quiet_kick, q);
+    q->tick = keeper ? event_new(base, -1, EV_PERSIST, gw_quiet_tick, q) : NULL;
     const struct timeval one = {1, 0};
-    if (q->tick == NULL || event_add(q->tick, &one) != 0) {
+    int slot = -1;
+    pthread_mutex_lock(&gw_q.mu);
+    for (int i = 0; i < GW_QUIET_WORKERS && slot < 0; i++)
+        if (gw_q.workers[i] == NULL)
+            slot = i;
+    if (slot >= 0 && q->wake != NULL && q->kick != NULL && (!keeper || (q->tick != NULL &&
+                                                     event_add(q->tick, &one) == 0)))
+        gw_q.workers[slot] = q;
+    else
+        slot = -1;
+    pthread_mutex_unlock(&gw_q.mu);
+    if (slot < 0) {
+        if (q->wake != NULL)
+            event_free(q->wake);
+        if (q->kick != NULL)
+            event_free(q->kick);
         if (q->tick != NULL)
             event_free(q->tick);
         free(q);
@@ -390,17 +499,32 @@ void gw_quiet_free(gw_quiet_t *q)
 {
     if (q == NULL)
         return;
-    if (q->job != NULL)
-        gw_db_cancel(q->job);
     if (q->prune_job != NULL)
         gw_db_cancel(q->prune_job);
-    event_free(q->tick);
-    gw_quiet_wait_t *w = q->riding;
-    q->riding = NULL;
-    gw_quiet_answer(w, GW_ECLOSED, 0, 0);
-    w = q->next;
-    q->next = NULL;
-    gw_quiet_answer(w, GW_ECLOSED, 0, 0);
-    free(q->since);
+    pthread_mutex_lock(&gw_q.mu);
+    for (int i = 0; i < GW_QUIET_WORKERS; i++)
+        if (gw_q.workers[i] == q)
+            gw_q.workers[i] = NULL;
+    if (gw_q.running && gw_q.runner == q) {
+        /* its barrier will not complete: the requests it covered are
+         * answered by the database, another worker starts the next */
+        if (q->job != NULL)
+            gw_db_cancel(q->job);
+        q->job = NULL;
+        gw_quiet_abandon(q);
+    }
+    gw_quiet_wait_t *w = q->head;
+    q->head = NULL;
+    q->tail = &q->head;
+    pthread_mutex_unlock(&gw_q.mu);
+    while (w != NULL) {
+        gw_quiet_wait_t *next = w->next;
+        w->done(w, GW_ECLOSED, 0);
+        w = next;
+    }
+    if (q->tick != NULL)
+        event_free(q->tick);
+    event_free(q->wake);
+    event_free(q->kick);
     free(q);
 }

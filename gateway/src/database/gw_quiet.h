@@ -13,8 +13,10 @@
  * before any waiting request is answered, so a request is answered as the
  * database stood at a moment after it arrived: never nochg for an address
  * the database no longer holds, whichever gateway or operator changed it.
- * All requests that arrive while a barrier runs share the next one, so
- * under load one statement covers hundreds of polls.
+ * The barriers form one sequence for the whole process: one runs at a
+ * time, on the pool of the worker that started it, and every request that
+ * arrived, on any worker, while it ran shares the next one; so under load
+ * one statement covers many polls.
  *
  * Exactness (docs/ARCHITECTURE.md, "The quiet cache"): an entry is stamped
  * with the oldest running transaction id (xmin) of the newest barrier
@@ -28,10 +30,13 @@
  * provisioning batch drop everything.
  *
  * Owns the process-wide table (one mutex; slots in a fixed array, a few
- * probes per device, the oldest probe replaced when they are all taken),
- * each worker's barrier sequence on its own pool, the 1 s barrier that
- * keeps an idle worker's snapshot fresh, and the pruning of the change log
- * (one worker, every minute). gw_apply asks and teaches it. */
+ * probes per device, the first probe's replaced when they are all taken),
+ * the sequence of barriers (started on the worker of the request that
+ * found none running, or right after the previous one when requests wait;
+ * the workers whose requests it covered are woken through their loops),
+ * the idle barrier once a second that keeps the snapshot recent, and the
+ * pruning of the change log every minute (both on the keeper's worker).
+ * gw_apply asks and teaches it. */
 #ifndef GW_QUIET_H
 #define GW_QUIET_H
 
@@ -53,9 +58,11 @@ void gw_quiet_shutdown(void);
 /* Devices whose answer is in memory (for /metrics). Any thread. */
 size_t gw_quiet_entries(void);
 
-/* A worker's barriers, on its loop and pool; prune: this one also prunes
- * the change log every minute. NULL when the table is off or on ENOMEM. */
-gw_quiet_t *gw_quiet_new(struct event_base *base, gw_db_t *db, int prune);
+/* A worker's part: its waiting requests, and the barriers it runs on its
+ * loop and pool when it is the one to start the next; keeper: this one
+ * also runs the idle barrier and prunes the change log. Call before the
+ * worker's loop runs. NULL when the table is off or on ENOMEM. */
+gw_quiet_t *gw_quiet_new(struct event_base *base, gw_db_t *db, int keeper);
 /* Answers every waiting request GW_ECLOSED and frees q. */
 void gw_quiet_free(gw_quiet_t *q);
 
@@ -71,6 +78,7 @@ typedef struct gw_quiet_key {
 /* A request waiting for a barrier; the caller's storage. */
 typedef struct gw_quiet_wait {
     struct gw_quiet_wait *next;     /* gw_quiet's */
+    uint64_t after;                 /* gw_quiet's: answered by a barrier started later */
     gw_quiet_key_t key;             /* must live until done */
     /* Called once, on the loop: err GW_OK with nrows > 0, the request is
      * answered nochg for nrows names; nrows 0, it is not (ask the
@@ -89,7 +97,8 @@ typedef struct gw_quiet_ticket {
 /* 1 when the request may be answered from memory (an entry of the same
  * shape, the timestamp not older than its): pass it to gw_quiet_wait. */
 int gw_quiet_candidate(const gw_quiet_key_t *k);
-/* Queues w for the next barrier of q (started now if none runs). */
+/* Queues w, on q's worker, for the next barrier (started now if none
+ * runs). */
 void gw_quiet_wait(gw_quiet_t *q, gw_quiet_wait_t *w);
 /* Before the request is sent to the database. */
 void gw_quiet_ticket(const gw_quiet_key_t *k, gw_quiet_ticket_t *t);

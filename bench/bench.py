@@ -448,6 +448,7 @@ class GatewayBench:
         os.makedirs(self.d)
         self.nochg_rate = None      # scenario 1's gateway rate, for 4 and 7
         self.warmed = False
+        self.polled = None          # the workload the nochg devices last polled with
         # descriptors for 10,000 idle connections and more: the gateway
         # (a child) inherits the limit
         progress("gateway: file descriptor limit %d" % ddnsstack.raise_fd_limit())
@@ -586,7 +587,24 @@ class GatewayBench:
     def nochg(self, label, *args):
         if not self.warmed:
             self.warm_up()
+        self.settle("nochg")
         return self.load(label, "--mode", "keepalive", *args)
+
+    def settle(self, workload):
+        """Brings the nochg devices back to the steady state of workload
+        (nochg or dyndns2) after they polled with the other, unmeasured: a
+        device's first request of the other protocol is written (another
+        User-Agent, PROTOCOL.md section 5.1) and its next one is the
+        database's quiet answer that the gateway keeps; a fleet does not
+        switch protocols between two polls."""
+        if self.polled == workload:
+            return
+        for what in ("first %s poll of every device (written)" % workload,
+                     "first quiet %s poll of every device" % workload):
+            time.sleep(1.1)     # a device's timestamp must be newer
+            self.load("settle: " + what, "--mode", "keepalive", "--connections", self.conns,
+                      "--count", self.n_nochg, workload=workload)
+        self.polled = workload
 
     def warm_up(self):
         """Brings the nochg devices to the steady state of a polling fleet,
@@ -612,6 +630,7 @@ class GatewayBench:
         time.sleep(1.1)
         self.load("warm-up: first quiet nochg of every nochg device", "--mode", "keepalive",
                   "--connections", self.conns, "--count", self.n_nochg)
+        self.polled = "nochg"
 
     def nochg_max(self):
         """Scenario 1's gateway rate (measured now if scenario 1 did not run)."""
@@ -710,6 +729,7 @@ def gw_keyproc_scenario(ctx):
 def gw_dyndns2_scenario(ctx):
     g = gateway_bench(ctx)
     base = g.nochg_max()
+    g.settle("dyndns2")
     s = g.load("gateway dyndns2 keepalive", "--mode", "keepalive", "--connections", g.conns,
                "--duration", bench_seconds(), workload="dyndns2")
     need_ok(s, "gateway dyndns2")
@@ -723,6 +743,7 @@ def gw_dyndns2_scenario(ctx):
 def gw_latency_scenario(ctx):
     g = gateway_bench(ctx)
     rate = max(1, int(g.nochg_max() / 2))
+    g.settle("nochg")
     s = g.load("gateway nochg at %d/s" % rate, "--mode", "keepalive", "--connections", g.conns,
                "--rate", rate, "--duration", bench_seconds())
     need_ok(s, "gateway nochg at a fixed rate", "nochg")

@@ -29,6 +29,7 @@
 #include "gw_dynparse.h"
 #include "gw_err.h"
 #include "gw_policy.h"
+#include "gw_quiet.h"
 #include "gw_seen.h"
 #include "gw_route.h"
 #include "gw_limit.h"
@@ -1227,6 +1228,110 @@ static void test_seen_table(void **state)
     assert_int_equal(gw_seen_pending(), 0);
 }
 
+static gw_quiet_key_t test_quiet_key(const char *device, const char *shape, int64_t ts)
+{
+    return (gw_quiet_key_t){.device = device, .shape = (const unsigned char *)shape,
+                            .shape_len = strlen(shape), .ts = ts, .dyn = 0};
+}
+
+/* gw_quiet's table and the barrier answers that drop its entries (the
+ * barriers themselves and the answers from memory need the database:
+ * test_quiet_poll.py). An answer is kept only once a barrier gave the
+ * stamp; a reported change drops it when its transaction id is not below
+ * the stamp; an answer on its way when such a change was reported is not
+ * kept; 'f', '*' and an answer of another form drop everything. */
+static void test_quiet_table(void **state)
+{
+    (void)state;
+    const char *d = "0a0000000001", *e = "0a0000000002";
+    gw_quiet_key_t k = test_quiet_key(d, "k1|0|192.0.2.1", 100);
+    gw_quiet_ticket_t t;
+
+    assert_int_equal(gw_quiet_init(100), GW_OK);
+    assert_int_equal(gw_quiet_init(100), GW_EINVAL);
+    /* no barrier yet: nothing can be stamped, nothing kept */
+    gw_quiet_ticket(&k, &t);
+    assert_false(t.ok);
+    gw_quiet_learn(&t, &k, 1);
+    assert_false(gw_quiet_candidate(&k));
+    assert_int_equal(gw_quiet_changes("100:105:101 1700000000 f"), GW_OK);
+    gw_quiet_ticket(&k, &t);
+    assert_true(t.ok);
+    gw_quiet_learn(&t, &k, 2);
+    assert_true(gw_quiet_candidate(&k));
+    assert_int_equal(gw_quiet_entries(), 1);
+    /* another shape, an older timestamp, another device: not from memory */
+    gw_quiet_key_t other = test_quiet_key(d, "k1|0|192.0.2.2", 100);
+    assert_false(gw_quiet_candidate(&other));
+    other = test_quiet_key(d, "k1|0|192.0.2.1", 99);
+    assert_false(gw_quiet_candidate(&other));
+    other = test_quiet_key(d, "k1|0|192.0.2.1", 101);
+    assert_true(gw_quiet_candidate(&other));
+    other = test_quiet_key(e, "k1|0|192.0.2.1", 100);
+    assert_false(gw_quiet_candidate(&other));
+    other.dyn = 1;
+    assert_false(gw_quiet_candidate(&other));
+
+    /* a change below the stamp was in the answer; one at or above it drops it */
+    assert_int_equal(gw_quiet_changes("110:110: 1700000001 t 0a0000000001 99"), GW_OK);
+    assert_true(gw_quiet_candidate(&k));
+    assert_int_equal(gw_quiet_changes("111:111: 1700000002 t 0a0000000002 5 0a0000000001 100"),
+                     GW_OK);
+    assert_false(gw_quiet_candidate(&k));
+    assert_int_equal(gw_quiet_entries(), 0);
+
+    /* an answer on its way while a change it may not have seen is reported */
+    gw_quiet_ticket(&k, &t);
+    assert_true(t.ok);
+    assert_int_equal(gw_quiet_changes("120:121:120 1700000003 t 0a0000000001 115"), GW_OK);
+    gw_quiet_learn(&t, &k, 1);
+    assert_false(gw_quiet_candidate(&k));
+    gw_quiet_ticket(&k, &t);       /* stamped 120 now: 115 is in the answer */
+    gw_quiet_learn(&t, &k, 1);
+    assert_true(gw_quiet_candidate(&k));
+
+    /* a provisioning batch, an incomplete barrier: everything goes, and an
+     * answer on its way is not kept */
+    gw_quiet_ticket(&k, &t);
+    assert_int_equal(gw_quiet_changes("130:130: 1700000004 t *"), GW_EDB);  /* no xid */
+    assert_false(gw_quiet_candidate(&k));
+    gw_quiet_learn(&t, &k, 1);
+    assert_false(gw_quiet_candidate(&k));
+    gw_quiet_ticket(&k, &t);
+    gw_quiet_learn(&t, &k, 1);
+    assert_true(gw_quiet_candidate(&k));
+    assert_int_equal(gw_quiet_changes("131:131: 1700000005 t * 130"), GW_OK);
+    assert_false(gw_quiet_candidate(&k));
+    gw_quiet_ticket(&k, &t);
+    gw_quiet_learn(&t, &k, 1);
+    assert_true(gw_quiet_candidate(&k));
+    assert_int_equal(gw_quiet_changes("132:132: 1700000006 f"), GW_OK);
+    assert_false(gw_quiet_candidate(&k));
+
+    /* answers of another form: refused, and nothing kept survives them */
+    static const char *const bad[] = {
+        "", "garbage", "132:132:", "132:132: 1700000007", "132:132: 1700000007 x",
+        "132 1700000007 t", "132:132: 17x t", "132:132: 1700000007 t 0a0000000001",
+        "132:132: 1700000007 t 0A0000000001 140", "132:132: 1700000007 t 0a00000001 140",
+        "132:132: 1700000007 t 0a0000000001 -1", "132:132: 1700000007 t 0a0000000001 1x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gw_quiet_ticket(&k, &t);
+        gw_quiet_learn(&t, &k, 1);
+        assert_true(gw_quiet_candidate(&k));
+        assert_int_equal(gw_quiet_changes(bad[i]), GW_EDB);
+        assert_false(gw_quiet_candidate(&k));
+    }
+    gw_quiet_shutdown();
+    assert_int_equal(gw_quiet_entries(), 0);
+    assert_false(gw_quiet_candidate(&k));
+    /* off: nothing is ever kept */
+    assert_int_equal(gw_quiet_init(0), GW_OK);
+    gw_quiet_ticket(&k, &t);
+    assert_false(t.ok);
+    assert_null(gw_quiet_new(NULL, NULL, 1));
+}
+
 /* peer= in the body (docs/PROTOCOL.md section 4.2): either family, in
  * canonical form, alone. */
 static void test_auth_body_peer(void **state)
@@ -1544,6 +1649,7 @@ int main(void)
         cmocka_unit_test(test_policy_address_required),
         cmocka_unit_test(test_auth_body_peer),
         cmocka_unit_test(test_seen_table),
+        cmocka_unit_test(test_quiet_table),
         cmocka_unit_test(test_dyn_query),
         cmocka_unit_test(test_dyn_basic),
         cmocka_unit_test(test_addr_text),

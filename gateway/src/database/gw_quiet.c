@@ -226,9 +226,25 @@ static void gw_quiet_flush(void)
     gw_metrics_inc(GW_M_QUIET_FLUSHES);
 }
 
+/* A device id as the change log holds it: 12 lowercase hex digits. */
+static int gw_quiet_device_ok(const char *d)
+{
+    size_t n = strspn(d, "0123456789abcdef");
+    return n == 12 && d[n] == '\0';
+}
+
+/* A decimal transaction id; UINT64_MAX when the text is not one. */
+static uint64_t gw_quiet_xid(const char *t)
+{
+    if (t == NULL || t[0] == '\0' || strspn(t, "0123456789") != strlen(t) || strlen(t) > 19)
+        return UINT64_MAX;
+    return strtoull(t, NULL, 10);
+}
+
 /* Applies a barrier's answer (see ddns_changes_since()): drops what it
- * reports and keeps its snapshot for the next. GW_OK, GW_EDB for an answer
- * it does not expect (nothing applied), GW_ENOMEM. Under the mutex. */
+ * reports and keeps its snapshot for the next. GW_OK; GW_EDB for an
+ * answer of another form (every answer is dropped: what changed is
+ * unknown); GW_ENOMEM. Under the mutex. */
 static int gw_quiet_apply(const char *line)
 {
     char *copy = strdup(line), *save = NULL;
@@ -237,12 +253,14 @@ static int gw_quiet_apply(const char *line)
     const char *snap = strtok_r(copy, " ", &save);
     const char *now = strtok_r(NULL, " ", &save);
     const char *complete = strtok_r(NULL, " ", &save);
-    char *end;
+    char *end = NULL;
     uint64_t xmin = snap ? strtoull(snap, &end, 10) : 0;
     if (snap == NULL || now == NULL || complete == NULL || end == snap || *end != ':' ||
+        strspn(now, "0123456789") != strlen(now) ||
         (strcmp(complete, "t") != 0 && strcmp(complete, "f") != 0)) {
         free(copy);
-        gw_error("ddns_changes_since returned an unexpected answer");
+        gw_quiet_flush();
+        gw_error("ddns_changes_since returned an answer of another form");
         return GW_EDB;
     }
     char *since = strdup(snap);
@@ -252,11 +270,17 @@ static int gw_quiet_apply(const char *line)
     }
     if (complete[0] == 'f')
         gw_quiet_flush();
-    const char *device, *xid;
+    const char *device;
+    int rc = GW_OK;
     while ((device = strtok_r(NULL, " ", &save)) != NULL) {
-        xid = strtok_r(NULL, " ", &save);
-        uint64_t x = xid ? strtoull(xid, NULL, 10) : UINT64_MAX;
-        if (strcmp(device, "*") == 0) {     /* a provisioning batch: every device */
+        uint64_t x = gw_quiet_xid(strtok_r(NULL, " ", &save));
+        if (x == UINT64_MAX || (strcmp(device, "*") != 0 && !gw_quiet_device_ok(device))) {
+            gw_quiet_flush();
+            gw_error("ddns_changes_since returned a change of another form");
+            rc = GW_EDB;
+            break;
+        }
+        if (device[0] == '*') {     /* a provisioning batch: every device */
             gw_quiet_flush();
             continue;
         }
@@ -270,6 +294,11 @@ static int gw_quiet_apply(const char *line)
             gw_metrics_inc(GW_M_QUIET_DROPPED);
         }
     }
+    if (rc != GW_OK) {
+        free(since);
+        free(copy);
+        return rc;
+    }
     if (xmin > gw_q.latest)
         gw_q.latest = xmin;
     gw_q.db_now = strtoll(now, NULL, 10);
@@ -277,6 +306,14 @@ static int gw_quiet_apply(const char *line)
     gw_q.since = since;
     free(copy);
     return GW_OK;
+}
+
+int gw_quiet_changes(const char *line)
+{
+    pthread_mutex_lock(&gw_q.mu);
+    int rc = gw_quiet_apply(line);
+    pthread_mutex_unlock(&gw_q.mu);
+    return rc;
 }
 
 static void gw_quiet_done(void *arg, int err, const PGresult *res);

@@ -94,6 +94,14 @@ typedef struct gw_quiet_ticket {
     int ok;
 } gw_quiet_ticket_t;
 
+/* Applies the answer of a barrier, one line (db/functions/25_changes.sql,
+ * ddns_changes_since()): "SNAPSHOT CLOCK t|f [DEVICE XID]...". The
+ * entries of the devices it names are dropped (all of them for 'f' or a
+ * device '*'), and its snapshot is the one the next barrier reads from.
+ * GW_OK; GW_EDB for a line of another form, which drops every entry (what
+ * changed is unknown) and keeps the previous snapshot; GW_ENOMEM. The
+ * barriers call it; any thread. */
+int gw_quiet_changes(const char *line) __attribute__((warn_unused_result));
 /* 1 when the request may be answered from memory (an entry of the same
  * shape, the timestamp not older than its): pass it to gw_quiet_wait. */
 int gw_quiet_candidate(const gw_quiet_key_t *k);

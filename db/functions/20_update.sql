@@ -227,6 +227,9 @@ BEGIN
     IF nquiet = nb THEN
         RETURN;     -- nothing to lock, nothing written
     END IF;
+    -- every name this batch changes comes with its device's last_change,
+    -- whose change-log row covers it (25_changes.sql)
+    PERFORM set_config('ddns.apply_logs', 'on', true);
     PERFORM 1 FROM devices
         WHERE device_id = ANY (ARRAY(SELECT q.dev FROM unnest(p_device) WITH ORDINALITY AS q(dev, k)
                                          WHERE NOT quiet[q.k]))
@@ -404,6 +407,7 @@ BEGIN
             RETURN NEXT;
         END LOOP;
     END LOOP;
+    PERFORM set_config('ddns.apply_logs', '', true);
     -- a batch that changed no record commits lazily, one that did as before
     PERFORM set_config('synchronous_commit', CASE WHEN changed THEN sync ELSE 'off' END, true);
 END $$;

@@ -5,7 +5,8 @@
 -- Writers: the triggers of 0014 append (transaction id, device) for every
 -- change of what a quiet answer reads (20_update.sql): a device's kid,
 -- generation, status, last_ts, user_agent, firmware, last_result,
--- fail_count or dyndns2; a name's owner, label, zone or addresses; a
+-- fail_count, dyndns2 or last_change; a name's owner, label, zone or
+-- addresses (not inside ddns_apply_batch(), see below); a
 -- deleted device or name; a name added. A statement that adds more than
 -- 100 names (a provisioning batch) appends one row with device_id '*' for
 -- all of them: every gateway drops its whole cache, which costs one read
@@ -22,8 +23,15 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- Inside ddns_apply_batch() (ddns.apply_logs = on) a name's addresses
+-- change only together with its device's last_change, whose trigger has
+-- logged the device in the same transaction: one row per change, not two.
 CREATE OR REPLACE FUNCTION ddns_changes_name() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.device_id = OLD.device_id
+       AND current_setting('ddns.apply_logs', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO ddns_changes (device_id) VALUES (OLD.device_id);
     IF TG_OP = 'UPDATE' AND NEW.device_id <> OLD.device_id THEN
         INSERT INTO ddns_changes (device_id) VALUES (NEW.device_id);
@@ -53,8 +61,7 @@ END $$;
 -- snapshot per statement). One scalar in PL/pgSQL, whose plans are made
 -- once per session: a gateway calls it for every barrier, and planning or
 -- a set of rows would be most of its cost.
-DROP FUNCTION IF EXISTS ddns_changes_since(pg_snapshot);
-CREATE FUNCTION ddns_changes_since(p_since pg_snapshot) RETURNS text
+CREATE OR REPLACE FUNCTION ddns_changes_since(p_since pg_snapshot) RETURNS text
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan
 AS $$

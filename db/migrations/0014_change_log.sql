@@ -47,14 +47,16 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- the columns a quiet answer reads (20_update.sql); last_seen, last_source
--- and seen_day (ddns_record_seen()) are not among them
+-- the columns a quiet answer reads (20_update.sql), and last_change, which
+-- every change of a name by ddns_apply_batch() sets (so that its names need
+-- no row of their own); last_seen, last_source and seen_day
+-- (ddns_record_seen()) are not among them
 CREATE TRIGGER devices_changes_update AFTER UPDATE ON devices FOR EACH ROW
     WHEN ((OLD.kid, OLD.generation, OLD.status, OLD.last_ts, OLD.user_agent, OLD.firmware,
-           OLD.last_result, OLD.fail_count, OLD.dyndns2)
+           OLD.last_result, OLD.fail_count, OLD.dyndns2, OLD.last_change)
           IS DISTINCT FROM
           (NEW.kid, NEW.generation, NEW.status, NEW.last_ts, NEW.user_agent, NEW.firmware,
-           NEW.last_result, NEW.fail_count, NEW.dyndns2))
+           NEW.last_result, NEW.fail_count, NEW.dyndns2, NEW.last_change))
     EXECUTE FUNCTION ddns_changes_device();
 CREATE TRIGGER devices_changes_delete AFTER DELETE ON devices FOR EACH ROW
     EXECUTE FUNCTION ddns_changes_device();

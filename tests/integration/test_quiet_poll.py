@@ -555,6 +555,15 @@ def test_the_change_log_is_pruned_with_a_horizon(qstack):
     settled(qstack, creds, "192.0.2.95", ts=int(time.time()) - 100)
     assert int(qstack.psql("SELECT count(*) FROM ddns_changes WHERE device_id = '%s'"
                            % creds["device_id"])[0][0]) >= 2
+    # a change writes the device and its name: one row for the transaction
+    assert qstack.psql("SELECT count(*) = count(DISTINCT xid) FROM ddns_changes "
+                       "WHERE device_id = '%s'" % creds["device_id"]) == [["t"]]
+    # an operator's edit of a name alone is logged by the name
+    qstack.psql("UPDATE names SET ipv4 = '192.0.2.97' WHERE device_id = '%s'" % creds["device_id"])
+    snap = qstack.psql("SELECT pg_current_snapshot()")[0][0]
+    qstack.psql("UPDATE names SET ipv4 = '192.0.2.95' WHERE device_id = '%s'" % creds["device_id"])
+    words = qstack.psql("SELECT ddns_changes_since('%s')" % snap)[0][0].split()
+    assert words[2] == "t" and creds["device_id"] in words[3::2], words
     assert qstack.psql("SELECT ddns_changes_prune('1 hour')") == [["0"]]
     assert int(qstack.psql("SELECT count(*) FROM ddns_changes WHERE device_id = '%s'"
                            % creds["device_id"])[0][0]) >= 2

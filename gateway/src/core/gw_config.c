@@ -174,8 +174,9 @@ static const struct gw_param gw_params[] = {
      "to this many seconds old."},
     {GW_SEC_DATABASE, "quiet_cache", GW_CT_INT, "1000000", 0, 100000000,
      GOFF(db_quiet_cache), GW_RL_RESTART,
-     "Devices whose last quiet nochg answer the gateway keeps in memory (about 100 "
-     "bytes each, shared by the workers). A poll of the same shape is then answered "
+     "Devices whose last quiet nochg answer the gateway keeps in memory (about "
+     "150-200 bytes each, shared by the workers; size it to the devices this gateway "
+     "serves). A poll of the same shape is then answered "
      "after one shared read of the devices changed since the previous one, instead of "
      "a read of its own rows: exact, never nochg for an address the database no longer "
      "holds. 0: every poll reads its rows."},

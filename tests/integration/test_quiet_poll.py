@@ -545,6 +545,35 @@ def test_barriers_that_cannot_know_drop_everything(qstack):
     read_after_flush(qstack, creds, f1, ts)
 
 
+def test_a_failing_barrier_sends_the_polls_to_the_database(qstack):
+    """While the barrier statement fails, polls are answered by the
+    database (correctly: a change made meanwhile is seen), nothing is
+    dropped wholesale, and once it works again the next barrier reads from
+    the snapshot before the failures, so the change is not missed."""
+    creds = new_device(qstack)
+    dev = creds["device_id"]
+    ts = warm(qstack, creds, "192.0.2.98", int(time.time()) - 120)
+    f0, h0 = qstack.metrics()["ddns_quiet_flushes_total"], hits(qstack)
+    qstack.psql("ALTER FUNCTION ddns_changes_since(pg_snapshot) RENAME TO ddns_changes_gone")
+    try:
+        assert send(qstack, signed(creds, b"ipv4=192.0.2.98", ts=ts)) == \
+            (200, b"nochg 192.0.2.98\n")
+        qstack.psql("UPDATE names SET ipv4 = '192.0.2.99' WHERE device_id = '%s'" % dev)
+        assert send(qstack, signed(creds, b"ipv4=192.0.2.98", ts=ts + 1)) == \
+            (200, b"good 192.0.2.98\n")
+        qstack.psql("UPDATE names SET ipv4 = '192.0.2.99' WHERE device_id = '%s'" % dev)
+        m = qstack.metrics()
+        assert m["ddns_quiet_hits_total"] == h0
+        assert m["ddns_quiet_flushes_total"] == f0
+    finally:
+        qstack.psql("ALTER FUNCTION ddns_changes_gone(pg_snapshot) RENAME TO ddns_changes_since")
+    # the answer kept from before the failures must not survive the change
+    assert send(qstack, signed(creds, b"ipv4=192.0.2.98", ts=ts + 2)) == \
+        (200, b"good 192.0.2.98\n")
+    log = open(os.path.join(qstack.dir, "gateway.log"), errors="replace").read()
+    assert "quiet cache: barrier failed" in log
+
+
 def test_the_change_log_is_pruned_with_a_horizon(qstack):
     """ddns_changes_prune() deletes only rows older than what it keeps, and
     raises the horizon to the oldest transaction of a mark at least that

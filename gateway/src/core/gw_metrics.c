@@ -65,9 +65,8 @@ static const struct {
     [GW_M_QUIET_DROPPED] = {"ddns_quiet_dropped_total",
                             "Answers in memory dropped because their device changed."},
     [GW_M_QUIET_FLUSHES] = {"ddns_quiet_flushes_total",
-                            "Times every answer in memory was dropped (a worker's first "
-                            "barrier, a provisioning batch, a barrier older than the change "
-                            "log)."},
+                            "Times every answer in memory was dropped (the first barrier, a "
+                            "provisioning batch, a barrier older than the change log)."},
 };
 
 static _Atomic uint64_t gw_m_counters_here[GW_M_NCOUNTERS];

@@ -53,6 +53,7 @@ static struct {
     uint64_t started, done;         /* numbers of the last barrier started and completed */
     uint64_t last_tick_done;        /* done at the keeper's previous second */
     int64_t db_now;                 /* the database's clock at the last completed one */
+    int done_ok;                    /* ... and it read the change log */
     gw_quiet_t *workers[GW_QUIET_WORKERS];
 } gw_q = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -219,9 +220,11 @@ out:
 /* Drops every answer; tickets taken before are refused. Under the mutex. */
 static void gw_quiet_flush(void)
 {
-    for (size_t i = 0; i < gw_q.cap; i++)
-        gw_q.slot[i].valid = 0;
-    gw_q.valid = 0;
+    for (size_t i = 0; i < gw_q.cap && gw_q.valid > 0; i++)
+        if (gw_q.slot[i].valid) {
+            gw_q.slot[i].valid = 0;
+            gw_q.valid--;
+        }
     gw_q.flushes++;
     gw_metrics_inc(GW_M_QUIET_FLUSHES);
 }
@@ -328,12 +331,14 @@ static void gw_quiet_wake_others(const gw_quiet_t *q)
             event_active(gw_q.workers[i]->wake, EV_READ, 0);
 }
 
-/* The running barrier ended without reading anything: what changed is
- * unknown, so every answer is dropped and the requests it covered are
- * answered by the database. Under the mutex. */
+/* The running barrier ended without reading anything: the requests it
+ * covered are answered by the database. The answers kept stay: the next
+ * barrier reads from the same snapshot and drops what changed before any
+ * request is answered from memory again (so that a database that cannot
+ * be reached costs no walk over the table per request). Under the mutex. */
 static void gw_quiet_abandon(const gw_quiet_t *q)
 {
-    gw_quiet_flush();
+    gw_q.done_ok = 0;
     gw_q.running = 0;
     gw_q.runner = NULL;
     gw_q.done = gw_q.started;
@@ -391,7 +396,8 @@ static void gw_quiet_answer(gw_quiet_t *q)
         if (q->head == NULL)
             q->tail = &q->head;
         const gw_quiet_slot_t *s = gw_quiet_find(w->key.device, 0);
-        w->after = gw_quiet_matches(s, &w->key) && (w->key.dyn || w->key.ts <= gw_q.db_now + 1)
+        w->after = gw_q.done_ok && gw_quiet_matches(s, &w->key) &&
+                           (w->key.dyn || w->key.ts <= gw_q.db_now + 1)
                        ? s->nrows : 0;  /* from here on: the answer */
         w->next = NULL;
         *rtail = w;
@@ -424,6 +430,7 @@ static void gw_quiet_done(void *arg, int err, const PGresult *res)
                 gw_strerror(err));
         gw_quiet_abandon(q);
     } else {
+        gw_q.done_ok = 1;
         gw_q.running = 0;
         gw_q.runner = NULL;
         gw_q.done = gw_q.started;

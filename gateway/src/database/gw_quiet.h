@@ -27,7 +27,9 @@
  * remembered in the device's slot, so that an answer still on its way
  * when the change was reported is not stored. A barrier that cannot know
  * what changed (its first, or one older than the pruned change log) and a
- * provisioning batch drop everything.
+ * provisioning batch drop everything. A barrier that fails answers nothing
+ * from memory (its requests go to the database) and drops nothing: the
+ * next one reads from the same snapshot.
  *
  * Owns the process-wide table (one mutex; slots in a fixed array, a few
  * probes per device, the first probe's replaced when they are all taken),

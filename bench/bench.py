@@ -600,17 +600,12 @@ class GatewayBench:
         two polls."""
         if self.polled == workload:
             return
-        for what in ("first %s poll of every device (written)" % workload,
-                     "first quiet %s poll of every device" % workload):
-            time.sleep(1.1)     # a device's timestamp must be newer
-            self.load("settle: " + what, "--mode", "keepalive", "--connections", self.conns,
-                      "--count", self.n_nochg, workload=workload)
-            if "written" in what:
-                # as after the warm-up: the measured runs do not pay for
-                # vacuuming and writing out what the written round left
-                self.psql("VACUUM (ANALYZE) devices, names, ddns_changes")
-                self.psql("CHECKPOINT")
-        self.polled = workload
+        time.sleep(1.1)     # a device's timestamp must be newer
+        self.load("settle: first %s poll of every device (written)" % workload, "--mode",
+                  "keepalive", "--connections", self.conns, "--count", self.n_nochg,
+                  workload=workload)
+        self.after_writes()
+        self.quiet_round("settle", workload)
 
     def warm_up(self):
         """Brings the nochg devices to the steady state of a polling fleet,
@@ -627,16 +622,26 @@ class GatewayBench:
         self.load("warm-up: first update and first nochg of every nochg device",
                   "--mode", "keepalive", "--warmup", "--connections", self.conns,
                   "--count", self.n_nochg)
+        self.after_writes()
+        self.quiet_round("warm-up", "nochg")
+
+    def after_writes(self):
+        """VACUUM and CHECKPOINT after an unmeasured round that wrote every
+        device's row: the measured runs do not pay for it."""
         self.psql("VACUUM (ANALYZE) devices, names, ddns_changes")
         self.psql("CHECKPOINT")
-        # the first poll that writes nothing: the database answers it, and
-        # the gateway keeps the answer ([database] quiet_cache), as it holds
-        # those of a fleet that polls every few minutes (a second after the
-        # last round: a device's timestamp must be newer)
+
+    def quiet_round(self, label, workload):
+        """One poll of every nochg device with workload that writes nothing:
+        the database answers it and the gateway keeps the answer
+        ([database] quiet_cache), as it holds those of a fleet that polls
+        every few minutes. A second after the last round: a device's
+        timestamp must be newer."""
         time.sleep(1.1)
-        self.load("warm-up: first quiet nochg of every nochg device", "--mode", "keepalive",
-                  "--connections", self.conns, "--count", self.n_nochg)
-        self.polled = "nochg"
+        self.load("%s: first quiet %s poll of every device" % (label, workload), "--mode",
+                  "keepalive", "--connections", self.conns, "--count", self.n_nochg,
+                  workload=workload)
+        self.polled = workload
 
     def nochg_max(self):
         """Scenario 1's gateway rate (measured now if scenario 1 did not run)."""

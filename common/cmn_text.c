@@ -5,6 +5,14 @@
 #include <stdio.h>
 #include <string.h>
 
+uint64_t cmn_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
 size_t cmn_rtrim(char *s, const char *set)
 {
     size_t n = strlen(s);

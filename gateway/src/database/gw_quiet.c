@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 
+#include "cmn_text.h"
 #include "gw_err.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
@@ -112,14 +113,6 @@ size_t gw_quiet_entries(void)
     return n;
 }
 
-static size_t gw_quiet_hash(const char *device)
-{
-    uint64_t h = 14695981039346656037u;
-    for (const char *p = device; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211u;
-    return (size_t)(h ^ (h >> 29));
-}
-
 static void gw_quiet_drop(gw_quiet_slot_t *s)
 {
     if (s->valid) {
@@ -136,7 +129,8 @@ static gw_quiet_slot_t *gw_quiet_find(const char *device, int take)
 {
     if (gw_q.cap == 0 || strlen(device) >= sizeof gw_q.slot[0].device)
         return NULL;
-    size_t h = gw_quiet_hash(device), empty = SIZE_MAX;
+    uint64_t x = cmn_hash(device);
+    size_t h = (size_t)(x ^ (x >> 29)), empty = SIZE_MAX;
     for (size_t p = 0; p < GW_QUIET_PROBES; p++) {
         size_t i = (h + p) & (gw_q.cap - 1);
         if (strcmp(gw_q.slot[i].device, device) == 0)
@@ -263,7 +257,7 @@ static int gw_quiet_apply(const char *line)
         (strcmp(complete, "t") != 0 && strcmp(complete, "f") != 0)) {
         free(copy);
         gw_quiet_flush();
-        gw_error("ddns_changes_since returned an answer of another form");
+        gw_error("ddns_changes_since returned an answer of another form: '%.80s'", line);
         return GW_EDB;
     }
     char *since = strdup(snap);
@@ -279,7 +273,8 @@ static int gw_quiet_apply(const char *line)
         uint64_t x = gw_quiet_xid(strtok_r(NULL, " ", &save));
         if (x == UINT64_MAX || (strcmp(device, "*") != 0 && !gw_quiet_device_ok(device))) {
             gw_quiet_flush();
-            gw_error("ddns_changes_since returned a change of another form");
+            gw_error("ddns_changes_since returned a change of another form: device '%.20s'",
+                     device);
             rc = GW_EDB;
             break;
         }
@@ -396,9 +391,9 @@ static void gw_quiet_answer(gw_quiet_t *q)
         if (q->head == NULL)
             q->tail = &q->head;
         const gw_quiet_slot_t *s = gw_quiet_find(w->key.device, 0);
-        w->after = gw_q.done_ok && gw_quiet_matches(s, &w->key) &&
+        w->nrows = gw_q.done_ok && gw_quiet_matches(s, &w->key) &&
                            (w->key.dyn || w->key.ts <= gw_q.db_now + 1)
-                       ? s->nrows : 0;  /* from here on: the answer */
+                       ? s->nrows : 0;
         w->next = NULL;
         *rtail = w;
         rtail = &w->next;
@@ -409,7 +404,7 @@ static void gw_quiet_answer(gw_quiet_t *q)
     while (ready != NULL) {
         gw_quiet_wait_t *w = ready;
         ready = w->next;
-        w->done(w, GW_OK, (unsigned)w->after);   /* may free w */
+        w->done(w, GW_OK, w->nrows);   /* may free w */
     }
 }
 

@@ -81,6 +81,7 @@ typedef struct gw_quiet_key {
 typedef struct gw_quiet_wait {
     struct gw_quiet_wait *next;     /* gw_quiet's */
     uint64_t after;                 /* gw_quiet's: answered by a barrier started later */
+    unsigned nrows;                 /* gw_quiet's: the answer, once it is known */
     gw_quiet_key_t key;             /* must live until done */
     /* Called once, on the loop: err GW_OK with nrows > 0, the request is
      * answered nochg for nrows names; nrows 0, it is not (ask the

@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 
 #include "cmn_mac.h"
+#include "cmn_text.h"
 #include "gw_err.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
@@ -41,20 +42,12 @@ static struct {
 static const char gw_seen_sql[] =
     "SELECT ddns_record_seen($1::text[], $2::double precision[], $3::inet[])";
 
-static size_t gw_seen_hash(const char *device)
-{
-    size_t h = 14695981039346656037u;
-    for (const char *p = device; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211u;
-    return h;
-}
-
 /* Inserts or raises the entry of device in slots (cap a power of two, not
  * full). Under the mutex. */
 static void gw_seen_put(gw_seen_entry_t *slots, size_t cap, size_t *n, const char *device,
                         const char *source, double seen)
 {
-    size_t i = gw_seen_hash(device) & (cap - 1);
+    size_t i = (size_t)cmn_hash(device) & (cap - 1);
     while (slots[i].device[0] && strcmp(slots[i].device, device) != 0)
         i = (i + 1) & (cap - 1);
     gw_seen_entry_t *e = &slots[i];

@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 
+#include "cmn_text.h"
 #include "gw_clock.h"
 #include "gw_config.h"
 #include "gw_db.h"
@@ -130,19 +131,11 @@ static void gw_rs_usage(FILE *f, const char *default_config)
 
 /* ---- owner name table ---------------------------------------------------- */
 
-static uint64_t gw_rs_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-    return h;
-}
-
 static struct gw_rs_ent *gw_rs_find(const struct gw_rs_table *t, const char *fqdn)
 {
     if (t->cap == 0)
         return NULL;
-    for (size_t i = (size_t)gw_rs_hash(fqdn) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+    for (size_t i = (size_t)cmn_hash(fqdn) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
         if (t->slots[i].fqdn == NULL)
             return NULL;
         if (strcmp(t->slots[i].fqdn, fqdn) == 0)
@@ -159,7 +152,7 @@ static int gw_rs_grow(struct gw_rs_table *t)
     for (size_t i = 0; i < t->cap; i++) {
         if (t->slots[i].fqdn == NULL)
             continue;
-        size_t j = (size_t)gw_rs_hash(t->slots[i].fqdn) & (cap - 1);
+        size_t j = (size_t)cmn_hash(t->slots[i].fqdn) & (cap - 1);
         while (s[j].fqdn != NULL)
             j = (j + 1) & (cap - 1);
         s[j] = t->slots[i];
@@ -179,7 +172,7 @@ static int gw_rs_add_record(void *arg, const char *owner, int is_aaaa, uint32_t 
     if (e == NULL) {
         if ((t->len + 1) * 2 > t->cap && gw_rs_grow(t) != GW_OK)
             return GW_ENOMEM;
-        size_t i = (size_t)gw_rs_hash(owner) & (t->cap - 1);
+        size_t i = (size_t)cmn_hash(owner) & (t->cap - 1);
         while (t->slots[i].fqdn != NULL)
             i = (i + 1) & (t->cap - 1);
         e = &t->slots[i];
